@@ -1,0 +1,1 @@
+"""Storage: the content-addressed blockstore, the chain store and CAR files."""
