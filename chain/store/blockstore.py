@@ -1,16 +1,28 @@
 """Content-addressed block storage: CID -> bytes.
 
-`Blockstore` is the interface everything above the store uses (state trees, HAMT/AMT, chain store);
-`MemoryBlockstore` is the in-memory one for tests and scratch state. The LevelDB-backed store lives
-beside it in this module.
+`Blockstore` is the interface everything above the store uses (state trees, HAMT/AMT, chain store).
+`BatchingBlockstore` adds what the node's own stores offer on top: atomic batches, iteration in CID-byte
+order under a prefix, and close. `LevelDBBlockstore` is the durable one (a repo's `datastore/`);
+`MemoryBlockstore` is the in-memory one for tests and scratch state, interchangeable with it.
+
+LevelDB calls block the calling thread; callers on the trio loop wrap long ones (iteration, large
+batches) in `trio.to_thread.run_sync`.
 """
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any, Final, Protocol, runtime_checkable
+
+import plyvel
 
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
+
+# Blocks live under their own key namespace so that the chain store's metadata (head, tipset index)
+# can share the same LevelDB and be written in the same atomic batch.
+BLOCKS_NAMESPACE: Final = b"/blocks/"
 
 
 class BlockNotFound(KeyError):
@@ -22,6 +34,10 @@ class BlockNotFound(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class StoreOpenError(OSError):
+    """A LevelDB directory that cannot be opened; the message says why and what to do."""
 
 
 class Blockstore(Protocol):
@@ -36,6 +52,31 @@ class Blockstore(Protocol):
     def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
         """Write all blocks or none of them."""
         ...
+
+
+class BlockBatch(Protocol):
+    """Writes staged inside `BatchingBlockstore.batch()`; reads on the store do not see them."""
+
+    def put(self, cid: CID, data: bytes) -> None: ...
+
+    def delete(self, cid: CID) -> None: ...
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None: ...
+
+
+@runtime_checkable
+class BatchingBlockstore(Blockstore, Protocol):
+    def batch(self) -> AbstractContextManager[BlockBatch]:
+        """Stage writes; they land together when the with-block ends normally, not at all if it raises."""
+        ...
+
+    def keys(self, prefix: bytes = b"") -> Iterator[CID]:
+        """CIDs whose bytes start with prefix, in byte order, as of the start of the iteration."""
+        ...
+
+    def items(self, prefix: bytes = b"") -> Iterator[tuple[CID, bytes]]: ...
+
+    def close(self) -> None: ...
 
 
 def put_cbor(store: Blockstore, obj: Any) -> CID:
@@ -55,6 +96,32 @@ def get_cbor(store: Blockstore, cid: CID) -> Any:
         return dagcbor.decode(data)
     except DecodeError as exc:
         raise DecodeError(f"block {cid}: {exc}") from None
+
+
+class _StagedBatch:
+    """Ops recorded in order; `finished` guards against use after the batch was written or dropped."""
+
+    __slots__ = ("finished", "ops")
+
+    def __init__(self) -> None:
+        self.ops: list[tuple[CID, bytes | None]] = []
+        self.finished = False
+
+    def _check(self) -> None:
+        if self.finished:
+            raise RuntimeError("batch used after its with-block ended")
+
+    def put(self, cid: CID, data: bytes) -> None:
+        self._check()
+        self.ops.append((cid, bytes(data)))
+
+    def delete(self, cid: CID) -> None:
+        self._check()
+        self.ops.append((cid, None))
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        self._check()
+        self.ops.extend((cid, bytes(data)) for cid, data in blocks)
 
 
 class MemoryBlockstore:
@@ -79,8 +146,160 @@ class MemoryBlockstore:
         staged = [(cid, bytes(data)) for cid, data in blocks]
         self._blocks.update(staged)
 
-    def keys(self) -> Iterator[CID]:
-        return iter(list(self._blocks))
+    @contextmanager
+    def batch(self) -> Iterator[BlockBatch]:
+        staged = _StagedBatch()
+        try:
+            yield staged
+        finally:
+            staged.finished = True
+        for cid, data in staged.ops:
+            if data is None:
+                self._blocks.pop(cid, None)
+            else:
+                self._blocks[cid] = data
+
+    def keys(self, prefix: bytes = b"") -> Iterator[CID]:
+        # Sorted by bytes, as LevelDB iterates, over a snapshot so that writes during iteration are safe.
+        return iter(sorted(cid for cid in self._blocks if cid.bytes.startswith(prefix)))
+
+    def items(self, prefix: bytes = b"") -> Iterator[tuple[CID, bytes]]:
+        snapshot = dict(self._blocks)
+        return ((cid, snapshot[cid]) for cid in sorted(c for c in snapshot if c.bytes.startswith(prefix)))
+
+    def close(self) -> None:
+        """Nothing to release; present so the two stores are interchangeable."""
+
+    def __enter__(self) -> "MemoryBlockstore":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def __len__(self) -> int:
         return len(self._blocks)
+
+
+def _open_failure(path: Path, exc: Exception) -> StoreOpenError:
+    raw = exc.args[0] if exc.args else ""
+    detail = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    if isinstance(exc, plyvel.CorruptionError):
+        reason = f"the database is corrupt ({detail}); restore the repo from a snapshot or remove it"
+    elif "lock" in detail and ("already held" in detail or "temporarily unavailable" in detail):
+        reason = "it is locked by another process (is another filpy node using this repo?)"
+    elif "does not exist" in detail:
+        reason = "no database there and create=False"
+    else:
+        reason = detail or type(exc).__name__
+    return StoreOpenError(f"cannot open blockstore at {path}: {reason}")
+
+
+class _LevelBatch:
+    """A plyvel write batch that only takes blocks, keyed into the blocks namespace."""
+
+    __slots__ = ("_ns", "_wb", "finished")
+
+    def __init__(self, wb: Any, namespace: bytes) -> None:
+        self._wb = wb
+        self._ns = namespace
+        self.finished = False
+
+    def _check(self) -> None:
+        if self.finished:
+            raise RuntimeError("batch used after its with-block ended")
+
+    def put(self, cid: CID, data: bytes) -> None:
+        self._check()
+        self._wb.put(self._ns + cid.bytes, bytes(data))
+
+    def delete(self, cid: CID) -> None:
+        self._check()
+        self._wb.delete(self._ns + cid.bytes)
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        self._check()
+        for cid, data in blocks:
+            self._wb.put(self._ns + cid.bytes, bytes(data))
+
+
+class LevelDBBlockstore:
+    """Blocks in a LevelDB directory, keyed by namespace || CID bytes.
+
+    sync=True makes every write wait for the disk; without it a process crash loses nothing but an OS
+    crash may lose the last writes (LevelDB's own trade-off).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        create: bool = True,
+        sync: bool = False,
+        namespace: bytes = BLOCKS_NAMESPACE,
+    ) -> None:
+        self.path = Path(path)
+        self._ns = namespace
+        self._sync = sync
+        try:
+            self._db: Any = plyvel.DB(str(self.path), create_if_missing=create)
+        except plyvel.Error as exc:
+            raise _open_failure(self.path, exc) from None
+
+    @property
+    def db(self) -> Any:
+        """The underlying plyvel.DB, for stores that share the directory under other namespaces."""
+        return self._db
+
+    def get(self, cid: CID) -> bytes | None:
+        data: bytes | None = self._db.get(self._ns + cid.bytes)
+        return data
+
+    def put(self, cid: CID, data: bytes) -> None:
+        self._db.put(self._ns + cid.bytes, bytes(data), sync=self._sync)
+
+    def has(self, cid: CID) -> bool:
+        return self._db.get(self._ns + cid.bytes) is not None
+
+    def delete(self, cid: CID) -> None:
+        self._db.delete(self._ns + cid.bytes, sync=self._sync)
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        with self.batch() as batch:
+            batch.put_many(blocks)
+
+    @contextmanager
+    def batch(self) -> Iterator[BlockBatch]:
+        # transaction=True: plyvel drops the batch instead of writing it when the with-block raises.
+        with self._db.write_batch(transaction=True, sync=self._sync) as wb:
+            staged = _LevelBatch(wb, self._ns)
+            try:
+                yield staged
+            finally:
+                staged.finished = True
+
+    def keys(self, prefix: bytes = b"") -> Iterator[CID]:
+        skip = len(self._ns)
+        with self._db.iterator(prefix=self._ns + prefix, include_value=False) as it:
+            for key in it:
+                yield CID(key[skip:])
+
+    def items(self, prefix: bytes = b"") -> Iterator[tuple[CID, bytes]]:
+        skip = len(self._ns)
+        with self._db.iterator(prefix=self._ns + prefix) as it:
+            for key, value in it:
+                yield CID(key[skip:]), value
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._db.closed)
+
+    def close(self) -> None:
+        """Release the directory lock; further calls on the store raise RuntimeError."""
+        if not self._db.closed:
+            self._db.close()
+
+    def __enter__(self) -> "LevelDBBlockstore":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
