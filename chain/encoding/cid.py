@@ -90,7 +90,9 @@ class CID:
     @classmethod
     def parse(cls, text: str) -> "CID":
         """Parse the text form of a CID."""
-        if not isinstance(text, str) or not text:
+        if not isinstance(text, str):
+            raise DecodeError(f"CID text must be a string, got {type(text).__name__}")
+        if not text:
             raise DecodeError("CID text is empty")
         if len(text) == 46 and text.startswith("Qm"):
             try:

@@ -48,7 +48,7 @@ def _map_key(item: tuple[bytes, Any]) -> tuple[int, bytes]:
     return (len(item[0]), item[0])
 
 
-def _encode_into(obj: Any, out: bytearray, depth: int) -> None:
+def _encode_into(obj: Any, out: bytearray, depth: int, limit: int) -> None:
     t = type(obj)
     if t is bytes:
         out += _head(2, len(obj))
@@ -63,11 +63,11 @@ def _encode_into(obj: Any, out: bytearray, depth: int) -> None:
                 raise ValueError(f"integer {obj} does not fit in 64 bits (DAG-CBOR has no bignums)")
             out += _head(1, -1 - obj)
     elif t is list or t is tuple:
-        if depth >= MAX_DEPTH:
-            raise ValueError(f"nesting deeper than {MAX_DEPTH}")
+        if depth >= limit:
+            raise ValueError(f"nesting deeper than {limit}")
         out += _head(4, len(obj))
         for item in obj:
-            _encode_into(item, out, depth + 1)
+            _encode_into(item, out, depth + 1, limit)
     elif t is CID:
         raw = obj.bytes
         out += b"\xd8\x2a"
@@ -85,8 +85,8 @@ def _encode_into(obj: Any, out: bytearray, depth: int) -> None:
     elif obj is False:
         out += b"\xf4"
     elif t is dict:
-        if depth >= MAX_DEPTH:
-            raise ValueError(f"nesting deeper than {MAX_DEPTH}")
+        if depth >= limit:
+            raise ValueError(f"nesting deeper than {limit}")
         items = []
         for key, value in obj.items():
             if type(key) is not str:
@@ -97,15 +97,15 @@ def _encode_into(obj: Any, out: bytearray, depth: int) -> None:
         for key_bytes, value in items:
             out += _head(3, len(key_bytes))
             out += key_bytes
-            _encode_into(value, out, depth + 1)
+            _encode_into(value, out, depth + 1, limit)
     elif t is float:
         if not math.isfinite(obj):
             raise ValueError(f"float {obj} is not allowed in DAG-CBOR")
         out += _pack_f64(0xFB, obj)
     elif isinstance(obj, bytearray | memoryview):
-        _encode_into(bytes(obj), out, depth)
+        _encode_into(bytes(obj), out, depth, limit)
     elif isinstance(obj, int):  # IntEnum and friends
-        _encode_into(int(obj), out, depth)
+        _encode_into(int(obj), out, depth, limit)
     else:
         raise ValueError(f"cannot encode {t.__name__} as DAG-CBOR")
 
@@ -113,7 +113,7 @@ def _encode_into(obj: Any, out: bytearray, depth: int) -> None:
 def encode(obj: Any) -> bytes:
     """Canonical DAG-CBOR bytes of obj; ValueError for a value DAG-CBOR cannot hold."""
     out = bytearray()
-    _encode_into(obj, out, 0)
+    _encode_into(obj, out, 0, MAX_DEPTH)
     return bytes(out)
 
 
@@ -172,7 +172,8 @@ def decode(data: bytes, max_depth: int = MAX_DEPTH) -> Any:
             semantic_decoders=_SEMANTIC,
             allow_indefinite=False,
             allow_duplicate_keys=False,
-            max_depth=max_depth,
+            # cbor2 counts a CID's tag as one more level; nesting itself is checked by the re-encode.
+            max_depth=max_depth + 1,
         )
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         rejected = _find_rejection(exc)
@@ -180,7 +181,9 @@ def decode(data: bytes, max_depth: int = MAX_DEPTH) -> Any:
             raise DecodeError(str(rejected)) from None
         raise DecodeError(_explain(data, max_depth) or f"invalid CBOR: {exc}") from None
     try:
-        canonical = encode(value)
+        out = bytearray()
+        _encode_into(value, out, 0, max_depth)
+        canonical = bytes(out)
     except ValueError:
         raise DecodeError(_explain(data, max_depth) or "value is not representable in DAG-CBOR") from None
     if canonical != data:
@@ -227,10 +230,13 @@ class _Scan:
         return major, info, arg, start
 
     def item(self, depth: int) -> tuple[int, bytes | None]:
-        """Scan one item; return its major type and, for text strings, its UTF-8 bytes."""
-        if depth > self.max_depth:
-            raise DecodeError(f"nesting deeper than {self.max_depth} at offset {self.pos}")
+        """Scan one item; return its major type and, for text strings, its UTF-8 bytes.
+
+        depth counts enclosing arrays and maps only, as the encoder does: a CID adds no level.
+        """
         major, info, arg, start = self.head()
+        if (major == 4 or major == 5) and depth >= self.max_depth:
+            raise DecodeError(f"nesting deeper than {self.max_depth} at offset {start}")
         if major in (0, 1):
             return major, None
         if major == 2:
@@ -265,9 +271,10 @@ class _Scan:
         if major == 6:
             if arg != _CID_TAG:
                 raise DecodeError(f"CBOR tag {arg} at offset {start} is not allowed (only tag 42)")
-            inner_major, _ = self.item(depth + 1)
-            if inner_major != 2:
+            # Checked before descending so that a chain of tags cannot recurse.
+            if self.pos < len(self.data) and self.data[self.pos] >> 5 != 2:
                 raise DecodeError(f"tag 42 at offset {start} must wrap a byte string")
+            self.item(depth)
             return major, None
         # major 7: simple values and floats
         if info == 20 or info == 21 or info == 22:
