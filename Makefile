@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: test devnet bench lint clean gmp-check
+.PHONY: test devnet bench lint clean gmp-check ext
 
 all: test
 
@@ -26,14 +26,18 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) ext
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-devnet: $(STAMP)
+devnet: $(STAMP) ext
 	$(VENV)/bin/filpy devnet
 
-bench: $(STAMP)
+bench: $(STAMP) ext
 	$(PY) -m bench
+
+# The C hot loops of proofs/ (tree hashing, fr32); rebuilt only when proofs/_native.c changes.
+ext: $(STAMP)
+	$(PY) -m proofs.build_ext
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
