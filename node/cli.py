@@ -4,7 +4,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from node import logs
+from node import commp_cli, logs
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -27,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     devnet = sub.add_parser("devnet", help="start a single-node devnet (not yet available)")
     devnet.set_defaults(handler=_devnet)
+
+    commp = sub.add_parser("commp", help="piece CID (CommP) and sizes of a file, as `lotus client commP`")
+    commp_cli.add_arguments(commp)
+    commp.set_defaults(handler=commp_cli.run)
     return parser
 
 
