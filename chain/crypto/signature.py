@@ -1,0 +1,248 @@
+"""Filecoin signatures: the type-tagged byte form and verification against a signer's address.
+
+What each type signs (lotus lib/sigs): secp256k1 signs blake2b-256(data) and is 65 bytes r||s||v with
+the recovery id v (0..3) last; BLS signs data itself with the min-pk scheme (G2 signatures of 96
+bytes, DST BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_NUL_, i.e. blspy BasicSchemeMPL); delegated
+(Ethereum accounts, f410) signs keccak-256(data) with secp256k1. For a message, data is the message
+CID bytes; for a block header, its signing bytes.
+
+Verification never trusts the signature's shape: every malformed input ends in SignatureError with a
+message naming what is wrong. This module sits below chain.types, so it sees addresses only through
+the KeyAddress protocol (protocol number and payload), which chain.types.address.Address satisfies.
+"""
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from functools import lru_cache
+from typing import Any, Final, Protocol
+
+import coincurve
+from blspy import BasicSchemeMPL, G1Element, G2Element
+from Crypto.Hash import keccak
+
+from chain.encoding.errors import DecodeError
+from chain.encoding.expect import expect_bytes
+
+
+class SigType(IntEnum):
+    SECP256K1 = 1
+    BLS = 2
+    DELEGATED = 3
+
+
+# go-state-types crypto.SignatureMaxLength: the whole byte form, type byte included.
+SIGNATURE_MAX_LENGTH: Final = 200
+SECP256K1_SIGNATURE_LENGTH: Final = 65
+BLS_SIGNATURE_LENGTH: Final = 96
+BLS_PUBLIC_KEY_LENGTH: Final = 48
+# Compressed encodings of the points at infinity (flag bits 0b11 then zeros).
+BLS_G1_INFINITY: Final = b"\xc0" + bytes(47)
+BLS_G2_INFINITY: Final = b"\xc0" + bytes(95)
+
+# Address protocol numbers (chain.types.address.Protocol), repeated here to keep imports downward.
+_ID, _SECP256K1, _BLS, _DELEGATED = 0, 1, 3, 4
+_EAM_NAMESPACE_PREFIX: Final = b"\x0a"  # uvarint(10): f410 payloads start with it
+
+# Filecoin uses the basic scheme (distinct messages, public key not prepended to the message).
+_SCHEME: Final = BasicSchemeMPL
+
+
+class SignatureError(ValueError):
+    """A signature that is malformed, of the wrong kind for its signer, or does not verify."""
+
+
+class KeyAddress(Protocol):
+    """What verification needs of an address: its protocol number and payload."""
+
+    @property
+    def protocol(self) -> int: ...
+
+    @property
+    def payload(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """A signature as Filecoin carries it: type byte || data.
+
+    Type 0 is allowed only so that Lotus's zero-value Signature{} (encoded as the single byte 00) can be
+    written, as in lotus's TestInteropBH; decoding refuses it, as go-state-types does.
+    """
+
+    type: int
+    data: bytes
+
+    def __post_init__(self) -> None:
+        if type(self.data) is not bytes:
+            raise TypeError(f"signature data must be bytes, got {type(self.data).__name__}")
+        if not 0 <= self.type <= 0xFF:
+            raise ValueError(f"signature type {self.type} does not fit in a byte")
+        if len(self.data) + 1 > SIGNATURE_MAX_LENGTH:
+            raise ValueError(f"signature of {len(self.data) + 1} bytes exceeds {SIGNATURE_MAX_LENGTH}")
+
+    def to_bytes(self) -> bytes:
+        return bytes((self.type,)) + self.data
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, what: str = "signature") -> "Signature":
+        if not isinstance(raw, bytes | bytearray):
+            raise DecodeError(f"{what}: expected bytes, got {type(raw).__name__}")
+        if len(raw) == 0:
+            raise DecodeError(f"{what}: empty signature bytes")
+        if len(raw) > SIGNATURE_MAX_LENGTH:
+            raise DecodeError(f"{what}: {len(raw)} bytes exceeds the limit of {SIGNATURE_MAX_LENGTH}")
+        if raw[0] not in (SigType.SECP256K1, SigType.BLS, SigType.DELEGATED):
+            raise DecodeError(f"{what}: invalid signature type {raw[0]}")
+        return cls(SigType(raw[0]), bytes(raw[1:]))
+
+    def to_cbor(self) -> bytes:
+        return self.to_bytes()
+
+    @classmethod
+    def from_cbor(cls, raw: Any, what: str = "signature") -> "Signature":
+        return cls.from_bytes(expect_bytes(raw, what), what)
+
+
+# hashing ------------------------------------------------------------------------------------------
+
+
+def blake2b_256(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
+def keccak_256(data: bytes) -> bytes:
+    """Ethereum's keccak-256 (the pre-standard padding, not SHA3-256)."""
+    return keccak.new(digest_bits=256, data=data).digest()
+
+
+def eth_address_of(public_key: bytes) -> bytes:
+    """The 20-byte Ethereum address of a 65-byte uncompressed secp256k1 public key."""
+    if len(public_key) != 65 or public_key[0] != 0x04:
+        raise ValueError("an Ethereum address needs a 65-byte uncompressed secp256k1 public key")
+    return keccak_256(public_key[1:])[12:]
+
+
+# secp256k1 ----------------------------------------------------------------------------------------
+
+
+def recover_secp256k1(signature: bytes, digest: bytes) -> bytes:
+    """The 65-byte uncompressed public key that made signature (r||s||v) over a 32-byte digest."""
+    if len(signature) != SECP256K1_SIGNATURE_LENGTH:
+        raise SignatureError(
+            f"secp256k1 signature must be {SECP256K1_SIGNATURE_LENGTH} bytes, got {len(signature)}"
+        )
+    if signature[64] > 3:
+        raise SignatureError(f"secp256k1 signature has invalid recovery id {signature[64]}")
+    try:
+        key = coincurve.PublicKey.from_signature_and_message(signature, digest, hasher=None)
+    except ValueError as exc:
+        raise SignatureError(f"secp256k1 signature does not recover a public key: {exc}") from None
+    return key.format(compressed=False)
+
+
+def sign_secp256k1(secret: coincurve.PrivateKey, digest: bytes) -> bytes:
+    """RFC 6979 deterministic, low-s signature r||s||v over a 32-byte digest."""
+    return secret.sign_recoverable(digest, hasher=None)
+
+
+# BLS ----------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8192)
+def bls_public_key(data: bytes) -> G1Element:
+    """Parse and check a compressed G1 public key (cached: the same keys sign again and again)."""
+    if len(data) != BLS_PUBLIC_KEY_LENGTH:
+        raise SignatureError(f"BLS public key must be {BLS_PUBLIC_KEY_LENGTH} bytes, got {len(data)}")
+    if data == BLS_G1_INFINITY:
+        # blst's key validation refuses the identity, which would verify any identity signature.
+        raise SignatureError("BLS public key is the point at infinity")
+    try:
+        return G1Element.from_bytes(data)
+    except (ValueError, RuntimeError) as exc:
+        raise SignatureError(f"invalid BLS public key: {exc}") from None
+
+
+def bls_signature_point(data: bytes) -> G2Element:
+    if len(data) != BLS_SIGNATURE_LENGTH:
+        raise SignatureError(f"BLS signature must be {BLS_SIGNATURE_LENGTH} bytes, got {len(data)}")
+    try:
+        return G2Element.from_bytes(data)
+    except (ValueError, RuntimeError) as exc:
+        raise SignatureError(f"invalid BLS signature point: {exc}") from None
+
+
+def verify_bls(signature: bytes, public_key: bytes, message: bytes) -> bool:
+    return bool(_SCHEME.verify(bls_public_key(public_key), message, bls_signature_point(signature)))
+
+
+def aggregate_bls(signatures: Sequence[Signature]) -> Signature:
+    """One BLS signature standing for all given ones; no signatures gives the identity point, as the
+    block producer in Lotus writes for a block without BLS messages."""
+    points = []
+    for i, sig in enumerate(signatures):
+        if sig.type != SigType.BLS:
+            raise SignatureError(f"signature {i} is of type {sig.type}, not BLS")
+        points.append(bls_signature_point(sig.data))
+    return Signature(SigType.BLS, bytes(_SCHEME.aggregate(points)))
+
+
+def verify_bls_aggregate(
+    signature: Signature, public_keys: Sequence[bytes], messages: Sequence[bytes]
+) -> None:
+    """Check an aggregate over (public key, message) pairs; raise SignatureError if it fails.
+
+    As Lotus's VerifyBlsAggregate: with no messages there is nothing to check. Messages must be
+    distinct (the basic scheme's rule; a block cannot include the same message twice anyway).
+    """
+    if signature.type != SigType.BLS:
+        raise SignatureError(f"aggregate signature is of type {signature.type}, not BLS")
+    if len(public_keys) != len(messages):
+        raise SignatureError(f"{len(public_keys)} public keys for {len(messages)} messages")
+    point = bls_signature_point(signature.data)
+    if not messages:
+        return
+    if len(set(messages)) != len(messages):
+        raise SignatureError("BLS aggregate covers the same message more than once")
+    keys = [bls_public_key(pk) for pk in public_keys]
+    if not _SCHEME.aggregate_verify(keys, list(messages), point):
+        raise SignatureError("BLS aggregate signature does not verify")
+
+
+# verification against an address -------------------------------------------------------------------
+
+
+def verify(signature: Signature, signer: KeyAddress, data: bytes) -> None:
+    """Check that signer's key signed data; raise SignatureError saying why not (lotus sigs.Verify)."""
+    protocol = signer.protocol
+    if protocol == _ID:
+        raise SignatureError("ID addresses must be resolved to a key address before verifying a signature")
+    kind = signature.type
+    if kind == SigType.SECP256K1:
+        if protocol != _SECP256K1:
+            raise SignatureError(f"secp256k1 signature for an address of protocol {protocol}")
+        public_key = recover_secp256k1(signature.data, blake2b_256(data))
+        if hashlib.blake2b(public_key, digest_size=20).digest() != signer.payload:
+            raise SignatureError("secp256k1 signature was not made by the signer's key")
+    elif kind == SigType.BLS:
+        if protocol != _BLS:
+            raise SignatureError(f"BLS signature for an address of protocol {protocol}")
+        if not verify_bls(signature.data, signer.payload, data):
+            raise SignatureError("BLS signature does not verify against the signer's key")
+    elif kind == SigType.DELEGATED:
+        if protocol != _DELEGATED or not signer.payload.startswith(_EAM_NAMESPACE_PREFIX):
+            raise SignatureError("delegated signature for an address that is not an f410 address")
+        public_key = recover_secp256k1(signature.data, keccak_256(data))
+        if _EAM_NAMESPACE_PREFIX + eth_address_of(public_key) != signer.payload:
+            raise SignatureError("delegated signature was not made by the signer's key")
+    else:
+        raise SignatureError(f"cannot verify a signature of unsupported type {kind}")
+
+
+def is_valid(signature: Signature, signer: KeyAddress, data: bytes) -> bool:
+    try:
+        verify(signature, signer, data)
+    except SignatureError:
+        return False
+    return True

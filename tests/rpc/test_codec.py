@@ -1,0 +1,125 @@
+"""Lotus JSON codec: round trips and clear errors for malformed JSON values."""
+
+import contextlib
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chain.crypto.signature import Signature, SigType
+from chain.encoding.errors import DecodeError
+from chain.types.message import Message, SignedMessage
+from rpc import codec
+from tests.chain.type_strategies import messages, signed_messages
+
+
+@given(messages(), st.sampled_from(["f", "t"]))
+def test_message_json_round_trip(message: Message, network: str) -> None:
+    written = json.loads(json.dumps(codec.message_to_json(message, network)))
+    assert codec.message_from_json(written) == message
+    assert written["CID"] == {"/": str(message.cid())}
+    assert written["To"][0] == network
+
+
+@given(signed_messages)
+def test_signed_message_json_round_trip(signed: SignedMessage) -> None:
+    written = json.loads(json.dumps(codec.signed_message_to_json(signed)))
+    assert codec.signed_message_from_json(written) == signed
+    assert written["CID"] == {"/": str(signed.cid())}
+
+
+def _message_json(**changes: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "Version": 0,
+        "To": "t01",
+        "From": "t1npyyppwthnyphi3itsbvslfmfufcp75plylkoxq",
+        "Nonce": 1,
+        "Value": "10",
+        "GasLimit": 100,
+        "GasFeeCap": "5",
+        "GasPremium": "4",
+        "Method": 0,
+        "Params": None,
+    }
+    fields.update(changes)
+    return {k: v for k, v in fields.items() if v is not _DROP}
+
+
+_DROP = object()
+
+
+def test_optional_fields_and_unknown_keys() -> None:
+    base = codec.message_from_json(_message_json())
+    assert codec.message_from_json(_message_json(Version=_DROP, Params=_DROP)) == base
+    assert codec.message_from_json(_message_json(Params="")) == base
+    assert codec.message_from_json({**_message_json(), "CID": {"/": "ignored"}, "Extra": 1}) == base
+    assert codec.message_to_json(base)["Params"] is None
+
+
+def test_message_json_errors() -> None:
+    refused = {
+        "Nonce": (-1, "Message.Nonce: expected an unsigned 64-bit integer"),
+        "GasLimit": (1.5, "Message.GasLimit"),
+        "Method": (True, "Message.Method"),
+        "Value": (10, "Message.Value: expected a decimal string"),
+        "GasFeeCap": ("0x10", "Message.GasFeeCap: '0x10' is not a decimal integer"),
+        "GasPremium": ("1" * 400, "too large"),
+        "To": ("x01", "Message.To: unknown address network"),
+        "From": (None, "Message.From: expected an address string"),
+        "Params": ("a", "Message.Params: invalid base64"),
+        "Version": ("0", "Message.Version"),
+    }
+    for key, (value, reason) in refused.items():
+        with pytest.raises(DecodeError, match=reason):
+            codec.message_from_json(_message_json(**{key: value}))
+    with pytest.raises(DecodeError, match="missing field 'Nonce'"):
+        codec.message_from_json(_message_json(Nonce=_DROP))
+    with pytest.raises(DecodeError, match="expected a JSON object"):
+        codec.message_from_json([])
+    assert codec.message_from_json(_message_json(Value="-5")).value == -5  # Go big.Int accepts a sign
+
+
+def test_signature_json() -> None:
+    signature = Signature(SigType.SECP256K1, b"\x01" * 65)
+    assert codec.signature_from_json(codec.signature_to_json(signature)) == signature
+    for raw, reason in (
+        ({"Type": 0, "Data": None}, "invalid signature type 0"),
+        ({"Type": "1", "Data": None}, "invalid signature type"),
+        ({"Type": 1}, "missing field 'Data'"),
+        ({"Type": 2, "Data": "!!"}, "invalid base64"),
+        ({"Type": 2, "Data": "AAAA" * 100}, "exceeds"),
+    ):
+        with pytest.raises(DecodeError, match=reason):
+            codec.signature_from_json(raw)
+
+
+def test_cid_and_key_json() -> None:
+    with pytest.raises(DecodeError, match="expected a CID"):
+        codec.cid_from_json({"/": 5}, "Cid")
+    with pytest.raises(DecodeError, match="Cid: unsupported multibase"):
+        codec.cid_from_json({"/": "xyz"}, "Cid")
+    assert codec.tipset_key_from_json(None).is_empty()
+    with pytest.raises(DecodeError, match=r"TipSetKey\[0\]"):
+        codec.tipset_key_from_json([{"/": "bad"}])
+    with pytest.raises(DecodeError, match="expected a JSON array"):
+        codec.tipset_key_from_json({})
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+        lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=5),
+        max_leaves=20,
+    )
+)
+def test_random_json_never_crashes(value: object) -> None:
+    for read in (
+        codec.message_from_json,
+        codec.signed_message_from_json,
+        codec.signature_from_json,
+        codec.tipset_key_from_json,
+    ):
+        with contextlib.suppress(DecodeError):
+            read(value)
