@@ -2,9 +2,10 @@
 
 Conventions (Go encoding/json over lotus types): CIDs as {"/": "<cid>"}, token amounts and other big
 integers as decimal strings, byte strings as standard padded base64, addresses as strings with the
-node's network prefix. Go writes a nil byte slice as null; Lotus's messages decoded from chain have nil
-Params when empty, and the zero Signature has nil Data, so empty Params and empty signature Data are
-written as null here, and read back from null or "".
+node's network prefix. Go writes a nil slice as null, and lotus's CBOR decoders leave empty byte strings
+and empty arrays nil, so what Lotus serves from the chain has null for them (empty Params, an empty
+Return, a genesis header's Parents); the zero Signature has nil Data too. The writers here therefore
+write empty byte strings and empty arrays as null, and the readers accept null, "" and [].
 
 Readers take untrusted JSON values (as json.loads gives them) and raise DecodeError naming the field.
 Like Go, they ignore keys they do not know (e.g. the "CID" key Lotus adds to messages).
@@ -21,8 +22,12 @@ from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.encoding.expect import INT64_MAX, INT64_MIN, UINT64_MAX
 from chain.types.address import DEFAULT_NETWORK, Address
+from chain.types.beacon import BeaconEntry
+from chain.types.block import BlockHeader, PoStProof
+from chain.types.election import ElectionProof, Ticket
 from chain.types.message import MESSAGE_VERSION, Message, SignedMessage
-from chain.types.tipset import TipSetKey
+from chain.types.receipt import MessageReceipt
+from chain.types.tipset import InvalidTipSet, TipSet, TipSetKey
 
 _T = TypeVar("_T")
 _DIGITS: Final = frozenset("0123456789")
@@ -211,3 +216,160 @@ def tipset_key_to_json(key: TipSetKey) -> list[dict[str, str]]:
 def tipset_key_from_json(raw: Any, what: str = "TipSetKey") -> TipSetKey:
     """A JSON array of CIDs; null is the empty key (Lotus: 'the heaviest tipset')."""
     return TipSetKey(tuple(_list_from_json(raw, cid_from_json, what)))
+
+
+def _optional_to_json(value: _T | None, write: Callable[[_T], Any]) -> Any:
+    return None if value is None else write(value)
+
+
+def _optional_from_json(raw: Any, read: Callable[[Any, str], _T], what: str) -> _T | None:
+    return None if raw is None else read(raw, what)
+
+
+def _list_to_json(values: tuple[_T, ...], write: Callable[[_T], Any]) -> list[Any] | None:
+    return [write(value) for value in values] if values else None
+
+
+def ticket_to_json(ticket: Ticket) -> dict[str, Any]:
+    return {"VRFProof": bytes_to_json(ticket.vrf_proof)}
+
+
+def ticket_from_json(raw: Any, what: str = "Ticket") -> Ticket:
+    obj = _object(raw, what)
+    return Ticket(bytes_from_json(_field(obj, "VRFProof", what), f"{what}.VRFProof"))
+
+
+def election_proof_to_json(proof: ElectionProof) -> dict[str, Any]:
+    return {"WinCount": proof.win_count, "VRFProof": bytes_to_json(proof.vrf_proof)}
+
+
+def election_proof_from_json(raw: Any, what: str = "ElectionProof") -> ElectionProof:
+    obj = _object(raw, what)
+    return ElectionProof(
+        int_from_json(_field(obj, "WinCount", what), f"{what}.WinCount"),
+        bytes_from_json(_field(obj, "VRFProof", what), f"{what}.VRFProof"),
+    )
+
+
+def beacon_entry_to_json(entry: BeaconEntry) -> dict[str, Any]:
+    return {"Round": entry.round, "Data": bytes_to_json(entry.data)}
+
+
+def beacon_entry_from_json(raw: Any, what: str = "BeaconEntry") -> BeaconEntry:
+    obj = _object(raw, what)
+    return BeaconEntry(
+        uint_from_json(_field(obj, "Round", what), f"{what}.Round"),
+        bytes_from_json(_field(obj, "Data", what), f"{what}.Data"),
+    )
+
+
+def post_proof_to_json(proof: PoStProof) -> dict[str, Any]:
+    return {"PoStProof": proof.proof_type, "ProofBytes": bytes_to_json(proof.proof_bytes)}
+
+
+def post_proof_from_json(raw: Any, what: str = "PoStProof") -> PoStProof:
+    obj = _object(raw, what)
+    return PoStProof(
+        int_from_json(_field(obj, "PoStProof", what), f"{what}.PoStProof"),
+        bytes_from_json(_field(obj, "ProofBytes", what), f"{what}.ProofBytes"),
+    )
+
+
+def block_header_to_json(header: BlockHeader, network: str = DEFAULT_NETWORK) -> dict[str, Any]:
+    return {
+        "Miner": address_to_json(header.miner, network),
+        "Ticket": _optional_to_json(header.ticket, ticket_to_json),
+        "ElectionProof": _optional_to_json(header.election_proof, election_proof_to_json),
+        "BeaconEntries": _list_to_json(header.beacon_entries, beacon_entry_to_json),
+        "WinPoStProof": _list_to_json(header.win_post_proof, post_proof_to_json),
+        "Parents": _list_to_json(header.parents, cid_to_json),
+        "ParentWeight": bigint_to_json(header.parent_weight),
+        "Height": header.height,
+        "ParentStateRoot": cid_to_json(header.parent_state_root),
+        "ParentMessageReceipts": cid_to_json(header.parent_message_receipts),
+        "Messages": cid_to_json(header.messages),
+        "BLSAggregate": _optional_to_json(header.bls_aggregate, signature_to_json),
+        "Timestamp": header.timestamp,
+        "BlockSig": _optional_to_json(header.block_sig, signature_to_json),
+        "ForkSignaling": header.fork_signaling,
+        "ParentBaseFee": bigint_to_json(header.parent_base_fee),
+    }
+
+
+def block_header_from_json(raw: Any, what: str = "BlockHeader") -> BlockHeader:
+    obj = _object(raw, what)
+
+    def get(key: str) -> Any:
+        return _field(obj, key, what)
+
+    try:
+        return BlockHeader(
+            miner=address_from_json(get("Miner"), f"{what}.Miner"),
+            ticket=_optional_from_json(get("Ticket"), ticket_from_json, f"{what}.Ticket"),
+            election_proof=_optional_from_json(
+                get("ElectionProof"), election_proof_from_json, f"{what}.ElectionProof"
+            ),
+            beacon_entries=tuple(
+                _list_from_json(get("BeaconEntries"), beacon_entry_from_json, f"{what}.BeaconEntries")
+            ),
+            win_post_proof=tuple(
+                _list_from_json(get("WinPoStProof"), post_proof_from_json, f"{what}.WinPoStProof")
+            ),
+            parents=tuple(_list_from_json(get("Parents"), cid_from_json, f"{what}.Parents")),
+            parent_weight=bigint_from_json(get("ParentWeight"), f"{what}.ParentWeight"),
+            height=int_from_json(get("Height"), f"{what}.Height"),
+            parent_state_root=cid_from_json(get("ParentStateRoot"), f"{what}.ParentStateRoot"),
+            parent_message_receipts=cid_from_json(
+                get("ParentMessageReceipts"), f"{what}.ParentMessageReceipts"
+            ),
+            messages=cid_from_json(get("Messages"), f"{what}.Messages"),
+            bls_aggregate=_optional_from_json(
+                get("BLSAggregate"), signature_from_json, f"{what}.BLSAggregate"
+            ),
+            timestamp=uint_from_json(get("Timestamp"), f"{what}.Timestamp"),
+            block_sig=_optional_from_json(get("BlockSig"), signature_from_json, f"{what}.BlockSig"),
+            fork_signaling=uint_from_json(get("ForkSignaling"), f"{what}.ForkSignaling"),
+            parent_base_fee=bigint_from_json(get("ParentBaseFee"), f"{what}.ParentBaseFee"),
+        )
+    except DecodeError:
+        raise
+    except ValueError as exc:
+        raise DecodeError(f"{what}: {exc}") from None
+
+
+def tipset_to_json(tipset: TipSet, network: str = DEFAULT_NETWORK) -> dict[str, Any]:
+    return {
+        "Cids": tipset_key_to_json(tipset.key),
+        "Blocks": [block_header_to_json(block, network) for block in tipset.blocks],
+        "Height": tipset.height,
+    }
+
+
+def tipset_from_json(raw: Any, what: str = "TipSet") -> TipSet:
+    """Read a tipset as Lotus does: from its Blocks (Cids and Height are derived, not trusted)."""
+    obj = _object(raw, what)
+    blocks = _list_from_json(_field(obj, "Blocks", what), block_header_from_json, f"{what}.Blocks")
+    try:
+        return TipSet(tuple(blocks))
+    except InvalidTipSet as exc:
+        raise DecodeError(f"{what}: {exc}") from None
+
+
+def receipt_to_json(receipt: MessageReceipt) -> dict[str, Any]:
+    return {
+        "ExitCode": receipt.exit_code,
+        "Return": bytes_to_json(receipt.return_data),
+        "GasUsed": receipt.gas_used,
+        "EventsRoot": _optional_to_json(receipt.events_root, cid_to_json),
+    }
+
+
+def receipt_from_json(raw: Any, what: str = "MessageReceipt") -> MessageReceipt:
+    """Read a receipt; JSON does not carry the encoding version, so it comes back as version 1."""
+    obj = _object(raw, what)
+    return MessageReceipt(
+        exit_code=int_from_json(_field(obj, "ExitCode", what), f"{what}.ExitCode"),
+        return_data=bytes_from_json(_field(obj, "Return", what), f"{what}.Return"),
+        gas_used=int_from_json(_field(obj, "GasUsed", what), f"{what}.GasUsed"),
+        events_root=_optional_from_json(obj.get("EventsRoot"), cid_from_json, f"{what}.EventsRoot"),
+    )

@@ -95,7 +95,7 @@ class PrivateKey:
     def generate(cls, key_type: KeyType) -> "PrivateKey":
         """A fresh key from the operating system's randomness."""
         if key_type is KeyType.BLS:
-            # IETF KeyGen from 32 bytes of randomness, as filecoin-ffi's PrivateKeyGenerate does.
+            # blspy's IETF KeyGen over 32 random bytes; any scalar in 1..r-1 is a valid Lotus key.
             secret = BasicSchemeMPL.key_gen(secrets.token_bytes(32))
             return cls(key_type, bytes(secret)[::-1])
         return cls(key_type, coincurve.PrivateKey().secret)

@@ -5,14 +5,18 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain.crypto.signature import Signature, SigType
+from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
+from chain.types.block import BlockHeader
 from chain.types.message import Message, SignedMessage
+from chain.types.receipt import MessageReceipt
+from chain.types.tipset import TipSet
 from rpc import codec
-from tests.chain.type_strategies import messages, signed_messages
+from tests.chain.type_strategies import block_headers, cids, messages, receipts, signed_messages
 
 
 @given(messages(), st.sampled_from(["f", "t"]))
@@ -123,3 +127,83 @@ def test_random_json_never_crashes(value: object) -> None:
     ):
         with contextlib.suppress(DecodeError):
             read(value)
+
+
+@given(block_headers())
+@settings(max_examples=50)
+def test_block_header_json_round_trip(header: BlockHeader) -> None:
+    written = json.loads(json.dumps(codec.block_header_to_json(header)))
+    assert codec.block_header_from_json(written) == header
+    # Lotus writes the empty arrays of a header read from chain as null.
+    for key, values in (("Parents", header.parents), ("BeaconEntries", header.beacon_entries)):
+        assert (written[key] is None) == (not values)
+
+
+@given(
+    st.lists(
+        block_headers(height=3, parents=(CID.hash_of(b"p"),)),
+        min_size=1,
+        max_size=3,
+        unique_by=lambda b: b.cid(),
+    )
+)
+@settings(max_examples=20)
+def test_tipset_json_round_trip(blocks: list[BlockHeader]) -> None:
+    tipset = TipSet(tuple(blocks))
+    written = json.loads(json.dumps(codec.tipset_to_json(tipset, network="f")))
+    assert written["Height"] == 3
+    assert written["Cids"] == codec.tipset_key_to_json(tipset.key)
+    assert codec.tipset_from_json(written) == tipset
+
+
+@given(receipts)
+def test_receipt_json_round_trip(receipt: MessageReceipt) -> None:
+    read = codec.receipt_from_json(json.loads(json.dumps(codec.receipt_to_json(receipt))))
+    assert (read.exit_code, read.return_data, read.gas_used, read.events_root) == (
+        receipt.exit_code,
+        receipt.return_data,
+        receipt.gas_used,
+        receipt.events_root,
+    )
+
+
+@given(cids)
+def test_header_json_errors(link: CID) -> None:
+    header = codec.block_header_from_json(
+        {
+            "Miner": "f01000",
+            "Ticket": {"VRFProof": "AQID"},
+            "ElectionProof": None,
+            "BeaconEntries": [],
+            "WinPoStProof": None,
+            "Parents": [{"/": str(link)}],
+            "ParentWeight": "10",
+            "Height": 1,
+            "ParentStateRoot": {"/": str(link)},
+            "ParentMessageReceipts": {"/": str(link)},
+            "Messages": {"/": str(link)},
+            "BLSAggregate": None,
+            "Timestamp": 5,
+            "BlockSig": {"Type": 2, "Data": None},
+            "ForkSignaling": 0,
+            "ParentBaseFee": "100",
+        }
+    )
+    good = codec.block_header_to_json(header)
+    for key, value, reason in (
+        ("Ticket", {"VRFProof": 1}, "BlockHeader.Ticket.VRFProof"),
+        ("BeaconEntries", [{"Round": -1, "Data": None}], r"BlockHeader\.BeaconEntries\[0\]\.Round"),
+        ("WinPoStProof", {}, "BlockHeader.WinPoStProof: expected a JSON array"),
+        ("Height", "1", "BlockHeader.Height"),
+        ("BlockSig", {"Type": 7, "Data": None}, "BlockHeader.BlockSig.Type"),
+    ):
+        with pytest.raises(DecodeError, match=reason):
+            codec.block_header_from_json({**good, key: value})
+    with pytest.raises(DecodeError, match="missing field 'Messages'"):
+        codec.block_header_from_json({k: v for k, v in good.items() if k != "Messages"})
+    other_height = codec.block_header_to_json(BlockHeader.from_bytes(header.to_bytes()))
+    other_height["Height"] = 2
+    with pytest.raises(DecodeError, match="different heights"):
+        codec.tipset_from_json({"Blocks": [good, other_height]})
+    with pytest.raises(DecodeError, match="at least one block"):
+        codec.tipset_from_json({"Blocks": None})
