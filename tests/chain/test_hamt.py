@@ -1,0 +1,252 @@
+"""HAMT: canonical form under any operation order, lazy loading, dirty-only flushes, validation."""
+
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chain.encoding import dagcbor
+from chain.encoding.cid import CID, RAW
+from chain.encoding.errors import DecodeError
+from chain.state.hamt import Hamt, identity_hash, sha256_hash
+from chain.store.blockstore import BlockNotFound, MemoryBlockstore, put_cbor
+
+
+class CountingStore(MemoryBlockstore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+        self.writes = 0
+
+    def get(self, cid: CID) -> bytes | None:
+        self.reads += 1
+        return super().get(cid)
+
+    def put(self, cid: CID, data: bytes) -> None:
+        self.writes += 1
+        super().put(cid, data)
+
+    def put_many(self, blocks: Any) -> None:
+        staged = list(blocks)
+        self.writes += len(staged)
+        super().put_many(staged)
+
+
+def _build(
+    entries: dict[bytes, Any], bitwidth: int, hash_fn: Any = sha256_hash
+) -> tuple[CID, MemoryBlockstore]:
+    store = MemoryBlockstore()
+    hamt = Hamt.new(store, bitwidth, hash_fn)
+    for key in sorted(entries):
+        hamt.set(key, entries[key])
+    return hamt.flush(), store
+
+
+EMPTY_ROOT = CID.parse("bafy2bzaceamp42wmmgr2g2ymg46euououzfyck7szknvfacqscohrvaikwfay")
+
+keys = st.binary(min_size=0, max_size=6)
+ops = st.lists(st.tuples(st.booleans(), keys, st.integers(0, 3)), max_size=80)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops, st.sampled_from([1, 2, 3, 5, 8]), st.randoms(use_true_random=False))
+def test_any_operation_order_gives_the_canonical_root(
+    operations: list[tuple[bool, bytes, int]], bitwidth: int, rnd: random.Random
+) -> None:
+    store = MemoryBlockstore()
+    hamt = Hamt.new(store, bitwidth)
+    model: dict[bytes, Any] = {}
+    for i, (is_set, key, value) in enumerate(operations):
+        if is_set:
+            hamt.set(key, value)
+            model[key] = value
+        else:
+            assert hamt.delete(key) == (key in model)
+            model.pop(key, None)
+        if i % 17 == 0:
+            hamt.flush()  # interleave flushes so that clean and dirty nodes mix
+    root = hamt.flush()
+    expected, _ = _build(model, bitwidth)
+    assert root == expected
+    # Same content inserted in another order, with extra keys set and removed again.
+    shuffled = list(model.items())
+    rnd.shuffle(shuffled)
+    other = Hamt.new(MemoryBlockstore(), bitwidth)
+    for key, value in shuffled:
+        other.set(key + b"~extra", 0)
+        other.set(key, value)
+    for key, _ in shuffled:
+        if key + b"~extra" not in model:
+            other.delete(key + b"~extra")
+        else:
+            other.set(key + b"~extra", model[key + b"~extra"])
+    assert other.flush() == root
+    reloaded = Hamt.load(store, root, bitwidth)
+    assert dict(reloaded.items()) == model
+    for key, value in model.items():
+        assert reloaded.get(key) == value
+        assert key in reloaded
+    assert reloaded.count() == len(model)
+    if not model:
+        assert root == EMPTY_ROOT
+
+
+def test_deep_trees_with_shared_hash_prefixes() -> None:
+    # With the identity hash, keys sharing 20 leading bytes force a chain of single-link nodes.
+    prefix = b"\x07" * 20
+    entries = {prefix + bytes([i]): i for i in range(4)}
+    root, store = _build(entries, 8, identity_hash)
+    assert len(store) == 21  # root and 19 single-link nodes (bytes 0..19), then the node for byte 20
+    hamt = Hamt.load(store, root, 8, identity_hash)
+    assert dict(hamt.items()) == entries
+    # Removing one key collapses the whole chain back into a bucket in the root.
+    assert hamt.delete(prefix + b"\x03")
+    small_root, _ = _build({k: v for k, v in entries.items() if v != 3}, 8, identity_hash)
+    assert hamt.flush() == small_root
+    bitfield, pointers = dagcbor.decode(store.get(small_root) or b"")
+    assert bitfield == b"\x80" and len(pointers) == 1 and len(pointers[0]) == 3  # one bucket of 3
+    # Bitwidth 1 gives the deepest trees for sha256 keys.
+    many = {i.to_bytes(2, "big"): i for i in range(300)}
+    deep_root, deep_store = _build(many, 1)
+    deep = Hamt.load(deep_store, deep_root, 1)
+    assert dict(deep.items()) == many
+    for i in range(0, 300, 2):
+        assert deep.delete(i.to_bytes(2, "big"))
+    assert deep.flush() == _build({k: v for k, v in many.items() if v % 2}, 1)[0]
+
+
+def test_iteration_orders() -> None:
+    entries = {f"key-{i}".encode(): i for i in range(500)}
+    root, store = _build(entries, 5)
+    hamt = Hamt.load(store, root)
+    in_hamt_order = list(hamt.items())
+    assert dict(in_hamt_order) == entries
+    assert hamt.sorted_items() == sorted(entries.items())
+    assert list(hamt.keys()) == [k for k, _ in in_hamt_order]
+    assert list(hamt.values()) == [v for _, v in in_hamt_order]
+    # HAMT order follows the hash: slots are taken from the top bits of sha256(key).
+    first_slots = [sha256_hash(k)[0] >> 3 for k, _ in in_hamt_order]
+    assert first_slots == sorted(first_slots)
+    seen: list[bytes] = []
+    hamt.for_each(lambda k, v: seen.append(k))
+    assert seen == [k for k, _ in in_hamt_order]
+
+
+def test_lazy_loading_and_dirty_only_flush() -> None:
+    entries = {i.to_bytes(4, "big"): [i, "v"] for i in range(3000)}
+    root, base = _build(entries, 5)
+    store = CountingStore()
+    cids = list(base.keys())
+    store.put_many((cid, base.get(cid) or b"") for cid in cids)
+    store.writes = 0
+    hamt = Hamt.load(store, root)
+    assert store.reads == 1  # only the root so far
+    assert hamt.get((42).to_bytes(4, "big")) == [42, "v"]
+    path_reads = store.reads
+    assert 2 <= path_reads <= 5  # root plus the nodes on one path
+    assert hamt.get((42).to_bytes(4, "big")) == [42, "v"]
+    assert store.reads == path_reads  # decoded nodes are kept
+    hamt.set((42).to_bytes(4, "big"), "changed")
+    new_root = hamt.flush()
+    assert store.writes == path_reads  # exactly the changed path is written
+    assert hamt.flush() == new_root
+    assert store.writes == path_reads
+    # The old root is untouched and still readable: clean nodes are never mutated.
+    old = Hamt.load(store, root)
+    assert old.get((42).to_bytes(4, "big")) == [42, "v"]
+    assert Hamt.load(store, new_root).get((42).to_bytes(4, "big")) == "changed"
+    # A set that changes nothing leaves the HAMT clean.
+    hamt.set((43).to_bytes(4, "big"), [43, "v"])
+    assert hamt.flush() == new_root
+    assert store.writes == path_reads
+
+
+def test_two_handles_on_one_root_are_independent() -> None:
+    root, store = _build({b"a": 1, b"b": 2}, 5)
+    first, second = Hamt.load(store, root), Hamt.load(store, root)
+    first.set(b"a", 10)
+    first.delete(b"b")
+    assert second.get(b"a") == 1 and second.get(b"b") == 2
+    assert second.flush() == root
+    assert first.flush() != root
+
+
+def test_values_keep_their_exact_encoding() -> None:
+    store = MemoryBlockstore()
+    hamt = Hamt.new(store)
+    values: list[Any] = [
+        None,
+        True,
+        1,
+        -5,
+        2**64 - 1,
+        "text",
+        b"bytes",
+        [1, [2]],
+        {"a": [CID.hash_of(b"x")]},
+        1.5,
+    ]
+    for i, value in enumerate(values):
+        hamt.set(bytes([i]), value)
+    root = hamt.flush()
+    reloaded = Hamt.load(store, root)
+    for i, value in enumerate(values):
+        got = reloaded.get(bytes([i]), "absent")
+        assert dagcbor.encode(got) == dagcbor.encode(value)
+    assert reloaded.contains(bytes([0]))  # a stored null is present
+    assert reloaded.get(b"\xff", "absent") == "absent"
+    # 1 == True in Python but they are different values on the wire.
+    reloaded.set(bytes([1]), 1)
+    assert reloaded.flush() != root
+    reloaded.set(bytes([1]), True)
+    assert reloaded.flush() == root
+
+
+def test_set_if_absent_and_delete_results() -> None:
+    hamt = Hamt.new(MemoryBlockstore())
+    assert hamt.set_if_absent(b"k", 1)
+    assert not hamt.set_if_absent(b"k", 2)
+    assert hamt.get(b"k") == 1
+    assert hamt.delete(b"k")
+    assert not hamt.delete(b"k")
+    assert hamt.is_empty()
+    assert hamt.flush() == EMPTY_ROOT
+
+
+def test_rejects_bad_input() -> None:
+    store = MemoryBlockstore()
+    with pytest.raises(ValueError):
+        Hamt.new(store, 0)
+    with pytest.raises(ValueError):
+        Hamt.new(store, 9)
+    hamt = Hamt.new(store)
+    with pytest.raises(TypeError):
+        hamt.set("text key", 1)  # type: ignore[arg-type]
+    assert "text key" not in hamt
+    missing = CID.hash_of(b"nothing here")
+    with pytest.raises(BlockNotFound):
+        Hamt.load(store, missing)
+    for bad in (
+        [b"\x01"],  # not a pair
+        [b"\x01", [[[b"k", 1]]], 3],
+        ["\x01", []],  # bitfield is text
+        [b"\x00" * 33, []],  # bitfield longer than 256 bits
+        [b"\x01", [7]],  # pointer neither link nor bucket
+        [b"\x01", [[[b"k"]]]],  # kv not a pair
+        [b"\x01", [[["k", 1]]]],  # key not bytes
+        [b"\x01", [CID.hash_of(b"x", codec=RAW)]],  # link to a raw block
+    ):
+        with pytest.raises(DecodeError, match="HAMT node"):
+            Hamt.load(store, put_cbor(store, bad))
+    # A non-root node with a single entry should have been folded into its parent.
+    child = put_cbor(store, [b"\x01", [[[b"k", 1]]]])
+    root = put_cbor(store, [b"\x01", [child]])
+    loaded = Hamt.load(store, root, 5, lambda key: b"\x00" * 32)
+    with pytest.raises(DecodeError, match="should be a bucket"):
+        loaded.get(b"k")
+    # Missing child blocks surface as BlockNotFound when reached.
+    dangling = put_cbor(store, [b"\x01", [CID.hash_of(b"gone")]])
+    with pytest.raises(BlockNotFound):
+        Hamt.load(store, dangling, 5, lambda key: b"\x00" * 32).get(b"k")
