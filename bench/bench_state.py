@@ -1,0 +1,129 @@
+"""HAMT and AMT throughput on state-tree-shaped data (the VM target is >= 2,000 transfers/s)."""
+
+import random
+import time
+
+from bench.common import per_second, report, seconds, section
+from chain.encoding.cid import CID
+from chain.encoding.varint import encode_uvarint
+from chain.state.amt import Amt
+from chain.state.hamt import Hamt
+from chain.store.blockstore import MemoryBlockstore
+
+_CODE = CID.hash_of(b"account actor code")
+_HEAD = CID.hash_of(b"account actor state")
+
+
+def _actor(i: int) -> list[object]:
+    # The state tree's value: Actor {Code, Head, Nonce, Balance}.
+    return [_CODE, _HEAD, i, (10**18 + i).to_bytes(9, "big")]
+
+
+def _address(i: int) -> bytes:
+    return b"\x00" + encode_uvarint(1000 + i)  # ID-address bytes, the state tree's keys
+
+
+def _hamt_section(n: int) -> None:
+    section(f"HAMT (bitwidth 5, sha256 keys), {n:,} actor entries")
+    keys = [_address(i) for i in range(n)]
+    values = [_actor(i) for i in range(n)]
+    store = MemoryBlockstore()
+
+    def build() -> Hamt:
+        hamt = Hamt.new(store)
+        for key, value in zip(keys, values, strict=True):
+            hamt.set(key, value)
+        return hamt
+
+    start = time.perf_counter()
+    hamt = build()
+    report("set (insert into a fresh HAMT)", n / (time.perf_counter() - start), "ops/s")
+    blocks_before = len(store)
+    start = time.perf_counter()
+    root = hamt.flush()
+    written = len(store) - blocks_before
+    report("flush (all nodes new)", time.perf_counter() - start, "s", f"{written:,} blocks")
+
+    rnd = random.Random(1)
+    probe = [keys[rnd.randrange(n)] for _ in range(2000)]
+    warm = per_second(lambda: [hamt.get(k) for k in probe], batch=2000)
+    report("get (nodes already decoded)", warm, "ops/s")
+
+    def cold_gets() -> None:
+        fresh = Hamt.load(store, root)
+        for key in probe:
+            fresh.get(key)
+
+    report("get (fresh load, decoding nodes)", 2000 / seconds(cold_gets), "ops/s")
+
+    def transfers() -> None:
+        # One tipset's worth of transfers on a loaded tree: read and write two actors each, then flush.
+        tree = Hamt.load(store, root)
+        for i in range(1000):
+            a, b = probe[i], probe[-1 - i]
+            va, vb = tree.get(a), tree.get(b)
+            tree.set(a, [va[0], va[1], va[2] + 1, va[3]])
+            tree.set(b, [vb[0], vb[1], vb[2], vb[3] + b"\x01"])
+        tree.flush()
+
+    report("transfers, fresh load per 1000 (2 get + 2 set, flush)", 1000 / seconds(transfers), "transfers/s")
+
+    kept = Hamt.load(store, root)
+
+    def transfers_kept_tree() -> None:
+        # The same, on a tree kept across tipsets (its decoded nodes stay in memory).
+        for i in range(1000):
+            a, b = probe[i], probe[-1 - i]
+            va, vb = kept.get(a), kept.get(b)
+            kept.set(a, [va[0], va[1], va[2] + 1, va[3]])
+            kept.set(b, [vb[0], vb[1], vb[2], vb[3] + b"\x01"])
+        kept.flush()
+
+    transfers_kept_tree()  # warm-up: decode the nodes once
+    report("transfers, tree kept across flushes", 1000 / seconds(transfers_kept_tree), "transfers/s")
+
+    def update_flush() -> None:
+        tree = Hamt.load(store, root)
+        for key in probe[:100]:
+            tree.set(key, _actor(7))
+        tree.flush()
+
+    report("100 updates + flush on a fresh load", 1 / seconds(update_flush), "flushes/s")
+
+
+def _amt_section(n: int) -> None:
+    section(f"AMT (bitwidth 3), {n:,} entries")
+    store = MemoryBlockstore()
+    values = [_actor(i) for i in range(n)]
+    start = time.perf_counter()
+    amt = Amt.new(store)
+    amt.batch_set(values)
+    report("set (sequential indexes)", n / (time.perf_counter() - start), "ops/s")
+    start = time.perf_counter()
+    root = amt.flush()
+    report("flush (all nodes new)", time.perf_counter() - start, "s", f"{len(store):,} blocks")
+    rnd = random.Random(2)
+    probe = [rnd.randrange(n) for _ in range(2000)]
+    warm = per_second(lambda: [amt.get(i) for i in probe], batch=2000)
+    report("get (nodes already decoded)", warm, "ops/s")
+
+    def cold_gets() -> None:
+        fresh = Amt.load(store, root)
+        for index in probe:
+            fresh.get(index)
+
+    report("get (fresh load, decoding nodes)", 2000 / seconds(cold_gets), "ops/s")
+
+    def random_sets() -> None:
+        fresh = Amt.load(store, root)
+        for index in probe:
+            fresh.set(index, 1)
+        fresh.flush()
+
+    report("set existing (fresh load) + flush", 2000 / seconds(random_sets), "ops/s")
+
+
+def run() -> None:
+    for n in (10_000, 100_000):
+        _hamt_section(n)
+    _amt_section(100_000)
