@@ -127,6 +127,8 @@ def _expand(raw: Any, bitwidth: int, allow_empty: bool, expect_leaf: bool, where
 class Amt:
     """A Filecoin AMT: uint64 indexes to DAG-CBOR values over a blockstore (see the module doc).
 
+    Values are kept by reference and encoded at flush: do not mutate a value after setting it or
+    after getting it, and store only DAG-CBOR-encodable values (flush raises ValueError otherwise).
     Not safe for concurrent use; do not modify it while iterating.
     """
 

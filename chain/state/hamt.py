@@ -197,6 +197,8 @@ def _collapsible(node: _Node) -> list[list[Any]] | None:
 class Hamt:
     """A Filecoin HAMT: bytes keys to DAG-CBOR values over a blockstore (see the module doc).
 
+    Values are kept by reference and encoded at flush: do not mutate a value after setting it or
+    after getting it, and store only DAG-CBOR-encodable values (flush raises ValueError otherwise).
     Not safe for concurrent use; do not modify it while iterating.
     """
 
