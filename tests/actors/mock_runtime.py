@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from actors import builtin
 from actors.dispatch import ActorDef, encode_params
+from chain.crypto.signature import is_valid as signature_is_valid
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.params import DEVNET, Policy
@@ -24,6 +25,9 @@ from chain.vm.exitcode import ActorError, ExitCode
 from chain.vm.runtime import SendResult, StateType
 
 S = TypeVar("S")
+
+# The canned result of expect_verify_signature_checked: verify the signature for real.
+_CHECK_SIGNATURE: Any = object()
 
 
 class MockFailure(AssertionError):
@@ -56,6 +60,8 @@ class MockRuntime:
     id_addresses: dict[Address, Address] = field(default_factory=dict)
     actor_codes: dict[Address, CID] = field(default_factory=dict)
     next_actor_nonce: int = 0
+    # ID address -> key address, for signatures checked for real (expect_verify_signature_checked)
+    key_addresses: dict[Address, Address] = field(default_factory=dict)
     gas_charged: list[tuple[str, int]] = field(default_factory=list)
 
     _expectations: deque[_Expected] = field(default_factory=deque)
@@ -106,6 +112,18 @@ class MockRuntime:
             exit_code=exit_code,
         )
 
+    def expect_send_raw(
+        self,
+        to: Address,
+        method: int,
+        params: bytes,
+        value: int,
+        return_data: bytes = b"",
+        exit_code: ExitCode = ExitCode.Ok,
+    ) -> None:
+        """Expect rt.send with these exact params bytes (e.g. a multisig forwarding opaque params)."""
+        self._expect("send", to, method, params, value, result=return_data, exit_code=exit_code)
+
     def expect_create_actor(self, code: CID, address: Address) -> None:
         self._expect("create_actor", code, address)
 
@@ -116,6 +134,11 @@ class MockRuntime:
         self, signature: Any, signer: Address, data: bytes, result: bool = True
     ) -> None:
         self._expect("verify_signature", signature, signer, data, result=result)
+
+    def expect_verify_signature_checked(self, signature: Any, signer: Address, data: bytes) -> None:
+        """Expect rt.verify_signature and answer it by verifying the signature for real, against the
+        signer's key address (an ID signer is looked up in key_addresses, as the VM resolves it)."""
+        self._expect("verify_signature", signature, signer, data, result=_CHECK_SIGNATURE)
 
     def expect_compute_unsealed_sector_cid(self, seal_proof: int, pieces: list[Any], result: CID) -> None:
         self._expect("compute_unsealed_sector_cid", seal_proof, pieces, result=result)
@@ -164,6 +187,20 @@ class MockRuntime:
         self._in_call = True
         try:
             result = actor.invoke(self, method, encode_params(params))
+        finally:
+            self._in_call = False
+        if not self._caller_validated:
+            raise MockFailure(f"{actor.name} method {method} did not validate its caller")
+        return result
+
+    def call_raw(self, actor: ActorDef, method: int, params: bytes) -> bytes:
+        """Invoke a method with raw CBOR params bytes (e.g. a null, which `call` cannot express)."""
+        if self._in_call:
+            raise MockFailure("re-entrant call")
+        self._caller_validated = False
+        self._in_call = True
+        try:
+            result = actor.invoke(self, method, params)
         finally:
             self._in_call = False
         if not self._caller_validated:
@@ -260,8 +297,12 @@ class MockRuntime:
 
     # -- Runtime: syscalls ----------------------------------------------------------------------------
     def verify_signature(self, signature: Any, signer: Address, data: bytes) -> bool:
-        result: bool = self._take("verify_signature", signature, signer, data).result
-        return result
+        result = self._take("verify_signature", signature, signer, data).result
+        if result is _CHECK_SIGNATURE:
+            key = self.key_addresses.get(signer, signer)
+            return signature_is_valid(signature, key, data)
+        checked: bool = result
+        return checked
 
     def hash_blake2b(self, data: bytes) -> bytes:
         return hashlib.blake2b(data, digest_size=32).digest()
