@@ -9,7 +9,9 @@ COPY actors actors
 COPY proofs proofs
 COPY node node
 COPY rpc rpc
-RUN pip install --no-cache-dir -r requirements.lock && pip install --no-cache-dir --no-deps .
+RUN pip install --no-cache-dir -r requirements.lock \
+    && python -m proofs.build_ext \
+    && pip install --no-cache-dir --no-deps .
 EXPOSE 1234
 ENTRYPOINT ["filpy"]
 CMD ["--help"]

@@ -5,20 +5,27 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: test devnet bench lint clean gmp-check ext
+.PHONY: test devnet bench lint clean sysdeps apt-install ext
 
 all: test
 
-# fastecdsa (needed by libp2p) builds from source and links against GMP.
-gmp-check:
+# System headers the build needs: GMP for fastecdsa (a libp2p dependency that builds from source) and
+# OpenSSL for proofs/_native.c. Installed with apt-get when missing and we are root; otherwise the
+# message says what to install.
+sysdeps:
 	@printf '#include <gmp.h>\nint main(void){return 0;}\n' | gcc -x c - -o /dev/null -lgmp 2>/dev/null \
-	  || { echo "GMP headers missing: installing libgmp-dev (needed to build fastecdsa)"; \
-	       if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	         apt-get install -y -q libgmp-dev >/dev/null || (apt-get update -q && apt-get install -y -q libgmp-dev); \
-	       else echo "install libgmp-dev (Debian/Ubuntu) or gmp-devel (Fedora) and rerun make" >&2; exit 1; fi; }
+	  || $(MAKE) --no-print-directory apt-install PKG=libgmp-dev WHY="to build fastecdsa"
+	@printf '#include <openssl/sha.h>\nint main(void){return 0;}\n' | gcc -x c - -o /dev/null -lcrypto 2>/dev/null \
+	  || $(MAKE) --no-print-directory apt-install PKG=libssl-dev WHY="to build the proofs extension"
+
+apt-install:
+	@echo "$(PKG) missing: installing it ($(WHY))"
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	   apt-get install -y -q $(PKG) >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q $(PKG)); \
+	 else echo "install $(PKG) (Debian/Ubuntu; gmp-devel/openssl-devel on Fedora) and rerun make" >&2; exit 1; fi
 
 $(STAMP): pyproject.toml requirements.lock
-	@$(MAKE) --no-print-directory gmp-check
+	@$(MAKE) --no-print-directory sysdeps
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "filpy needs Python >= 3.11"'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
