@@ -11,6 +11,10 @@ Canonical form (CHAMP): a bucket that would hold a fourth entry becomes a child 
 a child node left with no links and at most 3 entries folds back into a single sorted bucket in its
 parent. Insert/delete order therefore never changes the root CID.
 
+Legacy layout (go-hamt-ipld v0.1, the actors-v0 state tree): the same nodes, except that a pointer is a
+one-entry map, ``{"0": link}`` or ``{"1": bucket}``, rather than a kinded union. `legacy=True` reads
+and writes it; nothing on today's chain uses it, but old state roots (and their golden CIDs) do.
+
 Loading is lazy: nodes are read and validated as lookups reach them, and kept decoded in memory.
 Clean nodes are never mutated; a change copies the path from the root (copy-on-write), and
 `flush` writes only the nodes changed since the last flush.
@@ -114,7 +118,18 @@ def _same_value(a: Any, b: Any) -> bool:
     return True
 
 
-def _decode_node(data: bytes, bitwidth: int, is_root: bool, where: str) -> _Node:
+def _unwrap_legacy_pointer(ptr: Any, i: int, where: str) -> Any:
+    if type(ptr) is not dict or len(ptr) != 1:
+        raise DecodeError(f"HAMT node {where}: legacy pointer {i} is not a one-entry map")
+    ((key, value),) = ptr.items()
+    if key == "0" and type(value) is CID:
+        return value
+    if key == "1" and type(value) is list:
+        return value
+    raise DecodeError(f'HAMT node {where}: legacy pointer {i} must be {{"0": link}} or {{"1": bucket}}')
+
+
+def _decode_node(data: bytes, bitwidth: int, is_root: bool, where: str, legacy: bool = False) -> _Node:
     """Decode and validate one node block (the checks of go-hamt-ipld loadNode / fvm Node::load)."""
     try:
         raw = dagcbor.decode(data)
@@ -145,6 +160,8 @@ def _decode_node(data: bytes, bitwidth: int, is_root: bool, where: str) -> _Node
     links = 0
     entries = 0
     for i, ptr in enumerate(pointers):
+        if legacy:
+            ptr = pointers[i] = _unwrap_legacy_pointer(ptr, i, where)
         t = type(ptr)
         if t is CID:
             if ptr.codec != DAG_CBOR:
@@ -202,10 +219,16 @@ class Hamt:
     Not safe for concurrent use; do not modify it while iterating.
     """
 
-    __slots__ = ("_bitwidth", "_hash", "_mask", "_root", "_root_cid", "_store")
+    __slots__ = ("_bitwidth", "_hash", "_legacy", "_mask", "_root", "_root_cid", "_store")
 
     def __init__(
-        self, store: Blockstore, root: _Node, root_cid: CID | None, bitwidth: int, hash_fn: HashFunction
+        self,
+        store: Blockstore,
+        root: _Node,
+        root_cid: CID | None,
+        bitwidth: int,
+        hash_fn: HashFunction,
+        legacy: bool = False,
     ):
         """Use Hamt.new or Hamt.load."""
         if not 1 <= bitwidth <= 8:
@@ -214,15 +237,20 @@ class Hamt:
         self._bitwidth = bitwidth
         self._mask = (1 << bitwidth) - 1
         self._hash = hash_fn
+        self._legacy = legacy
         self._root = root
         # Set while the root equals the flushed block; the root node is then shared-immutable.
         self._root_cid = root_cid
 
     @classmethod
     def new(
-        cls, store: Blockstore, bitwidth: int = DEFAULT_BITWIDTH, hash_fn: HashFunction = sha256_hash
+        cls,
+        store: Blockstore,
+        bitwidth: int = DEFAULT_BITWIDTH,
+        hash_fn: HashFunction = sha256_hash,
+        legacy: bool = False,
     ) -> "Hamt":
-        return cls(store, _Node(0, []), None, bitwidth, hash_fn)
+        return cls(store, _Node(0, []), None, bitwidth, hash_fn, legacy)
 
     @classmethod
     def load(
@@ -231,6 +259,7 @@ class Hamt:
         root: CID,
         bitwidth: int = DEFAULT_BITWIDTH,
         hash_fn: HashFunction = sha256_hash,
+        legacy: bool = False,
     ) -> "Hamt":
         """Open the HAMT whose root node is root; the root is read and validated now, the rest lazily.
 
@@ -241,7 +270,8 @@ class Hamt:
             raise BlockNotFound(root)
         if not 1 <= bitwidth <= 8:
             raise ValueError(f"HAMT bitwidth must be 1..8, got {bitwidth}")
-        return cls(store, _decode_node(data, bitwidth, True, str(root)), root, bitwidth, hash_fn)
+        node = _decode_node(data, bitwidth, True, str(root), legacy)
+        return cls(store, node, root, bitwidth, hash_fn, legacy)
 
     @property
     def bitwidth(self) -> int:
@@ -252,7 +282,7 @@ class Hamt:
         data = self._store.get(link.cid)
         if data is None:
             raise BlockNotFound(link.cid)
-        node = _decode_node(data, self._bitwidth, False, str(link.cid))
+        node = _decode_node(data, self._bitwidth, False, str(link.cid), self._legacy)
         link.node = node
         return node
 
@@ -474,4 +504,6 @@ class Hamt:
                 blocks.append((cid, data))
                 pointers[i] = _Link(cid, ptr)  # the child is clean from now on
                 out.append(cid)
+        if self._legacy:
+            out = [{"0": p} if type(p) is CID else {"1": p} for p in out]
         return dagcbor.encode([encode_bitfield(node.bitmap), out])

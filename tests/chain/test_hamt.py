@@ -250,3 +250,18 @@ def test_rejects_bad_input() -> None:
     dangling = put_cbor(store, [b"\x01", [CID.hash_of(b"gone")]])
     with pytest.raises(BlockNotFound):
         Hamt.load(store, dangling, 5, lambda key: b"\x00" * 32).get(b"k")
+
+
+def test_legacy_pointer_layout_round_trips_and_rejects_bad_pointers() -> None:
+    store = MemoryBlockstore()
+    tree = Hamt.new(store, legacy=True)
+    for i in range(40):  # enough to push buckets down into child nodes
+        tree.set(i.to_bytes(4, "big"), i)
+    root = tree.flush()
+    reloaded = Hamt.load(store, root, legacy=True)
+    assert sorted(v for _, v in reloaded.items()) == list(range(40))
+    bad = dagcbor.encode([b"\x01", [{"2": [[b"k", 1]]}]])
+    bad_cid = CID.hash_of(bad)
+    store.put(bad_cid, bad)
+    with pytest.raises(DecodeError, match="legacy pointer 0"):
+        Hamt.load(store, bad_cid, legacy=True)
