@@ -26,7 +26,6 @@ _DRSAMPLE_DST = b"Filecoin_DRSample"
 _FEISTEL_DST = b"Filecoin_Feistel"
 _FEISTEL_ROUNDS = 3
 _M32 = 0xFFFFFFFF
-_M64 = (1 << 64) - 1
 
 # ChaCha's "expand 32-byte k" constants, then the 8 quarter-rounds of one double round (columns,
 # then diagonals) as state indices.
@@ -41,27 +40,6 @@ _QUARTER_ROUNDS = (
     (2, 7, 8, 13),
     (3, 4, 9, 14),
 )
-
-
-def chacha8_block(key_words: tuple[int, ...], counter: int) -> list[int]:
-    """One 16-word block of ChaCha with 8 rounds, 64-bit block counter and zero stream (rand_chacha)."""
-    initial = [*_CHACHA_CONSTANTS, *key_words, counter & _M32, counter >> 32, 0, 0]
-    x = list(initial)
-    for _ in range(4):
-        for a, b, c, d in _QUARTER_ROUNDS:
-            xa = (x[a] + x[b]) & _M32
-            xd = x[d] ^ xa
-            xd = ((xd << 16) | (xd >> 16)) & _M32
-            xc = (x[c] + xd) & _M32
-            xb = x[b] ^ xc
-            xb = ((xb << 12) | (xb >> 20)) & _M32
-            xa = (xa + xb) & _M32
-            xd ^= xa
-            xd = ((xd << 8) | (xd >> 24)) & _M32
-            xc = (xc + xd) & _M32
-            xb ^= xc
-            x[a], x[b], x[c], x[d] = xa, ((xb << 7) | (xb >> 25)) & _M32, xc, xd
-    return [(w + i) & _M32 for w, i in zip(x, initial, strict=True)]
 
 
 def chacha8_lanes(key_prefix: Sequence[int], first_node: int, count: int, counter: int) -> list["array[int]"]:
@@ -208,8 +186,8 @@ class StackedGraph:
         """The 6 DRG parents of node in its own layer, immediate predecessor first."""
         if node < 2:
             return [0] * BASE_DEGREE
-        key_words = (*self._key_prefix, node)
-        return _bucket_parents(node, chacha8_block(key_words, 0) + chacha8_block(key_words, 1))
+        words = chacha8_lanes(self._key_prefix, node, 1, 0) + chacha8_lanes(self._key_prefix, node, 1, 1)
+        return _bucket_parents(node, [lane[0] for lane in words[:_DRAWN_WORDS]])
 
     def expander_parents(self, node: int) -> list[int]:
         """The 8 expander parents of node, all in the previous layer."""

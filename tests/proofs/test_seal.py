@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proofs import merkle
-from proofs.drg import DEGREE, chacha8_block, chacha8_lanes, stacked_graph
+from proofs.drg import DEGREE, chacha8_lanes, stacked_graph
 from proofs.labels import label_layers
 from proofs.registered import RegisteredSealProof, make_prover_id, porep_id, seal_params
 from proofs.seal import (
@@ -118,11 +118,18 @@ def test_replica_id_matches_go_state_types() -> None:
     )
 
 
-def test_chacha8_lanes_equal_single_blocks() -> None:
+def test_chacha8_lanes_are_independent_streams() -> None:
+    # A batch of lanes gives each node the stream it gets alone (no carry or rotation leaks between
+    # lanes); the parent-cache digests above pin the cipher itself to Filecoin's ChaCha8.
     key = tuple(range(100, 107))
     lanes = chacha8_lanes(key, 1000, 5, 1)
     for i in range(5):
-        assert [word[i] for word in lanes] == chacha8_block((*key, 1000 + i), 1)
+        assert [word[i] for word in lanes] == [word[0] for word in chacha8_lanes(key, 1000 + i, 1, 1)]
+    saturated = chacha8_lanes((0xFFFFFFFF,) * 7, 0xFFFFFFFF - 3, 4, 0)
+    for i in range(4):
+        assert [word[i] for word in saturated] == [
+            word[0] for word in chacha8_lanes((0xFFFFFFFF,) * 7, 0xFFFFFFFF - 3 + i, 1, 0)
+        ]
 
 
 def test_graph_shape() -> None:
