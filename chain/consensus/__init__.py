@@ -1,0 +1,1 @@
+"""Expected consensus: leader election, chain weight, block validation."""
