@@ -46,7 +46,7 @@ from actors.sends import call, send_or_abort
 from chain.encoding.cid import CID
 from chain.types.address import Address
 from chain.types.sector import PieceInfo
-from chain.vm.exitcode import forbidden, illegal_argument, illegal_state, not_found
+from chain.vm.exitcode import ActorError, forbidden, illegal_argument, illegal_state, not_found
 from chain.vm.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -328,7 +328,12 @@ def _deal_rejection(
 ) -> str | None:
     """Why a deal cannot be published (None if it can): signature, label, piece, epochs, prices."""
     proposal = deal.proposal
-    if not rt.verify_signature(deal.client_signature, proposal.client, proposal.signing_bytes()):
+    try:
+        signed = rt.verify_signature(deal.client_signature, proposal.client, proposal.signing_bytes())
+    except ActorError as exc:
+        # The client has no key to check against (v9 drops such a deal rather than the message).
+        return f"client signature cannot be checked: {exc.message}"
+    if not signed:
         return "client signature is invalid"
     policy = rt.policy
     label_size = len(proposal.label.encode()) if isinstance(proposal.label, str) else len(proposal.label)

@@ -1,0 +1,627 @@
+"""The multisig actor (builtin-actors v9): signers propose transactions, which run once enough of them
+approve; the signer set and threshold change only through the multisig's own transactions; an optional
+vesting schedule locks part of the balance, unlocking linearly from StartEpoch over UnlockDuration.
+
+Pending transactions live in a HAMT keyed by the transaction ID as a zigzag varint. Approve and Cancel
+may carry the hash of the transaction they mean (ProposalHashData, blake2b-256), so that a signer
+never approves a transaction that was swapped under the same ID.
+"""
+
+from dataclasses import dataclass, replace
+from enum import IntEnum
+from typing import Any, Final
+
+from actors import builtin
+from actors.dispatch import ActorDef, MethodDef
+from actors.util.keys import i64_key
+from actors.util.resolve import resolve_to_actor_id
+from chain.encoding import dagcbor
+from chain.encoding.bigint import encode_bigint
+from chain.encoding.cid import CID
+from chain.encoding.errors import DecodeError
+from chain.encoding.expect import (
+    expect_bigint,
+    expect_bool,
+    expect_bytes,
+    expect_cid,
+    expect_int,
+    expect_list,
+    expect_nonneg_bigint,
+    expect_tuple,
+    expect_uint,
+)
+from chain.state.hamt import DEFAULT_BITWIDTH, Hamt
+from chain.store.blockstore import BlockNotFound
+from chain.types.address import Address
+from chain.vm.exitcode import (
+    ExitCode,
+    forbidden,
+    illegal_argument,
+    illegal_state,
+    insufficient_funds,
+    not_found,
+)
+from chain.vm.runtime import Runtime
+
+# FRC-0042 number of "Receive": the first 4-byte word >= 2^24 of blake2b-512("1|Receive").
+UNIVERSAL_RECEIVER_HOOK: Final = 3726118371
+MAX_SIGNERS_DECODE: Final = 1024  # above any policy's signers limit; bounds decoding only
+
+
+class MultisigMethod(IntEnum):
+    Constructor = 1
+    Propose = 2
+    Approve = 3
+    Cancel = 4
+    AddSigner = 5
+    RemoveSigner = 6
+    SwapSigner = 7
+    ChangeNumApprovalsThreshold = 8
+    LockBalance = 9
+    UniversalReceiverHook = UNIVERSAL_RECEIVER_HOOK
+
+
+def _addresses(raw: Any, what: str) -> tuple[Address, ...]:
+    return tuple(Address.from_cbor(a, what) for a in expect_list(raw, what, MAX_SIGNERS_DECODE))
+
+
+# -- state --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    to: Address
+    value: int
+    method: int
+    params: bytes
+    approved: tuple[Address, ...] = ()
+
+    def to_cbor(self) -> list[Any]:
+        return [
+            self.to.to_cbor(),
+            encode_bigint(self.value),
+            self.method,
+            self.params,
+            [a.to_cbor() for a in self.approved],
+        ]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "Transaction":
+        to, value, method, params, approved = expect_tuple(raw, 5, "Transaction")
+        return cls(
+            Address.from_cbor(to, "Transaction.To"),
+            expect_bigint(value, "Transaction.Value"),
+            expect_uint(method, "Transaction.Method"),
+            expect_bytes(params, "Transaction.Params"),
+            _addresses(approved, "Transaction.Approved"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MultisigState:
+    signers: tuple[Address, ...]
+    num_approvals_threshold: int
+    next_tx_id: int
+    initial_balance: int  # locked at start_epoch, unlocking linearly over unlock_duration
+    start_epoch: int
+    unlock_duration: int
+    pending_txs: CID
+
+    def to_cbor(self) -> list[Any]:
+        return [
+            [s.to_cbor() for s in self.signers],
+            self.num_approvals_threshold,
+            self.next_tx_id,
+            encode_bigint(self.initial_balance),
+            self.start_epoch,
+            self.unlock_duration,
+            self.pending_txs,
+        ]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "MultisigState":
+        signers, threshold, next_id, initial, start, duration, pending = expect_tuple(raw, 7, "MultisigState")
+        return cls(
+            _addresses(signers, "MultisigState.Signers"),
+            expect_uint(threshold, "MultisigState.NumApprovalsThreshold"),
+            expect_int(next_id, "MultisigState.NextTxnID"),
+            expect_nonneg_bigint(initial, "MultisigState.InitialBalance"),
+            expect_int(start, "MultisigState.StartEpoch"),
+            expect_int(duration, "MultisigState.UnlockDuration"),
+            expect_cid(pending, "MultisigState.PendingTxns"),
+        )
+
+    def amount_locked(self, elapsed: int) -> int:
+        """What is still locked elapsed epochs after start_epoch (rounded up, as builtin-actors)."""
+        if elapsed >= self.unlock_duration:
+            return 0
+        if elapsed <= 0:
+            return self.initial_balance
+        remaining = self.unlock_duration - elapsed
+        return -(-self.initial_balance * remaining // self.unlock_duration)
+
+    def check_available(self, balance: int, amount: int, epoch: int) -> None:
+        """Spending amount out of balance at epoch must leave the locked part untouched."""
+        if amount < 0:
+            raise illegal_argument(f"amount to spend {amount} less than zero")
+        if balance < amount:
+            raise insufficient_funds(f"current balance {balance} less than amount to spend {amount}")
+        if amount == 0:
+            return
+        locked = self.amount_locked(epoch - self.start_epoch)
+        if balance - amount < locked:
+            raise insufficient_funds(
+                f"balance {balance - amount} left after spending {amount} is less than the locked {locked}"
+            )
+
+
+# -- params and returns --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConstructorParams:
+    signers: tuple[Address, ...]
+    num_approvals_threshold: int
+    unlock_duration: int = 0
+    start_epoch: int = 0
+
+    def to_cbor(self) -> list[Any]:
+        return [
+            [s.to_cbor() for s in self.signers],
+            self.num_approvals_threshold,
+            self.unlock_duration,
+            self.start_epoch,
+        ]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "ConstructorParams":
+        signers, threshold, duration, start = expect_tuple(raw, 4, "ConstructorParams")
+        return cls(
+            _addresses(signers, "ConstructorParams.Signers"),
+            expect_uint(threshold, "ConstructorParams.NumApprovalsThreshold"),
+            expect_int(duration, "ConstructorParams.UnlockDuration"),
+            expect_int(start, "ConstructorParams.StartEpoch"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeParams:
+    to: Address
+    value: int
+    method: int
+    params: bytes = b""
+
+    def to_cbor(self) -> list[Any]:
+        return [self.to.to_cbor(), encode_bigint(self.value), self.method, self.params]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "ProposeParams":
+        to, value, method, params = expect_tuple(raw, 4, "ProposeParams")
+        return cls(
+            Address.from_cbor(to, "ProposeParams.To"),
+            expect_bigint(value, "ProposeParams.Value"),
+            expect_uint(method, "ProposeParams.Method"),
+            expect_bytes(params, "ProposeParams.Params"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeReturn:
+    txn_id: int
+    applied: bool
+    code: int  # the exit code of the transaction, if applied
+    ret: bytes
+
+    def to_cbor(self) -> list[Any]:
+        return [self.txn_id, self.applied, self.code, self.ret]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "ProposeReturn":
+        txn_id, applied, code, ret = expect_tuple(raw, 4, "ProposeReturn")
+        return cls(
+            expect_int(txn_id, "ProposeReturn.TxnID"),
+            expect_bool(applied, "ProposeReturn.Applied"),
+            expect_uint(code, "ProposeReturn.Code"),
+            expect_bytes(ret, "ProposeReturn.Ret"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TxnIDParams:
+    id: int
+    proposal_hash: bytes = b""  # empty: do not check
+
+    def to_cbor(self) -> list[Any]:
+        return [self.id, self.proposal_hash]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "TxnIDParams":
+        txn_id, proposal_hash = expect_tuple(raw, 2, "TxnIDParams")
+        return cls(
+            expect_int(txn_id, "TxnIDParams.ID"), expect_bytes(proposal_hash, "TxnIDParams.ProposalHash")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveReturn:
+    applied: bool
+    code: int
+    ret: bytes
+
+    def to_cbor(self) -> list[Any]:
+        return [self.applied, self.code, self.ret]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "ApproveReturn":
+        applied, code, ret = expect_tuple(raw, 3, "ApproveReturn")
+        return cls(
+            expect_bool(applied, "ApproveReturn.Applied"),
+            expect_uint(code, "ApproveReturn.Code"),
+            expect_bytes(ret, "ApproveReturn.Ret"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AddSignerParams:
+    signer: Address
+    increase: bool
+
+    def to_cbor(self) -> list[Any]:
+        return [self.signer.to_cbor(), self.increase]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "AddSignerParams":
+        signer, increase = expect_tuple(raw, 2, "AddSignerParams")
+        return cls(
+            Address.from_cbor(signer, "AddSignerParams.Signer"),
+            expect_bool(increase, "AddSignerParams.Increase"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveSignerParams:
+    signer: Address
+    decrease: bool
+
+    def to_cbor(self) -> list[Any]:
+        return [self.signer.to_cbor(), self.decrease]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "RemoveSignerParams":
+        signer, decrease = expect_tuple(raw, 2, "RemoveSignerParams")
+        return cls(
+            Address.from_cbor(signer, "RemoveSignerParams.Signer"),
+            expect_bool(decrease, "RemoveSignerParams.Decrease"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SwapSignerParams:
+    from_: Address
+    to: Address
+
+    def to_cbor(self) -> list[Any]:
+        return [self.from_.to_cbor(), self.to.to_cbor()]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "SwapSignerParams":
+        from_, to = expect_tuple(raw, 2, "SwapSignerParams")
+        return cls(
+            Address.from_cbor(from_, "SwapSignerParams.From"), Address.from_cbor(to, "SwapSignerParams.To")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeNumApprovalsThresholdParams:
+    new_threshold: int
+
+    def to_cbor(self) -> list[Any]:
+        return [self.new_threshold]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "ChangeNumApprovalsThresholdParams":
+        (threshold,) = expect_tuple(raw, 1, "ChangeNumApprovalsThresholdParams")
+        return cls(expect_uint(threshold, "ChangeNumApprovalsThresholdParams.NewThreshold"))
+
+
+@dataclass(frozen=True, slots=True)
+class LockBalanceParams:
+    start_epoch: int
+    unlock_duration: int
+    amount: int
+
+    def to_cbor(self) -> list[Any]:
+        return [self.start_epoch, self.unlock_duration, encode_bigint(self.amount)]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "LockBalanceParams":
+        start, duration, amount = expect_tuple(raw, 3, "LockBalanceParams")
+        return cls(
+            expect_int(start, "LockBalanceParams.StartEpoch"),
+            expect_int(duration, "LockBalanceParams.UnlockDuration"),
+            expect_bigint(amount, "LockBalanceParams.Amount"),
+        )
+
+
+def proposal_hash_data(txn: Transaction) -> bytes:
+    """The CBOR Approve and Cancel hash: [requester (first approver) or null, to, value, method, params]."""
+    requester = txn.approved[0].to_cbor() if txn.approved else None
+    return dagcbor.encode([requester, txn.to.to_cbor(), encode_bigint(txn.value), txn.method, txn.params])
+
+
+# -- methods ------------------------------------------------------------------------------------------
+
+
+def constructor(rt: Runtime, params: ConstructorParams) -> None:
+    rt.validate_immediate_caller_is(builtin.INIT_ACTOR_ADDR)
+    signers_max = rt.policy.multisig_signers_max
+    if not params.signers:
+        raise illegal_argument("must have at least one signer")
+    if len(params.signers) > signers_max:
+        raise illegal_argument(f"cannot add more than {signers_max} signers")
+    resolved: list[Address] = []
+    for signer in params.signers:
+        signer_id = resolve_to_actor_id(rt, signer)
+        if signer_id in resolved:
+            raise illegal_argument(f"duplicate signer not allowed: {signer}")
+        resolved.append(signer_id)
+    if params.num_approvals_threshold > len(params.signers):
+        raise illegal_argument("must not require more approvals than signers")
+    if params.num_approvals_threshold < 1:
+        raise illegal_argument("must require at least one approval")
+    if params.unlock_duration < 0:
+        raise illegal_argument("negative unlock duration disallowed")
+    st = MultisigState(
+        signers=tuple(resolved),
+        num_approvals_threshold=params.num_approvals_threshold,
+        next_tx_id=0,
+        initial_balance=0,
+        start_epoch=0,
+        unlock_duration=0,
+        pending_txs=Hamt.new(rt.store, DEFAULT_BITWIDTH).flush(),
+    )
+    if params.unlock_duration != 0:
+        st = replace(
+            st,
+            start_epoch=params.start_epoch,
+            unlock_duration=params.unlock_duration,
+            initial_balance=rt.value_received,
+        )
+    rt.set_state(st)
+
+
+def propose(rt: Runtime, params: ProposeParams) -> ProposeReturn:
+    """Record a transaction with the proposer's approval; run it if that meets the threshold."""
+    rt.validate_immediate_caller_type(builtin.ACCOUNT_ACTOR_CODE, builtin.MULTISIG_ACTOR_CODE)
+    proposer = rt.caller
+    if params.value < 0:
+        raise illegal_argument(f"proposed value must be non-negative, was {params.value}")
+    st = rt.state(MultisigState)
+    if proposer not in st.signers:
+        raise forbidden(f"{proposer} is not a signer")
+    txn_id = st.next_tx_id
+    txn = Transaction(params.to, params.value, params.method, params.params)
+    pending = _load_pending(rt, st)
+    pending.set(i64_key(txn_id), txn.to_cbor())
+    rt.set_state(replace(st, next_tx_id=txn_id + 1, pending_txs=pending.flush()))
+    applied, code, ret = _approve_transaction(rt, txn_id, txn)
+    return ProposeReturn(txn_id, applied, code, ret)
+
+
+def approve(rt: Runtime, params: TxnIDParams) -> ApproveReturn:
+    """Approve a pending transaction; it runs once approvals meet the threshold."""
+    rt.validate_immediate_caller_type(builtin.ACCOUNT_ACTOR_CODE, builtin.MULTISIG_ACTOR_CODE)
+    approver = rt.caller
+    st = rt.state(MultisigState)
+    if approver not in st.signers:
+        raise forbidden(f"{approver} is not a signer")
+    txn = _get_transaction(rt, st, params.id, params.proposal_hash)
+    # The threshold may have dropped since the last approval: then it runs without a new one.
+    applied, code, ret = _execute_if_approved(rt, st, params.id, txn)
+    if not applied:
+        applied, code, ret = _approve_transaction(rt, params.id, txn)
+    return ApproveReturn(applied, code, ret)
+
+
+def cancel(rt: Runtime, params: TxnIDParams) -> None:
+    """Withdraw a pending transaction; only its proposer may."""
+    rt.validate_immediate_caller_type(builtin.ACCOUNT_ACTOR_CODE, builtin.MULTISIG_ACTOR_CODE)
+    caller = rt.caller
+    st = rt.state(MultisigState)
+    if caller not in st.signers:
+        raise forbidden(f"{caller} is not a signer")
+    pending = _load_pending(rt, st)
+    key = i64_key(params.id)
+    raw = pending.get(key)
+    if raw is None:
+        raise not_found(f"no such transaction {params.id} to cancel")
+    txn = _decode_transaction(raw, params.id)
+    if not txn.approved or txn.approved[0] != caller:
+        raise forbidden("cannot cancel another signer's transaction")
+    if params.proposal_hash and params.proposal_hash != rt.hash_blake2b(proposal_hash_data(txn)):
+        raise illegal_state("hash does not match proposal params")
+    pending.delete(key)
+    rt.set_state(replace(st, pending_txs=pending.flush()))
+
+
+def add_signer(rt: Runtime, params: AddSignerParams) -> None:
+    rt.validate_immediate_caller_is(rt.receiver)
+    signer = resolve_to_actor_id(rt, params.signer)
+    st = rt.state(MultisigState)
+    signers_max = rt.policy.multisig_signers_max
+    if len(st.signers) >= signers_max:
+        raise forbidden(f"cannot add more than {signers_max} signers")
+    if signer in st.signers:
+        raise forbidden(f"{signer} is already a signer")
+    threshold = st.num_approvals_threshold + (1 if params.increase else 0)
+    rt.set_state(replace(st, signers=(*st.signers, signer), num_approvals_threshold=threshold))
+
+
+def remove_signer(rt: Runtime, params: RemoveSignerParams) -> None:
+    rt.validate_immediate_caller_is(rt.receiver)
+    signer = resolve_to_actor_id(rt, params.signer)
+    st = rt.state(MultisigState)
+    if signer not in st.signers:
+        raise forbidden(f"{signer} is not a signer")
+    if len(st.signers) == 1:
+        raise forbidden("cannot remove only signer")
+    threshold = st.num_approvals_threshold
+    if not params.decrease and len(st.signers) - 1 < threshold:
+        raise illegal_argument(
+            f"can't reduce signers to {len(st.signers) - 1} below threshold {threshold} with decrease=false"
+        )
+    if params.decrease:
+        if threshold < 2:
+            raise illegal_argument(f"can't decrease approvals from {threshold} to {threshold - 1}")
+        threshold -= 1
+    st = _purge_approvals(rt, st, signer)
+    signers = tuple(s for s in st.signers if s != signer)
+    rt.set_state(replace(st, signers=signers, num_approvals_threshold=threshold))
+
+
+def swap_signer(rt: Runtime, params: SwapSignerParams) -> None:
+    rt.validate_immediate_caller_is(rt.receiver)
+    old = resolve_to_actor_id(rt, params.from_)
+    new = resolve_to_actor_id(rt, params.to)
+    st = rt.state(MultisigState)
+    if old not in st.signers:
+        raise forbidden(f"{old} is not a signer")
+    if new in st.signers:
+        raise illegal_argument(f"{new} is already a signer")
+    signers = (*(s for s in st.signers if s != old), new)
+    st = _purge_approvals(rt, st, old)
+    rt.set_state(replace(st, signers=signers))
+
+
+def change_num_approvals_threshold(rt: Runtime, params: ChangeNumApprovalsThresholdParams) -> None:
+    rt.validate_immediate_caller_is(rt.receiver)
+    st = rt.state(MultisigState)
+    if params.new_threshold == 0 or params.new_threshold > len(st.signers):
+        raise illegal_argument(
+            f"new threshold {params.new_threshold} not supported for {len(st.signers)} signers"
+        )
+    rt.set_state(replace(st, num_approvals_threshold=params.new_threshold))
+
+
+def lock_balance(rt: Runtime, params: LockBalanceParams) -> None:
+    """Put a vesting schedule on a multisig that has none."""
+    rt.validate_immediate_caller_is(rt.receiver)
+    if params.unlock_duration <= 0:
+        raise illegal_argument("unlock duration must be positive")
+    if params.amount < 0:
+        raise illegal_argument("amount to lock must be positive")
+    st = rt.state(MultisigState)
+    if st.unlock_duration != 0:
+        raise forbidden("modification of unlock disallowed")
+    rt.set_state(
+        replace(
+            st,
+            start_epoch=params.start_epoch,
+            unlock_duration=params.unlock_duration,
+            initial_balance=params.amount,
+        )
+    )
+
+
+def universal_receiver_hook(rt: Runtime, _payload: Any) -> None:
+    """Accept any token transfer notification (FRC-0046 receiver hook)."""
+    rt.validate_immediate_caller_accept_any()
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+def _load_pending(rt: Runtime, st: MultisigState) -> Hamt:
+    try:
+        return Hamt.load(rt.store, st.pending_txs, DEFAULT_BITWIDTH)
+    except (DecodeError, BlockNotFound) as exc:
+        raise illegal_state(f"failed to load pending transactions: {exc}") from None
+
+
+def _decode_transaction(raw: Any, txn_id: int) -> Transaction:
+    try:
+        return Transaction.from_cbor(raw)
+    except DecodeError as exc:
+        raise illegal_state(f"pending transaction {txn_id} is corrupt: {exc}") from None
+
+
+def _get_transaction(rt: Runtime, st: MultisigState, txn_id: int, proposal_hash: bytes) -> Transaction:
+    raw = _load_pending(rt, st).get(i64_key(txn_id))
+    if raw is None:
+        raise not_found(f"no such transaction {txn_id} for approval")
+    txn = _decode_transaction(raw, txn_id)
+    if proposal_hash and proposal_hash != rt.hash_blake2b(proposal_hash_data(txn)):
+        raise illegal_argument("hash does not match proposal params (ensure requester is an ID address)")
+    return txn
+
+
+def _approve_transaction(rt: Runtime, txn_id: int, txn: Transaction) -> tuple[bool, int, bytes]:
+    if rt.caller in txn.approved:
+        raise forbidden(f"{rt.caller} already approved this message")
+    txn = replace(txn, approved=(*txn.approved, rt.caller))
+    st = rt.state(MultisigState)
+    pending = _load_pending(rt, st)
+    pending.set(i64_key(txn_id), txn.to_cbor())
+    st = replace(st, pending_txs=pending.flush())
+    rt.set_state(st)
+    return _execute_if_approved(rt, st, txn_id, txn)
+
+
+def _execute_if_approved(
+    rt: Runtime, st: MultisigState, txn_id: int, txn: Transaction
+) -> tuple[bool, int, bytes]:
+    """Run txn if it has enough approvals; returns (applied, exit code, return bytes)."""
+    if len(txn.approved) < st.num_approvals_threshold:
+        return False, int(ExitCode.Ok), b""
+    st.check_available(rt.current_balance(), txn.value, rt.curr_epoch)
+    result = rt.send(txn.to, txn.method, txn.params, txn.value)
+    # The call may have changed this actor's state (a multisig calling itself), so reload it.
+    st = rt.state(MultisigState)
+    pending = _load_pending(rt, st)
+    pending.delete(i64_key(txn_id))
+    rt.set_state(replace(st, pending_txs=pending.flush()))
+    return True, int(result.exit_code), result.return_data if result.ok else b""
+
+
+def _purge_approvals(rt: Runtime, st: MultisigState, signer: Address) -> MultisigState:
+    """Drop signer's approvals from every pending transaction; delete those left with none."""
+    pending = _load_pending(rt, st)
+    for key, raw in list(pending.items()):
+        txn = _decode_transaction(raw, -1)
+        if signer not in txn.approved:
+            continue
+        remaining = tuple(a for a in txn.approved if a != signer)
+        if remaining:
+            pending.set(key, replace(txn, approved=remaining).to_cbor())
+        else:
+            pending.delete(key)
+    return replace(st, pending_txs=pending.flush())
+
+
+ACTOR = ActorDef(
+    code=builtin.MULTISIG_ACTOR_CODE,
+    name="multisig",
+    state_type=MultisigState,
+    methods=(
+        MethodDef(MultisigMethod.Constructor, "Constructor", constructor, ConstructorParams.from_cbor),
+        MethodDef(MultisigMethod.Propose, "Propose", propose, ProposeParams.from_cbor),
+        MethodDef(MultisigMethod.Approve, "Approve", approve, TxnIDParams.from_cbor),
+        MethodDef(MultisigMethod.Cancel, "Cancel", cancel, TxnIDParams.from_cbor),
+        MethodDef(MultisigMethod.AddSigner, "AddSigner", add_signer, AddSignerParams.from_cbor),
+        MethodDef(MultisigMethod.RemoveSigner, "RemoveSigner", remove_signer, RemoveSignerParams.from_cbor),
+        MethodDef(MultisigMethod.SwapSigner, "SwapSigner", swap_signer, SwapSignerParams.from_cbor),
+        MethodDef(
+            MultisigMethod.ChangeNumApprovalsThreshold,
+            "ChangeNumApprovalsThreshold",
+            change_num_approvals_threshold,
+            ChangeNumApprovalsThresholdParams.from_cbor,
+        ),
+        MethodDef(MultisigMethod.LockBalance, "LockBalance", lock_balance, LockBalanceParams.from_cbor),
+        MethodDef(
+            MultisigMethod.UniversalReceiverHook,
+            "UniversalReceiverHook",
+            universal_receiver_hook,
+            lambda raw: raw,
+        ),
+    ),
+)

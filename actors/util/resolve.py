@@ -1,0 +1,20 @@
+"""Resolving an address to its actor's ID address, creating the account if it does not exist yet."""
+
+from actors.dispatch import METHOD_SEND
+from actors.sends import send_or_abort
+from chain.types.address import Address
+from chain.vm.exitcode import illegal_argument
+from chain.vm.runtime import Runtime
+
+
+def resolve_to_actor_id(rt: Runtime, address: Address) -> Address:
+    """The ID address of address. A key address with no actor yet gets one by a zero-value send (which
+    makes the VM create its account), as builtin-actors' resolve_to_actor_id does."""
+    resolved = rt.resolve_address(address)
+    if resolved is not None:
+        return resolved
+    send_or_abort(rt, address, METHOD_SEND, None, 0, f"send of zero balance to {address}")
+    resolved = rt.resolve_address(address)
+    if resolved is None:
+        raise illegal_argument(f"failed to resolve or initialize address {address}")
+    return resolved
