@@ -1,1 +1,1 @@
-"""Helpers shared by the built-in actors: integer HAMT keys, HAMT-backed sets and multimaps."""
+"""Helpers shared by the built-in actors: integer HAMT keys, HAMT sets and multimaps, address resolution."""
