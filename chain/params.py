@@ -25,6 +25,17 @@ class Policy:
     # minimum power (bytes, quality-adjusted) a miner needs to be eligible to win blocks
     consensus_miner_min_power: int = 10 << 40
 
+    # -- VM and gas (chain/vm) -------------------------------------------------------------------------
+    # lotus build/buildconstants: BlockGasLimit, BlockGasTarget, BaseFeeMaxChangeDenom, MinimumBaseFee,
+    # InitialBaseFee (the same on every network).
+    block_gas_limit: int = 10_000_000_000
+    block_gas_target: int = 5_000_000_000
+    base_fee_max_change_denom: int = 8
+    minimum_base_fee: int = 100
+    initial_base_fee: int = 100_000_000
+    # Deepest nesting of actor-to-actor sends below a top-level message (ref-fvm max_call_depth).
+    max_call_depth: int = 1024
+
     # -- storage market, payment channels, multisig (builtin-actors v9 market/paych/multisig) ----------
     # inclusive bounds on a deal's duration, EndEpoch - StartEpoch (market policy deal_duration_bounds)
     market_deal_min_duration: int = 180 * EPOCHS_IN_DAY

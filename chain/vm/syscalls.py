@@ -1,0 +1,263 @@
+"""The VM's syscalls: signature checks, commitments and proof verification, consensus-fault evidence.
+
+These are the pure parts; chain/vm/invocation.py charges gas and turns bad inputs into ActorErrors.
+Proofs are filpy's vanilla proofs (proofs/), adapted here from chain types (CIDs, infos) to their
+byte-level inputs. Commitment CIDs follow Filecoin's commcid: unsealed (CommD, CommP) codec 0xf101 with
+multihash sha2-256-trunc254-padded (0x1012); sealed (CommR) codec 0xf102 with multihash 0xb401 (Lotus's
+PoseidonBls12_381A1Fc1), kept although filpy's replica trees hash with sha256 (docs/proofs.md).
+"""
+
+from collections.abc import Sequence
+from typing import Final
+
+import structlog
+
+from chain.crypto.signature import Signature, SignatureError, verify
+from chain.encoding.cid import CID, FIL_COMMITMENT_SEALED
+from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
+from chain.encoding.errors import DecodeError
+from chain.encoding.expect import expect_cid, expect_list
+from chain.encoding.multihash import Multihash
+from chain.state.tree import StateTree
+from chain.store.blockstore import BlockNotFound, get_cbor
+from chain.types.address import Address, Protocol
+from chain.types.block import BlockHeader
+from chain.types.sector import (
+    ConsensusFault,
+    ConsensusFaultType,
+    PieceInclusionVerifyInfo,
+    PieceInfo,
+    SealVerifyInfo,
+    WindowPoStVerifyInfo,
+)
+from proofs import commp, pip, post, seal
+from proofs.registered import UnsupportedProof, make_prover_id, seal_params
+from proofs.vanilla import ProofDecodeError
+
+POSEIDON_BLS12_381_A1_FC1: Final = 0xB401
+COMMITMENT_SIZE: Final = 32
+
+_log = structlog.get_logger(__name__)
+
+
+class SyscallError(ValueError):
+    """Inputs a syscall cannot work with (the caller's fault: ErrIllegalArgument for the actor)."""
+
+
+# -- addresses and signatures -------------------------------------------------------------------------
+
+
+def resolve_key_address(tree: StateTree, address: Address) -> Address | None:
+    """The key address behind address: itself if it is one, else the address an account actor holds."""
+    if address.protocol in (Protocol.SECP256K1, Protocol.BLS, Protocol.DELEGATED):
+        return address
+    actor = tree.get_actor(address)
+    if actor is None:
+        return None
+    try:
+        raw = get_cbor(tree.store, actor.head)
+    except (BlockNotFound, DecodeError):
+        return None
+    # Account state is [Address]; any other actor's state is not an address holder.
+    if type(raw) is not list or len(raw) != 1 or type(raw[0]) is not bytes:
+        return None
+    try:
+        key = Address.from_bytes(raw[0])
+    except DecodeError:
+        return None
+    return key if key.protocol in (Protocol.SECP256K1, Protocol.BLS) else None
+
+
+def verify_signature(tree: StateTree, signature: Signature, signer: Address, data: bytes) -> bool:
+    """Whether signer's key signed data; SyscallError if signer has no key address."""
+    key = resolve_key_address(tree, signer)
+    if key is None:
+        raise SyscallError(f"signer {signer} is not a key address nor an account")
+    try:
+        verify(signature, key, data)
+    except SignatureError:
+        return False
+    return True
+
+
+# -- commitments ---------------------------------------------------------------------------------------
+
+
+def sealed_commitment(cid: CID) -> bytes:
+    """The CommR a sealed-sector CID names."""
+    mh = cid.multihash
+    if cid.version != 1 or cid.codec != FIL_COMMITMENT_SEALED or mh.code != POSEIDON_BLS12_381_A1_FC1:
+        raise SyscallError(f"{cid} is not a sealed sector CID")
+    if len(mh.digest) != COMMITMENT_SIZE:
+        raise SyscallError(f"sealed CID {cid} holds {len(mh.digest)} bytes, not {COMMITMENT_SIZE}")
+    return mh.digest
+
+
+def sealed_cid(commitment: bytes) -> CID:
+    """The sealed-sector CID of a CommR (commcid ReplicaCommitmentV1ToCID)."""
+    if len(commitment) != COMMITMENT_SIZE:
+        raise ValueError(f"a commitment is {COMMITMENT_SIZE} bytes, got {len(commitment)}")
+    return CID.v1(FIL_COMMITMENT_SEALED, Multihash(POSEIDON_BLS12_381_A1_FC1, commitment))
+
+
+def unsealed_commitment(cid: CID) -> bytes:
+    try:
+        return commitment_of_v1(cid)
+    except DecodeError as exc:
+        raise SyscallError(str(exc)) from None
+
+
+def _sector_size(seal_proof: int) -> int:
+    try:
+        return seal_params(seal_proof).sector_size
+    except UnsupportedProof as exc:
+        raise SyscallError(str(exc)) from None
+
+
+def compute_unsealed_sector_cid(seal_proof: int, pieces: Sequence[PieceInfo]) -> CID:
+    """CommD of a sector holding pieces in order, as an unsealed CID (GenerateUnsealedCID)."""
+    sector_size = _sector_size(seal_proof)
+    try:
+        infos = [commp.PieceInfo(p.size, unsealed_commitment(p.piece_cid)) for p in pieces]
+        return piece_cid_v1(commp.comm_d(infos, sector_size))
+    except commp.PieceError as exc:
+        raise SyscallError(str(exc)) from None
+
+
+# -- proofs -------------------------------------------------------------------------------------------
+
+
+def verify_seal(info: SealVerifyInfo) -> bool:
+    """Whether info.proof proves that info.sealed_cid seals info.unsealed_cid for that sector."""
+    try:
+        return seal.verify_seal(
+            info.seal_proof,
+            make_prover_id(info.sector_id.miner),
+            info.sector_id.number,
+            info.randomness,
+            info.interactive_randomness,
+            unsealed_commitment(info.unsealed_cid),
+            sealed_commitment(info.sealed_cid),
+            info.proof,
+        )
+    except (ProofDecodeError, SyscallError, ValueError) as exc:
+        _log.debug("seal proof rejected", reason=str(exc))
+        return False
+
+
+def verify_window_post(info: WindowPoStVerifyInfo) -> bool:
+    """Whether info proves every challenged sector; filpy's vanilla Window PoSt carries all its
+    partitions in one proof, so exactly one PoStProof is expected."""
+    if len(info.proofs) != 1 or not info.challenged_sectors:
+        return False
+    proof = info.proofs[0]
+    try:
+        sectors = [
+            post.PublicSector(sector.sector_number, sealed_commitment(sector.sealed_cid))
+            for sector in info.challenged_sectors
+        ]
+        return post.verify_window_post(proof.proof_type, info.randomness, sectors, proof.proof_bytes)
+    except (ProofDecodeError, SyscallError, ValueError) as exc:
+        _log.debug("window post rejected", reason=str(exc))
+        return False
+
+
+def verify_piece_inclusion(info: PieceInclusionVerifyInfo) -> bool:
+    """Whether info.proof shows info.piece inside the sector whose CommD is info.unsealed_cid."""
+    try:
+        proof = pip.PieceInclusionProof.from_bytes(info.proof)
+        return pip.verify_piece_inclusion(
+            proof,
+            comm_d=unsealed_commitment(info.unsealed_cid),
+            sector_size=_sector_size(info.seal_proof),
+            comm_p=unsealed_commitment(info.piece.piece_cid),
+            piece_size=info.piece.size,
+        )
+    except (pip.MalformedProof, SyscallError) as exc:
+        _log.debug("piece inclusion proof rejected", reason=str(exc))
+        return False
+
+
+# -- consensus faults ---------------------------------------------------------------------------------
+
+
+def miner_worker(tree: StateTree, miner: Address) -> Address | None:
+    """The worker address in a miner actor's info, read from go-state-types' layout: miner State
+    field 0 is the Info CID, MinerInfo field 1 the Worker. None if that cannot be read."""
+    actor = tree.get_actor(miner)
+    if actor is None:
+        return None
+    try:
+        state = expect_list(get_cbor(tree.store, actor.head), "miner state")
+        info = expect_list(get_cbor(tree.store, expect_cid(state[0], "miner state Info")), "miner info")
+        return Address.from_cbor(info[1], "miner info Worker")
+    except (BlockNotFound, DecodeError, IndexError):
+        return None
+
+
+def _check_block_signature(tree: StateTree, header: BlockHeader, worker_key: Address) -> bool:
+    if header.block_sig is None:
+        return False
+    try:
+        verify(header.block_sig, worker_key, header.signing_bytes())
+    except SignatureError:
+        return False
+    return True
+
+
+def verify_consensus_fault(
+    tree: StateTree,
+    miner: Address,
+    curr_epoch: int,
+    finality: int,
+    header1: bytes,
+    header2: bytes,
+    extra: bytes,
+) -> ConsensusFault | None:
+    """The fault two block headers (and, for parent grinding, a third) prove against miner, or None.
+
+    As lotus VerifyConsensusFault: the blocks must differ, be mined by the same miner, the first not
+    above the second; double-fork mining = same height, time-offset mining = same parents at different
+    heights, parent grinding = extra is a sibling of the first block (same parents and height) that the
+    second block's parents include while excluding the first. Both headers must carry valid BlockSigs
+    of the worker key of `miner` (the actor asking), read from the current state (Lotus reads it at
+    the blocks' height), and be no older than finality.
+    """
+    try:
+        block_a = BlockHeader.from_bytes(header1)
+        block_b = BlockHeader.from_bytes(header2)
+    except DecodeError as exc:
+        _log.debug("consensus fault: bad header", reason=str(exc))
+        return None
+    if block_a.cid() == block_b.cid() or block_a.miner != block_b.miner or block_b.height < block_a.height:
+        return None
+    fault: ConsensusFaultType | None = None
+    if block_a.height == block_b.height:
+        fault = ConsensusFaultType.DoubleForkMining
+    if block_a.parents == block_b.parents and block_a.height != block_b.height:
+        fault = ConsensusFaultType.TimeOffsetMining
+    if extra:
+        try:
+            block_c = BlockHeader.from_bytes(extra)
+        except DecodeError as exc:
+            _log.debug("consensus fault: bad extra header", reason=str(exc))
+            return None
+        if (
+            block_a.parents == block_c.parents
+            and block_a.height == block_c.height
+            and block_c.cid() in block_b.parents
+            and block_a.cid() not in block_b.parents
+        ):
+            fault = ConsensusFaultType.ParentGrinding
+    if fault is None:
+        return None
+    for block in (block_a, block_b):
+        if block.height < curr_epoch - finality:
+            return None
+    worker = miner_worker(tree, miner)
+    worker_key = None if worker is None else resolve_key_address(tree, worker)
+    if worker_key is None:
+        return None
+    if not all(_check_block_signature(tree, block, worker_key) for block in (block_a, block_b)):
+        return None
+    return ConsensusFault(target=block_a.miner, epoch=block_b.height, fault_type=fault)

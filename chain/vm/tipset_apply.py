@@ -1,0 +1,171 @@
+"""Computing a tipset's state: its blocks' messages, block rewards and cron, from the parent state.
+
+The order is Lotus's ApplyBlocks (lotus chain/consensus/filcns/compute_state.go):
+1. For each null round between the parent tipset and this one, run cron at that epoch.
+2. At the tipset's epoch, block by block (in tipset order), apply the block's BLS messages then its
+   secp256k1 messages, skipping any message (by unsigned message CID) already applied from an earlier
+   block; then the implicit reward message: reward.AwardBlockReward {Miner, Penalty, GasReward,
+   WinCount} with the block's summed miner penalties and miner tips (the tips were paid to the reward
+   actor as the messages ran, and the reward actor passes them on to the miner).
+3. Run cron at the tipset's epoch.
+4. Receipts, one per applied message in order, go into an AMT of the legacy layout Lotus writes
+   (chain/state/amt.py amt_v0_from_list); the state is flushed.
+
+A failing reward or cron message means the state cannot be computed: ImplicitMessageFailed.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from actors import builtin
+from chain.crypto.randomness import RandomnessSource
+from chain.encoding import dagcbor
+from chain.encoding.bigint import encode_bigint
+from chain.encoding.cid import CID
+from chain.params import Policy
+from chain.state.amt import amt_v0_from_list
+from chain.state.tree import StateTree
+from chain.store.blockstore import Blockstore
+from chain.types.address import Address
+from chain.types.message import Message, SignedMessage
+from chain.types.receipt import MessageReceipt
+from chain.vm.invoker import DEFAULT_INVOKER, Invoker
+from chain.vm.vm import NETWORK_VERSION, VM, ApplyRet
+
+# builtin-actors method numbers of the implicit messages.
+REWARD_AWARD_BLOCK_REWARD: Final = 2
+CRON_EPOCH_TICK: Final = 2
+# Gas limits Lotus gives the implicit messages.
+REWARD_MESSAGE_GAS_LIMIT: Final = 1 << 30
+CRON_GAS_LIMIT_BLOCKS: Final = 10_000
+
+
+class ImplicitMessageFailed(Exception):
+    """A reward or cron message failed: the tipset's state cannot be computed."""
+
+    def __init__(self, what: str, ret: ApplyRet) -> None:
+        super().__init__(f"{what} failed with exit code {ret.exit_code}: {ret.error}")
+        self.ret = ret
+
+
+@dataclass(frozen=True, slots=True)
+class BlockMessages:
+    """One block's part of a tipset: its miner, its messages and how many times it won the round."""
+
+    miner: Address
+    bls_messages: Sequence[Message] = ()
+    secpk_messages: Sequence[SignedMessage] = ()
+    win_count: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TipsetResult:
+    state_root: CID
+    receipts_root: CID
+    receipts: tuple[MessageReceipt, ...]
+    # One entry per applied message, in receipt order: the message CID and what applying it gave.
+    applied: tuple[tuple[CID, ApplyRet], ...] = field(default=(), repr=False)
+
+
+def award_block_reward_params(miner: Address, penalty: int, gas_reward: int, win_count: int) -> bytes:
+    """CBOR of reward.AwardBlockRewardParams: [Miner, Penalty, GasReward, WinCount]."""
+    return dagcbor.encode([miner.to_bytes(), encode_bigint(penalty), encode_bigint(gas_reward), win_count])
+
+
+def reward_message(epoch: int, params: bytes) -> Message:
+    return Message(
+        to=builtin.REWARD_ACTOR_ADDR,
+        from_=builtin.SYSTEM_ACTOR_ADDR,
+        nonce=epoch,
+        value=0,
+        gas_limit=REWARD_MESSAGE_GAS_LIMIT,
+        gas_fee_cap=0,
+        gas_premium=0,
+        method=REWARD_AWARD_BLOCK_REWARD,
+        params=params,
+    )
+
+
+def cron_message(epoch: int, policy: Policy) -> Message:
+    return Message(
+        to=builtin.CRON_ACTOR_ADDR,
+        from_=builtin.SYSTEM_ACTOR_ADDR,
+        nonce=epoch,
+        value=0,
+        gas_limit=policy.block_gas_limit * CRON_GAS_LIMIT_BLOCKS,
+        gas_fee_cap=0,
+        gas_premium=0,
+        method=CRON_EPOCH_TICK,
+    )
+
+
+def run_cron(vm: VM, policy: Policy) -> None:
+    ret = vm.apply_implicit_message(cron_message(vm.epoch, policy))
+    if ret.exit_code != 0:
+        raise ImplicitMessageFailed(f"cron at epoch {vm.epoch}", ret)
+
+
+def apply_tipset(
+    store: Blockstore,
+    parent_state: CID,
+    parent_epoch: int,
+    epoch: int,
+    blocks: Sequence[BlockMessages],
+    *,
+    base_fee: int,
+    randomness: RandomnessSource,
+    policy: Policy,
+    network_version: int = NETWORK_VERSION,
+    invoker: Invoker = DEFAULT_INVOKER,
+    tree: StateTree | None = None,
+) -> TipsetResult:
+    """The state and receipts of the tipset at `epoch` whose parent tipset (at parent_epoch) has
+    state parent_state. `tree` may be given to reuse an open state tree already at parent_state."""
+    if epoch <= parent_epoch:
+        raise ValueError(f"tipset epoch {epoch} must be above its parent's {parent_epoch}")
+    if tree is None:
+        tree = StateTree.load(store, parent_state)
+
+    def make_vm(at: int) -> VM:
+        return VM(
+            tree,
+            epoch=at,
+            base_fee=base_fee,
+            randomness=randomness,
+            policy=policy,
+            network_version=network_version,
+            invoker=invoker,
+        )
+
+    for null_epoch in range(parent_epoch + 1, epoch):
+        null_vm = make_vm(null_epoch)
+        run_cron(null_vm, policy)
+        null_vm.flush()
+
+    vm = make_vm(epoch)
+    applied: list[tuple[CID, ApplyRet]] = []
+    seen: set[CID] = set()
+    for block in blocks:
+        penalty = 0
+        gas_reward = 0
+        messages: list[Message | SignedMessage] = [*block.bls_messages, *block.secpk_messages]
+        for cmsg in messages:
+            msg = cmsg.message if isinstance(cmsg, SignedMessage) else cmsg
+            cid = msg.cid()
+            if cid in seen:
+                continue
+            ret = vm.apply_message(cmsg)
+            applied.append((cid, ret))
+            gas_reward += ret.gas_costs.miner_tip
+            penalty += ret.gas_costs.miner_penalty
+            seen.add(cid)
+        params = award_block_reward_params(block.miner, penalty, gas_reward, block.win_count)
+        ret = vm.apply_implicit_message(reward_message(epoch, params))
+        if ret.exit_code != 0:
+            raise ImplicitMessageFailed(f"block reward for {block.miner} at epoch {epoch}", ret)
+    run_cron(vm, policy)
+
+    receipts = tuple(ret.receipt for _, ret in applied)
+    receipts_root = amt_v0_from_list(store, [r.to_cbor() for r in receipts])
+    return TipsetResult(vm.flush(), receipts_root, receipts, tuple(applied))

@@ -1,0 +1,58 @@
+"""The cron actor on the mock runtime."""
+
+import pytest
+
+from actors import builtin, cron
+from chain.encoding import dagcbor
+from chain.types.address import Address
+from chain.vm.exitcode import ActorError, ExitCode
+from tests.actors.mock_runtime import MockRuntime
+
+ENTRIES = (
+    cron.CronEntry(builtin.STORAGE_POWER_ACTOR_ADDR, cron.POWER_ON_EPOCH_TICK_END),
+    cron.CronEntry(builtin.STORAGE_MARKET_ACTOR_ADDR, cron.MARKET_CRON_TICK),
+)
+
+
+def constructed(entries: tuple[cron.CronEntry, ...] = ENTRIES) -> MockRuntime:
+    rt = MockRuntime(receiver=builtin.CRON_ACTOR_ADDR)
+    rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
+    rt.call(cron.ACTOR, 1, cron.ConstructorParams(entries))
+    rt.verify()
+    return rt
+
+
+def test_constructor_stores_entries() -> None:
+    rt = constructed()
+    assert rt.state(cron.CronState).entries == ENTRIES
+    assert cron.GENESIS_ENTRIES == ENTRIES
+    empty = constructed(())
+    assert empty.state(cron.CronState).entries == ()
+
+
+def test_epoch_tick_calls_every_entry_and_ignores_failures() -> None:
+    rt = constructed()
+    rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
+    rt.expect_send(builtin.STORAGE_POWER_ACTOR_ADDR, 5, None, 0, exit_code=ExitCode.ErrIllegalState)
+    rt.expect_send(builtin.STORAGE_MARKET_ACTOR_ADDR, 9, None, 0)
+    assert rt.call(cron.ACTOR, cron.METHOD_EPOCH_TICK) == b""
+    rt.verify()
+
+
+@pytest.mark.parametrize("method", [1, cron.METHOD_EPOCH_TICK])
+def test_only_the_system_actor_may_call(method: int) -> None:
+    rt = constructed()
+    rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, Address.new_id(100))
+    rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
+    params = cron.ConstructorParams(()) if method == 1 else None
+    with pytest.raises(ActorError) as err:
+        rt.call(cron.ACTOR, method, params)
+    assert err.value.exit_code == ExitCode.SysErrForbidden
+
+
+def test_bad_constructor_params() -> None:
+    rt = MockRuntime(receiver=builtin.CRON_ACTOR_ADDR)
+    for bad in ([[[b"\x00\x04"]]], [[[b"\xff", 2]]], [1]):
+        with pytest.raises(ActorError) as err:
+            cron.ACTOR.invoke(rt, 1, dagcbor.encode(bad))
+        assert err.value.exit_code == ExitCode.ErrSerialization
