@@ -1,0 +1,392 @@
+"""The market, payment channel and multisig actors run by the real VM: signed messages, real signature
+checks through the VM's syscall (ID signers resolved to their keys), real CommD computation, actor
+creation through init.Exec, value transfers and actor deletion.
+
+The miner, power and reward actors are small stand-ins here (the market only asks them for control
+addresses and network figures, and a miner relays its calls to the market).
+"""
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+
+from actors import builtin
+from actors.dispatch import METHOD_SEND, ActorDef, MethodDef, encode_params
+from actors.init import METHOD_EXEC, ExecParams, ExecReturn
+from actors.market import actor as market
+from actors.market.ext import CurrentTotalPowerReturn, GetControlAddressesReturn, ThisEpochRewardReturn
+from actors.market.state import MarketState, MarketTables
+from actors.market.types import (
+    ActivateDealsParams,
+    ClientDealProposal,
+    ComputeDataCommitmentParams,
+    ComputeDataCommitmentReturn,
+    DealProposal,
+    PublishStorageDealsParams,
+    PublishStorageDealsReturn,
+    SectorDataSpec,
+    WithdrawBalanceParams,
+)
+from actors.multisig import (
+    AddSignerParams,
+    ApproveReturn,
+    MultisigMethod,
+    MultisigState,
+    ProposeParams,
+    ProposeReturn,
+    TxnIDParams,
+)
+from actors.multisig import ConstructorParams as MultisigConstructorParams
+from actors.paych import (
+    ConstructorParams as PaychConstructorParams,
+)
+from actors.paych import (
+    PaychMethod,
+    PaychState,
+    SignedVoucher,
+    UpdateChannelStateParams,
+)
+from actors.smoothing import FilterEstimate
+from chain.encoding import dagcbor
+from chain.encoding.commcid import piece_cid_v1
+from chain.encoding.expect import expect_tuple
+from chain.state.tree import Actor
+from chain.store.blockstore import get_cbor, put_cbor
+from chain.types.address import Address
+from chain.types.message import Message
+from chain.vm.exitcode import ExitCode
+from chain.vm.runtime import Runtime
+from proofs.commp import comm_d, commp_of_bytes
+from tests.chain.vm_helpers import (
+    FIL,
+    TEST_INVOKER,
+    RelayParams,
+    World,
+    expect_exit,
+    install_singleton,
+    make_world,
+)
+
+GAS = 2_000_000_000
+
+
+def apply(
+    world: World, sender: int, to: Address, method: int, params: Any = None, value: int = 0, epoch: int = 1
+) -> Any:
+    """Send a signed message; require success; return the decoded return value (None if empty)."""
+    msg = world.message(sender, to, method=method, params=encode_params(params), value=value, gas_limit=GAS)
+    ret = world.vm(epoch=epoch).apply_message(msg)
+    expect_exit(ret.exit_code, ExitCode.Ok)
+    data = ret.receipt.return_data
+    return dagcbor.decode(data) if data else None
+
+
+def apply_fails(world: World, sender: int, to: Address, method: int, params: Any, epoch: int = 1) -> int:
+    msg = world.message(sender, to, method=method, params=encode_params(params), gas_limit=GAS)
+    return world.vm(epoch=epoch).apply_message(msg).exit_code
+
+
+def exec_actor(world: World, sender: int, code: Any, params: Any, value: int) -> ExecReturn:
+    ret = apply(
+        world, sender, builtin.INIT_ACTOR_ADDR, METHOD_EXEC, ExecParams(code, encode_params(params)), value
+    )
+    return ExecReturn.from_cbor(ret)
+
+
+def state_of(world: World, address: Address, state_type: Any) -> Any:
+    actor = world.tree.get_actor(address)
+    assert actor is not None
+    return state_type.from_cbor(get_cbor(world.store, actor.head))
+
+
+# -- payment channel ------------------------------------------------------------------------------------
+
+
+def test_payment_channel_lifecycle() -> None:
+    world = make_world(accounts=3)
+    payer, payee = world.addresses[0], world.addresses[1]
+    created = exec_actor(world, 0, builtin.PAYCH_ACTOR_CODE, PaychConstructorParams(payer, payee), 10 * FIL)
+    channel = created.id_address
+    st = state_of(world, channel, PaychState)
+    assert (st.from_, st.to) == (world.ids[0], world.ids[1])
+
+    # The payee redeems a voucher the payer signed with its key; the VM checks it against the payer's
+    # account (the actor names the payer by ID).
+    unsigned = SignedVoucher(created.robust_address, 0, 0, b"", None, 0, 1, 3 * FIL, 0)
+    voucher = replace(unsigned, signature=world.keys[0].sign(unsigned.signing_bytes()))
+    apply(world, 1, channel, PaychMethod.UpdateChannelState, UpdateChannelStateParams(voucher))
+    assert state_of(world, channel, PaychState).to_send == 3 * FIL
+
+    # A voucher signed by the wrong key is refused.
+    forged = replace(
+        unsigned, nonce=2, signature=world.keys[2].sign(replace(unsigned, nonce=2).signing_bytes())
+    )
+    code = apply_fails(world, 1, channel, PaychMethod.UpdateChannelState, UpdateChannelStateParams(forged))
+    expect_exit(code, ExitCode.ErrIllegalArgument)
+
+    apply(world, 0, channel, PaychMethod.Settle, epoch=5)
+    settle_at = state_of(world, channel, PaychState).settling_at
+    assert settle_at == 5 + world.policy.paych_settle_delay
+    payee_before, payer_before = world.balance(world.ids[1]), world.balance(world.ids[0])
+    msg = world.message(1, channel, method=PaychMethod.Collect, gas_limit=GAS)
+    ret = world.vm(epoch=settle_at).apply_message(msg)
+    expect_exit(ret.exit_code, ExitCode.Ok)
+    costs = ret.gas_costs
+    gas_paid = costs.base_fee_burn + costs.over_estimation_burn + costs.miner_tip
+    assert world.tree.get_actor(channel) is None  # deleted, the rest going back to the payer
+    assert world.balance(world.ids[0]) == payer_before + 7 * FIL
+    assert world.balance(world.ids[1]) == payee_before + 3 * FIL - gas_paid
+
+
+# -- multisig -------------------------------------------------------------------------------------------
+
+
+def test_multisig_two_of_two() -> None:
+    world = make_world(accounts=3)
+    params = MultisigConstructorParams((world.addresses[0], world.addresses[1]), 2)
+    created = exec_actor(world, 0, builtin.MULTISIG_ACTOR_CODE, params, 5 * FIL)
+    wallet = created.id_address
+    recipient = world.ids[2]
+    before = world.balance(recipient)
+
+    proposed = ProposeReturn.from_cbor(
+        apply(world, 0, wallet, MultisigMethod.Propose, ProposeParams(recipient, FIL, METHOD_SEND))
+    )
+    assert not proposed.applied
+    approved = ApproveReturn.from_cbor(
+        apply(world, 1, wallet, MultisigMethod.Approve, TxnIDParams(proposed.txn_id))
+    )
+    assert approved.applied and approved.code == 0
+    assert world.balance(recipient) == before + FIL
+    assert world.balance(wallet) == 4 * FIL
+
+    # Changing the signers goes through the multisig calling itself.
+    add = ProposeParams(
+        wallet, 0, MultisigMethod.AddSigner, encode_params(AddSignerParams(world.addresses[2], False))
+    )
+    proposed = ProposeReturn.from_cbor(apply(world, 1, wallet, MultisigMethod.Propose, add))
+    approved = ApproveReturn.from_cbor(
+        apply(world, 0, wallet, MultisigMethod.Approve, TxnIDParams(proposed.txn_id))
+    )
+    assert approved.applied and approved.code == 0
+    st = state_of(world, wallet, MultisigState)
+    assert st.signers == (world.ids[0], world.ids[1], world.ids[2])
+    assert st.next_tx_id == 2
+
+
+# -- storage market -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StubMinerState:
+    owner: Address
+    worker: Address
+
+    def to_cbor(self) -> list[Any]:
+        return [self.owner.to_bytes(), self.worker.to_bytes()]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "StubMinerState":
+        owner, worker = expect_tuple(raw, 2, "StubMinerState")
+        return cls(Address.from_cbor(owner), Address.from_cbor(worker))
+
+
+def _control_addresses(rt: Runtime) -> GetControlAddressesReturn:
+    rt.validate_immediate_caller_accept_any()
+    st = rt.state(StubMinerState)
+    return GetControlAddressesReturn(st.owner, st.worker, ())
+
+
+def _relay(rt: Runtime, params: RelayParams) -> list[Any]:
+    """Call another actor as this miner (the real miner calls the market from its own methods)."""
+    rt.validate_immediate_caller_accept_any()
+    result = rt.send(params.to, params.method, params.params, params.value)
+    return [int(result.exit_code), result.return_data]
+
+
+STUB_MINER = ActorDef(
+    code=builtin.MINER_ACTOR_CODE,
+    name="stub-miner",
+    state_type=StubMinerState,
+    methods=(
+        MethodDef(2, "ControlAddresses", _control_addresses),
+        MethodDef(3, "Relay", _relay, RelayParams.from_cbor),
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Empty:
+    def to_cbor(self) -> list[Any]:
+        return []
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "Empty":
+        expect_tuple(raw, 0, "Empty")
+        return cls()
+
+
+def _singleton_constructor(rt: Runtime) -> None:
+    rt.validate_immediate_caller_is(builtin.SYSTEM_ACTOR_ADDR)
+    rt.set_state(Empty())
+
+
+def _award(rt: Runtime, _params: Any) -> None:
+    rt.validate_immediate_caller_is(builtin.SYSTEM_ACTOR_ADDR)
+
+
+def _this_epoch_reward(rt: Runtime) -> ThisEpochRewardReturn:
+    rt.validate_immediate_caller_accept_any()
+    return ThisEpochRewardReturn(FilterEstimate(0, 0), 1 << 40)
+
+
+def _total_power(rt: Runtime) -> CurrentTotalPowerReturn:
+    rt.validate_immediate_caller_accept_any()
+    return CurrentTotalPowerReturn(1 << 30, 1 << 30, 0, FilterEstimate(0, 0))
+
+
+STUB_REWARD = ActorDef(
+    code=builtin.REWARD_ACTOR_CODE,
+    name="stub-reward",
+    state_type=Empty,
+    methods=(
+        MethodDef(1, "Constructor", _singleton_constructor),
+        MethodDef(2, "AwardBlockReward", _award, lambda raw: raw),
+        MethodDef(3, "ThisEpochReward", _this_epoch_reward),
+    ),
+)
+
+STUB_POWER = ActorDef(
+    code=builtin.POWER_ACTOR_CODE,
+    name="stub-power",
+    state_type=Empty,
+    methods=(
+        MethodDef(1, "Constructor", _singleton_constructor),
+        MethodDef(9, "CurrentTotalPower", _total_power),
+    ),
+)
+
+MINER = Address.new_id(1000)
+
+
+def market_world() -> World:
+    """Accounts 0 (client), 1 (owner), 2 (worker); the market and a miner; stand-in power and reward."""
+    world = make_world(accounts=3, invoker=TEST_INVOKER.with_actors(STUB_MINER, STUB_REWARD, STUB_POWER))
+    vm = world.vm(epoch=0)
+    install_singleton(vm, builtin.STORAGE_POWER_ACTOR_ADDR, builtin.POWER_ACTOR_CODE)
+    install_singleton(vm, builtin.STORAGE_MARKET_ACTOR_ADDR, builtin.MARKET_ACTOR_CODE)
+    head = put_cbor(world.store, StubMinerState(world.ids[1], world.ids[2]).to_cbor())
+    world.tree.set_actor(MINER, Actor(builtin.MINER_ACTOR_CODE, head, 0, 0))
+    return world
+
+
+def as_miner(world: World, method: int, params: Any, epoch: int) -> bytes:
+    relayed = RelayParams(builtin.STORAGE_MARKET_ACTOR_ADDR, method, encode_params(params), 0)
+    code, ret = apply(world, 2, MINER, 3, relayed, epoch=epoch)
+    expect_exit(code, ExitCode.Ok)
+    data: bytes = ret
+    return data
+
+
+def cron(world: World, epoch: int) -> None:
+    msg = Message(
+        to=builtin.STORAGE_MARKET_ACTOR_ADDR,
+        from_=builtin.CRON_ACTOR_ADDR,
+        nonce=0,
+        value=0,
+        gas_limit=1 << 40,
+        gas_fee_cap=0,
+        gas_premium=0,
+        method=market.METHOD_CRON_TICK,
+        params=b"",
+    )
+    ret = world.vm(epoch=epoch).apply_implicit_message(msg)
+    expect_exit(ret.exit_code, ExitCode.Ok)
+
+
+@pytest.mark.parametrize("client_by_id", [False, True], ids=["key-client", "id-client"])
+def test_storage_deal_lifecycle(client_by_id: bool) -> None:
+    world = market_world()
+    market_addr = builtin.STORAGE_MARKET_ACTOR_ADDR
+    client = world.ids[0] if client_by_id else world.addresses[0]
+    pieces = [commp_of_bytes(bytes([n]) * 1016) for n in (1, 2)]
+    deals = [
+        DealProposal(
+            piece_cid_v1(p.commitment),
+            p.padded_size,
+            False,
+            client,
+            MINER,
+            f"deal {i}",
+            100,
+            200,
+            10**9,
+            10**17,
+            0,
+        )
+        for i, p in enumerate(pieces)
+    ]
+    fee = sum(d.client_balance_requirement for d in deals)
+    apply(world, 0, market_addr, market.METHOD_ADD_BALANCE, world.addresses[0], value=fee)
+    apply(world, 1, market_addr, market.METHOD_ADD_BALANCE, MINER, value=2 * 10**17)
+
+    # The worker publishes deals the client signed with its own key; the VM verifies the signatures.
+    signed = [ClientDealProposal(d, world.keys[0].sign(d.signing_bytes())) for d in deals]
+    forged = ClientDealProposal(deals[1], world.keys[1].sign(deals[1].signing_bytes()))
+    ret = PublishStorageDealsReturn.from_cbor(
+        apply(
+            world,
+            2,
+            market_addr,
+            market.METHOD_PUBLISH_STORAGE_DEALS,
+            PublishStorageDealsParams((forged, *signed)),
+        )
+    )
+    assert ret.ids == (0, 1) and list(ret.valid_deals) == [1, 2]
+
+    # The CommD of a sector with both pieces, computed by the VM's syscall, matches proofs.commp.
+    commds = ComputeDataCommitmentReturn.from_cbor(
+        dagcbor.decode(
+            as_miner(
+                world,
+                market.METHOD_COMPUTE_DATA_COMMITMENT,
+                ComputeDataCommitmentParams((SectorDataSpec((0, 1), 5),)),
+                epoch=50,
+            )
+        )
+    )
+    assert commds.commds == (piece_cid_v1(comm_d([p.piece_info() for p in pieces], 2048)),)
+
+    as_miner(world, market.METHOD_ACTIVATE_DEALS, ActivateDealsParams((0, 1), 500), epoch=60)
+    for epoch in (100, 101, 150, 260):
+        cron(world, epoch)
+    market_state = state_of(world, market_addr, MarketState)
+    tables = MarketTables(world.store, market_state)
+    assert tables.escrow.get(MINER) == 2 * 10**17 + sum(d.total_storage_fee for d in deals)
+    assert tables.escrow.get(world.ids[0]) == 0
+    assert market_state.total_locked == 0
+    assert tables.proposal(0) is None and tables.proposal(1) is None
+
+    # The owner withdraws the provider's collateral and earnings.
+    owed = tables.escrow.get(MINER)
+    before = world.balance(world.ids[1])
+    params = encode_params(WithdrawBalanceParams(MINER, 10**30))
+    msg = world.message(1, market_addr, method=market.METHOD_WITHDRAW_BALANCE, params=params, gas_limit=GAS)
+    ret = world.vm(epoch=300).apply_message(msg)
+    expect_exit(ret.exit_code, ExitCode.Ok)
+    costs = ret.gas_costs
+    gas_paid = costs.base_fee_burn + costs.over_estimation_burn + costs.miner_tip
+    assert world.balance(world.ids[1]) == before + owed - gas_paid
+
+
+def test_unknown_deal_ids_fail_through_the_vm() -> None:
+    world = market_world()
+    relayed = RelayParams(
+        builtin.STORAGE_MARKET_ACTOR_ADDR,
+        market.METHOD_ACTIVATE_DEALS,
+        encode_params(ActivateDealsParams((7,), 500)),
+        0,
+    )
+    code, _ = apply(world, 2, MINER, 3, relayed)
+    expect_exit(code, ExitCode.ErrNotFound)
