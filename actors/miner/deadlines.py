@@ -1,0 +1,460 @@
+"""Deadlines and partitions: where proven sectors live between Window PoSts.
+
+A proving period has policy.wpost_period_deadlines deadlines (Deadlines holds one Deadline block per
+index); a deadline's sectors are grouped into partitions of the proof type's partition size, each
+proven as a unit. A Partition tracks its sectors' lifecycle as bitfields (live, faulty, recovering,
+terminated), their power, and an expiration queue: an AMT (bitwidth 4) from epoch (rounded up to
+the deadline's last epoch) to the sectors due then, on time (their declared expiration) or early
+(faulty for longer than the fault max age).
+
+Simplified from builtin-actors v9 (see docs/actors.md): sectors have power from activation (no
+"unproven" state), PoSts are verified when submitted (no optimistic acceptance, so no PoSt snapshots
+or disputes), and expiration sets hold only sector numbers (power and pledge are recomputed from the
+sector infos when they are popped).
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+from actors.miner.bitfield import BitField
+from actors.miner.policy import QuantSpec
+from actors.miner.state import SectorOnChainInfo, illegal_state, sectors_power
+from actors.miner.types import PowerPair
+from chain.encoding.cid import CID
+from chain.encoding.errors import DecodeError
+from chain.encoding.expect import expect_cid, expect_list, expect_tuple, expect_uint
+from chain.state.amt import Amt
+from chain.store.blockstore import Blockstore, get_cbor, put_cbor
+from chain.vm.exitcode import ActorError, ExitCode
+
+DEADLINE_PARTITIONS_AMT_BITWIDTH: Final = 3
+PARTITION_EXPIRATION_AMT_BITWIDTH: Final = 4
+
+
+def _bitfield(raw: Any, what: str) -> BitField:
+    try:
+        return BitField.from_cbor(raw)
+    except DecodeError as exc:
+        raise DecodeError(f"{what}: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpirationSet:
+    on_time_sectors: BitField
+    early_sectors: BitField
+
+    def is_empty(self) -> bool:
+        return self.on_time_sectors.is_empty() and self.early_sectors.is_empty()
+
+    def to_cbor(self) -> list[Any]:
+        return [self.on_time_sectors.to_cbor(), self.early_sectors.to_cbor()]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "ExpirationSet":
+        on_time, early = expect_tuple(raw, 2, "ExpirationSet")
+        return cls(
+            _bitfield(on_time, "ExpirationSet.OnTimeSectors"), _bitfield(early, "ExpirationSet.EarlySectors")
+        )
+
+
+class ExpirationQueue:
+    """A partition's expiration queue. It holds at most one entry per epoch at which one of the
+    partition's few sectors is due, so scanning it whole is cheap."""
+
+    __slots__ = ("_amt", "_quant")
+
+    def __init__(self, amt: Amt, quant: QuantSpec) -> None:
+        self._amt = amt
+        self._quant = quant
+
+    @classmethod
+    def load(cls, store: Blockstore, root: CID, quant: QuantSpec) -> "ExpirationQueue":
+        try:
+            return cls(Amt.load(store, root, PARTITION_EXPIRATION_AMT_BITWIDTH), quant)
+        except (DecodeError, LookupError) as exc:
+            raise illegal_state("failed to load expiration queue", exc) from None
+
+    def _entries(self) -> list[tuple[int, ExpirationSet]]:
+        try:
+            return [(epoch, ExpirationSet.from_cbor(raw)) for epoch, raw in self._amt.items()]
+        except DecodeError as exc:
+            raise illegal_state("bad expiration set", exc) from None
+
+    def _put(self, epoch: int, entry: ExpirationSet) -> None:
+        if entry.is_empty():
+            self._amt.delete(epoch)
+        else:
+            self._amt.set(epoch, entry.to_cbor())
+
+    def _add(self, epoch: int, on_time: BitField, early: BitField) -> None:
+        at = self._quant.quantize_up(epoch)
+        if at < 0:
+            raise illegal_state(f"expiration epoch {at} is negative")
+        raw = self._amt.get(at)
+        entry = ExpirationSet(BitField(), BitField()) if raw is None else ExpirationSet.from_cbor(raw)
+        self._put(at, ExpirationSet(entry.on_time_sectors | on_time, entry.early_sectors | early))
+
+    def add_on_time(self, sectors: Iterable[SectorOnChainInfo]) -> None:
+        for sector in sectors:
+            self._add(sector.expiration, BitField.from_bits([sector.sector_number]), BitField())
+
+    def remove(self, numbers: BitField) -> None:
+        for epoch, entry in self._entries():
+            updated = ExpirationSet(entry.on_time_sectors - numbers, entry.early_sectors - numbers)
+            if updated != entry:
+                self._put(epoch, updated)
+
+    def reschedule_as_faults(self, fault_expiration: int, sectors: list[SectorOnChainInfo]) -> None:
+        """Faulty sectors expire at fault_expiration unless their own expiration comes first."""
+        cutoff = self._quant.quantize_up(fault_expiration)
+        early = BitField.from_bits(
+            s.sector_number for s in sectors if self._quant.quantize_up(s.expiration) > cutoff
+        )
+        if early.is_empty():
+            return
+        self.remove(early)
+        self._add(fault_expiration, BitField(), early)
+
+    def reschedule_recovered(self, sectors: list[SectorOnChainInfo]) -> None:
+        self.remove(BitField.from_bits(s.sector_number for s in sectors))
+        self.add_on_time(sectors)
+
+    def pop_until(self, epoch: int) -> tuple[BitField, BitField]:
+        """Remove every entry at or before epoch; return (on-time, early) sector numbers."""
+        on_time, early = BitField(), BitField()
+        for at, entry in self._entries():
+            if at <= epoch:
+                on_time = on_time | entry.on_time_sectors
+                early = early | entry.early_sectors
+                self._amt.delete(at)
+        return on_time, early
+
+    def flush(self) -> CID:
+        return self._amt.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    sectors: BitField  # every sector ever assigned here, including terminated ones
+    faults: BitField  # subset of live sectors
+    recoveries: BitField  # subset of faults, declared recovering
+    terminated: BitField
+    expirations_epochs: CID
+    live_power: PowerPair
+    faulty_power: PowerPair
+    recovering_power: PowerPair
+
+    @classmethod
+    def new(cls, store: Blockstore) -> "Partition":
+        empty = BitField()
+        root = Amt.new(store, PARTITION_EXPIRATION_AMT_BITWIDTH).flush()
+        return cls(empty, empty, empty, empty, root, PowerPair(), PowerPair(), PowerPair())
+
+    def live(self) -> BitField:
+        return self.sectors - self.terminated
+
+    def active(self) -> BitField:
+        return self.live() - self.faults
+
+    def active_power(self) -> PowerPair:
+        return self.live_power - self.faulty_power
+
+    def _queue(self, store: Blockstore, quant: QuantSpec) -> ExpirationQueue:
+        return ExpirationQueue.load(store, self.expirations_epochs, quant)
+
+    def add_sectors(
+        self, store: Blockstore, sectors: list[SectorOnChainInfo], sector_size: int, quant: QuantSpec
+    ) -> tuple["Partition", PowerPair]:
+        numbers = BitField.from_bits(s.sector_number for s in sectors)
+        if not numbers.isdisjoint(self.sectors):
+            raise illegal_state("sectors already assigned to the partition")
+        queue = self._queue(store, quant)
+        queue.add_on_time(sectors)
+        power = sectors_power(sector_size, sectors)
+        updated = replace(
+            self,
+            sectors=self.sectors | numbers,
+            expirations_epochs=queue.flush(),
+            live_power=self.live_power + power,
+        )
+        return updated, power
+
+    def record_faults(
+        self,
+        store: Blockstore,
+        numbers: BitField,
+        infos: dict[int, SectorOnChainInfo],
+        sector_size: int,
+        quant: QuantSpec,
+        fault_expiration: int,
+    ) -> tuple["Partition", PowerPair]:
+        """Mark live sectors faulty (already faulty and terminated ones are ignored), retracting any
+        recovery declared for them. Returns the power newly faulty, which the miner no longer claims."""
+        live = numbers & self.live()
+        new_faults = live - self.faults
+        retracted = live & self.recoveries
+        new_power = sectors_power(sector_size, [infos[n] for n in new_faults])
+        retracted_power = sectors_power(sector_size, [infos[n] for n in retracted])
+        queue = self._queue(store, quant)
+        queue.reschedule_as_faults(fault_expiration, [infos[n] for n in new_faults])
+        updated = replace(
+            self,
+            faults=self.faults | new_faults,
+            recoveries=self.recoveries - retracted,
+            expirations_epochs=queue.flush(),
+            faulty_power=self.faulty_power + new_power,
+            recovering_power=self.recovering_power - retracted_power,
+        )
+        return updated, new_power
+
+    def declare_recoveries(
+        self, numbers: BitField, infos: dict[int, SectorOnChainInfo], sector_size: int
+    ) -> "Partition":
+        """Mark faulty sectors as recovering; they regain power when the next PoSt proves them."""
+        new = (numbers & self.faults) - self.recoveries - self.terminated
+        power = sectors_power(sector_size, [infos[n] for n in new])
+        return replace(self, recoveries=self.recoveries | new, recovering_power=self.recovering_power + power)
+
+    def recover_faults(
+        self, store: Blockstore, infos: dict[int, SectorOnChainInfo], quant: QuantSpec
+    ) -> tuple["Partition", PowerPair]:
+        """A PoSt proved the recovering sectors: they are no longer faulty. Returns the power regained."""
+        recovered = self.recoveries
+        if recovered.is_empty():
+            return self, PowerPair()
+        queue = self._queue(store, quant)
+        queue.reschedule_recovered([infos[n] for n in recovered])
+        power = self.recovering_power
+        updated = replace(
+            self,
+            faults=self.faults - recovered,
+            recoveries=BitField(),
+            expirations_epochs=queue.flush(),
+            faulty_power=self.faulty_power - power,
+            recovering_power=PowerPair(),
+        )
+        return updated, power
+
+    def terminate(
+        self,
+        store: Blockstore,
+        numbers: BitField,
+        infos: dict[int, SectorOnChainInfo],
+        sector_size: int,
+        quant: QuantSpec,
+    ) -> tuple["Partition", PowerPair]:
+        """Terminate live sectors (ErrIllegalArgument unless all live); returns the active power removed."""
+        if not numbers.issubset(self.live()):
+            raise ActorError(ExitCode.ErrIllegalArgument, "can only terminate live sectors")
+        faulty = numbers & self.faults
+        recovering = numbers & self.recoveries
+        removed_live = sectors_power(sector_size, [infos[n] for n in numbers])
+        removed_faulty = sectors_power(sector_size, [infos[n] for n in faulty])
+        removed_recovering = sectors_power(sector_size, [infos[n] for n in recovering])
+        queue = self._queue(store, quant)
+        queue.remove(numbers)
+        updated = replace(
+            self,
+            terminated=self.terminated | numbers,
+            faults=self.faults - numbers,
+            recoveries=self.recoveries - numbers,
+            expirations_epochs=queue.flush(),
+            live_power=self.live_power - removed_live,
+            faulty_power=self.faulty_power - removed_faulty,
+            recovering_power=self.recovering_power - removed_recovering,
+        )
+        return updated, removed_live - removed_faulty
+
+    def pop_expired(
+        self, store: Blockstore, until: int, quant: QuantSpec
+    ) -> tuple["Partition", BitField, BitField]:
+        """Take the sectors due by `until` out of the queue: (on-time expirations, fault-age expirations)."""
+        queue = self._queue(store, quant)
+        on_time, early = queue.pop_until(until)
+        return replace(self, expirations_epochs=queue.flush()), on_time, early
+
+    def to_cbor(self) -> list[Any]:
+        return [
+            self.sectors.to_cbor(),
+            self.faults.to_cbor(),
+            self.recoveries.to_cbor(),
+            self.terminated.to_cbor(),
+            self.expirations_epochs,
+            self.live_power.to_cbor(),
+            self.faulty_power.to_cbor(),
+            self.recovering_power.to_cbor(),
+        ]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "Partition":
+        w = "Partition"
+        f = expect_tuple(raw, 8, w)
+        return cls(
+            _bitfield(f[0], f"{w}.Sectors"),
+            _bitfield(f[1], f"{w}.Faults"),
+            _bitfield(f[2], f"{w}.Recoveries"),
+            _bitfield(f[3], f"{w}.Terminated"),
+            expect_cid(f[4], f"{w}.ExpirationsEpochs"),
+            PowerPair.from_cbor(f[5], f"{w}.LivePower"),
+            PowerPair.from_cbor(f[6], f"{w}.FaultyPower"),
+            PowerPair.from_cbor(f[7], f"{w}.RecoveringPower"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    partitions: CID  # AMT (bitwidth 3) of Partition
+    partitions_posted: BitField  # partitions proven in the current challenge window
+    live_sectors: int
+    total_sectors: int
+    faulty_power: PowerPair
+
+    @classmethod
+    def new(cls, store: Blockstore) -> "Deadline":
+        return cls(Amt.new(store, DEADLINE_PARTITIONS_AMT_BITWIDTH).flush(), BitField(), 0, 0, PowerPair())
+
+    def load_partitions(self, store: Blockstore) -> "Partitions":
+        return Partitions.load(store, self.partitions)
+
+    def to_cbor(self) -> list[Any]:
+        return [
+            self.partitions,
+            self.partitions_posted.to_cbor(),
+            self.live_sectors,
+            self.total_sectors,
+            self.faulty_power.to_cbor(),
+        ]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "Deadline":
+        w = "Deadline"
+        partitions, posted, live, total, faulty = expect_tuple(raw, 5, w)
+        return cls(
+            expect_cid(partitions, f"{w}.Partitions"),
+            _bitfield(posted, f"{w}.PartitionsPoSted"),
+            expect_uint(live, f"{w}.LiveSectors"),
+            expect_uint(total, f"{w}.TotalSectors"),
+            PowerPair.from_cbor(faulty, f"{w}.FaultyPower"),
+        )
+
+
+class Partitions:
+    """A deadline's partitions AMT."""
+
+    __slots__ = ("_amt",)
+
+    def __init__(self, amt: Amt) -> None:
+        self._amt = amt
+
+    @classmethod
+    def load(cls, store: Blockstore, root: CID) -> "Partitions":
+        try:
+            return cls(Amt.load(store, root, DEADLINE_PARTITIONS_AMT_BITWIDTH))
+        except (DecodeError, LookupError) as exc:
+            raise illegal_state("failed to load partitions", exc) from None
+
+    def count(self) -> int:
+        return self._amt.count()
+
+    def get(self, index: int) -> Partition | None:
+        raw = self._amt.get(index)
+        if raw is None:
+            return None
+        try:
+            return Partition.from_cbor(raw)
+        except DecodeError as exc:
+            raise illegal_state(f"bad partition {index}", exc) from None
+
+    def must_get(self, index: int) -> Partition:
+        partition = self.get(index)
+        if partition is None:
+            raise ActorError(ExitCode.ErrNotFound, f"no such partition {index}")
+        return partition
+
+    def items(self) -> list[tuple[int, Partition]]:
+        return [(i, self.must_get(i)) for i, _ in self._amt.items()]
+
+    def set(self, index: int, partition: Partition) -> None:
+        self._amt.set(index, partition.to_cbor())
+
+    def flush(self) -> CID:
+        return self._amt.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    due: tuple[CID, ...]
+
+    @classmethod
+    def new(cls, store: Blockstore, count: int) -> "Deadlines":
+        empty = put_cbor(store, Deadline.new(store).to_cbor())
+        return cls((empty,) * count)
+
+    @classmethod
+    def load(cls, store: Blockstore, root: CID) -> "Deadlines":
+        try:
+            raw = get_cbor(store, root)
+            (due,) = expect_tuple(raw, 1, "Deadlines")
+            return cls(tuple(expect_cid(c, "Deadlines.Due") for c in expect_list(due, "Deadlines.Due", 1024)))
+        except (DecodeError, LookupError) as exc:
+            raise illegal_state("failed to load deadlines", exc) from None
+
+    def save(self, store: Blockstore) -> CID:
+        return put_cbor(store, self.to_cbor())
+
+    def get(self, store: Blockstore, index: int) -> Deadline:
+        if not 0 <= index < len(self.due):
+            raise ActorError(ExitCode.ErrIllegalArgument, f"invalid deadline {index}")
+        try:
+            return Deadline.from_cbor(get_cbor(store, self.due[index]))
+        except (DecodeError, LookupError) as exc:
+            raise illegal_state(f"failed to load deadline {index}", exc) from None
+
+    def with_deadline(self, store: Blockstore, index: int, deadline: Deadline) -> "Deadlines":
+        due = list(self.due)
+        due[index] = put_cbor(store, deadline.to_cbor())
+        return Deadlines(tuple(due))
+
+    def to_cbor(self) -> list[Any]:
+        return [list(self.due)]
+
+
+def add_sectors_to_deadline(
+    store: Blockstore,
+    deadline: Deadline,
+    sectors: list[SectorOnChainInfo],
+    partition_size: int,
+    max_partitions: int,
+    sector_size: int,
+    quant: QuantSpec,
+) -> tuple[Deadline, PowerPair]:
+    """Fill the deadline's last partition, then open new ones. Returns the deadline and the power added."""
+    partitions = deadline.load_partitions(store)
+    remaining = sorted(sectors, key=lambda s: s.sector_number)
+    added = PowerPair()
+    index = max(partitions.count() - 1, 0)
+    while remaining:
+        if index >= max_partitions:
+            raise ActorError(
+                ExitCode.ErrIllegalState, f"deadline has reached its limit of {max_partitions} partitions"
+            )
+        partition = partitions.get(index) or Partition.new(store)
+        space = partition_size - partition.sectors.count()
+        if space > 0:
+            batch, remaining = remaining[:space], remaining[space:]
+            partition, power = partition.add_sectors(store, batch, sector_size, quant)
+            partitions.set(index, partition)
+            added = added + power
+        index += 1
+    updated = replace(
+        deadline,
+        partitions=partitions.flush(),
+        live_sectors=deadline.live_sectors + len(sectors),
+        total_sectors=deadline.total_sectors + len(sectors),
+    )
+    return updated, added
+
+
+def load_infos(sectors_by_number: Iterable[SectorOnChainInfo]) -> dict[int, SectorOnChainInfo]:
+    return {s.sector_number: s for s in sectors_by_number}

@@ -1,0 +1,377 @@
+"""The storage miner actor: its method table and the methods that manage the miner itself
+(construction, control addresses, balances, rewards, consensus faults, piece inclusion checks).
+
+Sector sealing lives in actors.miner.sealing and proving in actors.miner.proving. Method numbers and
+shapes are builtin-actors v9's (actors.miner.types). There is no AddBalance: funds reach a miner by a
+plain value transfer (method 0), which the VM handles without calling the actor (docs/actors.md).
+"""
+
+from dataclasses import replace
+
+from actors import builtin
+from actors.dispatch import METHOD_SEND, ActorDef, MethodDef
+from actors.miner import calls, proving, sealing
+from actors.miner.deadlines import Deadlines
+from actors.miner.policy import (
+    EPOCH_UNDEFINED,
+    MAX_SECTOR_NUMBER,
+    WINDOW_POST_PROOFS,
+    allowed_window_post_proofs,
+    consensus_fault_penalty,
+    current_proving_period_start,
+    locked_reward_from_reward,
+    proving_period_offset,
+    reward_for_consensus_slash_report,
+)
+from actors.miner.state import BeneficiaryTerm, MinerInfo, MinerState, Sectors, WorkerKeyChange
+from actors.miner.types import (
+    ApplyRewardParams,
+    ChangeMultiaddrsParams,
+    ChangePeerIDParams,
+    ChangeWorkerAddressParams,
+    CheckSectorProvenParams,
+    DeclareFaultsParams,
+    DeclareFaultsRecoveredParams,
+    DeferredCronEventParams,
+    GetControlAddressesReturn,
+    MinerConstructorParams,
+    MinerMethod,
+    PreCommitSectorBatchParams,
+    PreCommitSectorParams,
+    ProveCommitSectorParams,
+    ReportConsensusFaultParams,
+    SubmitWindowedPoStParams,
+    TerminateSectorsParams,
+    VerifyPieceInclusionParams,
+    WithdrawBalanceParams,
+    WithdrawBalanceReturn,
+)
+from actors.miner.vesting import VestSpec
+from chain.encoding.errors import DecodeError
+from chain.params import Policy
+from chain.types.address import Address
+from chain.types.sector import PieceInclusionVerifyInfo
+from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.runtime import Runtime
+
+
+def _bad(message: str) -> ActorError:
+    return ActorError(ExitCode.ErrIllegalArgument, message)
+
+
+def _check_control_addresses(policy: Policy, addresses: tuple[Address, ...]) -> None:
+    if len(addresses) > policy.max_control_addresses:
+        raise _bad(f"control addresses length {len(addresses)} exceeds max {policy.max_control_addresses}")
+
+
+def _check_peer_info(policy: Policy, peer_id: bytes | None, multiaddrs: tuple[bytes, ...] | None) -> None:
+    if peer_id is not None and len(peer_id) > policy.max_peer_id_length:
+        raise _bad(f"peer ID size of {len(peer_id)} exceeds maximum size of {policy.max_peer_id_length}")
+    if multiaddrs is not None:
+        if any(len(m) == 0 for m in multiaddrs):
+            raise _bad("invalid empty multiaddr")
+        total = sum(len(m) for m in multiaddrs)
+        if total > policy.max_multiaddr_data:
+            raise _bad(f"multiaddr size of {total} exceeds maximum of {policy.max_multiaddr_data}")
+
+
+def constructor(rt: Runtime, params: MinerConstructorParams) -> None:
+    rt.validate_immediate_caller_is(builtin.INIT_ACTOR_ADDR)
+    policy = rt.policy
+    _check_control_addresses(policy, params.control_addresses)
+    _check_peer_info(policy, params.peer_id, params.multi_addresses)
+    if params.window_post_proof_type not in allowed_window_post_proofs(policy):
+        raise _bad(f"proof type {params.window_post_proof_type} not allowed for new miner actors")
+    owner = calls.resolve_control_address(rt, params.owner)
+    worker = calls.resolve_worker_address(rt, params.worker)
+    controls = tuple(calls.resolve_control_address(rt, a) for a in params.control_addresses)
+
+    epoch = rt.curr_epoch
+    seed = calls.receiver_entropy(rt) + epoch.to_bytes(8, "big", signed=True)
+    offset = proving_period_offset(policy, rt.hash_blake2b(seed))
+    period_start = current_proving_period_start(policy, epoch, offset)
+    deadline_index = (epoch - period_start) // policy.wpost_challenge_window
+    proof = WINDOW_POST_PROOFS[params.window_post_proof_type]
+    info = MinerInfo(
+        owner=owner,
+        worker=worker,
+        control_addresses=controls,
+        pending_worker_key=None,
+        peer_id=params.peer_id,
+        multiaddrs=params.multi_addresses,
+        window_post_proof_type=params.window_post_proof_type,
+        sector_size=proof.sector_size,
+        window_post_partition_sectors=proof.window_post_partition_sectors,
+        consensus_fault_elapsed=EPOCH_UNDEFINED,
+        pending_owner_address=None,
+        beneficiary=owner,
+        beneficiary_term=BeneficiaryTerm(),
+    )
+    deadlines = Deadlines.new(rt.store, policy.wpost_period_deadlines).save(rt.store)
+    rt.set_state(MinerState.new(rt.store, info, period_start, deadline_index, deadlines))
+
+
+def control_addresses(rt: Runtime) -> GetControlAddressesReturn:
+    rt.validate_immediate_caller_accept_any()
+    _, info = calls.load(rt)
+    return GetControlAddressesReturn(info.owner, info.worker, info.control_addresses)
+
+
+def change_worker_address(rt: Runtime, params: ChangeWorkerAddressParams) -> None:
+    """Replace the control addresses now and schedule the worker change (the owner only)."""
+    _check_control_addresses(rt.policy, params.new_control_addresses)
+    new_worker = calls.resolve_worker_address(rt, params.new_worker)
+    controls = tuple(calls.resolve_control_address(rt, a) for a in params.new_control_addresses)
+    state, info = calls.load(rt)
+    rt.validate_immediate_caller_is(info.owner)
+    info = replace(info, control_addresses=controls)
+    if new_worker != info.worker and info.pending_worker_key is None:
+        effective = rt.curr_epoch + rt.policy.worker_key_change_delay
+        info = replace(info, pending_worker_key=WorkerKeyChange(new_worker, effective))
+    rt.set_state(state.with_info(rt.store, info))
+
+
+def confirm_update_worker_key(rt: Runtime) -> None:
+    """Apply a scheduled worker change whose effective epoch has come (the owner only)."""
+    state, info = calls.load(rt)
+    rt.validate_immediate_caller_is(info.owner)
+    pending = info.pending_worker_key
+    if pending is None or rt.curr_epoch < pending.effective_at:
+        return
+    rt.set_state(state.with_info(rt.store, replace(info, worker=pending.new_worker, pending_worker_key=None)))
+
+
+def change_peer_id(rt: Runtime, params: ChangePeerIDParams) -> None:
+    _check_peer_info(rt.policy, params.new_id, None)
+    state, info = calls.load(rt)
+    calls.validate_control_caller(rt, info)
+    rt.set_state(state.with_info(rt.store, replace(info, peer_id=params.new_id)))
+
+
+def change_multiaddrs(rt: Runtime, params: ChangeMultiaddrsParams) -> None:
+    _check_peer_info(rt.policy, None, params.new_multi_addrs)
+    state, info = calls.load(rt)
+    calls.validate_control_caller(rt, info)
+    rt.set_state(state.with_info(rt.store, replace(info, multiaddrs=params.new_multi_addrs)))
+
+
+def check_sector_proven(rt: Runtime, params: CheckSectorProvenParams) -> None:
+    rt.validate_immediate_caller_accept_any()
+    if params.sector_number > MAX_SECTOR_NUMBER:
+        raise _bad("sector number out of range")
+    state = rt.state(MinerState)
+    if Sectors.load(rt.store, state.sectors).get(params.sector_number) is None:
+        raise ActorError(ExitCode.ErrNotFound, f"sector {params.sector_number} not proven")
+
+
+def apply_rewards(rt: Runtime, params: ApplyRewardParams) -> None:
+    """Receive a block reward (locking 3/4 of it to vest) and a penalty to pay (from the reward actor)."""
+    if params.reward < 0:
+        raise _bad("cannot lock up a negative amount of funds")
+    if params.penalty < 0:
+        raise _bad("cannot penalize a negative amount of funds")
+    state = rt.state(MinerState)
+    rt.validate_immediate_caller_is(builtin.REWARD_ACTOR_ADDR)
+    to_lock = locked_reward_from_reward(params.reward)
+    unlocked = state.unlocked_balance(rt.current_balance())
+    if unlocked < to_lock:
+        raise ActorError(
+            ExitCode.ErrInsufficientFunds,
+            f"insufficient funds to lock, available: {unlocked}, requested: {to_lock}",
+        )
+    state, vested = state.add_locked_funds(rt.store, rt.curr_epoch, to_lock, VestSpec.for_rewards(rt.policy))
+    state = state.apply_penalty(params.penalty)
+    state, from_vesting, from_balance = state.repay_partial_debt(
+        rt.store, rt.curr_epoch, rt.current_balance()
+    )
+    rt.set_state(state)
+    calls.notify_pledge_changed(rt, to_lock - vested - from_vesting)
+    calls.burn(rt, from_vesting + from_balance)
+    state.check_balance_invariants(rt.current_balance())
+
+
+def report_consensus_fault(rt: Runtime, params: ReportConsensusFaultParams) -> None:
+    """Penalise this miner for a proven consensus fault, bar it from winning blocks for a while and
+    reward the reporter from the penalty."""
+    rt.validate_immediate_caller_type(*builtin.CALLER_TYPES_SIGNABLE)
+    reporter = rt.caller
+    fault = rt.verify_consensus_fault(params.header1, params.header2, params.header_extra)
+    if fault is None:
+        raise _bad("no consensus fault found")
+    if fault.target != rt.receiver:
+        raise _bad(f"fault by {fault.target} reported to miner {rt.receiver}")
+    if rt.curr_epoch - fault.epoch <= 0:
+        raise _bad(f"invalid fault epoch {fault.epoch} ahead of current {rt.curr_epoch}")
+    this_epoch_reward = calls.reward_stats(rt).this_epoch_reward_smoothed.estimate()
+    penalty = consensus_fault_penalty(rt.policy, this_epoch_reward)
+    slasher_reward = reward_for_consensus_slash_report(rt.policy, this_epoch_reward)
+
+    state, info = calls.load(rt)
+    if fault.epoch < info.consensus_fault_elapsed:
+        raise ActorError(
+            ExitCode.ErrForbidden,
+            f"fault epoch {fault.epoch} is too old, last exclusion ended at {info.consensus_fault_elapsed}",
+        )
+    state = state.apply_penalty(penalty)
+    state, from_vesting, from_balance = state.repay_partial_debt(
+        rt.store, rt.curr_epoch, rt.current_balance()
+    )
+    burn_amount = from_vesting + from_balance
+    reward_amount = min(burn_amount, slasher_reward)
+    info = replace(
+        info, consensus_fault_elapsed=rt.curr_epoch + rt.policy.consensus_fault_ineligibility_duration
+    )
+    state = state.with_info(rt.store, info)
+    rt.set_state(state)
+    # A reporter that cannot receive funds does not undo the penalty.
+    rt.send(reporter, METHOD_SEND, b"", reward_amount)
+    calls.burn(rt, burn_amount - reward_amount)
+    calls.notify_pledge_changed(rt, -from_vesting)
+    state.check_balance_invariants(rt.current_balance())
+
+
+def withdraw_balance(rt: Runtime, params: WithdrawBalanceParams) -> WithdrawBalanceReturn:
+    """Send up to the requested amount of available balance to the owner, repaying fee debt first."""
+    if params.amount_requested < 0:
+        raise _bad(f"negative fund requested for withdrawal: {params.amount_requested}")
+    state, info = calls.load(rt)
+    rt.validate_immediate_caller_is(info.owner, info.beneficiary)
+    state, vested = state.unlock_vested_funds(rt.store, rt.curr_epoch)
+    available = state.available_balance(rt.current_balance())
+    state, fee_to_burn = state.repay_debts(rt.current_balance())
+    amount = min(available, params.amount_requested)
+    if amount < 0:
+        raise ActorError(ExitCode.ErrIllegalState, f"negative amount to withdraw: {amount}")
+    rt.set_state(state)
+    if amount > 0:
+        sent = rt.send(info.beneficiary, METHOD_SEND, b"", amount)
+        if not sent.ok:
+            raise ActorError(sent.exit_code, f"failed to withdraw {amount} to {info.beneficiary}")
+    calls.burn(rt, fee_to_burn)
+    calls.notify_pledge_changed(rt, -vested)
+    state.check_balance_invariants(rt.current_balance())
+    return WithdrawBalanceReturn(amount)
+
+
+def repay_debt(rt: Runtime) -> None:
+    state, info = calls.load(rt)
+    calls.validate_control_caller(rt, info)
+    state, from_vesting, from_balance = state.repay_partial_debt(
+        rt.store, rt.curr_epoch, rt.current_balance()
+    )
+    rt.set_state(state)
+    calls.notify_pledge_changed(rt, -from_vesting)
+    calls.burn(rt, from_vesting + from_balance)
+    state.check_balance_invariants(rt.current_balance())
+
+
+def verify_piece_inclusion(rt: Runtime, params: VerifyPieceInclusionParams) -> None:
+    """Succeed only if params.proof shows the piece named in params.extra inside a proven sector's
+    CommD (a payment voucher's condition; see docs/actors.md)."""
+    rt.validate_immediate_caller_accept_any()
+    try:
+        extra = params.decoded_extra()
+    except DecodeError as exc:
+        raise _bad(f"bad piece inclusion condition: {exc}") from None
+    if extra.sector_number > MAX_SECTOR_NUMBER:
+        raise _bad("sector number out of range")
+    state = rt.state(MinerState)
+    sector = Sectors.load(rt.store, state.sectors).get(extra.sector_number)
+    if sector is None:
+        raise ActorError(ExitCode.ErrNotFound, f"sector {extra.sector_number} not proven")
+    info = PieceInclusionVerifyInfo(sector.seal_proof, sector.unsealed_cid, extra.piece, params.proof)
+    if not rt.verify_piece_inclusion(info):
+        raise _bad(f"piece {extra.piece.piece_cid} is not proven to be in sector {extra.sector_number}")
+
+
+ACTOR = ActorDef(
+    code=builtin.MINER_ACTOR_CODE,
+    name="storageminer",
+    state_type=MinerState,
+    methods=(
+        MethodDef(MinerMethod.Constructor, "Constructor", constructor, MinerConstructorParams.from_cbor),
+        MethodDef(MinerMethod.ControlAddresses, "ControlAddresses", control_addresses),
+        MethodDef(
+            MinerMethod.ChangeWorkerAddress,
+            "ChangeWorkerAddress",
+            change_worker_address,
+            ChangeWorkerAddressParams.from_cbor,
+        ),
+        MethodDef(MinerMethod.ChangePeerID, "ChangePeerID", change_peer_id, ChangePeerIDParams.from_cbor),
+        MethodDef(
+            MinerMethod.SubmitWindowedPoSt,
+            "SubmitWindowedPoSt",
+            proving.submit_windowed_post,
+            SubmitWindowedPoStParams.from_cbor,
+        ),
+        MethodDef(
+            MinerMethod.PreCommitSector,
+            "PreCommitSector",
+            sealing.pre_commit_sector,
+            PreCommitSectorParams.from_cbor,
+        ),
+        MethodDef(
+            MinerMethod.ProveCommitSector,
+            "ProveCommitSector",
+            sealing.prove_commit_sector,
+            ProveCommitSectorParams.from_cbor,
+        ),
+        MethodDef(
+            MinerMethod.TerminateSectors,
+            "TerminateSectors",
+            proving.terminate_sectors,
+            TerminateSectorsParams.from_cbor,
+        ),
+        MethodDef(
+            MinerMethod.DeclareFaults, "DeclareFaults", proving.declare_faults, DeclareFaultsParams.from_cbor
+        ),
+        MethodDef(
+            MinerMethod.DeclareFaultsRecovered,
+            "DeclareFaultsRecovered",
+            proving.declare_faults_recovered,
+            DeclareFaultsRecoveredParams.from_cbor,
+        ),
+        MethodDef(
+            MinerMethod.OnDeferredCronEvent,
+            "OnDeferredCronEvent",
+            proving.on_deferred_cron_event,
+            DeferredCronEventParams.from_cbor,
+        ),
+        MethodDef(
+            MinerMethod.CheckSectorProven,
+            "CheckSectorProven",
+            check_sector_proven,
+            CheckSectorProvenParams.from_cbor,
+        ),
+        MethodDef(MinerMethod.ApplyRewards, "ApplyRewards", apply_rewards, ApplyRewardParams.from_cbor),
+        MethodDef(
+            MinerMethod.ReportConsensusFault,
+            "ReportConsensusFault",
+            report_consensus_fault,
+            ReportConsensusFaultParams.from_cbor,
+        ),
+        MethodDef(
+            MinerMethod.WithdrawBalance, "WithdrawBalance", withdraw_balance, WithdrawBalanceParams.from_cbor
+        ),
+        MethodDef(
+            MinerMethod.ChangeMultiaddrs,
+            "ChangeMultiaddrs",
+            change_multiaddrs,
+            ChangeMultiaddrsParams.from_cbor,
+        ),
+        MethodDef(MinerMethod.ConfirmUpdateWorkerKey, "ConfirmUpdateWorkerKey", confirm_update_worker_key),
+        MethodDef(MinerMethod.RepayDebt, "RepayDebt", repay_debt),
+        MethodDef(
+            MinerMethod.PreCommitSectorBatch,
+            "PreCommitSectorBatch",
+            sealing.pre_commit_sector_batch,
+            PreCommitSectorBatchParams.from_cbor,
+        ),
+        MethodDef(
+            MinerMethod.VerifyPieceInclusion,
+            "VerifyPieceInclusion",
+            verify_piece_inclusion,
+            VerifyPieceInclusionParams.from_cbor,
+        ),
+    ),
+)

@@ -1,0 +1,349 @@
+"""Committing sectors: PreCommitSector(Batch) and ProveCommitSector.
+
+A pre-commit records the sealed CID (CommR), the seal ticket's epoch and the deals, and locks a
+deposit; the deals' CommD comes from the market (VerifyDealsForActivation). After the interactive
+seed is drawn (pre_commit_challenge_delay epochs later) ProveCommitSector checks the seal proof with
+rt.verify_seal right away (v9 queues it for the power actor's cron; see docs/actors.md), activates the
+deals, locks the initial pledge in place of the deposit, assigns the sector to a deadline and claims
+its power.
+"""
+
+from dataclasses import replace
+
+from actors import builtin
+from actors.dispatch import encode_params
+from actors.market.types import (
+    ActivateDealsParams,
+    ActivateDealsResult,
+    SectorDeals,
+    VerifyDealsForActivationParams,
+    VerifyDealsForActivationReturn,
+)
+from actors.miner import calls, ext
+from actors.miner.bitfield import BitField
+from actors.miner.deadlines import Deadlines, add_sectors_to_deadline
+from actors.miner.policy import (
+    MAX_SECTOR_NUMBER,
+    SEAL_PROOFS,
+    SECTOR_DEALS_MAX,
+    DeadlineInfo,
+    QuantSpec,
+    deadline_is_mutable,
+    expected_reward_for_power,
+    initial_pledge_for_power,
+    is_sealed_sector,
+    pre_commit_deposit_for_power,
+    qa_power_for_weight,
+    qa_power_max,
+)
+from actors.miner.state import (
+    MinerState,
+    PreCommits,
+    SectorOnChainInfo,
+    SectorPreCommitInfo,
+    SectorPreCommitOnChainInfo,
+    Sectors,
+)
+from actors.miner.types import (
+    CRON_EVENT_PROVING_DEADLINE,
+    PowerPair,
+    PreCommitSectorBatchParams,
+    PreCommitSectorParams,
+    ProveCommitSectorParams,
+)
+from actors.sends import call, decode_return
+from chain.encoding.cid import CID
+from chain.params import Policy
+from chain.store.blockstore import put_cbor
+from chain.types.sector import SealVerifyInfo, SectorID
+from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.runtime import Runtime
+
+
+def _bad(message: str) -> ActorError:
+    return ActorError(ExitCode.ErrIllegalArgument, message)
+
+
+def validate_expiration(policy: Policy, curr_epoch: int, activation: int, expiration: int) -> None:
+    if expiration <= activation:
+        raise _bad(f"sector expiration {expiration} must be after activation {activation}")
+    if expiration - activation < policy.min_sector_expiration:
+        raise _bad(
+            f"invalid expiration {expiration}, sector lifetime must exceed {policy.min_sector_expiration}"
+        )
+    if expiration > curr_epoch + policy.max_sector_expiration_extension:
+        raise _bad(
+            f"invalid expiration {expiration}, more than {policy.max_sector_expiration_extension} past now"
+        )
+    if expiration - activation > policy.sector_max_lifetime:
+        raise _bad(
+            f"invalid expiration {expiration}, total sector lifetime exceeds {policy.sector_max_lifetime}"
+        )
+
+
+def pre_commit_sector(rt: Runtime, params: PreCommitSectorParams) -> None:
+    pre_commit_sector_batch(rt, PreCommitSectorBatchParams((params,)))
+
+
+def pre_commit_sector_batch(rt: Runtime, params: PreCommitSectorBatchParams) -> None:
+    policy, curr = rt.policy, rt.curr_epoch
+    sectors = params.sectors
+    if not sectors:
+        raise _bad("batch empty")
+    if len(sectors) > policy.pre_commit_sector_batch_max_size:
+        raise _bad(f"batch of {len(sectors)} too large, max {policy.pre_commit_sector_batch_max_size}")
+    challenge_earliest = curr - policy.max_pre_commit_randomness_lookback
+    numbers = BitField()
+    for pc in sectors:
+        if pc.sector_number > MAX_SECTOR_NUMBER:
+            raise _bad(f"sector number {pc.sector_number} out of range 0..(2^63-1)")
+        if pc.sector_number in numbers:
+            raise _bad(f"duplicate sector number {pc.sector_number}")
+        numbers = numbers.with_set(pc.sector_number)
+        if pc.seal_proof not in policy.allowed_seal_proofs or pc.seal_proof not in SEAL_PROOFS:
+            raise _bad(f"unsupported seal proof type {pc.seal_proof}")
+        if not is_sealed_sector(pc.sealed_cid):
+            raise _bad("sealed CID had wrong prefix")
+        if pc.seal_rand_epoch >= curr:
+            raise _bad(f"seal challenge epoch {pc.seal_rand_epoch} must be before now {curr}")
+        if pc.seal_rand_epoch < challenge_earliest:
+            raise _bad(
+                f"seal challenge epoch {pc.seal_rand_epoch} too old, must be after {challenge_earliest}"
+            )
+        if pc.replace_capacity:
+            raise _bad("cc upgrade through precommit discontinued, use ProveReplicaUpdates")
+        validate_expiration(policy, curr, curr + policy.max_prove_commit_duration, pc.expiration)
+        if len(pc.deal_ids) > SECTOR_DEALS_MAX:
+            raise _bad(f"too many deals for sector {len(pc.deal_ids)} > {SECTOR_DEALS_MAX}")
+
+    reward = calls.reward_stats(rt)
+    power = calls.power_stats(rt)
+    commds = _deal_commds(rt, sectors)
+
+    state, info = calls.load(rt)
+    available = state.available_balance(rt.current_balance())
+    state, fee_to_burn = state.repay_debts(rt.current_balance())
+    calls.validate_control_caller(rt, info)
+    if curr <= info.consensus_fault_elapsed:
+        raise ActorError(ExitCode.ErrForbidden, "pre-commit not allowed during active consensus fault")
+
+    deposit = pre_commit_deposit_for_power(
+        policy,
+        reward.this_epoch_reward_smoothed,
+        power.quality_adj_power_smoothed,
+        qa_power_max(info.sector_size),
+    )
+    precommits = PreCommits.load(rt.store, state.pre_committed_sectors)
+    quant = QuantSpec(policy.wpost_challenge_window, state.proving_period_start)
+    cleanup = state.precommit_cleanup_queue(rt.store, quant)
+    for pc, commd in zip(sectors, commds, strict=True):
+        if SEAL_PROOFS[pc.seal_proof].window_post_proof != info.window_post_proof_type:
+            raise _bad(
+                f"sector Window PoSt proof type of seal proof {pc.seal_proof} must match the miner's "
+                f"{info.window_post_proof_type}"
+            )
+        precommit = SectorPreCommitInfo(
+            pc.seal_proof,
+            pc.sector_number,
+            pc.sealed_cid,
+            pc.seal_rand_epoch,
+            pc.deal_ids,
+            pc.expiration,
+            commd,
+        )
+        precommits.put(SectorPreCommitOnChainInfo(precommit, deposit, curr))
+        cleanup_at = curr + policy.max_prove_commit_duration + policy.expired_pre_commit_clean_up_delay
+        cleanup.add(cleanup_at, BitField.from_bits([pc.sector_number]))
+    total_deposit = deposit * len(sectors)
+    if available < total_deposit:
+        raise ActorError(
+            ExitCode.ErrInsufficientFunds,
+            f"insufficient funds {available} for pre-commit deposit: {total_deposit}",
+        )
+    allocated = state.get_allocated(rt.store)
+    collisions = allocated & numbers
+    if collisions:
+        raise _bad(f"sector numbers {list(collisions)[:10]} already allocated")
+    needs_cron = not state.deadline_cron_active
+    state = replace(
+        state.add_pre_commit_deposit(total_deposit),
+        allocated_sectors=put_cbor(rt.store, (allocated | numbers).to_cbor()),
+        pre_committed_sectors=precommits.flush(),
+        pre_committed_sectors_cleanup=cleanup.flush(),
+        deadline_cron_active=True,
+    )
+    rt.set_state(state)
+    calls.burn(rt, fee_to_burn)
+    state.check_balance_invariants(rt.current_balance())
+    if needs_cron:
+        last = DeadlineInfo.from_epoch(policy, state.proving_period_start, curr).last()
+        calls.enroll_cron_event(rt, last, CRON_EVENT_PROVING_DEADLINE)
+
+
+def _deal_commds(rt: Runtime, sectors: tuple[PreCommitSectorParams, ...]) -> list[CID | None]:
+    """The CommD the market computes for each sector's deals (None for a sector without deals)."""
+    if not any(pc.deal_ids for pc in sectors):
+        return [None] * len(sectors)
+    params = VerifyDealsForActivationParams(
+        tuple(SectorDeals(pc.seal_proof, pc.expiration, pc.deal_ids) for pc in sectors)
+    )
+    ret = call(
+        rt,
+        builtin.STORAGE_MARKET_ACTOR_ADDR,
+        ext.MARKET_VERIFY_DEALS_FOR_ACTIVATION,
+        params,
+        VerifyDealsForActivationReturn.from_cbor,
+        "market.VerifyDealsForActivation",
+    )
+    if len(ret.sectors) != len(sectors):
+        raise ActorError(
+            ExitCode.ErrIllegalState,
+            f"deal weight request returned {len(ret.sectors)} records, expected {len(sectors)}",
+        )
+    return [s.commd for s in ret.sectors]
+
+
+def prove_commit_sector(rt: Runtime, params: ProveCommitSectorParams) -> None:
+    rt.validate_immediate_caller_accept_any()
+    policy, curr = rt.policy, rt.curr_epoch
+    number = params.sector_number
+    if number > MAX_SECTOR_NUMBER:
+        raise _bad("sector number greater than maximum")
+    state = rt.state(MinerState)
+    precommit = PreCommits.load(rt.store, state.pre_committed_sectors).get(number)
+    if precommit is None:
+        raise ActorError(ExitCode.ErrNotFound, f"no pre-committed sector {number}")
+    pc = precommit.info
+    due = precommit.pre_commit_epoch + policy.max_prove_commit_duration
+    if curr > due:
+        raise _bad(f"commitment proof for {number} too late at {curr}, due {due}")
+    interactive_epoch = precommit.pre_commit_epoch + policy.pre_commit_challenge_delay
+    if curr <= interactive_epoch:
+        raise ActorError(ExitCode.ErrForbidden, f"too early to prove sector {number}")
+
+    entropy = calls.receiver_entropy(rt)
+    ticket = rt.get_randomness_from_tickets(calls.TAG_SEAL_RANDOMNESS, pc.seal_rand_epoch, entropy)
+    seed = rt.get_randomness_from_beacon(
+        calls.TAG_INTERACTIVE_SEAL_CHALLENGE_SEED, interactive_epoch, entropy
+    )
+    unsealed = (
+        pc.unsealed_cid if pc.unsealed_cid is not None else rt.compute_unsealed_sector_cid(pc.seal_proof, [])
+    )
+    verify_info = SealVerifyInfo(
+        seal_proof=pc.seal_proof,
+        sector_id=SectorID(rt.receiver.id, number),
+        deal_ids=pc.deal_ids,
+        randomness=ticket,
+        interactive_randomness=seed,
+        proof=params.proof,
+        sealed_cid=pc.sealed_cid,
+        unsealed_cid=unsealed,
+    )
+    if not rt.verify_seal(verify_info):
+        raise _bad(f"invalid seal proof for sector {number}")
+
+    reward = calls.reward_stats(rt)
+    power = calls.power_stats(rt)
+    circulating = rt.total_fil_circ_supply()
+    deal_space, verified_space = _activate_deals(rt, pc.deal_ids, pc.expiration)
+
+    duration = pc.expiration - curr
+    if duration < policy.min_sector_expiration:
+        raise _bad(
+            f"sector {number} lifetime {duration} is less than the minimum {policy.min_sector_expiration}"
+        )
+    state, info = calls.load(rt)
+    deal_weight, verified_weight = deal_space * duration, verified_space * duration
+    qa = qa_power_for_weight(info.sector_size, duration, deal_weight, verified_weight)
+    smoothed_reward, smoothed_power = reward.this_epoch_reward_smoothed, power.quality_adj_power_smoothed
+    pledge = initial_pledge_for_power(
+        policy, qa, reward.this_epoch_baseline_power, smoothed_reward, smoothed_power, circulating
+    )
+    sector = SectorOnChainInfo(
+        sector_number=number,
+        seal_proof=pc.seal_proof,
+        sealed_cid=pc.sealed_cid,
+        deal_ids=pc.deal_ids,
+        activation=curr,
+        expiration=pc.expiration,
+        deal_weight=deal_weight,
+        verified_deal_weight=verified_weight,
+        initial_pledge=pledge,
+        expected_day_reward=expected_reward_for_power(
+            smoothed_reward, smoothed_power, qa, policy.epochs_in_day
+        ),
+        expected_storage_pledge=expected_reward_for_power(
+            smoothed_reward, smoothed_power, qa, policy.initial_pledge_projection
+        ),
+        replaced_sector_age=0,
+        replaced_day_reward=0,
+        sector_key_cid=None,
+        simple_qa_power=True,
+        unsealed_cid=unsealed,
+    )
+    sectors = Sectors.load(rt.store, state.sectors)
+    sectors.put(sector)
+    precommits = PreCommits.load(rt.store, state.pre_committed_sectors)
+    precommits.delete(number)
+    state, added_power = _assign_to_deadline(
+        rt, state, sector, info.window_post_partition_sectors, info.sector_size
+    )
+    state = replace(state, sectors=sectors.flush(), pre_committed_sectors=precommits.flush())
+    state = state.add_pre_commit_deposit(-precommit.pre_commit_deposit)
+    unlocked = state.unlocked_balance(rt.current_balance())
+    if unlocked < pledge:
+        raise ActorError(
+            ExitCode.ErrInsufficientFunds,
+            f"insufficient funds for initial pledge requirement {pledge}, available: {unlocked}",
+        )
+    state = state.add_initial_pledge(pledge)
+    state.check_balance_invariants(rt.current_balance())
+    rt.set_state(state)
+    calls.update_power(rt, added_power)
+    calls.notify_pledge_changed(rt, pledge)
+
+
+def _activate_deals(rt: Runtime, deal_ids: tuple[int, ...], expiration: int) -> tuple[int, int]:
+    """Activate the sector's deals; returns (deal space, verified deal space) in bytes.
+
+    Without a verified registry the verified deals' sizes count as verified space directly."""
+    if not deal_ids:
+        return 0, 0
+    sent = rt.send(
+        builtin.STORAGE_MARKET_ACTOR_ADDR,
+        ext.MARKET_ACTIVATE_DEALS,
+        encode_params(ActivateDealsParams(deal_ids, expiration)),
+        0,
+    )
+    if not sent.ok:
+        raise _bad(f"failed to activate deals: market exit code {int(sent.exit_code)}")
+    result = decode_return(sent.return_data, ActivateDealsResult.from_cbor, "market.ActivateDeals")
+    return result.nonverified_deal_space, sum(v.size for v in result.verified_infos)
+
+
+def _assign_to_deadline(
+    rt: Runtime, state: MinerState, sector: SectorOnChainInfo, partition_size: int, sector_size: int
+) -> tuple[MinerState, PowerPair]:
+    """Put a new sector in the mutable deadline with the fewest live sectors."""
+    policy = rt.policy
+    deadlines = Deadlines.load(rt.store, state.deadlines)
+    candidates = [
+        (deadlines.get(rt.store, i).live_sectors, i)
+        for i in range(policy.wpost_period_deadlines)
+        if deadline_is_mutable(policy, state.proving_period_start, i, rt.curr_epoch)
+    ]
+    if not candidates:
+        raise ActorError(ExitCode.ErrIllegalState, "no deadline can take new sectors")
+    _, index = min(candidates)
+    quant = DeadlineInfo.of(policy, state.proving_period_start, index, 0).quant_spec()
+    deadline, power = add_sectors_to_deadline(
+        rt.store,
+        deadlines.get(rt.store, index),
+        [sector],
+        partition_size,
+        policy.max_partitions_per_deadline,
+        sector_size,
+        quant,
+    )
+    deadlines = deadlines.with_deadline(rt.store, index, deadline)
+    return replace(state, deadlines=deadlines.save(rt.store)), power

@@ -1,0 +1,338 @@
+"""A miner actor on MockRuntime with helpers that script the calls each method makes."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors import builtin
+from actors.dispatch import METHOD_SEND, encode_params
+from actors.market.types import (
+    ActivateDealsParams,
+    ActivateDealsResult,
+    OnMinerSectorsTerminateParams,
+    SectorDealData,
+    SectorDeals,
+    VerifyDealsForActivationParams,
+    VerifyDealsForActivationReturn,
+)
+from actors.miner import ext
+from actors.miner.deadlines import Deadlines
+from actors.miner.methods import ACTOR
+from actors.miner.policy import (
+    POSEIDON_BLS12_381_A1_FC1,
+    DeadlineInfo,
+    initial_pledge_for_power,
+    qa_power_for_weight,
+)
+from actors.miner.state import MinerInfo, MinerState, PreCommits, SectorOnChainInfo, Sectors
+from actors.miner.types import (
+    CRON_EVENT_PROVING_DEADLINE,
+    CronEventPayload,
+    DeferredCronEventParams,
+    MinerConstructorParams,
+    MinerMethod,
+    PoStPartition,
+    PowerPair,
+    PreCommitSectorParams,
+    ProveCommitSectorParams,
+    SubmitWindowedPoStParams,
+)
+from actors.power import (
+    CurrentTotalPowerReturn,
+    EnrollCronEventParams,
+    PowerMethod,
+    UpdateClaimedPowerParams,
+)
+from actors.reward import RewardMethod, ThisEpochRewardReturn
+from actors.smoothing import FilterEstimate
+from chain.encoding import dagcbor
+from chain.encoding.bigint import encode_bigint
+from chain.encoding.cid import CID, FIL_COMMITMENT_SEALED
+from chain.encoding.commcid import piece_cid_v1
+from chain.encoding.multihash import Multihash
+from chain.types.address import Address
+from chain.types.block import PoStProof
+from chain.types.sector import SealVerifyInfo, SectorID, SectorInfo, WindowPoStVerifyInfo
+from chain.vm.exitcode import ExitCode
+from tests.actors.mock_runtime import MockRuntime
+
+MINER = Address.new_id(1000)
+OWNER = Address.new_id(100)
+WORKER = Address.new_id(101)
+CONTROL = Address.new_id(102)
+REPORTER = Address.new_id(103)
+WORKER_KEY = Address.new_bls(bytes([0xA0]) + bytes(47))
+SEAL_PROOF = 5  # StackedDRG2KiBV1_1
+WPOST_PROOF = 10  # StackedDRGWindow2KiBV1_1
+SECTOR_SIZE = 2048
+FIL = 10**18
+BALANCE = 1_000 * FIL
+CIRCULATING = 1_000_000_000 * FIL
+REWARD = ThisEpochRewardReturn(FilterEstimate.of(36 * FIL, 0), 1 << 60)
+POWER = CurrentTotalPowerReturn(1 << 40, 1 << 40, 0, FilterEstimate.of(1 << 40, 0))
+TICKET = bytes(range(32))
+SEED = bytes(range(32, 64))
+COMMIT_RAND = bytes([7]) * 32
+POST_RAND = bytes([9]) * 32
+ZERO_COMMD = piece_cid_v1(bytes([1]) * 32)
+ENTROPY = dagcbor.encode(MINER.to_cbor())
+
+
+def sealed_cid(comm_r: bytes) -> CID:
+    return CID.v1(FIL_COMMITMENT_SEALED, Multihash(POSEIDON_BLS12_381_A1_FC1, comm_r))
+
+
+def default_sealed(number: int) -> CID:
+    return sealed_cid(number.to_bytes(32, "big"))
+
+
+@dataclass
+class Harness:
+    rt: MockRuntime = field(default_factory=lambda: MockRuntime(receiver=MINER))
+
+    def __post_init__(self) -> None:
+        rt = self.rt
+        rt.curr_epoch = 10
+        rt.balance = BALANCE
+        rt.circulating_supply = CIRCULATING
+        for address in (OWNER, WORKER, CONTROL, REPORTER):
+            rt.set_actor_code(address, builtin.ACCOUNT_ACTOR_CODE)
+
+    # -- reading --------------------------------------------------------------------------------------
+    def state(self) -> MinerState:
+        return self.rt.state(MinerState)
+
+    def info(self) -> MinerInfo:
+        return self.state().get_info(self.rt.store)
+
+    def deadline(self, epoch: int | None = None) -> DeadlineInfo:
+        epoch = self.rt.curr_epoch if epoch is None else epoch
+        return DeadlineInfo.from_epoch(self.rt.policy, self.state().proving_period_start, epoch)
+
+    def sector(self, number: int) -> SectorOnChainInfo | None:
+        return Sectors.load(self.rt.store, self.state().sectors).get(number)
+
+    def location(self, number: int) -> tuple[int, int]:
+        deadlines = Deadlines.load(self.rt.store, self.state().deadlines)
+        for index in range(self.rt.policy.wpost_period_deadlines):
+            for part_index, partition in (
+                deadlines.get(self.rt.store, index).load_partitions(self.rt.store).items()
+            ):
+                if number in partition.sectors:
+                    return index, part_index
+        raise AssertionError(f"sector {number} is in no deadline")
+
+    def partition(self, deadline: int, index: int) -> Any:
+        deadlines = Deadlines.load(self.rt.store, self.state().deadlines)
+        return deadlines.get(self.rt.store, deadline).load_partitions(self.rt.store).must_get(index)
+
+    def control_set(self) -> tuple[Address, ...]:
+        return self.info().control_set()
+
+    # -- construction --------------------------------------------------------------------------------
+    def construct(self, controls: tuple[Address, ...] = (CONTROL,)) -> None:
+        rt = self.rt
+        rt.set_caller(builtin.INIT_ACTOR_CODE, builtin.INIT_ACTOR_ADDR)
+        rt.expect_validate_caller_addr(builtin.INIT_ACTOR_ADDR)
+        rt.expect_send(WORKER, ext.ACCOUNT_PUBKEY_ADDRESS, None, 0, WORKER_KEY)
+        params = MinerConstructorParams(OWNER, WORKER, controls, WPOST_PROOF, b"peer", (b"/ip4/127.0.0.1",))
+        rt.call(ACTOR, MinerMethod.Constructor, params)
+        rt.verify()
+
+    # -- expectations --------------------------------------------------------------------------------
+    def expect_stats(self) -> None:
+        self.rt.expect_send(builtin.REWARD_ACTOR_ADDR, RewardMethod.ThisEpochReward, None, 0, REWARD)
+        self.rt.expect_send(builtin.STORAGE_POWER_ACTOR_ADDR, PowerMethod.CurrentTotalPower, None, 0, POWER)
+
+    def expect_power(self, delta: PowerPair) -> None:
+        if not delta.is_zero():
+            params = UpdateClaimedPowerParams(delta.raw, delta.qa)
+            self.rt.expect_send(builtin.STORAGE_POWER_ACTOR_ADDR, PowerMethod.UpdateClaimedPower, params, 0)
+
+    def expect_pledge(self, delta: int) -> None:
+        if delta:
+            self.rt.expect_send(
+                builtin.STORAGE_POWER_ACTOR_ADDR, PowerMethod.UpdatePledgeTotal, encode_bigint(delta), 0
+            )
+
+    def expect_burn(self, amount: int) -> None:
+        if amount > 0:
+            self.rt.expect_send(builtin.BURNT_FUNDS_ACTOR_ADDR, METHOD_SEND, None, amount)
+
+    def expect_enroll(self, epoch: int) -> None:
+        payload = encode_params(CronEventPayload(CRON_EVENT_PROVING_DEADLINE))
+        params = EnrollCronEventParams(epoch, payload)
+        self.rt.expect_send(builtin.STORAGE_POWER_ACTOR_ADDR, PowerMethod.EnrollCronEvent, params, 0)
+
+    # -- sealing -------------------------------------------------------------------------------------
+    def precommit_params(
+        self,
+        number: int,
+        expiration: int | None = None,
+        deals: tuple[int, ...] = (),
+        sealed: CID | None = None,
+    ) -> PreCommitSectorParams:
+        policy = self.rt.policy
+        if expiration is None:
+            expiration = (
+                self.rt.curr_epoch + policy.max_prove_commit_duration + policy.min_sector_expiration + 500
+            )
+        return PreCommitSectorParams(
+            SEAL_PROOF,
+            number,
+            sealed or default_sealed(number),
+            self.rt.curr_epoch - 1,
+            deals,
+            expiration,
+        )
+
+    def precommit(self, params: PreCommitSectorParams, commd: CID | None = None) -> None:
+        rt = self.rt
+        first = not self.state().deadline_cron_active
+        rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
+        self.expect_stats()
+        if params.deal_ids:
+            request = VerifyDealsForActivationParams(
+                (SectorDeals(params.seal_proof, params.expiration, params.deal_ids),)
+            )
+            rt.expect_send(
+                builtin.STORAGE_MARKET_ACTOR_ADDR,
+                ext.MARKET_VERIFY_DEALS_FOR_ACTIVATION,
+                request,
+                0,
+                VerifyDealsForActivationReturn((SectorDealData(commd),)),
+            )
+        rt.expect_validate_caller_addr(*self.control_set())
+        if first:
+            self.expect_enroll(self.deadline().last())
+        rt.call(ACTOR, MinerMethod.PreCommitSector, params)
+        rt.verify()
+
+    def prove_commit(
+        self,
+        number: int,
+        proof: bytes = b"seal proof",
+        verified: bool = True,
+        deal_space: int = 0,
+        unsealed: CID = ZERO_COMMD,
+        expect_power: bool = True,
+    ) -> SectorOnChainInfo | None:
+        rt = self.rt
+        precommit = PreCommits.load(rt.store, self.state().pre_committed_sectors).get(number)
+        assert precommit is not None
+        pc = precommit.info
+        interactive = precommit.pre_commit_epoch + rt.policy.pre_commit_challenge_delay
+        rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
+        rt.expect_validate_caller_any()
+        rt.expect_get_randomness_from_tickets(5, pc.seal_rand_epoch, ENTROPY, TICKET)
+        rt.expect_get_randomness_from_beacon(6, interactive, ENTROPY, SEED)
+        if pc.unsealed_cid is None:
+            rt.expect_compute_unsealed_sector_cid(SEAL_PROOF, [], unsealed)
+        commd = pc.unsealed_cid or unsealed
+        info = SealVerifyInfo(
+            SEAL_PROOF, SectorID(MINER.id, number), pc.deal_ids, TICKET, SEED, proof, pc.sealed_cid, commd
+        )
+        rt.expect_verify_seal(info, verified)
+        if not verified:
+            rt.call(ACTOR, MinerMethod.ProveCommitSector, ProveCommitSectorParams(number, proof))
+            raise AssertionError("an unverified seal proof was accepted")
+        self.expect_stats()
+        if pc.deal_ids:
+            rt.expect_send(
+                builtin.STORAGE_MARKET_ACTOR_ADDR,
+                ext.MARKET_ACTIVATE_DEALS,
+                ActivateDealsParams(pc.deal_ids, pc.expiration),
+                0,
+                ActivateDealsResult(deal_space),
+            )
+        duration = pc.expiration - rt.curr_epoch
+        qa = qa_power_for_weight(SECTOR_SIZE, duration, deal_space * duration, 0)
+        pledge = initial_pledge_for_power(
+            rt.policy, qa, REWARD.this_epoch_baseline_power, REWARD.this_epoch_reward_smoothed,
+            POWER.quality_adj_power_smoothed, CIRCULATING,
+        )  # fmt: skip
+        if expect_power:
+            self.expect_power(PowerPair(SECTOR_SIZE, qa))
+            self.expect_pledge(pledge)
+        rt.call(ACTOR, MinerMethod.ProveCommitSector, ProveCommitSectorParams(number, proof))
+        rt.verify()
+        return self.sector(number)
+
+    def commit_sector(self, number: int, **kwargs: Any) -> SectorOnChainInfo:
+        """Pre-commit and prove a sector without deals."""
+        self.precommit(self.precommit_params(number, **kwargs))
+        self.rt.curr_epoch += self.rt.policy.pre_commit_challenge_delay + 1
+        sector = self.prove_commit(number)
+        assert sector is not None
+        return sector
+
+    # -- proving -------------------------------------------------------------------------------------
+    def advance_to_open(self, index: int) -> DeadlineInfo:
+        """Move the epoch forward to the next opening of deadline `index` (no cron runs)."""
+        while True:
+            info = self.deadline()
+            if info.index == index and info.is_open():
+                return info
+            self.rt.curr_epoch += 1
+
+    def submit_post(
+        self,
+        partitions: tuple[PoStPartition, ...],
+        proven: list[SectorOnChainInfo],
+        proof: bytes = b"post",
+        verified: bool = True,
+        power_delta: PowerPair | None = None,
+        randomness: bytes = POST_RAND,
+    ) -> None:
+        rt = self.rt
+        info = self.deadline()
+        rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
+        rt.expect_validate_caller_addr(*self.control_set())
+        rt.expect_get_randomness_from_tickets(9, rt.curr_epoch - 1, b"", COMMIT_RAND)
+        rt.expect_get_randomness_from_beacon(4, info.challenge, ENTROPY, randomness)
+        challenged = tuple(SectorInfo(s.seal_proof, s.sector_number, s.sealed_cid) for s in proven)
+        proofs = (PoStProof(WPOST_PROOF, proof),)
+        rt.expect_verify_post(WindowPoStVerifyInfo(randomness, proofs, challenged, MINER.id), verified)
+        if verified and power_delta is not None:
+            self.expect_power(power_delta)
+        params = SubmitWindowedPoStParams(info.index, partitions, proofs, rt.curr_epoch - 1, COMMIT_RAND)
+        rt.call(ACTOR, MinerMethod.SubmitWindowedPoSt, params)
+        rt.verify()
+
+    def cron(self, expect: Any = None, reward: FilterEstimate | None = None) -> None:
+        """Run the deadline cron at the current epoch; `expect` scripts the sends before re-enrolment."""
+        rt = self.rt
+        rt.set_caller(builtin.POWER_ACTOR_CODE, builtin.STORAGE_POWER_ACTOR_ADDR)
+        rt.expect_validate_caller_addr(builtin.STORAGE_POWER_ACTOR_ADDR)
+        if expect is not None:
+            expect()
+        payload = encode_params(CronEventPayload(CRON_EVENT_PROVING_DEADLINE))
+        params = DeferredCronEventParams(
+            payload, reward or REWARD.this_epoch_reward_smoothed, POWER.quality_adj_power_smoothed
+        )
+        rt.call(ACTOR, MinerMethod.OnDeferredCronEvent, params)
+        rt.verify()
+
+    def expect_next_enroll(self) -> None:
+        self.expect_enroll(self.deadline(self.rt.curr_epoch + 1).last())
+
+    def run_quiet_crons_until(self, epoch: int) -> None:
+        """Run each deadline's cron (with nothing to report but re-enrolment) up to `epoch`."""
+        while True:
+            last = self.deadline().last()
+            if last > epoch:
+                self.rt.curr_epoch = epoch
+                return
+            self.rt.curr_epoch = last
+            self.cron(self.expect_next_enroll)
+
+    def market_terminate(self, deal_ids: tuple[int, ...]) -> None:
+        self.rt.expect_send(
+            builtin.STORAGE_MARKET_ACTOR_ADDR,
+            ext.MARKET_ON_MINER_SECTORS_TERMINATE,
+            OnMinerSectorsTerminateParams(self.rt.curr_epoch, deal_ids),
+            0,
+        )
+
+
+def exit_code(exc: BaseException) -> ExitCode | int:
+    return exc.exit_code  # type: ignore[attr-defined,no-any-return]

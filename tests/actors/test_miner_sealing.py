@@ -1,0 +1,279 @@
+"""Miner pre-commit and prove-commit on MockRuntime, including a real 2 KiB sector sealed by proofs/."""
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+
+from actors import builtin
+from actors.market.types import ActivateDealsParams
+from actors.miner import ext
+from actors.miner.methods import ACTOR
+from actors.miner.policy import pre_commit_deposit_for_power, qa_power_max
+from actors.miner.state import PreCommits
+from actors.miner.types import (
+    CheckSectorProvenParams,
+    MinerMethod,
+    PreCommitSectorBatchParams,
+    ProveCommitSectorParams,
+)
+from chain.encoding.cid import CID, DAG_CBOR
+from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
+from chain.encoding.multihash import BLAKE2B_256, Multihash
+from chain.types.address import Address
+from chain.types.sector import SealVerifyInfo, SectorID
+from chain.vm.exitcode import ActorError, ExitCode
+from proofs import merkle
+from proofs.registered import make_prover_id
+from proofs.seal import prove_commit, seal, verify_seal
+from tests.actors.miner_harness import (
+    ENTROPY,
+    MINER,
+    POWER,
+    REWARD,
+    SECTOR_SIZE,
+    SEED,
+    TICKET,
+    WORKER,
+    Harness,
+    sealed_cid,
+)
+
+DEPOSIT = pre_commit_deposit_for_power(
+    Harness().rt.policy,
+    REWARD.this_epoch_reward_smoothed,
+    POWER.quality_adj_power_smoothed,
+    qa_power_max(2048),
+)
+
+
+@pytest.fixture
+def h() -> Harness:
+    harness = Harness()
+    harness.construct()
+    return harness
+
+
+def fails(h: Harness, code: ExitCode, call: Callable[[], object]) -> None:
+    with pytest.raises(ActorError) as err:
+        call()
+    assert err.value.exit_code == code, err.value
+    h.rt.reset()
+
+
+def test_precommit_locks_a_deposit_and_starts_the_deadline_cron(h: Harness) -> None:
+    h.precommit(h.precommit_params(7))
+    state = h.state()
+    assert state.pre_commit_deposits == DEPOSIT > 0
+    assert state.deadline_cron_active
+    assert 7 in state.get_allocated(h.rt.store)
+    precommit = PreCommits.load(h.rt.store, state.pre_committed_sectors).get(7)
+    assert precommit is not None and precommit.pre_commit_epoch == h.rt.curr_epoch
+    assert precommit.info.unsealed_cid is None
+    # a second pre-commit does not enroll the cron again
+    h.precommit(h.precommit_params(8))
+    assert h.state().pre_commit_deposits == 2 * DEPOSIT
+
+
+def test_precommit_batch(h: Harness) -> None:
+    params = PreCommitSectorBatchParams(tuple(h.precommit_params(n) for n in (1, 2, 3)))
+    h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
+    h.expect_stats()
+    h.rt.expect_validate_caller_addr(*h.control_set())
+    h.expect_enroll(h.deadline().last())
+    h.rt.call(ACTOR, MinerMethod.PreCommitSectorBatch, params)
+    h.rt.verify()
+    assert h.state().pre_commit_deposits == 3 * DEPOSIT
+    fails(
+        h,
+        ExitCode.ErrIllegalArgument,
+        lambda: h.rt.call(ACTOR, MinerMethod.PreCommitSectorBatch, PreCommitSectorBatchParams(())),
+    )
+    dup = PreCommitSectorBatchParams((h.precommit_params(9), h.precommit_params(9)))
+    fails(h, ExitCode.ErrIllegalArgument, lambda: h.rt.call(ACTOR, MinerMethod.PreCommitSectorBatch, dup))
+
+
+def bad_param_cases() -> list[tuple[str, dict[str, object]]]:
+    wrong_codec = CID.v1(DAG_CBOR, Multihash(BLAKE2B_256, bytes(32)))
+    return [
+        ("unsupported proof", {"seal_proof": 3}),
+        ("sealed CID prefix", {"sealed_cid": wrong_codec}),
+        ("ticket from now", {"seal_rand_epoch": 10}),
+        ("ticket too old", {"seal_rand_epoch": 10 - 601}),
+        ("expiration too soon", {"expiration": 10 + 605 + 239}),
+        ("expiration too far", {"expiration": 10 + 100_001}),
+        ("replace capacity", {"replace_capacity": True}),
+        ("sector number range", {"sector_number": 1 << 63}),
+    ]
+
+
+@pytest.mark.parametrize(("case", "changes"), bad_param_cases(), ids=[c[0] for c in bad_param_cases()])
+def test_precommit_rejects_bad_params(h: Harness, case: str, changes: dict[str, object]) -> None:
+    params = replace(h.precommit_params(1), **changes)  # type: ignore[arg-type]
+    h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
+    fails(h, ExitCode.ErrIllegalArgument, lambda: h.rt.call(ACTOR, MinerMethod.PreCommitSector, params))
+
+
+def test_precommit_rejects_too_many_deals_when_decoding(h: Harness) -> None:
+    params = replace(h.precommit_params(1), deal_ids=tuple(range(257)))
+    h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
+    fails(h, ExitCode.ErrSerialization, lambda: h.rt.call(ACTOR, MinerMethod.PreCommitSector, params))
+
+
+def call_precommit(h: Harness, params: object) -> None:
+    h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, h.rt.caller)
+    h.expect_stats()
+    h.rt.expect_validate_caller_addr(*h.control_set())
+    h.rt.call(ACTOR, MinerMethod.PreCommitSector, params)
+
+
+def test_precommit_rejects_reused_numbers_poor_miners_strangers_and_wrong_proofs(h: Harness) -> None:
+    h.precommit(h.precommit_params(1))
+    h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
+    fails(h, ExitCode.ErrIllegalArgument, lambda: call_precommit(h, h.precommit_params(1)))
+    # the 8 MiB seal proof is allowed on devnet but does not match this miner's 2 KiB Window PoSt
+    fails(
+        h,
+        ExitCode.ErrIllegalArgument,
+        lambda: call_precommit(h, replace(h.precommit_params(2), seal_proof=6)),
+    )
+    h.rt.caller = Address.new_id(555)
+    fails(h, ExitCode.SysErrForbidden, lambda: call_precommit(h, h.precommit_params(2)))
+    h.rt.caller = WORKER
+    h.rt.balance = h.state().pre_commit_deposits + DEPOSIT - 1
+    fails(h, ExitCode.ErrInsufficientFunds, lambda: call_precommit(h, h.precommit_params(2)))
+
+
+def test_precommit_forbidden_during_consensus_fault(h: Harness) -> None:
+    state = h.state()
+    info = replace(h.info(), consensus_fault_elapsed=h.rt.curr_epoch + 5)
+    h.rt.set_state(state.with_info(h.rt.store, info))
+    h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
+    fails(h, ExitCode.ErrForbidden, lambda: call_precommit(h, h.precommit_params(1)))
+
+
+def test_prove_commit_activates_the_sector(h: Harness) -> None:
+    h.precommit(h.precommit_params(1))
+    h.rt.curr_epoch += h.rt.policy.pre_commit_challenge_delay + 1
+    sector = h.prove_commit(1)
+    assert sector is not None
+    state = h.state()
+    assert state.pre_commit_deposits == 0
+    assert state.initial_pledge == sector.initial_pledge > 0
+    assert PreCommits.load(h.rt.store, state.pre_committed_sectors).get(1) is None
+    deadline, partition = h.location(1)
+    assert h.partition(deadline, partition).live_power.raw == SECTOR_SIZE
+    h.rt.expect_validate_caller_any()
+    h.rt.call(ACTOR, MinerMethod.CheckSectorProven, CheckSectorProvenParams(1))
+    h.rt.expect_validate_caller_any()
+    fails(
+        h,
+        ExitCode.ErrNotFound,
+        lambda: h.rt.call(ACTOR, MinerMethod.CheckSectorProven, CheckSectorProvenParams(2)),
+    )
+
+
+def test_prove_commit_with_deals_uses_the_markets_commd_and_gains_quality(h: Harness) -> None:
+    commd = piece_cid_v1(bytes([3]) * 32)
+    h.precommit(h.precommit_params(4, deals=(11, 12)), commd=commd)
+    h.rt.curr_epoch += h.rt.policy.pre_commit_challenge_delay + 1
+    sector = h.prove_commit(4, deal_space=SECTOR_SIZE)
+    assert sector is not None and sector.unsealed_cid == commd
+    assert sector.deal_weight == SECTOR_SIZE * (sector.expiration - sector.activation)
+    deadline, partition = h.location(4)
+    assert h.partition(deadline, partition).live_power.qa == SECTOR_SIZE  # deals weigh 1x, like CC
+
+
+def test_prove_commit_rejects(h: Harness) -> None:
+    h.precommit(h.precommit_params(1))
+    prove = ProveCommitSectorParams(1, b"proof")
+
+    def call(params: ProveCommitSectorParams = prove) -> None:
+        h.rt.expect_validate_caller_any()
+        h.rt.call(ACTOR, MinerMethod.ProveCommitSector, params)
+
+    fails(h, ExitCode.ErrNotFound, lambda: call(ProveCommitSectorParams(2, b"p")))
+    fails(h, ExitCode.ErrForbidden, call)  # before the interactive seed
+    start = h.rt.curr_epoch
+    h.rt.curr_epoch = start + h.rt.policy.max_prove_commit_duration + 1
+    fails(h, ExitCode.ErrIllegalArgument, call)  # too late
+    h.rt.curr_epoch = start + 6
+    fails(h, ExitCode.ErrIllegalArgument, lambda: h.prove_commit(1, verified=False))
+    assert h.sector(1) is None
+
+
+def test_prove_commit_fails_when_deals_do_not_activate_or_pledge_is_unaffordable(h: Harness) -> None:
+    h.precommit(h.precommit_params(1, deals=(5,)), commd=piece_cid_v1(bytes([4]) * 32))
+    h.rt.curr_epoch += 6
+    pc = PreCommits.load(h.rt.store, h.state().pre_committed_sectors).get(1)
+    assert pc is not None
+    h.rt.expect_validate_caller_any()
+    h.rt.expect_get_randomness_from_tickets(5, pc.info.seal_rand_epoch, ENTROPY, TICKET)
+    h.rt.expect_get_randomness_from_beacon(6, pc.pre_commit_epoch + 5, ENTROPY, SEED)
+    assert pc.info.unsealed_cid is not None
+    svi = SealVerifyInfo(
+        5, SectorID(MINER.id, 1), (5,), TICKET, SEED, b"p", pc.info.sealed_cid, pc.info.unsealed_cid
+    )
+    h.rt.expect_verify_seal(svi, True)
+    h.expect_stats()
+    params = ActivateDealsParams((5,), pc.info.expiration)
+    h.rt.expect_send(
+        builtin.STORAGE_MARKET_ACTOR_ADDR, ext.MARKET_ACTIVATE_DEALS, params, 0, None, ExitCode.ErrNotFound
+    )
+    fails(
+        h,
+        ExitCode.ErrIllegalArgument,
+        lambda: h.rt.call(ACTOR, MinerMethod.ProveCommitSector, ProveCommitSectorParams(1, b"p")),
+    )
+
+    h2 = Harness()
+    h2.construct()
+    h2.precommit(h2.precommit_params(1))
+    h2.rt.curr_epoch += 6
+    # the released deposit is all that is unlocked, and locked rewards take most of it
+    h2.rt.balance = DEPOSIT
+    h2.rt.set_state(replace(h2.state(), locked_funds=DEPOSIT - 1000))
+    fails(h2, ExitCode.ErrInsufficientFunds, lambda: h2.prove_commit(1, expect_power=False))
+
+
+def test_real_2kib_sector_is_sealed_pre_committed_and_proven(h: Harness) -> None:
+    """Seal zeros with proofs.seal, pre-commit its CommR and prove it with a real vanilla proof; the
+    mock's verify_seal answers by running the proofs verifier on exactly what the actor asks."""
+    number = 42
+    sealed = seal(5, bytes(SECTOR_SIZE), make_prover_id(MINER.id), number, TICKET)
+    proof = prove_commit(sealed, SEED).to_bytes()
+    zero_commd = piece_cid_v1(merkle.root_of(bytes(SECTOR_SIZE)))
+    h.precommit(h.precommit_params(number, sealed=sealed_cid(sealed.comm_r)))
+    h.rt.curr_epoch += h.rt.policy.pre_commit_challenge_delay + 1
+
+    def check(info: SealVerifyInfo) -> bool:
+        return verify_seal(
+            info.seal_proof,
+            make_prover_id(info.sector_id.miner),
+            info.sector_id.number,
+            info.randomness,
+            info.interactive_randomness,
+            commitment_of_v1(info.unsealed_cid),
+            info.sealed_cid.multihash.digest,
+            info.proof,
+        )
+
+    pc = PreCommits.load(h.rt.store, h.state().pre_committed_sectors).get(number)
+    assert pc is not None
+    expected = SealVerifyInfo(
+        5, SectorID(MINER.id, number), (), TICKET, SEED, proof, pc.info.sealed_cid, zero_commd
+    )
+    assert check(expected)
+    assert not check(replace(expected, interactive_randomness=bytes(32)))
+    sector = h.prove_commit(number, proof=proof, unsealed=zero_commd, verified=check(expected))
+    assert sector is not None and sector.unsealed_cid == zero_commd
+    # a forged proof for another sector is refused by the same verifier
+    h.precommit(h.precommit_params(43, sealed=sealed_cid(sealed.comm_r)))
+    h.rt.curr_epoch += 6
+    forged = replace(expected, sector_id=SectorID(MINER.id, 43))
+    fails(
+        h,
+        ExitCode.ErrIllegalArgument,
+        lambda: h.prove_commit(43, proof=proof, unsealed=zero_commd, verified=check(forged)),
+    )
+    assert h.sector(43) is None
