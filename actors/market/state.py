@@ -22,6 +22,7 @@ from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.encoding.expect import expect_cid, expect_int, expect_nonneg_bigint, expect_tuple, expect_uint
 from chain.params import Policy
+from chain.state.amt import MAX_INDEX as AMT_MAX_INDEX
 from chain.state.amt import Amt
 from chain.state.hamt import DEFAULT_BITWIDTH, Hamt
 from chain.store.blockstore import BlockNotFound, Blockstore
@@ -220,11 +221,12 @@ class MarketTables:
 
     # -- deals ----------------------------------------------------------------------------------------
     def proposal(self, deal_id: int) -> DealProposal | None:
-        raw = self.proposals.get(deal_id)
+        # The last uint64 is no AMT index, and no deal ID either.
+        raw = self.proposals.get(deal_id) if deal_id <= AMT_MAX_INDEX else None
         return None if raw is None else _decode(DealProposal.from_cbor, raw, f"deal proposal {deal_id}")
 
     def deal_state(self, deal_id: int) -> DealState | None:
-        raw = self.states.get(deal_id)
+        raw = self.states.get(deal_id) if deal_id <= AMT_MAX_INDEX else None
         return None if raw is None else _decode(DealState.from_cbor, raw, f"deal state {deal_id}")
 
     def generate_deal_id(self) -> int:

@@ -535,10 +535,11 @@ def test_verify_deals_for_activation_returns_commd() -> None:
         (SectorDeals(99, 400, (0,)), ExitCode.ErrIllegalArgument),  # unknown seal proof
         (SectorDeals(SEAL_PROOF_2KIB, 400, (0, 0)), ExitCode.ErrIllegalArgument),  # duplicate
         (SectorDeals(SEAL_PROOF_2KIB, 400, (7,)), ExitCode.ErrNotFound),
+        (SectorDeals(SEAL_PROOF_2KIB, 400, ((1 << 64) - 1,)), ExitCode.ErrNotFound),
         (SectorDeals(SEAL_PROOF_2KIB, 250, (0, 1)), ExitCode.ErrIllegalArgument),  # deal 1 ends at 300
         (SectorDeals(0, 400, (0, 1, 2)), ExitCode.ErrIllegalArgument),  # 3 KiB of deals in 2 KiB
     ],
-    ids=["proof", "duplicate", "missing", "expiry", "too-large"],
+    ids=["proof", "duplicate", "missing", "max-id", "expiry", "too-large"],
 )
 def test_verify_deals_for_activation_failures(sector: SectorDeals, code: ExitCode) -> None:
     rt = new_market()
