@@ -381,3 +381,27 @@ def test_circulating_supply() -> None:
     assert circulating_supply(tree) == TOTAL_FILECOIN - 9 * FIL - 3 * FIL
     vm = world.vm()
     assert vm.circulating_supply == TOTAL_FILECOIN - 12 * FIL
+
+
+def test_circulating_supply_reads_the_real_power_and_market_states() -> None:
+    from actors.market.state import MarketState
+    from actors.power_state import PowerState
+
+    world = make_world(accounts=1)
+    store, tree = world.store, world.tree
+    power = replace(PowerState.new(store), total_pledge_collateral=5 * FIL)
+    market = replace(
+        MarketState.new(store),
+        total_client_locked_collateral=FIL,
+        total_provider_locked_collateral=2 * FIL,
+        total_client_storage_fee=3 * FIL,
+    )
+    tree.set_actor(
+        builtin.STORAGE_POWER_ACTOR_ADDR,
+        Actor(builtin.POWER_ACTOR_CODE, put_cbor(store, power.to_cbor()), 0, 0),
+    )
+    tree.set_actor(
+        builtin.STORAGE_MARKET_ACTOR_ADDR,
+        Actor(builtin.MARKET_ACTOR_CODE, put_cbor(store, market.to_cbor()), 0, 0),
+    )
+    assert circulating_supply(tree) == TOTAL_FILECOIN - 11 * FIL

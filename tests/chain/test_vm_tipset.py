@@ -18,7 +18,16 @@ from chain.vm.tipset_apply import (
     apply_tipset,
     award_block_reward_params,
 )
-from tests.chain.vm_helpers import BASE_FEE, FIL, PROBE, FakeRewardState, World, make_world, total_balance
+from tests.chain.vm_helpers import (
+    BASE_FEE,
+    FIL,
+    PROBE,
+    FakeRewardState,
+    World,
+    install_singleton,
+    make_world,
+    total_balance,
+)
 
 TICKER = Address.new_id(103)  # the first actor made after make_world's three accounts
 
@@ -163,3 +172,30 @@ def test_reward_path_with_the_real_reward_actor() -> None:
     assert world.balance(builtin.BURNT_FUNDS_ACTOR_ADDR) == before_burnt + burns + paid_out
     assert world.balance(world.ids[2]) == before_miner
     assert total_balance(world.tree) == total
+
+
+def test_genesis_singletons_tick_through_cron() -> None:
+    """Cron's genesis entries reach the real power (OnEpochTickEnd -> reward) and market (CronTick)
+    actors at every epoch, null rounds included."""
+    from actors.cron import GENESIS_ENTRIES
+    from actors.market.state import MarketState
+    from actors.reward import RewardState
+
+    invoker = DEFAULT_INVOKER.with_actors(PROBE)
+    world = make_world(
+        invoker=invoker,
+        cron_entries=GENESIS_ENTRIES,
+        reward_params=dagcbor.encode(encode_bigint(0)),
+        reward_balance=10**6 * FIL,
+    )
+    vm = world.vm(epoch=0)
+    install_singleton(vm, builtin.STORAGE_POWER_ACTOR_ADDR, builtin.POWER_ACTOR_CODE)
+    install_singleton(vm, builtin.STORAGE_MARKET_ACTOR_ADDR, builtin.MARKET_ACTOR_CODE)
+    run(world, 0, 1, [BlockMessages(world.ids[2])], invoker=invoker)
+    run(world, 1, 4, [BlockMessages(world.ids[2])], invoker=invoker)
+
+    def head(address: Address) -> object:
+        return get_cbor(world.store, world.tree.get_actor(address).head)  # type: ignore[union-attr]
+
+    assert MarketState.from_cbor(head(builtin.STORAGE_MARKET_ACTOR_ADDR)).last_cron == 4
+    assert RewardState.from_cbor(head(builtin.REWARD_ACTOR_ADDR)).epoch == 5
