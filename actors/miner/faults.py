@@ -135,6 +135,8 @@ def terminate_sectors(
     terminated: list[SectorOnChainInfo] = []
     for index, numbers in declarations:
         partition = _partition_in(partitions, index, numbers)
+        if not numbers.issubset(partition.live()):
+            raise ActorError(ExitCode.ErrIllegalArgument, f"partition {index}: not all sectors live")
         infos = _infos(sectors, numbers)
         partition, active = partition.terminate(store, numbers, infos, sector_size, quant)
         partitions.set(index, partition)

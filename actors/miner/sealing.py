@@ -321,20 +321,30 @@ def _activate_deals(rt: Runtime, deal_ids: tuple[int, ...], expiration: int) -> 
     return result.nonverified_deal_space, sum(v.size for v in result.verified_infos)
 
 
+def _assignment_key(live: int, total: int, size: int, index: int) -> tuple[int, ...]:
+    """builtin-actors v9 deadline_assignment order: fewest partitions after compaction, then before;
+    prefer filling an open partition (the fullest); then fewest live sectors; then lowest index."""
+    compacted, partitions = -(-(live + 1) // size), -(-(total + 1) // size)
+    return (compacted, partitions, int(total % size == 0), -(total % size), live, index)
+
+
 def _assign_to_deadline(
     rt: Runtime, state: MinerState, sector: SectorOnChainInfo, partition_size: int, sector_size: int
 ) -> tuple[MinerState, PowerPair]:
-    """Put a new sector in the mutable deadline with the fewest live sectors."""
+    """Put a new sector in the best mutable deadline (see _assignment_key)."""
     policy = rt.policy
     deadlines = Deadlines.load(rt.store, state.deadlines)
-    candidates = [
-        (deadlines.get(rt.store, i).live_sectors, i)
-        for i in range(policy.wpost_period_deadlines)
-        if deadline_is_mutable(policy, state.proving_period_start, i, rt.curr_epoch)
-    ]
+    candidates = []
+    for i in range(policy.wpost_period_deadlines):
+        if not deadline_is_mutable(policy, state.proving_period_start, i, rt.curr_epoch):
+            continue
+        deadline = deadlines.get(rt.store, i)
+        if deadline.total_sectors >= partition_size * policy.max_partitions_per_deadline:
+            continue
+        candidates.append(_assignment_key(deadline.live_sectors, deadline.total_sectors, partition_size, i))
     if not candidates:
         raise ActorError(ExitCode.ErrIllegalState, "no deadline can take new sectors")
-    _, index = min(candidates)
+    index = min(candidates)[-1]
     quant = DeadlineInfo.of(policy, state.proving_period_start, index, 0).quant_spec()
     deadline, power = add_sectors_to_deadline(
         rt.store,

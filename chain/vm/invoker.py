@@ -9,6 +9,7 @@ from typing import Final
 
 from actors import account, builtin, cron, init, market, multisig, paych, power, reward, system
 from actors.dispatch import ActorDef
+from actors.miner import methods as miner
 from chain.encoding.cid import CID
 
 BUILTIN_ACTORS: Final[tuple[ActorDef, ...]] = (
@@ -21,6 +22,7 @@ BUILTIN_ACTORS: Final[tuple[ActorDef, ...]] = (
     multisig.ACTOR,
     power.ACTOR,
     reward.ACTOR,
+    miner.ACTOR,
 )
 
 # Actors that exist once, made at genesis: create_actor refuses their codes.

@@ -324,6 +324,7 @@ class Harness:
                 return
             self.rt.curr_epoch = last
             self.cron(self.expect_next_enroll)
+            self.rt.curr_epoch = last + 1
 
     def market_terminate(self, deal_ids: tuple[int, ...]) -> None:
         self.rt.expect_send(
