@@ -14,17 +14,16 @@ from typing import Any, Final
 
 from actors import builtin
 from actors.dispatch import ActorDef, MethodDef, encode_params
+from actors.init import METHOD_EXEC, ExecParams, ExecReturn
 from actors.miner.types import DeferredCronEventParams, MinerConstructorParams, MinerMethod
 from actors.power_state import Claim, ClaimsTable, CronEvent, CronQueue, PowerState
 from actors.reward import RewardMethod, ThisEpochRewardReturn
 from actors.sends import call, decode_return
 from actors.smoothing import FilterEstimate
 from chain.encoding.bigint import encode_bigint
-from chain.encoding.cid import CID
 from chain.encoding.expect import (
     expect_bigint,
     expect_bytes,
-    expect_cid,
     expect_int,
     expect_list,
     expect_tuple,
@@ -33,7 +32,6 @@ from chain.types.address import Address
 from chain.vm.exitcode import ActorError, ExitCode
 from chain.vm.runtime import Runtime
 
-INIT_EXEC_METHOD: Final = 2  # builtin-actors init Method::Exec
 MAX_MULTIADDRS: Final = 256
 MAX_CONSTRUCTOR_PARAMS: Final = 1 << 16
 # Past this many epochs without a tick, the cron queue is scanned by key instead of epoch by epoch.
@@ -98,25 +96,6 @@ class CreateMinerReturn:
         return cls(
             Address.from_cbor(id_address, f"{what}.IDAddress"),
             Address.from_cbor(robust, f"{what}.RobustAddress"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class InitExecParams:
-    """The init actor's ExecParams (what CreateMiner sends to init.Exec)."""
-
-    code_cid: CID
-    constructor_params: bytes
-
-    def to_cbor(self) -> list[Any]:
-        return [self.code_cid, self.constructor_params]
-
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "InitExecParams":
-        code, params = expect_tuple(raw, 2, "ExecParams")
-        return cls(
-            expect_cid(code, "ExecParams.CodeCID"),
-            expect_bytes(params, "ExecParams.ConstructorParams", max_len=MAX_CONSTRUCTOR_PARAMS),
         )
 
 
@@ -203,13 +182,14 @@ def create_miner(rt: Runtime, params: CreateMinerParams) -> CreateMinerReturn:
         peer_id=params.peer,
         multi_addresses=params.multiaddrs,
     )
-    exec_params = InitExecParams(builtin.MINER_ACTOR_CODE, encode_params(constructor_params))
-    sent = rt.send(builtin.INIT_ACTOR_ADDR, INIT_EXEC_METHOD, encode_params(exec_params), rt.value_received)
+    exec_params = ExecParams(builtin.MINER_ACTOR_CODE, encode_params(constructor_params))
+    sent = rt.send(builtin.INIT_ACTOR_ADDR, METHOD_EXEC, encode_params(exec_params), rt.value_received)
     if not sent.ok:
         raise ActorError(
             sent.exit_code, f"init.Exec of the miner failed with exit code {int(sent.exit_code)}"
         )
-    created = decode_return(sent.return_data, CreateMinerReturn.from_cbor, "init.Exec")
+    executed = decode_return(sent.return_data, ExecReturn.from_cbor, "init.Exec")
+    created = CreateMinerReturn(executed.id_address, executed.robust_address)
 
     state = rt.state(PowerState)
     claims = ClaimsTable.load(rt.store, state.claims)

@@ -4,15 +4,15 @@ import pytest
 
 from actors import builtin
 from actors.dispatch import encode_params
+from actors.init import METHOD_EXEC as INIT_EXEC_METHOD
+from actors.init import ExecParams as InitExecParams
 from actors.miner.types import CronEventPayload, DeferredCronEventParams, MinerConstructorParams, MinerMethod
 from actors.power import (
     ACTOR,
-    INIT_EXEC_METHOD,
     CreateMinerParams,
     CreateMinerReturn,
     CurrentTotalPowerReturn,
     EnrollCronEventParams,
-    InitExecParams,
     PowerMethod,
     UpdateClaimedPowerParams,
 )
