@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from chain.encoding.bigint import encode_bigint
 from chain.encoding.expect import expect_bigint, expect_tuple
+from chain.fixed_point import polyval
 
 PRECISION: Final = 128
 ONE: Final = 1 << PRECISION
@@ -47,22 +48,14 @@ _LN_DENOM: Final = (
 _LN2: Final = 235865763225513294137944142764154484399
 
 
-def polyval(coefficients: tuple[int, ...], x: int) -> int:
-    """Horner's rule in Q.128: coefficients highest degree first."""
-    result = coefficients[0]
-    for c in coefficients[1:]:
-        result = ((result * x) >> PRECISION) + c
-    return result
-
-
 def ln(z: int) -> int:
     """Natural logarithm of a positive Q.128 number, in Q.128."""
     if z <= 0:
         raise ValueError(f"ln of a non-positive number {z}")
     k = z.bit_length() - 1 - PRECISION
     x = z >> k if k > 0 else z << -k  # x in [1, 2) as Q.128
-    num = polyval(_LN_NUM, x)
-    denom = polyval(_LN_DENOM, x)
+    num = polyval(_LN_NUM, x, PRECISION)
+    denom = polyval(_LN_DENOM, x, PRECISION)
     return k * _LN2 + (num << PRECISION) // denom
 
 

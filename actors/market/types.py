@@ -28,6 +28,7 @@ from chain.encoding.expect import (
 )
 from chain.encoding.multihash import BLAKE2B_256, SHA2_256_TRUNC254_PADDED, Multihash
 from chain.types.address import Address
+from chain.types.sector import expect_deal_ids
 
 EPOCH_UNDEFINED: Final = -1
 NO_ALLOCATION_ID: Final = 0
@@ -39,10 +40,6 @@ MAX_SECTORS_PER_CALL: Final = 8192
 MAX_LABEL_DECODE: Final = 2 << 20  # cbor-gen's ByteArrayMaxLen; the actor's own limit is far lower
 
 Label = str | bytes
-
-
-def _deal_ids(raw: Any, what: str) -> tuple[int, ...]:
-    return tuple(expect_uint(d, what) for d in expect_list(raw, what, MAX_DEAL_IDS))
 
 
 def is_piece_cid(cid: CID) -> bool:
@@ -242,7 +239,9 @@ class PublishStorageDealsReturn:
     @classmethod
     def from_cbor(cls, raw: Any) -> "PublishStorageDealsReturn":
         ids, valid = expect_tuple(raw, 2, "PublishStorageDealsReturn")
-        return cls(_deal_ids(ids, "PublishStorageDealsReturn.IDs"), BitField.from_cbor(valid))
+        return cls(
+            expect_deal_ids(ids, "PublishStorageDealsReturn.IDs", MAX_DEAL_IDS), BitField.from_cbor(valid)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +259,7 @@ class SectorDeals:
         return cls(
             expect_int(proof, f"{what}.SectorType"),
             expect_int(expiry, f"{what}.SectorExpiry"),
-            _deal_ids(deals, f"{what}.DealIDs"),
+            expect_deal_ids(deals, f"{what}.DealIDs", MAX_DEAL_IDS),
         )
 
 
@@ -321,7 +320,7 @@ class ActivateDealsParams:
     def from_cbor(cls, raw: Any) -> "ActivateDealsParams":
         deals, expiry = expect_tuple(raw, 2, "ActivateDealsParams")
         return cls(
-            _deal_ids(deals, "ActivateDealsParams.DealIDs"),
+            expect_deal_ids(deals, "ActivateDealsParams.DealIDs", MAX_DEAL_IDS),
             expect_int(expiry, "ActivateDealsParams.SectorExpiry"),
         )
 
@@ -378,7 +377,7 @@ class OnMinerSectorsTerminateParams:
         epoch, deals = expect_tuple(raw, 2, "OnMinerSectorsTerminateParams")
         return cls(
             expect_int(epoch, "OnMinerSectorsTerminateParams.Epoch"),
-            _deal_ids(deals, "OnMinerSectorsTerminateParams.DealIDs"),
+            expect_deal_ids(deals, "OnMinerSectorsTerminateParams.DealIDs", MAX_DEAL_IDS),
         )
 
 
@@ -393,7 +392,9 @@ class SectorDataSpec:
     @classmethod
     def from_cbor(cls, raw: Any, what: str = "SectorDataSpec") -> "SectorDataSpec":
         deals, proof = expect_tuple(raw, 2, what)
-        return cls(_deal_ids(deals, f"{what}.DealIDs"), expect_int(proof, f"{what}.SectorType"))
+        return cls(
+            expect_deal_ids(deals, f"{what}.DealIDs", MAX_DEAL_IDS), expect_int(proof, f"{what}.SectorType")
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from chain.state.amt import Amt
 from chain.state.hamt import Hamt
 from chain.store.blockstore import Blockstore, get_cbor, put_cbor
 from chain.types.address import Address
-from chain.types.sector import MAX_DEALS_PER_SECTOR
+from chain.types.sector import expect_deal_ids
 from chain.vm.exitcode import ActorError, ExitCode
 
 PRECOMMIT_HAMT_BITWIDTH: Final = 5
@@ -43,10 +43,6 @@ SECTORS_AMT_BITWIDTH: Final = 5
 
 def illegal_state(what: str, exc: Exception | None = None) -> ActorError:
     return ActorError(ExitCode.ErrIllegalState, what if exc is None else f"{what}: {exc}")
-
-
-def _deal_ids(raw: Any, what: str) -> tuple[int, ...]:
-    return tuple(expect_uint(d, what) for d in expect_list(raw, what, MAX_DEALS_PER_SECTOR))
 
 
 def _optional_address(raw: Any, what: str) -> Address | None:
@@ -185,7 +181,7 @@ class SectorPreCommitInfo:
             expect_uint(number, f"{w}.SectorNumber"),
             expect_cid(sealed, f"{w}.SealedCID"),
             expect_int(rand_epoch, f"{w}.SealRandEpoch"),
-            _deal_ids(deals, f"{w}.DealIDs"),
+            expect_deal_ids(deals, f"{w}.DealIDs"),
             expect_int(expiration, f"{w}.Expiration"),
             expect_optional_cid(unsealed, f"{w}.UnsealedCid"),
         )
@@ -258,7 +254,7 @@ class SectorOnChainInfo:
             sector_number=expect_uint(f[0], f"{w}.SectorNumber"),
             seal_proof=expect_int(f[1], f"{w}.SealProof"),
             sealed_cid=expect_cid(f[2], f"{w}.SealedCID"),
-            deal_ids=_deal_ids(f[3], f"{w}.DealIDs"),
+            deal_ids=expect_deal_ids(f[3], f"{w}.DealIDs"),
             activation=expect_int(f[4], f"{w}.Activation"),
             expiration=expect_int(f[5], f"{w}.Expiration"),
             deal_weight=expect_bigint(f[6], f"{w}.DealWeight"),

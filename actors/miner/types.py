@@ -27,7 +27,7 @@ from chain.encoding.expect import (
 )
 from chain.types.address import Address
 from chain.types.block import PoStProof
-from chain.types.sector import MAX_DEALS_PER_SECTOR, MAX_PROOF_BYTES, PieceInfo
+from chain.types.sector import MAX_PROOF_BYTES, PieceInfo, expect_deal_ids
 
 # Lists in params are bounded so that decoding a hostile message stays cheap; the actor enforces the
 # policy's (smaller) limits on top.
@@ -81,10 +81,6 @@ def _addresses(raw: Any, what: str, max_len: int = MAX_ADDRESSES) -> tuple[Addre
 
 def _multiaddrs(raw: Any, what: str) -> tuple[bytes, ...]:
     return tuple(expect_bytes(m, what, max_len=MAX_PEER_BYTES) for m in expect_list(raw, what, MAX_ADDRESSES))
-
-
-def _deal_ids(raw: Any, what: str) -> tuple[int, ...]:
-    return tuple(expect_uint(d, what) for d in expect_list(raw, what, MAX_DEALS_PER_SECTOR))
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +313,7 @@ class PreCommitSectorParams:
             expect_uint(number, f"{w}.SectorNumber"),
             expect_cid(sealed, f"{w}.SealedCID"),
             expect_int(rand_epoch, f"{w}.SealRandEpoch"),
-            _deal_ids(deals, f"{w}.DealIDs"),
+            expect_deal_ids(deals, f"{w}.DealIDs"),
             expect_int(expiration, f"{w}.Expiration"),
             expect_bool(replace, f"{w}.ReplaceCapacity"),
             expect_uint(dl, f"{w}.ReplaceSectorDeadline"),

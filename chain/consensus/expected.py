@@ -5,9 +5,11 @@ the evaluation order are lotus's (chain/types/electionproof.go, chain/consensus/
 """
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Final
+
+from chain import fixed_point
 
 PRECISION: Final = 256
 ONE: Final = 1 << PRECISION
@@ -18,49 +20,12 @@ MAX_WIN_COUNT: Final = 3 * BLOCKS_PER_EPOCH
 W_RATIO_NUM: Final = 1
 W_RATIO_DEN: Final = 2
 
-# e^-x as a rational function (numerator and denominator coefficients, highest degree first), given in
-# Q.128 and used in Q.256.
-_EXP_NUM_Q128: Final = (
-    -648770010757830093818553637600,
-    67469480939593786226847644286976,
-    -3197587544499098424029388939001856,
-    89244641121992890118377641805348864,
-    -1579656163641440567800982336819953664,
-    17685496037279256458459817590917169152,
-    -115682590513835356866803355398940131328,
-    340282366920938463463374607431768211456,
-)
-_EXP_DENO_Q128: Final = (
-    1225524182432722209606361,
-    114095592300906098243859450,
-    5665570424063336070530214243,
-    194450132448609991765137938448,
-    5068267641632683791026134915072,
-    104716890604972796896895427629056,
-    1748338658439454459487681798864896,
-    23704654329841312470660182937960448,
-    259380097567996910282699886670381056,
-    2250336698853390384720606936038375424,
-    14978272436876548034486263159246028800,
-    72144088983913131323343765784380833792,
-    224599776407103106596571252037123047424,
-    340282366920938463463374607431768211456,
-)
-EXP_NUM_COEFS: Final = tuple(c << (PRECISION - 128) for c in _EXP_NUM_Q128)
-EXP_DENO_COEFS: Final = tuple(c << (PRECISION - 128) for c in _EXP_DENO_Q128)
-
-
-def polyval(coefs: Sequence[int], x: int) -> int:
-    """Horner evaluation in Q.256; >> floors negative values as Go's arithmetic shift does."""
-    result = coefs[0]
-    for c in coefs[1:]:
-        result = ((result * x) >> PRECISION) + c
-    return result
+EXP_NUM_COEFS, EXP_DENO_COEFS = fixed_point.expneg_coefficients(PRECISION)
 
 
 def expneg(x: int) -> int:
     """e^-x for x in Q.256, in Q.256."""
-    return (polyval(EXP_NUM_COEFS, x) << PRECISION) // polyval(EXP_DENO_COEFS, x)
+    return fixed_point.expneg(x, PRECISION)
 
 
 def election_lambda(power: int, total_power: int) -> int:

@@ -25,6 +25,11 @@ MAX_PROOF_BYTES = 16 << 20
 MAX_DEALS_PER_SECTOR = 256
 
 
+def expect_deal_ids(raw: Any, what: str, max_len: int = MAX_DEALS_PER_SECTOR) -> tuple[int, ...]:
+    """A list of deal IDs (uint64), at most max_len of them."""
+    return tuple(expect_uint(d, what) for d in expect_list(raw, what, max_len))
+
+
 @dataclass(frozen=True, slots=True)
 class SectorID:
     miner: int  # actor ID of the miner
@@ -103,10 +108,7 @@ class SealVerifyInfo:
         return cls(
             expect_int(proof_type, f"{what}.SealProof"),
             SectorID.from_cbor(sector, f"{what}.SectorID"),
-            tuple(
-                expect_uint(d, f"{what}.DealIDs")
-                for d in expect_list(deals, f"{what}.DealIDs", MAX_DEALS_PER_SECTOR)
-            ),
+            expect_deal_ids(deals, f"{what}.DealIDs"),
             expect_bytes(rand, f"{what}.Randomness", length=32),
             expect_bytes(irand, f"{what}.InteractiveRandomness", length=32),
             expect_bytes(proof, f"{what}.Proof", max_len=MAX_PROOF_BYTES),
