@@ -4,7 +4,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from node import commp_cli, logs
+from node import commp_cli, genesis_cli, logs
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     commp = sub.add_parser("commp", help="piece CID (CommP) and sizes of a file, as `lotus client commP`")
     commp_cli.add_arguments(commp)
     commp.set_defaults(handler=commp_cli.run)
+
+    genesis = sub.add_parser("genesis", help="make a genesis (state and block, as a CAR) from a template")
+    genesis_cli.add_arguments(genesis)
     return parser
 
 
