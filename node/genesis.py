@@ -166,6 +166,13 @@ def sector_expiration(policy: Policy, proving_period_start: int) -> int:
     return (periods - 1) * policy.wpost_proving_period + proving_period_start - 1
 
 
+def _code_name(code: int) -> str:
+    try:
+        return ExitCode(code).name
+    except ValueError:
+        return "(an actor-specific code)"
+
+
 class _Builder:
     """The genesis state under construction and the VM that changes it."""
 
@@ -209,8 +216,9 @@ class _Builder:
         )
         ret = self.vm.apply_implicit_message(msg)
         if ret.exit_code != ExitCode.Ok:
-            code = ExitCode(ret.exit_code).name if ret.exit_code in ExitCode._value2member_map_ else ""
-            raise GenesisError(f"{what}: failed with exit code {ret.exit_code} {code}: {ret.error}")
+            raise GenesisError(
+                f"{what}: failed with exit code {ret.exit_code} {_code_name(ret.exit_code)}: {ret.error}"
+            )
         return ret.receipt.return_data
 
     def install(self, address: Address, code: CID, params: Any = None, balance: int = 0) -> None:
@@ -294,7 +302,8 @@ class _Builder:
         head = put_cbor(self.store, replace(state, next_id=MINER_START_ID).to_cbor())
         self.tree.set_actor(builtin.INIT_ACTOR_ADDR, init.with_head(head))
 
-    def miner(self, index: int, entry: MinerEntry) -> PresealedMiner:
+    def miner_accounts(self, index: int, entry: MinerEntry) -> PresealedMiner:
+        """Fund the miner's owner and worker accounts; the miner itself is made after the ID bump."""
         what = f"Miners[{index}]"
         network = self.template.policy.address_network
         owner_key, worker_key = entry.owner_key(), entry.worker_key()
@@ -314,7 +323,8 @@ class _Builder:
             (),
         )
 
-    def commit_sectors(self, index: int, entry: MinerEntry, miner: PresealedMiner) -> PresealedMiner:
+    def create_miner(self, index: int, entry: MinerEntry, miner: PresealedMiner) -> PresealedMiner:
+        """power.CreateMiner, then each sector sealed, pre-committed and proven through the actor."""
         what = f"Miners[{index}]"
         seal_proof = entry.seal_proof
         params = CreateMinerParams(
@@ -395,12 +405,12 @@ def build_state(
     builder = _Builder(template, store, ticket)
     builder.singletons()
     builder.accounts()
-    miners = [builder.miner(i, entry) for i, entry in enumerate(template.miners)]
+    miners = [builder.miner_accounts(i, entry) for i, entry in enumerate(template.miners)]
     builder.reserve_miner_ids()
     # A fresh VM: its circulating supply (which pledges depend on) now sees the allocated balances.
     builder.refresh_vm()
     miners = [
-        builder.commit_sectors(i, entry, miner)
+        builder.create_miner(i, entry, miner)
         for i, (entry, miner) in enumerate(zip(template.miners, miners, strict=True))
     ]
     builder.snapshot_power()
