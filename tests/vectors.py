@@ -23,6 +23,14 @@ def load(name: str) -> Any:
     return json.loads(path.read_text())
 
 
+def require(name: str) -> Any:
+    """Load one vectors file, skipping the calling test (with the reason) if the set lacks it."""
+    data = load(name)
+    if data is None:
+        pytest.skip(f"{name} not in {vectors_dir()}")
+    return data
+
+
 def cases(name: str, key: str = "cases") -> list[Any]:
     """One pytest param per case of a vectors file, with the id 'file:index'."""
     data = load(name)

@@ -8,7 +8,7 @@ from Crypto.Hash import keccak
 from chain.encoding import dagcbor
 from chain.encoding.errors import DecodeError
 from chain.types.address import Address, Protocol, parse_with_network
-from tests.vectors import cases, load
+from tests.vectors import cases, require
 
 # What each "invalid" entry's reason means in our error messages; an entry with a reason not listed
 # here is still checked to be rejected.
@@ -91,7 +91,7 @@ def test_invalid_address(case: dict[str, Any]) -> None:
 def test_id_2_64_minus_1_is_rejected() -> None:
     # Decision (see chain/types/address.py): follow go-address since 2021, which refuses IDs >= 2^63
     # in strings (ParseUint bit size 63), in bytes (newAddress) and in the constructor.
-    fact = load("addresses.json")["id_2_64_minus_1"]
+    fact = require("addresses.json")["id_2_64_minus_1"]
     assert fact["string"] == "f018446744073709551615"
     assert fact["glif"] == "rejected"
     with pytest.raises(DecodeError, match=r"length|exceeds"):

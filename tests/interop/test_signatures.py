@@ -19,7 +19,7 @@ from chain.encoding.cid import CID
 from chain.types.address import Address
 from chain.types.message import Message, SignedMessage, sign_message
 from rpc import codec
-from tests.vectors import cases, load
+from tests.vectors import cases, require
 
 
 @pytest.mark.parametrize("case", cases("signatures.json"))
@@ -78,7 +78,7 @@ def test_signed_message_case(case: dict[str, Any]) -> None:
 
 
 def test_bls_aggregate_of_vector_signatures() -> None:
-    data = load("signatures.json")
+    data = require("signatures.json")
     bls = [case for case in data["cases"] if case["signature_type"] == SigType.BLS]
     assert bls
     signatures = [Signature(SigType.BLS, bytes.fromhex(case["signature_hex"])) for case in bls]
