@@ -1,6 +1,7 @@
 """The `filpy` command line: one subcommand per job, each in the module that owns the job."""
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -42,7 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logs.configure(json=args.log_json, level=args.log_level)
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except BrokenPipeError:
+        # The reader went away (`filpy ... | head`): stop quietly, as Unix tools do, and keep the
+        # interpreter from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

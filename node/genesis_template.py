@@ -355,7 +355,7 @@ def _example() -> dict[str, Any]:
     alice = Address.of_key(PrivateKey.derive(KeyType.SECP256K1, b"example-alice")).to_string("t")
     bob = Address.of_key(PrivateKey.derive(KeyType.BLS, b"example-bob")).to_string("t")
     return {
-        "NetworkName": "filpy-devnet",
+        "NetworkName": "devnet",
         "Profile": "devnet",
         "Timestamp": 1_700_000_000,
         "Accounts": [

@@ -242,7 +242,7 @@ def check_example_state(store: Blockstore, state_root: Any) -> None:
     assert balances[builtin.BURNT_FUNDS_ACTOR_ADDR] == 0
     assert balances[builtin.SYSTEM_ACTOR_ADDR] == 0
     init = _state(store, tree, builtin.INIT_ACTOR_ADDR, InitState)
-    assert (init.network_name, init.next_id) == ("filpy-devnet", 1001)
+    assert (init.network_name, init.next_id) == ("devnet", 1001)
 
     miner_entry = template.miners[0]
     owner, worker = Address.of_key(miner_entry.owner_key()), Address.of_key(miner_entry.worker_key())
@@ -334,7 +334,7 @@ def test_same_cid_in_another_process(built: Genesis, tmp_path: Path) -> None:
     ("path", "value"),
     [
         ("Timestamp", 1_700_000_001),
-        ("NetworkName", "filpy-devnet-2"),
+        ("NetworkName", "devnet-2"),
         ("Accounts.0.Balance", str(999_999 * FIL)),
         ("Accounts.2.Meta.Threshold", 1),
         ("Miners.0.Sectors", 1),
