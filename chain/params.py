@@ -87,6 +87,13 @@ class Policy:
     # (EXPIRED_PRE_COMMIT_CLEAN_UP_DELAY)
     expired_pre_commit_clean_up_delay: int = 8 * EPOCHS_IN_HOUR
     pre_commit_sector_batch_max_size: int = 256  # PRE_COMMIT_SECTOR_BATCH_MAX_SIZE
+    # ProveCommitAggregate: how many sectors one aggregate proves (MIN_AGGREGATED_SECTORS,
+    # MAX_AGGREGATED_SECTORS) and its largest AggregateProof. v9's MAX_AGGREGATED_PROOF_SIZE (81,960 B)
+    # bounds a SnarkPack; filpy's aggregate is the CBOR array of the sectors' vanilla seal proofs, each
+    # under 64 KiB (docs/proofs.md), so the bound is 64 KiB per sector.
+    min_aggregated_sectors: int = 4
+    max_aggregated_sectors: int = 819
+    max_aggregated_proof_size: int = 819 * (64 << 10)
     # sector lifetime bounds (MIN_SECTOR_EXPIRATION, MAX_SECTOR_EXPIRATION_EXTENSION, and the 5-year
     # seal_proof_sector_maximum_lifetime of V1_1 proofs)
     min_sector_expiration: int = 180 * EPOCHS_IN_DAY
@@ -140,6 +147,7 @@ DEVNET = Policy(
     pre_commit_challenge_delay=5,
     max_pre_commit_randomness_lookback=600,
     max_prove_commit_duration=605,
+    min_aggregated_sectors=2,  # so that a devnet miner can aggregate its first pair of sectors
     expired_pre_commit_clean_up_delay=60,
     min_sector_expiration=240,
     max_sector_expiration_extension=100_000,

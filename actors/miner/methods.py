@@ -38,6 +38,7 @@ from actors.miner.types import (
     MinerMethod,
     PreCommitSectorBatchParams,
     PreCommitSectorParams,
+    ProveCommitAggregateParams,
     ProveCommitSectorParams,
     ReportConsensusFaultParams,
     SubmitWindowedPoStParams,
@@ -366,6 +367,12 @@ ACTOR = ActorDef(
             "PreCommitSectorBatch",
             sealing.pre_commit_sector_batch,
             PreCommitSectorBatchParams.from_cbor,
+        ),
+        MethodDef(
+            MinerMethod.ProveCommitAggregate,
+            "ProveCommitAggregate",
+            sealing.prove_commit_aggregate,
+            ProveCommitAggregateParams.from_cbor,
         ),
         MethodDef(
             MinerMethod.VerifyPieceInclusion,

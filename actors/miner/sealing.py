@@ -1,14 +1,15 @@
-"""Committing sectors: PreCommitSector(Batch) and ProveCommitSector.
+"""Committing sectors: PreCommitSector(Batch), ProveCommitSector and ProveCommitAggregate.
 
 A pre-commit records the sealed CID (CommR), the seal ticket's epoch and the deals, and locks a
 deposit; the deals' CommD comes from the market (VerifyDealsForActivation). After the interactive
 seed is drawn (pre_commit_challenge_delay epochs later) ProveCommitSector checks the seal proof with
 rt.verify_seal right away (v9 queues it for the power actor's cron; see docs/actors.md), activates the
 deals, locks the initial pledge in place of the deposit, assigns the sector to a deadline and claims
-its power.
+its power. ProveCommitAggregate does the same for several sectors in one message, with one vanilla
+seal proof per sector where v9 takes a SnarkPack aggregate.
 """
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from actors import builtin
 from actors.dispatch import encode_params
@@ -49,10 +50,12 @@ from actors.miner.types import (
     PowerPair,
     PreCommitSectorBatchParams,
     PreCommitSectorParams,
+    ProveCommitAggregateParams,
     ProveCommitSectorParams,
 )
 from actors.sends import call, decode_return
 from chain.encoding.cid import CID
+from chain.encoding.errors import DecodeError
 from chain.params import Policy
 from chain.store.blockstore import put_cbor
 from chain.types.sector import SealVerifyInfo, SectorID
@@ -205,7 +208,6 @@ def _deal_commds(rt: Runtime, sectors: tuple[PreCommitSectorParams, ...]) -> lis
 
 def prove_commit_sector(rt: Runtime, params: ProveCommitSectorParams) -> None:
     rt.validate_immediate_caller_accept_any()
-    policy, curr = rt.policy, rt.curr_epoch
     number = params.sector_number
     if number > MAX_SECTOR_NUMBER:
         raise _bad("sector number greater than maximum")
@@ -213,98 +215,191 @@ def prove_commit_sector(rt: Runtime, params: ProveCommitSectorParams) -> None:
     precommit = PreCommits.load(rt.store, state.pre_committed_sectors).get(number)
     if precommit is None:
         raise ActorError(ExitCode.ErrNotFound, f"no pre-committed sector {number}")
-    pc = precommit.info
-    due = precommit.pre_commit_epoch + policy.max_prove_commit_duration
-    if curr > due:
-        raise _bad(f"commitment proof for {number} too late at {curr}, due {due}")
-    interactive_epoch = precommit.pre_commit_epoch + policy.pre_commit_challenge_delay
-    if curr <= interactive_epoch:
-        raise ActorError(ExitCode.ErrForbidden, f"too early to prove sector {number}")
+    due = _prove_commit_due(rt.policy, precommit)
+    if rt.curr_epoch > due:
+        raise _bad(f"commitment proof for {number} too late at {rt.curr_epoch}, due {due}")
+    _check_seed_drawn(rt, precommit)
+    _activate(rt, [_verify_seal(rt, precommit, params.proof)])
 
+
+def prove_commit_aggregate(rt: Runtime, params: ProveCommitAggregateParams) -> None:
+    """Prove several pre-committed sectors with one message: each sector's seal proof is verified
+    (any bad one fails the message), then the sectors are activated together as ProveCommitSector
+    activates one. As v9, sectors past their proving deadline are verified but left pre-committed."""
+    policy = rt.policy
+    count = params.sector_numbers.count()
+    if count > policy.max_aggregated_sectors:
+        raise _bad(f"too many sectors addressed, addressed {count} want <= {policy.max_aggregated_sectors}")
+    if count < policy.min_aggregated_sectors:
+        raise _bad(f"too few sectors addressed, addressed {count} want >= {policy.min_aggregated_sectors}")
+    if len(params.aggregate_proof) > policy.max_aggregated_proof_size:
+        raise _bad(
+            f"aggregate proof of size {len(params.aggregate_proof)} exceeds max size of "
+            f"{policy.max_aggregated_proof_size}"
+        )
+    state, info = calls.load(rt)
+    calls.validate_control_caller(rt, info)
+    numbers = list(params.sector_numbers)
+    if numbers[-1] > MAX_SECTOR_NUMBER:
+        raise _bad(f"sector number {numbers[-1]} greater than maximum")
+    try:
+        proofs = params.seal_proofs()
+    except DecodeError as exc:
+        raise _bad(f"aggregate seal verify failed: {exc}") from None
+    if len(proofs) != count:
+        raise _bad(f"aggregate holds {len(proofs)} seal proofs for {count} sectors")
+    pending = PreCommits.load(rt.store, state.pre_committed_sectors)
+    precommits = []
+    for number in numbers:
+        precommit = pending.get(number)
+        if precommit is None:
+            raise ActorError(ExitCode.ErrNotFound, f"no pre-committed sector {number}")
+        precommits.append(precommit)
+    for precommit in precommits:
+        _check_seed_drawn(rt, precommit)
+    proven = [_verify_seal(rt, pc, proof) for pc, proof in zip(precommits, proofs, strict=True)]
+    on_time = [p for p in proven if rt.curr_epoch <= _prove_commit_due(policy, p.precommit)]
+    _activate(rt, on_time)
+
+
+# -- the steps ProveCommitSector and ProveCommitAggregate share ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ProvenSeal:
+    """A pre-committed sector whose seal proof verified, and the CommD it was verified against."""
+
+    precommit: SectorPreCommitOnChainInfo
+    unsealed_cid: CID
+
+
+def _prove_commit_due(policy: Policy, precommit: SectorPreCommitOnChainInfo) -> int:
+    return precommit.pre_commit_epoch + policy.max_prove_commit_duration
+
+
+def _interactive_epoch(policy: Policy, precommit: SectorPreCommitOnChainInfo) -> int:
+    return precommit.pre_commit_epoch + policy.pre_commit_challenge_delay
+
+
+def _check_seed_drawn(rt: Runtime, precommit: SectorPreCommitOnChainInfo) -> None:
+    if rt.curr_epoch <= _interactive_epoch(rt.policy, precommit):
+        raise ActorError(ExitCode.ErrForbidden, f"too early to prove sector {precommit.info.sector_number}")
+
+
+def _verify_seal(rt: Runtime, precommit: SectorPreCommitOnChainInfo, proof: bytes) -> _ProvenSeal:
+    """Check one sector's seal proof against its pre-commit and the chain's randomness
+    (ErrIllegalArgument if it does not verify)."""
+    pc = precommit.info
     entropy = calls.receiver_entropy(rt)
     ticket = rt.get_randomness_from_tickets(calls.TAG_SEAL_RANDOMNESS, pc.seal_rand_epoch, entropy)
     seed = rt.get_randomness_from_beacon(
-        calls.TAG_INTERACTIVE_SEAL_CHALLENGE_SEED, interactive_epoch, entropy
+        calls.TAG_INTERACTIVE_SEAL_CHALLENGE_SEED, _interactive_epoch(rt.policy, precommit), entropy
     )
     unsealed = (
         pc.unsealed_cid if pc.unsealed_cid is not None else rt.compute_unsealed_sector_cid(pc.seal_proof, [])
     )
     verify_info = SealVerifyInfo(
         seal_proof=pc.seal_proof,
-        sector_id=SectorID(rt.receiver.id, number),
+        sector_id=SectorID(rt.receiver.id, pc.sector_number),
         deal_ids=pc.deal_ids,
         randomness=ticket,
         interactive_randomness=seed,
-        proof=params.proof,
+        proof=proof,
         sealed_cid=pc.sealed_cid,
         unsealed_cid=unsealed,
     )
     if not rt.verify_seal(verify_info):
-        raise _bad(f"invalid seal proof for sector {number}")
+        raise _bad(f"invalid seal proof for sector {pc.sector_number}")
+    return _ProvenSeal(precommit, unsealed)
 
+
+def _activate(rt: Runtime, proven: list[_ProvenSeal]) -> None:
+    """Activate proven sectors (v9 confirm_sector_proofs_valid_internal): activate each one's deals,
+    release its deposit, lock its initial pledge, assign it to a deadline and claim its power. A sector
+    whose deals the market refuses is left pre-committed; if none is left, ErrIllegalArgument."""
+    policy, curr = rt.policy, rt.curr_epoch
     reward = calls.reward_stats(rt)
     power = calls.power_stats(rt)
     circulating = rt.total_fil_circ_supply()
-    deal_space, verified_space = _activate_deals(rt, pc.deal_ids, pc.expiration)
+    activated: list[tuple[_ProvenSeal, int, int]] = []
+    dropped: list[str] = []
+    for item in proven:
+        pc = item.precommit.info
+        # Pre-commit checks make this unreachable; checked before the deals so that none is activated
+        # for a sector that will not exist.
+        if pc.expiration - curr < policy.min_sector_expiration:
+            dropped.append(f"sector {pc.sector_number} lifetime {pc.expiration - curr} is too short")
+            continue
+        spaces = _activate_deals(rt, pc.deal_ids, pc.expiration)
+        if isinstance(spaces, ExitCode):
+            dropped.append(f"sector {pc.sector_number} deals not activated (market exit code {int(spaces)})")
+            continue
+        activated.append((item, *spaces))
+    if not activated:
+        raise _bad(f"all prove commits failed to validate: {'; '.join(dropped) or 'no sector on time'}")
 
-    duration = pc.expiration - curr
-    if duration < policy.min_sector_expiration:
-        raise _bad(
-            f"sector {number} lifetime {duration} is less than the minimum {policy.min_sector_expiration}"
-        )
     state, info = calls.load(rt)
-    deal_weight, verified_weight = deal_space * duration, verified_space * duration
-    qa = qa_power_for_weight(info.sector_size, duration, deal_weight, verified_weight)
-    smoothed_reward, smoothed_power = reward.this_epoch_reward_smoothed, power.quality_adj_power_smoothed
-    pledge = initial_pledge_for_power(
-        policy, qa, reward.this_epoch_baseline_power, smoothed_reward, smoothed_power, circulating
-    )
-    sector = SectorOnChainInfo(
-        sector_number=number,
-        seal_proof=pc.seal_proof,
-        sealed_cid=pc.sealed_cid,
-        deal_ids=pc.deal_ids,
-        activation=curr,
-        expiration=pc.expiration,
-        deal_weight=deal_weight,
-        verified_deal_weight=verified_weight,
-        initial_pledge=pledge,
-        expected_day_reward=expected_reward_for_power(
-            smoothed_reward, smoothed_power, qa, policy.epochs_in_day
-        ),
-        expected_storage_pledge=expected_reward_for_power(
-            smoothed_reward, smoothed_power, qa, policy.initial_pledge_projection
-        ),
-        replaced_sector_age=0,
-        replaced_day_reward=0,
-        sector_key_cid=None,
-        simple_qa_power=True,
-        unsealed_cid=unsealed,
-    )
     sectors = Sectors.load(rt.store, state.sectors)
-    sectors.put(sector)
     precommits = PreCommits.load(rt.store, state.pre_committed_sectors)
-    precommits.delete(number)
-    state, added_power = _assign_to_deadline(
-        rt, state, sector, info.window_post_partition_sectors, info.sector_size
+    smoothed_reward, smoothed_power = reward.this_epoch_reward_smoothed, power.quality_adj_power_smoothed
+    new_sectors = []
+    total_pledge = total_deposit = 0
+    for item, deal_space, verified_space in activated:
+        pc = item.precommit.info
+        duration = pc.expiration - curr
+        deal_weight, verified_weight = deal_space * duration, verified_space * duration
+        qa = qa_power_for_weight(info.sector_size, duration, deal_weight, verified_weight)
+        pledge = initial_pledge_for_power(
+            policy, qa, reward.this_epoch_baseline_power, smoothed_reward, smoothed_power, circulating
+        )
+        sector = SectorOnChainInfo(
+            sector_number=pc.sector_number,
+            seal_proof=pc.seal_proof,
+            sealed_cid=pc.sealed_cid,
+            deal_ids=pc.deal_ids,
+            activation=curr,
+            expiration=pc.expiration,
+            deal_weight=deal_weight,
+            verified_deal_weight=verified_weight,
+            initial_pledge=pledge,
+            expected_day_reward=expected_reward_for_power(
+                smoothed_reward, smoothed_power, qa, policy.epochs_in_day
+            ),
+            expected_storage_pledge=expected_reward_for_power(
+                smoothed_reward, smoothed_power, qa, policy.initial_pledge_projection
+            ),
+            replaced_sector_age=0,
+            replaced_day_reward=0,
+            sector_key_cid=None,
+            simple_qa_power=True,
+            unsealed_cid=item.unsealed_cid,
+        )
+        sectors.put(sector)
+        precommits.delete(pc.sector_number)
+        new_sectors.append(sector)
+        total_pledge += pledge
+        total_deposit += item.precommit.pre_commit_deposit
+    state, added_power = _assign_to_deadlines(
+        rt, state, new_sectors, info.window_post_partition_sectors, info.sector_size
     )
     state = replace(state, sectors=sectors.flush(), pre_committed_sectors=precommits.flush())
-    state = state.add_pre_commit_deposit(-precommit.pre_commit_deposit)
+    state = state.add_pre_commit_deposit(-total_deposit)
     unlocked = state.unlocked_balance(rt.current_balance())
-    if unlocked < pledge:
+    if unlocked < total_pledge:
         raise ActorError(
             ExitCode.ErrInsufficientFunds,
-            f"insufficient funds for initial pledge requirement {pledge}, available: {unlocked}",
+            f"insufficient funds for initial pledge requirement {total_pledge}, available: {unlocked}",
         )
-    state = state.add_initial_pledge(pledge)
+    state = state.add_initial_pledge(total_pledge)
     state.check_balance_invariants(rt.current_balance())
     rt.set_state(state)
     calls.update_power(rt, added_power)
-    calls.notify_pledge_changed(rt, pledge)
+    calls.notify_pledge_changed(rt, total_pledge)
 
 
-def _activate_deals(rt: Runtime, deal_ids: tuple[int, ...], expiration: int) -> tuple[int, int]:
-    """Activate the sector's deals; returns (deal space, verified deal space) in bytes.
+def _activate_deals(rt: Runtime, deal_ids: tuple[int, ...], expiration: int) -> tuple[int, int] | ExitCode:
+    """Activate a sector's deals; returns (deal space, verified deal space) in bytes, or the market's
+    exit code if it refused.
 
     Without a verified registry the verified deals' sizes count as verified space directly."""
     if not deal_ids:
@@ -316,7 +411,7 @@ def _activate_deals(rt: Runtime, deal_ids: tuple[int, ...], expiration: int) -> 
         0,
     )
     if not sent.ok:
-        raise _bad(f"failed to activate deals: market exit code {int(sent.exit_code)}")
+        return sent.exit_code
     result = decode_return(sent.return_data, ActivateDealsResult.from_cbor, "market.ActivateDeals")
     return result.nonverified_deal_space, sum(v.size for v in result.verified_infos)
 
@@ -328,32 +423,48 @@ def _assignment_key(live: int, total: int, size: int, index: int) -> tuple[int, 
     return (compacted, partitions, int(total % size == 0), -(total % size), live, index)
 
 
-def _assign_to_deadline(
-    rt: Runtime, state: MinerState, sector: SectorOnChainInfo, partition_size: int, sector_size: int
+def _assign_to_deadlines(
+    rt: Runtime,
+    state: MinerState,
+    new_sectors: list[SectorOnChainInfo],
+    partition_size: int,
+    sector_size: int,
 ) -> tuple[MinerState, PowerPair]:
-    """Put a new sector in the best mutable deadline (see _assignment_key)."""
+    """Put new sectors, in sector-number order, each in the best mutable deadline (_assignment_key,
+    counting the sectors placed before it), as v9's assign_sectors_to_deadlines."""
     policy = rt.policy
     deadlines = Deadlines.load(rt.store, state.deadlines)
-    candidates = []
+    capacity = partition_size * policy.max_partitions_per_deadline
+    counts: dict[int, tuple[int, int]] = {}  # mutable deadline -> (live, total) sectors
     for i in range(policy.wpost_period_deadlines):
-        if not deadline_is_mutable(policy, state.proving_period_start, i, rt.curr_epoch):
-            continue
-        deadline = deadlines.get(rt.store, i)
-        if deadline.total_sectors >= partition_size * policy.max_partitions_per_deadline:
-            continue
-        candidates.append(_assignment_key(deadline.live_sectors, deadline.total_sectors, partition_size, i))
-    if not candidates:
-        raise ActorError(ExitCode.ErrIllegalState, "no deadline can take new sectors")
-    index = min(candidates)[-1]
-    quant = DeadlineInfo.of(policy, state.proving_period_start, index, 0).quant_spec()
-    deadline, power = add_sectors_to_deadline(
-        rt.store,
-        deadlines.get(rt.store, index),
-        [sector],
-        partition_size,
-        policy.max_partitions_per_deadline,
-        sector_size,
-        quant,
-    )
-    deadlines = deadlines.with_deadline(rt.store, index, deadline)
-    return replace(state, deadlines=deadlines.save(rt.store)), power
+        if deadline_is_mutable(policy, state.proving_period_start, i, rt.curr_epoch):
+            deadline = deadlines.get(rt.store, i)
+            counts[i] = (deadline.live_sectors, deadline.total_sectors)
+    assigned: dict[int, list[SectorOnChainInfo]] = {}
+    for sector in sorted(new_sectors, key=lambda s: s.sector_number):
+        candidates = [
+            _assignment_key(live, total, partition_size, i)
+            for i, (live, total) in counts.items()
+            if total < capacity
+        ]
+        if not candidates:
+            raise ActorError(ExitCode.ErrIllegalState, "no deadline can take new sectors")
+        index = min(candidates)[-1]
+        live, total = counts[index]
+        counts[index] = (live + 1, total + 1)
+        assigned.setdefault(index, []).append(sector)
+    added = PowerPair()
+    for index, sectors in sorted(assigned.items()):
+        quant = DeadlineInfo.of(policy, state.proving_period_start, index, 0).quant_spec()
+        deadline, power = add_sectors_to_deadline(
+            rt.store,
+            deadlines.get(rt.store, index),
+            sectors,
+            partition_size,
+            policy.max_partitions_per_deadline,
+            sector_size,
+            quant,
+        )
+        deadlines = deadlines.with_deadline(rt.store, index, deadline)
+        added = added + power
+    return replace(state, deadlines=deadlines.save(rt.store)), added

@@ -5,6 +5,7 @@ actors can import the miner's types without an import cycle. Every struct is a C
 order, as go-state-types builtin/v9/miner.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Final
@@ -34,6 +35,9 @@ from chain.types.sector import MAX_PROOF_BYTES, PieceInfo, expect_deal_ids
 MAX_LIST: Final = 100_000
 MAX_ADDRESSES: Final = 256
 MAX_PEER_BYTES: Final = 4096
+# Decoding cap on a ProveCommitAggregate's proof bytes; the actor enforces the policy's
+# max_aggregated_proof_size below it.
+MAX_AGGREGATE_PROOF_BYTES: Final = 64 << 20
 
 
 class MinerMethod(IntEnum):
@@ -64,6 +68,7 @@ class MinerMethod(IntEnum):
     ChangeOwnerAddress = 23
     DisputeWindowedPoSt = 24
     PreCommitSectorBatch = 25
+    ProveCommitAggregate = 26
     # filpy: check a piece inclusion proof against a proven sector's CommD. builtin-actors numbers its
     # methods 1..35 and exports the rest under FRC-0042 hashes (>= 2^24); 64 is free in both.
     VerifyPieceInclusion = 64
@@ -351,6 +356,45 @@ class ProveCommitSectorParams:
             expect_uint(number, "ProveCommitSectorParams.SectorNumber"),
             expect_bytes(proof, "ProveCommitSectorParams.Proof", max_len=MAX_PROOF_BYTES),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ProveCommitAggregateParams:
+    """v9 ProveCommitAggregateParams. filpy has no SNARK aggregation: AggregateProof is the DAG-CBOR
+    array of the sectors' vanilla seal proofs, one per sector in ascending sector-number order
+    (encode_aggregate_proof)."""
+
+    sector_numbers: BitField
+    aggregate_proof: bytes
+
+    def to_cbor(self) -> list[Any]:
+        return [self.sector_numbers.to_cbor(), self.aggregate_proof]
+
+    @classmethod
+    def from_cbor(cls, raw: Any) -> "ProveCommitAggregateParams":
+        w = "ProveCommitAggregateParams"
+        numbers, proof = expect_tuple(raw, 2, w)
+        return cls(
+            _bitfield(numbers, f"{w}.SectorNumbers"),
+            expect_bytes(proof, f"{w}.AggregateProof", max_len=MAX_AGGREGATE_PROOF_BYTES),
+        )
+
+    def seal_proofs(self) -> tuple[bytes, ...]:
+        """The per-sector proofs (DecodeError if AggregateProof is not a CBOR array of byte strings)."""
+        return decode_aggregate_proof(self.aggregate_proof)
+
+
+def encode_aggregate_proof(proofs: Iterable[bytes]) -> bytes:
+    """The AggregateProof of these seal proofs (given in ascending sector-number order)."""
+    return dagcbor.encode(list(proofs))
+
+
+def decode_aggregate_proof(data: bytes) -> tuple[bytes, ...]:
+    what = "ProveCommitAggregateParams.AggregateProof"
+    raw = dagcbor.decode(data)
+    return tuple(
+        expect_bytes(p, f"{what} entry", max_len=MAX_PROOF_BYTES) for p in expect_list(raw, what, MAX_LIST)
+    )
 
 
 @dataclass(frozen=True, slots=True)
