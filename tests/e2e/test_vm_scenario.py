@@ -6,7 +6,8 @@ and interactive seed from the chain's randomness); Window PoSt with a real proof
 (undeclared fault: faulty sector, penalty, lost power) and its recovery; a storage deal (real client
 signature, the piece really in the sector so that CommD matches) activated and paid out; a payment
 channel voucher conditioned on a piece inclusion proof that the provider redeems on chain; a consensus
-fault (two headers at one height signed by the worker) that rewards the reporter and bars the miner.
+fault (two headers at one height signed by the worker) that rewards the reporter and bars the miner;
+two sectors pre-committed in one batch and proven by one ProveCommitAggregate.
 
 It runs twice: from a state made with the VM by hand (tests/chain/vm_helpers), and from a genesis built
 by node/genesis.py, loaded from its CAR, whose pre-sealed miner produces the blocks and proves its
@@ -46,11 +47,14 @@ from actors.miner.types import (
     DeclareFaultsRecoveredParams,
     MinerMethod,
     PieceInclusionExtra,
+    PreCommitSectorBatchParams,
     PreCommitSectorParams,
+    ProveCommitAggregateParams,
     ProveCommitSectorParams,
     ReportConsensusFaultParams,
     SectorDeclaration,
     SubmitWindowedPoStParams,
+    encode_aggregate_proof,
 )
 from actors.paych import ConstructorParams as PaychConstructorParams
 from actors.paych import ModVerifyParams, PaychMethod, PaychState, SignedVoucher, UpdateChannelStateParams
@@ -548,6 +552,65 @@ def run_scenario(start: Start) -> None:
     partition = chain.deadline(miner, deadline0).load_partitions(chain.store).must_get(partition0)
     assert set(partition.sectors) == {0, 1} and not partition.faults
     assert claim_of(chain, miner) == (2 * SECTOR_SIZE, 2 * SECTOR_SIZE)
+
+    # 10. The ban over, two sectors are pre-committed in one batch and proven by one
+    # ProveCommitAggregate (their vanilla seal proofs, in sector order); both gain power and are then
+    # proven by Window PoSt like the others.
+    assert chain.epoch > info.consensus_fault_elapsed
+    aggregated = seal_and_aggregate(chain, miner, (2, 3), chain.epoch + 1_000)
+    assert claim_of(chain, miner) == (4 * SECTOR_SIZE, 4 * SECTOR_SIZE)
+    assert power_state(chain).total_pledge_collateral == pledged_by_miners(chain)
+    for sealed in aggregated:
+        prover.sectors[sealed.sector_number] = proving(sealed)
+    new_deadlines = {chain.locate(miner, n)[0] for n in (2, 3)}
+    posted_before = len(prover.posted)
+    chain.advance_to(chain.epoch + POLICY.wpost_proving_period)
+    assert new_deadlines <= {index for _, index in prover.posted[posted_before:]}
+    for number in (2, 3):
+        index, part = chain.locate(miner, number)
+        assert not chain.deadline(miner, index).load_partitions(chain.store).must_get(part).faults
+    assert claim_of(chain, miner) == (4 * SECTOR_SIZE, 4 * SECTOR_SIZE)
+
+
+def seal_and_aggregate(
+    chain: Chain, miner: Address, numbers: tuple[int, ...], expiration: int
+) -> list[seal.SealedSector]:
+    """Seal committed-capacity sectors for real, pre-commit them in one PreCommitSectorBatch and prove
+    them all with one ProveCommitAggregate."""
+    entropy = dagcbor.encode(miner.to_cbor())
+    rand_epoch = chain.epoch
+    ticket = chain.draw_chain(DomainSeparationTag.SealRandomness, rand_epoch, entropy)
+    sealed = [seal.seal(SEAL_PROOF, bytes(SECTOR_SIZE), make_prover_id(miner.id), n, ticket) for n in numbers]
+    batch = PreCommitSectorBatchParams(
+        tuple(
+            PreCommitSectorParams(
+                SEAL_PROOF, s.sector_number, sealed_cid(s.comm_r), rand_epoch, (), expiration
+            )
+            for s in sealed
+        )
+    )
+    chain.ok(OWNER, miner, MinerMethod.PreCommitSectorBatch, batch)
+    seed_epoch = chain.epoch + POLICY.pre_commit_challenge_delay
+    chain.advance_to(seed_epoch)
+    seed = chain.draw_beacon(DomainSeparationTag.InteractiveSealChallengeSeed, seed_epoch, entropy)
+    proofs = [seal.prove_commit(s, seed).to_bytes() for s in sealed]
+    sector_numbers = BitField.from_bits(numbers)
+    # The proofs out of sector order are each checked against the wrong sector, and refused.
+    swapped = ProveCommitAggregateParams(sector_numbers, encode_aggregate_proof(proofs[::-1]))
+    ret = chain.apply(OWNER, miner, MinerMethod.ProveCommitAggregate, swapped)
+    assert ret.exit_code == ExitCode.ErrIllegalArgument, ret.error
+    claim_before = claim_of(chain, miner)
+    params = ProveCommitAggregateParams(sector_numbers, encode_aggregate_proof(proofs))
+    chain.ok(OWNER, miner, MinerMethod.ProveCommitAggregate, params)
+    assert claim_of(chain, miner) == tuple(c + len(numbers) * SECTOR_SIZE for c in claim_before)
+    state = miner_state(chain, miner)
+    assert state.pre_commit_deposits == 0
+    sectors = Sectors.load(chain.store, state.sectors)
+    for s in sealed:
+        sector = sectors.get(s.sector_number)
+        assert sector is not None and sector.activation == chain.epoch
+        assert sector.sealed_cid == sealed_cid(s.comm_r)
+    return sealed
 
 
 def check_genesis_miner(start: Start) -> None:
