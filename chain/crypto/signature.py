@@ -24,6 +24,7 @@ from Crypto.Hash import keccak
 
 from chain.encoding.errors import DecodeError
 from chain.encoding.expect import expect_bytes
+from chain.encoding.schema import bytes_from_json, bytes_to_json, json_object
 
 
 class SigType(IntEnum):
@@ -103,6 +104,24 @@ class Signature:
     @classmethod
     def from_cbor(cls, raw: Any, what: str = "signature") -> "Signature":
         return cls.from_bytes(expect_bytes(raw, what), what)
+
+    def to_json(self, network: str = "") -> dict[str, Any]:
+        """Lotus JSON: {"Type": 1 | 2 | 3, "Data": base64}; Lotus's zero signature has null Data."""
+        return {"Type": int(self.type), "Data": bytes_to_json(self.data)}
+
+    @classmethod
+    def from_json(cls, raw: Any, what: str = "Signature") -> "Signature":
+        obj = json_object(raw, what)
+        if "Type" not in obj or "Data" not in obj:
+            raise DecodeError(f"{what}: missing field {'Type' if 'Type' not in obj else 'Data'!r}")
+        kind = obj["Type"]
+        if type(kind) is not int or kind not in (SigType.SECP256K1, SigType.BLS, SigType.DELEGATED):
+            raise DecodeError(f"{what}.Type: invalid signature type {kind!r}")
+        data = bytes_from_json(obj["Data"], f"{what}.Data")
+        try:
+            return cls(SigType(kind), data)
+        except ValueError as exc:
+            raise DecodeError(f"{what}: {exc}") from None
 
 
 # hashing ------------------------------------------------------------------------------------------

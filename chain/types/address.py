@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Final
 
 from chain.encoding.errors import DecodeError
 from chain.encoding.expect import expect_bytes
+from chain.encoding.schema import DEFAULT_NETWORK, kind_name
 from chain.encoding.varint import decode_uvarint, encode_uvarint
 
 if TYPE_CHECKING:
@@ -45,8 +46,8 @@ class Protocol(IntEnum):
 
 MAINNET: Final = "f"
 TESTNET: Final = "t"
-# filpy runs devnets, whose addresses are written with the test prefix; str(address) uses this.
-DEFAULT_NETWORK: Final = TESTNET
+# filpy runs devnets, whose addresses are written with the test prefix (DEFAULT_NETWORK, 't');
+# str(address) uses it.
 NETWORKS: Final = (MAINNET, TESTNET)
 
 # Limits from go-address constants.go.
@@ -239,6 +240,19 @@ class Address:
         data = expect_bytes(raw, what, max_len=MAX_ADDRESS_BYTES)
         try:
             return cls.from_bytes(data)
+        except DecodeError as exc:
+            raise DecodeError(f"{what}: {exc}") from None
+
+    def to_json(self, network: str = DEFAULT_NETWORK) -> str:
+        """Lotus JSON: the string form with the node's network prefix."""
+        return self.to_string(network)
+
+    @classmethod
+    def from_json(cls, raw: object, what: str = "address") -> "Address":
+        if type(raw) is not str:
+            raise DecodeError(f"{what}: expected an address string, got {kind_name(raw)}")
+        try:
+            return cls.parse(raw)
         except DecodeError as exc:
             raise DecodeError(f"{what}: {exc}") from None
 

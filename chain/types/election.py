@@ -1,20 +1,17 @@
 """The VRF outputs a block carries: its Ticket and its ElectionProof (lotus chain/types)."""
 
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Annotated
 
-from chain.encoding.expect import expect_bytes, expect_int, expect_tuple
 from chain.encoding.multihash import blake2b_256
+from chain.encoding.schema import Bytes, CborTuple, Int64, Name
 
-# cbor-gen's ByteArrayMaxLen: the longest byte string lotus decodes into a []byte field.
-MAX_BYTES_FIELD: Final = 2 << 20
+VRFProof = Annotated[Bytes, Name("VRFProof")]
 
 
-@dataclass(frozen=True, slots=True)
-class Ticket:
+class Ticket(CborTuple):
     """A BLS VRF proof over the ticket randomness; tickets order blocks and break weight ties."""
 
-    vrf_proof: bytes
+    vrf_proof: VRFProof
 
     def digest(self) -> bytes:
         """blake2b-256 of the proof: tickets compare by these bytes (lotus Ticket.Less)."""
@@ -23,29 +20,9 @@ class Ticket:
     def less(self, other: "Ticket") -> bool:
         return self.digest() < other.digest()
 
-    def to_cbor(self) -> list[Any]:
-        return [self.vrf_proof]
 
-    @classmethod
-    def from_cbor(cls, raw: Any, what: str = "Ticket") -> "Ticket":
-        (proof,) = expect_tuple(raw, 1, what)
-        return cls(expect_bytes(proof, f"{what}.VRFProof", max_len=MAX_BYTES_FIELD))
-
-
-@dataclass(frozen=True, slots=True)
-class ElectionProof:
+class ElectionProof(CborTuple):
     """A BLS VRF proof over the election randomness and the number of wins it earned."""
 
-    win_count: int
-    vrf_proof: bytes
-
-    def to_cbor(self) -> list[Any]:
-        return [self.win_count, self.vrf_proof]
-
-    @classmethod
-    def from_cbor(cls, raw: Any, what: str = "ElectionProof") -> "ElectionProof":
-        win_count, proof = expect_tuple(raw, 2, what)
-        return cls(
-            expect_int(win_count, f"{what}.WinCount"),
-            expect_bytes(proof, f"{what}.VRFProof", max_len=MAX_BYTES_FIELD),
-        )
+    win_count: Int64
+    vrf_proof: VRFProof

@@ -8,34 +8,31 @@ Identity: a message's CID is the blake2b-256 dag-cbor CID of its bytes. A signed
 its own CID when secp256k1- (or delegated-) signed, but by the unsigned message's CID when BLS-signed,
 because blocks carry BLS messages without their signatures (the block's BLSAggregate stands for them).
 
-Both classes cache their serialized bytes and CID: they are frozen, so the cache cannot go stale, and
-message validation, the mempool and block assembly ask for the CID many times.
+Both classes cache their serialized bytes and CID (CachedCbor): message validation, the mempool and
+block assembly ask for the CID many times.
 """
 
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from chain.crypto.keys import PrivateKey
 from chain.crypto.signature import Signature, SigType, verify
 from chain.encoding import dagcbor
-from chain.encoding.bigint import encode_bigint
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
-from chain.encoding.expect import (
-    INT64_MAX,
-    INT64_MIN,
-    UINT64_MAX,
-    expect_bigint,
-    expect_bytes,
-    expect_int,
-    expect_tuple,
-    expect_uint,
+from chain.encoding.schema import (
+    MAX_BYTES_LENGTH,
+    Bytes,
+    CachedCbor,
+    Int64,
+    TokenAmount,
+    Uint64,
+    cid_to_json,
 )
 from chain.types.address import Address
 
 MESSAGE_VERSION: Final = 0
 # cbor-gen's ByteArrayMaxLen, the limit lotus applies when decoding Params.
-MAX_PARAMS_LENGTH: Final = 2 << 20
+MAX_PARAMS_LENGTH: Final = MAX_BYTES_LENGTH
 # lotus build/buildconstants: BlockGasLimit and the total supply (FilBase * FilecoinPrecision); the
 # same on every network.
 BLOCK_GAS_LIMIT: Final = 10_000_000_000
@@ -51,89 +48,28 @@ class InvalidMessage(ValueError):
     """A well-formed message that breaks a rule for inclusion in a block."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Message:
-    version: int = MESSAGE_VERSION
+class Message(CachedCbor, kw_only=True):
+    version: Uint64 = MESSAGE_VERSION
     to: Address
     from_: Address
-    nonce: int
-    value: int
-    gas_limit: int
-    gas_fee_cap: int
-    gas_premium: int
-    method: int
-    params: bytes = b""
-    _bytes: bytes | None = field(default=None, init=False, repr=False, compare=False)
-    _cid: CID | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not (
-            0 <= self.version <= UINT64_MAX
-            and 0 <= self.nonce <= UINT64_MAX
-            and 0 <= self.method <= UINT64_MAX
-            and INT64_MIN <= self.gas_limit <= INT64_MAX
-        ):
-            raise ValueError(
-                "message fields out of range: Version, Nonce and Method are uint64, GasLimit is int64"
-            )
-        if type(self.params) is not bytes:
-            raise TypeError(f"message params must be bytes, got {type(self.params).__name__}")
-
-    # encodings ------------------------------------------------------------------------------------
-    def to_cbor(self) -> list[Any]:
-        return [
-            self.version,
-            self.to.to_bytes(),
-            self.from_.to_bytes(),
-            self.nonce,
-            encode_bigint(self.value),
-            self.gas_limit,
-            encode_bigint(self.gas_fee_cap),
-            encode_bigint(self.gas_premium),
-            self.method,
-            self.params,
-        ]
-
-    @classmethod
-    def from_cbor(cls, raw: Any, what: str = "Message") -> "Message":
-        (version, to, from_, nonce, value, gas_limit, fee_cap, premium, method, params) = expect_tuple(
-            raw, 10, what
-        )
-        return cls(
-            version=expect_uint(version, f"{what}.Version"),
-            to=Address.from_cbor(to, f"{what}.To"),
-            from_=Address.from_cbor(from_, f"{what}.From"),
-            nonce=expect_uint(nonce, f"{what}.Nonce"),
-            value=expect_bigint(value, f"{what}.Value"),
-            gas_limit=expect_int(gas_limit, f"{what}.GasLimit"),
-            gas_fee_cap=expect_bigint(fee_cap, f"{what}.GasFeeCap"),
-            gas_premium=expect_bigint(premium, f"{what}.GasPremium"),
-            method=expect_uint(method, f"{what}.Method"),
-            params=expect_bytes(params, f"{what}.Params", max_len=MAX_PARAMS_LENGTH),
-        )
-
-    def to_bytes(self) -> bytes:
-        data = self._bytes
-        if data is None:
-            data = dagcbor.encode(self.to_cbor())
-            object.__setattr__(self, "_bytes", data)
-        return data
+    nonce: Uint64
+    value: TokenAmount
+    gas_limit: Int64
+    gas_fee_cap: TokenAmount
+    gas_premium: TokenAmount
+    method: Uint64
+    params: Bytes = b""
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Message":
         """Decode a message block; as lotus DecodeMessage, only version 0 is accepted."""
-        msg = cls.from_cbor(dagcbor.decode(data))
+        msg = super().from_bytes(data)
         if msg.version != MESSAGE_VERSION:
             raise DecodeError(f"Message.Version: unsupported message version {msg.version}")
-        object.__setattr__(msg, "_bytes", bytes(data))  # strict decoding means data is canonical
         return msg
 
-    def cid(self) -> CID:
-        cid = self._cid
-        if cid is None:
-            cid = CID.hash_of(self.to_bytes())
-            object.__setattr__(self, "_cid", cid)
-        return cid
+    def json_extra(self, network: str) -> dict[str, Any]:
+        return {"CID": cid_to_json(self.cid())}
 
     def signing_bytes(self) -> bytes:
         """What a sender signs: the message CID bytes."""
@@ -180,49 +116,38 @@ class Message:
             )
 
 
-@dataclass(frozen=True, slots=True)
-class SignedMessage:
+class SignedMessage(CachedCbor):
     message: Message
     signature: Signature
-    _bytes: bytes | None = field(default=None, init=False, repr=False, compare=False)
-    _cid: CID | None = field(default=None, init=False, repr=False, compare=False)
-
-    def to_cbor(self) -> list[Any]:
-        return [self.message.to_cbor(), self.signature.to_cbor()]
-
-    @classmethod
-    def from_cbor(cls, raw: Any, what: str = "SignedMessage") -> "SignedMessage":
-        message, signature = expect_tuple(raw, 2, what)
-        return cls(
-            Message.from_cbor(message, f"{what}.Message"), Signature.from_cbor(signature, f"{what}.Signature")
-        )
 
     def to_bytes(self) -> bytes:
-        data = self._bytes
+        data: bytes | None = self.__dict__.get("_bytes_")
         if data is None:
+            # The array header, the message's own (cached) bytes, then the signature.
             data = _SIGNED_HEADER + self.message.to_bytes() + dagcbor.encode(self.signature.to_bytes())
-            object.__setattr__(self, "_bytes", data)
+            self.__dict__["_bytes_"] = data
         return data
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "SignedMessage":
-        data = bytes(data)
-        signed = cls.from_cbor(dagcbor.decode(data))
-        object.__setattr__(signed, "_bytes", data)
+        signed = super().from_bytes(data)
         # The input is canonical, so the message's own encoding sits between the array header and the
         # signature: keep it, sparing a re-encode when the message CID is asked for (verification).
         tail = len(dagcbor.encode(signed.signature.to_bytes()))
-        object.__setattr__(signed.message, "_bytes", data[1:-tail])
+        signed.message.__dict__["_bytes_"] = signed.to_bytes()[1:-tail]
         return signed
 
     def cid(self) -> CID:
         """The CID Lotus knows this message by: the unsigned CID if BLS-signed, else its own."""
-        cid = self._cid
+        cid: CID | None = self.__dict__.get("_cid_")
         if cid is None:
             bls = self.signature.type == SigType.BLS
             cid = self.message.cid() if bls else CID.hash_of(self.to_bytes())
-            object.__setattr__(self, "_cid", cid)
+            self.__dict__["_cid_"] = cid
         return cid
+
+    def json_extra(self, network: str) -> dict[str, Any]:
+        return {"CID": cid_to_json(self.cid())}
 
     def chain_length(self) -> int:
         """Bytes the message takes on chain: a BLS message is stored without its signature."""

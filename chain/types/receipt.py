@@ -2,7 +2,8 @@
 
 Two encodings exist: version 0 (before FIP-0049) is [ExitCode, Return, GasUsed]; version 1 adds
 EventsRoot (the root of the message's event AMT, or null) as a fourth field. Decoding picks the version
-from the field count; encoding writes the version the receipt was made with.
+from the field count; encoding writes the version the receipt was made with. The field count varying
+with the version is why this codec is written by hand rather than declared (chain.encoding.schema).
 """
 
 from dataclasses import dataclass
@@ -12,6 +13,15 @@ from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.encoding.expect import expect_bytes, expect_int, expect_optional_cid
+from chain.encoding.schema import (
+    DEFAULT_NETWORK,
+    INT64_KIND,
+    bytes_from_json,
+    bytes_to_json,
+    cid_from_json,
+    cid_to_json,
+    json_object,
+)
 
 # cbor-gen's ByteArrayMaxLen: the longest byte string lotus decodes into a []byte field.
 MAX_RETURN_LENGTH: Final = 2 << 20
@@ -52,6 +62,29 @@ class MessageReceipt:
             gas_used=expect_int(raw[2], f"{what}.GasUsed"),
             events_root=expect_optional_cid(raw[3], f"{what}.EventsRoot") if len(raw) == 4 else None,
             version=RECEIPT_V1 if len(raw) == 4 else RECEIPT_V0,
+        )
+
+    def to_json(self, network: str = DEFAULT_NETWORK) -> dict[str, Any]:
+        return {
+            "ExitCode": self.exit_code,
+            "Return": bytes_to_json(self.return_data),
+            "GasUsed": self.gas_used,
+            "EventsRoot": None if self.events_root is None else cid_to_json(self.events_root),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any, what: str = "MessageReceipt") -> "MessageReceipt":
+        """Read a receipt; JSON does not carry the encoding version, so it comes back as version 1."""
+        obj = json_object(raw, what)
+        for key in ("ExitCode", "Return", "GasUsed"):
+            if key not in obj:
+                raise DecodeError(f"{what}: missing field {key!r}")
+        events = obj.get("EventsRoot")
+        return cls(
+            exit_code=INT64_KIND.from_json(obj["ExitCode"], f"{what}.ExitCode"),
+            return_data=bytes_from_json(obj["Return"], f"{what}.Return"),
+            gas_used=INT64_KIND.from_json(obj["GasUsed"], f"{what}.GasUsed"),
+            events_root=None if events is None else cid_from_json(events, f"{what}.EventsRoot"),
         )
 
     def to_bytes(self) -> bytes:

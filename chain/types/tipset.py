@@ -4,6 +4,9 @@ A TipSetKey is the ordered list of block CIDs; its bytes are the CIDs' bytes con
 form is one byte string of those bytes, and its CID hashes that CBOR. A key keeps the order it is
 given and does not deduplicate: keys with the same CIDs in another order are different keys.
 
+Neither is declared with chain.encoding.schema: a key is one byte string in CBOR but an array of CIDs
+in JSON, and a tipset is not a CBOR object at all (its JSON form has derived Cids and Height).
+
 A TipSet is a non-empty set of blocks at one height with the same parents (same CIDs in the same
 order), each with a ticket, held in canonical order: by blake2b-256 of the ticket's VRF proof, then by
 block CID bytes when two tickets are equal. filpy also refuses a block listed twice, which lotus's
@@ -18,11 +21,17 @@ from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.encoding.expect import expect_bytes
+from chain.encoding.schema import DEFAULT_NETWORK, cid_to_json, json_object, list_kind
 from chain.types.block import BlockHeader
 from chain.types.election import Ticket
 
 # cbor-gen's ByteArrayMaxLen, the limit lotus applies when decoding a key's bytes.
 MAX_KEY_BYTES: Final = 2 << 20
+
+
+# JSON readers of the lists these types hold.
+_CIDS: Final = list_kind(CID)
+_BLOCKS: Final = list_kind(BlockHeader)
 
 
 class InvalidTipSet(ValueError):
@@ -61,6 +70,15 @@ class TipSetKey:
 
     def cid(self) -> CID:
         return CID.hash_of(dagcbor.encode(self.to_bytes()))
+
+    def to_json(self, network: str = DEFAULT_NETWORK) -> list[dict[str, str]]:
+        """Lotus JSON: an array of CIDs (not the CBOR byte string)."""
+        return [cid_to_json(cid) for cid in self.cids]
+
+    @classmethod
+    def from_json(cls, raw: Any, what: str = "TipSetKey") -> "TipSetKey":
+        """A JSON array of CIDs; null is the empty key (Lotus: 'the heaviest tipset')."""
+        return cls(_CIDS.from_json(raw, what))
 
     def is_empty(self) -> bool:
         return not self.cids
@@ -149,6 +167,24 @@ class TipSet:
 
     def contains(self, cid: CID) -> bool:
         return cid in self._key.cids
+
+    def to_json(self, network: str = DEFAULT_NETWORK) -> dict[str, Any]:
+        return {
+            "Cids": self.key.to_json(network),
+            "Blocks": [block.to_json(network) for block in self.blocks],
+            "Height": self.height,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any, what: str = "TipSet") -> "TipSet":
+        """Read a tipset as Lotus does: from its Blocks (Cids and Height are derived, not trusted)."""
+        obj = json_object(raw, what)
+        if "Blocks" not in obj:
+            raise DecodeError(f"{what}: missing field 'Blocks'")
+        try:
+            return cls(_BLOCKS.from_json(obj["Blocks"], f"{what}.Blocks"))
+        except InvalidTipSet as exc:
+            raise DecodeError(f"{what}: {exc}") from None
 
     def is_child_of(self, parent: "TipSet") -> bool:
         """Same test as lotus: parents name exactly the parent's blocks, and the height is greater."""

@@ -13,9 +13,10 @@ from chain.crypto.signature import Signature, SignatureError, SigType, verify
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
+from chain.encoding.schema import MAX_ARRAY_LENGTH
 from chain.types.address import Address
 from chain.types.beacon import BeaconEntry
-from chain.types.block import MAX_ARRAY_LENGTH, BlockHeader, BlockMsg, MsgMeta, PoStProof
+from chain.types.block import BlockHeader, BlockMsg, MsgMeta, PoStProof
 from chain.types.election import ElectionProof, Ticket
 from chain.types.receipt import MessageReceipt
 from tests.chain.type_strategies import (

@@ -20,7 +20,6 @@ from chain.types.block import BlockHeader, BlockMsg, PoStProof
 from chain.types.election import ElectionProof, Ticket
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSetKey
-from rpc import codec
 from tests.vectors import cases
 
 # Lotus field names -> BlockHeader attributes, in the order filpy declares (and encodes) them.
@@ -108,14 +107,14 @@ def _tipset_keys(case: dict[str, Any]) -> None:
         assert key.to_bytes() == b"".join(named[name].bytes for name in expected["tsk"])
         assert TipSetKey.from_bytes(key.to_bytes()) == key
         assert TipSetKey.from_cbor(dagcbor.decode(dagcbor.encode(key.to_cbor()))) == key
-        assert codec.tipset_key_from_json(codec.tipset_key_to_json(key)) == key
+        assert TipSetKey.from_json(key.to_json()) == key
     # "also": a key cut by one byte does not decode; order is kept and nothing is deduplicated.
     with pytest.raises(DecodeError):
         TipSetKey.from_bytes(TipSetKey((named["c1"],)).to_bytes()[1:])
     c1, c2 = named["c1"], named["c2"]
     assert TipSetKey((c1, c2)) != TipSetKey((c2, c1))
     assert TipSetKey((c1, c1)).cids == (c1, c1)
-    assert codec.tipset_key_to_json(TipSetKey((c1,))) == [{"/": str(c1)}]
+    assert TipSetKey((c1,)).to_json() == [{"/": str(c1)}]
 
 
 def _block_msg(case: dict[str, Any]) -> None:
@@ -149,9 +148,9 @@ def _message_cids(case: dict[str, Any]) -> None:
     assert "Signature{Type:0, Data:nil}" in case["signed_message"]
     signed = SignedMessage(message, Signature(0, b""))
     assert str(signed.cid()) == case["expected_signed_message_cid"]
-    text = json.dumps(codec.message_to_json(message, network="f"), separators=(",", ":"))
+    text = json.dumps(message.to_json("f"), separators=(",", ":"))
     assert text == case["expected_message_json"]
-    signed_json = codec.signed_message_to_json(signed, network="f")
+    signed_json = signed.to_json("f")
     assert signed_json["CID"] == {"/": case["expected_signed_message_cid"]}
     assert signed_json["Signature"] == {"Type": 0, "Data": None}
 

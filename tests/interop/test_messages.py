@@ -8,14 +8,13 @@ import pytest
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.types.message import Message
-from rpc import codec
 from tests.vectors import cases
 
 
 @pytest.mark.parametrize("case", cases("messages.json"))
 def test_message_case(case: dict[str, Any]) -> None:
     fields = case["message"]
-    message = codec.message_from_json(fields)
+    message = Message.from_json(fields)
     data = bytes.fromhex(case["cbor_hex"])
     assert message.params.hex() == case["params_hex"]
     assert base64.b64decode(fields["Params"]) == message.params
@@ -33,7 +32,7 @@ def test_message_case(case: dict[str, Any]) -> None:
 
     # Back to Lotus JSON with the vector's "f" prefix: the same fields, plus the CID Lotus adds, and
     # empty Params written as null like Lotus writes a message read from chain.
-    written = codec.message_to_json(decoded, network="f")
+    written = decoded.to_json("f")
     assert written.pop("CID") == {"/": case["cid"]}
     expected = dict(fields)
     if expected["Params"] == "":

@@ -18,7 +18,6 @@ from chain.crypto.signature import (
 from chain.encoding.cid import CID
 from chain.types.address import Address
 from chain.types.message import Message, SignedMessage, sign_message
-from rpc import codec
 from tests.vectors import cases, require
 
 
@@ -31,7 +30,7 @@ def test_signed_message_case(case: dict[str, Any]) -> None:
     signer = Address.parse(case["signer_address"])
     assert Address.of_key(key) == signer
 
-    message = codec.message_from_json(case["message"])
+    message = Message.from_json(case["message"])
     assert str(message.cid()) == case["message_cid"]
     assert message.from_ == signer
 
@@ -40,8 +39,8 @@ def test_signed_message_case(case: dict[str, Any]) -> None:
     assert signed.signature.type == sig_type
     assert signed.signature.data.hex() == case["signature_hex"]
     assert signed.signature.to_bytes().hex() == case["signature_bytes_field_hex"]
-    assert codec.signature_to_json(signed.signature) == case["signature_lotus_json"]
-    assert codec.signature_from_json(case["signature_lotus_json"]) == signed.signature
+    assert signed.signature.to_json() == case["signature_lotus_json"]
+    assert Signature.from_json(case["signature_lotus_json"]) == signed.signature
 
     data = bytes.fromhex(case["signed_message_cbor_hex"])
     assert signed.to_bytes() == data
@@ -60,10 +59,10 @@ def test_signed_message_case(case: dict[str, Any]) -> None:
         digest = blake2b_256(message.cid().bytes)
         assert recover_secp256k1(signed.signature.data, digest) == key.public_key
 
-    written = codec.signed_message_to_json(decoded, network="f")
+    written = decoded.to_json("f")
     assert written["CID"] == {"/": case["lotus_signed_message_cid"]}
     assert written["Signature"] == case["signature_lotus_json"]
-    assert codec.signed_message_from_json(written) == signed
+    assert SignedMessage.from_json(written) == signed
 
     # Any change to what was signed, or to the signature, must fail.
     fields = message.to_cbor()

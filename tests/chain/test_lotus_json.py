@@ -1,4 +1,4 @@
-"""Lotus JSON codec: round trips and clear errors for malformed JSON values."""
+"""Lotus JSON of the chain types, from their declarations: round trips and clear errors."""
 
 import contextlib
 import json
@@ -11,26 +11,26 @@ from hypothesis import strategies as st
 from chain.crypto.signature import Signature, SigType
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
+from chain.encoding.schema import cid_from_json
 from chain.types.block import BlockHeader
 from chain.types.message import Message, SignedMessage
 from chain.types.receipt import MessageReceipt
-from chain.types.tipset import TipSet
-from rpc import codec
+from chain.types.tipset import TipSet, TipSetKey
 from tests.chain.type_strategies import block_headers, cids, messages, receipts, signed_messages
 
 
 @given(messages(), st.sampled_from(["f", "t"]))
 def test_message_json_round_trip(message: Message, network: str) -> None:
-    written = json.loads(json.dumps(codec.message_to_json(message, network)))
-    assert codec.message_from_json(written) == message
+    written = json.loads(json.dumps(message.to_json(network)))
+    assert Message.from_json(written) == message
     assert written["CID"] == {"/": str(message.cid())}
     assert written["To"][0] == network
 
 
 @given(signed_messages)
 def test_signed_message_json_round_trip(signed: SignedMessage) -> None:
-    written = json.loads(json.dumps(codec.signed_message_to_json(signed)))
-    assert codec.signed_message_from_json(written) == signed
+    written = json.loads(json.dumps(signed.to_json()))
+    assert SignedMessage.from_json(written) == signed
     assert written["CID"] == {"/": str(signed.cid())}
 
 
@@ -55,11 +55,11 @@ _DROP = object()
 
 
 def test_optional_fields_and_unknown_keys() -> None:
-    base = codec.message_from_json(_message_json())
-    assert codec.message_from_json(_message_json(Version=_DROP, Params=_DROP)) == base
-    assert codec.message_from_json(_message_json(Params="")) == base
-    assert codec.message_from_json({**_message_json(), "CID": {"/": "ignored"}, "Extra": 1}) == base
-    assert codec.message_to_json(base)["Params"] is None
+    base = Message.from_json(_message_json())
+    assert Message.from_json(_message_json(Version=_DROP, Params=_DROP)) == base
+    assert Message.from_json(_message_json(Params="")) == base
+    assert Message.from_json({**_message_json(), "CID": {"/": "ignored"}, "Extra": 1}) == base
+    assert base.to_json()["Params"] is None
 
 
 def test_message_json_errors() -> None:
@@ -77,17 +77,17 @@ def test_message_json_errors() -> None:
     }
     for key, (value, reason) in refused.items():
         with pytest.raises(DecodeError, match=reason):
-            codec.message_from_json(_message_json(**{key: value}))
+            Message.from_json(_message_json(**{key: value}))
     with pytest.raises(DecodeError, match="missing field 'Nonce'"):
-        codec.message_from_json(_message_json(Nonce=_DROP))
+        Message.from_json(_message_json(Nonce=_DROP))
     with pytest.raises(DecodeError, match="expected a JSON object"):
-        codec.message_from_json([])
-    assert codec.message_from_json(_message_json(Value="-5")).value == -5  # Go big.Int accepts a sign
+        Message.from_json([])
+    assert Message.from_json(_message_json(Value="-5")).value == -5  # Go big.Int accepts a sign
 
 
 def test_signature_json() -> None:
     signature = Signature(SigType.SECP256K1, b"\x01" * 65)
-    assert codec.signature_from_json(codec.signature_to_json(signature)) == signature
+    assert Signature.from_json(signature.to_json()) == signature
     for raw, reason in (
         ({"Type": 0, "Data": None}, "invalid signature type 0"),
         ({"Type": "1", "Data": None}, "invalid signature type"),
@@ -96,19 +96,19 @@ def test_signature_json() -> None:
         ({"Type": 2, "Data": "AAAA" * 100}, "exceeds"),
     ):
         with pytest.raises(DecodeError, match=reason):
-            codec.signature_from_json(raw)
+            Signature.from_json(raw)
 
 
 def test_cid_and_key_json() -> None:
     with pytest.raises(DecodeError, match="expected a CID"):
-        codec.cid_from_json({"/": 5}, "Cid")
+        cid_from_json({"/": 5}, "Cid")
     with pytest.raises(DecodeError, match="Cid: unsupported multibase"):
-        codec.cid_from_json({"/": "xyz"}, "Cid")
-    assert codec.tipset_key_from_json(None).is_empty()
+        cid_from_json({"/": "xyz"}, "Cid")
+    assert TipSetKey.from_json(None).is_empty()
     with pytest.raises(DecodeError, match=r"TipSetKey\[0\]"):
-        codec.tipset_key_from_json([{"/": "bad"}])
-    with pytest.raises(DecodeError, match="expected a JSON array"):
-        codec.tipset_key_from_json({})
+        TipSetKey.from_json([{"/": "bad"}])
+    with pytest.raises(DecodeError, match="expected an array"):
+        TipSetKey.from_json({})
 
 
 @given(
@@ -120,10 +120,10 @@ def test_cid_and_key_json() -> None:
 )
 def test_random_json_never_crashes(value: object) -> None:
     for read in (
-        codec.message_from_json,
-        codec.signed_message_from_json,
-        codec.signature_from_json,
-        codec.tipset_key_from_json,
+        Message.from_json,
+        SignedMessage.from_json,
+        Signature.from_json,
+        TipSetKey.from_json,
     ):
         with contextlib.suppress(DecodeError):
             read(value)
@@ -132,8 +132,8 @@ def test_random_json_never_crashes(value: object) -> None:
 @given(block_headers())
 @settings(max_examples=50)
 def test_block_header_json_round_trip(header: BlockHeader) -> None:
-    written = json.loads(json.dumps(codec.block_header_to_json(header)))
-    assert codec.block_header_from_json(written) == header
+    written = json.loads(json.dumps(header.to_json()))
+    assert BlockHeader.from_json(written) == header
     # Lotus writes the empty arrays of a header read from chain as null.
     for key, values in (("Parents", header.parents), ("BeaconEntries", header.beacon_entries)):
         assert (written[key] is None) == (not values)
@@ -150,15 +150,15 @@ def test_block_header_json_round_trip(header: BlockHeader) -> None:
 @settings(max_examples=20)
 def test_tipset_json_round_trip(blocks: list[BlockHeader]) -> None:
     tipset = TipSet(tuple(blocks))
-    written = json.loads(json.dumps(codec.tipset_to_json(tipset, network="f")))
+    written = json.loads(json.dumps(tipset.to_json("f")))
     assert written["Height"] == 3
-    assert written["Cids"] == codec.tipset_key_to_json(tipset.key)
-    assert codec.tipset_from_json(written) == tipset
+    assert written["Cids"] == tipset.key.to_json()
+    assert TipSet.from_json(written) == tipset
 
 
 @given(receipts)
 def test_receipt_json_round_trip(receipt: MessageReceipt) -> None:
-    read = codec.receipt_from_json(json.loads(json.dumps(codec.receipt_to_json(receipt))))
+    read = MessageReceipt.from_json(json.loads(json.dumps(receipt.to_json())))
     assert (read.exit_code, read.return_data, read.gas_used, read.events_root) == (
         receipt.exit_code,
         receipt.return_data,
@@ -169,7 +169,7 @@ def test_receipt_json_round_trip(receipt: MessageReceipt) -> None:
 
 @given(cids)
 def test_header_json_errors(link: CID) -> None:
-    header = codec.block_header_from_json(
+    header = BlockHeader.from_json(
         {
             "Miner": "f01000",
             "Ticket": {"VRFProof": "AQID"},
@@ -189,21 +189,21 @@ def test_header_json_errors(link: CID) -> None:
             "ParentBaseFee": "100",
         }
     )
-    good = codec.block_header_to_json(header)
+    good = header.to_json()
     for key, value, reason in (
         ("Ticket", {"VRFProof": 1}, "BlockHeader.Ticket.VRFProof"),
         ("BeaconEntries", [{"Round": -1, "Data": None}], r"BlockHeader\.BeaconEntries\[0\]\.Round"),
-        ("WinPoStProof", {}, "BlockHeader.WinPoStProof: expected a JSON array"),
+        ("WinPoStProof", {}, "BlockHeader.WinPoStProof: expected an array"),
         ("Height", "1", "BlockHeader.Height"),
         ("BlockSig", {"Type": 7, "Data": None}, "BlockHeader.BlockSig.Type"),
     ):
         with pytest.raises(DecodeError, match=reason):
-            codec.block_header_from_json({**good, key: value})
+            BlockHeader.from_json({**good, key: value})
     with pytest.raises(DecodeError, match="missing field 'Messages'"):
-        codec.block_header_from_json({k: v for k, v in good.items() if k != "Messages"})
-    other_height = codec.block_header_to_json(BlockHeader.from_bytes(header.to_bytes()))
+        BlockHeader.from_json({k: v for k, v in good.items() if k != "Messages"})
+    other_height = BlockHeader.from_bytes(header.to_bytes()).to_json()
     other_height["Height"] = 2
     with pytest.raises(DecodeError, match="different heights"):
-        codec.tipset_from_json({"Blocks": [good, other_height]})
+        TipSet.from_json({"Blocks": [good, other_height]})
     with pytest.raises(DecodeError, match="at least one block"):
-        codec.tipset_from_json({"Blocks": None})
+        TipSet.from_json({"Blocks": None})
