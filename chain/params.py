@@ -35,6 +35,8 @@ class Policy:
     initial_base_fee: int = 100_000_000
     # Deepest nesting of actor-to-actor sends below a top-level message (ref-fvm max_call_depth).
     max_call_depth: int = 1024
+    # Largest signed message the message pool accepts, in bytes (lotus MaxMessageSize, 64 KiB).
+    max_message_size: int = 64 << 10
 
     # -- storage market, payment channels, multisig (builtin-actors v9 market/paych/multisig) ----------
     # inclusive bounds on a deal's duration, EndEpoch - StartEpoch (market policy deal_duration_bounds)

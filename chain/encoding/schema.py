@@ -585,6 +585,12 @@ def _kind_of(hint: Any, where: str) -> tuple[Kind, str | None]:
     raise TypeError(f"{where}: no codec for {hint!r}")
 
 
+def kind_of(hint: Any, where: str = "value") -> Kind:
+    """The kind of a type hint as declarations write them (for RPC params and actor method params)."""
+    kind, _ = _kind_of(hint, where)
+    return kind
+
+
 def list_kind(item: type) -> Kind:
     """The kind of tuple[item, ...], for hand-written codecs that read such lists."""
     kind, _ = _kind_of(tuple[item, ...], f"list of {item.__name__}")  # type: ignore[valid-type]
