@@ -3,6 +3,7 @@ message), overrides, and atomic writes that a crash cannot tear."""
 
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -74,7 +75,9 @@ def test_mainnet_defaults() -> None:
     config = Config.for_network("mainnet")
     assert (config.chain.network, config.chain.block_delay) == ("mainnet", 30)
     assert parse_config(render_config(config)) == config
-    with pytest.raises(ConfigError, match="chain.network: expected one of 'mainnet', 'devnet', got 'moon'"):
+    with pytest.raises(
+        ConfigError, match=re.escape("chain.network: expected one of 'mainnet', 'devnet', got 'moon'")
+    ):
         Config.for_network("moon")
 
 
@@ -89,42 +92,48 @@ def test_leveldb_options() -> None:
     assert Config().datastore.leveldb_options()["compression"] == "snappy"
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("[chain\n", "not valid TOML"),
-        ("listen = 1\n", "listen: unknown section (sections: chain, api, datastore, libp2p, mining, log)"),
-        ("[Api]\n", "Api: unknown section"),
-        ("api = 3\n", "api: expected a table [api], got an integer"),
-        ("[api]\nlisten_address = 'x'\n", "api.listen_address: unknown key (keys of [api]: listen, max_request_bytes)"),
-        ("[api]\nlisten = 1234\n", "api.listen: expected a string, got an integer 1234"),
-        ("[api]\nlisten = '127.0.0.1'\n", "api.listen: expected HOST:PORT (e.g. 127.0.0.1:1234), got '127.0.0.1'"),
-        ("[api]\nlisten = '127.0.0.1:65536'\n", "api.listen: port '65536' in '127.0.0.1:65536' is not a number"),
-        ("[api]\nlisten = '::1:1234'\n", "api.listen: write an IPv6 host in brackets: [::1]:1234"),
-        ("[api]\nlisten = '[zz]:1'\n", "api.listen: '[zz]' in '[zz]:1' is not an IPv6 address"),
-        ("[api]\nlisten = 'a b:1'\n", "api.listen: 'a b' in 'a b:1' is not a host name or IP address"),
-        ("[api]\nmax_request_bytes = 10\n", "api.max_request_bytes: 10 bytes is outside 1024..1073741824 bytes"),
-        ("[api]\nmax_request_bytes = 1.5\n", "api.max_request_bytes: expected an integer, got a float 1.5"),
-        ("[chain]\nnetwork = 'calibnet'\n", "chain.network: expected one of 'mainnet', 'devnet', got 'calibnet'"),
-        ("[chain]\nblock_delay = 31\n", "chain.block_delay: 31 s is outside 0..30 s"),
-        ("[chain]\nblock_delay = -1\n", "chain.block_delay: -1 s is outside 0..30 s"),
-        ("[chain]\nblock_delay = true\n", "chain.block_delay: expected an integer, got a boolean True"),
-        ("[chain]\nblock_delay = '4'\n", "chain.block_delay: expected an integer, got a string '4'"),
-        ("[chain]\nnetwork = 'mainnet'\n", "chain.block_delay: mainnet's block delay is 30 s, not 4"),
-        ("[mining]\nenabled = 'yes'\n", "mining.enabled: expected true or false, got a string 'yes'"),
-        ("[mining]\nenabled = 1\n", "mining.enabled: expected true or false, got an integer 1"),
-        ("[log]\nlevel = 'trace'\n", "log.level: expected one of 'debug', 'info', 'warning', 'error', got 'trace'"),
-        ("[datastore]\ncompression = 'zstd'\n", "datastore.compression: expected one of 'snappy', 'none'"),
-        ("[datastore]\ncache_mb = 0\n", "datastore.cache_mb: 0 MiB is outside 1..65536 MiB"),
-        ("[libp2p]\nlisten = '/ip4/0.0.0.0/tcp/1'\n", "libp2p.listen: expected an array of strings, got a string"),
-        ("[libp2p]\nlisten = [1]\n", "libp2p.listen[0]: expected a string, got an integer 1"),
-        ("[libp2p]\nlisten = ['']\n", "libp2p.listen[0]: an empty multiaddr"),
-        ("[libp2p]\nlisten = ['/ip4/1.2.3.4/tcp/1', 'nonsense']\n", "libp2p.listen[1]: 'nonsense' is not a multiaddr"),
-        (f"[libp2p]\nlisten = ['/ip4/1.2.3.4/tcp/1/p2p/{PEER}']\n", "libp2p.listen[0]: '/ip4/1.2.3.4/tcp/1/p2p/"),
-        ("[libp2p]\nbootstrap = ['/ip4/1.2.3.4/tcp/1']\n", "libp2p.bootstrap[0]: '/ip4/1.2.3.4/tcp/1' does not end with /p2p/<peer ID>"),
-        ("[libp2p]\nbootstrap = ['/ip4/300.0.0.1/tcp/1']\n", "libp2p.bootstrap[0]: '/ip4/300.0.0.1/tcp/1' is not a multiaddr"),
-    ],
-)  # fmt: skip
+BAD_CONFIGS = [
+    ("[chain\n", "not valid TOML"),
+    ("listen = 1\n", "listen: unknown section (sections: chain, api, datastore, libp2p, mining, log)"),
+    ("[Api]\n", "Api: unknown section"),
+    ("api = 3\n", "api: expected a table [api], got an integer"),
+    ("[api]\nlisten_address = 'x'\n", "api.listen_address: unknown key (keys of [api]: listen, max_req"),
+    ("[api]\nlisten = 1234\n", "api.listen: expected a string, got an integer 1234"),
+    ("[api]\nlisten = '127.0.0.1'\n", "api.listen: expected HOST:PORT (e.g. 127.0.0.1:1234), got '127."),
+    ("[api]\nlisten = 'h:65536'\n", "api.listen: port '65536' in 'h:65536' is not a number in 0..65535"),
+    ("[api]\nlisten = '::1:1234'\n", "api.listen: write an IPv6 host in brackets: [::1]:1234"),
+    ("[api]\nlisten = '[zz]:1'\n", "api.listen: '[zz]' in '[zz]:1' is not an IPv6 address"),
+    ("[api]\nlisten = 'a b:1'\n", "api.listen: 'a b' in 'a b:1' is not a host name or IP address"),
+    ("[api]\nmax_request_bytes = 10\n", "api.max_request_bytes: 10 bytes is outside 1024..1073741824 bytes"),
+    ("[api]\nmax_request_bytes = 1.5\n", "api.max_request_bytes: expected an integer, got a float 1.5"),
+    ("[chain]\nnetwork = 'calib'\n", "chain.network: expected one of 'mainnet', 'devnet', got 'calib'"),
+    ("[chain]\nblock_delay = 31\n", "chain.block_delay: 31 s is outside 0..30 s"),
+    ("[chain]\nblock_delay = -1\n", "chain.block_delay: -1 s is outside 0..30 s"),
+    ("[chain]\nblock_delay = true\n", "chain.block_delay: expected an integer, got a boolean True"),
+    ("[chain]\nblock_delay = '4'\n", "chain.block_delay: expected an integer, got a string '4'"),
+    ("[chain]\nnetwork = 'mainnet'\n", "chain.block_delay: mainnet's block delay is 30 s, not 4"),
+    ("[mining]\nenabled = 'yes'\n", "mining.enabled: expected true or false, got a string 'yes'"),
+    ("[mining]\nenabled = 1\n", "mining.enabled: expected true or false, got an integer 1"),
+    ("[log]\nlevel = 'trace'\n", "log.level: expected one of 'debug', 'info', 'warning', 'error', got"),
+    ("[datastore]\ncompression = 'zstd'\n", "datastore.compression: expected one of 'snappy', 'none'"),
+    ("[datastore]\ncache_mb = 0\n", "datastore.cache_mb: 0 MiB is outside 1..65536 MiB"),
+    ("[libp2p]\nlisten = '/ip4/0.0.0.0/tcp/1'\n", "libp2p.listen: expected an array of strings, got a"),
+    ("[libp2p]\nlisten = [1]\n", "libp2p.listen[0]: expected a string, got an integer 1"),
+    ("[libp2p]\nlisten = ['']\n", "libp2p.listen[0]: an empty multiaddr"),
+    ("[libp2p]\nlisten = ['/ip4/1.2.3.4/tcp/1', 'x']\n", "libp2p.listen[1]: 'x' is not a multiaddr"),
+    (f"[libp2p]\nlisten = ['/ip4/1.2.3.4/tcp/1/p2p/{PEER}']\n", "is a peer's address; a listen address has"),
+    (
+        "[libp2p]\nbootstrap = ['/ip4/1.2.3.4/tcp/1']\n",
+        "libp2p.bootstrap[0]: '/ip4/1.2.3.4/tcp/1' does not end",
+    ),
+    (
+        "[libp2p]\nbootstrap = ['/ip4/300.0.0.1/tcp/1']\n",
+        "bootstrap[0]: '/ip4/300.0.0.1/tcp/1' is not a multiaddr",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_CONFIGS)
 def test_bad_config_is_refused_with_the_key_and_the_reason(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text)
@@ -142,7 +151,9 @@ def test_errors_from_a_file_name_the_file(tmp_path: Path) -> None:
     path.write_bytes(b"#" * (1 << 20) + b"\n")
     with pytest.raises(ConfigError, match="more than 1048576 bytes; not a config file"):
         load_config(path)
-    with pytest.raises(ConfigError, match=rf"^{tmp_path / 'missing.toml'}: cannot read the config: No such file"):
+    with pytest.raises(
+        ConfigError, match=rf"^{tmp_path / 'missing.toml'}: cannot read the config: No such file"
+    ):
         load_config(tmp_path / "missing.toml")
     with pytest.raises(ConfigError, match=rf"^{tmp_path}: cannot read the config: Is a directory"):
         load_config(tmp_path)
@@ -151,15 +162,15 @@ def test_errors_from_a_file_name_the_file(tmp_path: Path) -> None:
 def test_overrides_are_checked_like_the_file() -> None:
     assert with_overrides(Config(), {"chain.block_delay": 0}).chain.block_delay == 0
     assert with_overrides(Config(), {}) == Config()
-    with pytest.raises(ConfigError, match="chain.block_delay: 99 s is outside 0..30 s"):
+    with pytest.raises(ConfigError, match=re.escape("chain.block_delay: 99 s is outside 0..30 s")):
         with_overrides(Config(), {"chain.block_delay": 99})
-    with pytest.raises(ConfigError, match="api.listen: expected HOST:PORT"):
+    with pytest.raises(ConfigError, match=re.escape("api.listen: expected HOST:PORT")):
         with_overrides(Config(), {"api.listen": "nowhere"})
-    with pytest.raises(ConfigError, match="apis.listen: unknown section 'apis'"):
+    with pytest.raises(ConfigError, match=re.escape("apis.listen: unknown section 'apis'")):
         with_overrides(Config(), {"apis.listen": "127.0.0.1:1"})
     with pytest.raises(ConfigError, match=r"api.port: unknown key \(keys of \[api\]"):
         with_overrides(Config(), {"api.port": 1})
-    with pytest.raises(ConfigError, match="chain.block_delay: mainnet's block delay is 30 s"):
+    with pytest.raises(ConfigError, match=re.escape("chain.block_delay: mainnet's block delay is 30 s")):
         with_overrides(Config(), {"chain.network": "mainnet"})
 
 

@@ -117,7 +117,10 @@ def test_parse(text: str, atto: int) -> None:
         ("1-2", "failed to parse '1-2' as a decimal number"),
         (".", "failed to parse '.' as a decimal number"),
         ("-", "failed to parse '-' as a decimal number"),
-        ("0.0000000000000000001", "invalid FIL value: '0.0000000000000000001' is not a whole number of attoFIL"),
+        (
+            "0.0000000000000000001",
+            "invalid FIL value: '0.0000000000000000001' is not a whole number of attoFIL",
+        ),
         ("1.5 attoFIL", "invalid attoFIL value: '1.5'"),
         ("0.0001 fFIL", "invalid fFIL value"),
         ("1" * 51, "number too long: 51 characters (at most 50)"),

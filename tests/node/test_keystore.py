@@ -121,7 +121,9 @@ def test_bad_files_are_reported_by_name_and_do_not_stop_the_others(store: Keysto
     with pytest.raises(BadKeyFile) as torn:
         store.get("wallet-torn")
     assert torn.value.file == encode_name("wallet-torn")
-    assert f"keystore file {encode_name('wallet-torn')}: key 'wallet-torn': KeyInfo: not valid JSON" in str(torn.value)
+    assert f"keystore file {encode_name('wallet-torn')}: key 'wallet-torn': KeyInfo: not valid JSON" in str(
+        torn.value
+    )
     with pytest.raises(BadKeyFile, match="permissions 0o644 are too open"):
         store.get("wallet-open")
 
@@ -184,7 +186,10 @@ from chain.crypto.keys import KeyType, PrivateKey
 from chain.encoding.errors import DecodeError
 from node.keystore import KeyInfo, Keystore
 store = Keystore(Path(sys.argv[1]))
-keys = [PrivateKey.derive(KeyType.SECP256K1, b"keystore-test-secp"), PrivateKey.derive(KeyType.BLS, b"keystore-test-bls")]
+keys = [
+    PrivateKey.derive(KeyType.SECP256K1, b"keystore-test-secp"),
+    PrivateKey.derive(KeyType.BLS, b"keystore-test-bls"),
+]
 infos = [KeyInfo(type=k.type.value, private_key=k.data) for k in keys]
 print("ready", flush=True)
 i = 0

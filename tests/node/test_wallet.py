@@ -4,6 +4,7 @@ file that stops only itself."""
 
 import dataclasses
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def test_import_export_and_lotus_text_forms(wallet: Wallet) -> None:
         ("zz", "not a key: expected the hex that `lotus wallet export` prints, or KeyInfo JSON"),
         ("7b7d", "KeyInfo: missing field 'Type'"),
         ('{"Type":"ed25519","PrivateKey":"AAAA"}', "KeyInfo.Type: 'ed25519' is not a wallet key type"),
-        ('{"Type":"secp256k1","PrivateKey":"AAAA"}', "KeyInfo.PrivateKey: secp256k1 private key must be 32 bytes"),
+        ('{"Type":"secp256k1","PrivateKey":"AAAA"}', "KeyInfo.PrivateKey: secp256k1 private key must be 32"),
         ('{"Type":"bls","PrivateKey":"' + "A" * 43 + '="}', "KeyInfo.PrivateKey: BLS private key scalar"),
         ("{not json", "KeyInfo: not valid JSON"),
     ],
@@ -95,7 +96,9 @@ def test_bad_key_text(text: str, message: str) -> None:
 
 
 def test_import_of_a_bad_keyinfo(wallet: Wallet) -> None:
-    with pytest.raises(WalletError, match="cannot import: KeyInfo.Type: 'jwt-hmac-secret' is not a wallet key"):
+    with pytest.raises(
+        WalletError, match=re.escape("cannot import: KeyInfo.Type: 'jwt-hmac-secret' is not a wallet key")
+    ):
         wallet.import_key(KeyInfo(type="jwt-hmac-secret", private_key=b"x" * 32))
     assert wallet.list() == []
 
@@ -175,7 +178,9 @@ def test_a_corrupt_key_file_stops_only_itself(wallet: Wallet) -> None:
     assert [p.file for p in problems] == [bad_file.name]
     assert "KeyInfo: not valid JSON" in problems[0].reason
     assert fresh.sign(good, b"x") and fresh.sign(third, b"x")
-    with pytest.raises(WalletError, match=f"the key of {bad.to_string('t')} is unusable: keystore file {bad_file.name}"):
+    with pytest.raises(
+        WalletError, match=f"the key of {bad.to_string('t')} is unusable: keystore file {bad_file.name}"
+    ):
         fresh.key(bad)
     assert bad in fresh.list()  # still listed (as Lotus lists names), reported when used
 
