@@ -119,13 +119,13 @@ class _Running:
                 failed = True
                 log.error("service returned", service=self.name)
                 message = f"service {self.name} stopped by itself while the node was running"
-                self.runner._fail(ServiceFailed(self.name, message))
+                self.runner.fail(ServiceFailed(self.name, message))
         except Exception as exc:
             if status.started_at is None:
                 raise  # nursery.start() raises it in the runner
             failed = True
             log.error("service failed", service=self.name, error=_describe(exc), exc_info=exc)
-            self.runner._fail(ServiceFailed(self.name, f"service {self.name} failed: {_describe(exc)}"))
+            self.runner.fail(ServiceFailed(self.name, f"service {self.name} failed: {_describe(exc)}"))
         finally:
             self.done.set()
             if self.stop_requested_at is not None and not failed:
@@ -166,7 +166,8 @@ class ServiceRunner:
         self._watchdog.daemon = True
         self._watchdog.start()
 
-    def _fail(self, error: ServiceError) -> None:
+    def fail(self, error: ServiceError) -> None:
+        """Record the failure that stops the node (the first one counts) and stop."""
         if self.failure is None:
             self.failure = error
         self.request_stop(reason=str(error))
@@ -216,7 +217,7 @@ class ServiceRunner:
                 except Exception as exc:
                     log.error("service failed to start", service=running.name, error=_describe(exc))
                     message = f"service {running.name} failed to start: {_describe(exc)}"
-                    self._fail(ServiceStartError(running.name, message))
+                    self.fail(ServiceStartError(running.name, message))
                     return
                 self._running.append(running)
                 log.info("service started", service=running.name, seconds=round(time.monotonic() - began, 3))

@@ -147,7 +147,8 @@ class Keystore:
 
     # reading --------------------------------------------------------------------------------------
     def scan(self) -> Listing:
-        """Every key name, and a BadKeyFile for each file that is not one (logged as a warning)."""
+        """Every key name, and a BadKeyFile for each file that is not one (the caller reports them:
+        Wallet.load_all logs them when the node starts)."""
         names: list[str] = []
         problems: list[BadKeyFile] = []
         try:
@@ -173,8 +174,6 @@ class Keystore:
                 names.append(name)
             else:
                 problems.append(BadKeyFile(entry.name, problem))
-        for bad in problems:
-            log.warning("keystore file skipped", file=bad.file, reason=bad.reason)
         return Listing(tuple(names), tuple(problems))
 
     def list(self) -> list[str]:

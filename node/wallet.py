@@ -160,6 +160,8 @@ class Wallet:
         one that does not is logged and returned as a BadKeyFile naming its file; none stops the others."""
         listing = self.keystore.scan()
         problems = list(listing.problems)
+        for bad in problems:
+            log.warning("keystore file skipped", file=bad.file, reason=bad.reason)
         for name in listing.names:
             if not name.startswith(WALLET_PREFIX):
                 continue
