@@ -33,7 +33,7 @@ Lotus draws the ticket at random; filpy derives it from the network name so that
 the same genesis CID.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Final
@@ -173,11 +173,21 @@ def _code_name(code: int) -> str:
         return "(an actor-specific code)"
 
 
+# Called after each pre-sealed sector with (sectors sealed so far, sectors to seal in all): what a
+# progress bar needs.
+SealProgress = Callable[[int, int], None]
+
+
 class _Builder:
     """The genesis state under construction and the VM that changes it."""
 
-    def __init__(self, template: GenesisTemplate, store: Blockstore, ticket: Ticket) -> None:
+    def __init__(
+        self, template: GenesisTemplate, store: Blockstore, ticket: Ticket, progress: SealProgress | None
+    ) -> None:
         self.template = template
+        self.progress = progress
+        self.sealed = 0
+        self.to_seal = sum(miner.sectors for miner in template.miners)
         self.policy = genesis_policy(template.policy)
         self.store = store
         self.tree = StateTree.new(store)
@@ -384,6 +394,9 @@ class _Builder:
                 f"{what}: ProveCommitSector {number}",
             )
             sectors.append(sector)
+            self.sealed += 1
+            if self.progress is not None:
+                self.progress(self.sealed, self.to_seal)
         return replace(miner, sectors=tuple(sectors))
 
     def snapshot_power(self) -> None:
@@ -399,10 +412,11 @@ class _Builder:
 
 
 def build_state(
-    template: GenesisTemplate, store: Blockstore, ticket: Ticket
+    template: GenesisTemplate, store: Blockstore, ticket: Ticket, progress: SealProgress | None = None
 ) -> tuple[CID, tuple[PresealedMiner, ...]]:
-    """The genesis state root for template, and its miners with their sealed sectors."""
-    builder = _Builder(template, store, ticket)
+    """The genesis state root for template, and its miners with their sealed sectors. The template's
+    timestamp plays no part: only the block header carries it."""
+    builder = _Builder(template, store, ticket, progress)
     builder.singletons()
     builder.accounts()
     miners = [builder.miner_accounts(i, entry) for i, entry in enumerate(template.miners)]
@@ -423,11 +437,14 @@ def build_state(
     return root, tuple(miners)
 
 
-def build_genesis(template: GenesisTemplate, store: Blockstore | None = None) -> Genesis:
-    """Build the genesis state and block for template (deterministically) into store."""
+def build_genesis(
+    template: GenesisTemplate, store: Blockstore | None = None, *, progress: SealProgress | None = None
+) -> Genesis:
+    """Build the genesis state and block for template (deterministically) into store; progress is
+    called after each sector is sealed."""
     store = MemoryBlockstore() if store is None else store
     ticket = genesis_ticket(template.network_name)
-    state_root, miners = build_state(template, store, ticket)
+    state_root, miners = build_state(template, store, ticket, progress)
     empty = amt_v0_from_list(store, [])
     messages = put_cbor(store, MsgMeta(empty, empty).to_cbor())
     store.put(FILECOIN_GENESIS_CID, FILECOIN_GENESIS_BLOCK)

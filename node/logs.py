@@ -15,6 +15,8 @@ def configure(*, json: bool = False, level: str = "info") -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # exc_info=... on a log call becomes an "exception" field holding the traceback
+        structlog.processors.format_exc_info,
     ]
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()

@@ -1,0 +1,335 @@
+"""What `filpy devnet` needs before its chain runs: the accounts, the genesis and the miner's sectors.
+
+The accounts are the same on every filpy devnet: account i's secp256k1 key is
+`PrivateKey.derive(secp256k1, b"filpy-devnet-account-<i>")` (sha256 of that label), as Ganache and
+Hardhat hand out the same well-known accounts, so that scripts and tests can name them. Their keys are
+public knowledge: never send real FIL to them. Each starts with 100,000 FIL.
+
+The genesis has those accounts and one miner, t01000, whose owner (secp256k1) and worker (BLS) keys
+are derived from the seed "filpy-devnet-miner" and who holds two pre-sealed 2 KiB sectors, sealed for
+real when the genesis is built (node/genesis.py, node/preseal.py). The genesis timestamp is the time
+the devnet is made, so that block timestamps (genesis time + height x block delay) follow the wall
+clock. Nothing else varies: the state, the sectors and the genesis ticket depend only on the template,
+whose only changing field is the timestamp, which only the block header carries (tests check this).
+
+`prepare_devnet(repo)` builds that genesis into the repo (genesis.car, sectors/, then devnet.json as
+the record that it is complete), or reuses the one the repo holds, and imports the accounts' and the
+miner's keys into the repo's wallet. `reset=True` first removes the repo's chain (Repo.reset_chain:
+only inside the opened repo, which Repo.open has checked is a filpy devnet repo).
+"""
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+import structlog
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from chain.crypto.keys import KeyType, PrivateKey
+from chain.encoding.cid import CID
+from chain.encoding.errors import DecodeError
+from chain.store.blockstore import MemoryBlockstore
+from chain.types.address import Address
+from chain.types.block import BlockHeader
+from node.atomic import write_atomic
+from node.genesis import GenesisError, SealProgress, build_genesis, load_genesis_file, write_genesis_car
+from node.genesis_template import FIL, MINER_START_ID, GenesisTemplate, TemplateError, parse_template
+from node.preseal import PresealedMiner, PresealError, read_presealed, write_presealed
+from node.repo import Repo
+from node.wallet import Wallet
+
+NETWORK_NAME: Final = "devnet"
+PROFILE: Final = "devnet"
+ADDRESS_NETWORK: Final = "t"
+DEFAULT_ACCOUNTS: Final = 10
+MAX_ACCOUNTS: Final = 500  # the template's IDs 100..999 hold them with room to spare
+ACCOUNT_BALANCE: Final = 100_000 * FIL
+ACCOUNT_SEED_PREFIX: Final = "filpy-devnet-account-"
+MINER_KEY_SEED: Final = "filpy-devnet-miner"
+MINER_SECTORS: Final = 2
+MINER_SECTOR_SIZE: Final = 2048
+MINER_OWNER_BALANCE: Final = 100_000 * FIL
+MINER_WORKER_BALANCE: Final = 10_000 * FIL
+MINER_POWER_BALANCE: Final = 1_000 * FIL
+RECORD_VERSION: Final = 1
+MAX_RECORD_BYTES: Final = 64 << 10
+
+log = structlog.get_logger("devnet")
+
+
+class DevnetError(Exception):
+    """The devnet cannot be prepared in this repo; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class DevnetAccount:
+    """A prefunded devnet account."""
+
+    index: int
+    key: PrivateKey
+
+    @property
+    def address(self) -> Address:
+        return Address.of_key(self.key)
+
+    @property
+    def lotus_export(self) -> str:
+        """The key as `lotus wallet export` prints it (`lotus wallet import` and filpy read it)."""
+        return self.key.to_lotus_export()
+
+
+def account_key(index: int) -> PrivateKey:
+    return PrivateKey.derive(KeyType.SECP256K1, f"{ACCOUNT_SEED_PREFIX}{index}".encode())
+
+
+def devnet_accounts(count: int) -> tuple[DevnetAccount, ...]:
+    _check_count(count)
+    return tuple(DevnetAccount(i, account_key(i)) for i in range(count))
+
+
+def _check_count(count: int) -> None:
+    if type(count) is not int or not 0 <= count <= MAX_ACCOUNTS:
+        raise DevnetError(f"--accounts: expected a number of accounts in 0..{MAX_ACCOUNTS}, got {count!r}")
+
+
+def devnet_template(accounts: int, timestamp: int) -> GenesisTemplate:
+    """The devnet's genesis template (a template `filpy genesis new` would accept as JSON)."""
+    raw: dict[str, Any] = {
+        "NetworkName": NETWORK_NAME,
+        "Profile": PROFILE,
+        "Timestamp": timestamp,
+        "Accounts": [
+            {
+                "Type": "account",
+                "Balance": str(ACCOUNT_BALANCE),
+                "Meta": {"Owner": account.address.to_string(ADDRESS_NETWORK)},
+            }
+            for account in devnet_accounts(accounts)
+        ],
+        "Miners": [
+            {
+                "ID": Address.new_id(MINER_START_ID).to_string(ADDRESS_NETWORK),
+                "KeySeed": MINER_KEY_SEED,
+                "OwnerBalance": str(MINER_OWNER_BALANCE),
+                "WorkerBalance": str(MINER_WORKER_BALANCE),
+                "PowerBalance": str(MINER_POWER_BALANCE),
+                "SectorSize": MINER_SECTOR_SIZE,
+                "Sectors": MINER_SECTORS,
+            }
+        ],
+    }
+    try:
+        return parse_template(raw)
+    except TemplateError as exc:  # the constants above are wrong: a bug, not bad input
+        raise AssertionError(f"the devnet template is invalid: {exc}") from exc
+
+
+# -- the record of a built devnet (devnet.json) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DevnetRecord:
+    """devnet.json: written last when a devnet genesis is built, so its presence means the genesis
+    and the sectors are complete."""
+
+    genesis: CID
+    accounts: int
+    timestamp: int
+    miner: Address
+
+    def to_bytes(self) -> bytes:
+        raw = {
+            "Version": RECORD_VERSION,
+            "Genesis": str(self.genesis),
+            "Accounts": self.accounts,
+            "Timestamp": self.timestamp,
+            "Miner": self.miner.to_string(ADDRESS_NETWORK),
+        }
+        return (json.dumps(raw, indent=2) + "\n").encode()
+
+    @classmethod
+    def read(cls, path: Path) -> "DevnetRecord | None":
+        try:
+            with path.open("rb") as stream:
+                data = stream.read(MAX_RECORD_BYTES)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise DevnetError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        try:
+            raw = json.loads(data)
+            if not isinstance(raw, dict) or raw.get("Version") != RECORD_VERSION:
+                raise ValueError(f"expected a version {RECORD_VERSION} record")
+            accounts, timestamp = raw["Accounts"], raw["Timestamp"]
+            if type(accounts) is not int or type(timestamp) is not int:
+                raise ValueError("Accounts and Timestamp must be integers")
+            return cls(CID.parse(raw["Genesis"]), accounts, timestamp, Address.parse(raw["Miner"]))
+        except (ValueError, KeyError, TypeError, DecodeError) as exc:
+            raise DevnetError(f"{path} is damaged ({exc}): run with --reset to start over") from None
+
+
+# -- preparing ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Devnet:
+    """A devnet ready to run: what the daemon starts from and what `filpy devnet` prints."""
+
+    genesis: BlockHeader
+    genesis_path: Path
+    miner: PresealedMiner
+    accounts: tuple[DevnetAccount, ...]
+    created: bool  # built now (True) or found in the repo
+
+    @property
+    def genesis_cid(self) -> CID:
+        return self.genesis.cid()
+
+    @property
+    def miner_address(self) -> Address:
+        return self.miner.id_address
+
+    @property
+    def genesis_timestamp(self) -> int:
+        return self.genesis.timestamp
+
+
+def prepare_devnet(
+    repo: Repo,
+    *,
+    accounts: int | None = None,
+    reset: bool = False,
+    progress: SealProgress | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Devnet:
+    """Build or reuse the devnet genesis in repo and put the devnet's keys in its wallet.
+
+    accounts: how many prefunded accounts a new genesis gets (None: DEFAULT_ACCOUNTS, or what the repo's
+    devnet has); asking for another number than an existing devnet has is an error that suggests
+    --reset. progress is called as sectors are sealed; clock gives the genesis timestamp.
+    """
+    if repo.network != PROFILE:
+        raise DevnetError(f"{repo.path} is a {repo.network} repo; a devnet needs a devnet repo")
+    if accounts is not None:
+        _check_count(accounts)
+    if reset:
+        repo.reset_chain()
+    record = DevnetRecord.read(repo.devnet_path)
+    if record is None:
+        devnet = _build(repo, DEFAULT_ACCOUNTS if accounts is None else accounts, progress, clock)
+    else:
+        if accounts is not None and accounts != record.accounts:
+            raise DevnetError(
+                f"the devnet in {repo.path} has {record.accounts} accounts, not {accounts}: run without "
+                "--accounts to resume it, or with --reset to start a new devnet"
+            )
+        devnet = _reuse(repo, record)
+    _import_keys(repo, devnet)
+    return devnet
+
+
+def _build(repo: Repo, accounts: int, progress: SealProgress | None, clock: Callable[[], float]) -> Devnet:
+    if _has_chain_data(repo.datastore_path):
+        raise DevnetError(
+            f"{repo.datastore_path} holds a chain but the repo has no complete devnet genesis "
+            "(no devnet.json): run with --reset to start over"
+        )
+    timestamp = int(clock())
+    template = devnet_template(accounts, timestamp)
+    log.info("building the devnet genesis", accounts=accounts, sectors=MINER_SECTORS, timestamp=timestamp)
+    began = time.monotonic()
+    try:
+        genesis = build_genesis(template, progress=progress)
+        (miner,) = genesis.miners
+        write_presealed(repo.sectors_path, miner, ADDRESS_NETWORK)
+        write_genesis_car(genesis, repo.genesis_path)
+    except GenesisError as exc:
+        raise DevnetError(f"building the devnet genesis failed: {exc}") from None
+    except OSError as exc:
+        raise DevnetError(f"writing the devnet genesis into {repo.path} failed: {exc}") from None
+    record = DevnetRecord(genesis.cid, accounts, timestamp, miner.id_address)
+    write_atomic(repo.devnet_path, record.to_bytes())
+    log.info(
+        "devnet genesis built",
+        genesis=str(genesis.cid),
+        miner=miner.id_address.to_string(ADDRESS_NETWORK),
+        seconds=round(time.monotonic() - began, 2),
+    )
+    return Devnet(genesis.header, repo.genesis_path, miner, devnet_accounts(accounts), created=True)
+
+
+def _reuse(repo: Repo, record: DevnetRecord) -> Devnet:
+    try:
+        header = load_genesis_file(MemoryBlockstore(), repo.genesis_path)
+        miner = read_presealed(repo.sectors_path, record.miner, ADDRESS_NETWORK)
+    except (GenesisError, PresealError) as exc:
+        raise DevnetError(
+            f"the devnet in {repo.path} is damaged ({exc}): run with --reset to start over"
+        ) from None
+    if header.cid() != record.genesis:
+        raise DevnetError(
+            f"{repo.genesis_path} is genesis {header.cid()}, but {repo.devnet_path} records "
+            f"{record.genesis}: run with --reset to start over"
+        )
+    log.info("reusing the devnet genesis", genesis=str(record.genesis), accounts=record.accounts)
+    return Devnet(header, repo.genesis_path, miner, devnet_accounts(record.accounts), created=False)
+
+
+def _has_chain_data(datastore: Path) -> bool:
+    try:
+        return any(datastore.iterdir())
+    except FileNotFoundError:
+        return False
+
+
+def _import_keys(repo: Repo, devnet: Devnet) -> None:
+    """Accounts', owner's and worker's keys into the wallet (those already there are left as they are);
+    account 0 (else the owner) becomes the default address if there is none."""
+    wallet = Wallet(repo.keystore, ADDRESS_NETWORK)
+    keys = [account.key for account in devnet.accounts] + [devnet.miner.owner_key, devnet.miner.worker_key]
+    for key in keys:
+        wallet.ensure_key(key)
+    if wallet.default() is None:
+        wallet.set_default(Address.of_key(keys[0]))
+
+
+# -- a progress bar for sealing ---------------------------------------------------------------------
+
+
+class RichSealProgress:
+    """A rich progress bar for the sectors sealed while a genesis is built (on stderr by default):
+
+    with RichSealProgress() as progress:
+        prepare_devnet(repo, progress=progress)
+    """
+
+    def __init__(self, console: Console | None = None, description: str = "sealing genesis sectors") -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console or Console(stderr=True),
+        )
+        self._task = self._progress.add_task(description, total=None)
+        self._shown = False
+
+    def __call__(self, sealed: int, total: int) -> None:
+        if not self._shown:  # shown from the first sector on: a reused genesis seals nothing
+            self._progress.start()
+            self._shown = True
+        self._progress.update(self._task, completed=sealed, total=total)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._shown:
+            self._progress.stop()

@@ -1,0 +1,240 @@
+"""The service runner, with toy services (tests/node/daemon_toys.py) in a child process: start in order,
+SIGTERM and SIGINT stop everything in reverse order within 5 s, a service failing at start or while
+running stops the others and the process exits non-zero with a message naming it, a stuck service ends
+the process at the deadline. In-process tests cover request_stop (the Shutdown RPC's path)."""
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from node.daemon import ServiceFailed, ServiceRunner, ServiceStartError, TaskStatus
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Child:
+    """A toy node in a child process; its JSON log lines read with a deadline."""
+
+    def __init__(self, scenario: str, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.node.daemon_toys", scenario, *args],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.events: list[dict[str, Any]] = []
+        self._buffer = b""
+
+    def _read(self, timeout: float) -> bool:
+        """Read what the child wrote within timeout; False at end of output."""
+        assert self.proc.stderr is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.proc.stderr, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                return True
+        chunk = os.read(self.proc.stderr.fileno(), 65536)
+        if not chunk:
+            return False
+        self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            if line.strip():
+                self.events.append(json.loads(line))
+        return True
+
+    def wait_for(self, event: str, service: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+        """The first log record of event (for service, if given), waiting for it up to timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for record in self.events:
+                if record["event"] == event and service in (None, record.get("service")):
+                    return record
+            if not self._read(max(0.0, deadline - time.monotonic())):
+                break
+        raise AssertionError(f"no {event!r} within {timeout} s; got {self.events}")
+
+    def finish(self, timeout: float = 30.0) -> int:
+        """Wait for the exit, reading the rest of the output; the exit code."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._read(max(0.0, deadline - time.monotonic())):
+            pass
+        return self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+
+    def logged(self, event: str) -> list[str]:
+        return [r["service"] for r in self.events if r["event"] == event]
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+
+@pytest.fixture
+def child() -> Iterator[list[Child]]:
+    started: list[Child] = []
+    yield started
+    for each in started:
+        each.kill()
+
+
+def start(children: list[Child], scenario: str, *args: str) -> Child:
+    children.append(Child(scenario, *args))
+    return children[-1]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_every_service_in_reverse_order(child: list[Child], signum: int) -> None:
+    node = start(child, "ok")
+    running = node.wait_for("node running")
+    order = ["chain", "mpool", "flusher", "workers", "rpc"]
+    assert running["services"] == order
+    assert node.logged("service starting") == order and node.logged("service started") == order
+    began = time.monotonic()
+    os.kill(node.proc.pid, signum)
+    code = node.finish()
+    elapsed = time.monotonic() - began
+    assert code == 0
+    assert elapsed < 5.0, elapsed
+    assert node.wait_for("node stopping")["reason"] == signal.Signals(signum).name
+    assert node.logged("service stopped") == order[::-1]
+    events = [(r["event"], r.get("service")) for r in node.events]
+    assert events.index(("flushed", None)) < events.index(("service stopped", "flusher"))
+    assert node.events[-1]["event"] == "node stopped"
+
+
+def test_a_service_failing_at_start_stops_those_started_and_exits_non_zero(child: list[Child]) -> None:
+    node = start(child, "fail-start")
+    code = node.finish()
+    assert code == 1
+    failed = node.wait_for("service failed to start")
+    assert (failed["service"], failed["error"]) == ("broken", "OSError: [Errno 98] Address already in use")
+    assert node.logged("service started") == ["chain", "mpool"]
+    assert node.logged("service stopped") == ["mpool", "chain"]
+    assert "rpc" not in node.logged("service starting")
+    final = node.wait_for("node failed")
+    assert final["error"] == "service broken failed to start: OSError: [Errno 98] Address already in use"
+
+
+def test_a_service_crashing_while_running_stops_the_others(child: list[Child]) -> None:
+    node = start(child, "crash")
+    assert node.finish() == 1
+    assert node.wait_for("service failed")["error"] == "RuntimeError: lost the database"
+    assert node.logged("service stopped") == ["rpc", "chain"]
+    assert node.wait_for("node failed")["error"] == "service crasher failed: RuntimeError: lost the database"
+
+
+def test_a_service_returning_while_running_is_a_failure(child: list[Child]) -> None:
+    node = start(child, "returns")
+    assert node.finish() == 1
+    assert (
+        node.wait_for("node failed")["error"]
+        == "service quitter stopped by itself while the node was running"
+    )
+
+
+def test_a_stuck_service_ends_the_process_at_the_deadline(child: list[Child]) -> None:
+    node = start(child, "stuck", "1.0")
+    node.wait_for("node running")
+    began = time.monotonic()
+    os.kill(node.proc.pid, signal.SIGTERM)
+    code = node.finish()
+    assert code == 2
+    assert time.monotonic() - began < 5.0
+    assert node.wait_for("service did not stop in time")["service"] == "stuck"
+    assert node.wait_for("services did not stop in time")["services"] == ["stuck"]
+    assert node.logged("service stopping") == ["rpc", "stuck", "chain"]
+    assert node.logged("service stopped") == ["rpc", "chain"]
+
+
+def test_a_signal_during_a_slow_start_stops_at_once(child: list[Child]) -> None:
+    node = start(child, "slow-start")
+    node.wait_for("service starting", service="sealer")
+    began = time.monotonic()
+    os.kill(node.proc.pid, signal.SIGINT)
+    assert node.finish() == 0
+    assert time.monotonic() - began < 5.0
+    assert node.logged("service started") == ["chain"]
+    assert node.logged("service stopped") == ["chain"]
+
+
+# -- in process --------------------------------------------------------------------------------------
+
+
+class Recorder:
+    def __init__(self, name: str, journal: list[str]) -> None:
+        self.name = name
+        self.journal = journal
+
+    async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        self.journal.append(f"start {self.name}")
+        task_status.started()
+        try:
+            await trio.sleep_forever()
+        finally:
+            self.journal.append(f"stop {self.name}")
+
+
+async def test_request_stop_stops_in_reverse_order() -> None:
+    journal: list[str] = []
+    runner = ServiceRunner([Recorder(n, journal) for n in ("a", "b", "c")], signals=())
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(runner.run)
+        while len(journal) < 3:
+            await trio.sleep(0.01)
+        runner.request_stop("Shutdown")
+        runner.request_stop("again")  # a second request changes nothing
+    assert journal == ["start a", "start b", "start c", "stop c", "stop b", "stop a"]
+    assert runner.failure is None
+
+
+async def test_start_failure_is_raised_with_the_service_name() -> None:
+    class Refuses:
+        name = "refuser"
+
+        async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+            raise ValueError("bad genesis")
+
+    journal: list[str] = []
+    runner = ServiceRunner([Recorder("a", journal), Refuses(), Recorder("c", journal)], signals=())
+    with pytest.raises(
+        ServiceStartError, match="service refuser failed to start: ValueError: bad genesis"
+    ) as e:
+        await runner.run()
+    assert e.value.service == "refuser"
+    assert journal == ["start a", "stop a"]
+
+
+async def test_never_calling_started_is_a_start_failure() -> None:
+    class Forgets:
+        async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+            return None
+
+    with pytest.raises(ServiceStartError, match="service Forgets failed to start: RuntimeError"):
+        await ServiceRunner([Forgets()], signals=()).run()
+
+
+async def test_failure_while_running_is_raised() -> None:
+    class Fails:
+        name = "fails"
+
+        async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+            task_status.started()
+            await trio.sleep(0.01)
+            raise KeyError("x")
+
+    journal: list[str] = []
+    with pytest.raises(ServiceFailed, match="service fails failed: KeyError: 'x'"):
+        await ServiceRunner([Recorder("a", journal), Fails()], signals=()).run()
+    assert journal == ["start a", "stop a"]
