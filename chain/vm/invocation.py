@@ -3,8 +3,10 @@
 `call` is a send from one actor to another: charge the invocation, find (or, for a new key address,
 create) the receiver, move the value, run the method. An actor's abort is an ActorError and travels
 up as one; any other exception raised inside an actor method is a bug in that actor: it is logged and
-becomes SysErrIllegalInstruction, as a trap in a Wasm actor does on the FVM. The state changes of a
-failed send are undone by whoever opened the snapshot (Invocation.send, or the VM for a message).
+becomes SysErrIllegalInstruction, as a trap in a Wasm actor does on the FVM. A failure of the machine
+rather than of the actor (memory, recursion, the store: chain/vm/abort.py) becomes ExecutionAborted
+and passes through every frame untouched. The state changes of a failed send are undone by whoever
+opened the snapshot (Invocation.send, or the VM for a message).
 
 Everything a message's sends share (the state tree, the gas tracker, the origin and the count of actors
 created) lives in one MessageContext; each method call gets its own Invocation (the Runtime).
@@ -38,6 +40,7 @@ from chain.types.sector import (
     WindowPoStVerifyInfo,
 )
 from chain.vm import syscalls
+from chain.vm.abort import ExecutionAborted, MissingBlock, StoreFailed, describe, machine_failure
 from chain.vm.exitcode import ActorError, ExitCode
 from chain.vm.gas import GasTracker, PriceList
 from chain.vm.invoker import Invoker, is_singleton
@@ -165,7 +168,14 @@ def call(
                 f"{definition.name} aborted with exit code {code}: {err.message}",
             ) from None
         raise
+    except ExecutionAborted:
+        raise
     except Exception as exc:
+        failure = machine_failure(exc)
+        if failure is not None:
+            # No logging here: the frame may be near the recursion limit or out of memory. The VM
+            # logs the abort once, with the message it stopped.
+            raise ExecutionAborted(f"{definition.name} method {method}: {describe(failure)}") from failure
         _log.error(
             "actor raised an unexpected exception",
             actor=definition.name,
@@ -190,7 +200,9 @@ def call(
 
 
 class ChargingStore:
-    """The blockstore as actors see it: every read and write costs gas (Lotus gasChargingBlocks)."""
+    """The blockstore as actors see it: every read and write costs gas (Lotus gasChargingBlocks), and
+    a store that fails or lacks a block aborts execution (chain/vm/abort.py) instead of failing the
+    actor."""
 
     __slots__ = ("_gas", "_prices", "_store")
 
@@ -199,17 +211,31 @@ class ChargingStore:
         self._gas = gas
         self._prices = prices
 
-    def get(self, cid: CID) -> bytes | None:
+    def get(self, cid: CID) -> bytes:
+        """The block's bytes. Actors only read blocks their state references, so a missing one is
+        this node's store failing (MissingBlock), never None."""
         self._gas.charge(self._prices.on_ipld_get(), "OnIpldGet")
-        return self._store.get(cid)
+        try:
+            data = self._store.get(cid)
+        except Exception as exc:
+            raise StoreFailed(f"reading block {cid}: {describe(exc)}") from exc
+        if data is None:
+            raise MissingBlock(cid)
+        return data
 
     def has(self, cid: CID) -> bool:
         self._gas.charge(self._prices.on_ipld_get(), "OnIpldGet")
-        return self._store.has(cid)
+        try:
+            return self._store.has(cid)
+        except Exception as exc:
+            raise StoreFailed(f"looking up block {cid}: {describe(exc)}") from exc
 
     def put(self, cid: CID, data: bytes) -> None:
         self._gas.charge(self._prices.on_ipld_put(len(data)), "OnIpldPut")
-        self._store.put(cid, data)
+        try:
+            self._store.put(cid, data)
+        except Exception as exc:
+            raise StoreFailed(f"writing block {cid}: {describe(exc)}") from exc
 
     def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
         for cid, data in blocks:
@@ -345,8 +371,6 @@ class Invocation:
     def state(self, state_type: type[S]) -> S:
         head = self._self_actor().head
         data = self.store.get(head)
-        if data is None:
-            raise ActorError(ExitCode.ErrIllegalState, f"state block {head} of {self.receiver} is missing")
         try:
             decoded: S = state_type.from_cbor(dagcbor.decode(data))  # type: ignore[attr-defined]
         except DecodeError as exc:

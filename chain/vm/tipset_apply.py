@@ -11,10 +11,13 @@ The order is Lotus's ApplyBlocks (lotus chain/consensus/filcns/compute_state.go)
 4. Receipts, one per applied message in order, go into an AMT of the legacy layout Lotus writes
    (chain/state/amt.py amt_v0_from_list); the state is flushed.
 
-A failing reward or cron message means the state cannot be computed: ImplicitMessageFailed.
+A failing reward or cron message means the state cannot be computed: ImplicitMessageFailed. That, a
+failure of the machine (ExecutionAborted, chain/vm/abort.py) or a broken state (VMError) leaves the
+state tree as it was at parent_state: the whole tipset runs under one snapshot and nothing is flushed
+before it has succeeded (so null rounds are not flushed one by one as Lotus does; the root is the same).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -138,10 +141,31 @@ def apply_tipset(
             invoker=invoker,
         )
 
+    depth = tree.snapshot_depth
+    tree.snapshot()
+    try:
+        vm, applied = _apply_epochs(make_vm, parent_epoch, epoch, blocks, policy)
+    except BaseException:
+        while tree.snapshot_depth > depth:
+            tree.revert()
+        raise
+    tree.clear_snapshot()
+
+    receipts = tuple(ret.receipt for _, ret in applied)
+    receipts_root = amt_v0_from_list(store, [r.to_cbor() for r in receipts])
+    return TipsetResult(vm.flush(), receipts_root, receipts, tuple(applied))
+
+
+def _apply_epochs(
+    make_vm: Callable[[int], VM],
+    parent_epoch: int,
+    epoch: int,
+    blocks: Sequence[BlockMessages],
+    policy: Policy,
+) -> tuple[VM, list[tuple[CID, ApplyRet]]]:
+    """Null-round crons, the blocks' messages and rewards, then cron: the tree is changed in place."""
     for null_epoch in range(parent_epoch + 1, epoch):
-        null_vm = make_vm(null_epoch)
-        run_cron(null_vm, policy)
-        null_vm.flush()
+        run_cron(make_vm(null_epoch), policy)
 
     vm = make_vm(epoch)
     applied: list[tuple[CID, ApplyRet]] = []
@@ -165,7 +189,4 @@ def apply_tipset(
         if ret.exit_code != 0:
             raise ImplicitMessageFailed(f"block reward for {block.miner} at epoch {epoch}", ret)
     run_cron(vm, policy)
-
-    receipts = tuple(ret.receipt for _, ret in applied)
-    receipts_root = amt_v0_from_list(store, [r.to_cbor() for r in receipts])
-    return TipsetResult(vm.flush(), receipts_root, receipts, tuple(applied))
+    return vm, applied

@@ -13,7 +13,9 @@ makes before running a message):
    burn to the burnt-funds actor, the miner tip to the reward actor, the rest back to the sender.
 
 Implicit messages (reward, cron: from the system actor) skip steps 1, 2 and 4.
-A broken state (no burnt-funds or reward actor to pay) raises VMError; nothing else escapes.
+A broken state (no burnt-funds or reward actor to pay) raises VMError. A failure of the machine
+rather than of the chain (memory, recursion, the blockstore: chain/vm/abort.py) raises
+ExecutionAborted and leaves the state tree as it was before the message. Nothing else escapes.
 """
 
 import sys
@@ -31,6 +33,7 @@ from chain.state.tree import Actor, StateTree
 from chain.types.address import Address
 from chain.types.message import MESSAGE_VERSION, TOTAL_FILECOIN, Message, SignedMessage
 from chain.types.receipt import MessageReceipt
+from chain.vm.abort import ExecutionAborted, describe, machine_failure
 from chain.vm.circulating import circulating_supply
 from chain.vm.exitcode import ActorError, ExitCode
 from chain.vm.gas import PRICES, GasOutputs, GasTracker, PriceList, compute_gas_outputs
@@ -138,7 +141,44 @@ class VM:
         return ApplyRet(receipt, GasOutputs(miner_penalty=penalty), reason)
 
     def apply_message(self, cmsg: ChainMessage) -> ApplyRet:
-        """Apply one message from a block; the receipt says what happened."""
+        """Apply one message from a block; the receipt says what happened.
+
+        Raises ExecutionAborted (the tree left as before the message) if the machine fails.
+        """
+        msg = cmsg.message if isinstance(cmsg, SignedMessage) else cmsg
+        return self._atomically(msg, lambda: self._apply_message(cmsg))
+
+    def _atomically(self, msg: Message, apply: Callable[[], ApplyRet]) -> ApplyRet:
+        """Run apply() so that if the machine fails the tree is left exactly as before it, and the
+        failure leaves as one ExecutionAborted naming the message."""
+        tree = self.tree
+        depth = tree.snapshot_depth
+        tree.snapshot()
+        try:
+            ret = apply()
+        except BaseException as exc:
+            while tree.snapshot_depth > depth:
+                tree.revert()
+            failure = None if not isinstance(exc, Exception) else machine_failure(exc)
+            if isinstance(exc, ExecutionAborted) or failure is not None:
+                error = describe(exc if failure is None else failure)
+                _log.error(
+                    "message execution aborted: the machine failed, not the message",
+                    message=str(msg.cid()),
+                    to=str(msg.to),
+                    method=msg.method,
+                    epoch=self.epoch,
+                    error=error,
+                )
+                raise ExecutionAborted(
+                    f"message {msg.cid()} to {msg.to} method {msg.method} at epoch {self.epoch} "
+                    f"aborted, nothing applied: {error}"
+                ) from exc
+            raise
+        tree.clear_snapshot()
+        return ret
+
+    def _apply_message(self, cmsg: ChainMessage) -> ApplyRet:
         msg = cmsg.message if isinstance(cmsg, SignedMessage) else cmsg
         env = self._env
         inclusion = env.prices.on_chain_message(cmsg.chain_length())
@@ -209,8 +249,11 @@ class VM:
         except ActorError as err:
             return err.exit_code, b"", err.message
         except Exception as exc:
-            # Not inside an actor (call() converts those): the VM's own machinery failed on this
-            # message, e.g. a missing block under an actor's state. The message fails; state is intact.
+            if isinstance(exc, ExecutionAborted) or machine_failure(exc) is not None:
+                raise  # _atomically reverts and reports it
+            # Not inside an actor (call() converts those) and not the machine: the VM's own rules
+            # failed on this message's state, e.g. an undecodable actor entry, which every node
+            # meets alike. The message fails; state is intact.
             _log.error(
                 "message execution failed",
                 to=str(msg.to),
@@ -230,7 +273,13 @@ class VM:
         self.tree.set_actor(address, actor.with_balance(actor.balance + amount))
 
     def apply_implicit_message(self, msg: Message) -> ApplyRet:
-        """Apply a message the system sends itself (block reward, cron): no nonce, no gas payment."""
+        """Apply a message the system sends itself (block reward, cron): no nonce, no gas payment.
+
+        Raises ExecutionAborted (the tree left as before the message) if the machine fails.
+        """
+        return self._atomically(msg, lambda: self._apply_implicit_message(msg))
+
+    def _apply_implicit_message(self, msg: Message) -> ApplyRet:
         tree = self.tree
         sender = tree.lookup_id(msg.from_)
         if sender is None or tree.get_actor(sender) is None:

@@ -203,6 +203,30 @@ def _probe_tick(rt: Runtime) -> None:
     rt.set_state(ProbeState(state.value * 100 + rt.curr_epoch))
 
 
+def _probe_exhaust_memory(rt: Runtime) -> None:
+    """Write state, then ask for more memory than any machine has (a real MemoryError, at once)."""
+    rt.validate_immediate_caller_accept_any()
+    rt.set_state(ProbeState(777))
+    bytearray(1 << 62)
+
+
+def _probe_recurse_in_python(rt: Runtime) -> None:
+    """Write state, then recurse in Python until the interpreter's limit stops it (a RecursionError)."""
+    rt.validate_immediate_caller_accept_any()
+    rt.set_state(ProbeState(888))
+
+    def down(n: int) -> int:
+        return down(n + 1) + 1
+
+    down(0)
+
+
+def _probe_read_state(rt: Runtime) -> int:
+    """Read the probe's own state through the runtime: its value."""
+    rt.validate_immediate_caller_accept_any()
+    return rt.state(ProbeState).value
+
+
 def _int_list(raw: Any) -> list[Any]:
     value, code = expect_tuple(raw, 2, "args")
     return [expect_int(value, "value"), expect_uint(code, "code")]
@@ -222,6 +246,9 @@ PROBE = ActorDef(
         MethodDef(7, "Burn", _probe_burn, lambda raw: expect_uint(raw, "amount")),
         MethodDef(8, "Returns", _probe_returns, lambda raw: expect_uint(raw, "size")),
         MethodDef(9, "Tick", _probe_tick),
+        MethodDef(10, "ExhaustMemory", _probe_exhaust_memory),
+        MethodDef(11, "RecurseInPython", _probe_recurse_in_python),
+        MethodDef(12, "ReadState", _probe_read_state),
     ),
 )
 
