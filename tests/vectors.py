@@ -1,4 +1,9 @@
-"""Loading the interop vectors: the directory comes from FILPY_VECTORS (default ../shared/vectors)."""
+"""Loading the interop vectors: the directory comes from FILPY_VECTORS (default ../shared/vectors).
+
+Outside CI a missing directory skips the tests that need it (a developer without the vectors can
+still run the rest). Under CI (`CI=true`, as `.ci/run` and CI services set it) it fails the run,
+saying where it looked: a CI whose vectors are not where it thinks must not pass green on skips.
+"""
 
 import json
 import os
@@ -15,8 +20,31 @@ def vectors_dir() -> Path:
     return Path(configured) if configured else (_REPO / ".." / "shared" / "vectors").resolve()
 
 
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def missing_vectors_problem() -> str | None:
+    """Why the run must fail for want of vectors (CI and no directory), or None."""
+    directory = vectors_dir()
+    if not under_ci() or directory.is_dir():
+        return None
+    source = "FILPY_VECTORS" if os.environ.get("FILPY_VECTORS") else "the default ../shared/vectors"
+    return (
+        f"CI=true but the interop vectors directory {directory} (from {source}) does not exist: "
+        "set FILPY_VECTORS to the vectors directory; under CI missing vectors fail instead of skipping"
+    )
+
+
+def _check_directory() -> None:
+    problem = missing_vectors_problem()
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+
+
 def load(name: str) -> Any:
     """Load one vectors file (e.g. 'cids.json' or 'ref/hamt.json'); None if the set lacks it."""
+    _check_directory()
     path = vectors_dir() / name
     if not path.exists():
         return None
