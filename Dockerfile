@@ -9,6 +9,7 @@ COPY actors actors
 COPY proofs proofs
 COPY node node
 COPY rpc rpc
+COPY cli cli
 RUN pip install --no-cache-dir -r requirements.lock \
     && python -m proofs.build_ext \
     && pip install --no-cache-dir --no-deps .

@@ -1,1 +1,1 @@
-"""Wiring and services: the daemon, its configuration and repo, the CLI, genesis, wallet."""
+"""Wiring and services: the daemon, its configuration and repo, genesis, wallet (the CLI is cli/)."""

@@ -9,7 +9,8 @@ from rich.console import Console
 
 from chain.encoding.cid import CID
 from chain.encoding.commcid import commitment_of_v1, parse_piece_cid_v2
-from node import cli, commp_cli
+from cli import commp as commp_cli
+from cli import main as cli
 from proofs import commp
 
 
@@ -75,7 +76,7 @@ def test_progress_bar_for_large_files(tmp_path: Path, monkeypatch: pytest.Monkey
     screen = io.StringIO()
     console = Console(file=screen, force_terminal=True, width=100)
     out = io.StringIO()
-    args = cli.build_parser().parse_args(["commp", str(path)])
+    args = cli.build_parser(["commp"]).parse_args(["commp", str(path)])
     assert commp_cli.run(args, out=out, console=console) == 0
     assert "commp" in screen.getvalue() and "big.bin" in screen.getvalue()
     assert _lines(out.getvalue())["Payload size"] == "300000"
@@ -88,7 +89,7 @@ def test_no_progress_flag_draws_nothing(tmp_path: Path, monkeypatch: pytest.Monk
     path = tmp_path / "f"
     path.write_bytes(b"x" * 100)
     screen = io.StringIO()
-    args = cli.build_parser().parse_args(["commp", "--no-progress", str(path)])
+    args = cli.build_parser(["commp"]).parse_args(["commp", "--no-progress", str(path)])
     assert commp_cli.run(args, out=io.StringIO(), console=Console(file=screen, force_terminal=True)) == 0
     assert screen.getvalue() == ""
 

@@ -1,19 +1,14 @@
 """`filpy genesis`: make a genesis CAR from a template (`new`), print the example template (`example`),
-and describe a genesis CAR (`show`). The work is in node/genesis.py; docs/genesis.md has the format."""
+and describe a genesis CAR (`show`). The work is in node/genesis.py; docs/genesis.md has the format.
+
+Each subcommand imports the chain, actors and sealing code it needs when it runs, so that
+`filpy genesis --help` starts as fast as `filpy --help` (cli/main.py).
+"""
 
 import argparse
 import sys
 from pathlib import Path
 from typing import TextIO
-
-from actors import builtin
-from actors.power_state import ClaimsTable, PowerState
-from chain.state.init_state import InitState
-from chain.store.blockstore import MemoryBlockstore, get_cbor
-from chain.vm.exitcode import ActorError
-from node.genesis import GenesisError, build_genesis, check_genesis, load_genesis_file, write_genesis_car
-from node.genesis_template import MAX_TEMPLATE_BYTES, GenesisTemplate, TemplateError, example_template_json
-from node.preseal import write_presealed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +36,10 @@ def _fail(message: str) -> int:
 
 
 def run_new(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from node.genesis import GenesisError, build_genesis, write_genesis_car
+    from node.genesis_template import MAX_TEMPLATE_BYTES, GenesisTemplate, TemplateError
+    from node.preseal import write_presealed
+
     out = out or sys.stdout
     path: Path = args.template
     try:
@@ -77,11 +76,20 @@ def run_new(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def run_example(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from node.genesis_template import example_template_json
+
     (out or sys.stdout).write(example_template_json())
     return 0
 
 
 def run_show(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from actors import builtin
+    from actors.power_state import ClaimsTable, PowerState
+    from chain.state.init_state import InitState
+    from chain.store.blockstore import MemoryBlockstore, get_cbor
+    from chain.vm.exitcode import ActorError
+    from node.genesis import GenesisError, check_genesis, load_genesis_file
+
     out = out or sys.stdout
     store = MemoryBlockstore()
     try:

@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="hashing threads (default: one per core, at most 8)",
     )
     parser.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
+    parser.set_defaults(handler=run)
 
 
 def size_str(size: int) -> str:

@@ -1,0 +1,83 @@
+"""The `filpy` command line: one subcommand per job, each in its own module of this package.
+
+`filpy --help` and every command start fast because a subcommand's module (and what it imports:
+the chain, the actors, the proofs) is imported only when that command runs. The table below is all
+the top level knows of a command: its name, its one-line help and the module that implements it.
+A command module offers `add_arguments(parser)`, which declares its arguments and sets the parser's
+`handler` default (a function of the parsed arguments returning the exit status).
+
+This module imports nothing of filpy at import time (tests/cli/test_main.py checks it).
+"""
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    help: str
+    module: str  # imported only when this command is on the command line
+
+
+COMMANDS: Final = (
+    Command("devnet", "start a single-node devnet (not yet available)", "cli.devnet"),
+    Command("commp", "piece CID (CommP) and sizes of a file, as `lotus client commP`", "cli.commp"),
+    Command("genesis", "make a genesis (state and block, as a CAR) from a template", "cli.genesis"),
+)
+_BY_NAME: Final = {command.name: command for command in COMMANDS}
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+
+
+def _chosen(argv: Sequence[str]) -> Command | None:
+    """The command named on the command line: the first argument that is a command's name (global
+    options come before it and none of their values is a command name)."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        command = _BY_NAME.get(arg)
+        if command is not None:
+            return command
+    return None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser for argv: every command is listed, but only the one argv names gets its arguments
+    (which imports its module)."""
+    parser = argparse.ArgumentParser(prog="filpy", description="A Filecoin full node in Python.")
+    parser.add_argument("--log-json", action="store_true", help="log JSON lines instead of key=value")
+    parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chosen = _chosen(argv)
+    for command in COMMANDS:
+        command_parser = sub.add_parser(command.name, help=command.help, description=command.help)
+        if command is chosen:
+            importlib.import_module(command.module).add_arguments(command_parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(args_list).parse_args(args_list)
+    from node import logs  # structlog: not needed to print help or usage errors
+
+    logs.configure(json=args.log_json, level=args.log_level)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except BrokenPipeError:
+        # The reader went away (`filpy ... | head`): stop quietly, as Unix tools do, and keep the
+        # interpreter from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

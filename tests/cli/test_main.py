@@ -1,0 +1,120 @@
+"""The `filpy` entry point itself: lazy subcommands, logging formats, and a closed stdout ends a command
+quietly."""
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import structlog
+
+from cli import main as cli
+from node import logs
+
+
+def test_closed_stdout_pipe_is_not_a_crash() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before filpy writes a byte
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "cli", "genesis", "example"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 0
+    assert b"Traceback" not in proc.stderr
+
+
+def test_log_lines_are_key_value_or_json(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure(json=True, level="info")
+    structlog.get_logger("t").info("sealed", sector=7)
+    structlog.get_logger("t").debug("hidden")
+    line = capsys.readouterr().err.strip()
+    record = json.loads(line)
+    assert (record["event"], record["sector"], record["level"]) == ("sealed", 7, "info")
+    logs.configure(json=False, level="debug")
+    structlog.get_logger("t").debug("shown", piece="baga")
+    text = capsys.readouterr().err
+    assert "event='shown'" in text and "level='debug'" in text and "piece='baga'" in text
+
+
+# Packages a bare `import cli.main` (and so `filpy --help`) must not pull in: filpy's own layers
+# below the CLI and the heavy third-party libraries they bring.
+HEAVY = (
+    "chain",
+    "actors",
+    "proofs",
+    "node",
+    "rpc",
+    "structlog",
+    "rich",
+    "cbor2",
+    "blspy",
+    "coincurve",
+    "trio",
+)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after running code."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=60, check=True
+    )
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in HEAVY)
+
+
+def test_importing_the_cli_imports_nothing_heavy() -> None:
+    assert heavy(modules_after("import cli.main")) == []
+
+
+def test_help_imports_no_command_module() -> None:
+    code = (
+        "import contextlib, io, cli.main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    cli.main.main(['--help'])"
+    )
+    loaded = modules_after(code)
+    assert heavy(loaded) == []
+    assert not {"cli.commp", "cli.genesis", "cli.devnet"} & loaded
+
+
+def test_a_command_imports_its_own_module_only() -> None:
+    loaded = modules_after("import cli.main\ncli.main.build_parser(['--log-level', 'debug', 'commp', 'x'])")
+    assert "cli.commp" in loaded and "proofs.commp" in loaded
+    assert "cli.genesis" not in loaded and "node.genesis" not in loaded
+
+
+def test_every_command_is_listed_and_has_its_module() -> None:
+    parser = cli.build_parser()
+    help_text = parser.format_help()
+    for command in cli.COMMANDS:
+        assert command.name in help_text
+        module = importlib.import_module(command.module)
+        assert callable(module.add_arguments)
+        parsed = cli.build_parser([command.name])
+        assert command.name in parsed.format_help()
+
+
+def test_devnet_says_the_daemon_is_not_available_yet(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["devnet"]) == 2
+    assert "filpy devnet: not available yet" in capsys.readouterr().err
+
+
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["wallet"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'wallet'" in capsys.readouterr().err
