@@ -74,10 +74,13 @@ from chain.types.address import Address
 from chain.types.beacon import BeaconEntry
 from chain.types.block import BlockHeader, PoStProof
 from chain.types.election import ElectionProof, Ticket
+from chain.types.message import sign_message
 from chain.types.sector import PieceInfo
 from chain.vm.exitcode import ExitCode
+from chain.vm.gas import PRICES
 from chain.vm.invoker import DEFAULT_INVOKER
 from chain.vm.syscalls import sealed_cid
+from chain.vm.vm import VM
 from node.genesis import GenesisRandomness, build_genesis, genesis_car_bytes, load_genesis_car
 from node.genesis_template import REWARD_ACTOR_BALANCE, parse_template
 from node.preseal import read_presealed, write_presealed
@@ -85,7 +88,7 @@ from proofs import commp, fr32, merkle, pip, seal
 from proofs.post import FaultySectors, ProvingSector, generate_window_post
 from proofs.registered import make_prover_id
 from tests.chain.vm_helpers import install_singleton, make_world
-from tests.e2e.vm_chain import Chain, Party, Prover, chain_randomness, gas_paid
+from tests.e2e.vm_chain import BASE_FEE, Chain, Party, Prover, chain_randomness, gas_paid
 
 FIL: Final = 10**18
 SEAL_PROOF: Final = 5  # StackedDrg2KiBV1_1
@@ -601,6 +604,8 @@ def seal_and_aggregate(
     assert ret.exit_code == ExitCode.ErrIllegalArgument, ret.error
     claim_before = claim_of(chain, miner)
     params = ProveCommitAggregateParams(sector_numbers, encode_aggregate_proof(proofs))
+    # Each proof is verified inline, so the message pays OnVerifySeal once per sector.
+    assert seal_verifications_paid(chain, OWNER, miner, params) == len(numbers)
     chain.ok(OWNER, miner, MinerMethod.ProveCommitAggregate, params)
     assert claim_of(chain, miner) == tuple(c + len(numbers) * SECTOR_SIZE for c in claim_before)
     state = miner_state(chain, miner)
@@ -611,6 +616,27 @@ def seal_and_aggregate(
         assert sector is not None and sector.activation == chain.epoch
         assert sector.sealed_cid == sealed_cid(s.comm_r)
     return sealed
+
+
+def seal_verifications_paid(chain: Chain, sender: Party, miner: Address, params: Any) -> int:
+    """How many seal verifications a ProveCommitAggregate pays for: its gas used (applied on copies of
+    the state at the next epoch) under two price lists that differ only by one gas in OnVerifySeal."""
+    root = chain.tree.flush()
+    signed = sign_message(chain.message(sender, miner, MinerMethod.ProveCommitAggregate, params), sender.key)
+    used = []
+    for extra in (0, 1):
+        vm = VM(
+            StateTree.load(chain.store, root),
+            epoch=chain.epoch + 1,
+            base_fee=BASE_FEE,
+            randomness=chain.randomness,
+            policy=chain.policy,
+            prices=replace(PRICES, verify_seal_base=PRICES.verify_seal_base + extra),
+        )
+        ret = vm.apply_message(signed)
+        assert ret.exit_code == ExitCode.Ok, ret.error
+        used.append(ret.receipt.gas_used)
+    return used[1] - used[0]
 
 
 def check_genesis_miner(start: Start) -> None:
