@@ -10,6 +10,26 @@ from dataclasses import dataclass, field
 EPOCHS_IN_HOUR = 120  # mainnet: 30-second epochs
 EPOCHS_IN_DAY = 24 * EPOCHS_IN_HOUR
 
+# -- message sizes (docs/vm.md, "Message size") ------------------------------------------------------
+# Lotus's pool takes messages up to 64 KiB, but one vanilla seal proof is 54-60 KB (docs/proofs.md), so
+# a ProveCommitAggregate of two would not fit. The pool's limit is instead what one gossipsub RPC
+# carries: 1 MiB (go-libp2p-pubsub's and py-libp2p's DefaultMaxMessageSize) less room for the pubsub
+# envelope around the message (peer ID, sequence number, topic, signature and key). The consensus limit
+# (chain.types.message.MAX_MESSAGE_SIZE, what the VM and block validation enforce) is the whole RPC.
+GOSSIP_RPC_MAX_SIZE = 1 << 20
+GOSSIP_ENVELOPE_ROOM = 4 << 10
+POOL_MAX_MESSAGE_SIZE = GOSSIP_RPC_MAX_SIZE - GOSSIP_ENVELOPE_ROOM
+# The largest vanilla seal proof: proofs/registered.py's challenge counts keep each under 60 KiB
+# (measured: 60,098 B at 2 KiB, 54,146 B at 8 MiB, 56,386 B at 512 MiB).
+SEAL_PROOF_MAX_SIZE = 60 << 10
+# A ProveCommitAggregate message is its proofs plus, at most, this much: the signed message's fields
+# and signature, the params' array, the sector-number bitfield and the CBOR headers of AggregateProof.
+AGGREGATE_MESSAGE_OVERHEAD = 4 << 10
+# So AggregateProof (the CBOR array of the proofs, each a byte string with a 3-byte header) may take
+# what is left of a pool-sized message, and holds at most this many proofs (16).
+MAX_AGGREGATED_PROOF_SIZE = POOL_MAX_MESSAGE_SIZE - AGGREGATE_MESSAGE_OVERHEAD
+MAX_AGGREGATED_SECTORS = MAX_AGGREGATED_PROOF_SIZE // (SEAL_PROOF_MAX_SIZE + 3)
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
@@ -35,8 +55,9 @@ class Policy:
     initial_base_fee: int = 100_000_000
     # Deepest nesting of actor-to-actor sends below a top-level message (ref-fvm max_call_depth).
     max_call_depth: int = 1024
-    # Largest signed message the message pool accepts, in bytes (lotus MaxMessageSize, 64 KiB).
-    max_message_size: int = 64 << 10
+    # Largest signed message the message pool accepts and gossips, in bytes (lotus MaxMessageSize is
+    # 64 KiB; filpy's is set by the proofs and gossip, above). At most chain.types.message.MAX_MESSAGE_SIZE.
+    max_message_size: int = POOL_MAX_MESSAGE_SIZE
 
     # -- storage market, payment channels, multisig (builtin-actors v9 market/paych/multisig) ----------
     # inclusive bounds on a deal's duration, EndEpoch - StartEpoch (market policy deal_duration_bounds)
@@ -89,13 +110,14 @@ class Policy:
     # (EXPIRED_PRE_COMMIT_CLEAN_UP_DELAY)
     expired_pre_commit_clean_up_delay: int = 8 * EPOCHS_IN_HOUR
     pre_commit_sector_batch_max_size: int = 256  # PRE_COMMIT_SECTOR_BATCH_MAX_SIZE
-    # ProveCommitAggregate: how many sectors one aggregate proves (MIN_AGGREGATED_SECTORS,
-    # MAX_AGGREGATED_SECTORS) and its largest AggregateProof. v9's MAX_AGGREGATED_PROOF_SIZE (81,960 B)
-    # bounds a SnarkPack; filpy's aggregate is the CBOR array of the sectors' vanilla seal proofs, each
-    # under 64 KiB (docs/proofs.md), so the bound is 64 KiB per sector.
+    # ProveCommitAggregate: how many sectors one aggregate proves (MIN_AGGREGATED_SECTORS) and its
+    # largest AggregateProof. v9's 819 sectors and 81,960 B bound a SnarkPack; filpy's aggregate is the
+    # CBOR array of the sectors' vanilla seal proofs (docs/proofs.md), so both follow from the message
+    # size (above): 16 proofs in what a pool-sized message leaves for them. A profile that changes
+    # max_message_size changes these with it (tests/chain/test_message_limits.py checks every profile).
     min_aggregated_sectors: int = 4
-    max_aggregated_sectors: int = 819
-    max_aggregated_proof_size: int = 819 * (64 << 10)
+    max_aggregated_sectors: int = MAX_AGGREGATED_SECTORS
+    max_aggregated_proof_size: int = MAX_AGGREGATED_PROOF_SIZE
     # sector lifetime bounds (MIN_SECTOR_EXPIRATION, MAX_SECTOR_EXPIRATION_EXTENSION, and the 5-year
     # seal_proof_sector_maximum_lifetime of V1_1 proofs)
     min_sector_expiration: int = 180 * EPOCHS_IN_DAY

@@ -33,6 +33,11 @@ from chain.types.address import Address
 MESSAGE_VERSION: Final = 0
 # cbor-gen's ByteArrayMaxLen, the limit lotus applies when decoding Params.
 MAX_PARAMS_LENGTH: Final = MAX_BYTES_LENGTH
+# The largest message (its own CBOR, without a signature) a block may carry; the VM refuses a larger
+# one. One gossipsub RPC (1 MiB): a message that cannot be gossiped reaches a block only through its
+# own miner. Lotus has no consensus limit (its pool's is 64 KiB); filpy needs one above Lotus's pool
+# because vanilla seal proofs are ~60 KB each (chain/params.py for the pool's, docs/vm.md).
+MAX_MESSAGE_SIZE: Final = 1 << 20
 # lotus build/buildconstants: BlockGasLimit and the total supply (FilBase * FilecoinPrecision); the
 # same on every network.
 BLOCK_GAS_LIMIT: Final = 10_000_000_000
@@ -94,6 +99,8 @@ class Message(CachedCbor, kw_only=True):
         """
         if self.version != MESSAGE_VERSION:
             raise InvalidMessage(f"message version {self.version} is unsupported")
+        if self.chain_length() > MAX_MESSAGE_SIZE:
+            raise InvalidMessage(f"message of {self.chain_length()} bytes exceeds {MAX_MESSAGE_SIZE} bytes")
         if self.to == ZERO_ADDRESS:
             raise InvalidMessage("'To' is the zero address")
         if self.value < 0:

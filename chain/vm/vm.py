@@ -31,7 +31,7 @@ from chain.encoding.cid import CID
 from chain.params import Policy
 from chain.state.tree import Actor, StateTree
 from chain.types.address import Address
-from chain.types.message import MESSAGE_VERSION, TOTAL_FILECOIN, Message, SignedMessage
+from chain.types.message import MAX_MESSAGE_SIZE, MESSAGE_VERSION, TOTAL_FILECOIN, Message, SignedMessage
 from chain.types.receipt import MessageReceipt
 from chain.vm.abort import ExecutionAborted, describe, machine_failure
 from chain.vm.circulating import circulating_supply
@@ -80,6 +80,8 @@ def _syntax_problem(msg: Message) -> str | None:
     """Why msg could never be in a valid block (lotus ValidForBlockInclusion), or None."""
     if msg.version != MESSAGE_VERSION:
         return f"message version {msg.version} is unsupported"
+    if msg.chain_length() > MAX_MESSAGE_SIZE:
+        return f"message of {msg.chain_length()} bytes exceeds {MAX_MESSAGE_SIZE} bytes"
     if msg.value < 0 or msg.value > TOTAL_FILECOIN:
         return f"message value {msg.value} is out of range"
     if msg.gas_fee_cap < 0 or msg.gas_premium < 0:

@@ -289,7 +289,7 @@ def test_too_few_or_too_many_sectors(h: Harness) -> None:
         h, ExitCode.ErrIllegalArgument, lambda: h.rt.call(ACTOR, MinerMethod.ProveCommitAggregate, params)
     )
     assert "too many sectors" in str(err)
-    assert h.rt.policy.min_aggregated_sectors == 2 and h.rt.policy.max_aggregated_sectors == 819
+    assert h.rt.policy.min_aggregated_sectors == 2 and h.rt.policy.max_aggregated_sectors == 16
 
 
 def test_aggregate_larger_than_the_policy_allows(h: Harness) -> None:
