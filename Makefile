@@ -46,10 +46,12 @@ bench: $(STAMP) ext
 ext: $(STAMP)
 	$(PY) -m proofs.build_ext
 
+# ruff, mypy --strict, and the layers of docs/architecture.md (import-linter, pyproject.toml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info proofs/_native*.so
