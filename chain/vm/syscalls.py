@@ -19,7 +19,7 @@ from chain.encoding.errors import DecodeError
 from chain.encoding.expect import expect_cid, expect_list
 from chain.encoding.multihash import Multihash
 from chain.state.tree import StateTree
-from chain.store.blockstore import BlockNotFound, get_cbor
+from chain.store.blockstore import get_cbor
 from chain.types.address import Address, Protocol
 from chain.types.block import BlockHeader
 from chain.types.sector import (
@@ -48,7 +48,11 @@ class SyscallError(ValueError):
 
 
 def resolve_key_address(tree: StateTree, address: Address) -> Address | None:
-    """The key address behind address: itself if it is one, else the address an account actor holds."""
+    """The key address behind address: itself if it is one, else the address an account actor holds.
+
+    A state block missing from the store raises BlockNotFound: that is this node's store failing, not
+    an answer (chain/vm/abort.py), so it must not read as "no key address".
+    """
     if address.protocol in (Protocol.SECP256K1, Protocol.BLS, Protocol.DELEGATED):
         return address
     actor = tree.get_actor(address)
@@ -56,7 +60,7 @@ def resolve_key_address(tree: StateTree, address: Address) -> Address | None:
         return None
     try:
         raw = get_cbor(tree.store, actor.head)
-    except (BlockNotFound, DecodeError):
+    except DecodeError:
         return None
     # Account state is [Address]; any other actor's state is not an address holder.
     if type(raw) is not list or len(raw) != 1 or type(raw[0]) is not bytes:
@@ -183,7 +187,8 @@ def verify_piece_inclusion(info: PieceInclusionVerifyInfo) -> bool:
 
 def miner_worker(tree: StateTree, miner: Address) -> Address | None:
     """The worker address in a miner actor's info, read from go-state-types' layout: miner State
-    field 0 is the Info CID, MinerInfo field 1 the Worker. None if that cannot be read."""
+    field 0 is the Info CID, MinerInfo field 1 the Worker. None if the state does not have that shape;
+    BlockNotFound if a block is missing from the store (a machine failure, chain/vm/abort.py)."""
     actor = tree.get_actor(miner)
     if actor is None:
         return None
@@ -191,7 +196,7 @@ def miner_worker(tree: StateTree, miner: Address) -> Address | None:
         state = expect_list(get_cbor(tree.store, actor.head), "miner state")
         info = expect_list(get_cbor(tree.store, expect_cid(state[0], "miner state Info")), "miner info")
         return Address.from_cbor(info[1], "miner info Worker")
-    except (BlockNotFound, DecodeError, IndexError):
+    except (DecodeError, IndexError):
         return None
 
 

@@ -23,7 +23,7 @@ from tests.chain.vm_helpers import (
     make_world,
 )
 
-EXHAUST_MEMORY, RECURSE_IN_PYTHON, READ_STATE = 10, 11, 12
+EXHAUST_MEMORY, RECURSE_IN_PYTHON, READ_STATE, VERIFY_SIGNATURE = 10, 11, 12, 13
 TICKER = Address.new_id(103)  # the first actor made after make_world's three accounts
 
 
@@ -115,6 +115,24 @@ def test_a_block_missing_from_the_store_aborts() -> None:
     world.store.delete(head)
     error = aborts(world, READ_STATE, to=probe)
     assert isinstance(error.__cause__, MissingBlock) and error.__cause__.cid == head
+
+
+def test_a_block_missing_under_a_signer_aborts_the_signature_check() -> None:
+    """verify_signature reads the signer's account state for its key: a missing block there is the
+    store's failure, not an unknown signer (which would be ErrIllegalArgument)."""
+    world = make_world()
+    probe = world.add_probe()
+    signer = world.ids[1]
+    data = b"signed by account 1"
+    args = [signer.to_bytes(), world.keys[1].sign(data).to_bytes(), data]
+    ret = world.vm().apply_message(
+        world.message(0, probe, method=VERIFY_SIGNATURE, params=dagcbor.encode(args))
+    )
+    assert ret.exit_code == 0 and dagcbor.decode(ret.receipt.return_data) is True
+    world.tree.flush()
+    world.store.delete(world.tree.get_actor(signer).head)  # type: ignore[union-attr]
+    error = aborts(world, VERIFY_SIGNATURE, to=probe, params=dagcbor.encode(args))
+    assert "BlockNotFound" in str(error)
 
 
 def test_a_failing_store_read_aborts() -> None:

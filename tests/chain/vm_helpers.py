@@ -14,6 +14,7 @@ from actors.cron import CronEntry
 from actors.dispatch import ActorDef, MethodDef
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.crypto.randomness import DeterministicRandomness
+from chain.crypto.signature import Signature
 from chain.encoding import dagcbor
 from chain.encoding.bigint import encode_bigint
 from chain.encoding.cid import CID, RAW
@@ -227,6 +228,13 @@ def _probe_read_state(rt: Runtime) -> int:
     return rt.state(ProbeState).value
 
 
+def _probe_verify_signature(rt: Runtime, args: list[Any]) -> bool:
+    """rt.verify_signature(signature, signer, data) for args [signer bytes, signature bytes, data]."""
+    rt.validate_immediate_caller_accept_any()
+    signer, signature, data = args
+    return rt.verify_signature(Signature.from_bytes(signature), Address.from_bytes(signer), data)
+
+
 def _int_list(raw: Any) -> list[Any]:
     value, code = expect_tuple(raw, 2, "args")
     return [expect_int(value, "value"), expect_uint(code, "code")]
@@ -249,6 +257,7 @@ PROBE = ActorDef(
         MethodDef(10, "ExhaustMemory", _probe_exhaust_memory),
         MethodDef(11, "RecurseInPython", _probe_recurse_in_python),
         MethodDef(12, "ReadState", _probe_read_state),
+        MethodDef(13, "VerifySignature", _probe_verify_signature, lambda raw: expect_tuple(raw, 3, "args")),
     ),
 )
 
