@@ -48,6 +48,7 @@ class ChainBuilder:
         label: str = "",
         messages: CID | None = None,
         weight: int = 0,
+        state_root: CID | None = None,
     ) -> BlockHeader:
         if parent is None:
             parents: tuple[CID, ...] = (GENESIS_PARENT,)
@@ -62,7 +63,7 @@ class ChainBuilder:
             parents=parents,
             parent_weight=weight,
             height=at,
-            parent_state_root=self.state_root,
+            parent_state_root=self.state_root if state_root is None else state_root,
             parent_message_receipts=self.empty_receipts(),
             messages=self.empty_meta if messages is None else messages,
             bls_aggregate=None,

@@ -1,0 +1,104 @@
+"""MpoolPushMessage's server side (lotus node/impl/full/mpool.go, chain/messagesigner): take an unsigned
+message, estimate its gas, give it the sender's next nonce, sign it with the node's wallet, add it.
+
+Pushes from one sender are serialised (Lotus PushLocks), so that two concurrent pushes never take the
+same nonce.
+"""
+
+import random
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from chain.crypto.signature import Signature
+from chain.mpool.errors import MpoolError, NotEnoughFunds
+from chain.mpool.gas_estimate import DEFAULT_MAX_FEE, gas_estimate_message_gas
+from chain.mpool.pool import MessagePool
+from chain.mpool.provider import ChainAccess, GasStateAccess
+from chain.types.address import Address
+from chain.types.address import Protocol as AddressProtocol
+from chain.types.message import Message, SignedMessage
+
+
+class Signer(Protocol):
+    def sign(self, address: Address, data: bytes) -> Signature:
+        """Sign data with the key of address (Lotus WalletSign); raises if the wallet lacks it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SendSpec:
+    """Lotus api.MessageSendSpec: the most the message may pay in fees (0: the node's default), and
+    whether to set the fee cap to exactly that."""
+
+    max_fee: int = 0
+    maximize_fee_cap: bool = False
+
+
+class PushRefused(MpoolError):
+    """MpoolPushMessage refused the message before signing it."""
+
+
+class MessagePusher:
+    def __init__(
+        self,
+        pool: MessagePool,
+        state: GasStateAccess,
+        chain: ChainAccess,
+        signer: Signer,
+        *,
+        default_max_fee: int = DEFAULT_MAX_FEE,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._pool = pool
+        self._state = state
+        self._chain = chain
+        self._signer = signer
+        self._default_max_fee = default_max_fee
+        self._rng = rng
+        self._locks: defaultdict[Address, threading.Lock] = defaultdict(threading.Lock)
+        self._locks_lock = threading.Lock()
+
+    def _sender_lock(self, key: Address) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks[key]
+
+    def push_message(self, msg: Message, spec: SendSpec | None = None) -> SignedMessage:
+        """Estimate, number, sign and add msg; the signed message (Lotus MpoolPushMessage)."""
+        spec = spec or SendSpec()
+        if msg.nonce != 0:
+            raise PushRefused(f"MpoolPushMessage expects message nonce to be 0, was {msg.nonce}")
+        head = self._pool.head
+        sender = msg.from_
+        if sender.protocol == AddressProtocol.ID:
+            key = self._state.resolve_to_key(sender, head)
+            if key is None:
+                raise PushRefused(f"getting key address: {sender} has no key address")
+            sender = key
+        with self._sender_lock(sender):
+            max_fee = spec.max_fee or self._default_max_fee
+            msg = gas_estimate_message_gas(
+                self._pool,
+                self._state,
+                self._chain,
+                replace(msg, from_=sender),
+                head,
+                max_fee=max_fee,
+                maximize_fee_cap=spec.maximize_fee_cap,
+                rng=self._rng,
+            )
+            if msg.gas_premium > msg.gas_fee_cap:
+                premium, fee_cap = msg.gas_premium, msg.gas_fee_cap
+                raise PushRefused(
+                    f"after estimation, GasPremium {premium} is greater than GasFeeCap {fee_cap}"
+                )
+            actor = self._state.actor_after(sender, head)
+            balance = 0 if actor is None else actor.balance
+            required = msg.value + msg.gas_fee_cap * msg.gas_limit
+            if balance < required:
+                raise NotEnoughFunds(required, balance, including_pending=False)
+            msg = replace(msg, nonce=self._pool.get_nonce(sender))
+            signed = SignedMessage(msg, self._signer.sign(sender, msg.signing_bytes()))
+            self._pool.push(signed)
+            return signed
