@@ -7,6 +7,7 @@ import time
 
 import bench
 from bench.common import console
+from node.logs import configure
 
 
 def main(argv: list[str]) -> int:
@@ -16,6 +17,7 @@ def main(argv: list[str]) -> int:
         if name not in names:
             console.print(f"unknown benchmark {name!r}; have: {', '.join(names)}")
             return 2
+    configure(level="warning")  # the services' info lines would drown the figures
     start = time.perf_counter()
     for name in wanted or names:
         importlib.import_module(f"bench.{name}").run()

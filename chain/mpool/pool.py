@@ -375,6 +375,24 @@ class MessagePool:
                 return state_nonce
             return max(state_nonce, mset.next_nonce)
 
+    def state_actor(self, address: Address) -> Actor | None:
+        """The actor at address in the state after the pool's tipset."""
+        with self._lock:
+            return self._actor(address, self._head)
+
+    def pending_summary(self, address: Address) -> tuple[int, int] | None:
+        """(next nonce, what the pending messages may cost) of a sender with pending messages."""
+        with self._lock:
+            try:
+                mset = self._pending.get(self._key_of(address, self._head))
+            except SenderInvalid:
+                return None
+            return None if mset is None else (mset.next_nonce, mset.required)
+
+    def min_gas_for(self, msg: Message | SignedMessage) -> int:
+        """The gas storing msg on chain costs (the pricelist's OnChainMessage)."""
+        return self._prices.on_chain_message(msg.chain_length())
+
     # -- removing ------------------------------------------------------------------------------------------
     def remove(self, sender: Address, nonce: int, *, applied: bool) -> None:
         """Drop the sender's message of this nonce (Lotus Remove): applied when the chain included it
