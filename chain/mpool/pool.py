@@ -26,11 +26,10 @@ state reads may block, so callers on the trio loop use worker threads.
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final
 
 import structlog
 import trio
@@ -58,6 +57,7 @@ from chain.mpool.selection import message_chains, select_messages
 from chain.params import Policy
 from chain.state.tree import Actor
 from chain.store.fanout import Fanout
+from chain.store.lru import Lru
 from chain.store.metadata import MetadataStore
 from chain.store.reorg import reorg_ops
 from chain.types.address import Address, Protocol
@@ -78,9 +78,6 @@ _BLS_SIG_CACHE: Final = 40_000  # Lotus BlsSignatureCacheSize
 
 _log = structlog.get_logger(__name__)
 
-K = TypeVar("K")
-V = TypeVar("V")
-
 
 class MpoolChange(IntEnum):
     ADD = 0
@@ -98,29 +95,6 @@ class MpoolUpdate:
 
     def to_json(self, network: str = DEFAULT_NETWORK) -> dict[str, Any]:
         return {"Type": int(self.type), "Message": self.message.to_json(network)}
-
-
-class _Lru(Generic[K, V]):
-    """A bounded map that forgets the least recently used entry (callers hold the pool's lock)."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._data: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        if len(self._data) > self._size:
-            self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        self._data.clear()
 
 
 def base_fee_lower_bound(base_fee: int, factor: int, minimum: int) -> int:
@@ -150,10 +124,10 @@ class MessagePool:
         self._pending: dict[Address, MsgSet] = {}
         self._size = 0
         self._local: set[Address] = set()
-        self._keys: _Lru[Address, Address] = _Lru(_CACHE_SIZE)
-        self._actors: _Lru[tuple[TipSetKey, Address], Actor] = _Lru(_CACHE_SIZE)
-        self._verified: _Lru[bytes, bool] = _Lru(_CACHE_SIZE)
-        self._bls_sigs: _Lru[CID, Signature] = _Lru(_BLS_SIG_CACHE)
+        self._keys: Lru[Address, Address] = Lru(_CACHE_SIZE)
+        self._actors: Lru[tuple[TipSetKey, Address], Actor] = Lru(_CACHE_SIZE)
+        self._verified: Lru[bytes, bool] = Lru(_CACHE_SIZE)
+        self._bls_sigs: Lru[CID, Signature] = Lru(_BLS_SIG_CACHE)
         self._fanout: Fanout[MpoolUpdate] = Fanout("mpool updates")
         self._last_prune = float("-inf")
 

@@ -18,10 +18,10 @@ node that must not miss one (the message pool).
 """
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from pathlib import Path
+from typing import Final
 
 import structlog
 import trio
@@ -38,6 +38,7 @@ from chain.store.blockstore import BlockNotFound, Blockstore, LevelDBBlockstore,
 from chain.store.car import ByteSink, write_car
 from chain.store.export import walk_snapshot
 from chain.store.fanout import Fanout
+from chain.store.lru import Lru
 from chain.store.metadata import LevelDBMetadata, MemoryMetadata, MetadataStore
 from chain.store.reorg import CURRENT, HeadChange, head_changes, reorg_ops
 from chain.types.address import Address, Protocol
@@ -67,9 +68,6 @@ _SIGNED_HEADER: Final = 0x82
 
 _log = structlog.get_logger(__name__)
 
-K = TypeVar("K")
-V = TypeVar("V")
-
 
 class ChainStoreError(Exception):
     """The chain store cannot do what was asked; the message says why."""
@@ -77,29 +75,6 @@ class ChainStoreError(Exception):
 
 class TipSetNotFound(ChainStoreError, LookupError):
     """A tipset (or one of its blocks) is not in the store."""
-
-
-class _Lru(Generic[K, V]):
-    """A small thread-safe LRU map."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._data: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            if len(self._data) > self._size:
-                self._data.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +114,8 @@ class ChainStore:
         self._meta = meta
         self._max_reorg = max_reorg
         self._lock = threading.RLock()
-        self._tipsets: _Lru[TipSetKey, TipSet] = _Lru(_TIPSET_CACHE)
-        self._msg_meta: _Lru[CID, tuple[tuple[CID, ...], tuple[CID, ...]]] = _Lru(_MSG_META_CACHE)
+        self._tipsets: Lru[TipSetKey, TipSet] = Lru(_TIPSET_CACHE)
+        self._msg_meta: Lru[CID, tuple[tuple[CID, ...], tuple[CID, ...]]] = Lru(_MSG_META_CACHE)
         self._fanout: Fanout[list[HeadChange]] = Fanout("head changes")
         self._callbacks: list[Callable[[list[TipSet], list[TipSet]], None]] = []
         self._closer: Callable[[], None] | None = None
@@ -154,7 +129,9 @@ class ChainStore:
 
     # -- opening ------------------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str, *, sync: bool = False, max_reorg: int = DEFAULT_MAX_REORG) -> "ChainStore":
+    def open(
+        cls, path: str | Path, *, sync: bool = False, max_reorg: int = DEFAULT_MAX_REORG
+    ) -> "ChainStore":
         """The chain store of a repo's LevelDB datastore; close() closes the database."""
         blocks = LevelDBBlockstore(path, sync=sync)
         try:
