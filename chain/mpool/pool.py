@@ -257,6 +257,10 @@ class MessagePool:
 
     def _insert(self, signed: SignedMessage, key: Address, ts: TipSet, *, strict: bool) -> None:
         """Put a checked message in its sender's set (Lotus addLocked)."""
+        # Stored first, as Lotus does: a disk error then leaves the pool as it was.
+        self._chain.put_message(signed)
+        if signed.signature.type != SigType.BLS:
+            self._chain.put_message(signed.message)
         mset = self._pending.get(key)
         created = mset is None
         if mset is None:
@@ -275,9 +279,6 @@ class MessagePool:
             self._size += 1
         if signed.signature.type == SigType.BLS:
             self._bls_sigs.put(signed.cid(), signed.signature)
-        self._chain.put_message(signed)
-        if signed.signature.type != SigType.BLS:
-            self._chain.put_message(signed.message)
         if replaced is not None:
             self._forget_local(replaced)
             self._fanout.publish(MpoolUpdate(MpoolChange.REMOVE, replaced))
