@@ -60,19 +60,21 @@ class Fanout(Generic[T]):
 
     def publish(self, value: T) -> None:
         """Hand value to every subscriber's loop; returns at once, from any thread."""
+        finished: list[_Subscriber[T]] = []
+        # Scheduling under the lock keeps deliveries in the order of the sequence numbers.
         with self._lock:
             self._seq += 1
             seq = self._seq
-            subscribers = list(self._subscribers)
-        tokens: dict[trio.lowlevel.TrioToken, list[_Subscriber[T]]] = {}
-        for sub in subscribers:
-            tokens.setdefault(sub.token, []).append(sub)
-        for token, subs in tokens.items():
-            try:
-                token.run_sync_soon(self._deliver, seq, value, subs)
-            except trio.RunFinishedError:
-                # That trio run is over: its subscribers can never read again.
-                self._drop(subs, "its trio run has finished")
+            tokens: dict[trio.lowlevel.TrioToken, list[_Subscriber[T]]] = {}
+            for sub in self._subscribers:
+                tokens.setdefault(sub.token, []).append(sub)
+            for token, subs in tokens.items():
+                try:
+                    token.run_sync_soon(self._deliver, seq, value, subs)
+                except trio.RunFinishedError:
+                    finished += subs  # that trio run is over: they can never read again
+        if finished:
+            self._drop(finished, "its trio run has finished")
 
     def _deliver(self, seq: int, value: T, subs: list[_Subscriber[T]]) -> None:
         dropped: list[_Subscriber[T]] = []
