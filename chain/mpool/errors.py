@@ -5,19 +5,7 @@ match on the sentinel's words ("message nonce too low", "not enough funds ..."),
 them. A refusal never changes the pool. The RPC layer turns these into JSON-RPC errors.
 """
 
-from typing import Final
-
-FIL_PRECISION: Final = 10**18
-
-
-def fil_string(atto: int) -> str:
-    """An attoFIL amount as Lotus prints types.FIL: '1.5 FIL', '0.000000000000000001 FIL', '0 FIL'."""
-    if atto == 0:
-        return "0 FIL"
-    sign = "-" if atto < 0 else ""
-    whole, frac = divmod(abs(atto), FIL_PRECISION)
-    text = str(whole) if frac == 0 else f"{whole}.{frac:018d}".rstrip("0")
-    return f"{sign}{text} FIL"
+from chain.types.fil import format_fil
 
 
 class MpoolError(Exception):
@@ -72,12 +60,12 @@ class NotEnoughFunds(MpoolError):
     def __init__(self, required: int, balance: int, *, including_pending: bool) -> None:
         if including_pending:
             text = (
-                f"not enough funds including pending messages (required: {fil_string(required)}, "
-                f"balance: {fil_string(balance)}): not enough funds to execute transaction"
+                f"not enough funds including pending messages (required: {format_fil(required)}, "
+                f"balance: {format_fil(balance)}): not enough funds to execute transaction"
             )
         else:
             text = (
-                f"not enough funds (required: {fil_string(required)}, balance: {fil_string(balance)}): "
+                f"not enough funds (required: {format_fil(required)}, balance: {format_fil(balance)}): "
                 "not enough funds to execute transaction"
             )
         super().__init__(text)

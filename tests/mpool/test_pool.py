@@ -22,12 +22,12 @@ from chain.mpool.errors import (
     ReplaceByFeeTooLow,
     SenderInvalid,
     TooManyPending,
-    fil_string,
 )
 from chain.mpool.msgset import required_funds
 from chain.state.tree import Actor
 from chain.store.blockstore import put_cbor
 from chain.types.address import Address
+from chain.types.fil import format_fil
 from chain.types.message import Message, SignedMessage, sign_message
 from chain.vm.gas import PRICES
 from tests.chain.vm_helpers import FIL, PROBE_CODE, ProbeState
@@ -46,14 +46,6 @@ def refused(
     assert h.pool.pending()[0] == before
     assert {a: h.pool.get_nonce(a) for a in h.world.addresses} == nonces
     assert h.pool.size == size
-
-
-def test_fil_string_is_lotus_types_fil() -> None:
-    assert fil_string(0) == "0 FIL"
-    assert fil_string(FIL) == "1 FIL"
-    assert fil_string(3 * FIL // 2) == "1.5 FIL"
-    assert fil_string(1) == "0.000000000000000001 FIL"
-    assert fil_string(-FIL // 4) == "-0.25 FIL"
 
 
 def test_a_valid_message_is_added_and_counted() -> None:
@@ -294,7 +286,7 @@ def test_balance_covers_all_pending_messages_of_the_sender() -> None:
         h,
         h.message(0, nonce=0, value=10 * FIL),
         NotEnoughFunds,
-        f"not enough funds (required: {fil_string(10 * FIL + cost)}, balance: 10 FIL): "
+        f"not enough funds (required: {format_fil(10 * FIL + cost)}, balance: 10 FIL): "
         "not enough funds to execute transaction",
     )
     h.pool.add(h.message(0, nonce=0, value=6 * FIL))
@@ -303,7 +295,7 @@ def test_balance_covers_all_pending_messages_of_the_sender() -> None:
         h,
         second,
         NotEnoughFunds,
-        f"not enough funds including pending messages (required: {fil_string(10 * FIL + 2 * cost)}, "
+        f"not enough funds including pending messages (required: {format_fil(10 * FIL + 2 * cost)}, "
         "balance: 10 FIL): not enough funds to execute transaction",
     )
     h.pool.add(h.message(0, nonce=1, value=4 * FIL - 2 * cost))
