@@ -15,6 +15,7 @@ from typing import Final
 from actors import builtin
 from actors.account import AccountState
 from bench.common import report, section
+from chain.chainstore.store import ChainStore
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.crypto.randomness import DeterministicRandomness
 from chain.crypto.signature import Signature, SigType
@@ -26,7 +27,6 @@ from chain.params import DEVNET
 from chain.state.amt import amt_v0_from_list
 from chain.state.tree import EMPTY_OBJECT_CID, Actor, StateTree
 from chain.store.blockstore import put_cbor
-from chain.store.chainstore import ChainStore
 from chain.types.address import Address
 from chain.types.block import BlockHeader
 from chain.types.election import Ticket

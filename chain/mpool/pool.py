@@ -35,6 +35,9 @@ import structlog
 import trio
 
 from actors import builtin
+from chain.chainstore.fanout import Fanout
+from chain.chainstore.metadata import MetadataStore
+from chain.chainstore.reorg import reorg_ops
 from chain.crypto.signature import Signature, SignatureError, SigType
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
@@ -56,10 +59,7 @@ from chain.mpool.provider import ChainAccess, StateAccess
 from chain.mpool.selection import message_chains, select_messages
 from chain.params import Policy
 from chain.state.tree import Actor
-from chain.store.fanout import Fanout
 from chain.store.lru import Lru
-from chain.store.metadata import MetadataStore
-from chain.store.reorg import reorg_ops
 from chain.types.address import Address, Protocol
 from chain.types.message import InvalidMessage as MessageRuleBroken
 from chain.types.message import Message, SignedMessage

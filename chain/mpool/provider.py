@@ -1,6 +1,6 @@
 """What the message pool needs from the rest of the node: two narrow interfaces.
 
-`ChainAccess` is what the chain store offers (chain.store.chainstore.ChainStore implements it as it
+`ChainAccess` is what the chain store offers (chain.chainstore.store.ChainStore implements it as it
 is); `StateAccess` is what the state manager offers. Keeping them this small lets the pool be tested
 over a real state tree without a node, and says exactly what the state manager must answer.
 

@@ -7,11 +7,11 @@ and the state root is whatever the test gives (a real state when messages are re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from chain.chainstore.store import ChainStore
 from chain.crypto.signature import Signature, SigType
 from chain.encoding.cid import CID, RAW
 from chain.encoding.multihash import blake2b_256
 from chain.state.amt import amt_v0_from_list
-from chain.store.chainstore import ChainStore
 from chain.types.address import Address
 from chain.types.block import BlockHeader
 from chain.types.election import Ticket

@@ -9,14 +9,14 @@ import pytest
 import trio
 import trio.testing
 
+from chain.chainstore.metadata import MemoryMetadata
+from chain.chainstore.reorg import HeadChange, NoCommonAncestor
+from chain.chainstore.store import ChainStore, ChainStoreError, TipSetNotFound
 from chain.crypto.signature import Signature, SigType
 from chain.encoding.cid import CID
 from chain.state.amt import amt_v0_from_list
 from chain.store.blockstore import BlockNotFound, MemoryBlockstore
 from chain.store.car import read_car
-from chain.store.chainstore import ChainStore, ChainStoreError, TipSetNotFound
-from chain.store.metadata import MemoryMetadata
-from chain.store.reorg import HeadChange, NoCommonAncestor
 from chain.types.address import Address
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import EMPTY_TSK, TipSet, TipSetKey
@@ -377,7 +377,7 @@ def test_a_failed_head_batch_changes_nothing(tmp_path: Path) -> None:
 CRASH_SCRIPT = """
 import os, sys
 from chain.encoding.cid import CID
-from chain.store.chainstore import ChainStore
+from chain.chainstore.store import ChainStore
 from tests.chain.chain_helpers import ChainBuilder
 
 store = ChainStore.open(sys.argv[1])
@@ -580,7 +580,7 @@ def test_export_walks_headers_messages_and_recent_states() -> None:
 REORG_LOOP_SCRIPT = """
 import sys, time
 from chain.encoding.cid import CID
-from chain.store.chainstore import ChainStore
+from chain.chainstore.store import ChainStore
 from tests.chain.chain_helpers import ChainBuilder
 
 store = ChainStore.open(sys.argv[1])

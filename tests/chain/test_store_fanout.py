@@ -5,7 +5,7 @@ import threading
 import pytest
 import trio
 
-from chain.store.fanout import Fanout
+from chain.chainstore.fanout import Fanout
 
 
 async def test_values_from_many_threads_all_arrive_each_thread_in_order() -> None:

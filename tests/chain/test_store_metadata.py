@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chain.chainstore.metadata import LevelDBMetadata, MemoryMetadata, MetadataStore
 from chain.store.blockstore import LevelDBBlockstore
 from chain.store.lru import Lru
-from chain.store.metadata import LevelDBMetadata, MemoryMetadata, MetadataStore
 
 
 @pytest.fixture(params=["memory", "leveldb"])

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from actors import builtin
 from actors.account import AccountState
+from chain.chainstore.metadata import MemoryMetadata, MetadataStore
+from chain.chainstore.store import ChainStore
 from chain.crypto.signature import SigType
 from chain.encoding.cid import CID
 from chain.mpool.config import MpoolConfig
@@ -15,8 +17,6 @@ from chain.mpool.pool import MessagePool
 from chain.mpool.provider import ChainMessage
 from chain.state.tree import Actor, StateTree
 from chain.store.blockstore import get_cbor
-from chain.store.chainstore import ChainStore
-from chain.store.metadata import MemoryMetadata, MetadataStore
 from chain.types.address import Address
 from chain.types.message import Message, SignedMessage, sign_message
 from chain.types.receipt import MessageReceipt

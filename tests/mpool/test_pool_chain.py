@@ -7,11 +7,11 @@ import pytest
 import trio
 import trio.testing
 
+from chain.chainstore.metadata import LevelDBMetadata, MemoryMetadata
 from chain.mpool.config import MpoolConfig
 from chain.mpool.errors import NonceTooLow
 from chain.mpool.pool import MessagePool, MpoolChange, MpoolUpdate
 from chain.store.blockstore import LevelDBBlockstore
-from chain.store.metadata import LevelDBMetadata, MemoryMetadata
 from tests.mpool.harness import make_harness
 
 

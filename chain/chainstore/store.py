@@ -13,7 +13,7 @@ the batch itself lands whole or not at all. Restarting reads the stored head.
 Every method is synchronous and may block on LevelDB: callers on the trio loop run them with
 `trio.to_thread.run_sync`. A lock orders head changes, so several threads may call set_head.
 Subscribers (`subscribe`) are told of each head change without the store ever waiting for them
-(chain.store.fanout); callbacks (`on_head_change`) run synchronously, in order, for the parts of the
+(chain.chainstore.fanout); callbacks (`on_head_change`) run synchronously, in order, for the parts of the
 node that must not miss one (the message pool).
 """
 
@@ -26,6 +26,10 @@ from typing import Final
 import structlog
 import trio
 
+from chain.chainstore.export import walk_snapshot
+from chain.chainstore.fanout import Fanout
+from chain.chainstore.metadata import LevelDBMetadata, MemoryMetadata, MetadataStore
+from chain.chainstore.reorg import CURRENT, HeadChange, head_changes, reorg_ops
 from chain.crypto.signature import SigType
 from chain.encoding import dagcbor
 from chain.encoding.bigint import decode_bigint, encode_bigint
@@ -36,11 +40,7 @@ from chain.state.amt import amt_v0_from_list, amt_v0_to_list
 from chain.state.tree import StateTree
 from chain.store.blockstore import BlockNotFound, Blockstore, LevelDBBlockstore, MemoryBlockstore
 from chain.store.car import ByteSink, write_car
-from chain.store.export import walk_snapshot
-from chain.store.fanout import Fanout
 from chain.store.lru import Lru
-from chain.store.metadata import LevelDBMetadata, MemoryMetadata, MetadataStore
-from chain.store.reorg import CURRENT, HeadChange, head_changes, reorg_ops
 from chain.types.address import Address, Protocol
 from chain.types.block import BlockHeader, MsgMeta
 from chain.types.message import Message, SignedMessage
