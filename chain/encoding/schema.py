@@ -467,6 +467,37 @@ class NestedKind(Kind):
         return [f"{v} = {ns.ref(self.cls)}.from_cbor({v}, {path})"]
 
 
+class JsonOnlyKind(Kind):
+    """A value of a class with a JSON form only (a LotusJson declaration, TipSet): an RPC param or
+    result, or a field of another JSON-only class; never a CBOR field."""
+
+    def __init__(self, cls: Any) -> None:
+        self.cls = cls
+        self.encode = self._no_cbor
+        self._from_json = cls.from_json
+        self._to_json = cls.to_json
+
+    def _no_cbor(self, value: Any) -> Any:
+        raise TypeError(f"{self.cls.__name__} is a JSON-only type: it has no CBOR form")
+
+    def decode(self, raw: Any, what: str) -> Any:
+        raise DecodeError(f"{what}: {self.cls.__name__} is a JSON-only type: it has no CBOR form")
+
+    def from_json(self, raw: Any, what: str) -> Any:
+        return self._from_json(raw, what)
+
+    def to_json(self, value: Any, network: str) -> Any:
+        return self._to_json(value, network)
+
+    def check(self, value: Any, what: str) -> Any:
+        if not isinstance(value, self.cls):
+            raise TypeError(f"{what}: expected {self.cls.__name__}, got {kind_name(value)}")
+        return value
+
+    def guard(self, v: str, ns: "_Namespace") -> str:
+        return f"type({v}) is not {ns.ref(self.cls)}"
+
+
 class Raw(Kind):
     """Any DAG-CBOR value, kept as decoded (for a field whose shape depends on another field)."""
 
@@ -582,6 +613,8 @@ def _kind_of(hint: Any, where: str) -> tuple[Kind, str | None]:
         hasattr(hint, m) for m in ("to_cbor", "from_cbor", "to_json", "from_json")
     ):
         return NestedKind(hint), None
+    if isinstance(hint, type) and all(hasattr(hint, m) for m in ("to_json", "from_json")):
+        return JsonOnlyKind(hint), None  # a JSON-only shape (TipSet, LotusJson): RPC params and results
     raise TypeError(f"{where}: no codec for {hint!r}")
 
 

@@ -1,0 +1,57 @@
+"""Kinds of API values that exist only in JSON (no CBOR form): Go's time.Time and free-form JSON.
+
+They are used as annotations of RPC handlers like the declared kinds (`-> GoTime`, `-> JsonValue`).
+"""
+
+import typing
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from chain.encoding.errors import DecodeError
+from chain.encoding.schema import Kind, kind_name
+
+
+class TimeKind(Kind):
+    """Go's time.Time in JSON: RFC 3339 with nanoseconds, trailing zeros of the fraction dropped."""
+
+    def decode(self, raw: Any, what: str) -> datetime:
+        return self.from_json(raw, what)
+
+    def to_json(self, value: Any, network: str) -> str:
+        dt: datetime = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        text = dt.isoformat(timespec="microseconds")
+        stamp, offset = text[:26], text[26:]
+        stamp = stamp.rstrip("0").rstrip(".")
+        return stamp + ("Z" if offset in ("+00:00", "") else offset)
+
+    def from_json(self, raw: Any, what: str) -> datetime:
+        if type(raw) is not str:
+            raise DecodeError(f"{what}: expected an RFC 3339 time, got {kind_name(raw)}")
+        text = raw.replace("Z", "+00:00")
+        head, dot, rest = text.partition(".")
+        if dot:  # Python reads at most microseconds: cut nanoseconds to six digits
+            digits = len(rest) - len(rest.lstrip("0123456789"))
+            text = f"{head}.{rest[:min(digits, 6)]}{rest[digits:]}"
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            raise DecodeError(f"{what}: {raw[:60]!r} is not an RFC 3339 time") from None
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "date-time"}
+
+
+class JsonValueKind(Kind):
+    """Any JSON value, passed through as it is (the OpenRPC document, free-form maps)."""
+
+    def decode(self, raw: Any, what: str) -> Any:
+        return raw
+
+    def json_schema(self) -> dict[str, Any]:
+        return {}
+
+
+TIME_KIND: Final = TimeKind()
+JSON_VALUE_KIND: Final = JsonValueKind()
+GoTime = typing.Annotated[datetime, TIME_KIND]
+JsonValue = typing.Annotated[Any, JSON_VALUE_KIND]

@@ -1,0 +1,10 @@
+"""The full node's RPC methods, one module per area; each declares its methods on rpc.registry.FULL_NODE."""
+
+from rpc.registry import FULL_NODE, Registry
+
+
+def full_node_registry() -> Registry:
+    """Every full-node method (importing the method modules declares them)."""
+    from rpc.methods import common  # noqa: F401
+
+    return FULL_NODE
