@@ -89,11 +89,18 @@ class HttpClient:
         try:
             return resp.status_code, orjson.loads(resp.content)
         except orjson.JSONDecodeError:
-            raise TransportError(f"{self.url}: HTTP {resp.status_code}, not JSON: {resp.text[:200]}") from None
+            raise TransportError(
+                f"{self.url}: HTTP {resp.status_code}, not JSON: {resp.text[:200]}"
+            ) from None
 
     async def call(self, method: str, *params: Any) -> Any:
         body = orjson.dumps(
-            {"jsonrpc": "2.0", "id": next(self._ids), "method": full_method_name(method), "params": list(params)}
+            {
+                "jsonrpc": "2.0",
+                "id": next(self._ids),
+                "method": full_method_name(method),
+                "params": list(params),
+            }
         )
         _, answer = await self.post(body)
         return _result(answer)
@@ -193,7 +200,12 @@ class WsClient:
         request_id = next(self._ids)
         send, recv = trio.open_memory_channel[Any](1)
         self._waiting[request_id] = send
-        frame = {"jsonrpc": "2.0", "id": request_id, "method": full_method_name(method), "params": list(params)}
+        frame = {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "method": full_method_name(method),
+            "params": list(params),
+        }
         await self._ws.send_message(orjson.dumps(frame).decode())
         try:
             return await recv.receive()
@@ -212,7 +224,12 @@ class WsClient:
         request_id = next(self._ids)
         answer_send, answer_recv = trio.open_memory_channel[Any](1)
         self._waiting[request_id] = answer_send
-        frame = {"jsonrpc": "2.0", "id": request_id, "method": full_method_name(method), "params": list(params)}
+        frame = {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "method": full_method_name(method),
+            "params": list(params),
+        }
         await self._ws.send_message(orjson.dumps(frame).decode())
         try:
             channel_id = _result(await answer_recv.receive())
@@ -281,7 +298,11 @@ def endpoint_from_api_info(info: str, *, api: str = "v1", websocket: bool = Fals
     """FULLNODE_API_INFO (`token:multiaddr`, or a bare multiaddr or URL) as (url, token)."""
     token: str | None = None
     text = info.strip()
-    if not text.startswith("/") and ":" in text and not text.startswith(("http://", "https://", "ws://", "wss://")):
+    if (
+        not text.startswith("/")
+        and ":" in text
+        and not text.startswith(("http://", "https://", "ws://", "wss://"))
+    ):
         token, text = text.split(":", 1)
     if text.startswith(("http://", "https://", "ws://", "wss://")):
         return text, token

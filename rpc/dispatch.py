@@ -154,7 +154,11 @@ class Dispatcher:
                 return None, False
             if request_id is None:
                 return None, False
-            return {"jsonrpc": "2.0", "id": request_id, "result": m.encode_result(result, self.network)}, False
+            return {
+                "jsonrpc": "2.0",
+                "id": request_id,
+                "result": m.encode_result(result, self.network),
+            }, False
         except RpcError as exc:
             if request_id is None:
                 return None, False

@@ -14,6 +14,8 @@ from chain.encoding.schema import Kind, kind_name
 class TimeKind(Kind):
     """Go's time.Time in JSON: RFC 3339 with nanoseconds, trailing zeros of the fraction dropped."""
 
+    label = "time"
+
     def decode(self, raw: Any, what: str) -> datetime:
         return self.from_json(raw, what)
 
@@ -31,7 +33,7 @@ class TimeKind(Kind):
         head, dot, rest = text.partition(".")
         if dot:  # Python reads at most microseconds: cut nanoseconds to six digits
             digits = len(rest) - len(rest.lstrip("0123456789"))
-            text = f"{head}.{rest[:min(digits, 6)]}{rest[digits:]}"
+            text = f"{head}.{rest[: min(digits, 6)]}{rest[digits:]}"
         try:
             return datetime.fromisoformat(text)
         except ValueError:
@@ -43,6 +45,8 @@ class TimeKind(Kind):
 
 class JsonValueKind(Kind):
     """Any JSON value, passed through as it is (the OpenRPC document, free-form maps)."""
+
+    label = "JSON"
 
     def decode(self, raw: Any, what: str) -> Any:
         return raw

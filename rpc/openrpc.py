@@ -76,12 +76,21 @@ class _Schemas:
         elif cls is Address:
             self.components[name] = {"title": "Address", "type": "string", "examples": ["f01234"]}
         elif cls is TipSetKey:
-            self.components[name] = {"title": "TipSetKey", "type": ["array", "null"], "items": dict(_CID_SCHEMA)}
+            self.components[name] = {
+                "title": "TipSetKey",
+                "type": ["array", "null"],
+                "items": dict(_CID_SCHEMA),
+            }
         elif isinstance(cls, type) and issubclass(cls, s.LotusJson):
             self.components[name] = {}  # placeholder: a type that contains itself refers to it
             props = {f.go: self.of(f.kind) for f in s.fields(cls)}
             required = [f.go for f in s.fields(cls) if not f.has_default]
-            self.components[name] = {"title": name, "type": "object", "properties": props, "required": required}
+            self.components[name] = {
+                "title": name,
+                "type": "object",
+                "properties": props,
+                "required": required,
+            }
         else:
             self.components[name] = {"title": name}
         return ref
@@ -89,7 +98,13 @@ class _Schemas:
 
 def _result(m: Method, schemas: _Schemas) -> dict[str, Any]:
     if m.result is None:
-        return {"name": "Null", "description": "Null", "schema": {"type": ["null"]}, "required": True, "deprecated": False}
+        return {
+            "name": "Null",
+            "description": "Null",
+            "schema": {"type": ["null"]},
+            "required": True,
+            "deprecated": False,
+        }
     label = type_name(m.result_annotation)
     return {
         "name": label,
@@ -133,4 +148,3 @@ def document(registry: Registry, api: Api) -> dict[str, Any]:
         "methods": methods,
         "components": {"schemas": dict(sorted(schemas.components.items()))},
     }
-

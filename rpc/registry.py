@@ -101,7 +101,9 @@ class Method:
             )
         if len(raw) != len(self.params):
             # go-jsonrpc's wording, which clients match on.
-            raise InvalidParams(f"wrong param count (method '{self.full_name}'): {len(raw)} != {len(self.params)}")
+            raise InvalidParams(
+                f"wrong param count (method '{self.full_name}'): {len(raw)} != {len(self.params)}"
+            )
         out = []
         for i, (param, value) in enumerate(zip(self.params, raw, strict=True), 1):
             try:
@@ -170,7 +172,8 @@ def _kind_label(kind: Kind, base: Any) -> str:
         return "BigInt"
     if isinstance(kind, schema.BytesKind):
         return "bytes"
-    return getattr(kind, "label", None) or getattr(base, "__name__", "value")
+    label: str | None = getattr(kind, "label", None)
+    return label or str(getattr(base, "__name__", "value"))
 
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any] | AsyncIterator[Any]])
@@ -179,7 +182,11 @@ Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any] | AsyncIterator[
 def _channel_item(hint: Any) -> Any | None:
     """X when hint is AsyncIterator[X] or AsyncGenerator[X, ...]; else None."""
     origin = typing.get_origin(hint)
-    if origin in (collections.abc.AsyncIterator, collections.abc.AsyncGenerator, collections.abc.AsyncIterable):
+    if origin in (
+        collections.abc.AsyncIterator,
+        collections.abc.AsyncGenerator,
+        collections.abc.AsyncIterable,
+    ):
         return typing.get_args(hint)[0]
     return None
 

@@ -12,7 +12,7 @@ upgrade); a token that does not verify is refused with 401, no token means `read
 """
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from urllib.parse import parse_qs
 
 import structlog
@@ -26,6 +26,9 @@ from rpc.dispatch import Dispatcher, dumps, error_object
 from rpc.errors import PARSE_ERROR
 from rpc.registry import Api, Registry
 from rpc.subscriptions import SessionLimits, WsSession
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus  # trio-stubs (installed with trio-typing) shadow trio's own types
 
 _log = structlog.get_logger(__name__)
 
@@ -90,7 +93,7 @@ class RpcServer:
         """Serve paths starting with prefix (e.g. "/piece/") with another ASGI app."""
         self._mounts.append((prefix, app))
 
-    async def run(self, *, task_status: trio.TaskStatus[BoundAddress] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, *, task_status: "TaskStatus[BoundAddress]" = trio.TASK_STATUS_IGNORED) -> None:
         config = Config()
         config.bind = [f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"]
         config.accesslog = None
@@ -98,7 +101,9 @@ class RpcServer:
         config.websocket_max_message_size = self.max_body
         config.include_server_header = False
 
-        async def started_from_binds(*, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+        async def started_from_binds(
+            *, task_status: "TaskStatus[list[str]]" = trio.TASK_STATUS_IGNORED
+        ) -> None:
             await serve(self.app, config, task_status=task_status, mode="asgi")  # type: ignore[arg-type]
 
         async with trio.open_nursery() as nursery:
@@ -216,7 +221,9 @@ def _query_token(scope: Scope) -> str | None:
     return values[0] if values else None
 
 
-async def _plain(send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _plain(
+    send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -250,4 +257,3 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
-

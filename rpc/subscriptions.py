@@ -86,7 +86,9 @@ class WsSession:
         if self._close_reason is not None:
             _log.warning("websocket client closed", reason=self._close_reason)
             with trio.move_on_after(1):
-                await send({"type": "websocket.close", "code": TOO_SLOW_CLOSE_CODE, "reason": self._close_reason})
+                await send(
+                    {"type": "websocket.close", "code": TOO_SLOW_CLOSE_CODE, "reason": self._close_reason}
+                )
 
     # -- incoming ---------------------------------------------------------------------------------------
     async def _frame(self, data: str | bytes) -> None:
@@ -160,14 +162,23 @@ class WsSession:
         self._nursery.start_soon(self._pump, request_id, channel_id, method, values, scope)
 
     async def _pump(
-        self, request_id: Any, channel_id: int, method: Method, values: AsyncIterator[Any], scope: trio.CancelScope
+        self,
+        request_id: Any,
+        channel_id: int,
+        method: Method,
+        values: AsyncIterator[Any],
+        scope: trio.CancelScope,
     ) -> None:
         network = self.dispatcher.network
         try:
             with scope:
                 try:
                     async for value in values:
-                        frame = {"jsonrpc": "2.0", "method": CH_VAL, "params": [channel_id, method.encode_item(value, network)]}
+                        frame = {
+                            "jsonrpc": "2.0",
+                            "method": CH_VAL,
+                            "params": [channel_id, method.encode_item(value, network)],
+                        }
                         try:
                             self._out_send.send_nowait(dumps(frame))
                         except trio.WouldBlock:

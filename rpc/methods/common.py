@@ -155,7 +155,7 @@ async def log_set_level(node: CommonNode, subsystem: str, level: str) -> None:
             lg.setLevel(number)
         logging.getLogger().setLevel(number)
         return
-    lg = _loggers().get(subsystem)
-    if lg is None:
+    named = _loggers().get(subsystem)
+    if named is None:
         raise RpcError(f"no such logger: {subsystem!r} (LogList names them)")
-    lg.setLevel(number)
+    named.setLevel(number)

@@ -74,7 +74,9 @@ async def toy_head(node: FakeNode) -> TipSet:
 
 
 @TOY.method("ToyEcho", perm=READ)
-async def toy_echo(node: FakeNode, cid: CID, amount: BigInt, to: Address | None, keys: tuple[TipSetKey, ...]) -> str:
+async def toy_echo(
+    node: FakeNode, cid: CID, amount: BigInt, to: Address | None, keys: tuple[TipSetKey, ...]
+) -> str:
     """Echo the decoded params as text."""
     return f"{cid} {amount} {to} {len(keys)}"
 
@@ -120,7 +122,9 @@ async def toy_refuse(node: FakeNode) -> str:
 
 
 @TOY.method("ToyShape", perm=READ)
-async def toy_shape_v1(node: FakeNode, cid: CID, confidence: Uint64, limit: ChainEpoch | None, replaced: bool) -> str:
+async def toy_shape_v1(
+    node: FakeNode, cid: CID, confidence: Uint64, limit: ChainEpoch | None, replaced: bool
+) -> str:
     """The v1 shape: four params."""
     return f"v1 {confidence} {limit} {replaced}"
 

@@ -1,0 +1,344 @@
+"""JSON-RPC over HTTP: ChainHead (a fixed 3-block head TipSet as Lotus JSON) beside a bare hypercorn app
+that returns the same bytes, both measured in this run.
+
+Figures: one client (keep-alive, one request at a time) p50/p99 latency; 16 concurrent keep-alive
+clients requests/s and p99. Targets (issue 9): one-client p50 <= 1 ms; 16 clients >= 0.6x the bare
+app's requests/s with p99 <= 15 ms. Each server runs in its own process (started and stopped by
+PID here). The load comes from `wrk` when it is installed (`apt-get install wrk`), else from a Python
+load generator in this process (slower than wrk: its figures are lower for both servers alike).
+
+    python -m bench rpc                      # as part of make bench
+    python -m bench.bench_rpc serve rpc|bare # one server alone, prints its port
+"""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from bench.common import console, report, section
+
+DURATION_S: Final = 5.0
+CLIENTS: Final = 16
+TARGET_P50_MS: Final = 1.0
+TARGET_RATIO: Final = 0.6
+TARGET_P99_MS: Final = 15.0
+REQUEST: Final = b'{"jsonrpc":"2.0","id":1,"method":"Filecoin.ChainHead","params":[]}'
+
+
+# -- the servers (run in child processes) ------------------------------------------------------------
+def _head() -> Any:
+    from chain.crypto.signature import Signature, SigType
+    from chain.encoding.cid import CID
+    from chain.types.address import Address
+    from chain.types.beacon import BeaconEntry
+    from chain.types.block import BlockHeader, PoStProof
+    from chain.types.election import ElectionProof, Ticket
+    from chain.types.tipset import TipSet
+
+    link = CID.hash_of(b"parent")
+    return TipSet(
+        tuple(
+            BlockHeader(
+                miner=Address.new_id(1000 + i),
+                ticket=Ticket(bytes([i + 1]) * 96),
+                election_proof=ElectionProof(1, bytes([i + 2]) * 96),
+                beacon_entries=(BeaconEntry(5000, b"\x03" * 96),),
+                win_post_proof=(PoStProof(3, b"\x04" * 192),),
+                parents=(CID.hash_of(b"p1"), CID.hash_of(b"p2")),
+                parent_weight=123456789012,
+                height=5000,
+                parent_state_root=link,
+                parent_message_receipts=link,
+                messages=link,
+                bls_aggregate=Signature(SigType.BLS, b"\xc0" + bytes(95)),
+                timestamp=1_700_000_000,
+                block_sig=Signature(SigType.BLS, b"\xa0" + bytes(95)),
+                parent_base_fee=100,
+            )
+            for i in range(3)
+        )
+    )
+
+
+def _serve(which: str) -> None:
+    import trio
+    from hypercorn.config import Config
+    from hypercorn.trio import serve
+
+    from chain.params import DEVNET
+    from chain.types.tipset import TipSet
+    from rpc.methods import full_node_registry
+    from rpc.registry import READ, Registry
+    from rpc.server import RpcServer, parse_bind
+
+    head = _head()
+
+    class Node:
+        policy = DEVNET
+        peer_id = "12D3KooWBench"
+        start_time = datetime.now(UTC)
+
+        def request_shutdown(self) -> None:
+            pass
+
+    registry = Registry(include=[full_node_registry()])
+
+    @registry.method("ChainHead", perm=READ)
+    async def chain_head(node: Node) -> TipSet:
+        """The fixed head."""
+        return head
+
+    body = orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": head.to_json("t")})
+
+    async def bare(scope: dict[str, Any], receive: Callable[[], Any], send: Callable[[Any], Any]) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        more = True
+        while more:
+            more = (await receive()).get("more_body", False)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            if which == "rpc":
+                bound = await nursery.start(RpcServer(registry, Node(), secret=None, port=0).run)
+            else:
+                config = Config()
+                config.bind = ["127.0.0.1:0"]
+                config.accesslog = None
+                binds = await nursery.start(lambda task_status: serve(bare, config, task_status=task_status))  # type: ignore[arg-type]
+                bound = parse_bind(binds[0])
+            print(f"PORT {bound.port}", flush=True)
+
+    trio.run(main)
+
+
+class _Server:
+    """A server process, stopped by its PID."""
+
+    def __init__(self, which: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.bench_rpc", "serve", which],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 30
+        line = ""
+        while not line.startswith("PORT ") and time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line and self.proc.poll() is not None:
+                break
+        if not line.startswith("PORT "):
+            self.stop()
+            raise RuntimeError(f"{which} server did not start")
+        self.port = int(line.split()[1])
+        self.url = f"http://127.0.0.1:{self.port}/rpc/v1"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+# -- load: wrk ---------------------------------------------------------------------------------------
+_UNITS: Final = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([0-9.]+)(us|ms|s)", text)
+    if m is None:
+        raise ValueError(f"unreadable wrk latency {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def _wrk(url: str, clients: int, script: Path) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms)."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{clients}", f"-d{DURATION_S:.0f}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        timeout=DURATION_S + 30,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+    return rps, p50, p99
+
+
+# -- load: Python -------------------------------------------------------------------------------------
+def _http_request(port: int) -> bytes:
+    return (
+        f"POST /rpc/v1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(REQUEST)}\r\n\r\n"
+    ).encode() + REQUEST
+
+
+def _take_response(buf: bytearray) -> bool:
+    """Remove one complete HTTP/1.1 response (with a Content-Length) from buf; False if incomplete."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    head = bytes(buf[:end]).lower()
+    m = re.search(rb"content-length:\s*(\d+)", head)
+    if m is None or not head.startswith(b"http/1.1 200"):
+        raise RuntimeError(f"unexpected response: {bytes(buf[:200])!r}")
+    total = end + 4 + int(m.group(1))
+    if len(buf) < total:
+        return False
+    del buf[:total]
+    return True
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _python_one_client(port: int) -> tuple[float, float, float]:
+    request = _http_request(port)
+    latencies: list[float] = []
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = bytearray()
+        end = time.perf_counter() + DURATION_S
+        while True:
+            start = time.perf_counter()
+            if start > end:
+                break
+            sock.sendall(request)
+            while not _take_response(buf):
+                chunk = sock.recv(1 << 16)
+                if not chunk:
+                    raise RuntimeError("connection closed")
+                buf += chunk
+            latencies.append((time.perf_counter() - start) * 1000)
+    return len(latencies) / DURATION_S, _percentile(latencies, 0.5), _percentile(latencies, 0.99)
+
+
+def _python_many_clients(port: int, clients: int) -> tuple[float, float, float]:
+    import trio
+
+    request = _http_request(port)
+    latencies: list[float] = []
+
+    async def client(deadline: float) -> None:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        buf = bytearray()
+        async with stream:
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                await stream.send_all(request)
+                while not _take_response(buf):
+                    chunk = await stream.receive_some(1 << 16)
+                    if not chunk:
+                        raise RuntimeError("connection closed")
+                    buf += chunk
+                latencies.append((time.perf_counter() - start) * 1000)
+
+    async def main() -> None:
+        deadline = time.perf_counter() + DURATION_S
+        async with trio.open_nursery() as nursery:
+            for _ in range(clients):
+                nursery.start_soon(client, deadline)
+
+    trio.run(main)
+    return len(latencies) / DURATION_S, _percentile(latencies, 0.5), _percentile(latencies, 0.99)
+
+
+# -- the run ------------------------------------------------------------------------------------------
+def _measure(server: _Server, use_wrk: bool, script: Path) -> dict[str, tuple[float, float, float]]:
+    if use_wrk:
+        _wrk(server.url, 1, script)  # warm-up (first-use compilation of the codecs)
+        return {"one": _wrk(server.url, 1, script), "many": _wrk(server.url, CLIENTS, script)}
+    _python_one_client(server.port)
+    return {"one": _python_one_client(server.port), "many": _python_many_clients(server.port, CLIENTS)}
+
+
+def run() -> None:
+    section("RPC over HTTP: Filecoin.ChainHead (3-block TipSet, Lotus JSON) vs a bare hypercorn app")
+    use_wrk = shutil.which("wrk") is not None
+    tool = "wrk" if use_wrk else "Python load generator (install wrk for wrk's figures: apt-get install wrk)"
+    console.print(f"  load from {tool}; {DURATION_S:.0f} s per figure, servers in their own processes")
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "post.lua"
+        body = REQUEST.decode().replace('"', '\\"')
+        script.write_text(
+            f'wrk.method = "POST"\nwrk.body = "{body}"\nwrk.headers["Content-Type"] = "application/json"\n'
+        )
+        figures: dict[str, dict[str, tuple[float, float, float]]] = {}
+        for which in ("bare", "rpc"):
+            server = _Server(which)
+            try:
+                figures[which] = _measure(server, use_wrk, script)
+            finally:
+                server.stop()
+    bare, rpc = figures["bare"], figures["rpc"]
+    report("bare app, 1 client: p50", bare["one"][1], "ms")
+    report("bare app, 1 client: p99", bare["one"][2], "ms")
+    report(f"bare app, {CLIENTS} clients", bare["many"][0], "req/s", f"p99 {bare['many'][2]:.2f} ms")
+    ok_p50 = rpc["one"][1] <= TARGET_P50_MS
+    report(
+        "ChainHead, 1 client: p50",
+        rpc["one"][1],
+        "ms",
+        f"target <= {TARGET_P50_MS} ms {'ok' if ok_p50 else 'MISSED'}",
+    )
+    report("ChainHead, 1 client: p99", rpc["one"][2], "ms")
+    ratio = rpc["many"][0] / bare["many"][0]
+    ok_ratio = ratio >= TARGET_RATIO
+    report(
+        f"ChainHead, {CLIENTS} clients",
+        rpc["many"][0],
+        "req/s",
+        f"{ratio:.2f}x bare (target >= {TARGET_RATIO}x) {'ok' if ok_ratio else 'MISSED'}",
+    )
+    ok_p99 = rpc["many"][2] <= TARGET_P99_MS
+    report(
+        f"ChainHead, {CLIENTS} clients: p99",
+        rpc["many"][2],
+        "ms",
+        f"target <= {TARGET_P99_MS} ms {'ok' if ok_p99 else 'MISSED'}",
+    )
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "serve" and argv[1] in ("rpc", "bare"):
+        _serve(argv[1])
+        return 0
+    run()
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main(sys.argv[1:]))
