@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import Any, Final, Literal, TypeVar
 
 from chain.encoding.errors import DecodeError
-from chain.encoding.schema import Kind, ListKind, kind_of
+from chain.encoding.schema import BIGINT_KIND, INT64_KIND, UINT64_KIND, BytesKind, Kind, ListKind, kind_of
 from rpc.errors import InvalidParams
 
 Api = Literal["v0", "v1"]
@@ -147,8 +147,7 @@ def type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         base = typing.get_args(annotation)[0]
-        label = getattr(annotation, "__metadata__", ())
-        for marker in label:
+        for marker in getattr(annotation, "__metadata__", ()):
             if isinstance(marker, Kind):
                 return _kind_label(marker, base)
         return type_name(base)
@@ -162,15 +161,10 @@ def type_name(annotation: Any) -> str:
 
 
 def _kind_label(kind: Kind, base: Any) -> str:
-    from chain.encoding import schema
-
-    if kind is schema.UINT64_KIND:
-        return "Uint64"
-    if kind is schema.INT64_KIND:
-        return "Int64"
-    if kind is schema.BIGINT_KIND:
-        return "BigInt"
-    if isinstance(kind, schema.BytesKind):
+    names = {id(UINT64_KIND): "Uint64", id(INT64_KIND): "Int64", id(BIGINT_KIND): "BigInt"}
+    if id(kind) in names:
+        return names[id(kind)]
+    if isinstance(kind, BytesKind):
         return "bytes"
     label: str | None = getattr(kind, "label", None)
     return label or str(getattr(base, "__name__", "value"))

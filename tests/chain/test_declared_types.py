@@ -25,6 +25,7 @@ from chain.encoding.schema import (
     CidKind,
     EnumKind,
     IntKind,
+    JsonOnlyKind,
     Kind,
     ListKind,
     LotusJson,
@@ -37,8 +38,8 @@ from chain.encoding.schema import (
 )
 from chain.types.address import Address
 from chain.types.message import Message
-from chain.types.tipset import TipSetKey
-from tests.chain.type_strategies import addresses, cids, dag_cbor_values, messages, signatures
+from chain.types.tipset import TipSet, TipSetKey
+from tests.chain.type_strategies import addresses, block_headers, cids, dag_cbor_values, messages, signatures
 
 PACKAGES = ("chain", "actors", "node", "rpc")
 
@@ -59,6 +60,7 @@ LEAVES: dict[type, st.SearchStrategy[Any]] = {
     Address: addresses,
     Signature: signatures,
     TipSetKey: st.lists(cids, max_size=3).map(lambda c: TipSetKey(tuple(c))),
+    TipSet: block_headers(height=1).map(lambda h: TipSet((h,))),
 }
 
 
@@ -94,7 +96,7 @@ def strategy_for_kind(kind: Kind, depth: int = 0) -> st.SearchStrategy[Any]:
         return st.none() | strategy_for_kind(kind.inner, depth)
     if isinstance(kind, ListKind):
         return st.lists(strategy_for_kind(kind.inner, depth + 1), max_size=3 if depth < 2 else 0).map(tuple)
-    if isinstance(kind, NestedKind):
+    if isinstance(kind, NestedKind | JsonOnlyKind):  # JsonOnlyKind: API shapes (LotusJson, TipSet)
         if issubclass(kind.cls, LotusJson):
             return strategy_for(kind.cls, depth + 1)
         return _leaf_strategy(kind.cls)

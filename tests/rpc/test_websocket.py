@@ -63,6 +63,14 @@ async def test_channel_values_then_close(server: BoundAddress) -> None:
         assert await client.call("Session")  # the connection goes on
 
 
+async def test_head_changes_as_lotus_shapes(server: BoundAddress, node: FakeNode) -> None:
+    assert node.head is not None
+    async with WsClient.connect(ws_url(server)) as client, client.subscribe("ToyNotify") as values:
+        got = [v async for v in values]
+    assert got[0] == [{"Type": "current", "Val": node.head.to_json("t")}]
+    assert got[1][0]["Type"] == "apply" and got[1][0]["Val"]["Height"] == 101
+
+
 async def test_a_channel_method_may_refuse_before_opening(server: BoundAddress) -> None:
     async with WsClient.connect(ws_url(server)) as client:
         with pytest.raises(RpcCallError, match="no channel for you"):

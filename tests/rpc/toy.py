@@ -8,7 +8,7 @@ import trio
 
 from chain.crypto.signature import Signature, SigType
 from chain.encoding.cid import CID
-from chain.encoding.schema import BigInt, ChainEpoch, Uint64
+from chain.encoding.schema import BigInt, ChainEpoch, LotusJson, Uint64
 from chain.params import DEVNET, Policy
 from chain.types.address import Address
 from chain.types.beacon import BeaconEntry
@@ -176,3 +176,18 @@ async def toy_refused_channel(node: FakeNode, ok: bool) -> AsyncIterator[Uint64]
 async def _ticks(n: int) -> AsyncIterator[int]:
     for i in range(n):
         yield i
+
+
+class ToyHeadChange(LotusJson):
+    """The shape of Lotus's api.HeadChange: a JSON-only type holding a TipSet."""
+
+    type: str
+    val: TipSet
+
+
+@TOY.method("ToyNotify", perm=READ)
+async def toy_notify(node: FakeNode) -> AsyncIterator[tuple[ToyHeadChange, ...]]:
+    """[current], then one apply."""
+    assert node.head is not None
+    yield (ToyHeadChange("current", node.head),)
+    yield (ToyHeadChange("apply", sample_tipset(1, height=101)),)
