@@ -11,6 +11,7 @@ upgrade); a token that does not verify is refused with 401, no token means `read
     bound = await nursery.start(server.run)   # BoundAddress: the real port when port=0
 """
 
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from urllib.parse import parse_qs
@@ -97,6 +98,9 @@ class RpcServer:
         config = Config()
         config.bind = [f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"]
         config.accesslog = None
+        # hypercorn's own messages through a plain stdlib logger (warnings and errors reach stderr;
+        # LogSetLevel can change it) instead of the handler it installs by default.
+        config.errorlog = logging.getLogger("rpc.hypercorn")
         config.graceful_timeout = 0.5  # stop within a second of being cancelled
         config.websocket_max_message_size = self.max_body
         config.include_server_header = False
