@@ -80,7 +80,7 @@ def _serve(which: str) -> None:
     from chain.types.tipset import TipSet
     from rpc.methods import full_node_registry
     from rpc.registry import READ, Registry
-    from rpc.server import RpcServer, parse_bind
+    from rpc.server import KEEP_ALIVE_MAX_REQUESTS, RpcServer, parse_bind
 
     head = _head()
 
@@ -114,7 +114,7 @@ def _serve(which: str) -> None:
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [(b"content-type", b"application/json")],
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
             }
         )
         await send({"type": "http.response.body", "body": body})
@@ -127,6 +127,7 @@ def _serve(which: str) -> None:
                 config = Config()
                 config.bind = ["127.0.0.1:0"]
                 config.accesslog = None
+                config.keep_alive_max_requests = KEEP_ALIVE_MAX_REQUESTS  # as the RPC server's
                 binds = await nursery.start(lambda task_status: serve(bare, config, task_status=task_status))  # type: ignore[arg-type]
                 bound = parse_bind(binds[0])
             print(f"PORT {bound.port}", flush=True)

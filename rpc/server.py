@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 _log = structlog.get_logger(__name__)
 
 DEFAULT_MAX_BODY: Final = 8 << 20
+KEEP_ALIVE_MAX_REQUESTS: Final = 1 << 30
 RPC_PATHS: Final[dict[str, Api]] = {"/rpc/v0": "v0", "/rpc/v1": "v1"}
 
 Scope = MutableMapping[str, Any]
@@ -104,6 +105,9 @@ class RpcServer:
         config.graceful_timeout = 0.5  # stop within a second of being cancelled
         config.websocket_max_message_size = self.max_body
         config.include_server_header = False
+        # hypercorn closes a keep-alive connection after 1,000 requests by default; Lotus's Go server
+        # keeps it, and wallets polling ChainHead would reconnect every few minutes.
+        config.keep_alive_max_requests = KEEP_ALIVE_MAX_REQUESTS
 
         async def started_from_binds(
             *, task_status: "TaskStatus[list[str]]" = trio.TASK_STATUS_IGNORED
@@ -177,14 +181,15 @@ class RpcServer:
             more = message.get("more_body", False)
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         status, out = await self.dispatcher.handle_body(api, perms, body)
-        await send({"type": "http.response.start", "status": status, "headers": _JSON_HEADERS})
+        headers = [*_JSON_HEADERS, (b"content-length", b"%d" % len(out))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": out})
 
     async def _too_large(self, send: Send) -> None:
         # go-jsonrpc's words; 413 and Connection: close so the client stops sending the rest.
         message = f"request bigger than maximum {self.max_body} allowed"
         body = dumps(error_object(None, PARSE_ERROR, message))
-        headers = [*_JSON_HEADERS, (b"connection", b"close")]
+        headers = [*_JSON_HEADERS, (b"content-length", b"%d" % len(body)), (b"connection", b"close")]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -228,14 +233,19 @@ def _query_token(scope: Scope) -> str | None:
 async def _plain(
     send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
+    body = text.encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8"), *(headers or [])],
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", b"%d" % len(body)),
+                *(headers or []),
+            ],
         }
     )
-    await send({"type": "http.response.body", "body": text.encode()})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _deny(scope: Scope, send: Send, status: int, text: str) -> None:

@@ -292,3 +292,13 @@ async def _read_response(stream: trio.SocketStream) -> bytes:
                 break
             data += chunk
     return data
+
+
+async def test_answers_carry_a_content_length(server: BoundAddress) -> None:
+    import httpx
+
+    async with httpx.AsyncClient() as http:
+        for url, body in ((server.url(), _call("Filecoin.ToyHead", [])), (server.url("/nope"), b"")):
+            resp = await http.post(url, content=body)
+            assert resp.headers["content-length"] == str(len(resp.content))
+            assert "transfer-encoding" not in resp.headers
