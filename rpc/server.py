@@ -35,6 +35,7 @@ _log = structlog.get_logger(__name__)
 
 DEFAULT_MAX_BODY: Final = 8 << 20
 KEEP_ALIVE_MAX_REQUESTS: Final = 1 << 30
+TOKEN_CACHE_SIZE: Final = 256
 RPC_PATHS: Final[dict[str, Api]] = {"/rpc/v0": "v0", "/rpc/v1": "v1"}
 
 Scope = MutableMapping[str, Any]
@@ -90,6 +91,20 @@ class RpcServer:
         self.max_body = max_body
         self.limits = limits or SessionLimits()
         self._mounts: list[tuple[str, AsgiApp]] = []
+        self._verified: dict[str, frozenset[str]] = {}
+
+    def _perms(self, token: str | None) -> frozenset[str]:
+        """The caller's permissions; tokens that verified are remembered (a JWT here never expires,
+        and checking its signature costs more than many a call)."""
+        if token is None:
+            return caller_perms(self.secret, None)
+        perms = self._verified.get(token)
+        if perms is None:
+            perms = caller_perms(self.secret, token)
+            if len(self._verified) >= TOKEN_CACHE_SIZE:
+                self._verified.clear()
+            self._verified[token] = perms
+        return perms
 
     def mount(self, prefix: str, app: AsgiApp) -> None:
         """Serve paths starting with prefix (e.g. "/piece/") with another ASGI app."""
@@ -157,7 +172,7 @@ class RpcServer:
             elif key == b"content-length":
                 length = value
         try:
-            perms = caller_perms(self.secret, bearer_token(authorization, _query_token(scope)))
+            perms = self._perms(bearer_token(authorization, _query_token(scope)))
         except AuthError as exc:
             await _plain(send, 401, f"{exc}\n")
             return
@@ -207,7 +222,7 @@ class RpcServer:
             if key == b"authorization":
                 authorization = value.decode("latin-1")
         try:
-            perms = caller_perms(self.secret, bearer_token(authorization, _query_token(scope)))
+            perms = self._perms(bearer_token(authorization, _query_token(scope)))
         except AuthError as exc:
             await _deny(scope, send, 401, f"{exc}\n")
             return
