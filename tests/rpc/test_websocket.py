@@ -162,3 +162,27 @@ async def test_many_concurrent_calls_on_one_socket(server: BoundAddress) -> None
             for i in range(50):
                 nursery.start_soon(one, i)
         assert sorted(results) == sorted(f"v1 {i} None False" for i in range(50))
+
+
+async def test_channels_per_connection_are_bounded(nursery: trio.Nursery, node: FakeNode) -> None:
+    from rpc.server import RpcServer
+    from rpc.subscriptions import SessionLimits
+    from tests.rpc.toy import SECRET, TOY
+
+    server = RpcServer(TOY, node, secret=SECRET, port=0, limits=SessionLimits(channels=2))
+    bound: BoundAddress = await nursery.start(server.run)
+    async with WsClient.connect(ws_url(bound)) as client:
+        async with client.subscribe("ToyQuiet"), client.subscribe("ToyQuiet"):
+            with pytest.raises(
+                RpcCallError, match=r"too many channels open on this connection \(at most 2\)"
+            ):
+                async with client.subscribe("ToyQuiet"):
+                    pass
+        # the two closed (xrpc.cancel): room again
+        with trio.fail_after(5):
+            while True:
+                try:
+                    async with client.subscribe("ToyQuiet"):
+                        break
+                except RpcCallError:
+                    await trio.sleep(0.01)

@@ -191,3 +191,10 @@ async def toy_notify(node: FakeNode) -> AsyncIterator[tuple[ToyHeadChange, ...]]
     assert node.head is not None
     yield (ToyHeadChange("current", node.head),)
     yield (ToyHeadChange("apply", sample_tipset(1, height=101)),)
+
+
+@TOY.method("ToyQuiet", perm=READ)
+async def toy_quiet(node: FakeNode) -> AsyncIterator[Uint64]:
+    """A channel that stays open and sends nothing."""
+    await trio.sleep_forever()
+    yield 0
