@@ -42,10 +42,11 @@ def b32_decode(text: str) -> bytes:
 class CID:
     """An immutable CID, held as its binary form; equal CIDs have equal bytes."""
 
-    __slots__ = ("_bytes", "_hash")
+    __slots__ = ("_bytes", "_hash", "_text")
 
     _bytes: bytes
     _hash: int
+    _text: str  # the string form, set on first use
 
     def __init__(self, raw: bytes) -> None:
         """Wrap already validated CID bytes; use CID.decode for untrusted input."""
@@ -158,9 +159,18 @@ class CID:
         return self if self.version == 1 else CID.v1(DAG_PB, self.multihash)
 
     def encode(self) -> str:
+        # Kept once computed: the stdlib's base32 is pure Python (about 7 us a CID), and the RPC writes
+        # the same CIDs (the head's blocks and parents) over and over.
+        try:
+            return self._text
+        except AttributeError:
+            pass
         if self.version == 0:
-            return str(base58.b58encode(self._bytes).decode("ascii"))
-        return "b" + b32_encode(self._bytes)
+            text = str(base58.b58encode(self._bytes).decode("ascii"))
+        else:
+            text = "b" + b32_encode(self._bytes)
+        object.__setattr__(self, "_text", text)
+        return text
 
     def __str__(self) -> str:
         return self.encode()
