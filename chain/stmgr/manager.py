@@ -1,0 +1,463 @@
+"""The StateManager: the state after each tipset, and everything asked of the state at a tipset.
+
+`state_of(ts)` is the state after applying ts's messages to ts's parent state (with the block rewards
+and cron, chain/vm/tipset_apply.py): the ParentStateRoot and ParentMessageReceipts that ts's children
+carry. It is computed once: kept in a bounded LRU in memory and in a StateIndex (the repo's LevelDB), so
+a restarted node does not execute the chain again. The state tree of the last computed tipset stays
+open, so that the next tipset on top of it starts from decoded HAMT nodes and cached actors instead of
+loading everything from the root again. The VM writes through a buffer (chain/stmgr/buffered.py) and
+only the blocks the new state and receipts reach are written to the store, in one batch.
+
+Queries "at a tipset" read the tipset's parent state, as Lotus's StateManager does (StateGetActor at
+the head answers from the head's ParentStateRoot): that state is in every header and needs no
+execution.
+
+Which messages a tipset applies is Lotus's BlockMsgsForTipset rule: blocks in tipset order, each block's
+BLS then secp256k1 messages, and of a sender's messages only those continuing its nonce sequence (the
+first message seen fixes the start), so a message two blocks both carry is applied once.
+
+Thread safety: state_of computes under one lock (one writer); every query loads its own StateTree from
+the store, so queries may run in other threads meanwhile. Execution is CPU-bound and synchronous:
+callers on the trio loop use trio.to_thread.run_sync.
+"""
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+import structlog
+
+from actors.miner.bitfield import BitField
+from actors.miner.deadlines import Deadline, Partition
+from actors.miner.policy import DeadlineInfo
+from actors.miner.state import MinerInfo, SectorOnChainInfo
+from chain.crypto.signature import Signature, SigType
+from chain.encoding.cid import CID
+from chain.params import Policy
+from chain.state.amt import amt_v0_to_list
+from chain.state.tree import Actor, StateTree
+from chain.stmgr import actors as actor_queries
+from chain.stmgr import market as market_queries
+from chain.stmgr import miners as miner_queries
+from chain.stmgr.buffered import BufferedBlockstore
+from chain.stmgr.chain import LOOKBACK_NO_LIMIT, ChainReader
+from chain.stmgr.index import StateIndex
+from chain.stmgr.messages import ChainMessage
+from chain.stmgr.randomness import BeaconRounds, ChainRandomness
+from chain.stmgr.search import MsgLookup, search_msg
+from chain.types.address import Address, Protocol
+from chain.types.beacon import BeaconEntry
+from chain.types.message import BLOCK_GAS_LIMIT, Message, SignedMessage
+from chain.types.receipt import MessageReceipt
+from chain.types.tipset import TipSet, TipSetKey
+from chain.vm.circulating import circulating_supply
+from chain.vm.gas import GasOutputs
+from chain.vm.invoker import DEFAULT_INVOKER, Invoker
+from chain.vm.tipset_apply import BlockMessages, TipsetResult, apply_tipset
+from chain.vm.vm import NETWORK_VERSION, VM, ApplyRet
+
+DEFAULT_CACHE_SIZE: Final = 256
+# What a call's secp256k1 sender is taken to have signed with: a placeholder of the right length, so
+# the message's on-chain size (and gas) is what a real signed message's would be (as Lotus).
+_PLACEHOLDER_SECP_SIGNATURE: Final = Signature(SigType.SECP256K1, bytes(65))
+
+_log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TipsetState:
+    """The state after a tipset's messages: its root, the root of its receipts AMT, and the receipts
+    (one per applied message, in messages_for_tipset order)."""
+
+    state_root: CID
+    receipts_root: CID
+    receipts: tuple[MessageReceipt, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """What applying a message on top of a tipset without keeping it gave (Lotus InvocResult)."""
+
+    message: Message
+    receipt: MessageReceipt
+    error: str | None
+    gas_costs: GasOutputs | None  # set by call_with_gas, where the sender pays
+    duration: float  # seconds
+
+
+class MessageNotFound(LookupError):
+    """A message that is not where the caller said it would be."""
+
+
+class StateManager:
+    def __init__(
+        self,
+        chain: ChainReader,
+        *,
+        policy: Policy,
+        beacon: BeaconRounds,
+        index: StateIndex | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        keep_tree_open: bool = True,
+        invoker: Invoker = DEFAULT_INVOKER,
+        network_version: int = NETWORK_VERSION,
+    ) -> None:
+        if cache_size < 1:
+            raise ValueError(f"cache_size must be at least 1, got {cache_size}")
+        self.chain = chain
+        self.policy = policy
+        self.beacon = beacon
+        self.invoker = invoker
+        self.network_version = network_version
+        self._index = index
+        self._cache_size = cache_size
+        self._cache: OrderedDict[TipSetKey, TipsetState] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._compute_lock = threading.Lock()
+        self._keep_tree_open = keep_tree_open
+        self._buffer = BufferedBlockstore(chain.blockstore)
+        self._open_tree: StateTree | None = None
+        self._open_root: CID | None = None
+        self.executions = 0  # tipsets executed by this manager (not found in the cache or the index)
+
+    @property
+    def store(self) -> Any:
+        return self.chain.blockstore
+
+    # -- the state after a tipset ---------------------------------------------------------------------
+    def _cached(self, key: TipSetKey) -> TipsetState | None:
+        with self._cache_lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+            return found
+
+    def _remember(self, key: TipSetKey, state: TipsetState) -> None:
+        with self._cache_lock:
+            self._cache[key] = state
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def state_of(self, ts: TipSet) -> TipsetState:
+        """The state after ts's messages (the ParentStateRoot and ParentMessageReceipts of its children).
+
+        Raises what execution raises (chain/vm/tipset_apply.py ImplicitMessageFailed, a missing block)
+        when the state cannot be computed; nothing is cached then.
+        """
+        found = self._cached(ts.key)
+        if found is not None:
+            return found
+        with self._compute_lock:
+            found = self._cached(ts.key)
+            if found is not None:
+                return found
+            state = self._load_indexed(ts) or self._compute(ts)
+            self._remember(ts.key, state)
+            return state
+
+    def _load_indexed(self, ts: TipSet) -> TipsetState | None:
+        if ts.height == 0:
+            # The genesis executes nothing: its own roots are its state (Lotus TipSetState).
+            header = ts.blocks[0]
+            return TipsetState(header.parent_state_root, header.parent_message_receipts, ())
+        if self._index is None:
+            return None
+        roots = self._index.get(ts.key)
+        if roots is None:
+            return None
+        state_root, receipts_root = roots
+        receipts = tuple(MessageReceipt.from_cbor(r) for r in amt_v0_to_list(self.store, receipts_root))
+        return TipsetState(state_root, receipts_root, receipts)
+
+    def _compute(self, ts: TipSet) -> TipsetState:
+        start = time.perf_counter()
+        tree = self._open_tree if self._open_root == ts.parent_state_root else None
+        self._open_tree = self._open_root = None
+        reused = tree is not None
+        buffer = self._buffer
+        try:
+            if tree is None:
+                tree = StateTree.load(buffer, ts.parent_state_root)
+            result = self._execute(ts, buffer, tree)
+            written = buffer.commit([result.state_root, result.receipts_root])
+        except BaseException:
+            buffer.discard()
+            raise
+        if self._index is not None:
+            self._index.put(ts.key, result.state_root, result.receipts_root)
+        if self._keep_tree_open:
+            self._open_tree, self._open_root = tree, result.state_root
+        self.executions += 1
+        _log.debug(
+            "tipset executed",
+            height=ts.height,
+            blocks=len(ts.blocks),
+            messages=len(result.receipts),
+            blocks_written=written,
+            open_tree=reused,
+            ms=round((time.perf_counter() - start) * 1000, 1),
+        )
+        return TipsetState(result.state_root, result.receipts_root, result.receipts)
+
+    def _execute(self, ts: TipSet, store: BufferedBlockstore, tree: StateTree) -> TipsetResult:
+        parent = self.chain.get_tipset(ts.parents)
+        blocks = []
+        for header, (bls, secp) in zip(ts.blocks, self.block_messages_for_tipset(ts), strict=True):
+            if header.election_proof is None:
+                raise ValueError(f"block {header.cid()} has no election proof")
+            blocks.append(BlockMessages(header.miner, bls, secp, header.election_proof.win_count))
+        return apply_tipset(
+            store,
+            ts.parent_state_root,
+            parent.height,
+            ts.height,
+            blocks,
+            base_fee=ts.blocks[0].parent_base_fee,
+            randomness=self.randomness(ts),
+            policy=self.policy,
+            network_version=self.network_version,
+            invoker=self.invoker,
+            tree=tree,
+        )
+
+    # -- the messages of a tipset ---------------------------------------------------------------------
+    def block_messages_for_tipset(
+        self, ts: TipSet
+    ) -> list[tuple[tuple[Message, ...], tuple[SignedMessage, ...]]]:
+        """Per block, the messages the tipset applies (Lotus BlockMsgsForTipset, see the module doc)."""
+        tree: StateTree | None = None
+        applied: dict[Address, int] = {}
+        use_ids = False
+
+        def sender_of(msg: Message) -> Address:
+            nonlocal tree, use_ids, applied
+            if not use_ids and msg.from_.protocol != Protocol.ID:
+                return msg.from_
+            if tree is None:
+                tree = self.tree(ts.parent_state_root)
+            if not use_ids:
+                # The first ID sender: from now on every sender is keyed by its ID.
+                use_ids = True
+                applied = {actor_queries.lookup_id(tree, a): n for a, n in applied.items()}
+            return actor_queries.lookup_id(tree, msg.from_)
+
+        def select(msg: Message) -> bool:
+            sender = sender_of(msg)
+            expected = applied.setdefault(sender, msg.nonce)
+            if expected != msg.nonce:
+                return False
+            applied[sender] = expected + 1
+            return True
+
+        out = []
+        for header in ts.blocks:
+            bls, secp = self.chain.block_messages(header)
+            out.append((tuple(m for m in bls if select(m)), tuple(m for m in secp if select(m.message))))
+        return out
+
+    def messages_for_tipset(self, ts: TipSet) -> list[ChainMessage]:
+        """The messages ts applies, in order; receipts of state_of(ts) match them one to one."""
+        out: list[ChainMessage] = []
+        for bls, secp in self.block_messages_for_tipset(ts):
+            out.extend(bls)
+            out.extend(secp)
+        return out
+
+    # -- randomness and lookback ----------------------------------------------------------------------
+    def randomness(self, ts: TipSet) -> ChainRandomness:
+        return ChainRandomness(self.chain, ts, self.beacon)
+
+    def draw_chain_randomness(self, ts: TipSet, tag: int, epoch: int, entropy: bytes) -> bytes:
+        """Lotus StateGetRandomnessFromTickets."""
+        return self.randomness(ts).draw_chain(tag, epoch, entropy)
+
+    def draw_beacon_randomness(self, ts: TipSet, tag: int, epoch: int, entropy: bytes) -> bytes:
+        """Lotus StateGetRandomnessFromBeacon."""
+        return self.randomness(ts).draw_beacon(tag, epoch, entropy)
+
+    def beacon_entry(self, ts: TipSet, epoch: int) -> BeaconEntry:
+        """The beacon entry the chain ending at ts uses for epoch's beacon randomness."""
+        return self.randomness(ts).beacon_entry(epoch)
+
+    def lookback(self, base: TipSet, round_: int) -> tuple[TipSet, CID]:
+        """The tipset and state an election at round_ on top of base looks back to (Lotus
+        GetLookbackTipSetForRound): the state after the tipset at round_ - finality (the genesis for
+        early rounds), read from the next tipset's header."""
+        lookback = self.policy.chain_finality
+        target = round_ - lookback if round_ > lookback else 0
+        if target >= base.height:
+            if base.height == 0:
+                return base, self.state_of(base).state_root
+            raise ValueError(f"lookback height {target} is at or after base height {base.height}")
+        after = self.chain.get_tipset_by_height(target + 1, base, prev=False)
+        return self.chain.get_tipset(after.parents), after.parent_state_root
+
+    # -- state trees ----------------------------------------------------------------------------------
+    def tree(self, state_root: CID) -> StateTree:
+        """A StateTree at state_root for reading (its own instance: safe to use in any one thread)."""
+        return StateTree.load(self.store, state_root)
+
+    def parent_tree(self, ts: TipSet) -> StateTree:
+        return self.tree(ts.parent_state_root)
+
+    # -- queries at a tipset (its parent state) -------------------------------------------------------
+    def get_actor(self, address: Address, ts: TipSet) -> Actor:
+        return actor_queries.get_actor(self.parent_tree(ts), address)
+
+    def lookup_id(self, address: Address, ts: TipSet) -> Address:
+        return actor_queries.lookup_id(self.parent_tree(ts), address)
+
+    def resolve_to_key(self, address: Address, ts: TipSet) -> Address:
+        """The key address of an account (Lotus StateAccountKey); if ts's parent state does not know
+        it yet, the state after ts (as Lotus ResolveToDeterministicAddress)."""
+        try:
+            return actor_queries.resolve_to_key(self.parent_tree(ts), address)
+        except actor_queries.ActorNotFound:
+            return actor_queries.resolve_to_key(self.tree(self.state_of(ts).state_root), address)
+
+    def lookup_robust_address(self, address: Address, ts: TipSet) -> Address:
+        return actor_queries.lookup_robust_address(self.parent_tree(ts), address)
+
+    def read_state(self, address: Address, ts: TipSet) -> tuple[Actor, Any]:
+        return actor_queries.read_state(self.parent_tree(ts), address, self.invoker)
+
+    def list_actors(self, ts: TipSet) -> list[Address]:
+        return actor_queries.list_actors(self.parent_tree(ts))
+
+    def network_name(self, ts: TipSet) -> str:
+        return actor_queries.network_name(self.parent_tree(ts))
+
+    def network_version_at(self, epoch: int) -> int:
+        """filpy runs one network version from genesis (no upgrades)."""
+        return self.network_version
+
+    def circulating_supply(self, ts: TipSet) -> int:
+        return circulating_supply(self.parent_tree(ts))
+
+    def miner_info(self, miner: Address, ts: TipSet) -> MinerInfo:
+        return miner_queries.miner_info(self.parent_tree(ts), miner)
+
+    def miner_power(self, miner: Address, ts: TipSet) -> miner_queries.MinerPower:
+        return miner_queries.miner_power(self.parent_tree(ts), self.policy, miner)
+
+    def list_miners(self, ts: TipSet) -> list[Address]:
+        return miner_queries.list_miners(self.parent_tree(ts))
+
+    def miner_sectors(
+        self, miner: Address, ts: TipSet, numbers: BitField | None = None
+    ) -> list[SectorOnChainInfo]:
+        return miner_queries.miner_sectors(self.parent_tree(ts), miner, numbers)
+
+    def miner_active_sectors(self, miner: Address, ts: TipSet) -> list[SectorOnChainInfo]:
+        tree = self.parent_tree(ts)
+        return miner_queries.miner_sectors(tree, miner, miner_queries.miner_active_sectors(tree, miner))
+
+    def sector_info(self, miner: Address, number: int, ts: TipSet) -> SectorOnChainInfo | None:
+        return miner_queries.sector_info(self.parent_tree(ts), miner, number)
+
+    def miner_deadlines(self, miner: Address, ts: TipSet) -> list[Deadline]:
+        return miner_queries.miner_deadlines(self.parent_tree(ts), miner)
+
+    def miner_partitions(self, miner: Address, deadline: int, ts: TipSet) -> list[Partition]:
+        return miner_queries.miner_partitions(self.parent_tree(ts), miner, deadline)
+
+    def miner_faults(self, miner: Address, ts: TipSet) -> BitField:
+        return miner_queries.miner_faults(self.parent_tree(ts), miner)
+
+    def miner_recoveries(self, miner: Address, ts: TipSet) -> BitField:
+        return miner_queries.miner_recoveries(self.parent_tree(ts), miner)
+
+    def proving_deadline(self, miner: Address, ts: TipSet) -> DeadlineInfo:
+        return miner_queries.proving_deadline(self.parent_tree(ts), self.policy, miner, ts.height)
+
+    def available_balance(self, miner: Address, ts: TipSet) -> int:
+        return miner_queries.available_balance(self.parent_tree(ts), miner, ts.height)
+
+    def market_balance(self, address: Address, ts: TipSet) -> market_queries.MarketBalance:
+        return market_queries.market_balance(self.parent_tree(ts), address)
+
+    def market_deals(self, ts: TipSet) -> dict[int, market_queries.MarketDeal]:
+        return market_queries.market_deals(self.parent_tree(ts))
+
+    def storage_deal(self, deal_id: int, ts: TipSet) -> market_queries.MarketDeal | None:
+        return market_queries.storage_deal(self.parent_tree(ts), deal_id)
+
+    # -- messages -------------------------------------------------------------------------------------
+    def search_msg(
+        self, head: TipSet, cid: CID, limit: int = LOOKBACK_NO_LIMIT, allow_replaced: bool = True
+    ) -> MsgLookup | None:
+        """Where the message was executed, searching back from head (chain/stmgr/search.py)."""
+        return search_msg(self, head, cid, limit, allow_replaced)
+
+    # -- calls and replays ----------------------------------------------------------------------------
+    def _call_vm(self, ts: TipSet, tree: StateTree, base_fee: int) -> VM:
+        return VM(
+            tree,
+            epoch=ts.height,
+            base_fee=base_fee,
+            randomness=self.randomness(ts),
+            policy=self.policy,
+            network_version=self.network_version,
+            invoker=self.invoker,
+        )
+
+    def _prepare_call(
+        self, msg: Message, ts: TipSet, prior: Sequence[ChainMessage]
+    ) -> tuple[StateTree, Message]:
+        """A scratch tree at ts's parent state with ts's own messages from msg's sender applied first,
+        then `prior` (Lotus callInternal, execSameSenderMessages); msg takes the sender's nonce."""
+        tree = StateTree.load(BufferedBlockstore(self.store), ts.parent_state_root)
+        before = [m for m in self.messages_for_tipset(ts) if _unsigned(m).from_ == msg.from_]
+        if before or prior:
+            vm = self._call_vm(ts, tree, ts.blocks[0].parent_base_fee)
+            for earlier in [*before, *prior]:
+                vm.apply_message(earlier)
+            vm.flush()
+        sender = actor_queries.get_actor(tree, msg.from_)
+        return tree, replace(msg, nonce=sender.nonce)
+
+    def call(self, msg: Message, ts: TipSet) -> CallResult:
+        """Apply msg on top of ts's parent state at ts's epoch without keeping anything (Lotus
+        StateCall): gas is free (the message runs as an implicit message: no nonce check, no fee), a
+        zero gas limit means the block gas limit."""
+        if msg.gas_limit == 0:
+            msg = replace(msg, gas_limit=BLOCK_GAS_LIMIT)
+        tree, msg = self._prepare_call(msg, ts, ())
+        start = time.perf_counter()
+        ret = self._call_vm(ts, tree, ts.blocks[0].parent_base_fee).apply_implicit_message(msg)
+        return CallResult(msg, ret.receipt, ret.error, None, time.perf_counter() - start)
+
+    def call_with_gas(self, msg: Message, ts: TipSet, prior: Sequence[ChainMessage] = ()) -> CallResult:
+        """Apply msg as a real message (nonce, gas charged) on top of ts's parent state after `prior`
+        (Lotus CallWithGas, for gas estimation); a zero fee cap runs it with a zero base fee."""
+        tree, msg = self._prepare_call(msg, ts, prior)
+        base_fee = 0 if msg.gas_fee_cap == 0 else ts.blocks[0].parent_base_fee
+        key = actor_queries.resolve_to_key(tree, msg.from_)
+        applied: ChainMessage = msg
+        if key.protocol == Protocol.SECP256K1:
+            applied = SignedMessage(msg, _PLACEHOLDER_SECP_SIGNATURE)
+        start = time.perf_counter()
+        ret = self._call_vm(ts, tree, base_fee).apply_message(applied)
+        return CallResult(msg, ret.receipt, ret.error, ret.gas_costs, time.perf_counter() - start)
+
+    def replay(self, ts: TipSet, cid: CID) -> tuple[ChainMessage, ApplyRet]:
+        """Execute ts again (on scratch storage) and return the message cid among ts's messages and what
+        applying it gave (Lotus StateReplay with the tipset holding the message)."""
+        found = [m for m in self.messages_for_tipset(ts) if m.cid() == cid]
+        if not found:
+            raise MessageNotFound(f"message {cid} is not among the messages tipset {ts.key} applies")
+        target = _unsigned(found[0]).cid()
+        store = BufferedBlockstore(self.store)
+        result = self._execute(ts, store, StateTree.load(store, ts.parent_state_root))
+        for applied_cid, ret in result.applied:
+            if applied_cid == target:
+                return found[0], ret
+        raise MessageNotFound(f"message {cid} was not applied by tipset {ts.key}")
+
+
+def _unsigned(msg: ChainMessage) -> Message:
+    return msg.message if isinstance(msg, SignedMessage) else msg

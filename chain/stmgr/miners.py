@@ -1,0 +1,222 @@
+"""Storage miner and power queries on a state tree (Lotus StateMinerInfo, StateMinerPower,
+StateMinerSectors, StateMinerActiveSectors, StateSectorGetInfo, StateMinerDeadlines,
+StateMinerPartitions, StateMinerFaults, StateMinerRecoveries, StateMinerProvingDeadline,
+StateMinerAvailableBalance, StateListMiners) and the Winning PoSt sector selection
+(stmgr.GetSectorsForWinningPoSt)."""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+from actors import builtin
+from actors.miner.bitfield import BitField
+from actors.miner.deadlines import Deadline, Deadlines, Partition
+from actors.miner.policy import DeadlineInfo
+from actors.miner.state import SECTORS_AMT_BITWIDTH, MinerInfo, MinerState, SectorOnChainInfo, Sectors
+from actors.power_state import CLAIMS_HAMT_BITWIDTH, Claim, ClaimsTable, PowerState
+from chain.encoding.errors import DecodeError
+from chain.params import Policy
+from chain.state.amt import Amt
+from chain.state.hamt import Hamt
+from chain.state.tree import StateTree
+from chain.stmgr.actors import StateQueryError, get_actor, lookup_id, read_actor_state
+from chain.store.blockstore import BlockNotFound
+from chain.types.address import Address
+from chain.vm.exitcode import ActorError
+from proofs.post import winning_post_sector_challenge
+from proofs.registered import SEAL_PARAMS, make_prover_id
+
+T = TypeVar("T")
+
+POWER_ACTOR: Final = builtin.STORAGE_POWER_ACTOR_ADDR
+
+
+def _reading(what: str, fn: Callable[[], T]) -> T:
+    """Run a read of actor state; the actors' own errors (ActorError) become StateQueryError."""
+    try:
+        return fn()
+    except (ActorError, BlockNotFound, DecodeError) as exc:
+        raise StateQueryError(f"{what}: {exc}") from None
+
+
+# -- power ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MinerPower:
+    """Lotus api.MinerPower: the miner's claim (zero when it has none), the network's power (over miners
+    above the consensus minimum, as power State.TotalPower) and whether the miner meets the minimum."""
+
+    miner: Claim
+    total: Claim
+    has_min_power: bool
+
+
+def power_state(tree: StateTree) -> PowerState:
+    state: PowerState = read_actor_state(tree, POWER_ACTOR, PowerState)
+    return state
+
+
+def total_power(state: PowerState) -> Claim:
+    """Lotus power State.TotalPower: the totals over miners above the consensus minimum."""
+    return Claim(0, state.total_raw_byte_power, state.total_quality_adj_power)
+
+
+def miner_claim(tree: StateTree, miner: Address) -> Claim | None:
+    state = power_state(tree)
+    miner_id = lookup_id(tree, miner)
+    return _reading("power claims", lambda: ClaimsTable.load(tree.store, state.claims).get(miner_id))
+
+
+def miner_power(tree: StateTree, policy: Policy, miner: Address) -> MinerPower:
+    """As Lotus GetPowerRaw: a miner without a claim has zero power and no minimum."""
+    state = power_state(tree)
+    miner_id = tree.lookup_id(miner)
+    claim = None
+    if miner_id is not None:
+        claim = _reading("power claims", lambda: ClaimsTable.load(tree.store, state.claims).get(miner_id))
+    if claim is None or miner_id is None:
+        return MinerPower(Claim(0, 0, 0), total_power(state), False)
+    meets = _reading(
+        "power claims", lambda: state.miner_meets_consensus_minimum(tree.store, policy, miner_id)
+    )
+    return MinerPower(claim, total_power(state), meets)
+
+
+def list_miners(tree: StateTree) -> list[Address]:
+    """Every miner with a power claim, in ID order (Lotus StateListMiners)."""
+    state = power_state(tree)
+
+    def read() -> list[Address]:
+        claims = Hamt.load(tree.store, state.claims, CLAIMS_HAMT_BITWIDTH)
+        return sorted((Address.from_bytes(key) for key, _ in claims.items()), key=lambda a: a.id)
+
+    return _reading("power claims", read)
+
+
+# -- miner state ---------------------------------------------------------------------------------------
+
+
+def miner_state(tree: StateTree, miner: Address) -> MinerState:
+    actor = get_actor(tree, miner)
+    if actor.code != builtin.MINER_ACTOR_CODE:
+        raise StateQueryError(f"{miner} is not a storage miner actor")
+    state: MinerState = read_actor_state(tree, miner, MinerState)
+    return state
+
+
+def miner_info(tree: StateTree, miner: Address) -> MinerInfo:
+    state = miner_state(tree, miner)
+    return _reading(f"info of miner {miner}", lambda: state.get_info(tree.store))
+
+
+def sector_info(tree: StateTree, miner: Address, number: int) -> SectorOnChainInfo | None:
+    state = miner_state(tree, miner)
+    return _reading(f"sectors of {miner}", lambda: Sectors.load(tree.store, state.sectors).get(number))
+
+
+def miner_sectors(
+    tree: StateTree, miner: Address, numbers: BitField | None = None
+) -> list[SectorOnChainInfo]:
+    """The miner's sectors (those numbered in `numbers`, or all), in sector-number order."""
+    state = miner_state(tree, miner)
+
+    def read() -> list[SectorOnChainInfo]:
+        sectors = Sectors.load(tree.store, state.sectors)
+        if numbers is not None:
+            return [s for s in (sectors.get(n) for n in numbers) if s is not None]
+        everything = Amt.load(tree.store, state.sectors, SECTORS_AMT_BITWIDTH)
+        return [SectorOnChainInfo.from_cbor(raw) for _, raw in everything.items()]
+
+    return _reading(f"sectors of {miner}", read)
+
+
+def miner_deadlines(tree: StateTree, miner: Address) -> list[Deadline]:
+    state = miner_state(tree, miner)
+
+    def read() -> list[Deadline]:
+        deadlines = Deadlines.load(tree.store, state.deadlines)
+        return [deadlines.get(tree.store, i) for i in range(len(deadlines.due))]
+
+    return _reading(f"deadlines of {miner}", read)
+
+
+def miner_partitions(tree: StateTree, miner: Address, deadline: int) -> list[Partition]:
+    state = miner_state(tree, miner)
+
+    def read() -> list[Partition]:
+        deadlines = Deadlines.load(tree.store, state.deadlines)
+        if not 0 <= deadline < len(deadlines.due):
+            raise StateQueryError(f"deadline {deadline} out of range 0..{len(deadlines.due) - 1}")
+        return [p for _, p in deadlines.get(tree.store, deadline).load_partitions(tree.store).items()]
+
+    return _reading(f"partitions of {miner}", read)
+
+
+def _all_partitions(tree: StateTree, miner: Address) -> Iterator[Partition]:
+    for index in range(len(miner_deadlines(tree, miner))):
+        yield from miner_partitions(tree, miner, index)
+
+
+def miner_faults(tree: StateTree, miner: Address) -> BitField:
+    return BitField().union(*(p.faults for p in _all_partitions(tree, miner)))
+
+
+def miner_recoveries(tree: StateTree, miner: Address) -> BitField:
+    return BitField().union(*(p.recoveries for p in _all_partitions(tree, miner)))
+
+
+def miner_active_sectors(tree: StateTree, miner: Address) -> BitField:
+    """Sectors the miner proves: live and not faulty, in every partition (Lotus AllPartSectors(Active))."""
+    return BitField().union(*(p.active() for p in _all_partitions(tree, miner)))
+
+
+def proving_deadline(tree: StateTree, policy: Policy, miner: Address, epoch: int) -> DeadlineInfo:
+    """The miner's current deadline at epoch, or the next one not yet elapsed (Lotus
+    StateMinerProvingDeadline: DeadlineInfo(epoch).NextNotElapsed())."""
+    state = miner_state(tree, miner)
+    info = DeadlineInfo.of(policy, state.proving_period_start, state.current_deadline, epoch)
+    if not info.has_elapsed():
+        return info
+    periods = 1 + (epoch - info.close) // policy.wpost_proving_period
+    start = info.period_start + policy.wpost_proving_period * periods
+    return DeadlineInfo.of(policy, start, info.index, epoch)
+
+
+def available_balance(tree: StateTree, miner: Address, epoch: int) -> int:
+    """What the miner could withdraw at epoch: unlocked balance less fee debt, plus funds vested but
+    not yet unlocked (Lotus StateMinerAvailableBalance)."""
+    actor = get_actor(tree, miner)
+    state = miner_state(tree, miner)
+
+    def read() -> int:
+        _, vested = state.get_vesting(tree.store).unlock_vested(epoch)
+        return state.available_balance(actor.balance) + vested
+
+    return _reading(f"balance of {miner}", read)
+
+
+# -- Winning PoSt --------------------------------------------------------------------------------------
+
+
+def winning_post_proof_type(window_post_proof: int) -> int:
+    """The Winning PoSt proof of the sector size a Window PoSt proof type proves (Lotus
+    WinningPoStProofTypeFromWindowPoStProofType)."""
+    for params in SEAL_PARAMS.values():
+        if params.window_post == window_post_proof:
+            return int(params.winning_post)
+    raise StateQueryError(f"no Winning PoSt proof pairs with Window PoSt proof {window_post_proof}")
+
+
+def sectors_for_winning_post(tree: StateTree, miner: Address, randomness: bytes) -> list[SectorOnChainInfo]:
+    """The sectors a Winning PoSt must prove (Lotus GetSectorsForWinningPoSt): the challenge picks
+    indexes into the miner's active sectors in number order; empty when it has none."""
+    active = list(miner_active_sectors(tree, miner))
+    if not active:
+        return []
+    info = miner_info(tree, miner)
+    miner_id = lookup_id(tree, miner)
+    proof = winning_post_proof_type(info.window_post_proof_type)
+    picks = winning_post_sector_challenge(proof, randomness, make_prover_id(miner_id.id), len(active))
+    chosen = BitField.from_bits(active[i] for i in picks)
+    return miner_sectors(tree, miner, chosen)
