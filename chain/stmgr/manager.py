@@ -48,6 +48,7 @@ from chain.stmgr.index import StateIndex
 from chain.stmgr.messages import ChainMessage
 from chain.stmgr.randomness import BeaconRounds, ChainRandomness
 from chain.stmgr.search import MsgLookup, search_msg
+from chain.store.blockstore import Blockstore
 from chain.types.address import Address, Protocol
 from chain.types.beacon import BeaconEntry
 from chain.types.message import BLOCK_GAS_LIMIT, Message, SignedMessage
@@ -122,10 +123,17 @@ class StateManager:
         self._open_tree: StateTree | None = None
         self._open_root: CID | None = None
         self.executions = 0  # tipsets executed by this manager (not found in the cache or the index)
+        self.tree_reuses = 0  # executions that started from the open state tree
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Blockstore:
         return self.chain.blockstore
+
+    @property
+    def cached(self) -> int:
+        """How many tipset states the in-memory cache holds."""
+        with self._cache_lock:
+            return len(self._cache)
 
     # -- the state after a tipset ---------------------------------------------------------------------
     def _cached(self, key: TipSetKey) -> TipsetState | None:
@@ -192,6 +200,7 @@ class StateManager:
         if self._keep_tree_open:
             self._open_tree, self._open_root = tree, result.state_root
         self.executions += 1
+        self.tree_reuses += reused
         _log.debug(
             "tipset executed",
             height=ts.height,

@@ -1,0 +1,150 @@
+"""The consensus building blocks on their own: the mock beacon (Lotus's rounds and data), the base fee
+update (hand-computed cases), weights, VRFs and win counts."""
+
+import hashlib
+
+import pytest
+
+from chain.consensus.base_fee import compute_base_fee, next_base_fee, unique_gas_limit
+from chain.consensus.beacon import (
+    MOCK_ROUND_OFFSET,
+    InvalidBeaconEntry,
+    MockBeacon,
+    beacon_entries_for_block,
+    check_beacon_entries,
+)
+from chain.consensus.election import (
+    InvalidWorker,
+    compute_vrf,
+    election_randomness,
+    miner_entropy,
+    ticket_randomness,
+    verify_vrf,
+    win_count,
+    worker_key_address,
+)
+from chain.consensus.expected import tipset_weight
+from chain.consensus.weight import weight_of
+from chain.crypto.keys import KeyType, PrivateKey
+from chain.crypto.randomness import DomainSeparationTag, draw_randomness
+from chain.crypto.signature import SignatureError
+from chain.encoding.cid import CID
+from chain.params import DEVNET
+from chain.types.address import Address
+from chain.types.beacon import BeaconEntry
+from chain.types.election import Ticket
+from tests.consensus.devchain import ALICE, BOB, DevChain
+
+# -- beacon ----------------------------------------------------------------------------------------------
+
+
+def test_mock_beacon_is_lotus_mock() -> None:
+    beacon = MockBeacon()
+    assert beacon.max_beacon_round_for_epoch(7) == 7 + MOCK_ROUND_OFFSET == 107
+    entry = beacon.entry(107)
+    assert entry == BeaconEntry(107, hashlib.blake2b((107).to_bytes(8, "big"), digest_size=32).digest())
+    beacon.verify_entry(entry, BeaconEntry(106, b""))
+    with pytest.raises(InvalidBeaconEntry, match="round 107 has the wrong data"):
+        beacon.verify_entry(BeaconEntry(107, bytes(32)), entry)
+    with pytest.raises(LookupError):
+        beacon.entry(-1)
+
+
+def test_entries_for_a_block_cover_every_epoch_since_the_parent() -> None:
+    beacon = MockBeacon()
+    entries = beacon_entries_for_block(beacon, 10, 7)
+    assert [e.round for e in entries] == [108, 109, 110]
+    check_beacon_entries(beacon, entries, 10, 7, BeaconEntry(107, b""))
+    with pytest.raises(InvalidBeaconEntry, match=r"rounds 108, 109, 110 .* got 108, 110"):
+        check_beacon_entries(beacon, (entries[0], entries[2]), 10, 7, BeaconEntry(107, b""))
+    with pytest.raises(ValueError, match="above its parent"):
+        beacon_entries_for_block(beacon, 7, 7)
+
+
+# -- base fee --------------------------------------------------------------------------------------------
+
+
+def test_base_fee_moves_by_at_most_an_eighth() -> None:
+    target = DEVNET.block_gas_target
+    base = 100_000_000
+    assert next_base_fee(base, 0, 1, DEVNET) == base - base // 8  # empty: -12.5 %
+    assert next_base_fee(base, 2 * target, 1, DEVNET) == base + base // 8  # full: +12.5 %
+    assert next_base_fee(base, 10 * target, 1, DEVNET) == base + base // 8  # capped
+    assert next_base_fee(base, target, 1, DEVNET) == base  # on target: unchanged
+    # by hand: 2 blocks using 6e9 in total -> 3e9 per block, delta -2e9 -> change -1e8*2e9/5e9/8
+    assert next_base_fee(base, 6_000_000_000, 2, DEVNET) == base - 5_000_000
+    # a falling fee rounds down (Go's Euclidean division), and never below the minimum
+    assert next_base_fee(1001, 0, 1, DEVNET) == 1001 - 126
+    assert next_base_fee(101, 0, 1, DEVNET) == DEVNET.minimum_base_fee
+    with pytest.raises(ValueError):
+        next_base_fee(base, 0, 0, DEVNET)
+
+
+def test_messages_count_once_for_the_base_fee() -> None:
+    a, b = CID.hash_of(b"a"), CID.hash_of(b"b")
+    assert unique_gas_limit([(a, 10), (b, 5), (a, 10)]) == 15
+
+
+def test_base_fee_of_a_chain() -> None:
+    dc = DevChain.new()
+    dc.next_tipset(dc.transfers(ALICE, Address.of_key(BOB), 3))
+    ts = dc.head
+    bls, secp = dc.chain.block_messages(ts.blocks[0])
+    used = sum(m.message.gas_limit for m in secp) + sum(m.gas_limit for m in bls)
+    expected = next_base_fee(ts.blocks[0].parent_base_fee, used, len(ts.blocks), DEVNET)
+    assert compute_base_fee(dc.chain, ts, DEVNET) == expected
+    child = dc.next_tipset()
+    assert child.blocks[0].parent_base_fee == expected
+
+
+# -- weight, VRFs, wins ----------------------------------------------------------------------------------
+
+
+def test_weight_of_the_genesis_and_its_child() -> None:
+    dc = DevChain.new()
+    genesis = dc.chain.genesis
+    # 8192 bytes of power above the minimum: log2 = 13; the genesis wins nothing
+    assert weight_of(dc.store, genesis) == tipset_weight(0, 8192, [0]) == 13 << 8
+    child = dc.next_tipset()
+    wins = [b.election_proof.win_count for b in child.blocks if b.election_proof]
+    assert weight_of(dc.store, child) == tipset_weight(13 << 8, 8192, wins)
+
+
+def test_vrfs_are_bls_signatures_of_the_worker() -> None:
+    worker = PrivateKey.derive(KeyType.BLS, b"worker")
+    address = Address.of_key(worker)
+    entry = MockBeacon().entry(105)
+    miner = Address.new_id(1000)
+    data = election_randomness(entry, miner, 5)
+    assert data == draw_randomness(
+        entry.data, DomainSeparationTag.ElectionProofProduction, 5, bytes.fromhex("4300e807")
+    )
+    # the entropy is the CBOR byte string of the address bytes: 0x43, then 00 (ID) and uvarint(1000)
+    assert miner_entropy(miner) == bytes.fromhex("4300e807")
+    proof = compute_vrf(worker, data)
+    verify_vrf(address, data, proof)
+    with pytest.raises(SignatureError):
+        verify_vrf(address, data + b"!", proof)
+    with pytest.raises(InvalidWorker, match="not a BLS key"):
+        compute_vrf(PrivateKey.derive(KeyType.SECP256K1, b"secp worker"), data)
+    # the ticket draws one epoch back, with the parent's smallest ticket appended to the entropy
+    parent_ticket = Ticket(b"\x01" * 96)
+    assert ticket_randomness(entry, miner, 5, parent_ticket) == draw_randomness(
+        entry.data, DomainSeparationTag.TicketProduction, 4, miner_entropy(miner) + parent_ticket.vrf_proof
+    )
+
+
+def test_win_count_needs_power() -> None:
+    proof = bytes(96)
+    assert win_count(proof, 0, 100) == 0
+    assert win_count(proof, 100, 0) == 0
+    assert win_count(proof, 100, 100) >= 1  # a hash of zeros is below every threshold
+
+
+def test_worker_must_be_a_bls_key() -> None:
+    dc = DevChain.new()
+    tree = dc.sm.tree(dc.chain.genesis.parent_state_root)
+    worker = worker_key_address(tree, Address.new_id(1000))
+    assert worker == Address.of_key(dc.miner(Address.new_id(1000)).worker_key)
+    with pytest.raises(Exception, match="not a storage miner"):
+        worker_key_address(tree, tree.lookup_id(Address.of_key(ALICE)) or Address.new_id(0))
