@@ -5,8 +5,8 @@ and cron, chain/vm/tipset_apply.py): the ParentStateRoot and ParentMessageReceip
 carry. It is computed once: kept in a bounded LRU in memory and in a StateIndex (the repo's LevelDB), so
 a restarted node does not execute the chain again. The state tree of the last computed tipset stays
 open, so that the next tipset on top of it starts from decoded HAMT nodes and cached actors instead of
-loading everything from the root again. The VM writes through a buffer (chain/stmgr/buffered.py) and
-only the blocks the new state and receipts reach are written to the store, in one batch.
+loading everything from the root again. The VM writes through a buffer (chain/stmgr/buffered.py) whose
+blocks reach the store in one batch once the tipset is computed, before its index entry.
 
 Queries "at a tipset" read the tipset's parent state, as Lotus's StateManager does (StateGetActor at
 the head answers from the head's ParentStateRoot): that state is in every header and needs no
@@ -191,7 +191,7 @@ class StateManager:
             if tree is None:
                 tree = StateTree.load(buffer, ts.parent_state_root)
             result = self._execute(ts, buffer, tree)
-            written = buffer.commit([result.state_root, result.receipts_root])
+            written = buffer.commit()
         except BaseException:
             buffer.discard()
             raise

@@ -36,7 +36,7 @@ from node.genesis import Genesis, build_genesis
 from node.genesis_template import FIL, AccountEntry, GenesisTemplate, MinerEntry
 from node.preseal import PresealedMiner
 from proofs import post
-from tests.stmgr.memchain import MemoryChain
+from chain.stmgr.memchain import MemoryChain
 
 GENESIS_TIME: Final = 1_700_000_000
 ALICE: Final = PrivateKey.derive(KeyType.SECP256K1, b"devchain/alice")

@@ -14,12 +14,12 @@ from chain.state.amt import amt_v0_to_list
 from chain.stmgr.buffered import BufferedBlockstore
 from chain.stmgr.index import LevelDBStateIndex, MemoryStateIndex
 from chain.stmgr.manager import StateManager
+from chain.stmgr.memchain import MemoryChain
 from chain.store.blockstore import BlockNotFound, LevelDBBlockstore, MemoryBlockstore, put_cbor
 from chain.types.address import Address
 from chain.types.receipt import MessageReceipt
 from chain.types.tipset import TipSet
 from tests.consensus.devchain import ALICE, BOB, CAROL, DevChain
-from tests.stmgr.memchain import MemoryChain
 
 BOB_ADDR, CAROL_ADDR = Address.of_key(BOB), Address.of_key(CAROL)
 
@@ -165,7 +165,7 @@ def test_concurrent_callers_execute_once() -> None:
     assert results[:4].count(dc.sm.state_of(chain[-1])) >= 1
 
 
-def test_buffer_commits_only_what_the_roots_reach() -> None:
+def test_buffer_writes_on_commit_only() -> None:
     base = MemoryBlockstore()
     buffer = BufferedBlockstore(base)
     leaf = put_cbor(buffer, [1, 2, 3])
@@ -173,14 +173,28 @@ def test_buffer_commits_only_what_the_roots_reach() -> None:
     root = put_cbor(buffer, [leaf, "x"])
     already = put_cbor(base, ["in the base already"])
     other_root = put_cbor(buffer, [already])
-    assert buffer.get(garbage) is not None and base.get(leaf) is None
-    written = buffer.commit([root, other_root])
-    assert written == 3
-    assert base.has(root) and base.has(leaf) and base.has(other_root)
-    assert not base.has(garbage) and len(buffer) == 0
+    assert buffer.get(garbage) is not None and buffer.get(already) is not None and base.get(leaf) is None
+    assert buffer.has(already) and not base.has(root)
+    # what the roots reach through the buffer (Lotus's copy), if a caller wants only that
+    assert {cid for cid, _ in buffer.reachable([root, other_root])} == {root, leaf, other_root}
+    assert buffer.commit() == 4
+    assert all(base.has(cid) for cid in (root, leaf, other_root, garbage)) and len(buffer) == 0
     put_cbor(buffer, ["dropped"])
     buffer.discard()
-    assert len(buffer) == 0 and len(base) == 4
+    assert len(buffer) == 0 and len(base) == 5
+
+
+def test_calls_and_replays_write_nothing() -> None:
+    dc = DevChain.new()
+    with_messages, _ = grow(dc, 2)
+    dc.sm.state_of(dc.head)
+    before = len(dc.store)  # type: ignore[arg-type]
+    (msg,) = dc.transfers(ALICE, CAROL_ADDR, 1)
+    assert dc.sm.call_with_gas(msg.message, dc.head).receipt.exit_code == 0
+    assert dc.sm.call(msg.message, dc.head).receipt.exit_code == 0
+    first = dc.sm.messages_for_tipset(with_messages)[0]
+    assert dc.sm.replay(with_messages, first.cid())[1].receipt.exit_code == 0
+    assert len(dc.store) == before  # type: ignore[arg-type]
 
 
 def test_leveldb_index_round_trip(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
-"""An in-memory chain store implementing chain/stmgr/chain.py's ChainReader, for tests: tipsets by key,
-heights found by walking parents from the anchor (Lotus's null-round rule), messages from the
-blockstore."""
+"""An in-memory chain store implementing chain/stmgr/chain.py's ChainReader, for tests, benchmarks and
+scratch chains: tipsets by key, heights found by walking parents back from the anchor (Lotus's
+null-round rule), messages read from the blockstore. The node uses the LevelDB chain store."""
 
 from chain.stmgr.chain import TipsetNotFound
 from chain.stmgr.messages import load_block_messages
@@ -17,7 +17,6 @@ class MemoryChain:
         self.genesis = TipSet((genesis,))
         self.put_tipset(self.genesis)
         self.head = self.genesis
-        self.lookups = 0  # get_tipset calls, to see what the state manager asks for
 
     @property
     def blockstore(self) -> Blockstore:
@@ -29,7 +28,6 @@ class MemoryChain:
         self._tipsets[ts.key] = ts
 
     def get_tipset(self, key: TipSetKey) -> TipSet:
-        self.lookups += 1
         try:
             return self._tipsets[key]
         except KeyError:
