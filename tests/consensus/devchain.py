@@ -27,6 +27,7 @@ from chain.state.tree import StateTree
 from chain.stmgr import miners
 from chain.stmgr.index import StateIndex
 from chain.stmgr.manager import StateManager
+from chain.stmgr.memchain import MemoryChain
 from chain.store.blockstore import Blockstore, MemoryBlockstore
 from chain.types.address import Address
 from chain.types.block import PoStProof
@@ -36,7 +37,6 @@ from node.genesis import Genesis, build_genesis
 from node.genesis_template import FIL, AccountEntry, GenesisTemplate, MinerEntry
 from node.preseal import PresealedMiner
 from proofs import post
-from chain.stmgr.memchain import MemoryChain
 
 GENESIS_TIME: Final = 1_700_000_000
 ALICE: Final = PrivateKey.derive(KeyType.SECP256K1, b"devchain/alice")
