@@ -58,8 +58,9 @@ def draw_randomness(base: bytes, tag: int, round_: int, entropy: bytes) -> bytes
 class RandomnessSource(Protocol):
     """Per-epoch randomness digests, as lotus rand.Rand's GetChainRandomness / GetBeaconRandomness.
 
-    chain_digest(epoch) is blake2b-256 of the VRF proof of the smallest ticket at that epoch (or the
-    nearest earlier non-null one); beacon_digest(epoch) is blake2b-256 of the beacon entry for it.
+    chain_digest(epoch) is blake2b-256 of the VRF proof of the smallest ticket at that epoch (over a
+    null round, of the first tipset above it, as Lotus since network version 13); beacon_digest(epoch)
+    is blake2b-256 of the beacon entry for it. chain/stmgr/randomness.py is the chain's source.
     """
 
     def chain_digest(self, epoch: int) -> bytes: ...

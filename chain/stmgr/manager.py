@@ -94,6 +94,9 @@ class MessageNotFound(LookupError):
 
 
 class StateManager:
+    """See the module doc. `beacon` maps epochs to beacon rounds (chain/consensus/beacon.py MockBeacon);
+    `index` persists computed states (None: memory only); `cache_size` bounds the in-memory cache."""
+
     def __init__(
         self,
         chain: ChainReader,
