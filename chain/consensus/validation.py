@@ -455,10 +455,7 @@ def validate_block(
 
     if not is_miner(sm.parent_tree(parent), header.miner):
         raise NotAMiner(f"{header.miner} is not a storage miner with a power claim")
-    try:
-        lookback, lookback_state = sm.lookback(parent, header.height)
-    except ValueError as exc:
-        raise MinerNotEligible(f"no lookback state for height {header.height}: {exc}") from None
+    lookback, lookback_state = sm.lookback(parent, header.height)
     lookback_tree = sm.tree(lookback_state)
     worker = _state_read(
         InvalidMinerWorker,

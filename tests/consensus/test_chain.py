@@ -127,3 +127,22 @@ def test_block_rewards_reach_the_miners(dc: DevChain) -> None:
     reward_before = genesis.get_actor(builtin.REWARD_ACTOR_ADDR)
     assert reward_after is not None and reward_before is not None
     assert reward_after.balance < reward_before.balance
+
+
+def test_a_chain_resumes_after_more_null_rounds_than_the_lookback() -> None:
+    """A devnet stopped for longer than chain_finality epochs: its next block, past the gap, is
+    produced and valid (the election looks back to the base tipset itself)."""
+    chain = DevChain.new()
+    chain.next_tipset()
+    base = chain.head
+    gap_start = base.height + chain.policy.chain_finality + 2
+    block = next(
+        b
+        for epoch in range(gap_start, gap_start + 20)
+        for miner in (MINER_A, MINER_B)
+        if (b := chain.produce(miner, epoch)) is not None
+    )
+    assert chain.sm.lookback(base, block.header.height) == (base, chain.sm.state_of(base).state_root)
+    ts = chain.apply([block])
+    assert len(ts.blocks[0].beacon_entries) == ts.height - base.height
+    assert chain.next_tipset().height > ts.height
