@@ -370,7 +370,7 @@ def check_bls_aggregate(block: FullBlock, tree: StateTree) -> None:
         raise InvalidBlsAggregate(f"BLS aggregate over {len(keys)} messages: {exc}") from None
 
 
-def check_messages(sm: StateManager, block: FullBlock, tree: StateTree) -> None:
+def check_messages(block: FullBlock, tree: StateTree) -> None:
     """Inclusion rules, gas, senders, nonces, balances and secp256k1 signatures, message by message."""
     nonces: dict[Address, int] = {}
     owed: dict[Address, int] = {}
@@ -476,6 +476,6 @@ def validate_block(
     check_message_root(block)
     parent_state = sm.tree(sm.state_of(parent).state_root)
     check_bls_aggregate(block, parent_state)
-    check_messages(sm, block, parent_state)
+    check_messages(block, parent_state)
     check_base_fee(sm, header, parent)
     check_state(sm, header, parent)
