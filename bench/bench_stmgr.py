@@ -21,17 +21,18 @@ from actors import builtin
 from actors.account import AccountState
 from actors.miner.state import SectorOnChainInfo
 from bench.common import report, section
+from chain.chainstore.store import ChainStore
 from chain.consensus.beacon import MockBeacon
 from chain.consensus.fullblock import FullBlock
 from chain.consensus.producer import produce_block
 from chain.consensus.validation import validate_block
+from chain.consensus.weight import weight_of
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.encoding.cid import CID
 from chain.params import DEVNET
 from chain.state.init_state import InitState
 from chain.state.tree import Actor, StateTree
 from chain.stmgr.manager import StateManager
-from chain.stmgr.memchain import MemoryChain
 from chain.store.blockstore import MemoryBlockstore, get_cbor, put_cbor
 from chain.types.address import Address
 from chain.types.block import BlockHeader
@@ -48,7 +49,7 @@ ACTORS: Final = 100_000
 TIPSETS: Final = 6
 TRANSFERS: Final = 1000
 GAS_LIMIT: Final = 5_000_000
-FEE_CAP: Final = 10_000
+FEE_CAP: Final = 200_000_000  # above the genesis base fee
 
 
 def _template(accounts: Sequence[Address]) -> GenesisTemplate:
@@ -75,10 +76,11 @@ def _template(accounts: Sequence[Address]) -> GenesisTemplate:
 class Chain:
     """A single-miner chain in memory: the state manager, the mock beacon, block production."""
 
-    def __init__(self, genesis: Genesis, store: MemoryBlockstore, keep_tree_open: bool = True) -> None:
+    def __init__(self, genesis: Genesis, keep_tree_open: bool = True) -> None:
         self.genesis = genesis
-        self.store = store
-        self.chain = MemoryChain(store, genesis.header)
+        self.chain = ChainStore.in_memory()
+        self.chain.blockstore.put_many(genesis.blocks())
+        self.chain.set_genesis(genesis.header, weight_of(self.chain.blockstore, TipSet((genesis.header,))))
         self.beacon = MockBeacon()
         self.sm = StateManager(self.chain, policy=DEVNET, beacon=self.beacon, keep_tree_open=keep_tree_open)
         (self.miner,) = genesis.miners
@@ -89,7 +91,7 @@ class Chain:
 
     def block(self, messages: Sequence[SignedMessage]) -> FullBlock:
         """The miner's next block (trying epochs until it wins)."""
-        head = self.chain.head
+        head = self.chain.head()
         for epoch in range(head.height + 1, head.height + 50):
             block = produce_block(
                 self.sm,
@@ -107,8 +109,7 @@ class Chain:
 
     def extend(self, block: FullBlock) -> TipSet:
         ts = TipSet((block.header,))
-        self.chain.put_tipset(ts)
-        self.chain.head = ts
+        self.chain.set_head(ts, weight_of(self.chain.blockstore, ts))
         return ts
 
 
@@ -146,11 +147,9 @@ def block_of_transfers() -> None:
     keys = [PrivateKey.derive(KeyType.SECP256K1, f"bench-sender-{i}".encode()) for i in range(SENDERS)]
     addresses = [Address.of_key(k) for k in keys]
     genesis = build_genesis(_template(addresses))
-    store = MemoryBlockstore()
-    store.put_many(genesis.blocks())
-    chain = Chain(genesis, store)
+    chain = Chain(genesis)
     chain.extend(chain.block([]))
-    chain.sm.state_of(chain.chain.head)  # the parent's state is known when a block arrives on it
+    chain.sm.state_of(chain.chain.head())  # the parent's state is known when a block arrives on it
     messages = [
         _transfer(keys[s], addresses[(s + 1) % SENDERS], n) for n in range(PER_SENDER) for s in range(SENDERS)
     ]
@@ -221,7 +220,7 @@ def transfers_at_100k_actors() -> None:
     genesis, accounts = _big_genesis(payers)
     report("building the state", time.perf_counter() - start, "s", f"{ACTORS + len(payers):,} accounts")
 
-    chain = Chain(genesis, genesis.store)  # type: ignore[arg-type]
+    chain = Chain(genesis)
     rnd = random.Random(7)
     tipsets: list[TipSet] = []
     for round_ in range(TIPSETS):

@@ -5,9 +5,9 @@ ComputeNextBaseFee as it runs after the Smoke upgrade, and ComputeNextBaseFeeFro
             capped to [-BlockGasTarget, +BlockGasTarget]
     next  = max(MinimumBaseFee, base + base * delta / BlockGasTarget / BaseFeeMaxChangeDenom)
 
-so a full tipset raises the fee by 12.5 % and an empty one lowers it by 12.5 %. Messages count once
-even when several blocks carry them (by CID). Go's big.Int Div is Euclidean, which for a positive
-divisor is Python's floor division: a falling fee rounds down, as in Lotus.
+so a full tipset raises the fee by 12.5 % and an empty one lowers it by 12.5 % (the arithmetic is
+chain/vm/gas.py compute_next_base_fee). Messages count once even when several blocks carry them (by
+CID, as Lotus), not once per sender nonce as the tipset applies them.
 """
 
 from collections.abc import Iterable
@@ -16,16 +16,7 @@ from chain.encoding.cid import CID
 from chain.params import Policy
 from chain.stmgr.chain import ChainReader
 from chain.types.tipset import TipSet
-
-
-def next_base_fee(base_fee: int, gas_limit_used: int, blocks: int, policy: Policy) -> int:
-    if blocks < 1:
-        raise ValueError("a tipset has at least one block")
-    target = policy.block_gas_target
-    delta = gas_limit_used // blocks - target
-    delta = max(-target, min(target, delta))
-    change = base_fee * delta // target // policy.base_fee_max_change_denom
-    return max(policy.minimum_base_fee, base_fee + change)
+from chain.vm.gas import compute_next_base_fee
 
 
 def unique_gas_limit(messages: Iterable[tuple[CID, int]]) -> int:
@@ -43,7 +34,7 @@ def compute_base_fee(chain: ChainReader, ts: TipSet, policy: Policy) -> int:
     """The ParentBaseFee of ts's children."""
     used: list[tuple[CID, int]] = []
     for header in ts.blocks:
-        bls, secp = chain.block_messages(header)
+        bls, secp = chain.messages_for_block(header)
         used.extend((m.cid(), m.gas_limit) for m in bls)
         used.extend((m.cid(), m.message.gas_limit) for m in secp)
-    return next_base_fee(ts.blocks[0].parent_base_fee, unique_gas_limit(used), len(ts.blocks), policy)
+    return compute_next_base_fee(ts.blocks[0].parent_base_fee, unique_gas_limit(used), len(ts.blocks), policy)

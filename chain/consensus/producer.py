@@ -38,7 +38,6 @@ from chain.consensus.weight import weight_of
 from chain.crypto.keys import PrivateKey
 from chain.crypto.signature import SigType, aggregate_bls
 from chain.stmgr.manager import StateManager
-from chain.stmgr.messages import put_block_messages
 from chain.stmgr.miners import miner_info, winning_post_proof_type
 from chain.types.address import Address
 from chain.types.beacon import BeaconEntry
@@ -153,7 +152,7 @@ def create_block(sm: StateManager, template: BlockTemplate, worker_key: PrivateK
         height=template.epoch,
         parent_state_root=state.state_root,
         parent_message_receipts=state.receipts_root,
-        messages=put_block_messages(sm.store, bls, secp),
+        messages=sm.chain.put_messages(bls, secp),
         bls_aggregate=aggregate_bls(bls_signatures),
         timestamp=template.timestamp,
         block_sig=None,

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import Final, TypeVar
 
 from actors import builtin
+from chain.chainstore.store import ChainStore, TipSetNotFound
 from chain.consensus.base_fee import compute_base_fee
 from chain.consensus.beacon import InvalidBeaconEntry, RandomBeacon, check_beacon_entries
 from chain.consensus.election import (
@@ -60,12 +61,9 @@ from chain.crypto.signature import (
 )
 from chain.state.tree import StateTree
 from chain.stmgr.actors import ActorNotFound, StateQueryError, resolve_to_key
-from chain.stmgr.chain import TipsetNotFound
 from chain.stmgr.manager import StateManager
-from chain.stmgr.messages import msg_meta_of
 from chain.stmgr.miners import miner_info, miner_power, sectors_for_winning_post, winning_post_proof_type
 from chain.stmgr.randomness import BeaconEntryNotFound, latest_beacon_entry
-from chain.store.blockstore import MemoryBlockstore
 from chain.types.address import Address, Protocol
 from chain.types.beacon import BeaconEntry
 from chain.types.block import BlockHeader
@@ -237,8 +235,8 @@ def check_syntax(block: FullBlock) -> None:
 
 def load_parent(sm: StateManager, header: BlockHeader) -> TipSet:
     try:
-        return sm.chain.get_tipset(TipSetKey(header.parents))
-    except TipsetNotFound as exc:
+        return sm.chain.load_tipset(TipSetKey(header.parents))
+    except TipSetNotFound as exc:
         raise ParentsNotFound(f"parent tipset {TipSetKey(header.parents)} is unknown: {exc}") from None
     except InvalidTipSet as exc:
         raise ParentsNotFound(f"parents {TipSetKey(header.parents)} do not form a tipset: {exc}") from None
@@ -341,9 +339,10 @@ def check_winning_post(header: BlockHeader, lookback_tree: StateTree, beacon_bas
 
 
 def check_message_root(block: FullBlock) -> None:
-    scratch = MemoryBlockstore()
-    computed = msg_meta_of(
-        scratch, [m.cid() for m in block.bls_messages], [m.cid() for m in block.secp_messages]
+    # As Lotus, in a scratch store: a block is not stored until it is valid.
+    scratch = ChainStore.in_memory()
+    computed = scratch.put_msg_meta(
+        [m.cid() for m in block.bls_messages], [m.cid() for m in block.secp_messages]
     )
     if computed != block.header.messages:
         raise MessageRootMismatch(

@@ -12,9 +12,14 @@ Queries "at a tipset" read the tipset's parent state, as Lotus's StateManager do
 the head answers from the head's ParentStateRoot): that state is in every header and needs no
 execution.
 
-Which messages a tipset applies is Lotus's BlockMsgsForTipset rule: blocks in tipset order, each block's
-BLS then secp256k1 messages, and of a sender's messages only those continuing its nonce sequence (the
-first message seen fixes the start), so a message two blocks both carry is applied once.
+Which messages a tipset applies is the chain store's rule (Lotus BlockMsgsForTipset): blocks in tipset
+order, each block's BLS then secp256k1 messages, and of a sender's messages only those continuing its
+nonce sequence (the first message seen fixes the start), so a message two blocks both carry is applied
+once.
+
+The message pool reads the state through this class too (chain/mpool/provider.py StateAccess and
+GasStateAccess: actor_after, resolve_to_key, base_fee, call_with_gas), all in the state *after* a
+tipset, which is what a message mined on it executes on.
 
 Thread safety: state_of computes under one lock (one writer); every query loads its own StateTree from
 the store, so queries may run in other threads meanwhile. Execution is CPU-bound and synchronous:
@@ -34,7 +39,7 @@ from actors.miner.bitfield import BitField
 from actors.miner.deadlines import Deadline, Partition
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import MinerInfo, SectorOnChainInfo
-from chain.crypto.signature import Signature, SigType
+from chain.consensus.base_fee import compute_base_fee
 from chain.encoding.cid import CID
 from chain.params import Policy
 from chain.state.amt import amt_v0_to_list
@@ -43,27 +48,22 @@ from chain.stmgr import actors as actor_queries
 from chain.stmgr import market as market_queries
 from chain.stmgr import miners as miner_queries
 from chain.stmgr.buffered import BufferedBlockstore
-from chain.stmgr.chain import LOOKBACK_NO_LIMIT, ChainReader
+from chain.stmgr.chain import LOOKBACK_NO_LIMIT, ChainMessage, ChainReader
 from chain.stmgr.index import StateIndex
-from chain.stmgr.messages import ChainMessage
 from chain.stmgr.randomness import BeaconRounds, ChainRandomness
 from chain.stmgr.search import MsgLookup, search_msg
 from chain.store.blockstore import Blockstore
-from chain.types.address import Address, Protocol
+from chain.types.address import Address
 from chain.types.beacon import BeaconEntry
 from chain.types.message import BLOCK_GAS_LIMIT, Message, SignedMessage
 from chain.types.receipt import MessageReceipt
 from chain.types.tipset import TipSet, TipSetKey
 from chain.vm.circulating import circulating_supply
-from chain.vm.gas import GasOutputs
 from chain.vm.invoker import DEFAULT_INVOKER, Invoker
 from chain.vm.tipset_apply import BlockMessages, TipsetResult, apply_tipset
 from chain.vm.vm import NETWORK_VERSION, VM, ApplyRet
 
 DEFAULT_CACHE_SIZE: Final = 256
-# What a call's secp256k1 sender is taken to have signed with: a placeholder of the right length, so
-# the message's on-chain size (and gas) is what a real signed message's would be (as Lotus).
-_PLACEHOLDER_SECP_SIGNATURE: Final = Signature(SigType.SECP256K1, bytes(65))
 
 _log = structlog.get_logger(__name__)
 
@@ -85,7 +85,6 @@ class CallResult:
     message: Message
     receipt: MessageReceipt
     error: str | None
-    gas_costs: GasOutputs | None  # set by call_with_gas, where the sender pays
     duration: float  # seconds
 
 
@@ -216,12 +215,15 @@ class StateManager:
         return TipsetState(result.state_root, result.receipts_root, result.receipts)
 
     def _execute(self, ts: TipSet, store: BufferedBlockstore, tree: StateTree) -> TipsetResult:
-        parent = self.chain.get_tipset(ts.parents)
+        parent = self.chain.load_tipset(ts.parents)
         blocks = []
-        for header, (bls, secp) in zip(ts.blocks, self.block_messages_for_tipset(ts), strict=True):
+        for header, messages in zip(ts.blocks, self.chain.block_messages_for_tipset(ts), strict=True):
             if header.election_proof is None:
                 raise ValueError(f"block {header.cid()} has no election proof")
-            blocks.append(BlockMessages(header.miner, bls, secp, header.election_proof.win_count))
+            win_count = header.election_proof.win_count
+            blocks.append(
+                BlockMessages(header.miner, messages.bls_messages, messages.secpk_messages, win_count)
+            )
         return apply_tipset(
             store,
             ts.parent_state_root,
@@ -236,48 +238,10 @@ class StateManager:
             tree=tree,
         )
 
-    # -- the messages of a tipset ---------------------------------------------------------------------
-    def block_messages_for_tipset(
-        self, ts: TipSet
-    ) -> list[tuple[tuple[Message, ...], tuple[SignedMessage, ...]]]:
-        """Per block, the messages the tipset applies (Lotus BlockMsgsForTipset, see the module doc)."""
-        tree: StateTree | None = None
-        applied: dict[Address, int] = {}
-        use_ids = False
-
-        def sender_of(msg: Message) -> Address:
-            nonlocal tree, use_ids, applied
-            if not use_ids and msg.from_.protocol != Protocol.ID:
-                return msg.from_
-            if tree is None:
-                tree = self.tree(ts.parent_state_root)
-            if not use_ids:
-                # The first ID sender: from now on every sender is keyed by its ID.
-                use_ids = True
-                applied = {actor_queries.lookup_id(tree, a): n for a, n in applied.items()}
-            return actor_queries.lookup_id(tree, msg.from_)
-
-        def select(msg: Message) -> bool:
-            sender = sender_of(msg)
-            expected = applied.setdefault(sender, msg.nonce)
-            if expected != msg.nonce:
-                return False
-            applied[sender] = expected + 1
-            return True
-
-        out = []
-        for header in ts.blocks:
-            bls, secp = self.chain.block_messages(header)
-            out.append((tuple(m for m in bls if select(m)), tuple(m for m in secp if select(m.message))))
-        return out
-
     def messages_for_tipset(self, ts: TipSet) -> list[ChainMessage]:
-        """The messages ts applies, in order; receipts of state_of(ts) match them one to one."""
-        out: list[ChainMessage] = []
-        for bls, secp in self.block_messages_for_tipset(ts):
-            out.extend(bls)
-            out.extend(secp)
-        return out
+        """The messages ts applies, in order (the chain store's rule); receipts of state_of(ts) match
+        them one to one."""
+        return self.chain.messages_for_tipset(ts)
 
     # -- randomness and lookback ----------------------------------------------------------------------
     def randomness(self, ts: TipSet) -> ChainRandomness:
@@ -309,7 +273,7 @@ class StateManager:
         if target >= base.height:
             return base, self.state_of(base).state_root
         after = self.chain.get_tipset_by_height(target + 1, base, prev=False)
-        return self.chain.get_tipset(after.parents), after.parent_state_root
+        return self.chain.load_tipset(after.parents), after.parent_state_root
 
     # -- state trees ----------------------------------------------------------------------------------
     def tree(self, state_root: CID) -> StateTree:
@@ -326,7 +290,7 @@ class StateManager:
     def lookup_id(self, address: Address, ts: TipSet) -> Address:
         return actor_queries.lookup_id(self.parent_tree(ts), address)
 
-    def resolve_to_key(self, address: Address, ts: TipSet) -> Address:
+    def account_key(self, address: Address, ts: TipSet) -> Address:
         """The key address of an account (Lotus StateAccountKey); if ts's parent state does not know
         it yet, the state after ts (as Lotus ResolveToDeterministicAddress)."""
         try:
@@ -409,10 +373,11 @@ class StateManager:
         return search_msg(self, head, cid, limit, allow_replaced)
 
     # -- calls and replays ----------------------------------------------------------------------------
-    def _call_vm(self, ts: TipSet, tree: StateTree, base_fee: int) -> VM:
+    def _call_vm(self, epoch: int, tree: StateTree, base_fee: int, ts: TipSet) -> VM:
+        """A VM over a scratch tree at epoch, drawing randomness from ts's chain."""
         return VM(
             tree,
-            epoch=ts.height,
+            epoch=epoch,
             base_fee=base_fee,
             randomness=self.randomness(ts),
             policy=self.policy,
@@ -420,44 +385,50 @@ class StateManager:
             invoker=self.invoker,
         )
 
-    def _prepare_call(
-        self, msg: Message, ts: TipSet, prior: Sequence[ChainMessage]
-    ) -> tuple[StateTree, Message]:
-        """A scratch tree at ts's parent state with ts's own messages from msg's sender applied first,
-        then `prior` (Lotus callInternal, execSameSenderMessages); msg takes the sender's nonce."""
-        tree = StateTree.load(BufferedBlockstore(self.store), ts.parent_state_root)
-        before = [m for m in self.messages_for_tipset(ts) if _unsigned(m).from_ == msg.from_]
-        if before or prior:
-            vm = self._call_vm(ts, tree, ts.blocks[0].parent_base_fee)
-            for earlier in [*before, *prior]:
-                vm.apply_message(earlier)
-            vm.flush()
-        sender = actor_queries.get_actor(tree, msg.from_)
-        return tree, replace(msg, nonce=sender.nonce)
-
     def call(self, msg: Message, ts: TipSet) -> CallResult:
-        """Apply msg on top of ts's parent state at ts's epoch without keeping anything (Lotus
-        StateCall): gas is free (the message runs as an implicit message: no nonce check, no fee), a
-        zero gas limit means the block gas limit."""
+        """Apply msg on top of ts's parent state at ts's epoch, after ts's own messages from the same
+        sender, without keeping anything (Lotus StateCall): gas is free (the message runs as an
+        implicit message: no nonce check, no fee), a zero gas limit means the block gas limit, and the
+        message takes the sender's nonce."""
         if msg.gas_limit == 0:
             msg = replace(msg, gas_limit=BLOCK_GAS_LIMIT)
-        tree, msg = self._prepare_call(msg, ts, ())
+        tree = StateTree.load(BufferedBlockstore(self.store), ts.parent_state_root)
+        vm = self._call_vm(ts.height, tree, ts.blocks[0].parent_base_fee, ts)
+        for earlier in self.messages_for_tipset(ts):
+            if _unsigned(earlier).from_ == msg.from_:
+                vm.apply_message(earlier)
+        msg = replace(msg, nonce=actor_queries.get_actor(tree, msg.from_).nonce)
         start = time.perf_counter()
-        ret = self._call_vm(ts, tree, ts.blocks[0].parent_base_fee).apply_implicit_message(msg)
-        return CallResult(msg, ret.receipt, ret.error, None, time.perf_counter() - start)
+        ret = vm.apply_implicit_message(msg)
+        return CallResult(msg, ret.receipt, ret.error, time.perf_counter() - start)
 
-    def call_with_gas(self, msg: Message, ts: TipSet, prior: Sequence[ChainMessage] = ()) -> CallResult:
-        """Apply msg as a real message (nonce, gas charged) on top of ts's parent state after `prior`
-        (Lotus CallWithGas, for gas estimation); a zero fee cap runs it with a zero base fee."""
-        tree, msg = self._prepare_call(msg, ts, prior)
-        base_fee = 0 if msg.gas_fee_cap == 0 else ts.blocks[0].parent_base_fee
-        key = actor_queries.resolve_to_key(tree, msg.from_)
-        applied: ChainMessage = msg
-        if key.protocol == Protocol.SECP256K1:
-            applied = SignedMessage(msg, _PLACEHOLDER_SECP_SIGNATURE)
-        start = time.perf_counter()
-        ret = self._call_vm(ts, tree, base_fee).apply_message(applied)
-        return CallResult(msg, ret.receipt, ret.error, ret.gas_costs, time.perf_counter() - start)
+    def call_with_gas(self, message: ChainMessage, prior: Sequence[SignedMessage], ts: TipSet) -> ApplyRet:
+        """Apply prior then message as real messages (nonces checked, gas charged) on the state after
+        ts, at epoch ts.height + 1 with ts's ParentBaseFee, keeping nothing; what applying message
+        gave (the message pool's GasStateAccess, for gas estimation; the caller signs a secp256k1
+        message with a placeholder so that its size is right)."""
+        tree = StateTree.load(BufferedBlockstore(self.store), self.state_of(ts).state_root)
+        vm = self._call_vm(ts.height + 1, tree, ts.blocks[0].parent_base_fee, ts)
+        for earlier in prior:
+            vm.apply_message(earlier)
+        return vm.apply_message(message)
+
+    # -- what the message pool reads (chain/mpool/provider.py StateAccess) ----------------------------
+    def actor_after(self, address: Address, ts: TipSet) -> Actor | None:
+        """The actor at address in the state after ts, or None."""
+        return self.tree(self.state_of(ts).state_root).get_actor(address)
+
+    def resolve_to_key(self, address: Address, ts: TipSet) -> Address | None:
+        """The key address of address in the state after ts (itself if it is one), None when it names
+        no account."""
+        try:
+            return actor_queries.resolve_to_key(self.tree(self.state_of(ts).state_root), address)
+        except (actor_queries.ActorNotFound, actor_queries.StateQueryError):
+            return None
+
+    def base_fee(self, ts: TipSet) -> int:
+        """The base fee of a block mined on ts (Lotus ChainComputeBaseFee)."""
+        return compute_base_fee(self.chain, ts, self.policy)
 
     def replay(self, ts: TipSet, cid: CID) -> tuple[ChainMessage, ApplyRet]:
         """Execute ts again (on scratch storage) and return the message cid among ts's messages and what

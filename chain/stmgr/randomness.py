@@ -44,7 +44,7 @@ def latest_beacon_entry(chain: ChainReader, ts: TipSet) -> BeaconEntry:
             return entries[-1]
         if cur.height == 0:
             raise BeaconEntryNotFound("reached the genesis without finding a beacon entry")
-        cur = chain.get_tipset(cur.parents)
+        cur = chain.load_tipset(cur.parents)
     raise BeaconEntryNotFound(f"no beacon entry in the {BEACON_SEARCH_DEPTH} tipsets up to {ts.key}")
 
 
@@ -81,7 +81,7 @@ class ChainRandomness:
 
     def _find_beacon_entry(self, epoch: int) -> BeaconEntry:
         if epoch <= 0:
-            return latest_beacon_entry(self._chain, self._chain.get_tipset_by_height(0, self.ts))
+            return latest_beacon_entry(self._chain, self._chain.get_tipset_by_height(0, self.ts, prev=False))
         cur = self._chain.get_tipset_by_height(epoch, self.ts, prev=False)
         wanted = self._beacon.max_beacon_round_for_epoch(epoch)
         for _ in range(BEACON_SEARCH_DEPTH):
@@ -90,7 +90,7 @@ class ChainRandomness:
                     return entry
             if cur.height == 0:
                 break
-            cur = self._chain.get_tipset(cur.parents)
+            cur = self._chain.load_tipset(cur.parents)
         raise BeaconEntryNotFound(f"no beacon entry for round {wanted} (epoch {epoch}) on the chain")
 
     def beacon_digest(self, epoch: int) -> bytes:

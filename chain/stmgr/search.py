@@ -20,7 +20,6 @@ from chain.state.amt import LEGACY_BITWIDTH, Amt
 from chain.state.tree import Actor
 from chain.stmgr.actors import ActorNotFound
 from chain.stmgr.chain import LOOKBACK_NO_LIMIT
-from chain.stmgr.messages import load_chain_message
 from chain.store.blockstore import BlockNotFound
 from chain.types.address import Address
 from chain.types.message import Message, SignedMessage
@@ -84,7 +83,7 @@ def executed_in(
     """The receipt of msg if ts executed it (its parent included it), and the CID found."""
     if ts.height == 0:
         return None
-    parent = sm.chain.get_tipset(ts.parents)
+    parent = sm.chain.load_tipset(ts.parents)
     applied = sm.messages_for_tipset(parent)
     for index in range(len(applied) - 1, -1, -1):
         candidate = _unsigned(applied[index])
@@ -121,7 +120,7 @@ def search_msg(
     """Where the message cid was executed, searching from head back at most `limit` epochs
     (LOOKBACK_NO_LIMIT: to the genesis); None if it was not (yet)."""
     try:
-        chain_msg = load_chain_message(sm.store, cid)
+        chain_msg = sm.chain.get_message(cid)
     except (BlockNotFound, DecodeError) as exc:
         raise UnknownMessage(f"cannot search for message {cid}: {exc}") from None
     msg = _unsigned(chain_msg)
@@ -140,7 +139,7 @@ def search_msg(
             return None
         if cur_actor is None or cur_actor.nonce == 0 or cur_actor.nonce < msg.nonce:
             return None
-        parent = sm.chain.get_tipset(cur.parents)
+        parent = sm.chain.load_tipset(cur.parents)
         parent_actor = _actor(sm, sender, parent)
         if parent_actor is None or (cur_actor.nonce > msg.nonce and parent_actor.nonce <= msg.nonce):
             found = executed_in(sm, cur, cid, msg, allow_replaced)

@@ -15,10 +15,12 @@ from actors.dispatch import encode_params
 from actors.miner.bitfield import BitField
 from actors.miner.state import SectorOnChainInfo
 from actors.miner.types import MinerMethod, PoStPartition, SubmitWindowedPoStParams
+from chain.chainstore.store import ChainStore
 from chain.consensus.beacon import MockBeacon
 from chain.consensus.fullblock import FullBlock
 from chain.consensus.producer import produce_block
 from chain.consensus.validation import validate_block
+from chain.consensus.weight import weight_of
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.crypto.randomness import DomainSeparationTag
 from chain.encoding import dagcbor
@@ -27,7 +29,6 @@ from chain.state.tree import StateTree
 from chain.stmgr import miners
 from chain.stmgr.index import StateIndex
 from chain.stmgr.manager import StateManager
-from chain.stmgr.memchain import MemoryChain
 from chain.store.blockstore import Blockstore, MemoryBlockstore
 from chain.types.address import Address
 from chain.types.block import PoStProof
@@ -44,7 +45,7 @@ BOB: Final = PrivateKey.derive(KeyType.BLS, b"devchain/bob")
 CAROL: Final = PrivateKey.derive(KeyType.SECP256K1, b"devchain/carol")
 GAS_LIMIT: Final = 10_000_000
 POST_GAS_LIMIT: Final = 3_000_000_000
-FEE_CAP: Final = 10_000
+FEE_CAP: Final = 200_000_000  # above the genesis base fee (100,000,000), as a wallet would set it
 PREMIUM: Final = 1_000
 
 
@@ -84,8 +85,7 @@ def genesis_of(miners: int = 2, sectors: int = 2, name: str = "devchain") -> Gen
 @dataclass
 class DevChain:
     genesis: Genesis
-    store: Blockstore
-    chain: MemoryChain
+    chain: ChainStore
     sm: StateManager
     beacon: MockBeacon = field(default_factory=MockBeacon)
     policy: Policy = DEVNET
@@ -101,25 +101,33 @@ class DevChain:
         miners: int = 2,
         sectors: int = 2,
         *,
-        store: Blockstore | None = None,
+        chain: ChainStore | None = None,
         index: StateIndex | None = None,
         keep_tree_open: bool = True,
         name: str = "devchain",
         genesis: Genesis | None = None,
     ) -> "DevChain":
         genesis = genesis_of(miners, sectors, name) if genesis is None else genesis
-        store = MemoryBlockstore() if store is None else store
-        store.put_many(genesis.blocks())
-        chain = MemoryChain(store, genesis.header)
+        chain = ChainStore.in_memory() if chain is None else chain
+        chain.blockstore.put_many(genesis.blocks())
+        chain.set_genesis(genesis.header, weight_of(chain.blockstore, TipSet((genesis.header,))))
         beacon = MockBeacon()
         sm = StateManager(chain, policy=DEVNET, beacon=beacon, index=index, keep_tree_open=keep_tree_open)
         online = {m.id_address for m in genesis.miners}
-        return cls(genesis, store, chain, sm, beacon, DEVNET, online)
+        return cls(genesis, chain, sm, beacon, DEVNET, online)
 
     # -- who is who --------------------------------------------------------------------------------------
     @property
+    def store(self) -> Blockstore:
+        return self.chain.blockstore
+
+    @property
     def head(self) -> TipSet:
-        return self.chain.head
+        return self.chain.head()
+
+    @property
+    def genesis_ts(self) -> TipSet:
+        return TipSet((self.genesis.header,))
 
     @property
     def miners(self) -> list[PresealedMiner]:
@@ -246,8 +254,7 @@ class DevChain:
         for block in blocks:
             self.validate(block)
         ts = TipSet(tuple(b.header for b in blocks))
-        self.chain.put_tipset(ts)
-        self.chain.head = ts
+        self.chain.set_head(ts, weight_of(self.store, ts))
         self.produced.extend(blocks)
         return ts
 

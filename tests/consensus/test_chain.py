@@ -44,13 +44,13 @@ def dc() -> DevChain:
 def tipsets(dc: DevChain) -> list[TipSet]:
     out = [dc.head]
     while out[-1].height > 0:
-        out.append(dc.chain.get_tipset(out[-1].parents))
+        out.append(dc.chain.load_tipset(out[-1].parents))
     return out[::-1]
 
 
 def test_heights_timestamps_and_weights(dc: DevChain) -> None:
     chain = tipsets(dc)
-    assert chain[0] == dc.chain.genesis
+    assert chain[0] == dc.genesis_ts
     for parent, child in itertools.pairwise(chain):
         assert child.height > parent.height
         for block in child.blocks:
@@ -92,10 +92,10 @@ def test_null_rounds_are_epochs_the_online_miner_lost(dc: DevChain) -> None:
 
 def test_messages_applied_once_though_both_blocks_carry_them(dc: DevChain) -> None:
     chain = tipsets(dc)
-    doubled = [ts for ts in chain if len(ts.blocks) == 2 and dc.chain.block_messages(ts.blocks[0])[1]]
+    doubled = [ts for ts in chain if len(ts.blocks) == 2 and dc.chain.messages_for_block(ts.blocks[0])[1]]
     assert doubled, "a two-block tipset carrying transfers"
     for ts in doubled:
-        carried = [dc.chain.block_messages(b) for b in ts.blocks]
+        carried = [dc.chain.messages_for_block(b) for b in ts.blocks]
         assert carried[0] == carried[1]
         applied = dc.sm.messages_for_tipset(ts)
         assert len(applied) == len(carried[0][0]) + len(carried[0][1])
@@ -118,7 +118,7 @@ def test_window_posts_keep_both_miners_powered(dc: DevChain) -> None:
 
 def test_block_rewards_reach_the_miners(dc: DevChain) -> None:
     tree = dc.sm.tree(dc.sm.state_of(dc.head).state_root)
-    genesis = dc.sm.tree(dc.chain.genesis.parent_state_root)
+    genesis = dc.sm.tree(dc.genesis_ts.parent_state_root)
     for miner in (MINER_A, MINER_B):
         after, before = tree.get_actor(miner), genesis.get_actor(miner)
         assert after is not None and before is not None

@@ -1,11 +1,11 @@
 """The consensus building blocks on their own: the mock beacon (Lotus's rounds and data), the base fee
-update (hand-computed cases), weights, VRFs and win counts."""
+of a tipset (its arithmetic is tested with chain/vm/gas.py), weights, VRFs and win counts."""
 
 import hashlib
 
 import pytest
 
-from chain.consensus.base_fee import compute_base_fee, next_base_fee, unique_gas_limit
+from chain.consensus.base_fee import compute_base_fee, unique_gas_limit
 from chain.consensus.beacon import (
     MOCK_ROUND_OFFSET,
     InvalidBeaconEntry,
@@ -33,6 +33,7 @@ from chain.params import DEVNET
 from chain.types.address import Address
 from chain.types.beacon import BeaconEntry
 from chain.types.election import Ticket
+from chain.vm.gas import compute_next_base_fee
 from tests.consensus.devchain import ALICE, BOB, DevChain
 
 # -- beacon ----------------------------------------------------------------------------------------------
@@ -64,22 +65,6 @@ def test_entries_for_a_block_cover_every_epoch_since_the_parent() -> None:
 # -- base fee --------------------------------------------------------------------------------------------
 
 
-def test_base_fee_moves_by_at_most_an_eighth() -> None:
-    target = DEVNET.block_gas_target
-    base = 100_000_000
-    assert next_base_fee(base, 0, 1, DEVNET) == base - base // 8  # empty: -12.5 %
-    assert next_base_fee(base, 2 * target, 1, DEVNET) == base + base // 8  # full: +12.5 %
-    assert next_base_fee(base, 10 * target, 1, DEVNET) == base + base // 8  # capped
-    assert next_base_fee(base, target, 1, DEVNET) == base  # on target: unchanged
-    # by hand: 2 blocks using 6e9 in total -> 3e9 per block, delta -2e9 -> change -1e8*2e9/5e9/8
-    assert next_base_fee(base, 6_000_000_000, 2, DEVNET) == base - 5_000_000
-    # a falling fee rounds down (Go's Euclidean division), and never below the minimum
-    assert next_base_fee(1001, 0, 1, DEVNET) == 1001 - 126
-    assert next_base_fee(101, 0, 1, DEVNET) == DEVNET.minimum_base_fee
-    with pytest.raises(ValueError):
-        next_base_fee(base, 0, 0, DEVNET)
-
-
 def test_messages_count_once_for_the_base_fee() -> None:
     a, b = CID.hash_of(b"a"), CID.hash_of(b"b")
     assert unique_gas_limit([(a, 10), (b, 5), (a, 10)]) == 15
@@ -89,9 +74,9 @@ def test_base_fee_of_a_chain() -> None:
     dc = DevChain.new()
     dc.next_tipset(dc.transfers(ALICE, Address.of_key(BOB), 3))
     ts = dc.head
-    bls, secp = dc.chain.block_messages(ts.blocks[0])
+    bls, secp = dc.chain.messages_for_block(ts.blocks[0])
     used = sum(m.message.gas_limit for m in secp) + sum(m.gas_limit for m in bls)
-    expected = next_base_fee(ts.blocks[0].parent_base_fee, used, len(ts.blocks), DEVNET)
+    expected = compute_next_base_fee(ts.blocks[0].parent_base_fee, used, len(ts.blocks), DEVNET)
     assert compute_base_fee(dc.chain, ts, DEVNET) == expected
     child = dc.next_tipset()
     assert child.blocks[0].parent_base_fee == expected
@@ -102,7 +87,7 @@ def test_base_fee_of_a_chain() -> None:
 
 def test_weight_of_the_genesis_and_its_child() -> None:
     dc = DevChain.new()
-    genesis = dc.chain.genesis
+    genesis = dc.genesis_ts
     # 8192 bytes of power above the minimum: log2 = 13; the genesis wins nothing
     assert weight_of(dc.store, genesis) == tipset_weight(0, 8192, [0]) == 13 << 8
     child = dc.next_tipset()
@@ -143,7 +128,7 @@ def test_win_count_needs_power() -> None:
 
 def test_worker_must_be_a_bls_key() -> None:
     dc = DevChain.new()
-    tree = dc.sm.tree(dc.chain.genesis.parent_state_root)
+    tree = dc.sm.tree(dc.genesis_ts.parent_state_root)
     worker = worker_key_address(tree, Address.new_id(1000))
     assert worker == Address.of_key(dc.miner(Address.new_id(1000)).worker_key)
     with pytest.raises(Exception, match="not a storage miner"):

@@ -52,7 +52,7 @@ def scene() -> Scene:
 def child_of(dc: DevChain, ts: TipSet) -> TipSet:
     cur = dc.head
     while cur.parents != ts.key:
-        cur = dc.chain.get_tipset(cur.parents)
+        cur = dc.chain.load_tipset(cur.parents)
     return cur
 
 
@@ -112,7 +112,7 @@ def test_call_changes_nothing(scene: Scene) -> None:
         to=CAROL_ADDR, from_=ALICE_ADDR, nonce=0, value=5, gas_limit=0, gas_fee_cap=0, gas_premium=0, method=0
     )
     result = dc.sm.call(msg, dc.head)
-    assert result.receipt.exit_code == 0 and result.error is None and result.gas_costs is None
+    assert result.receipt.exit_code == 0 and result.error is None
     assert result.message.nonce == dc.sm.get_actor(ALICE_ADDR, dc.head).nonce  # the sender's nonce
     assert result.message.gas_limit == 10_000_000_000  # a zero limit means the block gas limit
     assert len(dc.store) == before  # type: ignore[arg-type]
@@ -142,27 +142,17 @@ def test_call_returns_what_the_actor_returns(scene: Scene) -> None:
         dc.sm.call(replace(msg, from_=Address.new_id(7777)), dc.head)
 
 
-def test_call_with_gas_charges_gas(scene: Scene) -> None:
+def test_call_with_gas_on_the_state_after_the_tipset(scene: Scene) -> None:
+    """The message pool's gas estimation: real messages (nonces, gas) on the state after ts."""
     dc = scene.dc
-    msg = Message(
-        to=CAROL_ADDR,
-        from_=ALICE_ADDR,
-        nonce=0,
-        value=5,
-        gas_limit=10_000_000,
-        gas_fee_cap=10_000,
-        gas_premium=100,
-        method=0,
-    )
-    result = dc.sm.call_with_gas(msg, dc.head)
-    assert result.receipt.exit_code == 0 and result.receipt.gas_used > 0
-    assert result.gas_costs is not None and result.gas_costs.base_fee_burn > 0
-    free = dc.sm.call_with_gas(replace(msg, gas_fee_cap=0, gas_premium=0), dc.head)
-    assert free.receipt.exit_code == 0 and free.gas_costs is not None and free.gas_costs.base_fee_burn == 0
-    # prior messages are applied first: the call takes the nonce after them
+    (msg,) = dc.transfers(ALICE, CAROL_ADDR, 1)  # the nonce after the head
+    ret = dc.sm.call_with_gas(msg, [], dc.head)
+    assert ret.exit_code == 0 and ret.receipt.gas_used > 0 and ret.gas_costs.base_fee_burn > 0
     prior = dc.transfers(ALICE, CAROL_ADDR, 2)
-    after = dc.sm.call_with_gas(msg, dc.head, prior=prior)
-    assert after.message.nonce == prior[-1].message.nonce + 1 and after.receipt.exit_code == 0
+    (after,) = dc.transfers(ALICE, CAROL_ADDR, 1, start=prior[-1].message.nonce + 1)
+    assert dc.sm.call_with_gas(after, prior, dc.head).exit_code == 0
+    # without the pending messages before it, its nonce is not the sender's
+    assert dc.sm.call_with_gas(after, [], dc.head).exit_code == ExitCode.SysErrSenderStateInvalid
 
 
 def test_replay(scene: Scene) -> None:

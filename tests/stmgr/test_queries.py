@@ -32,11 +32,11 @@ def test_actors_and_addresses(dc: DevChain) -> None:
     assert alice_id.id >= 100
     assert sm.get_actor(ALICE_ADDR, head) == sm.get_actor(alice_id, head)
     assert sm.get_actor(ALICE_ADDR, head).nonce == 2
-    assert sm.resolve_to_key(alice_id, head) == ALICE_ADDR
-    assert sm.resolve_to_key(BOB_ADDR, head) == BOB_ADDR
+    assert sm.account_key(alice_id, head) == ALICE_ADDR
+    assert sm.account_key(BOB_ADDR, head) == BOB_ADDR
     assert sm.lookup_robust_address(alice_id, head) == ALICE_ADDR
     with pytest.raises(StateQueryError, match="not an account"):
-        sm.resolve_to_key(MINER, head)
+        sm.account_key(MINER, head)
     for ask in (sm.get_actor, sm.lookup_robust_address):
         with pytest.raises(ActorNotFound, match="actor not found: t08888"):
             ask(NOBODY, head)

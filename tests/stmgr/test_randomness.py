@@ -41,7 +41,7 @@ def test_chain_randomness_over_null_rounds(dc: DevChain) -> None:
     assert rand.chain_digest(null) == blake2b_256(above.min_ticket().vrf_proof)
     # a tipset's own epoch draws from its own smallest ticket
     assert rand.chain_digest(below.height) == blake2b_256(below.min_ticket().vrf_proof)
-    genesis = dc.chain.genesis
+    genesis = dc.genesis_ts
     assert rand.chain_digest(-5) == rand.chain_digest(0) == blake2b_256(genesis.min_ticket().vrf_proof)
     drawn = rand.draw_chain(DomainSeparationTag.TicketProduction, null, b"entropy")
     assert drawn == draw_randomness(
@@ -57,7 +57,7 @@ def test_beacon_randomness(dc: DevChain) -> None:
         entry = rand.beacon_entry(epoch)
         assert entry.round == epoch + MOCK_ROUND_OFFSET and entry.data == mock_beacon_data(entry.round)
         assert rand.beacon_digest(epoch) == blake2b_256(entry.data)
-    genesis_entry = dc.chain.genesis.blocks[0].beacon_entries[-1]
+    genesis_entry = dc.genesis.header.beacon_entries[-1]
     assert rand.beacon_entry(0) == rand.beacon_entry(-3) == genesis_entry
     tag = DomainSeparationTag.WindowedPoStChallengeSeed
     assert dc.sm.draw_beacon_randomness(dc.head, tag, 5, b"x") == draw_randomness(
@@ -71,14 +71,14 @@ def test_beacon_randomness(dc: DevChain) -> None:
 def test_latest_beacon_entry(dc: DevChain) -> None:
     head_entries = dc.head.blocks[0].beacon_entries
     assert latest_beacon_entry(dc.chain, dc.head) == head_entries[-1]
-    assert latest_beacon_entry(dc.chain, dc.chain.genesis).round == 0
+    assert latest_beacon_entry(dc.chain, dc.genesis_ts).round == 0
 
 
 def test_lookback(dc: DevChain) -> None:
     finality = dc.policy.chain_finality
     # early rounds look back to the genesis state (the state after the genesis, read from height 1)
     lookback, state = dc.sm.lookback(dc.head, finality)
-    assert lookback == dc.chain.genesis and state == dc.sm.state_of(dc.chain.genesis).state_root
+    assert lookback == dc.genesis_ts and state == dc.sm.state_of(dc.genesis_ts).state_root
     # later: the tipset at round - finality and the state after it
     round_ = dc.head.height + 1
     lookback, state = dc.sm.lookback(dc.head, round_)
@@ -87,7 +87,7 @@ def test_lookback(dc: DevChain) -> None:
     after = dc.chain.get_tipset_by_height(target + 1, dc.head)
     assert state == after.parent_state_root == dc.sm.state_of(lookback).state_root
     # on the genesis itself
-    assert dc.sm.lookback(dc.chain.genesis, 1)[0] == dc.chain.genesis
+    assert dc.sm.lookback(dc.genesis_ts, 1)[0] == dc.genesis_ts
     # more null rounds than the lookback: the base itself and the state after it
     first = at(dc, 1)
     assert dc.sm.lookback(first, 1 + finality + 5) == (first, dc.sm.state_of(first).state_root)

@@ -6,15 +6,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from chain.chainstore.store import ChainStore
 from chain.encoding.cid import CID
 from chain.state.amt import amt_v0_to_list
 from chain.stmgr.buffered import BufferedBlockstore
 from chain.stmgr.index import LevelDBStateIndex, MemoryStateIndex
 from chain.stmgr.manager import StateManager
-from chain.stmgr.memchain import MemoryChain
 from chain.store.blockstore import BlockNotFound, LevelDBBlockstore, MemoryBlockstore, put_cbor
 from chain.types.address import Address
 from chain.types.receipt import MessageReceipt
@@ -35,32 +36,30 @@ def grow(dc: DevChain, tipsets: int) -> list[TipSet]:
     return out
 
 
-def fresh_manager(dc: DevChain, chain: MemoryChain | None = None, **options: object) -> StateManager:
-    return StateManager(chain or dc.chain, policy=dc.policy, beacon=dc.beacon, **options)  # type: ignore[arg-type]
+def fresh_manager(dc: DevChain, chain: ChainStore | None = None, **options: Any) -> StateManager:
+    return StateManager(chain or dc.chain, policy=dc.policy, beacon=dc.beacon, **options)
 
 
 def test_persisted_across_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "datastore"
-    store = LevelDBBlockstore(path)
-    dc = DevChain.new(store=store, index=LevelDBStateIndex(store.db))
+    store = ChainStore.open(path)
+    dc = DevChain.new(chain=store, index=LevelDBStateIndex(store.blockstore.db))  # type: ignore[attr-defined]
     chain = grow(dc, 8)
     states = {ts.key: dc.sm.state_of(ts) for ts in chain}
     assert dc.sm.executions == len(chain)  # each tipset once (the producer and validation asked again)
-    genesis = dc.chain.genesis.blocks[0]
     store.close()
 
-    reopened = LevelDBBlockstore(path)
+    reopened = ChainStore.open(path)
     try:
-        memchain = MemoryChain(reopened, genesis)
+        assert reopened.head() == chain[-1]
+        index = LevelDBStateIndex(reopened.blockstore.db)  # type: ignore[attr-defined]
+        sm = fresh_manager(dc, reopened, index=index)
         for ts in chain:
-            memchain.put_tipset(ts)
-        sm = fresh_manager(dc, memchain, index=LevelDBStateIndex(reopened.db))
-        for ts in chain:
-            assert sm.state_of(ts) == states[ts.key]
+            assert sm.state_of(reopened.load_tipset(ts.key)) == states[ts.key]
         assert sm.executions == 0
 
         # without the index the same states are computed again
-        recompute = fresh_manager(dc, memchain)
+        recompute = fresh_manager(dc, reopened)
         assert [recompute.state_of(ts) for ts in chain] == [states[ts.key] for ts in chain]
         assert recompute.executions == len(chain)
     finally:
@@ -190,7 +189,7 @@ def test_calls_and_replays_write_nothing() -> None:
     dc.sm.state_of(dc.head)
     before = len(dc.store)  # type: ignore[arg-type]
     (msg,) = dc.transfers(ALICE, CAROL_ADDR, 1)
-    assert dc.sm.call_with_gas(msg.message, dc.head).receipt.exit_code == 0
+    assert dc.sm.call_with_gas(msg, [], dc.head).exit_code == 0
     assert dc.sm.call(msg.message, dc.head).receipt.exit_code == 0
     first = dc.sm.messages_for_tipset(with_messages)[0]
     assert dc.sm.replay(with_messages, first.cid())[1].receipt.exit_code == 0
