@@ -8,6 +8,8 @@ state and receipts it names were written, so an entry found after a crash names 
 
 from typing import Any, Final, Protocol
 
+import structlog
+
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
@@ -15,6 +17,8 @@ from chain.encoding.expect import expect_cid, expect_tuple
 from chain.types.tipset import TipSetKey
 
 STATE_INDEX_PREFIX: Final = b"/stmgr/tipset-state/"
+
+_log = structlog.get_logger(__name__)
 
 
 class StateIndex(Protocol):
@@ -68,8 +72,9 @@ class LevelDBStateIndex:
             return None
         try:
             return _decode(data, f"tipset state of {key}")
-        except DecodeError:
+        except DecodeError as exc:
             # A damaged entry only costs a recomputation.
+            _log.warning("damaged tipset state entry ignored", tipset=str(key), error=str(exc))
             return None
 
     def put(self, key: TipSetKey, state_root: CID, receipts_root: CID) -> None:
