@@ -1,0 +1,195 @@
+"""The full node's parts, assembled once: what services and RPC handlers receive.
+
+`FullNode` holds the chain store, the state manager, the message pool and its pusher, the wallet and
+the beacon of one running node, plus the few things the common RPC methods ask of a node (start time,
+peer ID, a way to ask it to stop). It runs nothing itself: the services (mining, Window PoSt, RPC,
+libp2p) are trio tasks started by `node/daemon.py` around it.
+
+Everything here that touches LevelDB or executes tipsets is synchronous; async callers go through
+`run_sync`, which runs it in a worker thread so the event loop keeps answering.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final, TypeVar
+
+import structlog
+import trio
+
+from chain.chainstore.metadata import LevelDBMetadata, MemoryMetadata, MetadataStore
+from chain.chainstore.store import ChainStore
+from chain.consensus.beacon import MockBeacon
+from chain.consensus.weight import weight_of
+from chain.encoding.cid import CID
+from chain.mpool.pool import MessagePool
+from chain.mpool.push import MessagePusher
+from chain.params import Policy
+from chain.stmgr.index import LevelDBStateIndex, MemoryStateIndex
+from chain.stmgr.manager import StateManager
+from chain.stmgr.search import MsgLookup
+from chain.store.blockstore import Blockstore
+from chain.store.car import CarReader
+from chain.types.block import BlockHeader
+from chain.types.tipset import TipSet
+from node.genesis import Genesis, load_genesis_file
+from node.wallet import Wallet
+
+T = TypeVar("T")
+_log = structlog.get_logger(__name__)
+
+# Where the message pool keeps the local messages it re-adds after a restart.
+MPOOL_NAMESPACE: Final = b"/mpool/"
+# Lotus's LookbackNoLimit: search the whole chain.
+LOOKBACK_NO_LIMIT: Final = -1
+# Threads for blocking work: execution and LevelDB scans of concurrent RPC calls.
+WORKER_THREADS: Final = 8
+
+
+class NodeError(Exception):
+    """The node cannot start from what it was given (a repo of another chain, a broken genesis)."""
+
+
+@dataclass(eq=False)
+class FullNode:
+    policy: Policy
+    chain: ChainStore
+    state: StateManager
+    mpool: MessagePool
+    pusher: MessagePusher
+    wallet: Wallet
+    beacon: MockBeacon
+    start_time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The libp2p peer ID once the host runs (the network issue); the ID method answers with it.
+    peer_id: str = ""
+    # Set by whoever runs the node (node/daemon.py) so that Shutdown can stop it.
+    on_shutdown: Callable[[str], None] | None = None
+    limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(WORKER_THREADS))
+
+    # -- identity -------------------------------------------------------------------------------------
+    @property
+    def network_name(self) -> str:
+        return self.policy.network_name
+
+    @property
+    def address_network(self) -> str:
+        """The address prefix of this network ('t' or 'f'): how addresses are written in JSON."""
+        return self.policy.address_network
+
+    @property
+    def genesis(self) -> BlockHeader:
+        return self.chain.genesis()
+
+    def request_shutdown(self, reason: str = "requested over RPC") -> None:
+        if self.on_shutdown is None:
+            raise RuntimeError("this node was not started by a runner that can stop it")
+        self.on_shutdown(reason)
+
+    # -- running blocking work --------------------------------------------------------------------------
+    async def run_sync(self, fn: Callable[..., T], *args: object) -> T:
+        """Run fn(*args) in a worker thread (LevelDB, execution, proofs): the event loop stays free."""
+        return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+
+    # -- waiting for a message ------------------------------------------------------------------------
+    async def wait_msg(
+        self, cid: CID, confidence: int, limit: int = LOOKBACK_NO_LIMIT, allow_replaced: bool = True
+    ) -> MsgLookup:
+        """Lotus StateWaitMsg: where the message executed, once `confidence` tipsets are on top of
+        it. Searches back `limit` epochs first (-1: the whole chain), then follows head changes; a
+        reorg that drops the execution tipset is followed too. Raises UnknownMessage (chain/stmgr) when
+        the node has never seen the message."""
+        changes = self.chain.subscribe()
+        async with changes:
+            head = self.chain.head()
+            found = await self.run_sync(self.state.search_msg, head, cid, limit, allow_replaced)
+            searched_to = head.height
+            while True:
+                head = self.chain.head()
+                if found is not None and not self.chain.is_on_heaviest_chain(found.tipset):
+                    found = None  # reverted: look again from the new head
+                    searched_to = min(searched_to, head.height) - self.policy.chain_finality
+                if found is None and head.height > searched_to:
+                    window = head.height - searched_to
+                    found = await self.run_sync(self.state.search_msg, head, cid, window, allow_replaced)
+                    searched_to = head.height
+                if found is not None and head.height - found.tipset.height >= confidence:
+                    return found
+                try:
+                    await changes.receive()
+                except trio.EndOfChannel:
+                    # The store dropped a slow subscriber: take a new subscription and carry on.
+                    changes = self.chain.subscribe()
+
+
+def _mpool_store(chain: ChainStore) -> MetadataStore:
+    db = getattr(chain.blockstore, "db", None)
+    return MemoryMetadata() if db is None else LevelDBMetadata(db, namespace=MPOOL_NAMESPACE)
+
+
+def assemble(chain: ChainStore, wallet: Wallet, *, policy: Policy, persistent: bool) -> FullNode:
+    """Wire the parts around a chain store that already has its genesis and head."""
+    beacon = MockBeacon()
+    db = getattr(chain.blockstore, "db", None)
+    index = LevelDBStateIndex(db) if persistent and db is not None else MemoryStateIndex()
+    state = StateManager(chain, policy=policy, beacon=beacon, index=index)
+    head = chain.head()
+    state.state_of(head)  # the pool reads the state after the head
+    pool = MessagePool(chain, state, head, policy=policy, local_store=_mpool_store(chain))
+    restored = pool.load_local()
+    if restored:
+        _log.info("mpool restored local messages", count=restored)
+    chain.on_head_change(pool.head_change)
+    pusher = MessagePusher(pool, state, chain, wallet)
+    return FullNode(
+        policy=policy, chain=chain, state=state, mpool=pool, pusher=pusher, wallet=wallet, beacon=beacon
+    )
+
+
+def open_full_node(datastore: Path, genesis_car: Path, wallet: Wallet, *, policy: Policy) -> FullNode:
+    """The node of a repo: its LevelDB datastore (created with the genesis on first start) and wallet.
+
+    A datastore that already holds a chain must hold this genesis: a repo never switches chains.
+    """
+    chain = ChainStore.open(datastore)
+    try:
+        expected = _genesis_into(chain.blockstore, genesis_car) if not chain.has_head() else None
+        if expected is not None:
+            _set_genesis(chain, expected)
+        else:
+            _check_same_genesis(chain, genesis_car)
+        return assemble(chain, wallet, policy=policy, persistent=True)
+    except BaseException:
+        chain.close()
+        raise
+
+
+def in_memory_full_node(genesis: Genesis, wallet: Wallet, *, policy: Policy) -> FullNode:
+    """A node over an in-memory chain store (tests), from a genesis built in memory."""
+    chain = ChainStore.in_memory()
+    chain.blockstore.put_many(genesis.blocks())
+    _set_genesis(chain, genesis.header)
+    return assemble(chain, wallet, policy=policy, persistent=False)
+
+
+def _set_genesis(chain: ChainStore, header: BlockHeader) -> None:
+    chain.set_genesis(header, weight_of(chain.blockstore, TipSet((header,))))
+
+
+def _genesis_into(store: Blockstore, genesis_car: Path) -> BlockHeader:
+    try:
+        return load_genesis_file(store, genesis_car)
+    except (OSError, ValueError) as exc:
+        raise NodeError(f"cannot load the genesis {genesis_car}: {exc}") from None
+
+
+def _check_same_genesis(chain: ChainStore, genesis_car: Path) -> None:
+    try:
+        with genesis_car.open("rb") as f:
+            roots = CarReader(f).roots
+    except (OSError, ValueError) as exc:
+        raise NodeError(f"cannot read the genesis {genesis_car}: {exc}") from None
+    stored = chain.genesis().cid()
+    if list(roots) != [stored]:
+        found = ", ".join(map(str, roots))
+        raise NodeError(f"the datastore holds the chain of genesis {stored}, not {genesis_car}'s ({found})")
