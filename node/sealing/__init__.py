@@ -1,0 +1,1 @@
+"""The miner's sectors: the store of sealed replicas it proves (and, later, the sealing pipeline)."""

@@ -1,0 +1,223 @@
+"""Which sectors a deadline's PoSt proves, how partitions are packed into messages, and the proofs."""
+
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+from actors.dispatch import encode_params
+from actors.miner.bitfield import BitField
+from actors.miner.deadlines import Partition
+from actors.miner.state import SectorOnChainInfo
+from actors.miner.types import PowerPair
+from chain.encoding.cid import CID
+from chain.params import DEVNET
+from chain.types.address import Address
+from chain.vm.syscalls import sealed_cid
+from node.mining.wdpost_proofs import (
+    MESSAGE_OVERHEAD,
+    PartitionTask,
+    PreparedPoSt,
+    max_partitions_per_message,
+    partitions_to_prove,
+    post_entropy,
+    prove_deadline,
+    window_post_size,
+)
+from node.preseal import write_presealed
+from node.sealing.sectors import SectorStore
+from proofs import post
+from tests.mining.vm_node import devnet_genesis
+
+POST_PROOF: Final = 10
+RANDOMNESS: Final = bytes(range(32))
+MINER: Final = Address.new_id(1000)
+NOWHERE: Final = CID.hash_of(b"\xa0")
+
+
+def partition(
+    sectors: list[int],
+    faults: tuple[int, ...] | list[int] = (),
+    recoveries: tuple[int, ...] | list[int] = (),
+    terminated: tuple[int, ...] | list[int] = (),
+) -> Partition:
+    bf = BitField.from_bits
+    return Partition(
+        bf(sectors),
+        bf(faults),
+        bf(recoveries),
+        bf(terminated),
+        NOWHERE,
+        PowerPair(),
+        PowerPair(),
+        PowerPair(),
+    )
+
+
+def test_what_a_partition_must_prove() -> None:
+    partitions = [
+        partition([0, 1, 2, 3], faults=[1, 2], recoveries=[2], terminated=[3]),  # 0 live, 2 recovering
+        partition([4, 5], faults=[4, 5]),  # all faulty, none recovering: nothing to prove
+        partition([6, 7]),  # proven already
+        partition([8, 9], terminated=[8, 9]),  # all terminated
+        partition([10]),
+    ]
+    tasks = partitions_to_prove(partitions, posted=BitField.from_bits([2]))
+    assert tasks == (
+        PartitionTask(0, BitField.from_bits([0, 2])),
+        PartitionTask(4, BitField.from_bits([10])),
+    )
+
+
+def test_the_actors_partition_limit() -> None:
+    assert max_partitions_per_message(DEVNET, 2) == min(25_000 // 2, 3000)
+    assert max_partitions_per_message(DEVNET, 2349) == 10
+
+
+def test_the_entropy_is_the_miners_id_address_as_cbor() -> None:
+    assert post_entropy(MINER) == b"\x43\x00\xe8\x07"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SectorStore:
+    genesis = devnet_genesis(4)
+    write_presealed(tmp_path, genesis.miners[0], "t")
+    sectors = SectorStore.open(tmp_path)
+    sectors.import_presealed(tmp_path, MINER, "t")
+    return sectors
+
+
+def chain_infos(store: SectorStore) -> dict[int, SectorOnChainInfo]:
+    return {
+        s.number: SectorOnChainInfo(
+            sector_number=s.number,
+            seal_proof=s.seal_proof,
+            sealed_cid=sealed_cid(s.comm_r),
+            deal_ids=(),
+            activation=0,
+            expiration=1000,
+            deal_weight=0,
+            verified_deal_weight=0,
+            initial_pledge=0,
+            expected_day_reward=0,
+            expected_storage_pledge=0,
+            replaced_sector_age=0,
+            replaced_day_reward=0,
+            sector_key_cid=None,
+            simple_qa_power=True,
+            unsealed_cid=s.unsealed_cid,
+        )
+        for s in store.sectors(MINER)
+    }
+
+
+TASKS: Final = (PartitionTask(0, BitField.from_bits([0, 1])), PartitionTask(3, BitField.from_bits([2, 3])))
+
+
+def check(store: SectorStore, prepared: PreparedPoSt, sectors: tuple[int, ...]) -> None:
+    public = [post.PublicSector(n, store.get(MINER, n).comm_r) for n in sectors]
+    assert post.verify_window_post(POST_PROOF, RANDOMNESS, public, prepared.proof.proof_bytes)
+
+
+def test_one_message_when_it_fits(store: SectorStore) -> None:
+    proofs = prove_deadline(
+        store,
+        MINER,
+        5,
+        POST_PROOF,
+        RANDOMNESS,
+        TASKS,
+        chain_infos(store),
+        per_message=10,
+        max_message_size=65536,
+    )
+    (only,) = proofs.posts
+    assert only.indices == (0, 3) and only.proven == (0, 1, 2, 3)
+    assert len(only.proof.proof_bytes) == window_post_size(POST_PROOF, 4)
+    check(store, only, only.proven)
+    assert proofs.covers(TASKS) and not proofs.skipped
+
+
+def test_partitions_are_split_by_message_size_and_by_count(store: SectorStore) -> None:
+    one_partition = len(
+        encode_params(
+            prove_deadline(
+                store,
+                MINER,
+                5,
+                POST_PROOF,
+                RANDOMNESS,
+                TASKS[:1],
+                chain_infos(store),
+                per_message=10,
+                max_message_size=65536,
+            )
+            .posts[0]
+            .params(56, bytes(32))
+        )
+    )
+    by_size = prove_deadline(
+        store,
+        MINER,
+        5,
+        POST_PROOF,
+        RANDOMNESS,
+        TASKS,
+        chain_infos(store),
+        per_message=10,
+        max_message_size=one_partition + MESSAGE_OVERHEAD + 100,
+    )
+    by_count = prove_deadline(
+        store,
+        MINER,
+        5,
+        POST_PROOF,
+        RANDOMNESS,
+        TASKS,
+        chain_infos(store),
+        per_message=1,
+        max_message_size=65536,
+    )
+    for proofs in (by_size, by_count):
+        assert [p.indices for p in proofs.posts] == [(0,), (3,)]
+        for prepared in proofs.posts:
+            check(store, prepared, prepared.proven)
+            assert len(encode_params(prepared.params(56, bytes(32)))) <= one_partition
+
+
+def test_faulty_sectors_are_skipped_with_their_reason(store: SectorStore) -> None:
+    store.sealed_path(MINER, 1).unlink()
+    damaged = bytearray(store.sealed_path(MINER, 2).read_bytes())
+    damaged[0] ^= 1
+    store.sealed_path(MINER, 2).write_bytes(bytes(damaged))
+    infos = chain_infos(store)
+    infos[3] = infos[0]  # the chain says sector 3 has sector 0's CommR
+    proofs = prove_deadline(
+        store, MINER, 5, POST_PROOF, RANDOMNESS, TASKS, infos, per_message=10, max_message_size=65536
+    )
+    (only,) = proofs.posts
+    assert only.proven == (0,)
+    assert only.indices == (0,)  # partition 3 has nothing left to prove
+    assert list(only.partitions[0].skipped) == [1]
+    assert sorted(proofs.skipped) == [1, 2, 3]
+    assert "missing" in proofs.skipped[1]
+    assert "found while proving" in proofs.skipped[2]
+    assert "differs from the one on chain" in proofs.skipped[3]
+    check(store, only, (0,))
+
+
+def test_nothing_to_prove_when_every_sector_is_faulty(store: SectorStore) -> None:
+    for n in range(4):
+        store.sealed_path(MINER, n).unlink()
+    proofs = prove_deadline(
+        store,
+        MINER,
+        5,
+        POST_PROOF,
+        RANDOMNESS,
+        TASKS,
+        chain_infos(store),
+        per_message=10,
+        max_message_size=65536,
+    )
+    assert proofs.posts == () and sorted(proofs.skipped) == [0, 1, 2, 3]
