@@ -13,8 +13,10 @@ clock. Nothing else varies: the state, the sectors and the genesis ticket depend
 whose only changing field is the timestamp, which only the block header carries (tests check this).
 
 `prepare_devnet(repo)` builds that genesis into the repo (genesis.car, sectors/, then devnet.json as
-the record that it is complete), or reuses the one the repo holds, and imports the accounts' and the
-miner's keys into the repo's wallet. `reset=True` first removes the repo's chain (Repo.reset_chain:
+the record that it is complete), or reuses the one the repo holds, indexes the miner's pre-sealed
+sectors in the repo's sector store (node/sealing/sectors.py: in place, as they are already in
+sectors/; the Window PoSt scheduler proves from that store), and imports the accounts' and the miner's
+keys into the repo's wallet. `reset=True` first removes the repo's chain (Repo.reset_chain:
 only inside the opened repo, which Repo.open has checked is a filpy devnet repo).
 """
 
@@ -41,6 +43,7 @@ from node.genesis import GenesisError, SealProgress, build_genesis, load_genesis
 from node.genesis_template import FIL, MINER_START_ID, GenesisTemplate, TemplateError, parse_template
 from node.preseal import PresealedMiner, PresealError, read_presealed, write_presealed
 from node.repo import Repo
+from node.sealing.sectors import SectorStore, SectorStoreError
 from node.wallet import Wallet
 
 NETWORK_NAME: Final = "devnet"
@@ -229,6 +232,7 @@ def prepare_devnet(
                 "--accounts to resume it, or with --reset to start a new devnet"
             )
         devnet = _reuse(repo, record)
+    _index_sectors(repo, devnet)
     _import_keys(repo, devnet)
     return devnet
 
@@ -285,6 +289,19 @@ def _has_chain_data(datastore: Path) -> bool:
         return any(datastore.iterdir())
     except FileNotFoundError:
         return False
+
+
+def _index_sectors(repo: Repo, devnet: Devnet) -> None:
+    """The miner's pre-sealed sectors in the repo's sector store (once: a later start finds them there,
+    whatever has happened to their files since, which the store's check reports as faults)."""
+    try:
+        store = SectorStore.open(repo.sectors_path)
+        if not all(store.has(devnet.miner_address, s.number) for s in devnet.miner.sectors):
+            store.import_presealed(repo.sectors_path, devnet.miner_address, ADDRESS_NETWORK)
+    except (SectorStoreError, PresealError, OSError) as exc:
+        raise DevnetError(
+            f"the sector store in {repo.sectors_path} is damaged ({exc}): run with --reset to start over"
+        ) from None
 
 
 def _import_keys(repo: Repo, devnet: Devnet) -> None:

@@ -443,7 +443,10 @@ class WindowPoStScheduler:
                 chain_sectors,
                 per_message=per_message,
                 max_message_size=self.policy.max_message_size,
-            )
+            ),
+            # A node stopping does not wait for a proof in progress (it only reads sectors). The
+            # trio-typing stubs libp2p brings predate this argument's name.
+            abandon_on_cancel=True,  # type: ignore[call-arg]
         )
         if proofs.skipped:
             log.warning(

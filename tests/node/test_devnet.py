@@ -32,6 +32,7 @@ from node.devnet import (
 from node.genesis import build_genesis, load_genesis_file, write_genesis_car
 from node.genesis_template import FIL
 from node.repo import Repo
+from node.sealing.sectors import SectorStore
 from node.wallet import Wallet, parse_key_text
 
 NOW = 1_800_000_000.0
@@ -98,6 +99,12 @@ def test_a_new_devnet(repo: Repo) -> None:
     }
     assert (repo.sectors_path / "pre-seal-t01000.json").is_file()
 
+    # the sectors, indexed in the sector store where the pre-seal wrote them, ready to prove
+    sectors = SectorStore.open(repo.sectors_path)
+    assert [(s.miner, s.number) for s in sectors.sectors()] == [(1000, 0), (1000, 1)]
+    assert [s.comm_r for s in sectors.sectors()] == [s.comm_r for s in devnet.miner.sectors]
+    assert sectors.check(devnet.miner_address, [0, 1]) == []
+
     # the state: each account holds 100,000 FIL; the miner has its two 2 KiB sectors' power
     tree = StateTree.load(store, header.parent_state_root)
     for account in devnet.accounts:
@@ -125,6 +132,10 @@ def test_a_second_start_reuses_the_genesis(repo: Repo) -> None:
     assert later.genesis_cid == first.genesis_cid and later.genesis_timestamp == int(NOW)
     assert len(later.accounts) == DEFAULT_ACCOUNTS
     assert [s.comm_r for s in later.miner.sectors] == [s.comm_r for s in first.miner.sectors]
+    index = repo.sectors_path / "index.json"
+    indexed = index.stat().st_mtime_ns
+    prepare_devnet(repo)
+    assert index.stat().st_mtime_ns == indexed  # indexed once, not again on every start
     # a user's own choice of default survives restarts
     wallet = Wallet(repo.keystore, "t")
     wallet.set_default(first.accounts[4].address)
@@ -171,6 +182,10 @@ def test_a_chain_without_a_complete_genesis_is_refused(repo: Repo) -> None:
             "is damaged \\(.*cannot read manifest",
         ),
         (lambda r: r.devnet_path.write_text("{"), "devnet.json is damaged"),
+        (
+            lambda r: (r.sectors_path / "index.json").write_text("{"),
+            "sector store in .* is damaged \\(.*index.json: not valid JSON",
+        ),
         (lambda r: r.devnet_path.write_text('{"Version": 1}'), "devnet.json is damaged \\('Accounts'\\)"),
     ],
 )
