@@ -9,10 +9,12 @@ from actors.dispatch import encode_params
 from actors.miner.bitfield import BitField
 from actors.miner.deadlines import Partition
 from actors.miner.state import SectorOnChainInfo
-from actors.miner.types import PowerPair
+from actors.miner.types import MinerMethod, PowerPair
+from chain.crypto.keys import KeyType, PrivateKey
 from chain.encoding.cid import CID
 from chain.params import DEVNET
 from chain.types.address import Address
+from chain.types.message import Message, sign_message
 from chain.vm.syscalls import sealed_cid
 from node.mining.wdpost_proofs import (
     MESSAGE_OVERHEAD,
@@ -26,7 +28,8 @@ from node.mining.wdpost_proofs import (
 )
 from node.preseal import write_presealed
 from node.sealing.sectors import SectorStore
-from proofs import post
+from proofs import post, seal
+from proofs.registered import make_prover_id
 from tests.mining.vm_node import devnet_genesis
 
 POST_PROOF: Final = 10
@@ -221,3 +224,39 @@ def test_nothing_to_prove_when_every_sector_is_faulty(store: SectorStore) -> Non
         max_message_size=65536,
     )
     assert proofs.posts == () and sorted(proofs.skipped) == [0, 1, 2, 3]
+
+
+def test_a_full_message_stays_under_the_message_size_limit(tmp_path: Path) -> None:
+    # 15 partitions of two 2 KiB sectors: 14 fit in one message, the last goes in a second one.
+    store = SectorStore.open(tmp_path)
+    for number in range(30):
+        sealed = seal.seal(5, bytes(2048), make_prover_id(1000), number, bytes(32))
+        store.add_sealed(sealed, MINER)
+    tasks = [PartitionTask(i, BitField.from_bits([2 * i, 2 * i + 1])) for i in range(15)]
+    proofs = prove_deadline(
+        store,
+        MINER,
+        0,
+        POST_PROOF,
+        RANDOMNESS,
+        tasks,
+        chain_infos(store),
+        per_message=3000,
+        max_message_size=DEVNET.max_message_size,
+    )
+    assert [len(p.partitions) for p in proofs.posts] == [14, 1]
+    worker = PrivateKey.derive(KeyType.BLS, b"worker")
+    for prepared in proofs.posts:
+        check(store, prepared, prepared.proven)
+        message = Message(
+            to=MINER,
+            from_=Address.of_key(worker),
+            nonce=(1 << 63) - 1,
+            value=0,
+            gas_limit=(1 << 63) - 1,
+            gas_fee_cap=10**30,
+            gas_premium=10**30,
+            method=MinerMethod.SubmitWindowedPoSt,
+            params=encode_params(prepared.params((1 << 62), bytes(32))),
+        )
+        assert len(sign_message(message, worker).to_bytes()) <= DEVNET.max_message_size
