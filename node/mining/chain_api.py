@@ -32,7 +32,7 @@ CURRENT: Final = "current"
 
 
 class HeadChangeEvent(Protocol):
-    """One step of a head change (chain/store's HeadChange): "current" (the head when subscribing),
+    """One step of a head change (chain/chainstore/reorg.py's HeadChange): "current" (the head when subscribing),
     "revert" or "apply", and the tipset."""
 
     @property

@@ -137,20 +137,36 @@ class _Entry:
     good: list[int]
 
 
+def _byte_string_header(length: int) -> int:
+    """Bytes of the CBOR header of a byte string of that length."""
+    return (
+        1
+        if length < 24
+        else 2
+        if length < 1 << 8
+        else 3
+        if length < 1 << 16
+        else 5
+        if length < 1 << 32
+        else 9
+    )
+
+
 def _params_size(deadline: int, entries: Sequence[_Entry], post_proof: int) -> int:
-    sectors = sum(len(e.good) for e in entries)
+    """Bytes of the params of a message proving entries (exact: the proof's size is known)."""
+    proof_size = window_post_size(post_proof, sum(len(e.good) for e in entries))
     partitions = tuple(
         PoStPartition(index=e.task.index, skipped=e.task.to_prove - BitField.from_bits(e.good))
         for e in entries
     )
-    placeholder = SubmitWindowedPoStParams(
+    without_proof = SubmitWindowedPoStParams(
         deadline=deadline,
         partitions=partitions,
-        proofs=(PoStProof(post_proof, bytes(window_post_size(post_proof, sectors))),),
+        proofs=(PoStProof(post_proof, b""),),
         chain_commit_epoch=1 << 62,
         chain_commit_rand=bytes(RANDOMNESS_SIZE),
     )
-    return len(encode_params(placeholder))
+    return len(encode_params(without_proof)) - 1 + _byte_string_header(proof_size) + proof_size
 
 
 def _pack(
