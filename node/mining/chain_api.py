@@ -32,8 +32,8 @@ CURRENT: Final = "current"
 
 
 class HeadChangeEvent(Protocol):
-    """One step of a head change (chain/chainstore/reorg.py's HeadChange): "current" (the head when subscribing),
-    "revert" or "apply", and the tipset."""
+    """One step of a head change (chain/chainstore/reorg.py's HeadChange): "current" (the head when
+    subscribing), "revert" or "apply", and the tipset."""
 
     @property
     def type(self) -> str: ...
