@@ -363,3 +363,26 @@ async def test_proving_views(node: VMNode) -> None:
     assert not views[1].current and views[1].proven_partitions == ()
     assert views[1].info.open == deadline_open(1)
     assert list(views[2].partitions[0].to_prove) == [4, 5]
+
+
+async def test_a_failed_proof_is_made_again_on_the_next_head(node: VMNode) -> None:
+    failures = []
+    proving_sector = node.sectors.proving_sector
+
+    def flaky(miner: Any, number: int, *, verify: bool = False) -> Any:
+        if not failures:
+            failures.append(number)
+            raise RuntimeError("disk controller reset")
+        return proving_sector(miner, number, verify=verify)
+
+    node.sectors.proving_sector = flaky  # type: ignore[method-assign]
+    async with running(node) as chain:
+        await chain.advance_to(deadline_open(0) + DEVNET.wpost_challenge_window + 1)
+        assert chain.scheduler is not None
+        (zero,) = [d for d in chain.scheduler.status().deadlines if d.open == deadline_open(0)]
+    assert failures == [0]
+    assert zero.last_error == "RuntimeError: disk controller reset"
+    assert zero.state is RunState.POSTED
+    (post,) = node.pushed
+    landed_ok(node, post)
+    assert node.faults().is_empty()
