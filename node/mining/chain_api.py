@@ -3,10 +3,10 @@
 The Window PoSt scheduler reads the chain and sends messages only through these, so it can run against
 the node's chain store, state manager and message pool, or against a chain on the VM in tests. The
 method names and shapes are those of the node's parts (docs/node.md), so those implement them as they
-are: the chain store's `subscribe`, the state manager's queries at a tipset (which read the tipset's
-parent state, as Lotus's StateMinerProvingDeadline and friends do) and randomness draws, the message
-pusher's `push_message` (Lotus MpoolPushMessage: nonce, gas and signature filled in) and the pool's
-`pending_for`.
+are (`_conforms` below has mypy check that): the chain store's `subscribe`, the state manager's queries
+at a tipset (which read the tipset's parent state, as Lotus's StateMinerProvingDeadline and friends do)
+and randomness draws, the message pusher's `push_message` (Lotus MpoolPushMessage: nonce, gas and
+signature filled in) and the pool's `pending_for`.
 
 Every method but `subscribe` is synchronous and may block (LevelDB, execution): the services call them
 with `trio.to_thread.run_sync`.
@@ -21,6 +21,10 @@ from actors.miner.bitfield import BitField
 from actors.miner.deadlines import Deadline, Partition
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import MinerInfo, SectorOnChainInfo
+from chain.chainstore.store import ChainStore
+from chain.mpool.pool import MessagePool
+from chain.mpool.push import MessagePusher, SendSpec
+from chain.stmgr.manager import StateManager
 from chain.types.address import Address
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet
@@ -82,10 +86,10 @@ class MinerChainState(Protocol):
 
 
 class MessagePush(Protocol):
-    def push_message(self, msg: Message, /) -> SignedMessage:
+    def push_message(self, msg: Message, spec: SendSpec | None = None, /) -> SignedMessage:
         """Lotus MpoolPushMessage: msg (nonce 0, gas unset) gets its sender's next nonce and estimated
-        gas, is signed with the sender's key from the node's wallet, and enters the message pool.
-        Raises (the pool's MpoolError) with the reason when it is refused."""
+        gas (its fees capped at spec.max_fee), is signed with the sender's key from the node's wallet,
+        and enters the message pool. Raises (the pool's MpoolError) with the reason when refused."""
         ...
 
 
@@ -93,3 +97,10 @@ class PendingMessages(Protocol):
     def pending_for(self, address: Address, /) -> Sequence[SignedMessage]:
         """A sender's messages waiting in the message pool, in nonce order."""
         ...
+
+
+def _conforms(
+    chain: ChainStore, state: StateManager, pusher: MessagePusher, pool: MessagePool
+) -> tuple[HeadChanges, MinerChainState, MessagePush, PendingMessages]:
+    """The node's parts implement these protocols as they are (checked by mypy here)."""
+    return chain, state, pusher, pool

@@ -12,9 +12,10 @@ and, for that deadline and the next one once its challenge is drawn:
    messages). Declared faults are not proven; declared recoveries are.
 2. From the deadline's open epoch + `submit_confidence` (Lotus SubmitConfidence = 4; at most a quarter
    of the challenge window, so a devnet's 10-epoch windows leave room for retries), it sends one
-   SubmitWindowedPoSt per batch through the message pusher (MpoolPushMessage: nonce, gas, signature),
-   from the worker, with the chain commitment drawn at the challenge epoch (ticket randomness,
-   PoStChainCommit; Lotus uses the challenge epoch too).
+   SubmitWindowedPoSt per batch through the message pusher (MpoolPushMessage: nonce, gas, signature;
+   fees capped at `max_fee`, 5 FIL as Lotus's MaxWindowPoStGasFee), from the worker, with the chain
+   commitment drawn at the challenge epoch (ticket randomness, PoStChainCommit; Lotus uses the
+   challenge epoch too).
 3. A batch counts as done when its partitions show as proven in the miner's state. A pushed message that
    has not landed `resubmit_after` epochs later is sent again (the failure is logged), and so is one whose
    chain commitment a reorg has undone (the chain below its commit epoch changed: it can only fail). A
@@ -47,6 +48,7 @@ from chain.crypto.randomness import DomainSeparationTag
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
+from chain.mpool.push import SendSpec
 from chain.params import Policy
 from chain.types.address import Address
 from chain.types.message import Message
@@ -74,6 +76,9 @@ from node.sealing.sectors import SectorStore
 CHALLENGE_CONFIDENCE: Final = 1
 SUBMIT_CONFIDENCE: Final = 4
 RESUBMIT_AFTER: Final = 4
+# The most a PoSt message may pay in fees (Lotus's MaxWindowPoStGasFee default): a PoSt must land even
+# when the base fee is high, and costs far more gas than the pool's default cap (0.07 FIL) allows for.
+MAX_WINDOW_POST_FEE: Final = 5 * 10**18
 RESUBSCRIBE_DELAY: Final = 0.5  # seconds between head-change subscriptions that ended
 
 log = structlog.get_logger("wdpost")
@@ -174,6 +179,7 @@ class WindowPoStScheduler:
         challenge_confidence: int = CHALLENGE_CONFIDENCE,
         submit_confidence: int | None = None,
         resubmit_after: int = RESUBMIT_AFTER,
+        max_fee: int = MAX_WINDOW_POST_FEE,
     ) -> None:
         self.miner = miner
         self.policy = policy
@@ -189,6 +195,7 @@ class WindowPoStScheduler:
             else submit_confidence
         )
         self.resubmit_after = resubmit_after
+        self.max_fee = max_fee
         self._miner_id: Address | None = None
         self._runs: dict[int, DeadlineRun] = {}  # by open epoch
         self._head: TipSet | None = None
@@ -525,7 +532,9 @@ class WindowPoStScheduler:
             params=encode_params(params),
         )
         try:
-            signed = await trio.to_thread.run_sync(self._pusher.push_message, message)
+            signed = await trio.to_thread.run_sync(
+                self._pusher.push_message, message, SendSpec(max_fee=self.max_fee)
+            )
         except Exception as exc:
             run.last_error = f"push refused: {_describe(exc)}"
             log.error(

@@ -25,6 +25,7 @@ from actors.miner.types import (
     SubmitWindowedPoStParams,
 )
 from chain.encoding import dagcbor
+from chain.mpool.push import SendSpec
 from chain.params import DEVNET
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet
@@ -148,6 +149,7 @@ async def test_proves_every_deadline_with_sectors_and_keeps_the_power(node: VMNo
         assert [p.index for p in params.partitions] == [0]
         assert all(p.skipped.is_empty() for p in params.partitions)
         assert params.chain_commit_epoch == opens - DEVNET.wpost_challenge_lookback
+    assert node.specs == [SendSpec(max_fee=5 * 10**18)] * 4  # Lotus's MaxWindowPoStGasFee
     states = {(d.index, d.open): d.state for d in status.deadlines}
     assert states[(1, deadline_open(1))] is RunState.POSTED
     assert states[(2, deadline_open(2))] is RunState.POSTED

@@ -33,6 +33,7 @@ from actors.power_state import ClaimsTable, PowerState
 from chain.crypto.keys import PrivateKey
 from chain.crypto.randomness import blake2b_256, draw_randomness_from_digest, mock_beacon_data
 from chain.crypto.signature import SigType, verify
+from chain.mpool.push import SendSpec
 from chain.params import DEVNET, Policy
 from chain.state.amt import amt_v0_from_list
 from chain.state.tree import StateTree
@@ -117,6 +118,7 @@ class VMNode:
     pool: list[SignedMessage] = field(default_factory=list)
     pushed: list[SignedMessage] = field(default_factory=list)  # every message pushed, in order
     refuse_pushes: int = 0
+    specs: list[SendSpec | None] = field(default_factory=list)  # what each push asked for
     _subscribers: list[trio.MemorySendChannel[Sequence[HeadChange]]] = field(default_factory=list)
 
     @classmethod
@@ -389,7 +391,8 @@ class VMNode:
         assert actor is not None, f"no actor at {address}"
         return AccountState.from_cbor(get_cbor(self.store, actor.head)).address
 
-    def push_message(self, msg: Message, /) -> SignedMessage:
+    def push_message(self, msg: Message, spec: SendSpec | None = None, /) -> SignedMessage:
+        self.specs.append(spec)
         if self.refuse_pushes > 0:
             self.refuse_pushes -= 1
             raise PushRefused("mpool is full (test)")
