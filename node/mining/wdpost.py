@@ -54,6 +54,7 @@ from chain.types.address import Address
 from chain.types.message import Message
 from chain.types.tipset import TipSet, TipSetKey
 from node.daemon import TaskStatus
+from node.fullnode import FullNode
 from node.mining.chain_api import (
     REVERT,
     HeadChangeEvent,
@@ -201,6 +202,23 @@ class WindowPoStScheduler:
         self._head: TipSet | None = None
         self._processed: TipSetKey | None = None
         self._step_done = trio.Event()
+
+    @classmethod
+    def for_node(
+        cls, node: FullNode, miner: Address, sectors: SectorStore, **options: Any
+    ) -> "WindowPoStScheduler":
+        """The scheduler of a miner this node serves: its chain store, state manager, message pool and
+        pusher (options: the confidences, resubmit_after, max_fee)."""
+        return cls(
+            miner,
+            chain=node.chain,
+            state=node.state,
+            pusher=node.pusher,
+            sectors=sectors,
+            policy=node.policy,
+            pending=node.mpool,
+            **options,
+        )
 
     # -- views ----------------------------------------------------------------------------------------
     def status(self) -> SchedulerStatus:

@@ -1,7 +1,7 @@
-"""The Window PoSt scheduler on the node's own parts: the chain store's head-change subscription, the
-state manager's queries and randomness, the message pool with MpoolPushMessage (gas estimated on the
-state, signed by the wallet), and blocks produced and validated by chain/consensus (election, Winning
-PoSt, null rounds) in tests/consensus/devchain.py."""
+"""The Window PoSt scheduler on the assembled node (node/fullnode.py): the chain store's head-change
+subscription, the state manager's queries and randomness, the message pool with MpoolPushMessage (gas
+estimated on the state, signed by the wallet), and blocks produced and validated by chain/consensus
+(election, Winning PoSt, null rounds)."""
 
 from pathlib import Path
 from typing import Final
@@ -9,63 +9,86 @@ from typing import Final
 import trio
 
 from actors.miner.types import MinerMethod
-from chain.mpool.pool import MessagePool
-from chain.mpool.push import MessagePusher
+from chain.consensus.producer import produce_block
+from chain.consensus.validation import validate_block
+from chain.consensus.weight import weight_of
+from chain.params import DEVNET
 from chain.stmgr import miners as miner_queries
 from chain.types.message import SignedMessage
+from chain.types.tipset import TipSet
 from chain.vm.exitcode import ExitCode
+from node.fullnode import FullNode, in_memory_full_node
+from node.genesis import Genesis
 from node.keystore import Keystore
 from node.mining.wdpost import RunState, WindowPoStScheduler
 from node.preseal import write_presealed
 from node.sealing.sectors import SectorStore
 from node.wallet import Wallet
-from tests.consensus.devchain import DevChain
+from tests.consensus.devchain import genesis_of
 
 WAIT: Final = 60
 
 
-async def test_every_deadline_proven_through_the_nodes_parts(tmp_path: Path) -> None:
-    dc = DevChain.new(miners=1, sectors=4)  # sectors 0-1 in deadline 0, 2-3 in deadline 1
-    dc.auto_post = False
-    (miner,) = dc.miners
+def mine(node: FullNode, genesis: Genesis) -> TipSet:
+    """The next tipset by the genesis miner, with what the pool selects (null rounds where it loses)."""
+    (miner,) = genesis.miners
+    head = node.chain.head()
+    for epoch in range(head.height + 1, head.height + 50):
+        block = produce_block(
+            node.state,
+            node.beacon,
+            parent=head,
+            miner=miner.id_address,
+            worker_key=miner.worker_key,
+            epoch=epoch,
+            messages=node.mpool.select(head),
+            read_sector=lambda _, s: next(
+                p.proving_sector() for p in miner.sectors if p.number == s.sector_number
+            ),
+        )
+        if block is not None:
+            validate_block(node.state, node.beacon, block, now=block.header.timestamp)
+            node.chain.put_messages(block.bls_messages, block.secp_messages)
+            ts = TipSet((block.header,))
+            node.state.state_of(ts)
+            node.chain.set_head(ts, weight_of(node.chain.blockstore, ts))
+            return ts
+    raise AssertionError("the miner won no block in 50 epochs")
+
+
+async def test_every_deadline_proven_on_the_assembled_node(tmp_path: Path) -> None:
+    genesis = genesis_of(miners=1, sectors=4)  # sectors 0-1 in deadline 0, 2-3 in deadline 1
+    (miner,) = genesis.miners
+    wallet = Wallet(Keystore.create(tmp_path / "keystore"))
+    wallet.ensure_key(miner.worker_key)
+    node = in_memory_full_node(genesis, wallet, policy=DEVNET)
     write_presealed(tmp_path / "sectors", miner, "t")
     sectors = SectorStore.open(tmp_path / "sectors")
     sectors.import_presealed(tmp_path / "sectors", miner.id_address, "t")
-    (tmp_path / "keystore").mkdir(mode=0o700)
-    wallet = Wallet(Keystore(tmp_path / "keystore"), "t")
-    wallet.ensure_key(miner.worker_key)
-    pool = MessagePool(dc.chain, dc.sm, dc.head, policy=dc.policy)
-    dc.chain.on_head_change(pool.head_change)
-    pusher = MessagePusher(pool, dc.sm, dc.chain, wallet)
-    scheduler = WindowPoStScheduler(
-        miner.id_address,
-        chain=dc.chain,
-        state=dc.sm,
-        pusher=pusher,
-        sectors=sectors,
-        policy=dc.policy,
-        pending=pool,
-    )
+    scheduler = WindowPoStScheduler.for_node(node, miner.id_address, sectors)
     async with trio.open_nursery() as nursery:
         with trio.fail_after(WAIT):
             await nursery.start(scheduler.run)
-            await scheduler.wait_processed(dc.head)
-        while dc.head.height < 200:  # both deadlines, twice
-            ts = await trio.to_thread.run_sync(lambda: dc.next_tipset(pool.select(dc.head)))
+            await scheduler.wait_processed(node.chain.head())
+        while node.chain.head().height < 200:  # both deadlines, twice
+            ts = await node.run_sync(mine, node, genesis)
             with trio.fail_after(WAIT):
                 await scheduler.wait_processed(ts)
         nursery.cancel_scope.cancel()
 
-    tree = dc.sm.tree(dc.sm.state_of(dc.head).state_root)
+    head = node.chain.head()
+    tree = node.state.tree(node.state.state_of(head).state_root)
     assert miner_queries.miner_faults(tree, miner.id_address).is_empty()
-    assert miner_queries.miner_power(tree, dc.policy, miner.id_address).miner.raw_byte_power == 4 * 2048
+    assert miner_queries.miner_power(tree, DEVNET, miner.id_address).miner.raw_byte_power == 4 * 2048
     proven = {(d.index, d.open): d for d in scheduler.status().deadlines if d.state is RunState.POSTED}
     assert set(proven) == {(0, 178), (1, 188)}  # this period's (the last period's have been pruned)
-    messages = [cid for d in proven.values() for cid in d.messages]
-    for cid in messages:
-        found = dc.sm.search_msg(dc.head, cid)
+    for deadline in proven.values():
+        (cid,) = deadline.messages
+        found = node.state.search_msg(head, cid)
         assert found is not None and found.receipt.exit_code == ExitCode.Ok
-        message = dc.chain.get_message(cid)
+        included = node.chain.load_tipset(found.tipset.parents)  # found.tipset is the one executing it
+        assert deadline.open <= included.height < deadline.close
+        message = node.chain.get_message(cid)
         unsigned = message.message if isinstance(message, SignedMessage) else message
         assert unsigned.method == MinerMethod.SubmitWindowedPoSt
         assert unsigned.from_ == miner.worker
