@@ -252,32 +252,54 @@ def _prove_batch(
     skipped: dict[int, str],
 ) -> PreparedPoSt | None:
     """One message's proof; sectors found faulty while proving are skipped and the proof made again
-    without them (each round drops at least one sector, so this ends)."""
+    without them (each round drops at least one sector, so this ends). The proof is made one proof
+    partition at a time (the proof type's partition size, in order), so that only that many replicas
+    are in memory at once, whatever the number of sectors in the message."""
+    size = post_params(post_proof).sectors
     while True:
         entries = [e for e in ((e.task, [n for n in e.good if n not in skipped]) for e in batch) if e[1]]
         if not entries:
             return None
         order = [n for _, good in entries for n in good]
-        sectors = []
-        for number in order:
-            try:
-                sectors.append(store.proving_sector(miner, number))
-            except SectorStoreError as exc:
-                skipped[number] = str(exc)
-        if len(sectors) != len(order):
-            continue
+        proven: list[tuple[post.SectorProof, ...]] = []
+        for start in range(0, len(order), size):
+            part = _prove_chunk(store, miner, post_proof, randomness, order[start : start + size], skipped)
+            if part is None:
+                break
+            proven.extend(part.partitions)
+        else:
+            proof_bytes = post.WindowPoStProof(post_params(post_proof).proof, tuple(proven)).to_bytes()
+            public = [post.PublicSector(n, chain_comm_r[n]) for n in order]
+            if not post.verify_window_post(post_proof, randomness, public, proof_bytes):
+                raise WindowPoStError(f"deadline {deadline}: the generated proof does not verify")
+            partitions = tuple(
+                PoStPartition(index=task.index, skipped=task.to_prove - BitField.from_bits(good))
+                for task, good in entries
+            )
+            return PreparedPoSt(deadline, partitions, PoStProof(post_proof, proof_bytes), tuple(order))
+
+
+def _prove_chunk(
+    store: SectorStore,
+    miner: Address,
+    post_proof: int,
+    randomness: bytes,
+    numbers: Sequence[int],
+    skipped: dict[int, str],
+) -> post.WindowPoStProof | None:
+    """The proof of one proof partition's sectors; None (with the faulty ones added to skipped) when
+    a sector cannot be read or proved."""
+    sectors = []
+    for number in numbers:
         try:
-            proof = post.generate_window_post(post_proof, randomness, sectors)
-        except post.FaultySectors as exc:
-            for number in exc.sector_numbers:
-                skipped[number] = "the replica does not match its CommR (found while proving)"
-            continue
-        proof_bytes = proof.to_bytes()
-        public = [post.PublicSector(n, chain_comm_r[n]) for n in order]
-        if not post.verify_window_post(post_proof, randomness, public, proof_bytes):
-            raise WindowPoStError(f"deadline {deadline}: the generated proof does not verify")
-        partitions = tuple(
-            PoStPartition(index=task.index, skipped=task.to_prove - BitField.from_bits(good))
-            for task, good in entries
-        )
-        return PreparedPoSt(deadline, partitions, PoStProof(post_proof, proof_bytes), tuple(order))
+            sectors.append(store.proving_sector(miner, number))
+        except SectorStoreError as exc:
+            skipped[number] = str(exc)
+    if len(sectors) != len(numbers):
+        return None
+    try:
+        return post.generate_window_post(post_proof, randomness, sectors)
+    except post.FaultySectors as exc:
+        for number in exc.sector_numbers:
+            skipped[number] = "the replica does not match its CommR (found while proving)"
+        return None

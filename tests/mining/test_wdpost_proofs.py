@@ -138,6 +138,11 @@ def test_one_message_when_it_fits(store: SectorStore) -> None:
     assert only.indices == (0, 3) and only.proven == (0, 1, 2, 3)
     assert len(only.proof.proof_bytes) == window_post_size(POST_PROOF, 4)
     check(store, only, only.proven)
+    # Made one proof partition at a time, it is the proof of all four sectors at once.
+    whole = post.generate_window_post(
+        POST_PROOF, RANDOMNESS, [store.proving_sector(MINER, n) for n in range(4)]
+    )
+    assert only.proof.proof_bytes == whole.to_bytes()
     assert proofs.covers(TASKS) and not proofs.skipped
 
 
