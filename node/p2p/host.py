@@ -1,0 +1,404 @@
+"""The libp2p host as Lotus runs it: TCP, Noise, yamux only, identify, a persistent identity.
+
+`Libp2pHost` wraps a py-libp2p BasicHost and adds what a Filecoin node needs around it:
+
+- the identity comes from the repo (node/p2p/identity.py), so the peer ID survives restarts;
+- security is Noise only and the muxer `/yamux/1.0.0` only (Lotus offers no mplex; py-libp2p's TLS
+  cannot do mutual authentication, so Noise, Lotus's first choice, is the one offered);
+- identify answers with agent version `filpy/<version>`, and every new connection is identified by
+  us too, so that the peer's agent and protocols are known (NetAgentVersion; hello is said to peers
+  that speak it, as Lotus does on EvtPeerIdentificationCompleted);
+- bootstrap peers from the config are dialled at start and redialled when they drop, with a bounded,
+  jittered exponential backoff;
+- what the Net* RPC methods need: `id`, `addrs_listen`, `peers`, `connect`, `disconnect`,
+  `connectedness`, `agent_version`.
+
+`run` is the service: it returns only when cancelled, and closes every connection on the way out.
+"""
+
+import random
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Annotated, Any, Final, cast
+
+import structlog
+import trio
+from libp2p import new_swarm
+from libp2p.abc import IMuxedConn, INetConn, INetStream, INetwork, INotifee
+from libp2p.crypto.keys import KeyPair
+from libp2p.crypto.x25519 import create_new_key_pair as new_x25519
+from libp2p.custom_types import StreamHandlerFn, TProtocol
+from libp2p.host.basic_host import BasicHost
+from libp2p.host.ping import ID as PING_PROTOCOL
+from libp2p.host.ping import PingService
+from libp2p.identity.identify.identify import _mk_identify_protobuf, _remote_address_to_multiaddr
+from libp2p.identity.identify.pb.identify_pb2 import Identify
+from libp2p.identity.identify_push.identify_push import ID_PUSH, identify_push_handler_for
+from libp2p.io.exceptions import IOException
+from libp2p.peer.peerinfo import PeerInfo
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL
+from libp2p.stream_muxer.yamux.yamux import Yamux
+from libp2p.utils.varint import encode_varint_prefixed, read_varint_prefixed_bytes_limited
+from multiaddr import Multiaddr
+from multiaddr.protocols import P_P2P
+
+from chain.encoding.errors import DecodeError
+from chain.encoding.schema import LotusJson, Name
+from node.p2p.identity import peer_id_of
+from node.p2p.protocols import IDENTIFY_PROTOCOL, PeerID
+from node.p2p.streamio import StreamFailure, close_quietly
+
+if TYPE_CHECKING:
+    from trio_typing import TaskStatus  # trio-stubs (installed with trio-typing) shadow trio's own types
+
+_log = structlog.get_logger(__name__)
+
+
+def _agent_version() -> str:
+    try:
+        return f"filpy/{version('filpy')}"
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "filpy/unknown"
+
+
+AGENT_VERSION: Final = _agent_version()
+
+_IDENTIFY_MAX_BYTES: Final = 64 << 10
+_IDENTIFY_TIMEOUT: Final = 10.0
+_EVENT_BUFFER: Final = 1024
+
+
+class Connectedness(IntEnum):
+    """go-libp2p network.Connectedness, as NetConnectedness returns it."""
+
+    NOT_CONNECTED = 0
+    CONNECTED = 1
+    CAN_CONNECT = 2
+    CANNOT_CONNECT = 3
+    LIMITED = 4
+
+
+class AddrInfo(LotusJson):
+    """A peer and its addresses (go-libp2p peer.AddrInfo: JSON {"ID", "Addrs"}), without /p2p parts."""
+
+    id: Annotated[str, Name("ID")]
+    addrs: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> "AddrInfo":
+        """An address ending in /p2p/<peer id>, as config files and `filpy net connect` take them."""
+        try:
+            addr = Multiaddr(text)
+            peer = addr.get_peer_id()
+        except Exception as exc:  # multiaddr raises several unrelated types for bad text
+            raise DecodeError(f"{text!r} is not a multiaddr: {exc}") from None
+        if peer is None:
+            raise DecodeError(f"{text!r} does not end in /p2p/<peer id>")
+        transport = addr.decapsulate_code(P_P2P)
+        return cls(peer, (str(transport),) if str(transport) not in ("", "/") else ())
+
+    def peer_id(self) -> PeerID:
+        try:
+            return PeerID.from_base58(self.id)
+        except Exception as exc:  # base58 and multihash errors
+            raise DecodeError(f"{self.id!r} is not a peer ID: {exc}") from None
+
+    def to_peer_info(self) -> PeerInfo:
+        return PeerInfo(self.peer_id(), [Multiaddr(a) for a in self.addrs])
+
+
+@dataclass(frozen=True, slots=True)
+class Libp2pConfig:
+    """The `[libp2p]` section of config.toml."""
+
+    listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
+    bootstrap: tuple[str, ...] = ()  # multiaddrs ending in /p2p/<peer id>
+    dial_timeout: float = 15.0
+    # redialling a bootstrap peer that dropped: first wait, then doubled up to the cap, +-25 % jitter
+    reconnect_min_backoff: float = 1.0
+    reconnect_max_backoff: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not self.listen:
+            raise ValueError("libp2p.listen: at least one address is needed")
+        for text in self.listen:
+            Multiaddr(text)
+        for text in self.bootstrap:
+            AddrInfo.parse(text)
+        if not 0 < self.reconnect_min_backoff <= self.reconnect_max_backoff:
+            raise ValueError("libp2p: 0 < reconnect_min_backoff <= reconnect_max_backoff is required")
+
+
+@dataclass(slots=True)
+class _PeerState:
+    agent: str | None = None
+    protocols: frozenset[str] = frozenset()
+    disconnected: trio.Event = field(default_factory=trio.Event)
+
+
+class _Notifee(INotifee):
+    """Moves the swarm's connection events onto a channel; the host's run loop handles them, so the
+    swarm's event path never waits for us."""
+
+    def __init__(self, send: trio.MemorySendChannel[tuple[bool, PeerID]]) -> None:
+        self._send = send
+
+    def _post(self, connected: bool, conn: INetConn) -> None:
+        peer = getattr(conn.muxed_conn, "peer_id", None)
+        if peer is None:
+            return
+        try:
+            self._send.send_nowait((connected, peer))
+        except trio.WouldBlock:
+            _log.warning("p2p.event_dropped", peer=str(peer), connected=connected)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        self._post(True, conn)
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        self._post(False, conn)
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        pass
+
+    async def listen(self, network: INetwork, multiaddr: Multiaddr) -> None:
+        pass
+
+    async def listen_close(self, network: INetwork, multiaddr: Multiaddr) -> None:
+        pass
+
+
+class Libp2pHost:
+    def __init__(
+        self, config: Libp2pConfig, key_pair: KeyPair, *, agent_version: str = AGENT_VERSION
+    ) -> None:
+        self.config = config
+        self.agent = agent_version
+        self._key_pair = key_pair
+        swarm = new_swarm(
+            key_pair=key_pair,
+            sec_opt={NOISE_PROTOCOL: NoiseTransport(key_pair, noise_privkey=new_x25519().private_key)},
+            muxer_opt={TProtocol(YAMUX_PROTOCOL): cast(type[IMuxedConn], Yamux)},
+            listen_addrs=[Multiaddr(a) for a in config.listen],
+        )
+        # Our identify handler replaces py-libp2p's (which would announce "py-libp2p/<version>");
+        # push and ping are py-libp2p's, registered once the host they serve exists.
+        handlers: OrderedDict[TProtocol, StreamHandlerFn] = OrderedDict(
+            {IDENTIFY_PROTOCOL: self._answer_identify}
+        )
+        self._host = BasicHost(swarm, default_protocols=handlers)
+        self._host.set_stream_handler(ID_PUSH, identify_push_handler_for(self._host, use_varint_format=True))
+        self._host.set_stream_handler(PING_PROTOCOL, PingService(self._host).handle_ping)
+        self._events_send, self._events = trio.open_memory_channel[tuple[bool, PeerID]](_EVENT_BUFFER)
+        self._host.get_network().register_notifee(_Notifee(self._events_send))
+        self._peers: dict[PeerID, _PeerState] = {}
+        self._identified_subscribers: list[trio.MemorySendChannel[PeerID]] = []
+        self._running = trio.Event()
+
+    # -- the service --------------------------------------------------------------------------------
+    async def run(self, *, task_status: "TaskStatus[None]" = trio.TASK_STATUS_IGNORED) -> None:
+        listen = [Multiaddr(a) for a in self.config.listen]
+        async with self._host.run(listen), trio.open_nursery() as nursery:
+            nursery.start_soon(self._handle_events, nursery)
+            for text in self.config.bootstrap:
+                nursery.start_soon(self._keep_connected, AddrInfo.parse(text))
+            self._running.set()
+            _log.info("p2p.listening", peer_id=self.id(), addrs=list(self.addrs_listen().addrs))
+            task_status.started()
+            await trio.sleep_forever()
+
+    async def _handle_events(self, nursery: trio.Nursery) -> None:
+        async for connected, peer in self._events:
+            state = self._peers.setdefault(peer, _PeerState())
+            if connected:
+                if state.disconnected.is_set():
+                    state.disconnected = trio.Event()
+                # A connection after the first does not change what the peer speaks.
+                if len(self._host.get_network().get_connections(peer)) <= 1:
+                    nursery.start_soon(self._identify, peer)
+            elif not self._host.get_network().get_connections(peer):
+                state.disconnected.set()
+                _log.debug("p2p.disconnected", peer=str(peer))
+
+    async def _identify(self, peer: PeerID) -> None:
+        """Ask the peer who it is (agent, protocols) and tell the subscribers once we know."""
+        try:
+            with trio.fail_after(_IDENTIFY_TIMEOUT):
+                stream = await self._host.new_stream(peer, [IDENTIFY_PROTOCOL])
+                try:
+                    data = await read_varint_prefixed_bytes_limited(stream, _IDENTIFY_MAX_BYTES)
+                finally:
+                    await close_quietly(stream)
+            message = Identify()
+            message.ParseFromString(data)
+        except trio.TooSlowError:
+            _log.info("p2p.identify_timeout", peer=str(peer))
+            return
+        except Exception as exc:  # the peer left, refused identify, or sent garbage
+            _log.info("p2p.identify_failed", peer=str(peer), error=str(exc) or type(exc).__name__)
+            return
+        state = self._peers.setdefault(peer, _PeerState())
+        state.agent = message.agent_version
+        state.protocols = frozenset(message.protocols)
+        _log.debug("p2p.identified", peer=str(peer), agent=state.agent)
+        for send in list(self._identified_subscribers):
+            try:
+                send.send_nowait(peer)
+            except trio.WouldBlock:
+                _log.warning("p2p.identified_event_dropped", peer=str(peer))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._identified_subscribers.remove(send)
+
+    async def _answer_identify(self, stream: INetStream) -> None:
+        """py-libp2p's identify message with our agent version in it."""
+        observed = None
+        try:
+            observed = _remote_address_to_multiaddr(stream.get_remote_address())
+        except Exception as exc:  # a transport without a socket address
+            _log.debug("p2p.identify_no_remote_address", error=str(exc))
+        message = _mk_identify_protobuf(self._host, observed)
+        message.agent_version = self.agent
+        try:
+            with trio.move_on_after(_IDENTIFY_TIMEOUT):
+                await stream.write(encode_varint_prefixed(message.SerializeToString()))
+        except IOException as exc:
+            _log.debug("p2p.identify_answer_failed", error=str(exc))
+        finally:
+            await close_quietly(stream)
+
+    async def _keep_connected(self, info: AddrInfo) -> None:
+        """Dial a bootstrap peer; redial it whenever it drops, backing off while dials fail."""
+        peer = info.peer_id()
+        backoff = self.config.reconnect_min_backoff
+        while True:
+            if self.is_connected(peer):
+                backoff = self.config.reconnect_min_backoff
+                await self._peers.setdefault(peer, _PeerState()).disconnected.wait()
+                _log.info("p2p.bootstrap_peer_dropped", peer=info.id)
+                continue
+            try:
+                await self.connect(info)
+                _log.info("p2p.bootstrap_connected", peer=info.id)
+            except StreamFailure as exc:
+                delay = backoff * random.uniform(0.75, 1.25)
+                _log.info("p2p.bootstrap_dial_failed", peer=info.id, error=str(exc), retry_in=round(delay, 2))
+                await trio.sleep(delay)
+                backoff = min(backoff * 2, self.config.reconnect_max_backoff)
+
+    # -- what other services use --------------------------------------------------------------------
+    @property
+    def libp2p(self) -> BasicHost:
+        """The py-libp2p host (for pubsub, which attaches itself to it)."""
+        return self._host
+
+    @property
+    def peer_id(self) -> PeerID:
+        return peer_id_of(self._key_pair)
+
+    def subscribe_identified(self, buffer: int = 256) -> trio.MemoryReceiveChannel[PeerID]:
+        """Peers, each time one is connected and identified; a slow reader loses events, never
+        blocks the host."""
+        send, receive = trio.open_memory_channel[PeerID](buffer)
+        self._identified_subscribers.append(send)
+        return receive
+
+    def set_stream_handler(
+        self, protocol: TProtocol, handler: Callable[[INetStream], Awaitable[None]]
+    ) -> None:
+        self._host.set_stream_handler(protocol, handler)
+
+    async def open_stream(self, peer: PeerID, protocol: TProtocol, *, timeout: float) -> INetStream:
+        """A new stream speaking protocol; StreamFailure if it cannot be had within timeout."""
+        try:
+            with trio.fail_after(timeout):
+                return await self._host.new_stream(peer, [protocol])
+        except trio.TooSlowError:
+            raise StreamFailure(f"opening {protocol} to {peer} took longer than {timeout} s") from None
+        except Exception as exc:  # dial errors, protocol negotiation refusals, resets
+            raise StreamFailure(f"cannot open {protocol} to {peer}: {exc or type(exc).__name__}") from None
+
+    def supports(self, peer: PeerID, protocol: str) -> bool:
+        """Whether identify said the peer speaks protocol (False until it has been identified)."""
+        state = self._peers.get(peer)
+        return state is not None and protocol in state.protocols
+
+    def is_connected(self, peer: PeerID) -> bool:
+        return bool(self._host.get_network().get_connections(peer))
+
+    def connected_peers(self) -> list[PeerID]:
+        return [p for p in self._host.get_network().get_connections_map() if self.is_connected(p)]
+
+    # -- the Net* API ---------------------------------------------------------------------------------
+    def id(self) -> str:
+        """ID: our peer ID."""
+        return self.peer_id.to_base58()
+
+    def addrs_listen(self) -> AddrInfo:
+        """NetAddrsListen: our ID and the addresses we listen on."""
+        addrs = [str(a.decapsulate_code(P_P2P)) for a in self._host.get_addrs()]
+        return AddrInfo(self.id(), tuple(dict.fromkeys(addrs)))
+
+    def peers(self) -> list[AddrInfo]:
+        """NetPeers: connected peers, each with the remote addresses of its connections."""
+        out = []
+        for peer, conns in self._host.get_network().get_connections_map().items():
+            if not conns:
+                continue
+            addrs: list[str] = []
+            for conn in conns:
+                addrs.extend(str(a.decapsulate_code(P_P2P)) for a in _transport_addresses(conn))
+            out.append(AddrInfo(peer.to_base58(), tuple(dict.fromkeys(addrs))))
+        return out
+
+    async def connect(self, info: AddrInfo) -> None:
+        """NetConnect: dial the peer (no-op when connected); StreamFailure if that fails."""
+        peer_info = info.to_peer_info()
+        if peer_info.peer_id == self.peer_id:
+            raise StreamFailure("cannot connect to ourselves")
+        try:
+            with trio.fail_after(self.config.dial_timeout):
+                await self._host.connect(peer_info)
+        except trio.TooSlowError:
+            raise StreamFailure(f"dialling {info.id} took longer than {self.config.dial_timeout} s") from None
+        except Exception as exc:  # every dial failure py-libp2p can raise
+            raise StreamFailure(f"cannot connect to {info.id}: {exc or type(exc).__name__}") from None
+
+    async def disconnect(self, peer: PeerID) -> None:
+        """NetDisconnect: close every connection to the peer."""
+        await self._host.disconnect(peer)
+
+    def connectedness(self, peer: PeerID) -> Connectedness:
+        """NetConnectedness."""
+        return Connectedness.CONNECTED if self.is_connected(peer) else Connectedness.NOT_CONNECTED
+
+    def agent_version(self, peer: PeerID) -> str:
+        """NetAgentVersion: what the peer's identify said; KeyError before it has been identified."""
+        state = self._peers.get(peer)
+        if state is None or state.agent is None:
+            raise KeyError(f"no agent version known for peer {peer}")
+        return state.agent
+
+    def protocols(self, peer: PeerID) -> frozenset[str]:
+        state = self._peers.get(peer)
+        return frozenset() if state is None else state.protocols
+
+    async def wait_running(self) -> None:
+        await self._running.wait()
+
+
+def _transport_addresses(conn: INetConn) -> Sequence[Multiaddr]:
+    getter: Any = getattr(conn, "get_transport_addresses", None)
+    try:
+        return list(getter()) if getter is not None else []
+    except Exception:  # a connection being torn down
+        return []

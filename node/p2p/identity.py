@@ -1,0 +1,152 @@
+"""The host's persistent libp2p identity, kept as Lotus keeps it.
+
+Lotus stores the key in the repo keystore under the name `libp2p-host` as a KeyInfo
+`{"Type": "libp2p-host", "PrivateKey": <base64>}` whose bytes are the key marshalled by go-libp2p
+(`crypto.MarshalPrivateKey`: protobuf `{Type, Data}`), and makes an Ed25519 key on first start.
+go-libp2p writes an Ed25519 key's Data as seed || public key (64 bytes) and refuses the 32-byte seed
+alone, which is what py-libp2p writes, so the marshalling here is done to Go's layout. secp256k1 keys
+(Data = the 32-byte secret) are read as well.
+
+The keystore module owns files and their names; this module needs only an `IdentityStore` (load and
+save the marshalled bytes). `KeyInfoFile` is one backed by a single file.
+"""
+
+import base64
+import binascii
+import json
+from pathlib import Path
+from typing import Final, Protocol
+
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+from libp2p.crypto.ed25519 import Ed25519PrivateKey
+from libp2p.crypto.ed25519 import create_new_key_pair as new_ed25519
+from libp2p.crypto.keys import KeyPair, KeyType, PrivateKey
+from libp2p.crypto.pb import crypto_pb2
+from libp2p.crypto.secp256k1 import Secp256k1PrivateKey
+
+from chain.encoding.errors import DecodeError
+from node.atomic import write_atomic
+from node.p2p.protocols import PeerID
+
+KEY_NAME: Final = "libp2p-host"  # the keystore entry's name and its KeyInfo.Type (lotus KLibp2pHost)
+_ED25519_SEED: Final = 32
+
+
+class IdentityStore(Protocol):
+    """Where the marshalled host key lives (the repo keystore, a file, memory)."""
+
+    def load(self) -> bytes | None:
+        """The marshalled key, or None when there is none yet."""
+
+    def save(self, marshalled: bytes) -> None:
+        """Keep the marshalled key durably (written atomically, readable by the owner only)."""
+
+
+def marshal_private_key(key: PrivateKey) -> bytes:
+    """go-libp2p's MarshalPrivateKey: protobuf {Type, Data}, Ed25519 Data = seed || public key."""
+    kind = key.get_type()
+    if kind == KeyType.Ed25519:
+        data = key.to_bytes() + key.get_public_key().to_bytes()
+    elif kind == KeyType.Secp256k1:
+        data = key.to_bytes()
+    else:
+        raise ValueError(f"host keys are Ed25519 or secp256k1, not {kind.name}")
+    return crypto_pb2.PrivateKey(key_type=kind.value, data=data).SerializeToString()
+
+
+def unmarshal_private_key(marshalled: bytes) -> KeyPair:
+    """Read a key written by marshal_private_key or by go-libp2p; DecodeError says what is wrong."""
+    try:
+        proto = crypto_pb2.PrivateKey.FromString(marshalled)
+    except ProtobufDecodeError as exc:
+        raise DecodeError(f"libp2p private key: not a key protobuf: {exc}") from None
+    data = bytes(proto.data)
+    private: PrivateKey
+    if proto.key_type == KeyType.Ed25519.value:
+        # 64 bytes: seed || public key (Go); 96 bytes: an old Go layout with the public key repeated.
+        if len(data) not in (_ED25519_SEED, 64, 96):
+            raise DecodeError(f"libp2p private key: Ed25519 data of {len(data)} bytes, expected 64")
+        private = Ed25519PrivateKey.from_bytes(data[:_ED25519_SEED])
+        public = private.get_public_key().to_bytes()
+        if len(data) > _ED25519_SEED and data[_ED25519_SEED:64] != public:
+            raise DecodeError("libp2p private key: the Ed25519 public half does not match the seed")
+    elif proto.key_type == KeyType.Secp256k1.value:
+        if len(data) != 32:
+            raise DecodeError(f"libp2p private key: secp256k1 data of {len(data)} bytes, expected 32")
+        try:
+            private = Secp256k1PrivateKey.from_bytes(data)
+        except ValueError as exc:
+            raise DecodeError(f"libp2p private key: invalid secp256k1 secret: {exc}") from None
+    else:
+        raise DecodeError(f"libp2p private key: unsupported key type {proto.key_type}")
+    return KeyPair(private, private.get_public_key())
+
+
+def load_or_create_identity(store: IdentityStore) -> KeyPair:
+    """The stored key, or a new Ed25519 key saved to the store first (as lotus lp2p.PrivKey)."""
+    marshalled = store.load()
+    if marshalled is not None:
+        return unmarshal_private_key(marshalled)
+    pair = new_ed25519()
+    store.save(marshal_private_key(pair.private_key))
+    return pair
+
+
+def peer_id_of(pair: KeyPair) -> PeerID:
+    return PeerID.from_pubkey(pair.public_key)
+
+
+def keyinfo_json(marshalled: bytes) -> bytes:
+    """The Lotus KeyInfo JSON of a host key (Go's field order, no spaces)."""
+    private = base64.b64encode(marshalled).decode("ascii")
+    return json.dumps({"Type": KEY_NAME, "PrivateKey": private}, separators=(",", ":")).encode()
+
+
+def keyinfo_private_key(raw: bytes) -> bytes:
+    """The marshalled key held by a KeyInfo JSON of type libp2p-host."""
+    try:
+        info = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DecodeError(f"KeyInfo is not valid JSON: {exc}") from None
+    if not isinstance(info, dict):
+        raise DecodeError(f"KeyInfo must be a JSON object, got {type(info).__name__}")
+    if info.get("Type") != KEY_NAME:
+        raise DecodeError(f"KeyInfo.Type is {info.get('Type')!r}, expected {KEY_NAME!r}")
+    private = info.get("PrivateKey")
+    if not isinstance(private, str):
+        raise DecodeError("KeyInfo.PrivateKey must be a base64 string")
+    try:
+        return base64.b64decode(private, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise DecodeError(f"KeyInfo.PrivateKey is not valid base64: {exc}") from None
+
+
+class KeyInfoFile:
+    """An IdentityStore in one file holding the Lotus KeyInfo JSON (mode 0600, written atomically)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def load(self) -> bytes | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        return keyinfo_private_key(raw)
+
+    def save(self, marshalled: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, keyinfo_json(marshalled), mode=0o600)
+
+
+class MemoryIdentity:
+    """An IdentityStore in memory (tests, and hosts that need no persistent identity)."""
+
+    def __init__(self, marshalled: bytes | None = None) -> None:
+        self.marshalled = marshalled
+
+    def load(self) -> bytes | None:
+        return self.marshalled
+
+    def save(self, marshalled: bytes) -> None:
+        self.marshalled = marshalled
