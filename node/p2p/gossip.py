@@ -396,6 +396,8 @@ class GossipService:
         if signer.protocol == AddressProtocol.ID:
             resolved = await self.key_resolver(signer) if self.key_resolver is not None else None
             if resolved is None:
+                if local:
+                    return signed  # our own message pool took it, having resolved the sender
                 raise Ignore(f"cannot resolve sender {signer} to a key address")
             signer = resolved
         try:

@@ -133,7 +133,7 @@ class HelloService:
         except (StreamFailure, DecodeError) as exc:
             _log.info("hello.unreadable", peer=str(peer), error=str(exc))
             await reset_quietly(stream)
-            await self.host.disconnect(peer)
+            self.host.hang_up(peer)
             return
         arrived = self._clock_ns()
         genesis = self.chain.genesis_cid()
@@ -142,7 +142,7 @@ class HelloService:
                 "hello.other_genesis", peer=str(peer), theirs=str(hello.genesis_hash), ours=str(genesis)
             )
             await reset_quietly(stream)
-            await self.host.disconnect(peer)
+            self.host.hang_up(peer)
             return
         try:
             answer = LatencyMessage(arrived, self._clock_ns())

@@ -38,6 +38,8 @@ from libp2p.identity.identify.identify import _mk_identify_protobuf, _remote_add
 from libp2p.identity.identify.pb.identify_pb2 import Identify
 from libp2p.identity.identify_push.identify_push import ID_PUSH, identify_push_handler_for
 from libp2p.io.exceptions import IOException
+from libp2p.network.auto_connector import AutoConnector
+from libp2p.network.config import ConnectionConfig
 from libp2p.peer.peerinfo import PeerInfo
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL
 from libp2p.security.noise.transport import Transport as NoiseTransport
@@ -71,6 +73,7 @@ AGENT_VERSION: Final = _agent_version()
 _IDENTIFY_MAX_BYTES: Final = 64 << 10
 _IDENTIFY_TIMEOUT: Final = 10.0
 _EVENT_BUFFER: Final = 1024
+_HANG_UP_TIMEOUT: Final = 10.0
 
 
 class Connectedness(IntEnum):
@@ -119,6 +122,9 @@ class Libp2pConfig:
     listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
     bootstrap: tuple[str, ...] = ()  # multiaddrs ending in /p2p/<peer id>
     dial_timeout: float = 15.0
+    # connection manager (Lotus's ConnMgrLow/ConnMgrHigh): above high, trim down to low
+    conn_low_water: int = 150
+    conn_high_water: int = 180
     # redialling a bootstrap peer that dropped: first wait, then doubled up to the cap, +-25 % jitter
     reconnect_min_backoff: float = 1.0
     reconnect_max_backoff: float = 60.0
@@ -130,6 +136,8 @@ class Libp2pConfig:
             Multiaddr(text)
         for text in self.bootstrap:
             AddrInfo.parse(text)
+        if not 0 < self.conn_low_water <= self.conn_high_water:
+            raise ValueError("libp2p: 0 < conn_low_water <= conn_high_water is required")
         if not 0 < self.reconnect_min_backoff <= self.reconnect_max_backoff:
             raise ValueError("libp2p: 0 < reconnect_min_backoff <= reconnect_max_backoff is required")
 
@@ -139,6 +147,14 @@ class _PeerState:
     agent: str | None = None
     protocols: frozenset[str] = frozenset()
     disconnected: trio.Event = field(default_factory=trio.Event)
+
+
+class _NoAutoDial(AutoConnector):
+    """py-libp2p dials peers from its peerstore whenever connections are below its watermark; go-libp2p
+    (Lotus) does not. Who we dial is decided here: bootstrap peers, NetConnect, later discovery."""
+
+    async def maybe_connect(self) -> None:
+        return
 
 
 class _Notifee(INotifee):
@@ -190,7 +206,11 @@ class Libp2pHost:
             sec_opt={NOISE_PROTOCOL: NoiseTransport(key_pair, noise_privkey=new_x25519().private_key)},
             muxer_opt={TProtocol(YAMUX_PROTOCOL): cast(type[IMuxedConn], Yamux)},
             listen_addrs=[Multiaddr(a) for a in config.listen],
+            connection_config=ConnectionConfig(
+                low_watermark=config.conn_low_water, high_watermark=config.conn_high_water, grace_period=20.0
+            ),
         )
+        swarm.auto_connector = _NoAutoDial(swarm)  # type: ignore[attr-defined]
         # Our identify handler replaces py-libp2p's (which would announce "py-libp2p/<version>");
         # push and ping are py-libp2p's, registered once the host they serve exists.
         handlers: OrderedDict[TProtocol, StreamHandlerFn] = OrderedDict(
@@ -203,6 +223,7 @@ class Libp2pHost:
         self._host.get_network().register_notifee(_Notifee(self._events_send))
         self._peers: dict[PeerID, _PeerState] = {}
         self._identified_subscribers: list[trio.MemorySendChannel[PeerID]] = []
+        self._hangups_send, self._hangups = trio.open_memory_channel[PeerID](_EVENT_BUFFER)
         self._running = trio.Event()
 
     # -- the service --------------------------------------------------------------------------------
@@ -210,6 +231,7 @@ class Libp2pHost:
         listen = [Multiaddr(a) for a in self.config.listen]
         async with self._host.run(listen), trio.open_nursery() as nursery:
             nursery.start_soon(self._handle_events, nursery)
+            nursery.start_soon(self._hang_up_loop, nursery)
             for text in self.config.bootstrap:
                 nursery.start_soon(self._keep_connected, AddrInfo.parse(text))
             self._running.set()
@@ -229,6 +251,14 @@ class Libp2pHost:
             elif not self._host.get_network().get_connections(peer):
                 state.disconnected.set()
                 _log.debug("p2p.disconnected", peer=str(peer))
+
+    async def _hang_up_loop(self, nursery: trio.Nursery) -> None:
+        async for peer in self._hangups:
+            nursery.start_soon(self._hang_up_now, peer)
+
+    async def _hang_up_now(self, peer: PeerID) -> None:
+        with trio.move_on_after(_HANG_UP_TIMEOUT):
+            await self.disconnect(peer)
 
     async def _identify(self, peer: PeerID) -> None:
         """Ask the peer who it is (agent, protocols) and tell the subscribers once we know."""
@@ -317,8 +347,14 @@ class Libp2pHost:
     ) -> None:
         self._host.set_stream_handler(protocol, handler)
 
-    async def open_stream(self, peer: PeerID, protocol: TProtocol, *, timeout: float) -> INetStream:
-        """A new stream speaking protocol; StreamFailure if it cannot be had within timeout."""
+    async def open_stream(
+        self, peer: PeerID, protocol: TProtocol, *, timeout: float, dial: bool = False
+    ) -> INetStream:
+        """A new stream speaking protocol; StreamFailure if it cannot be had within timeout. Without
+        `dial`, only over an existing connection (as Lotus's hello and chain exchange: a peer that
+        hung up on us is not called back by a protocol)."""
+        if not dial and not self.is_connected(peer):
+            raise StreamFailure(f"not connected to {peer}")
         try:
             with trio.fail_after(timeout):
                 return await self._host.new_stream(peer, [protocol])
@@ -375,7 +411,23 @@ class Libp2pHost:
 
     async def disconnect(self, peer: PeerID) -> None:
         """NetDisconnect: close every connection to the peer."""
-        await self._host.disconnect(peer)
+        # Each connection is closed by itself: the swarm forgets it as it closes. (py-libp2p's
+        # close_peer drops the peer's entry after awaiting, and so loses a connection the peer
+        # opened again meanwhile.)
+        for conn in self._host.get_network().get_connections(peer):
+            try:
+                await conn.close()
+            except Exception as exc:  # a connection already torn down
+                _log.debug("p2p.close_failed", peer=str(peer), error=str(exc))
+        _log.debug("p2p.hung_up", peer=str(peer))
+
+    def hang_up(self, peer: PeerID) -> None:
+        """Disconnect the peer soon, from the host's own task: a stream handler runs inside the
+        connection it would close, and closing it there would cancel the handler half-way."""
+        try:
+            self._hangups_send.send_nowait(peer)
+        except trio.WouldBlock:
+            _log.warning("p2p.hang_up_dropped", peer=str(peer))
 
     def connectedness(self, peer: PeerID) -> Connectedness:
         """NetConnectedness."""

@@ -133,7 +133,14 @@ def build_chain(length: int, *, blocks: int = 2, salt: str = "") -> tuple[Memory
         nonce += blocks
         parent = tipsets[-1]
         headers = [
-            header(height=height, parents=parent.cids, messages=m, miner=1000 + b, salt=salt, weight=height * 1000)
+            header(
+                height=height,
+                parents=parent.cids,
+                messages=m,
+                miner=1000 + b,
+                salt=salt,
+                weight=height * 1000,
+            )
             for b, m in enumerate(per_block)
         ]
         tipset = TipSet(tuple(headers))

@@ -75,7 +75,9 @@ async def connect(a: P2PNode, b: P2PNode) -> None:
         await a.host.connect(b.host.addrs_listen())
 
 
-async def wait_until(condition: Callable[[], bool], *, timeout: float = 10.0, what: str = "condition") -> None:
+async def wait_until(
+    condition: Callable[[], bool], *, timeout: float = 10.0, what: str = "condition"
+) -> None:
     """Poll condition every 20 ms; fail the test after timeout seconds."""
     try:
         with trio.fail_after(timeout):

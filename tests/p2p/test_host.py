@@ -76,7 +76,9 @@ async def test_bootstrap_peer_that_is_down_at_start_is_dialled_once_it_is_up() -
         assert not node.host.is_connected(again.peer_id)
         async with trio.open_nursery() as nursery:
             await nursery.start(again.run)
-            await wait_until(lambda: node.host.is_connected(again.peer_id), timeout=15, what="dial after backoff")
+            await wait_until(
+                lambda: node.host.is_connected(again.peer_id), timeout=15, what="dial after backoff"
+            )
             nursery.cancel_scope.cancel()
 
 
