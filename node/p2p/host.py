@@ -40,6 +40,7 @@ from libp2p.identity.identify_push.identify_push import ID_PUSH, identify_push_h
 from libp2p.io.exceptions import IOException
 from libp2p.network.auto_connector import AutoConnector
 from libp2p.network.config import ConnectionConfig
+from libp2p.network.swarm import Swarm
 from libp2p.peer.peerinfo import PeerInfo
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL
 from libp2p.security.noise.transport import Transport as NoiseTransport
@@ -210,7 +211,8 @@ class Libp2pHost:
                 low_watermark=config.conn_low_water, high_watermark=config.conn_high_water, grace_period=20.0
             ),
         )
-        swarm.auto_connector = _NoAutoDial(swarm)  # type: ignore[attr-defined]
+        if isinstance(swarm, Swarm):
+            swarm.auto_connector = _NoAutoDial(swarm)
         # Our identify handler replaces py-libp2p's (which would announce "py-libp2p/<version>");
         # push and ping are py-libp2p's, registered once the host they serve exists.
         handlers: OrderedDict[TProtocol, StreamHandlerFn] = OrderedDict(

@@ -20,6 +20,7 @@ from node.p2p.msgmeta import msg_meta_cid
 SECP = PrivateKey.derive(KeyType.SECP256K1, b"p2p tests secp sender")
 BLS = PrivateKey.derive(KeyType.BLS, b"p2p tests bls sender")
 RECIPIENT = Address.new_id(1001)
+NO_MESSAGES = BlockMessages()
 
 
 def _digest(*parts: object) -> bytes:
@@ -47,7 +48,7 @@ def header(
     *,
     height: int,
     parents: Sequence[CID],
-    messages: BlockMessages = BlockMessages(),
+    messages: BlockMessages = NO_MESSAGES,
     miner: int = 1000,
     salt: str = "",
     weight: int = 0,
