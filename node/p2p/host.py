@@ -73,6 +73,7 @@ AGENT_VERSION: Final = _agent_version()
 
 _IDENTIFY_MAX_BYTES: Final = 64 << 10
 _IDENTIFY_TIMEOUT: Final = 10.0
+_IDENTIFY_RETRIES: Final = (0.0, 0.25, 1.0, 3.0)  # pause before each attempt
 _EVENT_BUFFER: Final = 1024
 _HANG_UP_TIMEOUT: Final = 10.0
 
@@ -263,21 +264,26 @@ class Libp2pHost:
             await self.disconnect(peer)
 
     async def _identify(self, peer: PeerID) -> None:
-        """Ask the peer who it is (agent, protocols) and tell the subscribers once we know."""
-        try:
-            with trio.fail_after(_IDENTIFY_TIMEOUT):
-                stream = await self._host.new_stream(peer, [IDENTIFY_PROTOCOL])
-                try:
-                    data = await read_varint_prefixed_bytes_limited(stream, _IDENTIFY_MAX_BYTES)
-                finally:
-                    await close_quietly(stream)
-            message = Identify()
-            message.ParseFromString(data)
-        except trio.TooSlowError:
-            _log.info("p2p.identify_timeout", peer=str(peer))
-            return
-        except Exception as exc:  # the peer left, refused identify, or sent garbage
-            _log.info("p2p.identify_failed", peer=str(peer), error=str(exc) or type(exc).__name__)
+        """Ask the peer who it is (agent, protocols) and tell the subscribers once we know.
+
+        A refusal is retried: py-libp2p's host runs its own identify on each new connection, and
+        js-libp2p answers one identify stream per connection at a time, closing a second one."""
+        message: Identify | None = None
+        for attempt, pause in enumerate(_IDENTIFY_RETRIES):
+            await trio.sleep(pause)
+            if not self.is_connected(peer):
+                return
+            try:
+                message = await self._ask_identify(peer)
+                break
+            except Exception as exc:  # a timeout, the peer left or refused, or sent garbage
+                _log.info(
+                    "p2p.identify_failed",
+                    peer=str(peer),
+                    attempt=attempt + 1,
+                    error=str(exc) or type(exc).__name__,
+                )
+        if message is None:
             return
         state = self._peers.setdefault(peer, _PeerState())
         state.agent = message.agent_version
@@ -290,6 +296,17 @@ class Libp2pHost:
                 _log.warning("p2p.identified_event_dropped", peer=str(peer))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._identified_subscribers.remove(send)
+
+    async def _ask_identify(self, peer: PeerID) -> Identify:
+        with trio.fail_after(_IDENTIFY_TIMEOUT):
+            stream = await self._host.new_stream(peer, [IDENTIFY_PROTOCOL])
+            try:
+                data = await read_varint_prefixed_bytes_limited(stream, _IDENTIFY_MAX_BYTES)
+            finally:
+                await close_quietly(stream)
+        message = Identify()
+        message.ParseFromString(data)
+        return message
 
     async def _answer_identify(self, stream: INetStream) -> None:
         """py-libp2p's identify message with our agent version in it."""
