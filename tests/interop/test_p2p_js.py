@@ -15,10 +15,13 @@ from typing import Any
 
 import pytest
 import trio
+from libp2p.crypto.ed25519 import create_new_key_pair as new_ed25519
+from libp2p.crypto.secp256k1 import create_new_key_pair as new_secp256k1
 
 from chain.types.message import SignedMessage
 from node.p2p.chainview import BlockMessages
 from node.p2p.hello import HelloMessage
+from node.p2p.identity import marshal_private_key, peer_id_of
 from node.p2p.protocols import PeerID, block_topic, message_topic
 from tests.p2p.chain_fixtures import BLS, block_msg, build_chain, header, message, signed
 from tests.p2p.harness import make_node, running, wait_until
@@ -135,3 +138,20 @@ async def test_js_libp2p_peer_speaks_gossip_and_hello_with_us(node_bin: str) -> 
             process.kill()  # by its PID, whatever happened above
             with trio.move_on_after(5):
                 await process.wait()
+
+
+def test_js_libp2p_reads_our_host_keys(node_bin: str) -> None:
+    """The host key as we keep it (go-libp2p's marshalling: Ed25519 data = seed || public key) is read
+    by @libp2p/crypto as the same identity."""
+    pairs = [new_ed25519(), new_secp256k1()]
+    done = subprocess.run(
+        [node_bin, str(JS_DIR / "key_tool.mjs"), *(marshal_private_key(p.private_key).hex() for p in pairs)],
+        cwd=JS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [s["type"] for s in seen] == ["Ed25519", "secp256k1"]
+    assert [s["peer"] for s in seen] == [peer_id_of(p).to_base58() for p in pairs]
