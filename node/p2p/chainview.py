@@ -1,31 +1,33 @@
-"""What the networking layer reads of the chain: the `ChainView` the chain store offers.
+"""What the networking layer reads of the chain: the `ChainView` that chain/chainstore's ChainStore is.
 
 Hello announces the head and the genesis; the chain exchange server walks tipsets back from a key and
 gathers their messages. The methods are plain (not async): they read memory or LevelDB, and the server
-calls them from a worker thread. A missing tipset or message list is `None`; any exception is an
-internal error of the node, answered as such.
+calls them from a worker thread. A missing tipset or message raises LookupError (the store's
+TipSetNotFound and BlockNotFound are such); any other exception is an internal error of the node,
+answered as such.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from chain.encoding.cid import CID
 from chain.types.block import BlockHeader
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet, TipSetKey
 
 
 @dataclass(frozen=True, slots=True)
-class BlockMessages:
-    """A block's messages in block order: BLS ones without signatures, secp256k1 ones signed."""
+class IncludedMessages:
+    """The messages a block includes, in block order: BLS ones without signatures, secp256k1 ones
+    signed. (Not the store's IncludedMessages, which are what a tipset applies, duplicates left out.)"""
 
     bls: tuple[Message, ...] = ()
     secpk: tuple[SignedMessage, ...] = ()
 
 
 class ChainView(Protocol):
-    def genesis_cid(self) -> CID:
-        """The CID of the genesis block (hello's GenesisHash)."""
+    def genesis(self) -> BlockHeader:
+        """The genesis block (hello's GenesisHash is its CID)."""
 
     def head(self) -> TipSet:
         """The heaviest tipset."""
@@ -33,8 +35,8 @@ class ChainView(Protocol):
     def head_weight(self) -> int:
         """The heaviest tipset's weight."""
 
-    def tipset(self, key: TipSetKey) -> TipSet | None:
-        """The tipset with exactly these blocks, if stored."""
+    def load_tipset(self, key: TipSetKey) -> TipSet:
+        """The tipset of exactly these blocks; LookupError if it is not stored."""
 
-    def block_messages(self, header: BlockHeader) -> BlockMessages | None:
-        """The messages of a stored block, or None if they are not all at hand."""
+    def messages_for_block(self, header: BlockHeader) -> tuple[Sequence[Message], Sequence[SignedMessage]]:
+        """A stored block's BLS and secp256k1 messages in block order; LookupError if one is missing."""

@@ -36,7 +36,7 @@ from chain.encoding.schema import CborTuple, MaxLen, Uint64
 from chain.types.block import BlockHeader
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import InvalidTipSet, TipSet, TipSetKey
-from node.p2p.chainview import BlockMessages, ChainView
+from node.p2p.chainview import ChainView, IncludedMessages
 from node.p2p.host import Libp2pHost
 from node.p2p.msgmeta import msg_meta_cid
 from node.p2p.protocols import BLOCK_MESSAGE_LIMIT, CHAIN_EXCHANGE_PROTOCOL, PeerID
@@ -120,7 +120,7 @@ class Response(CborTuple):
 # -- compaction -------------------------------------------------------------------------------------
 
 
-def compact(per_block: Sequence[BlockMessages]) -> CompactedMessages:
+def compact(per_block: Sequence[IncludedMessages]) -> CompactedMessages:
     """One tipset's messages, block by block in the tipset's order, compacted (lotus gatherMessages)."""
     bls: dict[CID, int] = {}
     secpk: dict[CID, int] = {}
@@ -150,7 +150,7 @@ class BadResponse(Exception):
     """A peer's answer that breaks the protocol or does not fit the chain it claims to be."""
 
 
-def expand(blocks: Sequence[BlockHeader], messages: CompactedMessages) -> tuple[BlockMessages, ...]:
+def expand(blocks: Sequence[BlockHeader], messages: CompactedMessages) -> tuple[IncludedMessages, ...]:
     """Each block's messages from a compacted list; BadResponse if the indexes do not fit the blocks
     (lotus validateCompressedIndices) or the messages are not those the headers commit to."""
     if len(messages.bls_includes) != len(blocks) or len(messages.secpk_includes) != len(blocks):
@@ -164,7 +164,7 @@ def expand(blocks: Sequence[BlockHeader], messages: CompactedMessages) -> tuple[
     ):
         if any(i >= len(messages.bls) for i in bls_idx) or any(i >= len(messages.secpk) for i in secpk_idx):
             raise BadResponse(f"a message index of block {header.cid()} is out of range")
-        block = BlockMessages(
+        block = IncludedMessages(
             tuple(messages.bls[i] for i in bls_idx), tuple(messages.secpk[i] for i in secpk_idx)
         )
         root = msg_meta_cid([m.cid() for m in block.bls], [m.cid() for m in block.secpk])
@@ -200,8 +200,9 @@ def serve(chain: ChainView, request: Request, budget: int = SERVER_RESPONSE_BUDG
     if refusal is not None:
         return refusal
     key = TipSetKey(request.head)
-    tipset = chain.tipset(key)
-    if tipset is None:
+    try:
+        tipset = chain.load_tipset(key)
+    except LookupError:
         return _error(Status.NOT_FOUND, f"tipset {key} not found")
     headers = bool(request.options & Options.HEADERS)
     messages = bool(request.options & Options.MESSAGES)
@@ -210,30 +211,33 @@ def serve(chain: ChainView, request: Request, budget: int = SERVER_RESPONSE_BUDG
     while True:
         compacted = None
         if messages:
-            per_block = [chain.block_messages(block) for block in tipset.blocks]
-            found = [m for m in per_block if m is not None]
-            if len(found) != len(per_block):
+            try:
+                compacted = compact([_included(chain, block) for block in tipset.blocks])
+            except LookupError:
                 if not out:
                     return _error(Status.NOT_FOUND, f"messages of tipset {tipset.key} not found")
                 break
-            compacted = compact(found)
         entry = BSTipSet(tipset.blocks if headers else (), compacted)
         spent += sum(len(b.to_bytes()) for b in entry.blocks)
         if compacted is not None:
-            spent += sum(len(m.to_bytes()) for m in compacted.bls) + sum(
-                len(m.to_bytes()) for m in compacted.secpk
-            )
+            spent += sum(len(m.to_bytes()) for m in compacted.bls)
+            spent += sum(len(m.to_bytes()) for m in compacted.secpk)
         if out and spent > budget:
             break
         out.append(entry)
         if len(out) >= request.length or tipset.height == 0:
             break
-        parent = chain.tipset(tipset.parents)
-        if parent is None:
+        try:
+            tipset = chain.load_tipset(tipset.parents)
+        except LookupError:
             break
-        tipset = parent
     status = Status.OK if len(out) >= request.length else Status.PARTIAL
     return Response(int(status), "", tuple(out))
+
+
+def _included(chain: ChainView, block: BlockHeader) -> IncludedMessages:
+    bls, secpk = chain.messages_for_block(block)
+    return IncludedMessages(tuple(bls), tuple(secpk))
 
 
 class ChainExchangeServer:
@@ -324,7 +328,7 @@ class Segment:
     head first."""
 
     tipsets: tuple[TipSet, ...]
-    messages: tuple[tuple[BlockMessages, ...], ...]
+    messages: tuple[tuple[IncludedMessages, ...], ...]
     status: Status
 
 
@@ -410,7 +414,7 @@ class ChainExchangeClient:
 
     async def get_chain_messages(
         self, tipsets: Sequence[TipSet], *, peers: Sequence[PeerID] | None = None
-    ) -> tuple[tuple[BlockMessages, ...], ...]:
+    ) -> tuple[tuple[IncludedMessages, ...], ...]:
         """The messages of consecutive tipsets (head first), checked against their headers."""
         if not tipsets:
             return ()
@@ -506,7 +510,7 @@ def validate_response(request: Request, response: Response, known: Sequence[TipS
         if len(known) < len(chain):
             raise ValueError(f"{len(known)} tipsets given to check {len(chain)} answers against")
         tipsets = list(known[: len(chain)])
-    messages: list[tuple[BlockMessages, ...]] = []
+    messages: list[tuple[IncludedMessages, ...]] = []
     if request.options & Options.MESSAGES:
         for i, (entry, tipset) in enumerate(zip(chain, tipsets, strict=True)):
             if entry.messages is None:

@@ -101,7 +101,7 @@ class HelloService:
 
     def our_hello(self) -> HelloMessage:
         head = self.chain.head()
-        return HelloMessage(head.cids, head.height, self.chain.head_weight(), self.chain.genesis_cid())
+        return HelloMessage(head.cids, head.height, self.chain.head_weight(), self.chain.genesis().cid())
 
     async def say_hello(self, peer: PeerID) -> Latency:
         """Send our hello and read the latency answer; StreamFailure or DecodeError if that fails."""
@@ -136,7 +136,7 @@ class HelloService:
             self.host.hang_up(peer)
             return
         arrived = self._clock_ns()
-        genesis = self.chain.genesis_cid()
+        genesis = self.chain.genesis().cid()
         if hello.genesis_hash != genesis:
             _log.info(
                 "hello.other_genesis", peer=str(peer), theirs=str(hello.genesis_hash), ours=str(genesis)

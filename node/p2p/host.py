@@ -52,6 +52,7 @@ from multiaddr.protocols import P_P2P
 
 from chain.encoding.errors import DecodeError
 from chain.encoding.schema import LotusJson, Name
+from node.config import Libp2pConfig
 from node.p2p.identity import peer_id_of
 from node.p2p.protocols import IDENTIFY_PROTOCOL, PeerID
 from node.p2p.streamio import StreamFailure, close_quietly
@@ -118,30 +119,28 @@ class AddrInfo(LotusJson):
 
 
 @dataclass(frozen=True, slots=True)
-class Libp2pConfig:
-    """The `[libp2p]` section of config.toml."""
+class HostOptions:
+    """How the host dials and keeps connections (config.toml's [libp2p] says where it listens and whom
+    it dials first: node/config.py)."""
 
-    listen: tuple[str, ...] = ("/ip4/127.0.0.1/tcp/0",)
-    bootstrap: tuple[str, ...] = ()  # multiaddrs ending in /p2p/<peer id>
     dial_timeout: float = 15.0
-    # connection manager (Lotus's ConnMgrLow/ConnMgrHigh): above high, trim down to low
-    conn_low_water: int = 150
-    conn_high_water: int = 180
     # redialling a bootstrap peer that dropped: first wait, then doubled up to the cap, +-25 % jitter
     reconnect_min_backoff: float = 1.0
     reconnect_max_backoff: float = 60.0
+    # connection manager (Lotus's ConnMgrLow/ConnMgrHigh): above high, trim down to low
+    conn_low_water: int = 150
+    conn_high_water: int = 180
 
     def __post_init__(self) -> None:
-        if not self.listen:
-            raise ValueError("libp2p.listen: at least one address is needed")
-        for text in self.listen:
-            Multiaddr(text)
-        for text in self.bootstrap:
-            AddrInfo.parse(text)
         if not 0 < self.conn_low_water <= self.conn_high_water:
             raise ValueError("libp2p: 0 < conn_low_water <= conn_high_water is required")
         if not 0 < self.reconnect_min_backoff <= self.reconnect_max_backoff:
             raise ValueError("libp2p: 0 < reconnect_min_backoff <= reconnect_max_backoff is required")
+        if self.dial_timeout <= 0:
+            raise ValueError("libp2p: dial_timeout must be positive")
+
+
+DEFAULT_OPTIONS: Final = HostOptions()
 
 
 @dataclass(slots=True)
@@ -198,18 +197,31 @@ class _Notifee(INotifee):
 
 class Libp2pHost:
     def __init__(
-        self, config: Libp2pConfig, key_pair: KeyPair, *, agent_version: str = AGENT_VERSION
+        self,
+        config: Libp2pConfig,
+        key_pair: KeyPair,
+        *,
+        options: HostOptions = DEFAULT_OPTIONS,
+        agent_version: str = AGENT_VERSION,
     ) -> None:
+        """DecodeError if a listen or bootstrap address cannot be read."""
         self.config = config
+        self.options = options
+        if not config.listen:
+            raise DecodeError("libp2p.listen: at least one address is needed")
+        self._listen = [_multiaddr(text, "libp2p.listen") for text in config.listen]
+        self.bootstrap_peers = tuple(AddrInfo.parse(text) for text in config.bootstrap)
         self.agent = agent_version
         self._key_pair = key_pair
         swarm = new_swarm(
             key_pair=key_pair,
             sec_opt={NOISE_PROTOCOL: NoiseTransport(key_pair, noise_privkey=new_x25519().private_key)},
             muxer_opt={TProtocol(YAMUX_PROTOCOL): cast(type[IMuxedConn], Yamux)},
-            listen_addrs=[Multiaddr(a) for a in config.listen],
+            listen_addrs=self._listen,
             connection_config=ConnectionConfig(
-                low_watermark=config.conn_low_water, high_watermark=config.conn_high_water, grace_period=20.0
+                low_watermark=options.conn_low_water,
+                high_watermark=options.conn_high_water,
+                grace_period=20.0,
             ),
         )
         if isinstance(swarm, Swarm):
@@ -231,12 +243,11 @@ class Libp2pHost:
 
     # -- the service --------------------------------------------------------------------------------
     async def run(self, *, task_status: "TaskStatus[None]" = trio.TASK_STATUS_IGNORED) -> None:
-        listen = [Multiaddr(a) for a in self.config.listen]
-        async with self._host.run(listen), trio.open_nursery() as nursery:
+        async with self._host.run(self._listen), trio.open_nursery() as nursery:
             nursery.start_soon(self._handle_events, nursery)
             nursery.start_soon(self._hang_up_loop, nursery)
-            for text in self.config.bootstrap:
-                nursery.start_soon(self._keep_connected, AddrInfo.parse(text))
+            for info in self.bootstrap_peers:
+                nursery.start_soon(self._keep_connected, info)
             self._running.set()
             _log.info("p2p.listening", peer_id=self.id(), addrs=list(self.addrs_listen().addrs))
             task_status.started()
@@ -328,10 +339,10 @@ class Libp2pHost:
     async def _keep_connected(self, info: AddrInfo) -> None:
         """Dial a bootstrap peer; redial it whenever it drops, backing off while dials fail."""
         peer = info.peer_id()
-        backoff = self.config.reconnect_min_backoff
+        backoff = self.options.reconnect_min_backoff
         while True:
             if self.is_connected(peer):
-                backoff = self.config.reconnect_min_backoff
+                backoff = self.options.reconnect_min_backoff
                 await self._peers.setdefault(peer, _PeerState()).disconnected.wait()
                 _log.info("p2p.bootstrap_peer_dropped", peer=info.id)
                 continue
@@ -342,7 +353,7 @@ class Libp2pHost:
                 delay = backoff * random.uniform(0.75, 1.25)
                 _log.info("p2p.bootstrap_dial_failed", peer=info.id, error=str(exc), retry_in=round(delay, 2))
                 await trio.sleep(delay)
-                backoff = min(backoff * 2, self.config.reconnect_max_backoff)
+                backoff = min(backoff * 2, self.options.reconnect_max_backoff)
 
     # -- what other services use --------------------------------------------------------------------
     @property
@@ -421,10 +432,12 @@ class Libp2pHost:
         if peer_info.peer_id == self.peer_id:
             raise StreamFailure("cannot connect to ourselves")
         try:
-            with trio.fail_after(self.config.dial_timeout):
+            with trio.fail_after(self.options.dial_timeout):
                 await self._host.connect(peer_info)
         except trio.TooSlowError:
-            raise StreamFailure(f"dialling {info.id} took longer than {self.config.dial_timeout} s") from None
+            raise StreamFailure(
+                f"dialling {info.id} took longer than {self.options.dial_timeout} s"
+            ) from None
         except Exception as exc:  # every dial failure py-libp2p can raise
             raise StreamFailure(f"cannot connect to {info.id}: {exc or type(exc).__name__}") from None
 
@@ -465,6 +478,13 @@ class Libp2pHost:
 
     async def wait_running(self) -> None:
         await self._running.wait()
+
+
+def _multiaddr(text: str, what: str) -> Multiaddr:
+    try:
+        return Multiaddr(text)
+    except Exception as exc:  # multiaddr raises several unrelated types for bad text
+        raise DecodeError(f"{what}: {text!r} is not a multiaddr: {exc}") from None
 
 
 def _transport_addresses(conn: INetConn) -> Sequence[Multiaddr]:

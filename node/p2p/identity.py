@@ -7,14 +7,11 @@ go-libp2p writes an Ed25519 key's Data as seed || public key (64 bytes) and refu
 alone, which is what py-libp2p writes, so the marshalling here is done to Go's layout. secp256k1 keys
 (Data = the 32-byte secret) are read as well.
 
-The keystore module owns files and their names; this module needs only an `IdentityStore` (load and
-save the marshalled bytes). `KeyInfoFile` is one backed by a single file.
+The keystore (node/keystore.py) owns files, names and the KeyInfo JSON; this module needs only an
+`IdentityStore` that loads and saves the marshalled bytes: `KeystoreIdentity` over the repo keystore,
+`MemoryIdentity` for tests and throwaway hosts.
 """
 
-import base64
-import binascii
-import json
-from pathlib import Path
 from typing import Final, Protocol
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
@@ -25,7 +22,7 @@ from libp2p.crypto.pb import crypto_pb2
 from libp2p.crypto.secp256k1 import Secp256k1PrivateKey
 
 from chain.encoding.errors import DecodeError
-from node.atomic import write_atomic
+from node.keystore import KeyInfo, KeyNotFound, Keystore
 from node.p2p.protocols import PeerID
 
 KEY_NAME: Final = "libp2p-host"  # the keystore entry's name and its KeyInfo.Type (lotus KLibp2pHost)
@@ -96,47 +93,23 @@ def peer_id_of(pair: KeyPair) -> PeerID:
     return PeerID.from_pubkey(pair.public_key)
 
 
-def keyinfo_json(marshalled: bytes) -> bytes:
-    """The Lotus KeyInfo JSON of a host key (Go's field order, no spaces)."""
-    private = base64.b64encode(marshalled).decode("ascii")
-    return json.dumps({"Type": KEY_NAME, "PrivateKey": private}, separators=(",", ":")).encode()
+class KeystoreIdentity:
+    """The host key in the repo keystore, under `libp2p-host` (node/keystore.py writes the KeyInfo)."""
 
-
-def keyinfo_private_key(raw: bytes) -> bytes:
-    """The marshalled key held by a KeyInfo JSON of type libp2p-host."""
-    try:
-        info = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DecodeError(f"KeyInfo is not valid JSON: {exc}") from None
-    if not isinstance(info, dict):
-        raise DecodeError(f"KeyInfo must be a JSON object, got {type(info).__name__}")
-    if info.get("Type") != KEY_NAME:
-        raise DecodeError(f"KeyInfo.Type is {info.get('Type')!r}, expected {KEY_NAME!r}")
-    private = info.get("PrivateKey")
-    if not isinstance(private, str):
-        raise DecodeError("KeyInfo.PrivateKey must be a base64 string")
-    try:
-        return base64.b64decode(private, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise DecodeError(f"KeyInfo.PrivateKey is not valid base64: {exc}") from None
-
-
-class KeyInfoFile:
-    """An IdentityStore in one file holding the Lotus KeyInfo JSON (mode 0600, written atomically)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, keystore: Keystore) -> None:
+        self.keystore = keystore
 
     def load(self) -> bytes | None:
         try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
+            info = self.keystore.get(KEY_NAME)
+        except KeyNotFound:
             return None
-        return keyinfo_private_key(raw)
+        if info.type != KEY_NAME:
+            raise DecodeError(f"keystore key {KEY_NAME!r} has type {info.type!r}, expected {KEY_NAME!r}")
+        return info.private_key
 
     def save(self, marshalled: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path, keyinfo_json(marshalled), mode=0o600)
+        self.keystore.put(KEY_NAME, KeyInfo(type=KEY_NAME, private_key=marshalled))
 
 
 class MemoryIdentity:

@@ -11,11 +11,12 @@ import trio
 from libp2p.crypto.keys import KeyPair
 
 from chain.params import Policy
+from node.config import Libp2pConfig
 from node.p2p.chainview import ChainView
 from node.p2p.chainxchg import ChainExchangeClient, ChainExchangeServer
 from node.p2p.gossip import BlockCheck, BlockSink, GossipConfig, GossipService, KeyResolver, MessageSink
 from node.p2p.hello import HelloService, HelloSink
-from node.p2p.host import AddrInfo, Libp2pConfig, Libp2pHost
+from node.p2p.host import DEFAULT_OPTIONS, HostOptions, Libp2pHost
 
 if TYPE_CHECKING:
     from trio_typing import TaskStatus  # trio-stubs (installed with trio-typing) shadow trio's own types
@@ -35,8 +36,9 @@ class P2PNode:
         block_check: BlockCheck | None = None,
         key_resolver: KeyResolver | None = None,
         on_hello: HelloSink | None = None,
+        options: HostOptions = DEFAULT_OPTIONS,
     ) -> None:
-        self.host = Libp2pHost(config, key_pair)
+        self.host = Libp2pHost(config, key_pair, options=options)
         self.gossip = GossipService(
             self.host,
             gossip or GossipConfig(policy.network_name),
@@ -45,7 +47,7 @@ class P2PNode:
             message_sink=message_sink,
             block_check=block_check,
             key_resolver=key_resolver,
-            bootstrap_peers=[AddrInfo.parse(text) for text in config.bootstrap],
+            bootstrap_peers=self.host.bootstrap_peers,
         )
         self.hello = HelloService(self.host, chain, on_hello)
         self.xchg_server = ChainExchangeServer(self.host, chain)

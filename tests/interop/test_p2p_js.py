@@ -19,7 +19,7 @@ from libp2p.crypto.ed25519 import create_new_key_pair as new_ed25519
 from libp2p.crypto.secp256k1 import create_new_key_pair as new_secp256k1
 
 from chain.types.message import SignedMessage
-from node.p2p.chainview import BlockMessages
+from node.p2p.chainview import IncludedMessages
 from node.p2p.hello import HelloMessage
 from node.p2p.identity import marshal_private_key, peer_id_of
 from node.p2p.protocols import PeerID, block_topic, message_topic
@@ -74,7 +74,7 @@ async def test_js_libp2p_peer_speaks_gossip_and_hello_with_us(node_bin: str) -> 
     chain, tipsets = build_chain(2)
     ours, got = make_node(chain)
     to_publish: SignedMessage = signed(77)
-    messages = BlockMessages((message(5, key=BLS),), (signed(5), signed(6)))
+    messages = IncludedMessages((message(5, key=BLS),), (signed(5), signed(6)))
     block = block_msg(header(height=3, parents=tipsets[2].cids, messages=messages), messages)
     assert block.header is not None
 

@@ -14,13 +14,13 @@ from chain.types.block import BlockHeader, BlockMsg
 from chain.types.election import ElectionProof, Ticket
 from chain.types.message import Message, SignedMessage, sign_message
 from chain.types.tipset import TipSet, TipSetKey
-from node.p2p.chainview import BlockMessages
+from node.p2p.chainview import IncludedMessages
 from node.p2p.msgmeta import msg_meta_cid
 
 SECP = PrivateKey.derive(KeyType.SECP256K1, b"p2p tests secp sender")
 BLS = PrivateKey.derive(KeyType.BLS, b"p2p tests bls sender")
 RECIPIENT = Address.new_id(1001)
-NO_MESSAGES = BlockMessages()
+NO_MESSAGES = IncludedMessages()
 
 
 def _digest(*parts: object) -> bytes:
@@ -48,7 +48,7 @@ def header(
     *,
     height: int,
     parents: Sequence[CID],
-    messages: BlockMessages = NO_MESSAGES,
+    messages: IncludedMessages = NO_MESSAGES,
     miner: int = 1000,
     salt: str = "",
     weight: int = 0,
@@ -70,7 +70,7 @@ def header(
     )
 
 
-def block_msg(block: BlockHeader, messages: BlockMessages) -> BlockMsg:
+def block_msg(block: BlockHeader, messages: IncludedMessages) -> BlockMsg:
     return BlockMsg(block, tuple(m.cid() for m in messages.bls), tuple(m.cid() for m in messages.secpk))
 
 
@@ -78,25 +78,28 @@ def block_msg(block: BlockHeader, messages: BlockMessages) -> BlockMsg:
 class MemoryChain:
     """A ChainView: tipsets by key, each block's messages, the heaviest head."""
 
-    genesis: TipSet
+    genesis_tipset: TipSet
     tipsets: dict[TipSetKey, TipSet] = field(default_factory=dict)
-    messages: dict[CID, BlockMessages] = field(default_factory=dict)
+    messages: dict[CID, IncludedMessages] = field(default_factory=dict)
     heaviest: TipSet | None = None
-    # Set by tests that need a slow chain store: tipset() waits for it.
+    # Set by tests that need a slow chain store: load_tipset() waits for it.
     gate: threading.Event | None = None
 
     def __post_init__(self) -> None:
-        self.add(self.genesis, [BlockMessages() for _ in self.genesis.blocks])
+        self.add(self.genesis_tipset, [IncludedMessages() for _ in self.genesis_tipset.blocks])
 
-    def add(self, tipset: TipSet, messages: Sequence[BlockMessages]) -> None:
+    def add(self, tipset: TipSet, messages: Sequence[IncludedMessages]) -> None:
         self.tipsets[tipset.key] = tipset
         for block, msgs in zip(tipset.blocks, messages, strict=True):
             self.messages[block.cid()] = msgs
         if self.heaviest is None or tipset.height > self.heaviest.height:
             self.heaviest = tipset
 
+    def genesis(self) -> BlockHeader:
+        return self.genesis_tipset.blocks[0]
+
     def genesis_cid(self) -> CID:
-        return self.genesis.cids[0]
+        return self.genesis().cid()
 
     def head(self) -> TipSet:
         assert self.heaviest is not None
@@ -105,13 +108,23 @@ class MemoryChain:
     def head_weight(self) -> int:
         return 1000 * self.head().height
 
-    def tipset(self, key: TipSetKey) -> TipSet | None:
+    def load_tipset(self, key: TipSetKey) -> TipSet:
         if self.gate is not None:
             self.gate.wait(10)
-        return self.tipsets.get(key)
+        try:
+            return self.tipsets[key]
+        except KeyError:
+            raise KeyError(f"tipset {key} not stored") from None
 
-    def block_messages(self, header: BlockHeader) -> BlockMessages | None:
-        return self.messages.get(header.cid())
+    def included(self, header: BlockHeader) -> IncludedMessages:
+        try:
+            return self.messages[header.cid()]
+        except KeyError:
+            raise KeyError(f"messages of block {header.cid()} not stored") from None
+
+    def messages_for_block(self, header: BlockHeader) -> tuple[Sequence[Message], Sequence[SignedMessage]]:
+        included = self.included(header)
+        return included.bls, included.secpk
 
 
 def genesis_tipset(salt: str = "") -> TipSet:
@@ -122,7 +135,7 @@ def build_chain(length: int, *, blocks: int = 2, salt: str = "") -> tuple[Memory
     """Genesis then `length` tipsets of `blocks` blocks; the blocks of a tipset share one secp and one
     BLS message (compaction keeps each once) and each has one of its own."""
     chain = MemoryChain(genesis_tipset(salt))
-    tipsets = [chain.genesis]
+    tipsets = [chain.genesis_tipset]
     nonce = 0
     for height in range(1, length + 1):
         shared_secp, shared_bls = signed(nonce), message(nonce, key=BLS)
@@ -130,7 +143,7 @@ def build_chain(length: int, *, blocks: int = 2, salt: str = "") -> tuple[Memory
         per_block = []
         for b in range(blocks):
             own = signed(nonce + b)
-            per_block.append(BlockMessages((shared_bls, message(nonce + b, key=BLS)), (shared_secp, own)))
+            per_block.append(IncludedMessages((shared_bls, message(nonce + b, key=BLS)), (shared_secp, own)))
         nonce += blocks
         parent = tipsets[-1]
         headers = [

@@ -9,10 +9,11 @@ import trio
 from chain.params import DEVNET
 from chain.types.block import BlockMsg
 from chain.types.message import SignedMessage
+from node.config import Libp2pConfig
 from node.p2p.chainview import ChainView
 from node.p2p.gossip import BlockCheck, KeyResolver
 from node.p2p.hello import HelloMessage
-from node.p2p.host import Libp2pConfig
+from node.p2p.host import HostOptions
 from node.p2p.identity import MemoryIdentity, load_or_create_identity
 from node.p2p.protocols import PeerID
 from node.p2p.service import P2PNode
@@ -45,7 +46,7 @@ def make_node(
     reconnect_min_backoff: float = 1.0,
 ) -> tuple[P2PNode, Received]:
     received = Received()
-    config = Libp2pConfig(bootstrap=tuple(bootstrap), reconnect_min_backoff=reconnect_min_backoff)
+    config = Libp2pConfig(bootstrap=tuple(bootstrap))
     node = P2PNode(
         config,
         load_or_create_identity(MemoryIdentity()),
@@ -56,6 +57,7 @@ def make_node(
         block_check=block_check,
         key_resolver=key_resolver,
         on_hello=received.hello,
+        options=HostOptions(reconnect_min_backoff=reconnect_min_backoff),
     )
     return node, received
 

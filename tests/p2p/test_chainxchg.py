@@ -2,15 +2,18 @@
 peers that lie."""
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pytest
 import trio
 
+from chain.chainstore.store import ChainStore
 from chain.encoding import dagcbor
 from chain.types.block import BlockHeader
+from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet, TipSetKey
-from node.p2p.chainview import BlockMessages
+from node.p2p.chainview import IncludedMessages
 from node.p2p.chainxchg import (
     MAX_REQUEST_LENGTH,
     BadResponse,
@@ -45,7 +48,7 @@ def test_ok_partial_and_not_found() -> None:
     assert [TipSet(entry.blocks) for entry in answer.chain] == tipsets[5:2:-1]
     for entry, tipset in zip(answer.chain, tipsets[5:2:-1], strict=True):
         assert entry.messages is not None
-        expected = [chain.block_messages(block) for block in tipset.blocks]
+        expected = [chain.included(block) for block in tipset.blocks]
         assert list(expand(tipset.blocks, entry.messages)) == expected
 
     # Genesis reached before the length asked: partial, genesis included.
@@ -74,6 +77,22 @@ def test_ok_partial_and_not_found() -> None:
     assert answer.chain == ()
 
 
+def test_the_chain_store_is_a_chain_view() -> None:
+    """Served from chain/chainstore's ChainStore, answers are the same as from the test chain."""
+    chain, tipsets = build_chain(3)
+    store = ChainStore.in_memory()
+    store.set_genesis(chain.genesis())
+    for tipset in tipsets:
+        for block in tipset.blocks:
+            included = chain.included(block)
+            assert store.put_messages(included.bls, included.secpk) == block.messages
+        store.put_tipset(tipset, chain.head_weight())
+    store.set_head(tipsets[3], 3000)
+    for request in (Request(tipsets[3].cids, 9, BOTH), Request(tipsets[2].cids, 1, Options.MESSAGES)):
+        assert serve(store, request) == serve(chain, request)
+    assert serve(store, Request((TipSetKey().cid(),), 1, BOTH)).status == Status.NOT_FOUND
+
+
 def test_budget_makes_an_answer_partial_but_never_empty() -> None:
     chain, tipsets = build_chain(4)
     answer = serve(chain, Request(tipsets[4].cids, 4, BOTH), budget=1)
@@ -99,7 +118,7 @@ def test_bad_requests(request_: Request, says: str) -> None:
 def test_compacted_messages_round_trip() -> None:
     chain, tipsets = build_chain(2, blocks=3)
     tipset = tipsets[2]
-    per_block = [chain.block_messages(block) for block in tipset.blocks]
+    per_block = [chain.included(block) for block in tipset.blocks]
     assert all(m is not None for m in per_block)
     compacted = compact([m for m in per_block if m is not None])
     # Every block carries the shared messages; they are sent once.
@@ -120,7 +139,7 @@ def test_compacted_messages_round_trip() -> None:
 def test_compacted_messages_that_do_not_fit_are_refused() -> None:
     chain, tipsets = build_chain(2)
     tipset = tipsets[2]
-    good = compact([m for m in (chain.block_messages(b) for b in tipset.blocks) if m is not None])
+    good = compact([m for m in (chain.included(b) for b in tipset.blocks) if m is not None])
     cases = {
         "for 1/2 blocks": CompactedMessages(good.bls, good.bls_includes[:1], good.secpk, good.secpk_includes),
         "out of range": CompactedMessages(good.bls, good.bls_includes, good.secpk, ((0, 7), (0,))),
@@ -175,11 +194,9 @@ async def test_fetching_headers_messages_and_full_tipsets() -> None:
         full = await client.xchg.get_full_tipset(peer, tipsets[5].key)
         assert full.tipset() == tipsets[5]
         for block in full.blocks:
-            assert BlockMessages(block.bls_messages, block.secpk_messages) == chain.block_messages(
-                block.header
-            )
+            assert IncludedMessages(block.bls_messages, block.secpk_messages) == chain.included(block.header)
         messages = await client.xchg.get_chain_messages(tipsets[3:0:-1])
-        assert list(messages) == [tuple(chain.block_messages(b) for b in t.blocks) for t in tipsets[3:0:-1]]
+        assert list(messages) == [tuple(chain.included(b) for b in t.blocks) for t in tipsets[3:0:-1]]
         # Down to genesis: partial answers end the walk there.
         assert [t.height for t in await client.xchg.get_blocks(tipsets[2].key, 10)] == [2, 1, 0]
         assert client.xchg.tracker.records[peer].successes == 4
@@ -235,13 +252,13 @@ async def test_every_status_over_the_wire() -> None:
 class BrokenChain(MemoryChain):
     """A chain store that fails when read."""
 
-    def tipset(self, key: TipSetKey) -> TipSet | None:
+    def load_tipset(self, key: TipSetKey) -> TipSet:
         raise OSError("disk on fire")
 
 
 async def test_internal_error_and_go_away() -> None:
     chain, tipsets = build_chain(2)
-    broken = BrokenChain(chain.genesis)
+    broken = BrokenChain(chain.genesis_tipset)
     (failing, _), (client, _) = make_node(broken), make_node(chain)
     async with running(failing, client):
         await connect(client, failing)
@@ -278,9 +295,9 @@ class LyingChain(MemoryChain):
 
     other: dict[int, TipSet] | None = None
 
-    def tipset(self, key: TipSetKey) -> TipSet | None:
-        found = super().tipset(key)
-        if found is not None and key != self.head().key and self.other is not None:
+    def load_tipset(self, key: TipSetKey) -> TipSet:
+        found = super().load_tipset(key)
+        if key != self.head().key and self.other is not None:
             return self.other[found.height]
         return found
 
@@ -289,16 +306,16 @@ class LyingChain(MemoryChain):
 class WrongMessagesChain(MemoryChain):
     """A chain store that sends one block's messages for another's."""
 
-    def block_messages(self, header: BlockHeader) -> BlockMessages | None:
-        return BlockMessages()
+    def messages_for_block(self, header: BlockHeader) -> tuple[Sequence[Message], Sequence[SignedMessage]]:
+        return (), ()
 
 
 async def test_lying_peers_are_rejected_penalised_and_skipped() -> None:
     honest, tipsets = build_chain(3)
     _, others = build_chain(3, salt="a fork nobody has")
     stored = {"tipsets": dict(honest.tipsets), "messages": dict(honest.messages), "heaviest": honest.head()}
-    liar = LyingChain(honest.genesis, **stored, other={t.height: t for t in others})  # type: ignore[arg-type]
-    muddle = WrongMessagesChain(honest.genesis, **stored)  # type: ignore[arg-type]
+    liar = LyingChain(honest.genesis_tipset, **stored, other={t.height: t for t in others})  # type: ignore[arg-type]
+    muddle = WrongMessagesChain(honest.genesis_tipset, **stored)  # type: ignore[arg-type]
     empty, _ = build_chain(0)
     nodes = [make_node(c)[0] for c in (liar, muddle, honest, empty)]
     lying, muddled, truthful, client = nodes

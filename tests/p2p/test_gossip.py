@@ -16,9 +16,10 @@ from chain.params import DEVNET
 from chain.types.address import Address
 from chain.types.block import BlockMsg
 from chain.types.message import Message, SignedMessage, sign_message
-from node.p2p.chainview import BlockMessages
+from node.config import Libp2pConfig
+from node.p2p.chainview import IncludedMessages
 from node.p2p.gossip import FilecoinGossipSub, GossipConfig, Ignore, Reject
-from node.p2p.host import Libp2pConfig, Libp2pHost
+from node.p2p.host import Libp2pHost
 from node.p2p.identity import MemoryIdentity, load_or_create_identity
 from node.p2p.protocols import PeerID, block_topic, message_topic
 from node.p2p.service import P2PNode
@@ -30,7 +31,7 @@ INVALID_PENALTY = 0.1 * -1000  # topic weight x invalid-message weight: the firs
 
 
 def new_block(height: int, salt: str = "") -> BlockMsg:
-    messages = BlockMessages((), (signed(100 + height), signed(200 + height)))
+    messages = IncludedMessages((), (signed(100 + height), signed(200 + height)))
     return block_msg(header(height=height, parents=(), messages=messages, salt=salt), messages)
 
 
@@ -206,7 +207,7 @@ async def test_consensus_checks_and_the_message_pool_decide() -> None:
         await a.gossip.publish_message(signed(2))
         await wait_until(lambda: b.gossip.score(sender) < -1, what="penalty for a rejected message")
         assert b.gossip.score(sender) == pytest.approx(INVALID_PENALTY, abs=0.01)
-        messages = BlockMessages()
+        messages = IncludedMessages()
         powerless = block_msg(header(height=3, parents=(), messages=messages, miner=666), messages)
         await a.gossip.publish_block(powerless)
         await wait_until(

@@ -4,8 +4,9 @@ unreadable hello or none at all ends the connection."""
 import trio
 
 from chain.encoding import dagcbor
+from node.config import Libp2pConfig
 from node.p2p.hello import HelloMessage, LatencyMessage
-from node.p2p.host import Connectedness, Libp2pConfig, Libp2pHost
+from node.p2p.host import Connectedness, Libp2pHost
 from node.p2p.identity import MemoryIdentity, load_or_create_identity
 from node.p2p.protocols import HELLO_PROTOCOL
 from node.p2p.streamio import write_cbor

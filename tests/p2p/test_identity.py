@@ -10,11 +10,11 @@ from libp2p.crypto.pb import crypto_pb2
 from libp2p.crypto.secp256k1 import create_new_key_pair as new_secp256k1
 
 from chain.encoding.errors import DecodeError
+from node.keystore import KeyInfo, Keystore
 from node.p2p.identity import (
     KEY_NAME,
-    KeyInfoFile,
+    KeystoreIdentity,
     MemoryIdentity,
-    keyinfo_json,
     load_or_create_identity,
     marshal_private_key,
     peer_id_of,
@@ -60,35 +60,29 @@ def test_bad_keys_are_refused(data: bytes, says: str) -> None:
         unmarshal_private_key(data)
 
 
-def test_keyinfo_file_creates_once_and_keeps_the_key(tmp_path: Path) -> None:
-    path = tmp_path / "keystore" / "NRUWE4BSOAWWQ33TOQ"
-    store = KeyInfoFile(path)
+def test_the_key_is_kept_in_the_keystore_as_lotus_keeps_it(tmp_path: Path) -> None:
+    keystore = Keystore.create(tmp_path / "keystore")
+    store = KeystoreIdentity(keystore)
     assert store.load() is None
     first = load_or_create_identity(store)
+    path = tmp_path / "keystore" / "NRUWE4BSOAWWQ33TOQ"  # base32 of "libp2p-host", as Lotus names it
     info = json.loads(path.read_bytes())
     assert list(info) == ["Type", "PrivateKey"] and info["Type"] == KEY_NAME
     assert base64.b64decode(info["PrivateKey"]) == marshal_private_key(first.private_key)
     assert path.stat().st_mode & 0o777 == 0o600
-    assert peer_id_of(load_or_create_identity(KeyInfoFile(path))) == peer_id_of(first)
-    assert path.read_bytes() == keyinfo_json(marshal_private_key(first.private_key))
+    reopened = KeystoreIdentity(Keystore(tmp_path / "keystore"))
+    assert peer_id_of(load_or_create_identity(reopened)) == peer_id_of(first)
 
 
-@pytest.mark.parametrize(
-    ("content", "says"),
-    [
-        (b"{", "not valid JSON"),
-        (b"[]", "must be a JSON object"),
-        (b'{"Type":"bls","PrivateKey":"AAAA"}', "expected 'libp2p-host'"),
-        (b'{"Type":"libp2p-host","PrivateKey":7}', "base64 string"),
-        (b'{"Type":"libp2p-host","PrivateKey":"***"}', "not valid base64"),
-    ],
-)
-def test_bad_keyinfo_files_are_refused(tmp_path: Path, content: bytes, says: str) -> None:
-    path = tmp_path / "key"
-    path.write_bytes(content)
-    with pytest.raises(DecodeError, match=says):
-        load_or_create_identity(KeyInfoFile(path))
-    assert path.read_bytes() == content  # a bad key is never replaced by a new one
+def test_a_bad_stored_key_is_refused_not_replaced(tmp_path: Path) -> None:
+    keystore = Keystore.create(tmp_path / "keystore")
+    keystore.put(KEY_NAME, KeyInfo(type="secp256k1", private_key=bytes(32)))
+    with pytest.raises(DecodeError, match="has type 'secp256k1'"):
+        load_or_create_identity(KeystoreIdentity(keystore))
+    keystore.put(KEY_NAME, KeyInfo(type=KEY_NAME, private_key=b"\xff\xff"), overwrite=True)
+    with pytest.raises(DecodeError, match="not a key protobuf"):
+        load_or_create_identity(KeystoreIdentity(keystore))
+    assert keystore.get(KEY_NAME).private_key == b"\xff\xff"  # still there, for the operator to see
 
 
 def test_memory_identity() -> None:
