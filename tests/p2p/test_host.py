@@ -1,5 +1,6 @@
 """The libp2p host: identity kept across restarts, connect and identify, peer lists, bootstrap redial."""
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -70,19 +71,21 @@ async def test_bootstrap_peer_is_dialled_and_redialled_after_a_drop() -> None:
 
 async def test_bootstrap_peer_that_is_down_at_start_is_dialled_once_it_is_up() -> None:
     chain, _ = build_chain(1)
-    # Take a port and peer ID, then start the peer there only after the node has failed to reach it.
-    boot, _ = make_node(chain)
-    async with running(boot):
-        address = f"{boot.host.addrs_listen().addrs[0]}/p2p/{boot.host.id()}"
-    node, _ = make_node(chain, bootstrap=[address], reconnect_min_backoff=0.1)
-    again = Libp2pHost(Libp2pConfig(listen=(boot.host.addrs_listen().addrs[0],)), boot.host._key_pair)
+    # A peer ID and a free port, with nobody listening there until the node has failed to dial it.
+    key = load_or_create_identity(MemoryIdentity())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    listen = f"/ip4/127.0.0.1/tcp/{port}"
+    node, _ = make_node(chain, bootstrap=[f"{listen}/p2p/{peer_id_of(key)}"], reconnect_min_backoff=0.1)
+    late = Libp2pHost(Libp2pConfig(listen=(listen,)), key)
     async with running(node):
         await trio.sleep(0.5)  # a few failed dials, backing off
-        assert not node.host.is_connected(again.peer_id)
+        assert not node.host.is_connected(late.peer_id)
         async with trio.open_nursery() as nursery:
-            await nursery.start(again.run)
+            await nursery.start(late.run)
             await wait_until(
-                lambda: node.host.is_connected(again.peer_id), timeout=15, what="dial after backoff"
+                lambda: node.host.is_connected(late.peer_id), timeout=15, what="dial after backoff"
             )
             nursery.cancel_scope.cancel()
 
