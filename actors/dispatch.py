@@ -1,39 +1,82 @@
-"""How an actor declares itself: its code CID, its state type and its method table.
+"""How an actor declares itself: its code CID, its state type and its methods.
 
-Each actor module ends with one `ACTOR = ActorDef(...)`. The VM's invoker maps code CIDs to these
-definitions and calls `invoke`, which decodes the CBOR params, runs the handler and encodes the return
-value. Method numbers are those of builtin-actors (Send = 0 never reaches an actor; Constructor = 1).
+An actor's methods are one IntEnum in its types module (numbers and names as builtin-actors) and one
+handler per method. The actor module ends with
+
+    ACTOR = ActorDef.of(
+        code=builtin.POWER_ACTOR_CODE,
+        name="storagepower",
+        state_type=PowerState,
+        methods=((PowerMethod.Constructor, constructor), (PowerMethod.CreateMiner, create_miner), ...),
+    )
+
+and each MethodDef reads the rest from its handler: the name from the enum member, the params type
+from the annotation of the handler's second argument (a handler taking only `rt` takes no params) and
+the return type from its return annotation, each turned into a codec by `chain.encoding.schema.
+kind_of`. The VM's invoker maps code CIDs to these definitions and calls `invoke`, which decodes the
+CBOR params, runs the handler and encodes its return value. Send = 0 never reaches an actor;
+Constructor = 1.
 """
 
-from collections.abc import Callable
+import inspect
+import typing
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from enum import IntEnum
+from typing import Any, Final
 
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
+from chain.encoding.schema import Kind, kind_of
 from chain.vm.exitcode import ActorError, ExitCode
 from chain.vm.runtime import Runtime
 
-METHOD_SEND = 0
-METHOD_CONSTRUCTOR = 1
+METHOD_SEND: Final = 0
+METHOD_CONSTRUCTOR: Final = 1
 
-ParamsDecoder = Callable[[Any], Any]
 Handler = Callable[..., Any]
 
 
 @dataclass(frozen=True, slots=True)
 class MethodDef:
-    """One exported method: number, name (as builtin-actors), handler and params decoder.
-
-    `params` turns the decoded CBOR value into the handler's argument (usually `SomeParams.from_cbor`);
-    None means the method takes no params, and the handler is called with the runtime only.
-    """
+    """One exported method: number, name, handler, and the codecs of its params and return value
+    (None: the method takes no params / returns nothing)."""
 
     number: int
     name: str
     handler: Handler
-    params: ParamsDecoder | None = None
+    params: Kind | None = None
+    returns: Kind | None = None
+
+    @classmethod
+    def of(cls, method: IntEnum, handler: Handler) -> "MethodDef":
+        """The method `method` served by `handler(rt[, params]) -> return`, typed by its annotations."""
+        where = f"{type(method).__name__}.{method.name} ({handler.__qualname__})"
+        hints = typing.get_type_hints(handler, include_extras=True)
+        arguments = list(inspect.signature(handler).parameters)
+        if not 1 <= len(arguments) <= 2:
+            raise TypeError(f"{where}: a handler takes (rt) or (rt, params)")
+        params = kind_of(hints[arguments[1]], f"{where} params") if len(arguments) == 2 else None
+        returned = hints.get("return")
+        returns = None if returned in (None, type(None)) else kind_of(returned, f"{where} return")
+        return cls(int(method), method.name, handler, params, returns)
+
+    def decode_params(self, params: bytes, what: str) -> Any:
+        """The handler's argument from CBOR params; malformed params are the caller's ErrSerialization."""
+        assert self.params is not None
+        if not params:
+            raise ActorError(ExitCode.ErrSerialization, f"{what}: params are required")
+        try:
+            return self.params.decode(dagcbor.decode(params), f"{what} params")
+        except DecodeError as exc:
+            raise ActorError(ExitCode.ErrSerialization, f"{what}: bad params: {exc}") from None
+
+    def encode_return(self, result: Any) -> bytes:
+        if self.returns is None:
+            return b""
+        encode = self.returns.encode
+        return dagcbor.encode(result if encode is None else encode(result))
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +86,13 @@ class ActorDef:
     state_type: type
     methods: tuple[MethodDef, ...]
     _by_number: dict[int, MethodDef] = field(init=False, repr=False, compare=False)
+
+    @classmethod
+    def of(
+        cls, *, code: CID, name: str, state_type: type, methods: Iterable[tuple[IntEnum, Handler]]
+    ) -> "ActorDef":
+        """An actor from (method enum member, handler) pairs."""
+        return cls(code, name, state_type, tuple(MethodDef.of(m, h) for m, h in methods))
 
     def __post_init__(self) -> None:
         table: dict[int, MethodDef] = {}
@@ -60,33 +110,19 @@ class ActorDef:
         method = self._by_number.get(number)
         if method is None:
             raise ActorError(ExitCode.ErrUnhandledMessage, f"{self.name} actor has no method {number}")
+        what = f"{self.name}.{method.name}"
         if method.params is None:
             if params:
-                raise ActorError(ExitCode.ErrSerialization, f"{self.name}.{method.name} takes no params")
+                raise ActorError(ExitCode.ErrSerialization, f"{what} takes no params")
             result = method.handler(rt)
         else:
-            argument = decode_params(params, method.params, f"{self.name}.{method.name}")
-            result = method.handler(rt, argument)
-        return encode_return(result)
-
-
-def decode_params(params: bytes, decoder: ParamsDecoder, what: str) -> Any:
-    """Decode CBOR params for a method; malformed params are the caller's ErrSerialization."""
-    if not params:
-        raise ActorError(ExitCode.ErrSerialization, f"{what}: params are required")
-    try:
-        return decoder(dagcbor.decode(params))
-    except DecodeError as exc:
-        raise ActorError(ExitCode.ErrSerialization, f"{what}: bad params: {exc}") from None
-
-
-def encode_return(result: Any) -> bytes:
-    if result is None:
-        return b""
-    to_cbor = getattr(result, "to_cbor", None)
-    return dagcbor.encode(to_cbor() if to_cbor is not None else result)
+            result = method.handler(rt, method.decode_params(params, what))
+        return method.encode_return(result)
 
 
 def encode_params(params: Any) -> bytes:
     """CBOR params for rt.send: a value with to_cbor(), a plain DAG-CBOR value, or None for none."""
-    return encode_return(params)
+    if params is None:
+        return b""
+    to_cbor = getattr(params, "to_cbor", None)
+    return dagcbor.encode(to_cbor() if to_cbor is not None else params)

@@ -21,10 +21,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from proofs import merkle
-from proofs.registered import PoStKind, PoStParams, RegisteredPoStProof, UnsupportedProof, post_params
+from proofs.registered import (
+    MAX_SECTOR_NUMBER,
+    PoStKind,
+    PoStParams,
+    RegisteredPoStProof,
+    UnsupportedProof,
+    post_params,
+)
 from proofs.vanilla import NodeOpening, ProofDecodeError, Reader, check_bytes
-
-MAX_SECTOR_NUMBER = (1 << 63) - 1
 
 
 class FaultySectors(Exception):

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 
 NODE_SIZE = 32
+# Sector numbers are below 2^63 (go-state-types abi.MaxSectorNumber); the actors share this bound.
+MAX_SECTOR_NUMBER = (1 << 63) - 1
 
 
 class RegisteredSealProof(IntEnum):

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from proofs import merkle
 from proofs.drg import BASE_DEGREE, DEGREE, StackedGraph, stacked_graph
 from proofs.labels import label, label_layers
-from proofs.registered import RegisteredSealProof, SealParams, UnsupportedProof, porep_id, seal_params
+from proofs.registered import (
+    MAX_SECTOR_NUMBER,
+    RegisteredSealProof,
+    SealParams,
+    UnsupportedProof,
+    porep_id,
+    seal_params,
+)
 from proofs.vanilla import (
     FIELD_MODULUS,
     NODE_SIZE,
@@ -27,8 +34,6 @@ from proofs.vanilla import (
     sha256_trunc254,
     trunc254,
 )
-
-MAX_SECTOR_NUMBER = (1 << 63) - 1
 
 
 class SealError(ValueError):

@@ -59,12 +59,26 @@ class ActorError(Exception):
         return f"{name}({int(code)}): {self.message}"
 
 
-def illegal_argument(message: str) -> ActorError:
-    return ActorError(ExitCode.ErrIllegalArgument, message)
+# The one set of helpers actors raise with (builtin-actors' actor_error!/ensure!): `require` for a
+# condition, the constructors for a raise that needs more than a condition.
 
 
-def illegal_state(message: str) -> ActorError:
-    return ActorError(ExitCode.ErrIllegalState, message)
+def require(condition: bool, code: ExitCode | int, message: str) -> None:
+    """Abort with `code` and `message` unless condition holds."""
+    if not condition:
+        raise ActorError(code, message)
+
+
+def _with_cause(message: str, cause: Exception | None) -> str:
+    return message if cause is None else f"{message}: {cause}"
+
+
+def illegal_argument(message: str, cause: Exception | None = None) -> ActorError:
+    return ActorError(ExitCode.ErrIllegalArgument, _with_cause(message, cause))
+
+
+def illegal_state(message: str, cause: Exception | None = None) -> ActorError:
+    return ActorError(ExitCode.ErrIllegalState, _with_cause(message, cause))
 
 
 def not_found(message: str) -> ActorError:
@@ -79,5 +93,5 @@ def insufficient_funds(message: str) -> ActorError:
     return ActorError(ExitCode.ErrInsufficientFunds, message)
 
 
-def serialization(message: str) -> ActorError:
-    return ActorError(ExitCode.ErrSerialization, message)
+def serialization(message: str, cause: Exception | None = None) -> ActorError:
+    return ActorError(ExitCode.ErrSerialization, _with_cause(message, cause))

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from actors.miner.bitfield import BitField, encode_runs
 from chain.encoding import dagcbor
 from chain.encoding.errors import DecodeError
+from chain.types.bitfield import BitField, encode_runs
 from tests.vectors import cases
 
 # Error names used by the vectors -> what our DecodeError messages say.

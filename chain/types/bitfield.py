@@ -1,4 +1,5 @@
-"""RLE+ bitfields: the set-of-integers type the miner actor uses for sector numbers and deadlines.
+"""RLE+ bitfields: the set-of-integers chain type (go-bitfield) that actors use for sector numbers,
+partitions and deal indexes.
 
 `BitField` is an immutable set of integers in [0, 2^64 - 1), held as sorted, disjoint, non-adjacent
 half-open ranges so that dense sets (millions of consecutive sector numbers) stay small and every set
@@ -12,6 +13,10 @@ string holding these bytes, at most 32 KiB.
 
 Decoding applies fvm_ipld_bitfield's rules, which run on chain today (builtin actors execute in the
 FVM). They are stricter than go-bitfield's lazy reader in three places; see docs/state.md.
+
+The codec is written by hand rather than declared (chain/encoding/schema.py): the CBOR form is one
+byte string of RLE+ bits and the Lotus JSON form is go-bitfield's list of run lengths, neither a
+struct. `to_cbor`/`from_cbor`/`to_json`/`from_json` let declared types hold a BitField as a field.
 """
 
 from bisect import bisect_right
@@ -303,18 +308,36 @@ class BitField:
         return cls._of(tuple(decode_ranges(raw)), raw)
 
     @classmethod
-    def from_cbor(cls, raw: Any) -> "BitField":
+    def from_cbor(cls, raw: Any, what: str = "BitField") -> "BitField":
         """Decode the CBOR form (a byte string of at most 32 KiB holding RLE+ bytes)."""
         if type(raw) is not bytes:
-            raise DecodeError(f"bitfield: expected a byte string, got {type(raw).__name__}")
+            raise DecodeError(f"{what}: expected an RLE+ byte string, got {type(raw).__name__}")
         if len(raw) > MAX_ENCODED_SIZE:
-            raise DecodeError(f"bitfield: encoding of {len(raw)} bytes exceeds {MAX_ENCODED_SIZE}")
-        return cls.from_bytes(raw)
+            raise DecodeError(f"{what}: RLE+ encoding of {len(raw)} bytes exceeds {MAX_ENCODED_SIZE}")
+        try:
+            return cls.from_bytes(raw)
+        except DecodeError as exc:
+            raise DecodeError(f"{what}: {exc}") from None
+
+    @classmethod
+    def from_json(cls, raw: Any, what: str = "BitField") -> "BitField":
+        """Read go-bitfield's JSON form: a list of run lengths starting with a run of zeros."""
+        if type(raw) is not list:
+            raise DecodeError(f"{what}: expected a list of run lengths, got {type(raw).__name__}")
+        try:
+            bits = cls.from_json_runs(raw)
+        except DecodeError as exc:
+            raise DecodeError(f"{what}: {exc}") from None
+        if len(bits.to_bytes()) > MAX_ENCODED_SIZE:
+            raise DecodeError(f"{what}: RLE+ encoding exceeds {MAX_ENCODED_SIZE} bytes")
+        return bits
 
     @classmethod
     def from_json_runs(cls, runs: Iterable[int]) -> "BitField":
         """Parse the Lotus JSON form: run lengths starting with a run of zeros ([0] when empty)."""
         runs = list(runs)
+        if len(runs) > MAX_ENCODED_SIZE * 8:
+            raise DecodeError(f"bitfield JSON: {len(runs)} runs cannot fit in {MAX_ENCODED_SIZE} bytes")
         pairs = []
         value = False
         for i, length in enumerate(runs):
@@ -344,6 +367,10 @@ class BitField:
         if len(data) > MAX_ENCODED_SIZE:
             raise ValueError(f"encoded bitfield of {len(data)} bytes exceeds {MAX_ENCODED_SIZE}")
         return data
+
+    def to_json(self, network: str = "") -> list[int]:
+        """go-bitfield's JSON form (see to_json_runs); the network prefix plays no part."""
+        return self.to_json_runs()
 
     def to_json_runs(self) -> list[int]:
         """The Lotus JSON form: run lengths starting with a run of zeros."""

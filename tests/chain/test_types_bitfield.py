@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.miner.bitfield import MAX_BIT, MAX_ENCODED_SIZE, BitField, NoBitsSet, encode_runs
 from chain.encoding.errors import DecodeError
+from chain.types.bitfield import MAX_BIT, MAX_ENCODED_SIZE, BitField, NoBitsSet, encode_runs
 
 small_sets = st.frozensets(st.integers(0, 300), max_size=120)
 
