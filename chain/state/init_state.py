@@ -7,11 +7,10 @@ CBOR (builtin-actors init State, tuple): [AddressMap, NextID, NetworkName]. Addr
 (bitwidth 5, sha256 keys) from address bytes to the actor ID as a CBOR unsigned integer.
 """
 
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Annotated, Final
 
 from chain.encoding.cid import CID
-from chain.encoding.expect import expect_cid, expect_str, expect_tuple, expect_uint
+from chain.encoding.schema import CborTuple, Name, Uint64
 from chain.state.hamt import Hamt
 from chain.store.blockstore import Blockstore
 from chain.types.address import Address, Protocol
@@ -25,23 +24,10 @@ class AddressAlreadyMapped(ValueError):
     """A robust address given to map_address_to_new_id already has an ID."""
 
 
-@dataclass(frozen=True, slots=True)
-class InitState:
+class InitState(CborTuple):
     address_map: CID
-    next_id: int
+    next_id: Annotated[Uint64, Name("NextID")]
     network_name: str
-
-    def to_cbor(self) -> list[Any]:
-        return [self.address_map, self.next_id, self.network_name]
-
-    @classmethod
-    def from_cbor(cls, raw: Any, what: str = "InitState") -> "InitState":
-        address_map, next_id, network_name = expect_tuple(raw, 3, what)
-        return cls(
-            expect_cid(address_map, f"{what}.AddressMap"),
-            expect_uint(next_id, f"{what}.NextID"),
-            expect_str(network_name, f"{what}.NetworkName"),
-        )
 
     @classmethod
     def new(cls, store: Blockstore, network_name: str) -> "InitState":

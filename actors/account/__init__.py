@@ -1,0 +1,1 @@
+"""The account actor: `types` (methods, state, params), `actor` (the handlers and ACTOR)."""

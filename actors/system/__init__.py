@@ -1,0 +1,1 @@
+"""The system actor: `types` (methods, state, registry), `actor` (the constructor and ACTOR)."""
