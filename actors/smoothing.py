@@ -9,11 +9,9 @@ closed-form integral of their ratio. Every operation follows the reference arith
 match the other implementations to the last atto.
 """
 
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Annotated, Final
 
-from chain.encoding.bigint import encode_bigint
-from chain.encoding.expect import expect_bigint, expect_tuple
+from chain.encoding.schema import BigInt, CborTuple, Name
 from chain.fixed_point import polyval
 
 PRECISION: Final = 128
@@ -59,12 +57,11 @@ def ln(z: int) -> int:
     return k * _LN2 + (num << PRECISION) // denom
 
 
-@dataclass(frozen=True, slots=True)
-class FilterEstimate:
+class FilterEstimate(CborTuple):
     """An alpha-beta filter's state: position and velocity (per epoch), both Q.128."""
 
-    position: int
-    velocity: int
+    position: Annotated[BigInt, Name("PositionEstimate")]
+    velocity: Annotated[BigInt, Name("VelocityEstimate")]
 
     @classmethod
     def of(cls, position: int, velocity: int) -> "FilterEstimate":
@@ -87,17 +84,6 @@ class FilterEstimate:
         position += (alpha * residual) >> PRECISION
         velocity = (residual * beta) // delta_t + self.velocity
         return FilterEstimate(position, velocity)
-
-    def to_cbor(self) -> list[Any]:
-        return [encode_bigint(self.position), encode_bigint(self.velocity)]
-
-    @classmethod
-    def from_cbor(cls, raw: Any, what: str = "FilterEstimate") -> "FilterEstimate":
-        position, velocity = expect_tuple(raw, 2, what)
-        return cls(
-            expect_bigint(position, f"{what}.PositionEstimate"),
-            expect_bigint(velocity, f"{what}.VelocityEstimate"),
-        )
 
 
 def extrapolated_cum_sum_of_ratio(
