@@ -3,18 +3,23 @@
 from typing import Final
 
 from actors import builtin
-from actors.dispatch import METHOD_SEND, encode_params
-from actors.market.types import OnMinerSectorsTerminateParams
-from actors.miner import ext
+from actors.account.types import AccountMethod
+from actors.dispatch import METHOD_SEND
+from actors.market.types import MarketMethod, OnMinerSectorsTerminateParams
 from actors.miner.state import MinerInfo, MinerState
 from actors.miner.types import CronEventPayload, PowerPair
-from actors.power import CurrentTotalPowerReturn, EnrollCronEventParams, PowerMethod, UpdateClaimedPowerParams
-from actors.reward import RewardMethod, ThisEpochRewardReturn
+from actors.power.types import (
+    CurrentTotalPowerReturn,
+    EnrollCronEventParams,
+    PowerMethod,
+    UpdateClaimedPowerParams,
+)
+from actors.reward.types import RewardMethod, ThisEpochRewardReturn
 from actors.sends import call, send_or_abort
 from chain.encoding import dagcbor
 from chain.encoding.bigint import encode_bigint
 from chain.types.address import Address, Protocol
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.exitcode import illegal_argument
 from chain.vm.runtime import Runtime
 
 # Randomness domain separation tags (go-state-types crypto/randomness.go).
@@ -22,6 +27,8 @@ TAG_WINDOW_POST_CHALLENGE_SEED: Final = 4
 TAG_SEAL_RANDOMNESS: Final = 5
 TAG_INTERACTIVE_SEAL_CHALLENGE_SEED: Final = 6
 TAG_POST_CHAIN_COMMIT: Final = 9
+# Deal IDs per OnMinerSectorsTerminate call (builtin-actors request_terminate_deals chunking).
+MARKET_TERMINATE_CHUNK: Final = 8192
 
 
 def load(rt: Runtime) -> tuple[MinerState, MinerInfo]:
@@ -38,12 +45,12 @@ def resolve_control_address(rt: Runtime, raw: Address) -> Address:
     """The ID address of an owner or control address, which must be an account or multisig."""
     resolved = rt.resolve_address(raw)
     if resolved is None:
-        raise ActorError(ExitCode.ErrIllegalArgument, f"unable to resolve address: {raw}")
+        raise illegal_argument(f"unable to resolve address: {raw}")
     code = rt.get_actor_code_cid(resolved)
     if code is None:
-        raise ActorError(ExitCode.ErrIllegalArgument, f"no code for address: {resolved}")
+        raise illegal_argument(f"no code for address: {resolved}")
     if code not in builtin.CALLER_TYPES_SIGNABLE:
-        raise ActorError(ExitCode.ErrIllegalArgument, f"owner actor type must be a principal, was {code}")
+        raise illegal_argument(f"owner actor type must be a principal, was {code}")
     return resolved
 
 
@@ -51,42 +58,26 @@ def resolve_worker_address(rt: Runtime, raw: Address) -> Address:
     """The ID address of a worker: an account whose key is BLS (the worker signs blocks and VRFs)."""
     resolved = rt.resolve_address(raw)
     if resolved is None:
-        raise ActorError(ExitCode.ErrIllegalArgument, f"unable to resolve address: {raw}")
+        raise illegal_argument(f"unable to resolve address: {raw}")
     code = rt.get_actor_code_cid(resolved)
     if code is None:
-        raise ActorError(ExitCode.ErrIllegalArgument, f"no code for address: {resolved}")
+        raise illegal_argument(f"no code for address: {resolved}")
     if code != builtin.ACCOUNT_ACTOR_CODE:
-        raise ActorError(ExitCode.ErrIllegalArgument, f"worker actor type must be an account, was {code}")
+        raise illegal_argument(f"worker actor type must be an account, was {code}")
     if raw.protocol != Protocol.BLS:
-        key = call(rt, resolved, ext.ACCOUNT_PUBKEY_ADDRESS, None, _address, "account.PubkeyAddress")
+        key = call(rt, resolved, AccountMethod.PubkeyAddress, None, Address)
         if key.protocol != Protocol.BLS:
-            raise ActorError(ExitCode.ErrIllegalArgument, f"worker account {resolved} must have a BLS key")
+            raise illegal_argument(f"worker account {resolved} must have a BLS key")
     return resolved
 
 
-def _address(raw: object) -> Address:
-    return Address.from_cbor(raw, "PubkeyAddress return")
-
-
 def reward_stats(rt: Runtime) -> ThisEpochRewardReturn:
-    return call(
-        rt,
-        builtin.REWARD_ACTOR_ADDR,
-        RewardMethod.ThisEpochReward,
-        None,
-        ThisEpochRewardReturn.from_cbor,
-        "reward.ThisEpochReward",
-    )
+    return call(rt, builtin.REWARD_ACTOR_ADDR, RewardMethod.ThisEpochReward, None, ThisEpochRewardReturn)
 
 
 def power_stats(rt: Runtime) -> CurrentTotalPowerReturn:
     return call(
-        rt,
-        builtin.STORAGE_POWER_ACTOR_ADDR,
-        PowerMethod.CurrentTotalPower,
-        None,
-        CurrentTotalPowerReturn.from_cbor,
-        "power.CurrentTotalPower",
+        rt, builtin.STORAGE_POWER_ACTOR_ADDR, PowerMethod.CurrentTotalPower, None, CurrentTotalPowerReturn
     )
 
 
@@ -97,51 +88,28 @@ def burn(rt: Runtime, amount: int) -> None:
 
 def notify_pledge_changed(rt: Runtime, delta: int) -> None:
     if delta != 0:
+        # UpdatePledgeTotal takes the bare big integer (abi.TokenAmount).
         send_or_abort(
-            rt,
-            builtin.STORAGE_POWER_ACTOR_ADDR,
-            PowerMethod.UpdatePledgeTotal,
-            encode_bigint(delta),
-            0,
-            "power.UpdatePledgeTotal",
+            rt, builtin.STORAGE_POWER_ACTOR_ADDR, PowerMethod.UpdatePledgeTotal, encode_bigint(delta), 0
         )
 
 
 def update_power(rt: Runtime, delta: PowerPair) -> None:
     if not delta.is_zero():
-        send_or_abort(
-            rt,
-            builtin.STORAGE_POWER_ACTOR_ADDR,
-            PowerMethod.UpdateClaimedPower,
-            UpdateClaimedPowerParams(delta.raw, delta.qa),
-            0,
-            f"power.UpdateClaimedPower({delta})",
-        )
+        params = UpdateClaimedPowerParams(delta.raw, delta.qa)
+        send_or_abort(rt, builtin.STORAGE_POWER_ACTOR_ADDR, PowerMethod.UpdateClaimedPower, params, 0)
 
 
 def enroll_cron_event(rt: Runtime, epoch: int, event_type: int) -> None:
-    payload = encode_params(CronEventPayload(event_type))
-    send_or_abort(
-        rt,
-        builtin.STORAGE_POWER_ACTOR_ADDR,
-        PowerMethod.EnrollCronEvent,
-        EnrollCronEventParams(epoch, payload),
-        0,
-        "power.EnrollCronEvent",
-    )
+    params = EnrollCronEventParams(epoch, CronEventPayload(event_type).to_bytes())
+    send_or_abort(rt, builtin.STORAGE_POWER_ACTOR_ADDR, PowerMethod.EnrollCronEvent, params, 0)
 
 
 def terminate_deals(rt: Runtime, epoch: int, deal_ids: list[int]) -> None:
-    for start in range(0, len(deal_ids), ext.MARKET_TERMINATE_CHUNK):
-        chunk = tuple(deal_ids[start : start + ext.MARKET_TERMINATE_CHUNK])
-        send_or_abort(
-            rt,
-            builtin.STORAGE_MARKET_ACTOR_ADDR,
-            ext.MARKET_ON_MINER_SECTORS_TERMINATE,
-            OnMinerSectorsTerminateParams(epoch, chunk),
-            0,
-            "market.OnMinerSectorsTerminate",
-        )
+    for start in range(0, len(deal_ids), MARKET_TERMINATE_CHUNK):
+        chunk = tuple(deal_ids[start : start + MARKET_TERMINATE_CHUNK])
+        params = OnMinerSectorsTerminateParams(epoch, chunk)
+        send_or_abort(rt, builtin.STORAGE_MARKET_ACTOR_ADDR, MarketMethod.OnMinerSectorsTerminate, params, 0)
 
 
 def validate_control_caller(rt: Runtime, info: MinerInfo) -> None:

@@ -14,48 +14,31 @@ sector infos when they are popped).
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import Any, Final
+from dataclasses import replace
+from typing import Annotated, Final
 
-from actors.miner.bitfield import BitField
 from actors.miner.policy import QuantSpec
-from actors.miner.state import SectorOnChainInfo, illegal_state, sectors_power
+from actors.miner.state import SectorOnChainInfo, sectors_power
 from actors.miner.types import PowerPair
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
-from chain.encoding.expect import expect_cid, expect_list, expect_tuple, expect_uint
+from chain.encoding.schema import CborTuple, MaxLen, Name, Uint64
 from chain.state.amt import Amt
 from chain.store.blockstore import Blockstore, get_cbor, put_cbor
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.types.bitfield import BitField
+from chain.vm.exitcode import illegal_argument, illegal_state, not_found
 
 DEADLINE_PARTITIONS_AMT_BITWIDTH: Final = 3
 PARTITION_EXPIRATION_AMT_BITWIDTH: Final = 4
+MAX_DEADLINES: Final = 1024  # bounds decoding; a profile has at most a few dozen
 
 
-def _bitfield(raw: Any, what: str) -> BitField:
-    try:
-        return BitField.from_cbor(raw)
-    except DecodeError as exc:
-        raise DecodeError(f"{what}: {exc}") from None
-
-
-@dataclass(frozen=True, slots=True)
-class ExpirationSet:
+class ExpirationSet(CborTuple):
     on_time_sectors: BitField
     early_sectors: BitField
 
     def is_empty(self) -> bool:
         return self.on_time_sectors.is_empty() and self.early_sectors.is_empty()
-
-    def to_cbor(self) -> list[Any]:
-        return [self.on_time_sectors.to_cbor(), self.early_sectors.to_cbor()]
-
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "ExpirationSet":
-        on_time, early = expect_tuple(raw, 2, "ExpirationSet")
-        return cls(
-            _bitfield(on_time, "ExpirationSet.OnTimeSectors"), _bitfield(early, "ExpirationSet.EarlySectors")
-        )
 
 
 class ExpirationQueue:
@@ -134,8 +117,7 @@ class ExpirationQueue:
         return self._amt.flush()
 
 
-@dataclass(frozen=True, slots=True)
-class Partition:
+class Partition(CborTuple):
     sectors: BitField  # every sector ever assigned here, including terminated ones
     faults: BitField  # subset of live sectors
     recoveries: BitField  # subset of faults, declared recovering
@@ -246,7 +228,7 @@ class Partition:
     ) -> tuple["Partition", PowerPair]:
         """Terminate live sectors (ErrIllegalArgument unless all live); returns the active power removed."""
         if not numbers.issubset(self.live()):
-            raise ActorError(ExitCode.ErrIllegalArgument, "can only terminate live sectors")
+            raise illegal_argument("can only terminate live sectors")
         faulty = numbers & self.faults
         recovering = numbers & self.recoveries
         removed_live = sectors_power(sector_size, [infos[n] for n in numbers])
@@ -274,40 +256,12 @@ class Partition:
         on_time, early = queue.pop_until(until)
         return replace(self, expirations_epochs=queue.flush()), on_time, early
 
-    def to_cbor(self) -> list[Any]:
-        return [
-            self.sectors.to_cbor(),
-            self.faults.to_cbor(),
-            self.recoveries.to_cbor(),
-            self.terminated.to_cbor(),
-            self.expirations_epochs,
-            self.live_power.to_cbor(),
-            self.faulty_power.to_cbor(),
-            self.recovering_power.to_cbor(),
-        ]
 
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "Partition":
-        w = "Partition"
-        f = expect_tuple(raw, 8, w)
-        return cls(
-            _bitfield(f[0], f"{w}.Sectors"),
-            _bitfield(f[1], f"{w}.Faults"),
-            _bitfield(f[2], f"{w}.Recoveries"),
-            _bitfield(f[3], f"{w}.Terminated"),
-            expect_cid(f[4], f"{w}.ExpirationsEpochs"),
-            PowerPair.from_cbor(f[5], f"{w}.LivePower"),
-            PowerPair.from_cbor(f[6], f"{w}.FaultyPower"),
-            PowerPair.from_cbor(f[7], f"{w}.RecoveringPower"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
+class Deadline(CborTuple):
     partitions: CID  # AMT (bitwidth 3) of Partition
-    partitions_posted: BitField  # partitions proven in the current challenge window
-    live_sectors: int
-    total_sectors: int
+    partitions_posted: Annotated[BitField, Name("PartitionsPoSted")]  # proven in the current window
+    live_sectors: Uint64
+    total_sectors: Uint64
     faulty_power: PowerPair
 
     @classmethod
@@ -316,27 +270,6 @@ class Deadline:
 
     def load_partitions(self, store: Blockstore) -> "Partitions":
         return Partitions.load(store, self.partitions)
-
-    def to_cbor(self) -> list[Any]:
-        return [
-            self.partitions,
-            self.partitions_posted.to_cbor(),
-            self.live_sectors,
-            self.total_sectors,
-            self.faulty_power.to_cbor(),
-        ]
-
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "Deadline":
-        w = "Deadline"
-        partitions, posted, live, total, faulty = expect_tuple(raw, 5, w)
-        return cls(
-            expect_cid(partitions, f"{w}.Partitions"),
-            _bitfield(posted, f"{w}.PartitionsPoSted"),
-            expect_uint(live, f"{w}.LiveSectors"),
-            expect_uint(total, f"{w}.TotalSectors"),
-            PowerPair.from_cbor(faulty, f"{w}.FaultyPower"),
-        )
 
 
 class Partitions:
@@ -369,7 +302,7 @@ class Partitions:
     def must_get(self, index: int) -> Partition:
         partition = self.get(index)
         if partition is None:
-            raise ActorError(ExitCode.ErrNotFound, f"no such partition {index}")
+            raise not_found(f"no such partition {index}")
         return partition
 
     def items(self) -> list[tuple[int, Partition]]:
@@ -382,9 +315,8 @@ class Partitions:
         return self._amt.flush()
 
 
-@dataclass(frozen=True, slots=True)
-class Deadlines:
-    due: tuple[CID, ...]
+class Deadlines(CborTuple):
+    due: Annotated[tuple[CID, ...], MaxLen(MAX_DEADLINES)]
 
     @classmethod
     def new(cls, store: Blockstore, count: int) -> "Deadlines":
@@ -394,9 +326,7 @@ class Deadlines:
     @classmethod
     def load(cls, store: Blockstore, root: CID) -> "Deadlines":
         try:
-            raw = get_cbor(store, root)
-            (due,) = expect_tuple(raw, 1, "Deadlines")
-            return cls(tuple(expect_cid(c, "Deadlines.Due") for c in expect_list(due, "Deadlines.Due", 1024)))
+            return cls.from_cbor(get_cbor(store, root))
         except (DecodeError, LookupError) as exc:
             raise illegal_state("failed to load deadlines", exc) from None
 
@@ -405,7 +335,7 @@ class Deadlines:
 
     def get(self, store: Blockstore, index: int) -> Deadline:
         if not 0 <= index < len(self.due):
-            raise ActorError(ExitCode.ErrIllegalArgument, f"invalid deadline {index}")
+            raise illegal_argument(f"invalid deadline {index}")
         try:
             return Deadline.from_cbor(get_cbor(store, self.due[index]))
         except (DecodeError, LookupError) as exc:
@@ -415,9 +345,6 @@ class Deadlines:
         due = list(self.due)
         due[index] = put_cbor(store, deadline.to_cbor())
         return Deadlines(tuple(due))
-
-    def to_cbor(self) -> list[Any]:
-        return [list(self.due)]
 
 
 def add_sectors_to_deadline(
@@ -436,9 +363,7 @@ def add_sectors_to_deadline(
     index = max(partitions.count() - 1, 0)
     while remaining:
         if index >= max_partitions:
-            raise ActorError(
-                ExitCode.ErrIllegalState, f"deadline has reached its limit of {max_partitions} partitions"
-            )
+            raise illegal_state(f"deadline has reached its limit of {max_partitions} partitions")
         partition = partitions.get(index) or Partition.new(store)
         space = partition_size - partition.sectors.count()
         if space > 0:

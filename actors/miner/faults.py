@@ -9,13 +9,13 @@ on time at their declared expiration, or early once faulty for longer than the f
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from actors.miner.bitfield import BitField
 from actors.miner.deadlines import Deadline, Partition, Partitions
 from actors.miner.policy import QuantSpec
 from actors.miner.state import SectorOnChainInfo, Sectors
 from actors.miner.types import PoStPartition, PowerPair
 from chain.store.blockstore import Blockstore
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.types.bitfield import BitField
+from chain.vm.exitcode import illegal_argument, not_found
 
 
 def _infos(sectors: Sectors, numbers: BitField) -> dict[int, SectorOnChainInfo]:
@@ -25,9 +25,9 @@ def _infos(sectors: Sectors, numbers: BitField) -> dict[int, SectorOnChainInfo]:
 def _partition_in(partitions: Partitions, index: int, numbers: BitField) -> Partition:
     partition = partitions.get(index)
     if partition is None:
-        raise ActorError(ExitCode.ErrNotFound, f"no such partition {index}")
+        raise not_found(f"no such partition {index}")
     if not numbers.issubset(partition.sectors):
-        raise ActorError(ExitCode.ErrIllegalArgument, f"not all sectors are assigned to partition {index}")
+        raise illegal_argument(f"not all sectors are assigned to partition {index}")
     return partition
 
 
@@ -136,7 +136,7 @@ def terminate_sectors(
     for index, numbers in declarations:
         partition = _partition_in(partitions, index, numbers)
         if not numbers.issubset(partition.live()):
-            raise ActorError(ExitCode.ErrIllegalArgument, f"partition {index}: not all sectors live")
+            raise illegal_argument(f"partition {index}: not all sectors live")
         infos = _infos(sectors, numbers)
         partition, active = partition.terminate(store, numbers, infos, sector_size, quant)
         partitions.set(index, partition)

@@ -12,12 +12,9 @@ from actors.smoothing import PRECISION, FilterEstimate, extrapolated_cum_sum_of_
 from chain.encoding.cid import CID, FIL_COMMITMENT_SEALED, FIL_COMMITMENT_UNSEALED
 from chain.encoding.multihash import SHA2_256_TRUNC254_PADDED
 from chain.params import Policy
+from proofs.registered import POST_PARAMS, SEAL_PARAMS
 
 POSEIDON_BLS12_381_A1_FC1: Final = 0xB401  # the multihash Filecoin names sealed commitments with
-MAX_SECTOR_NUMBER: Final = (1 << 63) - 1
-EPOCH_UNDEFINED: Final = -1
-
-_KIB, _MIB, _GIB = 1 << 10, 1 << 20, 1 << 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,14 +24,11 @@ class ProofInfo:
     window_post_partition_sectors: int
 
 
-# Registered V1_1 seal proofs (go-state-types abi) -> sector size, their Window PoSt proof (the V1_1
-# Window PoSt numbers proofs/registered.py pairs them with) and its partition size.
+# The seal proofs a miner may use: those proofs/ can seal and verify (proofs/registered.py), each with
+# its sector size, the Window PoSt proof it pairs with and that proof's partition size.
 SEAL_PROOFS: Final = {
-    5: ProofInfo(2 * _KIB, 10, 2),
-    6: ProofInfo(8 * _MIB, 11, 2),
-    7: ProofInfo(512 * _MIB, 12, 2),
-    8: ProofInfo(32 * _GIB, 13, 2349),
-    9: ProofInfo(64 * _GIB, 14, 2300),
+    int(p.proof): ProofInfo(p.sector_size, int(p.window_post), POST_PARAMS[p.window_post].sectors)
+    for p in SEAL_PARAMS.values()
 }
 WINDOW_POST_PROOFS: Final = {info.window_post_proof: info for info in SEAL_PROOFS.values()}
 

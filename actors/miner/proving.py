@@ -7,7 +7,6 @@ from dataclasses import replace
 
 from actors import builtin
 from actors.miner import calls, faults
-from actors.miner.bitfield import BitField
 from actors.miner.deadlines import Deadlines
 from actors.miner.policy import (
     DeadlineInfo,
@@ -32,15 +31,12 @@ from actors.miner.types import (
 from actors.smoothing import FilterEstimate
 from chain.encoding.errors import DecodeError
 from chain.params import Policy
+from chain.types.bitfield import BitField
 from chain.types.sector import SectorInfo, WindowPoStVerifyInfo
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.exitcode import forbidden, illegal_argument, illegal_state
 from chain.vm.runtime import Runtime
 
 RANDOMNESS_LENGTH = 32
-
-
-def _bad(message: str) -> ActorError:
-    return ActorError(ExitCode.ErrIllegalArgument, message)
 
 
 def _by_deadline(
@@ -49,17 +45,17 @@ def _by_deadline(
     grouped: dict[int, list[tuple[int, BitField]]] = defaultdict(list)
     for decl in declarations:
         if decl.deadline >= deadlines:
-            raise _bad(f"invalid deadline {decl.deadline}, must be < {deadlines}")
+            raise illegal_argument(f"invalid deadline {decl.deadline}, must be < {deadlines}")
         grouped[decl.deadline].append((decl.partition, decl.sectors))
     return dict(sorted(grouped.items()))
 
 
 def _check_declarations(policy: Policy, declarations: tuple[SectorDeclaration, ...]) -> None:
     if len(declarations) > policy.declarations_max:
-        raise _bad(f"too many declarations {len(declarations)}, max {policy.declarations_max}")
+        raise illegal_argument(f"too many declarations {len(declarations)}, max {policy.declarations_max}")
     sectors = sum(d.sectors.count() for d in declarations)
     if sectors > policy.addressed_sectors_max:
-        raise _bad(f"too many sectors {sectors}, max {policy.addressed_sectors_max}")
+        raise illegal_argument(f"too many sectors {sectors}, max {policy.addressed_sectors_max}")
 
 
 def _declaration_deadline(rt: Runtime, state: MinerState, index: int) -> DeadlineInfo:
@@ -67,46 +63,50 @@ def _declaration_deadline(rt: Runtime, state: MinerState, index: int) -> Deadlin
     period_start = DeadlineInfo.from_epoch(rt.policy, state.proving_period_start, rt.curr_epoch).period_start
     target = DeadlineInfo.of(rt.policy, period_start, index, rt.curr_epoch).next_not_elapsed()
     if target.fault_cutoff_passed():
-        raise _bad(f"late fault or recovery declaration for deadline {index}")
+        raise illegal_argument(f"late fault or recovery declaration for deadline {index}")
     return target
 
 
 def submit_windowed_post(rt: Runtime, params: SubmitWindowedPoStParams) -> None:
     policy, curr = rt.policy, rt.curr_epoch
     if len(params.proofs) != 1:
-        raise _bad(f"expected exactly one proof, got {len(params.proofs)}")
+        raise illegal_argument(f"expected exactly one proof, got {len(params.proofs)}")
     if params.proofs[0].proof_type not in allowed_window_post_proofs(policy):
-        raise _bad(f"proof type {params.proofs[0].proof_type} not allowed")
+        raise illegal_argument(f"proof type {params.proofs[0].proof_type} not allowed")
     if params.deadline >= policy.wpost_period_deadlines:
-        raise _bad(f"invalid deadline {params.deadline} of {policy.wpost_period_deadlines}")
+        raise illegal_argument(f"invalid deadline {params.deadline} of {policy.wpost_period_deadlines}")
     if len(params.chain_commit_rand) > RANDOMNESS_LENGTH:
-        raise _bad(f"expected at most {RANDOMNESS_LENGTH} bytes of randomness")
+        raise illegal_argument(f"expected at most {RANDOMNESS_LENGTH} bytes of randomness")
 
     state, info = calls.load(rt)
     calls.validate_control_caller(rt, info)
     if params.proofs[0].proof_type != info.window_post_proof_type:
-        raise _bad(f"expected proof of type {info.window_post_proof_type}, got {params.proofs[0].proof_type}")
+        raise illegal_argument(
+            f"expected proof of type {info.window_post_proof_type}, got {params.proofs[0].proof_type}"
+        )
     limit = min(
         policy.addressed_sectors_max // info.window_post_partition_sectors, policy.addressed_partitions_max
     )
     if len(params.partitions) > limit:
-        raise _bad(f"too many partitions {len(params.partitions)}, limit {limit}")
+        raise illegal_argument(f"too many partitions {len(params.partitions)}, limit {limit}")
     current = DeadlineInfo.from_epoch(policy, state.proving_period_start, curr)
     if not current.is_open():
-        raise ActorError(
-            ExitCode.ErrIllegalState, f"proving period {current.period_start} not yet open at {curr}"
-        )
+        raise illegal_state(f"proving period {current.period_start} not yet open at {curr}")
     if params.deadline != current.index:
-        raise _bad(f"invalid deadline {params.deadline} at epoch {curr}, expected {current.index}")
+        raise illegal_argument(
+            f"invalid deadline {params.deadline} at epoch {curr}, expected {current.index}"
+        )
     if params.chain_commit_epoch < current.challenge:
-        raise _bad(f"expected chain commit epoch {params.chain_commit_epoch} to be after {current.challenge}")
+        raise illegal_argument(
+            f"expected chain commit epoch {params.chain_commit_epoch} to be after {current.challenge}"
+        )
     if params.chain_commit_epoch >= curr:
-        raise _bad(
+        raise illegal_argument(
             f"chain commit epoch {params.chain_commit_epoch} must be less than the current epoch {curr}"
         )
     commit_rand = rt.get_randomness_from_tickets(calls.TAG_POST_CHAIN_COMMIT, params.chain_commit_epoch, b"")
     if commit_rand != params.chain_commit_rand:
-        raise _bad("post commit randomness mismatched")
+        raise illegal_argument("post commit randomness mismatched")
 
     sectors = Sectors.load(rt.store, state.sectors)
     deadlines = Deadlines.load(rt.store, state.deadlines)
@@ -120,7 +120,7 @@ def submit_windowed_post(rt: Runtime, params: SubmitWindowedPoStParams) -> None:
         params.partitions,
     )
     if not result.proven:
-        raise _bad("cannot prove partitions with no active sectors")
+        raise illegal_argument("cannot prove partitions with no active sectors")
     randomness = rt.get_randomness_from_beacon(
         calls.TAG_WINDOW_POST_CHALLENGE_SEED, current.challenge, calls.receiver_entropy(rt)
     )
@@ -130,7 +130,7 @@ def submit_windowed_post(rt: Runtime, params: SubmitWindowedPoStParams) -> None:
     )
     verify_info = WindowPoStVerifyInfo(randomness, params.proofs, challenged, rt.receiver.id)
     if not rt.verify_post(verify_info):
-        raise _bad("invalid post was submitted")
+        raise illegal_argument("invalid post was submitted")
     deadlines = deadlines.with_deadline(rt.store, params.deadline, result.deadline)
     rt.set_state(replace(state, deadlines=deadlines.save(rt.store)))
     calls.update_power(rt, result.power_delta)
@@ -168,7 +168,7 @@ def declare_faults_recovered(rt: Runtime, params: DeclareFaultsRecoveredParams) 
     state, fee_to_burn = state.repay_debts(rt.current_balance())
     calls.validate_control_caller(rt, info)
     if rt.curr_epoch <= info.consensus_fault_elapsed:
-        raise ActorError(ExitCode.ErrForbidden, "recovery not allowed during active consensus fault")
+        raise forbidden("recovery not allowed during active consensus fault")
     grouped = _by_deadline(params.recoveries, rt.policy.wpost_period_deadlines)
     sectors = Sectors.load(rt.store, state.sectors)
     deadlines = Deadlines.load(rt.store, state.deadlines)
@@ -243,7 +243,7 @@ def terminate_sectors(rt: Runtime, params: TerminateSectorsParams) -> TerminateS
     period_start = DeadlineInfo.from_epoch(policy, state.proving_period_start, curr).period_start
     for index in grouped:
         if not deadline_is_mutable(policy, period_start, index, curr):
-            raise _bad(f"cannot terminate sectors in immutable deadline {index}")
+            raise illegal_argument(f"cannot terminate sectors in immutable deadline {index}")
     reward = calls.reward_stats(rt)
     power = calls.power_stats(rt)
 
@@ -283,7 +283,7 @@ def on_deferred_cron_event(rt: Runtime, params: DeferredCronEventParams) -> None
     try:
         payload = params.payload()
     except DecodeError as exc:
-        raise ActorError(ExitCode.ErrIllegalState, f"failed to unmarshal miner cron payload: {exc}") from None
+        raise illegal_state(f"failed to unmarshal miner cron payload: {exc}") from None
     if payload.event_type == CRON_EVENT_PROVING_DEADLINE:
         handle_proving_deadline(rt, params.reward_smoothed, params.quality_adj_power_smoothed)
     # Other event types (early-termination batches) are never enrolled: terminations settle at once.

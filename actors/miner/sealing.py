@@ -12,19 +12,19 @@ seal proof per sector where v9 takes a SnarkPack aggregate.
 from dataclasses import dataclass, replace
 
 from actors import builtin
+from actors.abi import MAX_SECTOR_NUMBER
 from actors.dispatch import encode_params
 from actors.market.types import (
     ActivateDealsParams,
     ActivateDealsResult,
+    MarketMethod,
     SectorDeals,
     VerifyDealsForActivationParams,
     VerifyDealsForActivationReturn,
 )
-from actors.miner import calls, ext
-from actors.miner.bitfield import BitField
+from actors.miner import calls
 from actors.miner.deadlines import Deadlines, add_sectors_to_deadline
 from actors.miner.policy import (
-    MAX_SECTOR_NUMBER,
     SEAL_PROOFS,
     SECTOR_DEALS_MAX,
     DeadlineInfo,
@@ -58,28 +58,32 @@ from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.params import Policy
 from chain.store.blockstore import put_cbor
+from chain.types.bitfield import BitField
 from chain.types.sector import SealVerifyInfo, SectorID
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.exitcode import (
+    ExitCode,
+    forbidden,
+    illegal_argument,
+    illegal_state,
+    insufficient_funds,
+    not_found,
+)
 from chain.vm.runtime import Runtime
-
-
-def _bad(message: str) -> ActorError:
-    return ActorError(ExitCode.ErrIllegalArgument, message)
 
 
 def validate_expiration(policy: Policy, curr_epoch: int, activation: int, expiration: int) -> None:
     if expiration <= activation:
-        raise _bad(f"sector expiration {expiration} must be after activation {activation}")
+        raise illegal_argument(f"sector expiration {expiration} must be after activation {activation}")
     if expiration - activation < policy.min_sector_expiration:
-        raise _bad(
+        raise illegal_argument(
             f"invalid expiration {expiration}, sector lifetime must exceed {policy.min_sector_expiration}"
         )
     if expiration > curr_epoch + policy.max_sector_expiration_extension:
-        raise _bad(
+        raise illegal_argument(
             f"invalid expiration {expiration}, more than {policy.max_sector_expiration_extension} past now"
         )
     if expiration - activation > policy.sector_max_lifetime:
-        raise _bad(
+        raise illegal_argument(
             f"invalid expiration {expiration}, total sector lifetime exceeds {policy.sector_max_lifetime}"
         )
 
@@ -92,32 +96,34 @@ def pre_commit_sector_batch(rt: Runtime, params: PreCommitSectorBatchParams) -> 
     policy, curr = rt.policy, rt.curr_epoch
     sectors = params.sectors
     if not sectors:
-        raise _bad("batch empty")
+        raise illegal_argument("batch empty")
     if len(sectors) > policy.pre_commit_sector_batch_max_size:
-        raise _bad(f"batch of {len(sectors)} too large, max {policy.pre_commit_sector_batch_max_size}")
+        raise illegal_argument(
+            f"batch of {len(sectors)} too large, max {policy.pre_commit_sector_batch_max_size}"
+        )
     challenge_earliest = curr - policy.max_pre_commit_randomness_lookback
     numbers = BitField()
     for pc in sectors:
         if pc.sector_number > MAX_SECTOR_NUMBER:
-            raise _bad(f"sector number {pc.sector_number} out of range 0..(2^63-1)")
+            raise illegal_argument(f"sector number {pc.sector_number} out of range 0..(2^63-1)")
         if pc.sector_number in numbers:
-            raise _bad(f"duplicate sector number {pc.sector_number}")
+            raise illegal_argument(f"duplicate sector number {pc.sector_number}")
         numbers = numbers.with_set(pc.sector_number)
         if pc.seal_proof not in policy.allowed_seal_proofs or pc.seal_proof not in SEAL_PROOFS:
-            raise _bad(f"unsupported seal proof type {pc.seal_proof}")
+            raise illegal_argument(f"unsupported seal proof type {pc.seal_proof}")
         if not is_sealed_sector(pc.sealed_cid):
-            raise _bad("sealed CID had wrong prefix")
+            raise illegal_argument("sealed CID had wrong prefix")
         if pc.seal_rand_epoch >= curr:
-            raise _bad(f"seal challenge epoch {pc.seal_rand_epoch} must be before now {curr}")
+            raise illegal_argument(f"seal challenge epoch {pc.seal_rand_epoch} must be before now {curr}")
         if pc.seal_rand_epoch < challenge_earliest:
-            raise _bad(
+            raise illegal_argument(
                 f"seal challenge epoch {pc.seal_rand_epoch} too old, must be after {challenge_earliest}"
             )
         if pc.replace_capacity:
-            raise _bad("cc upgrade through precommit discontinued, use ProveReplicaUpdates")
+            raise illegal_argument("cc upgrade through precommit discontinued, use ProveReplicaUpdates")
         validate_expiration(policy, curr, curr + policy.max_prove_commit_duration, pc.expiration)
         if len(pc.deal_ids) > SECTOR_DEALS_MAX:
-            raise _bad(f"too many deals for sector {len(pc.deal_ids)} > {SECTOR_DEALS_MAX}")
+            raise illegal_argument(f"too many deals for sector {len(pc.deal_ids)} > {SECTOR_DEALS_MAX}")
 
     reward = calls.reward_stats(rt)
     power = calls.power_stats(rt)
@@ -128,7 +134,7 @@ def pre_commit_sector_batch(rt: Runtime, params: PreCommitSectorBatchParams) -> 
     state, fee_to_burn = state.repay_debts(rt.current_balance())
     calls.validate_control_caller(rt, info)
     if curr <= info.consensus_fault_elapsed:
-        raise ActorError(ExitCode.ErrForbidden, "pre-commit not allowed during active consensus fault")
+        raise forbidden("pre-commit not allowed during active consensus fault")
 
     deposit = pre_commit_deposit_for_power(
         policy,
@@ -141,7 +147,7 @@ def pre_commit_sector_batch(rt: Runtime, params: PreCommitSectorBatchParams) -> 
     cleanup = state.precommit_cleanup_queue(rt.store, quant)
     for pc, commd in zip(sectors, commds, strict=True):
         if SEAL_PROOFS[pc.seal_proof].window_post_proof != info.window_post_proof_type:
-            raise _bad(
+            raise illegal_argument(
                 f"sector Window PoSt proof type of seal proof {pc.seal_proof} must match the miner's "
                 f"{info.window_post_proof_type}"
             )
@@ -159,14 +165,13 @@ def pre_commit_sector_batch(rt: Runtime, params: PreCommitSectorBatchParams) -> 
         cleanup.add(cleanup_at, BitField.from_bits([pc.sector_number]))
     total_deposit = deposit * len(sectors)
     if available < total_deposit:
-        raise ActorError(
-            ExitCode.ErrInsufficientFunds,
+        raise insufficient_funds(
             f"insufficient funds {available} for pre-commit deposit: {total_deposit}",
         )
     allocated = state.get_allocated(rt.store)
     collisions = allocated & numbers
     if collisions:
-        raise _bad(f"sector numbers {list(collisions)[:10]} already allocated")
+        raise illegal_argument(f"sector numbers {list(collisions)[:10]} already allocated")
     needs_cron = not state.deadline_cron_active
     state = replace(
         state.add_pre_commit_deposit(total_deposit),
@@ -193,15 +198,13 @@ def _deal_commds(rt: Runtime, sectors: tuple[PreCommitSectorParams, ...]) -> lis
     ret = call(
         rt,
         builtin.STORAGE_MARKET_ACTOR_ADDR,
-        ext.MARKET_VERIFY_DEALS_FOR_ACTIVATION,
+        MarketMethod.VerifyDealsForActivation,
         params,
-        VerifyDealsForActivationReturn.from_cbor,
-        "market.VerifyDealsForActivation",
+        VerifyDealsForActivationReturn,
     )
     if len(ret.sectors) != len(sectors):
-        raise ActorError(
-            ExitCode.ErrIllegalState,
-            f"deal weight request returned {len(ret.sectors)} records, expected {len(sectors)}",
+        raise illegal_state(
+            f"deal weight request returned {len(ret.sectors)} records, expected {len(sectors)}"
         )
     return [s.commd for s in ret.sectors]
 
@@ -210,14 +213,14 @@ def prove_commit_sector(rt: Runtime, params: ProveCommitSectorParams) -> None:
     rt.validate_immediate_caller_accept_any()
     number = params.sector_number
     if number > MAX_SECTOR_NUMBER:
-        raise _bad("sector number greater than maximum")
+        raise illegal_argument("sector number greater than maximum")
     state = rt.state(MinerState)
     precommit = PreCommits.load(rt.store, state.pre_committed_sectors).get(number)
     if precommit is None:
-        raise ActorError(ExitCode.ErrNotFound, f"no pre-committed sector {number}")
+        raise not_found(f"no pre-committed sector {number}")
     due = _prove_commit_due(rt.policy, precommit)
     if rt.curr_epoch > due:
-        raise _bad(f"commitment proof for {number} too late at {rt.curr_epoch}, due {due}")
+        raise illegal_argument(f"commitment proof for {number} too late at {rt.curr_epoch}, due {due}")
     _check_seed_drawn(rt, precommit)
     _activate(rt, [_verify_seal(rt, precommit, params.proof)])
 
@@ -229,11 +232,15 @@ def prove_commit_aggregate(rt: Runtime, params: ProveCommitAggregateParams) -> N
     policy = rt.policy
     count = params.sector_numbers.count()
     if count > policy.max_aggregated_sectors:
-        raise _bad(f"too many sectors addressed, addressed {count} want <= {policy.max_aggregated_sectors}")
+        raise illegal_argument(
+            f"too many sectors addressed, addressed {count} want <= {policy.max_aggregated_sectors}"
+        )
     if count < policy.min_aggregated_sectors:
-        raise _bad(f"too few sectors addressed, addressed {count} want >= {policy.min_aggregated_sectors}")
+        raise illegal_argument(
+            f"too few sectors addressed, addressed {count} want >= {policy.min_aggregated_sectors}"
+        )
     if len(params.aggregate_proof) > policy.max_aggregated_proof_size:
-        raise _bad(
+        raise illegal_argument(
             f"aggregate proof of size {len(params.aggregate_proof)} exceeds max size of "
             f"{policy.max_aggregated_proof_size}"
         )
@@ -241,19 +248,19 @@ def prove_commit_aggregate(rt: Runtime, params: ProveCommitAggregateParams) -> N
     calls.validate_control_caller(rt, info)
     numbers = list(params.sector_numbers)
     if numbers[-1] > MAX_SECTOR_NUMBER:
-        raise _bad(f"sector number {numbers[-1]} greater than maximum")
+        raise illegal_argument(f"sector number {numbers[-1]} greater than maximum")
     try:
         proofs = params.seal_proofs()
     except DecodeError as exc:
-        raise _bad(f"aggregate seal verify failed: {exc}") from None
+        raise illegal_argument(f"aggregate seal verify failed: {exc}") from None
     if len(proofs) != count:
-        raise _bad(f"aggregate holds {len(proofs)} seal proofs for {count} sectors")
+        raise illegal_argument(f"aggregate holds {len(proofs)} seal proofs for {count} sectors")
     pending = PreCommits.load(rt.store, state.pre_committed_sectors)
     precommits = []
     for number in numbers:
         precommit = pending.get(number)
         if precommit is None:
-            raise ActorError(ExitCode.ErrNotFound, f"no pre-committed sector {number}")
+            raise not_found(f"no pre-committed sector {number}")
         precommits.append(precommit)
     for precommit in precommits:
         _check_seed_drawn(rt, precommit)
@@ -283,7 +290,7 @@ def _interactive_epoch(policy: Policy, precommit: SectorPreCommitOnChainInfo) ->
 
 def _check_seed_drawn(rt: Runtime, precommit: SectorPreCommitOnChainInfo) -> None:
     if rt.curr_epoch <= _interactive_epoch(rt.policy, precommit):
-        raise ActorError(ExitCode.ErrForbidden, f"too early to prove sector {precommit.info.sector_number}")
+        raise forbidden(f"too early to prove sector {precommit.info.sector_number}")
 
 
 def _verify_seal(rt: Runtime, precommit: SectorPreCommitOnChainInfo, proof: bytes) -> _ProvenSeal:
@@ -309,7 +316,7 @@ def _verify_seal(rt: Runtime, precommit: SectorPreCommitOnChainInfo, proof: byte
         unsealed_cid=unsealed,
     )
     if not rt.verify_seal(verify_info):
-        raise _bad(f"invalid seal proof for sector {pc.sector_number}")
+        raise illegal_argument(f"invalid seal proof for sector {pc.sector_number}")
     return _ProvenSeal(precommit, unsealed)
 
 
@@ -336,7 +343,9 @@ def _activate(rt: Runtime, proven: list[_ProvenSeal]) -> None:
             continue
         activated.append((item, *spaces))
     if not activated:
-        raise _bad(f"all prove commits failed to validate: {'; '.join(dropped) or 'no sector on time'}")
+        raise illegal_argument(
+            f"all prove commits failed to validate: {'; '.join(dropped) or 'no sector on time'}"
+        )
 
     state, info = calls.load(rt)
     sectors = Sectors.load(rt.store, state.sectors)
@@ -386,8 +395,7 @@ def _activate(rt: Runtime, proven: list[_ProvenSeal]) -> None:
     state = state.add_pre_commit_deposit(-total_deposit)
     unlocked = state.unlocked_balance(rt.current_balance())
     if unlocked < total_pledge:
-        raise ActorError(
-            ExitCode.ErrInsufficientFunds,
+        raise insufficient_funds(
             f"insufficient funds for initial pledge requirement {total_pledge}, available: {unlocked}",
         )
     state = state.add_initial_pledge(total_pledge)
@@ -406,13 +414,13 @@ def _activate_deals(rt: Runtime, deal_ids: tuple[int, ...], expiration: int) -> 
         return 0, 0
     sent = rt.send(
         builtin.STORAGE_MARKET_ACTOR_ADDR,
-        ext.MARKET_ACTIVATE_DEALS,
+        MarketMethod.ActivateDeals,
         encode_params(ActivateDealsParams(deal_ids, expiration)),
         0,
     )
     if not sent.ok:
         return sent.exit_code
-    result = decode_return(sent.return_data, ActivateDealsResult.from_cbor, "market.ActivateDeals")
+    result = decode_return(sent.return_data, ActivateDealsResult, "market.ActivateDeals")
     return result.nonverified_deal_space, sum(v.size for v in result.verified_infos)
 
 
@@ -448,7 +456,7 @@ def _assign_to_deadlines(
             if total < capacity
         ]
         if not candidates:
-            raise ActorError(ExitCode.ErrIllegalState, "no deadline can take new sectors")
+            raise illegal_state("no deadline can take new sectors")
         index = min(candidates)[-1]
         live, total = counts[index]
         counts[index] = (live + 1, total + 1)

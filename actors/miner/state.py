@@ -7,267 +7,109 @@ SectorOnChainInfo indexed by sector number. SectorOnChainInfo carries one field 
 sector's unsealed CID (CommD), which piece inclusion checks need (see docs/actors.md).
 """
 
-from dataclasses import dataclass, replace
-from typing import Any, Final
+from dataclasses import replace
+from typing import Annotated, Final
 
-from actors.miner.bitfield import BitField
+from actors.abi import Multiaddrs, PeerID, RegisteredSealProof, WindowPoStProofType
 from actors.miner.policy import QuantSpec, qa_power_for_weight
-from actors.miner.types import PowerPair
+from actors.miner.types import ERR_BALANCE_INVARIANTS_BROKEN, ControlAddrs, PowerPair, SectorNumber
 from actors.miner.vesting import VestingFunds, VestSpec
 from actors.util.keys import u64_key
-from chain.encoding.bigint import encode_bigint
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
-from chain.encoding.expect import (
-    expect_bigint,
-    expect_bool,
-    expect_bytes,
-    expect_cid,
-    expect_int,
-    expect_list,
-    expect_optional_cid,
-    expect_tuple,
-    expect_uint,
-)
+from chain.encoding.schema import BigInt, CborTuple, ChainEpoch, Name, TokenAmount, Uint64
 from chain.state.amt import Amt
 from chain.state.hamt import Hamt
 from chain.store.blockstore import Blockstore, get_cbor, put_cbor
 from chain.types.address import Address
-from chain.types.sector import expect_deal_ids
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.types.bitfield import BitField
+from chain.types.sector import DealIDs
+from chain.vm.exitcode import ActorError, illegal_state, insufficient_funds, not_found
 
 PRECOMMIT_HAMT_BITWIDTH: Final = 5
 PRECOMMIT_EXPIRY_AMT_BITWIDTH: Final = 6
 SECTORS_AMT_BITWIDTH: Final = 5
+SealedCID = Annotated[CID, Name("SealedCID")]
 
 
-def illegal_state(what: str, exc: Exception | None = None) -> ActorError:
-    return ActorError(ExitCode.ErrIllegalState, what if exc is None else f"{what}: {exc}")
-
-
-def _optional_address(raw: Any, what: str) -> Address | None:
-    return None if raw is None else Address.from_cbor(raw, what)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerKeyChange:
+class WorkerKeyChange(CborTuple):
     new_worker: Address
-    effective_at: int
-
-    def to_cbor(self) -> list[Any]:
-        return [self.new_worker.to_cbor(), self.effective_at]
-
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "WorkerKeyChange":
-        worker, epoch = expect_tuple(raw, 2, "WorkerKeyChange")
-        return cls(
-            Address.from_cbor(worker, "WorkerKeyChange.NewWorker"),
-            expect_int(epoch, "WorkerKeyChange.EffectiveAt"),
-        )
+    effective_at: ChainEpoch
 
 
-@dataclass(frozen=True, slots=True)
-class BeneficiaryTerm:
-    quota: int = 0
-    used_quota: int = 0
-    expiration: int = 0
-
-    def to_cbor(self) -> list[Any]:
-        return [encode_bigint(self.quota), encode_bigint(self.used_quota), self.expiration]
-
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "BeneficiaryTerm":
-        quota, used, expiration = expect_tuple(raw, 3, "BeneficiaryTerm")
-        return cls(
-            expect_bigint(quota, "BeneficiaryTerm.Quota"),
-            expect_bigint(used, "BeneficiaryTerm.UsedQuota"),
-            expect_int(expiration, "BeneficiaryTerm.Expiration"),
-        )
+class BeneficiaryTerm(CborTuple):
+    quota: TokenAmount = 0
+    used_quota: TokenAmount = 0
+    expiration: ChainEpoch = 0
 
 
-@dataclass(frozen=True, slots=True)
-class MinerInfo:
+class PendingBeneficiaryChange(CborTuple):
+    """v9's proposed beneficiary change. filpy has no ChangeBeneficiary, so its miners never hold one;
+    the type is declared so that MinerInfo reads as v9 writes it."""
+
+    new_beneficiary: Address
+    new_quota: TokenAmount
+    new_expiration: ChainEpoch
+    approved_by_beneficiary: bool
+    approved_by_nominee: bool
+
+
+class MinerInfo(CborTuple):
     """v9 MinerInfo. The beneficiary is always the owner (no ChangeBeneficiary here)."""
 
     owner: Address
     worker: Address
-    control_addresses: tuple[Address, ...]
+    control_addresses: Annotated[ControlAddrs, Name("ControlAddresses")]
     pending_worker_key: WorkerKeyChange | None
-    peer_id: bytes
-    multiaddrs: tuple[bytes, ...]
-    window_post_proof_type: int
-    sector_size: int
-    window_post_partition_sectors: int
-    consensus_fault_elapsed: int
+    peer_id: PeerID
+    multiaddrs: Multiaddrs
+    window_post_proof_type: WindowPoStProofType
+    sector_size: Uint64
+    window_post_partition_sectors: Annotated[Uint64, Name("WindowPoStPartitionSectors")]
+    consensus_fault_elapsed: ChainEpoch
     pending_owner_address: Address | None
     beneficiary: Address
     beneficiary_term: BeneficiaryTerm
-    pending_beneficiary_term: None = None
+    pending_beneficiary_term: PendingBeneficiaryChange | None = None
 
     def control_set(self) -> tuple[Address, ...]:
         """Addresses allowed to act for the miner: control addresses, worker and owner."""
         return (*self.control_addresses, self.worker, self.owner)
 
-    def to_cbor(self) -> list[Any]:
-        return [
-            self.owner.to_cbor(),
-            self.worker.to_cbor(),
-            [a.to_cbor() for a in self.control_addresses],
-            None if self.pending_worker_key is None else self.pending_worker_key.to_cbor(),
-            self.peer_id,
-            list(self.multiaddrs),
-            self.window_post_proof_type,
-            self.sector_size,
-            self.window_post_partition_sectors,
-            self.consensus_fault_elapsed,
-            None if self.pending_owner_address is None else self.pending_owner_address.to_cbor(),
-            self.beneficiary.to_cbor(),
-            self.beneficiary_term.to_cbor(),
-            None,
-        ]
 
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "MinerInfo":
-        w = "MinerInfo"
-        f = expect_tuple(raw, 14, w)
-        if f[13] is not None:
-            raise DecodeError(f"{w}.PendingBeneficiaryTerm: beneficiary changes are not supported")
-        return cls(
-            owner=Address.from_cbor(f[0], f"{w}.Owner"),
-            worker=Address.from_cbor(f[1], f"{w}.Worker"),
-            control_addresses=tuple(
-                Address.from_cbor(a, f"{w}.ControlAddresses") for a in expect_list(f[2], w, 256)
-            ),
-            pending_worker_key=None if f[3] is None else WorkerKeyChange.from_cbor(f[3]),
-            peer_id=expect_bytes(f[4], f"{w}.PeerId"),
-            multiaddrs=tuple(expect_bytes(m, f"{w}.Multiaddrs") for m in expect_list(f[5], w, 256)),
-            window_post_proof_type=expect_int(f[6], f"{w}.WindowPoStProofType"),
-            sector_size=expect_uint(f[7], f"{w}.SectorSize"),
-            window_post_partition_sectors=expect_uint(f[8], f"{w}.WindowPoStPartitionSectors"),
-            consensus_fault_elapsed=expect_int(f[9], f"{w}.ConsensusFaultElapsed"),
-            pending_owner_address=_optional_address(f[10], f"{w}.PendingOwnerAddress"),
-            beneficiary=Address.from_cbor(f[11], f"{w}.Beneficiary"),
-            beneficiary_term=BeneficiaryTerm.from_cbor(f[12]),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class SectorPreCommitInfo:
-    seal_proof: int
-    sector_number: int
-    sealed_cid: CID
-    seal_rand_epoch: int
-    deal_ids: tuple[int, ...]
-    expiration: int
+class SectorPreCommitInfo(CborTuple):
+    seal_proof: RegisteredSealProof
+    sector_number: SectorNumber
+    sealed_cid: SealedCID
+    seal_rand_epoch: ChainEpoch
+    deal_ids: DealIDs
+    expiration: ChainEpoch
     unsealed_cid: CID | None  # CommD; None for a sector without deals (CommD of zeros)
 
-    def to_cbor(self) -> list[Any]:
-        return [
-            self.seal_proof,
-            self.sector_number,
-            self.sealed_cid,
-            self.seal_rand_epoch,
-            list(self.deal_ids),
-            self.expiration,
-            self.unsealed_cid,
-        ]
 
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "SectorPreCommitInfo":
-        w = "SectorPreCommitInfo"
-        proof, number, sealed, rand_epoch, deals, expiration, unsealed = expect_tuple(raw, 7, w)
-        return cls(
-            expect_int(proof, f"{w}.SealProof"),
-            expect_uint(number, f"{w}.SectorNumber"),
-            expect_cid(sealed, f"{w}.SealedCID"),
-            expect_int(rand_epoch, f"{w}.SealRandEpoch"),
-            expect_deal_ids(deals, f"{w}.DealIDs"),
-            expect_int(expiration, f"{w}.Expiration"),
-            expect_optional_cid(unsealed, f"{w}.UnsealedCid"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class SectorPreCommitOnChainInfo:
+class SectorPreCommitOnChainInfo(CborTuple):
     info: SectorPreCommitInfo
-    pre_commit_deposit: int
-    pre_commit_epoch: int
-
-    def to_cbor(self) -> list[Any]:
-        return [self.info.to_cbor(), encode_bigint(self.pre_commit_deposit), self.pre_commit_epoch]
-
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "SectorPreCommitOnChainInfo":
-        w = "SectorPreCommitOnChainInfo"
-        info, deposit, epoch = expect_tuple(raw, 3, w)
-        return cls(
-            SectorPreCommitInfo.from_cbor(info),
-            expect_bigint(deposit, f"{w}.PreCommitDeposit"),
-            expect_int(epoch, f"{w}.PreCommitEpoch"),
-        )
+    pre_commit_deposit: TokenAmount
+    pre_commit_epoch: ChainEpoch
 
 
-@dataclass(frozen=True, slots=True)
-class SectorOnChainInfo:
-    sector_number: int
-    seal_proof: int
-    sealed_cid: CID
-    deal_ids: tuple[int, ...]
-    activation: int
-    expiration: int
-    deal_weight: int
-    verified_deal_weight: int
-    initial_pledge: int
-    expected_day_reward: int
-    expected_storage_pledge: int
-    replaced_sector_age: int
-    replaced_day_reward: int
-    sector_key_cid: CID | None
-    simple_qa_power: bool
-    unsealed_cid: CID  # filpy: the sector's CommD, for piece inclusion proofs
-
-    def to_cbor(self) -> list[Any]:
-        return [
-            self.sector_number,
-            self.seal_proof,
-            self.sealed_cid,
-            list(self.deal_ids),
-            self.activation,
-            self.expiration,
-            encode_bigint(self.deal_weight),
-            encode_bigint(self.verified_deal_weight),
-            encode_bigint(self.initial_pledge),
-            encode_bigint(self.expected_day_reward),
-            encode_bigint(self.expected_storage_pledge),
-            self.replaced_sector_age,
-            encode_bigint(self.replaced_day_reward),
-            self.sector_key_cid,
-            self.simple_qa_power,
-            self.unsealed_cid,
-        ]
-
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "SectorOnChainInfo":
-        w = "SectorOnChainInfo"
-        f = expect_tuple(raw, 16, w)
-        return cls(
-            sector_number=expect_uint(f[0], f"{w}.SectorNumber"),
-            seal_proof=expect_int(f[1], f"{w}.SealProof"),
-            sealed_cid=expect_cid(f[2], f"{w}.SealedCID"),
-            deal_ids=expect_deal_ids(f[3], f"{w}.DealIDs"),
-            activation=expect_int(f[4], f"{w}.Activation"),
-            expiration=expect_int(f[5], f"{w}.Expiration"),
-            deal_weight=expect_bigint(f[6], f"{w}.DealWeight"),
-            verified_deal_weight=expect_bigint(f[7], f"{w}.VerifiedDealWeight"),
-            initial_pledge=expect_bigint(f[8], f"{w}.InitialPledge"),
-            expected_day_reward=expect_bigint(f[9], f"{w}.ExpectedDayReward"),
-            expected_storage_pledge=expect_bigint(f[10], f"{w}.ExpectedStoragePledge"),
-            replaced_sector_age=expect_int(f[11], f"{w}.ReplacedSectorAge"),
-            replaced_day_reward=expect_bigint(f[12], f"{w}.ReplacedDayReward"),
-            sector_key_cid=expect_optional_cid(f[13], f"{w}.SectorKeyCID"),
-            simple_qa_power=expect_bool(f[14], f"{w}.SimpleQAPower"),
-            unsealed_cid=expect_cid(f[15], f"{w}.UnsealedCID"),
-        )
+class SectorOnChainInfo(CborTuple):
+    sector_number: SectorNumber
+    seal_proof: RegisteredSealProof
+    sealed_cid: SealedCID
+    deal_ids: DealIDs
+    activation: ChainEpoch
+    expiration: ChainEpoch
+    deal_weight: BigInt
+    verified_deal_weight: BigInt
+    initial_pledge: TokenAmount
+    expected_day_reward: TokenAmount
+    expected_storage_pledge: TokenAmount
+    replaced_sector_age: ChainEpoch
+    replaced_day_reward: TokenAmount
+    sector_key_cid: Annotated[CID | None, Name("SectorKeyCID")]
+    simple_qa_power: Annotated[bool, Name("SimpleQAPower")]
+    unsealed_cid: Annotated[CID, Name("UnsealedCID")]  # filpy: the sector's CommD, for piece inclusion
 
 
 def sector_power(sector_size: int, sector: SectorOnChainInfo) -> PowerPair:
@@ -312,7 +154,7 @@ class Sectors:
     def must_get(self, number: int) -> SectorOnChainInfo:
         sector = self.get(number)
         if sector is None:
-            raise ActorError(ExitCode.ErrNotFound, f"sector {number} not found")
+            raise not_found(f"sector {number} not found")
         return sector
 
     def load_all(self, numbers: BitField) -> list[SectorOnChainInfo]:
@@ -407,20 +249,19 @@ class BitFieldQueue:
         return self._amt.flush()
 
 
-@dataclass(frozen=True, slots=True)
-class MinerState:
+class MinerState(CborTuple):
     info: CID
-    pre_commit_deposits: int
-    locked_funds: int
+    pre_commit_deposits: TokenAmount
+    locked_funds: TokenAmount
     vesting_funds: CID
-    fee_debt: int
-    initial_pledge: int
+    fee_debt: TokenAmount
+    initial_pledge: TokenAmount
     pre_committed_sectors: CID
-    pre_committed_sectors_cleanup: CID
+    pre_committed_sectors_cleanup: Annotated[CID, Name("PreCommittedSectorsCleanUp")]
     allocated_sectors: CID
     sectors: CID
-    proving_period_start: int
-    current_deadline: int
+    proving_period_start: ChainEpoch
+    current_deadline: Uint64
     deadlines: CID
     early_terminations: BitField  # always empty: terminations are processed when they happen
     deadline_cron_active: bool
@@ -518,60 +359,20 @@ class MinerState:
     def repay_debts(self, balance: int) -> tuple["MinerState", int]:
         """Pay all fee debt from the unlocked balance or abort (ErrInsufficientFunds)."""
         if self.unlocked_balance(balance) < self.fee_debt:
-            raise ActorError(ExitCode.ErrInsufficientFunds, "unlocked balance can not repay fee debt")
+            raise insufficient_funds("unlocked balance can not repay fee debt")
         return replace(self, fee_debt=0), self.fee_debt
 
     def check_balance_invariants(self, balance: int) -> None:
         for name in ("pre_commit_deposits", "locked_funds", "initial_pledge", "fee_debt"):
             if getattr(self, name) < 0:
-                raise ActorError(1000, f"balance invariants broken: negative {name}")
+                raise ActorError(ERR_BALANCE_INVARIANTS_BROKEN, f"balance invariants broken: negative {name}")
         if balance < self.pre_commit_deposits + self.locked_funds + self.initial_pledge:
-            raise ActorError(1000, "balance invariants broken: balance below locked amounts")
+            raise ActorError(
+                ERR_BALANCE_INVARIANTS_BROKEN, "balance invariants broken: balance below locked amounts"
+            )
 
     def continue_deadline_cron(self) -> bool:
         return self.pre_commit_deposits != 0 or self.initial_pledge != 0 or self.locked_funds != 0
-
-    # -- encoding ------------------------------------------------------------------------------------
-    def to_cbor(self) -> list[Any]:
-        return [
-            self.info,
-            encode_bigint(self.pre_commit_deposits),
-            encode_bigint(self.locked_funds),
-            self.vesting_funds,
-            encode_bigint(self.fee_debt),
-            encode_bigint(self.initial_pledge),
-            self.pre_committed_sectors,
-            self.pre_committed_sectors_cleanup,
-            self.allocated_sectors,
-            self.sectors,
-            self.proving_period_start,
-            self.current_deadline,
-            self.deadlines,
-            self.early_terminations.to_cbor(),
-            self.deadline_cron_active,
-        ]
-
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "MinerState":
-        w = "MinerState"
-        f = expect_tuple(raw, 15, w)
-        return cls(
-            info=expect_cid(f[0], f"{w}.Info"),
-            pre_commit_deposits=expect_bigint(f[1], f"{w}.PreCommitDeposits"),
-            locked_funds=expect_bigint(f[2], f"{w}.LockedFunds"),
-            vesting_funds=expect_cid(f[3], f"{w}.VestingFunds"),
-            fee_debt=expect_bigint(f[4], f"{w}.FeeDebt"),
-            initial_pledge=expect_bigint(f[5], f"{w}.InitialPledge"),
-            pre_committed_sectors=expect_cid(f[6], f"{w}.PreCommittedSectors"),
-            pre_committed_sectors_cleanup=expect_cid(f[7], f"{w}.PreCommittedSectorsCleanUp"),
-            allocated_sectors=expect_cid(f[8], f"{w}.AllocatedSectors"),
-            sectors=expect_cid(f[9], f"{w}.Sectors"),
-            proving_period_start=expect_int(f[10], f"{w}.ProvingPeriodStart"),
-            current_deadline=expect_uint(f[11], f"{w}.CurrentDeadline"),
-            deadlines=expect_cid(f[12], f"{w}.Deadlines"),
-            early_terminations=BitField.from_cbor(f[13]),
-            deadline_cron_active=expect_bool(f[14], f"{w}.DeadlineCronActive"),
-        )
 
     @classmethod
     def new(

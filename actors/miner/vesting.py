@@ -7,11 +7,10 @@ proving period start, so entries of rewards from nearby epochs merge.
 """
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Annotated, Final
 
 from actors.miner.policy import QuantSpec
-from chain.encoding.bigint import encode_bigint
-from chain.encoding.expect import expect_bigint, expect_int, expect_list, expect_tuple
+from chain.encoding.schema import CborTuple, ChainEpoch, MaxLen, TokenAmount
 from chain.params import Policy
 
 # A table holds at most one entry per quantum over the vesting period; bound decoding generously.
@@ -32,15 +31,13 @@ class VestSpec:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class VestingFund:
-    epoch: int
-    amount: int
+class VestingFund(CborTuple):
+    epoch: ChainEpoch
+    amount: TokenAmount
 
 
-@dataclass(frozen=True, slots=True)
-class VestingFunds:
-    funds: tuple[VestingFund, ...] = ()
+class VestingFunds(CborTuple):
+    funds: Annotated[tuple[VestingFund, ...], MaxLen(MAX_VESTING_ENTRIES)] = ()
 
     def total(self) -> int:
         return sum(f.amount for f in self.funds)
@@ -84,19 +81,3 @@ class VestingFunds:
             else:
                 out.append(fund)
         return VestingFunds(tuple(out)), target - remaining
-
-    def to_cbor(self) -> list[Any]:
-        return [[[f.epoch, encode_bigint(f.amount)] for f in self.funds]]
-
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "VestingFunds":
-        (funds,) = expect_tuple(raw, 1, "VestingFunds")
-        out = []
-        for item in expect_list(funds, "VestingFunds.Funds", MAX_VESTING_ENTRIES):
-            epoch, amount = expect_tuple(item, 2, "VestingFund")
-            out.append(
-                VestingFund(
-                    expect_int(epoch, "VestingFund.Epoch"), expect_bigint(amount, "VestingFund.Amount")
-                )
-            )
-        return cls(tuple(out))

@@ -9,12 +9,11 @@ plain value transfer (method 0), which the VM handles without calling the actor 
 from dataclasses import replace
 
 from actors import builtin
-from actors.dispatch import METHOD_SEND, ActorDef, MethodDef
+from actors.abi import EPOCH_UNDEFINED, MAX_SECTOR_NUMBER, WithdrawBalanceReturn
+from actors.dispatch import METHOD_SEND, ActorDef
 from actors.miner import calls, proving, sealing
 from actors.miner.deadlines import Deadlines
 from actors.miner.policy import (
-    EPOCH_UNDEFINED,
-    MAX_SECTOR_NUMBER,
     WINDOW_POST_PROOFS,
     allowed_window_post_proofs,
     consensus_fault_penalty,
@@ -30,50 +29,50 @@ from actors.miner.types import (
     ChangePeerIDParams,
     ChangeWorkerAddressParams,
     CheckSectorProvenParams,
-    DeclareFaultsParams,
-    DeclareFaultsRecoveredParams,
-    DeferredCronEventParams,
     GetControlAddressesReturn,
     MinerConstructorParams,
     MinerMethod,
-    PreCommitSectorBatchParams,
-    PreCommitSectorParams,
-    ProveCommitAggregateParams,
-    ProveCommitSectorParams,
+    PieceInclusionExtra,
     ReportConsensusFaultParams,
-    SubmitWindowedPoStParams,
-    TerminateSectorsParams,
     VerifyPieceInclusionParams,
     WithdrawBalanceParams,
-    WithdrawBalanceReturn,
 )
 from actors.miner.vesting import VestSpec
 from chain.encoding.errors import DecodeError
 from chain.params import Policy
 from chain.types.address import Address
 from chain.types.sector import PieceInclusionVerifyInfo
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.exitcode import (
+    ActorError,
+    forbidden,
+    illegal_argument,
+    illegal_state,
+    insufficient_funds,
+    not_found,
+)
 from chain.vm.runtime import Runtime
-
-
-def _bad(message: str) -> ActorError:
-    return ActorError(ExitCode.ErrIllegalArgument, message)
 
 
 def _check_control_addresses(policy: Policy, addresses: tuple[Address, ...]) -> None:
     if len(addresses) > policy.max_control_addresses:
-        raise _bad(f"control addresses length {len(addresses)} exceeds max {policy.max_control_addresses}")
+        raise illegal_argument(
+            f"control addresses length {len(addresses)} exceeds max {policy.max_control_addresses}"
+        )
 
 
 def _check_peer_info(policy: Policy, peer_id: bytes | None, multiaddrs: tuple[bytes, ...] | None) -> None:
     if peer_id is not None and len(peer_id) > policy.max_peer_id_length:
-        raise _bad(f"peer ID size of {len(peer_id)} exceeds maximum size of {policy.max_peer_id_length}")
+        raise illegal_argument(
+            f"peer ID size of {len(peer_id)} exceeds maximum size of {policy.max_peer_id_length}"
+        )
     if multiaddrs is not None:
         if any(len(m) == 0 for m in multiaddrs):
-            raise _bad("invalid empty multiaddr")
+            raise illegal_argument("invalid empty multiaddr")
         total = sum(len(m) for m in multiaddrs)
         if total > policy.max_multiaddr_data:
-            raise _bad(f"multiaddr size of {total} exceeds maximum of {policy.max_multiaddr_data}")
+            raise illegal_argument(
+                f"multiaddr size of {total} exceeds maximum of {policy.max_multiaddr_data}"
+            )
 
 
 def constructor(rt: Runtime, params: MinerConstructorParams) -> None:
@@ -82,7 +81,7 @@ def constructor(rt: Runtime, params: MinerConstructorParams) -> None:
     _check_control_addresses(policy, params.control_addresses)
     _check_peer_info(policy, params.peer_id, params.multi_addresses)
     if params.window_post_proof_type not in allowed_window_post_proofs(policy):
-        raise _bad(f"proof type {params.window_post_proof_type} not allowed for new miner actors")
+        raise illegal_argument(f"proof type {params.window_post_proof_type} not allowed for new miner actors")
     owner = calls.resolve_control_address(rt, params.owner)
     worker = calls.resolve_worker_address(rt, params.worker)
     controls = tuple(calls.resolve_control_address(rt, a) for a in params.control_addresses)
@@ -159,25 +158,24 @@ def change_multiaddrs(rt: Runtime, params: ChangeMultiaddrsParams) -> None:
 def check_sector_proven(rt: Runtime, params: CheckSectorProvenParams) -> None:
     rt.validate_immediate_caller_accept_any()
     if params.sector_number > MAX_SECTOR_NUMBER:
-        raise _bad("sector number out of range")
+        raise illegal_argument("sector number out of range")
     state = rt.state(MinerState)
     if Sectors.load(rt.store, state.sectors).get(params.sector_number) is None:
-        raise ActorError(ExitCode.ErrNotFound, f"sector {params.sector_number} not proven")
+        raise not_found(f"sector {params.sector_number} not proven")
 
 
 def apply_rewards(rt: Runtime, params: ApplyRewardParams) -> None:
     """Receive a block reward (locking 3/4 of it to vest) and a penalty to pay (from the reward actor)."""
     if params.reward < 0:
-        raise _bad("cannot lock up a negative amount of funds")
+        raise illegal_argument("cannot lock up a negative amount of funds")
     if params.penalty < 0:
-        raise _bad("cannot penalize a negative amount of funds")
+        raise illegal_argument("cannot penalize a negative amount of funds")
     state = rt.state(MinerState)
     rt.validate_immediate_caller_is(builtin.REWARD_ACTOR_ADDR)
     to_lock = locked_reward_from_reward(params.reward)
     unlocked = state.unlocked_balance(rt.current_balance())
     if unlocked < to_lock:
-        raise ActorError(
-            ExitCode.ErrInsufficientFunds,
+        raise insufficient_funds(
             f"insufficient funds to lock, available: {unlocked}, requested: {to_lock}",
         )
     state, vested = state.add_locked_funds(rt.store, rt.curr_epoch, to_lock, VestSpec.for_rewards(rt.policy))
@@ -198,19 +196,18 @@ def report_consensus_fault(rt: Runtime, params: ReportConsensusFaultParams) -> N
     reporter = rt.caller
     fault = rt.verify_consensus_fault(params.header1, params.header2, params.header_extra)
     if fault is None:
-        raise _bad("no consensus fault found")
+        raise illegal_argument("no consensus fault found")
     if fault.target != rt.receiver:
-        raise _bad(f"fault by {fault.target} reported to miner {rt.receiver}")
+        raise illegal_argument(f"fault by {fault.target} reported to miner {rt.receiver}")
     if rt.curr_epoch - fault.epoch <= 0:
-        raise _bad(f"invalid fault epoch {fault.epoch} ahead of current {rt.curr_epoch}")
+        raise illegal_argument(f"invalid fault epoch {fault.epoch} ahead of current {rt.curr_epoch}")
     this_epoch_reward = calls.reward_stats(rt).this_epoch_reward_smoothed.estimate()
     penalty = consensus_fault_penalty(rt.policy, this_epoch_reward)
     slasher_reward = reward_for_consensus_slash_report(rt.policy, this_epoch_reward)
 
     state, info = calls.load(rt)
     if fault.epoch < info.consensus_fault_elapsed:
-        raise ActorError(
-            ExitCode.ErrForbidden,
+        raise forbidden(
             f"fault epoch {fault.epoch} is too old, last exclusion ended at {info.consensus_fault_elapsed}",
         )
     state = state.apply_penalty(penalty)
@@ -234,7 +231,7 @@ def report_consensus_fault(rt: Runtime, params: ReportConsensusFaultParams) -> N
 def withdraw_balance(rt: Runtime, params: WithdrawBalanceParams) -> WithdrawBalanceReturn:
     """Send up to the requested amount of available balance to the owner, repaying fee debt first."""
     if params.amount_requested < 0:
-        raise _bad(f"negative fund requested for withdrawal: {params.amount_requested}")
+        raise illegal_argument(f"negative fund requested for withdrawal: {params.amount_requested}")
     state, info = calls.load(rt)
     rt.validate_immediate_caller_is(info.owner, info.beneficiary)
     state, vested = state.unlock_vested_funds(rt.store, rt.curr_epoch)
@@ -242,7 +239,7 @@ def withdraw_balance(rt: Runtime, params: WithdrawBalanceParams) -> WithdrawBala
     state, fee_to_burn = state.repay_debts(rt.current_balance())
     amount = min(available, params.amount_requested)
     if amount < 0:
-        raise ActorError(ExitCode.ErrIllegalState, f"negative amount to withdraw: {amount}")
+        raise illegal_state(f"negative amount to withdraw: {amount}")
     rt.set_state(state)
     if amount > 0:
         sent = rt.send(info.beneficiary, METHOD_SEND, b"", amount)
@@ -251,7 +248,7 @@ def withdraw_balance(rt: Runtime, params: WithdrawBalanceParams) -> WithdrawBala
     calls.burn(rt, fee_to_burn)
     calls.notify_pledge_changed(rt, -vested)
     state.check_balance_invariants(rt.current_balance())
-    return WithdrawBalanceReturn(amount)
+    return amount
 
 
 def repay_debt(rt: Runtime) -> None:
@@ -271,114 +268,47 @@ def verify_piece_inclusion(rt: Runtime, params: VerifyPieceInclusionParams) -> N
     CommD (a payment voucher's condition; see docs/actors.md)."""
     rt.validate_immediate_caller_accept_any()
     try:
-        extra = params.decoded_extra()
+        extra = PieceInclusionExtra.from_bytes(params.extra)
     except DecodeError as exc:
-        raise _bad(f"bad piece inclusion condition: {exc}") from None
+        raise illegal_argument("bad piece inclusion condition", exc) from None
     if extra.sector_number > MAX_SECTOR_NUMBER:
-        raise _bad("sector number out of range")
+        raise illegal_argument("sector number out of range")
     state = rt.state(MinerState)
     sector = Sectors.load(rt.store, state.sectors).get(extra.sector_number)
     if sector is None:
-        raise ActorError(ExitCode.ErrNotFound, f"sector {extra.sector_number} not proven")
+        raise not_found(f"sector {extra.sector_number} not proven")
     info = PieceInclusionVerifyInfo(sector.seal_proof, sector.unsealed_cid, extra.piece, params.proof)
     if not rt.verify_piece_inclusion(info):
-        raise _bad(f"piece {extra.piece.piece_cid} is not proven to be in sector {extra.sector_number}")
+        raise illegal_argument(
+            f"piece {extra.piece.piece_cid} is not proven to be in sector {extra.sector_number}"
+        )
 
 
-ACTOR = ActorDef(
+ACTOR = ActorDef.of(
     code=builtin.MINER_ACTOR_CODE,
     name="storageminer",
     state_type=MinerState,
     methods=(
-        MethodDef(MinerMethod.Constructor, "Constructor", constructor, MinerConstructorParams.from_cbor),
-        MethodDef(MinerMethod.ControlAddresses, "ControlAddresses", control_addresses),
-        MethodDef(
-            MinerMethod.ChangeWorkerAddress,
-            "ChangeWorkerAddress",
-            change_worker_address,
-            ChangeWorkerAddressParams.from_cbor,
-        ),
-        MethodDef(MinerMethod.ChangePeerID, "ChangePeerID", change_peer_id, ChangePeerIDParams.from_cbor),
-        MethodDef(
-            MinerMethod.SubmitWindowedPoSt,
-            "SubmitWindowedPoSt",
-            proving.submit_windowed_post,
-            SubmitWindowedPoStParams.from_cbor,
-        ),
-        MethodDef(
-            MinerMethod.PreCommitSector,
-            "PreCommitSector",
-            sealing.pre_commit_sector,
-            PreCommitSectorParams.from_cbor,
-        ),
-        MethodDef(
-            MinerMethod.ProveCommitSector,
-            "ProveCommitSector",
-            sealing.prove_commit_sector,
-            ProveCommitSectorParams.from_cbor,
-        ),
-        MethodDef(
-            MinerMethod.TerminateSectors,
-            "TerminateSectors",
-            proving.terminate_sectors,
-            TerminateSectorsParams.from_cbor,
-        ),
-        MethodDef(
-            MinerMethod.DeclareFaults, "DeclareFaults", proving.declare_faults, DeclareFaultsParams.from_cbor
-        ),
-        MethodDef(
-            MinerMethod.DeclareFaultsRecovered,
-            "DeclareFaultsRecovered",
-            proving.declare_faults_recovered,
-            DeclareFaultsRecoveredParams.from_cbor,
-        ),
-        MethodDef(
-            MinerMethod.OnDeferredCronEvent,
-            "OnDeferredCronEvent",
-            proving.on_deferred_cron_event,
-            DeferredCronEventParams.from_cbor,
-        ),
-        MethodDef(
-            MinerMethod.CheckSectorProven,
-            "CheckSectorProven",
-            check_sector_proven,
-            CheckSectorProvenParams.from_cbor,
-        ),
-        MethodDef(MinerMethod.ApplyRewards, "ApplyRewards", apply_rewards, ApplyRewardParams.from_cbor),
-        MethodDef(
-            MinerMethod.ReportConsensusFault,
-            "ReportConsensusFault",
-            report_consensus_fault,
-            ReportConsensusFaultParams.from_cbor,
-        ),
-        MethodDef(
-            MinerMethod.WithdrawBalance, "WithdrawBalance", withdraw_balance, WithdrawBalanceParams.from_cbor
-        ),
-        MethodDef(
-            MinerMethod.ChangeMultiaddrs,
-            "ChangeMultiaddrs",
-            change_multiaddrs,
-            ChangeMultiaddrsParams.from_cbor,
-        ),
-        MethodDef(MinerMethod.ConfirmUpdateWorkerKey, "ConfirmUpdateWorkerKey", confirm_update_worker_key),
-        MethodDef(MinerMethod.RepayDebt, "RepayDebt", repay_debt),
-        MethodDef(
-            MinerMethod.PreCommitSectorBatch,
-            "PreCommitSectorBatch",
-            sealing.pre_commit_sector_batch,
-            PreCommitSectorBatchParams.from_cbor,
-        ),
-        MethodDef(
-            MinerMethod.ProveCommitAggregate,
-            "ProveCommitAggregate",
-            sealing.prove_commit_aggregate,
-            ProveCommitAggregateParams.from_cbor,
-        ),
-        MethodDef(
-            MinerMethod.VerifyPieceInclusion,
-            "VerifyPieceInclusion",
-            verify_piece_inclusion,
-            VerifyPieceInclusionParams.from_cbor,
-        ),
+        (MinerMethod.Constructor, constructor),
+        (MinerMethod.ControlAddresses, control_addresses),
+        (MinerMethod.ChangeWorkerAddress, change_worker_address),
+        (MinerMethod.ChangePeerID, change_peer_id),
+        (MinerMethod.SubmitWindowedPoSt, proving.submit_windowed_post),
+        (MinerMethod.PreCommitSector, sealing.pre_commit_sector),
+        (MinerMethod.ProveCommitSector, sealing.prove_commit_sector),
+        (MinerMethod.TerminateSectors, proving.terminate_sectors),
+        (MinerMethod.DeclareFaults, proving.declare_faults),
+        (MinerMethod.DeclareFaultsRecovered, proving.declare_faults_recovered),
+        (MinerMethod.OnDeferredCronEvent, proving.on_deferred_cron_event),
+        (MinerMethod.CheckSectorProven, check_sector_proven),
+        (MinerMethod.ApplyRewards, apply_rewards),
+        (MinerMethod.ReportConsensusFault, report_consensus_fault),
+        (MinerMethod.WithdrawBalance, withdraw_balance),
+        (MinerMethod.ChangeMultiaddrs, change_multiaddrs),
+        (MinerMethod.ConfirmUpdateWorkerKey, confirm_update_worker_key),
+        (MinerMethod.RepayDebt, repay_debt),
+        (MinerMethod.PreCommitSectorBatch, sealing.pre_commit_sector_batch),
+        (MinerMethod.ProveCommitAggregate, sealing.prove_commit_aggregate),
+        (MinerMethod.VerifyPieceInclusion, verify_piece_inclusion),
     ),
 )
