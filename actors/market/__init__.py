@@ -1,5 +1,2 @@
-"""The storage market actor: deal escrow, publication, activation, payments and slashing."""
-
-from actors.market.actor import ACTOR
-
-__all__ = ["ACTOR"]
+"""The storage market actor: `types` (methods, deals, params), `state` (the tables and their
+bookkeeping), `policy` (deal bounds), `actor` (the handlers and ACTOR)."""

@@ -8,8 +8,8 @@ from dataclasses import replace
 import structlog
 
 from actors import builtin
-from actors.dispatch import METHOD_SEND, ActorDef, MethodDef
-from actors.market import ext
+from actors.abi import EPOCH_UNDEFINED, WithdrawBalanceReturn
+from actors.dispatch import METHOD_SEND, ActorDef
 from actors.market.policy import (
     deal_client_collateral_bounds,
     deal_duration_bounds,
@@ -21,7 +21,6 @@ from actors.market.policy import (
 )
 from actors.market.state import MarketState, MarketTables
 from actors.market.types import (
-    EPOCH_UNDEFINED,
     ActivateDealsParams,
     ActivateDealsResult,
     ClientDealProposal,
@@ -29,6 +28,7 @@ from actors.market.types import (
     ComputeDataCommitmentReturn,
     DealProposal,
     DealState,
+    MarketMethod,
     OnMinerSectorsTerminateParams,
     PublishStorageDealsParams,
     PublishStorageDealsReturn,
@@ -36,29 +36,21 @@ from actors.market.types import (
     VerifyDealsForActivationParams,
     VerifyDealsForActivationReturn,
     WithdrawBalanceParams,
-    WithdrawBalanceReturn,
     deal_cid_from_digest,
-    decode_add_balance_params,
     is_piece_cid,
 )
-from actors.miner.bitfield import BitField
+from actors.miner.types import GetControlAddressesReturn, MinerMethod
+from actors.power.types import CurrentTotalPowerReturn, PowerMethod
+from actors.reward.types import RewardMethod, ThisEpochRewardReturn
 from actors.sends import call, send_or_abort
 from chain.encoding.cid import CID
 from chain.types.address import Address
+from chain.types.bitfield import BitField
 from chain.types.sector import PieceInfo
 from chain.vm.exitcode import ActorError, forbidden, illegal_argument, illegal_state, not_found
 from chain.vm.runtime import Runtime
 
 log = structlog.get_logger(__name__)
-
-METHOD_ADD_BALANCE = 2
-METHOD_WITHDRAW_BALANCE = 3
-METHOD_PUBLISH_STORAGE_DEALS = 4
-METHOD_VERIFY_DEALS_FOR_ACTIVATION = 5
-METHOD_ACTIVATE_DEALS = 6
-METHOD_ON_MINER_SECTORS_TERMINATE = 7
-METHOD_COMPUTE_DATA_COMMITMENT = 8
-METHOD_CRON_TICK = 9
 
 
 def constructor(rt: Runtime) -> None:
@@ -91,7 +83,7 @@ def withdraw_balance(rt: Runtime, params: WithdrawBalanceParams) -> WithdrawBala
     withdrawn = tables.escrow.subtract_with_minimum(nominal, params.amount, tables.locked.get(nominal))
     rt.set_state(tables.commit())
     send_or_abort(rt, recipient, METHOD_SEND, None, withdrawn, "withdrawal")
-    return WithdrawBalanceReturn(withdrawn)
+    return withdrawn
 
 
 def publish_storage_deals(rt: Runtime, params: PublishStorageDealsParams) -> PublishStorageDealsReturn:
@@ -425,37 +417,18 @@ def _deal_cid(rt: Runtime, proposal: DealProposal) -> CID:
 # -- asking other actors ------------------------------------------------------------------------------
 
 
-def _request_miner_control_addrs(rt: Runtime, miner: Address) -> ext.GetControlAddressesReturn:
-    return call(
-        rt,
-        miner,
-        ext.MINER_CONTROL_ADDRESSES_METHOD,
-        None,
-        ext.GetControlAddressesReturn.from_cbor,
-        "miner control addresses",
-    )
+def _request_miner_control_addrs(rt: Runtime, miner: Address) -> GetControlAddressesReturn:
+    return call(rt, miner, MinerMethod.ControlAddresses, None, GetControlAddressesReturn)
 
 
 def _request_baseline_power(rt: Runtime) -> int:
-    reward = call(
-        rt,
-        builtin.REWARD_ACTOR_ADDR,
-        ext.REWARD_THIS_EPOCH_REWARD_METHOD,
-        None,
-        ext.ThisEpochRewardReturn.from_cbor,
-        "this epoch reward",
-    )
+    reward = call(rt, builtin.REWARD_ACTOR_ADDR, RewardMethod.ThisEpochReward, None, ThisEpochRewardReturn)
     return reward.this_epoch_baseline_power
 
 
 def _request_network_raw_power(rt: Runtime) -> int:
     power = call(
-        rt,
-        builtin.STORAGE_POWER_ACTOR_ADDR,
-        ext.POWER_CURRENT_TOTAL_POWER_METHOD,
-        None,
-        ext.CurrentTotalPowerReturn.from_cbor,
-        "current total power",
+        rt, builtin.STORAGE_POWER_ACTOR_ADDR, PowerMethod.CurrentTotalPower, None, CurrentTotalPowerReturn
     )
     return power.raw_byte_power
 
@@ -475,41 +448,19 @@ def _escrow_address(rt: Runtime, address: Address) -> tuple[Address, Address, tu
     return nominal, nominal, (nominal,)
 
 
-ACTOR = ActorDef(
+ACTOR = ActorDef.of(
     code=builtin.MARKET_ACTOR_CODE,
     name="storagemarket",
     state_type=MarketState,
     methods=(
-        MethodDef(1, "Constructor", constructor),
-        MethodDef(METHOD_ADD_BALANCE, "AddBalance", add_balance, decode_add_balance_params),
-        MethodDef(
-            METHOD_WITHDRAW_BALANCE, "WithdrawBalance", withdraw_balance, WithdrawBalanceParams.from_cbor
-        ),
-        MethodDef(
-            METHOD_PUBLISH_STORAGE_DEALS,
-            "PublishStorageDeals",
-            publish_storage_deals,
-            PublishStorageDealsParams.from_cbor,
-        ),
-        MethodDef(
-            METHOD_VERIFY_DEALS_FOR_ACTIVATION,
-            "VerifyDealsForActivation",
-            verify_deals_for_activation,
-            VerifyDealsForActivationParams.from_cbor,
-        ),
-        MethodDef(METHOD_ACTIVATE_DEALS, "ActivateDeals", activate_deals, ActivateDealsParams.from_cbor),
-        MethodDef(
-            METHOD_ON_MINER_SECTORS_TERMINATE,
-            "OnMinerSectorsTerminate",
-            on_miner_sectors_terminate,
-            OnMinerSectorsTerminateParams.from_cbor,
-        ),
-        MethodDef(
-            METHOD_COMPUTE_DATA_COMMITMENT,
-            "ComputeDataCommitment",
-            compute_data_commitment,
-            ComputeDataCommitmentParams.from_cbor,
-        ),
-        MethodDef(METHOD_CRON_TICK, "CronTick", cron_tick),
+        (MarketMethod.Constructor, constructor),
+        (MarketMethod.AddBalance, add_balance),
+        (MarketMethod.WithdrawBalance, withdraw_balance),
+        (MarketMethod.PublishStorageDeals, publish_storage_deals),
+        (MarketMethod.VerifyDealsForActivation, verify_deals_for_activation),
+        (MarketMethod.ActivateDeals, activate_deals),
+        (MarketMethod.OnMinerSectorsTerminate, on_miner_sectors_terminate),
+        (MarketMethod.ComputeDataCommitment, compute_data_commitment),
+        (MarketMethod.CronTick, cron_tick),
     ),
 )

@@ -12,22 +12,22 @@ state, as builtin-actors' MarketStateMutation does; balance movements keep the l
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any, Final, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
+from actors.abi import EPOCH_UNDEFINED
 from actors.balance_table import BalanceTable
-from actors.market.types import EPOCH_UNDEFINED, DealProposal, DealState
+from actors.market.types import DealProposal, DealState
 from actors.util.sets import HamtSet, SetMultimap
-from chain.encoding.bigint import encode_bigint
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
-from chain.encoding.expect import expect_cid, expect_int, expect_nonneg_bigint, expect_tuple, expect_uint
+from chain.encoding.schema import CborTuple, ChainEpoch, Name, TokenAmount, Uint64
 from chain.params import Policy
 from chain.state.amt import MAX_INDEX as AMT_MAX_INDEX
 from chain.state.amt import Amt
 from chain.state.hamt import DEFAULT_BITWIDTH, Hamt
 from chain.store.blockstore import BlockNotFound, Blockstore
 from chain.types.address import Address
-from chain.vm.exitcode import ActorError, ExitCode, illegal_state
+from chain.vm.exitcode import illegal_state, insufficient_funds
 
 T = TypeVar("T")
 
@@ -35,19 +35,18 @@ PROPOSALS_AMT_BITWIDTH: Final = 5
 STATES_AMT_BITWIDTH: Final = 6
 
 
-@dataclass(frozen=True, slots=True)
-class MarketState:
+class MarketState(CborTuple):
     proposals: CID
     states: CID
     pending_proposals: CID
     escrow_table: CID
     locked_table: CID
-    next_id: int
+    next_id: Annotated[Uint64, Name("NextID")]
     deal_ops_by_epoch: CID
-    last_cron: int
-    total_client_locked_collateral: int
-    total_provider_locked_collateral: int
-    total_client_storage_fee: int
+    last_cron: ChainEpoch
+    total_client_locked_collateral: TokenAmount
+    total_provider_locked_collateral: TokenAmount
+    total_client_storage_fee: TokenAmount
     pending_deal_allocation_ids: CID
 
     @classmethod
@@ -74,44 +73,6 @@ class MarketState:
             self.total_client_locked_collateral
             + self.total_provider_locked_collateral
             + self.total_client_storage_fee
-        )
-
-    def to_cbor(self) -> list[Any]:
-        return [
-            self.proposals,
-            self.states,
-            self.pending_proposals,
-            self.escrow_table,
-            self.locked_table,
-            self.next_id,
-            self.deal_ops_by_epoch,
-            self.last_cron,
-            encode_bigint(self.total_client_locked_collateral),
-            encode_bigint(self.total_provider_locked_collateral),
-            encode_bigint(self.total_client_storage_fee),
-            self.pending_deal_allocation_ids,
-        ]
-
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "MarketState":
-        f = expect_tuple(raw, 12, "MarketState")
-        return cls(
-            proposals=expect_cid(f[0], "MarketState.Proposals"),
-            states=expect_cid(f[1], "MarketState.States"),
-            pending_proposals=expect_cid(f[2], "MarketState.PendingProposals"),
-            escrow_table=expect_cid(f[3], "MarketState.EscrowTable"),
-            locked_table=expect_cid(f[4], "MarketState.LockedTable"),
-            next_id=expect_uint(f[5], "MarketState.NextID"),
-            deal_ops_by_epoch=expect_cid(f[6], "MarketState.DealOpsByEpoch"),
-            last_cron=expect_int(f[7], "MarketState.LastCron"),
-            total_client_locked_collateral=expect_nonneg_bigint(
-                f[8], "MarketState.TotalClientLockedCollateral"
-            ),
-            total_provider_locked_collateral=expect_nonneg_bigint(
-                f[9], "MarketState.TotalProviderLockedCollateral"
-            ),
-            total_client_storage_fee=expect_nonneg_bigint(f[10], "MarketState.TotalClientStorageFee"),
-            pending_deal_allocation_ids=expect_cid(f[11], "MarketState.PendingDealAllocationIds"),
         )
 
 
@@ -245,8 +206,7 @@ class MarketTables:
         previous = self.locked.get(address)
         escrow = self.escrow.get(address)
         if previous + amount > escrow:
-            raise ActorError(
-                ExitCode.ErrInsufficientFunds,
+            raise insufficient_funds(
                 f"not enough balance to lock for {address}: escrow {escrow} < locked {previous} + {amount}",
             )
         self.locked.add(address, amount)
@@ -352,11 +312,11 @@ def _open(load: Callable[[], T]) -> T:
     try:
         return load()
     except (DecodeError, BlockNotFound) as exc:
-        raise illegal_state(f"market state is corrupt: {exc}") from None
+        raise illegal_state("market state is corrupt", exc) from None
 
 
 def _decode(decoder: Callable[[Any, str], T], raw: Any, what: str) -> T:
     try:
         return decoder(raw, what)
     except DecodeError as exc:
-        raise illegal_state(f"stored {what} is corrupt: {exc}") from None
+        raise illegal_state(f"stored {what} is corrupt", exc) from None

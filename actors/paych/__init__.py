@@ -1,0 +1,2 @@
+"""The payment channel actor: `types` (methods, state, vouchers, params), `actor` (the handlers and
+ACTOR)."""
