@@ -10,7 +10,7 @@ import time
 from typing import Final
 
 from actors import builtin
-from actors.account import AccountState
+from actors.account.types import AccountState
 from bench.common import report, section
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.crypto.randomness import DeterministicRandomness

@@ -84,7 +84,7 @@ def run_example(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def run_show(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from actors import builtin
-    from actors.power_state import ClaimsTable, PowerState
+    from actors.power.state import ClaimsTable, PowerState
     from chain.state.init_state import InitState
     from chain.store.blockstore import MemoryBlockstore, get_cbor
     from chain.vm.exitcode import ActorError

@@ -39,16 +39,18 @@ from pathlib import Path
 from typing import Any, BinaryIO, Final
 
 from actors import builtin
-from actors.account import AccountState
-from actors.cron import GENESIS_ENTRIES
+from actors.account.types import AccountState
+from actors.cron.types import GENESIS_ENTRIES
+from actors.cron.types import ConstructorParams as CronConstructorParams
 from actors.dispatch import METHOD_CONSTRUCTOR, METHOD_SEND, encode_params
-from actors.init import METHOD_EXEC, ExecParams, ExecReturn
+from actors.init.types import ConstructorParams as InitConstructorParams
+from actors.init.types import ExecParams, ExecReturn, InitMethod
 from actors.miner.policy import SEAL_PROOFS
 from actors.miner.state import MinerState
 from actors.miner.types import MinerMethod, PreCommitSectorParams, ProveCommitSectorParams
-from actors.multisig import ConstructorParams as MultisigConstructorParams
-from actors.power import CreateMinerParams, CreateMinerReturn, PowerMethod
-from actors.power_state import PowerState
+from actors.multisig.types import ConstructorParams as MultisigConstructorParams
+from actors.power.state import PowerState
+from actors.power.types import CreateMinerParams, CreateMinerReturn, PowerMethod
 from chain.crypto.randomness import DomainSeparationTag, blake2b_256, draw_randomness_from_digest
 from chain.encoding import dagcbor
 from chain.encoding.bigint import encode_bigint
@@ -266,13 +268,13 @@ class _Builder:
     def singletons(self) -> None:
         template = self.template
         self.install(builtin.SYSTEM_ACTOR_ADDR, builtin.SYSTEM_ACTOR_CODE)
-        self.install(builtin.INIT_ACTOR_ADDR, builtin.INIT_ACTOR_CODE, [template.network_name])
+        self.install(
+            builtin.INIT_ACTOR_ADDR, builtin.INIT_ACTOR_CODE, InitConstructorParams(template.network_name)
+        )
         self.install(
             builtin.REWARD_ACTOR_ADDR, builtin.REWARD_ACTOR_CODE, encode_bigint(0), REWARD_ACTOR_BALANCE
         )
-        self.install(
-            builtin.CRON_ACTOR_ADDR, builtin.CRON_ACTOR_CODE, [[e.to_cbor() for e in GENESIS_ENTRIES]]
-        )
+        self.install(builtin.CRON_ACTOR_ADDR, builtin.CRON_ACTOR_CODE, CronConstructorParams(GENESIS_ENTRIES))
         self.install(builtin.STORAGE_POWER_ACTOR_ADDR, builtin.POWER_ACTOR_CODE)
         self.install(builtin.STORAGE_MARKET_ACTOR_ADDR, builtin.MARKET_ACTOR_CODE)
         self.unspendable_account(builtin.BURNT_FUNDS_ACTOR_ADDR, 0)
@@ -295,11 +297,16 @@ class _Builder:
             entry.signers, entry.threshold, entry.vesting_duration, entry.vesting_start
         )
         self.mint(entry.balance)
-        exec_params = ExecParams(builtin.MULTISIG_ACTOR_CODE, encode_params(params))
+        exec_params = ExecParams(builtin.MULTISIG_ACTOR_CODE, params.to_bytes())
         ret = self.implicit(
-            builtin.SYSTEM_ACTOR_ADDR, builtin.INIT_ACTOR_ADDR, METHOD_EXEC, exec_params, entry.balance, what
+            builtin.SYSTEM_ACTOR_ADDR,
+            builtin.INIT_ACTOR_ADDR,
+            InitMethod.Exec,
+            exec_params,
+            entry.balance,
+            what,
         )
-        return ExecReturn.from_cbor(dagcbor.decode(ret)).id_address
+        return ExecReturn.from_bytes(ret).id_address
 
     def reserve_miner_ids(self) -> None:
         init = self.tree.get_actor(builtin.INIT_ACTOR_ADDR)
@@ -348,7 +355,7 @@ class _Builder:
             entry.power_balance,
             f"{what}: power.CreateMiner",
         )
-        created = CreateMinerReturn.from_cbor(dagcbor.decode(ret))
+        created = CreateMinerReturn.from_bytes(ret)
         if created.id_address != miner.id_address:
             raise GenesisError(
                 f"{what}: the miner was created as {created.id_address}, not {miner.id_address}"

@@ -16,19 +16,12 @@ merging them into the enclosing snapshot's journal.
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, Final
 
 from chain.encoding import dagcbor
-from chain.encoding.bigint import encode_bigint
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
-from chain.encoding.expect import (
-    expect_bigint,
-    expect_cid,
-    expect_tuple,
-    expect_uint,
-)
+from chain.encoding.schema import CborTuple, TokenAmount, Uint64
 from chain.state.hamt import Hamt
 from chain.state.init_state import InitState
 from chain.store.blockstore import BlockNotFound, Blockstore, get_cbor, put_cbor
@@ -48,17 +41,12 @@ class StateTreeError(Exception):
     """The state is inconsistent (a missing or malformed init actor, an unresolvable write)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Actor:
+class Actor(CborTuple):
     code: CID
     head: CID
-    nonce: int
-    balance: int
+    nonce: Uint64
+    balance: TokenAmount
     delegated_address: Address | None = None
-
-    def to_cbor(self) -> list[Any]:
-        delegated = None if self.delegated_address is None else self.delegated_address.to_bytes()
-        return [self.code, self.head, self.nonce, encode_bigint(self.balance), delegated]
 
     def with_balance(self, balance: int) -> "Actor":
         return Actor(self.code, self.head, self.nonce, balance, self.delegated_address)
@@ -66,35 +54,11 @@ class Actor:
     def with_head(self, head: CID) -> "Actor":
         return Actor(self.code, head, self.nonce, self.balance, self.delegated_address)
 
-    @classmethod
-    def from_cbor(cls, raw: Any, what: str = "Actor") -> "Actor":
-        code, head, nonce, balance, delegated = expect_tuple(raw, 5, what)
-        return cls(
-            expect_cid(code, f"{what}.Code"),
-            expect_cid(head, f"{what}.Head"),
-            expect_uint(nonce, f"{what}.Nonce"),
-            expect_bigint(balance, f"{what}.Balance"),
-            None if delegated is None else Address.from_cbor(delegated, f"{what}.DelegatedAddress"),
-        )
 
-
-@dataclass(frozen=True, slots=True)
-class StateRoot:
-    version: int
+class StateRoot(CborTuple):
+    version: Uint64
     actors: CID
     info: CID
-
-    def to_cbor(self) -> list[Any]:
-        return [self.version, self.actors, self.info]
-
-    @classmethod
-    def from_cbor(cls, raw: Any, what: str = "StateRoot") -> "StateRoot":
-        version, actors, info = expect_tuple(raw, 3, what)
-        return cls(
-            expect_uint(version, f"{what}.Version"),
-            expect_cid(actors, f"{what}.Actors"),
-            expect_cid(info, f"{what}.Info"),
-        )
 
 
 # A journal entry: (the dict changed, the key, the value before the change or _MISSING).

@@ -1,15 +1,25 @@
 """The one place mapping actor code CIDs to the actors/ modules that implement them.
 
-Each built-in actor module ends with `ACTOR = ActorDef(...)`; list it in BUILTIN_ACTORS below. The VM
+Each built-in actor's `actors/<name>/actor.py` ends with `ACTOR = ActorDef.of(...)`; list it in
+BUILTIN_ACTORS below. The VM
 looks an actor's code up here to run a method, and to check that create_actor names a code it can run.
 """
 
 from collections.abc import Iterable
 from typing import Final
 
-from actors import account, builtin, cron, init, market, multisig, paych, power, reward, system
+from actors import builtin
+from actors.account import actor as account
+from actors.cron import actor as cron
 from actors.dispatch import ActorDef
-from actors.miner import methods as miner
+from actors.init import actor as init
+from actors.market import actor as market
+from actors.miner import actor as miner
+from actors.multisig import actor as multisig
+from actors.paych import actor as paych
+from actors.power import actor as power
+from actors.reward import actor as reward
+from actors.system import actor as system
 from chain.encoding.cid import CID
 
 BUILTIN_ACTORS: Final[tuple[ActorDef, ...]] = (

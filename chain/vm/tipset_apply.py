@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from actors import builtin
+from actors.cron.types import CronMethod
+from actors.reward.types import AwardBlockRewardParams, RewardMethod
 from chain.crypto.randomness import RandomnessSource
-from chain.encoding import dagcbor
-from chain.encoding.bigint import encode_bigint
 from chain.encoding.cid import CID
 from chain.params import Policy
 from chain.state.amt import amt_v0_from_list
@@ -36,9 +36,6 @@ from chain.types.receipt import MessageReceipt
 from chain.vm.invoker import DEFAULT_INVOKER, Invoker
 from chain.vm.vm import NETWORK_VERSION, VM, ApplyRet
 
-# builtin-actors method numbers of the implicit messages.
-REWARD_AWARD_BLOCK_REWARD: Final = 2
-CRON_EPOCH_TICK: Final = 2
 # Gas limits Lotus gives the implicit messages.
 REWARD_MESSAGE_GAS_LIMIT: Final = 1 << 30
 CRON_GAS_LIMIT_BLOCKS: Final = 10_000
@@ -71,12 +68,7 @@ class TipsetResult:
     applied: tuple[tuple[CID, ApplyRet], ...] = field(default=(), repr=False)
 
 
-def award_block_reward_params(miner: Address, penalty: int, gas_reward: int, win_count: int) -> bytes:
-    """CBOR of reward.AwardBlockRewardParams: [Miner, Penalty, GasReward, WinCount]."""
-    return dagcbor.encode([miner.to_bytes(), encode_bigint(penalty), encode_bigint(gas_reward), win_count])
-
-
-def reward_message(epoch: int, params: bytes) -> Message:
+def reward_message(epoch: int, params: AwardBlockRewardParams) -> Message:
     return Message(
         to=builtin.REWARD_ACTOR_ADDR,
         from_=builtin.SYSTEM_ACTOR_ADDR,
@@ -85,8 +77,8 @@ def reward_message(epoch: int, params: bytes) -> Message:
         gas_limit=REWARD_MESSAGE_GAS_LIMIT,
         gas_fee_cap=0,
         gas_premium=0,
-        method=REWARD_AWARD_BLOCK_REWARD,
-        params=params,
+        method=RewardMethod.AwardBlockReward,
+        params=params.to_bytes(),
     )
 
 
@@ -99,7 +91,7 @@ def cron_message(epoch: int, policy: Policy) -> Message:
         gas_limit=policy.block_gas_limit * CRON_GAS_LIMIT_BLOCKS,
         gas_fee_cap=0,
         gas_premium=0,
-        method=CRON_EPOCH_TICK,
+        method=CronMethod.EpochTick,
     )
 
 
@@ -184,7 +176,7 @@ def _apply_epochs(
             gas_reward += ret.gas_costs.miner_tip
             penalty += ret.gas_costs.miner_penalty
             seen.add(cid)
-        params = award_block_reward_params(block.miner, penalty, gas_reward, block.win_count)
+        params = AwardBlockRewardParams(block.miner, penalty, gas_reward, block.win_count)
         ret = vm.apply_implicit_message(reward_message(epoch, params))
         if ret.exit_code != 0:
             raise ImplicitMessageFailed(f"block reward for {block.miner} at epoch {epoch}", ret)
