@@ -8,24 +8,19 @@ from dataclasses import dataclass, replace
 
 from actors import builtin
 from actors.balance_table import BalanceTable
-from actors.market import ACTOR as MARKET
-from actors.market import actor as market
-from actors.market.ext import (
-    MINER_CONTROL_ADDRESSES_METHOD,
-    POWER_CURRENT_TOTAL_POWER_METHOD,
-    REWARD_THIS_EPOCH_REWARD_METHOD,
-    CurrentTotalPowerReturn,
-    GetControlAddressesReturn,
-    ThisEpochRewardReturn,
-)
+from actors.market.actor import ACTOR as MARKET
 from actors.market.state import MarketState, MarketTables
 from actors.market.types import (
     ClientDealProposal,
     DealProposal,
     DealState,
+    MarketMethod,
     PublishStorageDealsParams,
     PublishStorageDealsReturn,
 )
+from actors.miner.types import GetControlAddressesReturn, MinerMethod
+from actors.power.types import CurrentTotalPowerReturn, PowerMethod
+from actors.reward.types import RewardMethod, ThisEpochRewardReturn
 from actors.smoothing import FilterEstimate
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.crypto.signature import Signature, SigType
@@ -91,7 +86,7 @@ def new_market(epoch: int = 0) -> MockRuntime:
 def expect_control_addresses(rt: MockRuntime, miner: Address = PROVIDER) -> None:
     rt.expect_send(
         miner,
-        MINER_CONTROL_ADDRESSES_METHOD,
+        MinerMethod.ControlAddresses,
         None,
         0,
         GetControlAddressesReturn(OWNER, WORKER, (CONTROL,)),
@@ -106,7 +101,7 @@ def add_escrow(rt: MockRuntime, party: Address, amount: int, caller: Address | N
     rt.expect_validate_caller_type(*SIGNABLE)
     if rt.actor_codes.get(party) == builtin.MINER_ACTOR_CODE:
         expect_control_addresses(rt, party)
-    rt.call(MARKET, market.METHOD_ADD_BALANCE, party)
+    rt.call(MARKET, MarketMethod.AddBalance, party)
     rt.verify()
     rt.value_received = 0
     rt.balance += amount
@@ -164,14 +159,14 @@ def expect_publish_preamble(rt: MockRuntime, network: Network, caller: Address =
     expect_control_addresses(rt)
     rt.expect_send(
         builtin.REWARD_ACTOR_ADDR,
-        REWARD_THIS_EPOCH_REWARD_METHOD,
+        RewardMethod.ThisEpochReward,
         None,
         0,
         ThisEpochRewardReturn(FilterEstimate(0, 0), network.baseline_power),
     )
     rt.expect_send(
         builtin.STORAGE_POWER_ACTOR_ADDR,
-        POWER_CURRENT_TOTAL_POWER_METHOD,
+        PowerMethod.CurrentTotalPower,
         None,
         0,
         CurrentTotalPowerReturn(network.raw_power, network.raw_power, 0, FilterEstimate(0, 0)),
@@ -191,9 +186,7 @@ def publish(
         rt.expect_verify_signature_checked(
             deal.client_signature, deal.proposal.client, deal.proposal.signing_bytes()
         )
-    raw = rt.call_decoded(
-        MARKET, market.METHOD_PUBLISH_STORAGE_DEALS, PublishStorageDealsParams(tuple(deals))
-    )
+    raw = rt.call_decoded(MARKET, MarketMethod.PublishStorageDeals, PublishStorageDealsParams(tuple(deals)))
     rt.verify()
     return PublishStorageDealsReturn.from_cbor(raw)
 

@@ -4,19 +4,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors import builtin
+from actors.account.types import AccountMethod
 from actors.dispatch import METHOD_SEND, encode_params
 from actors.market.types import (
     ActivateDealsParams,
     ActivateDealsResult,
+    MarketMethod,
     OnMinerSectorsTerminateParams,
     SectorDealData,
     SectorDeals,
     VerifyDealsForActivationParams,
     VerifyDealsForActivationReturn,
 )
-from actors.miner import ext
+from actors.miner.actor import ACTOR
 from actors.miner.deadlines import Deadlines
-from actors.miner.methods import ACTOR
 from actors.miner.policy import (
     POSEIDON_BLS12_381_A1_FC1,
     DeadlineInfo,
@@ -36,13 +37,13 @@ from actors.miner.types import (
     ProveCommitSectorParams,
     SubmitWindowedPoStParams,
 )
-from actors.power import (
+from actors.power.types import (
     CurrentTotalPowerReturn,
     EnrollCronEventParams,
     PowerMethod,
     UpdateClaimedPowerParams,
 )
-from actors.reward import RewardMethod, ThisEpochRewardReturn
+from actors.reward.types import RewardMethod, ThisEpochRewardReturn
 from actors.smoothing import FilterEstimate
 from chain.encoding import dagcbor
 from chain.encoding.bigint import encode_bigint
@@ -133,7 +134,7 @@ class Harness:
         rt = self.rt
         rt.set_caller(builtin.INIT_ACTOR_CODE, builtin.INIT_ACTOR_ADDR)
         rt.expect_validate_caller_addr(builtin.INIT_ACTOR_ADDR)
-        rt.expect_send(WORKER, ext.ACCOUNT_PUBKEY_ADDRESS, None, 0, WORKER_KEY)
+        rt.expect_send(WORKER, AccountMethod.PubkeyAddress, None, 0, WORKER_KEY)
         params = MinerConstructorParams(OWNER, WORKER, controls, WPOST_PROOF, b"peer", (b"/ip4/127.0.0.1",))
         rt.call(ACTOR, MinerMethod.Constructor, params)
         rt.verify()
@@ -196,7 +197,7 @@ class Harness:
             )
             rt.expect_send(
                 builtin.STORAGE_MARKET_ACTOR_ADDR,
-                ext.MARKET_VERIFY_DEALS_FOR_ACTIVATION,
+                MarketMethod.VerifyDealsForActivation,
                 request,
                 0,
                 VerifyDealsForActivationReturn((SectorDealData(commd),)),
@@ -239,7 +240,7 @@ class Harness:
         if pc.deal_ids:
             rt.expect_send(
                 builtin.STORAGE_MARKET_ACTOR_ADDR,
-                ext.MARKET_ACTIVATE_DEALS,
+                MarketMethod.ActivateDeals,
                 ActivateDealsParams(pc.deal_ids, pc.expiration),
                 0,
                 ActivateDealsResult(deal_space),
@@ -329,7 +330,7 @@ class Harness:
     def market_terminate(self, deal_ids: tuple[int, ...]) -> None:
         self.rt.expect_send(
             builtin.STORAGE_MARKET_ACTOR_ADDR,
-            ext.MARKET_ON_MINER_SECTORS_TERMINATE,
+            MarketMethod.OnMinerSectorsTerminate,
             OnMinerSectorsTerminateParams(self.rt.curr_epoch, deal_ids),
             0,
         )

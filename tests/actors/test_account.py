@@ -2,7 +2,9 @@
 
 import pytest
 
-from actors import account, builtin
+from actors import builtin
+from actors.account import types as account
+from actors.account.actor import ACTOR
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.crypto.signature import Signature, SigType
 from chain.encoding import dagcbor
@@ -18,7 +20,7 @@ BLS = Address.of_key(PrivateKey.derive(KeyType.BLS, b"acct"))
 def constructed(address: Address) -> MockRuntime:
     rt = MockRuntime(receiver=ME)
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
-    rt.call(account.ACTOR, 1, address)
+    rt.call(ACTOR, 1, address)
     rt.verify()
     return rt
 
@@ -29,7 +31,7 @@ def test_construct_and_pubkey_address(address: Address) -> None:
     assert rt.state(account.AccountState).address == address
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, Address.new_id(1000))
     rt.expect_validate_caller_any()
-    assert Address.from_cbor(rt.call_decoded(account.ACTOR, account.METHOD_PUBKEY_ADDRESS)) == address
+    assert Address.from_cbor(rt.call_decoded(ACTOR, account.AccountMethod.PubkeyAddress)) == address
     rt.verify()
 
 
@@ -40,7 +42,7 @@ def test_constructor_refuses_non_key_addresses(address: Address) -> None:
     rt = MockRuntime(receiver=ME)
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
     with pytest.raises(ActorError) as err:
-        rt.call(account.ACTOR, 1, address)
+        rt.call(ACTOR, 1, address)
     assert err.value.exit_code == ExitCode.ErrIllegalArgument
 
 
@@ -48,10 +50,10 @@ def test_constructor_only_from_system_and_needs_an_address() -> None:
     rt = MockRuntime(receiver=ME, caller=Address.new_id(5))
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
     with pytest.raises(ActorError) as err:
-        rt.call(account.ACTOR, 1, SECP)
+        rt.call(ACTOR, 1, SECP)
     assert err.value.exit_code == ExitCode.SysErrForbidden
     with pytest.raises(ActorError) as err:
-        account.ACTOR.invoke(rt, 1, dagcbor.encode(5))
+        ACTOR.invoke(rt, 1, dagcbor.encode(5))
     assert err.value.exit_code == ExitCode.ErrSerialization
 
 
@@ -61,12 +63,12 @@ def test_authenticate_message() -> None:
     expected_sig = Signature(SigType.SECP256K1, b"\x01" * 65)
     rt.expect_validate_caller_any()
     rt.expect_verify_signature(expected_sig, SECP, b"payload", result=True)
-    assert rt.call_decoded(account.ACTOR, account.METHOD_AUTHENTICATE_MESSAGE, params) is True
+    assert rt.call_decoded(ACTOR, account.AccountMethod.AuthenticateMessage, params) is True
     rt.verify()
     rt.expect_validate_caller_any()
     rt.expect_verify_signature(expected_sig, SECP, b"payload", result=False)
     with pytest.raises(ActorError) as err:
-        rt.call(account.ACTOR, account.METHOD_AUTHENTICATE_MESSAGE, params)
+        rt.call(ACTOR, account.AccountMethod.AuthenticateMessage, params)
     assert err.value.exit_code == ExitCode.ErrIllegalArgument
     rt.verify()
 
@@ -76,21 +78,21 @@ def test_authenticate_message_with_bls_key_and_bad_state() -> None:
     params = account.AuthenticateMessageParams(b"\x02" * 96, b"m")
     rt.expect_validate_caller_any()
     rt.expect_verify_signature(Signature(SigType.BLS, b"\x02" * 96), BLS, b"m", result=True)
-    rt.call(account.ACTOR, account.METHOD_AUTHENTICATE_MESSAGE, params)
+    rt.call(ACTOR, account.AccountMethod.AuthenticateMessage, params)
     rt.verify()
     # A state holding a non-key address (as the burnt-funds actor's does) cannot authenticate.
     rt.set_state(account.AccountState(builtin.BURNT_FUNDS_ACTOR_ADDR))
     rt.expect_validate_caller_any()
     with pytest.raises(ActorError) as err:
-        rt.call(account.ACTOR, account.METHOD_AUTHENTICATE_MESSAGE, params)
+        rt.call(ACTOR, account.AccountMethod.AuthenticateMessage, params)
     assert err.value.exit_code == ExitCode.ErrIllegalState
     # A signature too long to be one is the caller's error.
     rt.set_state(account.AccountState(BLS))
     rt.expect_validate_caller_any()
     with pytest.raises(ActorError) as err:
         rt.call(
-            account.ACTOR,
-            account.METHOD_AUTHENTICATE_MESSAGE,
+            ACTOR,
+            account.AccountMethod.AuthenticateMessage,
             account.AuthenticateMessageParams(bytes(300), b""),
         )
     assert err.value.exit_code == ExitCode.ErrIllegalArgument
@@ -102,20 +104,20 @@ def test_universal_receiver_hook_accepts_anything() -> None:
     rt.expect_validate_caller_any()
     assert (
         rt.call(
-            account.ACTOR,
-            account.METHOD_UNIVERSAL_RECEIVER_HOOK,
+            ACTOR,
+            account.AccountMethod.UniversalReceiverHook,
             account.UniversalReceiverParams(7, b"\x01\x02"),
         )
         == b""
     )
     rt.verify()
     with pytest.raises(ActorError) as err:
-        account.ACTOR.invoke(rt, account.METHOD_UNIVERSAL_RECEIVER_HOOK, dagcbor.encode([1 << 32, b""]))
+        ACTOR.invoke(rt, account.AccountMethod.UniversalReceiverHook, dagcbor.encode([1 << 32, b""]))
     assert err.value.exit_code == ExitCode.ErrSerialization
 
 
 def test_unknown_method() -> None:
     rt = constructed(SECP)
     with pytest.raises(ActorError) as err:
-        account.ACTOR.invoke(rt, 3, b"")
+        ACTOR.invoke(rt, 3, b"")
     assert err.value.exit_code == ExitCode.ErrUnhandledMessage

@@ -2,22 +2,26 @@
 
 import pytest
 
-from actors import builtin, cron
+from actors import builtin
+from actors.cron import types as cron
+from actors.cron.actor import ACTOR
+from actors.market.types import MarketMethod
+from actors.power.types import PowerMethod
 from chain.encoding import dagcbor
 from chain.types.address import Address
 from chain.vm.exitcode import ActorError, ExitCode
 from tests.actors.mock_runtime import MockRuntime
 
 ENTRIES = (
-    cron.CronEntry(builtin.STORAGE_POWER_ACTOR_ADDR, cron.POWER_ON_EPOCH_TICK_END),
-    cron.CronEntry(builtin.STORAGE_MARKET_ACTOR_ADDR, cron.MARKET_CRON_TICK),
+    cron.CronEntry(builtin.STORAGE_POWER_ACTOR_ADDR, PowerMethod.OnEpochTickEnd),
+    cron.CronEntry(builtin.STORAGE_MARKET_ACTOR_ADDR, MarketMethod.CronTick),
 )
 
 
 def constructed(entries: tuple[cron.CronEntry, ...] = ENTRIES) -> MockRuntime:
     rt = MockRuntime(receiver=builtin.CRON_ACTOR_ADDR)
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
-    rt.call(cron.ACTOR, 1, cron.ConstructorParams(entries))
+    rt.call(ACTOR, 1, cron.ConstructorParams(entries))
     rt.verify()
     return rt
 
@@ -35,18 +39,18 @@ def test_epoch_tick_calls_every_entry_and_ignores_failures() -> None:
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
     rt.expect_send(builtin.STORAGE_POWER_ACTOR_ADDR, 5, None, 0, exit_code=ExitCode.ErrIllegalState)
     rt.expect_send(builtin.STORAGE_MARKET_ACTOR_ADDR, 9, None, 0)
-    assert rt.call(cron.ACTOR, cron.METHOD_EPOCH_TICK) == b""
+    assert rt.call(ACTOR, cron.CronMethod.EpochTick) == b""
     rt.verify()
 
 
-@pytest.mark.parametrize("method", [1, cron.METHOD_EPOCH_TICK])
+@pytest.mark.parametrize("method", [1, cron.CronMethod.EpochTick])
 def test_only_the_system_actor_may_call(method: int) -> None:
     rt = constructed()
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, Address.new_id(100))
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
     params = cron.ConstructorParams(()) if method == 1 else None
     with pytest.raises(ActorError) as err:
-        rt.call(cron.ACTOR, method, params)
+        rt.call(ACTOR, method, params)
     assert err.value.exit_code == ExitCode.SysErrForbidden
 
 
@@ -54,5 +58,5 @@ def test_bad_constructor_params() -> None:
     rt = MockRuntime(receiver=builtin.CRON_ACTOR_ADDR)
     for bad in ([[[b"\x00\x04"]]], [[[b"\xff", 2]]], [1]):
         with pytest.raises(ActorError) as err:
-            cron.ACTOR.invoke(rt, 1, dagcbor.encode(bad))
+            ACTOR.invoke(rt, 1, dagcbor.encode(bad))
         assert err.value.exit_code == ExitCode.ErrSerialization

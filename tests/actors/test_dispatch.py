@@ -1,30 +1,28 @@
-"""The method-table machinery every actor uses, exercised with a toy actor on the mock runtime."""
+"""The method-table machinery every actor uses, exercised with a toy actor on the mock runtime: one enum
+member and one typed handler per method, the params and return codecs read from the annotations."""
 
-from dataclasses import dataclass
-from typing import Any
+from enum import IntEnum
 
 import pytest
 
 from actors import builtin
 from actors.dispatch import ActorDef, MethodDef
-from chain.encoding.expect import expect_tuple, expect_uint
+from chain.encoding import dagcbor
+from chain.encoding.schema import CborTuple, Uint64
 from chain.types.address import Address
 from chain.vm.exitcode import ActorError, ExitCode
 from chain.vm.runtime import Runtime
 from tests.actors.mock_runtime import MockFailure, MockRuntime
 
 
-@dataclass(frozen=True, slots=True)
-class CounterState:
-    count: int
+class CounterMethod(IntEnum):
+    Constructor = 1
+    Add = 2
+    Snapshot = 3
 
-    def to_cbor(self) -> list[Any]:
-        return [self.count]
 
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "CounterState":
-        (count,) = expect_tuple(raw, 1, "CounterState")
-        return cls(expect_uint(count, "CounterState.count"))
+class CounterState(CborTuple):
+    count: Uint64
 
 
 def _construct(rt: Runtime) -> None:
@@ -32,7 +30,7 @@ def _construct(rt: Runtime) -> None:
     rt.set_state(CounterState(0))
 
 
-def _add(rt: Runtime, amount: int) -> int:
+def _add(rt: Runtime, amount: Uint64) -> Uint64:
     rt.validate_immediate_caller_accept_any()
     if amount == 0:
         raise ActorError(ExitCode.ErrIllegalArgument, "amount must be positive")
@@ -41,44 +39,70 @@ def _add(rt: Runtime, amount: int) -> int:
     return state.count + amount
 
 
-COUNTER = ActorDef(
+def _snapshot(rt: Runtime) -> CounterState:
+    rt.validate_immediate_caller_accept_any()
+    return rt.state(CounterState)
+
+
+COUNTER = ActorDef.of(
     code=builtin.ACCOUNT_ACTOR_CODE,
     name="counter",
     state_type=CounterState,
     methods=(
-        MethodDef(1, "Constructor", _construct),
-        MethodDef(2, "Add", _add, lambda raw: expect_uint(raw, "amount")),
+        (CounterMethod.Constructor, _construct),
+        (CounterMethod.Add, _add),
+        (CounterMethod.Snapshot, _snapshot),
     ),
 )
 
 ME = Address.new_id(1000)
 
 
+def test_methods_are_read_from_enum_and_annotations() -> None:
+    constructor, add, snapshot = COUNTER.methods
+    assert (constructor.number, constructor.name, constructor.params, constructor.returns) == (
+        1,
+        "Constructor",
+        None,
+        None,
+    )
+    assert (add.number, add.name) == (2, "Add")
+    assert add.params is not None and add.params.decode(7, "x") == 7
+    assert snapshot.params is None and snapshot.returns is not None
+    assert COUNTER.method(3) is snapshot and COUNTER.method(4) is None
+
+
 def test_constructor_then_method_returns_cbor() -> None:
     rt = MockRuntime(receiver=ME)
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
-    assert rt.call(COUNTER, 1) == b""
+    assert rt.call(COUNTER, CounterMethod.Constructor) == b""
     rt.expect_validate_caller_any()
-    assert rt.call_decoded(COUNTER, 2, 5) == 5
+    assert rt.call_decoded(COUNTER, CounterMethod.Add, 5) == 5
+    rt.expect_validate_caller_any()
+    assert rt.call(COUNTER, CounterMethod.Snapshot) == dagcbor.encode([5])
     rt.verify()
     assert rt.state(CounterState) == CounterState(5)
 
 
 def test_bad_params_are_serialization_errors() -> None:
     rt = MockRuntime(receiver=ME)
-    with pytest.raises(ActorError) as err:
-        COUNTER.invoke(rt, 2, b"\x40")  # a byte string where an integer is expected
-    assert err.value.exit_code == ExitCode.ErrSerialization
-    assert "amount" in err.value.message
+    for params in (b"\x40", b"\x3a\x00\x01\x00\x00"):  # a byte string, a negative integer
+        with pytest.raises(ActorError) as err:
+            COUNTER.invoke(rt, CounterMethod.Add, params)
+        assert err.value.exit_code == ExitCode.ErrSerialization
+        assert "counter.Add" in err.value.message
 
 
-def test_unknown_method_and_unexpected_params() -> None:
+def test_unknown_method_and_unexpected_or_missing_params() -> None:
     rt = MockRuntime(receiver=ME)
     with pytest.raises(ActorError) as err:
         COUNTER.invoke(rt, 99, b"")
     assert err.value.exit_code == ExitCode.ErrUnhandledMessage
     with pytest.raises(ActorError) as err:
-        COUNTER.invoke(rt, 1, b"\x01")
+        COUNTER.invoke(rt, CounterMethod.Constructor, b"\x01")
+    assert err.value.exit_code == ExitCode.ErrSerialization
+    with pytest.raises(ActorError) as err:
+        COUNTER.invoke(rt, CounterMethod.Add, b"")
     assert err.value.exit_code == ExitCode.ErrSerialization
 
 
@@ -86,7 +110,7 @@ def test_actor_error_carries_exit_code() -> None:
     rt = MockRuntime(receiver=ME)
     rt.expect_validate_caller_any()
     with pytest.raises(ActorError) as err:
-        rt.call(COUNTER, 2, 0)
+        rt.call(COUNTER, CounterMethod.Add, 0)
     assert err.value.exit_code == ExitCode.ErrIllegalArgument
     assert str(err.value) == "ErrIllegalArgument(16): amount must be positive"
 
@@ -94,7 +118,7 @@ def test_actor_error_carries_exit_code() -> None:
 def test_mock_rejects_unexpected_calls_and_unvalidated_callers() -> None:
     rt = MockRuntime(receiver=ME)
     with pytest.raises(MockFailure, match="unexpected validate_addr"):
-        rt.call(COUNTER, 1)
+        rt.call(COUNTER, CounterMethod.Constructor)
     rt.expect_validate_caller_any()
     with pytest.raises(MockFailure, match="not met"):
         rt.verify()
@@ -104,7 +128,7 @@ def test_wrong_caller_is_forbidden() -> None:
     rt = MockRuntime(receiver=ME, caller=Address.new_id(500))
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
     with pytest.raises(ActorError) as err:
-        rt.call(COUNTER, 1)
+        rt.call(COUNTER, CounterMethod.Constructor)
     assert err.value.exit_code == ExitCode.SysErrForbidden
 
 
@@ -114,5 +138,21 @@ def test_duplicate_method_numbers_rejected() -> None:
             builtin.ACCOUNT_ACTOR_CODE,
             "x",
             CounterState,
-            (MethodDef(1, "a", _construct), MethodDef(1, "b", _construct)),
+            (
+                MethodDef.of(CounterMethod.Constructor, _construct),
+                MethodDef.of(CounterMethod.Constructor, _add),
+            ),
         )
+
+
+def test_handlers_must_be_typed_and_take_rt_and_at_most_params() -> None:
+    def untyped(rt: Runtime, amount: int) -> None:
+        return None
+
+    def too_many(rt: Runtime, a: Uint64, b: Uint64) -> None:
+        return None
+
+    with pytest.raises(TypeError, match="Uint64, Int64 or BigInt"):
+        MethodDef.of(CounterMethod.Add, untyped)
+    with pytest.raises(TypeError, match="takes"):
+        MethodDef.of(CounterMethod.Add, too_many)

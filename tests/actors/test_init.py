@@ -2,7 +2,9 @@
 
 import pytest
 
-from actors import builtin, init
+from actors import builtin
+from actors.init import types as init
+from actors.init.actor import ACTOR
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.state.init_state import InitState
@@ -17,7 +19,7 @@ POWER = builtin.STORAGE_POWER_ACTOR_ADDR
 def constructed() -> MockRuntime:
     rt = MockRuntime(receiver=builtin.INIT_ACTOR_ADDR)
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
-    rt.call(init.ACTOR, 1, init.ConstructorParams("mock"))
+    rt.call(ACTOR, 1, init.ConstructorParams("mock"))
     rt.verify()
     return rt
 
@@ -34,7 +36,7 @@ def test_constructor_only_from_system() -> None:
     rt = MockRuntime(receiver=builtin.INIT_ACTOR_ADDR, caller=CALLER)
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
     with pytest.raises(ActorError) as err:
-        rt.call(init.ACTOR, 1, init.ConstructorParams("mock"))
+        rt.call(ACTOR, 1, init.ConstructorParams("mock"))
     assert err.value.exit_code == ExitCode.SysErrForbidden
 
 
@@ -48,7 +50,7 @@ def exec_ok(rt: MockRuntime, code: CID, expected_id: int, value: int = 0) -> ini
     rt.expect_create_actor(code, id_address)
     rt.expect_send(id_address, 1, ctor_params, value)
     out = init.ExecReturn.from_cbor(
-        rt.call_decoded(init.ACTOR, init.METHOD_EXEC, init.ExecParams(code, dagcbor.encode(ctor_params)))
+        rt.call_decoded(ACTOR, init.InitMethod.Exec, init.ExecParams(code, dagcbor.encode(ctor_params)))
     )
     rt.verify()
     assert out == init.ExecReturn(id_address, robust)
@@ -71,7 +73,7 @@ def test_exec_miner_only_from_power() -> None:
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, CALLER)
     rt.expect_validate_caller_any()
     with pytest.raises(ActorError) as err:
-        rt.call(init.ACTOR, init.METHOD_EXEC, init.ExecParams(builtin.MINER_ACTOR_CODE, b""))
+        rt.call(ACTOR, init.InitMethod.Exec, init.ExecParams(builtin.MINER_ACTOR_CODE, b""))
     assert err.value.exit_code == ExitCode.ErrForbidden
     rt.set_caller(builtin.POWER_ACTOR_CODE, POWER)
     exec_ok(rt, builtin.MINER_ACTOR_CODE, 100)
@@ -87,7 +89,7 @@ def test_exec_refuses_accounts_and_singletons(code: CID) -> None:
     rt.set_caller(builtin.POWER_ACTOR_CODE, POWER)
     rt.expect_validate_caller_any()
     with pytest.raises(ActorError) as err:
-        rt.call(init.ACTOR, init.METHOD_EXEC, init.ExecParams(code, b""))
+        rt.call(ACTOR, init.InitMethod.Exec, init.ExecParams(code, b""))
     assert err.value.exit_code == ExitCode.ErrForbidden
 
 
@@ -99,7 +101,7 @@ def test_exec_fails_with_the_constructors_exit_code() -> None:
     rt.expect_send(Address.new_id(100), 1, [1], 0, exit_code=ExitCode.ErrIllegalArgument)
     with pytest.raises(ActorError) as err:
         rt.call(
-            init.ACTOR, init.METHOD_EXEC, init.ExecParams(builtin.MULTISIG_ACTOR_CODE, dagcbor.encode([1]))
+            ACTOR, init.InitMethod.Exec, init.ExecParams(builtin.MULTISIG_ACTOR_CODE, dagcbor.encode([1]))
         )
     assert err.value.exit_code == ExitCode.ErrIllegalArgument
     rt.verify()
@@ -112,12 +114,12 @@ def test_exec_exported_number_and_caller_without_code() -> None:
     rt.expect_validate_caller_any()
     rt.expect_create_actor(builtin.PAYCH_ACTOR_CODE, Address.new_id(100))
     rt.expect_send(Address.new_id(100), 1, [1], 0)
-    rt.call(init.ACTOR, init.METHOD_EXEC_EXPORTED, exec_params)
+    rt.call(ACTOR, init.InitMethod.ExecExported, exec_params)
     rt.verify()
     rt.caller = Address.new_id(4242)  # an actor the runtime knows no code for
     rt.expect_validate_caller_any()
     with pytest.raises(ActorError) as err:
-        rt.call(init.ACTOR, init.METHOD_EXEC, exec_params)
+        rt.call(ACTOR, init.InitMethod.Exec, exec_params)
     assert err.value.exit_code == ExitCode.ErrIllegalState
 
 
@@ -129,17 +131,17 @@ def test_exec_with_an_already_mapped_robust_address() -> None:
     rt.set_state(state)
     rt.expect_validate_caller_any()
     with pytest.raises(ActorError) as err:
-        rt.call(init.ACTOR, init.METHOD_EXEC, init.ExecParams(builtin.PAYCH_ACTOR_CODE, b""))
+        rt.call(ACTOR, init.InitMethod.Exec, init.ExecParams(builtin.PAYCH_ACTOR_CODE, b""))
     assert err.value.exit_code == ExitCode.ErrForbidden
 
 
 def test_bad_params() -> None:
     rt = constructed()
-    for method, bad in ((1, [5]), (init.METHOD_EXEC, [b"not a cid", b""]), (init.METHOD_EXEC, [1])):
+    for method, bad in ((1, [5]), (init.InitMethod.Exec, [b"not a cid", b""]), (init.InitMethod.Exec, [1])):
         with pytest.raises(ActorError) as err:
-            init.ACTOR.invoke(rt, method, dagcbor.encode(bad))
+            ACTOR.invoke(rt, method, dagcbor.encode(bad))
         assert err.value.exit_code == ExitCode.ErrSerialization
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
     with pytest.raises(ActorError) as err:
-        rt.call(init.ACTOR, 1, init.ConstructorParams("x" * 300))
+        rt.call(ACTOR, 1, init.ConstructorParams("x" * 300))
     assert err.value.exit_code == ExitCode.ErrIllegalArgument

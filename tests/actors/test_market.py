@@ -6,13 +6,12 @@ from dataclasses import replace
 import pytest
 
 from actors import builtin
+from actors.abi import EPOCH_UNDEFINED
 from actors.dispatch import METHOD_SEND
-from actors.market import ACTOR as MARKET
-from actors.market import actor as market
+from actors.market.actor import ACTOR as MARKET
 from actors.market.policy import deal_provider_collateral_bounds, gen_rand_next_epoch
 from actors.market.state import MarketState
 from actors.market.types import (
-    EPOCH_UNDEFINED,
     ActivateDealsParams,
     ActivateDealsResult,
     ClientDealProposal,
@@ -20,6 +19,7 @@ from actors.market.types import (
     ComputeDataCommitmentReturn,
     DealProposal,
     DealState,
+    MarketMethod,
     OnMinerSectorsTerminateParams,
     PublishStorageDealsParams,
     SectorDataSpec,
@@ -27,10 +27,10 @@ from actors.market.types import (
     VerifyDealsForActivationParams,
     VerifyDealsForActivationReturn,
     WithdrawBalanceParams,
-    WithdrawBalanceReturn,
 )
 from actors.util.sets import HamtSet, SetMultimap
 from chain.encoding import dagcbor
+from chain.encoding.bigint import decode_bigint
 from chain.encoding.cid import CID
 from chain.encoding.commcid import piece_cid_v1
 from chain.encoding.errors import DecodeError
@@ -180,7 +180,7 @@ def test_add_balance_requires_value(value: int) -> None:
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, CLIENT)
     rt.value_received = value
     with pytest.raises(ActorError) as err:
-        rt.call(MARKET, market.METHOD_ADD_BALANCE, CLIENT)
+        rt.call(MARKET, MarketMethod.AddBalance, CLIENT)
     assert code_of(err) == ExitCode.ErrIllegalArgument
 
 
@@ -190,7 +190,7 @@ def test_add_balance_only_from_signable_callers() -> None:
     rt.value_received = 10
     rt.expect_validate_caller_type(*SIGNABLE)
     with pytest.raises(ActorError) as err:
-        rt.call(MARKET, market.METHOD_ADD_BALANCE, CLIENT)
+        rt.call(MARKET, MarketMethod.AddBalance, CLIENT)
     assert code_of(err) == ExitCode.SysErrForbidden
 
 
@@ -203,7 +203,7 @@ def test_add_balance_for_unknown_address(address: Address) -> None:
     rt.value_received = 10
     rt.expect_validate_caller_type(*SIGNABLE)
     with pytest.raises(ActorError) as err:
-        rt.call(MARKET, market.METHOD_ADD_BALANCE, address)
+        rt.call(MARKET, MarketMethod.AddBalance, address)
     assert code_of(err) == ExitCode.ErrIllegalArgument
 
 
@@ -217,9 +217,9 @@ def withdraw(
     else:
         rt.expect_validate_caller_addr(party)
     rt.expect_send(recipient, METHOD_SEND, None, sent)
-    ret = rt.call_decoded(MARKET, market.METHOD_WITHDRAW_BALANCE, WithdrawBalanceParams(party, amount))
+    ret = rt.call_decoded(MARKET, MarketMethod.WithdrawBalance, WithdrawBalanceParams(party, amount))
     rt.verify()
-    return WithdrawBalanceReturn.from_cbor(ret).amount_withdrawn
+    return decode_bigint(ret, "WithdrawBalanceReturn")
 
 
 def test_withdraw_client_balance() -> None:
@@ -253,7 +253,7 @@ def test_withdraw_negative_amount() -> None:
     rt = new_market()
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, CLIENT)
     with pytest.raises(ActorError) as err:
-        rt.call(MARKET, market.METHOD_WITHDRAW_BALANCE, WithdrawBalanceParams(CLIENT, -1))
+        rt.call(MARKET, MarketMethod.WithdrawBalance, WithdrawBalanceParams(CLIENT, -1))
     assert code_of(err) == ExitCode.ErrIllegalArgument
 
 
@@ -263,7 +263,7 @@ def test_withdraw_by_someone_else_is_forbidden() -> None:
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, STRANGER)
     rt.expect_validate_caller_addr(CLIENT)
     with pytest.raises(ActorError) as err:
-        rt.call(MARKET, market.METHOD_WITHDRAW_BALANCE, WithdrawBalanceParams(CLIENT, 1))
+        rt.call(MARKET, MarketMethod.WithdrawBalance, WithdrawBalanceParams(CLIENT, 1))
     assert code_of(err) == ExitCode.SysErrForbidden
 
 
@@ -420,7 +420,7 @@ def test_publish_with_no_deals() -> None:
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
     rt.expect_validate_caller_type(*SIGNABLE)
     with pytest.raises(ActorError) as err:
-        rt.call(MARKET, market.METHOD_PUBLISH_STORAGE_DEALS, PublishStorageDealsParams(()))
+        rt.call(MARKET, MarketMethod.PublishStorageDeals, PublishStorageDealsParams(()))
     assert code_of(err) == ExitCode.ErrIllegalArgument
 
 
@@ -439,7 +439,7 @@ def test_publish_provider_must_be_a_miner(provider: Address, code: ExitCode) -> 
     rt.expect_validate_caller_type(*SIGNABLE)
     deal = sign(proposal(provider=provider))
     with pytest.raises(ActorError) as err:
-        rt.call(MARKET, market.METHOD_PUBLISH_STORAGE_DEALS, PublishStorageDealsParams((deal,)))
+        rt.call(MARKET, MarketMethod.PublishStorageDeals, PublishStorageDealsParams((deal,)))
     assert code_of(err) == code
 
 
@@ -449,7 +449,7 @@ def test_publish_caller_must_be_worker_or_control() -> None:
     rt.expect_validate_caller_type(*SIGNABLE)
     expect_control_addresses(rt)
     with pytest.raises(ActorError) as err:
-        rt.call(MARKET, market.METHOD_PUBLISH_STORAGE_DEALS, PublishStorageDealsParams((sign(proposal()),)))
+        rt.call(MARKET, MarketMethod.PublishStorageDeals, PublishStorageDealsParams((sign(proposal()),)))
     assert code_of(err) == ExitCode.ErrForbidden
 
 
@@ -459,7 +459,7 @@ def test_publish_fails_when_the_miner_does() -> None:
     rt.expect_validate_caller_type(*SIGNABLE)
     rt.expect_send(PROVIDER, 2, None, 0, exit_code=ExitCode.ErrIllegalState)
     with pytest.raises(ActorError) as err:
-        rt.call(MARKET, market.METHOD_PUBLISH_STORAGE_DEALS, PublishStorageDealsParams((sign(proposal()),)))
+        rt.call(MARKET, MarketMethod.PublishStorageDeals, PublishStorageDealsParams((sign(proposal()),)))
     assert code_of(err) == ExitCode.ErrIllegalState
 
 
@@ -473,7 +473,7 @@ def test_publish_with_mocked_signature_result() -> None:
     rt.expect_verify_signature(BAD_SIGNATURE, CLIENT_KEY_ADDR, deal.signing_bytes(), result=True)
     rt.call(
         MARKET,
-        market.METHOD_PUBLISH_STORAGE_DEALS,
+        MarketMethod.PublishStorageDeals,
         PublishStorageDealsParams(((ClientDealProposal(deal, BAD_SIGNATURE)),)),
     )
     rt.verify()
@@ -490,7 +490,7 @@ def commd_of(*pieces: int) -> CID:
 def verify_for_activation(rt: MockRuntime, sectors: list[SectorDeals]) -> VerifyDealsForActivationReturn:
     as_miner(rt)
     raw = rt.call_decoded(
-        MARKET, market.METHOD_VERIFY_DEALS_FOR_ACTIVATION, VerifyDealsForActivationParams(tuple(sectors))
+        MARKET, MarketMethod.VerifyDealsForActivation, VerifyDealsForActivationParams(tuple(sectors))
     )
     rt.verify()
     return VerifyDealsForActivationReturn.from_cbor(raw)
@@ -519,7 +519,7 @@ def test_verify_deals_for_activation_returns_commd() -> None:
     expected = expect_commd(rt, 0, 1)
     raw = rt.call_decoded(
         MARKET,
-        market.METHOD_VERIFY_DEALS_FOR_ACTIVATION,
+        MarketMethod.VerifyDealsForActivation,
         VerifyDealsForActivationParams(
             (SectorDeals(SEAL_PROOF_2KIB, 400, (a, b)), SectorDeals(SEAL_PROOF_2KIB, 400, ()))
         ),
@@ -559,7 +559,7 @@ def test_verify_deals_for_activation_checks_provider_and_start() -> None:
         as_miner(rt, OTHER_PROVIDER)
         rt.call(
             MARKET,
-            market.METHOD_VERIFY_DEALS_FOR_ACTIVATION,
+            MarketMethod.VerifyDealsForActivation,
             VerifyDealsForActivationParams((SectorDeals(SEAL_PROOF_2KIB, 400, (a,)),)),
         )
     assert code_of(err) == ExitCode.ErrForbidden
@@ -575,13 +575,13 @@ def test_verify_deals_for_activation_only_from_miners() -> None:
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
     with pytest.raises(ActorError) as err:
-        rt.call(MARKET, market.METHOD_VERIFY_DEALS_FOR_ACTIVATION, VerifyDealsForActivationParams(()))
+        rt.call(MARKET, MarketMethod.VerifyDealsForActivation, VerifyDealsForActivationParams(()))
     assert code_of(err) == ExitCode.SysErrForbidden
 
 
 def activate(rt: MockRuntime, deal_ids: tuple[int, ...], expiry: int = 400) -> ActivateDealsResult:
     as_miner(rt)
-    raw = rt.call_decoded(MARKET, market.METHOD_ACTIVATE_DEALS, ActivateDealsParams(deal_ids, expiry))
+    raw = rt.call_decoded(MARKET, MarketMethod.ActivateDeals, ActivateDealsParams(deal_ids, expiry))
     rt.verify()
     return ActivateDealsResult.from_cbor(raw)
 
@@ -624,7 +624,7 @@ def test_activate_deals_failures() -> None:
 
 def terminate(rt: MockRuntime, epoch: int, deal_ids: tuple[int, ...], miner: Address = PROVIDER) -> None:
     as_miner(rt, miner)
-    rt.call(MARKET, market.METHOD_ON_MINER_SECTORS_TERMINATE, OnMinerSectorsTerminateParams(epoch, deal_ids))
+    rt.call(MARKET, MarketMethod.OnMinerSectorsTerminate, OnMinerSectorsTerminateParams(epoch, deal_ids))
     rt.verify()
 
 
@@ -665,7 +665,7 @@ def test_compute_data_commitment() -> None:
     second = expect_commd(rt, 1)
     raw = rt.call_decoded(
         MARKET,
-        market.METHOD_COMPUTE_DATA_COMMITMENT,
+        MarketMethod.ComputeDataCommitment,
         ComputeDataCommitmentParams(
             (SectorDataSpec((a, b), SEAL_PROOF_2KIB), SectorDataSpec((b,), SEAL_PROOF_2KIB))
         ),
@@ -680,7 +680,7 @@ def test_compute_data_commitment_missing_deal() -> None:
     with pytest.raises(ActorError) as err:
         rt.call(
             MARKET,
-            market.METHOD_COMPUTE_DATA_COMMITMENT,
+            MarketMethod.ComputeDataCommitment,
             ComputeDataCommitmentParams((SectorDataSpec((3,), SEAL_PROOF_2KIB),)),
         )
     assert code_of(err) == ExitCode.ErrNotFound
@@ -695,7 +695,7 @@ def cron(rt: MockRuntime, epoch: int, burnt: int = 0) -> None:
     rt.expect_validate_caller_addr(builtin.CRON_ACTOR_ADDR)
     if burnt:
         rt.expect_send(builtin.BURNT_FUNDS_ACTOR_ADDR, METHOD_SEND, None, burnt)
-    rt.call(MARKET, market.METHOD_CRON_TICK)
+    rt.call(MARKET, MarketMethod.CronTick)
     rt.verify()
     assert state(rt).last_cron == epoch
 
@@ -762,7 +762,7 @@ def test_cron_only_from_cron_actor() -> None:
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, STRANGER)
     rt.expect_validate_caller_addr(builtin.CRON_ACTOR_ADDR)
     with pytest.raises(ActorError) as err:
-        rt.call(MARKET, market.METHOD_CRON_TICK)
+        rt.call(MARKET, MarketMethod.CronTick)
     assert code_of(err) == ExitCode.SysErrForbidden
 
 

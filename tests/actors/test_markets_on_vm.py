@@ -6,16 +6,15 @@ The miner, power and reward actors are small stand-ins here (the market only ask
 addresses and network figures, and a miner relays its calls to the market).
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from enum import IntEnum
 from typing import Any
 
 import pytest
 
 from actors import builtin
-from actors.dispatch import METHOD_SEND, ActorDef, MethodDef, encode_params
-from actors.init import METHOD_EXEC, ExecParams, ExecReturn
-from actors.market import actor as market
-from actors.market.ext import CurrentTotalPowerReturn, GetControlAddressesReturn, ThisEpochRewardReturn
+from actors.dispatch import METHOD_SEND, ActorDef, encode_params
+from actors.init.types import ExecParams, ExecReturn, InitMethod
 from actors.market.state import MarketState, MarketTables
 from actors.market.types import (
     ActivateDealsParams,
@@ -23,12 +22,14 @@ from actors.market.types import (
     ComputeDataCommitmentParams,
     ComputeDataCommitmentReturn,
     DealProposal,
+    MarketMethod,
     PublishStorageDealsParams,
     PublishStorageDealsReturn,
     SectorDataSpec,
     WithdrawBalanceParams,
 )
-from actors.multisig import (
+from actors.miner.types import GetControlAddressesReturn, MinerMethod
+from actors.multisig.types import (
     AddSignerParams,
     ApproveReturn,
     MultisigMethod,
@@ -37,20 +38,20 @@ from actors.multisig import (
     ProposeReturn,
     TxnIDParams,
 )
-from actors.multisig import ConstructorParams as MultisigConstructorParams
-from actors.paych import (
-    ConstructorParams as PaychConstructorParams,
-)
-from actors.paych import (
+from actors.multisig.types import ConstructorParams as MultisigConstructorParams
+from actors.paych.types import ConstructorParams as PaychConstructorParams
+from actors.paych.types import (
     PaychMethod,
     PaychState,
     SignedVoucher,
     UpdateChannelStateParams,
 )
+from actors.power.types import CurrentTotalPowerReturn, PowerMethod
+from actors.reward.types import RewardMethod, ThisEpochRewardReturn
 from actors.smoothing import FilterEstimate
 from chain.encoding import dagcbor
 from chain.encoding.commcid import piece_cid_v1
-from chain.encoding.expect import expect_tuple
+from chain.encoding.schema import AnyCbor, CborTuple
 from chain.state.tree import Actor
 from chain.store.blockstore import get_cbor, put_cbor
 from chain.types.address import Address
@@ -62,6 +63,7 @@ from tests.chain.vm_helpers import (
     FIL,
     TEST_INVOKER,
     RelayParams,
+    RelayReturn,
     World,
     expect_exit,
     install_singleton,
@@ -89,7 +91,12 @@ def apply_fails(world: World, sender: int, to: Address, method: int, params: Any
 
 def exec_actor(world: World, sender: int, code: Any, params: Any, value: int) -> ExecReturn:
     ret = apply(
-        world, sender, builtin.INIT_ACTOR_ADDR, METHOD_EXEC, ExecParams(code, encode_params(params)), value
+        world,
+        sender,
+        builtin.INIT_ACTOR_ADDR,
+        InitMethod.Exec,
+        ExecParams(code, encode_params(params)),
+        value,
     )
     return ExecReturn.from_cbor(ret)
 
@@ -178,18 +185,14 @@ def test_multisig_two_of_two() -> None:
 # -- storage market -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class StubMinerState:
+class StubMinerState(CborTuple):
     owner: Address
     worker: Address
 
-    def to_cbor(self) -> list[Any]:
-        return [self.owner.to_bytes(), self.worker.to_bytes()]
 
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "StubMinerState":
-        owner, worker = expect_tuple(raw, 2, "StubMinerState")
-        return cls(Address.from_cbor(owner), Address.from_cbor(worker))
+class StubMinerMethod(IntEnum):
+    ControlAddresses = MinerMethod.ControlAddresses
+    Relay = 3  # calls another actor as this miner (the real miner calls the market from its methods)
 
 
 def _control_addresses(rt: Runtime) -> GetControlAddressesReturn:
@@ -198,33 +201,22 @@ def _control_addresses(rt: Runtime) -> GetControlAddressesReturn:
     return GetControlAddressesReturn(st.owner, st.worker, ())
 
 
-def _relay(rt: Runtime, params: RelayParams) -> list[Any]:
-    """Call another actor as this miner (the real miner calls the market from its own methods)."""
+def _relay(rt: Runtime, params: RelayParams) -> RelayReturn:
     rt.validate_immediate_caller_accept_any()
     result = rt.send(params.to, params.method, params.params, params.value)
-    return [int(result.exit_code), result.return_data]
+    return RelayReturn(int(result.exit_code), result.return_data)
 
 
-STUB_MINER = ActorDef(
+STUB_MINER = ActorDef.of(
     code=builtin.MINER_ACTOR_CODE,
     name="stub-miner",
     state_type=StubMinerState,
-    methods=(
-        MethodDef(2, "ControlAddresses", _control_addresses),
-        MethodDef(3, "Relay", _relay, RelayParams.from_cbor),
-    ),
+    methods=((StubMinerMethod.ControlAddresses, _control_addresses), (StubMinerMethod.Relay, _relay)),
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Empty:
-    def to_cbor(self) -> list[Any]:
-        return []
-
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "Empty":
-        expect_tuple(raw, 0, "Empty")
-        return cls()
+class Empty(CborTuple):
+    pass
 
 
 def _singleton_constructor(rt: Runtime) -> None:
@@ -232,7 +224,7 @@ def _singleton_constructor(rt: Runtime) -> None:
     rt.set_state(Empty())
 
 
-def _award(rt: Runtime, _params: Any) -> None:
+def _award(rt: Runtime, _params: AnyCbor) -> None:
     rt.validate_immediate_caller_is(builtin.SYSTEM_ACTOR_ADDR)
 
 
@@ -246,24 +238,24 @@ def _total_power(rt: Runtime) -> CurrentTotalPowerReturn:
     return CurrentTotalPowerReturn(1 << 30, 1 << 30, 0, FilterEstimate(0, 0))
 
 
-STUB_REWARD = ActorDef(
+STUB_REWARD = ActorDef.of(
     code=builtin.REWARD_ACTOR_CODE,
     name="stub-reward",
     state_type=Empty,
     methods=(
-        MethodDef(1, "Constructor", _singleton_constructor),
-        MethodDef(2, "AwardBlockReward", _award, lambda raw: raw),
-        MethodDef(3, "ThisEpochReward", _this_epoch_reward),
+        (RewardMethod.Constructor, _singleton_constructor),
+        (RewardMethod.AwardBlockReward, _award),
+        (RewardMethod.ThisEpochReward, _this_epoch_reward),
     ),
 )
 
-STUB_POWER = ActorDef(
+STUB_POWER = ActorDef.of(
     code=builtin.POWER_ACTOR_CODE,
     name="stub-power",
     state_type=Empty,
     methods=(
-        MethodDef(1, "Constructor", _singleton_constructor),
-        MethodDef(9, "CurrentTotalPower", _total_power),
+        (PowerMethod.Constructor, _singleton_constructor),
+        (PowerMethod.CurrentTotalPower, _total_power),
     ),
 )
 
@@ -298,7 +290,7 @@ def cron(world: World, epoch: int) -> None:
         gas_limit=1 << 40,
         gas_fee_cap=0,
         gas_premium=0,
-        method=market.METHOD_CRON_TICK,
+        method=MarketMethod.CronTick,
         params=b"",
     )
     ret = world.vm(epoch=epoch).apply_implicit_message(msg)
@@ -328,8 +320,8 @@ def test_storage_deal_lifecycle(client_by_id: bool) -> None:
         for i, p in enumerate(pieces)
     ]
     fee = sum(d.client_balance_requirement for d in deals)
-    apply(world, 0, market_addr, market.METHOD_ADD_BALANCE, world.addresses[0], value=fee)
-    apply(world, 1, market_addr, market.METHOD_ADD_BALANCE, MINER, value=2 * 10**17)
+    apply(world, 0, market_addr, MarketMethod.AddBalance, world.addresses[0], value=fee)
+    apply(world, 1, market_addr, MarketMethod.AddBalance, MINER, value=2 * 10**17)
 
     # The worker publishes deals the client signed with its own key; the VM verifies the signatures.
     signed = [ClientDealProposal(d, world.keys[0].sign(d.signing_bytes())) for d in deals]
@@ -339,7 +331,7 @@ def test_storage_deal_lifecycle(client_by_id: bool) -> None:
             world,
             2,
             market_addr,
-            market.METHOD_PUBLISH_STORAGE_DEALS,
+            MarketMethod.PublishStorageDeals,
             PublishStorageDealsParams((forged, *signed)),
         )
     )
@@ -350,7 +342,7 @@ def test_storage_deal_lifecycle(client_by_id: bool) -> None:
         dagcbor.decode(
             as_miner(
                 world,
-                market.METHOD_COMPUTE_DATA_COMMITMENT,
+                MarketMethod.ComputeDataCommitment,
                 ComputeDataCommitmentParams((SectorDataSpec((0, 1), 5),)),
                 epoch=50,
             )
@@ -358,7 +350,7 @@ def test_storage_deal_lifecycle(client_by_id: bool) -> None:
     )
     assert commds.commds == (piece_cid_v1(comm_d([p.piece_info() for p in pieces], 2048)),)
 
-    as_miner(world, market.METHOD_ACTIVATE_DEALS, ActivateDealsParams((0, 1), 500), epoch=60)
+    as_miner(world, MarketMethod.ActivateDeals, ActivateDealsParams((0, 1), 500), epoch=60)
     for epoch in (100, 101, 150, 260):
         cron(world, epoch)
     market_state = state_of(world, market_addr, MarketState)
@@ -372,7 +364,7 @@ def test_storage_deal_lifecycle(client_by_id: bool) -> None:
     owed = tables.escrow.get(MINER)
     before = world.balance(world.ids[1])
     params = encode_params(WithdrawBalanceParams(MINER, 10**30))
-    msg = world.message(1, market_addr, method=market.METHOD_WITHDRAW_BALANCE, params=params, gas_limit=GAS)
+    msg = world.message(1, market_addr, method=MarketMethod.WithdrawBalance, params=params, gas_limit=GAS)
     ret = world.vm(epoch=300).apply_message(msg)
     expect_exit(ret.exit_code, ExitCode.Ok)
     costs = ret.gas_costs
@@ -384,7 +376,7 @@ def test_unknown_deal_ids_fail_through_the_vm() -> None:
     world = market_world()
     relayed = RelayParams(
         builtin.STORAGE_MARKET_ACTOR_ADDR,
-        market.METHOD_ACTIVATE_DEALS,
+        MarketMethod.ActivateDeals,
         encode_params(ActivateDealsParams((7,), 500)),
         0,
     )

@@ -12,10 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors import builtin
-from actors.market.types import ActivateDealsParams, ActivateDealsResult
-from actors.miner import ext
-from actors.miner.bitfield import BitField
-from actors.miner.methods import ACTOR
+from actors.market.types import ActivateDealsParams, ActivateDealsResult, MarketMethod
+from actors.miner.actor import ACTOR
 from actors.miner.policy import initial_pledge_for_power, qa_power_for_weight
 from actors.miner.state import PreCommits, SectorPreCommitOnChainInfo
 from actors.miner.types import (
@@ -30,6 +28,7 @@ from chain.encoding import dagcbor
 from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
 from chain.encoding.errors import DecodeError
 from chain.types.address import Address
+from chain.types.bitfield import BitField
 from chain.types.sector import SealVerifyInfo, SectorID
 from chain.vm.exitcode import ActorError, ExitCode
 from proofs import merkle
@@ -143,12 +142,12 @@ def expect_activation(
             params = ActivateDealsParams(pc.deal_ids, pc.expiration)
             if isinstance(answer, ExitCode):
                 rt.expect_send(
-                    builtin.STORAGE_MARKET_ACTOR_ADDR, ext.MARKET_ACTIVATE_DEALS, params, 0, None, answer
+                    builtin.STORAGE_MARKET_ACTOR_ADDR, MarketMethod.ActivateDeals, params, 0, None, answer
                 )
                 continue
             space = answer
             result = ActivateDealsResult(space)
-            rt.expect_send(builtin.STORAGE_MARKET_ACTOR_ADDR, ext.MARKET_ACTIVATE_DEALS, params, 0, result)
+            rt.expect_send(builtin.STORAGE_MARKET_ACTOR_ADDR, MarketMethod.ActivateDeals, params, 0, result)
         duration = pc.expiration - rt.curr_epoch
         qa = qa_power_for_weight(SECTOR_SIZE, duration, space * duration, 0)
         power = power + PowerPair(SECTOR_SIZE, qa)

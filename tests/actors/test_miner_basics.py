@@ -6,9 +6,9 @@ from dataclasses import replace
 import pytest
 
 from actors import builtin
+from actors.account.types import AccountMethod
 from actors.dispatch import METHOD_SEND
-from actors.miner import ext
-from actors.miner.methods import ACTOR
+from actors.miner.actor import ACTOR
 from actors.miner.policy import (
     consensus_fault_penalty,
     locked_reward_from_reward,
@@ -27,10 +27,10 @@ from actors.miner.types import (
     ReportConsensusFaultParams,
     VerifyPieceInclusionParams,
     WithdrawBalanceParams,
-    WithdrawBalanceReturn,
 )
-from actors.reward import RewardMethod
+from actors.reward.types import RewardMethod
 from chain.encoding import dagcbor
+from chain.encoding.bigint import decode_bigint
 from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
 from chain.types.address import Address
 from chain.types.sector import ConsensusFault, ConsensusFaultType, PieceInclusionVerifyInfo, PieceInfo
@@ -87,7 +87,7 @@ def construct_with(h: Harness, params: MinerConstructorParams, pubkey: Address |
     h.rt.set_caller(builtin.INIT_ACTOR_CODE, builtin.INIT_ACTOR_ADDR)
     h.rt.expect_validate_caller_addr(builtin.INIT_ACTOR_ADDR)
     if pubkey is not None:
-        h.rt.expect_send(WORKER, ext.ACCOUNT_PUBKEY_ADDRESS, None, 0, pubkey)
+        h.rt.expect_send(WORKER, AccountMethod.PubkeyAddress, None, 0, pubkey)
     h.rt.call(ACTOR, MinerMethod.Constructor, params)
 
 
@@ -121,7 +121,7 @@ def test_worker_change_takes_effect_after_the_delay(h: Harness) -> None:
     new_worker = Address.new_id(104)
     h.rt.set_actor_code(new_worker, builtin.ACCOUNT_ACTOR_CODE)
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
-    h.rt.expect_send(new_worker, ext.ACCOUNT_PUBKEY_ADDRESS, None, 0, WORKER_KEY)
+    h.rt.expect_send(new_worker, AccountMethod.PubkeyAddress, None, 0, WORKER_KEY)
     h.rt.expect_validate_caller_addr(OWNER)
     h.rt.call(ACTOR, MinerMethod.ChangeWorkerAddress, ChangeWorkerAddressParams(new_worker, ()))
     info = h.info()
@@ -139,7 +139,7 @@ def test_worker_change_takes_effect_after_the_delay(h: Harness) -> None:
     assert h.info().worker == new_worker and h.info().pending_worker_key is None
     # only the owner may change it
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
-    h.rt.expect_send(new_worker, ext.ACCOUNT_PUBKEY_ADDRESS, None, 0, WORKER_KEY)
+    h.rt.expect_send(new_worker, AccountMethod.PubkeyAddress, None, 0, WORKER_KEY)
     h.rt.expect_validate_caller_addr(OWNER)
     fails(
         h,
@@ -155,7 +155,7 @@ def test_deadline_cron_applies_a_due_worker_change(h: Harness) -> None:
     new_worker = Address.new_id(104)
     h.rt.set_actor_code(new_worker, builtin.ACCOUNT_ACTOR_CODE)
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
-    h.rt.expect_send(new_worker, ext.ACCOUNT_PUBKEY_ADDRESS, None, 0, WORKER_KEY)
+    h.rt.expect_send(new_worker, AccountMethod.PubkeyAddress, None, 0, WORKER_KEY)
     h.rt.expect_validate_caller_addr(OWNER)
     h.rt.call(ACTOR, MinerMethod.ChangeWorkerAddress, ChangeWorkerAddressParams(new_worker, (CONTROL,)))
     h.precommit(h.precommit_params(1))  # starts the deadline cron
@@ -219,10 +219,8 @@ def test_apply_rewards_locks_three_quarters_and_vesting_releases_them(h: Harness
     available = h.rt.balance
     h.rt.expect_send(OWNER, METHOD_SEND, None, available)
     h.expect_pledge(-65 * FIL)
-    ret = WithdrawBalanceReturn.from_cbor(
-        h.rt.call_decoded(ACTOR, MinerMethod.WithdrawBalance, WithdrawBalanceParams(10**30))
-    )
-    assert ret.amount_withdrawn == available
+    ret = h.rt.call_decoded(ACTOR, MinerMethod.WithdrawBalance, WithdrawBalanceParams(10**30))
+    assert decode_bigint(ret, "WithdrawBalanceReturn") == available
     assert h.state().locked_funds == 0
 
 

@@ -8,9 +8,8 @@ import pytest
 
 from actors import builtin
 from actors.dispatch import encode_params
-from actors.miner.bitfield import BitField
+from actors.miner.actor import ACTOR
 from actors.miner.deadlines import Deadline, Deadlines
-from actors.miner.methods import ACTOR
 from actors.miner.policy import DeadlineInfo, QuantSpec, pledge_penalty_for_continued_fault
 from actors.miner.proving import termination_penalty
 from actors.miner.state import SectorOnChainInfo
@@ -28,6 +27,7 @@ from actors.miner.types import (
     TerminateSectorsReturn,
 )
 from chain.encoding.commcid import piece_cid_v1
+from chain.types.bitfield import BitField
 from chain.types.block import PoStProof
 from chain.types.sector import SectorInfo, WindowPoStVerifyInfo
 from chain.vm.exitcode import ActorError, ExitCode

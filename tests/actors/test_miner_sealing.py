@@ -6,9 +6,8 @@ from dataclasses import replace
 import pytest
 
 from actors import builtin
-from actors.market.types import ActivateDealsParams
-from actors.miner import ext
-from actors.miner.methods import ACTOR
+from actors.market.types import ActivateDealsParams, MarketMethod
+from actors.miner.actor import ACTOR
 from actors.miner.policy import pre_commit_deposit_for_power, qa_power_max
 from actors.miner.state import PreCommits
 from actors.miner.types import (
@@ -17,6 +16,7 @@ from actors.miner.types import (
     PreCommitSectorBatchParams,
     ProveCommitSectorParams,
 )
+from chain.encoding import dagcbor
 from chain.encoding.cid import CID, DAG_CBOR
 from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
 from chain.encoding.multihash import BLAKE2B_256, Multihash
@@ -115,9 +115,15 @@ def test_precommit_rejects_bad_params(h: Harness, case: str, changes: dict[str, 
 
 
 def test_precommit_rejects_too_many_deals_when_decoding(h: Harness) -> None:
-    params = replace(h.precommit_params(1), deal_ids=tuple(range(257)))
+    # PreCommitSectorParams itself refuses more than 256 deals, so the message is written by hand.
+    raw = h.precommit_params(1).to_cbor()
+    raw[4] = list(range(257))
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
-    fails(h, ExitCode.ErrSerialization, lambda: h.rt.call(ACTOR, MinerMethod.PreCommitSector, params))
+    fails(
+        h,
+        ExitCode.ErrSerialization,
+        lambda: h.rt.call_raw(ACTOR, MinerMethod.PreCommitSector, dagcbor.encode(raw)),
+    )
 
 
 def call_precommit(h: Harness, params: object) -> None:
@@ -218,7 +224,7 @@ def test_prove_commit_fails_when_deals_do_not_activate_or_pledge_is_unaffordable
     h.expect_stats()
     params = ActivateDealsParams((5,), pc.info.expiration)
     h.rt.expect_send(
-        builtin.STORAGE_MARKET_ACTOR_ADDR, ext.MARKET_ACTIVATE_DEALS, params, 0, None, ExitCode.ErrNotFound
+        builtin.STORAGE_MARKET_ACTOR_ADDR, MarketMethod.ActivateDeals, params, 0, None, ExitCode.ErrNotFound
     )
     fails(
         h,

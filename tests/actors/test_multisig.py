@@ -9,9 +9,8 @@ import pytest
 
 from actors import builtin
 from actors.dispatch import METHOD_SEND
-from actors.multisig import (
-    ACTOR,
-    UNIVERSAL_RECEIVER_HOOK,
+from actors.multisig.actor import ACTOR
+from actors.multisig.types import (
     AddSignerParams,
     ApproveReturn,
     ChangeNumApprovalsThresholdParams,
@@ -445,5 +444,5 @@ def test_universal_receiver_hook_accepts_anything() -> None:
     rt = new_multisig()
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, D)
     rt.expect_validate_caller_any()
-    assert rt.call(ACTOR, UNIVERSAL_RECEIVER_HOOK, ["token", b"\x00"]) == b""
+    assert rt.call(ACTOR, MultisigMethod.UniversalReceiverHook, ["token", b"\x00"]) == b""
     rt.verify()

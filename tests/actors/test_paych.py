@@ -9,10 +9,9 @@ import pytest
 from actors import builtin
 from actors.dispatch import METHOD_SEND
 from actors.miner.types import MinerMethod, PieceInclusionExtra, VerifyPieceInclusionParams
-from actors.paych import (
-    ACTOR,
+from actors.paych.actor import ACTOR, LANE_STATES_AMT_BITWIDTH
+from actors.paych.types import (
     ERR_CHANNEL_STATE_UPDATE_AFTER_SETTLED,
-    LANE_STATES_AMT_BITWIDTH,
     ConstructorParams,
     LaneState,
     Merge,
@@ -388,7 +387,10 @@ def test_voucher_redeemed_with_piece_inclusion_proof() -> None:
     rt.call(ACTOR, PaychMethod.UpdateChannelState, UpdateChannelStateParams(sv, b"", proof.to_bytes()))
     rt.verify()
     assert channel(rt).to_send == 300
-    assert VerifyPieceInclusionParams(extra.data, proof.to_bytes()).decoded_extra() == condition
+    assert (
+        PieceInclusionExtra.from_bytes(VerifyPieceInclusionParams(extra.data, proof.to_bytes()).extra)
+        == condition
+    )
 
 
 # -- Settle / Collect ----------------------------------------------------------------------------------

@@ -4,11 +4,12 @@ import pytest
 
 from actors import builtin
 from actors.dispatch import encode_params
-from actors.init import METHOD_EXEC as INIT_EXEC_METHOD
-from actors.init import ExecParams as InitExecParams
+from actors.init.types import ExecParams as InitExecParams
+from actors.init.types import InitMethod
 from actors.miner.types import CronEventPayload, DeferredCronEventParams, MinerConstructorParams, MinerMethod
-from actors.power import (
-    ACTOR,
+from actors.power.actor import ACTOR
+from actors.power.state import Claim, ClaimsTable, CronQueue, PowerState
+from actors.power.types import (
     CreateMinerParams,
     CreateMinerReturn,
     CurrentTotalPowerReturn,
@@ -16,8 +17,7 @@ from actors.power import (
     PowerMethod,
     UpdateClaimedPowerParams,
 )
-from actors.power_state import Claim, ClaimsTable, CronQueue, PowerState
-from actors.reward import RewardMethod, ThisEpochRewardReturn
+from actors.reward.types import RewardMethod, ThisEpochRewardReturn
 from actors.smoothing import FilterEstimate
 from chain.encoding import dagcbor
 from chain.encoding.bigint import encode_bigint
@@ -52,7 +52,7 @@ def create_miner(rt: MockRuntime, miner: Address = MINER, value: int = 0) -> Cre
     rt.expect_validate_caller_type(*builtin.CALLER_TYPES_SIGNABLE)
     rt.expect_send(
         builtin.INIT_ACTOR_ADDR,
-        INIT_EXEC_METHOD,
+        InitMethod.Exec,
         InitExecParams(builtin.MINER_ACTOR_CODE, encode_params(ctor)),
         value,
         created,
@@ -115,7 +115,7 @@ def test_create_miner_rejects_non_signable_callers_and_failed_exec() -> None:
     ctor = MinerConstructorParams(OWNER, WORKER, (), WPOST_2K, b"", ())
     exec_params = InitExecParams(builtin.MINER_ACTOR_CODE, encode_params(ctor))
     rt.expect_send(
-        builtin.INIT_ACTOR_ADDR, INIT_EXEC_METHOD, exec_params, 0, None, ExitCode.ErrIllegalArgument
+        builtin.INIT_ACTOR_ADDR, InitMethod.Exec, exec_params, 0, None, ExitCode.ErrIllegalArgument
     )
     with pytest.raises(ActorError) as err:
         rt.call(ACTOR, PowerMethod.CreateMiner, params)

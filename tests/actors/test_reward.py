@@ -5,15 +5,8 @@ import pytest
 from actors import builtin
 from actors.dispatch import METHOD_SEND
 from actors.miner.types import ApplyRewardParams, MinerMethod
-from actors.reward import (
-    ACTOR,
-    INITIAL_REWARD_POSITION_ESTIMATE,
-    AwardBlockRewardParams,
-    RewardMethod,
-    RewardState,
-    ThisEpochRewardReturn,
-)
-from actors.reward_schedule import (
+from actors.reward.actor import ACTOR
+from actors.reward.schedule import (
     BASELINE_INITIAL_VALUE,
     BASELINE_TOTAL,
     SIMPLE_TOTAL,
@@ -21,6 +14,8 @@ from actors.reward_schedule import (
     compute_r_theta,
     compute_reward,
 )
+from actors.reward.state import INITIAL_REWARD_POSITION_ESTIMATE, RewardState
+from actors.reward.types import AwardBlockRewardParams, RewardMethod, ThisEpochRewardReturn
 from actors.smoothing import PRECISION, FilterEstimate, extrapolated_cum_sum_of_ratio, ln
 from chain.encoding import dagcbor
 from chain.encoding.bigint import encode_bigint

@@ -2,7 +2,9 @@
 
 import pytest
 
-from actors import builtin, system
+from actors import builtin
+from actors.system import types as system
+from actors.system.actor import ACTOR
 from chain.store.blockstore import get_cbor
 from chain.types.address import Address
 from chain.vm.exitcode import ActorError, ExitCode
@@ -12,7 +14,7 @@ from tests.actors.mock_runtime import MockRuntime
 def test_constructor_writes_the_builtin_registry() -> None:
     rt = MockRuntime(receiver=builtin.SYSTEM_ACTOR_ADDR)
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
-    assert rt.call(system.ACTOR, 1) == b""
+    assert rt.call(ACTOR, 1) == b""
     rt.verify()
     state = rt.state(system.SystemState)
     registry = get_cbor(rt.store, state.builtin_actors)
@@ -26,7 +28,7 @@ def test_constructor_only_from_the_system_actor() -> None:
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, Address.new_id(100))
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
     with pytest.raises(ActorError) as err:
-        rt.call(system.ACTOR, 1)
+        rt.call(ACTOR, 1)
     assert err.value.exit_code == ExitCode.SysErrForbidden
 
 
@@ -35,5 +37,5 @@ def test_state_round_trip_and_no_other_methods() -> None:
     state = system.SystemState(builtin.SYSTEM_ACTOR_CODE)
     assert system.SystemState.from_cbor(state.to_cbor()) == state
     with pytest.raises(ActorError) as err:
-        system.ACTOR.invoke(rt, 2, b"")
+        ACTOR.invoke(rt, 2, b"")
     assert err.value.exit_code == ExitCode.ErrUnhandledMessage

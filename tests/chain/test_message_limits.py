@@ -6,13 +6,13 @@ from collections.abc import Callable
 
 import pytest
 
-from actors.miner.bitfield import BitField
 from actors.miner.types import MinerMethod, ProveCommitAggregateParams, encode_aggregate_proof
 from chain import params
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.encoding import dagcbor
 from chain.params import PROFILES, Policy
 from chain.types.address import Address
+from chain.types.bitfield import BitField
 from chain.types.message import (
     MAX_MESSAGE_SIZE,
     MAX_PARAMS_LENGTH,

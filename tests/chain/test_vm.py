@@ -1,17 +1,18 @@
 """apply_message end to end: transfers, account creation, refusals, gas, nested sends and rollback."""
 
 from dataclasses import replace
+from enum import IntEnum
 from typing import Any
 
 import pytest
 
 from actors import builtin
-from actors.account import METHOD_AUTHENTICATE_MESSAGE, AccountState, AuthenticateMessageParams
-from actors.dispatch import ActorDef, MethodDef
-from actors.init import METHOD_EXEC, ExecParams, ExecReturn
+from actors.account.types import AccountMethod, AccountState, AuthenticateMessageParams
+from actors.dispatch import ActorDef
+from actors.init.types import ExecParams, ExecReturn, InitMethod
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.encoding import dagcbor
-from chain.encoding.expect import expect_int
+from chain.encoding.schema import Bytes, CborTuple, Int64
 from chain.state.init_state import InitState
 from chain.store.blockstore import get_cbor
 from chain.types.address import Address
@@ -307,30 +308,26 @@ def test_return_value_is_charged_per_byte(world: World) -> None:
 # -- init.Exec and the account actor through the VM ------------------------------------------------------
 
 
-def _fake_multisig_constructor(rt: Runtime, signers: list[Any]) -> None:
+class _Signers(CborTuple):
+    n: Int64
+
+
+def _fake_multisig_constructor(rt: Runtime, signers: tuple[Bytes, ...]) -> None:
     rt.validate_immediate_caller_is(builtin.INIT_ACTOR_ADDR)
     if not signers:
         raise ActorError(ExitCode.ErrIllegalArgument, "no signers")
     rt.set_state(_Signers(len(signers)))
 
 
-class _Signers:
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def to_cbor(self) -> list[int]:
-        return [self.n]
-
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "_Signers":
-        return cls(expect_int(raw[0], "n"))
+class _FakeMultisigMethod(IntEnum):
+    Constructor = 1
 
 
-FAKE_MULTISIG = ActorDef(
+FAKE_MULTISIG = ActorDef.of(
     code=builtin.MULTISIG_ACTOR_CODE,
     name="fake-multisig",
     state_type=_Signers,
-    methods=(MethodDef(1, "Constructor", _fake_multisig_constructor, lambda raw: list(raw)),),
+    methods=((_FakeMultisigMethod.Constructor, _fake_multisig_constructor),),
 )
 
 
@@ -345,7 +342,7 @@ def test_init_exec_creates_an_actor_with_id_and_robust_address() -> None:
         world.message(
             0,
             builtin.INIT_ACTOR_ADDR,
-            method=METHOD_EXEC,
+            method=InitMethod.Exec,
             params=dagcbor.encode(params),
             value=2 * FIL,
             gas_limit=100_000_000,
@@ -369,7 +366,11 @@ def test_init_exec_failures_roll_back() -> None:
     bad = ExecParams(builtin.MULTISIG_ACTOR_CODE, dagcbor.encode([])).to_cbor()
     ret = world.vm().apply_message(
         world.message(
-            0, builtin.INIT_ACTOR_ADDR, method=METHOD_EXEC, params=dagcbor.encode(bad), gas_limit=100_000_000
+            0,
+            builtin.INIT_ACTOR_ADDR,
+            method=InitMethod.Exec,
+            params=dagcbor.encode(bad),
+            gas_limit=100_000_000,
         )
     )
     expect_exit(ret.exit_code, ExitCode.ErrIllegalArgument)  # the constructor's exit code
@@ -380,7 +381,7 @@ def test_init_exec_failures_roll_back() -> None:
         world.message(
             0,
             builtin.INIT_ACTOR_ADDR,
-            method=METHOD_EXEC,
+            method=InitMethod.Exec,
             params=dagcbor.encode(miner),
             gas_limit=100_000_000,
         )
@@ -399,7 +400,7 @@ def test_authenticate_message_checks_the_accounts_key(world: World) -> None:
         world.message(
             0,
             world.ids[1],
-            method=METHOD_AUTHENTICATE_MESSAGE,
+            method=AccountMethod.AuthenticateMessage,
             params=dagcbor.encode(params),
             gas_limit=100_000_000,
         )
@@ -412,7 +413,7 @@ def test_authenticate_message_checks_the_accounts_key(world: World) -> None:
         world.message(
             0,
             world.ids[1],
-            method=METHOD_AUTHENTICATE_MESSAGE,
+            method=AccountMethod.AuthenticateMessage,
             params=dagcbor.encode(forged),
             gas_limit=100_000_000,
         )

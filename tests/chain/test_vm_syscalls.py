@@ -385,7 +385,7 @@ def test_circulating_supply() -> None:
 
 def test_circulating_supply_reads_the_real_power_and_market_states() -> None:
     from actors.market.state import MarketState
-    from actors.power_state import PowerState
+    from actors.power.state import PowerState
 
     world = make_world(accounts=1)
     store, tree = world.store, world.tree

@@ -1,7 +1,8 @@
 """apply_tipset: message order and de-duplication, receipts, block rewards, cron at every epoch."""
 
 from actors import builtin
-from actors.cron import CronEntry
+from actors.cron.types import CronEntry
+from actors.reward.types import AwardBlockRewardParams, RewardMethod
 from chain.crypto.keys import KeyType
 from chain.encoding import dagcbor
 from chain.encoding.bigint import encode_bigint
@@ -16,7 +17,7 @@ from chain.vm.tipset_apply import (
     ImplicitMessageFailed,
     TipsetResult,
     apply_tipset,
-    award_block_reward_params,
+    reward_message,
 )
 from tests.chain.vm_helpers import (
     BASE_FEE,
@@ -146,7 +147,10 @@ def test_failing_block_reward_stops_the_tipset() -> None:
 
 
 def test_award_block_reward_params_shape() -> None:
-    raw = dagcbor.decode(award_block_reward_params(Address.new_id(1000), 5, 7, 2))
+    msg = reward_message(3, AwardBlockRewardParams(Address.new_id(1000), 5, 7, 2))
+    assert (msg.to, msg.from_, msg.method) == (builtin.REWARD_ACTOR_ADDR, builtin.SYSTEM_ACTOR_ADDR, 2)
+    assert msg.method == RewardMethod.AwardBlockReward
+    raw = dagcbor.decode(msg.params)
     assert raw == [Address.new_id(1000).to_bytes(), encode_bigint(5), encode_bigint(7), 2]
 
 
@@ -177,9 +181,9 @@ def test_reward_path_with_the_real_reward_actor() -> None:
 def test_genesis_singletons_tick_through_cron() -> None:
     """Cron's genesis entries reach the real power (OnEpochTickEnd -> reward) and market (CronTick)
     actors at every epoch, null rounds included."""
-    from actors.cron import GENESIS_ENTRIES
+    from actors.cron.types import GENESIS_ENTRIES
     from actors.market.state import MarketState
-    from actors.reward import RewardState
+    from actors.reward.state import RewardState
 
     invoker = DEFAULT_INVOKER.with_actors(PROBE)
     world = make_world(

@@ -6,20 +6,20 @@ pays the gas reward to the block's miner, until tests use the real one.
 """
 
 from dataclasses import dataclass, field
-from typing import Any
+from enum import IntEnum
 
 from actors import builtin
-from actors.account import AccountState
-from actors.cron import CronEntry
-from actors.dispatch import ActorDef, MethodDef
+from actors.account.types import AccountState
+from actors.cron.types import CronEntry
+from actors.dispatch import ActorDef
+from actors.reward.types import AwardBlockRewardParams, RewardMethod
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.crypto.randomness import DeterministicRandomness
 from chain.crypto.signature import Signature
 from chain.encoding import dagcbor
-from chain.encoding.bigint import encode_bigint
 from chain.encoding.cid import CID, RAW
-from chain.encoding.expect import expect_bigint, expect_bytes, expect_int, expect_tuple, expect_uint
 from chain.encoding.multihash import IDENTITY, Multihash
+from chain.encoding.schema import BigInt, Bytes, CborTuple, Int64, Uint64
 from chain.params import DEVNET, Policy
 from chain.state.tree import EMPTY_OBJECT_CID, Actor, StateTree
 from chain.store.blockstore import MemoryBlockstore, put_cbor
@@ -42,39 +42,10 @@ def test_code(name: str) -> CID:
 # -- a stand-in reward actor ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class FakeRewardState:
-    awards: int  # how many AwardBlockReward calls it has seen
-    penalties: int  # the sum of their penalties
-    wins: int  # the sum of their win counts
-
-    def to_cbor(self) -> list[Any]:
-        return [self.awards, encode_bigint(self.penalties), self.wins]
-
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "FakeRewardState":
-        awards, penalties, wins = expect_tuple(raw, 3, "FakeRewardState")
-        return cls(
-            expect_uint(awards, "awards"), expect_bigint(penalties, "penalties"), expect_uint(wins, "wins")
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class AwardParams:
-    miner: Address
-    penalty: int
-    gas_reward: int
-    win_count: int
-
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "AwardParams":
-        miner, penalty, gas_reward, win_count = expect_tuple(raw, 4, "AwardBlockRewardParams")
-        return cls(
-            Address.from_cbor(miner),
-            expect_bigint(penalty, "Penalty"),
-            expect_bigint(gas_reward, "GasReward"),
-            expect_int(win_count, "WinCount"),
-        )
+class FakeRewardState(CborTuple):
+    awards: Uint64  # how many AwardBlockReward calls it has seen
+    penalties: BigInt  # the sum of their penalties
+    wins: Uint64  # the sum of their win counts
 
 
 def _fake_reward_constructor(rt: Runtime) -> None:
@@ -82,7 +53,7 @@ def _fake_reward_constructor(rt: Runtime) -> None:
     rt.set_state(FakeRewardState(0, 0, 0))
 
 
-def _fake_award(rt: Runtime, params: AwardParams) -> None:
+def _fake_award(rt: Runtime, params: AwardBlockRewardParams) -> None:
     rt.validate_immediate_caller_is(builtin.SYSTEM_ACTOR_ADDR)
     state = rt.state(FakeRewardState)
     rt.set_state(
@@ -94,13 +65,13 @@ def _fake_award(rt: Runtime, params: AwardParams) -> None:
             raise ActorError(result.exit_code, "paying the gas reward failed")
 
 
-FAKE_REWARD = ActorDef(
+FAKE_REWARD = ActorDef.of(
     code=builtin.REWARD_ACTOR_CODE,
     name="fake-reward",
     state_type=FakeRewardState,
     methods=(
-        MethodDef(1, "Constructor", _fake_reward_constructor),
-        MethodDef(2, "AwardBlockReward", _fake_award, AwardParams.from_cbor),
+        (RewardMethod.Constructor, _fake_reward_constructor),
+        (RewardMethod.AwardBlockReward, _fake_award),
     ),
 )
 
@@ -110,38 +81,43 @@ FAKE_REWARD = ActorDef(
 PROBE_CODE = test_code("probe")
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeState:
-    value: int
+class ProbeMethod(IntEnum):
+    Constructor = 1
+    Relay = 2
+    SetAndFail = 3
+    Recurse = 4
+    Boom = 5
+    NoValidate = 6
+    Burn = 7
+    Returns = 8
+    Tick = 9
+    ExhaustMemory = 10
+    RecurseInPython = 11
+    ReadState = 12
+    VerifySignature = 13
 
-    def to_cbor(self) -> list[Any]:
-        return [self.value]
 
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "ProbeState":
-        (value,) = expect_tuple(raw, 1, "ProbeState")
-        return cls(expect_int(value, "value"))
+class ProbeState(CborTuple):
+    value: Int64
 
 
-@dataclass(frozen=True, slots=True)
-class RelayParams:
+class RelayParams(CborTuple):
     to: Address
-    method: int
-    params: bytes
-    value: int
+    method: Uint64
+    params: Bytes
+    value: BigInt
 
-    def to_cbor(self) -> list[Any]:
-        return [self.to.to_bytes(), self.method, self.params, encode_bigint(self.value)]
 
-    @classmethod
-    def from_cbor(cls, raw: Any) -> "RelayParams":
-        to, method, params, value = expect_tuple(raw, 4, "RelayParams")
-        return cls(
-            Address.from_cbor(to),
-            expect_uint(method, "method"),
-            expect_bytes(params, "params"),
-            expect_bigint(value, "value"),
-        )
+class RelayReturn(CborTuple):
+    """The exit code and return bytes of the relayed send."""
+
+    exit_code: Int64
+    ret: Bytes
+
+
+class SetAndFailParams(CborTuple):
+    value: Int64
+    code: Uint64
 
 
 def _probe_constructor(rt: Runtime) -> None:
@@ -149,28 +125,27 @@ def _probe_constructor(rt: Runtime) -> None:
     rt.set_state(ProbeState(0))
 
 
-def _probe_relay(rt: Runtime, params: RelayParams) -> list[Any]:
-    """Send as told; return [exit code, return bytes] of the send."""
+def _probe_relay(rt: Runtime, params: RelayParams) -> RelayReturn:
+    """Send as told; return the exit code and return bytes of the send."""
     rt.validate_immediate_caller_accept_any()
     result = rt.send(params.to, params.method, params.params, params.value)
-    return [int(result.exit_code), result.return_data]
+    return RelayReturn(int(result.exit_code), result.return_data)
 
 
-def _probe_set_and_fail(rt: Runtime, args: list[Any]) -> None:
+def _probe_set_and_fail(rt: Runtime, params: SetAndFailParams) -> None:
     """Write state [value], then abort with exit code `code` (0: do not abort)."""
     rt.validate_immediate_caller_accept_any()
-    value, code = args
-    rt.set_state(ProbeState(value))
-    if code:
-        raise ActorError(code, "told to fail")
+    rt.set_state(ProbeState(params.value))
+    if params.code:
+        raise ActorError(params.code, "told to fail")
 
 
-def _probe_recurse(rt: Runtime, remaining: int) -> int:
+def _probe_recurse(rt: Runtime, remaining: Uint64) -> Uint64:
     """Call itself `remaining` more times; return the exit code of the deepest failing send (or 0)."""
     rt.validate_immediate_caller_accept_any()
     if remaining == 0:
         return 0
-    result = rt.send(rt.receiver, 4, dagcbor.encode(remaining - 1), 0)
+    result = rt.send(rt.receiver, ProbeMethod.Recurse, dagcbor.encode(remaining - 1), 0)
     if not result.ok:
         return int(result.exit_code)
     code: int = dagcbor.decode(result.return_data)
@@ -187,12 +162,12 @@ def _probe_no_validate(rt: Runtime) -> None:
     return None
 
 
-def _probe_burn(rt: Runtime, amount: int) -> None:
+def _probe_burn(rt: Runtime, amount: Uint64) -> None:
     rt.validate_immediate_caller_accept_any()
     rt.charge_gas("burn", amount)
 
 
-def _probe_returns(rt: Runtime, size: int) -> bytes:
+def _probe_returns(rt: Runtime, size: Uint64) -> Bytes:
     rt.validate_immediate_caller_accept_any()
     return b"\x01" * size
 
@@ -222,42 +197,43 @@ def _probe_recurse_in_python(rt: Runtime) -> None:
     down(0)
 
 
-def _probe_read_state(rt: Runtime) -> int:
+def _probe_read_state(rt: Runtime) -> Int64:
     """Read the probe's own state through the runtime: its value."""
     rt.validate_immediate_caller_accept_any()
     return rt.state(ProbeState).value
 
 
-def _probe_verify_signature(rt: Runtime, args: list[Any]) -> bool:
-    """rt.verify_signature(signature, signer, data) for args [signer bytes, signature bytes, data]."""
+class VerifySignatureArgs(CborTuple):
+    signer: Bytes  # address bytes
+    signature: Bytes  # type byte + signature
+    data: Bytes
+
+
+def _probe_verify_signature(rt: Runtime, args: VerifySignatureArgs) -> bool:
+    """rt.verify_signature(signature, signer, data) for [signer bytes, signature bytes, data]."""
     rt.validate_immediate_caller_accept_any()
-    signer, signature, data = args
-    return rt.verify_signature(Signature.from_bytes(signature), Address.from_bytes(signer), data)
+    signature = Signature.from_bytes(args.signature)
+    return rt.verify_signature(signature, Address.from_bytes(args.signer), args.data)
 
 
-def _int_list(raw: Any) -> list[Any]:
-    value, code = expect_tuple(raw, 2, "args")
-    return [expect_int(value, "value"), expect_uint(code, "code")]
-
-
-PROBE = ActorDef(
+PROBE = ActorDef.of(
     code=PROBE_CODE,
     name="probe",
     state_type=ProbeState,
     methods=(
-        MethodDef(1, "Constructor", _probe_constructor),
-        MethodDef(2, "Relay", _probe_relay, RelayParams.from_cbor),
-        MethodDef(3, "SetAndFail", _probe_set_and_fail, _int_list),
-        MethodDef(4, "Recurse", _probe_recurse, lambda raw: expect_uint(raw, "remaining")),
-        MethodDef(5, "Boom", _probe_boom),
-        MethodDef(6, "NoValidate", _probe_no_validate),
-        MethodDef(7, "Burn", _probe_burn, lambda raw: expect_uint(raw, "amount")),
-        MethodDef(8, "Returns", _probe_returns, lambda raw: expect_uint(raw, "size")),
-        MethodDef(9, "Tick", _probe_tick),
-        MethodDef(10, "ExhaustMemory", _probe_exhaust_memory),
-        MethodDef(11, "RecurseInPython", _probe_recurse_in_python),
-        MethodDef(12, "ReadState", _probe_read_state),
-        MethodDef(13, "VerifySignature", _probe_verify_signature, lambda raw: expect_tuple(raw, 3, "args")),
+        (ProbeMethod.Constructor, _probe_constructor),
+        (ProbeMethod.Relay, _probe_relay),
+        (ProbeMethod.SetAndFail, _probe_set_and_fail),
+        (ProbeMethod.Recurse, _probe_recurse),
+        (ProbeMethod.Boom, _probe_boom),
+        (ProbeMethod.NoValidate, _probe_no_validate),
+        (ProbeMethod.Burn, _probe_burn),
+        (ProbeMethod.Returns, _probe_returns),
+        (ProbeMethod.Tick, _probe_tick),
+        (ProbeMethod.ExhaustMemory, _probe_exhaust_memory),
+        (ProbeMethod.RecurseInPython, _probe_recurse_in_python),
+        (ProbeMethod.ReadState, _probe_read_state),
+        (ProbeMethod.VerifySignature, _probe_verify_signature),
     ),
 )
 

@@ -28,15 +28,13 @@ from typing import Any, Final
 import pytest
 
 from actors import builtin
-from actors.account import AccountState
-from actors.cron import GENESIS_ENTRIES
+from actors.account.types import AccountState
+from actors.cron.types import GENESIS_ENTRIES
 from actors.dispatch import METHOD_SEND, encode_params
-from actors.init import METHOD_EXEC, ExecParams, ExecReturn
-from actors.market import actor as market
+from actors.init.types import ExecParams, ExecReturn, InitMethod
 from actors.market.state import MarketState, MarketTables
-from actors.market.types import ClientDealProposal, DealProposal, PublishStorageDealsParams
+from actors.market.types import ClientDealProposal, DealProposal, MarketMethod, PublishStorageDealsParams
 from actors.market.types import PublishStorageDealsReturn as PublishReturn
-from actors.miner.bitfield import BitField
 from actors.miner.policy import (
     consensus_fault_penalty,
     pledge_penalty_for_continued_fault,
@@ -56,11 +54,17 @@ from actors.miner.types import (
     SubmitWindowedPoStParams,
     encode_aggregate_proof,
 )
-from actors.paych import ConstructorParams as PaychConstructorParams
-from actors.paych import ModVerifyParams, PaychMethod, PaychState, SignedVoucher, UpdateChannelStateParams
-from actors.power import CreateMinerParams, CreateMinerReturn, PowerMethod
-from actors.power_state import ClaimsTable, PowerState
-from actors.reward import RewardState
+from actors.paych.types import ConstructorParams as PaychConstructorParams
+from actors.paych.types import (
+    ModVerifyParams,
+    PaychMethod,
+    PaychState,
+    SignedVoucher,
+    UpdateChannelStateParams,
+)
+from actors.power.state import ClaimsTable, PowerState
+from actors.power.types import CreateMinerParams, CreateMinerReturn, PowerMethod
+from actors.reward.state import RewardState
 from chain.crypto.keys import KeyType
 from chain.crypto.randomness import DomainSeparationTag
 from chain.encoding import dagcbor
@@ -72,6 +76,7 @@ from chain.state.tree import StateTree
 from chain.store.blockstore import MemoryBlockstore
 from chain.types.address import Address
 from chain.types.beacon import BeaconEntry
+from chain.types.bitfield import BitField
 from chain.types.block import BlockHeader, PoStProof
 from chain.types.election import ElectionProof, Ticket
 from chain.types.message import sign_message
@@ -418,16 +423,16 @@ def run_scenario(start: Start) -> None:
         0,
     )
     chain.ok(
-        CLIENT, builtin.STORAGE_MARKET_ACTOR_ADDR, market.METHOD_ADD_BALANCE, CLIENT.address, value=2 * FIL
+        CLIENT, builtin.STORAGE_MARKET_ACTOR_ADDR, MarketMethod.AddBalance, CLIENT.address, value=2 * FIL
     )
-    chain.ok(OWNER, builtin.STORAGE_MARKET_ACTOR_ADDR, market.METHOD_ADD_BALANCE, miner, value=FIL)
+    chain.ok(OWNER, builtin.STORAGE_MARKET_ACTOR_ADDR, MarketMethod.AddBalance, miner, value=FIL)
     signed = ClientDealProposal(deal, CLIENT.key.sign(deal.signing_bytes()))
     forged = ClientDealProposal(replace(deal, label="forged"), REPORTER.key.sign(deal.signing_bytes()))
     published = PublishReturn.from_cbor(
         chain.ok(
             WORKER,
             builtin.STORAGE_MARKET_ACTOR_ADDR,
-            market.METHOD_PUBLISH_STORAGE_DEALS,
+            MarketMethod.PublishStorageDeals,
             PublishStorageDealsParams((forged, signed)),
         )
     )
@@ -452,7 +457,7 @@ def run_scenario(start: Start) -> None:
         chain.ok(
             CLIENT,
             builtin.INIT_ACTOR_ADDR,
-            METHOD_EXEC,
+            InitMethod.Exec,
             ExecParams(
                 builtin.PAYCH_ACTOR_CODE, encode_params(PaychConstructorParams(CLIENT.address, OWNER.address))
             ),

@@ -13,7 +13,6 @@ from typing import Any, Final
 
 from actors import builtin
 from actors.dispatch import encode_params
-from actors.miner.bitfield import BitField
 from actors.miner.deadlines import Deadline, Deadlines
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import MinerState
@@ -31,6 +30,7 @@ from chain.params import Policy
 from chain.state.tree import StateTree
 from chain.store.blockstore import Blockstore, get_cbor
 from chain.types.address import Address
+from chain.types.bitfield import BitField
 from chain.types.block import PoStProof
 from chain.types.message import Message, SignedMessage, sign_message
 from chain.vm.exitcode import ExitCode

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from actors import builtin
-from actors.power_state import ClaimsTable, PowerState
+from actors.power.state import ClaimsTable, PowerState
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.state.tree import StateTree
 from chain.store.blockstore import MemoryBlockstore, get_cbor

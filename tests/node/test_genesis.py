@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from actors import builtin
-from actors.account import AccountState
+from actors.account.types import AccountState
 from actors.miner.state import MinerState, Sectors
-from actors.multisig import MultisigState
-from actors.power_state import ClaimsTable, PowerState
+from actors.multisig.types import MultisigState
+from actors.power.state import ClaimsTable, PowerState
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.crypto.randomness import DomainSeparationTag, draw_randomness_from_digest
 from chain.encoding import dagcbor
