@@ -47,9 +47,14 @@ _LN2: Final = 235865763225513294137944142764154484399
 
 
 def ln(z: int) -> int:
-    """Natural logarithm of a positive Q.128 number, in Q.128."""
-    if z <= 0:
-        raise ValueError(f"ln of a non-positive number {z}")
+    """Natural logarithm of a Q.128 number, in Q.128.
+
+    Defined for every integer, as the reference computes it: a non-positive z is not refused but
+    run through the same shifts and rational approximation (bit length of |z|, arithmetic shifts,
+    division rounding down as builtin-actors' div_floor; go-state-types divides Euclidean, which
+    differs only where the denominator is negative). The miner meets such values when the network
+    power estimate is projected to reach zero within a window; the reward it then computes is
+    negative and clamped by the caller (actors.miner.policy.expected_reward_for_power)."""
     k = z.bit_length() - 1 - PRECISION
     x = z >> k if k > 0 else z << -k  # x in [1, 2) as Q.128
     num = polyval(_LN_NUM, x, PRECISION)

@@ -89,6 +89,8 @@ def default_sealed(number: int) -> CID:
 @dataclass
 class Harness:
     rt: MockRuntime = field(default_factory=lambda: MockRuntime(receiver=MINER))
+    # what the power actor answers to CurrentTotalPower (and passes to the deadline cron)
+    power: CurrentTotalPowerReturn = POWER
 
     def __post_init__(self) -> None:
         rt = self.rt
@@ -142,7 +144,9 @@ class Harness:
     # -- expectations --------------------------------------------------------------------------------
     def expect_stats(self) -> None:
         self.rt.expect_send(builtin.REWARD_ACTOR_ADDR, RewardMethod.ThisEpochReward, None, 0, REWARD)
-        self.rt.expect_send(builtin.STORAGE_POWER_ACTOR_ADDR, PowerMethod.CurrentTotalPower, None, 0, POWER)
+        self.rt.expect_send(
+            builtin.STORAGE_POWER_ACTOR_ADDR, PowerMethod.CurrentTotalPower, None, 0, self.power
+        )
 
     def expect_power(self, delta: PowerPair) -> None:
         if not delta.is_zero():
@@ -249,7 +253,7 @@ class Harness:
         qa = qa_power_for_weight(SECTOR_SIZE, duration, deal_space * duration, 0)
         pledge = initial_pledge_for_power(
             rt.policy, qa, REWARD.this_epoch_baseline_power, REWARD.this_epoch_reward_smoothed,
-            POWER.quality_adj_power_smoothed, CIRCULATING,
+            self.power.quality_adj_power_smoothed, CIRCULATING,
         )  # fmt: skip
         if expect_power:
             self.expect_power(PowerPair(SECTOR_SIZE, qa))
@@ -308,7 +312,7 @@ class Harness:
             expect()
         payload = encode_params(CronEventPayload(CRON_EVENT_PROVING_DEADLINE))
         params = DeferredCronEventParams(
-            payload, reward or REWARD.this_epoch_reward_smoothed, POWER.quality_adj_power_smoothed
+            payload, reward or REWARD.this_epoch_reward_smoothed, self.power.quality_adj_power_smoothed
         )
         rt.call(ACTOR, MinerMethod.OnDeferredCronEvent, params)
         rt.verify()

@@ -64,8 +64,13 @@ def test_r_theta_is_fractional_effective_time() -> None:
 def test_ln_and_ratio_integral() -> None:
     assert abs(ln(2 << PRECISION) / (1 << PRECISION) - 0.6931471805599453) < 1e-12
     assert abs(ln(1 << PRECISION)) < 1 << (PRECISION - 100)
-    with pytest.raises(ValueError):
-        ln(0)
+    # ln is computed for every integer, as builtin-actors and go-state-types do: for 0 the reference
+    # takes k = -129 and x = 0, where the rational approximation is its numerator's constant
+    # coefficient over a denominator constant of 1.0 (Q.128 values from go-state-types math/ln.go).
+    ln2 = 235865763225513294137944142764154484399
+    num0 = -1563932590352680681114104005183375350999
+    assert ln(0) == -129 * ln2 + num0
+    assert isinstance(ln(-(5 << PRECISION)), int)
     # constant numerator over a constant denominator: the integral is ratio * duration
     ratio = extrapolated_cum_sum_of_ratio(10, 0, FilterEstimate.of(6, 0), FilterEstimate.of(3, 0))
     assert ratio == 20 << PRECISION
