@@ -3,9 +3,15 @@
 Nothing reads a global: the profile is chosen when a node (or a test) starts and is passed down; actors
 get theirs from `rt.policy`. Each area keeps its fields together in the Policy below; a field's comment
 says where the mainnet value comes from.
+
+A profile may only allow the seal proofs proofs/ can seal and verify (proofs/registered.py): a miner
+would otherwise pre-commit a sector nobody can prove, pay the deposit and lose it. Building a Policy
+that allows another checks this and fails.
 """
 
 from dataclasses import dataclass, field
+
+from proofs.registered import SEAL_PARAMS
 
 EPOCHS_IN_HOUR = 120  # mainnet: 30-second epochs
 EPOCHS_IN_DAY = 24 * EPOCHS_IN_HOUR
@@ -140,12 +146,23 @@ class Policy:
     reward_vesting_step: int = EPOCHS_IN_DAY
     reward_vesting_quantization: int = 12 * EPOCHS_IN_HOUR
 
+    def __post_init__(self) -> None:
+        unsupported = [p for p in self.allowed_seal_proofs if p not in SEAL_PARAMS]
+        if unsupported:
+            raise ValueError(
+                f"profile {self.network_name!r} allows seal proofs {unsupported} that proofs/ cannot seal "
+                f"or verify (it implements {sorted(int(p) for p in SEAL_PARAMS)})"
+            )
+
 
 MAINNET = Policy(
     network_name="mainnet",
     address_network="f",
     block_delay_secs=30,
-    allowed_seal_proofs=(8, 9),  # StackedDRG 32 GiB and 64 GiB V1_1
+    # Filecoin's mainnet takes 32 GiB and 64 GiB sectors (seal proofs 8 and 9), which proofs/ cannot
+    # seal or verify (docs/proofs.md). The profile keeps mainnet's clock and economics with the
+    # largest sector proofs/ seals: StackedDRG 512 MiB V1_1.
+    allowed_seal_proofs=(7,),
 )
 
 DEVNET = Policy(

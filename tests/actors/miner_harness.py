@@ -132,12 +132,16 @@ class Harness:
         return self.info().control_set()
 
     # -- construction --------------------------------------------------------------------------------
-    def construct(self, controls: tuple[Address, ...] = (CONTROL,)) -> None:
+    def construct(
+        self, controls: tuple[Address, ...] = (CONTROL,), window_post_proof: int = WPOST_PROOF
+    ) -> None:
         rt = self.rt
         rt.set_caller(builtin.INIT_ACTOR_CODE, builtin.INIT_ACTOR_ADDR)
         rt.expect_validate_caller_addr(builtin.INIT_ACTOR_ADDR)
         rt.expect_send(WORKER, AccountMethod.PubkeyAddress, None, 0, WORKER_KEY)
-        params = MinerConstructorParams(OWNER, WORKER, controls, WPOST_PROOF, b"peer", (b"/ip4/127.0.0.1",))
+        params = MinerConstructorParams(
+            OWNER, WORKER, controls, window_post_proof, b"peer", (b"/ip4/127.0.0.1",)
+        )
         rt.call(ACTOR, MinerMethod.Constructor, params)
         rt.verify()
 

@@ -20,11 +20,12 @@ from chain.encoding import dagcbor
 from chain.encoding.cid import CID, DAG_CBOR
 from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
 from chain.encoding.multihash import BLAKE2B_256, Multihash
+from chain.params import MAINNET
 from chain.types.address import Address
 from chain.types.sector import SealVerifyInfo, SectorID
 from chain.vm.exitcode import ActorError, ExitCode
 from proofs import merkle
-from proofs.registered import make_prover_id
+from proofs.registered import RegisteredPoStProof, RegisteredSealProof, make_prover_id
 from proofs.seal import prove_commit, seal, verify_seal
 from tests.actors.miner_harness import (
     ENTROPY,
@@ -283,3 +284,23 @@ def test_real_2kib_sector_is_sealed_pre_committed_and_proven(h: Harness) -> None
         lambda: h.prove_commit(43, proof=proof, unsealed=zero_commd, verified=check(forged)),
     )
     assert h.sector(43) is None
+
+
+def test_mainnet_refuses_sector_sizes_proofs_cannot_verify() -> None:
+    """Filecoin's 32 and 64 GiB proofs are not allowed on the mainnet profile: proofs/ can neither
+    seal nor verify them, so a miner would pre-commit, pay the deposit and lose it."""
+    h = Harness()
+    h.rt.policy = MAINNET
+    # a 32 GiB miner (its Window PoSt is 13) cannot be created
+    with pytest.raises(ActorError) as err:
+        h.construct(window_post_proof=RegisteredPoStProof.STACKED_DRG_WINDOW_32GIB_V1_1)
+    assert err.value.exit_code == ExitCode.ErrIllegalArgument
+    h.rt.reset()
+    # a 512 MiB miner can, and its 32 and 64 GiB pre-commits are refused
+    h.construct(window_post_proof=RegisteredPoStProof.STACKED_DRG_WINDOW_512MIB_V1_1)
+    h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
+    for proof in (RegisteredSealProof.STACKED_DRG_32GIB_V1_1, RegisteredSealProof.STACKED_DRG_64GIB_V1_1):
+        params = replace(h.precommit_params(1), seal_proof=int(proof))
+        fails(
+            h, ExitCode.ErrIllegalArgument, lambda p=params: h.rt.call(ACTOR, MinerMethod.PreCommitSector, p)
+        )
