@@ -1,41 +1,68 @@
 """How an actor declares itself: its code CID, its state type and its methods.
 
 An actor's methods are one IntEnum in its types module (numbers and names as builtin-actors) and one
-handler per method. The actor module ends with
+handler per method, marked with the member it serves:
 
-    ACTOR = ActorDef.of(
-        code=builtin.POWER_ACTOR_CODE,
-        name="storagepower",
-        state_type=PowerState,
-        methods=((PowerMethod.Constructor, constructor), (PowerMethod.CreateMiner, create_miner), ...),
-    )
+    @exports(PowerMethod.CreateMiner)
+    def create_miner(rt: Runtime, params: CreateMinerParams) -> CreateMinerReturn: ...
 
-and each MethodDef reads the rest from its handler: the name from the enum member, the params type
-from the annotation of the handler's second argument (a handler taking only `rt` takes no params) and
-the return type from its return annotation, each turned into a codec by `chain.encoding.schema.
-kind_of`. The VM's invoker maps code CIDs to these definitions and calls `invoke`, which decodes the
-CBOR params, runs the handler and encodes its return value. Send = 0 never reaches an actor;
-Constructor = 1.
+    ACTOR = ActorDef.of(POWER_ACTOR_CODE, "storagepower", PowerState, exported(PowerMethod, globals()))
+
+`exported` collects the (enum member, handler) pairs of the handlers marked with the enum's members
+in the namespaces given (an actor whose handlers live in several modules passes them all), and each
+MethodDef reads the rest from its handler: the name from the enum member, the params type from the
+annotation of the handler's second argument (a handler taking only `rt` takes no params) and the
+return type from its return annotation, each turned into a codec by `chain.encoding.schema.kind_of`.
+The VM's invoker maps code CIDs to these definitions and calls `invoke`, which decodes the CBOR params,
+runs the handler and encodes its return value. Send = 0 never reaches an actor; Constructor = 1.
 """
 
 import inspect
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Final
+from types import ModuleType
+from typing import Any, Final, TypeVar
 
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.encoding.schema import Kind, kind_of
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.exitcode import ActorError, ExitCode, serialization
 from chain.vm.runtime import Runtime
 
 METHOD_SEND: Final = 0
 METHOD_CONSTRUCTOR: Final = 1
 
 Handler = Callable[..., Any]
+H = TypeVar("H", bound=Handler)
+_EXPORTS: Final = "__actor_methods__"
+
+
+def exports(*methods: IntEnum) -> Callable[[H], H]:
+    """Mark a handler as serving these methods (usually one; an alias number adds another)."""
+
+    def mark(handler: H) -> H:
+        setattr(handler, _EXPORTS, (*getattr(handler, _EXPORTS, ()), *methods))
+        return handler
+
+    return mark
+
+
+def exported(
+    methods: type[IntEnum], *namespaces: Mapping[str, Any] | ModuleType
+) -> tuple[tuple[IntEnum, Handler], ...]:
+    """The (method, handler) pairs of the handlers marked with `exports` for a member of `methods`
+    in these namespaces (a module's globals(), or modules), in method number order."""
+    pairs: dict[tuple[int, int], tuple[IntEnum, Handler]] = {}
+    for namespace in namespaces:
+        values = vars(namespace) if isinstance(namespace, ModuleType) else namespace
+        for value in list(values.values()):
+            for method in getattr(value, _EXPORTS, ()):
+                if isinstance(method, methods):
+                    pairs[(int(method), id(value))] = (method, value)
+    return tuple(pairs[key] for key in sorted(pairs))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +93,11 @@ class MethodDef:
         """The handler's argument from CBOR params; malformed params are the caller's ErrSerialization."""
         assert self.params is not None
         if not params:
-            raise ActorError(ExitCode.ErrSerialization, f"{what}: params are required")
+            raise serialization(f"{what}: params are required")
         try:
             return self.params.decode(dagcbor.decode(params), f"{what} params")
         except DecodeError as exc:
-            raise ActorError(ExitCode.ErrSerialization, f"{what}: bad params: {exc}") from None
+            raise serialization(f"{what}: bad params", exc) from None
 
     def encode_return(self, result: Any) -> bytes:
         if self.returns is None:
@@ -89,7 +116,7 @@ class ActorDef:
 
     @classmethod
     def of(
-        cls, *, code: CID, name: str, state_type: type, methods: Iterable[tuple[IntEnum, Handler]]
+        cls, code: CID, name: str, state_type: type, methods: Iterable[tuple[IntEnum, Handler]]
     ) -> "ActorDef":
         """An actor from (method enum member, handler) pairs."""
         return cls(code, name, state_type, tuple(MethodDef.of(m, h) for m, h in methods))
@@ -113,7 +140,7 @@ class ActorDef:
         what = f"{self.name}.{method.name}"
         if method.params is None:
             if params:
-                raise ActorError(ExitCode.ErrSerialization, f"{what} takes no params")
+                raise serialization(f"{what} takes no params")
             result = method.handler(rt)
         else:
             result = method.handler(rt, method.decode_params(params, what))

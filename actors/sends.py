@@ -14,7 +14,7 @@ from chain.encoding import dagcbor
 from chain.encoding.errors import DecodeError
 from chain.encoding.schema import Kind, kind_of
 from chain.types.address import Address
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.exitcode import ActorError, serialization
 from chain.vm.runtime import Runtime
 
 T = TypeVar("T")
@@ -52,7 +52,7 @@ def decode_return(data: bytes, returns: type[T], what: str) -> T:
     try:
         value: T = _return_kind(returns).decode(dagcbor.decode(data), f"{what} return")
     except DecodeError as exc:
-        raise ActorError(ExitCode.ErrSerialization, f"{what}: bad return value: {exc}") from None
+        raise serialization(f"{what}: bad return value", exc) from None
     return value
 
 

@@ -7,13 +7,14 @@ from actors.account.types import (
     AuthenticateMessageParams,
     UniversalReceiverParams,
 )
-from actors.dispatch import ActorDef
+from actors.dispatch import ActorDef, exported, exports
 from chain.crypto.signature import Signature, SigType
 from chain.types.address import Address, Protocol
 from chain.vm.exitcode import illegal_argument, illegal_state
 from chain.vm.runtime import Runtime
 
 
+@exports(AccountMethod.Constructor)
 def constructor(rt: Runtime, address: Address) -> None:
     rt.validate_immediate_caller_is(builtin.SYSTEM_ACTOR_ADDR)
     if address.protocol not in (Protocol.SECP256K1, Protocol.BLS):
@@ -21,11 +22,13 @@ def constructor(rt: Runtime, address: Address) -> None:
     rt.set_state(AccountState(address))
 
 
+@exports(AccountMethod.PubkeyAddress)
 def pubkey_address(rt: Runtime) -> Address:
     rt.validate_immediate_caller_accept_any()
     return rt.state(AccountState).address
 
 
+@exports(AccountMethod.AuthenticateMessage)
 def authenticate_message(rt: Runtime, params: AuthenticateMessageParams) -> bool:
     """Check that the account's key signed params.message; ErrIllegalArgument if not."""
     rt.validate_immediate_caller_accept_any()
@@ -45,19 +48,10 @@ def authenticate_message(rt: Runtime, params: AuthenticateMessageParams) -> bool
     return True
 
 
+@exports(AccountMethod.UniversalReceiverHook)
 def universal_receiver_hook(rt: Runtime, params: UniversalReceiverParams) -> None:
     """Accept any asset sent to the account."""
     rt.validate_immediate_caller_accept_any()
 
 
-ACTOR = ActorDef.of(
-    code=builtin.ACCOUNT_ACTOR_CODE,
-    name="account",
-    state_type=AccountState,
-    methods=(
-        (AccountMethod.Constructor, constructor),
-        (AccountMethod.PubkeyAddress, pubkey_address),
-        (AccountMethod.AuthenticateMessage, authenticate_message),
-        (AccountMethod.UniversalReceiverHook, universal_receiver_hook),
-    ),
-)
+ACTOR = ActorDef.of(builtin.ACCOUNT_ACTOR_CODE, "account", AccountState, exported(AccountMethod, globals()))

@@ -4,17 +4,19 @@ import structlog
 
 from actors import builtin
 from actors.cron.types import ConstructorParams, CronMethod, CronState
-from actors.dispatch import ActorDef
+from actors.dispatch import ActorDef, exported, exports
 from chain.vm.runtime import Runtime
 
 _log = structlog.get_logger(__name__)
 
 
+@exports(CronMethod.Constructor)
 def constructor(rt: Runtime, params: ConstructorParams) -> None:
     rt.validate_immediate_caller_is(builtin.SYSTEM_ACTOR_ADDR)
     rt.set_state(CronState(params.entries))
 
 
+@exports(CronMethod.EpochTick)
 def epoch_tick(rt: Runtime) -> None:
     """Call every entry with no params and no value; a failing entry is logged and skipped."""
     rt.validate_immediate_caller_is(builtin.SYSTEM_ACTOR_ADDR)
@@ -30,9 +32,4 @@ def epoch_tick(rt: Runtime) -> None:
             )
 
 
-ACTOR = ActorDef.of(
-    code=builtin.CRON_ACTOR_CODE,
-    name="cron",
-    state_type=CronState,
-    methods=((CronMethod.Constructor, constructor), (CronMethod.EpochTick, epoch_tick)),
-)
+ACTOR = ActorDef.of(builtin.CRON_ACTOR_CODE, "cron", CronState, exported(CronMethod, globals()))

@@ -3,7 +3,7 @@
 from typing import Final
 
 from actors import builtin
-from actors.dispatch import METHOD_CONSTRUCTOR, ActorDef
+from actors.dispatch import METHOD_CONSTRUCTOR, ActorDef, exported, exports
 from actors.init.types import ConstructorParams, ExecParams, ExecReturn, InitMethod
 from chain.encoding.cid import CID
 from chain.state.init_state import AddressAlreadyMapped, InitState
@@ -21,6 +21,7 @@ def can_exec(caller_code: CID, exec_code: CID) -> bool:
     return exec_code == builtin.MINER_ACTOR_CODE and caller_code == builtin.POWER_ACTOR_CODE
 
 
+@exports(InitMethod.Constructor)
 def constructor(rt: Runtime, params: ConstructorParams) -> None:
     rt.validate_immediate_caller_is(builtin.SYSTEM_ACTOR_ADDR)
     if len(params.network_name.encode()) > MAX_NETWORK_NAME:
@@ -28,6 +29,7 @@ def constructor(rt: Runtime, params: ConstructorParams) -> None:
     rt.set_state(InitState.new(rt.store, params.network_name))
 
 
+@exports(InitMethod.Exec, InitMethod.ExecExported)
 def exec_(rt: Runtime, params: ExecParams) -> ExecReturn:
     """Create an actor of params.code_cid, give it an ID and a robust address, run its constructor
     with the message's value; fails with the constructor's exit code if the constructor fails."""
@@ -52,13 +54,4 @@ def exec_(rt: Runtime, params: ExecParams) -> ExecReturn:
     return ExecReturn(id_address, robust_address)
 
 
-ACTOR = ActorDef.of(
-    code=builtin.INIT_ACTOR_CODE,
-    name="init",
-    state_type=InitState,
-    methods=(
-        (InitMethod.Constructor, constructor),
-        (InitMethod.Exec, exec_),
-        (InitMethod.ExecExported, exec_),
-    ),
-)
+ACTOR = ActorDef.of(builtin.INIT_ACTOR_CODE, "init", InitState, exported(InitMethod, globals()))

@@ -9,7 +9,7 @@ import structlog
 
 from actors import builtin
 from actors.abi import EPOCH_UNDEFINED, WithdrawBalanceReturn
-from actors.dispatch import METHOD_SEND, ActorDef
+from actors.dispatch import METHOD_SEND, ActorDef, exported, exports
 from actors.market.policy import (
     deal_client_collateral_bounds,
     deal_duration_bounds,
@@ -37,27 +37,29 @@ from actors.market.types import (
     VerifyDealsForActivationReturn,
     WithdrawBalanceParams,
     deal_cid_from_digest,
-    is_piece_cid,
 )
 from actors.miner.types import GetControlAddressesReturn, MinerMethod
 from actors.power.types import CurrentTotalPowerReturn, PowerMethod
 from actors.reward.types import RewardMethod, ThisEpochRewardReturn
 from actors.sends import call, send_or_abort
+from actors.util.resolve import resolve_existing
 from chain.encoding.cid import CID
 from chain.types.address import Address
 from chain.types.bitfield import BitField
-from chain.types.sector import PieceInfo
-from chain.vm.exitcode import ActorError, forbidden, illegal_argument, illegal_state, not_found
+from chain.types.sector import PieceInfo, is_piece_cid
+from chain.vm.exitcode import ActorError, ExitCode, forbidden, illegal_argument, illegal_state, not_found
 from chain.vm.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
 
+@exports(MarketMethod.Constructor)
 def constructor(rt: Runtime) -> None:
     rt.validate_immediate_caller_is(builtin.SYSTEM_ACTOR_ADDR)
     rt.set_state(MarketState.new(rt.store))
 
 
+@exports(MarketMethod.AddBalance)
 def add_balance(rt: Runtime, provider_or_client: Address) -> None:
     """Deposit the message value into the escrow of provider_or_client."""
     value = rt.value_received
@@ -71,6 +73,7 @@ def add_balance(rt: Runtime, provider_or_client: Address) -> None:
     rt.set_state(tables.commit())
 
 
+@exports(MarketMethod.WithdrawBalance)
 def withdraw_balance(rt: Runtime, params: WithdrawBalanceParams) -> WithdrawBalanceReturn:
     """Withdraw up to params.amount of the unlocked escrow; a miner's goes to its owner."""
     if params.amount < 0:
@@ -86,6 +89,7 @@ def withdraw_balance(rt: Runtime, params: WithdrawBalanceParams) -> WithdrawBala
     return withdrawn
 
 
+@exports(MarketMethod.PublishStorageDeals)
 def publish_storage_deals(rt: Runtime, params: PublishStorageDealsParams) -> PublishStorageDealsReturn:
     """Publish client-signed deals of one provider, sent by the provider's worker or a control address.
 
@@ -98,12 +102,7 @@ def publish_storage_deals(rt: Runtime, params: PublishStorageDealsParams) -> Pub
         raise illegal_argument("empty deals parameter")
 
     provider_raw = params.deals[0].proposal.provider
-    provider = rt.resolve_address(provider_raw)
-    if provider is None:
-        raise not_found(f"failed to resolve provider address {provider_raw}")
-    code = rt.get_actor_code_cid(provider)
-    if code is None:
-        raise not_found(f"no code for address {provider}")
+    provider, code = resolve_existing(rt, provider_raw, ExitCode.ErrNotFound)
     if code != builtin.MINER_ACTOR_CODE:
         raise illegal_argument("deal provider is not a storage miner actor")
     controls = _request_miner_control_addrs(rt, provider)
@@ -170,6 +169,7 @@ def publish_storage_deals(rt: Runtime, params: PublishStorageDealsParams) -> Pub
     return PublishStorageDealsReturn(tuple(ids), BitField.from_bits(index for index, _, _ in accepted))
 
 
+@exports(MarketMethod.VerifyDealsForActivation)
 def verify_deals_for_activation(
     rt: Runtime, params: VerifyDealsForActivationParams
 ) -> VerifyDealsForActivationReturn:
@@ -192,6 +192,7 @@ def verify_deals_for_activation(
     return VerifyDealsForActivationReturn(tuple(sectors))
 
 
+@exports(MarketMethod.ActivateDeals)
 def activate_deals(rt: Runtime, params: ActivateDealsParams) -> ActivateDealsResult:
     """Mark deals as active in a sector proven now (prove-commit); returns their total size."""
     rt.validate_immediate_caller_type(builtin.MINER_ACTOR_CODE)
@@ -215,6 +216,7 @@ def activate_deals(rt: Runtime, params: ActivateDealsParams) -> ActivateDealsRes
     return ActivateDealsResult(deal_space)
 
 
+@exports(MarketMethod.OnMinerSectorsTerminate)
 def on_miner_sectors_terminate(rt: Runtime, params: OnMinerSectorsTerminateParams) -> None:
     """Mark the active deals of terminated sectors as slashed at params.epoch; cron settles them."""
     rt.validate_immediate_caller_type(builtin.MINER_ACTOR_CODE)
@@ -238,6 +240,7 @@ def on_miner_sectors_terminate(rt: Runtime, params: OnMinerSectorsTerminateParam
     rt.set_state(tables.commit())
 
 
+@exports(MarketMethod.ComputeDataCommitment)
 def compute_data_commitment(rt: Runtime, params: ComputeDataCommitmentParams) -> ComputeDataCommitmentReturn:
     """The unsealed CID (CommD) of a sector holding the given deals' pieces, per input."""
     rt.validate_immediate_caller_type(builtin.MINER_ACTOR_CODE)
@@ -247,6 +250,7 @@ def compute_data_commitment(rt: Runtime, params: ComputeDataCommitmentParams) ->
     )
 
 
+@exports(MarketMethod.CronTick)
 def cron_tick(rt: Runtime) -> None:
     """Process the deals scheduled for every epoch since the last tick: time out deals never activated,
     pay providers, expire finished deals and settle slashed ones; burn what was slashed."""
@@ -435,12 +439,7 @@ def _request_network_raw_power(rt: Runtime) -> int:
 
 def _escrow_address(rt: Runtime, address: Address) -> tuple[Address, Address, tuple[Address, ...]]:
     """(the ID address holding the balance, who receives withdrawals, who may withdraw)."""
-    nominal = rt.resolve_address(address)
-    if nominal is None:
-        raise illegal_argument(f"failed to resolve address {address}")
-    code = rt.get_actor_code_cid(nominal)
-    if code is None:
-        raise illegal_argument(f"no code for address {nominal}")
+    nominal, code = resolve_existing(rt, address)
     if code == builtin.MINER_ACTOR_CODE:
         # A miner's escrow is withdrawn to its owner, by the owner or the worker.
         controls = _request_miner_control_addrs(rt, nominal)
@@ -449,18 +448,5 @@ def _escrow_address(rt: Runtime, address: Address) -> tuple[Address, Address, tu
 
 
 ACTOR = ActorDef.of(
-    code=builtin.MARKET_ACTOR_CODE,
-    name="storagemarket",
-    state_type=MarketState,
-    methods=(
-        (MarketMethod.Constructor, constructor),
-        (MarketMethod.AddBalance, add_balance),
-        (MarketMethod.WithdrawBalance, withdraw_balance),
-        (MarketMethod.PublishStorageDeals, publish_storage_deals),
-        (MarketMethod.VerifyDealsForActivation, verify_deals_for_activation),
-        (MarketMethod.ActivateDeals, activate_deals),
-        (MarketMethod.OnMinerSectorsTerminate, on_miner_sectors_terminate),
-        (MarketMethod.ComputeDataCommitment, compute_data_commitment),
-        (MarketMethod.CronTick, cron_tick),
-    ),
+    builtin.MARKET_ACTOR_CODE, "storagemarket", MarketState, exported(MarketMethod, globals())
 )

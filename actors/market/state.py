@@ -18,14 +18,14 @@ from actors.abi import EPOCH_UNDEFINED
 from actors.balance_table import BalanceTable
 from actors.market.types import DealProposal, DealState
 from actors.util.sets import HamtSet, SetMultimap
+from actors.util.stored import reading
 from chain.encoding.cid import CID
-from chain.encoding.errors import DecodeError
 from chain.encoding.schema import CborTuple, ChainEpoch, Name, TokenAmount, Uint64
 from chain.params import Policy
 from chain.state.amt import MAX_INDEX as AMT_MAX_INDEX
 from chain.state.amt import Amt
 from chain.state.hamt import DEFAULT_BITWIDTH, Hamt
-from chain.store.blockstore import BlockNotFound, Blockstore
+from chain.store.blockstore import Blockstore
 from chain.types.address import Address
 from chain.vm.exitcode import illegal_state, insufficient_funds
 
@@ -309,14 +309,10 @@ class MarketTables:
 
 
 def _open(load: Callable[[], T]) -> T:
-    try:
+    with reading("market state"):
         return load()
-    except (DecodeError, BlockNotFound) as exc:
-        raise illegal_state("market state is corrupt", exc) from None
 
 
 def _decode(decoder: Callable[[Any, str], T], raw: Any, what: str) -> T:
-    try:
+    with reading(f"stored {what}"):
         return decoder(raw, what)
-    except DecodeError as exc:
-        raise illegal_state(f"stored {what} is corrupt", exc) from None

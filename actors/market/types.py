@@ -13,9 +13,9 @@ from typing import Annotated, Any, Final
 
 from actors.abi import RegisteredSealProof
 from chain.crypto.signature import Signature
-from chain.encoding.cid import CID, DAG_CBOR, FIL_COMMITMENT_UNSEALED
+from chain.encoding.cid import CID, DAG_CBOR
 from chain.encoding.errors import DecodeError
-from chain.encoding.multihash import BLAKE2B_256, SHA2_256_TRUNC254_PADDED, Multihash
+from chain.encoding.multihash import BLAKE2B_256, Multihash
 from chain.encoding.schema import (
     MAX_BYTES_LENGTH,
     BigInt,
@@ -48,17 +48,6 @@ class MarketMethod(IntEnum):
     OnMinerSectorsTerminate = 7
     ComputeDataCommitment = 8
     CronTick = 9
-
-
-def is_piece_cid(cid: CID) -> bool:
-    """A v1 CID of an unsealed commitment: codec fil-commitment-unsealed, sha2-256-trunc254-padded."""
-    mh = cid.multihash
-    return (
-        cid.version == 1
-        and cid.codec == FIL_COMMITMENT_UNSEALED
-        and mh.code == SHA2_256_TRUNC254_PADDED
-        and len(mh.digest) == 32
-    )
 
 
 class DealLabelKind(Kind):

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from actors import builtin
 from actors.abi import EPOCH_UNDEFINED, MAX_SECTOR_NUMBER, WithdrawBalanceReturn
-from actors.dispatch import METHOD_SEND, ActorDef
+from actors.dispatch import METHOD_SEND, ActorDef, exported, exports
 from actors.miner import calls, proving, sealing
 from actors.miner.deadlines import Deadlines
 from actors.miner.policy import (
@@ -75,6 +75,7 @@ def _check_peer_info(policy: Policy, peer_id: bytes | None, multiaddrs: tuple[by
             )
 
 
+@exports(MinerMethod.Constructor)
 def constructor(rt: Runtime, params: MinerConstructorParams) -> None:
     rt.validate_immediate_caller_is(builtin.INIT_ACTOR_ADDR)
     policy = rt.policy
@@ -111,12 +112,14 @@ def constructor(rt: Runtime, params: MinerConstructorParams) -> None:
     rt.set_state(MinerState.new(rt.store, info, period_start, deadline_index, deadlines))
 
 
+@exports(MinerMethod.ControlAddresses)
 def control_addresses(rt: Runtime) -> GetControlAddressesReturn:
     rt.validate_immediate_caller_accept_any()
     _, info = calls.load(rt)
     return GetControlAddressesReturn(info.owner, info.worker, info.control_addresses)
 
 
+@exports(MinerMethod.ChangeWorkerAddress)
 def change_worker_address(rt: Runtime, params: ChangeWorkerAddressParams) -> None:
     """Replace the control addresses now and schedule the worker change (the owner only)."""
     _check_control_addresses(rt.policy, params.new_control_addresses)
@@ -131,6 +134,7 @@ def change_worker_address(rt: Runtime, params: ChangeWorkerAddressParams) -> Non
     rt.set_state(state.with_info(rt.store, info))
 
 
+@exports(MinerMethod.ConfirmUpdateWorkerKey)
 def confirm_update_worker_key(rt: Runtime) -> None:
     """Apply a scheduled worker change whose effective epoch has come (the owner only)."""
     state, info = calls.load(rt)
@@ -141,6 +145,7 @@ def confirm_update_worker_key(rt: Runtime) -> None:
     rt.set_state(state.with_info(rt.store, replace(info, worker=pending.new_worker, pending_worker_key=None)))
 
 
+@exports(MinerMethod.ChangePeerID)
 def change_peer_id(rt: Runtime, params: ChangePeerIDParams) -> None:
     _check_peer_info(rt.policy, params.new_id, None)
     state, info = calls.load(rt)
@@ -148,6 +153,7 @@ def change_peer_id(rt: Runtime, params: ChangePeerIDParams) -> None:
     rt.set_state(state.with_info(rt.store, replace(info, peer_id=params.new_id)))
 
 
+@exports(MinerMethod.ChangeMultiaddrs)
 def change_multiaddrs(rt: Runtime, params: ChangeMultiaddrsParams) -> None:
     _check_peer_info(rt.policy, None, params.new_multi_addrs)
     state, info = calls.load(rt)
@@ -155,6 +161,7 @@ def change_multiaddrs(rt: Runtime, params: ChangeMultiaddrsParams) -> None:
     rt.set_state(state.with_info(rt.store, replace(info, multiaddrs=params.new_multi_addrs)))
 
 
+@exports(MinerMethod.CheckSectorProven)
 def check_sector_proven(rt: Runtime, params: CheckSectorProvenParams) -> None:
     rt.validate_immediate_caller_accept_any()
     if params.sector_number > MAX_SECTOR_NUMBER:
@@ -164,6 +171,7 @@ def check_sector_proven(rt: Runtime, params: CheckSectorProvenParams) -> None:
         raise not_found(f"sector {params.sector_number} not proven")
 
 
+@exports(MinerMethod.ApplyRewards)
 def apply_rewards(rt: Runtime, params: ApplyRewardParams) -> None:
     """Receive a block reward (locking 3/4 of it to vest) and a penalty to pay (from the reward actor)."""
     if params.reward < 0:
@@ -189,6 +197,7 @@ def apply_rewards(rt: Runtime, params: ApplyRewardParams) -> None:
     state.check_balance_invariants(rt.current_balance())
 
 
+@exports(MinerMethod.ReportConsensusFault)
 def report_consensus_fault(rt: Runtime, params: ReportConsensusFaultParams) -> None:
     """Penalise this miner for a proven consensus fault, bar it from winning blocks for a while and
     reward the reporter from the penalty."""
@@ -228,6 +237,7 @@ def report_consensus_fault(rt: Runtime, params: ReportConsensusFaultParams) -> N
     state.check_balance_invariants(rt.current_balance())
 
 
+@exports(MinerMethod.WithdrawBalance)
 def withdraw_balance(rt: Runtime, params: WithdrawBalanceParams) -> WithdrawBalanceReturn:
     """Send up to the requested amount of available balance to the owner, repaying fee debt first."""
     if params.amount_requested < 0:
@@ -251,6 +261,7 @@ def withdraw_balance(rt: Runtime, params: WithdrawBalanceParams) -> WithdrawBala
     return amount
 
 
+@exports(MinerMethod.RepayDebt)
 def repay_debt(rt: Runtime) -> None:
     state, info = calls.load(rt)
     calls.validate_control_caller(rt, info)
@@ -263,6 +274,7 @@ def repay_debt(rt: Runtime) -> None:
     state.check_balance_invariants(rt.current_balance())
 
 
+@exports(MinerMethod.VerifyPieceInclusion)
 def verify_piece_inclusion(rt: Runtime, params: VerifyPieceInclusionParams) -> None:
     """Succeed only if params.proof shows the piece named in params.extra inside a proven sector's
     CommD (a payment voucher's condition; see docs/actors.md)."""
@@ -285,30 +297,5 @@ def verify_piece_inclusion(rt: Runtime, params: VerifyPieceInclusionParams) -> N
 
 
 ACTOR = ActorDef.of(
-    code=builtin.MINER_ACTOR_CODE,
-    name="storageminer",
-    state_type=MinerState,
-    methods=(
-        (MinerMethod.Constructor, constructor),
-        (MinerMethod.ControlAddresses, control_addresses),
-        (MinerMethod.ChangeWorkerAddress, change_worker_address),
-        (MinerMethod.ChangePeerID, change_peer_id),
-        (MinerMethod.SubmitWindowedPoSt, proving.submit_windowed_post),
-        (MinerMethod.PreCommitSector, sealing.pre_commit_sector),
-        (MinerMethod.ProveCommitSector, sealing.prove_commit_sector),
-        (MinerMethod.TerminateSectors, proving.terminate_sectors),
-        (MinerMethod.DeclareFaults, proving.declare_faults),
-        (MinerMethod.DeclareFaultsRecovered, proving.declare_faults_recovered),
-        (MinerMethod.OnDeferredCronEvent, proving.on_deferred_cron_event),
-        (MinerMethod.CheckSectorProven, check_sector_proven),
-        (MinerMethod.ApplyRewards, apply_rewards),
-        (MinerMethod.ReportConsensusFault, report_consensus_fault),
-        (MinerMethod.WithdrawBalance, withdraw_balance),
-        (MinerMethod.ChangeMultiaddrs, change_multiaddrs),
-        (MinerMethod.ConfirmUpdateWorkerKey, confirm_update_worker_key),
-        (MinerMethod.RepayDebt, repay_debt),
-        (MinerMethod.PreCommitSectorBatch, sealing.pre_commit_sector_batch),
-        (MinerMethod.ProveCommitAggregate, sealing.prove_commit_aggregate),
-        (MinerMethod.VerifyPieceInclusion, verify_piece_inclusion),
-    ),
+    builtin.MINER_ACTOR_CODE, "storageminer", MinerState, exported(MinerMethod, globals(), sealing, proving)
 )

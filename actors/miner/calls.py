@@ -16,6 +16,7 @@ from actors.power.types import (
 )
 from actors.reward.types import RewardMethod, ThisEpochRewardReturn
 from actors.sends import call, send_or_abort
+from actors.util.resolve import resolve_existing
 from chain.encoding import dagcbor
 from chain.encoding.bigint import encode_bigint
 from chain.types.address import Address, Protocol
@@ -43,12 +44,7 @@ def receiver_entropy(rt: Runtime) -> bytes:
 
 def resolve_control_address(rt: Runtime, raw: Address) -> Address:
     """The ID address of an owner or control address, which must be an account or multisig."""
-    resolved = rt.resolve_address(raw)
-    if resolved is None:
-        raise illegal_argument(f"unable to resolve address: {raw}")
-    code = rt.get_actor_code_cid(resolved)
-    if code is None:
-        raise illegal_argument(f"no code for address: {resolved}")
+    resolved, code = resolve_existing(rt, raw)
     if code not in builtin.CALLER_TYPES_SIGNABLE:
         raise illegal_argument(f"owner actor type must be a principal, was {code}")
     return resolved
@@ -56,12 +52,7 @@ def resolve_control_address(rt: Runtime, raw: Address) -> Address:
 
 def resolve_worker_address(rt: Runtime, raw: Address) -> Address:
     """The ID address of a worker: an account whose key is BLS (the worker signs blocks and VRFs)."""
-    resolved = rt.resolve_address(raw)
-    if resolved is None:
-        raise illegal_argument(f"unable to resolve address: {raw}")
-    code = rt.get_actor_code_cid(resolved)
-    if code is None:
-        raise illegal_argument(f"no code for address: {resolved}")
+    resolved, code = resolve_existing(rt, raw)
     if code != builtin.ACCOUNT_ACTOR_CODE:
         raise illegal_argument(f"worker actor type must be an account, was {code}")
     if raw.protocol != Protocol.BLS:

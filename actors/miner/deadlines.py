@@ -20,8 +20,8 @@ from typing import Annotated, Final
 from actors.miner.policy import QuantSpec
 from actors.miner.state import SectorOnChainInfo, sectors_power
 from actors.miner.types import PowerPair
+from actors.util.stored import reading
 from chain.encoding.cid import CID
-from chain.encoding.errors import DecodeError
 from chain.encoding.schema import CborTuple, MaxLen, Name, Uint64
 from chain.state.amt import Amt
 from chain.store.blockstore import Blockstore, get_cbor, put_cbor
@@ -53,16 +53,12 @@ class ExpirationQueue:
 
     @classmethod
     def load(cls, store: Blockstore, root: CID, quant: QuantSpec) -> "ExpirationQueue":
-        try:
+        with reading("expiration queue"):
             return cls(Amt.load(store, root, PARTITION_EXPIRATION_AMT_BITWIDTH), quant)
-        except (DecodeError, LookupError) as exc:
-            raise illegal_state("failed to load expiration queue", exc) from None
 
     def _entries(self) -> list[tuple[int, ExpirationSet]]:
-        try:
+        with reading("expiration set"):
             return [(epoch, ExpirationSet.from_cbor(raw)) for epoch, raw in self._amt.items()]
-        except DecodeError as exc:
-            raise illegal_state("bad expiration set", exc) from None
 
     def _put(self, epoch: int, entry: ExpirationSet) -> None:
         if entry.is_empty():
@@ -282,10 +278,8 @@ class Partitions:
 
     @classmethod
     def load(cls, store: Blockstore, root: CID) -> "Partitions":
-        try:
+        with reading("partitions"):
             return cls(Amt.load(store, root, DEADLINE_PARTITIONS_AMT_BITWIDTH))
-        except (DecodeError, LookupError) as exc:
-            raise illegal_state("failed to load partitions", exc) from None
 
     def count(self) -> int:
         return self._amt.count()
@@ -294,10 +288,8 @@ class Partitions:
         raw = self._amt.get(index)
         if raw is None:
             return None
-        try:
+        with reading(f"partition {index}"):
             return Partition.from_cbor(raw)
-        except DecodeError as exc:
-            raise illegal_state(f"bad partition {index}", exc) from None
 
     def must_get(self, index: int) -> Partition:
         partition = self.get(index)
@@ -325,10 +317,8 @@ class Deadlines(CborTuple):
 
     @classmethod
     def load(cls, store: Blockstore, root: CID) -> "Deadlines":
-        try:
+        with reading("deadlines"):
             return cls.from_cbor(get_cbor(store, root))
-        except (DecodeError, LookupError) as exc:
-            raise illegal_state("failed to load deadlines", exc) from None
 
     def save(self, store: Blockstore) -> CID:
         return put_cbor(store, self.to_cbor())
@@ -336,10 +326,8 @@ class Deadlines(CborTuple):
     def get(self, store: Blockstore, index: int) -> Deadline:
         if not 0 <= index < len(self.due):
             raise illegal_argument(f"invalid deadline {index}")
-        try:
+        with reading(f"deadline {index}"):
             return Deadline.from_cbor(get_cbor(store, self.due[index]))
-        except (DecodeError, LookupError) as exc:
-            raise illegal_state(f"failed to load deadline {index}", exc) from None
 
     def with_deadline(self, store: Blockstore, index: int, deadline: Deadline) -> "Deadlines":
         due = list(self.due)

@@ -9,12 +9,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from actors.smoothing import PRECISION, FilterEstimate, extrapolated_cum_sum_of_ratio
-from chain.encoding.cid import CID, FIL_COMMITMENT_SEALED, FIL_COMMITMENT_UNSEALED
-from chain.encoding.multihash import SHA2_256_TRUNC254_PADDED
 from chain.params import Policy
 from proofs.registered import POST_PARAMS, SEAL_PARAMS
-
-POSEIDON_BLS12_381_A1_FC1: Final = 0xB401  # the multihash Filecoin names sealed commitments with
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,31 +43,10 @@ LOCKED_REWARD_FACTOR_DENOM: Final = 4
 INITIAL_PLEDGE_MAX_PER_BYTE: Final = 10**18 // (32 << 30)  # 1 FIL per 32 GiB
 CONSENSUS_FAULT_FACTOR: Final = 5
 CONSENSUS_FAULT_REPORTER_SHARE: Final = 4
-SECTOR_DEALS_MAX: Final = 256
 
 
 def allowed_window_post_proofs(policy: Policy) -> set[int]:
     return {SEAL_PROOFS[p].window_post_proof for p in policy.allowed_seal_proofs if p in SEAL_PROOFS}
-
-
-def is_sealed_sector(cid: CID) -> bool:
-    mh = cid.multihash
-    return (
-        cid.version == 1
-        and cid.codec == FIL_COMMITMENT_SEALED
-        and mh.code == POSEIDON_BLS12_381_A1_FC1
-        and len(mh.digest) == 32
-    )
-
-
-def is_unsealed_sector(cid: CID) -> bool:
-    mh = cid.multihash
-    return (
-        cid.version == 1
-        and cid.codec == FIL_COMMITMENT_UNSEALED
-        and mh.code == SHA2_256_TRUNC254_PADDED
-        and len(mh.digest) == 32
-    )
 
 
 # -- time ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from actors import builtin
+from actors.dispatch import exports
 from actors.miner import calls, faults
 from actors.miner.deadlines import Deadlines
 from actors.miner.policy import (
@@ -22,6 +23,7 @@ from actors.miner.types import (
     DeclareFaultsParams,
     DeclareFaultsRecoveredParams,
     DeferredCronEventParams,
+    MinerMethod,
     PowerPair,
     SectorDeclaration,
     SubmitWindowedPoStParams,
@@ -67,6 +69,7 @@ def _declaration_deadline(rt: Runtime, state: MinerState, index: int) -> Deadlin
     return target
 
 
+@exports(MinerMethod.SubmitWindowedPoSt)
 def submit_windowed_post(rt: Runtime, params: SubmitWindowedPoStParams) -> None:
     policy, curr = rt.policy, rt.curr_epoch
     if len(params.proofs) != 1:
@@ -137,6 +140,7 @@ def submit_windowed_post(rt: Runtime, params: SubmitWindowedPoStParams) -> None:
     state.check_balance_invariants(rt.current_balance())
 
 
+@exports(MinerMethod.DeclareFaults)
 def declare_faults(rt: Runtime, params: DeclareFaultsParams) -> None:
     _check_declarations(rt.policy, params.faults)
     state, info = calls.load(rt)
@@ -162,6 +166,7 @@ def declare_faults(rt: Runtime, params: DeclareFaultsParams) -> None:
     calls.update_power(rt, delta)
 
 
+@exports(MinerMethod.DeclareFaultsRecovered)
 def declare_faults_recovered(rt: Runtime, params: DeclareFaultsRecoveredParams) -> None:
     _check_declarations(rt.policy, params.recoveries)
     state, info = calls.load(rt)
@@ -234,6 +239,7 @@ def _settle_removed(
     return state, -pledge_released - from_vesting, from_vesting + from_balance
 
 
+@exports(MinerMethod.TerminateSectors)
 def terminate_sectors(rt: Runtime, params: TerminateSectorsParams) -> TerminateSectorsReturn:
     policy, curr = rt.policy, rt.curr_epoch
     _check_declarations(policy, params.terminations)
@@ -278,6 +284,7 @@ def terminate_sectors(rt: Runtime, params: TerminateSectorsParams) -> TerminateS
     return TerminateSectorsReturn(done=True)
 
 
+@exports(MinerMethod.OnDeferredCronEvent)
 def on_deferred_cron_event(rt: Runtime, params: DeferredCronEventParams) -> None:
     rt.validate_immediate_caller_is(builtin.STORAGE_POWER_ACTOR_ADDR)
     try:

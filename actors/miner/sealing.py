@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from actors import builtin
 from actors.abi import MAX_SECTOR_NUMBER
-from actors.dispatch import encode_params
+from actors.dispatch import encode_params, exports
 from actors.market.types import (
     ActivateDealsParams,
     ActivateDealsResult,
@@ -26,13 +26,11 @@ from actors.miner import calls
 from actors.miner.deadlines import Deadlines, add_sectors_to_deadline
 from actors.miner.policy import (
     SEAL_PROOFS,
-    SECTOR_DEALS_MAX,
     DeadlineInfo,
     QuantSpec,
     deadline_is_mutable,
     expected_reward_for_power,
     initial_pledge_for_power,
-    is_sealed_sector,
     pre_commit_deposit_for_power,
     qa_power_for_weight,
     qa_power_max,
@@ -47,6 +45,7 @@ from actors.miner.state import (
 )
 from actors.miner.types import (
     CRON_EVENT_PROVING_DEADLINE,
+    MinerMethod,
     PowerPair,
     PreCommitSectorBatchParams,
     PreCommitSectorParams,
@@ -59,7 +58,7 @@ from chain.encoding.errors import DecodeError
 from chain.params import Policy
 from chain.store.blockstore import put_cbor
 from chain.types.bitfield import BitField
-from chain.types.sector import SealVerifyInfo, SectorID
+from chain.types.sector import MAX_DEALS_PER_SECTOR, SealVerifyInfo, SectorID, is_sealed_cid
 from chain.vm.exitcode import (
     ExitCode,
     forbidden,
@@ -88,10 +87,12 @@ def validate_expiration(policy: Policy, curr_epoch: int, activation: int, expira
         )
 
 
+@exports(MinerMethod.PreCommitSector)
 def pre_commit_sector(rt: Runtime, params: PreCommitSectorParams) -> None:
     pre_commit_sector_batch(rt, PreCommitSectorBatchParams((params,)))
 
 
+@exports(MinerMethod.PreCommitSectorBatch)
 def pre_commit_sector_batch(rt: Runtime, params: PreCommitSectorBatchParams) -> None:
     policy, curr = rt.policy, rt.curr_epoch
     sectors = params.sectors
@@ -111,7 +112,7 @@ def pre_commit_sector_batch(rt: Runtime, params: PreCommitSectorBatchParams) -> 
         numbers = numbers.with_set(pc.sector_number)
         if pc.seal_proof not in policy.allowed_seal_proofs or pc.seal_proof not in SEAL_PROOFS:
             raise illegal_argument(f"unsupported seal proof type {pc.seal_proof}")
-        if not is_sealed_sector(pc.sealed_cid):
+        if not is_sealed_cid(pc.sealed_cid):
             raise illegal_argument("sealed CID had wrong prefix")
         if pc.seal_rand_epoch >= curr:
             raise illegal_argument(f"seal challenge epoch {pc.seal_rand_epoch} must be before now {curr}")
@@ -122,8 +123,8 @@ def pre_commit_sector_batch(rt: Runtime, params: PreCommitSectorBatchParams) -> 
         if pc.replace_capacity:
             raise illegal_argument("cc upgrade through precommit discontinued, use ProveReplicaUpdates")
         validate_expiration(policy, curr, curr + policy.max_prove_commit_duration, pc.expiration)
-        if len(pc.deal_ids) > SECTOR_DEALS_MAX:
-            raise illegal_argument(f"too many deals for sector {len(pc.deal_ids)} > {SECTOR_DEALS_MAX}")
+        if len(pc.deal_ids) > MAX_DEALS_PER_SECTOR:
+            raise illegal_argument(f"too many deals for sector {len(pc.deal_ids)} > {MAX_DEALS_PER_SECTOR}")
 
     reward = calls.reward_stats(rt)
     power = calls.power_stats(rt)
@@ -209,6 +210,7 @@ def _deal_commds(rt: Runtime, sectors: tuple[PreCommitSectorParams, ...]) -> lis
     return [s.commd for s in ret.sectors]
 
 
+@exports(MinerMethod.ProveCommitSector)
 def prove_commit_sector(rt: Runtime, params: ProveCommitSectorParams) -> None:
     rt.validate_immediate_caller_accept_any()
     number = params.sector_number
@@ -225,6 +227,7 @@ def prove_commit_sector(rt: Runtime, params: ProveCommitSectorParams) -> None:
     _activate(rt, [_verify_seal(rt, precommit, params.proof)])
 
 
+@exports(MinerMethod.ProveCommitAggregate)
 def prove_commit_aggregate(rt: Runtime, params: ProveCommitAggregateParams) -> None:
     """Prove several pre-committed sectors with one message: each sector's seal proof is verified
     (any bad one fails the message), then the sectors are activated together as ProveCommitSector

@@ -15,8 +15,8 @@ from actors.miner.policy import QuantSpec, qa_power_for_weight
 from actors.miner.types import ERR_BALANCE_INVARIANTS_BROKEN, ControlAddrs, PowerPair, SectorNumber
 from actors.miner.vesting import VestingFunds, VestSpec
 from actors.util.keys import u64_key
+from actors.util.stored import reading
 from chain.encoding.cid import CID
-from chain.encoding.errors import DecodeError
 from chain.encoding.schema import BigInt, CborTuple, ChainEpoch, Name, TokenAmount, Uint64
 from chain.state.amt import Amt
 from chain.state.hamt import Hamt
@@ -137,19 +137,15 @@ class Sectors:
 
     @classmethod
     def load(cls, store: Blockstore, root: CID) -> "Sectors":
-        try:
+        with reading("sectors"):
             return cls(Amt.load(store, root, SECTORS_AMT_BITWIDTH))
-        except (DecodeError, LookupError) as exc:
-            raise illegal_state("failed to load sectors", exc) from None
 
     def get(self, number: int) -> SectorOnChainInfo | None:
         raw = self._amt.get(number)
         if raw is None:
             return None
-        try:
+        with reading(f"sector {number}"):
             return SectorOnChainInfo.from_cbor(raw)
-        except DecodeError as exc:
-            raise illegal_state(f"bad sector {number}", exc) from None
 
     def must_get(self, number: int) -> SectorOnChainInfo:
         sector = self.get(number)
@@ -181,19 +177,15 @@ class PreCommits:
 
     @classmethod
     def load(cls, store: Blockstore, root: CID) -> "PreCommits":
-        try:
+        with reading("pre-commits"):
             return cls(Hamt.load(store, root, PRECOMMIT_HAMT_BITWIDTH))
-        except (DecodeError, LookupError) as exc:
-            raise illegal_state("failed to load pre-commits", exc) from None
 
     def get(self, number: int) -> SectorPreCommitOnChainInfo | None:
         raw = self._hamt.get(u64_key(number))
         if raw is None:
             return None
-        try:
+        with reading(f"pre-commit {number}"):
             return SectorPreCommitOnChainInfo.from_cbor(raw)
-        except DecodeError as exc:
-            raise illegal_state(f"bad pre-commit {number}", exc) from None
 
     def put(self, info: SectorPreCommitOnChainInfo) -> None:
         self._hamt.set(u64_key(info.info.sector_number), info.to_cbor())
@@ -216,19 +208,15 @@ class BitFieldQueue:
 
     @classmethod
     def load(cls, store: Blockstore, root: CID, bitwidth: int, quant: QuantSpec) -> "BitFieldQueue":
-        try:
+        with reading("bitfield queue"):
             return cls(Amt.load(store, root, bitwidth), quant)
-        except (DecodeError, LookupError) as exc:
-            raise illegal_state("failed to load bitfield queue", exc) from None
 
     def _get(self, epoch: int) -> BitField:
         raw = self._amt.get(epoch)
         if raw is None:
             return BitField()
-        try:
+        with reading(f"bitfield queue entry at {epoch}"):
             return BitField.from_cbor(raw)
-        except DecodeError as exc:
-            raise illegal_state(f"bad bitfield queue entry at {epoch}", exc) from None
 
     def add(self, epoch: int, values: BitField) -> None:
         at = self._quant.quantize_up(epoch)
@@ -268,28 +256,22 @@ class MinerState(CborTuple):
 
     # -- sub-structures ------------------------------------------------------------------------------
     def get_info(self, store: Blockstore) -> MinerInfo:
-        try:
+        with reading("miner info"):
             return MinerInfo.from_cbor(get_cbor(store, self.info))
-        except (DecodeError, LookupError) as exc:
-            raise illegal_state("could not read miner info", exc) from None
 
     def with_info(self, store: Blockstore, info: MinerInfo) -> "MinerState":
         return replace(self, info=put_cbor(store, info.to_cbor()))
 
     def get_vesting(self, store: Blockstore) -> VestingFunds:
-        try:
+        with reading("vesting funds"):
             return VestingFunds.from_cbor(get_cbor(store, self.vesting_funds))
-        except (DecodeError, LookupError) as exc:
-            raise illegal_state("failed to load vesting funds", exc) from None
 
     def with_vesting(self, store: Blockstore, funds: VestingFunds) -> "MinerState":
         return replace(self, vesting_funds=put_cbor(store, funds.to_cbor()))
 
     def get_allocated(self, store: Blockstore) -> BitField:
-        try:
+        with reading("allocated sectors"):
             return BitField.from_cbor(get_cbor(store, self.allocated_sectors))
-        except (DecodeError, LookupError) as exc:
-            raise illegal_state("failed to load allocated sectors", exc) from None
 
     def precommit_cleanup_queue(self, store: Blockstore, quant: QuantSpec) -> BitFieldQueue:
         return BitFieldQueue.load(

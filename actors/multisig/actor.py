@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from actors import builtin
-from actors.dispatch import ActorDef
+from actors.dispatch import ActorDef, exported, exports
 from actors.multisig.types import (
     AddSignerParams,
     ApproveReturn,
@@ -27,10 +27,9 @@ from actors.multisig.types import (
 )
 from actors.util.keys import i64_key
 from actors.util.resolve import resolve_to_actor_id
-from chain.encoding.errors import DecodeError
+from actors.util.stored import reading
 from chain.encoding.schema import AnyCbor
 from chain.state.hamt import DEFAULT_BITWIDTH, Hamt
-from chain.store.blockstore import BlockNotFound
 from chain.types.address import Address
 from chain.vm.exitcode import ExitCode, forbidden, illegal_argument, illegal_state, not_found
 from chain.vm.runtime import Runtime
@@ -38,6 +37,7 @@ from chain.vm.runtime import Runtime
 # -- methods ------------------------------------------------------------------------------------------
 
 
+@exports(MultisigMethod.Constructor)
 def constructor(rt: Runtime, params: ConstructorParams) -> None:
     rt.validate_immediate_caller_is(builtin.INIT_ACTOR_ADDR)
     signers_max = rt.policy.multisig_signers_max
@@ -76,6 +76,7 @@ def constructor(rt: Runtime, params: ConstructorParams) -> None:
     rt.set_state(st)
 
 
+@exports(MultisigMethod.Propose)
 def propose(rt: Runtime, params: ProposeParams) -> ProposeReturn:
     """Record a transaction with the proposer's approval; run it if that meets the threshold."""
     rt.validate_immediate_caller_type(builtin.ACCOUNT_ACTOR_CODE, builtin.MULTISIG_ACTOR_CODE)
@@ -94,13 +95,10 @@ def propose(rt: Runtime, params: ProposeParams) -> ProposeReturn:
     return ProposeReturn(txn_id, applied, code, ret)
 
 
+@exports(MultisigMethod.Approve)
 def approve(rt: Runtime, params: TxnIDParams) -> ApproveReturn:
     """Approve a pending transaction; it runs once approvals meet the threshold."""
-    rt.validate_immediate_caller_type(builtin.ACCOUNT_ACTOR_CODE, builtin.MULTISIG_ACTOR_CODE)
-    approver = rt.caller
-    st = rt.state(MultisigState)
-    if approver not in st.signers:
-        raise forbidden(f"{approver} is not a signer")
+    st = _signer_state(rt)
     txn = _get_transaction(rt, st, params.id, params.proposal_hash)
     # The threshold may have dropped since the last approval: then it runs without a new one.
     applied, code, ret = _execute_if_approved(rt, st, params.id, txn)
@@ -109,13 +107,11 @@ def approve(rt: Runtime, params: TxnIDParams) -> ApproveReturn:
     return ApproveReturn(applied, code, ret)
 
 
+@exports(MultisigMethod.Cancel)
 def cancel(rt: Runtime, params: TxnIDParams) -> None:
     """Withdraw a pending transaction; only its proposer may."""
-    rt.validate_immediate_caller_type(builtin.ACCOUNT_ACTOR_CODE, builtin.MULTISIG_ACTOR_CODE)
+    st = _signer_state(rt)
     caller = rt.caller
-    st = rt.state(MultisigState)
-    if caller not in st.signers:
-        raise forbidden(f"{caller} is not a signer")
     pending = _load_pending(rt, st)
     key = i64_key(params.id)
     raw = pending.get(key)
@@ -130,6 +126,7 @@ def cancel(rt: Runtime, params: TxnIDParams) -> None:
     rt.set_state(replace(st, pending_txs=pending.flush()))
 
 
+@exports(MultisigMethod.AddSigner)
 def add_signer(rt: Runtime, params: AddSignerParams) -> None:
     rt.validate_immediate_caller_is(rt.receiver)
     signer = resolve_to_actor_id(rt, params.signer)
@@ -143,6 +140,7 @@ def add_signer(rt: Runtime, params: AddSignerParams) -> None:
     rt.set_state(replace(st, signers=(*st.signers, signer), num_approvals_threshold=threshold))
 
 
+@exports(MultisigMethod.RemoveSigner)
 def remove_signer(rt: Runtime, params: RemoveSignerParams) -> None:
     rt.validate_immediate_caller_is(rt.receiver)
     signer = resolve_to_actor_id(rt, params.signer)
@@ -165,6 +163,7 @@ def remove_signer(rt: Runtime, params: RemoveSignerParams) -> None:
     rt.set_state(replace(st, signers=signers, num_approvals_threshold=threshold))
 
 
+@exports(MultisigMethod.SwapSigner)
 def swap_signer(rt: Runtime, params: SwapSignerParams) -> None:
     rt.validate_immediate_caller_is(rt.receiver)
     old = resolve_to_actor_id(rt, params.from_)
@@ -179,6 +178,7 @@ def swap_signer(rt: Runtime, params: SwapSignerParams) -> None:
     rt.set_state(replace(st, signers=signers))
 
 
+@exports(MultisigMethod.ChangeNumApprovalsThreshold)
 def change_num_approvals_threshold(rt: Runtime, params: ChangeNumApprovalsThresholdParams) -> None:
     rt.validate_immediate_caller_is(rt.receiver)
     st = rt.state(MultisigState)
@@ -189,6 +189,7 @@ def change_num_approvals_threshold(rt: Runtime, params: ChangeNumApprovalsThresh
     rt.set_state(replace(st, num_approvals_threshold=params.new_threshold))
 
 
+@exports(MultisigMethod.LockBalance)
 def lock_balance(rt: Runtime, params: LockBalanceParams) -> None:
     """Put a vesting schedule on a multisig that has none."""
     rt.validate_immediate_caller_is(rt.receiver)
@@ -209,6 +210,7 @@ def lock_balance(rt: Runtime, params: LockBalanceParams) -> None:
     )
 
 
+@exports(MultisigMethod.UniversalReceiverHook)
 def universal_receiver_hook(rt: Runtime, _payload: AnyCbor) -> None:
     """Accept any token transfer notification (FRC-0046 receiver hook)."""
     rt.validate_immediate_caller_accept_any()
@@ -217,18 +219,23 @@ def universal_receiver_hook(rt: Runtime, _payload: AnyCbor) -> None:
 # -- helpers ------------------------------------------------------------------------------------------
 
 
+def _signer_state(rt: Runtime) -> MultisigState:
+    """The state, once the caller (an account or a multisig) is found among the signers."""
+    rt.validate_immediate_caller_type(builtin.ACCOUNT_ACTOR_CODE, builtin.MULTISIG_ACTOR_CODE)
+    st = rt.state(MultisigState)
+    if rt.caller not in st.signers:
+        raise forbidden(f"{rt.caller} is not a signer")
+    return st
+
+
 def _load_pending(rt: Runtime, st: MultisigState) -> Hamt:
-    try:
+    with reading("pending transactions"):
         return Hamt.load(rt.store, st.pending_txs, DEFAULT_BITWIDTH)
-    except (DecodeError, BlockNotFound) as exc:
-        raise illegal_state("failed to load pending transactions", exc) from None
 
 
 def _decode_transaction(raw: Any, txn_id: int) -> Transaction:
-    try:
+    with reading(f"pending transaction {txn_id}"):
         return Transaction.from_cbor(raw)
-    except DecodeError as exc:
-        raise illegal_state(f"pending transaction {txn_id} is corrupt", exc) from None
 
 
 def _get_transaction(rt: Runtime, st: MultisigState, txn_id: int, proposal_hash: bytes) -> Transaction:
@@ -285,19 +292,5 @@ def _purge_approvals(rt: Runtime, st: MultisigState, signer: Address) -> Multisi
 
 
 ACTOR = ActorDef.of(
-    code=builtin.MULTISIG_ACTOR_CODE,
-    name="multisig",
-    state_type=MultisigState,
-    methods=(
-        (MultisigMethod.Constructor, constructor),
-        (MultisigMethod.Propose, propose),
-        (MultisigMethod.Approve, approve),
-        (MultisigMethod.Cancel, cancel),
-        (MultisigMethod.AddSigner, add_signer),
-        (MultisigMethod.RemoveSigner, remove_signer),
-        (MultisigMethod.SwapSigner, swap_signer),
-        (MultisigMethod.ChangeNumApprovalsThreshold, change_num_approvals_threshold),
-        (MultisigMethod.LockBalance, lock_balance),
-        (MultisigMethod.UniversalReceiverHook, universal_receiver_hook),
-    ),
+    builtin.MULTISIG_ACTOR_CODE, "multisig", MultisigState, exported(MultisigMethod, globals())
 )

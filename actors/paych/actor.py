@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Final
 
 from actors import builtin
-from actors.dispatch import METHOD_SEND, ActorDef
+from actors.dispatch import METHOD_SEND, ActorDef, exported, exports
 from actors.paych.types import (
     ERR_CHANNEL_STATE_UPDATE_AFTER_SETTLED,
     ConstructorParams,
@@ -20,9 +20,8 @@ from actors.paych.types import (
 )
 from actors.sends import send_or_abort
 from actors.util.resolve import resolve_to_actor_id
-from chain.encoding.errors import DecodeError
+from actors.util.stored import reading
 from chain.state.amt import Amt
-from chain.store.blockstore import BlockNotFound
 from chain.types.address import Address
 from chain.vm.exitcode import ActorError, forbidden, illegal_argument, illegal_state
 from chain.vm.runtime import Runtime
@@ -35,6 +34,7 @@ MAX_SECRET_SIZE: Final = 256
 # -- methods ------------------------------------------------------------------------------------------
 
 
+@exports(PaychMethod.Constructor)
 def constructor(rt: Runtime, params: ConstructorParams) -> None:
     # Only the init actor creates channels, on behalf of the payer.
     rt.validate_immediate_caller_type(builtin.INIT_ACTOR_CODE)
@@ -45,6 +45,7 @@ def constructor(rt: Runtime, params: ConstructorParams) -> None:
     rt.set_state(PaychState(from_, to, 0, 0, 0, lanes))
 
 
+@exports(PaychMethod.UpdateChannelState)
 def update_channel_state(rt: Runtime, params: UpdateChannelStateParams) -> None:
     """Redeem a voucher signed by the other party: its lane's redeemed amount becomes sv.amount."""
     st = rt.state(PaychState)
@@ -124,6 +125,7 @@ def update_channel_state(rt: Runtime, params: UpdateChannelStateParams) -> None:
     )
 
 
+@exports(PaychMethod.Settle)
 def settle(rt: Runtime) -> None:
     """Start the settling period: vouchers are accepted until it ends, then Collect pays out."""
     st = rt.state(PaychState)
@@ -134,6 +136,7 @@ def settle(rt: Runtime) -> None:
     rt.set_state(replace(st, settling_at=settling_at))
 
 
+@exports(PaychMethod.Collect)
 def collect(rt: Runtime) -> None:
     """After settling: pay ToSend to `to`, then delete the channel, returning the rest to `from`."""
     st = rt.state(PaychState)
@@ -168,10 +171,8 @@ def _check_condition(rt: Runtime, extra: ModVerifyParams, proof: bytes | None) -
 
 
 def _load_lanes(rt: Runtime, st: PaychState) -> Amt:
-    try:
+    with reading("lane states"):
         return Amt.load(rt.store, st.lane_states, LANE_STATES_AMT_BITWIDTH)
-    except (DecodeError, BlockNotFound) as exc:
-        raise illegal_state("failed to load lane states", exc) from None
 
 
 def _find_lane(lanes: Amt, lane_id: int) -> LaneState | None:
@@ -180,20 +181,8 @@ def _find_lane(lanes: Amt, lane_id: int) -> LaneState | None:
     raw = lanes.get(lane_id)
     if raw is None:
         return None
-    try:
+    with reading(f"lane {lane_id}"):
         return LaneState.from_cbor(raw)
-    except DecodeError as exc:
-        raise illegal_state(f"lane {lane_id} is corrupt", exc) from None
 
 
-ACTOR = ActorDef.of(
-    code=builtin.PAYCH_ACTOR_CODE,
-    name="paymentchannel",
-    state_type=PaychState,
-    methods=(
-        (PaychMethod.Constructor, constructor),
-        (PaychMethod.UpdateChannelState, update_channel_state),
-        (PaychMethod.Settle, settle),
-        (PaychMethod.Collect, collect),
-    ),
-)
+ACTOR = ActorDef.of(builtin.PAYCH_ACTOR_CODE, "paymentchannel", PaychState, exported(PaychMethod, globals()))

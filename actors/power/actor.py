@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Final
 
 from actors import builtin
-from actors.dispatch import ActorDef, encode_params
+from actors.dispatch import ActorDef, encode_params, exported, exports
 from actors.init.types import ExecParams, ExecReturn, InitMethod
 from actors.miner.types import DeferredCronEventParams, MinerConstructorParams, MinerMethod
 from actors.power.state import Claim, ClaimsTable, CronEvent, CronQueue, PowerState
@@ -36,11 +36,13 @@ from chain.vm.runtime import Runtime
 CRON_SCAN_BY_EPOCH_MAX: Final = 1024
 
 
+@exports(PowerMethod.Constructor)
 def constructor(rt: Runtime) -> None:
     rt.validate_immediate_caller_is(builtin.SYSTEM_ACTOR_ADDR)
     rt.set_state(PowerState.new(rt.store))
 
 
+@exports(PowerMethod.CreateMiner)
 def create_miner(rt: Runtime, params: CreateMinerParams) -> CreateMinerReturn:
     """Have the init actor create a miner (with the message's value as its balance) and open its claim."""
     rt.validate_immediate_caller_type(*builtin.CALLER_TYPES_SIGNABLE)
@@ -70,6 +72,7 @@ def create_miner(rt: Runtime, params: CreateMinerParams) -> CreateMinerReturn:
     return created
 
 
+@exports(PowerMethod.UpdateClaimedPower)
 def update_claimed_power(rt: Runtime, params: UpdateClaimedPowerParams) -> None:
     rt.validate_immediate_caller_type(builtin.MINER_ACTOR_CODE)
     state = rt.state(PowerState)
@@ -80,6 +83,7 @@ def update_claimed_power(rt: Runtime, params: UpdateClaimedPowerParams) -> None:
     rt.set_state(replace(state, claims=claims.flush()))
 
 
+@exports(PowerMethod.EnrollCronEvent)
 def enroll_cron_event(rt: Runtime, params: EnrollCronEventParams) -> None:
     rt.validate_immediate_caller_type(builtin.MINER_ACTOR_CODE)
     if params.event_epoch < 0:
@@ -96,6 +100,7 @@ def enroll_cron_event(rt: Runtime, params: EnrollCronEventParams) -> None:
     )
 
 
+@exports(PowerMethod.OnEpochTickEnd)
 def on_epoch_tick_end(rt: Runtime) -> None:
     """Deliver the due miner cron events, snapshot this epoch's totals and update the reward actor."""
     rt.validate_immediate_caller_is(builtin.CRON_ACTOR_ADDR)
@@ -156,6 +161,7 @@ def _process_deferred_cron_events(rt: Runtime, reward: ThisEpochRewardReturn) ->
         rt.set_state(replace(state, claims=claims.flush()))
 
 
+@exports(PowerMethod.UpdatePledgeTotal)
 def update_pledge_total(rt: Runtime, pledge_delta: TokenAmount) -> None:
     rt.validate_immediate_caller_type(builtin.MINER_ACTOR_CODE)
     state = rt.state(PowerState)
@@ -167,6 +173,7 @@ def update_pledge_total(rt: Runtime, pledge_delta: TokenAmount) -> None:
     rt.set_state(replace(state, total_pledge_collateral=total))
 
 
+@exports(PowerMethod.CurrentTotalPower)
 def current_total_power(rt: Runtime) -> CurrentTotalPowerReturn:
     rt.validate_immediate_caller_accept_any()
     state = rt.state(PowerState)
@@ -178,17 +185,4 @@ def current_total_power(rt: Runtime) -> CurrentTotalPowerReturn:
     )
 
 
-ACTOR = ActorDef.of(
-    code=builtin.POWER_ACTOR_CODE,
-    name="storagepower",
-    state_type=PowerState,
-    methods=(
-        (PowerMethod.Constructor, constructor),
-        (PowerMethod.CreateMiner, create_miner),
-        (PowerMethod.UpdateClaimedPower, update_claimed_power),
-        (PowerMethod.EnrollCronEvent, enroll_cron_event),
-        (PowerMethod.OnEpochTickEnd, on_epoch_tick_end),
-        (PowerMethod.UpdatePledgeTotal, update_pledge_total),
-        (PowerMethod.CurrentTotalPower, current_total_power),
-    ),
-)
+ACTOR = ActorDef.of(builtin.POWER_ACTOR_CODE, "storagepower", PowerState, exported(PowerMethod, globals()))

@@ -13,6 +13,7 @@ from actors.abi import WindowPoStProofType
 from actors.power.types import CronPayload
 from actors.smoothing import FilterEstimate
 from actors.util.keys import i64_key, parse_i64_key
+from actors.util.stored import reading
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.encoding.schema import CborTuple, ChainEpoch, Int64, Name, StoragePower, TokenAmount
@@ -52,19 +53,15 @@ class ClaimsTable:
 
     @classmethod
     def load(cls, store: Blockstore, root: CID) -> "ClaimsTable":
-        try:
+        with reading("claims"):
             return cls(Hamt.load(store, root, CLAIMS_HAMT_BITWIDTH))
-        except (DecodeError, KeyError, LookupError) as exc:
-            raise illegal_state("failed to load claims", exc) from None
 
     def get(self, miner: Address) -> Claim | None:
         raw = self._hamt.get(miner.to_bytes())
         if raw is None:
             return None
-        try:
+        with reading(f"claim of {miner}"):
             return Claim.from_cbor(raw)
-        except DecodeError as exc:
-            raise illegal_state(f"bad claim of {miner}", exc) from None
 
     def contains(self, miner: Address) -> bool:
         return self._hamt.contains(miner.to_bytes())
@@ -94,10 +91,8 @@ class CronQueue:
 
     @classmethod
     def load(cls, store: Blockstore, root: CID) -> "CronQueue":
-        try:
+        with reading("cron events"):
             return cls(store, Hamt.load(store, root, CRON_QUEUE_HAMT_BITWIDTH))
-        except (DecodeError, LookupError) as exc:
-            raise illegal_state("failed to load cron events", exc) from None
 
     def _events(self, root: object) -> Amt:
         if type(root) is not CID:
@@ -107,10 +102,8 @@ class CronQueue:
     def add(self, epoch: int, event: CronEvent) -> None:
         key = i64_key(epoch)
         root = self._hamt.get(key)
-        try:
+        with reading(f"cron events at {epoch}"):
             events = Amt.new(self._store, CRON_QUEUE_AMT_BITWIDTH) if root is None else self._events(root)
-        except (DecodeError, LookupError) as exc:
-            raise illegal_state(f"failed to load cron events at {epoch}", exc) from None
         events.set(events.count(), event.to_cbor())
         self._hamt.set(key, events.flush())
 
@@ -118,10 +111,8 @@ class CronQueue:
         root = self._hamt.get(i64_key(epoch))
         if root is None:
             return []
-        try:
+        with reading(f"cron events at {epoch}"):
             return [CronEvent.from_cbor(raw) for raw in self._events(root).values()]
-        except (DecodeError, LookupError) as exc:
-            raise illegal_state(f"failed to load cron events at {epoch}", exc) from None
 
     def remove_all(self, epoch: int) -> None:
         self._hamt.delete(i64_key(epoch))
@@ -129,10 +120,9 @@ class CronQueue:
     def epochs(self) -> Iterator[int]:
         """Every epoch with events, in no particular order."""
         for key, _ in self._hamt.items():
-            try:
-                yield parse_i64_key(key)
-            except DecodeError as exc:
-                raise illegal_state("bad cron queue key", exc) from None
+            with reading("cron queue key"):
+                epoch = parse_i64_key(key)
+            yield epoch
 
     def flush(self) -> CID:
         return self._hamt.flush()

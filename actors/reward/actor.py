@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Final
 
 from actors import builtin
-from actors.dispatch import METHOD_SEND, ActorDef, encode_params
+from actors.dispatch import METHOD_SEND, ActorDef, encode_params, exported, exports
 from actors.miner.types import ApplyRewardParams, MinerMethod
 from actors.reward.state import RewardState
 from actors.reward.types import AwardBlockRewardParams, RewardMethod, ThisEpochRewardReturn
@@ -26,6 +26,7 @@ PENALTY_MULTIPLIER: Final = 3
 MAX_CATCH_UP_EPOCHS: Final = 1 << 22
 
 
+@exports(RewardMethod.Constructor)
 def constructor(rt: Runtime, curr_realized_power: StoragePower | None) -> None:
     rt.validate_immediate_caller_is(builtin.SYSTEM_ACTOR_ADDR)
     if curr_realized_power is None:
@@ -33,6 +34,7 @@ def constructor(rt: Runtime, curr_realized_power: StoragePower | None) -> None:
     rt.set_state(RewardState.new(curr_realized_power))
 
 
+@exports(RewardMethod.AwardBlockReward)
 def award_block_reward(rt: Runtime, params: AwardBlockRewardParams) -> None:
     """Pay a block's producer: the epoch reward share for its wins plus its gas reward, less nothing
     here; the penalty (times PENALTY_MULTIPLIER) is charged by the miner as fee debt."""
@@ -70,12 +72,14 @@ def award_block_reward(rt: Runtime, params: AwardBlockRewardParams) -> None:
         rt.send(builtin.BURNT_FUNDS_ACTOR_ADDR, METHOD_SEND, b"", total_reward)
 
 
+@exports(RewardMethod.ThisEpochReward)
 def this_epoch_reward(rt: Runtime) -> ThisEpochRewardReturn:
     rt.validate_immediate_caller_accept_any()
     state = rt.state(RewardState)
     return ThisEpochRewardReturn(state.this_epoch_reward_smoothed, state.this_epoch_baseline_power)
 
 
+@exports(RewardMethod.UpdateNetworkKPI)
 def update_network_kpi(rt: Runtime, curr_realized_power: StoragePower | None) -> None:
     """Catch up over null rounds to the current epoch, then compute the next epoch's reward."""
     rt.validate_immediate_caller_is(builtin.STORAGE_POWER_ACTOR_ADDR)
@@ -92,14 +96,4 @@ def update_network_kpi(rt: Runtime, curr_realized_power: StoragePower | None) ->
     rt.set_state(replace(state, this_epoch_reward_smoothed=smoothed))
 
 
-ACTOR = ActorDef.of(
-    code=builtin.REWARD_ACTOR_CODE,
-    name="reward",
-    state_type=RewardState,
-    methods=(
-        (RewardMethod.Constructor, constructor),
-        (RewardMethod.AwardBlockReward, award_block_reward),
-        (RewardMethod.ThisEpochReward, this_epoch_reward),
-        (RewardMethod.UpdateNetworkKPI, update_network_kpi),
-    ),
-)
+ACTOR = ActorDef.of(builtin.REWARD_ACTOR_CODE, "reward", RewardState, exported(RewardMethod, globals()))

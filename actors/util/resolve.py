@@ -1,9 +1,10 @@
-"""Resolving an address to its actor's ID address, creating the account if it does not exist yet."""
+"""Resolving addresses to actor IDs (and codes), as the built-in actors do before acting on them."""
 
 from actors.dispatch import METHOD_SEND
 from actors.sends import send_or_abort
+from chain.encoding.cid import CID
 from chain.types.address import Address
-from chain.vm.exitcode import illegal_argument
+from chain.vm.exitcode import ActorError, ExitCode, illegal_argument
 from chain.vm.runtime import Runtime
 
 
@@ -18,3 +19,16 @@ def resolve_to_actor_id(rt: Runtime, address: Address) -> Address:
     if resolved is None:
         raise illegal_argument(f"failed to resolve or initialize address {address}")
     return resolved
+
+
+def resolve_existing(
+    rt: Runtime, address: Address, missing: ExitCode = ExitCode.ErrIllegalArgument
+) -> tuple[Address, CID]:
+    """The ID address and code of the actor at address, which must exist (`missing` otherwise)."""
+    resolved = rt.resolve_address(address)
+    if resolved is None:
+        raise ActorError(missing, f"failed to resolve address {address}")
+    code = rt.get_actor_code_cid(resolved)
+    if code is None:
+        raise ActorError(missing, f"no code for address {resolved}")
+    return resolved, code

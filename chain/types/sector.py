@@ -6,10 +6,10 @@ proof.WindowPoStVerifyInfo, runtime.ConsensusFault); proofs are filpy's vanilla 
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
-from chain.encoding.cid import CID
-from chain.encoding.expect import expect_list, expect_uint
+from chain.encoding.cid import CID, FIL_COMMITMENT_SEALED, FIL_COMMITMENT_UNSEALED
+from chain.encoding.multihash import SHA2_256_TRUNC254_PADDED
 from chain.encoding.schema import Bytes32, BytesKind, CborTuple, Int64, MaxLen, Name, Uint64
 from chain.types.address import Address
 from chain.types.block import PoStProof
@@ -19,11 +19,23 @@ MAX_PROOF_BYTES: Final = 16 << 20
 MAX_DEALS_PER_SECTOR: Final = 256
 Proof = Annotated[bytes, BytesKind(max_len=MAX_PROOF_BYTES)]
 DealIDs = Annotated[tuple[Uint64, ...], MaxLen(MAX_DEALS_PER_SECTOR), Name("DealIDs")]
+# The multihash Filecoin names sealed commitments (CommR) with.
+POSEIDON_BLS12_381_A1_FC1: Final = 0xB401
 
 
-def expect_deal_ids(raw: Any, what: str, max_len: int = MAX_DEALS_PER_SECTOR) -> tuple[int, ...]:
-    """A list of deal IDs (uint64), at most max_len of them."""
-    return tuple(expect_uint(d, what) for d in expect_list(raw, what, max_len))
+def _is_commitment(cid: CID, codec: int, hash_code: int) -> bool:
+    mh = cid.multihash
+    return cid.version == 1 and cid.codec == codec and mh.code == hash_code and len(mh.digest) == 32
+
+
+def is_sealed_cid(cid: CID) -> bool:
+    """A sealed sector commitment (CommR): v1, fil-commitment-sealed, poseidon-bls12_381-a1-fc1."""
+    return _is_commitment(cid, FIL_COMMITMENT_SEALED, POSEIDON_BLS12_381_A1_FC1)
+
+
+def is_piece_cid(cid: CID) -> bool:
+    """An unsealed commitment (CommP, CommD): v1, fil-commitment-unsealed, sha2-256-trunc254-padded."""
+    return _is_commitment(cid, FIL_COMMITMENT_UNSEALED, SHA2_256_TRUNC254_PADDED)
 
 
 class SectorID(CborTuple):

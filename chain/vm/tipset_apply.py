@@ -68,31 +68,34 @@ class TipsetResult:
     applied: tuple[tuple[CID, ApplyRet], ...] = field(default=(), repr=False)
 
 
-def reward_message(epoch: int, params: AwardBlockRewardParams) -> Message:
+def _implicit_message(to: Address, method: int, params: bytes, epoch: int, gas_limit: int) -> Message:
+    """A message from the system actor, as Lotus makes them: nonce = epoch, no value, no gas price."""
     return Message(
-        to=builtin.REWARD_ACTOR_ADDR,
+        to=to,
         from_=builtin.SYSTEM_ACTOR_ADDR,
         nonce=epoch,
         value=0,
-        gas_limit=REWARD_MESSAGE_GAS_LIMIT,
+        gas_limit=gas_limit,
         gas_fee_cap=0,
         gas_premium=0,
-        method=RewardMethod.AwardBlockReward,
-        params=params.to_bytes(),
+        method=method,
+        params=params,
+    )
+
+
+def reward_message(epoch: int, params: AwardBlockRewardParams) -> Message:
+    return _implicit_message(
+        builtin.REWARD_ACTOR_ADDR,
+        RewardMethod.AwardBlockReward,
+        params.to_bytes(),
+        epoch,
+        REWARD_MESSAGE_GAS_LIMIT,
     )
 
 
 def cron_message(epoch: int, policy: Policy) -> Message:
-    return Message(
-        to=builtin.CRON_ACTOR_ADDR,
-        from_=builtin.SYSTEM_ACTOR_ADDR,
-        nonce=epoch,
-        value=0,
-        gas_limit=policy.block_gas_limit * CRON_GAS_LIMIT_BLOCKS,
-        gas_fee_cap=0,
-        gas_premium=0,
-        method=CronMethod.EpochTick,
-    )
+    gas_limit = policy.block_gas_limit * CRON_GAS_LIMIT_BLOCKS
+    return _implicit_message(builtin.CRON_ACTOR_ADDR, CronMethod.EpochTick, b"", epoch, gas_limit)
 
 
 def run_cron(vm: VM, policy: Policy) -> None:

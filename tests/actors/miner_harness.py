@@ -19,7 +19,6 @@ from actors.market.types import (
 from actors.miner.actor import ACTOR
 from actors.miner.deadlines import Deadlines
 from actors.miner.policy import (
-    POSEIDON_BLS12_381_A1_FC1,
     DeadlineInfo,
     initial_pledge_for_power,
     qa_power_for_weight,
@@ -52,7 +51,13 @@ from chain.encoding.commcid import piece_cid_v1
 from chain.encoding.multihash import Multihash
 from chain.types.address import Address
 from chain.types.block import PoStProof
-from chain.types.sector import SealVerifyInfo, SectorID, SectorInfo, WindowPoStVerifyInfo
+from chain.types.sector import (
+    POSEIDON_BLS12_381_A1_FC1,
+    SealVerifyInfo,
+    SectorID,
+    SectorInfo,
+    WindowPoStVerifyInfo,
+)
 from chain.vm.exitcode import ExitCode
 from tests.actors.mock_runtime import MockRuntime
 

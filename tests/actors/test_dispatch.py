@@ -1,12 +1,13 @@
 """The method-table machinery every actor uses, exercised with a toy actor on the mock runtime: one enum
-member and one typed handler per method, the params and return codecs read from the annotations."""
+member and one typed handler per method (marked with `exports`), the params and return codecs read from
+the annotations."""
 
 from enum import IntEnum
 
 import pytest
 
 from actors import builtin
-from actors.dispatch import ActorDef, MethodDef
+from actors.dispatch import ActorDef, MethodDef, exported, exports
 from chain.encoding import dagcbor
 from chain.encoding.schema import CborTuple, Uint64
 from chain.types.address import Address
@@ -25,11 +26,13 @@ class CounterState(CborTuple):
     count: Uint64
 
 
+@exports(CounterMethod.Constructor)
 def _construct(rt: Runtime) -> None:
     rt.validate_immediate_caller_is(builtin.SYSTEM_ACTOR_ADDR)
     rt.set_state(CounterState(0))
 
 
+@exports(CounterMethod.Add)
 def _add(rt: Runtime, amount: Uint64) -> Uint64:
     rt.validate_immediate_caller_accept_any()
     if amount == 0:
@@ -39,21 +42,13 @@ def _add(rt: Runtime, amount: Uint64) -> Uint64:
     return state.count + amount
 
 
+@exports(CounterMethod.Snapshot)
 def _snapshot(rt: Runtime) -> CounterState:
     rt.validate_immediate_caller_accept_any()
     return rt.state(CounterState)
 
 
-COUNTER = ActorDef.of(
-    code=builtin.ACCOUNT_ACTOR_CODE,
-    name="counter",
-    state_type=CounterState,
-    methods=(
-        (CounterMethod.Constructor, _construct),
-        (CounterMethod.Add, _add),
-        (CounterMethod.Snapshot, _snapshot),
-    ),
-)
+COUNTER = ActorDef.of(builtin.ACCOUNT_ACTOR_CODE, "counter", CounterState, exported(CounterMethod, globals()))
 
 ME = Address.new_id(1000)
 
@@ -156,3 +151,40 @@ def test_handlers_must_be_typed_and_take_rt_and_at_most_params() -> None:
         MethodDef.of(CounterMethod.Add, untyped)
     with pytest.raises(TypeError, match="takes"):
         MethodDef.of(CounterMethod.Add, too_many)
+
+
+class OtherMethod(IntEnum):
+    Constructor = 1
+    Extra = 7
+
+
+@exports(OtherMethod.Extra, OtherMethod.Constructor)
+def _other(rt: Runtime) -> None:
+    return None
+
+
+def test_exported_collects_one_enums_marked_handlers_in_number_order() -> None:
+    assert exported(CounterMethod, globals()) == (
+        (CounterMethod.Constructor, _construct),
+        (CounterMethod.Add, _add),
+        (CounterMethod.Snapshot, _snapshot),
+    )
+    # A handler may serve several members; another enum's handlers in the same namespace stay out.
+    assert exported(OtherMethod, globals(), {"again": _other}) == (
+        (OtherMethod.Constructor, _other),
+        (OtherMethod.Extra, _other),
+    )
+
+
+def test_two_handlers_for_one_member_are_refused() -> None:
+    @exports(CounterMethod.Add)
+    def another_add(rt: Runtime, amount: Uint64) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="method number 2 declared twice"):
+        ActorDef.of(
+            builtin.ACCOUNT_ACTOR_CODE,
+            "x",
+            CounterState,
+            exported(CounterMethod, globals(), {"another_add": another_add}),
+        )

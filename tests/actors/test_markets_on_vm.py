@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from actors import builtin
-from actors.dispatch import METHOD_SEND, ActorDef, encode_params
+from actors.dispatch import METHOD_SEND, ActorDef, encode_params, exported, exports
 from actors.init.types import ExecParams, ExecReturn, InitMethod
 from actors.market.state import MarketState, MarketTables
 from actors.market.types import (
@@ -195,12 +195,14 @@ class StubMinerMethod(IntEnum):
     Relay = 3  # calls another actor as this miner (the real miner calls the market from its methods)
 
 
+@exports(StubMinerMethod.ControlAddresses)
 def _control_addresses(rt: Runtime) -> GetControlAddressesReturn:
     rt.validate_immediate_caller_accept_any()
     st = rt.state(StubMinerState)
     return GetControlAddressesReturn(st.owner, st.worker, ())
 
 
+@exports(StubMinerMethod.Relay)
 def _relay(rt: Runtime, params: RelayParams) -> RelayReturn:
     rt.validate_immediate_caller_accept_any()
     result = rt.send(params.to, params.method, params.params, params.value)
@@ -208,10 +210,7 @@ def _relay(rt: Runtime, params: RelayParams) -> RelayReturn:
 
 
 STUB_MINER = ActorDef.of(
-    code=builtin.MINER_ACTOR_CODE,
-    name="stub-miner",
-    state_type=StubMinerState,
-    methods=((StubMinerMethod.ControlAddresses, _control_addresses), (StubMinerMethod.Relay, _relay)),
+    builtin.MINER_ACTOR_CODE, "stub-miner", StubMinerState, exported(StubMinerMethod, globals())
 )
 
 
@@ -219,45 +218,32 @@ class Empty(CborTuple):
     pass
 
 
+@exports(RewardMethod.Constructor, PowerMethod.Constructor)
 def _singleton_constructor(rt: Runtime) -> None:
     rt.validate_immediate_caller_is(builtin.SYSTEM_ACTOR_ADDR)
     rt.set_state(Empty())
 
 
+@exports(RewardMethod.AwardBlockReward)
 def _award(rt: Runtime, _params: AnyCbor) -> None:
     rt.validate_immediate_caller_is(builtin.SYSTEM_ACTOR_ADDR)
 
 
+@exports(RewardMethod.ThisEpochReward)
 def _this_epoch_reward(rt: Runtime) -> ThisEpochRewardReturn:
     rt.validate_immediate_caller_accept_any()
     return ThisEpochRewardReturn(FilterEstimate(0, 0), 1 << 40)
 
 
+@exports(PowerMethod.CurrentTotalPower)
 def _total_power(rt: Runtime) -> CurrentTotalPowerReturn:
     rt.validate_immediate_caller_accept_any()
     return CurrentTotalPowerReturn(1 << 30, 1 << 30, 0, FilterEstimate(0, 0))
 
 
-STUB_REWARD = ActorDef.of(
-    code=builtin.REWARD_ACTOR_CODE,
-    name="stub-reward",
-    state_type=Empty,
-    methods=(
-        (RewardMethod.Constructor, _singleton_constructor),
-        (RewardMethod.AwardBlockReward, _award),
-        (RewardMethod.ThisEpochReward, _this_epoch_reward),
-    ),
-)
+STUB_REWARD = ActorDef.of(builtin.REWARD_ACTOR_CODE, "stub-reward", Empty, exported(RewardMethod, globals()))
 
-STUB_POWER = ActorDef.of(
-    code=builtin.POWER_ACTOR_CODE,
-    name="stub-power",
-    state_type=Empty,
-    methods=(
-        (PowerMethod.Constructor, _singleton_constructor),
-        (PowerMethod.CurrentTotalPower, _total_power),
-    ),
-)
+STUB_POWER = ActorDef.of(builtin.POWER_ACTOR_CODE, "stub-power", Empty, exported(PowerMethod, globals()))
 
 MINER = Address.new_id(1000)
 

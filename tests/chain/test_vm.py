@@ -8,7 +8,7 @@ import pytest
 
 from actors import builtin
 from actors.account.types import AccountMethod, AccountState, AuthenticateMessageParams
-from actors.dispatch import ActorDef
+from actors.dispatch import ActorDef, exported, exports
 from actors.init.types import ExecParams, ExecReturn, InitMethod
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.encoding import dagcbor
@@ -312,6 +312,11 @@ class _Signers(CborTuple):
     n: Int64
 
 
+class _FakeMultisigMethod(IntEnum):
+    Constructor = 1
+
+
+@exports(_FakeMultisigMethod.Constructor)
 def _fake_multisig_constructor(rt: Runtime, signers: tuple[Bytes, ...]) -> None:
     rt.validate_immediate_caller_is(builtin.INIT_ACTOR_ADDR)
     if not signers:
@@ -319,15 +324,8 @@ def _fake_multisig_constructor(rt: Runtime, signers: tuple[Bytes, ...]) -> None:
     rt.set_state(_Signers(len(signers)))
 
 
-class _FakeMultisigMethod(IntEnum):
-    Constructor = 1
-
-
 FAKE_MULTISIG = ActorDef.of(
-    code=builtin.MULTISIG_ACTOR_CODE,
-    name="fake-multisig",
-    state_type=_Signers,
-    methods=((_FakeMultisigMethod.Constructor, _fake_multisig_constructor),),
+    builtin.MULTISIG_ACTOR_CODE, "fake-multisig", _Signers, exported(_FakeMultisigMethod, globals())
 )
 
 

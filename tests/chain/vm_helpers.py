@@ -11,7 +11,7 @@ from enum import IntEnum
 from actors import builtin
 from actors.account.types import AccountState
 from actors.cron.types import CronEntry
-from actors.dispatch import ActorDef
+from actors.dispatch import ActorDef, exported, exports
 from actors.reward.types import AwardBlockRewardParams, RewardMethod
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.crypto.randomness import DeterministicRandomness
@@ -48,11 +48,13 @@ class FakeRewardState(CborTuple):
     wins: Uint64  # the sum of their win counts
 
 
+@exports(RewardMethod.Constructor)
 def _fake_reward_constructor(rt: Runtime) -> None:
     rt.validate_immediate_caller_is(builtin.SYSTEM_ACTOR_ADDR)
     rt.set_state(FakeRewardState(0, 0, 0))
 
 
+@exports(RewardMethod.AwardBlockReward)
 def _fake_award(rt: Runtime, params: AwardBlockRewardParams) -> None:
     rt.validate_immediate_caller_is(builtin.SYSTEM_ACTOR_ADDR)
     state = rt.state(FakeRewardState)
@@ -66,13 +68,7 @@ def _fake_award(rt: Runtime, params: AwardBlockRewardParams) -> None:
 
 
 FAKE_REWARD = ActorDef.of(
-    code=builtin.REWARD_ACTOR_CODE,
-    name="fake-reward",
-    state_type=FakeRewardState,
-    methods=(
-        (RewardMethod.Constructor, _fake_reward_constructor),
-        (RewardMethod.AwardBlockReward, _fake_award),
-    ),
+    builtin.REWARD_ACTOR_CODE, "fake-reward", FakeRewardState, exported(RewardMethod, globals())
 )
 
 
@@ -120,11 +116,13 @@ class SetAndFailParams(CborTuple):
     code: Uint64
 
 
+@exports(ProbeMethod.Constructor)
 def _probe_constructor(rt: Runtime) -> None:
     rt.validate_immediate_caller_accept_any()
     rt.set_state(ProbeState(0))
 
 
+@exports(ProbeMethod.Relay)
 def _probe_relay(rt: Runtime, params: RelayParams) -> RelayReturn:
     """Send as told; return the exit code and return bytes of the send."""
     rt.validate_immediate_caller_accept_any()
@@ -132,6 +130,7 @@ def _probe_relay(rt: Runtime, params: RelayParams) -> RelayReturn:
     return RelayReturn(int(result.exit_code), result.return_data)
 
 
+@exports(ProbeMethod.SetAndFail)
 def _probe_set_and_fail(rt: Runtime, params: SetAndFailParams) -> None:
     """Write state [value], then abort with exit code `code` (0: do not abort)."""
     rt.validate_immediate_caller_accept_any()
@@ -140,6 +139,7 @@ def _probe_set_and_fail(rt: Runtime, params: SetAndFailParams) -> None:
         raise ActorError(params.code, "told to fail")
 
 
+@exports(ProbeMethod.Recurse)
 def _probe_recurse(rt: Runtime, remaining: Uint64) -> Uint64:
     """Call itself `remaining` more times; return the exit code of the deepest failing send (or 0)."""
     rt.validate_immediate_caller_accept_any()
@@ -152,26 +152,31 @@ def _probe_recurse(rt: Runtime, remaining: Uint64) -> Uint64:
     return code
 
 
+@exports(ProbeMethod.Boom)
 def _probe_boom(rt: Runtime) -> None:
     rt.validate_immediate_caller_accept_any()
     rt.set_state(ProbeState(666))
     raise ZeroDivisionError("probe went boom")
 
 
+@exports(ProbeMethod.NoValidate)
 def _probe_no_validate(rt: Runtime) -> None:
     return None
 
 
+@exports(ProbeMethod.Burn)
 def _probe_burn(rt: Runtime, amount: Uint64) -> None:
     rt.validate_immediate_caller_accept_any()
     rt.charge_gas("burn", amount)
 
 
+@exports(ProbeMethod.Returns)
 def _probe_returns(rt: Runtime, size: Uint64) -> Bytes:
     rt.validate_immediate_caller_accept_any()
     return b"\x01" * size
 
 
+@exports(ProbeMethod.Tick)
 def _probe_tick(rt: Runtime) -> None:
     """A cron entry: append the epoch to the state's value as two more decimal digits."""
     rt.validate_immediate_caller_is(builtin.CRON_ACTOR_ADDR)
@@ -179,6 +184,7 @@ def _probe_tick(rt: Runtime) -> None:
     rt.set_state(ProbeState(state.value * 100 + rt.curr_epoch))
 
 
+@exports(ProbeMethod.ExhaustMemory)
 def _probe_exhaust_memory(rt: Runtime) -> None:
     """Write state, then ask for more memory than any machine has (a real MemoryError, at once)."""
     rt.validate_immediate_caller_accept_any()
@@ -186,6 +192,7 @@ def _probe_exhaust_memory(rt: Runtime) -> None:
     bytearray(1 << 62)
 
 
+@exports(ProbeMethod.RecurseInPython)
 def _probe_recurse_in_python(rt: Runtime) -> None:
     """Write state, then recurse in Python until the interpreter's limit stops it (a RecursionError)."""
     rt.validate_immediate_caller_accept_any()
@@ -197,6 +204,7 @@ def _probe_recurse_in_python(rt: Runtime) -> None:
     down(0)
 
 
+@exports(ProbeMethod.ReadState)
 def _probe_read_state(rt: Runtime) -> Int64:
     """Read the probe's own state through the runtime: its value."""
     rt.validate_immediate_caller_accept_any()
@@ -209,6 +217,7 @@ class VerifySignatureArgs(CborTuple):
     data: Bytes
 
 
+@exports(ProbeMethod.VerifySignature)
 def _probe_verify_signature(rt: Runtime, args: VerifySignatureArgs) -> bool:
     """rt.verify_signature(signature, signer, data) for [signer bytes, signature bytes, data]."""
     rt.validate_immediate_caller_accept_any()
@@ -216,26 +225,7 @@ def _probe_verify_signature(rt: Runtime, args: VerifySignatureArgs) -> bool:
     return rt.verify_signature(signature, Address.from_bytes(args.signer), args.data)
 
 
-PROBE = ActorDef.of(
-    code=PROBE_CODE,
-    name="probe",
-    state_type=ProbeState,
-    methods=(
-        (ProbeMethod.Constructor, _probe_constructor),
-        (ProbeMethod.Relay, _probe_relay),
-        (ProbeMethod.SetAndFail, _probe_set_and_fail),
-        (ProbeMethod.Recurse, _probe_recurse),
-        (ProbeMethod.Boom, _probe_boom),
-        (ProbeMethod.NoValidate, _probe_no_validate),
-        (ProbeMethod.Burn, _probe_burn),
-        (ProbeMethod.Returns, _probe_returns),
-        (ProbeMethod.Tick, _probe_tick),
-        (ProbeMethod.ExhaustMemory, _probe_exhaust_memory),
-        (ProbeMethod.RecurseInPython, _probe_recurse_in_python),
-        (ProbeMethod.ReadState, _probe_read_state),
-        (ProbeMethod.VerifySignature, _probe_verify_signature),
-    ),
-)
+PROBE = ActorDef.of(PROBE_CODE, "probe", ProbeState, exported(ProbeMethod, globals()))
 
 TEST_INVOKER = DEFAULT_INVOKER.with_actors(FAKE_REWARD, PROBE)
 
