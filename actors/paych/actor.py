@@ -21,13 +21,14 @@ from actors.paych.types import (
 from actors.sends import send_or_abort
 from actors.util.resolve import resolve_to_actor_id
 from actors.util.stored import reading
+from chain.encoding.schema import INT64_MAX
 from chain.state.amt import Amt
 from chain.types.address import Address
 from chain.vm.exitcode import ActorError, forbidden, illegal_argument, illegal_state
 from chain.vm.runtime import Runtime
 
 LANE_STATES_AMT_BITWIDTH: Final = 3
-MAX_LANE: Final = (1 << 63) - 1
+MAX_LANE: Final = INT64_MAX  # builtin-actors MAX_LANE = i64::MAX
 MAX_SECRET_SIZE: Final = 256
 
 

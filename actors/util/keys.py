@@ -9,15 +9,13 @@ maps to exactly one integer.
 from typing import Final
 
 from chain.encoding.errors import DecodeError
+from chain.encoding.schema import INT64_MAX, INT64_MIN, UINT64_MAX
 
-_UINT64_MAX: Final = (1 << 64) - 1
-_INT64_MIN: Final = -(1 << 63)
-_INT64_MAX: Final = (1 << 63) - 1
 _MAX_VARINT_BYTES: Final = 10
 
 
 def u64_key(value: int) -> bytes:
-    if not 0 <= value <= _UINT64_MAX:
+    if not 0 <= value <= UINT64_MAX:
         raise ValueError(f"key {value} is outside the uint64 range")
     out = bytearray()
     while value >= 0x80:
@@ -36,14 +34,14 @@ def parse_u64_key(key: bytes) -> int:
                 raise DecodeError(f"integer key {key.hex()} has trailing bytes")
             if byte == 0 and i > 0:
                 raise DecodeError(f"integer key {key.hex()} is not minimally encoded")
-            if value > _UINT64_MAX:
+            if value > UINT64_MAX:
                 raise DecodeError(f"integer key {key.hex()} exceeds uint64")
             return value
     raise DecodeError(f"integer key {key.hex()} is not a complete varint")
 
 
 def i64_key(value: int) -> bytes:
-    if not _INT64_MIN <= value <= _INT64_MAX:
+    if not INT64_MIN <= value <= INT64_MAX:
         raise ValueError(f"key {value} is outside the int64 range")
     return u64_key((value << 1) ^ (value >> 63))
 
