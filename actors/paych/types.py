@@ -8,6 +8,7 @@ provider redeems a voucher by proving a piece is stored: the miner actor's Verif
 checks the piece inclusion proof against the sector's CommD (docs/actors.md).
 """
 
+import base64
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Annotated, Any, Final
@@ -132,7 +133,8 @@ class UpdateChannelStateParams:
     def to_json(self, network: str = DEFAULT_NETWORK) -> dict[str, Any]:
         out = {"Sv": self.sv.to_json(network), "Secret": bytes_to_json(self.secret)}
         if self.proof is not None:
-            out["Proof"] = bytes_to_json(self.proof)
+            # Written even when empty ("" rather than null), so that the three-field form survives.
+            out["Proof"] = base64.b64encode(self.proof).decode("ascii")
         return out
 
     @classmethod
