@@ -5,7 +5,7 @@ from collections.abc import Iterable, Iterator
 
 import pytest
 
-from actors.cron import CronEntry
+from actors.cron.types import CronEntry
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.state.tree import StateTree

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from actors import builtin
-from actors.account import AccountState
+from actors.account.types import AccountState
 from chain.chainstore.metadata import MemoryMetadata, MetadataStore
 from chain.chainstore.store import ChainStore
 from chain.crypto.signature import SigType
