@@ -1,7 +1,10 @@
 """A miner actor on MockRuntime with helpers that script the calls each method makes."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import pytest
 
 from actors import builtin
 from actors.account.types import AccountMethod
@@ -58,7 +61,7 @@ from chain.types.sector import (
     SectorInfo,
     WindowPoStVerifyInfo,
 )
-from chain.vm.exitcode import ExitCode
+from chain.vm.exitcode import ActorError, ExitCode
 from tests.actors.mock_runtime import MockRuntime
 
 MINER = Address.new_id(1000)
@@ -115,6 +118,11 @@ class Harness:
     def deadline(self, epoch: int | None = None) -> DeadlineInfo:
         epoch = self.rt.curr_epoch if epoch is None else epoch
         return DeadlineInfo.from_epoch(self.rt.policy, self.state().proving_period_start, epoch)
+
+    def deadline_info(self, index: int) -> DeadlineInfo:
+        """Deadline `index` in the first proving period where it has not yet closed."""
+        info = DeadlineInfo.of(self.rt.policy, self.state().proving_period_start, index, self.rt.curr_epoch)
+        return info.next_not_elapsed()
 
     def sector(self, number: int) -> SectorOnChainInfo | None:
         return Sectors.load(self.rt.store, self.state().sectors).get(number)
@@ -351,3 +359,12 @@ class Harness:
 
 def exit_code(exc: BaseException) -> ExitCode | int:
     return exc.exit_code  # type: ignore[attr-defined,no-any-return]
+
+
+def fails(h: Harness, code: ExitCode, call: Callable[[], object]) -> ActorError:
+    """call() aborts with exit code `code`; the harness's runtime forgets what was left expected."""
+    with pytest.raises(ActorError) as err:
+        call()
+    assert err.value.exit_code == code, err.value
+    h.rt.reset()
+    return err.value

@@ -30,7 +30,7 @@ from chain.encoding.errors import DecodeError
 from chain.types.address import Address
 from chain.types.bitfield import BitField
 from chain.types.sector import SealVerifyInfo, SectorID
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.exitcode import ExitCode
 from proofs import merkle
 from proofs.registered import make_prover_id
 from proofs.seal import prove_commit, seal, verify_seal
@@ -48,18 +48,12 @@ from tests.actors.miner_harness import (
     TICKET,
     WORKER,
     Harness,
+    fails,
     sealed_cid,
 )
 
 ZERO_COMMD = piece_cid_v1(merkle.root_of(bytes(SECTOR_SIZE)))  # the real CommD of a zero sector
 DEALS_COMMD = piece_cid_v1(bytes([3]) * 32)
-
-
-@pytest.fixture
-def h() -> Harness:
-    harness = Harness()
-    harness.construct()
-    return harness
 
 
 def real_verifier(info: SealVerifyInfo) -> bool:
@@ -165,14 +159,6 @@ def aggregate(h: Harness, numbers: Sequence[int], proofs: Sequence[bytes], calle
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, caller)
     params = ProveCommitAggregateParams(BitField.from_bits(numbers), encode_aggregate_proof(proofs))
     h.rt.call(ACTOR, MinerMethod.ProveCommitAggregate, params)
-
-
-def fails(h: Harness, code: ExitCode, call: Callable[[], object]) -> ActorError:
-    with pytest.raises(ActorError) as err:
-        call()
-    assert err.value.exit_code == code, err.value
-    h.rt.reset()
-    return err.value
 
 
 def wait_for_seed(h: Harness) -> None:

@@ -1,9 +1,6 @@
 """Miner construction, control addresses, balances, rewards, consensus faults and piece inclusion."""
 
-from collections.abc import Callable
 from dataclasses import replace
-
-import pytest
 
 from actors import builtin
 from actors.account.types import AccountMethod
@@ -34,7 +31,7 @@ from chain.encoding.bigint import decode_bigint
 from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
 from chain.types.address import Address
 from chain.types.sector import ConsensusFault, ConsensusFaultType, PieceInclusionVerifyInfo, PieceInfo
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.exitcode import ExitCode
 from proofs import commp
 from proofs.pip import PieceInclusionProof, prove_piece_inclusion, verify_piece_inclusion
 from tests.actors.miner_harness import (
@@ -48,21 +45,8 @@ from tests.actors.miner_harness import (
     WORKER,
     WORKER_KEY,
     Harness,
+    fails,
 )
-
-
-def fails(h: Harness, code: ExitCode, call: Callable[[], object]) -> None:
-    with pytest.raises(ActorError) as err:
-        call()
-    assert err.value.exit_code == code, err.value
-    h.rt.reset()
-
-
-@pytest.fixture
-def h() -> Harness:
-    harness = Harness()
-    harness.construct()
-    return harness
 
 
 def test_constructor_records_the_miner(h: Harness) -> None:

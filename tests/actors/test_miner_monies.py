@@ -14,7 +14,6 @@ from actors import builtin
 from actors.miner.actor import ACTOR
 from actors.miner.policy import (
     INITIAL_PLEDGE_MAX_PER_BYTE,
-    DeadlineInfo,
     expected_reward_for_power,
     initial_pledge_for_power,
     pledge_penalty_for_continued_fault,
@@ -41,13 +40,6 @@ PROJECTIONS = (
     DEVNET.termination_penalty_lower_bound_projection,
     DEVNET.epochs_in_day,
 )
-
-
-@pytest.fixture
-def h() -> Harness:
-    harness = Harness()
-    harness.construct()
-    return harness
 
 
 @pytest.mark.parametrize("projection", PROJECTIONS)
@@ -99,8 +91,7 @@ def test_deadline_cron_with_a_missed_post_while_the_network_shrinks(h: Harness) 
     h.commit_sector(1)
     deadline, partition = h.location(1)
     h.power = SHRINKING  # the power actor's estimate, handed to every cron from now on
-    info = DeadlineInfo.of(h.rt.policy, h.state().proving_period_start, deadline, h.rt.curr_epoch)
-    last = info.next_not_elapsed().last()
+    last = h.deadline_info(deadline).last()
     h.run_quiet_crons_until(last - 1)  # the deadlines before: no faults, so a fee of 0 on 0 power
     h.rt.curr_epoch = last
 

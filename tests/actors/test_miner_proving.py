@@ -1,10 +1,7 @@
 """Window PoSt (with a real proofs/post.py proof), faults, recoveries, terminations and the deadline
 cron of the miner actor on MockRuntime."""
 
-from collections.abc import Callable
 from dataclasses import replace
-
-import pytest
 
 from actors import builtin
 from actors.dispatch import encode_params
@@ -30,7 +27,7 @@ from chain.encoding.commcid import piece_cid_v1
 from chain.types.bitfield import BitField
 from chain.types.block import PoStProof
 from chain.types.sector import SectorInfo, WindowPoStVerifyInfo
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.exitcode import ExitCode
 from proofs import merkle
 from proofs.post import ProvingSector, PublicSector, generate_window_post, verify_window_post
 from proofs.registered import make_prover_id
@@ -46,30 +43,11 @@ from tests.actors.miner_harness import (
     TICKET,
     WORKER,
     Harness,
+    fails,
     sealed_cid,
 )
 
 POWER_OF_ONE = PowerPair(SECTOR_SIZE, SECTOR_SIZE)
-
-
-def fails(h: Harness, code: ExitCode, call: Callable[[], object]) -> None:
-    with pytest.raises(ActorError) as err:
-        call()
-    assert err.value.exit_code == code, err.value
-    h.rt.reset()
-
-
-def dl_info(h: Harness, index: int) -> DeadlineInfo:
-    return DeadlineInfo.of(
-        h.rt.policy, h.state().proving_period_start, index, h.rt.curr_epoch
-    ).next_not_elapsed()
-
-
-@pytest.fixture
-def h() -> Harness:
-    harness = Harness()
-    harness.construct()
-    return harness
 
 
 def one_sector(h: Harness, number: int = 1, **kwargs: object) -> tuple[SectorOnChainInfo, int, int]:
@@ -80,7 +58,7 @@ def one_sector(h: Harness, number: int = 1, **kwargs: object) -> tuple[SectorOnC
 
 def to_deadline_open(h: Harness, index: int) -> DeadlineInfo:
     """Run the quiet crons of the deadlines before `index`, then stop at its opening."""
-    h.run_quiet_crons_until(dl_info(h, index).open)
+    h.run_quiet_crons_until(h.deadline_info(index).open)
     return h.deadline()
 
 
@@ -280,7 +258,7 @@ def test_fault_and_recovery_declarations_reject(h: Harness) -> None:
             lambda m=method: declare(m, SectorDeclaration(12, 0, BitField.from_bits([1]))),
         )
     # after the fault cutoff of the deadline's next opening it is too late
-    info = dl_info(h, deadline)
+    info = h.deadline_info(deadline)
     h.run_quiet_crons_until(info.fault_cutoff)
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
     fails(
@@ -315,7 +293,7 @@ def test_recovery_needs_the_fee_debt_paid(h: Harness) -> None:
 
 def test_missed_post_is_an_undeclared_fault_with_a_penalty(h: Harness) -> None:
     sector, deadline, partition = one_sector(h)
-    info = dl_info(h, deadline)
+    info = h.deadline_info(deadline)
     h.run_quiet_crons_until(info.last() - 1)
     h.rt.curr_epoch = info.last()
     fee = continued_fee(SECTOR_SIZE)
@@ -335,7 +313,7 @@ def test_missed_post_is_an_undeclared_fault_with_a_penalty(h: Harness) -> None:
 
 def test_sector_faulty_past_the_max_age_is_terminated(h: Harness) -> None:
     sector, deadline, partition = one_sector(h)
-    info = dl_info(h, deadline)
+    info = h.deadline_info(deadline)
     h.run_quiet_crons_until(info.last() - 1)
     h.rt.curr_epoch = info.last()
     fee = continued_fee(SECTOR_SIZE)
@@ -349,7 +327,7 @@ def test_sector_faulty_past_the_max_age_is_terminated(h: Harness) -> None:
     fault_expiration = info.last() + h.rt.policy.fault_max_age
     # every later occurrence of this deadline charges the continued fault fee until the max age
     while True:
-        info = dl_info(h, deadline)
+        info = h.deadline_info(deadline)
         h.run_quiet_crons_until(info.last() - 1)
         h.rt.curr_epoch = info.last()
         if info.last() >= fault_expiration:
@@ -389,7 +367,7 @@ def test_sector_expires_on_time(h: Harness) -> None:
     sector, deadline, partition = one_sector(h, expiration=expiration)
     # keep it proven every period until it expires
     while True:
-        info = dl_info(h, deadline)
+        info = h.deadline_info(deadline)
         h.run_quiet_crons_until(info.open)
         h.rt.curr_epoch = info.open + 1
         h.rt.curr_epoch = max(h.rt.curr_epoch, info.open + 1)

@@ -1,6 +1,5 @@
 """Miner pre-commit and prove-commit on MockRuntime, including a real 2 KiB sector sealed by proofs/."""
 
-from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -37,6 +36,7 @@ from tests.actors.miner_harness import (
     TICKET,
     WORKER,
     Harness,
+    fails,
     sealed_cid,
 )
 
@@ -46,20 +46,6 @@ DEPOSIT = pre_commit_deposit_for_power(
     POWER.quality_adj_power_smoothed,
     qa_power_max(2048),
 )
-
-
-@pytest.fixture
-def h() -> Harness:
-    harness = Harness()
-    harness.construct()
-    return harness
-
-
-def fails(h: Harness, code: ExitCode, call: Callable[[], object]) -> None:
-    with pytest.raises(ActorError) as err:
-        call()
-    assert err.value.exit_code == code, err.value
-    h.rt.reset()
 
 
 def test_precommit_locks_a_deposit_and_starts_the_deadline_cron(h: Harness) -> None:
