@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Final
 
 from actors import builtin
-from actors.account import AccountState
+from actors.account.types import AccountState
 from bench.common import report, section
 from chain.chainstore.store import ChainStore
 from chain.crypto.keys import KeyType, PrivateKey

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Final
 
 from actors import builtin
-from actors.account import AccountState
+from actors.account.types import AccountState
 from actors.miner.state import SectorOnChainInfo
 from bench.common import report, section
 from chain.chainstore.store import ChainStore

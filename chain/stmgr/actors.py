@@ -8,7 +8,7 @@ StateNetworkName); each takes the StateTree of the state asked about.
 from typing import Any
 
 from actors import builtin
-from actors.account import AccountState
+from actors.account.types import AccountState
 from chain.encoding.errors import DecodeError
 from chain.state.init_state import InitState
 from chain.state.tree import INIT_ACTOR_ID_ADDRESS, Actor, StateTree

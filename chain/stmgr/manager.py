@@ -35,7 +35,6 @@ from typing import Any, Final
 
 import structlog
 
-from actors.miner.bitfield import BitField
 from actors.miner.deadlines import Deadline, Partition
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import MinerInfo, SectorOnChainInfo
@@ -55,6 +54,7 @@ from chain.stmgr.search import MsgLookup, search_msg
 from chain.store.blockstore import Blockstore
 from chain.types.address import Address
 from chain.types.beacon import BeaconEntry
+from chain.types.bitfield import BitField
 from chain.types.message import BLOCK_GAS_LIMIT, Message, SignedMessage
 from chain.types.receipt import MessageReceipt
 from chain.types.tipset import TipSet, TipSetKey

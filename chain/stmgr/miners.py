@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from typing import Final, TypeVar
 
 from actors import builtin
-from actors.miner.bitfield import BitField
 from actors.miner.deadlines import Deadline, Deadlines, Partition
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import SECTORS_AMT_BITWIDTH, MinerInfo, MinerState, SectorOnChainInfo, Sectors
-from actors.power_state import CLAIMS_HAMT_BITWIDTH, Claim, ClaimsTable, PowerState
+from actors.power.state import CLAIMS_HAMT_BITWIDTH, Claim, ClaimsTable, PowerState
 from chain.encoding.errors import DecodeError
 from chain.params import Policy
 from chain.state.amt import Amt
@@ -22,6 +21,7 @@ from chain.state.tree import StateTree
 from chain.stmgr.actors import StateQueryError, get_actor, lookup_id, read_actor_state
 from chain.store.blockstore import BlockNotFound
 from chain.types.address import Address
+from chain.types.bitfield import BitField
 from chain.vm.exitcode import ActorError
 from proofs.post import winning_post_sector_challenge
 from proofs.registered import SEAL_PARAMS, make_prover_id

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 from actors.dispatch import encode_params
-from actors.miner.bitfield import BitField
 from actors.miner.state import SectorOnChainInfo
 from actors.miner.types import MinerMethod, PoStPartition, SubmitWindowedPoStParams
 from chain.chainstore.store import ChainStore
@@ -31,6 +30,7 @@ from chain.stmgr.index import StateIndex
 from chain.stmgr.manager import StateManager
 from chain.store.blockstore import Blockstore, MemoryBlockstore
 from chain.types.address import Address
+from chain.types.bitfield import BitField
 from chain.types.block import PoStProof
 from chain.types.message import Message, SignedMessage, sign_message
 from chain.types.tipset import TipSet

@@ -4,12 +4,12 @@ their sectors, deadlines and balances, the market, supply; and what they raise f
 import pytest
 
 from actors import builtin
-from actors.account import AccountState
-from actors.miner.bitfield import BitField
+from actors.account.types import AccountState
 from actors.miner.state import MinerState
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.stmgr.actors import ActorNotFound, StateQueryError
 from chain.types.address import Address
+from chain.types.bitfield import BitField
 from chain.types.message import TOTAL_FILECOIN
 from node.genesis_template import FIL
 from tests.consensus.devchain import ALICE, BOB, DevChain
