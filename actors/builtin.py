@@ -36,6 +36,9 @@ VERIFIED_REGISTRY_ACTOR_ADDR: Final = Address.new_id(6)
 DATACAP_ACTOR_ADDR: Final = Address.new_id(7)
 EAM_ACTOR_ADDR: Final = Address.new_id(10)
 BURNT_FUNDS_ACTOR_ADDR: Final = Address.new_id(99)
+# Lotus's Filecoin reserve (builtin.ReserveAddress, f090): an account genesis funds with what it does
+# not allocate; its balance is not circulating.
+RESERVE_ACTOR_ADDR: Final = Address.new_id(90)
 
 # The first ID the init actor assigns to a non-singleton actor (builtin-actors FIRST_NON_SINGLETON_ADDR).
 FIRST_NON_SINGLETON_ID: Final = 100

@@ -95,7 +95,7 @@ FILECOIN_GENESIS_BLOCK: Final = bytes.fromhex(
 )
 FILECOIN_GENESIS_CID: Final = CID.hash_of(FILECOIN_GENESIS_BLOCK, codec=DAG_CBOR, mh_code=SHA2_256)
 GENESIS_BEACON_ENTRY: Final = BeaconEntry(0, bytes(32))
-RESERVE_ACTOR_ADDR: Final = Address.new_id(90)
+RESERVE_ACTOR_ADDR: Final = builtin.RESERVE_ACTOR_ADDR
 SEAL_RAND_EPOCH: Final = -1
 # Implicit messages pay no gas; the limit only has to be out of reach.
 IMPLICIT_GAS_LIMIT: Final = 1 << 50

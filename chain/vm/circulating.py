@@ -18,18 +18,13 @@ from typing import Final
 
 import structlog
 
+from actors import builtin
 from chain.encoding.errors import DecodeError
 from chain.encoding.expect import expect_bigint, expect_list
 from chain.state.tree import StateTree
 from chain.store.blockstore import BlockNotFound, get_cbor
 from chain.types.address import Address
 from chain.types.message import TOTAL_FILECOIN
-
-REWARD_ACTOR: Final = Address.new_id(2)
-POWER_ACTOR: Final = Address.new_id(4)
-MARKET_ACTOR: Final = Address.new_id(5)
-RESERVE_ACTOR: Final = Address.new_id(90)
-BURNT_FUNDS_ACTOR: Final = Address.new_id(99)
 
 POWER_TOTAL_PLEDGE_FIELD: Final = 4
 MARKET_LOCKED_FIELDS: Final = (8, 9, 10)
@@ -55,11 +50,18 @@ def _state_fields(tree: StateTree, address: Address, fields: tuple[int, ...]) ->
 
 
 def locked_funds(tree: StateTree) -> int:
-    return _state_fields(tree, POWER_ACTOR, (POWER_TOTAL_PLEDGE_FIELD,)) + _state_fields(
-        tree, MARKET_ACTOR, MARKET_LOCKED_FIELDS
+    return _state_fields(tree, builtin.STORAGE_POWER_ACTOR_ADDR, (POWER_TOTAL_PLEDGE_FIELD,)) + _state_fields(
+        tree, builtin.STORAGE_MARKET_ACTOR_ADDR, MARKET_LOCKED_FIELDS
     )
 
 
 def circulating_supply(tree: StateTree) -> int:
-    held = sum(_balance(tree, a) for a in (REWARD_ACTOR, RESERVE_ACTOR, BURNT_FUNDS_ACTOR))
+    held = sum(
+        _balance(tree, a)
+        for a in (
+            builtin.REWARD_ACTOR_ADDR,
+            builtin.RESERVE_ACTOR_ADDR,
+            builtin.BURNT_FUNDS_ACTOR_ADDR,
+        )
+    )
     return max(0, TOTAL_FILECOIN - held - locked_funds(tree))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 
 import structlog
 
+from actors import builtin
 from actors.dispatch import METHOD_CONSTRUCTOR, METHOD_SEND
 from chain.crypto.randomness import RandomnessSource, draw_randomness_from_digest
 from chain.crypto.signature import Signature
@@ -51,8 +52,6 @@ if TYPE_CHECKING:
 
 S = TypeVar("S")
 
-SYSTEM_ACTOR_ADDR: Final = Address.new_id(0)
-INIT_ACTOR_ADDR: Final = Address.new_id(1)
 _UINT32_MAX: Final = (1 << 32) - 1
 _NONCES: Final = struct.Struct(">QQ")
 
@@ -126,7 +125,7 @@ def _create_account(ctx: MessageContext, address: Address, depth: int) -> tuple[
         raise ActorError(ExitCode.SysErrInvalidReceiver, f"{address} has an ID but no actor") from None
     tree.set_actor(id_address, Actor(env.account_code, EMPTY_OBJECT_CID, 0, 0))
     params = dagcbor.encode(address.to_bytes())
-    call(ctx, SYSTEM_ACTOR_ADDR, id_address, METHOD_CONSTRUCTOR, params, 0, depth + 1)
+    call(ctx, builtin.SYSTEM_ACTOR_ADDR, id_address, METHOD_CONSTRUCTOR, params, 0, depth + 1)
     actor = tree.get_actor(id_address)
     assert actor is not None  # just created
     return id_address, actor
@@ -417,7 +416,7 @@ class Invocation:
 
     def create_actor(self, code: CID, address: Address) -> None:
         env = self.ctx.env
-        if self.receiver != INIT_ACTOR_ADDR:
+        if self.receiver != builtin.INIT_ACTOR_ADDR:
             raise ActorError(ExitCode.ErrForbidden, "only the init actor may create actors")
         if address.protocol != Protocol.ID:
             raise ActorError(ExitCode.ErrIllegalArgument, f"new actors get ID addresses, not {address}")
