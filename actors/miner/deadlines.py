@@ -21,6 +21,7 @@ from actors.miner.policy import QuantSpec
 from actors.miner.state import SectorOnChainInfo, sectors_power
 from actors.miner.types import PowerPair
 from actors.util.stored import reading
+from actors.util.tables import ArrayOf
 from chain.encoding.cid import CID
 from chain.encoding.schema import CborTuple, MaxLen, Name, Uint64
 from chain.state.amt import Amt
@@ -268,43 +269,18 @@ class Deadline(CborTuple):
         return Partitions.load(store, self.partitions)
 
 
-class Partitions:
-    """A deadline's partitions AMT."""
+class Partitions(ArrayOf[Partition]):
+    """A deadline's partitions AMT, by partition index."""
 
-    __slots__ = ("_amt",)
-
-    def __init__(self, amt: Amt) -> None:
-        self._amt = amt
-
-    @classmethod
-    def load(cls, store: Blockstore, root: CID) -> "Partitions":
-        with reading("partitions"):
-            return cls(Amt.load(store, root, DEADLINE_PARTITIONS_AMT_BITWIDTH))
-
-    def count(self) -> int:
-        return self._amt.count()
-
-    def get(self, index: int) -> Partition | None:
-        raw = self._amt.get(index)
-        if raw is None:
-            return None
-        with reading(f"partition {index}"):
-            return Partition.from_cbor(raw)
+    bitwidth = DEADLINE_PARTITIONS_AMT_BITWIDTH
+    value_type = Partition
+    what = "partitions"
 
     def must_get(self, index: int) -> Partition:
         partition = self.get(index)
         if partition is None:
             raise not_found(f"no such partition {index}")
         return partition
-
-    def items(self) -> list[tuple[int, Partition]]:
-        return [(i, self.must_get(i)) for i, _ in self._amt.items()]
-
-    def set(self, index: int, partition: Partition) -> None:
-        self._amt.set(index, partition.to_cbor())
-
-    def flush(self) -> CID:
-        return self._amt.flush()
 
 
 class Deadlines(CborTuple):

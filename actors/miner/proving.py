@@ -307,7 +307,7 @@ def _cleanup_expired_pre_commits(rt: Runtime, state: MinerState) -> tuple[MinerS
     for number in expired:
         precommit = precommits.get(number)
         if precommit is not None:
-            precommits.delete(number)
+            precommits.remove(number)
             deposits += precommit.pre_commit_deposit
     state = replace(
         state, pre_committed_sectors=precommits.flush(), pre_committed_sectors_cleanup=queue.flush()

@@ -387,7 +387,7 @@ def _activate(rt: Runtime, proven: list[_ProvenSeal]) -> None:
             unsealed_cid=item.unsealed_cid,
         )
         sectors.put(sector)
-        precommits.delete(pc.sector_number)
+        precommits.remove(pc.sector_number)
         new_sectors.append(sector)
         total_pledge += pledge
         total_deposit += item.precommit.pre_commit_deposit

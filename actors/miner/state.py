@@ -16,6 +16,7 @@ from actors.miner.types import ERR_BALANCE_INVARIANTS_BROKEN, ControlAddrs, Powe
 from actors.miner.vesting import VestingFunds, VestSpec
 from actors.util.keys import u64_key
 from actors.util.stored import reading
+from actors.util.tables import ArrayOf, MapOf
 from chain.encoding.cid import CID
 from chain.encoding.schema import BigInt, CborTuple, ChainEpoch, Name, TokenAmount, Uint64
 from chain.state.amt import Amt
@@ -127,25 +128,12 @@ def sectors_power(sector_size: int, sectors: list[SectorOnChainInfo]) -> PowerPa
     return total
 
 
-class Sectors:
-    """The proven sectors AMT."""
+class Sectors(ArrayOf[SectorOnChainInfo]):
+    """The proven sectors AMT, by sector number."""
 
-    __slots__ = ("_amt",)
-
-    def __init__(self, amt: Amt) -> None:
-        self._amt = amt
-
-    @classmethod
-    def load(cls, store: Blockstore, root: CID) -> "Sectors":
-        with reading("sectors"):
-            return cls(Amt.load(store, root, SECTORS_AMT_BITWIDTH))
-
-    def get(self, number: int) -> SectorOnChainInfo | None:
-        raw = self._amt.get(number)
-        if raw is None:
-            return None
-        with reading(f"sector {number}"):
-            return SectorOnChainInfo.from_cbor(raw)
+    bitwidth = SECTORS_AMT_BITWIDTH
+    value_type = SectorOnChainInfo
+    what = "sectors"
 
     def must_get(self, number: int) -> SectorOnChainInfo:
         sector = self.get(number)
@@ -157,44 +145,26 @@ class Sectors:
         return [self.must_get(n) for n in numbers]
 
     def put(self, sector: SectorOnChainInfo) -> None:
-        self._amt.set(sector.sector_number, sector.to_cbor())
+        self.set(sector.sector_number, sector)
 
     def delete(self, numbers: BitField) -> None:
         for n in numbers:
-            self._amt.delete(n)
-
-    def flush(self) -> CID:
-        return self._amt.flush()
+            self.remove(n)
 
 
-class PreCommits:
-    """The pre-committed sectors HAMT."""
+class PreCommits(MapOf[int, SectorPreCommitOnChainInfo]):
+    """The pre-committed sectors HAMT, by sector number (u64-varint keys)."""
 
-    __slots__ = ("_hamt",)
+    bitwidth = PRECOMMIT_HAMT_BITWIDTH
+    value_type = SectorPreCommitOnChainInfo
+    what = "pre-commits"
 
-    def __init__(self, hamt: Hamt) -> None:
-        self._hamt = hamt
-
-    @classmethod
-    def load(cls, store: Blockstore, root: CID) -> "PreCommits":
-        with reading("pre-commits"):
-            return cls(Hamt.load(store, root, PRECOMMIT_HAMT_BITWIDTH))
-
-    def get(self, number: int) -> SectorPreCommitOnChainInfo | None:
-        raw = self._hamt.get(u64_key(number))
-        if raw is None:
-            return None
-        with reading(f"pre-commit {number}"):
-            return SectorPreCommitOnChainInfo.from_cbor(raw)
+    @staticmethod
+    def key_bytes(key: int) -> bytes:
+        return u64_key(key)
 
     def put(self, info: SectorPreCommitOnChainInfo) -> None:
-        self._hamt.set(u64_key(info.info.sector_number), info.to_cbor())
-
-    def delete(self, number: int) -> bool:
-        return self._hamt.delete(u64_key(number))
-
-    def flush(self) -> CID:
-        return self._hamt.flush()
+        self.set(info.info.sector_number, info)
 
 
 class BitFieldQueue:

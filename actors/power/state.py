@@ -14,6 +14,7 @@ from actors.power.types import CronPayload
 from actors.smoothing import FilterEstimate
 from actors.util.keys import i64_key, parse_i64_key
 from actors.util.stored import reading
+from actors.util.tables import MapOf
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.encoding.schema import CborTuple, ChainEpoch, Int64, Name, StoragePower, TokenAmount
@@ -43,41 +44,23 @@ class CronEvent(CborTuple):
     callback_payload: CronPayload
 
 
-class ClaimsTable:
-    """The claims HAMT, opened for reading and updating."""
+class ClaimsTable(MapOf[Address, Claim]):
+    """The claims HAMT, keyed by the miner's ID address bytes."""
 
-    __slots__ = ("_hamt",)
+    bitwidth = CLAIMS_HAMT_BITWIDTH
+    value_type = Claim
+    what = "claims"
 
-    def __init__(self, hamt: Hamt) -> None:
-        self._hamt = hamt
-
-    @classmethod
-    def load(cls, store: Blockstore, root: CID) -> "ClaimsTable":
-        with reading("claims"):
-            return cls(Hamt.load(store, root, CLAIMS_HAMT_BITWIDTH))
-
-    def get(self, miner: Address) -> Claim | None:
-        raw = self._hamt.get(miner.to_bytes())
-        if raw is None:
-            return None
-        with reading(f"claim of {miner}"):
-            return Claim.from_cbor(raw)
-
-    def contains(self, miner: Address) -> bool:
-        return self._hamt.contains(miner.to_bytes())
+    @staticmethod
+    def key_bytes(key: Address) -> bytes:
+        return key.to_bytes()
 
     def set(self, miner: Address, claim: Claim) -> None:
         if claim.raw_byte_power < 0:
             raise illegal_state(f"negative claim raw power {claim.raw_byte_power}")
         if claim.quality_adj_power < 0:
             raise illegal_state(f"negative claim QA power {claim.quality_adj_power}")
-        self._hamt.set(miner.to_bytes(), claim.to_cbor())
-
-    def delete(self, miner: Address) -> bool:
-        return self._hamt.delete(miner.to_bytes())
-
-    def flush(self) -> CID:
-        return self._hamt.flush()
+        super().set(miner, claim)
 
 
 class CronQueue:
@@ -224,7 +207,7 @@ class PowerState(CborTuple):
         if claim is None:
             return self
         state = self.add_to_claim(policy, claims, miner, -claim.raw_byte_power, -claim.quality_adj_power)
-        claims.delete(miner)
+        claims.remove(miner)
         return state
 
     def miner_meets_consensus_minimum(self, store: Blockstore, policy: Policy, miner: Address) -> bool:
