@@ -17,7 +17,6 @@ from typing import Final, Protocol
 
 import trio
 
-from actors.miner.bitfield import BitField
 from actors.miner.deadlines import Deadline, Partition
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import MinerInfo, SectorOnChainInfo
@@ -26,6 +25,7 @@ from chain.mpool.pool import MessagePool
 from chain.mpool.push import MessagePusher, SendSpec
 from chain.stmgr.manager import StateManager
 from chain.types.address import Address
+from chain.types.bitfield import BitField
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet
 

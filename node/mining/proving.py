@@ -9,11 +9,11 @@ progress, messages pushed) is `WindowPoStScheduler.status()`.
 
 from dataclasses import dataclass
 
-from actors.miner.bitfield import BitField
 from actors.miner.deadlines import Partition
 from actors.miner.policy import DeadlineInfo
 from chain.params import Policy
 from chain.types.address import Address
+from chain.types.bitfield import BitField
 from chain.types.tipset import TipSet
 from node.mining.chain_api import MinerChainState
 from node.mining.wdpost_proofs import provable_sectors

@@ -40,7 +40,6 @@ import structlog
 import trio
 
 from actors.dispatch import encode_params
-from actors.miner.bitfield import BitField
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import MinerInfo
 from actors.miner.types import MinerMethod, SubmitWindowedPoStParams
@@ -51,6 +50,7 @@ from chain.encoding.errors import DecodeError
 from chain.mpool.push import SendSpec
 from chain.params import Policy
 from chain.types.address import Address
+from chain.types.bitfield import BitField
 from chain.types.message import Message
 from chain.types.tipset import TipSet, TipSetKey
 from node.daemon import TaskStatus

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from actors.dispatch import encode_params
-from actors.miner.bitfield import BitField
 from actors.miner.deadlines import Partition
 from actors.miner.state import SectorOnChainInfo
 from actors.miner.types import PoStPartition, SubmitWindowedPoStParams
 from chain.encoding import dagcbor
 from chain.params import Policy
 from chain.types.address import Address
+from chain.types.bitfield import BitField
 from chain.types.block import PoStProof
 from chain.vm.syscalls import sealed_commitment
 from node.sealing.sectors import SectorStore, SectorStoreError

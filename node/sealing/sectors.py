@@ -43,7 +43,7 @@ from chain.vm.syscalls import sealed_cid, sealed_commitment
 from node.atomic import write_atomic
 from node.preseal import read_presealed
 from proofs import merkle, post, seal
-from proofs.registered import UnsupportedProof, seal_params
+from proofs.registered import MAX_SECTOR_NUMBER, UnsupportedProof, seal_params
 
 INDEX_FILE: Final = "index.json"
 INDEX_VERSION: Final = 1
@@ -91,7 +91,7 @@ def _miner_id(miner: Address | int) -> int:
 
 
 def _check_number(number: int) -> int:
-    if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= post.MAX_SECTOR_NUMBER:
+    if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= MAX_SECTOR_NUMBER:
         raise ValueError(f"a sector number is an integer in [0, 2^63), got {number!r}")
     return number
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from actors.abi import MAX_SECTOR_NUMBER
 from actors.miner.types import MinerMethod, ProveCommitAggregateParams, encode_aggregate_proof
 from chain import params
 from chain.crypto.keys import KeyType, PrivateKey
@@ -29,7 +30,6 @@ from tests.chain.vm_helpers import expect_exit, make_world
 
 # A BLS sender: the longest address and, in the signed form the pool measures, the longest signature.
 SENDER = PrivateKey.derive(KeyType.BLS, b"aggregating-miner-worker")
-MAX_SECTOR_NUMBER = (1 << 63) - 1
 
 
 def test_every_vanilla_seal_proof_is_within_the_bound_the_limits_assume() -> None:

@@ -17,7 +17,6 @@ import pytest
 import trio
 
 from actors.dispatch import encode_params
-from actors.miner.bitfield import BitField
 from actors.miner.types import (
     DeclareFaultsRecoveredParams,
     MinerMethod,
@@ -27,6 +26,7 @@ from actors.miner.types import (
 from chain.encoding import dagcbor
 from chain.mpool.push import SendSpec
 from chain.params import DEVNET
+from chain.types.bitfield import BitField
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet
 from chain.vm.exitcode import ExitCode

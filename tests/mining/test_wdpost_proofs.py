@@ -6,7 +6,6 @@ from typing import Final
 import pytest
 
 from actors.dispatch import encode_params
-from actors.miner.bitfield import BitField
 from actors.miner.deadlines import Partition
 from actors.miner.state import SectorOnChainInfo
 from actors.miner.types import MinerMethod, PowerPair
@@ -14,6 +13,7 @@ from chain.crypto.keys import KeyType, PrivateKey
 from chain.encoding.cid import CID
 from chain.params import DEVNET
 from chain.types.address import Address
+from chain.types.bitfield import BitField
 from chain.types.message import Message, sign_message
 from chain.vm.syscalls import sealed_cid
 from node.mining.wdpost_proofs import (

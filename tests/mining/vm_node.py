@@ -24,12 +24,11 @@ from typing import Any, Final
 import trio
 
 from actors import builtin
-from actors.account import AccountState
-from actors.miner.bitfield import BitField
+from actors.account.types import AccountState
 from actors.miner.deadlines import Deadline, Deadlines, Partition
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import MinerInfo, MinerState, SectorOnChainInfo, Sectors
-from actors.power_state import ClaimsTable, PowerState
+from actors.power.state import ClaimsTable, PowerState
 from chain.crypto.keys import PrivateKey
 from chain.crypto.randomness import blake2b_256, draw_randomness_from_digest, mock_beacon_data
 from chain.crypto.signature import SigType, verify
@@ -40,6 +39,7 @@ from chain.state.tree import StateTree
 from chain.store.blockstore import MemoryBlockstore, get_cbor, put_cbor
 from chain.types.address import Address
 from chain.types.beacon import BeaconEntry
+from chain.types.bitfield import BitField
 from chain.types.block import BlockHeader, MsgMeta
 from chain.types.election import ElectionProof, Ticket
 from chain.types.message import Message, SignedMessage, sign_message
