@@ -50,6 +50,8 @@ class Policy:
     chain_finality: int = 900  # lotus build.Finality
     # minimum power (bytes, quality-adjusted) a miner needs to be eligible to win blocks
     consensus_miner_min_power: int = 10 << 40
+    # the EIP-155 chain ID Ethereum tools know the network by (lotus buildconstants.Eip155ChainId)
+    eip155_chain_id: int = 314
 
     # -- VM and gas (chain/vm) -------------------------------------------------------------------------
     # lotus build/buildconstants: BlockGasLimit, BlockGasTarget, BaseFeeMaxChangeDenom, MinimumBaseFee,
@@ -172,6 +174,7 @@ DEVNET = Policy(
     allowed_seal_proofs=(5, 6, 7),  # StackedDRG 2 KiB, 8 MiB and 512 MiB V1_1: the sizes proofs/ seals
     chain_finality=20,
     consensus_miner_min_power=2048,
+    eip155_chain_id=31415926,  # Lotus's 2k devnet
     # deals of a few minutes that pay out every 4 epochs, channels that settle in 40 seconds
     market_deal_min_duration=20,
     market_deal_updates_interval=4,

@@ -12,7 +12,7 @@ from enum import IntEnum
 from typing import Any, Final
 
 from chain.encoding.cid import CID
-from chain.encoding.schema import DEFAULT_NETWORK, cid_to_json
+from chain.encoding.schema import DEFAULT_NETWORK, LotusJson, cid_to_json
 from chain.mpool.pool import (
     BASE_FEE_LOWER_BOUND_FACTOR,
     MessagePool,
@@ -67,9 +67,9 @@ class MessageCheckStatus:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class MessagePrototype:
-    """Lotus api.MessagePrototype: a message, and whether its nonce is already the one to use."""
+class MessagePrototype(LotusJson):
+    """Lotus api.MessagePrototype: a message, and whether its nonce is already the one to use (what
+    MpoolCheckMessages takes and the v1 Msig* methods return)."""
 
     message: Message
     valid_nonce: bool

@@ -38,6 +38,7 @@ import structlog
 from actors.miner.deadlines import Deadline, Partition
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import MinerInfo, SectorOnChainInfo
+from actors.multisig.types import Transaction
 from chain.consensus.base_fee import compute_base_fee
 from chain.encoding.cid import CID
 from chain.params import Policy
@@ -46,6 +47,7 @@ from chain.state.tree import Actor, StateTree
 from chain.stmgr import actors as actor_queries
 from chain.stmgr import market as market_queries
 from chain.stmgr import miners as miner_queries
+from chain.stmgr import multisig as multisig_queries
 from chain.stmgr.buffered import BufferedBlockstore
 from chain.stmgr.chain import LOOKBACK_NO_LIMIT, ChainMessage, ChainReader
 from chain.stmgr.index import StateIndex
@@ -364,6 +366,18 @@ class StateManager:
 
     def storage_deal(self, deal_id: int, ts: TipSet) -> market_queries.MarketDeal | None:
         return market_queries.storage_deal(self.parent_tree(ts), deal_id)
+
+    def msig_available_balance(self, address: Address, ts: TipSet) -> int:
+        """What a multisig may spend at ts's epoch (its balance less what vesting still locks)."""
+        return multisig_queries.available_balance(self.parent_tree(ts), address, ts.height)
+
+    def msig_vested(self, address: Address, start: TipSet, end: TipSet) -> int:
+        """What a multisig's schedule (as of end) vested between start's epoch and end's."""
+        return multisig_queries.vested_between(self.parent_tree(end), address, start.height, end.height)
+
+    def msig_pending(self, address: Address, ts: TipSet) -> list[tuple[int, Transaction]]:
+        """A multisig's pending transactions by ID."""
+        return multisig_queries.pending_transactions(self.parent_tree(ts), address)
 
     # -- messages -------------------------------------------------------------------------------------
     def search_msg(

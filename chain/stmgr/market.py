@@ -9,6 +9,7 @@ from actors import builtin
 from actors.market.state import MarketState, MarketTables
 from actors.market.types import DealProposal, DealState
 from chain.encoding.errors import DecodeError
+from chain.encoding.schema import LotusJson, TokenAmount
 from chain.state.tree import StateTree
 from chain.stmgr.actors import StateQueryError, read_actor_state
 from chain.store.blockstore import BlockNotFound
@@ -22,10 +23,12 @@ MARKET_ACTOR: Final = builtin.STORAGE_MARKET_ACTOR_ADDR
 EMPTY_DEAL_STATE: Final = DealState(-1, -1, -1)
 
 
-@dataclass(frozen=True, slots=True)
-class MarketBalance:
-    escrow: int
-    locked: int
+class MarketBalance(LotusJson):
+    """A participant's escrow and the part of it locked in deals (Lotus api.MarketBalance, as the
+    StateMarketBalance method returns it)."""
+
+    escrow: TokenAmount
+    locked: TokenAmount
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,6 @@ from rpc.registry import FULL_NODE, Registry
 
 def full_node_registry() -> Registry:
     """Every full-node method (importing the method modules declares them)."""
-    from rpc.methods import common  # noqa: F401
+    from rpc.methods import common, market, msig, state, state_market, state_miner  # noqa: F401
 
     return FULL_NODE

@@ -9,6 +9,7 @@ from rpc.auth import create_token, perms_up_to
 from rpc.client import HttpClient
 from rpc.server import BoundAddress, RpcServer
 from rpc.subscriptions import SessionLimits
+from tests.rpc.chain_node import Scenario, build_scenario, clients, new_node, serving
 from tests.rpc.toy import SECRET, TOY, FakeNode, sample_tipset
 
 MAX_BODY = 1 << 20
@@ -42,3 +43,18 @@ async def v1(server: BoundAddress) -> AsyncIterator[HttpClient]:
 async def v0(server: BoundAddress) -> AsyncIterator[HttpClient]:
     async with HttpClient(server.url("/rpc/v0")) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    """One devnet node, built once: a multisig, market funds and a deal, made through RPC (read-only
+    tests share it; tests that push or mine build their own node)."""
+    node = new_node(tmp_path_factory.mktemp("scenario") / "keystore")
+    return trio.run(build_scenario, node)
+
+
+@pytest.fixture
+async def live(scenario: Scenario) -> AsyncIterator[tuple[HttpClient, HttpClient]]:
+    """(v0, v1) clients, with an admin token, of a server over the scenario's node."""
+    async with serving(scenario.node) as bound, clients(bound) as apis:
+        yield apis

@@ -1,0 +1,238 @@
+"""A real node for RPC tests: a FullNode over a devnet genesis (tests/consensus/devchain.py: two
+pre-sealed 2 KiB miners, accounts ALICE, BOB and CAROL), its wallet holding the accounts' and the
+miners' keys, blocks mined by the genesis miners, and an RpcServer on 127.0.0.1 serving every method.
+
+`mine(node)` makes the next tipset (with the pool's pending messages) the head, as the mining loop
+will; `settle(node)` mines two, so that what the first included has executed and shows in the parent
+state of the head, which is what State methods read.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import trio
+
+from actors.builtin import STORAGE_MARKET_ACTOR_ADDR
+from actors.dispatch import encode_params
+from actors.market.types import ClientDealProposal, DealProposal, MarketMethod, PublishStorageDealsParams
+from chain.consensus.producer import produce_block
+from chain.consensus.validation import validate_block
+from chain.consensus.weight import weight_of
+from chain.encoding.cid import CID
+from chain.encoding.commcid import piece_cid_v1
+from chain.params import DEVNET
+from chain.types.address import Address
+from chain.types.message import Message
+from chain.types.tipset import TipSet
+from node.fullnode import FullNode, in_memory_full_node
+from node.genesis import Genesis
+from node.keystore import Keystore
+from node.wallet import Wallet
+from proofs.commp import commp_of_bytes
+from rpc.auth import create_token, perms_up_to
+from rpc.client import HttpClient
+from rpc.methods import full_node_registry
+from rpc.server import BoundAddress, RpcServer
+from tests.consensus.devchain import ALICE, BOB, CAROL, genesis_of
+
+SECRET: Final = b"s" * 32
+ADMIN_TOKEN: Final = create_token(SECRET, perms_up_to("admin"))
+MAX_NULL_ROUNDS: Final = 50
+
+
+def devnet_genesis() -> Genesis:
+    return genesis_of()
+
+
+def new_node(keystore_dir: Path) -> FullNode:
+    """A node over the devnet genesis whose wallet holds the accounts' and the miners' worker keys."""
+    genesis = devnet_genesis()
+    wallet = Wallet(Keystore.create(keystore_dir))
+    for key in (ALICE, BOB, CAROL, *(m.worker_key for m in genesis.miners)):
+        wallet.ensure_key(key)
+    return in_memory_full_node(genesis, wallet, policy=DEVNET)
+
+
+def mine(node: FullNode) -> TipSet:
+    """Mine the next tipset with the genesis miners (epochs nobody wins are null rounds), carrying the
+    pool's pending messages; each block is validated before the tipset becomes the head."""
+    genesis = devnet_genesis()
+    head = node.chain.head()
+    for epoch in range(head.height + 1, head.height + 1 + MAX_NULL_ROUNDS):
+        blocks = []
+        for miner in genesis.miners:
+            sectors = {s.number: s.proving_sector() for s in miner.sectors}
+            block = produce_block(
+                node.state,
+                node.beacon,
+                parent=head,
+                miner=miner.id_address,
+                worker_key=miner.worker_key,
+                epoch=epoch,
+                messages=node.mpool.select(head),
+                read_sector=lambda m, s, sectors=sectors: sectors[s.sector_number],
+            )
+            if block is not None:
+                validate_block(node.state, node.beacon, block, now=block.header.timestamp)
+                node.chain.put_messages(block.bls_messages, block.secp_messages)
+                blocks.append(block.header)
+        if blocks:
+            ts = TipSet(tuple(blocks))
+            node.state.state_of(ts)
+            node.chain.set_head(ts, weight_of(node.chain.blockstore, ts))
+            return ts
+    raise AssertionError(f"no miner won in {MAX_NULL_ROUNDS} epochs")
+
+
+def settle(node: FullNode) -> TipSet:
+    """Mine until what is pending has executed and is in the head's parent state; the tipset that
+    included it."""
+    included = mine(node)
+    mine(node)
+    return included
+
+
+def miner_address(index: int = 0) -> Address:
+    return devnet_genesis().miners[index].id_address
+
+
+def worker_address(index: int = 0) -> Address:
+    return devnet_genesis().miners[index].worker
+
+
+@asynccontextmanager
+async def serving(node: FullNode) -> AsyncIterator[BoundAddress]:
+    """An RpcServer with every full-node method over node, on a free port, stopped on exit."""
+    server = RpcServer(full_node_registry(), node, secret=SECRET, host="127.0.0.1", port=0)
+    async with trio.open_nursery() as nursery:
+        bound: BoundAddress = await nursery.start(server.run)
+        try:
+            yield bound
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def clients(
+    bound: BoundAddress, token: str | None = ADMIN_TOKEN
+) -> AsyncIterator[tuple[HttpClient, HttpClient]]:
+    """(v0, v1) clients with the given token (admin by default)."""
+    async with (
+        HttpClient(bound.url("/rpc/v0"), token=token) as v0,
+        HttpClient(bound.url("/rpc/v1"), token=token) as v1,
+    ):
+        yield v0, v1
+
+
+# -- a chain with a multisig, market funds and a deal, made through the RPC methods ------------------------
+
+FIL: Final = 10**18
+ALICE_ADDR: Final = Address.of_key(ALICE)
+BOB_ADDR: Final = Address.of_key(BOB)
+CAROL_ADDR: Final = Address.of_key(CAROL)
+MSIG_VALUE: Final = 100 * FIL
+MSIG_UNLOCK: Final = 200  # epochs over which the multisig's initial balance vests
+CLIENT_ESCROW: Final = 5 * FIL
+PROVIDER_ESCROW: Final = 5 * FIL
+WITHDRAWN: Final = 1 * FIL
+PROVIDER_COLLATERAL: Final = 10**17
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What build_scenario did, for tests to compare the node's answers with."""
+
+    node: FullNode
+    msig: Address  # the multisig's ID address
+    msig_robust: Address
+    create: CID  # MsigCreate (v0) by ALICE: signers ALICE and BOB, 2 approvals, 100 FIL vesting
+    proposals: tuple[CID, CID]  # ALICE proposes 1 FIL then 2 FIL to CAROL (transactions 0 and 1)
+    approve: CID  # BOB approves transaction 0, which executes
+    add_client: CID  # MarketAddBalance: ALICE escrows 5 FIL for herself
+    add_provider: CID  # the miner's worker escrows 5 FIL for the miner
+    withdraw: CID  # MarketWithdraw: ALICE takes 1 FIL back
+    publish: CID  # PublishStorageDeals by the worker: one deal, ALICE as client
+    deal_id: int
+    deal: DealProposal
+
+
+def _deal(node: FullNode) -> ClientDealProposal:
+    piece = commp_of_bytes(bytes(range(256)) * 4)
+    start = node.chain.head().height + 300  # far enough that no cron removes it while tests read it
+    proposal = DealProposal(
+        piece_cid_v1(piece.commitment),
+        piece.padded_size,
+        False,
+        ALICE_ADDR,
+        miner_address(),
+        "rpc-state test deal",
+        start,
+        start + 100,
+        10**9,
+        PROVIDER_COLLATERAL,
+        0,
+    )
+    return ClientDealProposal(proposal, ALICE.sign(proposal.signing_bytes()))
+
+
+async def build_scenario(node: FullNode) -> Scenario:
+    mine(node)
+    async with serving(node) as bound, clients(bound) as (v0, v1):
+        signers = [str(ALICE_ADDR), str(BOB_ADDR)]
+        create = CID.parse(
+            (await v0.call("MsigCreate", 2, signers, MSIG_UNLOCK, str(MSIG_VALUE), str(ALICE_ADDR), "0"))["/"]
+        )
+        add_client = await v0.call("MarketAddBalance", str(ALICE_ADDR), str(ALICE_ADDR), str(CLIENT_ESCROW))
+        add_provider = await v0.call(
+            "MarketAddBalance", str(worker_address()), str(miner_address()), str(PROVIDER_ESCROW)
+        )
+        settle(node)
+        created = await v1.call("StateWaitMsg", {"/": str(create)}, 0, None, False)
+        msig = Address.parse(created["ReturnDec"]["IDAddress"])
+        robust = Address.parse(created["ReturnDec"]["RobustAddress"])
+
+        proposals = [
+            await v0.call("MsigPropose", str(msig), str(CAROL_ADDR), str(amount), str(ALICE_ADDR), 0, None)
+            for amount in (1 * FIL, 2 * FIL)
+        ]
+        settle(node)
+
+        approve = await v0.call("MsigApprove", str(msig), 0, str(BOB_ADDR))
+        withdraw = await v0.call("MarketWithdraw", str(ALICE_ADDR), str(ALICE_ADDR), str(WITHDRAWN))
+        deal = _deal(node)
+        publish_msg = Message(
+            to=STORAGE_MARKET_ACTOR_ADDR,
+            from_=worker_address(),
+            nonce=0,
+            value=0,
+            gas_limit=0,
+            gas_fee_cap=0,
+            gas_premium=0,
+            method=MarketMethod.PublishStorageDeals,
+            params=encode_params(PublishStorageDealsParams((deal,))),
+        )
+        publish = (await node.run_sync(node.pusher.push_message, publish_msg)).cid()
+        settle(node)
+        published = await v1.call("StateWaitMsg", {"/": str(publish)}, 0, None, False)
+        (deal_id,) = published["ReturnDec"]["IDs"]
+
+    def cid(raw: dict[str, str]) -> CID:
+        return CID.parse(raw["/"])
+
+    return Scenario(
+        node=node,
+        msig=msig,
+        msig_robust=robust,
+        create=create,
+        proposals=(cid(proposals[0]), cid(proposals[1])),
+        approve=cid(approve),
+        add_client=cid(add_client),
+        add_provider=cid(add_provider),
+        withdraw=cid(withdraw),
+        publish=publish,
+        deal_id=deal_id,
+        deal=deal.proposal,
+    )
