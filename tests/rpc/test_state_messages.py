@@ -203,7 +203,7 @@ async def test_wait_returns_once_mined(tmp_path: Path) -> None:
                     await trio.sleep(0.2)
                     assert not answers or node.chain.head().height >= included.height + 3
                     mine(node)
-        executed = node.chain.get_tipset_by_height(included.height + 1)
+        executed = node.chain.get_tipset_by_height(included.height + 1, prev=False)  # included's child
         for name in ("v0", "v1"):
             assert answers[name]["Message"] == cid
             assert answers[name]["Receipt"]["ExitCode"] == 0

@@ -2,6 +2,7 @@
 compared with the state (its Lotus JSON shape), and the multisig, escrow and deal the scenario made
 through RPC found where they should be."""
 
+import base64
 from dataclasses import replace
 from typing import Any
 
@@ -190,7 +191,6 @@ async def test_randomness(live: Apis, scenario: Scenario) -> None:
 
 
 def _bytes(raw: Any) -> bytes:
-    import base64
 
     return base64.b64decode(raw)
 
