@@ -81,12 +81,15 @@ LEAVES: dict[type, st.SearchStrategy[Any]] = {
     TipSet: block_headers(height=1).map(lambda h: TipSet((h,))),
     # JSON does not carry a receipt's encoding version: it reads back as version 1
     MessageReceipt: receipts.filter(lambda r: r.version == 1),
-    # an RPC result's decoded value comes back from JSON as plain JSON (tests/rpc check the typed form)
+    # an RPC result's decoded value comes back from JSON as plain JSON (tests/rpc check the typed form);
+    # null is no value at all
     Decoded: st.recursive(
         st.none() | st.booleans() | st.integers() | st.text(max_size=5),
         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
         max_leaves=6,
-    ).map(lambda v: Decoded(JSON_VALUE_KIND, v)),
+    )
+    .filter(lambda v: v is not None)
+    .map(lambda v: Decoded(JSON_VALUE_KIND, v)),
     BitField: st.one_of(
         st.lists(st.integers(0, 2000), max_size=8).map(BitField.from_bits),
         st.tuples(st.integers(0, 1 << 62), st.integers(0, 1 << 20)).map(
