@@ -467,7 +467,7 @@ class NestedKind(Kind):
         return [f"{v} = {ns.ref(self.cls)}.from_cbor({v}, {path})"]
 
 
-class JsonOnlyKind(Kind):
+class JsonOnlyKind(NestedKind):
     """A value of a class with a JSON form only (a LotusJson declaration, TipSet): an RPC param or
     result, or a field of another JSON-only class; never a CBOR field."""
 
@@ -483,19 +483,11 @@ class JsonOnlyKind(Kind):
     def decode(self, raw: Any, what: str) -> Any:
         raise DecodeError(f"{what}: {self.cls.__name__} is a JSON-only type: it has no CBOR form")
 
-    def from_json(self, raw: Any, what: str) -> Any:
-        return self._from_json(raw, what)
+    def cbor_expr(self, v: str, ns: "_Namespace") -> str:
+        return f"{ns.ref(self._no_cbor)}({v})"
 
-    def to_json(self, value: Any, network: str) -> Any:
-        return self._to_json(value, network)
-
-    def check(self, value: Any, what: str) -> Any:
-        if not isinstance(value, self.cls):
-            raise TypeError(f"{what}: expected {self.cls.__name__}, got {kind_name(value)}")
-        return value
-
-    def guard(self, v: str, ns: "_Namespace") -> str:
-        return f"type({v}) is not {ns.ref(self.cls)}"
+    def decode_lines(self, v: str, path: str, ns: "_Namespace") -> list[str]:
+        return [f"{ns.ref(self.decode)}({v}, {path})"]
 
 
 class Raw(Kind):
