@@ -1,4 +1,5 @@
-"""Kinds of API values that exist only in JSON (no CBOR form): Go's time.Time and free-form JSON.
+"""Kinds of API values that exist only in JSON (no CBOR form): Go's time.Time, free-form JSON, float64,
+and lists that Lotus writes as `[]` when empty.
 
 They are used as annotations of RPC handlers like the declared kinds (`-> GoTime`, `-> JsonValue`).
 """
@@ -8,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from chain.encoding.errors import DecodeError
-from chain.encoding.schema import Kind, kind_name
+from chain.encoding.schema import Kind, ListKind, kind_name, kind_of
 
 
 class TimeKind(Kind):
@@ -59,3 +60,40 @@ TIME_KIND: Final = TimeKind()
 JSON_VALUE_KIND: Final = JsonValueKind()
 GoTime = typing.Annotated[datetime, TIME_KIND]
 JsonValue = typing.Annotated[Any, JSON_VALUE_KIND]
+
+
+class FloatKind(Kind):
+    """Go's float64 in JSON: a number (an integer is accepted, as encoding/json does; a boolean is not)."""
+
+    label = "float64"
+
+    def decode(self, raw: Any, what: str) -> float:
+        if type(raw) not in (int, float):
+            raise DecodeError(f"{what}: expected a number, got {kind_name(raw)}")
+        value = float(raw)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise DecodeError(f"{what}: {raw!r} is not a finite number")
+        return value
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "number"}
+
+
+class ArrayKind(ListKind):
+    """A list written as `[]` when empty: a Go slice made with make() is never nil, so Lotus writes its
+    empty value as an array, not null (ChainGetBlockMessages' lists, for instance)."""
+
+    def to_json(self, value: Any, network: str) -> list[Any]:
+        write = self.inner.to_json
+        return [write(v, network) for v in value]
+
+
+def array_kind(item: Any) -> ArrayKind:
+    """The kind of `Annotated[tuple[item, ...], array_kind(item)]`: a list whose JSON is `[]` when empty."""
+    kind = kind_of(tuple[item, ...], f"array of {getattr(item, '__name__', item)}")
+    assert isinstance(kind, ListKind)
+    return ArrayKind(kind.inner, kind.max_len)
+
+
+FLOAT_KIND: Final = FloatKind()
+Float64 = typing.Annotated[float, FLOAT_KIND]

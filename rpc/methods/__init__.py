@@ -5,6 +5,20 @@ from rpc.registry import FULL_NODE, Registry
 
 def full_node_registry() -> Registry:
     """Every full-node method (importing the method modules declares them)."""
-    from rpc.methods import common, market, msig, state, state_market, state_miner  # noqa: F401
+    from rpc.methods import (  # noqa: F401
+        beacon,
+        chain,
+        common,
+        gas,
+        market,
+        mpool,
+        msig,
+        net,
+        state,
+        state_market,
+        state_miner,
+        sync,
+        wallet,
+    )
 
     return FULL_NODE

@@ -8,6 +8,7 @@ import contextlib
 import importlib
 import json
 import pkgutil
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -43,7 +44,7 @@ from chain.types.bitfield import BitField
 from chain.types.message import Message
 from chain.types.receipt import MessageReceipt
 from chain.types.tipset import TipSet, TipSetKey
-from rpc.jsontypes import JSON_VALUE_KIND
+from rpc.jsontypes import JSON_VALUE_KIND, FloatKind, JsonValueKind, TimeKind
 from rpc.methods.state_types import Decoded, UndefAddressKind
 from tests.chain.type_strategies import (
     addresses,
@@ -105,6 +106,14 @@ KINDS: dict[type[Kind], st.SearchStrategy[Any]] = {
     # through JSON; tests/actors/test_market.py covers byte labels in CBOR.
     DealLabelKind: st.text(max_size=20),
     UndefAddressKind: st.none() | addresses,
+    # JSON-only kinds of API shapes (rpc/jsontypes.py)
+    TimeKind: st.datetimes(timezones=st.just(UTC)),
+    JsonValueKind: st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+        max_leaves=6,
+    ),
+    FloatKind: st.floats(allow_nan=False, allow_infinity=False),
 }
 
 

@@ -4,14 +4,15 @@ miners' keys, blocks mined by the genesis miners, and an RpcServer on 127.0.0.1 
 
 `mine(node)` makes the next tipset (with the pool's pending messages) the head, as the mining loop
 will; `settle(node)` mines two, so that what the first included has executed and shows in the parent
-state of the head, which is what State methods read.
+state of the head, which is what State methods read. `mine_scenario(node)` puts the transfers the
+Chain*, Mpool* and Wallet* tests compare with on chain; `transfer` signs one.
 """
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import trio
 
@@ -25,7 +26,8 @@ from chain.encoding.cid import CID
 from chain.encoding.commcid import piece_cid_v1
 from chain.params import DEVNET
 from chain.types.address import Address
-from chain.types.message import Message
+from chain.crypto.keys import PrivateKey
+from chain.types.message import Message, SignedMessage, sign_message
 from chain.types.tipset import TipSet
 from node.fullnode import FullNode, in_memory_full_node
 from node.genesis import Genesis
@@ -56,12 +58,14 @@ def new_node(keystore_dir: Path) -> FullNode:
     return in_memory_full_node(genesis, wallet, policy=DEVNET)
 
 
-def mine(node: FullNode) -> TipSet:
-    """Mine the next tipset with the genesis miners (epochs nobody wins are null rounds), carrying the
-    pool's pending messages; each block is validated before the tipset becomes the head."""
+def mine(node: FullNode, skip: int = 0) -> TipSet:
+    """Mine the next tipset with the genesis miners (epochs nobody wins are null rounds, and so are the
+    first `skip`), carrying the pool's pending messages; each block is validated before the tipset
+    becomes the head."""
     genesis = devnet_genesis()
     head = node.chain.head()
-    for epoch in range(head.height + 1, head.height + 1 + MAX_NULL_ROUNDS):
+    first = head.height + 1 + skip
+    for epoch in range(first, first + MAX_NULL_ROUNDS):
         blocks = []
         for miner in genesis.miners:
             sectors = {s.number: s.proving_sector() for s in miner.sectors}
@@ -236,3 +240,60 @@ async def build_scenario(node: FullNode) -> Scenario:
         deal_id=deal_id,
         deal=deal.proposal,
     )
+
+
+# -- transfers on chain, for the Chain*, Mpool*, Gas* and Wallet* tests ---------------------------------
+
+GAS_LIMIT: Final = 10_000_000
+FEE_CAP: Final = 200_000_000  # above the genesis base fee, as a wallet would set it
+PREMIUM: Final = 1_000
+
+
+def transfer(key: PrivateKey, nonce: int, to: Address, value: int = 1_000, **changes: Any) -> SignedMessage:
+    """A transfer signed by key, with fees a wallet would set; changes override message fields."""
+    msg = Message(
+        to=to,
+        from_=Address.of_key(key),
+        nonce=nonce,
+        value=value,
+        gas_limit=GAS_LIMIT,
+        gas_fee_cap=FEE_CAP,
+        gas_premium=PREMIUM,
+        method=0,
+    )
+    return sign_message(replace(msg, **changes), key)
+
+
+@dataclass(frozen=True)
+class Mined:
+    """What mine_scenario put on chain: the tipsets (oldest first) and the messages of the first."""
+
+    tipsets: list[TipSet]
+    secp: list[SignedMessage]
+    bls: list[SignedMessage]
+
+
+def mine_scenario(node: FullNode) -> Mined:
+    """Two secp256k1 transfers from ALICE and one BLS transfer from BOB in the first tipset mined, then
+    two empty tipsets on top (the first tipset's receipts are in the second's header), the last after
+    at least one null round."""
+    secp = [transfer(ALICE, n, CAROL_ADDR, 1_000 + n) for n in range(2)]
+    bls = [transfer(BOB, 0, CAROL_ADDR, 5_000)]
+    for signed in secp + bls:
+        node.mpool.push(signed)
+    tipsets = [mine(node)]
+    assert node.mpool.pending()[0] == []
+    tipsets += [mine(node), mine(node, skip=1)]
+    return Mined(tipsets, secp, bls)
+
+
+@dataclass(frozen=True)
+class Served:
+    """A node and its RPC server."""
+
+    node: FullNode
+    bound: BoundAddress
+    mined: Mined
+
+    def url(self, api: str = "v1", scheme: str = "http") -> str:
+        return self.bound.url(f"/rpc/{api}", scheme=scheme)

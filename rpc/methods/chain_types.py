@@ -1,0 +1,60 @@
+"""The result shapes of the Chain* methods that are not chain types themselves (lotus api/api_full.go).
+
+Each is declared once with its Go field names; the chain store's own values are turned into them by
+the `of` constructors, so the methods build no JSON by hand.
+"""
+
+from typing import Annotated, Self
+
+from chain.chainstore.reorg import HeadChange as StoreHeadChange
+from chain.chainstore.store import ChainMessage
+from chain.encoding.cid import CID
+from chain.encoding.schema import LotusJson, Uint64
+from chain.types.message import Message, SignedMessage
+from chain.types.tipset import TipSet
+from rpc.jsontypes import array_kind
+
+
+class HeadChange(LotusJson):
+    """lotus api.HeadChange: `{"Type": "current" | "apply" | "revert", "Val": TipSet}`."""
+
+    type: str
+    val: TipSet
+
+    @classmethod
+    def of(cls, change: StoreHeadChange) -> Self:
+        return cls(type=change.type, val=change.tipset)
+
+
+class BlockMessages(LotusJson):
+    """lotus api.BlockMessages: a block's BLS messages (unsigned), its secp256k1 messages, and the CIDs
+    of both in that order. Lotus makes the three slices with make(), so empty ones are `[]`."""
+
+    bls_messages: Annotated[tuple[Message, ...], array_kind(Message)]
+    secpk_messages: Annotated[tuple[SignedMessage, ...], array_kind(SignedMessage)]
+    cids: Annotated[tuple[CID, ...], array_kind(CID)]
+
+    @classmethod
+    def of(cls, bls: list[Message], secpk: list[SignedMessage]) -> Self:
+        cids = tuple(m.cid() for m in bls) + tuple(m.cid() for m in secpk)
+        return cls(bls_messages=tuple(bls), secpk_messages=tuple(secpk), cids=cids)
+
+
+class ApiMessage(LotusJson):
+    """lotus api.Message: a message as the chain knows it (`Cid`: the signed message's CID for a
+    secp256k1 message, the message's own for BLS) and the unsigned message the VM runs."""
+
+    cid: CID
+    message: Message
+
+    @classmethod
+    def of(cls, msg: ChainMessage) -> Self:
+        vm_message = msg.message if isinstance(msg, SignedMessage) else msg
+        return cls(cid=msg.cid(), message=vm_message)
+
+
+class ObjStat(LotusJson):
+    """lotus api.ObjStat: the blocks (Links, counting the root) and bytes (Size) of a DAG."""
+
+    size: Uint64
+    links: Uint64

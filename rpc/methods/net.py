@@ -1,0 +1,124 @@
+"""The Net* methods (lotus api/api_net.go) over the node's libp2p host, `node.host` (node/p2p/host.py).
+
+A node without a host (a single-node devnet) answers as a host with no peers would: NetPeers is empty,
+NetAddrsListen gives the node's own ID and no addresses, every peer is NotConnected (0), and
+NetConnect and NetAgentVersion say that there is no network. ID is declared with the common methods.
+"""
+
+from collections.abc import Sequence
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from chain.encoding.multihash import IDENTITY, SHA2_256, Multihash
+from node.fullnode import FullNode
+from rpc.errors import RpcError
+from rpc.methods.net_types import AddrInfo
+from rpc.registry import READ, WRITE, method
+
+if TYPE_CHECKING:
+    from libp2p.peer.id import ID as PeerID  # noqa: N811 - py-libp2p names its peer ID class ID
+
+
+class Connectedness(IntEnum):
+    """go-libp2p network.Connectedness, as NetConnectedness answers it."""
+
+    NOT_CONNECTED = 0
+    CONNECTED = 1
+    CAN_CONNECT = 2
+    CANNOT_CONNECT = 3
+    LIMITED = 4
+
+
+class HostAddrInfo(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def addrs(self) -> Sequence[str]: ...
+
+
+class NetHost(Protocol):
+    """What these methods ask of the host (node/p2p/host.py's Libp2pHost offers it)."""
+
+    def addrs_listen(self) -> HostAddrInfo: ...
+    def peers(self) -> Sequence[HostAddrInfo]: ...
+    async def connect(self, info: Any) -> None: ...
+    def connectedness(self, peer: "PeerID") -> int: ...
+    def agent_version(self, peer: "PeerID") -> str: ...
+
+
+NO_NETWORK: Final = "this node runs no libp2p host (a single-node devnet)"
+# A peer ID is the multihash of the peer's public key: inlined (identity) when short, else sha2-256.
+PEER_ID_HASHES: Final = frozenset({IDENTITY, SHA2_256})
+
+
+def _host(node: FullNode) -> NetHost | None:
+    host: NetHost | None = getattr(node, "host", None)
+    return host
+
+
+def _addr_info(info: HostAddrInfo) -> AddrInfo:
+    return AddrInfo(id=info.id, addrs=tuple(info.addrs))
+
+
+def parse_peer_id(text: str) -> "PeerID":
+    """A peer ID (a base58 identity or sha2-256 multihash, as go-libp2p writes it); RpcError if it is
+    not one."""
+    # py-libp2p takes a second to import: only calls that name a peer pay for it, once.
+    from libp2p.peer.id import ID
+
+    try:
+        peer = ID.from_base58(text)
+        digest = Multihash.from_bytes(peer.to_bytes())
+    except Exception as exc:  # base58 and multihash raise several unrelated types
+        raise RpcError(f"failed to parse peer ID {text!r}: {exc}") from None
+    if digest.code not in PEER_ID_HASHES:
+        raise RpcError(f"failed to parse peer ID {text!r}: not an identity or sha2-256 multihash")
+    return peer
+
+
+@method("NetPeers", perm=READ)
+async def net_peers(node: FullNode) -> tuple[AddrInfo, ...]:
+    """The connected peers, each with the addresses of its connections."""
+    host = _host(node)
+    return () if host is None else tuple(_addr_info(p) for p in host.peers())
+
+
+@method("NetAddrsListen", perm=READ)
+async def net_addrs_listen(node: FullNode) -> AddrInfo:
+    """This node's peer ID and the addresses it listens on."""
+    host = _host(node)
+    return AddrInfo(id=node.peer_id) if host is None else _addr_info(host.addrs_listen())
+
+
+@method("NetConnect", perm=WRITE)
+async def net_connect(node: FullNode, peer: AddrInfo) -> None:
+    """Connect to a peer at the given addresses."""
+    parse_peer_id(peer.id)
+    host = _host(node)
+    if host is None:
+        raise RpcError(f"cannot connect to {peer.id}: {NO_NETWORK}")
+    try:
+        await host.connect(peer)
+    except Exception as exc:  # the host's dial failures (StreamFailure and py-libp2p's own)
+        raise RpcError(f"connecting to {peer.id}: {exc}") from None
+
+
+@method("NetConnectedness", perm=READ)
+async def net_connectedness(node: FullNode, peer: str) -> Connectedness:
+    """Whether this node is connected to a peer (go-libp2p's numbers: 0 not connected, 1 connected)."""
+    peer_id = parse_peer_id(peer)
+    host = _host(node)
+    return Connectedness.NOT_CONNECTED if host is None else Connectedness(host.connectedness(peer_id))
+
+
+@method("NetAgentVersion", perm=READ)
+async def net_agent_version(node: FullNode, peer: str) -> str:
+    """The agent a peer announced in identify (e.g. lotus-1.x, filpy/0.1)."""
+    peer_id = parse_peer_id(peer)
+    host = _host(node)
+    if host is None:
+        raise RpcError(f"no agent version known for peer {peer}: {NO_NETWORK}")
+    try:
+        return host.agent_version(peer_id)
+    except KeyError:
+        raise RpcError(f"no agent version known for peer {peer}: not identified") from None
