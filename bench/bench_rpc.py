@@ -1,5 +1,5 @@
 """JSON-RPC over HTTP: ChainHead (a fixed 3-block head TipSet as Lotus JSON) beside a bare hypercorn app
-that returns the same bytes, both measured in this run.
+that returns the same bytes, both measured in this run; and MpoolPush into a real node's message pool.
 
 Figures: one client (keep-alive, one request at a time) p50/p99 latency; 16 concurrent keep-alive
 clients requests/s and p99. Targets (issue 9): one-client p50 <= 1 ms; 16 clients >= 0.6x the bare
@@ -7,8 +7,17 @@ app's requests/s with p99 <= 15 ms. Each server runs in its own process (started
 PID here). The load comes from `wrk` when it is installed (`apt-get install wrk`), else from a Python
 load generator in this process (slower than wrk: its figures are lower for both servers alike).
 
-    python -m bench rpc                      # as part of make bench
-    python -m bench.bench_rpc serve rpc|bare # one server alone, prints its port
+MpoolPush: a FullNode over a devnet genesis with funded secp256k1 accounts (in memory), served by the
+node's own registry in its own process; 16 keep-alive clients push pre-signed transfers, each client
+from its own senders in nonce order, and every answer is read (a refusal is counted, not accepted).
+The pool checks every signature, nonce and balance. Target (issue 9): >= 2,000 accepted msgs/s. The
+load comes from this process (wrk cannot tell an accepted push from a refused one: both are HTTP 200).
+Three figures: a bare hypercorn app answering the same requests from the same client (the ceiling of
+one call per HTTP request on this machine), MpoolPush one call per request, and MpoolPush in JSON-RPC
+batches of 20 calls per request (each call still checked and answered on its own).
+
+    python -m bench rpc                             # as part of make bench
+    python -m bench.bench_rpc serve rpc|bare|mpool  # one server alone, prints its port
 """
 
 import os
@@ -34,6 +43,13 @@ TARGET_P50_MS: Final = 1.0
 TARGET_RATIO: Final = 0.6
 TARGET_P99_MS: Final = 15.0
 REQUEST: Final = b'{"jsonrpc":"2.0","id":1,"method":"Filecoin.ChainHead","params":[]}'
+# MpoolPush: senders (two per client), messages each, and the node's API secret.
+PUSH_SENDERS: Final = 2 * CLIENTS
+PUSH_PER_SENDER: Final = 600  # under the pool's 1,000 pending per sender
+PUSH_TARGET: Final = 2000.0
+PUSH_BATCH: Final = 20
+PUSH_SECRET: Final = b"b" * 32
+FIL: Final = 10**18
 
 
 # -- the servers (run in child processes) ------------------------------------------------------------
@@ -71,7 +87,57 @@ def _head() -> Any:
     )
 
 
+def _push_keys() -> list[Any]:
+    from chain.crypto.keys import KeyType, PrivateKey
+
+    return [PrivateKey.derive(KeyType.SECP256K1, b"bench/mpool-push/%d" % i) for i in range(PUSH_SENDERS + 1)]
+
+
+def _serve_node() -> None:
+    """A FullNode whose genesis funds the push senders, served on a free port (prints it)."""
+    import trio
+
+    from chain.params import DEVNET
+    from chain.types.address import Address
+    from node.fullnode import in_memory_full_node
+    from node.genesis import build_genesis
+    from node.genesis_template import AccountEntry, GenesisTemplate, MinerEntry
+    from node.keystore import Keystore
+    from node.logs import configure
+    from node.wallet import Wallet
+    from rpc.methods import full_node_registry
+    from rpc.server import RpcServer
+
+    configure(level="warning")
+    accounts = tuple(AccountEntry(Address.of_key(k), 1_000 * FIL) for k in _push_keys())
+    # A chain needs power: one miner with one pre-sealed 2 KiB sector (sealed here, a few seconds).
+    miner = MinerEntry(
+        id=None,
+        key_seed="bench-miner",
+        owner_balance=1_000 * FIL,
+        worker_balance=1_000 * FIL,
+        power_balance=100 * FIL,
+        peer_id=b"",
+        sector_size=2048,
+        sectors=1,
+    )
+    genesis = build_genesis(GenesisTemplate("bench", "devnet", int(time.time()), accounts, (miner,)))
+    with tempfile.TemporaryDirectory() as tmp:
+        node = in_memory_full_node(genesis, Wallet(Keystore.create(Path(tmp) / "keystore")), policy=DEVNET)
+
+        async def main() -> None:
+            async with trio.open_nursery() as nursery:
+                server = RpcServer(full_node_registry(), node, secret=PUSH_SECRET, port=0)
+                bound = await nursery.start(server.run)
+                print(f"PORT {bound.port}", flush=True)
+
+        trio.run(main)
+
+
 def _serve(which: str) -> None:
+    if which == "mpool":
+        _serve_node()
+        return
     import trio
     from hypercorn.config import Config
     from hypercorn.trio import serve
@@ -79,25 +145,26 @@ def _serve(which: str) -> None:
     from chain.params import DEVNET
     from chain.types.tipset import TipSet
     from rpc.methods import full_node_registry
-    from rpc.registry import READ, Registry
     from rpc.server import KEEP_ALIVE_MAX_REQUESTS, RpcServer, parse_bind
 
     head = _head()
 
+    class Chain:
+        def head(self) -> TipSet:
+            return head
+
     class Node:
+        """What the node's own ChainHead reads: a chain whose head is the fixed tipset."""
+
         policy = DEVNET
         peer_id = "12D3KooWBench"
         start_time = datetime.now(UTC)
+        chain = Chain()
 
         def request_shutdown(self) -> None:
             pass
 
-    registry = Registry(include=[full_node_registry()])
-
-    @registry.method("ChainHead", perm=READ)
-    async def chain_head(node: Node) -> TipSet:
-        """The fixed head."""
-        return head
+    registry = full_node_registry()
 
     body = orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": head.to_json("t")})
 
@@ -285,7 +352,145 @@ def _measure(server: _Server, use_wrk: bool, script: Path) -> dict[str, tuple[fl
     return {"one": _python_one_client(server.port), "many": _python_many_clients(server.port, CLIENTS)}
 
 
+# -- MpoolPush -----------------------------------------------------------------------------------------
+def _push_calls() -> tuple[list[bytes], list[list[bytes]]]:
+    """Signed transfers as MpoolPush calls (JSON-RPC request objects): a warm-up sender's, then each
+    client's (its two senders alternating, each in nonce order)."""
+    from chain.types.address import Address
+    from chain.types.message import Message, sign_message
+
+    keys = _push_keys()
+    to = Address.new_id(100)
+
+    def call(key: Any, nonce: int) -> bytes:
+        msg = Message(
+            to=to,
+            from_=Address.of_key(key),
+            nonce=nonce,
+            value=1,
+            gas_limit=1_000_000,
+            gas_fee_cap=200_000_000,
+            gas_premium=1_000,
+            method=0,
+        )
+        params = [sign_message(msg, key).to_json("t")]
+        return orjson.dumps({"jsonrpc": "2.0", "id": nonce, "method": "Filecoin.MpoolPush", "params": params})
+
+    warm = [call(keys[-1], n) for n in range(200)]
+    per_client = [
+        [call(keys[2 * c + n % 2], n // 2) for n in range(2 * PUSH_PER_SENDER)] for c in range(CLIENTS)
+    ]
+    return warm, per_client
+
+
+def _batched(calls: list[bytes], batch: int) -> list[bytes]:
+    """Request bodies of `batch` calls each (a JSON-RPC batch), or one call each for batch 1."""
+    if batch == 1:
+        return calls
+    return [b"[" + b",".join(calls[i : i + batch]) + b"]" for i in range(0, len(calls), batch)]
+
+
+def _push_load(
+    port: int, token: str, warm: list[bytes], per_client: list[list[bytes]], batch: int
+) -> tuple[int, int, float]:
+    """(accepted, refused, seconds) for the clients' pushes, `batch` calls per HTTP request, after the
+    warm-up pushes."""
+    import trio
+
+    def request(body: bytes) -> bytes:
+        return (
+            f"POST /rpc/v1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+
+    counts = {"accepted": 0, "refused": 0}
+    errors: list[bytes] = []
+
+    async def client(bodies: list[bytes], deadline: float) -> None:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        buf = bytearray()
+        async with stream:
+            for body in bodies:
+                if time.perf_counter() > deadline:
+                    return
+                await stream.send_all(request(body))
+                while (answer := _take_body(buf)) is None:
+                    chunk = await stream.receive_some(1 << 16)
+                    if not chunk:
+                        raise RuntimeError("connection closed")
+                    buf += chunk
+                counts["accepted"] += answer.count(b'"result"')
+                failed = answer.count(b'"error"')
+                if failed:
+                    counts["refused"] += failed
+                    errors.append(answer)
+
+    async def main() -> float:
+        await client(warm, float("inf"))
+        counts["accepted"] = counts["refused"] = 0
+        start = time.perf_counter()
+        deadline = start + DURATION_S
+        async with trio.open_nursery() as nursery:
+            for calls in per_client:
+                nursery.start_soon(client, _batched(calls, batch), deadline)
+        return time.perf_counter() - start
+
+    elapsed = trio.run(main)
+    if errors:
+        console.print(f"  first refusal: {errors[0][:300]!r}")
+    return counts["accepted"], counts["refused"], elapsed
+
+
+def _take_body(buf: bytearray) -> bytes | None:
+    """Remove one complete HTTP/1.1 response from buf and return its body; None if incomplete."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    m = re.search(rb"content-length:\s*(\d+)", bytes(buf[:end]).lower())
+    if m is None:
+        raise RuntimeError(f"unexpected response: {bytes(buf[:200])!r}")
+    total = end + 4 + int(m.group(1))
+    if len(buf) < total:
+        return None
+    body = bytes(buf[end + 4 : total])
+    del buf[:total]
+    return body
+
+
+def run_mpool_push() -> None:
+    from rpc.auth import create_token, perms_up_to
+
+    section("RPC over HTTP: Filecoin.MpoolPush into a node's message pool (secp256k1, signatures checked)")
+    warm, per_client = _push_calls()
+    token = create_token(PUSH_SECRET, perms_up_to("write"))
+    # The ceiling of one call per request here: a bare hypercorn app answering the same requests.
+    bare = _Server("bare")
+    try:
+        answered, _, elapsed = _push_load(bare.port, token, warm, per_client, 1)
+    finally:
+        bare.stop()
+    ceiling = answered / elapsed
+    report(f"bare app, same requests, {CLIENTS} clients", ceiling, "req/s", "the HTTP ceiling")
+    for batch in (1, PUSH_BATCH):
+        server = _Server("mpool")  # a fresh pool: every run pushes the same messages
+        try:
+            accepted, refused, elapsed = _push_load(server.port, token, warm, per_client, batch)
+        finally:
+            server.stop()
+        rate = accepted / elapsed
+        ok = rate >= PUSH_TARGET and refused == 0
+        how = "1 call per request" if batch == 1 else f"batches of {batch}"
+        report(
+            f"MpoolPush, {CLIENTS} clients, {how}",
+            rate,
+            "msgs/s",
+            f"{rate / ceiling:.2f}x ceiling, {refused} refused, target >= {PUSH_TARGET:,.0f}"
+            f" {'ok' if ok else 'MISSED'}",
+        )
+
+
 def run() -> None:
+    run_mpool_push()
     section("RPC over HTTP: Filecoin.ChainHead (3-block TipSet, Lotus JSON) vs a bare hypercorn app")
     use_wrk = shutil.which("wrk") is not None
     tool = "wrk" if use_wrk else "Python load generator (install wrk for wrk's figures: apt-get install wrk)"
@@ -333,7 +538,7 @@ def run() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 2 and argv[0] == "serve" and argv[1] in ("rpc", "bare"):
+    if len(argv) == 2 and argv[0] == "serve" and argv[1] in ("rpc", "bare", "mpool"):
         _serve(argv[1])
         return 0
     run()

@@ -4,12 +4,13 @@ and lists that Lotus writes as `[]` when empty.
 They are used as annotations of RPC handlers like the declared kinds (`-> GoTime`, `-> JsonValue`).
 """
 
+import base64
 import typing
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from chain.encoding.errors import DecodeError
-from chain.encoding.schema import Kind, ListKind, kind_name, kind_of
+from chain.encoding.schema import BytesKind, Kind, ListKind, kind_name, kind_of
 
 
 class TimeKind(Kind):
@@ -93,6 +94,14 @@ def array_kind(item: Any) -> ArrayKind:
     kind = kind_of(tuple[item, ...], f"array of {getattr(item, '__name__', item)}")
     assert isinstance(kind, ListKind)
     return ArrayKind(kind.inner, kind.max_len)
+
+
+class NonNilBytesKind(BytesKind):
+    """Bytes written as base64 even when empty: a Go []byte that is never nil (ChainExport's pieces,
+    whose empty last piece is `""`, not null)."""
+
+    def to_json(self, value: Any, network: str) -> str:
+        return base64.b64encode(value).decode("ascii")
 
 
 FLOAT_KIND: Final = FloatKind()

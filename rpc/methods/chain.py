@@ -8,7 +8,6 @@ was looked for.
 """
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Final
 
 from chain.chainstore.export import walk_snapshot
 from chain.chainstore.reorg import NoCommonAncestor
@@ -25,13 +24,9 @@ from chain.types.receipt import MessageReceipt
 from chain.types.tipset import TipSet, TipSetKey
 from node.fullnode import FullNode
 from rpc.errors import RpcError
-from rpc.methods.chain_types import ApiMessage, BlockMessages, HeadChange, ObjStat
+from rpc.methods.chain_types import EXPORT_PIECE, ApiMessage, BlockMessages, ExportPiece, HeadChange, ObjStat
 from rpc.methods.lookups import block_of, not_found, tipset_of
 from rpc.registry import READ, method
-
-# Lotus's ChainExport reads its pipe 1 MiB at a time: a value of the channel is at most this.
-EXPORT_CHUNK: Final = 1 << 20
-
 
 # -- the head ----------------------------------------------------------------------------------------
 
@@ -111,7 +106,10 @@ async def chain_get_path(node: FullNode, from_: TipSetKey, to: TipSetKey) -> tup
 async def chain_tipset_weight(node: FullNode, tsk: TipSetKey) -> BigInt:
     """The weight of a tipset: what fork choice compares."""
     ts = await tipset_of(node, tsk)
-    return await node.run_sync(_weight, node, ts)
+    try:
+        return await node.run_sync(_weight, node, ts)
+    except (BlockNotFound, DecodeError) as exc:
+        raise RpcError(f"weighing tipset {ts.key}: {not_found(exc)}") from None
 
 
 def _weight(node: FullNode, ts: TipSet) -> int:
@@ -225,39 +223,39 @@ async def chain_stat_obj(node: FullNode, obj: CID, base: CID | None) -> ObjStat:
 # -- export ------------------------------------------------------------------------------------------
 
 
-def _car_chunks(node: FullNode, ts: TipSet, recent_roots: int, skip_old_messages: bool) -> Iterator[bytes]:
-    """The CAR of the chain ending at ts (ChainStore.export's blocks), in pieces of about EXPORT_CHUNK."""
+def _car_pieces(node: FullNode, ts: TipSet, recent_roots: int, skip_old_messages: bool) -> Iterator[bytes]:
+    """The CAR of the chain ending at ts (the blocks ChainStore.export writes) in EXPORT_PIECE pieces."""
     buffer = bytearray(encode_header(ts.cids))
     for cid, data in walk_snapshot(
         node.chain.blockstore, ts, recent_roots=recent_roots, skip_old_messages=skip_old_messages
     ):
         buffer += encode_section(cid, data)
-        if len(buffer) >= EXPORT_CHUNK:
-            yield bytes(buffer)
-            buffer.clear()
+        while len(buffer) >= EXPORT_PIECE:
+            yield bytes(buffer[:EXPORT_PIECE])
+            del buffer[:EXPORT_PIECE]
     if buffer:
         yield bytes(buffer)
 
 
-async def _export_stream(node: FullNode, chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+async def _export_stream(node: FullNode, pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
     # Each piece is made in a worker thread when the channel asks for it: the walk never runs ahead
-    # of the client, and no task outlives the channel.
-    while (chunk := await node.run_sync(next, chunks, None)) is not None:
-        yield chunk
-    yield b""  # Lotus ends a complete export with an empty value; a client missing it knows it was cut
+    # of the channel, and no task outlives it.
+    while (piece := await node.run_sync(next, pieces, None)) is not None:
+        yield piece
+    yield b""  # Lotus ends a complete export with an empty piece; a client missing it knows it was cut
 
 
 @method("ChainExport", perm=READ)
 async def chain_export(
     node: FullNode, recent_roots: ChainEpoch, skip_old_messages: bool, tsk: TipSetKey
-) -> AsyncIterator[Bytes]:
+) -> AsyncIterator[ExportPiece]:
     """The chain ending at tsk as a CAR, in pieces: every header down to the genesis with its messages,
     the state trees and receipts of the last recent_roots epochs and of the genesis; an empty piece
     ends a complete export."""
     if recent_roots < 0:
         raise RpcError(f"recent roots cannot be negative, got {recent_roots}")
     ts = await tipset_of(node, tsk)
-    return _export_stream(node, _car_chunks(node, ts, recent_roots, skip_old_messages))
+    return _export_stream(node, _car_pieces(node, ts, recent_roots, skip_old_messages))
 
 
 # -- randomness (v0; /rpc/v1 has StateGetRandomnessFromTickets and StateGetRandomnessFromBeacon) -------

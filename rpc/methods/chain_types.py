@@ -4,7 +4,7 @@ Each is declared once with its Go field names; the chain store's own values are 
 the `of` constructors, so the methods build no JSON by hand.
 """
 
-from typing import Annotated, Self
+from typing import Annotated, Final, Self
 
 from chain.chainstore.reorg import HeadChange as StoreHeadChange
 from chain.chainstore.store import ChainMessage
@@ -12,7 +12,12 @@ from chain.encoding.cid import CID
 from chain.encoding.schema import LotusJson, Uint64
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet
-from rpc.jsontypes import array_kind
+from rpc.jsontypes import NonNilBytesKind, array_kind
+
+# ChainExport sends the CAR in pieces of this many bytes (the last one shorter), as Lotus, which reads
+# its export pipe 1 MiB at a time; an empty piece (`""`) ends a complete export.
+EXPORT_PIECE: Final = 1 << 20
+ExportPiece = Annotated[bytes, NonNilBytesKind(max_len=EXPORT_PIECE)]
 
 
 class HeadChange(LotusJson):

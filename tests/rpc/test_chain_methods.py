@@ -16,9 +16,11 @@ from chain.types.message import SignedMessage
 from chain.types.tipset import TipSet
 from rpc.client import HttpClient, RpcCallError, WsClient
 from rpc.errors import GENERIC_ERROR, METHOD_NOT_FOUND
+from rpc.methods import chain as chain_methods
 from tests.rpc.chain_node import Served, mine
 
 T = "t"  # the devnet's address prefix
+PIECE = 4096
 
 
 def b64(data: bytes) -> str:
@@ -218,7 +220,9 @@ async def test_chain_notify_current_then_apply(served: Served) -> None:
         assert err.value.code == METHOD_NOT_FOUND
 
 
-async def test_chain_export_streams_the_car(served: Served) -> None:
+async def test_chain_export_streams_the_car(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pieces of 4 KiB instead of 1 MiB, so that this small chain comes in many
+    monkeypatch.setattr(chain_methods, "EXPORT_PIECE", PIECE)
     node = served.node
     head = node.chain.head()
     expected = io.BytesIO()
@@ -227,8 +231,12 @@ async def test_chain_export_streams_the_car(served: Served) -> None:
         with trio.fail_after(60):
             async with ws.subscribe("ChainExport", 2, False, None) as chunks:
                 got = [c async for c in chunks]
-            assert got[-1] is None  # the empty piece (Go []byte{}) that ends a complete export
-            data = b"".join(base64.b64decode(c) for c in got[:-1])
+            assert got[-1] == ""  # the empty piece (Go []byte{}) that ends a complete export
+            pieces = [base64.b64decode(c) for c in got]
+            assert (
+                len(pieces) > 3 and {len(p) for p in pieces[:-2]} == {PIECE} and 0 < len(pieces[-2]) <= PIECE
+            )
+            data = b"".join(pieces)
             assert data == expected.getvalue()
             reader = CarReader(io.BytesIO(data))
             assert list(reader.roots) == list(head.cids)
@@ -243,3 +251,7 @@ async def test_chain_export_streams_the_car(served: Served) -> None:
             with pytest.raises(RpcCallError, match="recent roots cannot be negative"):
                 async with ws.subscribe("ChainExport", -1, False, None):
                     pass
+            # a client that stops reading early cancels the export; the connection goes on
+            async with ws.subscribe("ChainExport", 2, False, None) as chunks:
+                assert len(base64.b64decode(await chunks.__anext__())) == PIECE
+            assert await ws.call("ChainHead") == head.to_json(T)
