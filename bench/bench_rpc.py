@@ -479,13 +479,13 @@ def run_mpool_push() -> None:
             server.stop()
         rate = accepted / elapsed
         ok = rate >= PUSH_TARGET and refused == 0
-        how = "1 call per request" if batch == 1 else f"batches of {batch}"
+        how = "1 call per request" if batch == 1 else f"batches of {batch} calls"
+        verdict = "ok" if ok else "MISSED"
         report(
-            f"MpoolPush, {CLIENTS} clients, {how}",
+            f"MpoolPush, {how}",
             rate,
             "msgs/s",
-            f"{rate / ceiling:.2f}x ceiling, {refused} refused, target >= {PUSH_TARGET:,.0f}"
-            f" {'ok' if ok else 'MISSED'}",
+            f"{rate / ceiling:.2f}x, {refused} refused, >= {PUSH_TARGET:,.0f} {verdict}",
         )
 
 
