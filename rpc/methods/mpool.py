@@ -16,7 +16,7 @@ from chain.encoding.schema import Uint64
 from chain.mpool import checks
 from chain.mpool.errors import MpoolError
 from chain.store.blockstore import BlockNotFound
-from chain.types.address import Address, Protocol
+from chain.types.address import EAM_NAMESPACE, Address, Protocol
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet, TipSetKey
 from node.fullnode import FullNode
@@ -27,8 +27,6 @@ from rpc.methods.lookups import not_found, pool_refusal, tipset_of
 from rpc.methods.mpool_types import MessageCheckStatus, MessagePrototype, MessageSendSpec, MpoolUpdate
 from rpc.registry import READ, SIGN, WRITE, method
 
-# The Ethereum address manager's actor ID: the namespace of f410 addresses.
-EAM_NAMESPACE: Final = 10
 ETH_ADDRESS_LENGTH: Final = 20
 # An Ethereum address that stands for an ID address (0xff, eleven zero bytes, then the ID).
 _MASKED_ID_PREFIX: Final = b"\xff" + bytes(11)
