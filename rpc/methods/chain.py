@@ -25,7 +25,7 @@ from chain.types.tipset import TipSet, TipSetKey
 from node.fullnode import FullNode
 from rpc.errors import RpcError
 from rpc.methods.chain_types import EXPORT_PIECE, ApiMessage, BlockMessages, ExportPiece, HeadChange, ObjStat
-from rpc.methods.lookups import block_of, not_found, tipset_of
+from rpc.methods.query import block_of, reason, tipset_of
 from rpc.registry import READ, method
 
 # -- the head ----------------------------------------------------------------------------------------
@@ -67,7 +67,7 @@ async def chain_get_tipset(node: FullNode, tsk: TipSetKey) -> TipSet:
     try:
         return await node.run_sync(node.chain.load_tipset, tsk)
     except (ChainStoreError, DecodeError) as exc:
-        raise RpcError(f"loading tipset {tsk}: {not_found(exc)}") from None
+        raise RpcError(f"loading tipset {tsk}: {reason(exc)}") from None
 
 
 async def _tipset_by_height(node: FullNode, height: int, tsk: TipSetKey, prev: bool) -> TipSet:
@@ -75,7 +75,7 @@ async def _tipset_by_height(node: FullNode, height: int, tsk: TipSetKey, prev: b
     try:
         return await node.run_sync(node.chain.get_tipset_by_height, height, anchor, prev)
     except ChainStoreError as exc:
-        raise RpcError(not_found(exc)) from None
+        raise RpcError(reason(exc)) from None
 
 
 @method("ChainGetTipSetByHeight", perm=READ)
@@ -98,7 +98,7 @@ async def chain_get_path(node: FullNode, from_: TipSetKey, to: TipSetKey) -> tup
     try:
         path = await node.run_sync(node.chain.chain_path, from_, to)
     except (ChainStoreError, DecodeError, NoCommonAncestor) as exc:
-        raise RpcError(f"getting the path from {from_} to {to}: {not_found(exc)}") from None
+        raise RpcError(f"getting the path from {from_} to {to}: {reason(exc)}") from None
     return tuple(HeadChange.of(change) for change in path)
 
 
@@ -109,7 +109,7 @@ async def chain_tipset_weight(node: FullNode, tsk: TipSetKey) -> BigInt:
     try:
         return await node.run_sync(_weight, node, ts)
     except (BlockNotFound, DecodeError) as exc:
-        raise RpcError(f"weighing tipset {ts.key}: {not_found(exc)}") from None
+        raise RpcError(f"weighing tipset {ts.key}: {reason(exc)}") from None
 
 
 def _weight(node: FullNode, ts: TipSet) -> int:
@@ -127,7 +127,7 @@ async def chain_get_block_messages(node: FullNode, block: CID) -> BlockMessages:
     try:
         bls, secpk = await node.run_sync(node.chain.messages_for_block, header)
     except (BlockNotFound, DecodeError) as exc:
-        raise RpcError(f"loading the messages of block {block}: {not_found(exc)}") from None
+        raise RpcError(f"loading the messages of block {block}: {reason(exc)}") from None
     return BlockMessages.of(bls, secpk)
 
 
@@ -137,7 +137,7 @@ async def chain_get_message(node: FullNode, cid: CID) -> Message:
     try:
         found = await node.run_sync(node.chain.get_message, cid)
     except (BlockNotFound, DecodeError) as exc:
-        raise RpcError(f"loading message {cid}: {not_found(exc)}") from None
+        raise RpcError(f"loading message {cid}: {reason(exc)}") from None
     return found.message if isinstance(found, SignedMessage) else found
 
 
@@ -147,7 +147,7 @@ async def _tipset_messages(node: FullNode, ts: TipSet) -> tuple[ApiMessage, ...]
     try:
         messages = await node.run_sync(node.chain.messages_for_tipset, ts)
     except (BlockNotFound, DecodeError) as exc:
-        raise RpcError(f"loading the messages of tipset {ts.key}: {not_found(exc)}") from None
+        raise RpcError(f"loading the messages of tipset {ts.key}: {reason(exc)}") from None
     return tuple(ApiMessage.of(m) for m in messages)
 
 
@@ -166,7 +166,7 @@ async def chain_get_parent_messages(node: FullNode, block: CID) -> tuple[ApiMess
     try:
         parent = await node.run_sync(node.chain.load_tipset, TipSetKey(header.parents))
     except ChainStoreError as exc:
-        raise RpcError(f"loading the parents of block {block}: {not_found(exc)}") from None
+        raise RpcError(f"loading the parents of block {block}: {reason(exc)}") from None
     return await _tipset_messages(node, parent)
 
 
@@ -179,7 +179,7 @@ async def chain_get_parent_receipts(node: FullNode, block: CID) -> tuple[Message
     try:
         receipts = await node.run_sync(node.chain.read_receipts, header.parent_message_receipts)
     except (BlockNotFound, DecodeError) as exc:
-        raise RpcError(f"loading the parent receipts of block {block}: {not_found(exc)}") from None
+        raise RpcError(f"loading the parent receipts of block {block}: {reason(exc)}") from None
     return tuple(receipts)
 
 
@@ -217,7 +217,7 @@ async def chain_stat_obj(node: FullNode, obj: CID, base: CID | None) -> ObjStat:
     try:
         return await node.run_sync(_stat, node, obj, base)
     except (BlockNotFound, DecodeError) as exc:
-        raise RpcError(f"walking the DAG under {obj}: {not_found(exc)}") from None
+        raise RpcError(f"walking the DAG under {obj}: {reason(exc)}") from None
 
 
 # -- export ------------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from chain.types.message import Message
 from chain.types.tipset import TipSetKey
 from node.fullnode import FullNode
 from rpc.errors import RpcError
-from rpc.methods.lookups import not_found, pool_refusal, tipset_of
 from rpc.methods.mpool_types import MessageSendSpec
+from rpc.methods.query import pool_refusal, reason, tipset_of
 from rpc.registry import READ, method
 
 _READ_ERRORS = (BlockNotFound, ChainStoreError, DecodeError)
@@ -41,7 +41,7 @@ async def gas_estimate_message_gas(
     except MpoolError as exc:
         raise pool_refusal(exc) from None
     except _READ_ERRORS as exc:
-        raise RpcError(f"estimating gas on tipset {ts.key}: {not_found(exc)}") from None
+        raise RpcError(f"estimating gas on tipset {ts.key}: {reason(exc)}") from None
 
 
 @method("GasEstimateGasLimit", perm=READ)
@@ -53,7 +53,7 @@ async def gas_estimate_gas_limit(node: FullNode, message: Message, tsk: TipSetKe
     except MpoolError as exc:
         raise pool_refusal(exc) from None
     except _READ_ERRORS as exc:
-        raise RpcError(f"estimating gas on tipset {ts.key}: {not_found(exc)}") from None
+        raise RpcError(f"estimating gas on tipset {ts.key}: {reason(exc)}") from None
 
 
 @method("GasEstimateFeeCap", perm=READ)
@@ -81,4 +81,4 @@ async def gas_estimate_gas_premium(
     try:
         return await node.run_sync(gas_estimate.gas_estimate_gas_premium, node.chain, blocks, ts, target)
     except _READ_ERRORS as exc:
-        raise RpcError(f"estimating the gas premium on tipset {ts.key}: {not_found(exc)}") from None
+        raise RpcError(f"estimating the gas premium on tipset {ts.key}: {reason(exc)}") from None

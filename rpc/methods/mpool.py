@@ -23,8 +23,8 @@ from node.fullnode import FullNode
 from node.wallet import WalletError
 from rpc.errors import RpcError
 from rpc.jsontypes import Float64
-from rpc.methods.lookups import not_found, pool_refusal, tipset_of
-from rpc.methods.mpool_types import MessageCheckStatus, MessagePrototype, MessageSendSpec, MpoolUpdate
+from rpc.methods.mpool_types import MessageCheckStatus, MessageSendSpec, MpoolUpdate
+from rpc.methods.query import pool_refusal, reason, tipset_of
 from rpc.registry import READ, SIGN, WRITE, method
 
 ETH_ADDRESS_LENGTH: Final = 20
@@ -132,7 +132,7 @@ async def mpool_pending(node: FullNode, tsk: TipSetKey) -> tuple[SignedMessage, 
     try:
         return tuple(await node.run_sync(_pending_at, node, ts))
     except (BlockNotFound, ChainStoreError, DecodeError) as exc:
-        raise RpcError(f"reading the messages of tipset {ts.key}: {not_found(exc)}") from None
+        raise RpcError(f"reading the messages of tipset {ts.key}: {reason(exc)}") from None
 
 
 @method("MpoolSelect", perm=READ)
@@ -142,7 +142,7 @@ async def mpool_select(node: FullNode, tsk: TipSetKey, ticket_quality: Float64) 
     try:
         return tuple(await node.run_sync(node.mpool.select, ts, ticket_quality))
     except (BlockNotFound, ChainStoreError, DecodeError) as exc:
-        raise RpcError(f"selecting messages on tipset {ts.key}: {not_found(exc)}") from None
+        raise RpcError(f"selecting messages on tipset {ts.key}: {reason(exc)}") from None
 
 
 @method("MpoolGetNonce", perm=READ)
@@ -185,10 +185,11 @@ def _results(found: list[list[checks.MessageCheckStatus]]) -> CheckResults:
 
 
 @method("MpoolCheckMessages", perm=READ, api="v1")
-async def mpool_check_messages(node: FullNode, prototypes: tuple[MessagePrototype, ...]) -> CheckResults:
+async def mpool_check_messages(
+    node: FullNode, prototypes: tuple[checks.MessagePrototype, ...]
+) -> CheckResults:
     """What the pool would say of each unsigned message, check by check, without adding any."""
-    protos = [p.prototype() for p in prototypes]
-    return _results(await node.run_sync(checks.check_messages, node.mpool, protos))
+    return _results(await node.run_sync(checks.check_messages, node.mpool, prototypes))
 
 
 @method("MpoolCheckPendingMessages", perm=READ, api="v1")

@@ -8,11 +8,10 @@ from chain.encoding.cid import CID
 from chain.encoding.schema import LotusJson, Name, TokenAmount
 from chain.mpool.checks import CheckStatusCode
 from chain.mpool.checks import MessageCheckStatus as PoolCheckStatus
-from chain.mpool.checks import MessagePrototype as PoolPrototype
 from chain.mpool.pool import MpoolChange
 from chain.mpool.pool import MpoolUpdate as PoolUpdate
 from chain.mpool.push import SendSpec
-from chain.types.message import Message, SignedMessage
+from chain.types.message import SignedMessage
 from rpc.jsontypes import JsonValue
 
 # What Go writes for a zero uuid.UUID (a MessageSendSpec without MsgUuid).
@@ -40,16 +39,6 @@ class MpoolUpdate(LotusJson):
     @classmethod
     def of(cls, update: PoolUpdate) -> Self:
         return cls(type=update.type, message=update.message)
-
-
-class MessagePrototype(LotusJson):
-    """lotus api.MessagePrototype: an unsigned message, and whether its nonce is already the one to use."""
-
-    message: Message
-    valid_nonce: bool
-
-    def prototype(self) -> PoolPrototype:
-        return PoolPrototype(message=self.message, valid_nonce=self.valid_nonce)
 
 
 class MessageCheckStatus(LotusJson):

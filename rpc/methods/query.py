@@ -1,10 +1,11 @@
-"""What the State*, Msig* and Market* methods share: the tipset a call names, and the state manager's
-errors turned into the answers Lotus gives.
+"""What the methods share: the tipset or block a call names, the state manager's errors and the
+message pool's refusals turned into the answers Lotus gives, and pushing a message.
 
 Every query runs in a worker thread (`node.run_sync`): loading a tipset and reading the state touch
 LevelDB, and a query may decode many HAMT nodes.
 
     return await at_tipset(node, tsk, lambda ts: node.state.get_actor(address, ts))
+    ts = await tipset_of(node, tsk)  # when the method does more than one query
 """
 
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from chain.mpool.errors import MpoolError
 from chain.stmgr.actors import ActorNotFound, StateQueryError
 from chain.stmgr.randomness import BeaconEntryNotFound
 from chain.store.blockstore import BlockNotFound
+from chain.types.block import BlockHeader
 from chain.types.message import Message
 from chain.types.tipset import InvalidTipSet, TipSet, TipSetKey
 from node.fullnode import FullNode
@@ -32,13 +34,32 @@ def load_tipset(node: FullNode, tsk: TipSetKey) -> TipSet:
     try:
         return node.chain.get_tipset(tsk)
     except (TipSetNotFound, BlockNotFound, InvalidTipSet, DecodeError) as exc:
-        raise RpcError(f"loading tipset {tsk}: {_reason(exc)}") from None
+        raise RpcError(f"loading tipset {tsk}: {reason(exc)}") from None
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, BlockNotFound):
-        return f"block {exc.args[0]} not found"
-    return str(exc)
+async def tipset_of(node: FullNode, tsk: TipSetKey) -> TipSet:
+    """load_tipset from the event loop: the head at once for the empty key, else in a worker thread."""
+    if tsk.is_empty():
+        return node.chain.head()
+    return await node.run_sync(load_tipset, node, tsk)
+
+
+async def block_of(node: FullNode, cid: CID) -> BlockHeader:
+    """The block header cid names; RpcError when there is none or the block is not a header."""
+    try:
+        return await node.run_sync(node.chain.get_block, cid)
+    except (BlockNotFound, DecodeError) as exc:
+        raise RpcError(f"loading block {cid}: {reason(exc)}") from None
+
+
+def reason(exc: Exception) -> str:
+    """What went wrong, for an error message (a KeyError's text without its quotes)."""
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
+def pool_refusal(exc: MpoolError) -> RpcError:
+    """A message pool refusal as the caller sees it: Lotus's words (chain/mpool/errors.py), code 1."""
+    return RpcError(str(exc))
 
 
 @contextmanager

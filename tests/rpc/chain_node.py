@@ -22,11 +22,11 @@ from actors.market.types import ClientDealProposal, DealProposal, MarketMethod, 
 from chain.consensus.producer import produce_block
 from chain.consensus.validation import validate_block
 from chain.consensus.weight import weight_of
+from chain.crypto.keys import PrivateKey
 from chain.encoding.cid import CID
 from chain.encoding.commcid import piece_cid_v1
 from chain.params import DEVNET
 from chain.types.address import Address
-from chain.crypto.keys import PrivateKey
 from chain.types.message import Message, SignedMessage, sign_message
 from chain.types.tipset import TipSet
 from node.fullnode import FullNode, in_memory_full_node

@@ -11,7 +11,16 @@ from rpc.auth import create_token, perms_up_to
 from rpc.client import HttpClient
 from rpc.server import BoundAddress, RpcServer
 from rpc.subscriptions import SessionLimits
-from tests.rpc.chain_node import CAROL_ADDR, Scenario, Served, build_scenario, clients, mine_scenario, new_node, serving
+from tests.rpc.chain_node import (
+    CAROL_ADDR,
+    Scenario,
+    Served,
+    build_scenario,
+    clients,
+    mine_scenario,
+    new_node,
+    serving,
+)
 from tests.rpc.chain_node import SECRET as CHAIN_SECRET
 from tests.rpc.toy import SECRET, TOY, FakeNode, sample_tipset
 

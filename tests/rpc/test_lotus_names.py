@@ -1,8 +1,12 @@
-"""The State*, Msig* and Market* methods are named, counted and permissioned as Lotus serves them.
+"""The State*, Msig*, Market*, Chain*, Mpool*, Gas*, Wallet*, beacon, Sync* and Net* methods are named,
+counted and permissioned as Lotus serves them, and the channel methods are Lotus's.
 
-The table is Lotus's (master, api/api_full.go for /rpc/v1 and api/v0api/full.go for /rpc/v0, the
-counts also checked against build/openrpc/full.json; `//perm:` tags for the permissions), written out
-by hand: a method declared here that is missing from it, or that differs from it, fails the test.
+The table is Lotus's (master, api/api_full.go and api/api_net.go for /rpc/v1 and api/v0api/full.go
+for /rpc/v0, the counts also checked against build/openrpc/full.json where it lists the method;
+`//perm:` tags for the permissions), written out by hand: a method declared here that is missing from
+it, or that differs from it, fails the test. The names of the Chain* to Net* methods are also those of
+`@filecoin-shipyard/lotus-client-schema` 4.2.0's fullNode (Lotus 1.15), but for StateGetBeaconEntry
+(newer) and the v0-only ChainGetRandomnessFrom*; its `subscription: true` methods are CHANNELS.
 """
 
 from typing import Final
@@ -56,8 +60,72 @@ LOTUS: Final[dict[str, tuple[int | None, int | None, str]]] = {
     "MarketAddBalance": (3, 3, "sign"),
     "MarketGetReserved": (1, 1, "sign"),
     "MarketWithdraw": (3, 3, "sign"),
+    "ChainHead": (0, 0, "read"),
+    "ChainNotify": (0, 0, "read"),
+    "ChainGetGenesis": (0, 0, "read"),
+    "ChainGetBlock": (1, 1, "read"),
+    "ChainGetTipSet": (1, 1, "read"),
+    "ChainGetTipSetByHeight": (2, 2, "read"),
+    "ChainGetTipSetAfterHeight": (None, 2, "read"),
+    "ChainGetBlockMessages": (1, 1, "read"),
+    "ChainGetMessage": (1, 1, "read"),
+    "ChainGetMessagesInTipset": (1, 1, "read"),
+    "ChainGetParentMessages": (1, 1, "read"),
+    "ChainGetParentReceipts": (1, 1, "read"),
+    "ChainGetPath": (2, 2, "read"),
+    "ChainReadObj": (1, 1, "read"),
+    "ChainHasObj": (1, 1, "read"),
+    "ChainStatObj": (2, 2, "read"),
+    "ChainTipSetWeight": (1, 1, "read"),
+    "ChainExport": (3, 3, "read"),
+    "ChainGetRandomnessFromTickets": (4, None, "read"),
+    "ChainGetRandomnessFromBeacon": (4, None, "read"),
+    "MpoolPush": (1, 1, "write"),
+    "MpoolPushMessage": (2, 2, "sign"),
+    "MpoolBatchPush": (1, 1, "write"),
+    "MpoolPending": (1, 1, "read"),
+    "MpoolSelect": (2, 2, "read"),
+    "MpoolGetNonce": (1, 1, "read"),
+    "MpoolSub": (0, 0, "read"),
+    "MpoolClear": (1, 1, "write"),
+    "MpoolCheckMessages": (None, 1, "read"),
+    "MpoolCheckPendingMessages": (None, 1, "read"),
+    "MpoolCheckReplaceMessages": (None, 1, "read"),
+    "GasEstimateMessageGas": (3, 3, "read"),
+    "GasEstimateFeeCap": (3, 3, "read"),
+    "GasEstimateGasLimit": (2, 2, "read"),
+    "GasEstimateGasPremium": (4, 4, "read"),
+    "WalletNew": (1, 1, "write"),
+    "WalletHas": (1, 1, "write"),
+    "WalletList": (0, 0, "write"),
+    "WalletBalance": (1, 1, "read"),
+    "WalletSign": (2, 2, "sign"),
+    "WalletSignMessage": (2, 2, "sign"),
+    "WalletVerify": (3, 3, "read"),
+    "WalletDefaultAddress": (0, 0, "write"),
+    "WalletSetDefault": (1, 1, "write"),
+    "WalletExport": (1, 1, "admin"),
+    "WalletImport": (1, 1, "admin"),
+    "WalletDelete": (1, 1, "admin"),
+    "WalletValidateAddress": (1, 1, "read"),
+    "StateGetBeaconEntry": (None, 1, "read"),
+    "BeaconGetEntry": (1, None, "read"),
+    "SyncState": (0, 0, "read"),
+    "NetPeers": (0, 0, "read"),
+    "NetAddrsListen": (0, 0, "read"),
+    "NetConnect": (1, 1, "write"),
+    "NetConnectedness": (1, 1, "read"),
+    "NetAgentVersion": (1, 1, "read"),
 }
-MODULES: Final = tuple(f"rpc.methods.{m}" for m in ("state", "state_miner", "state_market", "msig", "market"))
+# The channel methods among them (lotus-client-schema's `subscription: true`).
+CHANNELS: Final = {"ChainNotify", "ChainExport", "MpoolSub"}
+MODULES: Final = tuple(
+    f"rpc.methods.{m}"
+    for m in (
+        *("state", "state_miner", "state_market", "msig", "market"),
+        *("chain", "mpool", "gas", "wallet", "beacon", "sync", "net"),
+    )
+)
 
 
 def _ours() -> dict[str, dict[str, Method]]:
@@ -85,3 +153,8 @@ def test_every_method_is_named_and_counted_as_lotus() -> None:
             assert len(m.params) == count, f"{name} on /rpc/{api}: {len(m.params)} params, Lotus has {count}"
             assert m.perm.value == perm, f"{name}: permission {m.perm.value}, Lotus has {perm}"
             assert m.description, f"{name} has no description"
+
+
+def test_channel_methods_are_lotus_s() -> None:
+    channels = {name for name, paths in _ours().items() for m in paths.values() if m.channel}
+    assert channels == CHANNELS
