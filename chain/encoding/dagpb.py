@@ -46,7 +46,9 @@ class PBLink:
         if self.name is not None and not isinstance(self.name, str):
             raise TypeError(f"PBLink.Name must be a string, got {type(self.name).__name__}")
         if self.tsize is not None and (
-            not isinstance(self.tsize, int) or isinstance(self.tsize, bool) or not 0 <= self.tsize <= _UINT64_MAX
+            not isinstance(self.tsize, int)
+            or isinstance(self.tsize, bool)
+            or not 0 <= self.tsize <= _UINT64_MAX
         ):
             raise ValueError(f"PBLink.Tsize must be an unsigned 64-bit integer, got {self.tsize!r}")
 
@@ -59,8 +61,6 @@ class PBNode:
     data: bytes | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.links, tuple):
-            object.__setattr__(self, "links", tuple(self.links))
         if self.data is not None and not isinstance(self.data, bytes):
             raise TypeError(f"PBNode.Data must be bytes, got {type(self.data).__name__}")
 
@@ -132,7 +132,9 @@ def encode(node: PBNode) -> bytes:
     for index, link in enumerate(node.links):
         key = _name_key(link)
         if key < previous:
-            raise ValueError(f"PBNode.Links[{index}]: links must be sorted by name bytes ({key!r} < {previous!r})")
+            raise ValueError(
+                f"PBNode.Links[{index}]: links must be sorted by name bytes ({key!r} < {previous!r})"
+            )
         previous = key
         body = encode_link(link)
         out.append(_TAG_NODE_LINK)
@@ -168,7 +170,9 @@ def decode_link(data: bytes, what: str = "PBLink") -> PBLink:
             raise DecodeError(f"{what} at offset {tag_at}: unknown field {field}")
         if field <= last_field:
             problem = "duplicate" if field == last_field else "out of order"
-            raise DecodeError(f"{what} at offset {tag_at}: {problem} field {('Hash', 'Name', 'Tsize')[field - 1]}")
+            raise DecodeError(
+                f"{what} at offset {tag_at}: {problem} field {('Hash', 'Name', 'Tsize')[field - 1]}"
+            )
         last_field = field
         if field == 3:
             if wire != _VARINT:

@@ -74,7 +74,9 @@ class CarStreamParser:
             try:
                 cid, end = CID.read(body, 0)
             except DecodeError as exc:
-                raise DecodeError(f"CAR section {self.sections} at offset {start}: invalid CID: {exc}") from None
+                raise DecodeError(
+                    f"CAR section {self.sections} at offset {start}: invalid CID: {exc}"
+                ) from None
             out.append((cid, body[end:]))
             self.sections += 1
 
@@ -84,5 +86,6 @@ class CarStreamParser:
             raise DecodeError("the CAR ended before its header was complete")
         if self._buf:
             raise DecodeError(
-                f"the CAR ended inside section {self.sections} ({len(self._buf)} bytes of it at offset {self._offset})"
+                f"the CAR ended inside section {self.sections} "
+                f"({len(self._buf)} bytes of it at offset {self._offset})"
             )

@@ -36,7 +36,7 @@ from chain.encoding.errors import DecodeError
 from chain.encoding.multihash import IDENTITY
 from chain.store.blockstore import BlockNotFound
 from chain.store.car import encode_header, encode_section
-from node.markets.piecestore import BlockSource, PieceStore, RetrievalAsk, StoredPiece
+from node.markets.piecestore import FREE_ASK, BlockSource, PieceStore, RetrievalAsk, StoredPiece
 from node.markets.traversal import DagScope, dfs_blocks
 from node.markets.unixfs import DataType, UnixFSData
 
@@ -115,7 +115,9 @@ def negotiate(query: dict[str, list[str]], accept: str) -> tuple[str, dict[str, 
         raise BadRequest("give one format parameter")
     if formats:
         if formats[0] not in ("car", "raw"):
-            raise BadRequest(f"format={formats[0]} is not served here: this trustless gateway serves car and raw")
+            raise BadRequest(
+                f"format={formats[0]} is not served here: this trustless gateway serves car and raw"
+            )
         if formats[0] != chosen:
             params = {}
         chosen = formats[0]
@@ -131,7 +133,9 @@ def negotiate(query: dict[str, list[str]], accept: str) -> tuple[str, dict[str, 
     return chosen, params
 
 
-def parse_car_params(root: CID, path: tuple[str, ...], query: dict[str, list[str]], params: dict[str, str]) -> CarRequest:
+def parse_car_params(
+    root: CID, path: tuple[str, ...], query: dict[str, list[str]], params: dict[str, str]
+) -> CarRequest:
     version = params.get("version", "1")
     if version != "1":
         raise BadRequest(f"CAR version {version} is not served here: only version=1")
@@ -164,7 +168,7 @@ def parse_ipfs_path(path: str) -> tuple[CID, tuple[str, ...]]:
     return cid, segments
 
 
-def parse_range(header: str, size: int) -> tuple[int, int] | None | str:
+def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
     """(start, end exclusive) of a single byte range; None to ignore the header (not bytes, or several
     ranges); "unsatisfiable" when no byte of it lies in the piece."""
     unit, _, spec = header.partition("=")
@@ -202,7 +206,9 @@ def _headers(scope: Scope) -> dict[bytes, str]:
     return out
 
 
-async def _respond(send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _respond(
+    send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = text.encode()
     headers = [
         (b"content-type", b"text/plain; charset=utf-8"),
@@ -219,7 +225,7 @@ class RetrievalHttpApp:
     def __init__(
         self,
         store: PieceStore,
-        ask: RetrievalAsk | Callable[[], RetrievalAsk] = RetrievalAsk(),
+        ask: RetrievalAsk | Callable[[], RetrievalAsk] = FREE_ASK,
         *,
         chunk_size: int = DEFAULT_CHUNK,
     ) -> None:
@@ -255,7 +261,9 @@ class RetrievalHttpApp:
         method = scope["method"]
         path: str = scope["path"]
         if method not in ("GET", "HEAD"):
-            await _respond(send, 405, f"{method} is not allowed here: GET or HEAD\n", [(b"allow", b"GET, HEAD")])
+            await _respond(
+                send, 405, f"{method} is not allowed here: GET or HEAD\n", [(b"allow", b"GET, HEAD")]
+            )
             return
         try:
             if path.startswith("/ipfs/"):
@@ -311,7 +319,13 @@ class RetrievalHttpApp:
         await self._car(request, receive, send, head)
 
     async def _identity(
-        self, root: CID, kind: str, params: dict[str, str], query: dict[str, list[str]], send: Send, head: bool
+        self,
+        root: CID,
+        kind: str,
+        params: dict[str, str],
+        query: dict[str, list[str]],
+        send: Send,
+        head: bool,
     ) -> None:
         """The probe (`bafkqaaa`) and other identity CIDs: their data is the CID itself."""
         if str(root) != EMPTY_IDENTITY:
@@ -341,7 +355,9 @@ class RetrievalHttpApp:
             node = dagpb.decode(data)
             meta = UnixFSData.decode(node.data or b"")
             if meta.type is not DataType.Directory:
-                raise BadRequest(f"cannot resolve {name!r}: {cid} is a UnixFS {meta.type.name}, not a plain directory")
+                raise BadRequest(
+                    f"cannot resolve {name!r}: {cid} is a UnixFS {meta.type.name}, not a plain directory"
+                )
             match = [link.hash for link in node.links if link.name == name]
             if not match:
                 raise FileNotFoundError(f"{name!r} is not in directory {cid}")
@@ -357,7 +373,9 @@ class RetrievalHttpApp:
                 await _respond(send, 404, f"{exc}\n")
                 return
             except (DecodeError, BlockNotFound) as exc:
-                await _respond(send, 404 if isinstance(exc, BlockNotFound) else 400, f"cannot resolve the path: {exc}\n")
+                await _respond(
+                    send, 404 if isinstance(exc, BlockNotFound) else 400, f"cannot resolve the path: {exc}\n"
+                )
                 return
             if request.path and not self.store.has_block(target):
                 await _respond(send, 404, f"{target} is not stored here\n")
@@ -393,7 +411,9 @@ class RetrievalHttpApp:
         for cid, data in dfs_blocks(source, target, request.scope, dups=request.dups):
             yield encode_section(cid, data)
 
-    async def _stream(self, receive: Receive, send: Send, produce: Callable[[], bytes | None], *, what: str) -> None:
+    async def _stream(
+        self, receive: Receive, send: Send, produce: Callable[[], bytes | None], *, what: str
+    ) -> None:
         """Send what produce() returns (called in a worker thread) until it returns None; stop early if
         the client goes away. A failure ends the connection without the last chunk."""
         async with trio.open_nursery() as nursery:
@@ -461,8 +481,12 @@ class RetrievalHttpApp:
         if wanted is not None and headers.get(b"if-range", etag) == etag:
             parsed = parse_range(wanted, size)
             if parsed == "unsatisfiable":
-                await _respond(send, 416, f"range {wanted} is outside the {size}-byte piece\n",
-                               [(b"content-range", f"bytes */{size}".encode()), (b"accept-ranges", b"bytes")])
+                await _respond(
+                    send,
+                    416,
+                    f"range {wanted} is outside the {size}-byte piece\n",
+                    [(b"content-range", f"bytes */{size}".encode()), (b"accept-ranges", b"bytes")],
+                )
                 return
             if isinstance(parsed, tuple):
                 start, end = parsed
@@ -500,4 +524,3 @@ def _next_chunk(sections: Iterator[bytes], size: int) -> bytes | None:
         if total >= size:
             break
     return b"".join(parts) if parts else None
-

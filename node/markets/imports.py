@@ -135,7 +135,9 @@ class ImportStore:
             stem = car.name[: -len(CAR_SUFFIX)]
             if stem.isdigit() and int(stem) not in store._imports:
                 car.unlink(missing_ok=True)  # a crash after the CAR and before its record
-        numbers = [int(p.name.split(".")[0]) for p in store.directory.iterdir() if p.name.split(".")[0].isdigit()]
+        numbers = [
+            int(p.name.split(".")[0]) for p in store.directory.iterdir() if p.name.split(".")[0].isdigit()
+        ]
         store._next_id = max([*numbers, *store._imports, 0]) + 1
         return store
 
@@ -146,7 +148,9 @@ class ImportStore:
             return number
 
     def _record(self, item: Import) -> Import:
-        write_atomic(self.directory / f"{item.import_id}{RECORD_SUFFIX}", json.dumps(item.to_record()).encode())
+        write_atomic(
+            self.directory / f"{item.import_id}{RECORD_SUFFIX}", json.dumps(item.to_record()).encode()
+        )
         with self._lock:
             self._imports[item.import_id] = item
         _log.info("imports.added", id=item.import_id, root=str(item.root), piece=str(item.piece_cid))
@@ -195,7 +199,9 @@ class ImportStore:
                 tee = _CopyReader(source, out, commp)
                 reader = CarReader(tee)
                 if len(reader.roots) != 1:
-                    raise ImportStoreError(f"{path} has {len(reader.roots)} roots: a deal's CAR has exactly one")
+                    raise ImportStoreError(
+                        f"{path} has {len(reader.roots)} roots: a deal's CAR has exactly one"
+                    )
                 for _ in reader:
                     pass
                 piece = commp.finish()
@@ -270,4 +276,3 @@ class _CopyReader:
             self.commp.write(data)
             self.size += len(data)
         return data
-

@@ -60,6 +60,9 @@ class RetrievalAsk(CborMap):
         return self.price_per_byte == 0 and self.unseal_price == 0
 
 
+FREE_ASK: Final = RetrievalAsk()
+
+
 class PieceStoreError(Exception):
     """A piece that cannot be stored or read; the message says why."""
 
@@ -146,7 +149,9 @@ class PieceReader:
         try:
             self._fd: int | None = os.open(piece.car_path, os.O_RDONLY)
         except OSError as exc:
-            raise PieceStoreError(f"piece {piece.piece_cid}: cannot open {piece.car_path}: {exc.strerror}") from None
+            raise PieceStoreError(
+                f"piece {piece.piece_cid}: cannot open {piece.car_path}: {exc.strerror}"
+            ) from None
 
     def read(self, offset: int, length: int) -> bytes:
         """Up to length bytes at offset (fewer only past the end of the piece)."""
@@ -162,7 +167,8 @@ class PieceReader:
             data = os.pread(self._fd, want, offset)
             if len(data) != want:
                 raise PieceStoreError(
-                    f"piece {self.piece.piece_cid}: {self.piece.car_path} is shorter than the {car_size} bytes recorded"
+                    f"piece {self.piece.piece_cid}: {self.piece.car_path} is shorter than "
+                    f"the {car_size} bytes recorded"
                 )
             parts.append(data)
             offset += want
@@ -180,7 +186,9 @@ class PieceReader:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -237,12 +245,16 @@ class PieceStore:
         with self._lock:
             self._pieces[piece.piece_cid] = piece
             for cid, offset, length in entries:
-                self._blocks.setdefault(normalize(cid), []).append(BlockLocation(piece.piece_cid, offset, length))
+                self._blocks.setdefault(normalize(cid), []).append(
+                    BlockLocation(piece.piece_cid, offset, length)
+                )
             for root in piece.roots:
                 self._roots.setdefault(normalize(root), []).append(piece.piece_cid)
 
     # -- adding and removing ----------------------------------------------------------------------
-    def add_car(self, car_path: Path, *, piece_cid: CID | None = None, ask: RetrievalAsk | None = None) -> StoredPiece:
+    def add_car(
+        self, car_path: Path, *, piece_cid: CID | None = None, ask: RetrievalAsk | None = None
+    ) -> StoredPiece:
         """Register the CAR at car_path as a piece: every block is read and checked against its CID,
         its offset indexed, and CommP computed over the CAR's bytes; PieceMismatch if piece_cid is given
         and differs. Registering a piece again replaces its record."""
@@ -381,6 +393,7 @@ class BlockSource:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
-

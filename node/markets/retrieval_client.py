@@ -126,7 +126,9 @@ async def retrieve_http(
                         text = (await response.aread()).decode("utf-8", "replace")[:500]
                         raise ProviderRefused(response.status_code, text)
                     media = response.headers.get("content-type", "")
-                    if not media.startswith("application/vnd.ipld.car") or "version=1" not in media.replace(" ", ""):
+                    if not media.startswith("application/vnd.ipld.car") or "version=1" not in media.replace(
+                        " ", ""
+                    ):
                         raise BadData(f"the provider sent {media or 'no content type'}, not a CAR v1")
                     async for chunk in response.aiter_raw():
                         received += len(chunk)

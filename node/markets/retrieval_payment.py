@@ -225,7 +225,9 @@ async def provider_transfer(
         if last > 0:
             await collect(last, DealStatus.FundsNeededLastPayment)
     except trio.TooSlowError:
-        await channel.send(("response", DealResponse(status=DealStatus.Errored, id=deal, message="payment timed out")))
+        await channel.send(
+            ("response", DealResponse(status=DealStatus.Errored, id=deal, message="payment timed out"))
+        )
         raise PaymentError(f"deal {deal}: the client did not pay within {payment_timeout} s") from None
     await channel.send(("response", DealResponse(status=DealStatus.Completed, id=deal)))
     return gate.sent
@@ -251,7 +253,8 @@ class ClientPayments:
         if owed > self.due():
             raise PaymentError(
                 f"the provider asks for {owed} attoFIL, but {self.received} bytes received at "
-                f"{self.params.price_per_byte} per byte (unsealing {self.params.unseal_price}) leave {self.due()} due"
+                f"{self.params.price_per_byte} per byte (unsealing {self.params.unseal_price}) "
+                f"leave {self.due()} due"
             )
         if self.paid + owed > self.max_total:
             raise PaymentError(f"paying {owed} more would exceed the budget of {self.max_total} attoFIL")
@@ -260,7 +263,9 @@ class ClientPayments:
         return payment
 
 
-async def client_transfer(payer: ClientPayments, channel: MessageChannel, sink: Callable[[bytes], Awaitable[None]]) -> int:
+async def client_transfer(
+    payer: ClientPayments, channel: MessageChannel, sink: Callable[[bytes], Awaitable[None]]
+) -> int:
     """Receive ("data", bytes) into sink and answer each FundsNeeded* response with a payment from the
     payer, until Completed; PaymentError if the provider errs or asks for what is not due."""
     while True:
@@ -270,9 +275,20 @@ async def client_transfer(payer: ClientPayments, channel: MessageChannel, sink: 
             payer.received += len(message)
             continue
         response: DealResponse = message
-        if response.status in (DealStatus.FundsNeeded, DealStatus.FundsNeededLastPayment, DealStatus.FundsNeededUnseal):
+        if response.status in (
+            DealStatus.FundsNeeded,
+            DealStatus.FundsNeededLastPayment,
+            DealStatus.FundsNeededUnseal,
+        ):
             await channel.send(("payment", await payer.pay(response.payment_owed)))
         elif response.status is DealStatus.Completed:
             return payer.received
-        elif response.status in (DealStatus.Errored, DealStatus.Rejected, DealStatus.DealNotFound, DealStatus.Failing):
-            raise PaymentError(f"the provider ended deal {response.id}: {response.status.name} {response.message}")
+        elif response.status in (
+            DealStatus.Errored,
+            DealStatus.Rejected,
+            DealStatus.DealNotFound,
+            DealStatus.Failing,
+        ):
+            raise PaymentError(
+                f"the provider ended deal {response.id}: {response.status.name} {response.message}"
+            )

@@ -24,7 +24,7 @@ from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.encoding.schema import CborMap, Name, TokenAmount, Uint64
 from chain.types.address import Address
-from node.markets.piecestore import PieceStore, RetrievalAsk, StoredPiece
+from node.markets.piecestore import FREE_ASK, PieceStore, RetrievalAsk, StoredPiece
 from node.p2p.host import Libp2pHost
 from node.p2p.protocols import PeerID
 from node.p2p.streamio import StreamFailure, close_quietly, read_cbor, reset_quietly, write_cbor
@@ -80,7 +80,9 @@ class QueryError(Exception):
 
 def best_piece(pieces: list[StoredPiece], asks: Callable[[StoredPiece], RetrievalAsk]) -> StoredPiece:
     """The piece to quote for when several hold the payload: the cheapest in full, then the smallest."""
-    return min(pieces, key=lambda p: (asks(p).price_per_byte * p.unpadded_size + asks(p).unseal_price, p.padded_size))
+    return min(
+        pieces, key=lambda p: (asks(p).price_per_byte * p.unpadded_size + asks(p).unseal_price, p.padded_size)
+    )
 
 
 class RetrievalQueryProvider:
@@ -91,7 +93,7 @@ class RetrievalQueryProvider:
         store: PieceStore,
         *,
         payment_address: Address | Callable[[], Address],
-        ask: RetrievalAsk | Callable[[], RetrievalAsk] = RetrievalAsk(),
+        ask: RetrievalAsk | Callable[[], RetrievalAsk] = FREE_ASK,
     ) -> None:
         self.store = store
         self._payment_address = payment_address
@@ -160,7 +162,9 @@ class RetrievalQueryProvider:
             _log.info("retrieval.query_answer_failed", peer=str(peer), error=str(exc))
         finally:
             await close_quietly(stream)
-        _log.debug("retrieval.query", peer=str(peer), payload=str(query.payload_cid), status=response.status.name)
+        _log.debug(
+            "retrieval.query", peer=str(peer), payload=str(query.payload_cid), status=response.status.name
+        )
 
 
 async def query(

@@ -211,7 +211,9 @@ class DagVerifier:
 
     def _feed(self, cid: CID, data: bytes) -> None:
         if len(data) > self.max_block_size:
-            raise UnexpectedBlock(f"block {cid} has {len(data)} bytes, more than the {self.max_block_size} allowed")
+            raise UnexpectedBlock(
+                f"block {cid} has {len(data)} bytes, more than the {self.max_block_size} allowed"
+            )
         try:
             verify_block(cid, data)
         except DecodeError as exc:
@@ -308,7 +310,9 @@ class DagVerifier:
         assert self.output is not None
         got = self.output.size - end.start
         if got != end.length:
-            raise UnexpectedBlock(f"UnixFS node {end.cid} promised {end.length} bytes of file, its blocks gave {got}")
+            raise UnexpectedBlock(
+                f"UnixFS node {end.cid} promised {end.length} bytes of file, its blocks gave {got}"
+            )
         self._seen[end.cid] = (end.start, end.length)
 
     def _replay(self, cid: CID) -> None:
@@ -321,7 +325,9 @@ class DagVerifier:
         self.output.copy(*where)
 
 
-def export_file(get: BlockGetter, root: CID, out: BinaryIO, *, max_block_size: int = MAX_BLOCK_SIZE) -> VerifiedDag:
+def export_file(
+    get: BlockGetter, root: CID, out: BinaryIO, *, max_block_size: int = MAX_BLOCK_SIZE
+) -> VerifiedDag:
     """Write the UnixFS file under root from a block store (any order of storage) into out (opened for
     reading and writing), verifying every block against its CID; BlockNotFound if one is missing."""
     verifier = DagVerifier(root, output=FileOutput(out), max_block_size=max_block_size)

@@ -22,7 +22,9 @@ as `lotus client commP` computes it on the CAR) is computed on the bytes as they
 import hashlib
 import io
 import os
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -322,7 +324,9 @@ def _read_chunk(stream: BinaryIO, size: int) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def build_dag(stream: BinaryIO, *, chunk_size: int = CHUNK_SIZE, max_links: int = MAX_LINKS) -> BalancedBuilder:
+def build_dag(
+    stream: BinaryIO, *, chunk_size: int = CHUNK_SIZE, max_links: int = MAX_LINKS
+) -> BalancedBuilder:
     """First pass: hash every chunk and build the inner nodes; the builder's finish() gives the root."""
     builder = BalancedBuilder(max_links)
     first = True
@@ -357,13 +361,23 @@ def write_car(
     out: BinaryIO,
     *,
     chunk_size: int = CHUNK_SIZE,
-    commp_threads: int = 2,
+    commp_threads: int = 1,
 ) -> tuple[int, int, PieceCommitment]:
     """Second pass: the CAR in DFS pre-order, each block once; source is read again from its start.
 
     Returns (CAR bytes, sections, CommP). FileImportError if the file no longer matches the first pass.
+    The chunks are re-hashed on a worker thread while this one writes and feeds CommP (both release the
+    GIL), a few chunks behind: a mismatch found late still fails the whole CAR, which the caller drops.
     """
     commp = CommPWriter(threads=commp_threads)
+    checks: deque[Future[bool]] = deque()
+    pool = ThreadPoolExecutor(1, thread_name_prefix="import-check")
+
+    def settle(keep: int) -> None:
+        while len(checks) > keep:
+            if not checks.popleft().result():
+                raise FileImportError("the file changed while it was being imported: import it again")
+
     try:
         car = _CarOut(out, commp)
         car.write(encode_header([root.cid]))
@@ -384,17 +398,25 @@ def write_car(
                 stack.extend(reversed(node.children))
                 continue
             chunk = _read_chunk(source, entry.file_bytes)
-            if raw_leaf_cid(chunk) != entry.cid:
-                raise FileImportError("the file changed while it was being imported: import it again")
+            checks.append(pool.submit(_matches, chunk, entry.cid))
+            settle(8)
             if entry.cid not in written:
                 car.write(encode_section(entry.cid, chunk))
                 written.add(entry.cid)
                 sections += 1
+        settle(0)
         if source.read(1):
             raise FileImportError("the file grew while it was being imported: import it again")
         return car.size, sections, commp.finish()
     finally:
+        for check in checks:
+            check.cancel()
+        pool.shutdown(wait=True)
         commp.close()
+
+
+def _matches(chunk: bytes, cid: CID) -> bool:
+    return raw_leaf_cid(chunk) == cid
 
 
 def import_to_car(
@@ -403,7 +425,7 @@ def import_to_car(
     *,
     chunk_size: int = CHUNK_SIZE,
     max_links: int = MAX_LINKS,
-    commp_threads: int = 2,
+    commp_threads: int = 1,
     fsync: bool = True,
 ) -> ImportedCar:
     """Import the file at path into a CAR at car_path (written whole or not at all: a temporary file

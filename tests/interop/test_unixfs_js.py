@@ -22,7 +22,7 @@ from chain.store.car import read_car
 from node.markets.traversal import export_file
 from node.markets.unixfs import CHUNK_SIZE, MAX_LINKS, import_to_car
 from tests.interop.test_car_js import JS_DIR
-from tests.interop.test_car_js import node as node  # noqa: F401 - the fixture that installs the packages
+from tests.interop.test_car_js import node as node
 
 TOOL = JS_DIR / "unixfs_tool.mjs"
 SIZES = {
@@ -43,7 +43,7 @@ def _run(node: str, *args: str) -> Any:
 
 @pytest.mark.parametrize("name", list(SIZES))
 def test_same_root_as_ipfs_unixfs_importer_and_their_exporter_reads_our_car(
-    node: str,  # noqa: F811
+    node: str,
     tmp_path: Path,
     name: str,
 ) -> None:
@@ -74,19 +74,22 @@ def test_same_root_as_ipfs_unixfs_importer_and_their_exporter_reads_our_car(
     # The piece is what `filpy commp` says of our CAR.
     done = subprocess.run(
         [sys.executable, "-m", "cli", "commp", "--no-progress", str(tmp_path / "ours.car")],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     assert str(ours.piece_cid) in done.stdout and str(ours.piece_size) in done.stdout
 
 
-def test_dag_pb_nodes_are_canonical_for_at_ipld_dag_pb(node: str, tmp_path: Path) -> None:  # noqa: F811
+def test_dag_pb_nodes_are_canonical_for_at_ipld_dag_pb(node: str, tmp_path: Path) -> None:
     path = tmp_path / "file"
     path.write_bytes(os.urandom(3 * CHUNK_SIZE))
     import_to_car(path, tmp_path / "file.car")
     _, sections = read_car((tmp_path / "file.car").open("rb"))
     inner = [(cid, block) for cid, block in sections if cid.codec == DAG_PB]
     assert inner
-    for cid, block in inner:
+    for _cid, block in inner:
         seen = _run(node, "dagpb", block.hex())
         assert seen["canonical"] is True
         ours = dagpb.decode(block)

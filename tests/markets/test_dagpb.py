@@ -72,7 +72,10 @@ def test_unsorted_links_are_not_encoded() -> None:
         (field(2, 2, field(1, 2, LEAF.bytes) + field(3, 2, b"\x01")), "wire type 2, expected varint"),
         (field(2, 2, field(1, 2, LEAF.bytes) + field(2, 2, b"\xff")), "Name is not UTF-8"),
         (field(1, 2, b"a") + field(1, 2, b"b"), "duplicate Data"),
-        (field(2, 2, field(1, 2, LEAF.bytes)) + field(1, 2, b"a") + field(2, 2, field(1, 2, LEAF.bytes)), "interleaved"),
+        (
+            field(2, 2, field(1, 2, LEAF.bytes)) + field(1, 2, b"a") + field(2, 2, field(1, 2, LEAF.bytes)),
+            "interleaved",
+        ),
         (field(3, 2, b"x"), "unknown field 3"),
         (field(1, 0, b"\x01"), "expected bytes"),
         (b"\x0a\x05ab", "needs 5 bytes"),

@@ -53,14 +53,16 @@ async def test_head_probe_and_refusals(provider: Provider) -> None:
     root = provider.imported.root
     async with httpx.AsyncClient() as client:
         head = await client.head(f"{provider.base}/ipfs/{root}?format=car")
-        assert head.status_code == 200 and head.content == b"" and head.headers["content-type"].startswith(CAR)
+        assert (
+            head.status_code == 200 and head.content == b"" and head.headers["content-type"].startswith(CAR)
+        )
         probe = await client.get(f"{provider.base}/ipfs/bafkqaaa?format=car")
         assert probe.status_code == 200 and probe.content == encode_header([CID.parse("bafkqaaa")])
         assert (await client.get(f"{provider.base}/ipfs/bafkqaaa?format=raw")).content == b""
         cases = [
             (f"/ipfs/{UNKNOWN}?format=car", {}, 404, "not stored here"),
             (f"/ipfs/{UNKNOWN}?format=car", {"Cache-Control": "only-if-cached"}, 412, "not stored"),
-            (f"/ipfs/not-a-cid?format=car", {}, 400, "invalid CID"),
+            ("/ipfs/not-a-cid?format=car", {}, 400, "invalid CID"),
             (f"/ipfs/{root}", {}, 400, "trustless gateway"),
             (f"/ipfs/{root}?format=tar", {}, 400, "not served here"),
             (f"/ipfs/{root}?format=car&dag-scope=most", {}, 400, "dag-scope"),
@@ -115,7 +117,9 @@ async def test_curl_downloads_are_byte_identical(provider: Provider, tmp_path: P
     root = provider.imported.root
     out = tmp_path / "curl.car"
     done = await trio.run_process(
-        [curl, "-sSf", "-o", str(out), f"{provider.base}/ipfs/{root}?format=car"], capture_stderr=True, check=False
+        [curl, "-sSf", "-o", str(out), f"{provider.base}/ipfs/{root}?format=car"],
+        capture_stderr=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert out.read_bytes() == provider.car.read_bytes()

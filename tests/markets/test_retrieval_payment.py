@@ -21,7 +21,9 @@ from node.markets.retrieval_payment import (
 
 CHANNEL = Address.new_id(1234)
 ROOT = CID.parse("bafkqaaa")
-PARAMS = RetrievalParams(price_per_byte=2, payment_interval=100, payment_interval_increase=50, unseal_price=11)
+PARAMS = RetrievalParams(
+    price_per_byte=2, payment_interval=100, payment_interval_increase=50, unseal_price=11
+)
 
 
 def test_interval_arithmetic_matches_go_fil_markets() -> None:
@@ -32,7 +34,9 @@ def test_interval_arithmetic_matches_go_fil_markets() -> None:
     assert PARAMS.outstanding(11, 100, last=False) == 200
     assert PARAMS.outstanding(11, 120, last=False) == 200  # only up to the lower bound
     assert PARAMS.outstanding(11, 120, last=True) == 240
-    assert PARAMS.bytes_allowed(0) == 0 and PARAMS.bytes_allowed(11) == 100 and PARAMS.bytes_allowed(211) == 250
+    assert (
+        PARAMS.bytes_allowed(0) == 0 and PARAMS.bytes_allowed(11) == 100 and PARAMS.bytes_allowed(211) == 250
+    )
     free = RetrievalParams(price_per_byte=0, payment_interval=1, payment_interval_increase=0)
     assert free.outstanding(0, 10**9, last=True) == 0
 

@@ -37,14 +37,18 @@ def new_host() -> Libp2pHost:
 
 
 @pytest.fixture
-async def hosts(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[tuple[Libp2pHost, Libp2pHost, PieceStore]]:
+async def hosts(
+    nursery: trio.Nursery, tmp_path: Path
+) -> AsyncIterator[tuple[Libp2pHost, Libp2pHost, PieceStore]]:
     (tmp_path / "file").write_bytes(b"retrieve me" * 50_000)
     made = import_to_car(tmp_path / "file", tmp_path / "file.car")
     store = PieceStore.open(tmp_path / "pieces")
     store.add_car(tmp_path / "file.car", piece_cid=made.piece_cid)
     client, provider = new_host(), new_host()
     RetrievalQueryProvider(
-        store, payment_address=WORKER, ask=RetrievalAsk(price_per_byte=2, unseal_price=7, payment_interval=1000)
+        store,
+        payment_address=WORKER,
+        ask=RetrievalAsk(price_per_byte=2, unseal_price=7, payment_interval=1000),
     ).register(provider)
     with trio.fail_after(10):
         await nursery.start(client.run)
@@ -82,16 +86,29 @@ async def test_unavailable_says_why(hosts: tuple[Libp2pHost, Libp2pHost, PieceSt
     assert answer.piece_cid_found is QueryItemStatus.Unavailable and str(other_piece) in answer.message
 
 
-async def test_the_wire_form_is_go_fil_markets_map_encoding(hosts: tuple[Libp2pHost, Libp2pHost, PieceStore]) -> None:
+async def test_the_wire_form_is_go_fil_markets_map_encoding(
+    hosts: tuple[Libp2pHost, Libp2pHost, PieceStore],
+) -> None:
     client, provider, store = hosts
     root = store.pieces()[0].roots[0]
     assert dagcbor.decode(Query(root).to_bytes()) == {"PayloadCID": root, "QueryParams": {"PieceCID": None}}
     stream = await client.open_stream(provider.peer_id, QUERY_PROTOCOL, timeout=10)
-    await write_cbor(stream, dagcbor.encode({"PayloadCID": root, "QueryParams": {"PieceCID": None}}), timeout=10)
+    await write_cbor(
+        stream, dagcbor.encode({"PayloadCID": root, "QueryParams": {"PieceCID": None}}), timeout=10
+    )
     raw = await read_cbor(stream, max_bytes=1 << 16, timeout=10)
     assert sorted(raw) == sorted(
-        ["Status", "PieceCIDFound", "Size", "PaymentAddress", "MinPricePerByte", "MaxPaymentInterval",
-         "MaxPaymentIntervalIncrease", "Message", "UnsealPrice"]
+        [
+            "Status",
+            "PieceCIDFound",
+            "Size",
+            "PaymentAddress",
+            "MinPricePerByte",
+            "MaxPaymentInterval",
+            "MaxPaymentIntervalIncrease",
+            "Message",
+            "UnsealPrice",
+        ]
     )
     assert raw["Status"] == 0 and raw["PaymentAddress"] == WORKER.to_bytes()
     await stream.close()
@@ -116,7 +133,9 @@ async def test_find_data_makes_lotus_offers(hosts: tuple[Libp2pHost, Libp2pHost,
         [Candidate(MINER, provider.peer_id), Candidate(Address.new_id(2000), stranger.peer_id)],
     )
     good, bad = offers
-    assert good.err == "" and good.size == piece.unpadded_size and good.min_price == piece.unpadded_size * 2 + 7
+    assert (
+        good.err == "" and good.size == piece.unpadded_size and good.min_price == piece.unpadded_size * 2 + 7
+    )
     assert good.to_json()["MinerPeer"] == {"Address": "t01000", "ID": provider.id(), "PieceCID": None}
     assert good.to_json()["PricePerByte"] == "2"
     assert bad.err and bad.miner == Address.new_id(2000)

@@ -10,6 +10,7 @@ from chain.encoding import dagcbor, dagpb
 from chain.encoding.cid import CID, RAW
 from chain.encoding.multihash import IDENTITY, SHA2_256, Multihash
 from chain.store.blockstore import BlockNotFound, MemoryBlockstore, put_cbor
+from chain.store.car import encode_header, encode_section, read_car
 from node.markets.carstream import CarStreamParser
 from node.markets.traversal import (
     DagScope,
@@ -22,10 +23,11 @@ from node.markets.traversal import (
     export_file,
 )
 from node.markets.unixfs import DataType, UnixFSData, build_dag, write_car
-from chain.store.car import encode_header, encode_section, read_car
 
 
-def file_dag(data: bytes, chunk: int = 4, links: int = 3) -> tuple[MemoryBlockstore, CID, list[tuple[CID, bytes]]]:
+def file_dag(
+    data: bytes, chunk: int = 4, links: int = 3
+) -> tuple[MemoryBlockstore, CID, list[tuple[CID, bytes]]]:
     builder = build_dag(io.BytesIO(data), chunk_size=chunk, max_links=links)
     root = builder.finish()
     out = io.BytesIO()
@@ -60,7 +62,7 @@ def test_dups_n_and_dups_y_both_rebuild_the_file(tmp_path: Path) -> None:
 
 
 def test_a_tampered_block_is_refused(tmp_path: Path) -> None:
-    store, root, blocks = file_dag(DATA)
+    _store, root, blocks = file_dag(DATA)
     cid, data = blocks[2]
     blocks[2] = (cid, data[:-1] + b"!")
     with pytest.raises(TamperedBlock, match="do not hash"):
@@ -68,7 +70,7 @@ def test_a_tampered_block_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_block_out_of_order_or_foreign_is_refused(tmp_path: Path) -> None:
-    store, root, blocks = file_dag(DATA)
+    _store, root, blocks = file_dag(DATA)
     swapped = [blocks[0], blocks[2], blocks[1], *blocks[3:]]
     with pytest.raises(UnexpectedBlock, match="out of order or not part of the DAG"):
         verify(root, swapped, tmp_path)

@@ -43,7 +43,12 @@ def test_unixfs_data_round_trip_and_packed_blocksizes() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "words"),
-    [(b"", "no Type"), (b"\x08\x09", "unknown Type 9"), (b"\x10\x01", "wire type 0"), (b"\x48\x01", "unknown field 9")],
+    [
+        (b"", "no Type"),
+        (b"\x08\x09", "unknown Type 9"),
+        (b"\x10\x01", "wire type 0"),
+        (b"\x48\x01", "unknown field 9"),
+    ],
 )
 def test_unixfs_data_refuses_malformed_messages(raw: bytes, words: str) -> None:
     with pytest.raises(DecodeError, match=words):
