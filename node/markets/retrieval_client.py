@@ -208,7 +208,7 @@ async def offer_from(host: Libp2pHost, candidate: Candidate, root: CID, piece: C
         answer = await query(host, candidate.peer, root, wanted)
     except QueryError as exc:
         return QueryOffer(err=str(exc), root=root, piece=wanted, miner=candidate.miner, miner_peer=peer)
-    if answer.status is not QueryResponseStatus.Available:
+    if answer.status != QueryResponseStatus.Available:
         return QueryOffer(
             err=f"retrieval query offer was unavailable: {answer.message}",
             root=root,

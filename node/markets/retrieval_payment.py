@@ -1,7 +1,7 @@
 """Paid retrieval: the deal terms, the provider's "pause until paid" gate and the client's payer.
 
 The terms and messages are go-fil-markets' (retrievalmarket/types.go, map-encoded): a `DealProposal
-{PayloadCID, ID, Params{Selector, PieceCID, PricePerByte, PaymentInterval, PaymentIntervalIncrease,
+{PayloadCID, ID, Params{PieceCID, PricePerByte, PaymentInterval, PaymentIntervalIncrease,
 UnsealPrice}}`, answered and driven by `DealResponse{Status, ID, PaymentOwed, Message}`, paid with
 `DealPayment{ID, PaymentChannel, PaymentVoucher}`. The arithmetic is theirs too: the unseal price is
 paid before any byte; then the provider sends up to the next interval boundary (PaymentInterval, then
@@ -29,7 +29,7 @@ import structlog
 import trio
 
 from chain.encoding.cid import CID
-from chain.encoding.schema import AnyCbor, CborMap, Name, TokenAmount, Uint64
+from chain.encoding.schema import Bytes, CborMap, Name, TokenAmount, Uint64
 from chain.types.address import Address
 
 _log = structlog.get_logger(__name__)
@@ -78,7 +78,9 @@ class DealStatus(IntEnum):
 class RetrievalParams(CborMap, kw_only=True):
     """go-fil-markets retrievalmarket.Params."""
 
-    selector: AnyCbor = None
+    # go-fil-markets' first field, Selector (an embedded IPLD selector node, null for the whole DAG), is
+    # left out: only whole-DAG retrievals are made, and the transport that carries these messages adds
+    # `Selector: null` on the wire and accepts it (not written yet; docs/retrieval.md).
     piece_cid: Annotated[CID | None, Name("PieceCID")] = None
     price_per_byte: TokenAmount
     payment_interval: Uint64
@@ -129,7 +131,7 @@ class DealProposal(CborMap):
 
 
 class DealResponse(CborMap, kw_only=True):
-    status: DealStatus
+    status: Uint64  # a DealStatus; any number decodes, as in go-fil-markets
     id: Annotated[Uint64, Name("ID")]
     payment_owed: TokenAmount = 0
     message: str = ""
@@ -138,7 +140,9 @@ class DealResponse(CborMap, kw_only=True):
 class DealPayment(CborMap):
     id: Annotated[Uint64, Name("ID")]
     payment_channel: Address
-    payment_voucher: AnyCbor
+    # The SignedVoucher's CBOR bytes until the paych branch's type replaces them (go-fil-markets embeds
+    # the voucher struct itself).
+    payment_voucher: Bytes
 
 
 class PaymentError(Exception):
@@ -281,7 +285,7 @@ async def client_transfer(
             DealStatus.FundsNeededUnseal,
         ):
             await channel.send(("payment", await payer.pay(response.payment_owed)))
-        elif response.status is DealStatus.Completed:
+        elif response.status == DealStatus.Completed:
             return payer.received
         elif response.status in (
             DealStatus.Errored,
@@ -290,5 +294,12 @@ async def client_transfer(
             DealStatus.Failing,
         ):
             raise PaymentError(
-                f"the provider ended deal {response.id}: {response.status.name} {response.message}"
+                f"the provider ended deal {response.id}: {_status_name(response.status)} {response.message}"
             )
+
+
+def _status_name(status: int) -> str:
+    try:
+        return DealStatus(status).name
+    except ValueError:
+        return f"status {status}"

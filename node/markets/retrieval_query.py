@@ -59,8 +59,8 @@ class Query(CborMap):
 
 
 class QueryResponse(CborMap, kw_only=True):
-    status: QueryResponseStatus
-    piece_cid_found: Annotated[QueryItemStatus, Name("PieceCIDFound")]
+    status: Uint64  # a QueryResponseStatus; any number decodes, as in go-fil-markets
+    piece_cid_found: Annotated[Uint64, Name("PieceCIDFound")]  # a QueryItemStatus
     size: Uint64 = 0
     payment_address: Address
     min_price_per_byte: TokenAmount = 0
@@ -162,9 +162,7 @@ class RetrievalQueryProvider:
             _log.info("retrieval.query_answer_failed", peer=str(peer), error=str(exc))
         finally:
             await close_quietly(stream)
-        _log.debug(
-            "retrieval.query", peer=str(peer), payload=str(query.payload_cid), status=response.status.name
-        )
+        _log.debug("retrieval.query", peer=str(peer), payload=str(query.payload_cid), status=response.status)
 
 
 async def query(

@@ -13,7 +13,6 @@ fails if the stream ended before the walk did (an interrupted transfer). With a 
 writes the UnixFS file the DAG holds, checking each node's sizes as its subtree completes.
 """
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -136,14 +135,17 @@ class FileOutput:
         self.size += len(data)
 
     def copy(self, offset: int, length: int) -> None:
-        self.out.flush()
-        fd = self.out.fileno()
+        out = self.out
+        end = out.tell()
         done = 0
         while done < length:
-            part = os.pread(fd, min(length - done, 1 << 20), offset + done)
+            out.seek(offset + done)
+            part = out.read(min(length - done, 1 << 20))
             if not part:
-                raise VerificationError(f"cannot re-read {length} bytes at {offset} of the output file")
+                raise VerificationError(f"cannot re-read {length} bytes at {offset} of the output")
+            out.seek(end)
             self.write(part)
+            end += len(part)
             done += len(part)
 
 

@@ -8,12 +8,14 @@ import httpx
 import pytest
 import trio
 
+from chain.encoding import dagpb
 from chain.encoding.cid import CID
 from chain.encoding.commcid import piece_cid_v1, v1_to_v2
-from chain.store.car import encode_header, read_car
+from chain.encoding.multihash import SHA2_256
+from chain.store.car import encode_header, read_car, write_car
 from node.markets.piecestore import RetrievalAsk
 from node.markets.retrieval_client import BadData, ProviderRefused, TransferInterrupted, retrieve_http
-from node.markets.unixfs import CHUNK_SIZE
+from node.markets.unixfs import CHUNK_SIZE, DataType, UnixFSData
 from proofs.commp import commp_of_bytes
 from tests.markets.conftest import Provider
 
@@ -170,3 +172,24 @@ async def test_a_tampered_block_is_refused_by_the_client(provider: Provider, tmp
     with pytest.raises(BadData, match="tampered"):
         await retrieve_http(provider.base, provider.imported.root, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+async def test_a_path_walks_a_unixfs_directory(provider: Provider, tmp_path: Path) -> None:
+    root = provider.imported.root
+    directory = dagpb.encode(
+        dagpb.PBNode(
+            (dagpb.PBLink(root, "file.bin", provider.imported.car_size),),
+            UnixFSData(DataType.Directory).encode(),
+        )
+    )
+    dir_cid = CID.hash_of(directory, codec=dagpb.CODEC, mh_code=SHA2_256)
+    _, sections = read_car(provider.car.open("rb"))
+    with (tmp_path / "dir.car").open("wb") as out:
+        write_car(out, [dir_cid], [(dir_cid, directory), *sections])
+    provider.store.add_car(tmp_path / "dir.car")
+    answer = await get(f"{provider.base}/ipfs/{dir_cid}/file.bin?format=car")
+    assert answer.status_code == 200 and answer.headers["x-ipfs-roots"] == f"{dir_cid},{root}"
+    roots, blocks = read_car(io.BytesIO(answer.content))
+    assert roots == (dir_cid,) and blocks == [(dir_cid, directory), *sections]
+    missing = await get(f"{provider.base}/ipfs/{dir_cid}/nope?format=car")
+    assert missing.status_code == 404 and "'nope' is not in directory" in missing.text

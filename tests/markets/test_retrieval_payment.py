@@ -60,8 +60,8 @@ class End:
         return await self.into.receive_side.receive()
 
 
-def voucher(amount: int) -> object:
-    return dagcbor.decode(dagcbor.encode({"Amount": amount}))  # stands for a SignedVoucher's CBOR
+def voucher(amount: int) -> bytes:
+    return dagcbor.encode({"Amount": amount})  # stands for a SignedVoucher's CBOR
 
 
 async def run(data: bytes, *, max_total: int, overcharge: int = 0) -> tuple[bytes, list[object], list[int]]:
@@ -72,7 +72,7 @@ async def run(data: bytes, *, max_total: int, overcharge: int = 0) -> tuple[byte
     redeemed: list[int] = []
 
     async def check(payment: DealPayment) -> int:  # what PaychVoucherAdd would do: the delta of a voucher
-        cumulative = payment.payment_voucher["Amount"]
+        cumulative = dagcbor.decode(payment.payment_voucher)["Amount"]
         delta = cumulative - sum(redeemed)
         redeemed.append(delta)
         return delta
@@ -124,7 +124,7 @@ async def test_the_transfer_pauses_at_each_interval_until_paid() -> None:
         (DealStatus.FundsNeededLastPayment, 124, 512),
     ]
     assert sum(redeemed) == 11 + 2 * 512
-    assert log[-1][1].status is DealStatus.Completed  # type: ignore[index]
+    assert log[-1][1].status == DealStatus.Completed  # type: ignore[index]
 
 
 async def test_the_client_refuses_an_overcharge_and_the_budget_holds() -> None:

@@ -80,10 +80,10 @@ async def test_unavailable_says_why(hosts: tuple[Libp2pHost, Libp2pHost, PieceSt
     root = store.pieces()[0].roots[0]
     unknown = CID.hash_of(dagcbor.encode("nothing"))
     answer = await query(client, provider.peer_id, unknown)
-    assert answer.status is QueryResponseStatus.Unavailable and "not in any piece" in answer.message
+    assert answer.status == QueryResponseStatus.Unavailable and "not in any piece" in answer.message
     other_piece = CID.parse("baga6ea4seaqao7s73y24kcutaosvacpdjgfe5pw76ooefnyqw4ynr3d2y6x2mpq")
     answer = await query(client, provider.peer_id, root, other_piece)
-    assert answer.piece_cid_found is QueryItemStatus.Unavailable and str(other_piece) in answer.message
+    assert answer.piece_cid_found == QueryItemStatus.Unavailable and str(other_piece) in answer.message
 
 
 async def test_the_wire_form_is_go_fil_markets_map_encoding(
