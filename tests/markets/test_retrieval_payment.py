@@ -1,0 +1,136 @@
+"""Paid retrieval: go-fil-markets' interval arithmetic, the provider pausing until paid, the client
+paying only for what it received (with a fake voucher source in place of the payment channel manager)."""
+
+import pytest
+import trio
+
+from chain.encoding import dagcbor
+from chain.encoding.cid import CID
+from chain.types.address import Address
+from node.markets.retrieval_payment import (
+    ClientPayments,
+    DealPayment,
+    DealProposal,
+    DealStatus,
+    PaymentError,
+    ProviderPayments,
+    RetrievalParams,
+    client_transfer,
+    provider_transfer,
+)
+
+CHANNEL = Address.new_id(1234)
+ROOT = CID.parse("bafkqaaa")
+PARAMS = RetrievalParams(
+    price_per_byte=2, payment_interval=100, payment_interval_increase=50, unseal_price=11
+)
+
+
+def test_interval_arithmetic_matches_go_fil_markets() -> None:
+    # Boundaries at 100, 250 (100 + 150), 450 (250 + 200), ...
+    assert [PARAMS.next_interval(n) for n in (0, 99, 100, 249, 250, 449)] == [100, 100, 250, 250, 450, 450]
+    assert [PARAMS.interval_lower_bound(n) for n in (0, 99, 100, 260, 450)] == [0, 0, 100, 250, 450]
+    assert PARAMS.outstanding(0, 0, last=False) == 11  # unsealing first
+    assert PARAMS.outstanding(11, 100, last=False) == 200
+    assert PARAMS.outstanding(11, 120, last=False) == 200  # only up to the lower bound
+    assert PARAMS.outstanding(11, 120, last=True) == 240
+    assert (
+        PARAMS.bytes_allowed(0) == 0 and PARAMS.bytes_allowed(11) == 100 and PARAMS.bytes_allowed(211) == 250
+    )
+    free = RetrievalParams(price_per_byte=0, payment_interval=1, payment_interval_increase=0)
+    assert free.outstanding(0, 10**9, last=True) == 0
+
+
+class Pipe:
+    """One direction of an in-memory message transport."""
+
+    def __init__(self) -> None:
+        self.send_side, self.receive_side = trio.open_memory_channel[object](100)
+
+
+class End:
+    def __init__(self, out: Pipe, into: Pipe, log: list[object]) -> None:
+        self.out, self.into, self.log = out, into, log
+
+    async def send(self, message: object) -> None:
+        self.log.append(message)
+        await self.out.send_side.send(message)
+
+    async def receive(self) -> object:
+        return await self.into.receive_side.receive()
+
+
+def voucher(amount: int) -> bytes:
+    return dagcbor.encode({"Amount": amount})  # stands for a SignedVoucher's CBOR
+
+
+async def run(data: bytes, *, max_total: int, overcharge: int = 0) -> tuple[bytes, list[object], list[int]]:
+    to_client, to_provider = Pipe(), Pipe()
+    log: list[object] = []
+    provider_end, client_end = End(to_client, to_provider, log), End(to_provider, to_client, log)
+    proposal = DealProposal(ROOT, 7, PARAMS)
+    redeemed: list[int] = []
+
+    async def check(payment: DealPayment) -> int:  # what PaychVoucherAdd would do: the delta of a voucher
+        cumulative = dagcbor.decode(payment.payment_voucher)["Amount"]
+        delta = cumulative - sum(redeemed)
+        redeemed.append(delta)
+        return delta
+
+    gate = ProviderPayments(proposal, check)
+    gate.funds_received -= overcharge  # a provider that asks for more than is due
+    paid_total = 0
+
+    async def voucher_for(amount: int, received: int) -> DealPayment:
+        nonlocal paid_total
+        assert received * PARAMS.price_per_byte + PARAMS.unseal_price >= paid_total + amount
+        paid_total += amount
+        return DealPayment(7, CHANNEL, voucher(paid_total))
+
+    got = bytearray()
+
+    async def sink(chunk: bytes) -> None:
+        got.extend(chunk)
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for at in range(0, len(data), 70):
+            yield data[at : at + 70]
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(provider_transfer, gate, chunks(), provider_end)
+            await client_transfer(ClientPayments(PARAMS, voucher_for, max_total), client_end, sink)
+    return bytes(got), log, redeemed
+
+
+async def test_the_transfer_pauses_at_each_interval_until_paid() -> None:
+    data = bytes(range(256)) * 2  # 512 bytes: boundaries at 100, 250, 450
+    got, log, redeemed = await run(data, max_total=10_000)
+    assert got == data
+    sent = 0
+    asked: list[tuple[DealStatus, int, int]] = []
+    for item in log:
+        kind, message = item  # type: ignore[misc]
+        if kind == "data":
+            sent += len(message)
+        elif kind == "response" and message.payment_owed:
+            asked.append((message.status, message.payment_owed, sent))
+    # Never more than the paid-for interval in flight: each request comes exactly at a boundary.
+    assert asked == [
+        (DealStatus.FundsNeededUnseal, 11, 0),
+        (DealStatus.FundsNeeded, 200, 100),
+        (DealStatus.FundsNeeded, 300, 250),
+        (DealStatus.FundsNeeded, 400, 450),
+        (DealStatus.FundsNeededLastPayment, 124, 512),
+    ]
+    assert sum(redeemed) == 11 + 2 * 512
+    assert log[-1][1].status == DealStatus.Completed  # type: ignore[index]
+
+
+async def test_the_client_refuses_an_overcharge_and_the_budget_holds() -> None:
+    with pytest.raises(BaseExceptionGroup) as caught:
+        await run(bytes(300), max_total=10_000, overcharge=5)
+    assert any("asks for" in str(e) for e in caught.value.exceptions)
+    with pytest.raises(BaseExceptionGroup) as caught:
+        await run(bytes(300), max_total=100)
+    assert any(isinstance(e, PaymentError) and "budget" in str(e) for e in caught.value.exceptions)
