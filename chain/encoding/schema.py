@@ -312,6 +312,8 @@ def cid_from_json(raw: Any, what: str) -> CID:
 class EnumKind(Kind):
     """An IntEnum written as its number; unknown numbers are refused."""
 
+    encode = int  # the member's number, a plain int as decoded CBOR gives it back
+
     def __init__(self, enum: type[IntEnum]) -> None:
         self.enum = enum
         self.by_value = {int(m): m for m in enum}

@@ -9,6 +9,7 @@ import importlib
 import json
 import pkgutil
 from datetime import UTC
+from enum import IntEnum
 from typing import Any
 
 import pytest
@@ -285,3 +286,22 @@ def test_hand_written_hostile_input_raises_decode_error_only(cls: type, raw: Any
         cls.from_cbor(raw)  # type: ignore[attr-defined]
     with contextlib.suppress(DecodeError):
         cls.from_json(json_raw)  # type: ignore[attr-defined]
+
+
+class _Colour(IntEnum):
+    RED = 1
+    BLUE = 7
+
+
+def test_enum_fields_are_plain_numbers_in_cbor() -> None:
+    """An IntEnum field encodes as its number, so the CBOR value (not only its bytes) reads back."""
+
+    class Paint(CborTuple):
+        colour: _Colour
+
+    raw = Paint(_Colour.BLUE).to_cbor()
+    assert raw == [7] and type(raw[0]) is int
+    assert Paint.from_cbor(raw) == Paint(_Colour.BLUE)
+    assert Paint.from_json(Paint(_Colour.RED).to_json()).colour is _Colour.RED
+    with pytest.raises(DecodeError, match=r"Paint\.Colour: 3 is not a valid _Colour"):
+        Paint.from_cbor([3])
