@@ -6,7 +6,6 @@ installed with `npm ci` on first use.
 
 import io
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,26 +17,14 @@ from chain.encoding.cid import CID, DAG_CBOR, RAW
 from chain.encoding.multihash import IDENTITY, SHA2_256, Multihash
 from chain.store.blockstore import LevelDBBlockstore, MemoryBlockstore, put_cbor
 from chain.store.car import export_car, import_car, links_of, read_car
+from tests.interop.js_env import JS_DIR, node_with_packages
 
-JS_DIR = Path(__file__).parent / "js"
 TOOL = JS_DIR / "car_tool.mjs"
 
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
-    if node_bin is None or npm_bin is None:
-        pytest.skip("node and npm are needed for the @ipld/car interop tests and are not on PATH")
-    if not (JS_DIR / "node_modules" / "@ipld" / "car").is_dir():
-        done = subprocess.run(
-            [npm_bin, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-            cwd=JS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, f"npm ci failed in {JS_DIR}:\n{done.stderr}"
-    return node_bin
+    return node_with_packages("the @ipld/car interop tests")
 
 
 def _run(node: str, *args: str) -> Any:

@@ -8,9 +8,7 @@ first use; the node process is stopped by its PID whatever happens.
 """
 
 import json
-import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,28 +21,16 @@ from node.p2p.chainview import IncludedMessages
 from node.p2p.hello import HelloMessage
 from node.p2p.identity import marshal_private_key, peer_id_of
 from node.p2p.protocols import PeerID, block_topic, message_topic
+from tests.interop.js_env import JS_DIR, node_with_packages
 from tests.p2p.chain_fixtures import BLS, block_msg, build_chain, header, message, signed
 from tests.p2p.harness import make_node, running, wait_until
 
-JS_DIR = Path(__file__).parent / "js"
 PEER = JS_DIR / "p2p_peer.mjs"
 
 
 @pytest.fixture(scope="module")
 def node_bin() -> str:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm are needed for the js-libp2p interop test and are not on PATH")
-    if not (JS_DIR / "node_modules" / "libp2p").is_dir():
-        done = subprocess.run(
-            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-            cwd=JS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, f"npm ci failed in {JS_DIR}:\n{done.stderr}"
-    return node
+    return node_with_packages("the js-libp2p interop test")
 
 
 class Lines:

@@ -21,7 +21,7 @@ from chain.store.blockstore import MemoryBlockstore
 from chain.store.car import read_car
 from node.markets.traversal import export_file
 from node.markets.unixfs import CHUNK_SIZE, MAX_LINKS, import_to_car
-from tests.interop.test_car_js import JS_DIR
+from tests.interop.js_env import JS_DIR
 from tests.interop.test_car_js import node as node
 
 TOOL = JS_DIR / "unixfs_tool.mjs"
