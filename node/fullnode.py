@@ -34,6 +34,8 @@ from chain.store.car import CarReader
 from chain.types.block import BlockHeader
 from chain.types.tipset import TipSet
 from node.genesis import Genesis, load_genesis_file
+from node.markets.paych import PaychManager
+from node.markets.paych_store import PAYCH_NAMESPACE, PaychStore
 from node.wallet import Wallet
 
 T = TypeVar("T")
@@ -66,6 +68,8 @@ class FullNode:
     # Set by whoever runs the node (node/daemon.py) so that Shutdown can stop it.
     on_shutdown: Callable[[str], None] | None = None
     limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(WORKER_THREADS))
+    # The payment-channel manager (node/markets/paych.py), set by assemble: it needs the node itself.
+    paych: PaychManager = field(init=False, repr=False)
 
     # -- identity -------------------------------------------------------------------------------------
     @property
@@ -122,9 +126,10 @@ class FullNode:
                     changes = self.chain.subscribe()
 
 
-def _mpool_store(chain: ChainStore) -> MetadataStore:
+def _metadata_store(chain: ChainStore, namespace: bytes) -> MetadataStore:
+    """A namespace of the chain's LevelDB (the repo's datastore), or memory for an in-memory chain."""
     db = getattr(chain.blockstore, "db", None)
-    return MemoryMetadata() if db is None else LevelDBMetadata(db, namespace=MPOOL_NAMESPACE)
+    return MemoryMetadata() if db is None else LevelDBMetadata(db, namespace=namespace)
 
 
 def assemble(chain: ChainStore, wallet: Wallet, *, policy: Policy, persistent: bool) -> FullNode:
@@ -135,15 +140,17 @@ def assemble(chain: ChainStore, wallet: Wallet, *, policy: Policy, persistent: b
     state = StateManager(chain, policy=policy, beacon=beacon, index=index)
     head = chain.head()
     state.state_of(head)  # the pool reads the state after the head
-    pool = MessagePool(chain, state, head, policy=policy, local_store=_mpool_store(chain))
+    pool = MessagePool(chain, state, head, policy=policy, local_store=_metadata_store(chain, MPOOL_NAMESPACE))
     restored = pool.load_local()
     if restored:
         _log.info("mpool restored local messages", count=restored)
     chain.on_head_change(pool.head_change)
     pusher = MessagePusher(pool, state, chain, wallet)
-    return FullNode(
+    node = FullNode(
         policy=policy, chain=chain, state=state, mpool=pool, pusher=pusher, wallet=wallet, beacon=beacon
     )
+    node.paych = PaychManager(node, PaychStore(_metadata_store(chain, PAYCH_NAMESPACE)))
+    return node
 
 
 def open_full_node(datastore: Path, genesis_car: Path, wallet: Wallet, *, policy: Policy) -> FullNode:

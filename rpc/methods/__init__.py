@@ -14,6 +14,7 @@ def full_node_registry() -> Registry:
         mpool,
         msig,
         net,
+        paych,
         state,
         state_market,
         state_miner,
