@@ -776,6 +776,11 @@ class PaychManager:
         stored with the voucher is used."""
         return await self._locked(channel, self._spendable_sync, sv, secret, proof)
 
+    async def stored_voucher(self, channel: Address, sv: SignedVoucher) -> VoucherRecord | None:
+        """The voucher as the channel's store holds it (with its proof and submitted flag), if it does."""
+        rec, _ = await self._tracked(channel)
+        return await self.node.run_sync(self._stored_voucher, rec, sv)
+
     def _stored_voucher(self, rec: ChannelRecord, sv: SignedVoucher) -> VoucherRecord | None:
         held = self.store.voucher(rec.channel_id, sv)
         return held if held is not None and held.voucher == sv else None

@@ -182,6 +182,9 @@ async def redeem_with_proof(manager: PaychManager, deal: VoucherDeal, voucher: S
     if voucher.extra != expected:
         raise CollectRefused("the voucher's condition is not this deal's piece inclusion in its sector")
     await manager.add_voucher(deal.channel, voucher, proof, 0)
+    held = await manager.stored_voucher(deal.channel, voucher)
+    if held is not None and held.submitted:
+        raise CollectRefused("cannot submit voucher that has already been submitted")
     if not await manager.check_voucher_spendable(deal.channel, voucher, b"", proof):
         raise CollectRefused(
             f"the chain does not accept the voucher: its condition fails with this proof of piece "

@@ -38,7 +38,7 @@ CLIENT: Final = Address.of_key(CLIENT_KEY)
 PROVIDER: Final = Address.of_key(PROVIDER_KEY)
 WORKER: Final = Address.of_key(WORKER_KEY)
 # How long watchers get to see a new head before the next tipset is mined (polled in small steps).
-SETTLE_STEPS: Final = 25
+SETTLE_STEPS: Final = 10
 SETTLE_STEP: Final = 0.01
 
 
