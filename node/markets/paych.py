@@ -506,7 +506,7 @@ class PaychManager:
             channel=None,
             control=from_,
             target=to,
-            direction=Direction.OUTBOUND,
+            inbound=False,
             pending_amount=amount,
             pending_available_amount=non_reserved,
             create_msg=mcid,
@@ -697,7 +697,7 @@ class PaychManager:
             channel=channel,
             control=to_key,
             target=from_key,
-            direction=Direction.INBOUND,
+            inbound=True,
             next_lane=max(found.lanes, default=-1) + 1,
         )
         with self.store.change() as change:
