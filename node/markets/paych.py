@@ -623,14 +623,15 @@ class PaychManager:
 
     async def new_payment(self, from_: Address, to: Address, specs: Sequence[VoucherSpec]) -> PaymentInfo:
         """PaychNewPayment: reserve the last voucher's amount, take a new lane, sign the vouchers on it.
-        Unlike Lotus, a channel still being created is waited for, so the vouchers can be made."""
+        Unlike Lotus, a create or add-funds message sent for it is waited for first, so that the
+        channel exists and holds the funds the vouchers need."""
         if not specs:
             raise PaychError("PaychNewPayment needs at least one voucher")
         got = await self.get_paych(from_, to, specs[-1].amount)
         channel = got.channel
-        if channel is None:
-            assert got.wait_sentinel is not None
+        if got.wait_sentinel is not None:
             channel = await self.get_wait_ready(got.wait_sentinel)
+        assert channel is not None
         lane = await self.allocate_lane(channel)
         vouchers = []
         for spec in specs:

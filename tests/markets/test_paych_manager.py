@@ -80,6 +80,9 @@ async def test_get_creates_then_funds_a_channel(parties: Parties) -> None:
     assert [state.state.from_, state.state.to] == ids
     assert await client.paych.list_channels() == [channel]
     assert await client.paych.status(channel) == PaychStatus(CLIENT, Direction.OUTBOUND)
+    # The pair is the same pair when a party is written as its ID address.
+    by_id = await client.paych.available_funds_by_from_to(ids[0], PROVIDER)
+    assert (by_id.channel, by_id.from_) == (channel, CLIENT)
     funds = await client.paych.available_funds(channel)
     assert funds == ChannelAvailableFunds(channel=channel, from_=CLIENT, to=PROVIDER, confirmed_amt=10 * FIL)
 
@@ -226,6 +229,9 @@ async def test_vouchers_that_must_fail(parties: Parties, tmp_path: Path) -> None
     channel = await parties.open_channel(10 * FIL)
     good = await create(client, channel, 2 * FIL, 0)
     assert await provider.paych.add_voucher(channel, good, b"", 0) == 2 * FIL
+    # A voucher may name the channel by its ID address.
+    channel_id = client.state.lookup_id(channel, client.chain.head())
+    assert await provider.paych.add_voucher(channel, signed(channel_id, 7, 1, FIL), b"", 0) == FIL
 
     # Signed by someone other than the channel's From.
     with pytest.raises(
@@ -234,12 +240,12 @@ async def test_vouchers_that_must_fail(parties: Parties, tmp_path: Path) -> None
         rf"\(the channel's From is {CLIENT}\)",
     ):
         await provider.paych.add_voucher(channel, signed(channel, 1, 1, FIL, key=PROVIDER_KEY), b"", 0)
-    # More than the channel holds: 2 FIL on lane 0 and 9 on lane 1.
+    # More than the channel holds: 2 FIL on lane 0, 1 on lane 7 and 8 on lane 1.
     with pytest.raises(
         InsufficientFunds,
         match="not enough funds in channel to cover voucher - shortfall: 1000000000000000000",
     ):
-        await provider.paych.check_voucher_valid(channel, signed(channel, 1, 1, 9 * FIL))
+        await provider.paych.check_voucher_valid(channel, signed(channel, 1, 1, 8 * FIL))
     # Lane and nonce replays.
     with pytest.raises(VoucherInvalid, match="nonce too low: lane 0 is at nonce 1, voucher has 1"):
         await provider.paych.add_voucher(channel, signed(channel, 0, 1, 3 * FIL), b"", 0)
@@ -283,3 +289,18 @@ async def test_vouchers_that_must_fail(parties: Parties, tmp_path: Path) -> None
         r".*voucher has an outdated nonce, existing: 1, voucher: 1",
     ):
         await manager.submit_voucher(channel, good, b"", b"")
+
+
+async def test_new_payment_waits_for_the_funds_its_vouchers_need(parties: Parties) -> None:
+    client, miner = parties.client, parties.miner
+    specs = [VoucherSpec(amount=FIL), VoucherSpec(amount=2 * FIL, min_settle=500)]
+    payment = await miner.run_until(lambda: client.paych.new_payment(CLIENT, PROVIDER, specs))
+    assert payment.wait_sentinel is not None  # the create message, waited for
+    assert await client.paych.list_channels() == [payment.channel]
+    assert balance_of(client, payment.channel) == 2 * FIL
+    assert [(v.channel_addr, v.lane, v.nonce, v.amount, v.min_settle_height) for v in payment.vouchers] == [
+        (payment.channel, 0, 1, FIL, 0),
+        (payment.channel, 0, 2, 2 * FIL, 500),
+    ]
+    with pytest.raises(PaychError, match="PaychNewPayment needs at least one voucher"):
+        await client.paych.new_payment(CLIENT, PROVIDER, [])
