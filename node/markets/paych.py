@@ -675,6 +675,25 @@ class PaychManager:
             raise PaychError(f"failed to persist voucher: {exc}") from None
         return VoucherCreateResult(sv, 0)
 
+    async def create_voucher_for_more(self, channel: Address, lane: int, more: int) -> VoucherCreateResult:
+        """A voucher paying `more` on top of what the lane holds already (the highest of our stored
+        vouchers and the chain's lane): what a payer streaming payments for data asks for."""
+        if more <= 0:
+            raise PaychError(f"a voucher must add a positive amount, got {more}")
+        return await self._locked(channel, self._create_voucher_for_more_sync, lane, more)
+
+    def _create_voucher_for_more_sync(self, rec: ChannelRecord, lane: int, more: int) -> VoucherCreateResult:
+        held = max(
+            (v.voucher.amount for v in self.store.vouchers(rec.channel_id) if v.voucher.lane == lane),
+            default=0,
+        )
+        on_chain = 0
+        if rec.channel is not None:
+            found = self._channel_state(self._view(), rec.channel)
+            state = None if found is None else found.lanes.get(lane)
+            on_chain = 0 if state is None else state.redeemed
+        return self._create_voucher_sync(rec, VoucherSpec(amount=max(held, on_chain) + more), lane)
+
     async def _inbound(self, channel: Address) -> ChannelRecord:
         """The channel's record; an untracked channel is tracked as inbound from the chain when our
         wallet holds its To key (lotus trackInboundChannel)."""

@@ -304,3 +304,16 @@ async def test_new_payment_waits_for_the_funds_its_vouchers_need(parties: Partie
     ]
     with pytest.raises(PaychError, match="PaychNewPayment needs at least one voucher"):
         await client.paych.new_payment(CLIENT, PROVIDER, [])
+
+    # Paying as data arrives: a voucher for 1 FIL more than the lane holds, once the channel has it.
+    channel = payment.channel
+    short = await client.paych.create_voucher_for_more(channel, 0, FIL)
+    assert short.voucher is None and short.shortfall == FIL
+    funded = await client.paych.fund(CLIENT, PROVIDER, FIL)
+    assert funded.wait_sentinel is not None
+    sentinel = funded.wait_sentinel
+    await miner.run_until(lambda: client.paych.get_wait_ready(sentinel))
+    more = await client.paych.create_voucher_for_more(channel, 0, FIL)
+    assert more.voucher is not None and (more.voucher.nonce, more.voucher.amount) == (3, 3 * FIL)
+    with pytest.raises(PaychError, match="a voucher must add a positive amount, got 0"):
+        await client.paych.create_voucher_for_more(channel, 0, 0)
