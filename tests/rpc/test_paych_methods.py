@@ -242,3 +242,40 @@ async def test_v0_and_v1_forms_permissions_and_refusals(served: Served) -> None:
             "decoding param 2 of 'Filecoin.PaychVoucherCheckValid' (SignedVoucher): "
             "voucher: missing field 'TimeLockMin'"
         )
+
+
+# Lotus master's Paych* methods (api/api_full.go for /rpc/v1, api/v0api/full.go for /rpc/v0, `//perm:`):
+# name: (params on v0, params on v1, permission); None where the path lacks the method.
+LOTUS_PAYCH: Final[dict[str, tuple[int | None, int | None, str]]] = {
+    "PaychGet": (3, 4, "sign"),
+    "PaychFund": (None, 3, "sign"),
+    "PaychGetWaitReady": (1, 1, "sign"),
+    "PaychAvailableFunds": (1, 1, "sign"),
+    "PaychAvailableFundsByFromTo": (2, 2, "sign"),
+    "PaychList": (0, 0, "read"),
+    "PaychStatus": (1, 1, "read"),
+    "PaychSettle": (1, 1, "sign"),
+    "PaychCollect": (1, 1, "sign"),
+    "PaychAllocateLane": (1, 1, "sign"),
+    "PaychNewPayment": (3, 3, "sign"),
+    "PaychVoucherCheckValid": (2, 2, "read"),
+    "PaychVoucherCheckSpendable": (4, 4, "read"),
+    "PaychVoucherCreate": (3, 3, "sign"),
+    "PaychVoucherAdd": (4, 4, "write"),
+    "PaychVoucherList": (1, 1, "write"),
+    "PaychVoucherSubmit": (4, 4, "sign"),
+}
+
+
+def test_paych_methods_are_named_counted_and_permissioned_as_lotus() -> None:
+    registry = full_node_registry()
+    ours: dict[str, dict[str, tuple[int, str]]] = {}
+    for api in ("v0", "v1"):
+        for m in registry.methods(api):
+            if m.handler.__module__ == "rpc.methods.paych":
+                ours.setdefault(m.name, {})[api] = (len(m.params), m.perm.value)
+    expected = {
+        name: {api: (count, perm) for api, count in (("v0", v0), ("v1", v1)) if count is not None}
+        for name, (v0, v1, perm) in LOTUS_PAYCH.items()
+    }
+    assert ours == expected
