@@ -4,13 +4,13 @@ Channels are kept per (from, to) pair: `outbound` ones this node pays through (i
 vouchers), `inbound` ones it is paid through (it checks, stores and redeems vouchers). Records and
 vouchers live in a `PaychStore` (node/markets/paych_store.py); every change is one write batch.
 
-Funding (PaychGet, PaychFund). A request for an amount is queued on its pair. The queue is processed as
-Lotus does: with no channel, one init.Exec of the payment channel actor with {From, To} and the sum of
-the queued amounts as value creates it; with a channel, reserving requests are filled from its
-non-reserved funds where they can be, and one plain send adds the rest. While a create or add-funds
-message is in flight, later requests wait behind it and are merged into the next message instead of
-sending one each. The answer carries the message to wait for (`WaitSentinel`); PaychGetWaitReady waits
-until that message has `confidence` tipsets on top of it (Lotus's MessageConfidence, 5).
+Funding (PaychGet, PaychFund). A request for an amount is queued on its pair, and the queue is
+processed as Lotus does (node/markets/paych_funds.py): with no channel, one init.Exec of the payment
+channel actor creates it; with a channel, reserving requests are filled from its non-reserved funds where
+they can be, and one plain send adds the rest. While a create or add-funds message is in flight, later
+requests wait behind it and are merged into the next message instead of sending one each. The answer
+carries the message to wait for (`WaitSentinel`); PaychGetWaitReady waits until that message has
+`confidence` tipsets on top of it (Lotus's MessageConfidence, 5).
 
 Waiting is the manager's service (`run`): it follows each sent message with the node's `wait_msg` and
 records the outcome (the channel's robust address from the init actor's return, the confirmed amounts,
@@ -34,40 +34,40 @@ import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Protocol, TypeVar
+from typing import Final, TypeVar
 
 import structlog
 import trio
 
-from actors import builtin
-from actors.dispatch import METHOD_SEND, encode_params
-from actors.init.types import ExecParams, ExecReturn, InitMethod
-from actors.paych.actor import LANE_STATES_AMT_BITWIDTH
 from actors.paych.types import (
-    ConstructorParams,
     LaneState,
     PaychMethod,
-    PaychState,
     SignedVoucher,
     UpdateChannelStateParams,
 )
-from chain.chainstore.store import ChainStore
 from chain.encoding.cid import CID
-from chain.encoding.errors import DecodeError
-from chain.mpool.errors import MpoolError
-from chain.mpool.push import MessagePusher
-from chain.state.amt import Amt
-from chain.state.tree import Actor, StateTree
-from chain.stmgr.actors import ActorNotFound, StateQueryError, read_actor_state, resolve_to_key
-from chain.stmgr.manager import StateManager
 from chain.stmgr.search import MsgLookup, UnknownMessage
-from chain.store.blockstore import BlockNotFound
 from chain.types.address import Address
-from chain.types.fil import format_fil_unitless
-from chain.types.message import Message, SignedMessage
-from chain.types.tipset import TipSet
 from node.daemon import TaskStatus
-from node.markets.paych_store import ChannelRecord, MessageRecord, PaychStore, VoucherRecord, new_channel_id
+from node.markets.paych_chain import (
+    ChainView,
+    ChannelState,
+    PaychNode,
+    channel_state,
+    key_of,
+    message,
+    must_channel_state,
+    push,
+)
+from node.markets.paych_funds import (
+    FundsRequest,
+    SentMessage,
+    outbound_active,
+    pending_messages,
+    process_requests,
+    record_landing,
+)
+from node.markets.paych_store import ChannelRecord, PaychStore, VoucherRecord, new_channel_id
 from node.markets.paych_types import (
     ChannelAvailableFunds,
     ChannelInfo,
@@ -87,7 +87,7 @@ from node.markets.paych_vouchers import (
     next_nonce,
     total_redeemed,
 )
-from node.wallet import Wallet, WalletError
+from node.wallet import WalletError
 
 T = TypeVar("T")
 _log = structlog.get_logger(__name__)
@@ -97,41 +97,6 @@ _log = structlog.get_logger(__name__)
 MESSAGE_CONFIDENCE: Final = 5
 
 
-class PaychNode(Protocol):
-    """What the manager uses of the node (node.fullnode.FullNode offers it)."""
-
-    @property
-    def chain(self) -> ChainStore: ...
-
-    @property
-    def state(self) -> StateManager: ...
-
-    @property
-    def pusher(self) -> MessagePusher: ...
-
-    @property
-    def wallet(self) -> Wallet: ...
-
-    async def run_sync(self, fn: Callable[..., T], *args: object) -> T: ...
-
-    async def wait_msg(
-        self, cid: CID, confidence: int, limit: int = ..., allow_replaced: bool = ...
-    ) -> MsgLookup: ...
-
-
-@dataclass(eq=False)
-class _FundsRequest:
-    amount: int
-    reserve: bool
-    off_chain: bool
-    outcome: ChannelInfo | PaychError | None = None
-
-    def order(self) -> tuple[bool, bool, int]:
-        # Lotus's merge order: off-chain first, then the other reserving ones, then the rest; smaller
-        # amounts first within each, so that small requests are not held up by large ones.
-        return (not self.off_chain, not self.reserve, self.amount)
-
-
 @dataclass(eq=False)
 class _Pair:
     """A (from, to) pair's lock, funds queue, and the event set whenever one of its messages lands."""
@@ -139,7 +104,7 @@ class _Pair:
     from_: Address
     to: Address
     lock: trio.Lock = field(default_factory=trio.Lock)
-    queue: list[_FundsRequest] = field(default_factory=list)
+    queue: list[FundsRequest] = field(default_factory=list)
     changed: trio.Event = field(default_factory=trio.Event)
 
     def fire(self) -> None:
@@ -148,37 +113,6 @@ class _Pair:
 
     def queued_amount(self) -> int:
         return sum(r.amount for r in self.queue if r.outcome is None)
-
-
-@dataclass(frozen=True, slots=True)
-class _Sent:
-    """A create or add-funds message whose landing the service must wait for."""
-
-    from_: Address
-    to: Address
-    channel_id: str
-    message: CID
-
-
-@dataclass(frozen=True, slots=True)
-class _View:
-    """The chain as the manager reads it: the head and the state after it."""
-
-    head: TipSet
-    tree: StateTree
-
-    @property
-    def next_epoch(self) -> int:
-        return self.head.height + 1
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelState:
-    """A payment channel actor as the chain holds it: its balance, state and lanes."""
-
-    actor: Actor
-    state: PaychState
-    lanes: dict[int, LaneState]
 
 
 class PaychManager:
@@ -193,14 +127,14 @@ class PaychManager:
         self.confidence = confidence
         self._pairs: dict[tuple[Address, Address], _Pair] = {}
         self._track_lock = trio.Lock()
-        self._sent_send, self._sent_recv = trio.open_memory_channel[_Sent](math.inf)
+        self._sent_send, self._sent_recv = trio.open_memory_channel[SentMessage](math.inf)
 
     # -- the service: waiting for create and add-funds messages --------------------------------------------
     async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         """Follow every create or add-funds message to its outcome; the ones the store marks as
         pending (sent before a restart) first."""
         async with trio.open_nursery() as nursery:
-            pending = await self.node.run_sync(self._pending_sync)
+            pending = await self.node.run_sync(pending_messages, self.store)
             for sent in pending:
                 nursery.start_soon(self._follow, sent)
             if pending:
@@ -209,14 +143,7 @@ class PaychManager:
             async for sent in self._sent_recv:
                 nursery.start_soon(self._follow, sent)
 
-    def _pending_sync(self) -> list[_Sent]:
-        out = []
-        for rec in self.store.channels():
-            if rec.direction == Direction.OUTBOUND and rec.wait_sentinel is not None:
-                out.append(_Sent(rec.from_, rec.to, rec.channel_id, rec.wait_sentinel))
-        return out
-
-    async def _follow(self, sent: _Sent) -> None:
+    async def _follow(self, sent: SentMessage) -> None:
         lookup: MsgLookup | None = None
         error = ""
         try:
@@ -225,63 +152,8 @@ class PaychManager:
             error = f"message {sent.message} is unknown to this node"
         pair = self._pair(sent.from_, sent.to)
         async with pair.lock:
-            await self.node.run_sync(self._landed_sync, sent, lookup, error)
+            await self.node.run_sync(record_landing, self.store, sent, lookup, error)
         pair.fire()
-
-    def _landed_sync(self, sent: _Sent, lookup: MsgLookup | None, error: str) -> None:
-        """Record what became of a create or add-funds message (lotus waitPaychCreateMsg,
-        waitAddFundsMsg), channel and message records in one batch."""
-        msg = self.store.message(sent.message)
-        if msg is None or msg.received:
-            return
-        rec = self.store.channel(sent.channel_id)
-        code = None if lookup is None else lookup.receipt.exit_code
-        with self.store.change() as change:
-            if rec is None:
-                error = error or f"payment channel record {sent.channel_id} is gone"
-            elif rec.create_msg == sent.message:
-                robust = None
-                if lookup is not None and code == 0:
-                    try:
-                        robust = ExecReturn.from_bytes(lookup.receipt.return_data).robust_address
-                    except DecodeError as exc:
-                        error = f"payment channel creation returned an unreadable address: {exc}"
-                elif not error:
-                    error = f"payment channel creation failed (exit code {code})"
-                if robust is None:
-                    change.remove_channel(rec)
-                else:
-                    change.put_channel(
-                        replace(
-                            rec,
-                            channel=robust,
-                            amount=rec.pending_amount,
-                            available_amount=rec.pending_available_amount,
-                            pending_amount=0,
-                            pending_available_amount=0,
-                            create_msg=None,
-                        )
-                    )
-            elif rec.add_funds_msg == sent.message:
-                landed = lookup is not None and code == 0
-                if not landed and not error:
-                    error = f"voucher channel creation failed: adding funds (exit code {code})"
-                change.put_channel(
-                    replace(
-                        rec,
-                        amount=rec.amount + (rec.pending_amount if landed else 0),
-                        available_amount=rec.available_amount
-                        + (rec.pending_available_amount if landed else 0),
-                        pending_amount=0,
-                        pending_available_amount=0,
-                        add_funds_msg=None,
-                    )
-                )
-            change.put_message(replace(msg, received=True, error=error))
-        if error:
-            _log.error("paych message failed", message=str(sent.message), error=error)
-        else:
-            _log.info("paych message landed", message=str(sent.message), channel_id=sent.channel_id)
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _pair(self, from_: Address, to: Address) -> _Pair:
@@ -291,62 +163,15 @@ class PaychManager:
             pair = self._pairs[key] = _Pair(from_, to)
         return pair
 
-    def _view(self) -> _View:
-        head = self.node.chain.head()
-        return _View(head, self.node.state.tree(self.node.state.state_of(head).state_root))
-
-    def _channel_state(self, view: _View, channel: Address) -> ChannelState | None:
-        """The channel actor after the head, None when there is none (not created, or collected)."""
-        actor = view.tree.get_actor(channel)
-        if actor is None:
-            return None
-        if actor.code != builtin.PAYCH_ACTOR_CODE:
-            raise PaychError(f"{channel} is not a payment channel actor (code {actor.code})")
-        try:
-            state: PaychState = read_actor_state(view.tree, channel, PaychState)
-            amt = Amt.load(view.tree.store, state.lane_states, LANE_STATES_AMT_BITWIDTH)
-            lanes = {index: LaneState.from_cbor(raw) for index, raw in amt.items()}
-        except (StateQueryError, DecodeError, BlockNotFound) as exc:
-            raise PaychError(f"cannot read the state of payment channel {channel}: {exc}") from None
-        return ChannelState(actor, state, lanes)
-
-    def _must_channel_state(self, view: _View, channel: Address) -> ChannelState:
-        found = self._channel_state(view, channel)
-        if found is None:
-            raise PaychError(f"payment channel {channel} not found on chain (never created, or collected)")
-        return found
-
-    def _key_of(self, view: _View, address: Address) -> Address:
-        try:
-            return resolve_to_key(view.tree, address)
-        except (ActorNotFound, StateQueryError) as exc:
-            raise PaychError(f"cannot resolve {address} to a key address: {exc}") from None
-
     def _normalize_sync(self, from_: Address, to: Address) -> tuple[Address, Address]:
         """The pair as key addresses (an ID address resolved through its account), so that one pair
         is one pair however its parties are written."""
-        view = self._view()
-        return tuple(a if a.is_key_address() else self._key_of(view, a) for a in (from_, to))  # type: ignore[return-value]
+        view = ChainView.of(self.node)
 
-    def _push(self, msg: Message, what: str) -> SignedMessage:
-        try:
-            return self.node.pusher.push_message(msg)
-        except (MpoolError, WalletError) as exc:
-            raise PaychError(f"{what}: {exc}") from None
+        def key(address: Address) -> Address:
+            return address if address.is_key_address() else key_of(view, address)
 
-    @staticmethod
-    def _message(to: Address, from_: Address, method: int, params: Any = None, value: int = 0) -> Message:
-        return Message(
-            to=to,
-            from_=from_,
-            nonce=0,
-            value=value,
-            gas_limit=0,
-            gas_fee_cap=0,
-            gas_premium=0,
-            method=method,
-            params=encode_params(params),
-        )
+        return key(from_), key(to)
 
     def _tracked_sync(self, channel: Address) -> ChannelRecord:
         rec = self.store.by_address(channel)
@@ -379,7 +204,7 @@ class PaychManager:
             raise PaychError(f"amount must not be negative, got {amount}")
         from_, to = await self.node.run_sync(self._normalize_sync, from_, to)
         pair = self._pair(from_, to)
-        request = _FundsRequest(amount, reserve, off_chain)
+        request = FundsRequest(amount, reserve, off_chain)
         pair.queue.append(request)
         try:
             while request.outcome is None:
@@ -401,141 +226,18 @@ class PaychManager:
         return await self.get_paych(from_, to, amount, reserve=False)
 
     async def _process_queue(self, pair: _Pair) -> None:
-        requests = sorted((r for r in pair.queue if r.outcome is None), key=_FundsRequest.order)
+        requests = sorted((r for r in pair.queue if r.outcome is None), key=FundsRequest.order)
         if not requests:
             return
-        outcomes, sent = await self.node.run_sync(self._process_sync, pair.from_, pair.to, requests)
+        outcomes, sent = await self.node.run_sync(
+            process_requests, self.node, self.store, pair.from_, pair.to, requests
+        )
         for request, outcome in outcomes.items():
             request.outcome = outcome
             with contextlib.suppress(ValueError):
                 pair.queue.remove(request)
         if sent is not None:
             self._sent_send.send_nowait(sent)
-
-    def _process_sync(
-        self, from_: Address, to: Address, requests: list[_FundsRequest]
-    ) -> tuple[dict[_FundsRequest, ChannelInfo | PaychError], _Sent | None]:
-        """Lotus processTask: what each request gets now (none: wait for the message in flight)."""
-        outcomes: dict[_FundsRequest, ChannelInfo | PaychError] = {}
-        rec = self._outbound_active_sync(from_, to)
-        if rec is None:
-            for r in requests:
-                if r.off_chain:
-                    outcomes[r] = PaychError(
-                        f"payment channel doesn't exist, create with "
-                        f"'filpy paych add-funds {from_} {to} {format_fil_unitless(r.amount)}'"
-                    )
-            rest = [r for r in requests if r not in outcomes]
-            if rest:
-                sent = self._create_sync(from_, to, rest, outcomes)
-                return outcomes, sent
-            return outcomes, None
-        if rec.wait_sentinel is not None:
-            return outcomes, None  # behind the message in flight
-        assert rec.channel is not None
-        available, used = rec.available_amount, 0
-        for r in requests:
-            if not r.reserve:
-                break  # non-reserving requests come last: they always go to the chain
-            if r.amount > available - used:
-                if r.off_chain:
-                    outcomes[r] = PaychError(
-                        f"not enough funds available in the payment channel {rec.channel}; add funds with "
-                        f"'filpy paych add-funds {from_} {to} {format_fil_unitless(r.amount)}'"
-                    )
-                    continue
-                break
-            used += r.amount
-            outcomes[r] = ChannelInfo(rec.channel, None)
-        rest = [r for r in requests if r not in outcomes]
-        amount = sum(r.amount for r in rest)
-        if amount == 0:
-            for r in rest:
-                outcomes[r] = ChannelInfo(rec.channel, None)
-            rest = []
-        channel = rec.channel
-        rec = replace(rec, available_amount=rec.available_amount - used)
-        if not rest:
-            if used:
-                with self.store.change() as change:
-                    change.put_channel(rec)
-            return outcomes, None
-        non_reserved = sum(r.amount for r in rest if not r.reserve)
-        try:
-            signed = self._push(self._message(channel, from_, METHOD_SEND, value=amount), "adding funds")
-        except PaychError as exc:
-            for r in rest:
-                outcomes[r] = exc
-            signed = None
-        with self.store.change() as change:
-            if signed is not None:
-                mcid = signed.cid()
-                rec = replace(
-                    rec, pending_amount=amount, pending_available_amount=non_reserved, add_funds_msg=mcid
-                )
-                change.put_message(MessageRecord(rec.channel_id, mcid))
-            change.put_channel(rec)
-        if signed is None:
-            return outcomes, None
-        for r in rest:
-            outcomes[r] = ChannelInfo(rec.channel, signed.cid())
-        _log.info("paych adding funds", channel=str(rec.channel), amount=amount, message=str(signed.cid()))
-        return outcomes, _Sent(from_, to, rec.channel_id, signed.cid())
-
-    def _create_sync(
-        self,
-        from_: Address,
-        to: Address,
-        requests: list[_FundsRequest],
-        outcomes: dict[_FundsRequest, ChannelInfo | PaychError],
-    ) -> _Sent | None:
-        """Send init.Exec of a new channel for the requests' sum and record it (lotus createPaych)."""
-        amount = sum(r.amount for r in requests)
-        non_reserved = sum(r.amount for r in requests if not r.reserve)
-        exec_params = ExecParams(builtin.PAYCH_ACTOR_CODE, encode_params(ConstructorParams(from_, to)))
-        msg = self._message(builtin.INIT_ACTOR_ADDR, from_, InitMethod.Exec, exec_params, amount)
-        try:
-            signed = self._push(msg, "initializing paych actor")
-        except PaychError as exc:
-            for r in requests:
-                outcomes[r] = exc
-            return None
-        mcid = signed.cid()
-        rec = ChannelRecord(
-            channel_id=new_channel_id(),
-            channel=None,
-            control=from_,
-            target=to,
-            inbound=False,
-            pending_amount=amount,
-            pending_available_amount=non_reserved,
-            create_msg=mcid,
-        )
-        with self.store.change() as change:
-            change.put_channel(rec)
-            change.put_message(MessageRecord(rec.channel_id, mcid))
-        for r in requests:
-            outcomes[r] = ChannelInfo(None, mcid)
-        _log.info("paych creating channel", from_=str(from_), to=str(to), amount=amount, message=str(mcid))
-        return _Sent(from_, to, rec.channel_id, mcid)
-
-    def _outbound_active_sync(self, from_: Address, to: Address) -> ChannelRecord | None:
-        """Our channel from `from_` to `to` that is not settling (lotus OutboundActiveByFromTo)."""
-        view: _View | None = None
-        for rec in self.store.channels():
-            if (
-                rec.direction != Direction.OUTBOUND
-                or rec.settling
-                or (rec.control, rec.target) != (from_, to)
-            ):
-                continue
-            if rec.channel is not None:
-                view = view or self._view()
-                found = self._channel_state(view, rec.channel)
-                if found is None or found.state.settling_at != 0:
-                    continue
-            return rec
-        return None
 
     async def get_wait_ready(self, sentinel: CID) -> Address:
         """The channel once the create or add-funds message `sentinel` has landed with enough
@@ -570,7 +272,7 @@ class PaychManager:
         """PaychAvailableFundsByFromTo: all zeros and no channel when there is no active one."""
         from_, to = await self.node.run_sync(self._normalize_sync, from_, to)
         pair = self._pair(from_, to)
-        rec = await self.node.run_sync(self._outbound_active_sync, from_, to)
+        rec = await self.node.run_sync(outbound_active, self.node, self.store, from_, to)
         if rec is None:
             return ChannelAvailableFunds(channel=None, from_=from_, to=to)
         return await self.node.run_sync(self._funds_sync, rec.channel_id, pair.queued_amount())
@@ -581,7 +283,7 @@ class PaychManager:
             raise PaychError(f"payment channel record {channel_id} is gone")
         redeemed = 0
         if rec.channel is not None:
-            found = self._channel_state(self._view(), rec.channel)
+            found = channel_state(ChainView.of(self.node), rec.channel)
             on_chain = {} if found is None else found.lanes
             stored = [v.voucher for v in self.store.vouchers(channel_id)]
             redeemed = total_redeemed(lanes_with_vouchers(on_chain, stored))
@@ -610,7 +312,7 @@ class PaychManager:
 
     async def channel_state(self, channel: Address) -> ChannelState | None:
         """The channel actor after the head (None when it does not exist)."""
-        return await self.node.run_sync(lambda: self._channel_state(self._view(), channel))
+        return await self.node.run_sync(lambda: channel_state(ChainView.of(self.node), channel))
 
     async def allocate_lane(self, channel: Address) -> int:
         """PaychAllocateLane: a lane no voucher of ours uses yet."""
@@ -689,7 +391,7 @@ class PaychManager:
         )
         on_chain = 0
         if rec.channel is not None:
-            found = self._channel_state(self._view(), rec.channel)
+            found = channel_state(ChainView.of(self.node), rec.channel)
             state = None if found is None else found.lanes.get(lane)
             on_chain = 0 if state is None else state.redeemed
         return self._create_voucher_sync(rec, VoucherSpec(amount=max(held, on_chain) + more), lane)
@@ -704,10 +406,10 @@ class PaychManager:
         rec = self.store.by_address(channel)
         if rec is not None:
             return rec
-        view = self._view()
-        found = self._must_channel_state(view, channel)
-        from_key = self._key_of(view, found.state.from_)
-        to_key = self._key_of(view, found.state.to)
+        view = ChainView.of(self.node)
+        found = must_channel_state(view, channel)
+        from_key = key_of(view, found.state.from_)
+        to_key = key_of(view, found.state.to)
         if not self.node.wallet.has(to_key):
             raise PaychError(
                 f"cannot add voucher for channel {channel}: wallet does not have key for address {to_key}"
@@ -736,15 +438,15 @@ class PaychManager:
     def _check_valid_sync(self, rec: ChannelRecord, sv: SignedVoucher) -> dict[int, LaneState]:
         """The channel's lanes (chain and stored) after checking sv against them."""
         assert rec.channel is not None
-        view = self._view()
+        view = ChainView.of(self.node)
         same = sv.channel_addr == rec.channel
         if not same and view.tree.lookup_id(sv.channel_addr) != view.tree.lookup_id(rec.channel):
             raise PaychError(
                 "voucher ChannelAddr doesn't match channel address, "
                 f"got {sv.channel_addr}, expected {rec.channel}"
             )
-        found = self._must_channel_state(view, rec.channel)
-        signer = self._key_of(view, found.state.from_)
+        found = must_channel_state(view, rec.channel)
+        signer = key_of(view, found.state.from_)
         stored = [v.voucher for v in self.store.vouchers(rec.channel_id)]
         lanes = lanes_with_vouchers(found.lanes, stored)
         check_voucher(sv, signer=signer, balance=found.actor.balance, lanes=lanes, height=view.next_epoch)
@@ -812,11 +514,11 @@ class PaychManager:
         if held.submitted:
             return False
         assert rec.channel is not None
-        view = self._view()
-        found = self._must_channel_state(view, rec.channel)
-        recipient = self._key_of(view, found.state.to)
+        view = ChainView.of(self.node)
+        found = must_channel_state(view, rec.channel)
+        recipient = key_of(view, found.state.to)
         params = UpdateChannelStateParams(sv, secret, (proof or held.proof) or None)
-        msg = self._message(rec.channel, recipient, PaychMethod.UpdateChannelState, params)
+        msg = message(rec.channel, recipient, PaychMethod.UpdateChannelState, params)
         return self.node.state.call(msg, view.head).receipt.exit_code == 0
 
     async def best_spendable_by_lane(self, channel: Address) -> dict[int, SignedVoucher]:
@@ -844,8 +546,8 @@ class PaychManager:
             raise PaychError("cannot submit voucher that has already been submitted")
         proof = proof or (held.proof if held is not None else b"")
         params = UpdateChannelStateParams(sv, secret, proof or None)
-        msg = self._message(rec.channel, rec.control, PaychMethod.UpdateChannelState, params)
-        signed = self._push(msg, "submitting voucher")
+        msg = message(rec.channel, rec.control, PaychMethod.UpdateChannelState, params)
+        signed = push(self.node, msg, "submitting voucher")
         with self.store.change() as change:
             change.put_voucher(rec.channel_id, VoucherRecord(sv, proof, submitted=True))
             for other in self.store.vouchers(rec.channel_id):
@@ -861,7 +563,7 @@ class PaychManager:
 
     def _settle_sync(self, rec: ChannelRecord) -> CID:
         assert rec.channel is not None
-        signed = self._push(self._message(rec.channel, rec.control, PaychMethod.Settle), "settling channel")
+        signed = push(self.node, message(rec.channel, rec.control, PaychMethod.Settle), "settling channel")
         with self.store.change() as change:
             change.put_channel(replace(rec, settling=True))
         return signed.cid()
@@ -872,8 +574,8 @@ class PaychManager:
 
     def _collect_sync(self, rec: ChannelRecord) -> CID:
         assert rec.channel is not None
-        return self._push(
-            self._message(rec.channel, rec.control, PaychMethod.Collect), "collecting channel"
+        return push(
+            self.node, message(rec.channel, rec.control, PaychMethod.Collect), "collecting channel"
         ).cid()
 
     async def settling_inbound(self) -> list[tuple[Address, int]]:
@@ -882,13 +584,13 @@ class PaychManager:
         return await self.node.run_sync(self._settling_inbound_sync)
 
     def _settling_inbound_sync(self) -> list[tuple[Address, int]]:
-        view: _View | None = None
+        view: ChainView | None = None
         out = []
         for rec in self.store.channels():
             if rec.direction != Direction.INBOUND or rec.channel is None:
                 continue
-            view = view or self._view()
-            found = self._channel_state(view, rec.channel)
+            view = view or ChainView.of(self.node)
+            found = channel_state(view, rec.channel)
             if found is None:
                 continue
             settling_at = found.state.settling_at

@@ -56,7 +56,7 @@ class VoucherDeal(CborTuple, kw_only=True):
     sector_number: SectorNumber | None = None  # where the provider put the piece, once staged
     proof: RedeemerProof = b""  # the piece inclusion proof against that sector's CommD (proofs.pip bytes)
 
-    def staged(self) -> tuple[int, bytes]:
+    def sector_and_proof(self) -> tuple[int, bytes]:
         if self.sector_number is None or not self.proof:
             raise CollectRefused(
                 "the deal is not staged: it has no sector number and piece inclusion proof yet"
@@ -76,7 +76,7 @@ def piece_condition(miner: Address, sector_number: int, piece: PieceInfo) -> Mod
 def verify_piece_stored(manager: PaychManager, deal: VoucherDeal) -> int:
     """The client's VerifySectorExists and VerifyPIP, against the state at the head: the sector's
     expiration when both hold. Synchronous (state reads): run it in a worker thread."""
-    sector_number, proof_bytes = deal.staged()
+    sector_number, proof_bytes = deal.sector_and_proof()
     state, head = manager.node.state, manager.node.chain.head()
     try:
         info = state.miner_info(deal.miner, head)
@@ -177,8 +177,8 @@ async def conditional_voucher(manager: PaychManager, deal: VoucherDeal) -> Signe
 async def redeem_with_proof(manager: PaychManager, deal: VoucherDeal, voucher: SignedVoucher) -> CID:
     """The provider's side of route (b): store the conditional voucher with the piece inclusion proof,
     check that the chain accepts it with that proof, and submit it."""
-    _, proof = deal.staged()
-    expected = piece_condition(deal.miner, deal.sector_number or 0, deal.piece)
+    sector_number, proof = deal.sector_and_proof()
+    expected = piece_condition(deal.miner, sector_number, deal.piece)
     if voucher.extra != expected:
         raise CollectRefused("the voucher's condition is not this deal's piece inclusion in its sector")
     await manager.add_voucher(deal.channel, voucher, proof, 0)
