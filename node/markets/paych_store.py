@@ -28,7 +28,7 @@ from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.encoding.schema import CborTuple, TokenAmount, Uint64
 from chain.types.address import Address
-from node.markets.paych_types import Direction
+from node.markets.paych_types import Direction, PaychError
 
 PAYCH_NAMESPACE: Final = b"/paych/"
 _CHANNEL: Final = b"c/"
@@ -40,7 +40,7 @@ _LANE_NONCE: Final = struct.Struct(">QQ")
 R = TypeVar("R", bound=CborTuple)
 
 
-class PaychStoreError(Exception):
+class PaychStoreError(PaychError):
     """A stored record that cannot be read back; the message names the key."""
 
 
