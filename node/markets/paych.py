@@ -419,7 +419,7 @@ class PaychManager:
             channel=channel,
             control=to_key,
             target=from_key,
-            inbound=True,
+            direction=Direction.INBOUND,
             next_lane=max(found.lanes, default=-1) + 1,
         )
         with self.store.change() as change:

@@ -164,7 +164,7 @@ def _create(
         channel=None,
         control=from_,
         target=to,
-        inbound=False,
+        direction=Direction.OUTBOUND,
         pending_amount=amount,
         pending_available_amount=non_reserved,
         create_msg=mcid,

@@ -51,7 +51,7 @@ class ChannelRecord(CborTuple, kw_only=True):
     channel: Address | None  # None while the create message is pending
     control: Address  # our address: From of an outbound channel, To of an inbound one
     target: Address  # the other party
-    inbound: bool  # paid through (we are To), rather than paying through (we are From)
+    direction: Direction
     next_lane: Uint64 = 0  # the lane PaychAllocateLane gives next
     amount: TokenAmount = 0  # funds added to the channel and confirmed on chain
     available_amount: TokenAmount = 0  # part of amount not reserved by a PaychGet
@@ -60,10 +60,6 @@ class ChannelRecord(CborTuple, kw_only=True):
     create_msg: CID | None = None
     add_funds_msg: CID | None = None
     settling: bool = False  # PaychSettle was sent from here
-
-    @property
-    def direction(self) -> Direction:
-        return Direction.INBOUND if self.inbound else Direction.OUTBOUND
 
     @property
     def from_(self) -> Address:

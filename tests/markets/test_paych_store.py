@@ -21,6 +21,7 @@ from node.markets.paych_store import (
     VoucherRecord,
     new_channel_id,
 )
+from node.markets.paych_types import Direction
 
 PAYER = PrivateKey.derive(KeyType.SECP256K1, b"paych-store/payer")
 CHANNEL = Address.new_actor(b"paych-store/channel")
@@ -38,7 +39,7 @@ def _record(channel: Address | None = CHANNEL) -> ChannelRecord:
         channel=channel,
         control=Address.of_key(PAYER),
         target=Address.new_id(1234),
-        inbound=False,
+        direction=Direction.OUTBOUND,
         amount=7,
         create_msg=MESSAGE if channel is None else None,
     )
