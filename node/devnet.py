@@ -18,6 +18,10 @@ sectors in the repo's sector store (node/sealing/sectors.py: in place, as they a
 sectors/; the Window PoSt scheduler proves from that store), and imports the accounts' and the miner's
 keys into the repo's wallet. `reset=True` first removes the repo's chain (Repo.reset_chain:
 only inside the opened repo, which Repo.open has checked is a filpy devnet repo).
+
+`beacon="drand"` makes the devnet run its own drand beacon instead of Lotus's mock: a key made with
+the genesis (kept in the repo's keystore), its chain info in drand.json, and the genesis's round 0 the
+chain's group hash (node/beacon/setup.py). A reused devnet keeps the beacon it was made with.
 """
 
 import json
@@ -39,7 +43,15 @@ from chain.store.blockstore import MemoryBlockstore
 from chain.types.address import Address
 from chain.types.block import BlockHeader
 from node.atomic import write_atomic
-from node.genesis import GenesisError, SealProgress, build_genesis, load_genesis_file, write_genesis_car
+from node.beacon.setup import BEACON_KINDS, BEACON_MOCK, BeaconSetupError, beacon_kind_of, create_drand_chain
+from node.genesis import (
+    GENESIS_BEACON_ENTRY,
+    GenesisError,
+    SealProgress,
+    build_genesis,
+    load_genesis_file,
+    write_genesis_car,
+)
 from node.genesis_template import FIL, MINER_START_ID, GenesisTemplate, TemplateError, parse_template
 from node.preseal import PresealedMiner, PresealError, read_presealed, write_presealed
 from node.repo import Repo
@@ -190,6 +202,11 @@ class Devnet:
     created: bool  # built now (True) or found in the repo
 
     @property
+    def beacon(self) -> str:
+        """The beacon the genesis was made for: "mock" or "drand"."""
+        return beacon_kind_of(self.genesis)
+
+    @property
     def genesis_cid(self) -> CID:
         return self.genesis.cid()
 
@@ -209,22 +226,27 @@ def prepare_devnet(
     reset: bool = False,
     progress: SealProgress | None = None,
     clock: Callable[[], float] = time.time,
+    beacon: str | None = None,
 ) -> Devnet:
     """Build or reuse the devnet genesis in repo and put the devnet's keys in its wallet.
 
     accounts: how many prefunded accounts a new genesis gets (None: DEFAULT_ACCOUNTS, or what the repo's
     devnet has); asking for another number than an existing devnet has is an error that suggests
-    --reset. progress is called as sectors are sealed; clock gives the genesis timestamp.
+    --reset. progress is called as sectors are sealed; clock gives the genesis timestamp. beacon: "mock"
+    or "drand" for a new genesis (None: the mock, or what the repo's devnet runs).
     """
     if repo.network != PROFILE:
         raise DevnetError(f"{repo.path} is a {repo.network} repo; a devnet needs a devnet repo")
+    if beacon is not None and beacon not in BEACON_KINDS:
+        raise DevnetError(f"--beacon: expected one of {', '.join(BEACON_KINDS)}, got {beacon!r}")
     if accounts is not None:
         _check_count(accounts)
     if reset:
         repo.reset_chain()
     record = DevnetRecord.read(repo.devnet_path)
     if record is None:
-        devnet = _build(repo, DEFAULT_ACCOUNTS if accounts is None else accounts, progress, clock)
+        kind = BEACON_MOCK if beacon is None else beacon
+        devnet = _build(repo, DEFAULT_ACCOUNTS if accounts is None else accounts, progress, clock, kind)
     else:
         if accounts is not None and accounts != record.accounts:
             raise DevnetError(
@@ -232,12 +254,19 @@ def prepare_devnet(
                 "--accounts to resume it, or with --reset to start a new devnet"
             )
         devnet = _reuse(repo, record)
+        if beacon is not None and beacon != devnet.beacon:
+            raise DevnetError(
+                f"the devnet in {repo.path} runs the {devnet.beacon} beacon, not {beacon}: run without "
+                "--beacon to resume it, or with --reset to start a new devnet"
+            )
     _index_sectors(repo, devnet)
     _import_keys(repo, devnet)
     return devnet
 
 
-def _build(repo: Repo, accounts: int, progress: SealProgress | None, clock: Callable[[], float]) -> Devnet:
+def _build(
+    repo: Repo, accounts: int, progress: SealProgress | None, clock: Callable[[], float], beacon: str
+) -> Devnet:
     if _has_chain_data(repo.datastore_path):
         raise DevnetError(
             f"{repo.datastore_path} holds a chain but the repo has no complete devnet genesis "
@@ -245,14 +274,26 @@ def _build(repo: Repo, accounts: int, progress: SealProgress | None, clock: Call
         )
     timestamp = int(clock())
     template = devnet_template(accounts, timestamp)
-    log.info("building the devnet genesis", accounts=accounts, sectors=MINER_SECTORS, timestamp=timestamp)
+    log.info(
+        "building the devnet genesis",
+        accounts=accounts,
+        sectors=MINER_SECTORS,
+        timestamp=timestamp,
+        beacon=beacon,
+    )
     began = time.monotonic()
     try:
-        genesis = build_genesis(template, progress=progress)
+        round_zero = GENESIS_BEACON_ENTRY
+        if beacon != BEACON_MOCK:
+            period = repo.config.chain.block_delay
+            round_zero = create_drand_chain(
+                repo.keystore, repo.drand_path, genesis_time=timestamp, period=period
+            ).genesis_entry
+        genesis = build_genesis(template, progress=progress, beacon_entry=round_zero)
         (miner,) = genesis.miners
         write_presealed(repo.sectors_path, miner, ADDRESS_NETWORK)
         write_genesis_car(genesis, repo.genesis_path)
-    except GenesisError as exc:
+    except (GenesisError, BeaconSetupError) as exc:
         raise DevnetError(f"building the devnet genesis failed: {exc}") from None
     except OSError as exc:
         raise DevnetError(f"writing the devnet genesis into {repo.path} failed: {exc}") from None

@@ -20,7 +20,7 @@ import trio
 
 from chain.chainstore.metadata import LevelDBMetadata, MemoryMetadata, MetadataStore
 from chain.chainstore.store import ChainStore
-from chain.consensus.beacon import MockBeacon
+from chain.consensus.beacon import MockBeacon, RandomBeacon
 from chain.consensus.weight import weight_of
 from chain.encoding.cid import CID
 from chain.mpool.pool import MessagePool
@@ -61,7 +61,7 @@ class FullNode:
     mpool: MessagePool
     pusher: MessagePusher
     wallet: Wallet
-    beacon: MockBeacon
+    beacon: RandomBeacon  # MockBeacon, or a DrandBeacon answering from node/beacon's store
     start_time: datetime = field(default_factory=lambda: datetime.now(UTC))
     # The libp2p peer ID once the host runs (the network issue); the ID method answers with it.
     peer_id: str = ""
@@ -132,9 +132,17 @@ def _metadata_store(chain: ChainStore, namespace: bytes) -> MetadataStore:
     return MemoryMetadata() if db is None else LevelDBMetadata(db, namespace=namespace)
 
 
-def assemble(chain: ChainStore, wallet: Wallet, *, policy: Policy, persistent: bool) -> FullNode:
-    """Wire the parts around a chain store that already has its genesis and head."""
-    beacon = MockBeacon()
+def assemble(
+    chain: ChainStore,
+    wallet: Wallet,
+    *,
+    policy: Policy,
+    persistent: bool,
+    beacon: RandomBeacon | None = None,
+) -> FullNode:
+    """Wire the parts around a chain store that already has its genesis and head; beacon: the chain's
+    (node/beacon/setup.py open_beacon), Lotus's mock when not given."""
+    beacon = MockBeacon() if beacon is None else beacon
     db = getattr(chain.blockstore, "db", None)
     index = LevelDBStateIndex(db) if persistent and db is not None else MemoryStateIndex()
     state = StateManager(chain, policy=policy, beacon=beacon, index=index)

@@ -30,7 +30,10 @@ The block has Lotus's genesis shape: miner f00, parents = [the Filecoin genesis 
 document Lotus links every genesis to), height 0, weight 0, empty message and receipt AMTs (legacy
 layout), a ticket, one beacon entry (round 0, 32 zero bytes) and ParentBaseFee = the initial base fee.
 Lotus draws the ticket at random; filpy derives it from the network name so that the same template gives
-the same genesis CID.
+the same genesis CID. A network that runs its own drand beacon (node/beacon) passes its round 0 instead
+(round 0, the drand chain's 32-byte group hash): the genesis then commits to the beacon's chain info,
+and the first block's entries verify from it (chain/consensus/drand.py). The entry only feeds the
+pre-sealed sectors' interactive seeds, so the state and the sectors are the same either way.
 """
 
 from collections.abc import Callable, Iterator
@@ -184,7 +187,12 @@ class _Builder:
     """The genesis state under construction and the VM that changes it."""
 
     def __init__(
-        self, template: GenesisTemplate, store: Blockstore, ticket: Ticket, progress: SealProgress | None
+        self,
+        template: GenesisTemplate,
+        store: Blockstore,
+        ticket: Ticket,
+        progress: SealProgress | None,
+        beacon_entry: BeaconEntry = GENESIS_BEACON_ENTRY,
     ) -> None:
         self.template = template
         self.progress = progress
@@ -193,7 +201,7 @@ class _Builder:
         self.policy = genesis_policy(template.policy)
         self.store = store
         self.tree = StateTree.new(store)
-        self.randomness = GenesisRandomness(ticket, GENESIS_BEACON_ENTRY)
+        self.randomness = GenesisRandomness(ticket, beacon_entry)
         self.vm = self._new_vm()
         self._nonce = 0
 
@@ -419,11 +427,15 @@ class _Builder:
 
 
 def build_state(
-    template: GenesisTemplate, store: Blockstore, ticket: Ticket, progress: SealProgress | None = None
+    template: GenesisTemplate,
+    store: Blockstore,
+    ticket: Ticket,
+    progress: SealProgress | None = None,
+    beacon_entry: BeaconEntry = GENESIS_BEACON_ENTRY,
 ) -> tuple[CID, tuple[PresealedMiner, ...]]:
     """The genesis state root for template, and its miners with their sealed sectors. The template's
     timestamp plays no part: only the block header carries it."""
-    builder = _Builder(template, store, ticket, progress)
+    builder = _Builder(template, store, ticket, progress, beacon_entry)
     builder.singletons()
     builder.accounts()
     miners = [builder.miner_accounts(i, entry) for i, entry in enumerate(template.miners)]
@@ -445,13 +457,20 @@ def build_state(
 
 
 def build_genesis(
-    template: GenesisTemplate, store: Blockstore | None = None, *, progress: SealProgress | None = None
+    template: GenesisTemplate,
+    store: Blockstore | None = None,
+    *,
+    progress: SealProgress | None = None,
+    beacon_entry: BeaconEntry = GENESIS_BEACON_ENTRY,
 ) -> Genesis:
     """Build the genesis state and block for template (deterministically) into store; progress is
-    called after each sector is sealed."""
+    called after each sector is sealed. beacon_entry is the block's round 0 (a drand chain's genesis
+    entry for a network that runs its own beacon; Lotus's 32 zero bytes otherwise)."""
+    if beacon_entry.round != 0 or len(beacon_entry.data) != 32:
+        raise GenesisError("a genesis beacon entry is round 0 with 32 bytes of data")
     store = MemoryBlockstore() if store is None else store
     ticket = genesis_ticket(template.network_name)
-    state_root, miners = build_state(template, store, ticket, progress)
+    state_root, miners = build_state(template, store, ticket, progress, beacon_entry)
     empty = amt_v0_from_list(store, [])
     messages = put_cbor(store, MsgMeta(empty, empty).to_cbor())
     store.put(FILECOIN_GENESIS_CID, FILECOIN_GENESIS_BLOCK)
@@ -459,7 +478,7 @@ def build_genesis(
         miner=builtin.SYSTEM_ACTOR_ADDR,
         ticket=ticket,
         election_proof=ElectionProof(0, b""),
-        beacon_entries=(GENESIS_BEACON_ENTRY,),
+        beacon_entries=(beacon_entry,),
         win_post_proof=(),
         parents=(FILECOIN_GENESIS_CID,),
         parent_weight=0,

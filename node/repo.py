@@ -11,6 +11,7 @@
     sectors/       sealed sectors and their keys (node/preseal.py's layout)
     genesis.car    the genesis this repo's chain starts from
     devnet.json    what `filpy devnet` made the genesis from (node/devnet.py)
+    drand.json     the drand chain info of a chain that runs its own beacon (node/beacon/setup.py)
 
 `Repo.open(path, network=...)` makes the repo if the directory is missing or empty, refuses anything
 else that is not a filpy repo of that network, and takes the lock: a second process gets RepoLocked
@@ -52,9 +53,10 @@ API: Final = "api"
 SECTORS: Final = "sectors"
 GENESIS: Final = "genesis.car"
 DEVNET: Final = "devnet.json"
+DRAND: Final = "drand.json"
 TRASH_PREFIX: Final = ".trash-"
 # What reset_chain removes: the chain and everything made with it.
-CHAIN_ENTRIES: Final = (DEVNET, GENESIS, DATASTORE, SECTORS)
+CHAIN_ENTRIES: Final = (DEVNET, GENESIS, DRAND, DATASTORE, SECTORS)
 TOKEN_MODE: Final = 0o600
 REPO_DIR_MODE: Final = 0o700
 MAX_SMALL_FILE_BYTES: Final = 64 << 10
@@ -204,6 +206,10 @@ class Repo:
     @property
     def devnet_path(self) -> Path:
         return self.path / DEVNET
+
+    @property
+    def drand_path(self) -> Path:
+        return self.path / DRAND
 
     # opening --------------------------------------------------------------------------------------
     @classmethod

@@ -4,7 +4,9 @@ Router (lotus node/modules/lp2p/pubsub.go): message ID = blake2b-256 of the data
 Dhi=12 (0 on a bootstrapper, which only gossips and does peer exchange), Dlazy=12 with gossip factor
 0.1, history 10 heartbeats of one second, flood publishing of our own messages, Lotus's peer scores
 (score.py), and an allowlist: subscriptions to any other topic are ignored, and messages for topics we
-are not subscribed to are dropped.
+are not subscribed to are dropped. A network that runs its own drand beacon adds its topic
+(`GossipTopic`, given by node/beacon) with its own validator and scores, as Lotus allows and scores
+the drand topics of its schedule.
 
 Validation runs before anything is forwarded, as Lotus's BlockValidator and MessageValidator:
 
@@ -57,7 +59,7 @@ from node.p2p.protocols import (
     block_topic,
     message_topic,
 )
-from node.p2p.score import BOOTSTRAP_APP_SCORE, FilecoinPeerScorer, lotus_topic_scores
+from node.p2p.score import BOOTSTRAP_APP_SCORE, FilecoinPeerScorer, TopicScore, lotus_topic_scores
 
 if TYPE_CHECKING:
     from trio_typing import TaskStatus  # trio-stubs (installed with trio-typing) shadow trio's own types
@@ -100,6 +102,20 @@ class BlockCheck(Protocol):
 
 
 KeyResolver = Callable[[Address], Awaitable[Address | None]]
+# A topic's check: (payload, forwarder, ours) -> the decoded value; raises Reject or Ignore.
+TopicCheck = Callable[[bytes, PeerID, bool], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class GossipTopic:
+    """A topic beyond blocks and messages that this network relays (the drand beacon's): allowed,
+    subscribed, scored with its own parameters, and validated by `check` before anything is forwarded.
+    What the check accepts it has already taken in (as the message sink does for messages)."""
+
+    name: str
+    what: str  # names the topic's payloads in the logs: gossip.<what>_rejected
+    check: TopicCheck
+    score: TopicScore
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +236,7 @@ class GossipService:
         block_check: BlockCheck | None = None,
         key_resolver: KeyResolver | None = None,
         bootstrap_peers: Iterable[AddrInfo] = (),
+        topics: Sequence[GossipTopic] = (),
     ) -> None:
         self.host = host
         self.config = config
@@ -234,8 +251,13 @@ class GossipService:
         # Bootstrap peers score high so that we never prune them (not on a bootstrapper: that would
         # close the bootstrappers into their own mesh).
         favour = 0.0 if config.bootstrapper else BOOTSTRAP_APP_SCORE
+        self.topics = {topic.name: topic for topic in topics}
+        if {self.blocks_topic, self.messages_topic} & set(self.topics):
+            raise ValueError("gossip: an extra topic may not be the blocks or messages topic")
+        scores = lotus_topic_scores(config.network_name)
+        scores.update({topic.name: topic.score for topic in topics})
         self.scorer = FilecoinPeerScorer(
-            lotus_topic_scores(config.network_name),
+            scores,
             app_score=lambda peer: favour if peer in favoured else 0.0,
             colocation_whitelist=config.ip_colocation_whitelist,
         )
@@ -252,11 +274,13 @@ class GossipService:
             msg_id_constructor=filecoin_message_id,
             strict_signing=True,
             max_inbound_rpc_size=MAX_GOSSIP_MESSAGE_BYTES,
-            allowed_topics={self.blocks_topic, self.messages_topic},
+            allowed_topics={self.blocks_topic, self.messages_topic, *self.topics},
             validation_timeout=config.validation_timeout,
         )
         self.pubsub.set_topic_validator(self.blocks_topic, self._validate_block, True)
         self.pubsub.set_topic_validator(self.messages_topic, self._validate_message, True)
+        for topic in topics:
+            self.pubsub.set_topic_validator(topic.name, self._topic_validator(topic), True)
         self._ready = trio.Event()
 
     # -- the service --------------------------------------------------------------------------------
@@ -266,9 +290,12 @@ class GossipService:
             await self.pubsub.wait_until_ready()
             blocks = await self.pubsub.subscribe(self.blocks_topic)
             messages = await self.pubsub.subscribe(self.messages_topic)
+            extra = [await self.pubsub.subscribe(name) for name in self.topics]
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._deliver_blocks, blocks)
                 nursery.start_soon(self._drain, messages)
+                for subscription in extra:
+                    nursery.start_soon(self._drain, subscription)
                 self._ready.set()
                 task_status.started()
                 await trio.sleep_forever()
@@ -288,7 +315,8 @@ class GossipService:
                 _log.exception("gossip.block_sink_failed", block=str(block.cid()), peer=str(source))
 
     async def _drain(self, subscription: Any) -> None:
-        # Messages were handed to the sink during validation; the subscription only needs emptying.
+        # Messages (and extra topics' payloads) were taken in during validation; the subscription
+        # only needs emptying.
         while True:
             await subscription.get()
 
@@ -298,6 +326,12 @@ class GossipService:
 
     async def publish_message(self, message: SignedMessage) -> None:
         await self._publish(self.messages_topic, message.to_bytes())
+
+    async def publish(self, topic: str, data: bytes) -> None:
+        """Publish on one of the extra topics this service was given."""
+        if topic not in self.topics:
+            raise ValueError(f"gossip: {topic} is not a topic of this network")
+        await self._publish(topic, data)
 
     async def _publish(self, topic: str, data: bytes) -> None:
         await self._ready.wait()
@@ -328,6 +362,12 @@ class GossipService:
         return (
             await self._judge("message", forwarder, msg, self.messages_topic, self._check_message) is not None
         )
+
+    def _topic_validator(self, topic: GossipTopic) -> Callable[[PeerID, rpc_pb2.Message], Awaitable[bool]]:
+        async def validate(forwarder: PeerID, msg: rpc_pb2.Message) -> bool:
+            return await self._judge(topic.what, forwarder, msg, topic.name, topic.check) is not None
+
+        return validate
 
     async def _judge(
         self,

@@ -78,6 +78,12 @@ def lotus_topic_scores(network_name: str) -> dict[str, TopicScore]:
     }
 
 
+def lotus_drand_topic_score() -> TopicScore:
+    """Lotus's parameters for a drand topic: about two beacons a minute, weighing five times a block
+    topic; first deliveries capped at 25 and decaying over an hour; one invalid beacon costs -500."""
+    return TopicScore(0.5, 0.00027, 1.0, 5.0, HOUR, 25.0, -1000.0, HOUR)
+
+
 def lotus_thresholds() -> ScoreParams:
     return ScoreParams(
         publish_threshold=PUBLISH_SCORE_THRESHOLD,

@@ -3,8 +3,10 @@
 Pubsub learns of peers from connection events, so it runs before the host listens or dials; hello
 runs before the host too, so that no identified peer goes ungreeted. The sinks may be set after
 construction (the syncer needs `xchg` and is itself the block sink): `node.gossip.block_sink = ...`.
+Extra gossip topics (the drand beacon's, node/beacon) are given at construction: `topics=[...]`.
 """
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import trio
@@ -14,7 +16,15 @@ from chain.params import Policy
 from node.config import Libp2pConfig
 from node.p2p.chainview import ChainView
 from node.p2p.chainxchg import ChainExchangeClient, ChainExchangeServer
-from node.p2p.gossip import BlockCheck, BlockSink, GossipConfig, GossipService, KeyResolver, MessageSink
+from node.p2p.gossip import (
+    BlockCheck,
+    BlockSink,
+    GossipConfig,
+    GossipService,
+    GossipTopic,
+    KeyResolver,
+    MessageSink,
+)
 from node.p2p.hello import HelloService, HelloSink
 from node.p2p.host import DEFAULT_OPTIONS, HostOptions, Libp2pHost
 
@@ -37,6 +47,7 @@ class P2PNode:
         key_resolver: KeyResolver | None = None,
         on_hello: HelloSink | None = None,
         options: HostOptions = DEFAULT_OPTIONS,
+        topics: Sequence[GossipTopic] = (),
     ) -> None:
         self.host = Libp2pHost(config, key_pair, options=options)
         self.gossip = GossipService(
@@ -48,6 +59,7 @@ class P2PNode:
             block_check=block_check,
             key_resolver=key_resolver,
             bootstrap_peers=self.host.bootstrap_peers,
+            topics=topics,
         )
         self.hello = HelloService(self.host, chain, on_hello)
         self.xchg_server = ChainExchangeServer(self.host, chain)

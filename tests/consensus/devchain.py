@@ -1,5 +1,6 @@
 """A real devnet chain for tests: a genesis with pre-sealed 2 KiB miners (node/genesis.py), an in-memory
-chain store, the state manager and the mock beacon; blocks made by chain/consensus/producer.py, each
+chain store, the state manager and the mock beacon (or another: tests/consensus/test_drand_chain.py);
+blocks made by chain/consensus/producer.py, each
 checked by chain/consensus/validation.py before its tipset becomes the head.
 
 `next_tipset` tries the epochs after the head until at least one of the mining miners wins: epochs
@@ -15,7 +16,7 @@ from actors.dispatch import encode_params
 from actors.miner.state import SectorOnChainInfo
 from actors.miner.types import MinerMethod, PoStPartition, SubmitWindowedPoStParams
 from chain.chainstore.store import ChainStore
-from chain.consensus.beacon import MockBeacon
+from chain.consensus.beacon import MockBeacon, RandomBeacon
 from chain.consensus.fullblock import FullBlock
 from chain.consensus.producer import produce_block
 from chain.consensus.validation import validate_block
@@ -87,7 +88,7 @@ class DevChain:
     genesis: Genesis
     chain: ChainStore
     sm: StateManager
-    beacon: MockBeacon = field(default_factory=MockBeacon)
+    beacon: RandomBeacon = field(default_factory=MockBeacon)
     policy: Policy = DEVNET
     online: set[Address] = field(default_factory=set)  # the miners that mine
     produced: list[FullBlock] = field(default_factory=list)
@@ -106,12 +107,13 @@ class DevChain:
         keep_tree_open: bool = True,
         name: str = "devchain",
         genesis: Genesis | None = None,
+        beacon: RandomBeacon | None = None,
     ) -> "DevChain":
         genesis = genesis_of(miners, sectors, name) if genesis is None else genesis
         chain = ChainStore.in_memory() if chain is None else chain
         chain.blockstore.put_many(genesis.blocks())
         chain.set_genesis(genesis.header, weight_of(chain.blockstore, TipSet((genesis.header,))))
-        beacon = MockBeacon()
+        beacon = MockBeacon() if beacon is None else beacon
         sm = StateManager(chain, policy=DEVNET, beacon=beacon, index=index, keep_tree_open=keep_tree_open)
         online = {m.id_address for m in genesis.miners}
         return cls(genesis, chain, sm, beacon, DEVNET, online)

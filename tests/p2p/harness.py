@@ -11,7 +11,7 @@ from chain.types.block import BlockMsg
 from chain.types.message import SignedMessage
 from node.config import Libp2pConfig
 from node.p2p.chainview import ChainView
-from node.p2p.gossip import BlockCheck, KeyResolver
+from node.p2p.gossip import BlockCheck, GossipTopic, KeyResolver
 from node.p2p.hello import HelloMessage
 from node.p2p.host import HostOptions
 from node.p2p.identity import MemoryIdentity, load_or_create_identity
@@ -44,6 +44,7 @@ def make_node(
     block_check: BlockCheck | None = None,
     key_resolver: KeyResolver | None = None,
     reconnect_min_backoff: float = 1.0,
+    topics: Sequence[GossipTopic] = (),
 ) -> tuple[P2PNode, Received]:
     received = Received()
     config = Libp2pConfig(bootstrap=tuple(bootstrap))
@@ -58,6 +59,7 @@ def make_node(
         key_resolver=key_resolver,
         on_hello=received.hello,
         options=HostOptions(reconnect_min_backoff=reconnect_min_backoff),
+        topics=topics,
     )
     return node, received
 
