@@ -9,32 +9,46 @@ would otherwise pre-commit a sector nobody can prove, pay the deposit and lose i
 that allows another checks this and fails.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from proofs.registered import SEAL_PARAMS
+from proofs.seal import SealProof
 
 EPOCHS_IN_HOUR = 120  # mainnet: 30-second epochs
 EPOCHS_IN_DAY = 24 * EPOCHS_IN_HOUR
 
 # -- message sizes (docs/vm.md, "Message size") ------------------------------------------------------
-# Lotus's pool takes messages up to 64 KiB, but one vanilla seal proof is 54-60 KB (docs/proofs.md), so
-# a ProveCommitAggregate of two would not fit. The pool's limit is instead what one gossipsub RPC
-# carries: 1 MiB (go-libp2p-pubsub's and py-libp2p's DefaultMaxMessageSize) less room for the pubsub
+# Lotus's pool takes messages up to 64 KiB, but one vanilla seal proof is 283 KB to 929 KB
+# (docs/proofs.md), so a ProveCommitSector would not fit. The pool's limit is instead what one gossipsub
+# RPC carries: 1 MiB (go-libp2p-pubsub's and py-libp2p's DefaultMaxMessageSize) less room for the pubsub
 # envelope around the message (peer ID, sequence number, topic, signature and key). The consensus limit
 # (chain.types.message.MAX_MESSAGE_SIZE, what the VM and block validation enforce) is the whole RPC.
 GOSSIP_RPC_MAX_SIZE = 1 << 20
 GOSSIP_ENVELOPE_ROOM = 4 << 10
 POOL_MAX_MESSAGE_SIZE = GOSSIP_RPC_MAX_SIZE - GOSSIP_ENVELOPE_ROOM
-# The largest vanilla seal proof: proofs/registered.py's challenge counts keep each under 60 KiB
-# (measured: 60,098 B at 2 KiB, 54,146 B at 8 MiB, 56,386 B at 512 MiB).
-SEAL_PROOF_MAX_SIZE = 60 << 10
+# Each vanilla seal proof's exact size follows from proofs/registered.py's challenge counts (66 for
+# every size: 283,074 B at 2 KiB, 713,922 B at 8 MiB, 929,346 B at 512 MiB); all fit a pool-sized
+# ProveCommitSector.
+SEAL_PROOF_SIZES = {proof: SealProof.encoded_size(p) for proof, p in SEAL_PARAMS.items()}
+SEAL_PROOF_MAX_SIZE = max(SEAL_PROOF_SIZES.values())
 # A ProveCommitAggregate message is its proofs plus, at most, this much: the signed message's fields
 # and signature, the params' array, the sector-number bitfield and the CBOR headers of AggregateProof.
 AGGREGATE_MESSAGE_OVERHEAD = 4 << 10
-# So AggregateProof (the CBOR array of the proofs, each a byte string with a 3-byte header) may take
-# what is left of a pool-sized message, and holds at most this many proofs (16).
+# So AggregateProof (the CBOR array of the proofs, each a byte string with a 5-byte header at these
+# sizes) may take what is left of a pool-sized message.
 MAX_AGGREGATED_PROOF_SIZE = POOL_MAX_MESSAGE_SIZE - AGGREGATE_MESSAGE_OVERHEAD
-MAX_AGGREGATED_SECTORS = MAX_AGGREGATED_PROOF_SIZE // (SEAL_PROOF_MAX_SIZE + 3)
+AGGREGATED_PROOF_HEADER = 5
+
+
+def aggregate_capacity(seal_proofs: Iterable[int]) -> int:
+    """How many proofs of the smallest of these seal proof types one AggregateProof holds (3 of 2 KiB
+    sectors; 1 of 8 MiB or 512 MiB sectors, which therefore cannot be aggregated)."""
+    smallest = min(SEAL_PROOF_SIZES[p] for p in seal_proofs)
+    return MAX_AGGREGATED_PROOF_SIZE // (smallest + AGGREGATED_PROOF_HEADER)
+
+
+MAX_AGGREGATED_SECTORS = aggregate_capacity(SEAL_PARAMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +135,10 @@ class Policy:
     # ProveCommitAggregate: how many sectors one aggregate proves (MIN_AGGREGATED_SECTORS) and its
     # largest AggregateProof. v9's 819 sectors and 81,960 B bound a SnarkPack; filpy's aggregate is the
     # CBOR array of the sectors' vanilla seal proofs (docs/proofs.md), so both follow from the message
-    # size (above): 16 proofs in what a pool-sized message leaves for them. A profile that changes
-    # max_message_size changes these with it (tests/chain/test_message_limits.py checks every profile).
+    # size (above): as many of the profile's smallest proofs as a pool-sized message leaves room for
+    # (aggregate_capacity). Where that is below min_aggregated_sectors the profile cannot aggregate
+    # (mainnet's, with 512 MiB sectors only); the byte limit refuses larger proofs' aggregates. A profile
+    # that changes max_message_size changes these with it (tests/chain/test_message_limits.py).
     min_aggregated_sectors: int = 4
     max_aggregated_sectors: int = MAX_AGGREGATED_SECTORS
     max_aggregated_proof_size: int = MAX_AGGREGATED_PROOF_SIZE
@@ -165,6 +181,8 @@ MAINNET = Policy(
     # seal or verify (docs/proofs.md). The profile keeps mainnet's clock and economics with the
     # largest sector proofs/ seals: StackedDRG 512 MiB V1_1.
     allowed_seal_proofs=(7,),
+    # one 929 KB proof per message: no ProveCommitAggregate on this profile (min 4 > 1)
+    max_aggregated_sectors=aggregate_capacity((7,)),
 )
 
 DEVNET = Policy(
@@ -192,6 +210,7 @@ DEVNET = Policy(
     max_pre_commit_randomness_lookback=600,
     max_prove_commit_duration=605,
     min_aggregated_sectors=2,  # so that a devnet miner can aggregate its first pair of sectors
+    max_aggregated_sectors=aggregate_capacity((5, 6, 7)),  # three 2 KiB sectors
     expired_pre_commit_clean_up_delay=60,
     min_sector_expiration=240,
     max_sector_expiration_extension=100_000,

@@ -7,6 +7,7 @@ we support have parameters; every other registered number is known by name but r
 reason is in docs/proofs.md.
 """
 
+import math
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
@@ -113,14 +114,20 @@ _KIB, _MIB = 1 << 10, 1 << 20
 
 # Layers and PoSt counts are Filecoin's (rust-fil-proofs filecoin-proofs/src/constants.rs: 2 layers below
 # 32 GiB, Winning PoSt 66 leaves of 1 sector, Window PoSt 10 leaves per sector and 2 sectors per
-# partition). Seal challenges are ours: as many as keep one vanilla seal proof under 60 KiB, so that a
-# ProveCommit message stays below Lotus's 64 KiB message limit (Filecoin's SNARK needs only 2 here).
+# partition). Seal challenges are ours (Filecoin's SNARK needs only 2 here, its soundness coming from the
+# circuit): each challenge catches a wrongly labelled node with the probability that it lands on one,
+# so a prover whose labels are wrong at a fraction f of the nodes passes c challenges with probability
+# (1-f)^c (proofs/soundness.py, docs/proofs.md "Soundness"). The count is the fewest that takes a prover
+# missing SEAL_TARGET_MISSING of its replica below SEAL_TARGET_PASS: 66, as (0.9)^66 = 9.6e-4.
+SEAL_TARGET_MISSING = 0.10
+SEAL_TARGET_PASS = 1e-3
+SEAL_CHALLENGES = math.ceil(math.log(SEAL_TARGET_PASS) / math.log(1 - SEAL_TARGET_MISSING))
 _SEAL = (
     SealParams(
         RegisteredSealProof.STACKED_DRG_2KIB_V1_1,
         2 * _KIB,
         layers=2,
-        challenges=14,
+        challenges=SEAL_CHALLENGES,
         winning_post=RegisteredPoStProof.STACKED_DRG_WINNING_2KIB_V1,
         window_post=RegisteredPoStProof.STACKED_DRG_WINDOW_2KIB_V1_1,
     ),
@@ -128,7 +135,7 @@ _SEAL = (
         RegisteredSealProof.STACKED_DRG_8MIB_V1_1,
         8 * _MIB,
         layers=2,
-        challenges=5,
+        challenges=SEAL_CHALLENGES,
         winning_post=RegisteredPoStProof.STACKED_DRG_WINNING_8MIB_V1,
         window_post=RegisteredPoStProof.STACKED_DRG_WINDOW_8MIB_V1_1,
     ),
@@ -136,7 +143,7 @@ _SEAL = (
         RegisteredSealProof.STACKED_DRG_512MIB_V1_1,
         512 * _MIB,
         layers=2,
-        challenges=4,
+        challenges=SEAL_CHALLENGES,
         winning_post=RegisteredPoStProof.STACKED_DRG_WINNING_512MIB_V1,
         window_post=RegisteredPoStProof.STACKED_DRG_WINDOW_512MIB_V1_1,
     ),

@@ -36,7 +36,7 @@ MAX_PARAMS_LENGTH: Final = MAX_BYTES_LENGTH
 # The largest message (its own CBOR, without a signature) a block may carry; the VM refuses a larger
 # one. One gossipsub RPC (1 MiB): a message that cannot be gossiped reaches a block only through its
 # own miner. Lotus has no consensus limit (its pool's is 64 KiB); filpy needs one above Lotus's pool
-# because vanilla seal proofs are ~60 KB each (chain/params.py for the pool's, docs/vm.md).
+# because vanilla seal proofs are 283-929 KB each (chain/params.py for the pool's, docs/vm.md).
 MAX_MESSAGE_SIZE: Final = 1 << 20
 # lotus build/buildconstants: BlockGasLimit and the total supply (FilBase * FilecoinPrecision); the
 # same on every network.

@@ -3,11 +3,17 @@ message pool's limit, which fits one gossipsub RPC and the consensus limit; larg
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from actors.abi import MAX_SECTOR_NUMBER
-from actors.miner.types import MinerMethod, ProveCommitAggregateParams, encode_aggregate_proof
+from actors.miner.types import (
+    MinerMethod,
+    ProveCommitAggregateParams,
+    ProveCommitSectorParams,
+    encode_aggregate_proof,
+)
 from chain import params
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.encoding import dagcbor
@@ -34,20 +40,12 @@ SENDER = PrivateKey.derive(KeyType.BLS, b"aggregating-miner-worker")
 
 def test_every_vanilla_seal_proof_is_within_the_bound_the_limits_assume() -> None:
     sizes = {p: seal.SealProof.encoded_size(registered.seal_params(p)) for p in registered.SEAL_PARAMS}
-    assert sizes == {5: 60_098, 6: 54_146, 7: 56_386}  # docs/proofs.md's table
-    assert max(sizes.values()) <= params.SEAL_PROOF_MAX_SIZE
+    assert sizes == {5: 283_074, 6: 713_922, 7: 929_346}  # docs/proofs.md's table
+    assert sizes == params.SEAL_PROOF_SIZES and max(sizes.values()) == params.SEAL_PROOF_MAX_SIZE
 
 
-def largest_aggregate(policy: Policy) -> SignedMessage:
-    """The biggest ProveCommitAggregate the policy lets through the actor: the most sectors, each proof
-    as large as any seal proof may be, sector numbers scattered up to the maximum (the longest RLE+),
-    every number field at its widest."""
-    count = policy.max_aggregated_sectors
-    numbers = [MAX_SECTOR_NUMBER - 2 * i for i in range(count)]
-    proofs = [bytes([i]) * params.SEAL_PROOF_MAX_SIZE for i in range(count)]
-    aggregate = encode_aggregate_proof(proofs)
-    assert len(aggregate) <= policy.max_aggregated_proof_size
-    call = ProveCommitAggregateParams(BitField.from_bits(numbers), aggregate)
+def widest_message(method: int, call: Any) -> SignedMessage:
+    """A signed message to a miner with every number field at its widest and a BLS sender."""
     message = Message(
         to=Address.new_id((1 << 63) - 1),
         from_=Address.of_key(SENDER),
@@ -56,17 +54,30 @@ def largest_aggregate(policy: Policy) -> SignedMessage:
         gas_limit=(1 << 63) - 1,
         gas_fee_cap=TOTAL_FILECOIN,
         gas_premium=TOTAL_FILECOIN,
-        method=MinerMethod.ProveCommitAggregate,
+        method=method,
         params=dagcbor.encode(call.to_cbor()),
     )
     return sign_message(message, SENDER)
 
 
-@pytest.mark.parametrize("name", sorted(PROFILES))
-def test_the_largest_aggregate_a_profile_allows_fits_its_message_limits(name: str) -> None:
-    policy = PROFILES[name]
-    assert 2 <= policy.min_aggregated_sectors <= policy.max_aggregated_sectors
-    signed = largest_aggregate(policy)
+def smallest_proof(policy: Policy) -> int:
+    return min(params.SEAL_PROOF_SIZES[p] for p in policy.allowed_seal_proofs)
+
+
+def largest_aggregate(policy: Policy) -> SignedMessage:
+    """The biggest ProveCommitAggregate the policy lets through the actor: the most sectors, each proof
+    as large as the profile's smallest seal proof (the one its count is made for), sector numbers
+    scattered up to the maximum (the longest RLE+)."""
+    count = policy.max_aggregated_sectors
+    numbers = [MAX_SECTOR_NUMBER - 2 * i for i in range(count)]
+    proofs = [bytes([i]) * smallest_proof(policy) for i in range(count)]
+    aggregate = encode_aggregate_proof(proofs)
+    assert len(aggregate) <= policy.max_aggregated_proof_size
+    call = ProveCommitAggregateParams(BitField.from_bits(numbers), aggregate)
+    return widest_message(MinerMethod.ProveCommitAggregate, call)
+
+
+def fits(policy: Policy, signed: SignedMessage) -> None:
     # The pool takes it, and gossip carries it in one RPC with its envelope.
     assert len(signed.to_bytes()) <= policy.max_message_size
     assert policy.max_message_size + params.GOSSIP_ENVELOPE_ROOM <= params.GOSSIP_RPC_MAX_SIZE
@@ -76,6 +87,33 @@ def test_the_largest_aggregate_a_profile_allows_fits_its_message_limits(name: st
     assert Message.from_bytes(signed.message.to_bytes()) == signed.message
     # Every message the pool accepts can be included: its limit is under the consensus one.
     assert policy.max_message_size <= MAX_MESSAGE_SIZE
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_the_largest_prove_commit_a_profile_allows_fits_its_message_limits(name: str) -> None:
+    policy = PROFILES[name]
+    largest = max(params.SEAL_PROOF_SIZES[p] for p in policy.allowed_seal_proofs)
+    call = ProveCommitSectorParams(MAX_SECTOR_NUMBER, b"\xff" * largest)
+    signed = widest_message(MinerMethod.ProveCommitSector, call)
+    fits(policy, signed)
+    gas = PRICES.on_chain_message(signed.chain_length()) + PRICES.on_verify_seal()
+    assert gas <= policy.block_gas_limit
+
+
+def test_the_mainnet_profile_cannot_aggregate() -> None:
+    """512 MiB proofs (929 KB) fit one to a message: fewer than the four an aggregate needs."""
+    policy = PROFILES["mainnet"]
+    assert policy.max_aggregated_sectors == 1 < policy.min_aggregated_sectors
+    two = encode_aggregate_proof([b"\x00" * smallest_proof(policy)] * 2)
+    assert len(two) > policy.max_aggregated_proof_size
+
+
+@pytest.mark.parametrize("name", [n for n, p in sorted(PROFILES.items()) if p.max_aggregated_sectors >= 2])
+def test_the_largest_aggregate_a_profile_allows_fits_its_message_limits(name: str) -> None:
+    policy = PROFILES[name]
+    assert 2 <= policy.min_aggregated_sectors <= policy.max_aggregated_sectors
+    signed = largest_aggregate(policy)
+    fits(policy, signed)
     # And a block's gas holds it: storing its bytes and verifying each proof inline (at least that).
     gas = (
         PRICES.on_chain_message(signed.chain_length())
@@ -86,7 +124,7 @@ def test_the_largest_aggregate_a_profile_allows_fits_its_message_limits(name: st
 
 def test_one_sector_more_does_not_fit_the_proof_bound() -> None:
     policy = params.DEVNET
-    proofs = [b"\x00" * params.SEAL_PROOF_MAX_SIZE] * (policy.max_aggregated_sectors + 1)
+    proofs = [b"\x00" * smallest_proof(policy)] * (policy.max_aggregated_sectors + 1)
     assert len(encode_aggregate_proof(proofs)) > policy.max_aggregated_proof_size
 
 
