@@ -6,6 +6,7 @@ the producer when this node holds the key, and the chain's RandomBeacon answerin
     service = BeaconService(beacon, store, key=key_or_none)     # beacon.entries is now the store
     p2p = P2PNode(..., topics=[service.gossip_topic()])
     service.attach(p2p.gossip.publish)
+    service.attach_host(p2p.host, penalize=p2p.gossip.penalize)    # serve and fetch missed rounds
     await nursery.start(p2p.run); await nursery.start(service.run)
 
 **Coming in (gossip, `/drand/pubsub/v0.0.0/<chain hash>`)**, each payload is judged before it is
@@ -28,6 +29,11 @@ every round it missed first, in order, so that miners can fill the gap. A round 
 differently: signatures are deterministic, and the chain continues from the stored entries (or from
 round 0, the group hash).
 
+**Rounds missed** (the node was offline when they were published): with a host attached
+(`attach_host`), the service serves its rounds to peers and, once per period and whenever
+`wait_entry` asks for a due round it lacks, fetches what is missing after the consecutive rounds it
+holds (or after round 0 on a young chain), verified as a chain from there (node/beacon/sync.py).
+
 **The mining contract**: the chain's beacon (`DrandBeacon.entry`) answers only from the store and
 raises LookupError for a round that has not arrived; produce_block / mining_base let it through, and
 the mining loop skips that epoch (no block without its beacon entries, as on Filecoin, where a miner
@@ -49,8 +55,10 @@ from chain.consensus.drand import DrandBeacon, DrandKey
 from chain.encoding.errors import DecodeError
 from chain.types.beacon import BeaconEntry
 from node.beacon.store import BeaconStore
+from node.beacon.sync import ROUNDS_PROTOCOL, RoundsServer, fetch_rounds
 from node.beacon.wire import PublishedRound, drand_topic
 from node.p2p.gossip import GossipTopic, Ignore, Reject
+from node.p2p.host import Libp2pHost
 from node.p2p.protocols import PeerID
 from node.p2p.score import lotus_drand_topic_score
 
@@ -65,6 +73,7 @@ MAX_DRIFT: Final = 1.0
 CATCH_UP_BATCH: Final = 256
 
 Publish = Callable[[str, bytes], Awaitable[None]]
+Penalize = Callable[[PeerID, str], None]
 
 
 @dataclass
@@ -73,6 +82,7 @@ class BeaconStats:
     ignored: int = 0
     rejected: int = 0
     produced: int = 0  # signed here
+    fetched: int = 0  # from peers, rounds missed
 
 
 class BeaconService:
@@ -101,6 +111,9 @@ class BeaconService:
         self._clock = clock
         self._max_drift = max_drift
         self._publish: Publish | None = None
+        self._host: Libp2pHost | None = None
+        self._penalize: Penalize | None = None
+        self._fill_lock = trio.Lock()
         self._arrived: dict[int, trio.Event] = {}
 
     @property
@@ -115,6 +128,12 @@ class BeaconService:
         """Where produced rounds go (the gossip service's publish)."""
         self._publish = publish
 
+    def attach_host(self, host: Libp2pHost, *, penalize: Penalize | None = None) -> None:
+        """Serve our rounds to peers and fetch the ones we missed from them (before the host runs)."""
+        host.set_stream_handler(ROUNDS_PROTOCOL, RoundsServer(self.store).handle)
+        self._host = host
+        self._penalize = penalize
+
     # -- entries ------------------------------------------------------------------------------------------
     def _add(self, entry: BeaconEntry) -> bool:
         """Store a verified entry and wake whoever waits for it (event loop only)."""
@@ -127,6 +146,7 @@ class BeaconService:
     async def wait_entry(self, round_: int, *, timeout: float) -> BeaconEntry:
         """The entry of a round, waiting up to timeout seconds for it to arrive; LookupError after."""
         deadline = trio.current_time() + max(timeout, 0.0)
+        asked = False
         while True:
             try:
                 return self.beacon.entry(round_)
@@ -134,7 +154,38 @@ class BeaconService:
                 if trio.current_time() >= deadline:
                     raise
             with trio.move_on_at(deadline):
+                if not asked and self.info.time_of_round(round_) <= self._clock():
+                    asked = True  # due and missing: ask the peers once
+                    await self.fill(round_)
+                    continue
                 await self._arrived.setdefault(round_, trio.Event()).wait()
+
+    # -- rounds missed ------------------------------------------------------------------------------------
+    async def fill(self, last: int) -> int:
+        """Fetch from peers the rounds missing after the consecutive ones held, up to last; how many
+        were added. Nothing without a host, or when no trusted round precedes the gap."""
+        if self._host is None:
+            return 0
+        async with self._fill_lock:
+            anchor = self.store.contiguous_end()
+            if anchor is None:
+                if last > self.store.limit:
+                    return 0  # an old chain and nothing held: gossip and the blocks will bring rounds
+                anchor = self.info.genesis_entry
+            if anchor.round >= last:
+                return 0
+            last = min(last, anchor.round + self.store.limit)
+            fetched = await fetch_rounds(
+                self._host, anchor, last, self._verify_fetched, penalize=self._penalize
+            )
+            added = sum(self._add(entry) for entry in fetched)
+            self.stats.fetched += added
+            if added:
+                log.info("beacon.rounds_fetched", first=fetched[0].round, last=fetched[-1].round, added=added)
+            return added
+
+    def _verify_fetched(self, entries: list[BeaconEntry], trusted: BeaconEntry) -> None:
+        self.beacon.verify_chain(entries, trusted)
 
     # -- gossip in ------------------------------------------------------------------------------------------
     async def _check_gossip(self, data: bytes, source: PeerID, local: bool) -> BeaconEntry:
@@ -191,11 +242,25 @@ class BeaconService:
         )
         task_status.started()
         if self.key is None:
-            await trio.sleep_forever()
+            await self._keep_filled()
         while True:
             await self.produce_due()
             next_round = self.info.current_round(self._clock()) + 1
             await trio.sleep(max(self.info.time_of_round(next_round) - self._clock(), 0.0) + 0.001)
+
+    async def _keep_filled(self) -> None:
+        """Half a period after each round falls due, fetch whatever is still missing up to the round
+        before it (the newest may still be on its way through gossip)."""
+        while True:
+            now = self._clock()
+            next_round = self.info.current_round(now) + 1
+            await trio.sleep(max(self.info.time_of_round(next_round) - now, 0.0) + self.info.period / 2)
+            due = self.info.current_round(self._clock())
+            if due > 1:
+                try:
+                    await self.fill(due - 1)
+                except Exception:  # a fetch that goes wrong must not stop the beacon
+                    log.exception("beacon.fill_failed", upto=due - 1)
 
     async def produce_due(self) -> list[BeaconEntry]:
         """Sign, store and publish every round due by now after the newest stored one."""

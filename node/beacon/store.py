@@ -59,6 +59,17 @@ class BeaconStore:
         with self._lock:
             return iter(sorted(self._entries))
 
+    def contiguous_end(self) -> BeaconEntry | None:
+        """The last round of the run of consecutive rounds that starts at the oldest one kept: where
+        a node that missed rounds has to continue from."""
+        with self._lock:
+            if not self._entries:
+                return None
+            round_ = min(self._entries)
+            while round_ + 1 in self._entries:
+                round_ += 1
+            return BeaconEntry(round_, self._entries[round_])
+
     def latest(self) -> BeaconEntry | None:
         with self._lock:
             if not self._entries:

@@ -28,6 +28,7 @@ from node.beacon.setup import (
     write_chain_info,
 )
 from node.beacon.store import NAMESPACE, BeaconStore
+from node.beacon.sync import MAX_ROUNDS_PER_REQUEST, RoundsRequest, RoundsServer
 from node.beacon.wire import PublishedRound, drand_topic
 from node.devnet import DevnetError, prepare_devnet
 from node.genesis import load_genesis_file
@@ -357,3 +358,20 @@ def test_a_chain_info_the_genesis_does_not_commit_to_is_refused(repo: Repo, tmp_
 def test_a_drand_beacon_needs_a_block_delay(repo: Repo) -> None:
     with pytest.raises(BeaconSetupError, match="at least one second"):
         create_drand_chain(repo.keystore, repo.drand_path, genesis_time=GENESIS, period=0)
+
+
+def test_the_rounds_server_answers_consecutive_rounds_it_holds() -> None:
+    store = BeaconStore.in_memory(INFO.hash)
+    entries = chain(6)
+    for entry in (*entries[1:4], entries[5], entries[6]):  # round 4 missing
+        store.put(entry)
+    assert store.contiguous_end() == entries[3]
+    server = RoundsServer(store)
+    assert server.answer(RoundsRequest(2, 10)).entries == (entries[2], entries[3])
+    assert server.answer(RoundsRequest(5, 1)).entries == (entries[5],)
+    assert server.answer(RoundsRequest(4, 3)).entries == ()
+    big = BeaconStore.in_memory(INFO.hash)
+    for entry in chain(MAX_ROUNDS_PER_REQUEST + 3)[1:]:
+        big.put(entry)
+    assert len(RoundsServer(big).answer(RoundsRequest(1, 10_000)).entries) == MAX_ROUNDS_PER_REQUEST
+    assert BeaconStore.in_memory(INFO.hash).contiguous_end() is None

@@ -2,6 +2,8 @@
 `/drand/pubsub/v0.0.0/<chain hash>`, the other verifies and stores it; a forged round from a third peer
 is rejected, logged, not stored and costs that peer its score (Lotus's drand topic weights)."""
 
+import time
+
 import pytest
 import trio
 from libp2p.filecoin import filecoin_message_id
@@ -13,6 +15,7 @@ from chain.consensus.drand import DrandBeacon, DrandKey
 from chain.types.beacon import BeaconEntry
 from node.beacon.service import BeaconService
 from node.beacon.store import BeaconStore
+from node.beacon.sync import ROUNDS_PROTOCOL, RoundsServer
 from node.beacon.wire import PublishedRound
 from node.config import Libp2pConfig
 from node.p2p.gossip import FilecoinGossipSub
@@ -109,4 +112,79 @@ async def test_rounds_travel_and_a_forged_round_is_rejected() -> None:
         assert listener.beacon.entry(4) == real != BeaconEntry(4, forged)
         listener.beacon.verify_chain([listener.beacon.entry(r) for r in (1, 2, 3, 4)], INFO.genesis_entry)
         assert a.gossip.score(b.host.peer_id) >= 0  # the honest relay is never penalised
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.slow
+async def test_rounds_missed_are_fetched_from_peers_and_forged_ones_refused() -> None:
+    """b takes no gossip (as a node that was offline when rounds 1-5 were published): it asks its peers
+    for them. c serves another key's rounds and is refused (logged, reported); a serves the real ones,
+    which b verifies from round 0."""
+    chain, _ = build_chain(1)
+    clock = Clock(INFO.time_of_round(5))
+    producer, listener = beacon_service(clock, KEY), beacon_service(clock, None)
+    forged_store = BeaconStore.in_memory(INFO.hash)
+    forged = INFO.genesis_entry
+    for _ in range(5):
+        forged = DrandKey.derive(b"liar").next_entry(forged)
+        forged_store.put(forged)
+    (a, _), (b, _), (c, _) = (
+        make_node(chain, topics=[producer.gossip_topic()]),
+        make_node(chain),
+        make_node(chain),
+    )
+    producer.attach(a.gossip.publish)
+    producer.attach_host(a.host)
+    penalties: list[tuple[str, str]] = []
+    listener.attach_host(b.host, penalize=lambda peer, why: penalties.append((str(peer), why)))
+    c.host.set_stream_handler(ROUNDS_PROTOCOL, RoundsServer(forged_store).handle)
+    async with running(a, b, c):
+        assert [e.round for e in await producer.produce_due()] == [1, 2, 3, 4, 5]  # nobody listening yet
+        with trio.fail_after(10):
+            await c.host.connect(b.host.addrs_listen())
+        await wait_until(lambda: b.host.supports(c.host.peer_id, ROUNDS_PROTOCOL), what="c identified")
+        with capture_logs() as logs:
+            assert await listener.fill(5) == 0
+        assert len(listener.store) == 0
+        refused = [entry for entry in logs if entry["event"] == "beacon.sync_rejected"]
+        assert len(refused) == 1 and "round 1: the signature does not verify" in refused[0]["reason"]
+        assert penalties and penalties[0][0] == str(c.host.peer_id)
+
+        with trio.fail_after(10):
+            await a.host.connect(b.host.addrs_listen())
+        await wait_until(lambda: b.host.supports(a.host.peer_id, ROUNDS_PROTOCOL), what="a identified")
+        entry = await listener.wait_entry(5, timeout=10)  # due and missing: fetched, not waited for
+        assert entry == producer.beacon.entry(5)
+        fetched = [listener.beacon.entry(r) for r in range(1, 6)]
+        assert fetched == [producer.beacon.entry(r) for r in range(1, 6)]
+        assert listener.stats.fetched == 5
+
+
+@pytest.mark.slow
+async def test_a_listening_node_fills_its_gaps_on_its_own() -> None:
+    """The service's loop (real clock, one-second rounds): a node without the gossip topic still has
+    every due round within a period or two, fetched from the producer."""
+    genesis = int(time.time()) - 3
+    key = DrandKey.derive(b"fills on its own")
+    info = key.chain_info(genesis_time=genesis, period=1)
+    producer = BeaconService(
+        DrandBeacon(info, genesis_time=genesis, block_delay=1), BeaconStore.in_memory(info.hash), key=key
+    )
+    listener = BeaconService(
+        DrandBeacon(info, genesis_time=genesis, block_delay=1), BeaconStore.in_memory(info.hash)
+    )
+    chain, _ = build_chain(1)
+    (a, _), (b, _) = make_node(chain), make_node(chain)
+    producer.attach_host(a.host)
+    listener.attach_host(b.host)
+    async with running(a, b), trio.open_nursery() as nursery:
+        await nursery.start(producer.run)
+        await nursery.start(listener.run)
+        with trio.fail_after(10):
+            await a.host.connect(b.host.addrs_listen())
+        target = info.current_round(time.time()) + 1
+        await wait_until(lambda: target in listener.store, timeout=10, what="the listener catching up")
+        assert listener.stats.fetched >= target - 1
+        held = [listener.beacon.entry(r) for r in range(1, target + 1)]
+        listener.beacon.verify_chain(held, info.genesis_entry)
         nursery.cancel_scope.cancel()
