@@ -2,7 +2,8 @@
 node/impl/full/state.go StateGetBeaconEntry; v0api's BeaconGetEntry calls it).
 
 Up to the head's epoch the entry is the one the chain used (its blocks carry it); for a later epoch
-it is asked of the beacon (Lotus waits for drand; the devnet's mock beacon answers at once).
+it is asked of the beacon (Lotus waits for drand; the devnet's mock beacon answers at once, a drand
+beacon from the rounds that have arrived: one that has not is an RpcError).
 """
 
 from chain.chainstore.store import ChainStoreError
@@ -17,7 +18,10 @@ from rpc.registry import READ, method
 async def beacon_entry(node: FullNode, epoch: int) -> BeaconEntry:
     head = node.chain.head()
     if epoch > head.height:
-        return node.beacon.entry(node.beacon.max_beacon_round_for_epoch(epoch))
+        try:
+            return node.beacon.entry(node.beacon.max_beacon_round_for_epoch(epoch))
+        except LookupError as exc:
+            raise RpcError(f"getting the beacon entry of epoch {epoch}: {exc}") from None
     try:
         return await node.run_sync(node.state.beacon_entry, head, max(epoch, 0))
     except (BeaconEntryNotFound, ChainStoreError) as exc:

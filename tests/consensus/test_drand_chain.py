@@ -18,7 +18,7 @@ from actors.miner.state import MinerState, PreCommits, Sectors
 from actors.miner.types import MinerMethod, PreCommitSectorParams, ProveCommitSectorParams
 from chain.consensus import validation as v
 from chain.consensus.beacon import MOCK_ROUND_OFFSET, MockBeacon
-from chain.consensus.drand import DrandBeacon, DrandChainInfo, DrandKey
+from chain.consensus.drand import DrandKey
 from chain.consensus.fullblock import FullBlock
 from chain.crypto.randomness import DomainSeparationTag, draw_randomness, mock_beacon_data
 from chain.encoding import dagcbor
@@ -29,46 +29,13 @@ from chain.types.beacon import BeaconEntry
 from chain.types.message import Message, SignedMessage, sign_message
 from chain.vm.exitcode import ExitCode
 from chain.vm.syscalls import sealed_cid
-from node.genesis import Genesis, build_genesis
 from proofs import seal
 from proofs.registered import make_prover_id
-from tests.consensus.devchain import FEE_CAP, GENESIS_TIME, PREMIUM, DevChain, devnet_template, resigned
+from tests.consensus.devchain import FEE_CAP, PREMIUM, DevChain, resigned
+from tests.consensus.drandchain import INFO, drand_beacon, drand_genesis
 
-KEY: Final = DrandKey.derive(b"tests/consensus/test_drand_chain")
-INFO: Final = KEY.chain_info(genesis_time=GENESIS_TIME, period=DEVNET.block_delay_secs)
 SEAL_PROOF: Final = 5  # StackedDrg2KiBV1_1, the devnet miners' sectors
 SEAL_GAS_LIMIT: Final = 3_000_000_000
-
-
-class OnTimeBeacon:
-    """The beacon network as every node sees it when the producing node is on time: each round, signed
-    by the beacon's key, chained from the genesis (the key stays here, never with the miners)."""
-
-    def __init__(self, key: DrandKey, info: DrandChainInfo) -> None:
-        self._key = key
-        self._chain = [info.genesis_entry]
-
-    def get(self, round_: int, /) -> BeaconEntry | None:
-        while len(self._chain) <= round_:
-            self._chain.append(self._key.next_entry(self._chain[-1]))
-        return self._chain[round_]
-
-
-_GENESIS: dict[str, Genesis] = {}
-
-
-def drand_genesis() -> Genesis:
-    if "drand" not in _GENESIS:
-        _GENESIS["drand"] = build_genesis(
-            devnet_template(1, 2, "drandchain"), beacon_entry=INFO.genesis_entry
-        )
-    return _GENESIS["drand"]
-
-
-def drand_beacon() -> DrandBeacon:
-    return DrandBeacon(
-        INFO, genesis_time=GENESIS_TIME, block_delay=DEVNET.block_delay_secs, entries=OnTimeBeacon(KEY, INFO)
-    )
 
 
 @pytest.fixture(scope="module")
