@@ -1,17 +1,169 @@
-"""`filpy devnet`: a single-node devnet. The daemon (repo, libp2p host, sync, mining, RPC) is the next
-issue's work; until it lands this command says so instead of pretending to start a node."""
+"""`filpy devnet`: a single-node devnet that mines real blocks behind the JSON-RPC API.
+
+    filpy devnet [--repo DIR] [--api HOST:PORT] [--block-delay SECONDS] [--accounts N] [--reset]
+
+It is `filpy daemon` (cli/daemon.py) plus the devnet: the repo (default ~/.filpy-devnet) gets a genesis
+with prefunded accounts and one miner holding pre-sealed 2 KiB sectors (node/devnet.py; a progress bar
+while sealing), and the node mines with that miner (node/mining/miner.py). Once every service runs, it
+prints the RPC URL, the admin token's path, the genesis CID, the miner and the accounts with their keys
+in `lotus wallet export` form. Run again, it resumes the same chain; --reset starts a new one.
+"""
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from cli.daemon import CliError, fail
+
+if TYPE_CHECKING:
+    from node.devnet import Devnet
+    from node.fullnode import FullNode
+    from node.repo import Repo
+    from rpc.server import BoundAddress
+
+DEFAULT_REPO: Final = Path("~/.filpy-devnet")
+# When stdout is not a terminal, lines are not wrapped (keys and CIDs stay whole for copying).
+PIPE_WIDTH: Final = 240
+
+
+def _block_delay(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole seconds, got {text!r}") from None
+    if not 0 <= value <= 30:
+        raise argparse.ArgumentTypeError(f"expected 1..30 seconds, or 0 to mine only on demand, got {value}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--repo", type=Path, default=DEFAULT_REPO, metavar="DIR", help="the devnet's repo (~/.filpy-devnet)"
+    )
+    parser.add_argument(
+        "--api",
+        metavar="HOST:PORT",
+        help="JSON-RPC endpoint (default 127.0.0.1:1234, config.toml's api.listen)",
+    )
+    parser.add_argument(
+        "--block-delay",
+        type=_block_delay,
+        metavar="SECONDS",
+        help="seconds between epochs, 1..30 (default 4), or 0 to mine only on demand (Filpy.MineTipset) "
+        "or when a message arrives; fixed when the devnet is made",
+    )
+    parser.add_argument(
+        "--accounts", type=int, metavar="N", help="prefunded accounts of a new devnet (default 10)"
+    )
+    parser.add_argument("--reset", action="store_true", help="remove the chain and start a new devnet")
     parser.set_defaults(handler=run)
 
 
-def run(_args: argparse.Namespace) -> int:
-    sys.stderr.write(
-        "filpy devnet: not available yet. Missing: the daemon (node/daemon.py), genesis with a pre-sealed\n"
-        "miner, the mining loop and the JSON-RPC server on 127.0.0.1:1234. See the open issues.\n"
+def run(args: argparse.Namespace) -> int:
+    from node.config import ConfigError
+    from node.devnet import NETWORK_NAME, DevnetError
+    from node.fullnode import NodeError
+    from node.repo import Repo, RepoError
+
+    try:
+        with Repo.open(args.repo, network=NETWORK_NAME) as repo:
+            return _run_devnet(args, repo)
+    except (CliError, RepoError, ConfigError, DevnetError, NodeError) as exc:
+        return fail("devnet", str(exc))
+    except KeyboardInterrupt:  # Ctrl-C before the node runs (while sealing)
+        return 130
+
+
+def _run_devnet(args: argparse.Namespace, repo: "Repo") -> int:
+    from dataclasses import replace
+
+    from chain.params import DEVNET
+    from cli.daemon import api_config, serve
+    from node.devnet import ADDRESS_NETWORK, RichSealProgress, prepare_devnet
+    from node.fullnode import open_full_node
+    from node.mining.local import LocalMiner
+    from node.mining.miner import MiningService
+    from node.wallet import Wallet
+
+    config = api_config(repo.config, args.api)
+    with RichSealProgress() as progress:
+        devnet = prepare_devnet(
+            repo, accounts=args.accounts, reset=args.reset, progress=progress, block_delay=args.block_delay
+        )
+    policy = replace(DEVNET, block_delay_secs=devnet.block_delay)
+    node = open_full_node(
+        repo.datastore_path, devnet.genesis_path, Wallet(repo.keystore, ADDRESS_NETWORK), policy=policy
     )
-    return 2
+    try:
+        mining = MiningService(node, [LocalMiner.from_presealed(devnet.miner)])
+        node.mining = mining
+        node.faucet = devnet.accounts[0].address if devnet.accounts else devnet.miner.owner
+
+        def running(bound: "BoundAddress") -> None:
+            print_banner(repo, node, devnet, bound)
+
+        return serve("devnet", repo, node, config, [mining], running)
+    finally:
+        node.chain.close()
+
+
+def print_banner(repo: "Repo", node: "FullNode", devnet: "Devnet", bound: "BoundAddress") -> None:
+    """What the user needs to use the devnet, on stdout: a panel, then the accounts."""
+    from rich import box
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from chain.stmgr.actors import ActorNotFound
+    from chain.types.fil import format_fil
+    from node.devnet import ADDRESS_NETWORK
+
+    console = Console(width=None if sys.stdout.isatty() else PIPE_WIDTH, highlight=False)
+    head = node.chain.head()
+    miner = devnet.miner
+    delay = (
+        "on demand (Filpy.MineTipset, or a message arriving)"
+        if devnet.block_delay == 0
+        else f"{devnet.block_delay} s"
+    )
+    chain = "new devnet" if devnet.created else f"resumed at height {head.height}"
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    facts.add_row("RPC", f"{bound.url('/rpc/v1')}  (also /rpc/v0, and ws://)")
+    facts.add_row("token", f"{repo.token_path}  (admin)")
+    facts.add_row("api", f"{repo.api_path}  ({bound.multiaddr()})")
+    facts.add_row("genesis", str(devnet.genesis_cid))
+    miner_id = miner.id_address.to_string(ADDRESS_NETWORK)
+    facts.add_row("miner", f"{miner_id}  ({len(miner.sectors)} pre-sealed 2 KiB sectors)")
+    facts.add_row("worker", miner.worker.to_string(ADDRESS_NETWORK))
+    facts.add_row("block delay", delay)
+    facts.add_row("chain", chain)
+    facts.add_row("repo", str(repo.path))
+    console.print(Panel(facts, title="filpy devnet", title_align="left", expand=False))
+
+    accounts = Table(
+        title="prefunded accounts (well-known keys: never send real FIL to them)",
+        title_justify="left",
+        box=box.SIMPLE,
+    )
+    accounts.add_column("#", justify="right")
+    accounts.add_column("address", no_wrap=True)
+    accounts.add_column("balance", justify="right", no_wrap=True)
+    accounts.add_column("private key (lotus wallet export)", overflow="fold")
+    for account in devnet.accounts:
+        try:
+            balance = format_fil(node.state.get_actor(account.address, head).balance)
+        except ActorNotFound:
+            balance = "0 FIL"
+        accounts.add_row(
+            str(account.index), account.address.to_string(ADDRESS_NETWORK), balance, account.lotus_export
+        )
+    if devnet.accounts:
+        console.print(accounts)
+    console.print(
+        f"Filpy.Faucet sends from {node.faucet.to_string(ADDRESS_NETWORK) if node.faucet else '-'}. "
+        "Ctrl-C stops the devnet; `filpy devnet` again resumes it, `--reset` starts over."
+    )
+    sys.stdout.flush()

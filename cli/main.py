@@ -28,7 +28,8 @@ class Command:
 
 
 COMMANDS: Final = (
-    Command("devnet", "start a single-node devnet (not yet available)", "cli.devnet"),
+    Command("devnet", "run a single-node devnet that mines blocks, with the JSON-RPC API", "cli.devnet"),
+    Command("daemon", "run a full node from a repo and a genesis, with the JSON-RPC API", "cli.daemon"),
     Command("commp", "piece CID (CommP) and sizes of a file, as `lotus client commP`", "cli.commp"),
     Command("genesis", "make a genesis (state and block, as a CAR) from a template", "cli.genesis"),
 )

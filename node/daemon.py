@@ -17,7 +17,9 @@ Each start and stop is logged (structlog: `service starting`, `service started`,
 `service stopped`, with the service name and seconds taken).
 
 `run_node(services)` is the synchronous entry point for the command line: it runs the runner under
-trio.run and returns the process exit code (0 after a clean stop, 1 when a service failed).
+trio.run and returns the process exit code (0 after a clean stop, 1 when a service failed);
+`run_runner(runner)` does the same for a runner the caller made (to give its `request_stop` to the
+Shutdown method, or an `on_running` callback that tells the user the node is up).
 """
 
 import contextlib
@@ -25,7 +27,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol, overload
 
 import structlog
@@ -143,8 +145,10 @@ class ServiceRunner:
         stop_timeout: float = STOP_TIMEOUT,
         signals: Sequence[signal.Signals] = STOP_SIGNALS,
         exit_on_stuck: bool = False,
+        on_running: Callable[[], None] | None = None,
     ) -> None:
         self.services = tuple(services)
+        self.on_running = on_running  # called once every service has started
         self.stop_timeout = stop_timeout
         self.signals = tuple(signals)
         self.exit_on_stuck = exit_on_stuck
@@ -222,6 +226,11 @@ class ServiceRunner:
                 self._running.append(running)
                 log.info("service started", service=running.name, seconds=round(time.monotonic() - began, 3))
             log.info("node running", services=[r.name for r in self._running])
+        if self.on_running is not None and not self._stop.is_set():
+            try:
+                self.on_running()
+            except Exception as exc:  # telling the user failed (a closed stdout): the node still runs
+                log.error("on_running callback failed", error=_describe(exc))
 
     async def run(self) -> None:
         """Run until stopped; raise the ServiceError that stopped the node, if one did."""
@@ -252,7 +261,11 @@ async def run_services(services: Sequence[Service], **options: Any) -> None:
 def run_node(services: Sequence[Service], *, stop_timeout: float = STOP_TIMEOUT) -> int:
     """Run services until SIGINT/SIGTERM; the process exit code (see the module docstring). Must be
     called from the main thread (signal handlers)."""
-    runner = ServiceRunner(services, stop_timeout=stop_timeout, exit_on_stuck=True)
+    return run_runner(ServiceRunner(services, stop_timeout=stop_timeout, exit_on_stuck=True))
+
+
+def run_runner(runner: ServiceRunner) -> int:
+    """Run a runner until it stops; the process exit code, as run_node. Main thread only."""
     try:
         trio.run(runner.run)
     except ServiceError as exc:

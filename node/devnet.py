@@ -16,7 +16,10 @@ whose only changing field is the timestamp, which only the block header carries 
 the record that it is complete), or reuses the one the repo holds, indexes the miner's pre-sealed
 sectors in the repo's sector store (node/sealing/sectors.py: in place, as they are already in
 sectors/; the Window PoSt scheduler proves from that store), and imports the accounts' and the miner's
-keys into the repo's wallet. `reset=True` first removes the repo's chain (Repo.reset_chain:
+keys into the repo's wallet. The record also keeps the devnet's block delay: block timestamps must be
+the parent's + block delay x epochs (the consensus rule), so a chain keeps the delay it was made with
+(another one asks for --reset, as another number of accounts does). `reset=True` first removes the
+repo's chain (Repo.reset_chain:
 only inside the opened repo, which Repo.open has checked is a filpy devnet repo).
 
 `beacon="drand"` makes the devnet run its own drand beacon instead of Lotus's mock: a key made with
@@ -52,6 +55,7 @@ from node.genesis import (
     load_genesis_file,
     write_genesis_car,
 )
+from node.config import MAX_DEVNET_BLOCK_DELAY
 from node.genesis_template import FIL, MINER_START_ID, GenesisTemplate, TemplateError, parse_template
 from node.preseal import PresealedMiner, PresealError, read_presealed, write_presealed
 from node.repo import Repo
@@ -112,6 +116,14 @@ def _check_count(count: int) -> None:
         raise DevnetError(f"--accounts: expected a number of accounts in 0..{MAX_ACCOUNTS}, got {count!r}")
 
 
+def _check_block_delay(seconds: int) -> None:
+    if type(seconds) is not int or not 0 <= seconds <= MAX_DEVNET_BLOCK_DELAY:
+        raise DevnetError(
+            f"--block-delay: expected seconds in 1..{MAX_DEVNET_BLOCK_DELAY}, or 0 to mine only on demand, "
+            f"got {seconds!r}"
+        )
+
+
 def devnet_template(accounts: int, timestamp: int) -> GenesisTemplate:
     """The devnet's genesis template (a template `filpy genesis new` would accept as JSON)."""
     raw: dict[str, Any] = {
@@ -156,15 +168,18 @@ class DevnetRecord:
     accounts: int
     timestamp: int
     miner: Address
+    block_delay: int | None = None  # None: a record from before the delay was kept (any delay goes)
 
     def to_bytes(self) -> bytes:
-        raw = {
+        raw: dict[str, Any] = {
             "Version": RECORD_VERSION,
             "Genesis": str(self.genesis),
             "Accounts": self.accounts,
             "Timestamp": self.timestamp,
             "Miner": self.miner.to_string(ADDRESS_NETWORK),
         }
+        if self.block_delay is not None:
+            raw["BlockDelay"] = self.block_delay
         return (json.dumps(raw, indent=2) + "\n").encode()
 
     @classmethod
@@ -180,10 +195,13 @@ class DevnetRecord:
             raw = json.loads(data)
             if not isinstance(raw, dict) or raw.get("Version") != RECORD_VERSION:
                 raise ValueError(f"expected a version {RECORD_VERSION} record")
-            accounts, timestamp = raw["Accounts"], raw["Timestamp"]
+            accounts, timestamp, delay = raw["Accounts"], raw["Timestamp"], raw.get("BlockDelay")
             if type(accounts) is not int or type(timestamp) is not int:
                 raise ValueError("Accounts and Timestamp must be integers")
-            return cls(CID.parse(raw["Genesis"]), accounts, timestamp, Address.parse(raw["Miner"]))
+            if delay is not None and (type(delay) is not int or not 0 <= delay <= MAX_DEVNET_BLOCK_DELAY):
+                raise ValueError(f"BlockDelay must be an integer in 0..{MAX_DEVNET_BLOCK_DELAY}")
+            genesis, miner = CID.parse(raw["Genesis"]), Address.parse(raw["Miner"])
+            return cls(genesis, accounts, timestamp, miner, delay)
         except (ValueError, KeyError, TypeError, DecodeError) as exc:
             raise DevnetError(f"{path} is damaged ({exc}): run with --reset to start over") from None
 
@@ -200,6 +218,7 @@ class Devnet:
     miner: PresealedMiner
     accounts: tuple[DevnetAccount, ...]
     created: bool  # built now (True) or found in the repo
+    block_delay: int  # seconds between epochs; 0: blocks only on demand
 
     @property
     def beacon(self) -> str:
@@ -227,13 +246,17 @@ def prepare_devnet(
     progress: SealProgress | None = None,
     clock: Callable[[], float] = time.time,
     beacon: str | None = None,
+    block_delay: int | None = None,
 ) -> Devnet:
     """Build or reuse the devnet genesis in repo and put the devnet's keys in its wallet.
 
     accounts: how many prefunded accounts a new genesis gets (None: DEFAULT_ACCOUNTS, or what the repo's
-    devnet has); asking for another number than an existing devnet has is an error that suggests
-    --reset. progress is called as sectors are sealed; clock gives the genesis timestamp. beacon: "mock"
-    or "drand" for a new genesis (None: the mock, or what the repo's devnet runs).
+    accounts: how many prefunded accounts a new genesis gets (None: DEFAULT_ACCOUNTS, or what the repo's
+    devnet has); block_delay: the seconds between its epochs (None: the repo config's chain.block_delay
+    for a new devnet, what the repo's devnet has otherwise). Asking an existing devnet for another
+    number of accounts or another delay is an error that suggests --reset. progress is called as
+    sectors are sealed; clock gives the genesis timestamp. beacon: "mock" or "drand" for a new genesis
+    (None: the mock, or what the repo's devnet runs).
     """
     if repo.network != PROFILE:
         raise DevnetError(f"{repo.path} is a {repo.network} repo; a devnet needs a devnet repo")
@@ -241,19 +264,28 @@ def prepare_devnet(
         raise DevnetError(f"--beacon: expected one of {', '.join(BEACON_KINDS)}, got {beacon!r}")
     if accounts is not None:
         _check_count(accounts)
+    if block_delay is not None:
+        _check_block_delay(block_delay)
     if reset:
         repo.reset_chain()
     record = DevnetRecord.read(repo.devnet_path)
     if record is None:
         kind = BEACON_MOCK if beacon is None else beacon
-        devnet = _build(repo, DEFAULT_ACCOUNTS if accounts is None else accounts, progress, clock, kind)
+        delay = repo.config.chain.block_delay if block_delay is None else block_delay
+        devnet = _build(repo, DEFAULT_ACCOUNTS if accounts is None else accounts, progress, clock, kind, delay)
     else:
         if accounts is not None and accounts != record.accounts:
             raise DevnetError(
                 f"the devnet in {repo.path} has {record.accounts} accounts, not {accounts}: run without "
                 "--accounts to resume it, or with --reset to start a new devnet"
             )
-        devnet = _reuse(repo, record)
+        if block_delay is not None and record.block_delay is not None and block_delay != record.block_delay:
+            raise DevnetError(
+                f"the devnet in {repo.path} was made with --block-delay {record.block_delay}, not "
+                f"{block_delay} (its blocks' timestamps follow its delay): run without --block-delay to "
+                "resume it, or with --reset to start a new devnet"
+            )
+        devnet = _reuse(repo, record, block_delay)
         if beacon is not None and beacon != devnet.beacon:
             raise DevnetError(
                 f"the devnet in {repo.path} runs the {devnet.beacon} beacon, not {beacon}: run without "
@@ -265,7 +297,12 @@ def prepare_devnet(
 
 
 def _build(
-    repo: Repo, accounts: int, progress: SealProgress | None, clock: Callable[[], float], beacon: str
+    repo: Repo,
+    accounts: int,
+    progress: SealProgress | None,
+    clock: Callable[[], float],
+    beacon: str,
+    block_delay: int,
 ) -> Devnet:
     if _has_chain_data(repo.datastore_path):
         raise DevnetError(
@@ -285,7 +322,7 @@ def _build(
     try:
         round_zero = GENESIS_BEACON_ENTRY
         if beacon != BEACON_MOCK:
-            period = repo.config.chain.block_delay
+            period = block_delay  # the drand rounds follow the epochs
             round_zero = create_drand_chain(
                 repo.keystore, repo.drand_path, genesis_time=timestamp, period=period
             ).genesis_entry
@@ -297,7 +334,7 @@ def _build(
         raise DevnetError(f"building the devnet genesis failed: {exc}") from None
     except OSError as exc:
         raise DevnetError(f"writing the devnet genesis into {repo.path} failed: {exc}") from None
-    record = DevnetRecord(genesis.cid, accounts, timestamp, miner.id_address)
+    record = DevnetRecord(genesis.cid, accounts, timestamp, miner.id_address, block_delay)
     write_atomic(repo.devnet_path, record.to_bytes())
     log.info(
         "devnet genesis built",
@@ -305,10 +342,17 @@ def _build(
         miner=miner.id_address.to_string(ADDRESS_NETWORK),
         seconds=round(time.monotonic() - began, 2),
     )
-    return Devnet(genesis.header, repo.genesis_path, miner, devnet_accounts(accounts), created=True)
+    return Devnet(
+        genesis.header,
+        repo.genesis_path,
+        miner,
+        devnet_accounts(accounts),
+        created=True,
+        block_delay=block_delay,
+    )
 
 
-def _reuse(repo: Repo, record: DevnetRecord) -> Devnet:
+def _reuse(repo: Repo, record: DevnetRecord, block_delay: int | None) -> Devnet:
     try:
         header = load_genesis_file(MemoryBlockstore(), repo.genesis_path)
         miner = read_presealed(repo.sectors_path, record.miner, ADDRESS_NETWORK)
@@ -321,8 +365,13 @@ def _reuse(repo: Repo, record: DevnetRecord) -> Devnet:
             f"{repo.genesis_path} is genesis {header.cid()}, but {repo.devnet_path} records "
             f"{record.genesis}: run with --reset to start over"
         )
+    delay = record.block_delay
+    if delay is None:
+        delay = repo.config.chain.block_delay if block_delay is None else block_delay
     log.info("reusing the devnet genesis", genesis=str(record.genesis), accounts=record.accounts)
-    return Devnet(header, repo.genesis_path, miner, devnet_accounts(record.accounts), created=False)
+    return Devnet(
+        header, repo.genesis_path, miner, devnet_accounts(record.accounts), created=False, block_delay=delay
+    )
 
 
 def _has_chain_data(datastore: Path) -> bool:

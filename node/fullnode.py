@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
 
 import structlog
 import trio
@@ -31,6 +31,7 @@ from chain.stmgr.manager import StateManager
 from chain.stmgr.search import MsgLookup
 from chain.store.blockstore import Blockstore
 from chain.store.car import CarReader
+from chain.types.address import Address
 from chain.types.block import BlockHeader
 from chain.types.tipset import TipSet
 from node.genesis import Genesis, load_genesis_file
@@ -53,6 +54,18 @@ class NodeError(Exception):
     """The node cannot start from what it was given (a repo of another chain, a broken genesis)."""
 
 
+class MiningControl(Protocol):
+    """What the devnet controls (Filpy.MineTipset, Filpy.SetMining) ask of the mining service
+    (node/mining/miner.py MiningService)."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def set_enabled(self, enabled: bool) -> None: ...
+
+    async def mine_now(self) -> TipSet | None: ...
+
+
 @dataclass(eq=False)
 class FullNode:
     policy: Policy
@@ -67,6 +80,10 @@ class FullNode:
     peer_id: str = ""
     # Set by whoever runs the node (node/daemon.py) so that Shutdown can stop it.
     on_shutdown: Callable[[str], None] | None = None
+    # The mining service when this node mines (filpy devnet, or mining.enabled), for the devnet controls.
+    mining: MiningControl | None = None
+    # The funded address Filpy.Faucet sends from (a devnet's account 0); None: this node has no faucet.
+    faucet: Address | None = None
     limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(WORKER_THREADS))
     # The payment-channel manager (node/markets/paych.py), set by assemble: it needs the node itself.
     paych: PaychManager = field(init=False, repr=False)

@@ -304,6 +304,12 @@ class Repo:
         return removed
 
 
+def repo_network(path: Path | str) -> str | None:
+    """The network of the filpy repo at path (from its repo.json), None when there is no repo there
+    yet; RepoError when path cannot be a repo or its marker is damaged. Reads without locking."""
+    return _existing_repo_network(Path(path).expanduser().absolute())
+
+
 def _marker(network: str) -> bytes:
     return (json.dumps({"Version": REPO_VERSION, "Network": network}) + "\n").encode()
 

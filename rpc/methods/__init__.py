@@ -9,6 +9,7 @@ def full_node_registry() -> Registry:
         beacon,
         chain,
         common,
+        devnet,
         gas,
         market,
         mpool,

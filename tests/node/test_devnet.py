@@ -96,7 +96,9 @@ def test_a_new_devnet(repo: Repo) -> None:
         "Accounts": 3,
         "Timestamp": int(NOW),
         "Miner": "t01000",
+        "BlockDelay": 4,  # the repo config's chain.block_delay
     }
+    assert devnet.block_delay == 4
     assert (repo.sectors_path / "pre-seal-t01000.json").is_file()
 
     # the sectors, indexed in the sector store where the pre-seal wrote them, ready to prove
@@ -152,6 +154,23 @@ def test_accounts_must_match_the_devnet_in_the_repo(repo: Repo) -> None:
         f"the devnet in {repo.path} has 4 accounts, not 5: run without --accounts to resume it, "
         "or with --reset to start a new devnet"
     )
+
+
+def test_the_block_delay_is_the_devnets(repo: Repo) -> None:
+    made = prepare_devnet(repo, block_delay=1, clock=clock())
+    assert made.block_delay == 1 and json.loads(repo.devnet_path.read_text())["BlockDelay"] == 1
+    assert prepare_devnet(repo).block_delay == 1  # no --block-delay: the devnet's, not the config's 4
+    assert prepare_devnet(repo, block_delay=1).block_delay == 1
+    with pytest.raises(DevnetError) as refused:
+        prepare_devnet(repo, block_delay=0)
+    assert str(refused.value) == (
+        f"the devnet in {repo.path} was made with --block-delay 1, not 0 (its blocks' timestamps follow "
+        "its delay): run without --block-delay to resume it, or with --reset to start a new devnet"
+    )
+    assert prepare_devnet(repo, block_delay=0, reset=True).block_delay == 0
+    for bad in (-1, 31):
+        with pytest.raises(DevnetError, match="--block-delay: expected seconds in 1..30, or 0"):
+            prepare_devnet(repo, block_delay=bad)
 
 
 def test_reset_starts_a_new_devnet(repo: Repo) -> None:
