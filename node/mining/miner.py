@@ -295,12 +295,16 @@ class MiningService:
             self.stats.null_rounds += 1
             return False, None
         messages = self.node.mpool.select(base)
+        dropped = self.stats.dropped
         blocks = [b for m in self.miners if (b := self._produce(m, base, epoch, messages, now)) is not None]
         if not blocks:
             self.stats.null_rounds += 1
-            log.info("null round: no local miner won", epoch=epoch, base_height=base.height)
-            self._explain_null_round(base, epoch)
-            return False, None
+            if self.stats.dropped > dropped:
+                log.warning("null round: the blocks made failed validation", epoch=epoch, base_height=base.height)
+            else:
+                log.info("null round: no local miner won", epoch=epoch, base_height=base.height)
+                self._explain_null_round(base, epoch)
+            return self.stats.dropped > dropped, None
         self._cannot_mine = {}
         ts = TipSet(tuple(b.header for b in blocks))
         self.node.state.state_of(ts)  # the message pool reads the state after the head it is given

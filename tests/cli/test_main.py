@@ -88,7 +88,7 @@ def test_help_imports_no_command_module() -> None:
     )
     loaded = modules_after(code)
     assert heavy(loaded) == []
-    assert not {"cli.commp", "cli.genesis", "cli.devnet"} & loaded
+    assert not {"cli.commp", "cli.genesis", "cli.devnet", "cli.daemon"} & loaded
 
 
 def test_a_command_imports_its_own_module_only() -> None:
@@ -108,9 +108,12 @@ def test_every_command_is_listed_and_has_its_module() -> None:
         assert command.name in parsed.format_help()
 
 
-def test_devnet_says_the_daemon_is_not_available_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["devnet"]) == 2
-    assert "filpy devnet: not available yet" in capsys.readouterr().err
+def test_devnet_block_delay_is_checked_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad, why in (("31", "expected 1..30 seconds, or 0 to mine only on demand, got 31"), ("1.5", "whole")):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["devnet", "--block-delay", bad])
+        assert exit_info.value.code == 2
+        assert why in capsys.readouterr().err
 
 
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -118,3 +121,14 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
         cli.main(["wallet"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'wallet'" in capsys.readouterr().err
+
+
+def test_devnet_and_daemon_help_import_nothing_heavy() -> None:
+    for command in ("devnet", "daemon"):
+        code = (
+            "import contextlib, io, cli.main\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    cli.main.main(['{command}', '--help'])"
+        )
+        loaded = modules_after(code)
+        assert f"cli.{command}" in loaded and heavy(loaded) == []

@@ -1,0 +1,311 @@
+"""node/mining/miner.py on the assembled node (node/fullnode.py) over a devnet genesis, with trio's
+MockClock as the wall clock: blocks at genesis time + height x block delay, mined a propagation delay
+into their epoch; null rounds where the local miner does not win; pause, resume and catch-up epoch by
+epoch; a restart after a stop; mine_now; mining on demand (block delay 0) when a message arrives; and a
+produced block that fails validation is dropped, never applied.
+
+The clock jumps only when every task waits (autojump): the mining thread's work takes no mock time, and
+the tests wait for head changes without deadlines of their own (a real-time watchdog thread bounds them
+instead), so the clock always jumps to the miner's next epoch.
+"""
+
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Final
+
+import pytest
+import structlog
+import trio
+import trio.testing
+
+from actors.miner.state import SectorOnChainInfo
+from chain.chainstore.reorg import HeadChange
+from chain.params import DEVNET
+from chain.types.address import Address
+from chain.types.message import Message
+from chain.types.tipset import TipSet
+from node.fullnode import FullNode, in_memory_full_node
+from node.genesis import Genesis
+from node.keystore import Keystore
+from node.mining.local import LocalMiner
+from node.mining.miner import MINE_ATTEMPTS, MiningService
+from node.wallet import Wallet
+from proofs import post
+from tests.consensus.devchain import ALICE, GENESIS_TIME, genesis_of
+
+REAL_SECONDS: Final = 60.0  # what a test may take in real time
+
+
+def node_for(tmp_path: Path, genesis: Genesis, block_delay: int) -> FullNode:
+    wallet = Wallet(Keystore.create(tmp_path / "keystore"))
+    wallet.ensure_key(ALICE)
+    return in_memory_full_node(genesis, wallet, policy=replace(DEVNET, block_delay_secs=block_delay))
+
+
+def wall() -> float:
+    """The mock wall clock: the genesis time when the test starts."""
+    return GENESIS_TIME + trio.current_time()
+
+
+def transfer(node: FullNode, value: int) -> Message:
+    return Message(
+        to=Address.new_id(100),
+        from_=Address.of_key(ALICE),
+        nonce=0,
+        value=value,
+        gas_limit=0,
+        gas_fee_cap=0,
+        gas_premium=0,
+        method=0,
+    )
+
+
+@asynccontextmanager
+async def real_time_limit(seconds: float = REAL_SECONDS) -> AsyncIterator[None]:
+    """Cancel the block after seconds of real time (a thread: no trio deadline for the clock to jump to)."""
+    token = trio.lowlevel.current_trio_token()
+    with trio.CancelScope() as scope:
+        timer = threading.Timer(seconds, lambda: trio.from_thread.run_sync(scope.cancel, trio_token=token))
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+    if scope.cancelled_caught:
+        raise AssertionError(f"not done within {seconds} s of real time")
+
+
+class Heads:
+    """The tipsets that became the head, with the mock wall time each was seen at."""
+
+    def __init__(self, node: FullNode) -> None:
+        self.node = node
+        self.seen: list[tuple[TipSet, float]] = []
+        self._changes = node.chain.subscribe(buffer=1000)
+
+    async def until(self, done: Callable[[TipSet], bool]) -> TipSet:
+        head = self.node.chain.head()
+        while not done(head):
+            batch: list[HeadChange] = await self._changes.receive()
+            for change in batch:
+                if change.type == "apply":
+                    self.seen.append((change.tipset, wall()))
+                    head = change.tipset
+        return head
+
+    async def height(self, height: int) -> TipSet:
+        return await self.until(lambda ts: ts.height >= height)
+
+
+def epoch_time(height: int, block_delay: int) -> int:
+    return GENESIS_TIME + height * block_delay
+
+
+async def test_blocks_follow_the_wall_clock(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    genesis = genesis_of(miners=1)
+    node = node_for(tmp_path, genesis, block_delay=4)
+    miner = MiningService(node, [LocalMiner.from_presealed(genesis.miners[0])], clock=wall)
+    assert miner.propagation_delay == 1.0  # a quarter of the block delay
+    heads = Heads(node)
+    async with real_time_limit(), trio.open_nursery() as nursery:
+        await nursery.start(miner.run)
+        await heads.height(12)
+        nursery.cancel_scope.cancel()
+
+    heights = [ts.height for ts, _ in heads.seen]
+    assert heights == sorted(set(heights)) and heights[-1] >= 12
+    for ts, seen in heads.seen:
+        # the consensus rule, and the wall clock: mined a propagation delay into its own epoch
+        assert ts.min_timestamp() == epoch_time(ts.height, 4)
+        assert epoch_time(ts.height, 4) + 1.0 <= seen < epoch_time(ts.height + 1, 4)
+    skipped = heights[-1] - len(heights)  # epochs without a block: the miner did not win them
+    assert miner.stats.null_rounds == skipped and miner.stats.tipsets == len(heights)
+    assert miner.stats.dropped == miner.stats.failures == 0
+
+
+async def test_null_rounds_where_the_local_miner_does_not_win(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # Two genesis miners with equal power, only one of them local: it wins about 92% of the epochs.
+    genesis = genesis_of(miners=2)
+    node = node_for(tmp_path, genesis, block_delay=4)
+    miner = MiningService(node, [LocalMiner.from_presealed(genesis.miners[0])], clock=wall)
+    heads = Heads(node)
+    async with real_time_limit(), trio.open_nursery() as nursery:
+        await nursery.start(miner.run)
+        await heads.height(40)
+        nursery.cancel_scope.cancel()
+
+    heights = [0] + [ts.height for ts, _ in heads.seen]
+    gaps = [(low, high) for low, high in zip(heights, heights[1:], strict=False) if high - low > 1]
+    assert gaps, "expected null rounds in 40 epochs at 50% of the power"
+    for ts, seen in heads.seen:
+        (block,) = ts.blocks
+        parent_height = heights[heights.index(ts.height) - 1]
+        # one beacon entry per epoch since the parent, null rounds included; timestamps as the clock
+        assert len(block.beacon_entries) == ts.height - parent_height
+        assert ts.min_timestamp() == epoch_time(ts.height, 4) and seen >= ts.min_timestamp()
+    assert miner.stats.null_rounds == sum(high - low - 1 for low, high in gaps)
+
+
+async def test_pause_resume_and_catch_up(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    genesis = genesis_of(miners=1)
+    node = node_for(tmp_path, genesis, block_delay=4)
+    miner = MiningService(node, [LocalMiner.from_presealed(genesis.miners[0])], clock=wall)
+    heads = Heads(node)
+    async with real_time_limit(), trio.open_nursery() as nursery:
+        await nursery.start(miner.run)
+        paused_at = await heads.height(3)
+        miner.set_enabled(False)
+        assert not miner.enabled
+        await trio.sleep(40)  # ten epochs pass on the clock
+        assert node.chain.head() == paused_at
+        resumed = wall()
+        miner.set_enabled(True)
+        await heads.until(lambda ts: ts.min_timestamp() > resumed + 8)
+        nursery.cancel_scope.cancel()
+
+    after = [(ts, seen) for ts, seen in heads.seen if ts.height > paused_at.height]
+    # every epoch missed while paused is mined (or a null round), none skipped by a jump
+    assert after[0][0].height <= paused_at.height + 2
+    behind = [ts for ts, seen in after if seen >= ts.min_timestamp() + 4]
+    assert len(behind) >= 8  # made at once, their timestamps in the past
+    for ts, seen in after:
+        assert ts.min_timestamp() == epoch_time(ts.height, 4) and seen >= ts.min_timestamp()
+    caught_up = [seen - ts.min_timestamp() for ts, seen in after if ts.min_timestamp() > resumed + 4]
+    assert caught_up and all(1.0 <= late < 4 for late in caught_up)  # following the clock again
+
+
+async def test_a_restarted_miner_catches_up(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    genesis = genesis_of(miners=1)
+    node = node_for(tmp_path, genesis, block_delay=4)
+    local = [LocalMiner.from_presealed(genesis.miners[0])]
+    heads = Heads(node)
+    async with real_time_limit():
+        async with trio.open_nursery() as nursery:
+            await nursery.start(MiningService(node, local, clock=wall).run)
+            stopped = await heads.height(3)
+            nursery.cancel_scope.cancel()
+        await trio.sleep(80)  # stopped for 20 epochs
+        restarted = wall()
+        again = MiningService(node, local, clock=wall)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(again.run)
+            await heads.until(lambda ts: ts.min_timestamp() > restarted + 8)
+            nursery.cancel_scope.cancel()
+
+    after = [ts for ts, _ in heads.seen if ts.height > stopped.height]
+    assert after[0].height <= stopped.height + 2  # from where it stopped, epoch after epoch
+    assert len(after) >= 20 - again.stats.null_rounds
+    assert all(ts.min_timestamp() == epoch_time(ts.height, 4) for ts in after)
+
+
+async def test_mine_now(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    genesis = genesis_of(miners=1)
+    node = node_for(tmp_path, genesis, block_delay=4)
+    miner = MiningService(node, [LocalMiner.from_presealed(genesis.miners[0])], clock=wall, enabled=False)
+    async with real_time_limit(), trio.open_nursery() as nursery:
+        await nursery.start(miner.run)
+        first = await miner.mine_now()  # paused, and epoch 1's time has not come: waits for it
+        assert first is not None and first.height == 1 and wall() >= epoch_time(1, 4)
+        assert node.chain.head() == first
+        await trio.sleep(20)
+        assert node.chain.head() == first  # paused: the loop makes nothing
+        before = wall()
+        second = await miner.mine_now()  # epoch 2's time has passed: made at once, in the past
+        assert second is not None and second.height == 2 and wall() == before
+        assert second.min_timestamp() == epoch_time(2, 4)
+        nursery.cancel_scope.cancel()
+
+
+async def test_on_demand_mining(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    genesis = genesis_of(miners=1)
+    node = node_for(tmp_path, genesis, block_delay=0)
+    miner = MiningService(node, [LocalMiner.from_presealed(genesis.miners[0])], clock=wall)
+    assert miner.on_demand and miner.propagation_delay == 0
+    heads = Heads(node)
+    async with real_time_limit(), trio.open_nursery() as nursery:
+        await nursery.start(miner.run)
+        await trio.sleep(3600)
+        assert node.chain.head().height == 0  # nothing asked for, nothing mined
+
+        signed = await node.run_sync(node.pusher.push_message, transfer(node, 1))
+        first = await heads.height(1)  # a message arrived: one block carries it
+        assert node.chain.messages_for_tipset(first) == [signed]
+
+        mined = await miner.mine_now()
+        assert mined is not None and mined.height == 2 and node.chain.messages_for_tipset(mined) == []
+
+        miner.set_enabled(False)
+        later = await node.run_sync(node.pusher.push_message, transfer(node, 2))
+        await trio.sleep(3600)
+        assert node.chain.head() == mined  # paused: the message waits
+        miner.set_enabled(True)  # resumed with a message pending: mined
+        third = await heads.height(3)
+        assert node.chain.messages_for_tipset(third) == [later]
+        nursery.cancel_scope.cancel()
+
+    # epochs do not follow the clock: every block carries the genesis time (delay 0)
+    assert [ts.min_timestamp() for ts, _ in heads.seen] == [GENESIS_TIME] * 3
+    assert [ts.height for ts, _ in heads.seen] == [1, 2, 3]
+
+
+def swapped_sectors(genesis: Genesis) -> LocalMiner:
+    """The miner with a sector store that mixed up its two sectors: each number reads the other's files.
+    The Winning PoSt is made over the wrong replica, which the block's validation catches."""
+    (presealed,) = genesis.miners
+    sectors = {s.number: s for s in presealed.sectors}
+
+    def read_sector(_miner: Address, info: SectorOnChainInfo) -> post.ProvingSector:
+        other = sectors[1 - info.sector_number]
+        return replace(other.proving_sector(), sector_number=info.sector_number)
+
+    return LocalMiner(presealed.id_address, presealed.worker_key, read_sector)
+
+
+async def test_a_block_failing_validation_is_not_applied(tmp_path: Path) -> None:
+    genesis = genesis_of(miners=1)
+    node = node_for(tmp_path, genesis, block_delay=0)
+    miner = MiningService(node, [swapped_sectors(genesis)])
+    with structlog.testing.capture_logs() as logs, trio.fail_after(REAL_SECONDS):
+        assert await miner.mine_now() is None
+    assert node.chain.head().height == 0  # nothing applied
+    assert miner.stats.null_rounds == MINE_ATTEMPTS and miner.stats.dropped >= 1
+    dropped = [e for e in logs if e["event"] == "produced block failed validation: dropped, not applied"]
+    assert len(dropped) == miner.stats.dropped and dropped[0]["log_level"] == "error"
+    assert dropped[0]["rule"] == "InvalidWinningPoSt" and dropped[0]["miner"] == "t01000"
+
+
+@pytest.mark.parametrize("block_delay", [0, 4])
+async def test_never_two_blocks_at_one_height(tmp_path: Path, block_delay: int) -> None:
+    genesis = genesis_of(miners=1)
+    node = node_for(tmp_path, genesis, block_delay=block_delay)
+    miner = MiningService(node, [LocalMiner.from_presealed(genesis.miners[0])], enabled=False)
+    first = await miner.mine_now()  # at 4 s, epoch 1 of the devchain is long past: made at once
+    assert first is not None and first.height == 1
+    # The head goes back to the genesis (a reorg, say): the miner does not make epoch 1 again.
+    node.chain.set_head(node.chain.load_tipset(first.parents), 0)
+    assert miner.next_epoch(node.chain.head()) == first.height + 1
+
+
+async def test_a_chain_without_power_says_so(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    # No Window PoSt is sent here: once the miner's deadline closes unproven, its sectors are faulty and
+    # no miner has power left. The service says so once, and makes nothing more.
+    genesis = genesis_of(miners=1)
+    node = node_for(tmp_path, genesis, block_delay=4)
+    miner = MiningService(node, [LocalMiner.from_presealed(genesis.miners[0])], clock=wall)
+    with structlog.testing.capture_logs() as logs:
+        async with real_time_limit(), trio.open_nursery() as nursery:
+            await nursery.start(miner.run)
+            event = "no block can be mined on this chain: no miner has power after its head"
+            while not any(e["event"] == event for e in logs):
+                await trio.sleep(4)
+            stuck = node.chain.head()
+            await trio.sleep(40)
+            nursery.cancel_scope.cancel()
+    assert node.chain.head() == stuck and miner.stats.failures == 0
+    (said,) = [e for e in logs if e["event"] == event]
+    assert said["height"] == stuck.height and "--reset" in said["hint"]
