@@ -19,8 +19,8 @@ sectors/; the Window PoSt scheduler proves from that store), and imports the acc
 keys into the repo's wallet. The record also keeps the devnet's block delay: block timestamps must be
 the parent's + block delay x epochs (the consensus rule), so a chain keeps the delay it was made with
 (another one asks for --reset, as another number of accounts does). `reset=True` first removes the
-repo's chain (Repo.reset_chain:
-only inside the opened repo, which Repo.open has checked is a filpy devnet repo).
+repo's chain (Repo.reset_chain: only inside the opened repo, which Repo.open has checked is a filpy
+devnet repo).
 
 `beacon="drand"` makes the devnet run its own drand beacon instead of Lotus's mock: a key made with
 the genesis (kept in the repo's keystore), its chain info in drand.json, and the genesis's round 0 the
@@ -47,6 +47,7 @@ from chain.types.address import Address
 from chain.types.block import BlockHeader
 from node.atomic import write_atomic
 from node.beacon.setup import BEACON_KINDS, BEACON_MOCK, BeaconSetupError, beacon_kind_of, create_drand_chain
+from node.config import MAX_DEVNET_BLOCK_DELAY
 from node.genesis import (
     GENESIS_BEACON_ENTRY,
     GenesisError,
@@ -55,7 +56,6 @@ from node.genesis import (
     load_genesis_file,
     write_genesis_car,
 )
-from node.config import MAX_DEVNET_BLOCK_DELAY
 from node.genesis_template import FIL, MINER_START_ID, GenesisTemplate, TemplateError, parse_template
 from node.preseal import PresealedMiner, PresealError, read_presealed, write_presealed
 from node.repo import Repo
@@ -272,7 +272,9 @@ def prepare_devnet(
     if record is None:
         kind = BEACON_MOCK if beacon is None else beacon
         delay = repo.config.chain.block_delay if block_delay is None else block_delay
-        devnet = _build(repo, DEFAULT_ACCOUNTS if accounts is None else accounts, progress, clock, kind, delay)
+        devnet = _build(
+            repo, DEFAULT_ACCOUNTS if accounts is None else accounts, progress, clock, kind, delay
+        )
     else:
         if accounts is not None and accounts != record.accounts:
             raise DevnetError(

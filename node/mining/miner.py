@@ -300,7 +300,7 @@ class MiningService:
         if not blocks:
             self.stats.null_rounds += 1
             if self.stats.dropped > dropped:
-                log.warning("null round: the blocks made failed validation", epoch=epoch, base_height=base.height)
+                log.warning("null round: the blocks made failed validation", epoch=epoch, base=base.height)
             else:
                 log.info("null round: no local miner won", epoch=epoch, base_height=base.height)
                 self._explain_null_round(base, epoch)

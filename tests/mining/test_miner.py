@@ -9,6 +9,7 @@ the tests wait for head changes without deadlines of their own (a real-time watc
 instead), so the clock always jumps to the miner's next epoch.
 """
 
+import itertools
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -140,7 +141,7 @@ async def test_null_rounds_where_the_local_miner_does_not_win(
         nursery.cancel_scope.cancel()
 
     heights = [0] + [ts.height for ts, _ in heads.seen]
-    gaps = [(low, high) for low, high in zip(heights, heights[1:], strict=False) if high - low > 1]
+    gaps = [(low, high) for low, high in itertools.pairwise(heights) if high - low > 1]
     assert gaps, "expected null rounds in 40 epochs at 50% of the power"
     for ts, seen in heads.seen:
         (block,) = ts.blocks

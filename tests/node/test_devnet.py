@@ -169,7 +169,7 @@ def test_the_block_delay_is_the_devnets(repo: Repo) -> None:
     )
     assert prepare_devnet(repo, block_delay=0, reset=True).block_delay == 0
     for bad in (-1, 31):
-        with pytest.raises(DevnetError, match="--block-delay: expected seconds in 1..30, or 0"):
+        with pytest.raises(DevnetError, match=r"--block-delay: expected seconds in 1\.\.30, or 0"):
             prepare_devnet(repo, block_delay=bad)
 
 

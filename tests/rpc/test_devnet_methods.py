@@ -66,7 +66,7 @@ async def test_chain_head_and_mine_tipset(devnet: Devnet) -> None:
     async with devnet.client(None) as anyone, devnet.client("write") as writer:
         head = await anyone.call("ChainHead")
         assert height_of(head) == 0 and head == devnet.node.chain.head().to_json("t")
-        with pytest.raises(RpcCallError, match="missing permission to invoke 'MineTipset' \\(need 'write'\\)"):
+        with pytest.raises(RpcCallError, match=r"missing permission to invoke 'MineTipset' \(need 'write'\)"):
             await anyone.call("Filpy.MineTipset")
         mined = await writer.call("Filpy.MineTipset")
         assert height_of(mined) == 1 and mined == await anyone.call("ChainHead")
@@ -103,7 +103,7 @@ async def test_faucet_errors(devnet: Devnet) -> None:
     async with devnet.client("admin") as admin:
         with pytest.raises(RpcCallError, match="the amount must be positive, got 0 attoFIL"):
             await admin.call("Filpy.Faucet", "t0100", "0")
-        with pytest.raises(RpcCallError, match="faucet: .*exceeds its balance"):
+        with pytest.raises(RpcCallError, match=r"faucet: .*exceeds its balance"):
             await admin.call("Filpy.Faucet", "t0100", str(10**9 * FIL))
         with pytest.raises(RpcCallError) as bad:
             await admin.call("Filpy.Faucet", "not an address", "1")

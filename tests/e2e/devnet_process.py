@@ -1,0 +1,87 @@
+"""`filpy devnet` in a child process, for end-to-end tests and the benchmark: started on a temp repo with
+the RPC on a free port of 127.0.0.1 (`--api 127.0.0.1:0`, the port read back from the repo's `api` file),
+reached only through its RPC endpoint and what it prints, stopped by PID."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from rpc.client import HttpClient, endpoint_from_multiaddr
+
+ROOT: Final = Path(__file__).resolve().parents[2]
+START_TIMEOUT: Final = 60.0
+GENESIS: Final = re.compile(r"genesis\s+(bafy[a-z0-9]+)")
+
+
+class DevnetProcess:
+    """One run of `filpy devnet`; its stdout and JSON log lines go to files in the run's directory."""
+
+    def __init__(self, repo: Path, *args: str, logs: Path | None = None) -> None:
+        self.repo = repo
+        self.logs = logs or repo.parent
+        self.logs.mkdir(parents=True, exist_ok=True)
+        run = len(list(self.logs.glob("run-*.out")))
+        self.stdout_path = self.logs / f"run-{run}.out"
+        self.stderr_path = self.logs / f"run-{run}.log"
+        command = [sys.executable, "-m", "cli", "--log-json", "devnet", "--repo", str(repo)]
+        command += ["--api", "127.0.0.1:0", *args]
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self.proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        self.started = time.monotonic()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def log_events(self) -> list[dict[str, Any]]:
+        events = []
+        for line in self.stderr_path.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                events.append(json.loads(line))
+        return events
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> str:
+        """The RPC URL once the node runs (its banner printed); fails if the process ends first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"filpy devnet exited with {self.proc.returncode}:\n{self._tail()}")
+            api = self.repo / "api"
+            if api.exists() and "Filpy.Faucet sends from" in self.output():
+                return endpoint_from_multiaddr(api.read_text())
+            time.sleep(0.05)
+        raise AssertionError(f"filpy devnet not ready within {timeout} s:\n{self._tail()}")
+
+    def genesis(self) -> str:
+        found = GENESIS.search(self.output())
+        assert found is not None, self.output()
+        return found.group(1)
+
+    def client(self, url: str) -> HttpClient:
+        return HttpClient(url, token=(self.repo / "token").read_text().strip())
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> float:
+        """Send sig and wait for the exit; the seconds it took."""
+        began = time.monotonic()
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout)
+        return time.monotonic() - began
+
+    def kill(self) -> None:
+        """Stop it by its PID if it still runs (a test's finally)."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def _tail(self) -> str:
+        lines = self.stderr_path.read_text(errors="replace").splitlines()[-20:]
+        return "\n".join([*lines, self.output()[-2000:]])
