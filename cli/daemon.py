@@ -5,14 +5,17 @@
 The repo (default ~/.filpy) is made on first start, for --network (default devnet: the chains filpy runs
 today are devnets made by `filpy genesis new`); --genesis FILE is copied into it as genesis.car and
 later starts may leave it out (given again, it must be the chain's). No accounts are made. The node
-mines only when config.toml says `mining.enabled = true`, with the pre-sealed miners of <repo>/sectors
-(`filpy genesis new ... --sectors <repo>/sectors`), whose keys go into the keystore.
+mines only when config.toml says `mining.enabled = true`, with every miner whose sectors the repo's
+sector store holds (<repo>/sectors; the pre-sealed miners that `filpy genesis new ... --sectors
+<repo>/sectors` writes there are indexed, and their key files imported into the keystore) and whose
+worker key is in the keystore.
 
 A node run (`serve`), for both commands: the repo is open and locked, the full node open on its
 datastore; the RPC's JWT secret comes from the keystore (`auth-jwt-private`, made on first start); the
-services start in order under node/daemon.py (the mining service when the node mines, then the RPC
-server with every method of full_node_registry()); once the server listens, the admin token (`token`,
-0600) and the RPC multiaddr (`api`) are written into the repo, atomically. SIGINT, SIGTERM or
+services start in order under node/daemon.py (when the node mines, each miner's Window PoSt scheduler
+and the block miner; then the RPC server with every method of full_node_registry()); once the server
+listens, the admin token (`token`, 0600) and the RPC multiaddr (`api`) are written into the repo,
+atomically. SIGINT, SIGTERM or
 Filecoin.Shutdown stop everything in reverse order within 5 s; the `api` file is removed and the
 datastore closed. A `kill -9` loses nothing: every write is a LevelDB batch or an atomic file.
 """
@@ -28,7 +31,9 @@ if TYPE_CHECKING:  # the node's modules are imported when the command runs (cli/
     from node.config import Config
     from node.daemon import Service, TaskStatus
     from node.fullnode import FullNode
+    from node.mining.local import LocalMiner
     from node.repo import Repo
+    from node.sealing.sectors import SectorStore
     from rpc.server import BoundAddress
 
 DEFAULT_REPO: Final = Path("~/.filpy")
@@ -83,8 +88,8 @@ def _run_daemon(args: argparse.Namespace, repo: "Repo") -> int:
     from chain.params import PROFILES
     from node.atomic import write_atomic
     from node.fullnode import open_full_node
-    from node.mining.local import LocalMiner, presealed_miners
-    from node.mining.miner import MiningService
+    from node.mining.local import index_presealed, local_miners
+    from node.sealing.sectors import SectorStore, SectorStoreError
     from node.wallet import Wallet
 
     config = api_config(repo.config, args.api)
@@ -100,23 +105,22 @@ def _run_daemon(args: argparse.Namespace, repo: "Repo") -> int:
             "(`filpy genesis new` makes one)"
         )
     wallet = Wallet(repo.keystore, policy.address_network)
-    miners = []
-    if config.mining.enabled:
-        for presealed in presealed_miners(repo.sectors_path, policy.address_network):
-            wallet.ensure_key(presealed.worker_key)
-            miners.append(LocalMiner.from_presealed(presealed))
-        if not miners:
-            raise CliError(
-                f"mining.enabled is true but {repo.sectors_path} holds no pre-sealed miner "
-                "(pre-seal-<miner>.json, as `filpy genesis new --sectors` writes)"
-            )
     node = open_full_node(repo.datastore_path, genesis, wallet, policy=policy)
     try:
         services: list[Service] = []
-        if miners:
-            mining = MiningService(node, miners)
-            node.mining = mining
-            services.append(mining)
+        if config.mining.enabled:
+            try:
+                store = SectorStore.open(repo.sectors_path)
+                index_presealed(store, wallet, policy.address_network)
+            except SectorStoreError as exc:
+                raise CliError(f"the sector store in {repo.sectors_path}: {exc}") from None
+            miners = local_miners(node.state, node.chain.head(), store, wallet)
+            if not miners:
+                raise CliError(
+                    f"mining.enabled is true but the sector store in {repo.sectors_path} holds no sector "
+                    "(a genesis miner's pre-sealed sectors go there with `filpy genesis new --sectors`)"
+                )
+            services = mining_services(node, miners, store)
 
         def running(bound: "BoundAddress") -> None:
             head = node.chain.head()
@@ -186,6 +190,21 @@ class ApiService:
             self.repo.write_api(bound.multiaddr())
             self.bound = bound
             status.started(bound)
+
+
+def mining_services(
+    node: "FullNode", miners: "Sequence[LocalMiner]", store: "SectorStore"
+) -> list["Service"]:
+    """The services of a node that mines: each miner's Window PoSt scheduler, then the block miner,
+    which waits for the schedulers to have handled a head before mining on it (so their proofs reach
+    the next block even while it catches up with the clock)."""
+    from node.mining.miner import MiningService
+    from node.mining.wdpost import WindowPoStScheduler
+
+    schedulers = [WindowPoStScheduler.for_node(node, m.address, store) for m in miners]
+    mining = MiningService(node, miners, pacers=[s.wait_processed for s in schedulers])
+    node.mining = mining
+    return [*schedulers, mining]
 
 
 def jwt_secret(repo: "Repo") -> bytes:

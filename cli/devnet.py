@@ -79,11 +79,11 @@ def _run_devnet(args: argparse.Namespace, repo: "Repo") -> int:
     from dataclasses import replace
 
     from chain.params import DEVNET
-    from cli.daemon import api_config, serve
+    from cli.daemon import api_config, mining_services, serve
     from node.devnet import ADDRESS_NETWORK, RichSealProgress, prepare_devnet
     from node.fullnode import open_full_node
     from node.mining.local import LocalMiner
-    from node.mining.miner import MiningService
+    from node.sealing.sectors import SectorStore
     from node.wallet import Wallet
 
     config = api_config(repo.config, args.api)
@@ -92,18 +92,17 @@ def _run_devnet(args: argparse.Namespace, repo: "Repo") -> int:
             repo, accounts=args.accounts, reset=args.reset, progress=progress, block_delay=args.block_delay
         )
     policy = replace(DEVNET, block_delay_secs=devnet.block_delay)
-    node = open_full_node(
-        repo.datastore_path, devnet.genesis_path, Wallet(repo.keystore, ADDRESS_NETWORK), policy=policy
-    )
+    wallet = Wallet(repo.keystore, ADDRESS_NETWORK)
+    node = open_full_node(repo.datastore_path, devnet.genesis_path, wallet, policy=policy)
     try:
-        mining = MiningService(node, [LocalMiner.from_presealed(devnet.miner)])
-        node.mining = mining
+        store = SectorStore.open(repo.sectors_path)  # prepare_devnet indexed the miner's sectors
+        miner = LocalMiner.from_store(devnet.miner_address, devnet.miner.worker_key, store)
         node.faucet = devnet.accounts[0].address if devnet.accounts else devnet.miner.owner
 
         def running(bound: "BoundAddress") -> None:
             print_banner(repo, node, devnet, bound)
 
-        return serve("devnet", repo, node, config, [mining], running)
+        return serve("devnet", repo, node, config, mining_services(node, [miner], store), running)
     finally:
         node.chain.close()
 

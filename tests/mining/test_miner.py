@@ -25,6 +25,7 @@ import trio.testing
 from actors.miner.state import SectorOnChainInfo
 from chain.chainstore.reorg import HeadChange
 from chain.params import DEVNET
+from chain.stmgr import miners
 from chain.types.address import Address
 from chain.types.message import Message
 from chain.types.tipset import TipSet
@@ -33,9 +34,12 @@ from node.genesis import Genesis
 from node.keystore import Keystore
 from node.mining.local import LocalMiner
 from node.mining.miner import MINE_ATTEMPTS, MiningService
+from node.mining.wdpost import RunState, WindowPoStScheduler
+from node.sealing.sectors import SectorStore
 from node.wallet import Wallet
 from proofs import post
 from tests.consensus.devchain import ALICE, GENESIS_TIME, genesis_of
+from tests.mining.local_miners import local_miner
 
 REAL_SECONDS: Final = 60.0  # what a test may take in real time
 
@@ -108,7 +112,7 @@ def epoch_time(height: int, block_delay: int) -> int:
 async def test_blocks_follow_the_wall_clock(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
     genesis = genesis_of(miners=1)
     node = node_for(tmp_path, genesis, block_delay=4)
-    miner = MiningService(node, [LocalMiner.from_presealed(genesis.miners[0])], clock=wall)
+    miner = MiningService(node, [local_miner(tmp_path, genesis)], clock=wall)
     assert miner.propagation_delay == 1.0  # a quarter of the block delay
     heads = Heads(node)
     async with real_time_limit(), trio.open_nursery() as nursery:
@@ -133,7 +137,7 @@ async def test_null_rounds_where_the_local_miner_does_not_win(
     # Two genesis miners with equal power, only one of them local: it wins about 92% of the epochs.
     genesis = genesis_of(miners=2)
     node = node_for(tmp_path, genesis, block_delay=4)
-    miner = MiningService(node, [LocalMiner.from_presealed(genesis.miners[0])], clock=wall)
+    miner = MiningService(node, [local_miner(tmp_path, genesis)], clock=wall)
     heads = Heads(node)
     async with real_time_limit(), trio.open_nursery() as nursery:
         await nursery.start(miner.run)
@@ -155,7 +159,7 @@ async def test_null_rounds_where_the_local_miner_does_not_win(
 async def test_pause_resume_and_catch_up(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
     genesis = genesis_of(miners=1)
     node = node_for(tmp_path, genesis, block_delay=4)
-    miner = MiningService(node, [LocalMiner.from_presealed(genesis.miners[0])], clock=wall)
+    miner = MiningService(node, [local_miner(tmp_path, genesis)], clock=wall)
     heads = Heads(node)
     async with real_time_limit(), trio.open_nursery() as nursery:
         await nursery.start(miner.run)
@@ -183,7 +187,7 @@ async def test_pause_resume_and_catch_up(tmp_path: Path, autojump_clock: trio.te
 async def test_a_restarted_miner_catches_up(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
     genesis = genesis_of(miners=1)
     node = node_for(tmp_path, genesis, block_delay=4)
-    local = [LocalMiner.from_presealed(genesis.miners[0])]
+    local = [local_miner(tmp_path, genesis)]
     heads = Heads(node)
     async with real_time_limit():
         async with trio.open_nursery() as nursery:
@@ -207,7 +211,7 @@ async def test_a_restarted_miner_catches_up(tmp_path: Path, autojump_clock: trio
 async def test_mine_now(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
     genesis = genesis_of(miners=1)
     node = node_for(tmp_path, genesis, block_delay=4)
-    miner = MiningService(node, [LocalMiner.from_presealed(genesis.miners[0])], clock=wall, enabled=False)
+    miner = MiningService(node, [local_miner(tmp_path, genesis)], clock=wall, enabled=False)
     async with real_time_limit(), trio.open_nursery() as nursery:
         await nursery.start(miner.run)
         first = await miner.mine_now()  # paused, and epoch 1's time has not come: waits for it
@@ -225,7 +229,7 @@ async def test_mine_now(tmp_path: Path, autojump_clock: trio.testing.MockClock) 
 async def test_on_demand_mining(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
     genesis = genesis_of(miners=1)
     node = node_for(tmp_path, genesis, block_delay=0)
-    miner = MiningService(node, [LocalMiner.from_presealed(genesis.miners[0])], clock=wall)
+    miner = MiningService(node, [local_miner(tmp_path, genesis)], clock=wall)
     assert miner.on_demand and miner.propagation_delay == 0
     heads = Heads(node)
     async with real_time_limit(), trio.open_nursery() as nursery:
@@ -284,7 +288,7 @@ async def test_a_block_failing_validation_is_not_applied(tmp_path: Path) -> None
 async def test_never_two_blocks_at_one_height(tmp_path: Path, block_delay: int) -> None:
     genesis = genesis_of(miners=1)
     node = node_for(tmp_path, genesis, block_delay=block_delay)
-    miner = MiningService(node, [LocalMiner.from_presealed(genesis.miners[0])], enabled=False)
+    miner = MiningService(node, [local_miner(tmp_path, genesis)], enabled=False)
     first = await miner.mine_now()  # at 4 s, epoch 1 of the devchain is long past: made at once
     assert first is not None and first.height == 1
     # The head goes back to the genesis (a reorg, say): the miner does not make epoch 1 again.
@@ -297,7 +301,7 @@ async def test_a_chain_without_power_says_so(tmp_path: Path, autojump_clock: tri
     # no miner has power left. The service says so once, and makes nothing more.
     genesis = genesis_of(miners=1)
     node = node_for(tmp_path, genesis, block_delay=4)
-    miner = MiningService(node, [LocalMiner.from_presealed(genesis.miners[0])], clock=wall)
+    miner = MiningService(node, [local_miner(tmp_path, genesis)], clock=wall)
     with structlog.testing.capture_logs() as logs:
         async with real_time_limit(), trio.open_nursery() as nursery:
             await nursery.start(miner.run)
@@ -310,3 +314,53 @@ async def test_a_chain_without_power_says_so(tmp_path: Path, autojump_clock: tri
     assert node.chain.head() == stuck and miner.stats.failures == 0
     (said,) = [e for e in logs if e["event"] == event]
     assert said["height"] == stuck.height and "--reset" in said["hint"]
+
+
+async def test_a_missing_replica_makes_no_block(tmp_path: Path) -> None:
+    genesis = genesis_of(miners=1)
+    node = node_for(tmp_path, genesis, block_delay=0)
+    miner = MiningService(node, [local_miner(tmp_path, genesis)])
+    for replica in (tmp_path / "sectors" / "sealed").iterdir():
+        replica.unlink()
+    with structlog.testing.capture_logs() as logs, trio.fail_after(REAL_SECONDS):
+        assert await miner.mine_now() is None
+    assert node.chain.head().height == 0 and miner.stats.failures == 0
+    events = {e["event"] for e in logs}
+    assert {"cannot read a sector for the Winning PoSt", "cannot make a block"} <= events
+    made = [e["error"] for e in logs if e["event"] == "cannot make a block"]
+    assert made and all(m.startswith("cannot prove the Winning PoSt of t01000: faulty sectors") for m in made)
+
+
+@pytest.mark.slow
+async def test_window_posts_keep_the_miner_going_through_catch_up(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # Without Window PoSts the miner loses its power within a proving period (the test above). With
+    # the scheduler as the miner's pacer its proofs land in time, also while the miner catches up with
+    # the clock after a pause of more than a proving period (120 epochs).
+    genesis = genesis_of(miners=1)
+    node = node_for(tmp_path, genesis, block_delay=4)
+    (presealed,) = genesis.miners
+    node.wallet.ensure_key(presealed.worker_key)
+    local = local_miner(tmp_path, genesis)
+    scheduler = WindowPoStScheduler.for_node(node, local.address, SectorStore.open(tmp_path / "sectors"))
+    miner = MiningService(node, [local], clock=wall, pacers=[scheduler.wait_processed])
+    heads = Heads(node)
+    async with real_time_limit(120), trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run)
+        await nursery.start(miner.run)
+        await heads.height(30)
+        miner.set_enabled(False)
+        await trio.sleep(150 * 4)
+        resumed = wall()
+        miner.set_enabled(True)
+        await heads.until(lambda ts: ts.min_timestamp() > resumed + 8)
+        nursery.cancel_scope.cancel()
+
+    head = node.chain.head()
+    assert head.height >= 180 and miner.stats.failures == miner.stats.dropped == 0
+    tree = node.state.tree(node.state.state_of(head).state_root)
+    assert miners.miner_faults(tree, local.address).is_empty()
+    assert miners.miner_power(tree, node.policy, local.address).miner.raw_byte_power == 2 * 2048
+    posted = [d for d in scheduler.status().deadlines if d.state is RunState.POSTED]
+    assert posted  # the scheduler proved deadlines on this chain

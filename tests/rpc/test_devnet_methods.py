@@ -15,7 +15,6 @@ from chain.types.address import Address
 from node.fullnode import FullNode, in_memory_full_node
 from node.genesis_template import FIL
 from node.keystore import Keystore
-from node.mining.local import LocalMiner
 from node.mining.miner import MiningService
 from node.wallet import Wallet
 from rpc.auth import create_token, new_secret, perms_up_to
@@ -23,6 +22,7 @@ from rpc.client import HttpClient, RpcCallError
 from rpc.methods import full_node_registry
 from rpc.server import RpcServer
 from tests.consensus.devchain import ALICE, genesis_of
+from tests.mining.local_miners import local_miner
 
 SECRET: Final = new_secret()
 WAIT: Final = 60
@@ -47,7 +47,7 @@ def node_at(tmp_path: Path) -> FullNode:
 @pytest.fixture
 async def devnet(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[Devnet]:
     node = node_at(tmp_path)
-    miner = MiningService(node, [LocalMiner.from_presealed(genesis_of(miners=1).miners[0])])
+    miner = MiningService(node, [local_miner(tmp_path, genesis_of(miners=1))])
     node.mining = miner
     node.faucet = Address.of_key(ALICE)
     await nursery.start(miner.run)
