@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+DEVNET_ARGS ?=
 
 .PHONY: test devnet bench lint clean sysdeps apt-install ext
 
@@ -36,8 +37,9 @@ $(STAMP): pyproject.toml requirements.lock
 test: $(STAMP) ext
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# `make devnet DEVNET_ARGS="--reset --block-delay 1"` passes flags on to `filpy devnet`.
 devnet: $(STAMP) ext
-	$(VENV)/bin/filpy devnet
+	$(VENV)/bin/filpy devnet $(DEVNET_ARGS)
 
 bench: $(STAMP) ext
 	$(PY) -m bench

@@ -165,6 +165,7 @@ class ApiService:
         from rpc.server import RpcServer
 
         host, port = parse_host_port(config.api.listen)
+        self.listen = config.api.listen
         self.repo = repo
         self.secret = secret
         self.server = RpcServer(
@@ -184,12 +185,29 @@ class ApiService:
         from rpc.registry import ADMIN
 
         status = trio.TASK_STATUS_IGNORED if task_status is None else task_status
-        async with trio.open_nursery() as nursery:
-            bound: BoundAddress = await nursery.start(self.server.run)
-            self.repo.write_token(create_token(self.secret, perms_up_to(ADMIN)))
-            self.repo.write_api(bound.multiaddr())
-            self.bound = bound
-            status.started(bound)
+        try:
+            async with trio.open_nursery() as nursery:
+                bound: BoundAddress = await nursery.start(self.server.run)
+                self.repo.write_token(create_token(self.secret, perms_up_to(ADMIN)))
+                self.repo.write_api(bound.multiaddr())
+                self.bound = bound
+                status.started(bound)
+        except BaseExceptionGroup as group:
+            # hypercorn's bind failure reaches us inside the nurseries' exception groups
+            failed = group.subgroup(OSError)
+            if self.bound is not None or failed is None:
+                raise
+            error = _first_leaf(failed)
+            raise ApiListenError(f"cannot listen on {self.listen}: {error.strerror or error}") from None
+
+
+class ApiListenError(Exception):
+    """The RPC endpoint cannot be bound (the port is taken, the address is not this machine's)."""
+
+
+def _first_leaf(group: BaseExceptionGroup[OSError]) -> OSError:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def mining_services(
@@ -240,6 +258,6 @@ def serve(
             runner.failure.service == ApiService.name
             and "address already in use" in str(runner.failure).lower()
         ):
-            hint = f" (is another node listening on {config.api.listen}? choose another with --api HOST:PORT)"
+            hint = " (is another node listening there? choose another endpoint with --api HOST:PORT)"
         fail(command, f"{runner.failure}{hint}")
     return status

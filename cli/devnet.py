@@ -128,8 +128,8 @@ def print_banner(repo: "Repo", node: "FullNode", devnet: "Devnet", bound: "Bound
     )
     chain = "new devnet" if devnet.created else f"resumed at height {head.height}"
     facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="bold")
-    facts.add_column()
+    facts.add_column(style="bold", no_wrap=True)
+    facts.add_column(overflow="fold")
     facts.add_row("RPC", f"{bound.url('/rpc/v1')}  (also /rpc/v0, and ws://)")
     facts.add_row("token", f"{repo.token_path}  (admin)")
     facts.add_row("api", f"{repo.api_path}  ({bound.multiaddr()})")
@@ -143,24 +143,27 @@ def print_banner(repo: "Repo", node: "FullNode", devnet: "Devnet", bound: "Bound
     console.print(Panel(facts, title="filpy devnet", title_align="left", expand=False))
 
     accounts = Table(
-        title="prefunded accounts (well-known keys: never send real FIL to them)",
+        title="prefunded accounts",
         title_justify="left",
         box=box.SIMPLE,
     )
     accounts.add_column("#", justify="right")
     accounts.add_column("address", no_wrap=True)
     accounts.add_column("balance", justify="right", no_wrap=True)
-    accounts.add_column("private key (lotus wallet export)", overflow="fold")
     for account in devnet.accounts:
         try:
             balance = format_fil(node.state.get_actor(account.address, head).balance)
         except ActorNotFound:
             balance = "0 FIL"
-        accounts.add_row(
-            str(account.index), account.address.to_string(ADDRESS_NETWORK), balance, account.lotus_export
-        )
+        accounts.add_row(str(account.index), account.address.to_string(ADDRESS_NETWORK), balance)
     if devnet.accounts:
         console.print(accounts)
+        # One line per key, never wrapped by us, so that a terminal copies it whole.
+        console.print(
+            "their private keys, as `lotus wallet export` prints them (`lotus wallet import` reads them):"
+        )
+        for account in devnet.accounts:
+            console.print(f"  {account.index:>2}  {account.lotus_export}", soft_wrap=True)
     console.print(
         f"Filpy.Faucet sends from {node.faucet.to_string(ADDRESS_NETWORK) if node.faucet else '-'}. "
         "Ctrl-C stops the devnet; `filpy devnet` again resumes it, `--reset` starts over."

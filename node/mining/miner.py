@@ -63,6 +63,8 @@ MINE_ATTEMPTS: Final = 5
 PACER_TIMEOUT: Final = 30.0
 # While catching up with the wall clock, a progress line every this many epochs.
 CATCH_UP_LOG_EVERY: Final = 100
+# Behind the clock by this many epochs (a day at 4 s), catching up takes minutes: said as a warning.
+CATCH_UP_WARN_EPOCHS: Final = 21_600
 # After an attempt failed for an unexpected reason, wait this long (at least) before the next one.
 FAILURE_BACKOFF: Final = 1.0
 
@@ -215,6 +217,14 @@ class MiningService:
                 log.info("caught up with the wall clock", height=base.height)
                 self._caught_up_logged = 0
             return
+        if self._caught_up_logged == 0 and behind >= CATCH_UP_WARN_EPOCHS:
+            log.warning(
+                "the chain is far behind the wall clock: every epoch since its head is mined in turn",
+                epochs_behind=behind,
+                hours_behind=round(late / 3600, 1),
+                hint="a new devnet (`filpy devnet --reset`, or a genesis with a recent Timestamp) starts at "
+                "the clock",
+            )
         if self._caught_up_logged == 0 or epoch - self._caught_up_logged >= CATCH_UP_LOG_EVERY:
             log.info("catching up with the wall clock", epoch=epoch, epochs_behind=behind)
             self._caught_up_logged = epoch

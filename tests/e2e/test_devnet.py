@@ -5,6 +5,8 @@ Filpy.SetMining pauses and resumes, Filpy.MineTipset mines, Filpy.Faucet sends; 
 Every process is stopped by its PID, also when a test fails."""
 
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,7 +25,7 @@ from node.genesis_template import FIL
 from node.keystore import Keystore
 from node.wallet import Wallet
 from rpc.client import HttpClient
-from tests.e2e.devnet_process import DevnetProcess
+from tests.e2e.devnet_process import ROOT, DevnetProcess
 
 WAIT: Final = 40.0  # the before-stop hook's bound for the first block
 STOP_WITHIN: Final = 5.0
@@ -69,6 +71,24 @@ async def test_devnet_mines_obeys_its_controls_stops_and_resumes(
     proc, url = start(processes, repo, "--block-delay", "1")
     assert "new devnet" in proc.output() and (repo / "token").stat().st_mode & 0o777 == 0o600
     genesis = proc.genesis()
+
+    # A second devnet on the same repo, or on the same endpoint, says why it cannot start.
+    endpoint = url.split("/")[2]
+    for args, why in (
+        (["--repo", str(repo)], f"{repo} is in use by another filpy process (PID {proc.pid})"),
+        (
+            ["--repo", str(tmp_path / "other"), "--api", endpoint],
+            f"cannot listen on {endpoint}: Address already",
+        ),
+    ):
+        refused = subprocess.run(
+            [sys.executable, "-m", "cli", "devnet", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+        assert refused.returncode == 1 and why in refused.stderr
     to = Address.of_key(PrivateKey.derive(KeyType.SECP256K1, b"e2e recipient"))
     async with proc.client(url) as api:
         # blocks appear, each at its epoch's time: genesis time + height s, close to the wall clock

@@ -1,0 +1,125 @@
+"""`filpy daemon` end to end: a genesis made with `filpy genesis new` (its Timestamp set to now), a node
+started on a new repo with it (no mining: the head stays at the genesis), then, with the genesis miner's
+pre-sealed sectors in the repo and `mining.enabled = true`, a restart that mines. Driven through the CLI
+and RPC only; every process stopped by its PID."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+import tomli_w
+import trio
+
+from rpc.client import HttpClient, endpoint_from_multiaddr
+from tests.e2e.devnet_process import ROOT
+
+WAIT: Final = 60.0
+
+
+def filpy(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=True,
+    )
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def start(daemons: list[subprocess.Popen[bytes]], repo: Path, log: Path, *args: str) -> str:
+    with log.open("ab") as err:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cli",
+                "--log-json",
+                "daemon",
+                "--repo",
+                str(repo),
+                "--api",
+                "127.0.0.1:0",
+                *args,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    daemons.append(proc)
+    deadline = time.monotonic() + WAIT
+    while not (repo / "api").exists():
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.05)
+    return endpoint_from_multiaddr((repo / "api").read_text())
+
+
+async def head(url: str) -> dict[str, Any]:
+    async with HttpClient(url) as api:
+        result: dict[str, Any] = await api.call("ChainHead")
+        return result
+
+
+async def test_daemon_runs_a_genesis_and_mines_when_configured(
+    tmp_path: Path, daemons: list[subprocess.Popen[bytes]]
+) -> None:
+    template = json.loads(filpy("genesis", "example").stdout)
+    template["Timestamp"] = int(time.time())
+    (tmp_path / "template.json").write_text(json.dumps(template))
+    sectors = tmp_path / "sectors"
+    filpy(
+        "genesis",
+        "new",
+        str(tmp_path / "template.json"),
+        str(tmp_path / "genesis.car"),
+        "--sectors",
+        str(sectors),
+    )
+    repo, log = tmp_path / "repo", tmp_path / "daemon.log"
+
+    url = start(daemons, repo, log, "--genesis", str(tmp_path / "genesis.car"))
+    await trio.sleep(2)
+    assert (await head(url))["Height"] == 0  # mining is off by default
+    daemons[-1].send_signal(signal.SIGTERM)
+    assert daemons[-1].wait(10) == 0
+
+    # The genesis miner's sectors into the repo, mining on at a 1 s block delay: a restart mines.
+    for entry in sectors.iterdir():
+        target = repo / "sectors" / entry.name
+        if entry.is_dir():
+            shutil.copytree(entry, target, dirs_exist_ok=True)
+        else:
+            shutil.copy2(entry, target)
+    config = tomllib.loads((repo / "config.toml").read_text())
+    config["mining"]["enabled"] = True
+    config["chain"]["block_delay"] = 1
+    (repo / "config.toml").write_text(tomli_w.dumps(config))
+    url = start(daemons, repo, log)  # no --genesis: the repo's
+    with trio.fail_after(WAIT):
+        while (ts := await head(url))["Height"] < 2:
+            await trio.sleep(0.2)
+    assert ts["Blocks"][0]["Miner"] == "t01000"
+    daemons[-1].send_signal(signal.SIGINT)
+    assert daemons[-1].wait(10) == 0
+    events = [json.loads(line)["event"] for line in log.read_text().splitlines() if line.startswith("{")]
+    assert "window post scheduler started" in events and "mined" in events
