@@ -160,7 +160,8 @@ def print_banner(repo: "Repo", node: "FullNode", devnet: "Devnet", bound: "Bound
         console.print(accounts)
         # One line per key, never wrapped by us, so that a terminal copies it whole.
         console.print(
-            "their private keys, as `lotus wallet export` prints them (`lotus wallet import` reads them):"
+            "their private keys, as `lotus wallet export` prints them (`lotus wallet import` reads them;"
+            " they are well known: never send real FIL to these accounts):"
         )
         for account in devnet.accounts:
             console.print(f"  {account.index:>2}  {account.lotus_export}", soft_wrap=True)
