@@ -53,7 +53,9 @@ class LocalMiner:
                 return store.proving_sector(miner, info.sector_number)
             except SectorStoreError as exc:
                 # No replica: the producer reports the Winning PoSt as failing for this sector.
-                log.error("cannot read a sector for the Winning PoSt", miner=str(miner), error=str(exc))
+                log.error(
+                    "cannot read a sector for the Winning PoSt", sector=info.sector_number, error=str(exc)
+                )
                 return post.ProvingSector(info.sector_number, b"", b"", b"", None)
 
         return cls(address, worker_key, read_sector)
