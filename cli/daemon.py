@@ -12,12 +12,12 @@ worker key is in the keystore.
 
 A node run (`serve`), for both commands: the repo is open and locked, the full node open on its
 datastore; the RPC's JWT secret comes from the keystore (`auth-jwt-private`, made on first start); the
-services start in order under node/daemon.py (when the node mines, each miner's Window PoSt scheduler
-and the block miner; then the RPC server with every method of full_node_registry()); once the server
-listens, the admin token (`token`, 0600) and the RPC multiaddr (`api`) are written into the repo,
-atomically. SIGINT, SIGTERM or
-Filecoin.Shutdown stop everything in reverse order within 5 s; the `api` file is removed and the
-datastore closed. A `kill -9` loses nothing: every write is a LevelDB batch or an atomic file.
+services start in order under node/daemon.py (the payment-channel manager and settler; when the node
+mines, each miner's Window PoSt scheduler and the block miner; then the RPC server with every method of
+full_node_registry()); once the server listens, the admin token (`token`, 0600) and the RPC multiaddr
+(`api`) are written into the repo, atomically. SIGINT, SIGTERM or Filecoin.Shutdown stop everything
+in reverse order within 5 s; the `api` file is removed and the datastore closed. A `kill -9` loses
+nothing: every write is a LevelDB batch or an atomic file.
 """
 
 import argparse
@@ -240,16 +240,19 @@ def serve(
     services: Sequence["Service"],
     on_running: Callable[["BoundAddress"], None],
 ) -> int:
-    """Run the node's services and then the RPC server until stopped; the exit status."""
+    """Run the node's own services (the payment-channel manager and settler), then the given ones (the
+    miner's), then the RPC server, until stopped; the exit status."""
     from node.daemon import ServiceRunner, run_runner
+    from node.markets.paych_settler import PaychSettler
 
     api = ApiService(repo, node, jwt_secret(repo), config)
+    own: list[Service] = [node.paych, PaychSettler(node.paych)]
 
     def running() -> None:
         assert api.bound is not None
         on_running(api.bound)
 
-    runner = ServiceRunner([*services, api], exit_on_stuck=True, on_running=running)
+    runner = ServiceRunner([*own, *services, api], exit_on_stuck=True, on_running=running)
     node.on_shutdown = runner.request_stop
     status = run_runner(runner)
     if runner.failure is not None:
