@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
 
 import structlog
 import trio
@@ -21,6 +21,7 @@ import trio
 from chain.chainstore.metadata import LevelDBMetadata, MemoryMetadata, MetadataStore
 from chain.chainstore.store import ChainStore
 from chain.consensus.beacon import MockBeacon, RandomBeacon
+from chain.consensus.fullblock import FullBlock
 from chain.consensus.weight import weight_of
 from chain.encoding.cid import CID
 from chain.mpool.pool import MessagePool
@@ -31,6 +32,7 @@ from chain.stmgr.manager import StateManager
 from chain.stmgr.search import MsgLookup
 from chain.store.blockstore import Blockstore
 from chain.store.car import CarReader
+from chain.sync.state import SyncStatus
 from chain.types.block import BlockHeader
 from chain.types.tipset import TipSet
 from node.genesis import Genesis, load_genesis_file
@@ -53,6 +55,25 @@ class NodeError(Exception):
     """The node cannot start from what it was given (a repo of another chain, a broken genesis)."""
 
 
+class SyncControl(Protocol):
+    """What the Sync* RPC methods and the mining loop ask of the sync service (node/chainsync/service.py
+    SyncService, which sets itself as `FullNode.sync`)."""
+
+    def sync_state(self) -> SyncStatus: ...
+
+    def check_bad(self, cid: CID) -> str: ...
+
+    def mark_bad(self, cid: CID) -> None: ...
+
+    def unmark_bad(self, cid: CID) -> None: ...
+
+    def unmark_all_bad(self) -> None: ...
+
+    async def submit_block(self, block: FullBlock, *, validated: bool = False) -> bool: ...
+
+    async def mining_base(self, epoch: int, *, wait: float | None = None) -> TipSet: ...
+
+
 @dataclass(eq=False)
 class FullNode:
     policy: Policy
@@ -67,6 +88,8 @@ class FullNode:
     peer_id: str = ""
     # Set by whoever runs the node (node/daemon.py) so that Shutdown can stop it.
     on_shutdown: Callable[[str], None] | None = None
+    # The sync service once the node is on a network (node/chainsync/service.py); None: no network.
+    sync: SyncControl | None = None
     limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(WORKER_THREADS))
     # The payment-channel manager (node/markets/paych.py), set by assemble: it needs the node itself.
     paych: PaychManager = field(init=False, repr=False)
