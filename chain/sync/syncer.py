@@ -359,22 +359,22 @@ class Syncer:
         tipsets, found = await self._run(self._fill_local, batch)
         missing = [i for i, blocks in enumerate(found) if blocks is None]
         while missing:
-            # Consecutive tipsets from the newest missing one back (a request walks back by parents).
-            newest = missing[-1]
-            run = [newest]
-            while len(run) < len(missing) and missing[-len(run) - 1] == run[-1] - 1:
-                run.append(run[-1] - 1)
+            # One request from the newest tipset lacking messages back to the oldest (a request walks
+            # back by parents; tipsets in between whose messages we have come again, cheaply).
+            oldest, newest = missing[0], missing[-1]
             state.set_stage(SyncStage.FETCHING_MESSAGES)
             try:
-                answer = await self.exchange.messages([tipsets[i] for i in run], prefer=peers)
+                answer = await self.exchange.messages(
+                    tipsets[newest : oldest - 1 if oldest else None : -1], prefer=peers
+                )
             except ExchangeError as exc:
                 raise SyncError(
                     f"cannot fetch the messages of height {tipsets[newest].height}: {exc}"
                 ) from None
             if not answer:
                 raise SyncError(f"peers sent no messages for height {tipsets[newest].height}")
-            for i, blocks in zip(run, answer, strict=False):
-                found[i] = blocks
+            for offset, blocks in enumerate(answer[: newest - oldest + 1]):
+                found[newest - offset] = blocks
             missing = [i for i in missing if found[i] is None]
         return [blocks for blocks in found if blocks is not None]
 

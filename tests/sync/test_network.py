@@ -4,6 +4,7 @@ healing into a reorg, and peers gossiping invalid blocks."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import pytest
 import trio
@@ -15,7 +16,7 @@ from chain.crypto.keys import KeyType, PrivateKey
 from chain.sync.state import SyncStage
 from chain.types.address import Address
 from chain.types.election import Ticket
-from chain.types.message import Message, SignedMessage
+from chain.types.message import Message, SignedMessage, sign_message
 from chain.types.tipset import TipSet
 from tests.consensus.devchain import ALICE, CAROL, resigned
 from tests.kit.ensemble import Ensemble, KitNode, ensemble, wait_until
@@ -240,3 +241,46 @@ async def test_invalid_blocks_are_not_followed_and_cost_the_sender() -> None:
         # off for a while, are left out of the wait).
         ts = await ens.mine_one(ens.nodes[:2])
         assert victim.head.key == ts.key
+
+
+async def test_running_miners_build_on_each_others_blocks() -> None:
+    """Mining on the clock, each miner takes the heaviest tipset at the round cutoff: blocks of both
+    miners at one epoch form one tipset, and the next epoch builds on all of it."""
+    async with ensemble(nodes=2, miners=2) as ens:
+        start = ens.nodes[0].head.height
+        async with ens.running(interval=0.8):
+            await ens.wait_height(start + 8)
+        head = await ens.wait_converged()
+        made = sum(k.sync.published_blocks for k in ens.nodes)
+        chain = [ts for ts in _chain(ens.nodes[0], head) if ts.height > start]
+        on_chain = sum(len(ts.blocks) for ts in chain)
+        # Every block made is on the chain but those of the last epoch or two, still arriving.
+        assert made - on_chain <= 2
+        assert sum(len(ts.blocks) == 2 for ts in chain) >= len(chain) // 2
+
+
+def _chain(kit: KitNode, head: TipSet) -> list[TipSet]:
+    out = [head]
+    while out[-1].height > 0:
+        out.append(kit.node.chain.load_tipset(out[-1].parents))
+    return out
+
+
+async def test_gossiped_messages_are_judged_by_the_pool() -> None:
+    async with ensemble(nodes=2, miners=1) as ens:
+        sender, judge = ens.nodes
+        signed = await sender.push(transfer(ALICE, 5))
+        await wait_until(lambda: judge.node.mpool.pending_for(Address.of_key(ALICE)) == [signed])
+        await ens.mine_one()
+        await wait_until(lambda: not judge.node.mpool.pending_for(Address.of_key(ALICE)))
+        before = judge.score_of(sender)
+        # Its nonce is used now: not the sender's fault (Ignore). Then a sender with no actor: Reject.
+        stale = replace(signed.message, value=6)
+        stranger = PrivateKey.derive(KeyType.SECP256K1, b"no actor")
+        unknown = replace(signed.message, from_=Address.of_key(stranger))
+        for message, key in ((stale, ALICE), (unknown, stranger)):
+            await sender.p2p.gossip.publish_message(sign_message(message, key))
+        await wait_until(lambda: judge.score_of(sender) < before, what="the rejected message penalised")
+        # One invalid delivery on the messages topic (-100 = 0.1 x -1000 x 1^2), not two.
+        assert before - judge.score_of(sender) == pytest.approx(100, abs=1)
+        assert judge.node.mpool.pending_for(Address.of_key(ALICE)) == []
