@@ -3,11 +3,13 @@
 Peers announce heads (hello, gossiped blocks): `set_peer_head(peer, tipset)`. A target is ignored when
 a block of it is known bad, when it is lighter than our head (Lotus InformNewHead compares
 ParentWeight), or when it or something heavier was synced recently. Otherwise it joins the sync of the
-same tipset if one runs (its peer is added), or waits when it extends a tipset being synced or every
-worker is busy, or starts a worker. `workers` syncs run at once (two by default: one can catch up over
-thousands of epochs while the other follows new blocks on another fork); waiting targets are bounded
-(the lightest are dropped) and, when a worker finishes, the heaviest extension of what it synced goes
-next, else the heaviest waiting target.
+same tipset if one runs (its peer is added). A target on another chain than those being synced that is
+lighter than one of them is ignored (Lotus addSyncTarget). It waits when it extends a tipset being
+synced or waiting, when a worker is catching up and the target is more than `chain_finality` epochs
+above our head (one worker walks that chain back, not two), or when every worker is busy; else it
+starts a worker. `workers` syncs run at once (two by default: one can follow a fork while the other
+follows the head); waiting targets are bounded (the lightest are dropped) and, when a worker
+finishes, the heaviest waiting target goes next (its parents synced by then, or being synced).
 
 Each announcement gets a `trio.Event` set once its target is done with: synced, failed, dropped or
 superseded. The mining cutoff (node/chainsync/service.py) waits on them for blocks received in time.
@@ -109,9 +111,17 @@ class SyncManager:
             waiting.add_peer(peer)
             waiting.done.append(done)
             return waiting
+        active = [w.target.tipset for w in self._active.values()]
+        related = any(ts.key == tipset.parents for ts in active) or any(
+            t.tipset.key == tipset.parents or t.tipset.parents == tipset.key for t in self._waiting.values()
+        )
+        if not related and any(ts.parent_weight > tipset.parent_weight for ts in active):
+            return None  # another chain, lighter than one being synced (Lotus addSyncTarget)
         target = _Target(tipset, [] if peer is None else [peer], [done])
-        extends_active = any(w.target.tipset.key == tipset.parents for w in self._active.values())
-        if extends_active or len(self._active) >= self.max_workers or self._nursery is None:
+        # While a worker catches up from far behind, the rest waits for it rather than walking the
+        # same chain back in parallel.
+        catching_up = bool(active) and tipset.height - head.height > self.syncer.policy.chain_finality
+        if related or catching_up or len(self._active) >= self.max_workers or self._nursery is None:
             self._wait(target)
         else:
             self._spawn(target)
@@ -162,8 +172,8 @@ class SyncManager:
             self._next_target(tipset)
 
     def _next_target(self, done: TipSet) -> None:
-        """After a worker finished: its chain's heaviest waiting extension, else the heaviest waiting
-        target; stale ones (bad, lighter than the head, synced) are dropped on the way."""
+        """After a worker finished (done: what it synced): the heaviest waiting target whose parents
+        are not being synced; stale ones (bad, lighter than the head, synced) are dropped on the way."""
         while self._waiting and len(self._active) < self.max_workers and self._nursery is not None:
             head = self.syncer.chain.head()
             for key, target in list(self._waiting.items()):
@@ -180,8 +190,7 @@ class SyncManager:
             ready = [t for t in self._waiting.values() if t.tipset.parents not in busy]
             if not ready:
                 return
-            extensions = [t for t in ready if t.tipset.parents == done.key]
-            best = max(extensions or ready, key=lambda t: (t.tipset.parent_weight, t.tipset.height))
+            best = max(ready, key=lambda t: (t.tipset.parent_weight, t.tipset.height))
             del self._waiting[best.tipset.key]
             self._spawn(best)
 

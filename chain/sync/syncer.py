@@ -11,13 +11,15 @@
    the validated one must carry its exact weight) and stored. Only the tipset keys stay in memory: a
    catch-up over a hundred thousand epochs holds a few megabytes of keys, never the chain.
 2. messages: going forward from there, in batches of `message_batch` tipsets: each tipset's messages
-   come from the local store, or from peers (chain exchange, messages option) while the previous batch
-   is being validated; every block is validated in full (chain/consensus/validation.py
-   validate_block, which executes its parent), its messages stored, the tipset executed (the state
-   after it: the message pool reads it), its weight recorded. After each batch, and at the end, fork
-   choice: the chain store's `take_heavier` with the largest tipset validated blocks form at that
-   height (chain/sync/tracker.py), so a reorg to a heavier fork happens here, and its reverts and
-   applies reach the chain store's subscribers and the message pool.
+   come from the local store, or from peers (chain exchange, messages option; one request per batch,
+   retried after a pause when no peer answers) while the previous batch is being validated; every
+   block is validated in full (chain/consensus/validation.py validate_block; its parent is executed
+   first, each tipset once), its messages stored, the tipset's weight recorded. After each batch, and
+   at the end, fork choice: the largest tipset validated blocks form at that height and parents
+   (chain/sync/tracker.py, with our head's blocks there) is executed (the message pool reads the
+   state after the head) and given to the chain store's `take_heavier`, so a reorg to a heavier fork
+   happens here, and its reverts and applies reach the chain store's subscribers and the message
+   pool.
 
 A block that breaks a rule is remembered as bad with the reason (chain/sync/badblocks.py), so are the
 blocks of the target's chain above it ("linked"), the peers that announced the target are penalised,
@@ -26,8 +28,9 @@ head is refused and its target marked bad ("fork past finality", as Lotus). Temp
 from the future) and network failures abandon the target without marking anything.
 
 A tipset is *validated* when the chain store holds a weight for it (`tipset_weight`): the syncer
-records one only after full validation and execution, the mining loop only for its own validated
-blocks, and the chain store for its head.
+records one only once every block of it passed validate_block, the mining loop for its own validated
+blocks, the chain store for its head. Its own execution may come later (as the parent of the next
+tipset, or when it becomes the head).
 
 Blocking work (LevelDB, validation, execution) runs in worker threads; several syncs may run at once
 (the state manager serialises execution, the chain store head changes).
@@ -35,8 +38,10 @@ Blocking work (LevelDB, validation, execution) runs in worker threads; several s
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Final, TypeVar
 
 import structlog
@@ -65,6 +70,8 @@ T = TypeVar("T")
 MAX_HEADER_REQUEST: Final = 900
 # Tipsets whose messages are fetched in one request, and validated before the head moves.
 DEFAULT_MESSAGE_BATCH: Final = 64
+# Pauses before asking again when no peer gave a usable answer (a busy peer says go away for 10 s).
+RETRY_PAUSES: Final = (1.0, 3.0, 10.0)
 # Block CIDs remembered as validated (so that a block is not validated twice).
 _VALIDATED_CACHE: Final = 8192
 
@@ -83,6 +90,30 @@ class InvalidChain(SyncError):
     def __init__(self, message: str, reason: BadBlockReason) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+@dataclass(slots=True)
+class SyncTimings:
+    """Seconds spent in each part of syncing since the syncer started, over all syncs (benchmarks and
+    logs: where the time goes). Execution is timed apart from validation: each tipset is executed
+    once, as the parent of the next one validated (or as a new head)."""
+
+    header_fetch: float = 0.0
+    header_check: float = 0.0  # checks and storing headers
+    message_fetch: float = 0.0
+    validation: float = 0.0  # validate_block without executing the parent
+    execution: float = 0.0
+    fork_choice: float = 0.0  # weights, and the head switch with its notifications
+    blocks: int = 0  # blocks validated
+
+
+@contextmanager
+def _timed(timings: SyncTimings, part: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        setattr(timings, part, getattr(timings, part) + time.perf_counter() - start)
 
 
 @dataclass(slots=True)
@@ -106,6 +137,7 @@ class Syncer:
         message_batch: int = DEFAULT_MESSAGE_BATCH,
         limiter: trio.CapacityLimiter | None = None,
         clock: Callable[[], float] = time.time,
+        retry_pauses: Sequence[float] = RETRY_PAUSES,
     ) -> None:
         if message_batch < 1:
             raise ValueError(f"message_batch must be at least 1, got {message_batch}")
@@ -120,6 +152,8 @@ class Syncer:
         self.message_batch = message_batch
         self.vm_applied = 0  # messages executed by tipsets this syncer had executed
         self.tipsets_applied = 0
+        self.timings = SyncTimings()
+        self.retry_pauses = tuple(retry_pauses)
         self._validated: Lru[CID, bool] = Lru(_VALIDATED_CACHE)
         self._limiter = limiter
         self._clock = clock
@@ -127,6 +161,17 @@ class Syncer:
     # -- small helpers ----------------------------------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    async def _retrying(self, request: Callable[[], Awaitable[T]]) -> T:
+        """A chain exchange request, tried again after a pause when no peer answered (busy peers say
+        go away; Lotus retries message fetches five times)."""
+        for pause in self.retry_pauses:
+            try:
+                return await request()
+            except ExchangeError as exc:
+                _log.info("sync.exchange_retry", error=str(exc), pause=pause)
+            await trio.sleep(pause)
+        return await request()
 
     def is_validated(self, ts: TipSet) -> bool:
         """Whether ts was validated in full (the chain store holds its weight)."""
@@ -237,12 +282,16 @@ class Syncer:
             else:
                 count = self._header_window(child, head, floor)
                 try:
-                    segment = await self.exchange.headers(child.parents, count, prefer=peers)
+                    with _timed(self.timings, "header_fetch"):
+                        segment = await self._retrying(
+                            partial(self.exchange.headers, child.parents, count, prefer=peers)
+                        )
                 except ExchangeError as exc:
                     raise SyncError(f"cannot fetch headers below height {child.height}: {exc}") from None
                 if not segment or segment[0].key != child.parents:
                     raise SyncError(f"peers answered headers that are not {child.parents}")
-            found = await self._run(self._check_segment, child, segment, above, now, floor, target)
+            with _timed(self.timings, "header_check"):
+                found = await self._run(self._check_segment, child, segment, above, now, floor, target)
             if found is not None:
                 state.set_stage(SyncStage.PERSIST_HEADERS)
                 above.reverse()
@@ -364,9 +413,9 @@ class Syncer:
             oldest, newest = missing[0], missing[-1]
             state.set_stage(SyncStage.FETCHING_MESSAGES)
             try:
-                answer = await self.exchange.messages(
-                    tipsets[newest : oldest - 1 if oldest else None : -1], prefer=peers
-                )
+                run = tipsets[newest : oldest - 1 if oldest else None : -1]
+                with _timed(self.timings, "message_fetch"):
+                    answer = await self._retrying(partial(self.exchange.messages, run, prefer=peers))
             except ExchangeError as exc:
                 raise SyncError(
                     f"cannot fetch the messages of height {tipsets[newest].height}: {exc}"
@@ -409,7 +458,11 @@ class Syncer:
                 raise InvalidChain(f"chain contains block {cid}, marked bad: {reason}", reason)
             before = self.sm.executions
             try:
-                validate_block(self.sm, self.beacon, block, now=self._clock())
+                with _timed(self.timings, "execution"):
+                    self._parent_state(ts)
+                with _timed(self.timings, "validation"):
+                    validate_block(self.sm, self.beacon, block, now=self._clock())
+                self.timings.blocks += 1
             except BlockFromFuture as exc:
                 raise SyncError(f"cannot sync yet: block {cid}: {exc}") from None
             except BlockValidationError as exc:
@@ -435,6 +488,12 @@ class Syncer:
         self.chain.put_tipset(ts, weight_of(self.chain.blockstore, ts))
         return ts
 
+    def _parent_state(self, ts: TipSet) -> None:
+        """Execute ts's parent ahead of validation (which needs its state), if it is stored."""
+        parent = self.load_local_tipset(ts.parents)
+        if parent is not None:
+            self.sm.state_of(parent)
+
     def _count_executions(self, before: int, key: TipSetKey) -> None:
         """Count the messages of the tipset validation executed (the parent), if it executed one."""
         if self.sm.executions > before:
@@ -454,19 +513,22 @@ class Syncer:
     def _take_heaviest(self, ts: TipSet) -> bool:
         """Make the largest tipset validated blocks form at ts's height and parents the head, if it is
         heavier than the head (blocking); whether the head changed."""
-        expanded = self.tracker.expand(ts)
-        head = self.chain.head()
-        if head.height == ts.height and head.parents == ts.parents and head.key != expanded.key:
-            expanded = self._merge(expanded, head)
-        weight = weight_of(self.chain.blockstore, expanded)
-        if weight < self.chain.head_weight():
-            return False
-        self._execute(expanded)
-        self.chain.put_tipset(expanded, weight)
-        try:
-            changed = self.chain.take_heavier(expanded, weight)
-        except ChainStoreError as exc:
-            raise SyncError(f"cannot switch to {expanded.key}: {exc}") from None
+        with _timed(self.timings, "fork_choice"):
+            expanded = self.tracker.expand(ts)
+            head = self.chain.head()
+            if head.height == ts.height and head.parents == ts.parents and head.key != expanded.key:
+                expanded = self._merge(expanded, head)
+            weight = weight_of(self.chain.blockstore, expanded)
+            if weight < self.chain.head_weight():
+                return False
+        with _timed(self.timings, "execution"):
+            self._execute(expanded)
+        with _timed(self.timings, "fork_choice"):
+            self.chain.put_tipset(expanded, weight)
+            try:
+                changed = self.chain.take_heavier(expanded, weight)
+            except ChainStoreError as exc:
+                raise SyncError(f"cannot switch to {expanded.key}: {exc}") from None
         if changed:
             _log.debug("sync.head", height=expanded.height, blocks=len(expanded.blocks), weight=weight)
         return changed

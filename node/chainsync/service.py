@@ -5,10 +5,11 @@ Wiring (set on construction, before the P2PNode runs):
 
 - gossip `block_check`: node/chainsync/checks.py (the checks that need no execution);
 - gossip `block_sink`: a block that passed them gets its messages from the local store (the message
-  pool stores every message it accepts there), else from the peer that sent it, then any other, by
-  chain exchange (a request for the one-block tipset with messages); the block is stored and given to
-  the sync manager as a target: applied at once when its parent is validated, else synced back to
-  what we have;
+  pool stores every message it accepts there); when its parent is validated (we follow the chain) and
+  some are missing, from the peer that sent it, then any other, by chain exchange (a request for the
+  one-block tipset with messages). The block is stored and given to the sync manager as a target:
+  applied at once when its parent is validated, else synced back to what we have (when we are behind,
+  only its header is stored: the syncer fetches messages in batches);
 - gossip `message_sink`: the message pool's `add`, its refusals mapped onto Reject and Ignore as Lotus
   does; `key_resolver`: ID senders resolved in the state after our head;
 - hello: a peer's head heavier than ours is fetched (from the store, else from that peer with its
@@ -185,7 +186,9 @@ class SyncService:
         cid = header.cid()
         try:
             full = await self.node.run_sync(self._local_block, msg)
-            if full is None:
+            following = await self.node.run_sync(self.syncer.is_validated_key, TipSetKey(header.parents))
+            if full is None and following:
+                # The block applies at once: its messages are needed now, from the sender first.
                 try:
                     full = await self.exchange.block(header, prefer=[source])
                 except ExchangeError as exc:
@@ -193,7 +196,11 @@ class SyncService:
                         "sync.block_messages_unavailable", block=str(cid), peer=str(source), error=str(exc)
                     )
                     return
-            await self.node.run_sync(self.syncer.store_block, full)
+            if full is not None:
+                await self.node.run_sync(self.syncer.store_block, full)
+            else:
+                # We are behind: the header goes to the syncer, which fetches messages in batches.
+                await self.node.run_sync(self.node.chain.put_block, header)
             done = self.manager.set_peer_head(source, TipSet((header,)))
             with trio.move_on_after(self._block_wait):
                 await done.wait()

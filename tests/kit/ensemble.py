@@ -287,22 +287,29 @@ class Ensemble:
     async def running(self, interval: float = 1.0, cutoff: float = 0.25) -> AsyncIterator[None]:
         """Every running miner mines on its own: epoch e starts `interval` seconds after e-1; at
         `cutoff` of the interval into it, the miner takes SyncService.mining_base(e) (the heaviest
-        tipset, with the blocks received for earlier epochs dealt with) and makes its block there."""
+        tipset, with the blocks received for earlier epochs dealt with) and makes its block there.
+        On exit each miner finishes the epoch it is in (its block published), then stops."""
+        stop = trio.Event()
         async with trio.open_nursery() as nursery:
             start = trio.current_time()
             first = max(k.head.height for k in self.running_nodes()) + 1
             for kit in self.running_nodes():
                 for miner in kit.miners:
-                    nursery.start_soon(self._mine_on_clock, miner, start, first, interval, cutoff)
-            yield
-            nursery.cancel_scope.cancel()
+                    nursery.start_soon(self._mine_on_clock, miner, stop, start, first, interval, cutoff)
+            try:
+                yield
+            finally:
+                stop.set()
 
     async def _mine_on_clock(
-        self, miner: KitMiner, start: float, first: int, interval: float, cutoff: float
+        self, miner: KitMiner, stop: trio.Event, start: float, first: int, interval: float, cutoff: float
     ) -> None:
         epoch = first
         while True:
-            await trio.sleep_until(start + (epoch - first + cutoff) * interval)
+            with trio.move_on_at(start + (epoch - first + cutoff) * interval):
+                await stop.wait()
+            if stop.is_set():
+                return
             base = await miner.sync.mining_base(epoch, wait=cutoff * interval)
             if base.height >= epoch:
                 epoch = base.height + 1
