@@ -18,14 +18,12 @@ superseded. The mining cutoff (node/chainsync/service.py) waits on them for bloc
 """
 
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 import structlog
 import trio
 
-from chain.encoding.cid import CID
 from chain.sync.exchange import Peer
 from chain.sync.state import ActiveSync, SyncerState, SyncStatus
 from chain.sync.syncer import InvalidChain, Syncer, SyncError
@@ -169,11 +167,11 @@ class SyncManager:
             del self._active[worker.id]
             self._history.append(worker.state)
             target.finish()
-            self._next_target(tipset)
+            self._next_target()
 
-    def _next_target(self, done: TipSet) -> None:
-        """After a worker finished (done: what it synced): the heaviest waiting target whose parents
-        are not being synced; stale ones (bad, lighter than the head, synced) are dropped on the way."""
+    def _next_target(self) -> None:
+        """After a worker finished: the heaviest waiting target whose parents are not being synced;
+        stale ones (bad, lighter than the head, synced) are dropped on the way."""
         while self._waiting and len(self._active) < self.max_workers and self._nursery is not None:
             head = self.syncer.chain.head()
             for key, target in list(self._waiting.items()):
@@ -198,7 +196,7 @@ class SyncManager:
     async def run(self, *, task_status: "TaskStatus[None]" = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            self._next_target(self.syncer.chain.head())
+            self._next_target()
             task_status.started()
             try:
                 await trio.sleep_forever()
@@ -220,8 +218,3 @@ class SyncManager:
     @property
     def idle(self) -> bool:
         return not self._active and not self._waiting
-
-    def scheduled(self, cid: CID) -> bool:
-        """Whether a running or waiting target holds this block."""
-        targets: Sequence[_Target] = [*(w.target for w in self._active.values()), *self._waiting.values()]
-        return any(t.tipset.contains(cid) for t in targets)
