@@ -21,6 +21,7 @@ import trio
 from chain.chainstore.metadata import LevelDBMetadata, MemoryMetadata, MetadataStore
 from chain.chainstore.store import ChainStore
 from chain.consensus.beacon import MockBeacon, RandomBeacon
+from chain.consensus.fullblock import FullBlock
 from chain.consensus.weight import weight_of
 from chain.encoding.cid import CID
 from chain.mpool.pool import MessagePool
@@ -32,6 +33,7 @@ from chain.stmgr.search import MsgLookup
 from chain.store.blockstore import Blockstore
 from chain.store.car import CarReader
 from chain.types.address import Address
+from chain.sync.state import SyncStatus
 from chain.types.block import BlockHeader
 from chain.types.tipset import TipSet
 from node.genesis import Genesis, load_genesis_file
@@ -66,6 +68,25 @@ class MiningControl(Protocol):
     async def mine_now(self) -> TipSet | None: ...
 
 
+class SyncControl(Protocol):
+    """What the Sync* RPC methods and the mining loop ask of the sync service (node/chainsync/service.py
+    SyncService, which sets itself as `FullNode.sync`)."""
+
+    def sync_state(self) -> SyncStatus: ...
+
+    def check_bad(self, cid: CID) -> str: ...
+
+    def mark_bad(self, cid: CID) -> None: ...
+
+    def unmark_bad(self, cid: CID) -> None: ...
+
+    def unmark_all_bad(self) -> None: ...
+
+    async def submit_block(self, block: FullBlock, *, validated: bool = False) -> bool: ...
+
+    async def mining_base(self, epoch: int, *, wait: float | None = None) -> TipSet: ...
+
+
 @dataclass(eq=False)
 class FullNode:
     policy: Policy
@@ -84,6 +105,8 @@ class FullNode:
     mining: MiningControl | None = None
     # The funded address Filpy.Faucet sends from (a devnet's account 0); None: this node has no faucet.
     faucet: Address | None = None
+    # The sync service once the node is on a network (node/chainsync/service.py); None: no network.
+    sync: SyncControl | None = None
     limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(WORKER_THREADS))
     # The payment-channel manager (node/markets/paych.py), set by assemble: it needs the node itself.
     paych: PaychManager = field(init=False, repr=False)

@@ -27,6 +27,11 @@ The checks run in this order, cheapest first, and the first failure is raised:
 11. after executing the parent tipset: ParentStateRoot (StateRootMismatch) and ParentMessageReceipts
     (ReceiptsRootMismatch).
 
+`validate_header` runs the rules that need no execution (1 without the message count, 2 to 7): what
+gossip checks before passing a block on when its parents are known. `check_header_signer` is what can
+be checked of a block whose parents are unknown, on our own head (Lotus ValidateBlockHeader): a miner
+with power, eligible, claiming a win, its worker's signature.
+
 Two rules are stricter than Lotus, which has no such check: the balance rule (Lotus lets such a message
 fail at execution, charging the miner), and every beacon entry's round (chain/consensus/beacon.py).
 """
@@ -205,8 +210,9 @@ def _state_read(error: type[BlockValidationError], what: str, fn: Callable[[], T
 # -- the rules, one function each -----------------------------------------------------------------------
 
 
-def check_syntax(block: FullBlock) -> None:
-    h = block.header
+def check_header_syntax(header: BlockHeader) -> None:
+    """The syntax rules a header keeps on its own (rule 1 without the message count)."""
+    h = header
     if h.ticket is None:
         raise BlockSyntaxError("block has no ticket")
     if h.election_proof is None:
@@ -228,6 +234,10 @@ def check_syntax(block: FullBlock) -> None:
         raise BlockSyntaxError("block has no parents")
     if len(set(h.parents)) != len(h.parents):
         raise BlockSyntaxError("block lists a parent twice")
+
+
+def check_syntax(block: FullBlock) -> None:
+    check_header_syntax(block.header)
     count = len(block.bls_messages) + len(block.secp_messages)
     if count > BLOCK_MESSAGE_LIMIT:
         raise BlockSyntaxError(f"block has {count} messages, more than {BLOCK_MESSAGE_LIMIT}")
@@ -441,6 +451,76 @@ def check_state(sm: StateManager, header: BlockHeader, parent: TipSet) -> None:
 # -- the whole block -------------------------------------------------------------------------------------
 
 
+def _worker_at_lookback(
+    sm: StateManager, header: BlockHeader, base: TipSet
+) -> tuple[TipSet, StateTree, Address]:
+    lookback, lookback_state = sm.lookback(base, header.height)
+    lookback_tree = sm.tree(lookback_state)
+    worker = _state_read(
+        InvalidMinerWorker,
+        f"worker of miner {header.miner}",
+        lambda: worker_key_address(lookback_tree, header.miner),
+    )
+    return lookback, lookback_tree, worker
+
+
+def _validate_header(
+    sm: StateManager, beacon: RandomBeacon, header: BlockHeader, parent: TipSet, now: float
+) -> tuple[StateTree, BeaconEntry]:
+    """Rules 3 to 7 on a header whose parent tipset is known; the lookback state tree and the beacon
+    entry the election draws from (the Winning PoSt needs both)."""
+    check_time(sm, header, parent, now)
+    check_parent_weight(sm, header, parent)
+    if not is_miner(sm.parent_tree(parent), header.miner):
+        raise NotAMiner(f"{header.miner} is not a storage miner with a power claim")
+    lookback, lookback_tree, worker = _worker_at_lookback(sm, header, parent)
+    check_signature(header, worker)
+    try:
+        previous = latest_beacon_entry(sm.chain, parent)
+        check_beacon_entries(beacon, header.beacon_entries, header.height, parent.height, previous)
+    except (InvalidBeaconEntry, BeaconEntryNotFound) as exc:
+        raise InvalidBeaconEntries(str(exc)) from None
+    beacon_base = header.beacon_entries[-1] if header.beacon_entries else previous
+    check_election(sm, header, parent, lookback, lookback_tree, worker, beacon_base)
+    return lookback_tree, beacon_base
+
+
+def validate_header(
+    sm: StateManager, beacon: RandomBeacon, header: BlockHeader, *, now: float | None = None
+) -> TipSet:
+    """The rules a header keeps that need no execution (1 without the message count, 2 to 7): syntax,
+    parents, height and time, parent weight, miner, worker signature, beacon entries, election proof
+    and ticket. What gossip checks before passing a block on when its parents are known (the rest,
+    Winning PoSt, messages and the parent's execution, is validate_block's). Returns the parent tipset.
+
+    Reads the parent's parent state and the lookback state, which headers name: nothing is executed
+    (except when more null rounds than the lookback precede the block: see StateManager.lookback)."""
+    check_header_syntax(header)
+    parent = load_parent(sm, header)
+    _validate_header(sm, beacon, header, parent, time.time() if now is None else now)
+    return parent
+
+
+def check_header_signer(sm: StateManager, header: BlockHeader, base: TipSet) -> None:
+    """What can be checked of a header whose parents are unknown (Lotus ValidateBlockHeader on pubsub):
+    on our own base (the head), the miner is a miner with power at the block's lookback and eligible,
+    claims a win, and its worker signed the header. Raises NotAMiner, MinerNotEligible, NotAWinner,
+    InvalidMinerWorker or InvalidBlockSignature."""
+    check_header_syntax(header)
+    assert header.election_proof is not None  # checked by check_header_syntax
+    if not is_miner(sm.parent_tree(base), header.miner):
+        raise NotAMiner(f"{header.miner} is not a storage miner with a power claim")
+    lookback, _, worker = _worker_at_lookback(sm, header, base)
+    reason = ineligibility(sm, header.miner, base, lookback)
+    if reason is not None:
+        raise MinerNotEligible(reason)
+    if header.election_proof.win_count < 1:
+        raise NotAWinner(
+            f"block claims {header.election_proof.win_count} wins: it is not claiming to be a winner"
+        )
+    check_signature(header, worker)
+
+
 def validate_block(
     sm: StateManager, beacon: RandomBeacon, block: FullBlock, *, now: float | None = None
 ) -> None:
@@ -449,27 +529,9 @@ def validate_block(
     header = block.header
     check_syntax(block)
     parent = load_parent(sm, header)
-    check_time(sm, header, parent, time.time() if now is None else now)
-    check_parent_weight(sm, header, parent)
-
-    if not is_miner(sm.parent_tree(parent), header.miner):
-        raise NotAMiner(f"{header.miner} is not a storage miner with a power claim")
-    lookback, lookback_state = sm.lookback(parent, header.height)
-    lookback_tree = sm.tree(lookback_state)
-    worker = _state_read(
-        InvalidMinerWorker,
-        f"worker of miner {header.miner}",
-        lambda: worker_key_address(lookback_tree, header.miner),
+    lookback_tree, beacon_base = _validate_header(
+        sm, beacon, header, parent, time.time() if now is None else now
     )
-    check_signature(header, worker)
-
-    try:
-        previous = latest_beacon_entry(sm.chain, parent)
-        check_beacon_entries(beacon, header.beacon_entries, header.height, parent.height, previous)
-    except (InvalidBeaconEntry, BeaconEntryNotFound) as exc:
-        raise InvalidBeaconEntries(str(exc)) from None
-    beacon_base = header.beacon_entries[-1] if header.beacon_entries else previous
-    check_election(sm, header, parent, lookback, lookback_tree, worker, beacon_base)
     check_winning_post(header, lookback_tree, beacon_base)
 
     check_message_root(block)

@@ -347,6 +347,18 @@ class GossipService:
         _log.info("gossip.penalize", peer=str(peer), reason=reason)
         self.scorer.penalize_behavior(peer, 1.0)
 
+    def penalize_invalid_block(self, peer: PeerID, reason: str) -> None:
+        """Charge a peer for a block it passed on that full validation found invalid (a wrong state
+        root: what gossip validation cannot see), as an invalid delivery on the blocks topic, the
+        penalty a rejected block costs at once."""
+        _log.warning("gossip.invalid_block_penalty", peer=str(peer), reason=reason)
+        # Not pardoned: the flag belongs to the gossip validation in progress, if any, not to this.
+        pardon, self.scorer.pardon_invalid = self.scorer.pardon_invalid, False
+        try:
+            self.scorer.on_invalid_message(peer, self.blocks_topic)
+        finally:
+            self.scorer.pardon_invalid = pardon
+
     def topic_peers(self, topic: str) -> set[PeerID]:
         return set(self.pubsub.peer_topics.get(topic, ()))
 

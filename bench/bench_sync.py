@@ -1,0 +1,248 @@
+"""Chain sync between two nodes on 127.0.0.1 (tests/kit's in-process ensemble: full nodes with libp2p
+hosts and their sync services), on a devnet genesis with one pre-sealed 2 KiB miner and funded
+accounts:
+
+1. catch-up: node A mines a 2,000-epoch chain alone (three transfers per block, the miner's Window
+   PoSts), then node B starts, connects, hears A's head by hello and syncs it all over chain exchange
+   (headers back to the genesis, messages in batches), validating every block in full and executing
+   every tipset. Reported: tipsets/s from connecting to B's head equal to A's (target: 200), the
+   seconds per stage (B's SyncTimings), and a profile of the per-tipset work (validation and
+   execution, replayed in one thread under cProfile) saying where the time goes.
+2. gossip latency: A makes a block, applies it and publishes it; the time until B's head is that
+   tipset (B checks it for gossip, validates it in full, executes it, switches head). p50 and p99 over
+   50 blocks (target: p50 <= 100 ms).
+3. messages/s gossiped: A publishes 2,000 signed transfers (500 senders, 4 nonces each), at most 16
+   on the way at once; the rate at which B's message pool takes them in (gossip validation,
+   signature, the pool's checks).
+"""
+
+import cProfile
+import io
+import pstats
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Final
+
+import trio
+
+from bench.common import console, report, section
+from chain.chainstore.store import ChainStore
+from chain.consensus.beacon import MockBeacon
+from chain.consensus.fullblock import FullBlock
+from chain.consensus.validation import validate_block
+from chain.crypto.keys import KeyType, PrivateKey
+from chain.params import DEVNET
+from chain.stmgr.manager import StateManager
+from chain.sync.exchange import ChainExchange
+from chain.sync.syncer import Syncer
+from chain.types.address import Address
+from chain.types.message import Message, SignedMessage, sign_message
+from chain.types.tipset import TipSet
+from node.genesis import Genesis, build_genesis
+from node.genesis_template import FIL, AccountEntry
+from tests.consensus.devchain import devnet_template
+from tests.kit.ensemble import Ensemble, KitNode, ensemble, wait_until
+
+EPOCHS: Final = 2000
+MESSAGES_PER_BLOCK: Final = 3
+SYNC_TARGET: Final = 200.0  # tipsets/s
+LATENCY_BLOCKS: Final = 50
+LATENCY_TARGET_MS: Final = 100.0
+SENDERS: Final = 500
+NONCES: Final = 4
+WINDOW: Final = 16  # messages published and not yet in B's pool
+PROFILE_TIPSETS: Final = 300
+GAS_LIMIT: Final = 1_000_000
+FEE_CAP: Final = 200_000_000
+RECIPIENT: Final = Address.new_id(100)
+
+
+def _keys() -> list[PrivateKey]:
+    return [PrivateKey.derive(KeyType.SECP256K1, f"bench-sync-{i}".encode()) for i in range(SENDERS)]
+
+
+def _genesis(keys: Sequence[PrivateKey]) -> Genesis:
+    template = devnet_template(miners=1, name="bench-sync")
+    accounts = (*template.accounts, *(AccountEntry(Address.of_key(k), 1_000 * FIL) for k in keys))
+    return build_genesis(replace(template, accounts=accounts))
+
+
+def _transfer(key: PrivateKey, nonce: int, value: int = 1) -> SignedMessage:
+    message = Message(
+        to=RECIPIENT,
+        from_=Address.of_key(key),
+        nonce=nonce,
+        value=value,
+        gas_limit=GAS_LIMIT,
+        gas_fee_cap=FEE_CAP,
+        gas_premium=1_000,
+        method=0,
+    )
+    return sign_message(message, key)
+
+
+async def _build_chain(ens: Ensemble, miner: KitNode, keys: Sequence[PrivateKey]) -> float:
+    """EPOCHS tipsets on A alone, each block with MESSAGES_PER_BLOCK transfers; seconds taken."""
+    start = time.perf_counter()
+    nonces = dict.fromkeys(range(len(keys)), 0)
+    sender = 0
+    while miner.head.height < EPOCHS:
+        for _ in range(MESSAGES_PER_BLOCK):
+            i = sender % len(keys)
+            miner.node.mpool.push(_transfer(keys[i], nonces[i]))
+            nonces[i] += 1
+            sender += 1
+        await ens.mine_one([miner])
+    return time.perf_counter() - start
+
+
+def _chain(store: ChainStore, head: TipSet) -> list[TipSet]:
+    out = [head]
+    while out[-1].height > 0:
+        out.append(store.load_tipset(out[-1].parents))
+    return out[::-1]
+
+
+def _profile(genesis: Genesis, source: ChainStore, tipsets: Sequence[TipSet], exchange: ChainExchange) -> str:
+    """The syncer's per-tipset work (validation, execution, weights) on the first tipsets of the chain,
+    in this thread under cProfile: the top functions by cumulative time."""
+    store = ChainStore.in_memory()
+    store.blockstore.put_many(genesis.blocks())
+    store.set_genesis(genesis.header)
+    beacon = MockBeacon()
+    sm = StateManager(store, policy=DEVNET, beacon=beacon)
+    syncer = Syncer(store, sm, beacon, exchange)
+    full = []
+    for ts in tipsets[1 : PROFILE_TIPSETS + 1]:
+        blocks = []
+        for header in ts.blocks:
+            bls, secpk = source.messages_for_block(header)
+            blocks.append(FullBlock(header, tuple(bls), tuple(secpk)))
+        full.append(tuple(blocks))
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    for blocks in full:
+        syncer._apply_full(blocks, ())
+    syncer._take_heaviest(TipSet(tuple(b.header for b in full[-1])))
+    profiler.disable()
+    took = time.perf_counter() - start
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(18)
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    rate = len(full) / took
+    head = f"  one thread, {len(full)} tipsets: {rate:,.0f} tipsets/s ({took / len(full) * 1000:.1f} ms each)"
+    return "\n".join(
+        [
+            head,
+            *("    " + line[:150] for line in lines[lines.index(next(x for x in lines if "ncalls" in x)) :]),
+        ]
+    )
+
+
+async def _latency(ens: Ensemble, a: KitNode, b: KitNode) -> list[float]:
+    """Seconds from A publishing a block to B's head being its tipset, per block."""
+    out = []
+    miner = a.miners[0]
+    node, syncer = a.node, a.sync.syncer
+    for _ in range(LATENCY_BLOCKS):
+        base = await ens.wait_converged([a, b])
+        await miner.pace(base)
+        block = None
+        epoch = base.height
+        while block is None:
+            epoch += 1
+            block = await miner.produce(base, epoch)
+        await node.run_sync(lambda block=block: validate_block(node.state, node.beacon, block))
+        await node.run_sync(syncer.note_validated, block)
+        await node.run_sync(syncer.take_heaviest, TipSet((block.header,)))
+        key = TipSet((block.header,)).key
+        changes = b.node.chain.subscribe(buffer=64)
+        async with changes:
+            start = time.perf_counter()
+            await a.p2p.gossip.publish_block(block.block_msg())
+            with trio.fail_after(30):
+                while b.head.key != key:
+                    await changes.receive()
+            out.append(time.perf_counter() - start)
+    return out
+
+
+async def _messages(a: KitNode, b: KitNode, keys: Sequence[PrivateKey]) -> tuple[float, int]:
+    """Messages/s from A's first publication until B's pool holds them all, with at most WINDOW on the
+    way at once: py-libp2p, as go-libp2p-pubsub by default, drops what is published past 32 RPCs
+    queued for a peer, so a sender that does not pace itself loses messages, it does not go faster."""
+    nonces = [b.node.mpool.get_nonce(Address.of_key(k)) for k in keys]
+    wire = [_transfer(k, nonces[i] + n, value=2) for n in range(NONCES) for i, k in enumerate(keys)]
+    before = b.node.mpool.size
+
+    def arrived() -> int:
+        return b.node.mpool.size - before
+
+    start = time.perf_counter()
+    with trio.fail_after(300):
+        for sent, signed in enumerate(wire):
+            while sent - arrived() >= WINDOW:
+                await trio.sleep(0.001)
+            await a.p2p.gossip.publish_message(signed)
+    await wait_until(lambda: arrived() >= len(wire), what="all messages in B's pool")
+    return len(wire) / (time.perf_counter() - start), len(wire)
+
+
+async def _run() -> None:
+    keys = _keys()
+    genesis = _genesis(keys)
+    async with ensemble(nodes=2, miners=1, start=[0], connect=False, genesis=genesis) as ens:
+        a, b = ens.nodes
+        built = await _build_chain(ens, a, keys)
+        tipsets = _chain(a.node.chain, a.head)
+        messages = sum(len(a.node.chain.messages_for_tipset(ts)) for ts in tipsets[1:])
+        report("chain built on A", built, "s", f"{len(tipsets) - 1} tipsets, {messages} messages")
+
+        await ens.start(b)
+        start = time.perf_counter()
+        await ens.connect(a, b)
+        await ens.wait_converged([a, b], timeout=3600)
+        took = time.perf_counter() - start
+        rate = (len(tipsets) - 1) / took
+        report(
+            "B catches up over chain exchange",
+            rate,
+            "tipsets/s",
+            f"{took:.1f} s for {len(tipsets) - 1}; {rate / SYNC_TARGET:.2f}x the target of {SYNC_TARGET:.0f}",
+        )
+        t = b.sync.syncer.timings
+        for name, value in (
+            ("header fetch", t.header_fetch),
+            ("header checks and storing", t.header_check),
+            ("message fetch", t.message_fetch),
+            ("validation (without the parent's execution)", t.validation),
+            ("execution", t.execution),
+            ("fork choice (weights, head switch)", t.fork_choice),
+        ):
+            report(f"  B: {name}", value, "s", f"{value / took * 100:.0f} % of the catch-up")
+        report("  B: per block validated", t.validation / max(t.blocks, 1) * 1000, "ms")
+        console.print(_profile(genesis, a.node.chain, tipsets, b.sync.exchange))
+
+        latencies = sorted(await _latency(ens, a, b))
+        p50 = statistics.median(latencies) * 1000
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
+        report(
+            "gossip latency, A publishes -> B's head",
+            p50,
+            "ms p50",
+            f"p99 {p99:.0f} ms over {len(latencies)} blocks; target p50 <= {LATENCY_TARGET_MS:.0f} ms",
+        )
+
+        rate, count = await _messages(a, b, keys)
+        report(
+            "messages gossiped A -> B's pool", rate, "msgs/s", f"{count} signed transfers, {SENDERS} senders"
+        )
+
+
+def run() -> None:
+    section("Sync: catch-up over chain exchange, gossip latency, messages gossiped (two nodes on 127.0.0.1)")
+    trio.run(_run)

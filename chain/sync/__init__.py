@@ -1,0 +1,1 @@
+"""Chain sync: following other nodes' chains (see docs/sync.md)."""
