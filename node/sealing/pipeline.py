@@ -615,7 +615,9 @@ class SealingPipeline:
             self._records[record.sector_number] = record
             if new in (S.PRE_COMMITTING, S.SUBMIT_COMMIT):
                 self._ready_since[record.sector_number] = self.head.height
-            event = log.error if new == S.FAILED_UNRECOVERABLE else log.info
+            event = (
+                log.error if new == S.FAILED_UNRECOVERABLE else log.warning if new in FAILURES else log.info
+            )
             fields: dict[str, Any] = {"miner": self._miner_name, "sector": record.sector_number}
             if note:
                 fields["note"] = note
@@ -703,6 +705,9 @@ class SealingPipeline:
                 wait = await self._STEPS[state](self, record)
             except StepFailed as failure:
                 await self._fail(self._records[number], failure)
+                continue
+            except SealerError as exc:  # the sealing work failed: its message is the reason
+                await self._fail(self._records[number], StepFailed(str(exc)))
                 continue
             except Exception as exc:  # an unexpected error fails the step, never the service
                 log.exception("sealing step raised", miner=self._miner_name, sector=number, state=state)

@@ -21,6 +21,7 @@ from chain.consensus.producer import produce_block
 from chain.consensus.validation import validate_block
 from chain.consensus.weight import weight_of
 from chain.params import DEVNET
+from chain.stmgr.search import MsgLookup
 from chain.types.address import Address
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet
@@ -206,6 +207,20 @@ class Devnet:
             await trio.testing.wait_all_tasks_blocked(0.01)
             await self.run_until(lambda: bool(result), epochs=20, what="CreateMiner landed")
         return result[0]
+
+    async def send(self, msg: Message) -> MsgLookup:
+        """Push msg through the node (MpoolPushMessage) and mine until it has executed; its lookup."""
+        signed = await self.node.run_sync(self.node.pusher.push_message, msg, None)
+        found: list[MsgLookup] = []
+
+        def landed() -> bool:
+            lookup = self.node.state.search_msg(self.head, signed.cid())
+            if lookup is not None:
+                found.append(lookup)
+            return bool(found)
+
+        await self.run_until(landed, epochs=20, what=f"message {signed.cid()} executed")
+        return found[-1]
 
     # -- reading the chain ----------------------------------------------------------------------------
     def messages_to(self, miner: Address, methods: Sequence[int]) -> list[tuple[Message, int]]:

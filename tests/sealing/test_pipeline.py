@@ -3,19 +3,20 @@ are sealed, pre-committed, proven and then proven by the Window PoSt scheduler, 
 sectors ready together share a PreCommitSectorBatch and a ProveCommitAggregate; a deal's piece gets the
 sector's CommD and a verifying inclusion proof."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import trio
 
-from actors.miner.types import MinerMethod
-from chain.encoding.commcid import commitment_of_v1
-from chain.params import DEVNET
+from actors.miner.types import MinerMethod, encode_aggregate_proof
+from chain.params import DEVNET, MAINNET, SEAL_PROOF_MAX_SIZE
 from chain.stmgr import miners as miner_queries
 from chain.vm.exitcode import ExitCode
 from node.mining.wdpost import WindowPoStScheduler
+from node.sealing.batching import CommitPlan, aggregate_proof_size, batch_due, plan_commits, plan_pre_commits
 from node.sealing.pipeline import SectorChange
 from node.sealing.states import HAPPY_PATH, SectorState
-from tests.sealing.devnet import Devnet
+from tests.sealing.devnet import Devnet, fast_config
 
 S = SectorState
 PRE_COMMITS = (MinerMethod.PreCommitSector, MinerMethod.PreCommitSectorBatch)
@@ -84,3 +85,58 @@ async def test_pledged_sector_proves_and_gains_power(tmp_path: Path) -> None:
         tree = net.node.state.tree(net.node.state.state_of(net.head).state_root)
         assert miner_queries.miner_faults(tree, miner).is_empty()
         assert net.head.height > proven_at
+
+
+async def test_sectors_ready_together_share_a_batch_and_an_aggregate(tmp_path: Path) -> None:
+    net = Devnet.new(tmp_path)
+    async with net.running() as nursery:
+        miner = (await net.create_miner()).id_address
+        # batches wait long for more sectors, but not once nothing else is on its way
+        config = fast_config(pre_commit_batch_wait=1000, commit_batch_wait=1000)
+        pipeline = net.pipeline(miner, config=config)
+        await net.start(nursery, pipeline)
+        first, second = await pipeline.pledge_sector(), await pipeline.pledge_sector()
+        assert (first, second) == (0, 1)
+        await net.run_until(
+            lambda: all(pipeline.record(n).state == S.PROVING for n in (first, second)), what="both proving"
+        )
+        landed = net.messages_to(miner, PRE_COMMITS + COMMITS)
+        assert [(m.method, code) for m, code in landed] == [
+            (MinerMethod.PreCommitSectorBatch, ExitCode.Ok),
+            (MinerMethod.ProveCommitAggregate, ExitCode.Ok),
+        ]
+        records = [pipeline.record(n) for n in (first, second)]
+        assert records[0].pre_commit_message == records[1].pre_commit_message == landed[0][0].cid()
+        assert records[0].commit_message == records[1].commit_message == landed[1][0].cid()
+        tree = net.node.state.tree(net.node.state.state_of(net.head).state_root)
+        assert miner_queries.miner_power(tree, DEVNET, miner).miner.raw_byte_power == 2 * 2048
+        assert net.seals == {0: 1, 1: 1}
+
+
+def test_batch_plans_follow_the_policy_limits() -> None:
+    """What the batchers cut: the aggregate limits of the policy and the message size."""
+    sizes = {n: 60_098 for n in range(40)}
+    plans = plan_commits(sizes, min_aggregate=2, policy=DEVNET)
+    assert [len(p.sectors) for p in plans] == [16, 16, 8]
+    assert all(p.aggregate for p in plans)
+    for plan in plans:
+        proof = encode_aggregate_proof(bytes(sizes[n]) for n in plan.sectors)
+        assert aggregate_proof_size([sizes[n] for n in plan.sectors]) == len(proof)
+        assert len(proof) <= DEVNET.max_aggregated_proof_size
+    # 16 is the count limit; 17 proofs of the largest size would not fit the message either
+    assert aggregate_proof_size([SEAL_PROOF_MAX_SIZE] * 17) > DEVNET.max_aggregated_proof_size
+    # the byte limit cuts on its own where it is the tighter one
+    tight = replace(DEVNET, max_aggregated_proof_size=200_000)
+    cut = plan_commits({n: 60_098 for n in range(7)}, min_aggregate=2, policy=tight)
+    assert [(len(p.sectors), p.aggregate) for p in cut] == [(3, True), (3, True), (1, False)]
+    # fewer than the minimum go one by one; a short remainder too
+    assert plan_commits({5: 100}, min_aggregate=2, policy=DEVNET) == [CommitPlan((5,), False)]
+    mainnet = plan_commits({n: 60_098 for n in range(17)}, min_aggregate=4, policy=MAINNET)
+    assert [(len(p.sectors), p.aggregate) for p in mainnet] == [(16, True), (1, False)]
+    assert plan_pre_commits([3, 1, 2], max_batch=2, policy=DEVNET) == [(1, 2), (3,)]
+    due = {"head": 100, "ready_since": 98, "wait": 4, "deadline": None, "slack": 2}
+    assert batch_due(**due, full=False, upstream=1) is None
+    assert batch_due(**due, full=True, upstream=1) == "full"
+    assert batch_due(**due, full=False, upstream=0) == "nothing else on the way"
+    assert batch_due(**{**due, "ready_since": 96}, full=False, upstream=1) == "waited 4 epochs"
+    assert batch_due(**{**due, "deadline": 102}, full=False, upstream=1) == "deadline 102 is near"
