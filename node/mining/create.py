@@ -29,6 +29,7 @@ from chain.chainstore.metadata import LevelDBMetadata, MemoryMetadata, MetadataS
 from chain.chainstore.store import ChainStore
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
+from chain.encoding.multihash import IDENTITY, SHA2_256, Multihash
 from chain.encoding.schema import CborMap, Int64, LotusJson, Name, TokenAmount, Uint64
 from chain.params import Policy
 from chain.stmgr.actors import ActorNotFound, StateQueryError
@@ -166,14 +167,18 @@ class MinerCreated(LotusJson, kw_only=True):
 
 
 def _peer_bytes(peer_id: str | bytes) -> bytes:
-    if isinstance(peer_id, bytes):
-        return peer_id
+    """A libp2p peer ID's bytes: a multihash (identity or sha2-256) of its public key, as go-libp2p
+    peer.Decode checks it; from its base58 text, or given as bytes."""
     if not peer_id:
         return b""
     try:
-        return bytes(peer_ids.ID.from_base58(peer_id).to_bytes())
-    except ValueError as exc:
+        raw = peer_id if isinstance(peer_id, bytes) else bytes(peer_ids.ID.from_base58(peer_id).to_bytes())
+        code = Multihash.from_bytes(raw).code
+    except (ValueError, DecodeError) as exc:
         raise MinerCreateError(f"{peer_id!r} is not a libp2p peer ID: {exc}") from None
+    if code not in (IDENTITY, SHA2_256):
+        raise MinerCreateError(f"{peer_id!r} is not a libp2p peer ID: a multihash of code 0x{code:x}")
+    return raw
 
 
 def _multiaddr_bytes(text: str) -> bytes:

@@ -199,6 +199,8 @@ class Devnet:
                     worker=options.get("worker", WORKER),  # type: ignore[arg-type]
                     sector_size=sector_size,
                     pledge=pledge,
+                    peer_id=options.get("peer_id", ""),  # type: ignore[arg-type]
+                    multiaddrs=options.get("multiaddrs", ()),  # type: ignore[arg-type]
                 )
             )
 

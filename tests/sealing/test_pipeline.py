@@ -6,6 +6,7 @@ sector's CommD and a verifying inclusion proof."""
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import trio
 
 from actors.miner.types import MinerMethod, encode_aggregate_proof
@@ -140,3 +141,21 @@ def test_batch_plans_follow_the_policy_limits() -> None:
     assert batch_due(**due, full=False, upstream=0) == "nothing else on the way"
     assert batch_due(**{**due, "ready_since": 96}, full=False, upstream=1) == "waited 4 epochs"
     assert batch_due(**{**due, "deadline": 102}, full=False, upstream=1) == "deadline 102 is near"
+
+
+@pytest.mark.slow
+async def test_an_8mib_sector_proves(tmp_path: Path) -> None:
+    """The sector size devnet deals of real files use: sealed (seconds here), proven, with power."""
+    net = Devnet.new(tmp_path)
+    async with net.running() as nursery:
+        miner = (await net.create_miner(sector_size=8 << 20)).id_address
+        pipeline = net.pipeline(miner)
+        await net.start(nursery, pipeline)
+        number = await pipeline.pledge_sector()
+        await net.run_until(
+            lambda: pipeline.record(number).state == S.PROVING, what="the 8 MiB sector proving"
+        )
+        tree = net.node.state.tree(net.node.state.state_of(net.head).state_root)
+        assert miner_queries.miner_power(tree, DEVNET, miner).miner.raw_byte_power == 8 << 20
+        assert net.sectors.check(miner, [number]) == []
+        assert len(pipeline.record(number).proof) == 54_146  # docs/proofs.md: one 8 MiB seal proof
