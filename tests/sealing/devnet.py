@@ -25,8 +25,8 @@ from chain.stmgr.search import MsgLookup
 from chain.types.address import Address
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet
-from node.fullnode import FullNode, in_memory_full_node
-from node.genesis import Genesis
+from node.fullnode import FullNode, in_memory_full_node, open_full_node
+from node.genesis import Genesis, write_genesis_car
 from node.genesis_template import FIL
 from node.keystore import Keystore
 from node.mining.create import LocalMiners, MinerCreated, create_miner
@@ -91,6 +91,23 @@ class Devnet:
         sectors = SectorStore.open(root / "sectors")
         sectors.import_presealed(root / "sectors", miner.id_address, "t")
         return cls(node, genesis, root, sectors, LocalMiners.for_chain(node.chain))
+
+    @classmethod
+    def open(cls, root: Path) -> "Devnet":
+        """The same devnet on disk in root (LevelDB datastore, genesis CAR, keystore, sectors), made on
+        first use and reopened as it was left afterwards (a node restarting on its repo)."""
+        genesis = genesis_of(miners=1, sectors=2)
+        (miner,) = genesis.miners
+        car = root / "genesis.car"
+        if not car.exists():
+            write_genesis_car(genesis, car)
+            write_presealed(root / "sectors", miner, "t")
+            SectorStore.open(root / "sectors").import_presealed(root / "sectors", miner.id_address, "t")
+        wallet = Wallet(Keystore.create(root / "keystore"))
+        for key in (ALICE, BOB, miner.worker_key):
+            wallet.ensure_key(key)
+        node = open_full_node(root / "datastore", car, wallet, policy=DEVNET)
+        return cls(node, genesis, root, SectorStore.open(root / "sectors"), LocalMiners.for_chain(node.chain))
 
     @property
     def head(self) -> TipSet:
