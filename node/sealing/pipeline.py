@@ -619,10 +619,10 @@ class SealingPipeline:
                 log.error if new == S.FAILED_UNRECOVERABLE else log.warning if new in FAILURES else log.info
             )
             fields: dict[str, Any] = {"miner": self._miner_name, "sector": record.sector_number}
-            if note:
-                fields["note"] = note
             if new in FAILURES or new == S.FAILED_UNRECOVERABLE:
                 fields.update(reason=record.last_error, retries=record.retries)
+            elif note:
+                fields["note"] = note
             event("sector state", **{"from": old.state, "to": str(new)}, **fields)
             self._notify(SectorChange(record.sector_number, old.state, str(new), record))
         self._pulse()
