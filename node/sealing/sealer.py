@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -365,12 +364,6 @@ class Sealer:
         if not keep_unsealed:
             _remove(self.unsealed_path(number))
         return already
-
-    def discard(self, number: int) -> None:
-        """Remove a sector's sealing files (a sector given up before it was proven)."""
-        _remove(self.unsealed_path(number))
-        _remove(self.sealed_path(number))
-        shutil.rmtree(self.cache_path(number), ignore_errors=True)
 
 
 def _prove(sealed: seal.SealedSector, seed: bytes) -> bytes:

@@ -138,12 +138,9 @@ async def test_deal_pieces_get_the_sectors_commd_and_verifying_inclusion_proofs(
         assert pipeline.record(0).state == S.WAIT_DEALS
         with pytest.raises(PipelineError, match="not packed yet"):
             pipeline.piece_proof(deals[0].deal_id)
-        second = await pipeline.add_piece(
-            deals[1],
-            tmp_path.joinpath("large").write_bytes(large) and tmp_path / "large",
-            1024,
-            _cid(deals[1]),
-        )
+        source = tmp_path / "large"
+        source.write_bytes(large)  # the deals code hands over a file (the transferred CAR, say)
+        second = await pipeline.add_piece(deals[1], source, 1024, _cid(deals[1]))
         assert (second.sector, second.offset) == (0, 1024)  # aligned to its size: a zero gap at 512..1024
 
         # full: sealed at once, and proven before the deals start

@@ -17,7 +17,7 @@ from node.mining.wdpost import WindowPoStScheduler
 from node.sealing.batching import CommitPlan, aggregate_proof_size, batch_due, plan_commits, plan_pre_commits
 from node.sealing.pipeline import SectorChange
 from node.sealing.states import HAPPY_PATH, SectorState
-from tests.sealing.devnet import Devnet, fast_config
+from tests.sealing.devnet import WAIT, WORKER, Devnet, fast_config
 
 S = SectorState
 PRE_COMMITS = (MinerMethod.PreCommitSector, MinerMethod.PreCommitSectorBatch)
@@ -35,6 +35,10 @@ async def test_pledged_sector_proves_and_gains_power(tmp_path: Path) -> None:
 
         number = await pipeline.pledge_sector()
         assert number == 0
+        with trio.fail_after(WAIT):  # sealed and pre-committed without a new block
+            sent = await pipeline.wait_for(number, S.PRE_COMMIT_WAIT)
+        assert sent.pre_commit_message is not None and sent.comm_r is not None
+        assert net.node.mpool.pending_for(WORKER)[0].cid() == sent.pre_commit_message
 
         await net.run_until(lambda: pipeline.record(number).state == S.PROVING, what="sector 0 proving")
         head = net.head
