@@ -105,6 +105,8 @@ MAX_PROOF_FAILURES: Final = 2
 # A SealPreCommit2Failed sector is checked again once, then sealed again.
 MAX_PC2_FAILURES: Final = 1
 SUBSCRIBER_BUFFER: Final = 64
+# How long a request waits for the pipeline to start before it is refused (seconds).
+START_WAIT: Final = 60.0
 
 
 class PipelineError(Exception):
@@ -327,8 +329,11 @@ class SealingPipeline:
     # == entry points =====================================================================================
 
     async def _running(self) -> None:
-        with trio.fail_after(60):
+        """Wait (a while) for run() to have started: requests may come in while the node starts."""
+        with trio.move_on_after(START_WAIT):
             await self._ready.wait()
+        if not self._ready.is_set():
+            raise PipelineError(f"the sealing pipeline of {self._miner_name} is not running")
 
     async def pledge_sector(self) -> int:
         """Open a committed-capacity sector (no deals: zeros) and start sealing it; its number (Lotus
@@ -615,6 +620,8 @@ class SealingPipeline:
             self._records[record.sector_number] = record
             if new in (S.PRE_COMMITTING, S.SUBMIT_COMMIT):
                 self._ready_since[record.sector_number] = self.head.height
+            else:
+                self._ready_since.pop(record.sector_number, None)
             event = (
                 log.error if new == S.FAILED_UNRECOVERABLE else log.warning if new in FAILURES else log.info
             )
