@@ -50,6 +50,7 @@ from actors.miner.types import (
 from chain.encoding.cid import CID
 from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
 from chain.mpool.push import SendSpec
+from chain.params import aggregate_capacity
 from chain.types.address import Address, Protocol
 from chain.types.bitfield import BitField
 from chain.types.message import Message
@@ -1362,6 +1363,14 @@ class SealingPipeline:
                 deadline = min(deadline, piece.deal_info.deal_schedule.start_epoch)
         return deadline
 
+    def _aggregate_capacity(self) -> int:
+        """How many of this miner's proofs one commit message can carry: 1 where its proofs cannot be
+        aggregated (too large for two to share a message, or below the smallest aggregate), so that a
+        ready proof is sent at once instead of waiting for company it cannot have."""
+        capacity = min(self.policy.max_aggregated_sectors, aggregate_capacity((self._view.seal_proof,)))
+        smallest = max(self.config.min_commit_batch, self.policy.min_aggregated_sectors)
+        return capacity if capacity >= smallest else 1
+
     async def _send_commits(self) -> None:
         ready = self._in(S.SUBMIT_COMMIT)
         if not ready:
@@ -1374,7 +1383,7 @@ class SealingPipeline:
             min(deadlines) if deadlines else None,
             self.config.commit_batch_wait,
             self.config.commit_batch_slack,
-            len(ready) >= self.policy.max_aggregated_sectors,
+            len(ready) >= self._aggregate_capacity(),
         )
         if why is None:
             return

@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from actors.miner.types import MinerMethod, encode_aggregate_proof
-from chain.params import DEVNET, MAINNET, SEAL_PROOF_MAX_SIZE
+from chain.params import DEVNET, MAINNET, SEAL_PROOF_SIZES
 from chain.stmgr import miners as miner_queries
 from chain.vm.exitcode import ExitCode
 from node.mining.wdpost import WindowPoStScheduler
@@ -120,24 +120,27 @@ async def test_sectors_ready_together_share_a_batch_and_an_aggregate(tmp_path: P
 
 def test_batch_plans_follow_the_policy_limits() -> None:
     """What the batchers cut: the aggregate limits of the policy and the message size."""
-    sizes = {n: 60_098 for n in range(40)}
+    two_kib = SEAL_PROOF_SIZES[5]
+    sizes = dict.fromkeys(range(7), two_kib)
     plans = plan_commits(sizes, min_aggregate=2, policy=DEVNET)
-    assert [len(p.sectors) for p in plans] == [16, 16, 8]
-    assert all(p.aggregate for p in plans)
+    assert DEVNET.max_aggregated_sectors == 3
+    assert [(p.sectors, p.aggregate) for p in plans] == [((0, 1, 2), True), ((3, 4, 5), True), ((6,), False)]
     for plan in plans:
         proof = encode_aggregate_proof(bytes(sizes[n]) for n in plan.sectors)
         assert aggregate_proof_size([sizes[n] for n in plan.sectors]) == len(proof)
         assert len(proof) <= DEVNET.max_aggregated_proof_size
-    # 16 is the count limit; 17 proofs of the largest size would not fit the message either
-    assert aggregate_proof_size([SEAL_PROOF_MAX_SIZE] * 17) > DEVNET.max_aggregated_proof_size
+    # a fourth 2 KiB proof would not fit the message; two 8 MiB proofs do not either
+    assert aggregate_proof_size([two_kib] * 4) > DEVNET.max_aggregated_proof_size
+    eight_mib = plan_commits(dict.fromkeys(range(3), SEAL_PROOF_SIZES[6]), min_aggregate=2, policy=DEVNET)
+    assert [(p.sectors, p.aggregate) for p in eight_mib] == [((0,), False), ((1,), False), ((2,), False)]
     # the byte limit cuts on its own where it is the tighter one
-    tight = replace(DEVNET, max_aggregated_proof_size=200_000)
-    cut = plan_commits({n: 60_098 for n in range(7)}, min_aggregate=2, policy=tight)
-    assert [(len(p.sectors), p.aggregate) for p in cut] == [(3, True), (3, True), (1, False)]
-    # fewer than the minimum go one by one; a short remainder too
+    tight = replace(DEVNET, max_aggregated_proof_size=600_000)
+    cut = plan_commits(dict.fromkeys(range(5), two_kib), min_aggregate=2, policy=tight)
+    assert [(len(p.sectors), p.aggregate) for p in cut] == [(2, True), (2, True), (1, False)]
+    # fewer than the minimum go one by one; mainnet's 512 MiB proofs never share a message
     assert plan_commits({5: 100}, min_aggregate=2, policy=DEVNET) == [CommitPlan((5,), False)]
-    mainnet = plan_commits({n: 60_098 for n in range(17)}, min_aggregate=4, policy=MAINNET)
-    assert [(len(p.sectors), p.aggregate) for p in mainnet] == [(16, True), (1, False)]
+    mainnet = plan_commits(dict.fromkeys(range(5), SEAL_PROOF_SIZES[7]), min_aggregate=4, policy=MAINNET)
+    assert [(len(p.sectors), p.aggregate) for p in mainnet] == [(1, False)] * 5
     assert plan_pre_commits([3, 1, 2], max_batch=2, policy=DEVNET) == [(1, 2), (3,)]
     due = {"head": 100, "ready_since": 98, "wait": 4, "deadline": None, "slack": 2}
     assert batch_due(**due, full=False, upstream=1) is None
@@ -162,4 +165,4 @@ async def test_an_8mib_sector_proves(tmp_path: Path) -> None:
         tree = net.node.state.tree(net.node.state.state_of(net.head).state_root)
         assert miner_queries.miner_power(tree, DEVNET, miner).miner.raw_byte_power == 8 << 20
         assert net.sectors.check(miner, [number]) == []
-        assert len(pipeline.record(number).proof) == 54_146  # docs/proofs.md: one 8 MiB seal proof
+        assert len(pipeline.record(number).proof) == SEAL_PROOF_SIZES[6]  # one 8 MiB seal proof
