@@ -32,8 +32,8 @@ from chain.stmgr.manager import StateManager
 from chain.stmgr.search import MsgLookup
 from chain.store.blockstore import Blockstore
 from chain.store.car import CarReader
-from chain.types.address import Address
 from chain.sync.state import SyncStatus
+from chain.types.address import Address
 from chain.types.block import BlockHeader
 from chain.types.tipset import TipSet
 from node.genesis import Genesis, load_genesis_file
