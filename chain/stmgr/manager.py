@@ -39,6 +39,7 @@ from actors.miner.deadlines import Deadline, Partition
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import MinerInfo, SectorOnChainInfo
 from actors.multisig.types import Transaction
+from chain.chainstore.store import ChainStoreError
 from chain.consensus.base_fee import compute_base_fee
 from chain.encoding.cid import CID
 from chain.params import Policy
@@ -60,8 +61,10 @@ from chain.types.bitfield import BitField
 from chain.types.message import BLOCK_GAS_LIMIT, Message, SignedMessage
 from chain.types.receipt import MessageReceipt
 from chain.types.tipset import TipSet, TipSetKey
+from chain.vm.abort import StoreFailed
 from chain.vm.circulating import circulating_supply
 from chain.vm.invoker import DEFAULT_INVOKER, Invoker
+from chain.vm.syscalls import LookbackState
 from chain.vm.tipset_apply import BlockMessages, TipsetResult, apply_tipset
 from chain.vm.vm import NETWORK_VERSION, VM, ApplyRet
 
@@ -88,6 +91,10 @@ class CallResult:
     receipt: MessageReceipt
     error: str | None
     duration: float  # seconds
+
+
+class NoLookbackState(ValueError):
+    """No lookback state for a round on a chain (the VM reads this as "no answer")."""
 
 
 class MessageNotFound(LookupError):
@@ -238,6 +245,7 @@ class StateManager:
             network_version=self.network_version,
             invoker=self.invoker,
             tree=tree,
+            lookback_state=self.lookback_states(ts),
         )
 
     def messages_for_tipset(self, ts: TipSet) -> list[ChainMessage]:
@@ -270,12 +278,40 @@ class StateManager:
         network version 3) and no block can follow base again; filpy takes base and the state after
         it, Lotus's rule before version 4, so that a devnet stopped for longer than chain_finality
         epochs can resume. No chain Lotus accepts has such a gap, so none is judged differently."""
-        lookback = self.policy.chain_finality
-        target = round_ - lookback if round_ > lookback else 0
+        target = self._lookback_target(round_)
         if target >= base.height:
             return base, self.state_of(base).state_root
         after = self.chain.get_tipset_by_height(target + 1, base, prev=False)
         return self.chain.load_tipset(after.parents), after.parent_state_root
+
+    def _lookback_target(self, round_: int) -> int:
+        lookback = self.policy.chain_finality
+        return round_ - lookback if round_ > lookback else 0
+
+    def lookback_states(self, ts: TipSet) -> LookbackState:
+        """The VM's lookback states while it executes ts, or a message on top of it (Lotus
+        LookbackStateGetterForTipset): for a round, the state tree an election at that round looks back
+        to on ts's chain, where the consensus-fault syscall reads the worker key of a block of that
+        height. A round whose lookback is not below ts (more null rounds than finality, or a round far
+        in ts's future) has none (NoLookbackState), as Lotus since network version 4: ts's own state is
+        what is being computed. A tipset of ts's chain missing from the store aborts execution
+        (StoreFailed): it is this node's store failing, not an answer."""
+
+        def state_at(round_: int) -> StateTree:
+            target = self._lookback_target(round_)
+            if target >= ts.height:
+                raise NoLookbackState(
+                    f"round {round_} looks back to epoch {target}, not below the tipset at {ts.height}"
+                )
+            try:
+                _, root = self.lookback(ts, round_)
+            except ChainStoreError as exc:
+                raise StoreFailed(
+                    f"lookback of round {round_} from the tipset at {ts.height}: {exc}"
+                ) from exc
+            return self.tree(root)
+
+        return state_at
 
     # -- state trees ----------------------------------------------------------------------------------
     def tree(self, state_root: CID) -> StateTree:
@@ -397,6 +433,7 @@ class StateManager:
             policy=self.policy,
             network_version=self.network_version,
             invoker=self.invoker,
+            lookback_state=self.lookback_states(ts),
         )
 
     def call(self, msg: Message, ts: TipSet) -> CallResult:

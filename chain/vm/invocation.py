@@ -71,6 +71,8 @@ class Environment:
     randomness: RandomnessSource
     circulating_supply: int
     account_code: CID
+    # The chain's lookback states, for the worker key of consensus-fault blocks; None: no chain.
+    lookback_state: syscalls.LookbackState | None = None
 
 
 class MessageContext:
@@ -483,7 +485,14 @@ class Invocation:
         env = self.ctx.env
         self.ctx.gas.charge(env.prices.on_verify_consensus_fault(), "OnVerifyConsensusFault")
         return syscalls.verify_consensus_fault(
-            env.tree, self.receiver, env.epoch, env.policy.chain_finality, header1, header2, extra
+            env.tree,
+            env.lookback_state,
+            self.receiver,
+            env.epoch,
+            env.policy.chain_finality,
+            header1,
+            header2,
+            extra,
         )
 
 

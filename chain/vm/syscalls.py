@@ -7,7 +7,7 @@ multihash sha2-256-trunc254-padded (0x1012); sealed (CommR) codec 0xf102 with mu
 PoseidonBls12_381A1Fc1), kept although filpy's replica trees hash with sha256 (docs/proofs.md).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import structlog
@@ -42,6 +42,12 @@ _log = structlog.get_logger(__name__)
 
 class SyscallError(ValueError):
     """Inputs a syscall cannot work with (the caller's fault: ErrIllegalArgument for the actor)."""
+
+
+# The state tree an election at a round looks back to on the chain being executed (Lotus
+# LookbackStateGetter; the state manager makes one per tipset, chain/stmgr/manager.py). ValueError
+# when that chain has no such state (the round is too far above the tipset being executed).
+LookbackState = Callable[[int], StateTree]
 
 
 # -- addresses and signatures -------------------------------------------------------------------------
@@ -200,7 +206,7 @@ def miner_worker(tree: StateTree, miner: Address) -> Address | None:
         return None
 
 
-def _check_block_signature(tree: StateTree, header: BlockHeader, worker_key: Address) -> bool:
+def _check_block_signature(header: BlockHeader, worker_key: Address) -> bool:
     if header.block_sig is None:
         return False
     try:
@@ -210,8 +216,35 @@ def _check_block_signature(tree: StateTree, header: BlockHeader, worker_key: Add
     return True
 
 
+def consensus_fault_type(
+    block_a: BlockHeader, block_b: BlockHeader, block_c: BlockHeader | None
+) -> ConsensusFaultType | None:
+    """The fault two headers (and, for parent grinding, a third) show, signatures aside (Lotus
+    VerifyConsensusFault's rules): distinct blocks of one miner, a not above b; double-fork mining =
+    same height, time-offset mining = same parents at different heights, parent grinding = c is a
+    sibling of a (same parents and height) that b's parents include while excluding a. The later rule
+    wins, as in Lotus."""
+    if block_a.cid() == block_b.cid() or block_a.miner != block_b.miner or block_b.height < block_a.height:
+        return None
+    fault: ConsensusFaultType | None = None
+    if block_a.height == block_b.height:
+        fault = ConsensusFaultType.DoubleForkMining
+    if block_a.parents == block_b.parents and block_a.height != block_b.height:
+        fault = ConsensusFaultType.TimeOffsetMining
+    if (
+        block_c is not None
+        and block_a.parents == block_c.parents
+        and block_a.height == block_c.height
+        and block_c.cid() in block_b.parents
+        and block_a.cid() not in block_b.parents
+    ):
+        fault = ConsensusFaultType.ParentGrinding
+    return fault
+
+
 def verify_consensus_fault(
     tree: StateTree,
+    lookback: LookbackState | None,
     miner: Address,
     curr_epoch: int,
     finality: int,
@@ -221,48 +254,45 @@ def verify_consensus_fault(
 ) -> ConsensusFault | None:
     """The fault two block headers (and, for parent grinding, a third) prove against miner, or None.
 
-    As lotus VerifyConsensusFault: the blocks must differ, be mined by the same miner, the first not
-    above the second; double-fork mining = same height, time-offset mining = same parents at different
-    heights, parent grinding = extra is a sibling of the first block (same parents and height) that the
-    second block's parents include while excluding the first. Both headers must carry valid BlockSigs
-    of the worker key of `miner` (the actor asking), read from the current state (Lotus reads it at
-    the blocks' height), and be no older than finality.
+    The rules are consensus_fault_type's. Both headers must carry valid BlockSigs of the worker key
+    `miner` (the actor asking) had for their height: the worker in the state an election at that
+    height looks back to on the chain being executed (`lookback`, Lotus workerKeyAtLookback), so that
+    a worker changed since does not clear old blocks nor convict with the new key. Headers older than
+    finality prove nothing (Lotus refuses to look their worker up), and neither does a VM without a
+    chain (lookback None: genesis, tests of the bare VM). The worker's ID resolves to its key in the
+    current state, as Lotus; the account behind an ID never changes.
     """
     try:
         block_a = BlockHeader.from_bytes(header1)
         block_b = BlockHeader.from_bytes(header2)
+        block_c = BlockHeader.from_bytes(extra) if extra else None
     except DecodeError as exc:
         _log.debug("consensus fault: bad header", reason=str(exc))
         return None
-    if block_a.cid() == block_b.cid() or block_a.miner != block_b.miner or block_b.height < block_a.height:
-        return None
-    fault: ConsensusFaultType | None = None
-    if block_a.height == block_b.height:
-        fault = ConsensusFaultType.DoubleForkMining
-    if block_a.parents == block_b.parents and block_a.height != block_b.height:
-        fault = ConsensusFaultType.TimeOffsetMining
-    if extra:
-        try:
-            block_c = BlockHeader.from_bytes(extra)
-        except DecodeError as exc:
-            _log.debug("consensus fault: bad extra header", reason=str(exc))
-            return None
-        if (
-            block_a.parents == block_c.parents
-            and block_a.height == block_c.height
-            and block_c.cid() in block_b.parents
-            and block_a.cid() not in block_b.parents
-        ):
-            fault = ConsensusFaultType.ParentGrinding
+    fault = consensus_fault_type(block_a, block_b, block_c)
     if fault is None:
         return None
+    if lookback is None:
+        _log.debug("consensus fault: no chain to read the worker at the blocks' height")
+        return None
+    keys: dict[int, Address | None] = {}
     for block in (block_a, block_b):
         if block.height < curr_epoch - finality:
+            _log.debug("consensus fault: block older than finality", height=block.height, epoch=curr_epoch)
             return None
-    worker = miner_worker(tree, miner)
-    worker_key = None if worker is None else resolve_key_address(tree, worker)
-    if worker_key is None:
-        return None
-    if not all(_check_block_signature(tree, block, worker_key) for block in (block_a, block_b)):
-        return None
+        if block.height not in keys:
+            keys[block.height] = _worker_key_at(tree, lookback, miner, block.height)
+        worker_key = keys[block.height]
+        if worker_key is None or not _check_block_signature(block, worker_key):
+            return None
     return ConsensusFault(target=block_a.miner, epoch=block_b.height, fault_type=fault)
+
+
+def _worker_key_at(tree: StateTree, lookback: LookbackState, miner: Address, height: int) -> Address | None:
+    try:
+        lookback_tree = lookback(height)
+    except ValueError as exc:
+        _log.debug("consensus fault: no lookback state", height=height, reason=str(exc))
+        return None
+    worker = miner_worker(lookback_tree, miner)
+    return None if worker is None else resolve_key_address(tree, worker)

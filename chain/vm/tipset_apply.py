@@ -34,6 +34,7 @@ from chain.types.address import Address
 from chain.types.message import Message, SignedMessage
 from chain.types.receipt import MessageReceipt
 from chain.vm.invoker import DEFAULT_INVOKER, Invoker
+from chain.vm.syscalls import LookbackState
 from chain.vm.vm import NETWORK_VERSION, VM, ApplyRet
 
 # Gas limits Lotus gives the implicit messages.
@@ -117,9 +118,11 @@ def apply_tipset(
     network_version: int = NETWORK_VERSION,
     invoker: Invoker = DEFAULT_INVOKER,
     tree: StateTree | None = None,
+    lookback_state: LookbackState | None = None,
 ) -> TipsetResult:
     """The state and receipts of the tipset at `epoch` whose parent tipset (at parent_epoch) has
-    state parent_state. `tree` may be given to reuse an open state tree already at parent_state."""
+    state parent_state. `tree` may be given to reuse an open state tree already at parent_state;
+    `lookback_state` gives the chain's lookback states (consensus faults need them)."""
     if epoch <= parent_epoch:
         raise ValueError(f"tipset epoch {epoch} must be above its parent's {parent_epoch}")
     if tree is None:
@@ -134,6 +137,7 @@ def apply_tipset(
             policy=policy,
             network_version=network_version,
             invoker=invoker,
+            lookback_state=lookback_state,
         )
 
     depth = tree.snapshot_depth

@@ -39,6 +39,7 @@ from chain.vm.exitcode import ActorError, ExitCode
 from chain.vm.gas import PRICES, GasOutputs, GasTracker, PriceList, compute_gas_outputs
 from chain.vm.invocation import Environment, MessageContext, call
 from chain.vm.invoker import DEFAULT_INVOKER, Invoker
+from chain.vm.syscalls import LookbackState
 
 # The network version filpy's actors implement (nv21, as the MockRuntime).
 NETWORK_VERSION: Final = 21
@@ -108,6 +109,7 @@ class VM:
         invoker: Invoker = DEFAULT_INVOKER,
         prices: PriceList = PRICES,
         circ_supply: Callable[[StateTree], int] = circulating_supply,
+        lookback_state: LookbackState | None = None,
     ) -> None:
         _ensure_recursion_headroom(policy.max_call_depth)
         self.tree = tree
@@ -123,6 +125,7 @@ class VM:
             # As the FVM: fixed for the VM's lifetime, computed from the state it starts from.
             circulating_supply=circ_supply(tree),
             account_code=builtin.ACCOUNT_ACTOR_CODE,
+            lookback_state=lookback_state,
         )
 
     @property

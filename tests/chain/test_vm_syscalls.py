@@ -14,7 +14,7 @@ from chain.crypto.signature import Signature, SigType
 from chain.encoding.bigint import encode_bigint
 from chain.encoding.cid import CID
 from chain.encoding.commcid import piece_cid_v1
-from chain.state.tree import EMPTY_OBJECT_CID, Actor
+from chain.state.tree import EMPTY_OBJECT_CID, Actor, StateTree
 from chain.store.blockstore import put_cbor
 from chain.types.address import Address
 from chain.types.block import BlockHeader, PoStProof
@@ -34,6 +34,7 @@ from chain.vm.circulating import circulating_supply
 from chain.vm.exitcode import ActorError, ExitCode
 from chain.vm.gas import PRICES, GasTracker
 from chain.vm.invocation import Environment, Invocation, MessageContext
+from chain.vm.syscalls import LookbackState
 from chain.vm.vm import NETWORK_VERSION
 from proofs import commp, pip, post
 from proofs.registered import RegisteredPoStProof, make_prover_id
@@ -59,7 +60,14 @@ def sealed(number: int) -> SealedSector:
     return seal(SEAL_2KIB, fr32_sector(bytes([number])), make_prover_id(MINER_ID), number, TICKET)
 
 
-def runtime(world: World, receiver: Address, caller: Address | None = None, epoch: int = 100) -> Invocation:
+def runtime(
+    world: World,
+    receiver: Address,
+    caller: Address | None = None,
+    epoch: int = 100,
+    lookback: LookbackState | None = None,
+) -> Invocation:
+    """An invocation at epoch; consensus faults read workers through `lookback` (None: no chain)."""
     env = Environment(
         tree=world.tree,
         epoch=epoch,
@@ -70,6 +78,7 @@ def runtime(world: World, receiver: Address, caller: Address | None = None, epoc
         randomness=world.randomness,
         circulating_supply=circulating_supply(world.tree),
         account_code=builtin.ACCOUNT_ACTOR_CODE,
+        lookback_state=lookback,
     )
     ctx = MessageContext(env, GasTracker(10**12), world.ids[0], 0)
     actor = world.tree.get_actor(receiver)
@@ -203,13 +212,13 @@ def test_verify_piece_inclusion(world: World) -> None:
 # -- consensus faults -----------------------------------------------------------------------------------
 
 
-def install_miner(world: World, worker: Address) -> Address:
+def install_miner(world: World, worker: Address, tree: StateTree | None = None) -> Address:
     """A miner actor as the state holds one: State field 0 = Info CID, MinerInfo field 1 = Worker."""
     store = world.store
     info = put_cbor(store, [worker.to_bytes(), worker.to_bytes(), []])
     head = put_cbor(store, [info, encode_bigint(0)])
     address = Address.new_id(MINER_ID)
-    world.tree.set_actor(address, Actor(builtin.MINER_ACTOR_CODE, head, 0, 0))
+    (world.tree if tree is None else tree).set_actor(address, Actor(builtin.MINER_ACTOR_CODE, head, 0, 0))
     return address
 
 
@@ -249,7 +258,7 @@ def fault(
 def test_consensus_faults(world: World) -> None:
     miner = install_miner(world, world.ids[0])
     key = world.keys[0]
-    rt = runtime(world, miner, epoch=100)
+    rt = runtime(world, miner, epoch=100, lookback=lambda _: world.tree)
     a = header(miner, 90, P1, key, stamp=1)
     b = header(miner, 90, P2, key, stamp=2)
     assert fault(rt, a, b) == ConsensusFault(miner, 90, ConsensusFaultType.DoubleForkMining)
@@ -267,7 +276,7 @@ def test_consensus_faults(world: World) -> None:
 def test_no_consensus_fault(world: World) -> None:
     miner = install_miner(world, world.ids[0])
     key, other_key = world.keys[0], world.keys[1]
-    rt = runtime(world, miner, epoch=100)
+    rt = runtime(world, miner, epoch=100, lookback=lambda _: world.tree)
     a = header(miner, 90, P1, key, stamp=1)
     assert fault(rt, a, a) is None  # the same block
     assert fault(rt, a, header(Address.new_id(77), 90, P2, key)) is None  # different miners
@@ -275,12 +284,43 @@ def test_no_consensus_fault(world: World) -> None:
     assert fault(rt, a, header(miner, 95, P2, key)) is None  # different parents and heights: no fault
     assert fault(rt, a, header(miner, 90, P2, other_key)) is None  # not signed by the worker
     assert fault(rt, a, header(miner, 90, P2, None)) is None  # not signed at all
-    old_rt = runtime(world, miner, epoch=90 + world.policy.chain_finality + 1)
+    old_rt = runtime(world, miner, epoch=90 + world.policy.chain_finality + 1, lookback=lambda _: world.tree)
     assert fault(old_rt, a, header(miner, 90, P2, key)) is None  # older than finality
     assert rt.verify_consensus_fault(b"\x80", a.to_bytes(), b"") is None
     assert rt.verify_consensus_fault(a.to_bytes(), header(miner, 90, P2, key).to_bytes(), b"\x01") is None
-    not_a_miner = runtime(world, world.ids[1], epoch=100)
+    not_a_miner = runtime(world, world.ids[1], epoch=100, lookback=lambda _: world.tree)
     assert fault(not_a_miner, a, header(miner, 90, P2, key)) is None
+
+
+def test_consensus_fault_reads_the_worker_at_the_blocks_height(world: World) -> None:
+    """The worker key comes from the lookback state of each block's height, not the current state: a
+    worker changed since still convicts with its old key, the new key's signatures over blocks of that
+    height prove nothing, and without a chain (or a lookback state) nothing is proven."""
+    miner = install_miner(world, world.ids[0])
+    old_key, new_key = world.keys[0], world.keys[1]
+    earlier = StateTree.load(world.store, world.tree.flush())  # the worker is ids[0] here
+    install_miner(world, world.ids[1])  # the worker is ids[1] now
+    asked: list[int] = []
+
+    def lookback(round_: int) -> StateTree:
+        asked.append(round_)
+        return earlier
+
+    rt = runtime(world, miner, epoch=100, lookback=lookback)
+    a, b = header(miner, 90, P1, old_key, stamp=1), header(miner, 90, P2, old_key, stamp=2)
+    assert fault(rt, a, b) == ConsensusFault(miner, 90, ConsensusFaultType.DoubleForkMining)
+    assert asked == [90]  # one lookup per height
+    renewed = (header(miner, 90, P1, new_key, stamp=1), header(miner, 90, P2, new_key, stamp=2))
+    assert fault(rt, *renewed) is None
+    # What reading the current state would have said, both ways round:
+    current = runtime(world, miner, epoch=100, lookback=lambda _: world.tree)
+    assert fault(current, *renewed) is not None and fault(current, a, b) is None
+    assert fault(runtime(world, miner, epoch=100), a, b) is None  # no chain
+
+    def no_state(round_: int) -> StateTree:
+        raise ValueError(f"no lookback for {round_}")
+
+    assert fault(runtime(world, miner, epoch=100, lookback=no_state), a, b) is None
 
 
 # -- randomness, lifecycle, validation ------------------------------------------------------------------

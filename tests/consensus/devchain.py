@@ -108,15 +108,16 @@ class DevChain:
         name: str = "devchain",
         genesis: Genesis | None = None,
         beacon: RandomBeacon | None = None,
+        policy: Policy = DEVNET,
     ) -> "DevChain":
         genesis = genesis_of(miners, sectors, name) if genesis is None else genesis
         chain = ChainStore.in_memory() if chain is None else chain
         chain.blockstore.put_many(genesis.blocks())
         chain.set_genesis(genesis.header, weight_of(chain.blockstore, TipSet((genesis.header,))))
         beacon = MockBeacon() if beacon is None else beacon
-        sm = StateManager(chain, policy=DEVNET, beacon=beacon, index=index, keep_tree_open=keep_tree_open)
+        sm = StateManager(chain, policy=policy, beacon=beacon, index=index, keep_tree_open=keep_tree_open)
         online = {m.id_address for m in genesis.miners}
-        return cls(genesis, chain, sm, beacon, DEVNET, online)
+        return cls(genesis, chain, sm, beacon, policy, online)
 
     # -- who is who --------------------------------------------------------------------------------------
     @property

@@ -26,6 +26,7 @@ from chain.crypto.randomness import (
 )
 from chain.crypto.signature import verify
 from chain.encoding import dagcbor
+from chain.encoding.cid import CID
 from chain.params import Policy
 from chain.state.tree import StateTree
 from chain.store.blockstore import Blockstore, get_cbor
@@ -109,10 +110,20 @@ class Chain:
     total: int = 0
     tipsets: int = 0
     sent: list[Message] = field(default_factory=list)
+    roots: dict[int, CID] = field(default_factory=dict)  # the state after each tipset, by epoch
 
     def __post_init__(self) -> None:
         self.expected_burnt = self.balance(builtin.BURNT_FUNDS_ACTOR_ADDR)
         self.total = self.total_balance()
+        self.roots[self.epoch] = self.tree.flush()
+
+    def lookback_state(self, round_: int) -> StateTree:
+        """The state an election at round_ looks back to (the state manager's rule on a chain without
+        null rounds): after the tipset at round_ - finality, or the first state for early rounds."""
+        target = max(round_ - self.policy.chain_finality, min(self.roots))
+        if target >= self.epoch:
+            raise ValueError(f"round {round_} looks back to {target}, not below epoch {self.epoch}")
+        return StateTree.load(self.store, self.roots[max(e for e in self.roots if e <= target)])
 
     # -- reading the state ------------------------------------------------------------------------------
     def balance(self, address: Address) -> int:
@@ -197,8 +208,10 @@ class Chain:
             randomness=self.randomness,
             policy=self.policy,
             tree=self.tree,
+            lookback_state=self.lookback_state,
         )
         self.epoch = epoch
+        self.roots[epoch] = result.state_root
         self.tipsets += 1
         for cid, ret in result.applied:
             self.expected_burnt += ret.gas_costs.base_fee_burn + ret.gas_costs.over_estimation_burn
