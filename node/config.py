@@ -29,6 +29,7 @@ import tomli_w
 from multiaddr import Multiaddr
 
 from chain.params import PROFILES
+from chain.types.address import Address
 from node.atomic import write_atomic
 
 MAX_CONFIG_BYTES: Final = 1 << 20
@@ -215,6 +216,34 @@ class MiningConfig:
     )
 
 
+def _wallet_address(text: str) -> str | None:
+    if not text:
+        return None
+    try:
+        Address.parse(text)
+    except ValueError as exc:
+        return f"{text!r} is not an address: {exc}"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class SlasherConfig:
+    """[slasher]"""
+
+    enabled: bool = setting(
+        False,
+        "watch the blocks this node receives and makes for consensus faults (double-fork mining, "
+        "time-offset mining, parent grinding) and report them with ReportConsensusFault, as Lotus's "
+        "consensus fault reporter; each report costs gas and earns the reporter a share of the penalty",
+    )
+    address: str = setting(
+        "",
+        "wallet address that sends the reports (pays their gas, receives the rewards); empty: the "
+        "wallet's default address",
+        _wallet_address,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class LogConfig:
     """[log]"""
@@ -234,6 +263,7 @@ class Config:
     datastore: DatastoreConfig = field(default_factory=DatastoreConfig)
     libp2p: Libp2pConfig = field(default_factory=Libp2pConfig)
     mining: MiningConfig = field(default_factory=MiningConfig)
+    slasher: SlasherConfig = field(default_factory=SlasherConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     def __post_init__(self) -> None:

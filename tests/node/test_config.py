@@ -94,7 +94,10 @@ def test_leveldb_options() -> None:
 
 BAD_CONFIGS = [
     ("[chain\n", "not valid TOML"),
-    ("listen = 1\n", "listen: unknown section (sections: chain, api, datastore, libp2p, mining, log)"),
+    (
+        "listen = 1\n",
+        "listen: unknown section (sections: chain, api, datastore, libp2p, mining, slasher, log)",
+    ),
     ("[Api]\n", "Api: unknown section"),
     ("api = 3\n", "api: expected a table [api], got an integer"),
     ("[api]\nlisten_address = 'x'\n", "api.listen_address: unknown key (keys of [api]: listen, max_req"),

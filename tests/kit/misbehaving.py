@@ -1,0 +1,152 @@
+"""A misbehaving miner, for tests only (the node never makes these): blocks that break the rules of
+expected consensus while each one is a valid, properly signed block on its own.
+
+- `twin_blocks`: two different blocks at one epoch on one parent (double-fork mining): the same
+  election, one block with the given messages, the other with one more message (a zero-value send
+  from the worker to itself), both signed by the worker key;
+- `block_on`: the miner's block at any epoch on any parent, e.g. two epochs on the same parent
+  (time-offset mining) or on a tipset leaving out its own block (parent grinding);
+- `forced_block`: a block made even when the miner may not mine (barred by a consensus fault), which
+  validation must refuse.
+
+They run on a state manager and beacon (a FullNode's, a DevChain's) with the miner's pre-sealed
+sectors; the test kit's network miner publishes what they make.
+"""
+
+from collections.abc import Sequence
+from typing import Final
+
+from chain.consensus.beacon import RandomBeacon
+from chain.consensus.election import compute_ticket, election_proof, mining_base
+from chain.consensus.fullblock import FullBlock
+from chain.consensus.producer import (
+    BlockTemplate,
+    SectorReader,
+    block_timestamp,
+    create_block,
+    produce_block,
+    winning_post_proof,
+)
+from chain.stmgr.manager import StateManager
+from chain.types.message import Message, SignedMessage, sign_message
+from chain.types.tipset import TipSet
+from node.preseal import PresealedMiner
+
+# The extra message that tells twin blocks apart.
+TWIN_GAS_LIMIT: Final = 10_000_000
+TWIN_PREMIUM: Final = 1_000
+
+
+def read_presealed(miner: PresealedMiner) -> SectorReader:
+    """The miner's sectors as a producer reads them (from its pre-seal, in memory)."""
+    sectors = {s.number: s.proving_sector() for s in miner.sectors}
+    return lambda _, sector: sectors[sector.sector_number]
+
+
+def block_on(
+    sm: StateManager,
+    beacon: RandomBeacon,
+    miner: PresealedMiner,
+    parent: TipSet,
+    epoch: int,
+    messages: Sequence[SignedMessage] = (),
+) -> FullBlock | None:
+    """The miner's honest-looking block at epoch on parent (None when it does not win there)."""
+    return produce_block(
+        sm,
+        beacon,
+        parent=parent,
+        miner=miner.id_address,
+        worker_key=miner.worker_key,
+        epoch=epoch,
+        messages=messages,
+        read_sector=read_presealed(miner),
+    )
+
+
+def self_send(
+    sm: StateManager, miner: PresealedMiner, parent: TipSet, after: Sequence[SignedMessage]
+) -> SignedMessage:
+    """A zero-value send from the miner's worker to itself, next in nonce after `after`'s messages."""
+    worker = miner.worker
+    actor = sm.actor_after(worker, parent)
+    nonce = (0 if actor is None else actor.nonce) + sum(1 for m in after if m.message.from_ == worker)
+    message = Message(
+        to=worker,
+        from_=worker,
+        nonce=nonce,
+        value=0,
+        gas_limit=TWIN_GAS_LIMIT,
+        gas_fee_cap=2 * sm.base_fee(parent),
+        gas_premium=TWIN_PREMIUM,
+        method=0,
+    )
+    return sign_message(message, miner.worker_key)
+
+
+def twin_blocks(
+    sm: StateManager,
+    beacon: RandomBeacon,
+    miner: PresealedMiner,
+    parent: TipSet,
+    epoch: int,
+    messages: Sequence[SignedMessage] = (),
+) -> tuple[FullBlock, FullBlock] | None:
+    """Two different valid blocks of the miner at epoch on parent (None when it does not win)."""
+    first = block_on(sm, beacon, miner, parent, epoch, messages)
+    if first is None:
+        return None
+    extra = self_send(sm, miner, parent, messages)
+    second = block_on(sm, beacon, miner, parent, epoch, [*messages, extra])
+    assert second is not None and second.header.cid() != first.header.cid()
+    return first, second
+
+
+def forced_block(
+    sm: StateManager,
+    beacon: RandomBeacon,
+    miner: PresealedMiner,
+    parent: TipSet,
+    epoch: int,
+    messages: Sequence[SignedMessage] = (),
+) -> FullBlock | None:
+    """The miner's block at epoch on parent as produce_block makes it, but made also when the miner
+    may not mine (produce_block declines then); None only when it does not win."""
+    mbase = mining_base(sm, beacon, miner.id_address, parent, epoch)
+    if mbase is None:
+        return None
+    proof = election_proof(mbase, miner.worker_key)
+    if proof is None:
+        return None
+    template = BlockTemplate(
+        miner=miner.id_address,
+        parent=parent,
+        epoch=epoch,
+        ticket=compute_ticket(mbase, miner.worker_key),
+        election_proof=proof,
+        beacon_entries=mbase.beacon_entries,
+        win_post_proof=(winning_post_proof(sm, mbase, read_presealed(miner)),),
+        messages=tuple(messages),
+        timestamp=block_timestamp(sm, parent, epoch),
+    )
+    return create_block(sm, template, miner.worker_key)
+
+
+def first_win(
+    sm: StateManager,
+    beacon: RandomBeacon,
+    miner: PresealedMiner,
+    parent: TipSet,
+    after: int | None = None,
+    *,
+    forced: bool = False,
+    tries: int = 50,
+) -> FullBlock:
+    """The miner's block at the first epoch above `after` (default: the parent) it wins on parent."""
+    start = parent.height if after is None else after
+    make = forced_block if forced else block_on
+    for epoch in range(start + 1, start + 1 + tries):
+        block = make(sm, beacon, miner, parent, epoch)
+        if block is not None:
+            return block
+    raise AssertionError(f"{miner.id_address} won no epoch in {tries} after {start} on {parent.height}")
