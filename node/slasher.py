@@ -50,6 +50,7 @@ from chain.mpool.errors import MpoolError
 from chain.stmgr.actors import ActorNotFound, StateQueryError
 from chain.stmgr.search import MsgLookup
 from chain.store.blockstore import BlockNotFound
+from chain.store.lru import Lru
 from chain.types.address import Address
 from chain.types.block import BlockHeader
 from chain.types.message import Message
@@ -66,6 +67,8 @@ _log = structlog.get_logger(__name__)
 QUEUE_SIZE: Final = 1024
 # Outcomes kept in memory.
 OUTCOMES_KEPT: Final = 256
+# Headers of recently observed blocks, so that evidence does not depend on when the syncer stores them.
+RECENT_HEADERS: Final = 4096
 
 
 class SlasherError(Exception):
@@ -112,6 +115,7 @@ class Slasher:
         )
         self._send, self._receive = trio.open_memory_channel[BlockHeader](queue_size)
         self._locks: dict[Address, trio.Lock] = {}
+        self._recent: Lru[CID, BlockHeader] = Lru(RECENT_HEADERS)
         self.reporter: Address | None = None
         self.outcomes: deque[ReportOutcome] = deque(maxlen=OUTCOMES_KEPT)
         self.received = 0  # headers handed to observe
@@ -168,6 +172,9 @@ class Slasher:
 
     # -- checking a header (worker thread) ---------------------------------------------------------------
     def _stored_header(self, cid: CID) -> BlockHeader | None:
+        recent = self._recent.get(cid)
+        if recent is not None:
+            return recent
         try:
             return self.node.chain.get_block(cid)
         except (BlockNotFound, DecodeError):
@@ -194,6 +201,7 @@ class Slasher:
                 reason=problem,
             )
             return []
+        self._recent.put(header.cid(), header)
         return self.filter.observe(
             header, parent_height=None if parent is None else parent.height, head_height=head.height
         )

@@ -60,11 +60,13 @@ class SlashingNode:
     def head(self) -> TipSet:
         return self.node.chain.head()
 
-    def observe(self, *blocks: FullBlock | BlockHeader) -> None:
-        """Hand blocks to the slasher as the syncer does: stored first, then observed."""
+    def observe(self, *blocks: FullBlock | BlockHeader, store: bool = True) -> None:
+        """Hand blocks to the slasher as the syncer does: stored first (unless not `store`), then
+        observed."""
         for b in blocks:
             header = b.header if isinstance(b, FullBlock) else b
-            self.node.chain.put_block(header)
+            if store:
+                self.node.chain.put_block(header)
             self.slasher.observe(header)
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:

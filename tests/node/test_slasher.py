@@ -208,6 +208,20 @@ async def test_faults_too_old_are_not_reported(tmp_path: Path) -> None:
         assert not s.slasher.outcomes and not s.node.mpool.pending_for(REPORTER)
 
 
+async def test_evidence_from_a_block_the_store_does_not_hold(tmp_path: Path) -> None:
+    """The twin the chain never took is not in the block store: the slasher keeps the headers it saw."""
+    async with slashing_node(tmp_path) as s:
+        await s.mine()
+        first, second = await s.run(double_fork, s)
+        assert not s.node.chain.has_block(second.header.cid())
+        s.observe(second, store=False)
+        s.observe(first)
+        await report_lands(s, first.header.height)
+        (outcome,) = await s.wait_outcomes(1)
+        assert (outcome.evidence.block1, outcome.evidence.block2) == (second.header, first.header)
+        assert outcome.exit_code == ExitCode.Ok
+
+
 async def test_a_restarted_slasher_does_not_report_again(tmp_path: Path) -> None:
     node = new_node(tmp_path)
     store = MemoryMetadata()
