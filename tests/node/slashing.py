@@ -15,9 +15,11 @@ from typing import Any, Final
 
 import trio
 
+from actors.builtin import REWARD_ACTOR_ADDR
 from actors.reward.state import RewardState
 from chain.consensus.fullblock import FullBlock
 from chain.params import DEVNET
+from chain.stmgr.manager import StateManager
 from chain.types.address import Address
 from chain.types.block import BlockHeader
 from chain.types.tipset import TipSet
@@ -101,10 +103,15 @@ class SlashingNode:
         return 0 if actor is None else actor.balance
 
     def reward_estimate(self, ts: TipSet) -> int:
-        """The reward actor's smoothed per-epoch reward in ts's parent state."""
-        _, state = self.node.state.read_state(Address.new_id(2), ts)
-        assert isinstance(state, RewardState)
-        return state.this_epoch_reward_smoothed.estimate()
+        return reward_estimate(self.node.state, ts)
+
+
+def reward_estimate(sm: StateManager, ts: TipSet) -> int:
+    """The reward actor's smoothed per-epoch reward in ts's parent state (what a message in ts reads
+    when no null round precedes ts)."""
+    _, state = sm.read_state(REWARD_ACTOR_ADDR, ts)
+    assert isinstance(state, RewardState)
+    return state.this_epoch_reward_smoothed.estimate()
 
 
 def new_node(directory: Path) -> FullNode:
