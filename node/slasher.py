@@ -48,6 +48,7 @@ from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.mpool.errors import MpoolError
 from chain.stmgr.actors import ActorNotFound, StateQueryError
+from chain.stmgr.miners import miner_info
 from chain.stmgr.search import MsgLookup
 from chain.store.blockstore import BlockNotFound
 from chain.store.lru import Lru
@@ -148,8 +149,8 @@ class Slasher:
             async for header in self._receive:
                 try:
                     found = await self.node.run_sync(self._check, header)
-                except (BlockNotFound, ChainStoreError, DecodeError) as exc:
-                    _log.warning("slasher.check_failed", block=str(header.cid()), error=str(exc))
+                except Exception:  # one block the slasher cannot judge must not stop the node
+                    _log.exception("slasher.check_failed", block=str(header.cid()), height=header.height)
                     found = []
                 self.checked += 1
                 for evidence in found:
@@ -225,7 +226,11 @@ class Slasher:
     async def _report(self, evidence: FaultEvidence) -> None:
         lock = self._locks.setdefault(evidence.miner, trio.Lock())
         async with lock:  # one report of a miner at a time: the first may make the next pointless
-            outcome = await self._try_report(evidence)
+            try:
+                outcome = await self._try_report(evidence)
+            except Exception as exc:  # a report that fails must not stop the node (nor the next one)
+                _log.exception("slasher.report_error", **evidence.log_fields())
+                outcome = ReportOutcome(evidence, skipped=f"error: {exc}")
         self.outcomes.append(outcome)
 
     async def _try_report(self, evidence: FaultEvidence) -> ReportOutcome:
@@ -239,7 +244,7 @@ class Slasher:
         if evidence.oldest < self.filter.reportable_from(head.height):
             _log.info("slasher.fault_too_old: not reported", head=head.height, **evidence.log_fields())
             return ReportOutcome(evidence, skipped="too old")
-        barred = await node.run_sync(self._barred_until, evidence.miner, head)
+        barred = await node.run_sync(self._barred_until, evidence.miner, head, True)
         if barred is not None and evidence.epoch < barred:
             _log.info(
                 "slasher.already_barred: not reported",
@@ -293,10 +298,13 @@ class Slasher:
             _log.warning("slasher.report_refused", **fields)
         return ReportOutcome(evidence, cid, code, found.tipset.height, barred)
 
-    def _barred_until(self, miner: Address, ts: TipSet) -> int | None:
-        """The miner's ConsensusFaultElapsed in ts's parent state (None: not a miner there)."""
+    def _barred_until(self, miner: Address, ts: TipSet, after: bool = False) -> int | None:
+        """The miner's ConsensusFaultElapsed in ts's parent state, or with `after` in the state after ts
+        (what a report sent now runs on); None when it is not a miner there."""
+        sm = self.node.state
+        tree = sm.tree(sm.state_of(ts).state_root if after else ts.parent_state_root)
         try:
-            return self.node.state.miner_info(miner, ts).consensus_fault_elapsed
+            return miner_info(tree, miner).consensus_fault_elapsed
         except (ActorNotFound, StateQueryError):
             return None
 
