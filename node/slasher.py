@@ -138,11 +138,9 @@ class Slasher:
     # -- the service ---------------------------------------------------------------------------------
     async def run(self, *, task_status: "TaskStatus[None]" = trio.TASK_STATUS_IGNORED) -> None:
         self.reporter = self._reporter_address()
+        records = await self.node.run_sync(len, self.filter)  # a LevelDB scan
         _log.info(
-            "slasher.started",
-            reporter=str(self.reporter),
-            finality=self.filter.finality,
-            records=len(self.filter),
+            "slasher.started", reporter=str(self.reporter), finality=self.filter.finality, records=records
         )
         async with trio.open_nursery() as nursery:
             task_status.started()
