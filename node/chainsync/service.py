@@ -18,6 +18,9 @@ Wiring (set on construction, before the P2PNode runs):
   published on `/fil/msgs/<network>`: every pool addition not received from the network;
 - `submit_block(block)` (Lotus SyncSubmitBlock): a block our miner made is validated (unless the miner
   did), tracked for fork choice, made part of the head if heavier, and published;
+- `block_observers`: called with the header of every block gossip accepts (its header checks passed,
+  whether or not its messages can be had) and of every block submitted (Lotus SyncIncomingBlocks):
+  the slasher's `observe` (node/slasher.py);
 - `mining_base(epoch)`: the round cutoff (Lotus miner.go): the heaviest tipset we have, once the
   blocks received for earlier epochs have been dealt with (validated and, with our own, formed into
   one tipset), waiting at most `cutoff_wait` seconds for them;
@@ -46,7 +49,7 @@ from chain.sync.manager import DEFAULT_WORKERS, SyncManager
 from chain.sync.state import SyncStatus
 from chain.sync.syncer import DEFAULT_MESSAGE_BATCH, Syncer
 from chain.types.address import Address
-from chain.types.block import BlockMsg
+from chain.types.block import BlockHeader, BlockMsg
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet, TipSetKey
 from node.chainsync.checks import check_block_header, message_verdict
@@ -124,6 +127,7 @@ class SyncService:
         self._nursery: trio.Nursery | None = None
         self.published_messages = 0
         self.published_blocks = 0
+        self.block_observers: list[Callable[[BlockHeader], None]] = []
         gossip = p2p.gossip
         gossip.block_check = self._check_block
         gossip.block_sink = self._on_block
@@ -174,6 +178,7 @@ class SyncService:
     async def _on_block(self, block: BlockMsg, source: PeerID) -> None:
         header = block.header
         assert header is not None
+        self._observed(header)
         self._in_flight[header.cid()] = header.height
         if self._nursery is None:
             self._settle(header.cid())
@@ -285,7 +290,12 @@ class SyncService:
         changed = await self.node.run_sync(self.syncer.take_heaviest, TipSet((block.header,)))
         await self.p2p.gossip.publish_block(block.block_msg())
         self.published_blocks += 1
+        self._observed(block.header)
         return changed
+
+    def _observed(self, header: BlockHeader) -> None:
+        for observe in self.block_observers:
+            observe(header)
 
     async def mining_base(self, epoch: int, *, wait: float | None = None) -> TipSet:
         """The round cutoff: the heaviest tipset to mine `epoch` on, once the blocks received for

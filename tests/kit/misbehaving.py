@@ -10,10 +10,15 @@ expected consensus while each one is a valid, properly signed block on its own.
   validation must refuse.
 
 They run on a state manager and beacon (a FullNode's, a DevChain's) with the miner's pre-sealed
-sectors; the test kit's network miner publishes what they make.
+sectors. On a kit network (tests/kit/ensemble.py), `DoubleSigner(kit_miner, ensemble)` is a node's
+genesis miner that publishes them: `double_sign(base)` makes twin blocks at the next epoch it wins on
+base, submits the first through its node's sync service (validated, made the head, gossiped) and, once
+every node has it, gossips the second; `publish_forced(base)` gossips a block made while the miner is
+barred, which the other nodes must reject.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from chain.consensus.beacon import RandomBeacon
@@ -31,6 +36,8 @@ from chain.stmgr.manager import StateManager
 from chain.types.message import Message, SignedMessage, sign_message
 from chain.types.tipset import TipSet
 from node.preseal import PresealedMiner
+from tests.kit.ensemble import Ensemble, KitNode, wait_until
+from tests.kit.miner import KitMiner
 
 # The extra message that tells twin blocks apart.
 TWIN_GAS_LIMIT: Final = 10_000_000
@@ -150,3 +157,42 @@ def first_win(
         if block is not None:
             return block
     raise AssertionError(f"{miner.id_address} won no epoch in {tries} after {start} on {parent.height}")
+
+
+@dataclass(eq=False)
+class DoubleSigner:
+    kit_miner: KitMiner
+    ensemble: Ensemble
+
+    @property
+    def node(self) -> KitNode:
+        return next(k for k in self.ensemble.nodes if self.kit_miner in k.miners)
+
+    async def double_sign(self, base: TipSet, *, max_nulls: int = 30) -> tuple[FullBlock, FullBlock]:
+        """Two valid blocks of the miner at one epoch on base, both gossiped to every node."""
+        full, miner = self.kit_miner.node, self.kit_miner.miner
+        messages = full.mpool.select(base)
+        twins = None
+        for epoch in range(base.height + 1, base.height + 2 + max_nulls):
+            twins = await full.run_sync(twin_blocks, full.state, full.beacon, miner, base, epoch, messages)
+            if twins is not None:
+                break
+        assert twins is not None, f"{miner.id_address} won no epoch after {base.height}"
+        first, second = twins
+        await self.kit_miner.submit(first)
+        expected = TipSet((first.header,)).key
+        nodes = self.ensemble.running_nodes()
+        await wait_until(lambda: all(k.head.key == expected for k in nodes), what="the first twin everywhere")
+        await full.run_sync(full.chain.put_block, second.header)  # served to peers asking for it
+        await self.node.p2p.gossip.publish_block(second.block_msg())
+        return first, second
+
+    async def publish_forced(self, base: TipSet) -> FullBlock:
+        """A block of the miner on base made even while it is barred, gossiped (never submitted: its own
+        node would refuse it)."""
+        full, miner = self.kit_miner.node, self.kit_miner.miner
+        block: FullBlock = await full.run_sync(
+            lambda: first_win(full.state, full.beacon, miner, base, forced=True)
+        )
+        await self.node.p2p.gossip.publish_block(block.block_msg())
+        return block
