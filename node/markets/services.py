@@ -56,6 +56,11 @@ class Markets:
         """The client's `/deal-data/` route on the node's RPC server."""
         self.data.mount(server)
 
+    def new_provider(self, provider: StorageProvider) -> None:
+        """Serve with another provider (a restarted one): its protocol handlers replace the old ones."""
+        self.provider = provider
+        provider.register(self.host)
+
     def services(self) -> list[Any]:
         out: list[Any] = [self.client]
         if self.provider is not None:
@@ -73,9 +78,11 @@ def open_markets(
     sealer: DealSealer | None = None,
     provider_config: ProviderConfig | None = None,
     retrieval_urls: tuple[str, ...] = (),
+    meta: MetadataStore | None = None,
 ) -> Markets:
-    """The markets of a node (see the module's docstring); sets `node.markets`."""
-    meta = markets_store(node)
+    """The markets of a node (see the module's docstring); sets `node.markets`. `meta` replaces the
+    node's LevelDB namespace (tests keep deals in a store of their own)."""
+    meta = meta if meta is not None else markets_store(node)
     imports = ImportStore.open(repo_dir / "imports")
     pieces = PieceStore.open(repo_dir / "pieces")
     asks = AskStore(meta)

@@ -12,6 +12,7 @@ data. `DealNet.running()` starts everything; a background task mines a tipset ev
 seconds once the previous one has been taken in.
 """
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -37,11 +38,12 @@ from node.fullnode import FullNode, in_memory_full_node
 from node.genesis import Genesis
 from node.keystore import Keystore
 from node.markets.deal_sealing import DealSealer, PublishedDeal, SealingRefused, SectorPlacement
-from node.markets.deal_store import ClientDealRecord, DealStore, ProviderDealRecord
-from node.markets.deal_transfer import DealDataApp
 from node.markets.deals_config import ClientConfig, ProviderConfig
-from node.markets.imports import Import, ImportStore
+from node.markets.http_retrieval import RetrievalHttpApp
+from node.markets.imports import Import
 from node.markets.piecestore import PieceStore
+from node.markets.retrieval_transports import TransportsProvider
+from node.markets.services import Markets, open_markets
 from node.markets.storage_ask import AskStore, set_ask
 from node.markets.storage_client import StorageClient
 from node.markets.storage_provider import StorageProvider
@@ -95,64 +97,35 @@ class FakeSealer:
 
 
 @dataclass
-class ProviderSide:
-    node: FullNode
-    host: Libp2pHost
-    miner: Address
-    meta: MetadataStore
-    asks: AskStore
-    pieces: PieceStore
-    staging: Path
-    sealer: DealSealer
-    config: ProviderConfig
-    provider: StorageProvider | None = None
-
-    def make(self) -> StorageProvider:
-        store: DealStore[ProviderDealRecord] = StorageProvider.open_store(self.meta)
-        self.provider = StorageProvider(
-            self.node,
-            self.miner,
-            store=store,
-            asks=self.asks,
-            pieces=self.pieces,
-            staging=self.staging,
-            sealer=self.sealer,
-            config=self.config,
-        )
-        self.provider.register(self.host)
-        return self.provider
-
-
-@dataclass
-class ClientSide:
-    node: FullNode
-    host: Libp2pHost
-    meta: MetadataStore
-    imports: ImportStore
-    data: DealDataApp
-    config: ClientConfig
-    rpc: BoundAddress | None = None
-    client: StorageClient | None = None
-
-    def make(self) -> StorageClient:
-        store: DealStore[ClientDealRecord] = StorageClient.open_store(self.meta)
-        self.client = StorageClient(
-            self.node, host=self.host, store=store, imports=self.imports, data=self.data, config=self.config
-        )
-        return self.client
-
-
-@dataclass
 class DealNet:
     root: Path
     genesis: Genesis
-    prov: ProviderSide
-    cli: ClientSide
+    provider_node: FullNode
+    client_node: FullNode
+    provider_host: Libp2pHost
+    client_host: Libp2pHost
     sectors: SectorStore
+    sealer: DealSealer
+    provider_config: ProviderConfig
+    client_config: ClientConfig
+    provider_meta: MetadataStore
     block_time: float = 0.05
     wdpost: WindowPoStScheduler | None = None
     mining: bool = True
+    provider_rpc: BoundAddress | None = None
+    client_rpc: BoundAddress | None = None
     tipsets: list[TipSet] = field(default_factory=list)
+    _provider_scope: trio.CancelScope | None = None
+
+    @property
+    def prov(self) -> Markets:
+        assert self.provider_node.markets is not None
+        return self.provider_node.markets
+
+    @property
+    def cli(self) -> Markets:
+        assert self.client_node.markets is not None
+        return self.client_node.markets
 
     @property
     def provider(self) -> StorageProvider:
@@ -161,28 +134,26 @@ class DealNet:
 
     @property
     def client(self) -> StorageClient:
-        assert self.cli.client is not None
         return self.cli.client
 
     @property
     def miner(self) -> Address:
-        return self.prov.miner
+        (miner,) = self.genesis.miners
+        return miner.id_address
 
     @property
     def head(self) -> TipSet:
-        return self.prov.node.chain.head()
+        return self.provider_node.chain.head()
 
     # -- the chain -------------------------------------------------------------------------------------
     def _mine(self) -> TipSet:
         """The next tipset on the provider's node (the client's messages gossiped in first), then taken
         in by the client's node."""
         (miner,) = self.genesis.miners
-        provider, client = self.prov.node, self.cli.node
+        provider, client = self.provider_node, self.client_node
         for message in client.mpool.pending()[0]:
-            try:
+            with contextlib.suppress(MpoolError):  # already there, or refused: the client's pool keeps it
                 provider.mpool.add(message)
-            except MpoolError:
-                pass  # already there, or refused: the client's pool keeps it
         head = provider.chain.head()
         sectors = {s.number: s.proving_sector() for s in miner.sectors}
         for epoch in range(head.height + 1, head.height + 50):
@@ -208,7 +179,7 @@ class DealNet:
         raise AssertionError("the genesis miner won no block in 50 epochs")
 
     async def step(self) -> TipSet:
-        ts = await self.prov.node.run_sync(self._mine)
+        ts = await self.provider_node.run_sync(self._mine)
         self.tipsets.append(ts)
         if self.wdpost is not None:
             with trio.fail_after(WAIT):
@@ -221,7 +192,7 @@ class DealNet:
             if self.mining:
                 await self.step()
 
-    async def until(self, cond: Callable[[], bool], *, what: str = "", timeout: float = WAIT) -> None:
+    async def until(self, cond: Callable[[], bool], *, timeout: float = WAIT) -> None:
         """Wait (the chain going on) until cond() holds."""
         with trio.fail_after(timeout):
             while not cond():
@@ -236,25 +207,26 @@ class DealNet:
     async def running(self, *, ask: bool = True) -> AsyncIterator[trio.Nursery]:
         async with trio.open_nursery() as nursery:
             with trio.fail_after(WAIT):
-                await nursery.start(self.prov.host.run)
-                await nursery.start(self.cli.host.run)
-                await self.cli.host.connect(self.prov.host.addrs_listen())
-                server = RpcServer(
-                    full_node_registry(), self.cli.node, secret=SECRET, host="127.0.0.1", port=0
-                )
-                self.cli.data.mount(server)
-                self.cli.rpc = await nursery.start(server.run)
-                self.cli.config = self.cli.config.with_overrides(transfer_url=self.cli.rpc.url(""))
+                for host in (self.provider_host, self.client_host):
+                    await nursery.start(host.run)
+                await self.client_host.connect(self.provider_host.addrs_listen())
+                self.provider_rpc = await self._serve(nursery, self.provider_node)
+                self.client_rpc = await self._serve(nursery, self.client_node)
+                self.client.config = self.client.config.with_overrides(transfer_url=self.client_rpc.url(""))
+                self.prov.transports = TransportsProvider((self.provider_rpc.url(""),))
+                self.prov.transports.register(self.provider_host)
+                RetrievalHttpApp(self.prov.pieces).mount(self._servers[self.provider_node])
+                self.cli.mount(self._servers[self.client_node])
                 (miner,) = self.genesis.miners
-                self.wdpost = WindowPoStScheduler.for_node(self.prov.node, miner.id_address, self.sectors)
+                self.wdpost = WindowPoStScheduler.for_node(self.provider_node, miner.id_address, self.sectors)
                 await nursery.start(self.wdpost.run)
                 await self.start_provider(nursery)
-                await self.start_client(nursery)
+                await nursery.start(self.client.run)
                 nursery.start_soon(self._ticker)
                 await self.announce()
                 if ask:
                     await set_ask(
-                        self.prov.node,
+                        self.provider_node,
                         self.prov.asks,
                         self.miner,
                         price=ASK_PRICE,
@@ -267,26 +239,80 @@ class DealNet:
             finally:
                 nursery.cancel_scope.cancel()
 
+    async def _serve(self, nursery: trio.Nursery, node: FullNode) -> BoundAddress:
+        server = RpcServer(full_node_registry(), node, secret=SECRET, host="127.0.0.1", port=0)
+        self._servers[node] = server
+        bound: BoundAddress = await nursery.start(server.run)
+        return bound
+
+    def open_markets(self) -> None:
+        open_markets(
+            self.client_node, self.root / "client", self.client_host, client_config=self.client_config
+        )
+        open_markets(
+            self.provider_node,
+            self.root / "provider",
+            self.provider_host,
+            miner=self.miner,
+            sealer=self.sealer,
+            provider_config=self.provider_config,
+            meta=self.provider_meta,
+        )
+
     async def start_provider(self, nursery: trio.Nursery) -> StorageProvider:
-        provider = self.prov.make()
-        await nursery.start(provider.run)
+        """Run the markets' provider in a scope of its own (stop_provider cancels it)."""
+        provider = self.provider
+        self._provider_scope = await nursery.start(_cancellable, provider.run)
         return provider
 
-    async def start_client(self, nursery: trio.Nursery) -> StorageClient:
-        client = self.cli.make()
-        await nursery.start(client.run)
-        return client
+    def stop_provider(self) -> None:
+        """The provider's tasks cancelled where they are (no clean-up), as a killed process leaves them."""
+        assert self._provider_scope is not None
+        self._provider_scope.cancel()
+
+    async def restart_provider(self, nursery: trio.Nursery, meta: MetadataStore) -> StorageProvider:
+        """A new provider over the deal records in meta, serving the same host."""
+        self.provider_meta = meta
+        provider = StorageProvider(
+            self.provider_node,
+            self.miner,
+            store=StorageProvider.open_store(meta),
+            asks=AskStore(meta),
+            pieces=PieceStore.open(self.root / "provider" / "pieces"),
+            staging=self.root / "provider" / "deal-staging",
+            sealer=self.sealer,
+            config=self.provider_config,
+        )
+        self.prov.asks = provider.asks
+        self.prov.new_provider(provider)
+        return await self.start_provider(nursery)
 
     async def announce(self) -> None:
-        addrs = tuple(Multiaddr(a).to_bytes() for a in self.prov.host.addrs_listen().addrs)
-        for cid in await self.provider.announce(self.prov.host.peer_id.to_bytes(), addrs):
-            await self.landed(self.prov.node, cid)
+        addrs = tuple(Multiaddr(a).to_bytes() for a in self.provider_host.addrs_listen().addrs)
+        for cid in await self.provider.announce(self.provider_host.peer_id.to_bytes(), addrs):
+            await self.landed(self.provider_node, cid)
         await self.until(
-            lambda: bool(self.cli.node.state.miner_info(self.miner, self.cli.node.chain.head()).peer_id)
+            lambda: bool(self.client_node.state.miner_info(self.miner, self.client_node.chain.head()).peer_id)
         )
 
     def import_file(self, path: Path) -> Import:
         return self.cli.imports.import_file(path)
+
+    def __post_init__(self) -> None:
+        self._servers: dict[FullNode, RpcServer] = {}
+
+
+async def _cancellable(run: Callable[..., Any], *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    with trio.CancelScope() as scope:
+        await run(task_status=_Started(task_status, scope))
+
+
+class _Started:
+    def __init__(self, outer: Any, scope: trio.CancelScope) -> None:
+        self.outer, self.scope = outer, scope
+
+    def started(self, value: Any = None) -> None:
+        self.outer.started(self.scope)
 
 
 def wallet_of(directory: Path, *keys: Any) -> Wallet:
@@ -317,24 +343,19 @@ def deal_net(
     write_presealed(root / "sectors", miner, "t")
     sectors = SectorStore.open(root / "sectors")
     sectors.import_presealed(root / "sectors", miner.id_address, "t")
-    meta = provider_meta if provider_meta is not None else MemoryMetadata()
-    prov = ProviderSide(
-        node=provider_node,
-        host=new_host(),
-        miner=miner.id_address,
-        meta=meta,
-        asks=AskStore(meta),
-        pieces=PieceStore.open(root / "pieces"),
-        staging=root / "staging",
+    net = DealNet(
+        root=root,
+        genesis=genesis,
+        provider_node=provider_node,
+        client_node=client_node,
+        provider_host=new_host(),
+        client_host=new_host(),
+        sectors=sectors,
         sealer=sealer or FakeSealer(),
-        config=provider_config or ProviderConfig.for_policy(DEVNET).with_overrides(publish_period=0.3),
+        provider_config=provider_config
+        or ProviderConfig.for_policy(DEVNET).with_overrides(publish_period=0.3),
+        client_config=client_config or ClientConfig.for_policy(DEVNET).with_overrides(poll_interval=0.1),
+        provider_meta=provider_meta if provider_meta is not None else MemoryMetadata(),
     )
-    cli = ClientSide(
-        node=client_node,
-        host=new_host(),
-        meta=MemoryMetadata(),
-        imports=ImportStore.open(root / "imports"),
-        data=DealDataApp(),
-        config=client_config or ClientConfig.for_policy(DEVNET).with_overrides(poll_interval=0.1),
-    )
-    return DealNet(root, genesis, prov, cli, sectors)
+    net.open_markets()
+    return net
