@@ -257,10 +257,14 @@ async def _attempt(
                 raise TransferFailed(f"the client offers {offset + int(length)} bytes, the deal says {size}")
             await _write(response, partial, mode, offset, size, progress)
     except httpx.TimeoutException as exc:
-        raise _Retry(f"no data for too long ({type(exc).__name__})") from None
+        raise _Retry(
+            f"no data for too long after {_size(partial)} of {size} bytes ({type(exc).__name__})"
+        ) from None
     except httpx.HTTPError as exc:
-        raise _Retry(f"{type(exc).__name__}: {exc}") from None
-    got = partial.stat().st_size if partial.exists() else 0
+        raise _Retry(
+            f"the transfer broke after {_size(partial)} of {size} bytes ({type(exc).__name__}: {exc})"
+        ) from None
+    got = _size(partial)
     if got != size:
         raise _Retry(f"the transfer ended after {got} of {size} bytes")
 
@@ -275,7 +279,7 @@ async def _write(
         await out.seek(offset)
         await out.truncate(offset)
         position = offset
-        async for chunk in response.aiter_bytes(CHUNK):
+        async for chunk in response.aiter_bytes():
             position += len(chunk)
             if position > size:
                 raise TransferFailed(f"the client sent more than the {size} bytes the deal says")
@@ -284,6 +288,10 @@ async def _write(
                 progress(position)
         await out.flush()
         await trio.to_thread.run_sync(os.fsync, out.fileno())
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
 
 
 def _range_start(header: str, size: int) -> int | None:
