@@ -14,7 +14,6 @@ from actors.miner.state import MinerInfo, SectorOnChainInfo
 from actors.reward.state import RewardState
 from chain.stmgr import miners as miner_queries
 from chain.stmgr.actors import read_actor_state
-from chain.stmgr.market import MarketDeal
 from chain.types.address import Address
 from chain.types.tipset import TipSet
 from chain.vm.circulating import circulating_supply
@@ -69,16 +68,6 @@ def as_stored(node: FullNode, proposal: DealProposal, ts: TipSet) -> DealProposa
         client=node.state.lookup_id(proposal.client, ts),
         provider=node.state.lookup_id(proposal.provider, ts),
     )
-
-
-def find_published(node: FullNode, proposal: DealProposal, ts: TipSet) -> tuple[int, MarketDeal] | None:
-    """The published deal of this proposal, with its ID: how a restarted provider finds a deal its
-    publish message put on chain before the deal's record said so."""
-    stored = as_stored(node, proposal, ts)
-    for deal_id, deal in node.state.market_deals(ts).items():
-        if deal.proposal == stored:
-            return deal_id, deal
-    return None
 
 
 def sector_with_deal(

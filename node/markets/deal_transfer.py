@@ -284,6 +284,7 @@ async def _write(
             if position > size:
                 raise TransferFailed(f"the client sent more than the {size} bytes the deal says")
             await out.write(chunk)
+            await out.flush()  # what arrived is in the file, for a restart to resume from
             if progress is not None:
                 progress(position)
         await out.flush()

@@ -42,7 +42,12 @@ from libp2p.abc import INetStream
 
 from actors import builtin
 from actors.dispatch import encode_params
-from actors.market.types import MarketMethod, PublishStorageDealsParams, PublishStorageDealsReturn
+from actors.market.types import (
+    ClientDealProposal,
+    MarketMethod,
+    PublishStorageDealsParams,
+    PublishStorageDealsReturn,
+)
 from actors.miner.types import ChangeMultiaddrsParams, ChangePeerIDParams, MinerMethod
 from chain.chainstore.reorg import HeadChange
 from chain.crypto.signature import is_valid
@@ -56,7 +61,7 @@ from chain.types.tipset import TipSet
 from chain.vm.exitcode import ExitCode
 from node.daemon import TaskStatus
 from node.fullnode import FullNode
-from node.markets.chain_view import available_escrow, collateral_bounds, find_published
+from node.markets.chain_view import available_escrow, collateral_bounds
 from node.markets.deal_checks import ChainFacts, check_proposal
 from node.markets.deal_publisher import DealPublisher, PublishFailed, published_ids
 from node.markets.deal_sealing import DealSealer, PublishedDeal, SealingRefused, SectorPlacement
@@ -563,22 +568,20 @@ class StorageProvider:
         await self._move(record, S.StorageDealPublishing, f"publish message {cid} sent", publish_cid=cid)
 
     def _find_publication(self, record: ProviderDealRecord) -> tuple[str, dict[str, Any]] | None:
-        """After a restart in Publish: the deal's message still in the pool, or the deal on chain (the
-        message went out but its CID was not recorded); what to record, or None to publish."""
+        """After a restart in Publish: the deal's publish message still in the pool, or in a tipset since
+        the deal was accepted (it went out but its CID was not recorded); what to record, or None to
+        publish."""
         deal = record.client_deal_proposal
         for pending in self.node.mpool.pending_for(self.info.worker):
-            msg = pending.message
-            if msg.to != builtin.STORAGE_MARKET_ACTOR_ADDR or msg.method != MarketMethod.PublishStorageDeals:
-                continue
-            try:
-                params = PublishStorageDealsParams.from_bytes(msg.params)
-            except DecodeError:
-                continue
-            if deal in params.deals:
+            if _publishes(pending, deal):
                 return f"publish message {pending.cid()} found in the pool", {"publish_cid": pending.cid()}
-        found = find_published(self.node, deal.proposal, self.node.chain.head())
-        if found is not None:
-            return f"deal {found[0]} found on chain", {"deal_id": found[0]}
+        since = record.events[0].epoch if record.events else 0
+        ts = self.node.chain.head()
+        while ts.height > since:
+            for message in self.node.chain.messages_for_tipset(ts):
+                if _publishes(message, deal):
+                    return f"publish message {message.cid()} found on chain", {"publish_cid": message.cid()}
+            ts = self.node.chain.load_tipset(ts.parents)
         return None
 
     async def _published(self, record: ProviderDealRecord) -> None:
@@ -809,6 +812,17 @@ class StorageProvider:
 
     def bytes_received(self, record: ProviderDealRecord) -> int:
         return max(record.bytes_received, self._received.get(record.key, 0))
+
+
+def _publishes(message: Message | SignedMessage, deal: ClientDealProposal) -> bool:
+    """Whether message is a PublishStorageDeals carrying deal."""
+    msg = message.message if isinstance(message, SignedMessage) else message
+    if msg.to != builtin.STORAGE_MARKET_ACTOR_ADDR or msg.method != MarketMethod.PublishStorageDeals:
+        return False
+    try:
+        return deal in PublishStorageDealsParams.from_bytes(msg.params).deals
+    except DecodeError:
+        return False
 
 
 def _placement_fields(placement: SectorPlacement) -> dict[str, Any]:
