@@ -21,6 +21,7 @@ from node.markets.deal_transfer import DealDataApp
 from node.markets.deals_config import ClientConfig, ProviderConfig
 from node.markets.imports import ImportStore
 from node.markets.piecestore import PieceStore
+from node.markets.retrieval_query import RetrievalQueryProvider
 from node.markets.retrieval_transports import TransportsProvider
 from node.markets.retrievals import Retrievals
 from node.markets.storage_ask import AskStore
@@ -111,6 +112,9 @@ def open_markets(
             config=provider_config,
         )
         markets.provider.register(host)
+        provider = markets.provider
+        # retrieval queries are answered from the same pieces, paid to the miner's worker
+        RetrievalQueryProvider(pieces, payment_address=lambda: provider.info.worker).register(host)
         if retrieval_urls:
             markets.transports = TransportsProvider(retrieval_urls)
             markets.transports.register(host)

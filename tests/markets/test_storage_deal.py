@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 import trio
 
+from chain.encoding.commcid import piece_cid_v1
 from node.markets.chain_view import as_stored
 from node.markets.deal_states import StorageDealStatus as S
 from node.markets.storage_client import DealRequest
+from proofs.commp import commp_of_bytes
 from rpc.client import HttpClient, RpcCallError
 from tests.markets.deal_net import ADMIN, CLIENT, WAIT, DealNet, FakeSealer, deal_file, deal_net
 
@@ -142,3 +144,60 @@ async def started(net: DealNet, **changes: Any) -> tuple[Any, DealRequest]:
     }
     fields.update(changes)
     return imported, DealRequest(**fields)
+
+
+async def test_stored_data_is_found_and_retrieved_through_the_client_api(tmp_path: Path) -> None:
+    net = deal_net(tmp_path)
+    data = deal_file(tmp_path / "file")
+    imported = net.import_file(data)
+    async with net.running():
+        _, request = await started(net, root=imported.root)
+        proposal = await net.client.start_deal(request)
+        record = await net.client.wait_for(proposal, S.StorageDealStaged)
+        assert record.state == S.StorageDealStaged, record.message
+        assert net.client_rpc is not None
+        async with (
+            HttpClient(net.client_rpc.url("/rpc/v1"), token=ADMIN) as v1,
+            HttpClient(net.client_rpc.url("/rpc/v0"), token=ADMIN) as v0,
+        ):
+            root = {"/": str(imported.root)}
+            (offer,) = await v1.call("ClientFindData", root, None)
+            assert offer["Err"] == "" and offer["Miner"] == str(net.miner)
+            assert offer["Size"] == 2032 and offer["MinPrice"] == "0"
+            assert offer["MinerPeer"]["ID"] == net.provider_host.peer_id.to_base58()
+            mine = await v1.call("ClientMinerQueryOffer", str(net.miner), root, None)
+            assert mine["Err"] == "" and mine["Piece"] is None
+            order = {
+                "Root": root,
+                "Piece": None,
+                "Size": offer["Size"],
+                "Total": "0",
+                "UnsealPrice": "0",
+                "PaymentInterval": 0,
+                "PaymentIntervalIncrease": 0,
+                "Client": str(CLIENT),
+                "Miner": str(net.miner),
+                "MinerPeer": offer["MinerPeer"],
+            }
+            out = tmp_path / "out"
+            assert await v0.call("ClientRetrieve", order, {"Path": str(out), "IsCAR": False}) is None
+            assert out.read_bytes() == data.read_bytes()
+            got = await v1.call("ClientRetrieve", order)
+            await v1.call("ClientRetrieveWait", got["DealID"])
+            await v1.call(
+                "ClientExport",
+                {"Root": root, "DealID": got["DealID"]},
+                {"Path": str(tmp_path / "o.car"), "IsCAR": True},
+            )
+            assert (tmp_path / "o.car").read_bytes() == imported.car_path.read_bytes()
+            await v1.call(
+                "ClientExport",
+                {"Root": root, "DealID": got["DealID"]},
+                {"Path": str(tmp_path / "o"), "IsCAR": False},
+            )
+            assert (tmp_path / "o").read_bytes() == data.read_bytes()
+            with pytest.raises(RpcCallError, match="paid retrievals need a retrieval deal"):
+                await v1.call("ClientRetrieve", {**order, "Total": "10"})
+            unknown = {"/": str(piece_cid_v1(commp_of_bytes(b"another piece").commitment))}
+            (missing,) = await v1.call("ClientFindData", root, unknown)
+            assert "unavailable" in missing["Err"]
