@@ -633,10 +633,11 @@ class StorageClient:
         await self._check_chain(record, reported, status.sealing_status)
 
     async def _advance(
-        self, record: ClientDealRecord, state: StorageDealStatus, message: str
+        self, record: ClientDealRecord, state: StorageDealStatus, message: str, **changes: Any
     ) -> ClientDealRecord:
+        """Move forward to state; a report of a state the deal is past changes nothing."""
         if _RANK.get(state, -1) > _RANK.get(record.state, -1):
-            return await self._move(record, state, message)
+            return await self._move(record, state, message, **changes)
         return record
 
     async def _check_chain(self, record: ClientDealRecord, reported: StorageDealStatus, sealing: str) -> None:
@@ -685,8 +686,8 @@ class StorageClient:
                 S.StorageDealActive,
                 f"active since epoch {on_chain.state.sector_start_epoch} in sector {record.sector_number}: "
                 "the sector is on chain and the piece inclusion proof verifies against its CommD",
+                proof_verified=True,
             )
-            await self._update(self.store.get(record.key) or record, proof_verified=True)
         elif verdict.startswith("bad:"):
             await self._fail(record.key, verdict[4:].strip())
         else:

@@ -14,7 +14,7 @@ seconds once the previous one has been taken in.
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +115,8 @@ class DealNet:
     provider_rpc: BoundAddress | None = None
     client_rpc: BoundAddress | None = None
     tipsets: list[TipSet] = field(default_factory=list)
+    # run after each tipset before the next is mined (a sealing pipeline catching up, say)
+    settles: list[Callable[[TipSet], Awaitable[None]]] = field(default_factory=list)
     _provider_scope: trio.CancelScope | None = None
 
     @property
@@ -181,9 +183,11 @@ class DealNet:
     async def step(self) -> TipSet:
         ts = await self.provider_node.run_sync(self._mine)
         self.tipsets.append(ts)
-        if self.wdpost is not None:
-            with trio.fail_after(WAIT):
+        with trio.fail_after(WAIT):
+            if self.wdpost is not None:
                 await self.wdpost.wait_processed(ts)
+            for settle in self.settles:
+                await settle(ts)
         return ts
 
     async def _ticker(self) -> None:
