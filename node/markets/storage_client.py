@@ -525,6 +525,9 @@ class StorageClient:
             await self._follow_active(record)
             return True
         else:
+            start = record.client_deal_proposal.proposal.start_epoch
+            if record.deal_id is None and self._epoch() >= start:
+                raise ClientError(f"the deal's start epoch {start} passed before the provider published it")
             await self._poll(record)
             await trio.sleep(self.config.poll_interval)
         return False

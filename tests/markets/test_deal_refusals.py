@@ -182,3 +182,27 @@ async def test_data_that_is_not_the_proposed_piece_fails_the_deal(tmp_path: Path
     assert net.sealer.added == []  # type: ignore[attr-defined]
     head = net.client_node.chain.head()
     assert available_escrow(net.client_node, CLIENT, head) == escrow
+
+
+async def test_a_deal_whose_provider_goes_silent_fails_at_its_start_epoch(tmp_path: Path) -> None:
+    net = deal_net(tmp_path)
+    imported = net.import_file(deal_file(tmp_path / "file"))
+    async with net.running():
+        ask = await net.client.query_ask(None, net.miner)
+        proposal = await net.client.start_deal(
+            DealRequest(
+                root=imported.root,
+                wallet=CLIENT,
+                miner=net.miner,
+                epoch_price=ask.min_price(2048),
+                min_blocks_duration=50,
+                add_funds=True,
+            )
+        )
+        accepted = await net.client.wait_for(proposal, S.StorageDealProposalAccepted)
+        assert accepted.state == S.StorageDealProposalAccepted, accepted.message
+        net.stop_provider()  # accepted, then never heard of again
+        failed = await net.client.wait_for(proposal, S.StorageDealError)
+    start = failed.client_deal_proposal.proposal.start_epoch
+    assert failed.message == f"the deal's start epoch {start} passed before the provider published it"
+    assert failed.reserved == 0 and failed.token == "" and not net.cli.data.offered(failed.uuid)
