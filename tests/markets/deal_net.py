@@ -157,7 +157,6 @@ class DealNet:
             with contextlib.suppress(MpoolError):  # already there, or refused: the client's pool keeps it
                 provider.mpool.add(message)
         head = provider.chain.head()
-        sectors = {s.number: s.proving_sector() for s in miner.sectors}
         for epoch in range(head.height + 1, head.height + 50):
             block = produce_block(
                 provider.state,
@@ -167,7 +166,7 @@ class DealNet:
                 worker_key=miner.worker_key,
                 epoch=epoch,
                 messages=provider.mpool.select(head),
-                read_sector=lambda _, s: sectors[s.sector_number],
+                read_sector=lambda m, s: self.sectors.proving_sector(m, s.sector_number),
             )
             if block is None:
                 continue

@@ -174,3 +174,38 @@ async def _cancellable_pipeline(
                 task_status.started(scope)
 
         await pipeline.run(task_status=Started())
+
+
+async def test_an_active_deal_is_paid_by_cron_and_expires(tmp_path: Path) -> None:
+    net = deal_net(tmp_path)
+    pipeline = with_pipeline(net)
+    async with net.running() as nursery:
+        await nursery.start(pipeline.run)
+        net.settles.append(settled(pipeline))
+        proposal = await start_deal(net, tmp_path / "file")
+        record = await net.client.wait_for(proposal, S.StorageDealActive)
+        assert record.state == S.StorageDealActive, record.message
+        deal_id = record.deal_id
+        assert deal_id is not None
+        piece = record.client_deal_proposal.proposal.piece_cid
+        assert net.prov.pieces.get(piece) is not None
+        ended = await net.client.wait_for(proposal, S.StorageDealExpired)
+        assert ended.state == S.StorageDealExpired, ended.message
+        await net.until(lambda: net.provider.deals()[0].state == S.StorageDealExpired)
+        # the market's cron makes the last payment and removes the deal
+        await net.until(
+            lambda: net.client_node.state.storage_deal(deal_id, net.client_node.chain.head()) is None
+        )
+        head = net.client_node.chain.head()
+        provider_escrow = net.client_node.state.market_balance(net.miner, head)
+        client_escrow = net.client_node.state.market_balance(CLIENT, head)
+    proposal_terms = record.client_deal_proposal.proposal
+    (deal,) = net.provider.deals()
+    funded = sum(
+        int(e.message.split()[1]) for e in deal.events if e.state == S.StorageDealProviderFunding
+    )  # "adding N to the provider's escrow"
+    assert provider_escrow.locked == 0 and client_escrow.locked == 0
+    assert provider_escrow.escrow == funded + proposal_terms.total_storage_fee
+    assert ended.message == f"the deal ended at epoch {proposal_terms.end_epoch}"
+    assert net.prov.pieces.get(piece) is None  # an expired deal's piece is no longer served
+    assert not Path(deal.car_path).exists()
