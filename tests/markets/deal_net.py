@@ -1,18 +1,16 @@
-"""Two in-process nodes for the storage deal tests: a client and a provider, each a FullNode with its own
-chain store, wallet and libp2p host, connected over TCP on 127.0.0.1.
+"""Two in-process nodes for the storage deal tests (tests/kit's ensemble): a provider's node running the
+devnet genesis's pre-sealed 2 KiB miner (its blocks, its Window PoSts, its sector store) and a client's
+node, each a FullNode with its own chain store, wallet, libp2p host and sync service, connected over TCP
+on 127.0.0.1. Blocks and messages travel by gossip and chain sync, as between two daemons; the deal
+protocols run on the same hosts.
 
-The provider's node mines the chain with the devnet genesis's pre-sealed 2 KiB miner (its Window PoSt
-scheduler keeps the miner's power) and is the storage provider for that miner. Each tipset it makes is
-handed to the client's node as a syncing node would take it (its blocks and messages stored, its state
-computed, made the head), and the client's pending messages reach the provider's pool before each block,
-as gossip would carry them. (tests/kit's ensemble will replace this hand-over once the syncer lands.)
-
-The client's node serves its RPC API on 127.0.0.1 with `/deal-data/` mounted, where providers pull deal
-data. `DealNet.running()` starts everything; a background task mines a tipset every `block_time`
-seconds once the previous one has been taken in.
+Each node serves its RPC API on 127.0.0.1 (the client's with `/deal-data/`, where providers pull deal
+data; the provider's with `/ipfs/` and `/piece/`), and runs its market services as open_markets
+assembles them. `DealNet.running()` starts everything; a background task mines a tipset every
+`block_time` seconds once every node has the previous one and the `settles` hooks (a sealing pipeline
+catching up) are done.
 """
 
-import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -24,39 +22,30 @@ import trio
 from multiaddr import Multiaddr
 
 from chain.chainstore.metadata import MemoryMetadata, MetadataStore
-from chain.consensus.producer import produce_block
-from chain.consensus.validation import validate_block
-from chain.consensus.weight import weight_of
 from chain.encoding.cid import CID
-from chain.mpool.errors import MpoolError
 from chain.params import DEVNET
 from chain.stmgr.search import MsgLookup
 from chain.types.address import Address
 from chain.types.tipset import TipSet
-from node.config import Libp2pConfig
-from node.fullnode import FullNode, in_memory_full_node
+from node.fullnode import FullNode
 from node.genesis import Genesis
-from node.keystore import Keystore
 from node.markets.deal_sealing import DealSealer, PublishedDeal, SealingRefused, SectorPlacement
+from node.markets.deal_transfer import DealDataApp
 from node.markets.deals_config import ClientConfig, ProviderConfig
 from node.markets.http_retrieval import RetrievalHttpApp
-from node.markets.imports import Import
+from node.markets.imports import Import, ImportStore
 from node.markets.piecestore import PieceStore
-from node.markets.retrieval_transports import TransportsProvider
 from node.markets.services import Markets, open_markets
 from node.markets.storage_ask import AskStore, set_ask
 from node.markets.storage_client import StorageClient
 from node.markets.storage_provider import StorageProvider
-from node.mining.wdpost import WindowPoStScheduler
 from node.p2p.host import Libp2pHost
-from node.p2p.identity import MemoryIdentity, load_or_create_identity
-from node.preseal import write_presealed
 from node.sealing.sectors import SectorStore
-from node.wallet import Wallet
 from rpc.auth import create_token, perms_up_to
 from rpc.methods import full_node_registry
 from rpc.server import BoundAddress, RpcServer
 from tests.consensus.devchain import ALICE, genesis_of
+from tests.kit.ensemble import Ensemble, KitNode
 
 WAIT: Final = 120  # seconds any one wait of a test may take
 FIL: Final = 10**18
@@ -99,25 +88,55 @@ class FakeSealer:
 @dataclass
 class DealNet:
     root: Path
-    genesis: Genesis
-    provider_node: FullNode
-    client_node: FullNode
-    provider_host: Libp2pHost
-    client_host: Libp2pHost
-    sectors: SectorStore
-    sealer: DealSealer
     provider_config: ProviderConfig
     client_config: ClientConfig
     provider_meta: MetadataStore
+    imports: ImportStore  # the client's imports, usable before the nodes run
+    sealer: DealSealer = field(default_factory=FakeSealer)
+    data_app: DealDataApp | None = None  # replaces the client's /deal-data/ route
     block_time: float = 0.05
-    wdpost: WindowPoStScheduler | None = None
     mining: bool = True
+    ens: Ensemble | None = None
     provider_rpc: BoundAddress | None = None
     client_rpc: BoundAddress | None = None
     tipsets: list[TipSet] = field(default_factory=list)
     # run after each tipset before the next is mined (a sealing pipeline catching up, say)
     settles: list[Callable[[TipSet], Awaitable[None]]] = field(default_factory=list)
     _provider_scope: trio.CancelScope | None = None
+
+    # -- the parts ----------------------------------------------------------------------------------------
+    @property
+    def kit(self) -> Ensemble:
+        assert self.ens is not None, "the nodes run inside DealNet.running()"
+        return self.ens
+
+    @property
+    def provider_kit(self) -> KitNode:
+        return self.kit.nodes[0]
+
+    @property
+    def client_kit(self) -> KitNode:
+        return self.kit.nodes[1]
+
+    @property
+    def provider_node(self) -> FullNode:
+        return self.provider_kit.node
+
+    @property
+    def client_node(self) -> FullNode:
+        return self.client_kit.node
+
+    @property
+    def provider_host(self) -> Libp2pHost:
+        return self.provider_kit.p2p.host
+
+    @property
+    def client_host(self) -> Libp2pHost:
+        return self.client_kit.p2p.host
+
+    @property
+    def sectors(self) -> SectorStore:
+        return self.provider_kit.miners[0].sectors
 
     @property
     def prov(self) -> Markets:
@@ -139,52 +158,23 @@ class DealNet:
         return self.cli.client
 
     @property
+    def genesis(self) -> Genesis:
+        return genesis_of(miners=1, sectors=2)
+
+    @property
     def miner(self) -> Address:
-        (miner,) = self.genesis.miners
-        return miner.id_address
+        return self.genesis.miners[0].id_address
 
     @property
     def head(self) -> TipSet:
         return self.provider_node.chain.head()
 
     # -- the chain -------------------------------------------------------------------------------------
-    def _mine(self) -> TipSet:
-        """The next tipset on the provider's node (the client's messages gossiped in first), then taken
-        in by the client's node."""
-        (miner,) = self.genesis.miners
-        provider, client = self.provider_node, self.client_node
-        for message in client.mpool.pending()[0]:
-            with contextlib.suppress(MpoolError):  # already there, or refused: the client's pool keeps it
-                provider.mpool.add(message)
-        head = provider.chain.head()
-        for epoch in range(head.height + 1, head.height + 50):
-            block = produce_block(
-                provider.state,
-                provider.beacon,
-                parent=head,
-                miner=miner.id_address,
-                worker_key=miner.worker_key,
-                epoch=epoch,
-                messages=provider.mpool.select(head),
-                read_sector=lambda m, s: self.sectors.proving_sector(m, s.sector_number),
-            )
-            if block is None:
-                continue
-            validate_block(provider.state, provider.beacon, block, now=block.header.timestamp)
-            ts = TipSet((block.header,))
-            for node in (provider, client):
-                node.chain.put_messages(block.bls_messages, block.secp_messages)
-                node.state.state_of(ts)
-                node.chain.set_head(ts, weight_of(node.chain.blockstore, ts))
-            return ts
-        raise AssertionError("the genesis miner won no block in 50 epochs")
-
     async def step(self) -> TipSet:
-        ts = await self.provider_node.run_sync(self._mine)
+        """The next tipset, on every node; then the settle hooks."""
+        ts = await self.kit.mine_one()
         self.tipsets.append(ts)
         with trio.fail_after(WAIT):
-            if self.wdpost is not None:
-                await self.wdpost.wait_processed(ts)
             for settle in self.settles:
                 await settle(ts)
         return ts
@@ -210,19 +200,16 @@ class DealNet:
     async def running(self, *, ask: bool = True) -> AsyncIterator[trio.Nursery]:
         async with trio.open_nursery() as nursery:
             with trio.fail_after(WAIT):
-                for host in (self.provider_host, self.client_host):
-                    await nursery.start(host.run)
-                await self.client_host.connect(self.provider_host.addrs_listen())
+                genesis = self.genesis
+                self.ens = Ensemble(genesis, nursery, self.root / "kit")
+                self.ens.add_node(genesis.miners, keys=())
+                self.ens.add_node(keys=(CLIENT_KEY,))
+                for kit in self.ens.nodes:
+                    await self.ens.start(kit)
+                await self.ens.connect_all()
                 self.provider_rpc = await self._serve(nursery, self.provider_node)
                 self.client_rpc = await self._serve(nursery, self.client_node)
-                self.client.config = self.client.config.with_overrides(transfer_url=self.client_rpc.url(""))
-                self.prov.transports = TransportsProvider((self.provider_rpc.url(""),))
-                self.prov.transports.register(self.provider_host)
-                RetrievalHttpApp(self.prov.pieces).mount(self._servers[self.provider_node])
-                self.cli.mount(self._servers[self.client_node])
-                (miner,) = self.genesis.miners
-                self.wdpost = WindowPoStScheduler.for_node(self.provider_node, miner.id_address, self.sectors)
-                await nursery.start(self.wdpost.run)
+                self._open_markets()
                 await self.start_provider(nursery)
                 await nursery.start(self.client.run)
                 nursery.start_soon(self._ticker)
@@ -248,19 +235,32 @@ class DealNet:
         bound: BoundAddress = await nursery.start(server.run)
         return bound
 
-    def open_markets(self) -> None:
-        open_markets(
-            self.client_node, self.root / "client", self.client_host, client_config=self.client_config
+    def _open_markets(self) -> None:
+        assert self.client_rpc is not None and self.provider_rpc is not None
+        client_config = self.client_config.with_overrides(transfer_url=self.client_rpc.url(""))
+        cli = open_markets(
+            self.client_node, self.root / "client", self.client_host, client_config=client_config
         )
-        open_markets(
+        if self.data_app is not None:
+            cli.data = self.data_app
+            cli.client.data = self.data_app
+        cli.mount(self._servers[self.client_node])
+        prov = open_markets(
             self.provider_node,
             self.root / "provider",
             self.provider_host,
             miner=self.miner,
             sealer=self.sealer,
             provider_config=self.provider_config,
+            retrieval_urls=(self.provider_rpc.url(""),),
             meta=self.provider_meta,
         )
+        RetrievalHttpApp(prov.pieces).mount(self._servers[self.provider_node])
+
+    def use_sealer(self, sealer: DealSealer) -> None:
+        """The provider hands pieces to sealer from now on."""
+        self.sealer = sealer
+        self.provider.sealer = sealer
 
     async def start_provider(self, nursery: trio.Nursery) -> StorageProvider:
         """Run the markets' provider in a scope of its own (stop_provider cancels it)."""
@@ -292,14 +292,19 @@ class DealNet:
 
     async def announce(self) -> None:
         addrs = tuple(Multiaddr(a).to_bytes() for a in self.provider_host.addrs_listen().addrs)
-        for cid in await self.provider.announce(self.provider_host.peer_id.to_bytes(), addrs):
+        peer = self.provider_host.peer_id.to_bytes()
+        for cid in await self.provider.announce(peer, addrs):
             await self.landed(self.provider_node, cid)
         await self.until(
-            lambda: bool(self.client_node.state.miner_info(self.miner, self.client_node.chain.head()).peer_id)
+            lambda: (
+                self.client_node.state.miner_info(self.miner, self.client_node.chain.head()).peer_id == peer
+            )
         )
 
     def import_file(self, path: Path) -> Import:
-        return self.cli.imports.import_file(path)
+        """Import into the client's store (before the nodes run, or through the running client's)."""
+        store = self.imports if self.ens is None or self.client_node.markets is None else self.cli.imports
+        return store.import_file(path)
 
     def __post_init__(self) -> None:
         self._servers: dict[FullNode, RpcServer] = {}
@@ -318,17 +323,6 @@ class _Started:
         self.outer.started(self.scope)
 
 
-def wallet_of(directory: Path, *keys: Any) -> Wallet:
-    wallet = Wallet(Keystore.create(directory))
-    for key in keys:
-        wallet.ensure_key(key)
-    return wallet
-
-
-def new_host() -> Libp2pHost:
-    return Libp2pHost(Libp2pConfig(), load_or_create_identity(MemoryIdentity()))
-
-
 def deal_net(
     root: Path,
     *,
@@ -336,29 +330,16 @@ def deal_net(
     provider_config: ProviderConfig | None = None,
     client_config: ClientConfig | None = None,
     provider_meta: MetadataStore | None = None,
+    data_app: DealDataApp | None = None,
 ) -> DealNet:
-    genesis = genesis_of(miners=1, sectors=2)
-    (miner,) = genesis.miners
-    provider_node = in_memory_full_node(
-        genesis, wallet_of(root / "provider-keys", miner.worker_key), policy=DEVNET
-    )
-    client_node = in_memory_full_node(genesis, wallet_of(root / "client-keys", CLIENT_KEY), policy=DEVNET)
-    write_presealed(root / "sectors", miner, "t")
-    sectors = SectorStore.open(root / "sectors")
-    sectors.import_presealed(root / "sectors", miner.id_address, "t")
-    net = DealNet(
+    """Two nodes' worth of settings (the nodes start in DealNet.running())."""
+    return DealNet(
         root=root,
-        genesis=genesis,
-        provider_node=provider_node,
-        client_node=client_node,
-        provider_host=new_host(),
-        client_host=new_host(),
-        sectors=sectors,
-        sealer=sealer or FakeSealer(),
         provider_config=provider_config
         or ProviderConfig.for_policy(DEVNET).with_overrides(publish_period=0.3),
         client_config=client_config or ClientConfig.for_policy(DEVNET).with_overrides(poll_interval=0.1),
         provider_meta=provider_meta if provider_meta is not None else MemoryMetadata(),
+        imports=ImportStore.open(root / "client" / "imports"),
+        sealer=sealer or FakeSealer(),
+        data_app=data_app,
     )
-    net.open_markets()
-    return net

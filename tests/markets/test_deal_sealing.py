@@ -43,10 +43,9 @@ FAST: Final = SealingConfig.for_policy(DEVNET).with_overrides(
 
 
 def with_pipeline(net: DealNet, store: Any = None) -> SealingPipeline:
+    """The miner's sealing pipeline on the provider's node, the provider's sealer from now on."""
     pipeline = SealingPipeline.for_node(net.provider_node, net.miner, net.sectors, store=store, config=FAST)
-    sealer = PipelineSealer(pipeline)
-    net.sealer = sealer
-    net.provider.sealer = sealer
+    net.use_sealer(PipelineSealer(pipeline))
     return pipeline
 
 
@@ -78,9 +77,9 @@ async def start_deal(net: DealNet, path: Path) -> Any:
 
 async def test_a_deal_turns_active_once_its_sector_is_proven(tmp_path: Path) -> None:
     net = deal_net(tmp_path)
-    pipeline = with_pipeline(net)
-    power_before = net.provider_node.state.miner_power(net.miner, net.head).miner.raw_byte_power
     async with net.running() as nursery:
+        power_before = net.provider_node.state.miner_power(net.miner, net.head).miner.raw_byte_power
+        pipeline = with_pipeline(net)
         await nursery.start(pipeline.run)
         net.settles.append(settled(pipeline))
         proposal = await start_deal(net, tmp_path / "file")
@@ -130,8 +129,8 @@ async def test_a_deal_turns_active_once_its_sector_is_proven(tmp_path: Path) -> 
 
 async def test_a_deal_sealing_through_a_provider_restart_still_ends_active(tmp_path: Path) -> None:
     net = deal_net(tmp_path)
-    pipeline = with_pipeline(net)
     async with net.running() as nursery:
+        pipeline = with_pipeline(net)
         scope = await nursery.start(_cancellable_pipeline, pipeline)
         settle = settled(pipeline)
         net.settles.append(settle)
@@ -152,7 +151,6 @@ async def test_a_deal_sealing_through_a_provider_restart_still_ends_active(tmp_p
         await net.step()
         restarted = with_pipeline(net, store=pipeline.store)
         await net.restart_provider(nursery, net.provider_meta)
-        net.provider.sealer = net.sealer
         await nursery.start(restarted.run)
         net.settles.append(settled(restarted))
         done = await net.client.wait_for(proposal, S.StorageDealActive)
@@ -178,8 +176,8 @@ async def _cancellable_pipeline(
 
 async def test_an_active_deal_is_paid_by_cron_and_expires(tmp_path: Path) -> None:
     net = deal_net(tmp_path)
-    pipeline = with_pipeline(net)
     async with net.running() as nursery:
+        pipeline = with_pipeline(net)
         await nursery.start(pipeline.run)
         net.settles.append(settled(pipeline))
         proposal = await start_deal(net, tmp_path / "file")

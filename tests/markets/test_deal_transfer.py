@@ -172,8 +172,7 @@ async def test_a_transfer_that_keeps_failing_gives_up_cleanly(nursery: trio.Nurs
 
 @pytest.mark.slow
 async def test_a_deal_whose_transfer_is_cut_resumes_and_completes(tmp_path: Path) -> None:
-    net = deal_net(tmp_path)
-    imported = net.import_file(deal_file(tmp_path / "file", size=1900))
+    imported_file = deal_file(tmp_path / "file", size=1900)
 
     class CuttingDataApp(DealDataApp):
         """The client's route, cutting the first response after 700 bytes."""
@@ -206,8 +205,8 @@ async def test_a_deal_whose_transfer_is_cut_resumes_and_completes(tmp_path: Path
             await super().__call__(scope, receive, cut)
 
     data = CuttingDataApp()
-    net.cli.data = data
-    net.client.data = data
+    net = deal_net(tmp_path, data_app=data)
+    imported = net.import_file(imported_file)
     async with net.running():
         ask = await net.client.query_ask(None, net.miner)
         proposal = await net.client.start_deal(

@@ -101,10 +101,10 @@ async def test_a_transfer_cut_by_a_restart_resumes(tmp_path: Path) -> None:
     db = plyvel.DB(str(tmp_path / "db"), create_if_missing=True)
     reopened = None
     try:
-        net = deal_net(tmp_path, provider_meta=LevelDBMetadata(db, namespace=b"/markets/", sync=True))
         data = HoldingDataApp()
-        net.cli.data = data
-        net.client.data = data
+        net = deal_net(
+            tmp_path, provider_meta=LevelDBMetadata(db, namespace=b"/markets/", sync=True), data_app=data
+        )
         async with net.running() as nursery:
             proposal = await start(net, tmp_path / "file")
             with trio.fail_after(WAIT):
