@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
 import structlog
 import trio
@@ -40,6 +40,9 @@ from node.genesis import Genesis, load_genesis_file
 from node.markets.paych import PaychManager
 from node.markets.paych_store import PAYCH_NAMESPACE, PaychStore
 from node.wallet import Wallet
+
+if TYPE_CHECKING:  # node/markets/services.py imports this module
+    from node.markets.services import Markets
 
 T = TypeVar("T")
 _log = structlog.get_logger(__name__)
@@ -110,6 +113,9 @@ class FullNode:
     limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(WORKER_THREADS))
     # The payment-channel manager (node/markets/paych.py), set by assemble: it needs the node itself.
     paych: PaychManager = field(init=False, repr=False)
+    # The storage client and (on a miner's node) provider, set by node/markets/services.py's
+    # open_markets when the node runs them; None: no markets (the Client* methods say so).
+    markets: "Markets | None" = field(default=None, repr=False)
 
     # -- identity -------------------------------------------------------------------------------------
     @property

@@ -197,7 +197,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
 # -- the app ----------------------------------------------------------------------------------------
 
 
-def _headers(scope: Scope) -> dict[bytes, str]:
+def request_headers(scope: Scope) -> dict[bytes, str]:
     out: dict[bytes, str] = {}
     for key, value in scope.get("headers", []):
         name = key.lower()
@@ -206,7 +206,7 @@ def _headers(scope: Scope) -> dict[bytes, str]:
     return out
 
 
-async def _respond(
+async def respond_text(
     send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
     body = text.encode()
@@ -261,7 +261,7 @@ class RetrievalHttpApp:
         method = scope["method"]
         path: str = scope["path"]
         if method not in ("GET", "HEAD"):
-            await _respond(
+            await respond_text(
                 send, 405, f"{method} is not allowed here: GET or HEAD\n", [(b"allow", b"GET, HEAD")]
             )
             return
@@ -271,13 +271,13 @@ class RetrievalHttpApp:
             elif path.startswith("/piece/"):
                 await self._piece(scope, receive, send)
             else:
-                await _respond(send, 404, f"no such path: {path}\n")
+                await respond_text(send, 404, f"no such path: {path}\n")
         except BadRequest as exc:
-            await _respond(send, 400, f"{exc}\n")
+            await respond_text(send, 400, f"{exc}\n")
 
     # -- /ipfs/ -----------------------------------------------------------------------------------
     async def _ipfs(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = _headers(scope)
+        headers = request_headers(scope)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         root, segments = parse_ipfs_path(scope["path"])
         kind, params = negotiate(query, headers.get(b"accept", ""))
@@ -290,16 +290,16 @@ class RetrievalHttpApp:
         if not self.store.has_block(root):
             only_cached = "only-if-cached" in headers.get(b"cache-control", "")
             status = 412 if only_cached else 404
-            await _respond(send, status, f"{root} is not stored here\n")
+            await respond_text(send, status, f"{root} is not stored here\n")
             return
         refusal = self._refusal(self.store.pieces_with(root))
         if refusal is not None:
-            await _respond(send, 402, refusal)
+            await respond_text(send, 402, refusal)
             return
         if kind == "raw":
             data = await trio.to_thread.run_sync(self.store.get_block, root)
             if data is None:
-                await _respond(send, 404, f"{root} is not stored here\n")
+                await respond_text(send, 404, f"{root} is not stored here\n")
                 return
             out = [
                 (b"content-type", RAW_MEDIA.encode()),
@@ -370,15 +370,15 @@ class RetrievalHttpApp:
             try:
                 target, walked = await trio.to_thread.run_sync(self._resolve, source, request)
             except FileNotFoundError as exc:
-                await _respond(send, 404, f"{exc}\n")
+                await respond_text(send, 404, f"{exc}\n")
                 return
             except (DecodeError, BlockNotFound) as exc:
-                await _respond(
+                await respond_text(
                     send, 404 if isinstance(exc, BlockNotFound) else 400, f"cannot resolve the path: {exc}\n"
                 )
                 return
             if request.path and not self.store.has_block(target):
-                await _respond(send, 404, f"{target} is not stored here\n")
+                await respond_text(send, 404, f"{target} is not stored here\n")
                 return
             dups = "y" if request.dups else "n"
             path = "/".join((f"/ipfs/{request.root}", *request.path))
@@ -455,13 +455,13 @@ class RetrievalHttpApp:
             raise BadRequest(f"{text} is not a piece CID (codec 0x{cid.codec:x})")
         piece = self.store.get(cid)
         if piece is None:
-            await _respond(send, 404, f"piece {cid} is not stored here\n")
+            await respond_text(send, 404, f"piece {cid} is not stored here\n")
             return
         refusal = self._refusal([piece])
         if refusal is not None:
-            await _respond(send, 402, refusal)
+            await respond_text(send, 402, refusal)
             return
-        headers = _headers(scope)
+        headers = request_headers(scope)
         size = piece.unpadded_size
         etag = f'"{cid}"'
         common = [
@@ -481,7 +481,7 @@ class RetrievalHttpApp:
         if wanted is not None and headers.get(b"if-range", etag) == etag:
             parsed = parse_range(wanted, size)
             if parsed == "unsatisfiable":
-                await _respond(
+                await respond_text(
                     send,
                     416,
                     f"range {wanted} is outside the {size}-byte piece\n",

@@ -8,6 +8,7 @@ def full_node_registry() -> Registry:
     from rpc.methods import (  # noqa: F401
         beacon,
         chain,
+        client,
         common,
         devnet,
         gas,

@@ -1,0 +1,122 @@
+"""The node's market services, assembled: what `FullNode.markets` holds for the Client* and provider RPC
+methods, and what the daemon starts.
+
+`open_markets(node, repo_dir, host, ...)` lays the parts out in the repo: the client's imports in
+`imports/`, the provider's pieces in `pieces/` and the deals' data in `deal-staging/`, the deal records
+and asks in the node's LevelDB under `/markets/` (in memory for an in-memory node). The client is always
+there; the provider only when the node serves a miner (its sealing pipeline given as `sealer`).
+`services()` lists the trio services to start after the libp2p host and the RPC server (whose
+`/deal-data/` route `mount(server)` adds).
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from chain.chainstore.metadata import LevelDBMetadata, MemoryMetadata, MetadataStore
+from chain.types.address import Address
+from node.fullnode import FullNode
+from node.markets.deal_sealing import DealSealer
+from node.markets.deal_transfer import DealDataApp
+from node.markets.deals_config import ClientConfig, ProviderConfig
+from node.markets.imports import ImportStore
+from node.markets.piecestore import PieceStore
+from node.markets.retrieval_query import RetrievalQueryProvider
+from node.markets.retrieval_transports import TransportsProvider
+from node.markets.retrievals import Retrievals
+from node.markets.storage_ask import AskStore
+from node.markets.storage_client import StorageClient
+from node.markets.storage_provider import StorageProvider
+from node.p2p.host import Libp2pHost
+
+MARKETS_NAMESPACE: Final = b"/markets/"
+
+
+def markets_store(node: FullNode) -> MetadataStore:
+    """The markets' namespace of the node's LevelDB, or memory for an in-memory node."""
+    db = getattr(node.chain.blockstore, "db", None)
+    return MemoryMetadata() if db is None else LevelDBMetadata(db, namespace=MARKETS_NAMESPACE, sync=True)
+
+
+@dataclass(eq=False)
+class Markets:
+    """The client and (on a miner's node) the provider, with the stores they share with retrieval."""
+
+    host: Libp2pHost
+    imports: ImportStore
+    data: DealDataApp
+    client: StorageClient
+    pieces: PieceStore
+    asks: AskStore
+    retrievals: Retrievals
+    provider: StorageProvider | None = None
+    transports: TransportsProvider | None = None
+    extra_services: list[Any] = field(default_factory=list)
+
+    def mount(self, server: Any) -> None:
+        """The client's `/deal-data/` route on the node's RPC server."""
+        self.data.mount(server)
+
+    def new_provider(self, provider: StorageProvider) -> None:
+        """Serve with another provider (a restarted one): its protocol handlers replace the old ones."""
+        self.provider = provider
+        provider.register(self.host)
+
+    def services(self) -> list[Any]:
+        out: list[Any] = [self.client]
+        if self.provider is not None:
+            out.append(self.provider)
+        return out + self.extra_services
+
+
+def open_markets(
+    node: FullNode,
+    repo_dir: Path,
+    host: Libp2pHost,
+    *,
+    client_config: ClientConfig | None = None,
+    miner: Address | None = None,
+    sealer: DealSealer | None = None,
+    provider_config: ProviderConfig | None = None,
+    retrieval_urls: tuple[str, ...] = (),
+    meta: MetadataStore | None = None,
+) -> Markets:
+    """The markets of a node (see the module's docstring); sets `node.markets`. `meta` replaces the
+    node's LevelDB namespace (tests keep deals in a store of their own)."""
+    meta = meta if meta is not None else markets_store(node)
+    imports = ImportStore.open(repo_dir / "imports")
+    pieces = PieceStore.open(repo_dir / "pieces")
+    asks = AskStore(meta)
+    data = DealDataApp()
+    client = StorageClient(
+        node,
+        host=host,
+        store=StorageClient.open_store(meta),
+        imports=imports,
+        data=data,
+        config=client_config,
+    )
+    retrievals = Retrievals(node, host, repo_dir / "retrievals", imports)
+    markets = Markets(host, imports, data, client, pieces, asks, retrievals)
+    if miner is not None:
+        if sealer is None:
+            raise ValueError("a provider needs the miner's sealing pipeline")
+        markets.provider = StorageProvider(
+            node,
+            miner,
+            store=StorageProvider.open_store(meta),
+            asks=asks,
+            pieces=pieces,
+            staging=repo_dir / "deal-staging",
+            sealer=sealer,
+            config=provider_config,
+        )
+        markets.provider.register(host)
+        provider = markets.provider
+        # retrieval queries are answered from the same pieces, paid to the miner's worker
+        RetrievalQueryProvider(pieces, payment_address=lambda: provider.info.worker).register(host)
+        if retrieval_urls:
+            markets.transports = TransportsProvider(retrieval_urls)
+            markets.transports.register(host)
+    node.markets = markets
+    return markets

@@ -1,0 +1,245 @@
+"""The provider's storage ask: set, signed, kept, served over `/fil/storage/ask/1.1.0`, and checked by
+clients.
+
+`AskStore` keeps one `SignedStorageAsk` per miner in the provider's metadata store. `set_ask` builds the
+next one as go-fil-markets' StoredAsk.SetAsk does (SeqNo one more than the last, Timestamp the head's
+height, Expiry Timestamp + duration, piece sizes kept from the last ask unless given) and has the
+miner's worker sign its CBOR. A provider with no ask set answers with none, and accepts no deals.
+
+`AskProvider.register(host)` answers `AskRequest{Miner}` with the ask of that miner (none for a miner it
+does not serve). `query_ask(host, peer, miner)` is the client's side; `verify_ask` checks what came back
+against the chain: the ask is for the miner asked about, not expired, and signed by the miner's current
+worker key.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+import structlog
+import trio
+from libp2p.abc import INetStream
+
+from actors.market.policy import piece_size_error
+from chain.chainstore.metadata import MetadataStore
+from chain.crypto.signature import Signature, is_valid
+from chain.encoding.errors import DecodeError
+from chain.types.address import Address
+from chain.types.tipset import TipSet
+from node.fullnode import FullNode
+from node.markets.chain_view import worker_key
+from node.markets.storage_types import (
+    ASK_PROTOCOL,
+    AskRequest,
+    AskResponse,
+    SignedStorageAsk,
+    StorageAsk,
+)
+from node.p2p.host import Libp2pHost
+from node.p2p.protocols import PeerID
+from node.p2p.streamio import StreamFailure, close_quietly, read_cbor, reset_quietly, write_cbor
+
+_log = structlog.get_logger(__name__)
+
+ASK_TIMEOUT: Final = 10.0
+MAX_ASK_REQUEST: Final = 1 << 10
+MAX_ASK_RESPONSE: Final = 4 << 10
+ASK_KEY_PREFIX: Final = b"ask/"
+
+# go-fil-markets storedask defaults: attoFIL per GiB per epoch, epochs, padded bytes.
+DEFAULT_PRICE: Final = 500_000_000
+DEFAULT_VERIFIED_PRICE: Final = 50_000_000
+DEFAULT_DURATION: Final = 1_000_000
+DEFAULT_MIN_PIECE_SIZE: Final = 256
+DEFAULT_MAX_PIECE_SIZE: Final = 1 << 20
+
+Signer = Callable[[Address, bytes], Signature]
+
+
+class AskError(Exception):
+    """An ask that cannot be set, had or trusted; the message says why."""
+
+
+def _key(miner: Address) -> bytes:
+    return ASK_KEY_PREFIX + miner.to_bytes()
+
+
+class AskStore:
+    """The signed asks of the miners this node serves (synchronous: call from a worker thread)."""
+
+    def __init__(self, meta: MetadataStore) -> None:
+        self._meta = meta
+
+    def get(self, miner: Address) -> SignedStorageAsk | None:
+        raw = self._meta.get(_key(miner))
+        if raw is None:
+            return None
+        try:
+            return SignedStorageAsk.from_bytes(raw)
+        except DecodeError as exc:
+            _log.error("ask.unreadable", miner=str(miner), error=str(exc))
+            return None
+
+    def set_ask(
+        self,
+        miner: Address,
+        *,
+        price: int,
+        verified_price: int,
+        duration: int = DEFAULT_DURATION,
+        min_piece_size: int | None = None,
+        max_piece_size: int | None = None,
+        epoch: int,
+        worker: Address,
+        sign: Signer,
+    ) -> SignedStorageAsk:
+        """Make, sign and keep the miner's next ask; AskError (nothing kept) for terms that make no sense."""
+        previous = self.get(miner)
+        last = previous.ask if previous is not None else None
+        low = (
+            min_piece_size
+            if min_piece_size is not None
+            else (last.min_piece_size if last else DEFAULT_MIN_PIECE_SIZE)
+        )
+        high = (
+            max_piece_size
+            if max_piece_size is not None
+            else (last.max_piece_size if last else DEFAULT_MAX_PIECE_SIZE)
+        )
+        for name, size in (("minimum", low), ("maximum", high)):
+            error = piece_size_error(size)
+            if error is not None:
+                raise AskError(f"{name} piece size: {error}")
+        if low > high:
+            raise AskError(f"minimum piece size {low} is above the maximum {high}")
+        if price < 0 or verified_price < 0:
+            raise AskError("prices cannot be negative")
+        if duration <= 0:
+            raise AskError(f"the ask must last at least one epoch, not {duration}")
+        ask = StorageAsk(
+            price=price,
+            verified_price=verified_price,
+            min_piece_size=low,
+            max_piece_size=high,
+            miner=miner,
+            timestamp=epoch,
+            expiry=epoch + duration,
+            seq_no=last.seq_no + 1 if last is not None else 0,
+        )
+        signed = SignedStorageAsk(ask, sign(worker, ask.to_bytes()))
+        self._meta.put(_key(miner), signed.to_bytes())
+        _log.info("ask.set", miner=str(miner), price=price, verified_price=verified_price, seq_no=ask.seq_no)
+        return signed
+
+
+async def set_ask(
+    node: FullNode,
+    store: AskStore,
+    miner: Address,
+    *,
+    price: int,
+    verified_price: int,
+    duration: int = DEFAULT_DURATION,
+    min_piece_size: int | None = None,
+    max_piece_size: int | None = None,
+) -> SignedStorageAsk:
+    """MarketSetAsk: the new ask, signed by the miner's worker from this node's wallet."""
+    head = node.chain.head()
+    info, worker = await node.run_sync(worker_key, node, miner, head)
+    if not node.wallet.has(worker):
+        raise AskError(f"the wallet does not hold the key of {miner}'s worker {info.worker} ({worker})")
+    return await node.run_sync(
+        lambda: store.set_ask(
+            miner,
+            price=price,
+            verified_price=verified_price,
+            duration=duration,
+            min_piece_size=min_piece_size,
+            max_piece_size=max_piece_size,
+            epoch=head.height,
+            worker=worker,
+            sign=node.wallet.sign,
+        )
+    )
+
+
+def verify_ask(node: FullNode, signed: SignedStorageAsk, miner: Address, ts: TipSet) -> StorageAsk:
+    """The ask if it is the miner's, unexpired at ts and signed by its worker; AskError otherwise
+    (synchronous: reads the state)."""
+    ask, signature = signed.ask, signed.signature
+    if ask is None:
+        raise AskError(f"{miner} has no storage ask")
+    if signature is None:
+        raise AskError(f"the ask of {miner} is not signed")
+    if ask.miner != miner:
+        raise AskError(f"asked about {miner}, the answer is the ask of {ask.miner}")
+    if ask.expiry <= ts.height:
+        raise AskError(f"the ask of {miner} expired at epoch {ask.expiry} (now {ts.height})")
+    info, key = worker_key(node, miner, ts)
+    if not is_valid(signature, key, ask.to_bytes()):
+        raise AskError(f"the ask of {miner} is not signed by its worker {info.worker}")
+    return ask
+
+
+class AskProvider:
+    """Answers `/fil/storage/ask/1.1.0` from the ask store for the miners this node serves."""
+
+    def __init__(
+        self,
+        store: AskStore,
+        miners: Callable[[], frozenset[Address]],
+        run_sync: Callable[..., Awaitable[object]],
+    ) -> None:
+        self.store = store
+        self._miners = miners
+        self._run_sync = run_sync
+
+    def register(self, host: Libp2pHost) -> None:
+        host.set_stream_handler(ASK_PROTOCOL, self._handle)
+
+    async def _handle(self, stream: INetStream) -> None:
+        peer = stream.muxed_conn.peer_id
+        try:
+            request = AskRequest.from_cbor(
+                await read_cbor(stream, max_bytes=MAX_ASK_REQUEST, timeout=ASK_TIMEOUT)
+            )
+        except (StreamFailure, DecodeError) as exc:
+            _log.info("ask.request_unreadable", peer=str(peer), error=str(exc))
+            await reset_quietly(stream)
+            return
+        ask = None
+        if request.miner in self._miners():
+            ask = await self._run_sync(self.store.get, request.miner)
+        else:
+            _log.info("ask.other_miner", peer=str(peer), miner=str(request.miner))
+        assert ask is None or isinstance(ask, SignedStorageAsk)
+        try:
+            await write_cbor(stream, AskResponse(ask).to_bytes(), timeout=ASK_TIMEOUT)
+        except StreamFailure as exc:
+            _log.info("ask.answer_failed", peer=str(peer), error=str(exc))
+        finally:
+            await close_quietly(stream)
+
+
+async def query_ask(
+    host: Libp2pHost, peer: PeerID, miner: Address, *, timeout: float = ASK_TIMEOUT
+) -> SignedStorageAsk:
+    """Ask peer for miner's signed ask (not yet checked: see verify_ask); AskError if it cannot be had."""
+    try:
+        stream = await host.open_stream(peer, ASK_PROTOCOL, timeout=timeout, dial=True)
+    except StreamFailure as exc:
+        raise AskError(f"cannot ask {peer} for the ask of {miner}: {exc}") from None
+    try:
+        with trio.fail_after(timeout):
+            await write_cbor(stream, AskRequest(miner).to_bytes(), timeout=timeout)
+            response = AskResponse.from_cbor(
+                await read_cbor(stream, max_bytes=MAX_ASK_RESPONSE, timeout=timeout)
+            )
+    except trio.TooSlowError:
+        raise AskError(f"{peer} did not answer the ask request within {timeout} s") from None
+    except (StreamFailure, DecodeError) as exc:
+        raise AskError(f"the ask request to {peer} failed: {exc}") from None
+    finally:
+        await close_quietly(stream)
+    if response.ask is None:
+        raise AskError(f"{peer} has no storage ask for {miner}")
+    return response.ask

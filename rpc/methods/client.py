@@ -1,0 +1,468 @@
+"""The Client* methods as Lotus v1.26 served them (node/impl/client/client.go), over the node's market
+services (node/markets/services.py, `FullNode.markets`), and the provider's deal methods.
+
+Client: ClientImport, ClientRemoveImport, ClientListImports, ClientHasLocal, ClientDealPieceCID,
+ClientDealSize, ClientCalcCommP, ClientStartDeal, ClientGetDealInfo, ClientListDeals, ClientGetDealStatus,
+ClientQueryAsk (v1: api.StorageAsk; v0: the bare ask), ClientFindData, ClientMinerQueryOffer,
+ClientRetrieve (v1: `{DealID}`, then ClientRetrieveWait / ClientExport; v0: with the output FileRef),
+ClientRetrieveWait, ClientExport. Names, parameter counts and permissions are Lotus's.
+
+Provider (a node serving a miner): MarketSetAsk and MarketGetAsk with lotus-miner's shapes, and
+filpy's `Filpy.StorageDealsList`, `Filpy.StorageDeal(uuid)` and `Filpy.StorageDealImportData(uuid,
+path)` (Boost's offline-deal import) for `filpy miner deals list|import-data`.
+"""
+
+import uuid
+from pathlib import Path
+
+from chain.encoding.cid import CID
+from chain.encoding.commcid import piece_cid_v1
+from chain.encoding.schema import BigInt, ChainEpoch, Uint64
+from chain.types.address import Address
+from node.fullnode import FullNode
+from node.markets.deal_states import DESCRIPTIONS, StorageDealStatus, expected_duration, state_name
+from node.markets.deal_store import ClientDealRecord, ProviderDealRecord
+from node.markets.imports import DataCIDSize, ImportStoreError
+from node.markets.retrieval_client import Candidate, QueryOffer, find_data
+from node.markets.retrievals import RetrievalError
+from node.markets.services import Markets
+from node.markets.storage_ask import AskError, set_ask
+from node.markets.storage_client import ClientError, DealRequest
+from node.markets.storage_provider import ProviderError, StorageProvider
+from node.markets.storage_types import DEAL_PROTOCOL, SignedStorageAsk, StorageAsk
+from node.markets.unixfs import FileImportError
+from node.p2p.protocols import PeerID
+from proofs.commp import PieceError, commp_of_stream, unpadded_piece_size
+from rpc.errors import RpcError
+from rpc.methods.client_types import (
+    CommPRet,
+    DataRef,
+    DataSize,
+    DealInfo,
+    DealLog,
+    DealStage,
+    DealStages,
+    ExportRef,
+    FileRef,
+    ImportInfo,
+    ImportRes,
+    ProviderDealInfo,
+    RetrievalOrder,
+    RetrievalRes,
+    StartDealParams,
+    StorageAskResponse,
+    creation_time,
+)
+from rpc.registry import ADMIN, READ, WRITE, method
+
+NAMESPACE = "Filpy"
+
+
+def _markets(node: FullNode) -> Markets:
+    if node.markets is None:
+        raise RpcError("this node runs no storage market services")
+    return node.markets
+
+
+def _provider(node: FullNode) -> StorageProvider:
+    provider = _markets(node).provider
+    if provider is None:
+        raise RpcError("this node serves no miner: it takes no storage deals")
+    return provider
+
+
+# == imports =============================================================================================
+
+
+@method("ClientImport", perm=ADMIN)
+async def client_import(node: FullNode, ref: FileRef) -> ImportRes:
+    """Import a file (as `ipfs add --cid-version=1` would) or a CAR (IsCAR) for storage deals."""
+    imports = _markets(node).imports
+    try:
+        made = await node.run_sync(imports.import_car if ref.is_car else imports.import_file, Path(ref.path))
+    except (ImportStoreError, FileImportError, OSError, ValueError) as exc:
+        raise RpcError(f"failed to import {ref.path}: {exc}") from None
+    return ImportRes(made.root, made.import_id)
+
+
+@method("ClientRemoveImport", perm=ADMIN)
+async def client_remove_import(node: FullNode, import_id: Uint64) -> None:
+    """Remove an import (its CAR and record)."""
+    if not await node.run_sync(_markets(node).imports.remove, import_id):
+        raise RpcError(f"no import {import_id}")
+
+
+@method("ClientListImports", perm=WRITE)
+async def client_list_imports(node: FullNode) -> tuple[ImportInfo, ...]:
+    """Every import of this node's client."""
+    return tuple(
+        ImportInfo(
+            key=i.import_id,
+            root=i.root,
+            source="import",
+            file_path=i.source,
+            car_path=str(i.car_path),
+        )
+        for i in _markets(node).imports.imports()
+    )
+
+
+@method("ClientHasLocal", perm=WRITE)
+async def client_has_local(node: FullNode, root: CID) -> bool:
+    """Whether an import has this root."""
+    return bool(_markets(node).imports.by_root(root))
+
+
+@method("ClientDealPieceCID", perm=READ)
+async def client_deal_piece_cid(node: FullNode, root: CID) -> DataCIDSize:
+    """The piece CID and sizes a deal for this import's root proposes."""
+    try:
+        return _markets(node).imports.deal_piece_cid(root)
+    except ImportStoreError as exc:
+        raise RpcError(str(exc)) from None
+
+
+@method("ClientDealSize", perm=READ)
+async def client_deal_size(node: FullNode, root: CID) -> DataSize:
+    """The payload (CAR) and padded piece sizes of an import's root."""
+    data = await client_deal_piece_cid(node, root)
+    return DataSize(data.payload_size, data.piece_size)
+
+
+@method("ClientCalcCommP", perm=WRITE)
+async def client_calc_commp(node: FullNode, inpath: str) -> CommPRet:
+    """The piece CID of a file's bytes as they are, and its unpadded piece size."""
+
+    def calc() -> CommPRet:
+        with Path(inpath).open("rb") as f:
+            piece = commp_of_stream(f)
+        return CommPRet(piece_cid_v1(piece.commitment), unpadded_piece_size(piece.padded_size))
+
+    try:
+        return await node.run_sync(calc)
+    except (OSError, PieceError) as exc:
+        raise RpcError(f"cannot compute the piece CID of {inpath}: {exc}") from None
+
+
+# == deals ===============================================================================================
+
+
+def deal_info(record: ClientDealRecord) -> DealInfo:
+    """A client deal as Lotus's DealInfo: State the status number, DealStages one stage per state
+    entered (its events as logs, each with the chain epoch)."""
+    proposal = record.client_deal_proposal.proposal
+    stages: list[DealStage] = []
+    for event in record.events:
+        when = creation_time(event.time)
+        log = f"epoch {event.epoch}: {event.message}" if event.message else f"epoch {event.epoch}"
+        if stages and stages[-1].name == event.state.name:
+            last = stages[-1]
+            stages[-1] = DealStage(
+                name=last.name,
+                description=last.description,
+                expected_duration=last.expected_duration,
+                created_time=last.created_time,
+                updated_time=when,
+                logs=(*last.logs, DealLog(log, when)),
+            )
+            continue
+        stages.append(
+            DealStage(
+                name=event.state.name,
+                description=DESCRIPTIONS.get(event.state, ""),
+                expected_duration=expected_duration(event.state),
+                created_time=when,
+                updated_time=when,
+                logs=(DealLog(log, when),),
+            )
+        )
+    return DealInfo(
+        proposal_cid=record.proposal_cid,
+        state=int(record.state),
+        message=record.message,
+        deal_stages=DealStages(tuple(stages)),
+        provider=proposal.provider,
+        data_ref=DataRef(
+            transfer_type=record.transfer_type,
+            root=record.root,
+            piece_cid=proposal.piece_cid,
+            piece_size=unpadded_piece_size(proposal.piece_size),
+        ),
+        piece_cid=proposal.piece_cid,
+        size=unpadded_piece_size(proposal.piece_size),
+        price_per_epoch=proposal.storage_price_per_epoch,
+        duration=proposal.duration,
+        deal_id=record.deal_id or 0,
+        creation_time=creation_time(record.created),
+        verified=proposal.verified_deal,
+    )
+
+
+@method("ClientStartDeal", perm=ADMIN)
+async def client_start_deal(node: FullNode, params: StartDealParams) -> CID:
+    """Propose a storage deal to a miner; the proposal CID (its progress: ClientGetDealInfo)."""
+    data = params.data
+    request = DealRequest(
+        root=data.root,
+        wallet=params.wallet,
+        miner=params.miner,
+        epoch_price=params.epoch_price,
+        min_blocks_duration=params.min_blocks_duration,
+        transfer_type=data.transfer_type,
+        piece_cid=data.piece_cid,
+        piece_size=data.piece_size,
+        provider_collateral=params.provider_collateral,
+        start_epoch=params.deal_start_epoch,
+        fast_retrieval=params.fast_retrieval,
+        verified=params.verified_deal,
+        add_funds=params.add_funds,
+    )
+    try:
+        return await _markets(node).client.start_deal(request)
+    except ClientError as exc:
+        raise RpcError(f"failed to start deal: {exc}") from None
+
+
+@method("ClientGetDealInfo", perm=READ)
+async def client_get_deal_info(node: FullNode, proposal: CID) -> DealInfo:
+    """A deal of this client by proposal CID: its state, message and history."""
+    try:
+        return deal_info(_markets(node).client.deal(proposal))
+    except ClientError as exc:
+        raise RpcError(str(exc)) from None
+
+
+@method("ClientListDeals", perm=WRITE)
+async def client_list_deals(node: FullNode) -> tuple[DealInfo, ...]:
+    """Every deal of this client, oldest first."""
+    return tuple(deal_info(r) for r in _markets(node).client.deals())
+
+
+@method("ClientGetDealStatus", perm=READ)
+async def client_get_deal_status(node: FullNode, status_code: Uint64) -> str:
+    """The name of a deal status number (e.g. 7: StorageDealActive)."""
+    try:
+        return state_name(status_code)
+    except ValueError as exc:
+        raise RpcError(str(exc)) from None
+
+
+def _peer(text: str) -> PeerID:
+    try:
+        return PeerID.from_base58(text)
+    except Exception:  # py-libp2p raises several kinds for bad base58
+        raise RpcError(f"{text!r} is not a peer ID") from None
+
+
+async def _query_ask(node: FullNode, peer: str, miner: Address) -> StorageAsk:
+    try:
+        return await _markets(node).client.query_ask(_peer(peer), miner)
+    except ClientError as exc:
+        raise RpcError(f"failed to query ask: {exc}") from None
+
+
+@method("ClientQueryAsk", perm=READ, api="v1")
+async def client_query_ask(node: FullNode, peer: str, miner: Address) -> StorageAskResponse:
+    """The miner's signed ask from a peer, checked against the miner's worker key, and the deal
+    protocols the peer speaks."""
+    ask = await _query_ask(node, peer, miner)
+    protocols = sorted(
+        p for p in _markets(node).host.protocols(_peer(peer)) if p.startswith("/fil/storage/mk/")
+    )
+    return StorageAskResponse(ask, tuple(protocols) or (str(DEAL_PROTOCOL),))
+
+
+@method("ClientQueryAsk", perm=READ, api="v0")
+async def client_query_ask_v0(node: FullNode, peer: str, miner: Address) -> StorageAsk:
+    """The miner's signed ask from a peer, checked against the miner's worker key."""
+    return await _query_ask(node, peer, miner)
+
+
+def _candidates(node: FullNode, root: CID) -> list[Candidate]:
+    """The providers this client stored root with (live deals), one per miner."""
+    seen: dict[Address, Candidate] = {}
+    for record in _markets(node).client.deals():
+        if record.root != root or record.state in (
+            StorageDealStatus.StorageDealError,
+            StorageDealStatus.StorageDealProposalRejected,
+        ):
+            continue
+        proposal = record.client_deal_proposal.proposal
+        seen.setdefault(
+            proposal.provider, Candidate(proposal.provider, _peer(record.provider_peer), proposal.piece_cid)
+        )
+    return list(seen.values())
+
+
+@method("ClientFindData", perm=READ)
+async def client_find_data(node: FullNode, root: CID, piece: CID | None) -> tuple[QueryOffer, ...]:
+    """Retrieval offers for root from the providers this client made deals with."""
+    return tuple(await find_data(_markets(node).host, root, piece, _candidates(node, root)))
+
+
+@method("ClientMinerQueryOffer", perm=READ)
+async def client_miner_query_offer(
+    node: FullNode, miner: Address, root: CID, piece: CID | None
+) -> QueryOffer:
+    """A retrieval offer for root from one miner (its peer from the chain)."""
+    head = node.chain.head()
+    info = await node.run_sync(node.state.miner_info, miner, head)
+    if not info.peer_id:
+        raise RpcError(f"miner {miner} has no peer ID on chain")
+    (offer,) = await find_data(
+        _markets(node).host, root, piece, [Candidate(miner, PeerID(info.peer_id), piece)]
+    )
+    return offer
+
+
+# == retrieval ===========================================================================================
+
+
+@method("ClientRetrieve", perm=ADMIN, api="v1")
+async def client_retrieve(node: FullNode, order: RetrievalOrder) -> RetrievalRes:
+    """Retrieve root's DAG from the order's miner over HTTP (verified block by block) into this node's
+    retrievals; its retrieval ID (ClientRetrieveWait, ClientExport)."""
+    try:
+        deal_id = await _markets(node).retrievals.retrieve(
+            order.root, order.miner, _order_peer(order), order.total
+        )
+    except RetrievalError as exc:
+        raise RpcError(f"retrieval failed: {exc}") from None
+    return RetrievalRes(deal_id)
+
+
+@method("ClientRetrieve", perm=ADMIN, api="v0")
+async def client_retrieve_v0(node: FullNode, order: RetrievalOrder, ref: FileRef | None) -> None:
+    """Retrieve root's DAG from the order's miner over HTTP into ref (the file, or a CAR with IsCAR)."""
+    retrievals = _markets(node).retrievals
+    try:
+        deal_id = await retrievals.retrieve(order.root, order.miner, _order_peer(order), order.total)
+        if ref is not None:
+            await retrievals.export(deal_id, order.root, Path(ref.path), car=ref.is_car)
+    except RetrievalError as exc:
+        raise RpcError(f"retrieval failed: {exc}") from None
+
+
+def _order_peer(order: RetrievalOrder) -> PeerID | None:
+    if order.miner_peer is None or not order.miner_peer.id:
+        return None
+    return _peer(order.miner_peer.id)
+
+
+@method("ClientRetrieveWait", perm=ADMIN, api="v1")
+async def client_retrieve_wait(node: FullNode, deal_id: Uint64) -> None:
+    """Return once the retrieval has finished (filpy's ClientRetrieve returns finished)."""
+    try:
+        _markets(node).retrievals.get(deal_id)
+    except RetrievalError as exc:
+        raise RpcError(str(exc)) from None
+
+
+@method("ClientExport", perm=ADMIN, api="v1")
+async def client_export(node: FullNode, export_ref: ExportRef, file_ref: FileRef) -> None:
+    """Write a retrieved DAG (by its retrieval ID) or an import's (by root) to a file, or as a CAR."""
+    try:
+        await _markets(node).retrievals.export(
+            export_ref.deal_id or None, export_ref.root, Path(file_ref.path), car=file_ref.is_car
+        )
+    except RetrievalError as exc:
+        raise RpcError(f"export failed: {exc}") from None
+
+
+# == the provider ========================================================================================
+
+
+@method("MarketSetAsk", perm=ADMIN)
+async def market_set_ask(
+    node: FullNode,
+    price: BigInt,
+    verified_price: BigInt,
+    duration: ChainEpoch,
+    min_piece_size: Uint64,
+    max_piece_size: Uint64,
+) -> None:
+    """Set the miner's storage ask (prices in attoFIL per GiB per epoch; sizes padded; duration in
+    epochs); it is signed by the miner's worker."""
+    provider = _provider(node)
+    try:
+        await set_ask(
+            node,
+            provider.asks,
+            provider.miner,
+            price=price,
+            verified_price=verified_price,
+            duration=duration,
+            min_piece_size=min_piece_size,
+            max_piece_size=max_piece_size,
+        )
+    except AskError as exc:
+        raise RpcError(str(exc)) from None
+
+
+@method("MarketGetAsk", perm=READ)
+async def market_get_ask(node: FullNode) -> SignedStorageAsk | None:
+    """The miner's current signed ask (null before one is set)."""
+    provider = _provider(node)
+    return await node.run_sync(provider.asks.get, provider.miner)
+
+
+def provider_deal_info(provider: StorageProvider, record: ProviderDealRecord) -> ProviderDealInfo:
+    proposal = record.client_deal_proposal.proposal
+    return ProviderDealInfo(
+        deal_uuid=str(record.uuid),
+        created_at=creation_time(record.created),
+        state=record.state.name,
+        message=record.message,
+        client=proposal.client,
+        client_peer_id=record.client_peer,
+        signed_proposal_cid=record.signed_proposal_cid,
+        piece_cid=proposal.piece_cid,
+        piece_size=proposal.piece_size,
+        start_epoch=proposal.start_epoch,
+        end_epoch=proposal.end_epoch,
+        price_per_epoch=proposal.storage_price_per_epoch,
+        provider_collateral=proposal.provider_collateral,
+        is_offline=record.is_offline,
+        transfer_type=record.transfer.type if not record.is_offline else "manual",
+        transfer_size=record.transfer.size,
+        bytes_received=provider.bytes_received(record),
+        publish_cid=record.publish_cid,
+        chain_deal_id=-1 if record.deal_id is None else record.deal_id,
+        sector_number=-1 if record.sector_number is None else record.sector_number,
+        sealing_status=record.sealing_state,
+    )
+
+
+def _uuid(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise RpcError(f"{text!r} is not a deal UUID") from None
+
+
+@method("StorageDealsList", perm=READ, namespace=NAMESPACE)
+async def storage_deals_list(node: FullNode) -> tuple[ProviderDealInfo, ...]:
+    """Every deal the miner was offered and accepted, oldest first."""
+    provider = _provider(node)
+    return tuple(provider_deal_info(provider, r) for r in provider.deals())
+
+
+@method("StorageDeal", perm=READ, namespace=NAMESPACE)
+async def storage_deal(node: FullNode, deal_uuid: str) -> ProviderDealInfo:
+    """One of the miner's deals by UUID."""
+    provider = _provider(node)
+    try:
+        return provider_deal_info(provider, provider.deal(_uuid(deal_uuid)))
+    except ProviderError as exc:
+        raise RpcError(str(exc)) from None
+
+
+@method("StorageDealImportData", perm=ADMIN, namespace=NAMESPACE)
+async def storage_deal_import_data(node: FullNode, deal_uuid: str, path: str) -> ProviderDealInfo:
+    """The data of an offline deal, from a CAR on this machine; checked against the deal's piece CID."""
+    provider = _provider(node)
+    try:
+        record = await provider.import_data(_uuid(deal_uuid), Path(path))
+    except ProviderError as exc:
+        raise RpcError(str(exc)) from None
+    return provider_deal_info(provider, record)

@@ -1,0 +1,63 @@
+"""The Client* methods are named, counted and permissioned as Lotus v1.26 served them (api/api_full.go
+for /rpc/v1, api/v0api/full.go for /rpc/v0, their `//perm:` tags), MarketSetAsk/MarketGetAsk as
+lotus-miner's (api/api_storage.go), and the provider's deal methods sit in filpy's namespace."""
+
+from typing import Final
+
+from rpc.methods import full_node_registry
+from rpc.registry import APIS, Method
+
+# name: (params on /rpc/v0, params on /rpc/v1, permission); None where the path lacks the method.
+LOTUS: Final[dict[str, tuple[int | None, int | None, str]]] = {
+    "ClientImport": (1, 1, "admin"),
+    "ClientRemoveImport": (1, 1, "admin"),
+    "ClientListImports": (0, 0, "write"),
+    "ClientHasLocal": (1, 1, "write"),
+    "ClientDealPieceCID": (1, 1, "read"),
+    "ClientDealSize": (1, 1, "read"),
+    "ClientCalcCommP": (1, 1, "write"),
+    "ClientStartDeal": (1, 1, "admin"),
+    "ClientGetDealInfo": (1, 1, "read"),
+    "ClientListDeals": (0, 0, "write"),
+    "ClientGetDealStatus": (1, 1, "read"),
+    "ClientQueryAsk": (2, 2, "read"),
+    "ClientFindData": (2, 2, "read"),
+    "ClientMinerQueryOffer": (3, 3, "read"),
+    "ClientRetrieve": (2, 1, "admin"),
+    "ClientRetrieveWait": (None, 1, "admin"),
+    "ClientExport": (None, 2, "admin"),
+    "MarketSetAsk": (5, 5, "admin"),
+    "MarketGetAsk": (0, 0, "read"),
+}
+FILPY: Final = {
+    "StorageDealsList": (0, "read"),
+    "StorageDeal": (1, "read"),
+    "StorageDealImportData": (2, "admin"),
+}
+
+
+def _ours() -> dict[str, dict[str, Method]]:
+    out: dict[str, dict[str, Method]] = {}
+    for api in APIS:
+        for m in full_node_registry().methods(api):
+            if m.handler.__module__ == "rpc.methods.client":
+                out.setdefault(m.full_name, {})[api] = m
+    return out
+
+
+def test_client_methods_are_lotus_s() -> None:
+    ours = _ours()
+    expected = {f"Filecoin.{n}" for n in LOTUS} | {f"Filpy.{n}" for n in FILPY}
+    assert sorted(ours) == sorted(expected)
+    for name, (v0, v1, perm) in LOTUS.items():
+        for api, count in (("v0", v0), ("v1", v1)):
+            m = ours[f"Filecoin.{name}"].get(api)
+            if count is None:
+                assert m is None, f"{name} is not on /rpc/{api} in Lotus"
+                continue
+            assert m is not None, f"{name} is missing from /rpc/{api}"
+            assert len(m.params) == count, f"{name} on /rpc/{api}: {len(m.params)} params, Lotus has {count}"
+            assert m.perm.value == perm and m.description
+    for name, (count, perm) in FILPY.items():
+        for m in ours[f"Filpy.{name}"].values():
+            assert len(m.params) == count and m.perm.value == perm and m.description
