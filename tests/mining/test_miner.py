@@ -303,7 +303,8 @@ async def test_a_chain_without_power_says_so(tmp_path: Path, autojump_clock: tri
     node = node_for(tmp_path, genesis, block_delay=4)
     miner = MiningService(node, [local_miner(tmp_path, genesis)], clock=wall)
     with structlog.testing.capture_logs() as logs:
-        async with real_time_limit(), trio.open_nursery() as nursery:
+        # A whole proving period is mined here: on a loaded 2-core CI machine that takes over a minute.
+        async with real_time_limit(4 * REAL_SECONDS), trio.open_nursery() as nursery:
             await nursery.start(miner.run)
             event = "no block can be mined on this chain: no miner has power after its head"
             while not any(e["event"] == event for e in logs):
