@@ -142,6 +142,7 @@ async def export(s: "Session", args: argparse.Namespace) -> None:
     import sys
     from pathlib import Path
 
+    from rich.console import Console
     from rich.progress import DownloadColumn, Progress, SpinnerColumn, TextColumn, TransferSpeedColumn
 
     from cli import values
@@ -166,7 +167,9 @@ async def export(s: "Session", args: argparse.Namespace) -> None:
     try:
         with (
             part.open("wb") as stream,
-            Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as progress,
+            Progress(
+                *columns, console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty()
+            ) as progress,
         ):
             task = progress.add_task(path.name, total=None)
             async with (
