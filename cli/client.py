@@ -63,15 +63,23 @@ class Endpoint:
         return "ws" + self.url.removeprefix("http")
 
 
+def _start_hint(repo: Path | None) -> str:
+    """What to run to have a node there."""
+    if repo is None or repo == DEVNET_REPO:
+        return START_HINT
+    if repo == DAEMON_REPO:
+        return "start one with `filpy daemon`"
+    return f"start one with `filpy devnet --repo {repo}` (or `filpy daemon --repo {repo}`)"
+
+
 def _from_repo(repo: Path) -> Endpoint:
     root = repo.expanduser()
+    if not (root / API).exists():
+        raise NoNode(f"no node running on the repo {root} (no api file): {_start_hint(repo)}")
     try:
         info = read_api_info(root)
-    except RepoError as exc:
-        raise NoNode(f"no node running on the repo {root} ({exc}): {START_HINT} --repo {repo}") from None
-    try:
         url, _ = endpoint_from_api_info(info.multiaddr)
-    except ValueError as exc:
+    except (RepoError, ValueError) as exc:
         raise CliError(f"{root / API}: {exc}") from None
     return Endpoint(url, info.token, str(root / API))
 

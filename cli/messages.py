@@ -68,6 +68,7 @@ def describe_lookup(out: Output, message: dict[str, str], lookup: dict[str, Any]
 
 
 def require_success(lookup: dict[str, Any], what: str) -> None:
+    """CliError in Lotus's words, with the message's CID, unless the message succeeded."""
     code = int(lookup["Receipt"]["ExitCode"])
     if code != 0:
-        raise CliError(f"{what} message execution failed (exit code {code})")
+        raise CliError(f"{what} message {lookup['Message']['/']} execution failed (exit code {code})")

@@ -129,9 +129,7 @@ async def create(s: "Session", args: argparse.Namespace) -> None:
     owner = (
         values.address(args.owner, "owner address") if args.owner else await s.call("WalletDefaultAddress")
     )
-    s.out.line(
-        f"Creating a {args.sector_size} miner owned by {owner}, worker {worker}: waiting for the chain..."
-    )
+    s.out.line(f"Creating a miner of {args.sector_size} sectors: owner {owner}, worker {worker}")
     created = await s.call("Filpy.MinerCreate", owner, worker, size, str(pledge))
     if s.out.json(created):
         return

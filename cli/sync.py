@@ -133,13 +133,15 @@ async def wait(s: "Session", args: argparse.Namespace) -> None:
             target = worker["Target"]["Height"] if worker and worker["Target"] else head["Height"]
             clock_epoch = int(now - genesis_time) // block_delay if block_delay else 0
             goal = max(target, clock_epoch, head["Height"])
-            stage = STAGE_NAMES.get(worker["Stage"], "?") if worker else "no worker"
-            worker_id = worker["WorkerID"] if worker else 0
+            if worker is None:
+                doing = "no sync running"
+            else:
+                doing = f"worker {worker['WorkerID']}: {STAGE_NAMES.get(worker['Stage'], worker['Stage'])}"
             progress.update(
                 task,
                 total=goal,
                 completed=head["Height"],
-                description=f"worker {worker_id}: {stage}; head {head['Height']}, target {goal}",
+                description=f"{doing}; head {head['Height']}, target {goal}",
             )
             if _synced(state, head, block_delay, now) and not args.watch:
                 break

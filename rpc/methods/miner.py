@@ -72,7 +72,8 @@ async def _pipeline(node: FullNode, miner: Address) -> SealingPipeline:
 
 
 def _record_from_chain(node: FullNode, miner: Address) -> LocalMinerRecord:
-    """A record for a miner that has a pipeline but was not made by MinerCreate (a genesis miner)."""
+    """A record for a miner that has a pipeline but was not made by MinerCreate (a genesis miner), with
+    owner and worker as key addresses as MinerCreate records them."""
     head = node.chain.head()
     info = node.state.miner_info(miner, head)
     seal_proof = next(
@@ -81,8 +82,8 @@ def _record_from_chain(node: FullNode, miner: Address) -> LocalMinerRecord:
     return LocalMinerRecord(
         id_address=miner,
         robust_address=node.state.lookup_robust_address(miner, head),
-        owner=info.owner,
-        worker=info.worker,
+        owner=node.state.account_key(info.owner, head),
+        worker=node.state.account_key(info.worker, head),
         sector_size=info.sector_size,
         seal_proof=seal_proof,
     )

@@ -63,8 +63,13 @@ async def test_no_node_on_the_repo(filpy: Filpy, tmp_path: Path) -> None:
     empty.mkdir()
     (empty / "token").write_text(ADMIN_TOKEN)
     said = error_line(await filpy("chain", "head", repo=empty), "chain head")
-    assert said.startswith(f"no node running on the repo {empty} (")
-    assert said.endswith(f"start one with `filpy devnet` --repo {empty}")
+    assert said == (
+        f"no node running on the repo {empty} (no api file): start one with `filpy devnet --repo {empty}` "
+        f"(or `filpy daemon --repo {empty}`)"
+    )
+    (empty / "api").write_text("/unix/socket")
+    said = error_line(await filpy("chain", "head", repo=empty), "chain head")
+    assert said == f"{empty / 'api'}: unsupported multiaddr component 'unix' in '/unix/socket'"
 
 
 async def test_a_stale_api_file_means_no_node(filpy: Filpy, tmp_path: Path) -> None:
