@@ -22,10 +22,10 @@ from rich.progress import (
 )
 
 from chain.encoding.commcid import piece_cid_v1, piece_cid_v2
+from cli.output import size_str
 from proofs.commp import PieceCommitment, PieceError, commp_of_stream
 
 PROGRESS_THRESHOLD = 4 << 20  # smaller files finish before a bar would be worth drawing
-_SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,18 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
     parser.set_defaults(handler=run)
-
-
-def size_str(size: int) -> str:
-    """A byte count as Lotus's types.SizeStr writes it: 1024-based units, 4 significant digits."""
-    if size == 0:
-        return "0 B"
-    value = float(size)
-    unit = 0
-    while value >= 1024 and unit + 1 < len(_SIZE_UNITS):
-        value /= 1024
-        unit += 1
-    return f"{value:.4g} {_SIZE_UNITS[unit]}"
 
 
 def format_result(result: PieceCommitment) -> str:

@@ -32,6 +32,17 @@ COMMANDS: Final = (
     Command("daemon", "run a full node from a repo and a genesis, with the JSON-RPC API", "cli.daemon"),
     Command("commp", "piece CID (CommP) and sizes of a file, as `lotus client commP`", "cli.commp"),
     Command("genesis", "make a genesis (state and block, as a CAR) from a template", "cli.genesis"),
+    # Client commands: they talk to a running node over JSON-RPC (cli/client.py).
+    Command("wallet", "manage the node's wallet: keys, balances, the default address", "cli.wallet"),
+    Command("send", "send FIL from a wallet address", "cli.send"),
+    Command("chain", "the chain: head, blocks, messages, export to a CAR file", "cli.chain"),
+    Command("mpool", "the message pool: pending messages", "cli.mpool"),
+    Command("state", "query the state: actors, miner power, messages, addresses", "cli.state"),
+    Command("miner", "storage miners: create, info, list; sectors and sealing", "cli.miner"),
+    Command("paych", "payment channels and their vouchers", "cli.paych"),
+    Command("auth", "API tokens", "cli.auth"),
+    Command("sync", "the chain sync: status, wait until in sync", "cli.sync"),
+    Command("net", "the libp2p network: peers, connect, listen addresses", "cli.net"),
 )
 _BY_NAME: Final = {command.name: command for command in COMMANDS}
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
@@ -52,7 +63,10 @@ def _chosen(argv: Sequence[str]) -> Command | None:
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The parser for argv: every command is listed, but only the one argv names gets its arguments
     (which imports its module)."""
-    parser = argparse.ArgumentParser(prog="filpy", description="A Filecoin full node in Python.")
+    # No abbreviations of the global options: a command's own `--log` must not read as `--log-json`.
+    parser = argparse.ArgumentParser(
+        prog="filpy", description="A Filecoin full node in Python.", allow_abbrev=False
+    )
     parser.add_argument("--log-json", action="store_true", help="log JSON lines instead of key=value")
     parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

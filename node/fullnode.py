@@ -9,7 +9,7 @@ Everything here that touches LevelDB or executes tipsets is synchronous; async c
 `run_sync`, which runs it in a worker thread so the event loop keeps answering.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,8 +41,12 @@ from node.markets.paych import PaychManager
 from node.markets.paych_store import PAYCH_NAMESPACE, PaychStore
 from node.wallet import Wallet
 
-if TYPE_CHECKING:  # node/markets/services.py imports this module
+if (
+    TYPE_CHECKING
+):  # node/markets/services.py, the sealing pipeline and node/mining/create.py import this module
     from node.markets.services import Markets
+    from node.mining.create import LocalMinerRecord, LocalMiners
+    from node.sealing.pipeline import SealingPipeline
 
 T = TypeVar("T")
 _log = structlog.get_logger(__name__)
@@ -111,11 +115,19 @@ class FullNode:
     # The sync service once the node is on a network (node/chainsync/service.py); None: no network.
     sync: SyncControl | None = None
     limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(WORKER_THREADS))
+    # The sealing pipeline of each local miner (by ID address), when the node serves miners.
+    sealing: "dict[Address, SealingPipeline]" = field(default_factory=dict, repr=False)
     # The payment-channel manager (node/markets/paych.py), set by assemble: it needs the node itself.
     paych: PaychManager = field(init=False, repr=False)
     # The storage client and (on a miner's node) provider, set by node/markets/services.py's
     # open_markets when the node runs them; None: no markets (the Client* methods say so).
     markets: "Markets | None" = field(default=None, repr=False)
+    # The miners created from this node (node/mining/create.py LocalMiners: the chain's LevelDB, or memory
+    # for an in-memory chain), set by assemble: Filpy.MinerCreate records there, Filpy.MinerList reads.
+    miners: "LocalMiners" = field(init=False, repr=False)
+    # Set by a daemon that serves a miner as soon as Filpy.MinerCreate has made it (its Window PoSt,
+    # sealing and mining); None: the node serves it from its next start.
+    on_miner_created: "Callable[[LocalMinerRecord], Awaitable[None]] | None" = field(default=None, repr=False)
 
     # -- identity -------------------------------------------------------------------------------------
     @property
@@ -204,6 +216,9 @@ def assemble(
         policy=policy, chain=chain, state=state, mpool=pool, pusher=pusher, wallet=wallet, beacon=beacon
     )
     node.paych = PaychManager(node, PaychStore(_metadata_store(chain, PAYCH_NAMESPACE)))
+    from node.mining.create import LocalMiners  # it imports this module, so not at the top
+
+    node.miners = LocalMiners.for_chain(chain)
     return node
 
 

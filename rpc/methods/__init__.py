@@ -13,6 +13,7 @@ def full_node_registry() -> Registry:
         devnet,
         gas,
         market,
+        miner,
         mpool,
         msig,
         net,

@@ -97,8 +97,10 @@ async def net_connect(node: FullNode, peer: AddrInfo) -> None:
     host = _host(node)
     if host is None:
         raise RpcError(f"cannot connect to {peer.id}: {NO_NETWORK}")
+    from node.p2p.host import AddrInfo as HostAddrInfo  # py-libp2p: imported by the calls that dial
+
     try:
-        await host.connect(peer)
+        await host.connect(HostAddrInfo(peer.id, peer.addrs))
     except Exception as exc:  # the host's dial failures (StreamFailure and py-libp2p's own)
         raise RpcError(f"connecting to {peer.id}: {exc}") from None
 
