@@ -205,7 +205,11 @@ async def test_sealing_jobs_show_what_runs_and_what_waits(tmp_path: Path) -> Non
         assert first in (0, 1)
         assert (running.task, running.run_wait) == ("seal/v0/precommit/1", 0)
         assert (running.phase, running.done, running.total) == ("seal", 1, 3)
-        assert (waiting.sector.number, waiting.task, waiting.run_wait) == (1 - first, "seal/v0/precommit/1", 1)
+        assert (waiting.sector.number, waiting.task, waiting.run_wait) == (
+            1 - first,
+            "seal/v0/precommit/1",
+            1,
+        )
         assert running.to_json()["Sector"] == {"Miner": miner.id, "Number": first}
         assert running.to_json()["Start"].endswith("Z")
         gate.set()
