@@ -368,7 +368,13 @@ class MiningService:
             now = self._clock()
             began = time.monotonic()
             try:
-                blocks = await self.node.run_sync(self._make_blocks, base, epoch, now)
+                try:
+                    blocks = await self.node.run_sync(self._make_blocks, base, epoch, now)
+                except LookupError as exc:  # a beacon round went missing after all (a store trimmed)
+                    self._beacon_missing(epoch, -1)
+                    self.stats.beacon_skips += 1
+                    log.info("epoch skipped", epoch=epoch, error=str(exc))
+                    return None
                 if blocks and networked:
                     head = await self._submit(blocks)
                 else:
@@ -388,26 +394,38 @@ class MiningService:
             return head
 
     async def _beacon_ready(self, base: TipSet, epoch: int) -> bool:
-        """Whether the beacon round of epoch has arrived, waiting for it while the epoch lasts (at least
-        MIN_BEACON_WAIT). A round that never comes stops mining, as a Lotus miner without drand."""
-        beacon = self.node.beacon
-        round_ = beacon.max_beacon_round_for_epoch(epoch)
-        try:
-            beacon.entry(round_)
-        except LookupError:
-            pass
-        else:
+        """Whether the beacon rounds a block at epoch on base carries (those since base's last) have all
+        arrived, waiting for them while the epoch lasts (at least MIN_BEACON_WAIT). Rounds that never
+        come stop mining, as a Lotus miner without drand."""
+        missing = self._first_missing_round(base, epoch)
+        if missing is not None and self._wait_entry is not None:
+            left = self.epoch_time(base, epoch + 1) + self.propagation_delay - self._clock()
+            deadline = trio.current_time() + max(left, MIN_BEACON_WAIT)
+            while missing is not None and trio.current_time() < deadline:
+                try:
+                    await self._wait_entry(missing, timeout=deadline - trio.current_time())
+                except LookupError:
+                    break
+                missing = self._first_missing_round(base, epoch)
+        if missing is None:
             self._beacon_resumed(epoch)
             return True
-        if self._wait_entry is not None:
-            left = self.epoch_time(base, epoch + 1) + self.propagation_delay - self._clock()
+        self._beacon_missing(epoch, missing)
+        return False
+
+    def _first_missing_round(self, base: TipSet, epoch: int) -> int | None:
+        beacon = self.node.beacon
+        last = beacon.max_beacon_round_for_epoch(epoch)
+        entries = base.blocks[0].beacon_entries
+        first = entries[-1].round + 1 if entries else last
+        for round_ in range(min(first, last), last + 1):
             try:
-                await self._wait_entry(round_, timeout=max(left, MIN_BEACON_WAIT))
+                beacon.entry(round_)
             except LookupError:
-                pass
-            else:
-                self._beacon_resumed(epoch)
-                return True
+                return round_
+        return None
+
+    def _beacon_missing(self, epoch: int, round_: int) -> None:
         if self._beacon_stalled is None:
             log.warning(
                 "no beacon entry for the epoch: not mining until the beacon's rounds arrive",
@@ -415,7 +433,6 @@ class MiningService:
                 round=round_,
             )
         self._beacon_stalled = round_
-        return False
 
     def _beacon_resumed(self, epoch: int) -> None:
         if self._beacon_stalled is not None:
