@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 DEFAULT_DIR: Final = Path("~/.filpy-testnet")
 UP_TIMEOUT: Final = 120.0
 STOP_TIMEOUT: Final = 10.0
+KILL_WAIT: Final = 5.0  # for the kernel to end a process sent SIGKILL
 RPC_TIMEOUT: Final = 5.0
 POLL: Final = 0.2
 CONNECT_EVERY: Final = 2.0
@@ -295,6 +296,10 @@ def _stop_all(nodes: list["TestnetNode"], timeout: float = STOP_TIMEOUT) -> list
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         stopped.how = "SIGKILL"
+    killed_by = time.monotonic() + KILL_WAIT
+    while any(_alive(pid) for pid in pending) and time.monotonic() < killed_by:
+        time.sleep(0.05)
+    for stopped in pending.values():
         stopped.seconds = time.monotonic() - began
     for stopped in results:
         if stopped.how in ("SIGTERM", "SIGKILL"):
@@ -570,7 +575,7 @@ def run_status(args: argparse.Namespace) -> int:
 def run_down(args: argparse.Namespace) -> int:
     def body(args: argparse.Namespace) -> int:
         testnet = _load(args)
-        results = _stop_all(list(testnet.nodes))
+        results = _stop_all(list(testnet.nodes), STOP_TIMEOUT)
         for result in results:
             name = result.node.name
             if result.how == "not running":

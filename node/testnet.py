@@ -80,6 +80,8 @@ log = structlog.get_logger("testnet")
 class TestnetError(Exception):
     """The testnet cannot be made or used as asked; the message says why and what to do."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
 
 def node_name(index: int) -> str:
     return f"node{index}"
@@ -97,6 +99,9 @@ def miner_address(miner: int) -> Address:
 
 @dataclass(frozen=True, slots=True)
 class TestnetNode:
+    """One node of a testnet: its repo, where it listens, who it is, the genesis miners it runs."""
+
+    __test__ = False  # not a pytest test class, whatever its name
     index: int
     repo: Path
     api: str  # HOST:PORT of its RPC
@@ -132,6 +137,9 @@ class TestnetNode:
 
 @dataclass(frozen=True, slots=True)
 class Testnet:
+    """A testnet as recorded in DIR/testnet.json."""
+
+    __test__ = False  # not a pytest test class, whatever its name
     directory: Path
     genesis: CID
     block_delay: int
@@ -225,6 +233,8 @@ def _int(value: object) -> int:
 @dataclass(frozen=True, slots=True)
 class TestnetSpec:
     """What a new testnet is made of (the command line's options)."""
+
+    __test__ = False  # not a pytest test class, whatever its name
 
     nodes: int = DEFAULT_NODES
     miners: int = DEFAULT_MINERS
