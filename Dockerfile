@@ -18,15 +18,17 @@ RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin filpy \
 
 WORKDIR /opt/filpy
 ENV VIRTUAL_ENV=/opt/filpy/.venv PATH=/opt/filpy/.venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1
-# The pinned dependencies first: a source change does not reinstall them. Behind a TLS-intercepting
-# proxy, mount its CA bundle into the build and name it (docs/testnet.md):
+# The dependencies first (a source change does not reinstall them): pyproject.toml's runtime ones, at the
+# versions requirements.lock pins (the lock also pins the test and lint tools, which the image leaves
+# out). Behind a TLS-intercepting proxy, mount its CA bundle into the build and name it (docs/testnet.md):
 #   --volume /etc/ssl/certs/ca-certificates.crt:/etc/ssl/host-ca.crt:ro --build-arg PIP_CERT=/etc/ssl/host-ca.crt
 ARG PIP_CERT=""
-COPY requirements.lock ./
+COPY pyproject.toml requirements.lock README.md Makefile ./
 RUN python3 -m venv "$VIRTUAL_ENV" \
-    && pip install --no-cache-dir --upgrade pip \
-    && pip install --no-cache-dir -r requirements.lock
-COPY pyproject.toml README.md Makefile ./
+    && python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+       > /tmp/runtime.txt \
+    && pip install --no-cache-dir -c requirements.lock -r /tmp/runtime.txt \
+    && rm /tmp/runtime.txt
 COPY chain chain
 COPY actors actors
 COPY proofs proofs

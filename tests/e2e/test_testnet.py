@@ -98,7 +98,7 @@ async def test_three_daemons_two_miners(testnet_dir: Path) -> None:
     )
     assert "every node up and connected to the 2 others" in up.stdout
     testnet = read_testnet(testnet_dir)
-    assert testnet is not None and [n.miners for n in testnet.nodes][0] == ()
+    assert testnet is not None and testnet.nodes[0].miners == ()
     nodes = [Node(n.api_url, n.token_path.read_text().strip()) for n in testnet.nodes]
     pids = [int(n.pid_path.read_text()) for n in testnet.nodes]
     for node, info in zip(nodes, testnet.nodes, strict=True):
@@ -189,7 +189,8 @@ async def test_three_daemons_two_miners(testnet_dir: Path) -> None:
     await wait_for("mining again once node0 is back", moving)
 
     down = filpy("testnet", "down", "--dir", str(testnet_dir))
-    pids = [int(line.split("PID ")[1].split()[0]) for line in down.stdout.splitlines() if "stopped PID" in line]
+    lines = down.stdout.splitlines()
+    pids = [int(line.split("PID ")[1].split()[0]) for line in lines if "stopped PID" in line]
     assert len(pids) == 3 and "stopped 3 of 3 nodes" in down.stdout
     deadline = time.monotonic() + 15
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
