@@ -1,44 +1,55 @@
-"""`filpy daemon`: run a full node from a repo and a genesis, and what `filpy devnet` shares with it.
+"""`filpy daemon`: run a full node from a repo and a genesis, on a network, and what `filpy devnet`
+shares with it.
 
     filpy daemon [--repo DIR] [--genesis FILE] [--network devnet|mainnet] [--api HOST:PORT]
+                 [--listen MULTIADDR ...] [--bootstrap MULTIADDR ...]
 
 The repo (default ~/.filpy) is made on first start, for --network (default devnet: the chains filpy runs
 today are devnets made by `filpy genesis new`); --genesis FILE is copied into it as genesis.car and
-later starts may leave it out (given again, it must be the chain's). No accounts are made. The node
-mines only when config.toml says `mining.enabled = true`, with every miner whose sectors the repo's
-sector store holds (<repo>/sectors; the pre-sealed miners that `filpy genesis new ... --sectors
-<repo>/sectors` writes there are indexed, and their key files imported into the keystore) and whose
-worker key is in the keystore.
+later starts may leave it out (given again, it must be the chain's). A genesis made for a drand beacon
+needs the chain's drand.json in the repo: one beside the genesis file is copied in with it. No accounts
+are made. The node joins the network: its libp2p host listens on --listen (default config.toml's
+libp2p.listen) and dials config.toml's libp2p.bootstrap peers and the --bootstrap ones, and the chain
+sync follows the heaviest chain its peers have. It mines only when config.toml says `mining.enabled =
+true`, with every miner it serves (node/mining/services.py: those whose sectors the repo's sector store
+holds, <repo>/sectors, where the pre-sealed miners that `filpy genesis new ... --sectors <repo>/sectors`
+writes are indexed and their key files imported; and those created from this node), each with its
+Window PoSt scheduler and sealing pipeline.
 
 A node run (`serve`), for both commands: the repo is open and locked, the full node open on its
-datastore; the RPC's JWT secret comes from the keystore (`auth-jwt-private`, made on first start); the
-services start in order under node/daemon.py (the payment-channel manager and settler; when the node
-mines, each miner's Window PoSt scheduler and the block miner; then the RPC server with every method of
-full_node_registry()); once the server listens, the admin token (`token`, 0600) and the RPC multiaddr
-(`api`) are written into the repo, atomically. SIGINT, SIGTERM or Filecoin.Shutdown stop everything
-in reverse order within 5 s; the `api` file is removed and the datastore closed. A `kill -9` loses
-nothing: every write is a LevelDB batch or an atomic file.
+datastore (config.toml's [datastore] options) with its chain's beacon; the RPC's JWT secret comes from
+the keystore (`auth-jwt-private`, made on first start); the services start in order under
+node/daemon.py: the payment-channel manager and settler; the chain sync, the P2P node and, for a drand
+chain, the beacon service (node/network.py); when the node mines, each miner's Window PoSt scheduler
+and sealing pipeline, then the block miner; then the RPC server with every method of
+full_node_registry(). Once the server listens, the admin token (`token`, 0600) and the RPC multiaddr
+(`api`) are written into the repo, atomically. SIGINT, SIGTERM or Filecoin.Shutdown stop everything in
+reverse order within 5 s; the `api` file is removed and the datastore closed. A `kill -9` loses
+nothing: every write is a LevelDB batch or an atomic file. Logging follows config.toml's [log] unless
+`--log-level` or `--log-json` say otherwise.
 """
 
 import argparse
+import shutil
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:  # the node's modules are imported when the command runs (cli/main.py)
+    from node.beacon.setup import NodeBeacon
     from node.config import Config
     from node.daemon import Service, TaskStatus
     from node.fullnode import FullNode
-    from node.mining.local import LocalMiner
+    from node.network import NodeNetwork
     from node.repo import Repo
-    from node.sealing.sectors import SectorStore
     from rpc.server import BoundAddress
 
 DEFAULT_REPO: Final = Path("~/.filpy")
 DEFAULT_NETWORK: Final = "devnet"
 MAX_GENESIS_BYTES: Final = 1 << 30
+DRAND_INFO: Final = "drand.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +67,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api", metavar="HOST:PORT", help="JSON-RPC endpoint (default: config.toml's api.listen)"
     )
+    add_network_arguments(parser)
     parser.set_defaults(handler=run)
+
+
+def add_network_arguments(parser: argparse.ArgumentParser) -> None:
+    """--listen and --bootstrap, shared with `filpy devnet`."""
+    parser.add_argument(
+        "--listen",
+        action="append",
+        metavar="MULTIADDR",
+        help="libp2p listen address, e.g. /ip4/127.0.0.1/tcp/4001 (repeatable; default: config.toml's "
+        "libp2p.listen, a free port on 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        action="append",
+        metavar="MULTIADDR",
+        help="a peer to connect to and stay connected to, /ip4/.../tcp/.../p2p/<peer ID> (repeatable; "
+        "added to config.toml's libp2p.bootstrap)",
+    )
 
 
 class CliError(Exception):
@@ -69,6 +99,7 @@ def fail(command: str, message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from node.beacon.setup import BeaconSetupError
     from node.config import ConfigError
     from node.fullnode import NodeError
     from node.mining.local import LocalMinerError
@@ -78,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         network = args.network or repo_network(args.repo) or DEFAULT_NETWORK
         with Repo.open(args.repo, network=network) as repo:
             return _run_daemon(args, repo)
-    except (CliError, RepoError, ConfigError, NodeError, LocalMinerError) as exc:
+    except (CliError, RepoError, ConfigError, NodeError, LocalMinerError, BeaconSetupError) as exc:
         return fail("daemon", str(exc))
     except KeyboardInterrupt:
         return 130
@@ -87,25 +118,29 @@ def run(args: argparse.Namespace) -> int:
 def _run_daemon(args: argparse.Namespace, repo: "Repo") -> int:
     from chain.params import PROFILES
     from node.atomic import write_atomic
-    from node.fullnode import open_full_node
-    from node.mining.local import index_presealed, local_miners
+    from node.mining.local import index_presealed
+    from node.mining.services import miner_services, serving_miners
+    from node.repo_node import open_repo_node
     from node.sealing.sectors import SectorStore, SectorStoreError
     from node.wallet import Wallet
 
-    config = api_config(repo.config, args.api)
+    config = node_config(repo.config, args)
+    configure_logs(args, config)
     policy = replace(PROFILES[repo.network], block_delay_secs=config.chain.block_delay)
     genesis = repo.genesis_path
     if args.genesis is not None:
         genesis = args.genesis
         if not repo.genesis_path.exists():
             write_atomic(repo.genesis_path, _read_genesis(args.genesis))
+        _copy_drand_info(args.genesis.parent / DRAND_INFO, repo.drand_path)
     elif not genesis.exists():
         raise CliError(
             f"{repo.path} has no genesis yet: give the chain's genesis CAR with --genesis FILE "
             "(`filpy genesis new` makes one)"
         )
     wallet = Wallet(repo.keystore, policy.address_network)
-    node = open_full_node(repo.datastore_path, genesis, wallet, policy=policy)
+    opened = open_repo_node(repo, genesis, wallet, policy=policy, config=config)
+    node = opened.node
     try:
         services: list[Service] = []
         if config.mining.enabled:
@@ -114,25 +149,38 @@ def _run_daemon(args: argparse.Namespace, repo: "Repo") -> int:
                 index_presealed(store, wallet, policy.address_network)
             except SectorStoreError as exc:
                 raise CliError(f"the sector store in {repo.sectors_path}: {exc}") from None
-            miners = local_miners(node.state, node.chain.head(), store, wallet)
+            miners = serving_miners(node, store)
             if not miners:
                 raise CliError(
-                    f"mining.enabled is true but the sector store in {repo.sectors_path} holds no sector "
-                    "(a genesis miner's pre-sealed sectors go there with `filpy genesis new --sectors`)"
+                    f"mining.enabled is true but this node serves no miner: the sector store in "
+                    f"{repo.sectors_path} holds no sector (a genesis miner's pre-sealed sectors go there "
+                    "with `filpy genesis new --sectors`) and no miner was created from it"
                 )
-            services = mining_services(node, miners, store)
+            services = miner_services(node, miners, store, wait_entry=wait_entry_of(opened.beacon))
 
-        def running(bound: "BoundAddress") -> None:
+        def running(started: "Started") -> None:
             head = node.chain.head()
             sys.stdout.write(
-                f"filpy daemon: RPC on {bound.url()} (token in {repo.token_path}), genesis "
-                f"{node.genesis.cid()}, head at height {head.height}; Ctrl-C stops it\n"
+                f"filpy daemon: RPC on {started.api.url()} (token in {repo.token_path}), genesis "
+                f"{node.genesis.cid()}, head at height {head.height}; libp2p "
+                f"{' '.join(started.network.peer_addresses())}; Ctrl-C stops it\n"
             )
             sys.stdout.flush()
 
-        return serve("daemon", repo, node, config, services, running)
+        return serve("daemon", repo, node, config, services, running, beacon=opened.beacon)
     finally:
         node.chain.close()
+
+
+def _copy_drand_info(source: Path, target: Path) -> None:
+    """A drand chain's info beside the genesis goes into a repo that has none (a node of a chain with
+    its own beacon needs it, as a Lotus build needs its drand ChainInfoJSON)."""
+    if target.exists() or not source.is_file():
+        return
+    try:
+        shutil.copyfile(source, target)
+    except OSError as exc:
+        raise CliError(f"cannot copy {source} into the repo: {exc.strerror or exc}") from None
 
 
 def _read_genesis(path: Path) -> bytes:
@@ -151,6 +199,36 @@ def api_config(config: "Config", api: str | None) -> "Config":
     from node.config import with_overrides
 
     return config if api is None else with_overrides(config, {"api.listen": api})
+
+
+def node_config(config: "Config", args: argparse.Namespace) -> "Config":
+    """The repo's config with the command line's --api, --listen and --bootstrap applied, each checked
+    as its config.toml key (--bootstrap adds to libp2p.bootstrap, --listen replaces libp2p.listen)."""
+    from node.config import with_overrides
+
+    overrides: dict[str, object] = {}
+    if args.api is not None:
+        overrides["api.listen"] = args.api
+    if args.listen:
+        overrides["libp2p.listen"] = tuple(args.listen)
+    if args.bootstrap:
+        known = config.libp2p.bootstrap
+        overrides["libp2p.bootstrap"] = known + tuple(a for a in args.bootstrap if a not in known)
+    return with_overrides(config, overrides) if overrides else config
+
+
+def configure_logs(args: argparse.Namespace, config: "Config") -> None:
+    """config.toml's [log], unless the global --log-level or --log-json were given."""
+    from node import logs
+
+    level = args.log_level if getattr(args, "log_level", None) else config.log.level
+    logs.configure(json=bool(getattr(args, "log_json", False)) or config.log.json, level=level)
+
+
+def wait_entry_of(beacon: "NodeBeacon") -> "Callable[..., Any] | None":
+    """What the block miner waits for a beacon round with: the drand service's wait_entry, or None for
+    the mock (whose rounds are always there)."""
+    return None if beacon.service is None else beacon.service.wait_entry
 
 
 class ApiService:
@@ -210,26 +288,19 @@ def _first_leaf(group: BaseExceptionGroup[OSError]) -> OSError:
     return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
-def mining_services(
-    node: "FullNode", miners: "Sequence[LocalMiner]", store: "SectorStore"
-) -> list["Service"]:
-    """The services of a node that mines: each miner's Window PoSt scheduler, then the block miner,
-    which waits for the schedulers to have handled a head before mining on it (so their proofs reach
-    the next block even while it catches up with the clock)."""
-    from node.mining.miner import MiningService
-    from node.mining.wdpost import WindowPoStScheduler
-
-    schedulers = [WindowPoStScheduler.for_node(node, m.address, store) for m in miners]
-    mining = MiningService(node, miners, pacers=[s.wait_processed for s in schedulers])
-    node.mining = mining
-    return [*schedulers, mining]
-
-
 def jwt_secret(repo: "Repo") -> bytes:
     """The RPC's HS256 secret, from the keystore (made on first start)."""
     from rpc import auth
 
     return repo.keystore.get_or_create(auth.KEYSTORE_NAME, auth.KEY_TYPE, auth.new_secret).private_key
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """What a node run tells its command once every service runs."""
+
+    api: "BoundAddress"
+    network: "NodeNetwork"
 
 
 def serve(
@@ -238,21 +309,28 @@ def serve(
     node: "FullNode",
     config: "Config",
     services: Sequence["Service"],
-    on_running: Callable[["BoundAddress"], None],
+    on_running: Callable[[Started], None],
+    *,
+    beacon: "NodeBeacon",
 ) -> int:
-    """Run the node's own services (the payment-channel manager and settler), then the given ones (the
-    miner's), then the RPC server, until stopped; the exit status."""
+    """Run the node's own services (the payment-channel manager and settler), its network (sync, P2P
+    node, the drand beacon service), then the given ones (the miners'), then the RPC server, until
+    stopped; the exit status."""
     from node.daemon import ServiceRunner, run_runner
     from node.markets.paych_settler import PaychSettler
+    from node.network import NodeNetwork
 
+    network = NodeNetwork.open(node, repo.keystore, config.libp2p, beacon=beacon.service)
     api = ApiService(repo, node, jwt_secret(repo), config)
     own: list[Service] = [node.paych, PaychSettler(node.paych)]
 
     def running() -> None:
         assert api.bound is not None
-        on_running(api.bound)
+        on_running(Started(api.bound, network))
 
-    runner = ServiceRunner([*own, *services, api], exit_on_stuck=True, on_running=running)
+    runner = ServiceRunner(
+        [*own, *network.services(), *services, api], exit_on_stuck=True, on_running=running
+    )
     node.on_shutdown = runner.request_stop
     status = run_runner(runner)
     if runner.failure is not None:
@@ -262,5 +340,7 @@ def serve(
             and "address already in use" in str(runner.failure).lower()
         ):
             hint = " (is another node listening there? choose another endpoint with --api HOST:PORT)"
+        elif runner.failure.service == "p2p" and "address already in use" in str(runner.failure).lower():
+            hint = " (another node listens on that libp2p address: choose another with --listen)"
         fail(command, f"{runner.failure}{hint}")
     return status

@@ -30,6 +30,7 @@ class Command:
 COMMANDS: Final = (
     Command("devnet", "run a single-node devnet that mines blocks, with the JSON-RPC API", "cli.devnet"),
     Command("daemon", "run a full node from a repo and a genesis, with the JSON-RPC API", "cli.daemon"),
+    Command("testnet", "run a local testnet of filpy daemons on 127.0.0.1: up, status, down", "cli.testnet"),
     Command("commp", "piece CID (CommP) and sizes of a file, as `lotus client commP`", "cli.commp"),
     Command("genesis", "make a genesis (state and block, as a CAR) from a template", "cli.genesis"),
     # Client commands: they talk to a running node over JSON-RPC (cli/client.py).
@@ -68,7 +69,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         prog="filpy", description="A Filecoin full node in Python.", allow_abbrev=False
     )
     parser.add_argument("--log-json", action="store_true", help="log JSON lines instead of key=value")
-    parser.add_argument("--log-level", default="info", choices=LOG_LEVELS)
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help="least severe level logged (default info; a node takes its config.toml's log.level)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = _chosen(argv)
     for command in COMMANDS:
@@ -83,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(args_list).parse_args(args_list)
     from node import logs  # structlog: not needed to print help or usage errors
 
-    logs.configure(json=args.log_json, level=args.log_level)
+    logs.configure(json=args.log_json, level=args.log_level or "info")
     handler: Handler = args.handler
     try:
         return handler(args)

@@ -36,6 +36,7 @@ from chain.sync.state import SyncStatus
 from chain.types.address import Address
 from chain.types.block import BlockHeader
 from chain.types.tipset import TipSet
+from node.config import DatastoreConfig
 from node.genesis import Genesis, load_genesis_file
 from node.markets.paych import PaychManager
 from node.markets.paych_store import PAYCH_NAMESPACE, PaychStore
@@ -43,9 +44,10 @@ from node.wallet import Wallet
 
 if (
     TYPE_CHECKING
-):  # node/markets/services.py, the sealing pipeline and node/mining/create.py import this module
+):  # py-libp2p is slow to import; the markets, the sealing pipeline and create.py import this module
     from node.markets.services import Markets
     from node.mining.create import LocalMinerRecord, LocalMiners
+    from node.p2p.host import Libp2pHost
     from node.sealing.pipeline import SealingPipeline
 
 T = TypeVar("T")
@@ -104,8 +106,10 @@ class FullNode:
     wallet: Wallet
     beacon: RandomBeacon  # MockBeacon, or a DrandBeacon answering from node/beacon's store
     start_time: datetime = field(default_factory=lambda: datetime.now(UTC))
-    # The libp2p peer ID once the host runs (the network issue); the ID method answers with it.
+    # The libp2p peer ID (known from the host's key before it runs); the ID method answers with it.
     peer_id: str = ""
+    # The libp2p host of a node on a network (node/network.py); what the Net* methods read. None: none.
+    host: "Libp2pHost | None" = field(default=None, repr=False)
     # Set by whoever runs the node (node/daemon.py) so that Shutdown can stop it.
     on_shutdown: Callable[[str], None] | None = None
     # The mining service when this node mines (filpy devnet, or mining.enabled), for the devnet controls.
@@ -222,19 +226,39 @@ def assemble(
     return node
 
 
-def open_full_node(datastore: Path, genesis_car: Path, wallet: Wallet, *, policy: Policy) -> FullNode:
-    """The node of a repo: its LevelDB datastore (created with the genesis on first start) and wallet.
-
-    A datastore that already holds a chain must hold this genesis: a repo never switches chains.
-    """
-    chain = ChainStore.open(datastore)
+def open_chain_store(
+    datastore: Path, genesis_car: Path, *, options: DatastoreConfig | None = None
+) -> ChainStore:
+    """The chain store of a repo's LevelDB datastore, with the genesis loaded on first start. A datastore
+    that already holds a chain must hold this genesis: a repo never switches chains. options: the repo
+    config's [datastore] (LevelDB cache, write buffer, open files, compression, synced writes)."""
+    options = options or DatastoreConfig()
+    chain = ChainStore.open(datastore, sync=options.sync_writes, options=options.leveldb_options())
     try:
         expected = _genesis_into(chain.blockstore, genesis_car) if not chain.has_head() else None
         if expected is not None:
             _set_genesis(chain, expected)
         else:
             _check_same_genesis(chain, genesis_car)
-        return assemble(chain, wallet, policy=policy, persistent=True)
+        return chain
+    except BaseException:
+        chain.close()
+        raise
+
+
+def open_full_node(
+    datastore: Path,
+    genesis_car: Path,
+    wallet: Wallet,
+    *,
+    policy: Policy,
+    options: DatastoreConfig | None = None,
+    beacon: RandomBeacon | None = None,
+) -> FullNode:
+    """The node of a repo: its LevelDB datastore (open_chain_store) and wallet; beacon as assemble's."""
+    chain = open_chain_store(datastore, genesis_car, options=options)
+    try:
+        return assemble(chain, wallet, policy=policy, persistent=True, beacon=beacon)
     except BaseException:
         chain.close()
         raise

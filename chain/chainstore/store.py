@@ -18,10 +18,10 @@ node that must not miss one (the message pool).
 """
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import structlog
 import trio
@@ -130,10 +130,16 @@ class ChainStore:
     # -- opening ------------------------------------------------------------------------------------
     @classmethod
     def open(
-        cls, path: str | Path, *, sync: bool = False, max_reorg: int = DEFAULT_MAX_REORG
+        cls,
+        path: str | Path,
+        *,
+        sync: bool = False,
+        max_reorg: int = DEFAULT_MAX_REORG,
+        options: Mapping[str, Any] | None = None,
     ) -> "ChainStore":
-        """The chain store of a repo's LevelDB datastore; close() closes the database."""
-        blocks = LevelDBBlockstore(path, sync=sync)
+        """The chain store of a repo's LevelDB datastore; close() closes the database. options: plyvel's
+        tuning keywords (node/config.py DatastoreConfig.leveldb_options)."""
+        blocks = LevelDBBlockstore(path, sync=sync, options=options)
         try:
             store = cls(blocks, LevelDBMetadata(blocks.db, sync=sync), max_reorg=max_reorg)
         except BaseException:

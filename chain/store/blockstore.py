@@ -9,7 +9,7 @@ LevelDB calls block the calling thread; callers on the trio loop wrap long ones 
 batches) in `trio.to_thread.run_sync`.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
@@ -236,12 +236,14 @@ class LevelDBBlockstore:
         create: bool = True,
         sync: bool = False,
         namespace: bytes = BLOCKS_NAMESPACE,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         self.path = Path(path)
         self._ns = namespace
         self._sync = sync
         try:
-            self._db: Any = plyvel.DB(str(self.path), create_if_missing=create)
+            # options: plyvel.DB's tuning keywords (config.toml's [datastore]: cache, write buffer...)
+            self._db: Any = plyvel.DB(str(self.path), create_if_missing=create, **(options or {}))
         except plyvel.Error as exc:
             raise _open_failure(self.path, exc) from None
 

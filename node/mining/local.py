@@ -9,7 +9,7 @@ files), each with its worker's key from the wallet.
 """
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -88,20 +88,24 @@ def index_presealed(store: SectorStore, wallet: Wallet, network: str) -> None:
 
 
 def local_miners(
-    state: StateManager, head: TipSet, store: SectorStore, wallet: Wallet
+    state: StateManager,
+    head: TipSet,
+    store: SectorStore,
+    wallet: Wallet,
+    also: Iterable[Address] = (),
 ) -> Sequence[LocalMiner]:
-    """Every miner the store holds sectors of, with its worker's key from the wallet (LocalMinerError
-    when the chain has no such miner or the wallet lacks the key)."""
+    """Every miner the store holds sectors of, and the miners in `also` (created by this node, maybe
+    without a sector yet: node/mining/create.py's LocalMiners), in ID order, each with its worker's key
+    from the wallet (LocalMinerError when the chain has no such miner or the wallet lacks the key)."""
     miners = []
-    for miner_id in sorted({s.miner for s in store.sectors()}):
+    ids = {s.miner for s in store.sectors()} | {a.id for a in also}
+    for miner_id in sorted(ids):
         address = Address.new_id(miner_id)
         name = address.to_string(wallet.network)
         try:
             worker = state.account_key(state.miner_info(address, head).worker, head)
         except (ActorNotFound, StateQueryError) as exc:
-            raise LocalMinerError(
-                f"the sector store holds sectors of {name}, not a miner on this chain: {exc}"
-            ) from None
+            raise LocalMinerError(f"{name} is not a miner on this chain: {exc}") from None
         try:
             key = wallet.key(worker)
         except WalletError:

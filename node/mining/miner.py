@@ -48,6 +48,8 @@ from chain.consensus.validation import BlockValidationError, validate_block
 from chain.consensus.weight import weight_of
 from chain.mpool.pool import MpoolChange, MpoolUpdate
 from chain.stmgr.miners import power_state
+from chain.sync.state import ActiveSync, SyncStage
+from chain.types.beacon import BeaconEntry
 from chain.types.message import SignedMessage
 from chain.types.tipset import TipSet, TipSetKey
 from node.daemon import TaskStatus
@@ -68,9 +70,17 @@ CATCH_UP_WARN_EPOCHS: Final = 21_600
 # After an attempt failed for an unexpected reason, wait this long (at least) before the next one.
 FAILURE_BACKOFF: Final = 1.0
 
+# How long a miner on a network waits for a bootstrap peer, then for the sync it starts, before mining
+# on its own chain (a node restarted behind its peers should follow them, not mine the epochs it missed).
+NETWORK_START_WAIT: Final = 30.0
+# The least time given to a missing beacon round before the epoch is skipped.
+MIN_BEACON_WAIT: Final = 1.0
+
 # Something that must have handled a head before a block is mined on it: the Window PoSt scheduler's
 # wait_processed, so that its proofs get into the next block even when epochs follow each other fast.
 Pacer = Callable[[TipSet], Awaitable[None]]
+# The drand beacon service's wait_entry(round, timeout=...): the entry once it arrives, LookupError after.
+WaitEntry = Callable[..., Awaitable[BeaconEntry]]
 
 log = structlog.get_logger("miner")
 
@@ -79,6 +89,7 @@ log = structlog.get_logger("miner")
 class MiningStats:
     tipsets: int = 0  # tipsets mined that became the head
     null_rounds: int = 0  # epochs tried where no local miner won
+    beacon_skips: int = 0  # epochs not mined because their beacon round had not arrived
     dropped: int = 0  # blocks made that failed validation
     failures: int = 0  # attempts that failed for another reason
     last_epoch: int | None = None
@@ -98,6 +109,7 @@ class MiningService:
         clock: Callable[[], float] = time.time,
         propagation_delay: float | None = None,
         pacers: Sequence[Pacer] = (),
+        wait_entry: WaitEntry | None = None,
     ) -> None:
         if not miners:
             raise ValueError("the mining service needs at least one miner")
@@ -110,15 +122,19 @@ class MiningService:
         self.stats = MiningStats()
         self._clock = clock
         self._pacers = list(pacers)
+        self._wait_entry = wait_entry
         self._enabled = enabled
         self._wake = trio.Event()
         self._pokes = 0  # how many times _poke was called: a poke while busy is not lost
         self._lock = trio.Lock()
         self._tried: tuple[TipSetKey, int] | None = None  # the last epoch tried on a base
+        self._highest_tried = node.chain.head().height  # no sibling for the head found at start
         self._last_mined = -1  # the highest epoch a local miner made a block at
         self._caught_up_logged = 0
         self._cannot_mine: dict[str, str] = {}  # why local miners could not mine, as last logged
         self._last_failure = ""
+        self._beacon_stalled: int | None = None  # the round mining waits for, as last logged
+        self._waiting_for_sync = False
 
     # -- controls ---------------------------------------------------------------------------------------
     @property
@@ -146,11 +162,12 @@ class MiningService:
         self._wake.set()
         self._wake = trio.Event()
 
-    async def _nap(self, seconds: float) -> None:
-        """Sleep for seconds, or until poked (resumed, a message arrived)."""
+    async def _nap(self, seconds: float) -> bool:
+        """Sleep for seconds, or until poked (resumed, a message arrived); whether it was poked."""
         wake = self._wake
         with trio.move_on_after(seconds):
             await wake.wait()
+        return wake.is_set()
 
     # -- epochs -----------------------------------------------------------------------------------------
     def epoch_time(self, base: TipSet, epoch: int) -> int:
@@ -173,6 +190,7 @@ class MiningService:
             block_delay=self.block_delay,
             mode="on demand" if self.on_demand else "every epoch",
             enabled=self._enabled,
+            network=self.node.sync is not None,
         )
         if self.on_demand:
             async with trio.open_nursery() as nursery:
@@ -183,7 +201,30 @@ class MiningService:
                 await self._run_on_demand()
         else:
             task_status.started()
+            await self._wait_for_network()
             await self._run_timed()
+
+    async def _wait_for_network(self) -> None:
+        """On a network with bootstrap peers: wait (bounded) for one of them, then for the syncs their
+        hellos start, so that a node that was down follows the chain instead of mining the epochs it
+        missed on its own. A node without bootstrap peers (the first of a network) mines at once."""
+        host, sync = self.node.host, self.node.sync
+        if host is None or sync is None or not host.bootstrap_peers:
+            return
+        with trio.move_on_after(NETWORK_START_WAIT) as scope:
+            if not host.connected_peers():
+                log.info("mining waits for a bootstrap peer", timeout=NETWORK_START_WAIT)
+            while not host.connected_peers():
+                await trio.sleep(0.1)
+            await trio.sleep(min(2.0, max(self.block_delay / 2, 0.5)))  # hellos exchanged, syncs begun
+            while _running_syncs(sync.sync_state().active_syncs):
+                await trio.sleep(0.25)
+        if scope.cancelled_caught:
+            log.warning(
+                "mining without waiting longer for the network",
+                peers=len(host.connected_peers()),
+                timeout=NETWORK_START_WAIT,
+            )
 
     async def _run_timed(self) -> None:
         while True:
@@ -192,16 +233,58 @@ class MiningService:
                 continue
             base = self.node.chain.head()
             epoch = self.next_epoch(base)
+            if self.node.sync is not None and self._sibling_due(base):
+                epoch = base.height
+                base = await self.node.run_sync(self.node.chain.load_tipset, base.parents)
             wait = self.epoch_time(base, epoch) + self.propagation_delay - self._clock()
-            if wait > 0:
-                await self._nap(wait)
+            if wait > 0 and (await self._nap(wait) or self.node.sync is None):
                 continue  # the head may have changed meanwhile: look again
-            self._log_catch_up(base, epoch, -wait)
+            if self.node.sync is not None:
+                # The round cutoff: the heaviest tipset below the epoch, blocks of other miners at the
+                # epoch before it included once they are dealt with (a block of this epoch that came
+                # first is a sibling to join, not a base).
+                base = await self._network_base(epoch)
+                if self.next_epoch(base) > epoch or self._behind_peers(epoch):  # tried, or behind
+                    await self._nap(min(1.0, self.propagation_delay or 1.0))
+                    continue
+            late = self._clock() - self.epoch_time(base, epoch) - self.propagation_delay
+            self._log_catch_up(base, epoch, late)
             try:
                 await self._attempt(base, epoch)
             except Exception as exc:
                 self._log_failure(exc, epoch)
                 await self._nap(max(FAILURE_BACKOFF, float(self.block_delay)))
+
+    def _sibling_due(self, head: TipSet) -> bool:
+        """Whether the head holds other miners' blocks of an epoch not tried here yet whose time is now:
+        then our blocks of that epoch join them (same parents) rather than wait for the next epoch.
+        (Another miner's block can be the head before our cutoff when this node was slow.)"""
+        ours = {m.address for m in self.miners}
+        return (
+            head.height > max(self._highest_tried, self._last_mined)
+            and not any(b.miner in ours for b in head.blocks)
+            and self._clock() < self.epoch_time(head, head.height) + self.block_delay
+        )
+
+    async def _network_base(self, epoch: int) -> TipSet:
+        assert self.node.sync is not None
+        base = await self.node.sync.mining_base(epoch)
+        while base.height >= epoch:
+            base = await self.node.run_sync(self.node.chain.load_tipset, base.parents)
+        return base
+
+    def _behind_peers(self, epoch: int) -> bool:
+        """Whether a sync towards a chain past this epoch runs: the node is catching up with its peers,
+        and a block made now would be on a chain they have left behind."""
+        assert self.node.sync is not None
+        behind = any(
+            s.target is not None and s.target.height > epoch
+            for s in _running_syncs(self.node.sync.sync_state().active_syncs)
+        )
+        if behind != self._waiting_for_sync:
+            self._waiting_for_sync = behind
+            log.info("mining waits for the chain sync" if behind else "chain synced: mining", epoch=epoch)
+        return behind
 
     def _log_failure(self, exc: Exception, epoch: int | None) -> None:
         # The traceback once: the same failure at every epoch would fill the log.
@@ -270,23 +353,91 @@ class MiningService:
         return None
 
     async def _attempt(self, base: TipSet, epoch: int) -> TipSet | None:
-        """Try epoch on base with every local miner; the new head, or None (a null round, or the head
-        moved while waiting for the lock)."""
+        """Try epoch on base with every local miner; the new head, or None (a null round, its beacon
+        round missing, or the head moved while waiting for the lock)."""
         async with self._lock:
-            if self.node.chain.head().key != base.key or epoch <= self._last_mined:
+            networked = self.node.sync is not None
+            if (not networked and self.node.chain.head().key != base.key) or epoch <= self._last_mined:
                 return None
             await self._pace(base)
+            if not await self._beacon_ready(base, epoch):
+                self._tried = (base.key, epoch)
+                self._highest_tried = max(self._highest_tried, epoch)
+                self.stats.beacon_skips += 1
+                return None
             now = self._clock()
+            began = time.monotonic()
             try:
-                made, head = await self.node.run_sync(self._mine, base, epoch, now)
+                try:
+                    blocks = await self.node.run_sync(self._make_blocks, base, epoch, now)
+                except LookupError as exc:  # a beacon round went missing after all (a store trimmed)
+                    self._beacon_missing(epoch, -1)
+                    self.stats.beacon_skips += 1
+                    log.info("epoch skipped", epoch=epoch, error=str(exc))
+                    return None
+                if blocks and networked:
+                    head = await self._submit(blocks)
+                else:
+                    head = await self.node.run_sync(self._apply, epoch, blocks) if blocks else None
             except BaseException:
                 self.stats.failures += 1
                 raise
             finally:
                 self._tried = (base.key, epoch)
-            if made:
+                self._highest_tried = max(self._highest_tried, epoch)
+            if blocks:
                 self._last_mined = epoch
+            if head is not None:
+                self.stats.tipsets += 1
+                self.stats.last_epoch = epoch
+                self._log_mined(base, epoch, blocks or [], head, began)
             return head
+
+    async def _beacon_ready(self, base: TipSet, epoch: int) -> bool:
+        """Whether the beacon rounds a block at epoch on base carries (those since base's last) have all
+        arrived, waiting for them while the epoch lasts (at least MIN_BEACON_WAIT). Rounds that never
+        come stop mining, as a Lotus miner without drand."""
+        missing = self._first_missing_round(base, epoch)
+        if missing is not None and self._wait_entry is not None:
+            left = self.epoch_time(base, epoch + 1) + self.propagation_delay - self._clock()
+            deadline = trio.current_time() + max(left, MIN_BEACON_WAIT)
+            while missing is not None and trio.current_time() < deadline:
+                try:
+                    await self._wait_entry(missing, timeout=deadline - trio.current_time())
+                except LookupError:
+                    break
+                missing = self._first_missing_round(base, epoch)
+        if missing is None:
+            self._beacon_resumed(epoch)
+            return True
+        self._beacon_missing(epoch, missing)
+        return False
+
+    def _first_missing_round(self, base: TipSet, epoch: int) -> int | None:
+        beacon = self.node.beacon
+        last = beacon.max_beacon_round_for_epoch(epoch)
+        entries = base.blocks[0].beacon_entries
+        first = entries[-1].round + 1 if entries else last
+        for round_ in range(min(first, last), last + 1):
+            try:
+                beacon.entry(round_)
+            except LookupError:
+                return round_
+        return None
+
+    def _beacon_missing(self, epoch: int, round_: int) -> None:
+        if self._beacon_stalled is None:
+            log.warning(
+                "no beacon entry for the epoch: not mining until the beacon's rounds arrive",
+                epoch=epoch,
+                round=round_,
+            )
+        self._beacon_stalled = round_
+
+    def _beacon_resumed(self, epoch: int) -> None:
+        if self._beacon_stalled is not None:
+            log.info("beacon rounds arrived: mining again", epoch=epoch, skipped=self.stats.beacon_skips)
+            self._beacon_stalled = None
 
     async def _pace(self, base: TipSet) -> None:
         for pacer in self._pacers:
@@ -297,13 +448,12 @@ class MiningService:
                     "mining without waiting longer for a pacer", height=base.height, timeout=PACER_TIMEOUT
                 )
 
-    def _mine(self, base: TipSet, epoch: int, now: float) -> tuple[bool, TipSet | None]:
-        """In a worker thread: the blocks of the local miners at epoch on base, validated, applied.
-        Returns (whether any block was made, the new head or None)."""
-        began = time.monotonic()
+    def _make_blocks(self, base: TipSet, epoch: int, now: float) -> list[FullBlock]:
+        """In a worker thread: the validated blocks of the local miners at epoch on base (none: a null
+        round, or no miner has power)."""
         if self._network_has_no_power(base):
             self.stats.null_rounds += 1
-            return False, None
+            return []
         messages = self.node.mpool.select(base)
         dropped = self.stats.dropped
         blocks = [b for m in self.miners if (b := self._produce(m, base, epoch, messages, now)) is not None]
@@ -314,28 +464,45 @@ class MiningService:
             else:
                 log.info("null round: no local miner won", epoch=epoch, base_height=base.height)
                 self._explain_null_round(base, epoch)
-            return self.stats.dropped > dropped, None
+            return []
         self._cannot_mine = {}
+        return blocks
+
+    def _apply(self, epoch: int, blocks: Sequence[FullBlock]) -> TipSet | None:
+        """In a worker thread, for a node on its own: the blocks' tipset, its state computed, made the
+        head if heavier; the new head or None."""
         ts = TipSet(tuple(b.header for b in blocks))
         self.node.state.state_of(ts)  # the message pool reads the state after the head it is given
         weight = weight_of(self.node.chain.blockstore, ts)
         self.node.chain.put_tipset(ts, weight)
         if not self.node.chain.take_heavier(ts, weight):
             log.warning("mined tipset is not heavier than the head: kept, not made the head", height=epoch)
-            return True, None
-        self.stats.tipsets += 1
-        self.stats.last_epoch = epoch
+            return None
+        return ts
+
+    async def _submit(self, blocks: Sequence[FullBlock]) -> TipSet | None:
+        """For a node on a network: each block to the sync service (tracked for fork choice with the
+        other miners' blocks of its epoch, made part of the head if heavier, gossiped); the new head."""
+        assert self.node.sync is not None
+        changed = False
+        for block in blocks:
+            changed = await self.node.sync.submit_block(block, validated=True) or changed
+        return self.node.chain.head() if changed else None
+
+    def _log_mined(
+        self, base: TipSet, epoch: int, blocks: Sequence[FullBlock], head: TipSet, began: float
+    ) -> None:
         log.info(
             "mined",
             height=epoch,
-            tipset=str(ts.key),
+            tipset=str(head.key),
             miners=[b.header.miner.to_string(self.node.address_network) for b in blocks],
+            blocks=len(head.blocks),
             messages=sum(len(b.bls_messages) + len(b.secp_messages) for b in blocks),
             wins=sum(b.header.election_proof.win_count for b in blocks if b.header.election_proof),
             null_rounds=epoch - base.height - 1,
             ms=round((time.monotonic() - began) * 1000, 1),
         )
-        return True, ts
 
     def _network_has_no_power(self, base: TipSet) -> bool:
         """Whether no miner has power after base: then no block can ever follow it (its weight is not
@@ -409,3 +576,10 @@ class MiningService:
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _running_syncs(syncs: Sequence[ActiveSync]) -> list[ActiveSync]:
+    return [s for s in syncs if s.stage not in _SYNC_IDLE]
+
+
+_SYNC_IDLE: Final = frozenset({SyncStage.IDLE, SyncStage.COMPLETE, SyncStage.ERRORED})

@@ -201,6 +201,7 @@ class WindowPoStScheduler:
         self._runs: dict[int, DeadlineRun] = {}  # by open epoch
         self._head: TipSet | None = None
         self._processed: TipSetKey | None = None
+        self._processed_height: int | None = None
         self._step_done = trio.Event()
 
     @classmethod
@@ -247,8 +248,12 @@ class WindowPoStScheduler:
         return SchedulerStatus(miner, head, tuple(deadlines))
 
     async def wait_processed(self, ts: TipSet) -> None:
-        """Return once the scheduler has handled ts as its head (with any proving and pushing it did)."""
-        while self._processed != ts.key:
+        """Return once the scheduler has handled ts as its head (with any proving and pushing it did),
+        or a head at its height or above: on a network the head moves on while a miner waits (other
+        miners' blocks join its tipset), and a miner may build on the parent of the head (a sibling)."""
+        while self._processed != ts.key and (
+            self._processed_height is None or self._processed_height < ts.height
+        ):
             await self._step_done.wait()
 
     # -- the service ----------------------------------------------------------------------------------
@@ -286,6 +291,7 @@ class WindowPoStScheduler:
             log.error("window post step failed", height=head.height, error=_describe(exc), exc_info=exc)
         finally:
             self._processed = head.key
+            self._processed_height = head.height
             self._step_done.set()
             self._step_done = trio.Event()
 

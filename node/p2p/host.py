@@ -431,6 +431,12 @@ class Libp2pHost:
         peer_info = info.to_peer_info()
         if peer_info.peer_id == self.peer_id:
             raise StreamFailure("cannot connect to ourselves")
+        # py-libp2p refuses for 60 s to dial a peer whose addresses all failed once; an explicit dial
+        # (NetConnect) and the bootstrap redial loop, which backs off on its own, must reach a peer
+        # that has just come back up.
+        network = self._host.get_network()
+        if isinstance(network, Swarm):
+            network.unblock_peer(peer_info.peer_id)
         try:
             with trio.fail_after(self.options.dial_timeout):
                 await self._host.connect(peer_info)

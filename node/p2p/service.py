@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 
 class P2PNode:
+    name = "p2p"  # in the service runner's logs
+
     def __init__(
         self,
         config: Libp2pConfig,

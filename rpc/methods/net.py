@@ -1,8 +1,10 @@
-"""The Net* methods (lotus api/api_net.go) over the node's libp2p host, `node.host` (node/p2p/host.py).
+"""The Net* methods (lotus api/api_net.go) over the node's libp2p host, `node.host` (node/p2p/host.py,
+set by node/network.py for every node `filpy daemon` and `filpy devnet` run).
 
-A node without a host (a single-node devnet) answers as a host with no peers would: NetPeers is empty,
-NetAddrsListen gives the node's own ID and no addresses, every peer is NotConnected (0), and
-NetConnect and NetAgentVersion say that there is no network. ID is declared with the common methods.
+A node without a host (an in-process node of the tests) answers as a host with no peers would:
+NetPeers is empty, NetAddrsListen gives the node's own ID and no addresses, every peer is NotConnected
+(0), and NetConnect, NetDisconnect and NetAgentVersion say that there is no network. ID is declared with
+the common methods.
 """
 
 from collections.abc import Sequence
@@ -42,18 +44,18 @@ class NetHost(Protocol):
     def addrs_listen(self) -> HostAddrInfo: ...
     def peers(self) -> Sequence[HostAddrInfo]: ...
     async def connect(self, info: Any) -> None: ...
+    async def disconnect(self, peer: "PeerID") -> None: ...
     def connectedness(self, peer: "PeerID") -> int: ...
     def agent_version(self, peer: "PeerID") -> str: ...
 
 
-NO_NETWORK: Final = "this node runs no libp2p host (a single-node devnet)"
+NO_NETWORK: Final = "this node runs no libp2p host"
 # A peer ID is the multihash of the peer's public key: inlined (identity) when short, else sha2-256.
 PEER_ID_HASHES: Final = frozenset({IDENTITY, SHA2_256})
 
 
 def _host(node: FullNode) -> NetHost | None:
-    host: NetHost | None = getattr(node, "host", None)
-    return host
+    return node.host
 
 
 def _addr_info(info: HostAddrInfo) -> AddrInfo:
@@ -103,6 +105,16 @@ async def net_connect(node: FullNode, peer: AddrInfo) -> None:
         await host.connect(HostAddrInfo(peer.id, peer.addrs))
     except Exception as exc:  # the host's dial failures (StreamFailure and py-libp2p's own)
         raise RpcError(f"connecting to {peer.id}: {exc}") from None
+
+
+@method("NetDisconnect", perm=WRITE)
+async def net_disconnect(node: FullNode, peer: str) -> None:
+    """Close every connection to a peer (a bootstrap peer is dialled again after a while)."""
+    peer_id = parse_peer_id(peer)
+    host = _host(node)
+    if host is None:
+        raise RpcError(f"cannot disconnect from {peer}: {NO_NETWORK}")
+    await host.disconnect(peer_id)
 
 
 @method("NetConnectedness", perm=READ)

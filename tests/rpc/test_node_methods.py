@@ -1,13 +1,14 @@
 """Beacon entries (StateGetBeaconEntry v1, BeaconGetEntry v0), SyncState and the Net* methods over HTTP
 against a node with mined blocks; Net* both without a libp2p host (a single-node devnet) and with one."""
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
 from libp2p.peer.id import ID as PeerID  # noqa: N811 - py-libp2p names its peer ID class ID
 
+from chain.encoding.cid import CID
+from chain.sync.state import ActiveSync, SyncStage, SyncStatus
 from chain.types.tipset import TipSet
 from rpc.client import HttpClient, RpcCallError
 from rpc.errors import METHOD_NOT_FOUND
@@ -62,47 +63,81 @@ async def test_sync_state_of_a_node_making_its_own_chain(served: Served) -> None
         }
 
 
-@dataclass(frozen=True)
-class _Worker:
-    worker_id: int
-    base: TipSet | None
-    target: TipSet | None
-    stage: int
-    height: int
-    start: datetime
-    end: datetime
-    message: str
-
-
 @dataclass
-class _Syncer:
-    """A syncer half-way through a sync, as the network issue's will report one."""
+class _Sync:
+    """A sync service half-way through a sync (what node/chainsync's SyncService answers), with a bad
+    block table."""
 
     target: TipSet
-    vm_applied: int = 1234
+    bad: dict[CID, str] = field(default_factory=dict)
 
-    def workers(self) -> Sequence[_Worker]:
+    def sync_state(self) -> SyncStatus:
         start = datetime(2024, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)
-        return [_Worker(7, None, self.target, 3, self.target.height - 1, start, start, "fetching")]
+        running = ActiveSync(7, None, self.target, SyncStage.MESSAGES, self.target.height - 1, start)
+        return SyncStatus((running, ActiveSync(8)), vm_applied=1234)
+
+    def check_bad(self, cid: CID) -> str:
+        return self.bad.get(cid, "")
+
+    def mark_bad(self, cid: CID) -> None:
+        self.bad[cid] = "manually marked bad"
+
+    def unmark_bad(self, cid: CID) -> None:
+        self.bad.pop(cid, None)
+
+    def unmark_all_bad(self) -> None:
+        self.bad.clear()
 
 
-async def test_sync_state_reports_a_syncer(served: Served) -> None:
+async def test_sync_state_reports_the_sync_service(served: Served) -> None:
     head = served.node.chain.head()
-    served.node.syncer = _Syncer(head)  # type: ignore[attr-defined]
+    served.node.sync = _Sync(head)  # type: ignore[assignment]
     async with HttpClient(served.url()) as api:
         got = await api.call("SyncState")
     assert got["VMApplied"] == 1234
-    (worker,) = got["ActiveSyncs"]
-    assert worker == {
+    running, idle = got["ActiveSyncs"]
+    assert running == {
         "WorkerID": 7,
         "Base": None,
         "Target": head.to_json(T),
         "Stage": 3,
         "Height": head.height - 1,
         "Start": "2024-01-02T03:04:05.6Z",
-        "End": "2024-01-02T03:04:05.6Z",
-        "Message": "fetching",
+        "End": "0001-01-01T00:00:00Z",  # Go's zero time: not finished
+        "Message": "",
     }
+    assert idle == {
+        "WorkerID": 8,
+        "Base": None,
+        "Target": None,
+        "Stage": 0,
+        "Height": 0,
+        "Start": "0001-01-01T00:00:00Z",
+        "End": "0001-01-01T00:00:00Z",
+        "Message": "",
+    }
+
+
+async def test_bad_blocks(served: Served) -> None:
+    head = served.node.chain.head()
+    cid = head.cids[0]
+    async with (
+        HttpClient(served.url()) as reader,
+        HttpClient(served.url(), token=chain_token("admin")) as admin,
+    ):
+        with pytest.raises(RpcCallError, match="does not sync from a network"):
+            await reader.call("SyncCheckBad", {"/": str(cid)})
+        served.node.sync = _Sync(head)  # type: ignore[assignment]
+        assert await reader.call("SyncCheckBad", {"/": str(cid)}) == ""
+        with pytest.raises(RpcCallError, match=r"'SyncMarkBad' \(need 'admin'\)"):
+            await reader.call("SyncMarkBad", {"/": str(cid)})
+        assert await admin.call("SyncMarkBad", {"/": str(cid)}) is None
+        assert await reader.call("SyncCheckBad", {"/": str(cid)}) == "manually marked bad"
+        assert await admin.call("SyncUnmarkBad", {"/": str(cid)}) is None
+        assert await reader.call("SyncCheckBad", {"/": str(cid)}) == ""
+        await admin.call("SyncMarkBad", {"/": str(cid)})
+        assert await admin.call("SyncUnmarkAllBad") is None
+        assert await reader.call("SyncCheckBad", {"/": str(cid)}) == ""
 
 
 async def test_net_without_a_host(served: Served) -> None:
@@ -125,6 +160,8 @@ async def test_net_without_a_host(served: Served) -> None:
             await reader.call("NetConnect", info)
         with pytest.raises(RpcCallError, match=f"cannot connect to {PEER}: this node runs no libp2p host"):
             await writer.call("NetConnect", info)
+        with pytest.raises(RpcCallError, match=f"cannot disconnect from {PEER}: this node runs no libp2p"):
+            await writer.call("NetDisconnect", PEER)
 
 
 class _Host:
@@ -146,6 +183,9 @@ class _Host:
         self.connected[info.id] = info.addrs
         self.agents[info.id] = "lotus-1.30.0+mainnet"
 
+    async def disconnect(self, peer: PeerID) -> None:
+        self.connected.pop(peer.to_base58(), None)
+
     def connectedness(self, peer: PeerID) -> int:
         return 1 if peer.to_base58() in self.connected else 0
 
@@ -154,7 +194,7 @@ class _Host:
 
 
 async def test_net_with_a_host(served: Served) -> None:
-    served.node.host = _Host()  # type: ignore[attr-defined]
+    served.node.host = _Host()  # type: ignore[assignment]
     async with HttpClient(served.url(), token=chain_token("write")) as api:
         assert await api.call("NetAddrsListen") == {"ID": OWN_PEER, "Addrs": ["/ip4/127.0.0.1/tcp/4001"]}
         assert await api.call("NetConnect", {"ID": PEER, "Addrs": ["/ip4/10.0.0.1/tcp/1347"]}) is None
@@ -168,3 +208,6 @@ async def test_net_with_a_host(served: Served) -> None:
             await api.call("NetConnect", {"ID": OTHER_PEER, "Addrs": None})
         with pytest.raises(RpcCallError, match="failed to parse peer ID"):
             await api.call("NetConnect", {"ID": "nope", "Addrs": []})
+        assert await api.call("NetDisconnect", PEER) is None
+        assert await api.call("NetConnectedness", PEER) == 0
+        assert await api.call("NetPeers") == []

@@ -1,0 +1,200 @@
+"""`filpy testnet` on real processes: three daemons on 127.0.0.1 from one genesis, two of them mining
+(node1 runs t01000, node2 t01001; node0, the bootstrap node, produces the drand rounds and mines
+nothing), reached only through the command line and each node's JSON-RPC.
+
+- `up` returns with every node answering and connected to the others; `status` shows them;
+- the heads converge and tipsets holding blocks of both miners appear (ChainGetTipSet: two blocks);
+- a message pushed to node0 (MpoolPushMessage over its RPC) is included by a miner on another node, and
+  every node has the same tipsets and state roots at the same heights;
+- with node0 stopped no drand round arrives and mining stops everywhere; started again, it goes on;
+- `down` stops every node by its PID.
+
+Every process is stopped by its PID in a finally, whatever happens."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+import trio
+
+from node.testnet import read_testnet
+from rpc.client import HttpClient
+from tests.e2e.devnet_process import ROOT
+
+pytestmark = pytest.mark.slow
+
+WAIT: Final = 90.0
+BLOCK_DELAY: Final = 2
+FIL: Final = 10**18
+
+
+def filpy(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+    assert done.returncode == 0, f"filpy {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def kill_all(directory: Path) -> None:
+    """Every daemon whose pid file is in the testnet, killed (a test's finally)."""
+    for pid_file in directory.glob("node*/pid"):
+        try:
+            pid = int(pid_file.read_text())
+            os.kill(pid, signal.SIGKILL)
+        except (ValueError, OSError):
+            pass
+
+
+@pytest.fixture
+def testnet_dir(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "testnet"
+    try:
+        yield directory
+    finally:
+        kill_all(directory)
+
+
+class Node:
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.token = token
+
+    async def call(self, method: str, *params: Any) -> Any:
+        async with HttpClient(self.url, token=self.token, timeout=30) as api:
+            return await api.call(method, *params)
+
+
+async def wait_for(what: str, check: Any, timeout: float = WAIT) -> Any:
+    deadline = trio.current_time() + timeout
+    last: Any = None
+    while trio.current_time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await trio.sleep(0.5)
+    raise AssertionError(f"{what} did not happen within {timeout} s (last: {last})")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().split(") ")[1][:1] != "Z"
+
+
+async def test_three_daemons_two_miners(testnet_dir: Path) -> None:
+    up = filpy(
+        *("testnet", "up", "--dir", str(testnet_dir), "--nodes", "3", "--miners", "2"),
+        *("--block-delay", str(BLOCK_DELAY)),
+    )
+    assert "every node up and connected to the 2 others" in up.stdout
+    testnet = read_testnet(testnet_dir)
+    assert testnet is not None and testnet.nodes[0].miners == ()
+    nodes = [Node(n.api_url, n.token_path.read_text().strip()) for n in testnet.nodes]
+    pids = [int(n.pid_path.read_text()) for n in testnet.nodes]
+    for node, info in zip(nodes, testnet.nodes, strict=True):
+        assert info.api_url in up.stdout and str(info.token_path) in up.stdout
+        peers = {p["ID"] for p in await node.call("NetPeers")}
+        assert peers == {n.peer_id for n in testnet.nodes} - {info.peer_id}
+        assert (await node.call("NetAddrsListen"))["ID"] == info.peer_id
+
+    # Tipsets with a block of each miner, on a chain every node follows.
+    async def two_miners() -> dict[str, Any] | None:
+        ts = await nodes[0].call("ChainHead")
+        while ts["Height"] > 0:
+            if sorted(b["Miner"] for b in ts["Blocks"]) == ["t01000", "t01001"]:
+                return ts
+            ts = await nodes[0].call("ChainGetTipSet", ts["Blocks"][0]["Parents"])
+        return None
+
+    both = await wait_for("a tipset with blocks of both miners", two_miners)
+    got = await nodes[2].call("ChainGetTipSet", both["Cids"])
+    assert len(got["Blocks"]) == 2
+
+    # A message pushed to node0 (which mines nothing), included by a miner on another node.
+    sender = await nodes[0].call("WalletDefaultAddress")
+    to = await nodes[2].call("WalletDefaultAddress")
+    assert sender != to
+    before = int(await nodes[1].call("WalletBalance", to))
+    prototype = {
+        "Version": 0,
+        "To": to,
+        "From": sender,
+        "Nonce": 0,
+        "Value": str(3 * FIL),
+        "GasLimit": 0,
+        "GasFeeCap": "0",
+        "GasPremium": "0",
+        "Method": 0,
+        "Params": None,
+    }
+    signed = await nodes[0].call("MpoolPushMessage", prototype, None)
+    cid = signed["CID"]
+    with trio.fail_after(WAIT):
+        lookup = await nodes[2].call("StateWaitMsg", cid, 1, -1, True)
+    assert lookup["Receipt"]["ExitCode"] == 0
+    included = await nodes[2].call("ChainGetTipSet", lookup["TipSet"])
+    parent = await nodes[2].call("ChainGetTipSet", included["Blocks"][0]["Parents"])
+    including = []
+    for block, block_cid in zip(parent["Blocks"], parent["Cids"], strict=True):
+        messages = await nodes[2].call("ChainGetBlockMessages", block_cid)
+        if any(c == cid for c in messages["Cids"]):
+            including.append(block["Miner"])
+    assert including and set(including) <= {"t01000", "t01001"}
+    assert int(await nodes[1].call("WalletBalance", to)) == before + 3 * FIL
+
+    # Every node: the same tipset and the same state root at the same height, the same balance there.
+    height = lookup["Height"]
+
+    async def agreed() -> bool:
+        heads = [await n.call("ChainHead") for n in nodes]
+        return min(h["Height"] for h in heads) > height + 1
+
+    await wait_for("every node past the message", agreed)
+    tipsets = [await n.call("ChainGetTipSetByHeight", height + 1, None) for n in nodes]
+    assert len({tuple(c["/"] for c in t["Cids"]) for t in tipsets}) == 1
+    assert len({t["Blocks"][0]["ParentStateRoot"]["/"] for t in tipsets}) == 1
+    key = tipsets[0]["Cids"]
+    assert {await n.call("WalletBalance", to) for n in nodes} == {str(before + 3 * FIL)}
+    assert len({(await n.call("StateGetActor", to, key))["Balance"] for n in nodes}) == 1
+
+    status = filpy("testnet", "status", "--dir", str(testnet_dir))
+    for info in testnet.nodes:
+        assert info.name in status.stdout and info.api_url in status.stdout
+    assert "3 of 3 nodes answer" in status.stdout
+
+    # node0 produces the drand rounds: without it the miners get no round and stop; back, they go on.
+    os.kill(pids[0], signal.SIGTERM)
+    await wait_for("node0 stopping", lambda: trio.to_thread.run_sync(lambda: not alive(pids[0])), 20)
+    await trio.sleep(3 * BLOCK_DELAY)  # the rounds already out are used up
+    stalled = [(await n.call("ChainHead"))["Height"] for n in nodes[1:]]
+    await trio.sleep(4 * BLOCK_DELAY)
+    assert [(await n.call("ChainHead"))["Height"] for n in nodes[1:]] == stalled
+    again = filpy("testnet", "up", "--dir", str(testnet_dir))
+    assert "1 started, 2 already running" in again.stdout
+
+    async def moving() -> bool:
+        heights = [(await n.call("ChainHead"))["Height"] for n in nodes]
+        return min(heights) > max(stalled)
+
+    await wait_for("mining again once node0 is back", moving)
+
+    down = filpy("testnet", "down", "--dir", str(testnet_dir))
+    lines = down.stdout.splitlines()
+    pids = [int(line.split("PID ")[1].split()[0]) for line in lines if "stopped PID" in line]
+    assert len(pids) == 3 and "stopped 3 of 3 nodes" in down.stdout
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        await trio.sleep(0.2)
+    assert not any(alive(pid) for pid in pids)
+    assert not any((n.repo / "pid").exists() for n in testnet.nodes)
+    assert "node0: not running" in filpy("testnet", "down", "--dir", str(testnet_dir)).stdout

@@ -1,0 +1,92 @@
+"""An independent implementation on a running devnet (issue 10's last test on real processes): a
+js-libp2p 2.x peer (tests/interop/js/p2p_peer.mjs: gossipsub 14, noise, yamux, tcp, identify) dials a
+`filpy devnet` child process at the address NetAddrsListen gives, speaks hello, receives the blocks the
+devnet mines on /fil/blocks/devnet and decodes them with @ipld/dag-cbor as BlockMsg, and publishes on
+/fil/msgs/devnet a message signed here with a well-known devnet account's key; the devnet's miner includes
+it (StateWaitMsg over RPC finds it). Both processes are stopped by their PIDs whatever happens."""
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from chain.types.address import Address
+from chain.types.message import Message, sign_message
+from node.devnet import account_key
+from tests.e2e.devnet_process import DevnetProcess
+from tests.interop.js_env import JS_DIR, node_with_packages
+from tests.interop.test_p2p_js import Lines
+
+pytestmark = pytest.mark.slow
+
+PEER = JS_DIR / "p2p_peer.mjs"
+FIL = 10**18
+T = "t"
+
+
+@pytest.fixture(scope="module")
+def node_bin() -> str:
+    return node_with_packages("the js-libp2p devnet test")
+
+
+async def test_js_libp2p_peer_on_a_running_devnet(node_bin: str, tmp_path: Path) -> None:
+    devnet = DevnetProcess(tmp_path / "repo", "--block-delay", "1")
+    process: trio.Process | None = None
+    try:
+        url = devnet.wait_ready()
+        genesis = devnet.genesis()
+        async with devnet.client(url) as api:
+            listen = await api.call("NetAddrsListen")
+            address = f"{listen['Addrs'][0]}/p2p/{listen['ID']}"
+
+            # A transfer from account 1 to account 2, signed here as any wallet would.
+            key = account_key(1)
+            sender = Address.of_key(key)
+            to = Address.of_key(account_key(2))
+            nonce = await api.call("MpoolGetNonce", sender.to_string(T))
+            draft = Message(
+                to=to,
+                from_=sender,
+                nonce=nonce,
+                value=FIL,
+                gas_limit=0,
+                gas_fee_cap=0,
+                gas_premium=0,
+                method=0,
+            )
+            estimated = Message.from_json(
+                await api.call("GasEstimateMessageGas", draft.to_json(T), None, None)
+            )
+            signed = sign_message(estimated, key)
+
+            process = await trio.lowlevel.open_process(
+                [node_bin, str(PEER), address, "devnet", genesis, signed.to_bytes().hex()],
+                cwd=JS_DIR,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            assert process.stdout is not None
+            events = Lines(process.stdout)
+            assert (await events.until("connected", timeout=60))["peer"] == listen["ID"]
+            hello = await events.until("hello_received")
+            assert hello["from"] == listen["ID"] and hello["genesis"] == genesis and hello["fields"] == 4
+            block: dict[str, Any] = await events.until("block", timeout=60)
+            assert block["tuple"] == 3 and block["headerFields"] == 16 and block["reencoded"] is True
+            header = await api.call("ChainGetBlock", {"/": block["cid"]})
+            assert header["Height"] == block["height"] and header["Miner"] == "t01000"
+            published = await events.until("published", timeout=60)
+            assert listen["ID"] in published["recipients"]
+
+            with trio.fail_after(60):
+                lookup = await api.call("StateWaitMsg", {"/": str(signed.cid())}, 1, -1, True)
+            assert lookup["Receipt"]["ExitCode"] == 0
+            agent = await api.call("NetAgentVersion", (await events.until("ready", timeout=1))["peer"])
+            assert agent.startswith("js-libp2p/")
+    finally:
+        if process is not None:
+            process.kill()  # by its PID
+            with trio.move_on_after(5):
+                await process.wait()
+        devnet.kill()
