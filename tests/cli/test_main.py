@@ -174,3 +174,18 @@ def test_every_client_subcommand_has_the_client_options() -> None:
             options = {o for a in leaf._actions for o in a.option_strings}
             assert {"--repo", "--json"} <= options, leaf.prog
             assert leaf.get_default("handler").command == leaf.prog
+
+
+@pytest.mark.parametrize("command", ["devnet", "daemon"])
+def test_a_node_command_exits_without_the_interpreter_teardown(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stopped node's process ends at once with the command's status (its stores are closed by
+    # then); the interpreter's last collection over the node's caches would take seconds.
+    module = importlib.import_module(f"cli.{command}")
+    monkeypatch.setattr(module, "run", lambda args: 3)
+    exits: list[int] = []
+    monkeypatch.setattr(cli.os, "_exit", exits.append)
+    cli.main([command])
+    assert exits == [3]
+
