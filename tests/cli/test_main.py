@@ -185,7 +185,7 @@ def test_a_node_command_exits_without_the_interpreter_teardown(
     module = importlib.import_module(f"cli.{command}")
     monkeypatch.setattr(module, "run", lambda args: 3)
     exits: list[int] = []
-    monkeypatch.setattr(cli.os, "_exit", exits.append)
+    monkeypatch.setattr(os, "_exit", exits.append)
     cli.main([command])
     assert exits == [3]
 
