@@ -70,8 +70,11 @@ class _Sync:
 
     target: TipSet
     bad: dict[CID, str] = field(default_factory=dict)
+    started: bool = True
 
     def sync_state(self) -> SyncStatus:
+        if not self.started:
+            return SyncStatus((), vm_applied=0)
         start = datetime(2024, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)
         running = ActiveSync(7, None, self.target, SyncStage.MESSAGES, self.target.height - 1, start)
         return SyncStatus((running, ActiveSync(8)), vm_applied=1234)
@@ -87,6 +90,15 @@ class _Sync:
 
     def unmark_all_bad(self) -> None:
         self.bad.clear()
+
+
+async def test_a_sync_service_without_workers_reports_the_head_as_synced(served: Served) -> None:
+    served.node.sync = _Sync(served.node.chain.head(), started=False)  # type: ignore[assignment]
+    async with HttpClient(served.url()) as api:
+        got = await api.call("SyncState")
+    (worker,) = got["ActiveSyncs"]
+    head = served.node.chain.head().to_json(T)
+    assert (worker["Base"], worker["Target"], worker["Stage"]) == (head, head, 4)
 
 
 async def test_sync_state_reports_the_sync_service(served: Served) -> None:
