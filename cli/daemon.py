@@ -19,8 +19,10 @@ Window PoSt scheduler and sealing pipeline.
 A node run (`serve`), for both commands: the repo is open and locked, the full node open on its
 datastore (config.toml's [datastore] options) with its chain's beacon; the RPC's JWT secret comes from
 the keystore (`auth-jwt-private`, made on first start); the services start in order under
-node/daemon.py: the payment-channel manager and settler; the chain sync, the P2P node and, for a drand
-chain, the beacon service (node/network.py); when the node mines, each miner's Window PoSt scheduler
+node/daemon.py: the payment-channel manager and settler; with config.toml's `[slasher] enabled`, the
+slasher (node/slasher.py: it reports the consensus faults of the blocks the sync accepts or submits, from
+`[slasher] address`); the chain sync, the P2P node and, for a drand chain, the beacon service
+(node/network.py); when the node mines, each miner's Window PoSt scheduler
 and sealing pipeline, then the block miner; then the RPC server with every method of
 full_node_registry(). Once the server listens, the admin token (`token`, 0600) and the RPC multiaddr
 (`api`) are written into the repo, atomically. SIGINT, SIGTERM or Filecoin.Shutdown stop everything in
@@ -313,16 +315,22 @@ def serve(
     *,
     beacon: "NodeBeacon",
 ) -> int:
-    """Run the node's own services (the payment-channel manager and settler), its network (sync, P2P
+    """Run the node's own services (the payment-channel manager and settler, and with `[slasher]
+    enabled` the slasher, fed every block the sync service accepts or submits), its network (sync, P2P
     node, the drand beacon service), then the given ones (the miners'), then the RPC server, until
     stopped; the exit status."""
     from node.daemon import ServiceRunner, run_runner
     from node.markets.paych_settler import PaychSettler
     from node.network import NodeNetwork
+    from node.slasher import slasher_service
 
     network = NodeNetwork.open(node, repo.keystore, config.libp2p, beacon=beacon.service)
     api = ApiService(repo, node, jwt_secret(repo), config)
     own: list[Service] = [node.paych, PaychSettler(node.paych)]
+    slasher = slasher_service(node, config.slasher)
+    if slasher is not None:  # every block gossip accepts and every block this node submits
+        network.sync.block_observers.append(slasher.observe)
+        own.append(slasher)
 
     def running() -> None:
         assert api.bound is not None

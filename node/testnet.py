@@ -18,7 +18,8 @@ holds its key; every node has its drand.json and checks the rounds it receives.
 Each repo's config.toml says where the node listens (RPC `127.0.0.1:<api port>`, libp2p
 `/ip4/127.0.0.1/tcp/<p2p port>`), which nodes it dials (every node before it: node0 is everyone's
 bootstrap peer and the nodes form a full mesh), whether it mines (the nodes holding miners) and the block
-delay. The ports are given (a base port + node index, for compose files) or free ports of 127.0.0.1
+delay, and that its slasher (node/slasher.py) watches for consensus faults and reports them from the node's
+default address. The ports are given (a base port + node index, for compose files) or free ports of 127.0.0.1
 found when the testnet is made, and kept: a testnet started again keeps its URLs. Each node's libp2p
 identity is made here, in its keystore, so that the others can name it as a bootstrap peer.
 """
@@ -448,6 +449,8 @@ def _fill_repo(
 ) -> None:
     """A node's repo: its config, the genesis (and drand chain info), the accounts' keys, its miners'
     sectors and keys."""
+    accounts = devnet_accounts(spec.accounts)
+    own = accounts[node.index % len(accounts)].address
     try:
         config = with_overrides(
             repo.config,
@@ -457,6 +460,9 @@ def _fill_repo(
                 "libp2p.listen": (node.listen,),
                 "libp2p.bootstrap": tuple(n.peer_address for n in nodes[: node.index]),
                 "mining.enabled": bool(node.miners),
+                # every node of a testnet watches for consensus faults, reporting from its own account
+                "slasher.enabled": True,
+                "slasher.address": own.to_string(ADDRESS_NETWORK),
             },
         )
     except ConfigError as exc:  # the ports and addresses are ours: a bug
@@ -466,10 +472,9 @@ def _fill_repo(
     if (directory / DRAND_FILE).exists():
         shutil.copyfile(directory / DRAND_FILE, repo.drand_path)
     wallet = Wallet(repo.keystore, ADDRESS_NETWORK)
-    accounts = devnet_accounts(spec.accounts)
     for account in accounts:
         wallet.ensure_key(account.key)
-    wallet.set_default(accounts[node.index % len(accounts)].address)
+    wallet.set_default(own)
     for miner in miners:
         if miner.id_address in node.miners:
             write_presealed(repo.sectors_path, miner, ADDRESS_NETWORK)

@@ -67,6 +67,11 @@ def test_a_new_testnet(tmp_path: Path) -> None:
         assert config["libp2p"]["bootstrap"] == [n.peer_address for n in nodes[: node.index]]
         assert config["mining"]["enabled"] is bool(node.miners)
         assert config["chain"]["block_delay"] == 2
+        # every node's slasher is on, reporting from the node's own funded account
+        assert config["slasher"] == {
+            "enabled": True,
+            "address": Address.of_key(account_key(node.index)).to_string(T),
+        }
         wallet = Wallet(keystore, T)
         assert all(wallet.has(Address.of_key(account_key(i))) for i in range(10))
         assert wallet.default() == Address.of_key(account_key(node.index))
