@@ -32,7 +32,9 @@ round 0, the group hash).
 **Rounds missed** (the node was offline when they were published): with a host attached
 (`attach_host`), the service serves its rounds to peers and, once per period and whenever
 `wait_entry` asks for a due round it lacks, fetches what is missing after the consecutive rounds it
-holds (or after round 0 on a young chain), verified as a chain from there (node/beacon/sync.py).
+holds (or after round 0 on a young chain, also when gossip brought later rounds first: those a
+producer published before this node was connected never come by gossip), verified as a chain from
+there (node/beacon/sync.py).
 
 **The mining contract**: the chain's beacon (`DrandBeacon.entry`) answers only from the store and
 raises LookupError for a round that has not arrived; produce_block / mining_base let it through, and
@@ -168,10 +170,12 @@ class BeaconService:
             return 0
         async with self._fill_lock:
             anchor = self.store.contiguous_end()
-            if anchor is None:
-                if last > self.store.limit:
-                    return 0  # an old chain and nothing held: gossip and the blocks will bring rounds
+            if last <= self.store.limit and self._gap_before_oldest():
+                # Nothing held, or gossip brought later rounds first (those published before this node
+                # was connected never come by gossip): from round 0, which the genesis vouches for.
                 anchor = self.info.genesis_entry
+            if anchor is None:
+                return 0  # an old chain and nothing held: gossip and the blocks will bring rounds
             if anchor.round >= last:
                 return 0
             last = min(last, anchor.round + self.store.limit)
@@ -183,6 +187,12 @@ class BeaconService:
             if added:
                 log.info("beacon.rounds_fetched", first=fetched[0].round, last=fetched[-1].round, added=added)
             return added
+
+    def _gap_before_oldest(self) -> bool:
+        """Whether rounds are missing before the oldest one held (none held, or the oldest is not round 1
+        while the store has not pruned any)."""
+        oldest = next(self.store.rounds(), None)
+        return oldest is None or (oldest > 1 and len(self.store) < self.store.limit)
 
     def _verify_fetched(self, entries: list[BeaconEntry], trusted: BeaconEntry) -> None:
         self.beacon.verify_chain(entries, trusted)

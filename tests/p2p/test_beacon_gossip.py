@@ -159,6 +159,18 @@ async def test_rounds_missed_are_fetched_from_peers_and_forged_ones_refused() ->
         assert fetched == [producer.beacon.entry(r) for r in range(1, 6)]
         assert listener.stats.fetched == 5
 
+        # A node whose first rounds came by gossip after rounds 1-5 were published (a container
+        # started after the producer): it fetches the early ones too, verified from round 0.
+        late = beacon_service(clock, None)
+        late.attach_host(b.host)
+        clock.now = INFO.time_of_round(7)
+        made = await producer.produce_due()
+        assert [e.round for e in made] == [6, 7]
+        for entry in made:
+            late.store.put(entry)
+        assert await late.fill(7) == 5
+        assert [late.beacon.entry(r) for r in range(1, 8)] == [producer.beacon.entry(r) for r in range(1, 8)]
+
 
 @pytest.mark.slow
 async def test_a_listening_node_fills_its_gaps_on_its_own() -> None:
