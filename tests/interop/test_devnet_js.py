@@ -2,8 +2,10 @@
 js-libp2p 2.x peer (tests/interop/js/p2p_peer.mjs: gossipsub 14, noise, yamux, tcp, identify) dials a
 `filpy devnet` child process at the address NetAddrsListen gives, speaks hello, receives the blocks the
 devnet mines on /fil/blocks/devnet and decodes them with @ipld/dag-cbor as BlockMsg, and publishes on
-/fil/msgs/devnet a message signed here with a well-known devnet account's key; the devnet's miner includes
-it (StateWaitMsg over RPC finds it). Both processes are stopped by their PIDs whatever happens."""
+/fil/msgs/devnet a message signed here with a well-known devnet account's key, which only the JS peer
+has; the devnet's miner includes it (StateWaitMsg and StateSearchMsg find it executed, ChainGetMessage
+returns it, ChainGetBlockMessages shows it in t01000's block). Both processes are stopped by their PIDs
+whatever happens."""
 
 import subprocess
 from pathlib import Path
@@ -79,9 +81,26 @@ async def test_js_libp2p_peer_on_a_running_devnet(node_bin: str, tmp_path: Path)
             published = await events.until("published", timeout=60)
             assert listen["ID"] in published["recipients"]
 
+            # Only the JS peer ever had the message: it reached the devnet by gossip.
+            cid = {"/": str(signed.cid())}
             with trio.fail_after(60):
-                lookup = await api.call("StateWaitMsg", {"/": str(signed.cid())}, 1, -1, True)
+                lookup = await api.call("StateWaitMsg", cid, 1, -1, True)
             assert lookup["Receipt"]["ExitCode"] == 0
+            found = await api.call("StateSearchMsg", None, cid, None, True)
+            assert (found["Height"], found["TipSet"]) == (lookup["Height"], lookup["TipSet"])
+            assert found["Receipt"]["ExitCode"] == 0
+            on_chain = await api.call("ChainGetMessage", cid)
+            assert Message.from_json(on_chain) == signed.message
+            # included by the devnet's miner: in a block of the tipset its execution is recorded after
+            executed = await api.call("ChainGetTipSet", lookup["TipSet"])
+            parent = await api.call("ChainGetTipSet", executed["Blocks"][0]["Parents"])
+            including = []
+            for header, block_cid in zip(parent["Blocks"], parent["Cids"], strict=True):
+                messages = await api.call("ChainGetBlockMessages", block_cid)
+                if cid in messages["Cids"]:
+                    including.append(header["Miner"])
+            assert including == ["t01000"]
+            assert int(await api.call("WalletBalance", to.to_string(T))) >= FIL
             agent = await api.call("NetAgentVersion", (await events.until("ready", timeout=1))["peer"])
             assert agent.startswith("js-libp2p/")
     finally:
