@@ -14,8 +14,9 @@ once every node's RPC answers and every node is connected to all the others, or 
 did not come up (with the end of its log) after stopping what it started. It prints each node's RPC
 URL, token path, miners and libp2p address. Run again, it starts the stopped nodes of the same testnet
 (the chain resumes; the ports are kept). `status` asks every node over RPC for its head, height, peers
-and sync, as a table. `down` stops every node by the PID in its pid file (SIGTERM, SIGKILL after
-STOP_TIMEOUT seconds) and says what it stopped.
+and sync, as a table (also the nodes started otherwise, as docker-compose does: those with an `api`
+file). `down` stops every node by the PID in its pid file (SIGTERM, SIGKILL after STOP_TIMEOUT seconds)
+and says what it stopped.
 """
 
 import argparse
@@ -355,7 +356,8 @@ async def _view(node: "TestnetNode", pid: int | None) -> NodeView:
     from rpc.client import HttpClient, RpcCallError, TransportError
 
     view = NodeView(node, pid)
-    if pid is None:
+    if pid is None and not (node.repo / "api").exists():
+        # no pid file, and no api file either: a daemon started otherwise (docker-compose) writes one
         view.error = "not running"
         return view
     try:
@@ -545,7 +547,7 @@ def run_status(args: argparse.Namespace) -> int:
             head = ",".join(c[-8:] for c in view.head or [])
             table.add_row(
                 view.node.name,
-                str(view.pid),
+                str(view.pid or "-"),
                 str(view.height),
                 f"…{head}",
                 str(view.blocks),

@@ -3,8 +3,9 @@ built from the Dockerfile, `podman-compose up` makes the shared genesis (the one
 and starts the bootstrap node, the two miners and the plain full node (host networking, 127.0.0.1 ports
 chosen free for this run), and the testnet works: every node answers and is connected to the three
 others, the chain grows with tipsets holding blocks of both miners, the full node follows the same
-head, and each container's healthcheck (Filecoin.Version) passes. `podman-compose down -v` removes
-the containers and the volume whatever happens.
+head, each container's healthcheck (Filecoin.Version) passes, and `filpy testnet status` run in a
+container shows the four nodes. `podman-compose down -v` removes the containers and the volume whatever
+happens.
 
 Skipped, saying why, where podman, podman-compose or the local Debian base image are missing."""
 
@@ -159,6 +160,15 @@ async def test_compose_testnet(project: tuple[str, dict[str, str]]) -> None:
             [PODMAN, "healthcheck", "run", f"{name}_{service}_1"], capture_output=True, text=True, timeout=60
         )
         assert check.returncode == 0, f"{service}: {check.stdout} {check.stderr}"
+    # `filpy testnet status` inside a container finds the four nodes by their api files (no pid files:
+    # compose started them), all on one head.
+    status = subprocess.run(
+        [PODMAN, "exec", f"{name}_fullnode_1", "filpy", "testnet", "status", "--dir", "/data/testnet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0 and "4 of 4 nodes answer" in status.stdout, status.stdout + status.stderr
     genesis = subprocess.run(
         [PODMAN, "inspect", "-f", "{{.State.ExitCode}}", f"{name}_genesis_1"],
         capture_output=True,
