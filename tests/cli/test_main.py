@@ -188,4 +188,3 @@ def test_a_node_command_exits_without_the_interpreter_teardown(
     monkeypatch.setattr(os, "_exit", exits.append)
     cli.main([command])
     assert exits == [3]
-
