@@ -1,7 +1,9 @@
 """`filpy daemon` end to end: a genesis made with `filpy genesis new` (its Timestamp set to now), a node
 started on a new repo with it (no mining: the head stays at the genesis), then, with the genesis miner's
-pre-sealed sectors in the repo and `mining.enabled = true`, a restart that mines. Driven through the CLI
-and RPC only; every process stopped by its PID."""
+pre-sealed sectors in the repo and `mining.enabled = true`, a restart that mines. The slasher is off by
+default; `[slasher] enabled` with an address the wallet lacks stops the daemon with the reason, and with
+one it holds the slasher runs among the node's services. Driven through the CLI and RPC only; every
+process stopped by its PID."""
 
 import json
 import os
@@ -19,6 +21,10 @@ import pytest
 import tomli_w
 import trio
 
+from chain.types.address import Address
+from node.devnet import account_key
+from node.keystore import Keystore
+from node.wallet import Wallet
 from rpc.client import HttpClient, endpoint_from_multiaddr
 from tests.e2e.devnet_process import ROOT
 
@@ -102,6 +108,24 @@ async def test_daemon_runs_a_genesis_and_mines_when_configured(
     assert (await head(url))["Height"] == 0  # mining is off by default
     daemons[-1].send_signal(signal.SIGTERM)
     assert daemons[-1].wait(10) == 0
+    (running,) = [e["services"] for e in events(log) if e["event"] == "node running"]
+    assert "slasher" not in running  # off by default
+
+    # [slasher] on, reporting from an address the wallet lacks: the daemon refuses to run, saying why.
+    reporter = Address.of_key(account_key(0))
+    config = tomllib.loads((repo / "config.toml").read_text())
+    config["slasher"] = {"enabled": True, "address": reporter.to_string("t")}
+    (repo / "config.toml").write_text(tomli_w.dumps(config))
+    refused = subprocess.run(
+        [sys.executable, "-m", "cli", "daemon", "--repo", str(repo), "--api", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert refused.returncode == 1
+    assert f"slasher.address {reporter.to_string('t')} is not in the wallet" in refused.stderr
+    Wallet(Keystore(repo / "keystore"), "t").ensure_key(account_key(0))
 
     # The genesis miner's sectors into the repo, mining on at a 1 s block delay: a restart mines.
     for entry in sectors.iterdir():
@@ -121,5 +145,13 @@ async def test_daemon_runs_a_genesis_and_mines_when_configured(
     assert ts["Blocks"][0]["Miner"] == "t01000"
     daemons[-1].send_signal(signal.SIGINT)
     assert daemons[-1].wait(10) == 0
-    events = [json.loads(line)["event"] for line in log.read_text().splitlines() if line.startswith("{")]
-    assert "window post scheduler started" in events and "mined" in events
+    names = [e["event"] for e in events(log)]
+    assert "window post scheduler started" in names and "mined" in names
+    # the slasher ran with the node's services, reporting from the configured address
+    started = [e for e in events(log) if e["event"] == "slasher.started"]
+    assert [e["reporter"] for e in started] == [reporter.to_string("t")]
+    assert "slasher" in [e for e in events(log) if e["event"] == "node running"][-1]["services"]
+
+
+def events(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
