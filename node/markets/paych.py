@@ -427,6 +427,16 @@ class PaychManager:
         _log.info("paych tracking inbound channel", channel=str(channel), from_=str(from_key))
         return rec
 
+    async def pays_to(self, channel: Address, recipient: Address) -> bool:
+        """Whether the channel on chain pays recipient (its To is the same actor); PaychError if there
+        is no such channel."""
+        return await self.node.run_sync(self._pays_to_sync, channel, recipient)
+
+    def _pays_to_sync(self, channel: Address, recipient: Address) -> bool:
+        view = ChainView.of(self.node)
+        to = must_channel_state(view, channel).state.to
+        return key_of(view, to) == key_of(view, recipient)
+
     async def check_voucher_valid(self, channel: Address, sv: SignedVoucher) -> None:
         """PaychVoucherCheckValid: raise VoucherInvalid unless the voucher could be redeemed (now or
         once its locks open). Tracks an unknown channel paying us, as Lotus does."""

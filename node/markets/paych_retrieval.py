@@ -7,8 +7,8 @@ provider redeems the lane's best voucher later (PaychVoucherSubmit, or the settl
 settles).
 """
 
-from actors.paych.types import SignedVoucher
-from chain.encoding.errors import DecodeError
+from collections.abc import Callable
+
 from chain.types.address import Address
 from node.markets.paych import PaychManager
 from node.markets.paych_types import PaychError
@@ -28,21 +28,24 @@ def voucher_source(manager: PaychManager, channel: Address, lane: int, deal_id: 
             raise PaymentError(
                 f"payment channel {channel} lacks {made.shortfall} attoFIL to pay {owed} for deal {deal_id}"
             )
-        return DealPayment(deal_id, channel, made.voucher.to_bytes())
+        return DealPayment(deal_id, channel, made.voucher)
 
     return voucher_for
 
 
-def payment_check(manager: PaychManager) -> PaymentCheck:
-    """The provider's PaymentCheck: store the payment's voucher (PaychVoucherAdd); what it adds."""
+def payment_check(manager: PaychManager, recipient: Callable[[], Address] | None = None) -> PaymentCheck:
+    """The provider's PaymentCheck: store the payment's voucher (PaychVoucherAdd); what it adds. With a
+    recipient, the channel must pay that address (the payment address the provider's query gave)."""
 
     async def check(payment: DealPayment) -> int:
+        channel = payment.payment_channel
         try:
-            sv = SignedVoucher.from_bytes(payment.payment_voucher)
-        except DecodeError as exc:
-            raise PaymentError(f"the payment for deal {payment.id} carries no voucher: {exc}") from None
-        try:
-            return await manager.add_voucher(payment.payment_channel, sv, b"", 0)
+            if recipient is not None and not await manager.pays_to(channel, recipient()):
+                raise PaymentError(
+                    f"the voucher for deal {payment.id} is refused: channel {channel} does not pay "
+                    f"{recipient()}"
+                )
+            return await manager.add_voucher(channel, payment.payment_voucher, b"", 0)
         except PaychError as exc:
             raise PaymentError(f"the voucher for deal {payment.id} is refused: {exc}") from None
 

@@ -13,7 +13,8 @@ serve). Which providers to ask comes from the caller (the deals the client made 
 """
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, BinaryIO, Final
@@ -87,14 +88,72 @@ class _CarOutput:
         self.out.write(encode_section(cid, data))
 
 
-def _verify_sections(
-    verifier: DagVerifier, sections: list[tuple[CID, bytes]], car: _CarOutput | None
-) -> None:
-    for cid, data in sections:
-        new = verifier.is_new(cid)
-        verifier.feed(cid, data)
-        if car is not None and new:
-            car.write(cid, data)
+class CarReceiver:
+    """A CAR arriving in chunks of any size: every block verified (its CID, its place in root's DAG)
+    as it completes, then written to sink as the UnixFS file or (car=True) as a CAR with each block
+    once. What both the HTTP fetch and the paid retrieval transport feed. `feed` and `finish` raise
+    the RetrievalError that says what is wrong."""
+
+    def __init__(self, root: CID, sink: BinaryIO, *, car: bool) -> None:
+        self.root = root
+        self.received = 0
+        self._car = _CarOutput(sink, root) if car else None
+        self._verifier = DagVerifier(root, DagScope.ALL, output=None if car else FileOutput(sink))
+        self._parser = CarStreamParser()
+
+    @property
+    def blocks(self) -> int:
+        return self._verifier.blocks
+
+    async def feed(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        with self._translated():
+            sections = self._parser.feed(chunk)
+            if sections:
+                await trio.to_thread.run_sync(self._verify, sections)
+
+    async def finish(self) -> VerifiedDag:
+        """The DAG's figures once the stream ended; TransferInterrupted if it is incomplete."""
+        with self._translated():
+            self._parser.close()
+            verified: VerifiedDag = await trio.to_thread.run_sync(self._verifier.finish)
+        return verified
+
+    def _verify(self, sections: list[tuple[CID, bytes]]) -> None:
+        for cid, data in sections:
+            new = self._verifier.is_new(cid)
+            self._verifier.feed(cid, data)
+            if self._car is not None and new:
+                self._car.write(cid, data)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except IncompleteDag as exc:
+            raise TransferInterrupted(str(exc)) from None
+        except TamperedBlock as exc:
+            raise BadData(f"refused a tampered block: {exc}") from None
+        except VerificationError as exc:
+            raise BadData(str(exc)) from None
+        except DecodeError as exc:
+            raise BadData(f"the provider's CAR is malformed after {self.received} bytes: {exc}") from None
+
+
+@contextmanager
+def partial_output(out: Path) -> Iterator[BinaryIO]:
+    """A temporary file beside out, synced and renamed to out when the block exits normally; removed
+    otherwise (nothing unverified is left at out)."""
+    tmp = out.with_name(f".{out.name}.partial")
+    try:
+        with tmp.open("w+b") as sink:
+            yield sink
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 async def retrieve_http(
@@ -108,18 +167,13 @@ async def retrieve_http(
 ) -> RetrievalResult:
     """Fetch root's DAG from the provider at base_url (`http://host:port`) into out (see the module)."""
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.partial")
     url = f"{base_url.rstrip('/')}/ipfs/{root}"
     params = {"format": "car", "dag-scope": "all"}
     own = client is None
     http = client or httpx.AsyncClient(timeout=httpx.Timeout(read_timeout))
-    received = 0
     try:
-        with tmp.open("w+b") as sink:
-            output = None if car else FileOutput(sink)
-            car_out = _CarOutput(sink, root) if car else None
-            verifier = DagVerifier(root, DagScope.ALL, output=output)
-            parser = CarStreamParser()
+        with partial_output(out) as sink:
+            receiver = CarReceiver(root, sink, car=car)
             try:
                 async with http.stream("GET", url, params=params, headers={"Accept": CAR_ACCEPT}) as response:
                     if response.status_code != 200:
@@ -131,38 +185,20 @@ async def retrieve_http(
                     ):
                         raise BadData(f"the provider sent {media or 'no content type'}, not a CAR v1")
                     async for chunk in response.aiter_raw():
-                        received += len(chunk)
-                        sections = parser.feed(chunk)
-                        if sections:
-                            await trio.to_thread.run_sync(_verify_sections, verifier, sections, car_out)
-                parser.close()
-                verified: VerifiedDag = await trio.to_thread.run_sync(verifier.finish)
+                        await receiver.feed(chunk)
+                verified = await receiver.finish()
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.ReadTimeout) as exc:
                 raise TransferInterrupted(
-                    f"the transfer of {root} broke off after {received} bytes and {verifier.blocks} verified "
-                    f"blocks: {exc}"
+                    f"the transfer of {root} broke off after {receiver.received} bytes and "
+                    f"{receiver.blocks} verified blocks: {exc}"
                 ) from None
-            except IncompleteDag as exc:
-                raise TransferInterrupted(str(exc)) from None
-            except TamperedBlock as exc:
-                raise BadData(f"refused a tampered block: {exc}") from None
-            except VerificationError as exc:
-                raise BadData(str(exc)) from None
-            except DecodeError as exc:
-                raise BadData(f"the provider's CAR is malformed after {received} bytes: {exc}") from None
             except httpx.HTTPError as exc:
                 raise RetrievalError(f"cannot retrieve {root} from {base_url}: {exc}") from None
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     finally:
         if own:
             await http.aclose()
-    _log.info("retrieval.done", root=str(root), blocks=verified.blocks, bytes=received, out=str(out))
-    return RetrievalResult(root, out, verified.blocks, received, verified.file_size)
+    _log.info("retrieval.done", root=str(root), blocks=verified.blocks, bytes=receiver.received, out=str(out))
+    return RetrievalResult(root, out, verified.blocks, receiver.received, verified.file_size)
 
 
 # ClientFindData ----------------------------------------------------------------------------------

@@ -8,16 +8,19 @@ paid before any byte; then the provider sends up to the next interval boundary (
 each interval PaymentIntervalIncrease longer) and waits for a voucher covering the bytes up to the
 boundary below what it sent (IntervalLowerBound); the last payment covers every byte sent.
 
+The provider is strict where go-fil-markets would wait for more: every payment of a deal must use the
+channel and lane of its first, and must cover all that was asked for; a voucher refused by the check, a
+short one, or none within the timeout ends the deal with an `Errored` response whose message says why,
+and the provider sends nothing more.
+
 Transport-neutral: `provider_transfer` and `client_transfer` speak through `MessageChannel`s (send,
-receive), which a libp2p stream or an HTTP exchange provides. What they need from the payment channel
-manager (branch paych-manager) is a pair of callbacks:
+receive), which node/markets/retrieval_deals.py's libp2p stream provides. What they need from the
+payment-channel manager is a pair of callbacks (node/markets/paych_retrieval.py):
 
 - provider: `PaymentCheck(payment) -> funds added` (PaychVoucherAdd on the voucher: checks the signature,
   channel, lane and nonce, and returns the delta over the best voucher seen);
 - client: `VoucherSource(amount, received) -> DealPayment` (PaychVoucherCreate for the cumulative amount
   on the deal's lane).
-
-Until that lands `PaymentVoucher` is the voucher's CBOR as it is (the paych branch's SignedVoucher).
 """
 
 from collections.abc import AsyncIterable, Awaitable, Callable
@@ -28,8 +31,9 @@ from typing import Annotated, Any, Protocol
 import structlog
 import trio
 
+from actors.paych.types import SignedVoucher
 from chain.encoding.cid import CID
-from chain.encoding.schema import Bytes, CborMap, Name, TokenAmount, Uint64
+from chain.encoding.schema import CborMap, Name, TokenAmount, Uint64
 from chain.types.address import Address
 
 _log = structlog.get_logger(__name__)
@@ -140,9 +144,7 @@ class DealResponse(CborMap, kw_only=True):
 class DealPayment(CborMap):
     id: Annotated[Uint64, Name("ID")]
     payment_channel: Address
-    # The SignedVoucher's CBOR bytes until the paych branch's type replaces them (go-fil-markets embeds
-    # the voucher struct itself).
-    payment_voucher: Bytes
+    payment_voucher: SignedVoucher
 
 
 class PaymentError(Exception):
@@ -167,6 +169,8 @@ class ProviderPayments:
     check: PaymentCheck
     funds_received: int = 0
     sent: int = 0
+    channel: Address | None = None  # the channel and lane of the first payment, which the rest must use
+    lane: int | None = None
 
     @property
     def params(self) -> RetrievalParams:
@@ -180,11 +184,19 @@ class ProviderPayments:
 
     async def receive(self, payment: DealPayment) -> None:
         """A payment arrived: check it (PaymentError if the check refuses it) and count its funds."""
-        if payment.id != self.proposal.id:
-            raise PaymentError(f"payment for deal {payment.id} arrived on deal {self.proposal.id}")
+        deal = self.proposal.id
+        if payment.id != deal:
+            raise PaymentError(f"payment for deal {payment.id} arrived on deal {deal}")
+        voucher = payment.payment_voucher
+        if self.channel is not None and (payment.payment_channel, voucher.lane) != (self.channel, self.lane):
+            raise PaymentError(
+                f"deal {deal} is paid on lane {self.lane} of channel {self.channel}, not on lane "
+                f"{voucher.lane} of {payment.payment_channel}"
+            )
         added = await self.check(payment)
         if added <= 0:
-            raise PaymentError(f"the voucher for deal {payment.id} adds no funds")
+            raise PaymentError(f"the voucher for deal {deal} adds no funds")
+        self.channel, self.lane = payment.payment_channel, voucher.lane
         self.funds_received += added
 
 
@@ -202,13 +214,17 @@ async def provider_transfer(
 
     async def collect(owed: int, status: DealStatus) -> None:
         await channel.send(("response", DealResponse(status=status, id=deal, payment_owed=owed)))
-        target = gate.funds_received + owed
+        before = gate.funds_received
         with trio.fail_after(payment_timeout):
-            while gate.funds_received < target:
-                kind, payment = await channel.receive()
-                if kind != "payment":
-                    raise PaymentError(f"deal {deal}: expected a payment, got {kind}")
-                await gate.receive(payment)
+            kind, payment = await channel.receive()
+        if kind != "payment":
+            raise PaymentError(f"deal {deal}: expected a payment, got {kind}")
+        await gate.receive(payment)
+        if gate.funds_received - before < owed:
+            raise PaymentError(
+                f"deal {deal}: the voucher adds {gate.funds_received - before} attoFIL but {owed} are owed "
+                f"after {gate.sent} bytes at {gate.params.price_per_byte} attoFIL per byte"
+            )
 
     try:
         if gate.owed(last=False) > 0:
@@ -229,12 +245,22 @@ async def provider_transfer(
         if last > 0:
             await collect(last, DealStatus.FundsNeededLastPayment)
     except trio.TooSlowError:
-        await channel.send(
-            ("response", DealResponse(status=DealStatus.Errored, id=deal, message="payment timed out"))
-        )
+        await _end(channel, deal, f"the client did not pay within {payment_timeout} s")
         raise PaymentError(f"deal {deal}: the client did not pay within {payment_timeout} s") from None
+    except PaymentError as exc:
+        await _end(channel, deal, str(exc))
+        raise
     await channel.send(("response", DealResponse(status=DealStatus.Completed, id=deal)))
     return gate.sent
+
+
+async def _end(channel: MessageChannel, deal: int, why: str) -> None:
+    """Tell the client why the deal ends; a client already gone does not hide the reason."""
+    with trio.move_on_after(5):
+        try:
+            await channel.send(("response", DealResponse(status=DealStatus.Errored, id=deal, message=why)))
+        except Exception as exc:  # the transport's own failure: the reason is logged by the caller
+            _log.info("retrieval.end_not_sent", deal=deal, error=str(exc))
 
 
 @dataclass

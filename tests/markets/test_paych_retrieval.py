@@ -21,7 +21,7 @@ from node.markets.retrieval_payment import (
     provider_transfer,
 )
 from tests.markets.conftest import Parties
-from tests.markets.devnode import FIL, PROVIDER_KEY
+from tests.markets.devnode import CLIENT, FIL, PROVIDER, PROVIDER_KEY
 
 PARAMS = RetrievalParams(
     price_per_byte=2, payment_interval=100, payment_interval_increase=50, unseal_price=11
@@ -82,12 +82,17 @@ async def test_a_paid_retrieval_pays_through_the_channel(parties: Parties) -> No
     forged = replace(best[lane], nonce=6, amount=total + 100, signature=None)
     forged = replace(forged, signature=PROVIDER_KEY.sign(forged.signing_bytes()))
     with pytest.raises(PaymentError, match="the voucher for deal 7 is refused: voucher signature invalid"):
-        await check(DealPayment(DEAL, channel, forged.to_bytes()))
-    assert await check(DealPayment(DEAL, channel, best[lane].to_bytes())) == 0
-    with pytest.raises(PaymentError, match="the payment for deal 7 carries no voucher"):
-        await check(DealPayment(DEAL, channel, b"\x80"))
+        await check(DealPayment(DEAL, channel, forged))
+    assert await check(DealPayment(DEAL, channel, best[lane])) == 0
+    # A channel that pays someone else is not the provider's payment.
+    to_other = payment_check(provider.paych, recipient=lambda: CLIENT)
+    with pytest.raises(PaymentError, match=f"channel {channel} does not pay {CLIENT}"):
+        await to_other(DealPayment(DEAL, channel, best[lane]))
+    assert await payment_check(provider.paych, recipient=lambda: PROVIDER)(
+        DealPayment(DEAL, channel, best[lane])
+    ) == 0
     # The client pays only what its channel holds.
     source = voucher_source(client.paych, channel, lane, DEAL)
     with pytest.raises(PaymentError, match=f"payment channel {channel} lacks 1035 attoFIL to pay {FIL}"):
         await source(FIL, 0)
-    assert isinstance(SignedVoucher.from_bytes((await source(1, 0)).payment_voucher), SignedVoucher)
+    assert isinstance((await source(1, 0)).payment_voucher, SignedVoucher)

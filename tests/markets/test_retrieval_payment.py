@@ -4,7 +4,7 @@ paying only for what it received (with a fake voucher source in place of the pay
 import pytest
 import trio
 
-from chain.encoding import dagcbor
+from actors.paych.types import SignedVoucher
 from chain.encoding.cid import CID
 from chain.types.address import Address
 from node.markets.retrieval_payment import (
@@ -60,11 +60,14 @@ class End:
         return await self.into.receive_side.receive()
 
 
-def voucher(amount: int) -> bytes:
-    return dagcbor.encode({"Amount": amount})  # stands for a SignedVoucher's CBOR
+def voucher(amount: int, lane: int = 0) -> SignedVoucher:
+    """An unsigned voucher: the fake check below stands for the manager's."""
+    return SignedVoucher(CHANNEL, 0, 0, b"", None, lane, 1, amount, 0)
 
 
-async def run(data: bytes, *, max_total: int, overcharge: int = 0) -> tuple[bytes, list[object], list[int]]:
+async def run(
+    data: bytes, *, max_total: int, overcharge: int = 0, short: int = 0, lanes: tuple[int, ...] = (0,)
+) -> tuple[bytes, list[object], list[int]]:
     to_client, to_provider = Pipe(), Pipe()
     log: list[object] = []
     provider_end, client_end = End(to_client, to_provider, log), End(to_provider, to_client, log)
@@ -72,7 +75,7 @@ async def run(data: bytes, *, max_total: int, overcharge: int = 0) -> tuple[byte
     redeemed: list[int] = []
 
     async def check(payment: DealPayment) -> int:  # what PaychVoucherAdd would do: the delta of a voucher
-        cumulative = dagcbor.decode(payment.payment_voucher)["Amount"]
+        cumulative = payment.payment_voucher.amount
         delta = cumulative - sum(redeemed)
         redeemed.append(delta)
         return delta
@@ -84,8 +87,9 @@ async def run(data: bytes, *, max_total: int, overcharge: int = 0) -> tuple[byte
     async def voucher_for(amount: int, received: int) -> DealPayment:
         nonlocal paid_total
         assert received * PARAMS.price_per_byte + PARAMS.unseal_price >= paid_total + amount
-        paid_total += amount
-        return DealPayment(7, CHANNEL, voucher(paid_total))
+        paid_total += amount - short  # a client that pays short by that much
+        lane = lanes[min(len(redeemed), len(lanes) - 1)]
+        return DealPayment(7, CHANNEL, voucher(paid_total, lane))
 
     got = bytearray()
 
@@ -134,3 +138,19 @@ async def test_the_client_refuses_an_overcharge_and_the_budget_holds() -> None:
     with pytest.raises(BaseExceptionGroup) as caught:
         await run(bytes(300), max_total=100)
     assert any(isinstance(e, PaymentError) and "budget" in str(e) for e in caught.value.exceptions)
+
+
+async def test_a_short_payment_ends_the_deal_with_the_reason() -> None:
+    with pytest.raises(BaseExceptionGroup) as caught:
+        await run(bytes(300), max_total=10_000, short=1)
+    errors = [str(e) for e in caught.value.exceptions]
+    # the provider says why, and the client hears it
+    assert any("the voucher adds 10 attoFIL but 11 are owed after 0 bytes" in e for e in errors), errors
+    assert any(e.startswith("the provider ended deal 7: Errored deal 7: the voucher adds 10") for e in errors)
+
+
+async def test_payments_of_a_deal_stay_on_its_lane() -> None:
+    with pytest.raises(BaseExceptionGroup) as caught:
+        await run(bytes(300), max_total=10_000, lanes=(0, 1))
+    errors = [str(e) for e in caught.value.exceptions]
+    assert any(f"deal 7 is paid on lane 0 of channel {CHANNEL}, not on lane 1" in e for e in errors), errors
