@@ -398,7 +398,7 @@ class RetrievalHttpApp:
                 await send({"type": "http.response.body", "body": b""})
                 return
             blocks = self._car_sections(source, request, target, walked)
-            await self._stream(receive, send, lambda: _next_chunk(blocks, self.chunk_size), what=str(target))
+            await self._stream(receive, send, lambda: next_chunk(blocks, self.chunk_size), what=str(target))
         finally:
             source.close()
 
@@ -514,7 +514,7 @@ class RetrievalHttpApp:
             reader.close()
 
 
-def _next_chunk(sections: Iterator[bytes], size: int) -> bytes | None:
+def next_chunk(sections: Iterator[bytes], size: int) -> bytes | None:
     """About size bytes of CAR from sections; None when they are exhausted."""
     parts: list[bytes] = []
     total = 0

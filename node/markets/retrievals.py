@@ -1,10 +1,14 @@
 """The client's retrievals (ClientRetrieve, ClientRetrieveWait, ClientExport): a DAG fetched from a
-provider over HTTP, verified block by block, kept as a CAR in the repo's `retrievals/` until exported.
+provider, verified block by block, kept as a CAR in the repo's `retrievals/` until exported.
 
-The provider's HTTP endpoint comes from `/fil/retrieval/transports/1.0.0` (node/markets/
-retrieval_transports.py); the fetch is node/markets/retrieval_client.py's `retrieve_http`, which keeps
-nothing unverified. Only free data is retrieved this way: priced data needs a paid retrieval deal, whose
-transport is not written yet (docs/retrieval.md), and is refused with that reason.
+A `RetrievalOrder` (Lotus v1.26's) that pays nothing is fetched over HTTP: the provider's endpoint
+comes from `/fil/retrieval/transports/1.0.0` (node/markets/retrieval_transports.py), the fetch is
+node/markets/retrieval_client.py's `retrieve_http`. An order with a Total (or an UnsealPrice) is a paid
+retrieval deal, as Lotus's ClientRetrieve makes it: the provider's query answer gives its payment
+address; the price per byte is (Total - UnsealPrice) / Size; the client gets a payment channel from its
+wallet (`Client`, else the wallet's default) to that address with Total in it (created, or reused and
+topped up, by the payment-channel manager), allocates a lane for the deal, and pays each interval with
+a voucher on it, never more than Total (node/markets/retrieval_deals.py).
 
 Retrieval IDs count up from 1 for the node's lifetime; the CARs stay in `retrievals/` (the client's to
 delete). Export writes a CAR as it is, or the UnixFS file (every block checked again against its CID);
@@ -15,6 +19,7 @@ import itertools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import httpx
 import structlog
@@ -22,13 +27,19 @@ from multiaddr import Multiaddr
 
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
+from chain.encoding.schema import BigInt, LotusJson, Name, Uint64
 from chain.stmgr.actors import ActorNotFound, StateQueryError
 from chain.store.car import CarReader
 from chain.types.address import Address
 from node.fullnode import FullNode
 from node.markets.imports import ImportStore
+from node.markets.paych_retrieval import voucher_source
+from node.markets.paych_types import PaychError
 from node.markets.retrieval_client import RetrievalError as FetchError
 from node.markets.retrieval_client import retrieve_http
+from node.markets.retrieval_deals import retrieve_paid
+from node.markets.retrieval_payment import ClientPayments, DealProposal, RetrievalParams
+from node.markets.retrieval_query import QueryError, QueryResponseStatus, query
 from node.markets.retrieval_transports import TransportsError, http_urls, query_transports
 from node.markets.traversal import VerificationError, export_file
 from node.p2p.host import AddrInfo, Libp2pHost
@@ -42,12 +53,43 @@ class RetrievalError(Exception):
     """A retrieval or export that cannot be done; the message says why."""
 
 
+class RetrievalPeerRef(LotusJson):
+    """go-fil-markets retrievalmarket.RetrievalPeer in a RetrievalOrder."""
+
+    address: Address
+    id: Annotated[str, Name("ID")] = ""
+    piece_cid: Annotated[CID | None, Name("PieceCID")] = None
+
+
+class RetrievalOrder(LotusJson, kw_only=True):
+    """lotus api.RetrievalOrder (v0's has no DataSelector/RemoteStore; filpy reads what both carry)."""
+
+    root: CID
+    piece: CID | None = None
+    size: Uint64 = 0
+    total: BigInt = 0
+    unseal_price: BigInt = 0
+    payment_interval: Uint64 = 0
+    payment_interval_increase: Uint64 = 0
+    client: Address | None = None
+    miner: Address
+    miner_peer: RetrievalPeerRef | None = None
+
+    @property
+    def paid(self) -> bool:
+        return self.total > 0 or self.unseal_price > 0
+
+
 @dataclass(frozen=True, slots=True)
 class Retrieval:
     deal_id: int
     root: CID
     miner: Address
     car: Path
+    bytes_received: int = 0
+    paid: int = 0  # attoFIL paid by vouchers
+    channel: Address | None = None  # the payment channel of a paid retrieval
+    lane: int | None = None
 
 
 class Retrievals:
@@ -76,14 +118,18 @@ class Retrievals:
                 raise RetrievalError(f"cannot reach {peer}: {exc}") from None
         return peer
 
-    async def retrieve(self, root: CID, miner: Address, peer: PeerID | None, total: int) -> int:
-        """Fetch root's DAG from the miner's HTTP endpoint; the retrieval's ID."""
-        if total > 0:
-            raise RetrievalError(
-                f"the order pays {total} attoFIL: paid retrievals need a retrieval deal, whose transport "
-                "filpy does not have yet; free data is fetched over HTTP"
-            )
-        peer = await self._provider_peer(miner, peer)
+    async def retrieve(self, order: RetrievalOrder) -> int:
+        """Fetch the order's DAG (see the module's docstring); the retrieval's ID."""
+        peer = None
+        if order.miner_peer is not None and order.miner_peer.id:
+            try:
+                peer = PeerID.from_base58(order.miner_peer.id)
+            except Exception:  # py-libp2p raises several kinds for bad base58
+                raise RetrievalError(f"MinerPeer.ID {order.miner_peer.id!r} is not a peer ID") from None
+        peer = await self._provider_peer(order.miner, peer)
+        if order.paid:
+            return await self._retrieve_paid(order, peer)
+        root, miner = order.root, order.miner
         try:
             urls = http_urls(await query_transports(self.host, peer))
         except TransportsError as exc:
@@ -101,9 +147,58 @@ class Retrievals:
                 failures.append(f"{url}: {exc}")
                 continue
             _log.info("retrieval.done", id=deal_id, root=str(root), url=url, blocks=result.blocks)
-            self._done[deal_id] = Retrieval(deal_id, root, miner, car)
+            self._done[deal_id] = Retrieval(deal_id, root, miner, car, result.bytes_received)
             return deal_id
         raise RetrievalError("; ".join(failures))
+
+    async def _retrieve_paid(self, order: RetrievalOrder, peer: PeerID) -> int:
+        root = order.root
+        try:
+            answer = await query(self.host, peer, root, order.piece)
+        except QueryError as exc:
+            raise RetrievalError(str(exc)) from None
+        if answer.status != QueryResponseStatus.Available:
+            raise RetrievalError(f"{order.miner} cannot serve {root}: {answer.message}")
+        size = order.size or answer.size
+        if size == 0:
+            raise RetrievalError(f"{order.miner} quotes no size for {root}: give the order's Size")
+        if order.total < order.unseal_price:
+            raise RetrievalError(
+                f"the order's Total {order.total} is below its UnsealPrice {order.unseal_price}"
+            )
+        params = RetrievalParams(
+            piece_cid=order.piece,
+            price_per_byte=(order.total - order.unseal_price) // size,
+            payment_interval=order.payment_interval or answer.max_payment_interval,
+            payment_interval_increase=order.payment_interval_increase or answer.max_payment_interval_increase,
+            unseal_price=order.unseal_price,
+        )
+        wallet = order.client or self.node.wallet.default()
+        if wallet is None:
+            raise RetrievalError("the order names no Client wallet and this node's wallet has no default")
+        paych = self.node.paych
+        try:
+            got = await paych.get_paych(wallet, answer.payment_address, order.total)
+            channel = got.channel
+            if got.wait_sentinel is not None:
+                channel = await paych.get_wait_ready(got.wait_sentinel)
+            if channel is None:
+                raise RetrievalError(f"no payment channel from {wallet} to {answer.payment_address}")
+            lane = await paych.allocate_lane(channel)
+        except PaychError as exc:
+            raise RetrievalError(f"cannot pay {answer.payment_address}: {exc}") from None
+        deal_id = next(self._ids)
+        payer = ClientPayments(params, voucher_source(paych, channel, lane, deal_id), max_total=order.total)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        car = self.directory / f"{deal_id}.car"
+        try:
+            result = await retrieve_paid(self.host, peer, DealProposal(root, deal_id, params), payer, car)
+        except FetchError as exc:
+            raise RetrievalError(f"retrieval deal {deal_id} with {order.miner}: {exc}") from None
+        self._done[deal_id] = Retrieval(
+            deal_id, root, order.miner, car, result.bytes_received, payer.paid, channel, lane
+        )
+        return deal_id
 
     def get(self, deal_id: int) -> Retrieval:
         found = self._done.get(deal_id)

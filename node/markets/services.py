@@ -6,7 +6,8 @@ methods, and what the daemon starts.
 and asks in the node's LevelDB under `/markets/` (in memory for an in-memory node). The client is always
 there; the provider only when the node serves a miner (its sealing pipeline given as `sealer`).
 `services()` lists the trio services to start after the libp2p host and the RPC server (whose
-`/deal-data/` route `mount(server)` adds).
+`/deal-data/` route `mount(server)` adds). Paid retrieval pays and is paid through `node.paych`, whose
+service the node runs.
 """
 
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from node.markets.deal_sealing import DealSealer
 from node.markets.deal_transfer import DealDataApp
 from node.markets.deals_config import ClientConfig, ProviderConfig
 from node.markets.imports import ImportStore
-from node.markets.piecestore import PieceStore
+from node.markets.piecestore import FREE_ASK, PieceStore, RetrievalAsk
+from node.markets.retrieval_deals import RetrievalDealProvider
 from node.markets.retrieval_query import RetrievalQueryProvider
 from node.markets.retrieval_transports import TransportsProvider
 from node.markets.retrievals import Retrievals
@@ -51,6 +53,10 @@ class Markets:
     retrievals: Retrievals
     provider: StorageProvider | None = None
     transports: TransportsProvider | None = None
+    retrieval_deals: RetrievalDealProvider | None = None
+    # the provider's retrieval terms (free unless set): quoted by the query protocol, enforced by the
+    # retrieval deals and the HTTP gateway (mounted with `lambda: markets.retrieval_ask`)
+    retrieval_ask: RetrievalAsk = FREE_ASK
     extra_services: list[Any] = field(default_factory=list)
 
     def mount(self, server: Any) -> None:
@@ -113,8 +119,17 @@ def open_markets(
         )
         markets.provider.register(host)
         provider = markets.provider
-        # retrieval queries are answered from the same pieces, paid to the miner's worker
-        RetrievalQueryProvider(pieces, payment_address=lambda: provider.info.worker).register(host)
+        # retrieval queries and deals are answered from the same pieces, paid to the miner's worker
+        RetrievalQueryProvider(
+            pieces, payment_address=lambda: provider.info.worker, ask=lambda: markets.retrieval_ask
+        ).register(host)
+        markets.retrieval_deals = RetrievalDealProvider(
+            pieces,
+            node.paych,
+            payment_address=lambda: provider.info.worker,
+            ask=lambda: markets.retrieval_ask,
+        )
+        markets.retrieval_deals.register(host)
         if retrieval_urls:
             markets.transports = TransportsProvider(retrieval_urls)
             markets.transports.register(host)

@@ -24,7 +24,7 @@ from node.markets.deal_states import DESCRIPTIONS, StorageDealStatus, expected_d
 from node.markets.deal_store import ClientDealRecord, ProviderDealRecord
 from node.markets.imports import DataCIDSize, ImportStoreError
 from node.markets.retrieval_client import Candidate, QueryOffer, find_data
-from node.markets.retrievals import RetrievalError
+from node.markets.retrievals import RetrievalError, RetrievalOrder
 from node.markets.services import Markets
 from node.markets.storage_ask import AskError, set_ask
 from node.markets.storage_client import ClientError, DealRequest
@@ -47,7 +47,6 @@ from rpc.methods.client_types import (
     ImportInfo,
     ImportRes,
     ProviderDealInfo,
-    RetrievalOrder,
     RetrievalRes,
     StartDealParams,
     StorageAskResponse,
@@ -320,12 +319,11 @@ async def client_miner_query_offer(
 
 @method("ClientRetrieve", perm=ADMIN, api="v1")
 async def client_retrieve(node: FullNode, order: RetrievalOrder) -> RetrievalRes:
-    """Retrieve root's DAG from the order's miner over HTTP (verified block by block) into this node's
-    retrievals; its retrieval ID (ClientRetrieveWait, ClientExport)."""
+    """Retrieve root's DAG from the order's miner (verified block by block) into this node's retrievals:
+    over HTTP when the order pays nothing, else as a retrieval deal paid by payment-channel vouchers;
+    its retrieval ID (ClientRetrieveWait, ClientExport)."""
     try:
-        deal_id = await _markets(node).retrievals.retrieve(
-            order.root, order.miner, _order_peer(order), order.total
-        )
+        deal_id = await _markets(node).retrievals.retrieve(order)
     except RetrievalError as exc:
         raise RpcError(f"retrieval failed: {exc}") from None
     return RetrievalRes(deal_id)
@@ -333,20 +331,15 @@ async def client_retrieve(node: FullNode, order: RetrievalOrder) -> RetrievalRes
 
 @method("ClientRetrieve", perm=ADMIN, api="v0")
 async def client_retrieve_v0(node: FullNode, order: RetrievalOrder, ref: FileRef | None) -> None:
-    """Retrieve root's DAG from the order's miner over HTTP into ref (the file, or a CAR with IsCAR)."""
+    """Retrieve root's DAG from the order's miner (as v1's ClientRetrieve) into ref (the file, or a CAR
+    with IsCAR)."""
     retrievals = _markets(node).retrievals
     try:
-        deal_id = await retrievals.retrieve(order.root, order.miner, _order_peer(order), order.total)
+        deal_id = await retrievals.retrieve(order)
         if ref is not None:
             await retrievals.export(deal_id, order.root, Path(ref.path), car=ref.is_car)
     except RetrievalError as exc:
         raise RpcError(f"retrieval failed: {exc}") from None
-
-
-def _order_peer(order: RetrievalOrder) -> PeerID | None:
-    if order.miner_peer is None or not order.miner_peer.id:
-        return None
-    return _peer(order.miner_peer.id)
 
 
 @method("ClientRetrieveWait", perm=ADMIN, api="v1")

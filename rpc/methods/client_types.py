@@ -118,29 +118,6 @@ class CommPRet(LotusJson):
     size: Uint64
 
 
-class RetrievalPeerRef(LotusJson):
-    """go-fil-markets retrievalmarket.RetrievalPeer in a RetrievalOrder."""
-
-    address: Address
-    id: Annotated[str, Name("ID")] = ""
-    piece_cid: Annotated[CID | None, Name("PieceCID")] = None
-
-
-class RetrievalOrder(LotusJson, kw_only=True):
-    """lotus api.RetrievalOrder (v0's has no DataSelector/RemoteStore; filpy reads what both carry)."""
-
-    root: CID
-    piece: CID | None = None
-    size: Uint64 = 0
-    total: BigInt = 0
-    unseal_price: BigInt = 0
-    payment_interval: Uint64 = 0
-    payment_interval_increase: Uint64 = 0
-    client: Address | None = None
-    miner: Address
-    miner_peer: RetrievalPeerRef | None = None
-
-
 class RetrievalRes(LotusJson):
     """lotus api.RestrievalRes (sic)."""
 

@@ -212,6 +212,8 @@ class DealNet:
                 self._open_markets()
                 await self.start_provider(nursery)
                 await nursery.start(self.client.run)
+                for node in (self.provider_node, self.client_node):
+                    await nursery.start(node.paych.run)  # paid retrievals' channels
                 nursery.start_soon(self._ticker)
                 await self.announce()
                 if ask:
@@ -255,7 +257,7 @@ class DealNet:
             retrieval_urls=(self.provider_rpc.url(""),),
             meta=self.provider_meta,
         )
-        RetrievalHttpApp(prov.pieces).mount(self._servers[self.provider_node])
+        RetrievalHttpApp(prov.pieces, lambda: prov.retrieval_ask).mount(self._servers[self.provider_node])
 
     def use_sealer(self, sealer: DealSealer) -> None:
         """The provider hands pieces to sealer from now on."""

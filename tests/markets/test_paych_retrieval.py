@@ -88,9 +88,12 @@ async def test_a_paid_retrieval_pays_through_the_channel(parties: Parties) -> No
     to_other = payment_check(provider.paych, recipient=lambda: CLIENT)
     with pytest.raises(PaymentError, match=f"channel {channel} does not pay {CLIENT}"):
         await to_other(DealPayment(DEAL, channel, best[lane]))
-    assert await payment_check(provider.paych, recipient=lambda: PROVIDER)(
-        DealPayment(DEAL, channel, best[lane])
-    ) == 0
+    assert (
+        await payment_check(provider.paych, recipient=lambda: PROVIDER)(
+            DealPayment(DEAL, channel, best[lane])
+        )
+        == 0
+    )
     # The client pays only what its channel holds.
     source = voucher_source(client.paych, channel, lane, DEAL)
     with pytest.raises(PaymentError, match=f"payment channel {channel} lacks 1035 attoFIL to pay {FIL}"):

@@ -196,8 +196,8 @@ async def test_stored_data_is_found_and_retrieved_through_the_client_api(tmp_pat
                 {"Path": str(tmp_path / "o"), "IsCAR": False},
             )
             assert (tmp_path / "o").read_bytes() == data.read_bytes()
-            with pytest.raises(RpcCallError, match="paid retrievals need a retrieval deal"):
-                await v1.call("ClientRetrieve", {**order, "Total": "10"})
+            with pytest.raises(RpcCallError, match="the order's Total 5 is below its UnsealPrice 10"):
+                await v1.call("ClientRetrieve", {**order, "Total": "5", "UnsealPrice": "10"})
             unknown = {"/": str(piece_cid_v1(commp_of_bytes(b"another piece").commitment))}
             (missing,) = await v1.call("ClientFindData", root, unknown)
             assert "unavailable" in missing["Err"]
