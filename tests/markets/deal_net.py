@@ -102,7 +102,7 @@ class DealNet:
     tipsets: list[TipSet] = field(default_factory=list)
     # run after each tipset before the next is mined (a sealing pipeline catching up, say)
     settles: list[Callable[[TipSet], Awaitable[None]]] = field(default_factory=list)
-    _provider_scope: trio.CancelScope | None = None
+    _provider_run: "Crashable | None" = None
 
     # -- the parts ----------------------------------------------------------------------------------------
     @property
@@ -267,13 +267,18 @@ class DealNet:
     async def start_provider(self, nursery: trio.Nursery) -> StorageProvider:
         """Run the markets' provider in a scope of its own (stop_provider cancels it)."""
         provider = self.provider
-        self._provider_scope = await nursery.start(_cancellable, provider.run)
+        self._provider_run = await crashable(nursery, provider.run)
         return provider
 
     def stop_provider(self) -> None:
         """The provider's tasks cancelled where they are (no clean-up), as a killed process leaves them."""
-        assert self._provider_scope is not None
-        self._provider_scope.cancel()
+        assert self._provider_run is not None
+        self._provider_run.scope.cancel()
+
+    async def kill_provider(self) -> None:
+        """stop_provider, and return once its tasks (and the worker threads they wait on) are gone."""
+        assert self._provider_run is not None
+        await self._provider_run.kill()
 
     async def restart_provider(self, nursery: trio.Nursery, meta: MetadataStore) -> StorageProvider:
         """A new provider over the deal records in meta, serving the same host."""
@@ -312,17 +317,41 @@ class DealNet:
         self._servers: dict[FullNode, RpcServer] = {}
 
 
+@dataclass(eq=False)
+class Crashable:
+    """A service run in a cancel scope of its own: `kill()` cancels it where it stands (no clean
+    shutdown: as far as an in-process test gets to a killed process) and returns once it has ended."""
+
+    scope: trio.CancelScope
+    ended: trio.Event
+
+    async def kill(self) -> None:
+        self.scope.cancel()
+        with trio.fail_after(WAIT):
+            await self.ended.wait()
+
+
+async def crashable(nursery: trio.Nursery, run: Callable[..., Any]) -> Crashable:
+    """Start run (a service: `run(task_status=...)`) in nursery, killable on its own."""
+    handle: Crashable = await nursery.start(_cancellable, run)
+    return handle
+
+
 async def _cancellable(run: Callable[..., Any], *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    with trio.CancelScope() as scope:
-        await run(task_status=_Started(task_status, scope))
+    ended = trio.Event()
+    try:
+        with trio.CancelScope() as scope:
+            await run(task_status=_Started(task_status, Crashable(scope, ended)))
+    finally:
+        ended.set()
 
 
 class _Started:
-    def __init__(self, outer: Any, scope: trio.CancelScope) -> None:
-        self.outer, self.scope = outer, scope
+    def __init__(self, outer: Any, handle: Crashable) -> None:
+        self.outer, self.handle = outer, handle
 
     def started(self, value: Any = None) -> None:
-        self.outer.started(self.scope)
+        self.outer.started(self.handle)
 
 
 def deal_net(

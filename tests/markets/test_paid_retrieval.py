@@ -9,6 +9,7 @@ an order under the ask is refused."""
 from pathlib import Path
 from typing import Any, Final
 
+import httpx
 import pytest
 import trio
 
@@ -99,7 +100,11 @@ async def test_a_priced_retrieval_is_paid_by_vouchers_and_collected(tmp_path: Pa
                 "Miner": str(net.miner),
                 "MinerPeer": offer["MinerPeer"],
             }
-            # Free HTTP is refused for priced data; an order under the ask is refused with the reason.
+            # The gateway does not serve priced data free; an order under the ask is refused with the reason.
+            assert net.provider_rpc is not None
+            async with httpx.AsyncClient() as http:
+                response = await http.get(net.provider_rpc.url(f"/ipfs/{imported.root}?format=car"))
+            assert response.status_code == 402 and "make a retrieval deal" in response.text
             with pytest.raises(RpcCallError, match="price per byte too low"):
                 await v1.call("ClientRetrieve", {**order, "Total": str(ASK.unseal_price + offer["Size"])})
             got = await v1.call("ClientRetrieve", order)
