@@ -53,6 +53,7 @@ class Markets:
     retrievals: Retrievals
     provider: StorageProvider | None = None
     transports: TransportsProvider | None = None
+    retrieval_query: RetrievalQueryProvider | None = None
     retrieval_deals: RetrievalDealProvider | None = None
     # the provider's retrieval terms (free unless set): quoted by the query protocol, enforced by the
     # retrieval deals and the HTTP gateway (mounted with `lambda: markets.retrieval_ask`)
@@ -64,8 +65,13 @@ class Markets:
         self.data.mount(server)
 
     def new_provider(self, provider: StorageProvider) -> None:
-        """Serve with another provider (a restarted one): its protocol handlers replace the old ones."""
+        """Serve with another provider (a restarted one): its protocol handlers replace the old ones, and
+        retrieval serves from its pieces."""
         self.provider = provider
+        self.pieces = provider.pieces
+        for retrieval in (self.retrieval_query, self.retrieval_deals):
+            if retrieval is not None:
+                retrieval.store = provider.pieces
         provider.register(self.host)
 
     def services(self) -> list[Any]:
@@ -120,9 +126,10 @@ def open_markets(
         markets.provider.register(host)
         provider = markets.provider
         # retrieval queries and deals are answered from the same pieces, paid to the miner's worker
-        RetrievalQueryProvider(
+        markets.retrieval_query = RetrievalQueryProvider(
             pieces, payment_address=lambda: provider.info.worker, ask=lambda: markets.retrieval_ask
-        ).register(host)
+        )
+        markets.retrieval_query.register(host)
         markets.retrieval_deals = RetrievalDealProvider(
             pieces,
             node.paych,

@@ -103,6 +103,8 @@ class DealNet:
     # run after each tipset before the next is mined (a sealing pipeline catching up, say)
     settles: list[Callable[[TipSet], Awaitable[None]]] = field(default_factory=list)
     _provider_run: "Crashable | None" = None
+    served_miner: Address | None = None  # the miner the provider serves, when not the genesis miner
+    http_app: RetrievalHttpApp | None = None  # the provider's /ipfs/ and /piece/
 
     # -- the parts ----------------------------------------------------------------------------------------
     @property
@@ -163,7 +165,9 @@ class DealNet:
 
     @property
     def miner(self) -> Address:
-        return self.genesis.miners[0].id_address
+        """The miner the provider serves: the genesis miner unless served_miner is set (then a restarted
+        provider serves that one)."""
+        return self.served_miner or self.genesis.miners[0].id_address
 
     @property
     def head(self) -> TipSet:
@@ -257,7 +261,8 @@ class DealNet:
             retrieval_urls=(self.provider_rpc.url(""),),
             meta=self.provider_meta,
         )
-        RetrievalHttpApp(prov.pieces, lambda: prov.retrieval_ask).mount(self._servers[self.provider_node])
+        self.http_app = RetrievalHttpApp(prov.pieces, lambda: prov.retrieval_ask)
+        self.http_app.mount(self._servers[self.provider_node])
 
     def use_sealer(self, sealer: DealSealer) -> None:
         """The provider hands pieces to sealer from now on."""
@@ -295,6 +300,8 @@ class DealNet:
         )
         self.prov.asks = provider.asks
         self.prov.new_provider(provider)
+        if self.http_app is not None:
+            self.http_app.store = provider.pieces
         return await self.start_provider(nursery)
 
     async def announce(self) -> None:
