@@ -32,6 +32,7 @@ from node.markets.storage_provider import StorageProvider
 from node.p2p.host import Libp2pHost
 
 MARKETS_NAMESPACE: Final = b"/markets/"
+RETRIEVAL_ASK_KEY: Final = b"retrieval-ask"  # in the markets' namespace, beside the deal records
 
 
 def markets_store(node: FullNode) -> MetadataStore:
@@ -58,7 +59,17 @@ class Markets:
     # the provider's retrieval terms (free unless set): quoted by the query protocol, enforced by the
     # retrieval deals and the HTTP gateway (mounted with `lambda: markets.retrieval_ask`)
     retrieval_ask: RetrievalAsk = FREE_ASK
+    meta: MetadataStore | None = None  # where the retrieval ask is kept
     extra_services: list[Any] = field(default_factory=list)
+
+    def set_retrieval_ask(self, ask: RetrievalAsk) -> None:
+        """MarketSetRetrievalAsk: the provider's retrieval terms from now on, kept across restarts;
+        ValueError for terms no retrieval could be paid under."""
+        if ask.payment_interval == 0 and not ask.free:
+            raise ValueError("a priced retrieval ask needs a payment interval of at least one byte")
+        if self.meta is not None:
+            self.meta.put(RETRIEVAL_ASK_KEY, ask.to_bytes())
+        self.retrieval_ask = ask
 
     def mount(self, server: Any) -> None:
         """The client's `/deal-data/` route on the node's RPC server."""
@@ -109,7 +120,10 @@ def open_markets(
         config=client_config,
     )
     retrievals = Retrievals(node, host, repo_dir / "retrievals", imports)
-    markets = Markets(host, imports, data, client, pieces, asks, retrievals)
+    markets = Markets(host, imports, data, client, pieces, asks, retrievals, meta=meta)
+    stored_ask = meta.get(RETRIEVAL_ASK_KEY)
+    if stored_ask is not None:
+        markets.retrieval_ask = RetrievalAsk.from_bytes(stored_ask)
     if miner is not None:
         if sealer is None:
             raise ValueError("a provider needs the miner's sealing pipeline")

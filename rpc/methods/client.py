@@ -7,7 +7,8 @@ ClientQueryAsk (v1: api.StorageAsk; v0: the bare ask), ClientFindData, ClientMin
 ClientRetrieve (v1: `{DealID}`, then ClientRetrieveWait / ClientExport; v0: with the output FileRef),
 ClientRetrieveWait, ClientExport. Names, parameter counts and permissions are Lotus's.
 
-Provider (a node serving a miner): MarketSetAsk and MarketGetAsk with lotus-miner's shapes, and
+Provider (a node serving a miner): MarketSetAsk, MarketGetAsk, MarketSetRetrievalAsk and
+MarketGetRetrievalAsk with lotus-miner's shapes, and
 filpy's `Filpy.StorageDealsList`, `Filpy.StorageDeal(uuid)` and `Filpy.StorageDealImportData(uuid,
 path)` (Boost's offline-deal import) for `filpy miner deals list|import-data`.
 """
@@ -23,6 +24,7 @@ from node.fullnode import FullNode
 from node.markets.deal_states import DESCRIPTIONS, StorageDealStatus, expected_duration, state_name
 from node.markets.deal_store import ClientDealRecord, ProviderDealRecord
 from node.markets.imports import DataCIDSize, ImportStoreError
+from node.markets.piecestore import RetrievalAsk
 from node.markets.retrieval_client import Candidate, QueryOffer, find_data
 from node.markets.retrievals import RetrievalError, RetrievalOrder
 from node.markets.services import Markets
@@ -397,6 +399,25 @@ async def market_get_ask(node: FullNode) -> SignedStorageAsk | None:
     """The miner's current signed ask (null before one is set)."""
     provider = _provider(node)
     return await node.run_sync(provider.asks.get, provider.miner)
+
+
+@method("MarketSetRetrievalAsk", perm=ADMIN)
+async def market_set_retrieval_ask(node: FullNode, ask: RetrievalAsk) -> None:
+    """Set the miner's retrieval terms (price per byte, unseal price, payment interval and its
+    increase): quoted by retrieval queries, enforced on retrieval deals; priced data is no longer
+    served free over HTTP."""
+    _provider(node)
+    try:
+        await node.run_sync(_markets(node).set_retrieval_ask, ask)
+    except ValueError as exc:
+        raise RpcError(str(exc)) from None
+
+
+@method("MarketGetRetrievalAsk", perm=READ)
+async def market_get_retrieval_ask(node: FullNode) -> RetrievalAsk:
+    """The miner's retrieval terms (free unless set)."""
+    _provider(node)
+    return _markets(node).retrieval_ask
 
 
 def provider_deal_info(provider: StorageProvider, record: ProviderDealRecord) -> ProviderDealInfo:

@@ -18,7 +18,7 @@ from chain.types.message import SignedMessage
 from chain.types.tipset import TipSet
 from node.markets.deal_states import StorageDealStatus as S
 from node.markets.paych_retrieval import voucher_source
-from node.markets.piecestore import RetrievalAsk
+from node.markets.piecestore import FREE_ASK, RetrievalAsk
 from node.markets.retrieval_deals import RetrievalRefused, retrieve_paid
 from node.markets.retrieval_payment import (
     ClientPayments,
@@ -27,6 +27,7 @@ from node.markets.retrieval_payment import (
     DealStatus,
     RetrievalParams,
 )
+from node.markets.services import RETRIEVAL_ASK_KEY
 from node.markets.storage_client import DealRequest
 from rpc.client import HttpClient, RpcCallError
 from tests.markets.deal_net import ADMIN, CLIENT, WAIT, DealNet, deal_file, deal_net
@@ -81,8 +82,14 @@ async def test_a_priced_retrieval_is_paid_by_vouchers_and_collected(tmp_path: Pa
     net = deal_net(tmp_path)
     async with net.running():
         imported = await stored(net, tmp_path / "file")
-        net.prov.retrieval_ask = ASK
-        assert net.client_rpc is not None
+        assert net.client_rpc is not None and net.provider_rpc is not None
+        async with HttpClient(net.provider_rpc.url("/rpc/v0"), token=ADMIN) as miner_api:
+            assert await miner_api.call("MarketGetRetrievalAsk") == FREE_ASK.to_json()
+            with pytest.raises(RpcCallError, match="needs a payment interval of at least one byte"):
+                await miner_api.call("MarketSetRetrievalAsk", {**ASK.to_json(), "PaymentInterval": 0})
+            await miner_api.call("MarketSetRetrievalAsk", ASK.to_json())
+            assert await miner_api.call("MarketGetRetrievalAsk") == ASK.to_json()
+        assert RetrievalAsk.from_bytes(net.provider_meta.get(RETRIEVAL_ASK_KEY) or b"") == ASK  # kept
         async with HttpClient(net.client_rpc.url("/rpc/v1"), token=ADMIN) as v1:
             root = {"/": str(imported.root)}
             (offer,) = await v1.call("ClientFindData", root, None)
@@ -101,7 +108,6 @@ async def test_a_priced_retrieval_is_paid_by_vouchers_and_collected(tmp_path: Pa
                 "MinerPeer": offer["MinerPeer"],
             }
             # The gateway does not serve priced data free; an order under the ask is refused with the reason.
-            assert net.provider_rpc is not None
             async with httpx.AsyncClient() as http:
                 response = await http.get(net.provider_rpc.url(f"/ipfs/{imported.root}?format=car"))
             assert response.status_code == 402 and "make a retrieval deal" in response.text

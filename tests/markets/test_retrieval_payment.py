@@ -1,6 +1,8 @@
 """Paid retrieval: go-fil-markets' interval arithmetic, the provider pausing until paid, the client
 paying only for what it received (with a fake voucher source in place of the payment channel manager)."""
 
+from functools import partial
+
 import pytest
 import trio
 
@@ -66,7 +68,13 @@ def voucher(amount: int, lane: int = 0) -> SignedVoucher:
 
 
 async def run(
-    data: bytes, *, max_total: int, overcharge: int = 0, short: int = 0, lanes: tuple[int, ...] = (0,)
+    data: bytes,
+    *,
+    max_total: int,
+    overcharge: int = 0,
+    short: int = 0,
+    lanes: tuple[int, ...] = (0,),
+    stall_after: int | None = None,
 ) -> tuple[bytes, list[object], list[int]]:
     to_client, to_provider = Pipe(), Pipe()
     log: list[object] = []
@@ -87,6 +95,8 @@ async def run(
     async def voucher_for(amount: int, received: int) -> DealPayment:
         nonlocal paid_total
         assert received * PARAMS.price_per_byte + PARAMS.unseal_price >= paid_total + amount
+        if stall_after is not None and received >= stall_after:
+            await trio.sleep_forever()  # a client that stops paying
         paid_total += amount - short  # a client that pays short by that much
         lane = lanes[min(len(redeemed), len(lanes) - 1)]
         return DealPayment(7, CHANNEL, voucher(paid_total, lane))
@@ -102,7 +112,7 @@ async def run(
 
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(provider_transfer, gate, chunks(), provider_end)
+            nursery.start_soon(partial(provider_transfer, payment_timeout=0.5), gate, chunks(), provider_end)
             await client_transfer(ClientPayments(PARAMS, voucher_for, max_total), client_end, sink)
     return bytes(got), log, redeemed
 
@@ -154,3 +164,10 @@ async def test_payments_of_a_deal_stay_on_its_lane() -> None:
         await run(bytes(300), max_total=10_000, lanes=(0, 1))
     errors = [str(e) for e in caught.value.exceptions]
     assert any(f"deal 7 is paid on lane 0 of channel {CHANNEL}, not on lane 1" in e for e in errors), errors
+
+
+async def test_a_client_that_stops_paying_is_cut_off_after_the_timeout() -> None:
+    with pytest.raises(BaseExceptionGroup) as caught:
+        await run(bytes(300), max_total=10_000, stall_after=100)
+    errors = [str(e) for e in caught.value.exceptions]
+    assert any(e == "deal 7: the client did not pay within 0.5 s" for e in errors), errors

@@ -1,6 +1,7 @@
 """The Client* methods are named, counted and permissioned as Lotus v1.26 served them (api/api_full.go
-for /rpc/v1, api/v0api/full.go for /rpc/v0, their `//perm:` tags), MarketSetAsk/MarketGetAsk as
-lotus-miner's (api/api_storage.go), and the provider's deal methods sit in filpy's namespace."""
+for /rpc/v1, api/v0api/full.go for /rpc/v0, their `//perm:` tags), MarketSetAsk/MarketGetAsk and the
+retrieval asks as lotus-miner's (api/api_storage.go), and the provider's deal methods sit in filpy's
+namespace."""
 
 from typing import Final
 
@@ -28,6 +29,8 @@ LOTUS: Final[dict[str, tuple[int | None, int | None, str]]] = {
     "ClientExport": (None, 2, "admin"),
     "MarketSetAsk": (5, 5, "admin"),
     "MarketGetAsk": (0, 0, "read"),
+    "MarketSetRetrievalAsk": (1, 1, "admin"),
+    "MarketGetRetrievalAsk": (0, 0, "read"),
 }
 FILPY: Final = {
     "StorageDealsList": (0, "read"),
