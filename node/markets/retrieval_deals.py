@@ -16,6 +16,7 @@ stream every message is a uvarint length, then a DAG-CBOR `[kind, body]`: kind `
 or `payment` with the message's CBOR as body, or `data` with CAR bytes.
 """
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.encoding.schema import BytesMax, CborTuple
 from chain.encoding.varint import encode_uvarint
+from chain.store.blockstore import BlockNotFound
 from chain.store.car import encode_header, encode_section
 from chain.types.address import Address
 from node.markets.http_retrieval import next_chunk
@@ -238,6 +240,12 @@ class RetrievalDealProvider:
         except (StreamFailure, DecodeError, PaymentError) as exc:
             deal.status, deal.message = DealStatus.Errored, str(exc)
             _log.info("retrieval.deal_failed", peer=peer, deal=proposal.id, error=str(exc))
+        except (BlockNotFound, OSError) as exc:  # our pieces failed us: the client hears why
+            deal.status, deal.message = DealStatus.Errored, f"the provider cannot read the data: {exc}"
+            _log.warning("retrieval.deal_read_failed", peer=peer, deal=proposal.id, error=str(exc))
+            with trio.move_on_after(5), contextlib.suppress(StreamFailure):
+                ended = DealResponse(status=DealStatus.Errored, id=proposal.id, message=deal.message)
+                await channel.send(("response", ended))
         finally:
             deal.done.set()
             await close_quietly(stream)

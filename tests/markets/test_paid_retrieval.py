@@ -204,3 +204,17 @@ async def test_a_client_paying_short_is_cut_off(tmp_path: Path) -> None:
         (deal,) = net.prov.retrieval_deals.deals  # type: ignore[union-attr]
         assert deal.status == DealStatus.Errored and reason in deal.message
         assert deal.sent == 400  # nothing past the first interval
+
+        # A piece the provider can no longer read ends the deal with that reason, not a silent hang.
+        (piece,) = net.prov.pieces.pieces()
+        piece.car_path.write_bytes(piece.car_path.read_bytes()[:100])
+        honest_payer = ClientPayments(params, voucher_source(paych, channel, lane, 2), max_total=10**18)
+        with pytest.raises(RetrievalRefused, match="Errored the provider cannot read the data"):
+            await retrieve_paid(
+                net.client_host,
+                net.provider_host.peer_id,
+                DealProposal(imported.root, 2, params),
+                honest_payer,
+                out,
+            )
+        assert not out.exists()
