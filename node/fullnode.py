@@ -44,9 +44,10 @@ from node.wallet import Wallet
 
 if (
     TYPE_CHECKING
-):  # py-libp2p is slow to import; the markets, the sealing pipeline and create.py import this module
+):  # py-libp2p is slow to import; the markets, the sealing pipeline, create.py and local_proving.py import this module
     from node.markets.services import Markets
     from node.mining.create import LocalMinerRecord, LocalMiners
+    from node.mining.local_proving import LocalProving
     from node.p2p.host import Libp2pHost
     from node.sealing.pipeline import SealingPipeline
 
@@ -118,6 +119,9 @@ class FullNode:
     faucet: Address | None = None
     # The sync service once the node is on a network (node/chainsync/service.py); None: no network.
     sync: SyncControl | None = None
+    # The Window PoSt schedulers running for this node's miners (node/mining/local_proving.py), listed
+    # by the schedulers themselves; None until one runs. The proving RPC methods read it.
+    proving: "LocalProving | None" = field(default=None, repr=False)
     limiter: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(WORKER_THREADS))
     # The sealing pipeline of each local miner (by ID address), when the node serves miners.
     sealing: "dict[Address, SealingPipeline]" = field(default_factory=dict, repr=False)

@@ -6,7 +6,7 @@ method names and shapes are those of the node's parts (docs/node.md), so those i
 are (`_conforms` below has mypy check that): the chain store's `subscribe`, the state manager's queries
 at a tipset (which read the tipset's parent state, as Lotus's StateMinerProvingDeadline and friends do)
 and randomness draws, the message pusher's `push_message` (Lotus MpoolPushMessage: nonce, gas and
-signature filled in) and the pool's `pending_for`.
+signature filled in), the pool's `pending_for` and the state manager's message search.
 
 Every method but `subscribe` is synchronous and may block (LevelDB, execution): the services call them
 with `trio.to_thread.run_sync`.
@@ -21,9 +21,11 @@ from actors.miner.deadlines import Deadline, Partition
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import MinerInfo, SectorOnChainInfo
 from chain.chainstore.store import ChainStore
+from chain.encoding.cid import CID
 from chain.mpool.pool import MessagePool
 from chain.mpool.push import MessagePusher, SendSpec
 from chain.stmgr.manager import StateManager
+from chain.stmgr.search import MsgLookup
 from chain.types.address import Address
 from chain.types.bitfield import BitField
 from chain.types.message import Message, SignedMessage
@@ -93,6 +95,16 @@ class MessagePush(Protocol):
         ...
 
 
+class MessageSearch(Protocol):
+    def search_msg(
+        self, head: TipSet, cid: CID, limit: int = ..., allow_replaced: bool = ...
+    ) -> MsgLookup | None:
+        """Where the message executed on the chain ending at head, looking back at most limit epochs
+        (Lotus StateSearchMsg); None if not (yet). Raises UnknownMessage for a message the node has
+        never seen in a block, MessageReplaced when another took its nonce."""
+        ...
+
+
 class PendingMessages(Protocol):
     def pending_for(self, address: Address, /) -> Sequence[SignedMessage]:
         """A sender's messages waiting in the message pool, in nonce order."""
@@ -101,6 +113,6 @@ class PendingMessages(Protocol):
 
 def _conforms(
     chain: ChainStore, state: StateManager, pusher: MessagePusher, pool: MessagePool
-) -> tuple[HeadChanges, MinerChainState, MessagePush, PendingMessages]:
+) -> tuple[HeadChanges, MinerChainState, MessagePush, PendingMessages, MessageSearch]:
     """The node's parts implement these protocols as they are (checked by mypy here)."""
-    return chain, state, pusher, pool
+    return chain, state, pusher, pool, state

@@ -60,9 +60,13 @@ from node.mining.chain_api import (
     HeadChangeEvent,
     HeadChanges,
     MessagePush,
+    MessageSearch,
     MinerChainState,
     PendingMessages,
 )
+from node.mining.local_proving import LocalProving
+from node.mining.wdpost_declare import DeclarationStatus, FaultDeclarer
+from node.mining.wdpost_faults import next_deadline
 from node.mining.wdpost_proofs import (
     DeadlineProofs,
     PartitionTask,
@@ -147,14 +151,7 @@ class SchedulerStatus:
     miner: Address
     head: int | None  # height of the last head processed
     deadlines: tuple[DeadlineStatus, ...]  # oldest first, about one proving period
-
-
-def next_deadline(policy: Policy, info: DeadlineInfo) -> DeadlineInfo:
-    """The deadline after info (the first of the next proving period after the last one)."""
-    index, start = info.index + 1, info.period_start
-    if index == policy.wpost_period_deadlines:
-        index, start = 0, start + policy.wpost_proving_period
-    return DeadlineInfo.of(policy, start, index, info.current_epoch)
+    declarations: tuple[DeclarationStatus, ...] = ()  # fault checks and declarations, oldest first
 
 
 def _describe(exc: BaseException) -> str:
@@ -177,6 +174,7 @@ class WindowPoStScheduler:
         sectors: SectorStore,
         policy: Policy,
         pending: PendingMessages | None = None,
+        search: MessageSearch | None = None,
         challenge_confidence: int = CHALLENGE_CONFIDENCE,
         submit_confidence: int | None = None,
         resubmit_after: int = RESUBMIT_AFTER,
@@ -203,14 +201,27 @@ class WindowPoStScheduler:
         self._processed: TipSetKey | None = None
         self._processed_height: int | None = None
         self._step_done = trio.Event()
+        self.declarer = FaultDeclarer(
+            state=state,
+            pusher=pusher,
+            sectors=sectors,
+            policy=policy,
+            pending=pending,
+            search=search,
+            challenge_confidence=challenge_confidence,
+            resubmit_after=resubmit_after,
+            max_fee=max_fee,
+        )
+        self._node: FullNode | None = None
 
     @classmethod
     def for_node(
         cls, node: FullNode, miner: Address, sectors: SectorStore, **options: Any
     ) -> "WindowPoStScheduler":
         """The scheduler of a miner this node serves: its chain store, state manager, message pool and
-        pusher (options: the confidences, resubmit_after, max_fee)."""
-        return cls(
+        pusher (options: the confidences, resubmit_after, max_fee). While it runs it is listed in the
+        node's `proving` (node/mining/local_proving.py), where the RPC finds it."""
+        scheduler = cls(
             miner,
             chain=node.chain,
             state=node.state,
@@ -218,8 +229,21 @@ class WindowPoStScheduler:
             sectors=sectors,
             policy=node.policy,
             pending=node.mpool,
+            search=node.state,
             **options,
         )
+        scheduler._node = node
+        return scheduler
+
+    @property
+    def sectors(self) -> SectorStore:
+        """The sector store the scheduler proves from."""
+        return self._sectors
+
+    @property
+    def miner_id(self) -> Address | None:
+        """The miner's ID address, once the scheduler has looked it up."""
+        return self._miner_id
 
     # -- views ----------------------------------------------------------------------------------------
     def status(self) -> SchedulerStatus:
@@ -245,7 +269,7 @@ class WindowPoStScheduler:
             )
         head = self._head.height if self._head is not None else None
         miner = self.miner if self._miner_id is None else self._miner_id
-        return SchedulerStatus(miner, head, tuple(deadlines))
+        return SchedulerStatus(miner, head, tuple(deadlines), self.declarer.status())
 
     async def wait_processed(self, ts: TipSet) -> None:
         """Return once the scheduler has handled ts as its head (with any proving and pushing it did),
@@ -260,13 +284,20 @@ class WindowPoStScheduler:
     async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         changes = self._chain.subscribe()
         log.info("window post scheduler started", miner=str(self.miner))
-        task_status.started()
-        while True:
-            async with changes:
-                await self._follow(changes)
-            log.warning("head change subscription ended: subscribing again", miner=str(self.miner))
-            await trio.sleep(RESUBSCRIBE_DELAY)
-            changes = self._chain.subscribe()
+        proving = LocalProving.of(self._node) if self._node is not None else None
+        if proving is not None:
+            proving.add(self)
+        try:
+            task_status.started()
+            while True:
+                async with changes:
+                    await self._follow(changes)
+                log.warning("head change subscription ended: subscribing again", miner=str(self.miner))
+                await trio.sleep(RESUBSCRIBE_DELAY)
+                changes = self._chain.subscribe()
+        finally:
+            if proving is not None:
+                proving.remove(self)
 
     async def _follow(self, changes: trio.MemoryReceiveChannel[Sequence[HeadChangeEvent]]) -> None:
         async for first in changes:
@@ -323,6 +354,8 @@ class WindowPoStScheduler:
                     error=run.last_error,
                     exc_info=exc,
                 )
+        # Declarations come after the PoSts: theirs are for deadlines at least a cutoff away.
+        await self.declarer.step(miner, head, current, info)
         horizon = height - self.policy.wpost_proving_period
         for open_epoch in [o for o, r in self._runs.items() if r.info.close < horizon]:
             del self._runs[open_epoch]

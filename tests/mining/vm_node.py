@@ -13,7 +13,8 @@ implemented over a real chain of tipsets.
   node's pool does. `refuse_pushes` makes the next pushes fail, as a full pool would.
 - Head changes go to subscribers as [current], then [reverts..., applies...] lists.
 
-It implements node/mining/chain_api's HeadChanges, MinerChainState, MessagePush and PendingMessages.
+It implements node/mining/chain_api's HeadChanges, MinerChainState, MessagePush, PendingMessages and
+MessageSearch.
 """
 
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ from chain.mpool.push import SendSpec
 from chain.params import DEVNET, Policy
 from chain.state.amt import amt_v0_from_list
 from chain.state.tree import StateTree
+from chain.stmgr.search import MsgLookup
 from chain.store.blockstore import MemoryBlockstore, get_cbor, put_cbor
 from chain.types.address import Address
 from chain.types.beacon import BeaconEntry
@@ -406,6 +408,23 @@ class VMNode:
         self.pool.append(signed)
         self.pushed.append(signed)
         return signed
+
+    # -- MessageSearch ---------------------------------------------------------------------------------
+    def search_msg(
+        self, head: TipSet, cid: Any, limit: int = -1, allow_replaced: bool = True
+    ) -> MsgLookup | None:
+        """Where cid executed below head (into head's parent state, which the queries at head read),
+        looking back at most limit tipsets; the lookup names the tipset that includes it."""
+        cur, looked = head, 0
+        while cur.height > 0 and (limit < 0 or looked < limit):
+            cur = self.parent(cur)
+            looked += 1
+            if cur.height == 0:
+                break
+            for applied_cid, ret in self.results[cur.key].applied:
+                if applied_cid == cid:
+                    return MsgLookup(cid, ret.receipt, cur)
+        return None
 
     def pending_for(self, address: Address, /) -> list[SignedMessage]:
         sender = self._key_address(address)
