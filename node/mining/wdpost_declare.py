@@ -165,11 +165,12 @@ class FaultDeclarer:
         return tuple(out)
 
     def known_reason(self, sector: int) -> str | None:
-        """Why the latest check that found this sector unprovable did so (None: no check did)."""
+        """Why the latest check of this sector found it unprovable (None: it found it fine, or no check
+        in the last proving period looked at it)."""
         for open_epoch in sorted(self._runs, reverse=True):
             check = self._runs[open_epoch].check
-            if check is not None and sector in check.reasons:
-                return check.reasons[sector]
+            if check is not None and sector in check.checked:
+                return check.reasons.get(sector)
         return None
 
     # -- each head --------------------------------------------------------------------------------------
@@ -253,7 +254,7 @@ class FaultDeclarer:
                 "open": dl.open,
                 "fault_cutoff": dl.fault_cutoff,
                 "height": head.height,
-                "sectors": check.checked,
+                "sectors": check.checked.count(),
                 "faulty": {str(n): r for n, r in check.reasons.items()},
                 "recovered": _sectors(dict(check.recoveries)),
                 "seconds": check.seconds,

@@ -105,7 +105,7 @@ class FaultCheck:
     faults: Mapping[int, BitField]  # sectors the PoSt is to prove that cannot be proven
     recoveries: Mapping[int, BitField]  # faulty sectors, not declared recovering, that are fine now
     reasons: Mapping[int, str]  # sector -> why it cannot be proven
-    checked: int  # sectors checked
+    checked: BitField  # every sector checked
     seconds: float
 
     def wanted(self, kind: DeclarationKind) -> Mapping[int, BitField]:
@@ -146,7 +146,7 @@ def check_deadline_sectors(
         faults,
         recoveries,
         {n: r for n, r in sorted(reasons.items())},
-        len(numbers),
+        checked,
         round(time.monotonic() - began, 3),
     )
 

@@ -18,6 +18,7 @@ def full_node_registry() -> Registry:
         msig,
         net,
         paych,
+        proving,
         state,
         state_market,
         state_miner,

@@ -16,7 +16,6 @@ import trio
 from chain.mpool.push import SendSpec
 from chain.params import DEVNET
 from chain.vm.exitcode import ExitCode
-from node.mining.proving import deadlines_view, proving_info
 from node.mining.wdpost import RESUBMIT_AFTER, RunState
 from tests.mining.vm_node import VMNode
 from tests.mining.wdpost_harness import SECTOR, WAIT, deadline_open, landed_ok, posts, running
@@ -196,22 +195,6 @@ async def test_a_dropped_subscription_is_taken_up_again(node: VMNode) -> None:
         await chain.advance_to(deadline_open(0) + DEVNET.wpost_challenge_window + 1)
     (post,) = node.pushed
     landed_ok(node, post)
-
-
-async def test_proving_views(node: VMNode) -> None:
-    async with running(node) as chain:
-        await chain.advance_to(deadline_open(0) + 5)
-    info = proving_info(node, node.policy, node.miner, node.head)
-    assert info.deadline.index == 0 and info.deadline.open == deadline_open(0)
-    assert info.period_start == 58 and info.next_period_start == 178
-    assert (info.live_sectors, info.active_sectors, info.faulty_sectors) == (6, 6, 0)
-    assert info.deadline_live_sectors == 2
-    views = deadlines_view(node, node.policy, node.miner, node.head)
-    assert [v.live_sectors for v in views] == [2, 2, 2] + [0] * 9
-    assert views[0].current and views[0].proven_partitions == (0,)
-    assert not views[1].current and views[1].proven_partitions == ()
-    assert views[1].info.open == deadline_open(1)
-    assert list(views[2].partitions[0].to_prove) == [4, 5]
 
 
 async def test_a_failed_proof_is_made_again_on_the_next_head(node: VMNode) -> None:
