@@ -60,6 +60,10 @@ class SealingChain(Protocol):
         """The sector numbers the miner actor has given out (pre-committed at least once)."""
         ...
 
+    def miner_faults(self, miner: Address, ts: TipSet) -> BitField:
+        """The miner's faulty sectors (Lotus StateMinerFaults)."""
+        ...
+
     def draw_ticket(self, miner: Address, epoch: int, ts: TipSet) -> bytes:
         """SealRandomness at epoch, as the miner actor draws it when it checks the seal."""
         ...
@@ -132,6 +136,9 @@ class NodeChain:
     def allocated_sectors(self, miner: Address, ts: TipSet) -> BitField:
         tree = self._after(ts)
         return miner_queries.miner_state(tree, miner).get_allocated(tree.store)
+
+    def miner_faults(self, miner: Address, ts: TipSet) -> BitField:
+        return miner_queries.miner_faults(self._after(ts), miner)
 
     def draw_ticket(self, miner: Address, epoch: int, ts: TipSet) -> bytes:
         return self.node.state.draw_chain_randomness(

@@ -52,6 +52,9 @@ class SealingConfig:
     # MaxCommitGasFee)
     max_pre_commit_fee: int = FIL * 25 // 1000
     max_commit_fee: int = FIL * 5 // 100
+    # seal a committed-capacity sector in place of each sector the chain terminates for faults
+    # (node/sealing/replacement.py)
+    replace_terminated: bool = True
     # collateral above what the chain asks at the head (the pledge can grow by the time the message
     # runs); the miner keeps any excess as available balance
     collateral_margin_percent: int = 5

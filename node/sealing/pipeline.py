@@ -65,8 +65,9 @@ from node.sealing import checks
 from node.sealing.batching import batch_due, plan_commits, plan_pre_commits
 from node.sealing.chain import NodeChain, SealingChain
 from node.sealing.config import SealingConfig
+from node.sealing.replacement import FaultChanges, fault_changes
 from node.sealing.sealer import PieceData, PieceMismatch, Sealer, SealerError
-from node.sealing.sectors import SectorStore
+from node.sealing.sectors import SectorNotFound, SectorStore
 from node.sealing.states import (
     FAILURE_OF,
     FAILURES,
@@ -80,6 +81,7 @@ from node.sealing.types import (
     JobSector,
     PieceDealInfo,
     PieceLocation,
+    ReplacedSector,
     SealingJob,
     SealSeed,
     SealTicket,
@@ -87,6 +89,7 @@ from node.sealing.types import (
     SectorPiece,
     SectorRecord,
     SectorStatus,
+    WatchedSector,
 )
 from proofs import commp, pip
 from proofs.registered import SEAL_PARAMS
@@ -224,6 +227,7 @@ class SealingPipeline:
         self._job_limiter = trio.CapacityLimiter(self.config.max_sealing_jobs)
         self._subscribers: list[trio.MemorySendChannel[SectorChange]] = []
         self._new_send, self._new_receive = trio.open_memory_channel[int](math.inf)
+        self._followed: dict[int, WatchedSector] = {}  # faulty sectors followed (replacement.py)
 
     @classmethod
     def for_node(
@@ -258,6 +262,7 @@ class SealingPipeline:
             raise PipelineError(f"miner {self.miner}: no seal proof pairs with its Window PoSt proof")
         self._info = _MinerView(info.worker, info.sector_size, seal_proof)
         records = await self._call(self.store.all)
+        self._followed = await self._call(self.store.watched)
         allocated = await self._call(self.chain.allocated_sectors, self.miner, head)
         self._records = {r.sector_number: r for r in records}
         on_chain = list(allocated)
@@ -282,6 +287,7 @@ class SealingPipeline:
             await nursery.start(self._follow_head)
             nursery.start_soon(self._pre_commit_batcher)
             nursery.start_soon(self._commit_batcher)
+            nursery.start_soon(self._follow_faults)
             for record in records:
                 if record.state not in TERMINAL:
                     nursery.start_soon(self._drive, record.sector_number)
@@ -326,6 +332,130 @@ class SealingPipeline:
                     self._head = tips[-1] if tips else await self._call(self.chain.head)
                     self._pulse()
             log.warning("sealing: head change subscription dropped; subscribing again")
+
+    # == sectors terminated for faults (node/sealing/replacement.py) =====================================
+
+    async def _follow_faults(self) -> None:
+        """On each head: follow the miner's faulty sectors, replace those the chain terminates."""
+        seen = None
+        while True:
+            changed = self._changed
+            head = self._head
+            if head is not None and head.key != seen:
+                seen = head.key
+                self._busy += 1
+                try:
+                    await self._handle_faults(head)
+                except Exception as exc:  # logged; the next head tries again
+                    log.exception(
+                        "following faulty sectors failed",
+                        miner=self._miner_name,
+                        height=head.height,
+                        error=f"{type(exc).__name__}: {exc}",
+                    )
+                finally:
+                    self._busy -= 1
+                continue
+            await changed.wait()
+
+    async def _handle_faults(self, head: TipSet) -> None:
+        followed = dict(self._followed)
+        changes: FaultChanges = await self._call(fault_changes, self.chain, self.miner, head, followed)
+        if changes.empty:
+            return
+        done = [*changes.recovered, *(w.sector_number for w in changes.expired)]
+        await self._call(partial(self.store.write, [], watch=changes.new, unwatch=done))
+        for watched in changes.new:
+            followed[watched.sector_number] = watched
+            log.warning(
+                "sector faulty on chain: following it",
+                miner=self._miner_name,
+                sector=watched.sector_number,
+                expiration=watched.expiration,
+                terminated_if_faulty_for=self.policy.fault_max_age,
+                height=head.height,
+            )
+        for number in done:
+            followed.pop(number, None)
+        for number in changes.recovered:
+            log.info("faulty sector recovered", miner=self._miner_name, sector=number, height=head.height)
+        for watched in changes.expired:
+            log.info(
+                "faulty sector expired",
+                miner=self._miner_name,
+                sector=watched.sector_number,
+                height=head.height,
+            )
+        self._followed = followed
+        for watched in changes.terminated:
+            await self._replace(watched, head)
+
+    async def _replace(self, terminated: WatchedSector, head: TipSet) -> None:
+        """The chain terminated a faulty sector: open a CC sector in its place (one write with the
+        record of the replacement), then remove the terminated sector's files."""
+        number = terminated.sector_number
+        if not self.config.replace_terminated:
+            await self._call(partial(self.store.write, [], unwatch=[number]))
+            self._followed.pop(number, None)
+            log.warning(
+                "sector terminated for faults: not replaced (replace_terminated is off)",
+                miner=self._miner_name,
+                sector=number,
+                height=head.height,
+            )
+            return
+        note = f"replaces sector {number}, terminated for faults by epoch {head.height}"
+        async with self._input_lock:
+            new = self._next_number
+            record = SectorRecord(
+                sector_number=new,
+                state=S.PACKING.value,
+                seal_proof=self._view.seal_proof,
+                created=int(self._clock()),
+                log=(self._log_entry("event;Packing", f"committed-capacity sector: {note}"),),
+            )
+            updates = [record]
+            old = self._records.get(number)
+            if old is not None and old.state == S.PROVING:
+                updates.append(
+                    self._moved(
+                        old, S.REMOVED, f"terminated on chain for faults; replaced by sector {new}", {}
+                    )
+                )
+            done = ReplacedSector(number, new, head.height, terminated.deal_ids)
+            await self._call(
+                partial(self.store.write, updates, next_number=new + 1, unwatch=[number], replaced=[done])
+            )
+            self._next_number = new + 1
+            self._records[new] = record
+            if len(updates) > 1:
+                self._records[number] = updates[1]
+            self._followed.pop(number, None)
+        try:
+            await self._call(self.sealer.store.remove, self.miner, number)
+            removed = True
+        except SectorNotFound:
+            removed = False
+        log.warning(
+            "sector terminated for faults: sealing a replacement",
+            miner=self._miner_name,
+            sector=number,
+            replacement=new,
+            slashed_deals=list(terminated.deal_ids),
+            files_removed=removed,
+            height=head.height,
+        )
+        self._started_sector(new, record)
+        if len(updates) > 1:
+            self._notify(SectorChange(number, S.PROVING.value, S.REMOVED.value, updates[1]))
+
+    def replaced_sectors(self) -> dict[int, ReplacedSector]:
+        """Sectors terminated for faults and their replacements, by the terminated sector's number."""
+        return self.store.replaced()
+
+    def followed_faults(self) -> dict[int, WatchedSector]:
+        """The faulty sectors followed now (their termination would be replaced)."""
+        return dict(self._followed)
 
     # == entry points =====================================================================================
 
@@ -950,6 +1080,18 @@ class SealingPipeline:
             record.sector_number,
             record.ticket.value,
             record.seed.value,
+            commitment_of_v1(record.comm_d),
+            sealed_commitment(record.comm_r),
+        )
+        # In the sector store before the proof can land: a fault check of the deadline the chain puts
+        # the sector in must find it (node/mining/wdpost_faults.py), as Lotus's finds unfinalized
+        # sectors in its sealing storage.
+        await self._job(
+            record.sector_number,
+            TASK_COMMIT,
+            _without_progress(self.sealer.index_sealed),
+            record.seal_proof,
+            record.sector_number,
             commitment_of_v1(record.comm_d),
             sealed_commitment(record.comm_r),
         )

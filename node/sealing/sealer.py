@@ -338,32 +338,39 @@ class Sealer:
         return proof_bytes
 
     # -- FinalizeSector -----------------------------------------------------------------------------
+    def index_sealed(self, proof: int, number: int, comm_d: bytes, comm_r: bytes) -> StoredSector:
+        """Index the sealed sector in the sector store (which checks the replica against CommR), where
+        it already lies: from then on Window PoSt and the fault checks find it. Done before its proof
+        is sent, so that the chain never counts a sector proven that the store does not list."""
+        held = self.store.sectors(self.miner_id)
+        already = next((s for s in held if s.number == number and s.comm_r == comm_r), None)
+        if already is not None:
+            return already
+        p_aux = _read(self.cache_path(number) / P_AUX, 64)
+        return self.store.add(
+            self.miner_id,
+            number,
+            seal_proof=proof,
+            comm_d=comm_d,
+            comm_r=comm_r,
+            comm_c=p_aux[:32],
+            comm_r_last=p_aux[32:],
+            replica=self.sealed_path(number),
+        )
+
     def finalize(
         self, proof: int, number: int, comm_d: bytes, comm_r: bytes, keep_unsealed: bool
     ) -> StoredSector:
-        """Index the sector in the sector store (which checks the replica against CommR), then drop what
-        only sealing needed: the labels, t_aux, and the staged copy unless a deal keeps it."""
+        """Index the sector in the sector store if it is not yet, then drop what only sealing needed:
+        the labels, t_aux, and the staged copy unless a deal keeps it."""
         cache = self.cache_path(number)
-        held = self.store.sectors(self.miner_id)
-        already = next((s for s in held if s.number == number and s.comm_r == comm_r), None)
-        if already is None:
-            p_aux = _read(cache / P_AUX, 64)
-            already = self.store.add(
-                self.miner_id,
-                number,
-                seal_proof=proof,
-                comm_d=comm_d,
-                comm_r=comm_r,
-                comm_c=p_aux[:32],
-                comm_r_last=p_aux[32:],
-                replica=self.sealed_path(number),
-            )
+        stored = self.index_sealed(proof, number, comm_d, comm_r)
         for layer in range(1, seal_params(proof).layers + 1):
             _remove(cache / layer_file(layer))
         _remove(cache / T_AUX)
         if not keep_unsealed:
             _remove(self.unsealed_path(number))
-        return already
+        return stored
 
 
 def _prove(sealed: seal.SealedSector, seed: bytes) -> bytes:

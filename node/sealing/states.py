@@ -6,9 +6,11 @@ Names are Lotus's (storage/pipeline/sector_state.go), so that `filpy miner secto
     WaitDeals -> Packing -> GetTicket -> PreCommit1 -> PreCommit2 -> PreCommitting -> PreCommitWait
       -> WaitSeed -> Committing -> SubmitCommit -> CommitWait -> FinalizeSector -> Proving
 
-A committed-capacity sector (pledge_sector) starts at Packing. Each failure has its own state, which
-keeps the reason and retries after a backoff (or gives up: FailedUnrecoverable). `TRANSITIONS` lists
-every allowed move; the pipeline refuses any other, so a bug cannot skip a step silently.
+A committed-capacity sector (pledge_sector) starts at Packing. A proving sector the chain terminates
+for faults (faulty past the fault max age) is Removed, and a committed-capacity sector replaces it.
+Each failure has its own state, which keeps the reason and retries after a backoff (or gives up:
+FailedUnrecoverable). `TRANSITIONS` lists every allowed move; the pipeline refuses any other, so a bug
+cannot skip a step silently.
 """
 
 from enum import StrEnum
@@ -30,6 +32,7 @@ class SectorState(StrEnum):
     COMMIT_WAIT = "CommitWait"  # the proof is sent: waiting for it to land
     FINALIZE_SECTOR = "FinalizeSector"  # into the sector store; sealing leftovers removed
     PROVING = "Proving"  # on chain with power; the Window PoSt scheduler proves it
+    REMOVED = "Removed"  # no longer on chain (terminated for faults): its files are gone, replaced
 
     # failures: each keeps its reason and retries after a backoff
     PACKING_FAILED = "PackingFailed"
@@ -44,7 +47,7 @@ class SectorState(StrEnum):
 
 S = SectorState
 
-TERMINAL: Final = frozenset({S.PROVING, S.FAILED_UNRECOVERABLE})
+TERMINAL: Final = frozenset({S.PROVING, S.REMOVED, S.FAILED_UNRECOVERABLE})
 
 FAILURES: Final = frozenset(
     {
@@ -94,7 +97,9 @@ TRANSITIONS: Final[dict[SectorState, frozenset[SectorState]]] = {
         S.SUBMIT_COMMIT: {S.COMMIT_WAIT, S.FINALIZE_SECTOR},
         S.COMMIT_WAIT: {S.FINALIZE_SECTOR},
         S.FINALIZE_SECTOR: {S.PROVING},
-        S.PROVING: set(),
+        # the chain terminated it (faulty past the fault max age): node/sealing/replacement.py
+        S.PROVING: {S.REMOVED},
+        S.REMOVED: set(),
         S.FAILED_UNRECOVERABLE: set(),
         # retries (Lotus states_failed.go)
         S.PACKING_FAILED: {S.PACKING},

@@ -6,6 +6,9 @@ chain they belong to), or memory in tests. Keys, per miner actor ID (decimal) M:
 
     M/sector/<u64 BE number>   SectorRecord (DAG-CBOR, node/sealing/types.py)
     M/next                     the next sector number to give out (u64 BE)
+    M/faulty/<u64 BE number>   WatchedSector: a sector faulty on chain, followed until it recovers,
+                               expires or is terminated (node/sealing/replacement.py)
+    M/replaced/<u64 BE number> ReplacedSector: a sector terminated for faults and its replacement
 
 A write is one batch: a sector's new record, or several sectors' records together (a pre-commit batch
 moves all its sectors at once), with the next number when a sector is made. So a crash leaves every
@@ -14,15 +17,16 @@ trio loop use a worker thread.
 """
 
 import threading
-from collections.abc import Iterable
-from typing import Any, Final
+from collections.abc import Callable, Iterable
+from typing import Any, Final, TypeVar
 
 from chain.chainstore.metadata import LevelDBMetadata, MemoryMetadata, MetadataStore
 from chain.chainstore.store import ChainStore
 from chain.encoding.errors import DecodeError
-from node.sealing.types import SectorRecord
+from node.sealing.types import ReplacedSector, SectorRecord, WatchedSector
 
 SEALING_NAMESPACE: Final = b"/sealing/"
+T = TypeVar("T")
 
 
 class SealingStoreError(Exception):
@@ -86,9 +90,45 @@ class SealingStore:
         """Write records together (one batch)."""
         self.write(records)
 
-    def write(self, records: Iterable[SectorRecord], *, next_number: int | None = None) -> None:
+    def write(
+        self,
+        records: Iterable[SectorRecord],
+        *,
+        next_number: int | None = None,
+        watch: Iterable[WatchedSector] = (),
+        unwatch: Iterable[int] = (),
+        replaced: Iterable[ReplacedSector] = (),
+    ) -> None:
+        """One batch: sector records, the next number, faulty sectors followed or no longer followed,
+        replacements made."""
         with self._lock, self._meta.batch() as batch:
             for record in records:
                 batch.put(self._key(record.sector_number), record.to_bytes())
             if next_number is not None:
                 batch.put(self._prefix + b"next", _u64(next_number))
+            for watched in watch:
+                batch.put(self._prefix + b"faulty/" + _u64(watched.sector_number), watched.to_bytes())
+            for number in unwatch:
+                batch.delete(self._prefix + b"faulty/" + _u64(number))
+            for done in replaced:
+                batch.put(self._prefix + b"replaced/" + _u64(done.sector_number), done.to_bytes())
+
+    def watched(self) -> dict[int, WatchedSector]:
+        """The faulty sectors being followed, by number."""
+        return {w.sector_number: w for w in self._read_all(b"faulty/", WatchedSector.from_bytes)}
+
+    def replaced(self) -> dict[int, ReplacedSector]:
+        """The sectors terminated for faults and replaced, by the terminated sector's number."""
+        return {r.sector_number: r for r in self._read_all(b"replaced/", ReplacedSector.from_bytes)}
+
+    def _read_all(self, kind: bytes, decode: Callable[[bytes], T]) -> list[T]:
+        out = []
+        for key, raw in self._meta.items(self._prefix + kind):
+            try:
+                out.append(decode(raw))
+            except DecodeError as exc:
+                raise SealingStoreError(
+                    f"the sealing store's {kind.decode()} entry {key!r} of miner t0{self.miner_id} "
+                    f"is damaged: {exc}"
+                ) from None
+        return out

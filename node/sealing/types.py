@@ -112,6 +112,26 @@ class SectorRecord(CborMap, kw_only=True):
         return bool(self.pieces)
 
 
+class WatchedSector(CborMap):
+    """A sector of the miner found faulty on chain, remembered (in the sealing store) until it recovers,
+    expires or is terminated, with what a replacement needs once the chain no longer has its info."""
+
+    sector_number: Uint64
+    expiration: ChainEpoch  # on chain: gone before it, the sector was terminated early
+    deal_ids: Annotated[tuple[Uint64, ...], Name("DealIDs")] = ()
+    faulty_since: ChainEpoch = -1  # the head's height when it was first seen faulty
+
+
+class ReplacedSector(CborMap):
+    """A sector terminated for faults (faulty past the fault max age) and the CC sector sealed in its
+    place."""
+
+    sector_number: Uint64
+    replacement: Uint64
+    terminated_by: ChainEpoch  # the head's height when it was found terminated
+    deal_ids: Annotated[tuple[Uint64, ...], Name("DealIDs")] = ()  # slashed by the market with it
+
+
 # -- answers --------------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from typing import Final
 import trio
 import trio.testing
 
+from actors.miner.state import SectorOnChainInfo
 from chain.consensus.producer import produce_block
 from chain.consensus.validation import validate_block
 from chain.consensus.weight import weight_of
@@ -35,8 +36,9 @@ from node.preseal import write_presealed
 from node.sealing.config import SealingConfig
 from node.sealing.pipeline import SealingPipeline
 from node.sealing.sealer import SealedOutput, Sealer
-from node.sealing.sectors import SectorStore
+from node.sealing.sectors import SectorStore, SectorStoreError
 from node.wallet import Wallet
+from proofs import post
 from tests.consensus.devchain import ALICE, BOB, genesis_of
 
 WAIT: Final = 120  # seconds any one wait of a test may take
@@ -127,9 +129,7 @@ class Devnet:
                 worker_key=miner.worker_key,
                 epoch=epoch,
                 messages=node.mpool.select(head),
-                read_sector=lambda _, s: next(
-                    p.proving_sector() for p in miner.sectors if p.number == s.sector_number
-                ),
+                read_sector=self._read_sector,
             )
             if block is not None:
                 validate_block(node.state, node.beacon, block, now=block.header.timestamp)
@@ -139,6 +139,16 @@ class Devnet:
                 node.chain.set_head(ts, weight_of(node.chain.blockstore, ts))
                 return ts
         raise AssertionError("the genesis miner won no block in 50 epochs")
+
+    def _read_sector(self, miner: Address, sector: SectorOnChainInfo) -> post.ProvingSector:
+        """The genesis miner's sector for its Winning PoSt: from the sector store (sectors it sealed
+        later are there), or its pre-sealed copy in memory when the store's is gone or damaged (a test
+        deleting a replica tests the Window PoSt side, not the block producer's)."""
+        try:
+            return self.sectors.proving_sector(miner, sector.sector_number, verify=True)
+        except SectorStoreError:
+            (genesis_miner,) = self.genesis.miners
+            return next(p.proving_sector() for p in genesis_miner.sectors if p.number == sector.sector_number)
 
     async def settle(self) -> None:
         """Wait until the services have taken in the head: PoSt schedulers processed it, pipelines idle."""

@@ -54,10 +54,14 @@ def _send(to: Address, sender: Address, method: int, params: bytes, value: int =
     )
 
 
-async def _publish(net: Devnet, miner: Address, pieces: list[commp.PieceCommitment]) -> list[PieceDealInfo]:
-    """Publish one deal per piece (client ALICE, provider the miner) and return their deal infos."""
+async def _publish(
+    net: Devnet, miner: Address, pieces: list[commp.PieceCommitment], *, duration: int = 320
+) -> list[PieceDealInfo]:
+    """Publish one deal per piece (client ALICE, provider the miner), starting 80 epochs from now and
+    lasting `duration`, and return their deal infos."""
     head = net.head
-    start, end = head.height + 80, head.height + 400
+    start = head.height + 80
+    end = start + duration
     tree = net.node.state.tree(net.node.state.state_of(head).state_root)
     reward: RewardState = read_actor_state(tree, builtin.REWARD_ACTOR_ADDR, RewardState)
     power = miner_queries.power_state(tree)

@@ -41,7 +41,9 @@ def test_failures_are_reachable_and_can_give_up_or_retry() -> None:
     for failure in FAILURES:
         check_transition(failure, S.FAILED_UNRECOVERABLE)
         assert TRANSITIONS[failure] - {S.FAILED_UNRECOVERABLE}, f"{failure} never retries"
-    assert TRANSITIONS[S.PROVING] == TRANSITIONS[S.FAILED_UNRECOVERABLE] == frozenset()
+    assert TRANSITIONS[S.REMOVED] == TRANSITIONS[S.FAILED_UNRECOVERABLE] == frozenset()
+    # a proving sector only leaves when the chain terminates it (node/sealing/replacement.py)
+    assert TRANSITIONS[S.PROVING] == frozenset({S.REMOVED})
 
 
 def test_every_state_is_reachable_from_a_new_sector() -> None:
