@@ -1,0 +1,174 @@
+"""Storage faults on a real `filpy devnet` (a child process on a temp repo and a free port, mining on
+demand with `--block-delay 0`, driven only through its RPC, its log lines and the `filpy miner proving`
+command; stopped by its PID, also when the test fails):
+
+- a sector's replica deleted -> the scheduler's check finds it before the deadline's cutoff ->
+  DeclareFaults on chain (StateMinerFaults) and the power drops (StateMinerPower);
+- the node stopped while the sector is faulty, the replica restored meanwhile, the node started again ->
+  it declares the recovery, the next PoSt proves the sector, the power returns;
+- the replica deleted for good -> faulty again, then terminated by the actor once faulty past the fault
+  max age (StateSectorGetInfo: null), its power gone for good.
+
+A node down over a deadline on a network that goes on without it is tests/mining/test_faults_network.py:
+a single-node devnet mines every epoch it missed when it restarts, its PoSts included, so it never
+misses one. The replacement sector is tests/sealing/test_replacement.py: `filpy devnet` runs no sealing
+pipeline yet.
+"""
+
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+import trio
+
+from chain.params import DEVNET
+from chain.types.bitfield import BitField
+from rpc.client import HttpClient
+from tests.e2e.devnet_process import ROOT, DevnetProcess
+
+pytestmark = pytest.mark.slow
+
+MINER: Final = "t01000"
+SECTOR: Final = 2048
+# Bounds on epochs: finding a fault or a recovery takes at most a proving period and a deadline;
+# a termination the fault max age after the fault's deadline, plus a period.
+FIND: Final = DEVNET.wpost_proving_period + 3 * DEVNET.wpost_challenge_window
+TERMINATE: Final = DEVNET.fault_max_age + 2 * DEVNET.wpost_proving_period
+WALL: Final = 240.0  # seconds any one phase may take
+
+
+@pytest.fixture
+def processes() -> Iterator[list[DevnetProcess]]:
+    started: list[DevnetProcess] = []
+    yield started
+    for proc in started:
+        proc.kill()
+
+
+def start(processes: list[DevnetProcess], repo: Path) -> tuple[DevnetProcess, str]:
+    proc = DevnetProcess(repo, "--block-delay", "0")
+    processes.append(proc)
+    return proc, proc.wait_ready()
+
+
+async def faults(api: HttpClient) -> list[int]:
+    return list(BitField.from_json(await api.call("StateMinerFaults", MINER, None)))
+
+
+async def recoveries(api: HttpClient) -> list[int]:
+    return list(BitField.from_json(await api.call("StateMinerRecoveries", MINER, None)))
+
+
+async def raw_power(api: HttpClient) -> int:
+    power: dict[str, Any] = await api.call("StateMinerPower", MINER, None)
+    return int(power["MinerPower"]["RawBytePower"])
+
+
+async def height(api: HttpClient) -> int:
+    return int((await api.call("ChainHead"))["Height"])
+
+
+async def mine_until(api: HttpClient, done: Any, epochs: int, what: str) -> int:
+    """Filpy.MineTipset until `await done()` holds; the height then. Bounded in epochs and time."""
+    start = await height(api)
+    with trio.fail_after(WALL):
+        while not await done():
+            now = await height(api)
+            assert now - start <= epochs, f"{what}: not within {epochs} epochs (height {now})"
+            await api.call("Filpy.MineTipset")  # null when every epoch tried was a null round
+    return await height(api)
+
+
+def events(proc: DevnetProcess, name: str) -> list[dict[str, Any]]:
+    return [e for e in proc.log_events() if e.get("event") == name]
+
+
+def proving(repo: Path, *args: str) -> str:
+    """`filpy miner proving ...` against the running node, found through the repo."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "miner", "proving", "--repo", str(repo), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def test_a_lost_replica_is_declared_recovered_across_a_restart_then_terminated(
+    tmp_path: Path, processes: list[DevnetProcess]
+) -> None:
+    repo = tmp_path / "repo"
+    proc, url = start(processes, repo)
+    replica = repo / "sectors" / "sealed" / f"s-{MINER}-0"
+    saved = replica.read_bytes()
+    async with proc.client(url) as api:
+        assert await api.call("Filpy.ProvingMiners") == [MINER]
+        assert await raw_power(api) == 2 * SECTOR
+        replica.unlink()
+        deleted_at = await height(api)
+        await mine_until(api, lambda: _has(faults(api), 0), FIND, "the fault declared")
+        assert await raw_power(api) == SECTOR
+        (declared,) = events(proc, "faults declared")
+        assert declared["sectors"] == [0] and declared["height"] > deleted_at
+        (check,) = [e for e in events(proc, "fault check") if e["faulty"]]
+        assert "replica is missing" in check["faulty"]["0"]
+        # Declared, not skipped: no PoSt of this deadline left sector 0 out.
+        assert all(e["skipped"] == 0 for e in events(proc, "window post generated"))
+        (fault,) = await api.call("Filpy.ProvingFaults", MINER, None)
+        assert fault["Sector"] == 0 and not fault["Recovering"]
+        assert "replica is missing" in fault["Reason"]
+
+        # What an operator sees.
+        info = proving(repo, "info")
+        assert "Faults:      1 (50.00%)" in info and f"Miner: {MINER}" in info
+        listed = proving(repo, "faults")
+        assert "replica is missing" in listed.splitlines()[-1]
+        deadline = fault["Deadline"]
+        checked = proving(repo, "check", str(deadline))
+        assert "bad (" in checked and "good" in checked
+        assert "good" not in proving(repo, "check", str(deadline), "--only-bad")
+        rows = proving(repo, "deadlines").splitlines()
+        assert rows[1].split()[0] == "deadline" and f"{deadline}" in rows[2 + deadline]
+
+    # Stopped while the sector is faulty; the replica comes back meanwhile.
+    assert proc.stop(signal.SIGTERM) < 10
+    replica.write_bytes(saved)
+    proc, url = start(processes, repo)
+    async with proc.client(url) as api:
+        assert await faults(api) == [0]
+        await mine_until(api, lambda: _has(recoveries(api), 0), FIND, "the recovery declared")
+        assert await raw_power(api) == SECTOR  # back once the PoSt proves it
+        await mine_until(api, lambda: _empty(faults(api)), FIND, "the recovery proven")
+        assert await raw_power(api) == 2 * SECTOR
+        (recovered,) = events(proc, "recoveries declared")
+        assert recovered["sectors"] == [0]
+
+        # Lost for good: faulty again, then terminated past the fault max age.
+        replica.unlink()
+        await mine_until(api, lambda: _has(faults(api), 0), FIND, "the second fault declared")
+        faulty_at = await height(api)
+        gone = await mine_until(
+            api, lambda: _none(api.call("StateSectorGetInfo", MINER, 0, None)), TERMINATE, "terminated"
+        )
+        assert gone - faulty_at >= DEVNET.fault_max_age - DEVNET.wpost_proving_period
+        assert await faults(api) == [] and await raw_power(api) == SECTOR
+        assert await api.call("StateSectorGetInfo", MINER, 1, None) is not None
+    assert proc.stop(signal.SIGTERM) < 10
+
+
+async def _has(values: Any, item: int) -> bool:
+    return item in await values
+
+
+async def _empty(values: Any) -> bool:
+    return not await values
+
+
+async def _none(value: Any) -> bool:
+    return await value is None
