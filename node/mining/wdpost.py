@@ -331,8 +331,22 @@ class WindowPoStScheduler:
             self._miner_id = await trio.to_thread.run_sync(self._state.lookup_id, self.miner, head)
         miner = self._miner_id
         current = await trio.to_thread.run_sync(self._state.proving_deadline, miner, head)
-        if not current.period_started():
-            return
+        info = await trio.to_thread.run_sync(self._state.miner_info, miner, head)
+        height = head.height
+        # Lotus proves nothing while the period has not started; with v9 miners that only happens at a
+        # head after null rounds whose crons the parent state has not run yet (the chain then names
+        # the current index's next period). The declarations work from the head's epoch instead.
+        if current.period_started():
+            await self._prove_and_submit(head, current, info, reorged)
+        # Declarations come after the PoSts: theirs are for deadlines at least a cutoff away.
+        await self.declarer.step(miner, head, current, info)
+        horizon = height - self.policy.wpost_proving_period
+        for open_epoch in [o for o, r in self._runs.items() if r.info.close < horizon]:
+            del self._runs[open_epoch]
+
+    async def _prove_and_submit(
+        self, head: TipSet, current: DeadlineInfo, info: MinerInfo, reorged: bool
+    ) -> None:
         height = head.height
         for run in [r for r in self._runs.values() if height >= r.info.close and not r.state.final]:
             await self._close(run, head)
@@ -340,7 +354,6 @@ class WindowPoStScheduler:
         upcoming = next_deadline(self.policy, current)
         if height >= upcoming.challenge + self.challenge_confidence:
             active.append(self._run_for(upcoming))
-        info = await trio.to_thread.run_sync(self._state.miner_info, miner, head)
         for run in active:
             try:
                 await self._advance(run, head, info, reorged)
@@ -354,11 +367,6 @@ class WindowPoStScheduler:
                     error=run.last_error,
                     exc_info=exc,
                 )
-        # Declarations come after the PoSts: theirs are for deadlines at least a cutoff away.
-        await self.declarer.step(miner, head, current, info)
-        horizon = height - self.policy.wpost_proving_period
-        for open_epoch in [o for o, r in self._runs.items() if r.info.close < horizon]:
-            del self._runs[open_epoch]
 
     async def _close(self, run: DeadlineRun, head: TipSet) -> None:
         """The window has closed: the PoSt counted if the sectors it proved did not turn faulty at the

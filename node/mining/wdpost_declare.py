@@ -180,7 +180,10 @@ class FaultDeclarer:
         for run in [r for r in self._runs.values() if not can_declare(r.info, height) and not r.state.final]:
             self._close(run, height)
         due = []
-        candidate = current
+        # The deadline the head's epoch falls in. Not `current` itself: after null rounds the parent
+        # state may not have run the crons that moved the miner's current deadline on, and then the
+        # chain's "current deadline" is that index's next period (StateMinerProvingDeadline, as Lotus).
+        candidate = DeadlineInfo.from_epoch(self.policy, current.period_start, height)
         for _ in range(CHECK_DEADLINES_AHEAD + 1):
             candidate = next_deadline(self.policy, candidate)
             if check_epoch(self.policy, candidate, self.challenge_confidence) <= height and can_declare(

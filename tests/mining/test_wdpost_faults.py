@@ -124,6 +124,21 @@ async def test_lost_and_damaged_replicas_are_declared_and_a_restored_one_recover
     assert all(spec == SendSpec(max_fee=5 * 10**18) for spec in node.specs)
 
 
+async def test_null_rounds_over_a_deadline_boundary_do_not_delay_the_check(node: VMNode) -> None:
+    node.sectors.sealed_path(node.miner, 0).unlink()
+    async with running(node) as chain:
+        # Deadline 10 opens at 38 and the check of deadline 0 is due at 37: jump from 35 to 38.
+        await chain.advance_to(check_height(0) - 2)
+        ts = node.advance(nulls=2)
+        assert ts.height == check_height(0) + 1
+        assert chain.scheduler is not None
+        await chain.scheduler.wait_processed(ts)
+        ((signed, decls),) = declarations(node, DeclarationKind.FAULTS)
+        assert triples(decls) == [(0, 0, [0])]
+        await chain.tipset()
+    landed_ok(node, signed)
+
+
 async def test_a_fault_after_its_deadlines_check_is_skipped_by_the_post(node: VMNode) -> None:
     async with running(node) as chain:
         await chain.advance_to(check_height(0) + 5)  # deadline 0 checked: all fine
