@@ -45,7 +45,7 @@ COMMANDS: Final = (
     Command("chain", "the chain: head, blocks, messages, export to a CAR file", "cli.chain"),
     Command("mpool", "the message pool: pending messages", "cli.mpool"),
     Command("state", "query the state: actors, miner power, messages, addresses", "cli.state"),
-    Command("miner", "storage miners: create, info, list; sectors and sealing", "cli.miner"),
+    Command("miner", "storage miners: create, info, list; sectors, sealing and proving", "cli.miner"),
     Command("paych", "payment channels and their vouchers", "cli.paych"),
     Command("auth", "API tokens", "cli.auth"),
     Command("sync", "the chain sync: status, wait until in sync", "cli.sync"),

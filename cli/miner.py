@@ -1,5 +1,6 @@
-"""`filpy miner ...`: storage miners, as `lotus-miner` (init, info, sectors, sealing), over the node that
-serves them (rpc/methods/miner.py's `Filpy.` methods and the State methods).
+"""`filpy miner ...`: storage miners, as `lotus-miner` (init, info, sectors, sealing, proving), over the
+node that serves them (rpc/methods/miner.py's and rpc/methods/proving.py's `Filpy.` methods and the State
+methods).
 
     create --owner ADDR --worker ADDR --sector-size 2KiB|8MiB|512MiB [--pledge FIL]
                                    Filpy.MinerCreate: power.CreateMiner, waited for; the new miner
@@ -13,6 +14,8 @@ serves them (rpc/methods/miner.py's `Filpy.` methods and the State methods).
     sectors status N [--miner M] [--log]
                                    Filpy.SectorsStatus
     sealing jobs [--miner M]       Filpy.SealingJobs: what seals now, with its progress
+    proving info|deadlines|deadline N|faults|check N [--miner M]
+                                   Filpy.Proving*: Window PoSt proving and faults (cli/proving.py)
 
 A command that takes a miner and is given none uses the node's only sealing miner (an error names them
 when there are several). `--json` prints the main call's result as the node answered it; `info` prints
@@ -22,6 +25,7 @@ its three State calls' results keyed by method name, `sectors list` each sector'
 import argparse
 from typing import TYPE_CHECKING, Any, Final
 
+from cli.proving import add_proving
 from cli.subcommands import DEFAULT_WAIT_TIMEOUT, command, group
 
 if TYPE_CHECKING:
@@ -90,6 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     jobs_parser = command(sealing, "jobs", jobs, "the sealing jobs running or waiting now")
     jobs_parser.add_argument("--miner", metavar="MINER", help="one miner's jobs (default: every miner's)")
+    add_proving(sub)
 
 
 async def served_miners(s: "Session") -> list[dict[str, Any]]:

@@ -1,153 +1,77 @@
-"""`filpy miner proving ...`: a miner's Window PoSt proving, as `lotus-miner proving` shows it, read from a
-running node through the `Filpy.Proving*` RPC methods (rpc/methods/proving.py).
+"""`filpy miner proving ...`: a miner's Window PoSt proving, as `lotus-miner proving` shows it, read from the
+node that proves for it through the `Filpy.Proving*` RPC methods (rpc/methods/proving.py).
 
-    filpy miner proving info                   the current deadline, the proving period, sector counts
-    filpy miner proving deadlines [--all]      one line per deadline: open, partitions, sectors (faults)
-    filpy miner proving deadline N [-n]        one deadline's partitions and their sector sets
-    filpy miner proving faults                 every faulty sector: deadline, partition, why
-    filpy miner proving check N [--only-bad]   the deadline's sectors checked on disk now (admin)
+    proving info [--miner M]                  the current deadline, the proving period, sector counts
+    proving deadlines [--miner M] [--all]     one row per deadline: open, partitions, sectors (faults)
+    proving deadline N [--miner M] [-n]       one deadline's partitions and their sector sets
+    proving faults [--miner M]                every faulty sector: deadline, partition, why
+    proving check N [--miner M] [--only-bad]  the deadline's sectors checked on disk now (admin)
 
-The node is found as Lotus clients find one: `FULLNODE_API_INFO` (`token:multiaddr`), else `--repo DIR`
-(its `api` and `token` files; default ~/.filpy-devnet, then ~/.filpy). The miner is `--miner ADDRESS`, or
-the one miner the node proves for (Filpy.ProvingMiners).
+They are subcommands of `filpy miner` (cli/miner.py) with the client options (`--repo`, `--json`,
+cli/subcommands.py). A command given no miner uses the one miner the node proves for
+(Filpy.ProvingMiners; an error names them when there are several).
 """
 
 import argparse
-import os
-import sys
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any
 
-DEFAULT_REPOS: Final = (Path("~/.filpy-devnet"), Path("~/.filpy"))
+from cli.subcommands import command, group
 
-
-class ProvingCliError(Exception):
-    """What the user must fix; printed as `filpy miner proving: <message>`."""
+if TYPE_CHECKING:
+    from cli.client import Session
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    groups = parser.add_subparsers(dest="miner_command", required=True, metavar="COMMAND")
-    proving = groups.add_parser("proving", help="view proving information (as lotus-miner proving)")
-    proving.add_argument("--repo", type=Path, metavar="DIR", help="the node's repo (its api and token)")
-    proving.add_argument("--miner", metavar="ADDRESS", help="the miner (default: the one this node proves)")
-    commands = proving.add_subparsers(dest="proving_command", required=True, metavar="COMMAND")
-    commands.add_parser("info", help="the current deadline, the proving period and sector counts")
-    deadlines = commands.add_parser("deadlines", help="every deadline of the current proving period")
-    deadlines.add_argument(
+def add_proving(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """`filpy miner proving` and its subcommands, under `filpy miner`'s subcommands."""
+    parser = sub.add_parser(
+        "proving",
+        help="a miner's Window PoSt proving and faults (as lotus-miner proving)",
+        description="a miner's Window PoSt proving and faults (as lotus-miner proving)",
+    )
+    commands = group(parser, "proving_command")
+    info_parser = command(
+        commands, "info", info, "the current deadline, the proving period and sector counts"
+    )
+    _miner_option(info_parser)
+    deadlines_parser = command(
+        commands, "deadlines", deadlines, "every deadline of the current proving period"
+    )
+    _miner_option(deadlines_parser)
+    deadlines_parser.add_argument(
         "--all", "-a", action="store_true", help="count all sectors (only live sectors by default)"
     )
-    deadline = commands.add_parser("deadline", help="one deadline's partitions and their sectors")
-    deadline.add_argument("index", type=int, help="the deadline's index")
-    deadline.add_argument(
+    deadline_parser = command(commands, "deadline", deadline, "one deadline's partitions and their sectors")
+    deadline_parser.add_argument("index", type=int, metavar="N", help="the deadline's index")
+    _miner_option(deadline_parser)
+    deadline_parser.add_argument(
         "--sector-nums", "-n", action="store_true", help="print the sector numbers of each set"
     )
-    commands.add_parser("faults", help="the miner's faulty sectors")
-    check = commands.add_parser("check", help="check the deadline's sectors on disk (reads every replica)")
-    check.add_argument("index", type=int, help="the deadline's index")
-    check.add_argument("--only-bad", action="store_true", help="print only bad sectors")
-    parser.set_defaults(handler=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    import trio
-
-    from rpc.client import RpcCallError, TransportError
-
-    try:
-        url, token = endpoint(args.repo, os.environ)
-        return trio.run(_run, args, url, token, sys.stdout)
-    except ProvingCliError as exc:
-        print(f"filpy miner proving: {exc}", file=sys.stderr)
-        return 1
-    except RpcCallError as exc:
-        print(f"filpy miner proving: the node answered: {exc.message}", file=sys.stderr)
-        return 1
-    except TransportError as exc:
-        print(f"filpy miner proving: {exc}", file=sys.stderr)
-        return 1
-
-
-def endpoint(repo: Path | None, env: Any) -> tuple[str, str | None]:
-    """(url, token) of the node: FULLNODE_API_INFO, else the repo's api and token files."""
-    from rpc.client import endpoint_from_api_info, endpoint_from_multiaddr
-
-    info = env.get("FULLNODE_API_INFO")
-    if info and repo is None:
-        try:
-            return endpoint_from_api_info(info)
-        except ValueError as exc:
-            raise ProvingCliError(f"FULLNODE_API_INFO: {exc}") from None
-    candidates = [repo] if repo is not None else list(DEFAULT_REPOS)
-    for candidate in candidates:
-        path = candidate.expanduser()
-        api = path / "api"
-        if api.exists():
-            token_path = path / "token"
-            token = token_path.read_text().strip() if token_path.exists() else None
-            try:
-                return endpoint_from_multiaddr(api.read_text()), token
-            except ValueError as exc:
-                raise ProvingCliError(f"{api}: {exc}") from None
-    where = " or ".join(str(c) for c in candidates)
-    raise ProvingCliError(
-        f"no running node found: {where} has no api file (start the node, or set FULLNODE_API_INFO)"
+    faults_parser = command(commands, "faults", faults, "the miner's faulty sectors, with why when known")
+    _miner_option(faults_parser)
+    check_parser = command(
+        commands, "check", check, "check a deadline's sectors on disk (reads every replica)"
     )
+    check_parser.add_argument("index", type=int, metavar="N", help="the deadline's index")
+    _miner_option(check_parser)
+    check_parser.add_argument("--only-bad", action="store_true", help="print only bad sectors")
 
 
-async def _run(args: argparse.Namespace, url: str, token: str | None, out: TextIO) -> int:
-    from rpc.client import HttpClient
-
-    async with HttpClient(url, token=token) as api:
-        miner = args.miner or await _default_miner(api)
-        commands: dict[str, Callable[[Any, str, argparse.Namespace, TextIO], Awaitable[None]]] = {
-            "info": show_info,
-            "deadlines": show_deadlines,
-            "deadline": show_deadline,
-            "faults": show_faults,
-            "check": show_check,
-        }
-        await commands[args.proving_command](api, miner, args, out)
-    return 0
+def _miner_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--miner", metavar="MINER", help="the miner (default: the one this node proves for)")
 
 
-async def _default_miner(api: Any) -> str:
-    miners = await api.call("Filpy.ProvingMiners")
+async def _proving_miner(s: "Session", given: str | None) -> str:
+    from cli import values
+    from cli.client import CliError
+
+    if given:
+        return values.address(given, "miner address")
+    miners: list[str] = await s.call("Filpy.ProvingMiners")
+    if len(miners) == 1:
+        return miners[0]
     if not miners:
-        raise ProvingCliError("the node proves for no miner: name one with --miner ADDRESS")
-    if len(miners) > 1:
-        raise ProvingCliError(f"the node proves for {', '.join(miners)}: choose one with --miner ADDRESS")
-    return str(miners[0])
-
-
-class _Clock:
-    """Epochs as lotus-miner prints them: `58 (in 12 epochs, ~48s)`, from the node's block delay."""
-
-    def __init__(self, current: int, block_delay: int) -> None:
-        self.current = current
-        self.block_delay = block_delay
-
-    def __call__(self, epoch: int) -> str:
-        delta = epoch - self.current
-        if delta == 0:
-            return f"{epoch} (now)"
-        span = f"{abs(delta)} epoch{'s' if abs(delta) != 1 else ''}"
-        if self.block_delay > 0:
-            span += f", ~{_duration(abs(delta) * self.block_delay)}"
-        return f"{epoch} ({span} ago)" if delta < 0 else f"{epoch} (in {span})"
-
-
-def _duration(seconds: int) -> str:
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m{seconds % 60}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60}m"
-
-
-async def _clock(api: Any, current: int) -> _Clock:
-    version = await api.call("Version")
-    return _Clock(current, int(version.get("BlockDelay", 0)))
+        raise CliError("this node proves for no miner: name one with --miner")
+    raise CliError(f"this node proves for several miners ({', '.join(miners)}): say which with --miner")
 
 
 def _count(bitfield: Any) -> int:
@@ -156,77 +80,106 @@ def _count(bitfield: Any) -> int:
     return BitField.from_json(bitfield).count()
 
 
-def _numbers(bitfield: Any) -> list[int]:
+def _numbers(bitfield: Any) -> str:
     from chain.types.bitfield import BitField
 
-    return list(BitField.from_json(bitfield))
+    return str(list(BitField.from_json(bitfield)))
 
 
-def _table(rows: list[list[str]], out: TextIO) -> None:
-    """Columns padded as Go's tabwriter (minwidth 2, padding 2) lays them out."""
-    if not rows:
+async def _block_delay(s: "Session") -> int:
+    return int((await s.call("Version"))["BlockDelay"])
+
+
+async def info(s: "Session", args: argparse.Namespace) -> None:
+    from cli.output import epoch_time
+
+    miner = await _proving_miner(s, args.miner)
+    pi = await s.call("Filpy.ProvingInfo", miner, None)
+    if s.out.json(pi):
         return
-    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(max(map(len, rows)))]
-    for row in rows:
-        cells = [cell.ljust(widths[i]) if i < len(row) - 1 else cell for i, cell in enumerate(row)]
-        print("  ".join(cells).rstrip(), file=out)
+    current = pi["CurrentEpoch"]
+    delay = await _block_delay(s)
+
+    def at(epoch: int) -> str:
+        return epoch_time(current, epoch, delay)
+
+    live = pi["LiveSectors"]
+    percent = pi["FaultySectors"] * 100 / live if live else 0.0
+    s.out.fields(
+        [
+            ("Miner", pi["Miner"]),
+            ("Current Epoch", str(current)),
+            ("Proving Period Boundary", str(pi["ProvingPeriodBoundary"])),
+            ("Proving Period Start", at(pi["PeriodStart"])),
+            ("Next Period Start", at(pi["NextPeriodStart"])),
+            ("Live Sectors", str(live)),
+            ("Active Sectors", str(pi["ActiveSectors"])),
+            ("Faults", f"{pi['FaultySectors']} ({percent:.2f}%)"),
+            ("Recovering", str(pi["RecoveringSectors"])),
+            ("Deadline Index", str(pi["DeadlineIndex"])),
+            ("Deadline Sectors", str(pi["DeadlineLiveSectors"])),
+            ("Deadline Open", at(pi["DeadlineOpen"])),
+            ("Deadline Close", at(pi["DeadlineClose"])),
+            ("Deadline Challenge", at(pi["DeadlineChallenge"])),
+            ("Deadline FaultCutoff", at(pi["DeadlineFaultCutoff"])),
+        ]
+    )
 
 
-async def show_info(api: Any, miner: str, args: argparse.Namespace, out: TextIO) -> None:
-    info = await api.call("Filpy.ProvingInfo", miner, None)
-    clock = await _clock(api, info["CurrentEpoch"])
-    live = info["LiveSectors"]
-    percent = info["FaultySectors"] * 100 / live if live else 0.0
-    print(f"Miner: {info['Miner']}", file=out)
-    print(f"Current Epoch:           {info['CurrentEpoch']}", file=out)
-    print(f"Proving Period Boundary: {info['ProvingPeriodBoundary']}", file=out)
-    print(f"Proving Period Start:    {clock(info['PeriodStart'])}", file=out)
-    print(f"Next Period Start:       {clock(info['NextPeriodStart'])}", file=out)
-    print(file=out)
-    print(f"Faults:      {info['FaultySectors']} ({percent:.2f}%)", file=out)
-    print(f"Recovering:  {info['RecoveringSectors']}", file=out)
-    print(file=out)
-    print(f"Deadline Index:       {info['DeadlineIndex']}", file=out)
-    print(f"Deadline Sectors:     {info['DeadlineLiveSectors']}", file=out)
-    print(f"Deadline Open:        {clock(info['DeadlineOpen'])}", file=out)
-    print(f"Deadline Close:       {clock(info['DeadlineClose'])}", file=out)
-    print(f"Deadline Challenge:   {clock(info['DeadlineChallenge'])}", file=out)
-    print(f"Deadline FaultCutoff: {clock(info['DeadlineFaultCutoff'])}", file=out)
-
-
-async def show_deadlines(api: Any, miner: str, args: argparse.Namespace, out: TextIO) -> None:
-    deadlines = await api.call("Filpy.ProvingDeadlines", miner, None)
-    rows = [["deadline", "open", "partitions", "sectors (faults)", "proven partitions"]]
-    for dl in deadlines:
+async def deadlines(s: "Session", args: argparse.Namespace) -> None:
+    miner = await _proving_miner(s, args.miner)
+    found = await s.call("Filpy.ProvingDeadlines", miner, None)
+    if s.out.json(found):
+        return
+    key = "AllSectors" if args.all else "LiveSectors"
+    rows = []
+    for dl in found:
         partitions = dl["Partitions"] or []
-        key = "AllSectors" if args.all else "LiveSectors"
         counted = [_count(p[key]) for p in partitions]
         used = len(partitions) if args.all else sum(1 for c in counted if c)
-        faults = sum(_count(p["FaultySectors"]) for p in partitions)
+        faulty = sum(_count(p["FaultySectors"]) for p in partitions)
         proven = sum(1 for p in partitions if p["Proven"])
-        row = [str(dl["Index"]), str(dl["Open"]), str(used), f"{sum(counted)} ({faults})", str(proven)]
-        if dl["Current"]:
-            row.append("(current)")
-        rows.append(row)
-    print(f"Miner: {miner}", file=out)
-    _table(rows, out)
+        rows.append(
+            [
+                str(dl["Index"]),
+                str(dl["Open"]),
+                str(used),
+                f"{sum(counted)} ({faulty})",
+                str(proven),
+                "(current)" if dl["Current"] else "",
+            ]
+        )
+    s.out.line(f"Miner: {miner}")
+    s.out.table(
+        ["Deadline", "Open", "Partitions", "Sectors (Faults)", "Proven Partitions", ""],
+        rows,
+        right=("Deadline", "Open", "Partitions", "Proven Partitions"),
+    )
 
 
-async def show_deadline(api: Any, miner: str, args: argparse.Namespace, out: TextIO) -> None:
-    deadlines = await api.call("Filpy.ProvingDeadlines", miner, None)
-    if not 0 <= args.index < len(deadlines):
-        raise ProvingCliError(f"deadline {args.index} does not exist (0 to {len(deadlines) - 1})")
-    dl = deadlines[args.index]
+async def deadline(s: "Session", args: argparse.Namespace) -> None:
+    from cli.client import CliError
+
+    miner = await _proving_miner(s, args.miner)
+    found = await s.call("Filpy.ProvingDeadlines", miner, None)
+    if not 0 <= args.index < len(found):
+        raise CliError(f"deadline {args.index} does not exist (0 to {len(found) - 1})")
+    dl = found[args.index]
+    if s.out.json(dl):
+        return
     partitions = dl["Partitions"] or []
-    print(f"Deadline Index:           {dl['Index']}", file=out)
-    print(f"Deadline Open:            {dl['Open']}", file=out)
-    print(f"Deadline FaultCutoff:     {dl['FaultCutoff']}", file=out)
-    print(f"Partitions:               {len(partitions)}", file=out)
-    print(f"Proven Partitions:        {sum(1 for p in partitions if p['Proven'])}", file=out)
-    print(f"Current:                  {'true' if dl['Current'] else 'false'}", file=out)
+    s.out.fields(
+        [
+            ("Deadline Index", str(dl["Index"])),
+            ("Deadline Open", str(dl["Open"])),
+            ("Deadline FaultCutoff", str(dl["FaultCutoff"])),
+            ("Partitions", str(len(partitions))),
+            ("Proven Partitions", str(sum(1 for p in partitions if p["Proven"]))),
+            ("Current", "true" if dl["Current"] else "false"),
+        ]
+    )
     for p in partitions:
-        print(file=out)
-        print(f"Partition Index:          {p['Index']}", file=out)
+        pairs = []
         for name, key in (
             ("All", "AllSectors"),
             ("Live", "LiveSectors"),
@@ -234,31 +187,47 @@ async def show_deadline(api: Any, miner: str, args: argparse.Namespace, out: Tex
             ("Faulty", "FaultySectors"),
             ("Recovering", "RecoveringSectors"),
         ):
-            pad = " " * (18 - len(name))
-            print(f"\t{name} Sectors:{pad}{_count(p[key])}", file=out)
+            pairs.append((f"{name} Sectors", str(_count(p[key]))))
             if args.sector_nums:
-                pad = " " * (12 - len(name))
-                print(f"\t{name} Sector Numbers:{pad}{_numbers(p[key])}", file=out)
+                pairs.append((f"{name} Sector Numbers", _numbers(p[key])))
+        s.out.line()
+        s.out.fields(pairs, title=f"Partition {p['Index']}")
 
 
-async def show_faults(api: Any, miner: str, args: argparse.Namespace, out: TextIO) -> None:
-    faults = await api.call("Filpy.ProvingFaults", miner, None)
-    rows = [["deadline", "partition", "sectors", "status"]]
-    for f in faults:
+async def faults(s: "Session", args: argparse.Namespace) -> None:
+    miner = await _proving_miner(s, args.miner)
+    found = await s.call("Filpy.ProvingFaults", miner, None)
+    if s.out.json(found):
+        return
+    rows = []
+    for f in found:
         status = "recovering" if f["Recovering"] else "faulty"
-        if f.get("Reason"):
-            status += f" ({f['Reason']})"
-        rows.append([str(f["Deadline"]), str(f["Partition"]), str(f["Sector"]), status])
-    print(f"Miner: {miner}", file=out)
-    _table(rows, out)
+        rows.append(
+            [str(f["Deadline"]), str(f["Partition"]), str(f["Sector"]), status, f.get("Reason") or ""]
+        )
+    s.out.line(f"Miner: {miner}")
+    s.out.table(
+        ["Deadline", "Partition", "Sector", "Status", "Reason"],
+        rows,
+        right=("Deadline", "Partition", "Sector"),
+    )
 
 
-async def show_check(api: Any, miner: str, args: argparse.Namespace, out: TextIO) -> None:
-    checks = await api.call("Filpy.ProvingCheck", miner, args.index)
-    rows = [["deadline", "partition", "sector", "status"]]
-    for c in checks:
-        if c["Good"] and args.only_bad:
-            continue
-        status = "good" if c["Good"] else f"bad ({c['Reason']})"
-        rows.append([str(c["Deadline"]), str(c["Partition"]), str(c["Sector"]), status])
-    _table(rows, out)
+async def check(s: "Session", args: argparse.Namespace) -> None:
+    miner = await _proving_miner(s, args.miner)
+    checks = await s.call("Filpy.ProvingCheck", miner, args.index)
+    if s.out.json(checks):
+        return
+    rows = [
+        [
+            str(c["Deadline"]),
+            str(c["Partition"]),
+            str(c["Sector"]),
+            "good" if c["Good"] else f"bad ({c['Reason']})",
+        ]
+        for c in checks
+        if not (c["Good"] and args.only_bad)
+    ]
+    s.out.table(
+        ["Deadline", "Partition", "Sector", "Status"], rows, right=("Deadline", "Partition", "Sector")
+    )

@@ -42,9 +42,9 @@ from node.markets.paych import PaychManager
 from node.markets.paych_store import PAYCH_NAMESPACE, PaychStore
 from node.wallet import Wallet
 
-if (
-    TYPE_CHECKING
-):  # py-libp2p is slow to import; the markets, the sealing pipeline, create.py and local_proving.py import this module
+# py-libp2p is slow to import; the markets, the sealing pipeline, create.py and local_proving.py import
+# this module.
+if TYPE_CHECKING:
     from node.markets.services import Markets
     from node.mining.create import LocalMinerRecord, LocalMiners
     from node.mining.local_proving import LocalProving

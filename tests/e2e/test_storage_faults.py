@@ -1,20 +1,21 @@
 """Storage faults on a real `filpy devnet` (a child process on a temp repo and a free port, mining on
 demand with `--block-delay 0`, driven only through its RPC, its log lines and the `filpy miner proving`
-command; stopped by its PID, also when the test fails):
+commands; stopped by its PID, also when the test fails):
 
 - a sector's replica deleted -> the scheduler's check finds it before the deadline's cutoff ->
   DeclareFaults on chain (StateMinerFaults) and the power drops (StateMinerPower);
 - the node stopped while the sector is faulty, the replica restored meanwhile, the node started again ->
   it declares the recovery, the next PoSt proves the sector, the power returns;
 - the replica deleted for good -> faulty again, then terminated by the actor once faulty past the fault
-  max age (StateSectorGetInfo: null), its power gone for good.
+  max age (StateSectorGetInfo: null); the devnet's sealing pipeline seals a committed-capacity sector in
+  its place, proven by the miner's PoSts, and the power returns.
 
 A node down over a deadline on a network that goes on without it is tests/mining/test_faults_network.py:
 a single-node devnet mines every epoch it missed when it restarts, its PoSts included, so it never
-misses one. The replacement sector is tests/sealing/test_replacement.py: `filpy devnet` runs no sealing
-pipeline yet.
+misses one. A deal sector's replacement and its slashed deal are tests/sealing/test_replacement.py.
 """
 
+import re
 import signal
 import subprocess
 import sys
@@ -38,6 +39,8 @@ SECTOR: Final = 2048
 # a termination the fault max age after the fault's deadline, plus a period.
 FIND: Final = DEVNET.wpost_proving_period + 3 * DEVNET.wpost_challenge_window
 TERMINATE: Final = DEVNET.fault_max_age + 2 * DEVNET.wpost_proving_period
+# Sealing the replacement: the pre-commit's challenge delay and the commit's confidence, with room.
+SEAL: Final = DEVNET.pre_commit_challenge_delay + 40
 WALL: Final = 240.0  # seconds any one phase may take
 
 
@@ -87,10 +90,10 @@ def events(proc: DevnetProcess, name: str) -> list[dict[str, Any]]:
     return [e for e in proc.log_events() if e.get("event") == name]
 
 
-def proving(repo: Path, *args: str) -> str:
-    """`filpy miner proving ...` against the running node, found through the repo."""
+def proving(repo: Path, subcommand: str, *args: str) -> str:
+    """`filpy miner proving SUBCOMMAND ...` against the running node, found through the repo."""
     done = subprocess.run(
-        [sys.executable, "-m", "cli", "miner", "proving", "--repo", str(repo), *args],
+        [sys.executable, "-m", "cli", "miner", "proving", subcommand, "--repo", str(repo), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -126,15 +129,19 @@ async def test_a_lost_replica_is_declared_recovered_across_a_restart_then_termin
 
         # What an operator sees.
         info = proving(repo, "info")
-        assert "Faults:      1 (50.00%)" in info and f"Miner: {MINER}" in info
-        listed = proving(repo, "faults")
-        assert "replica is missing" in listed.splitlines()[-1]
+        assert re.search(r"^Faults +1 \(50\.00%\)$", info, re.M), info
+        assert re.search(rf"^Miner +{MINER}$", info, re.M), info
         deadline = fault["Deadline"]
+        (row,) = [
+            line.split() for line in proving(repo, "faults").splitlines() if "replica is missing" in line
+        ]
+        assert row[:4] == [str(deadline), str(fault["Partition"]), "0", "faulty"]
         checked = proving(repo, "check", str(deadline))
-        assert "bad (" in checked and "good" in checked
+        assert re.search(r"^ *\d+ +\d+ +0 +bad \(.*replica is missing", checked, re.M), checked
+        assert re.search(r"^ *\d+ +\d+ +1 +good$", checked, re.M), checked
         assert "good" not in proving(repo, "check", str(deadline), "--only-bad")
-        rows = proving(repo, "deadlines").splitlines()
-        assert rows[1].split()[0] == "deadline" and f"{deadline}" in rows[2 + deadline]
+        rows = {line.split()[0]: line.split() for line in proving(repo, "deadlines").splitlines()[1:] if line}
+        assert rows[str(deadline)][3:5] == ["2", "(1)"], rows
 
     # Stopped while the sector is faulty; the replica comes back meanwhile.
     assert proc.stop(signal.SIGTERM) < 10
@@ -159,6 +166,19 @@ async def test_a_lost_replica_is_declared_recovered_across_a_restart_then_termin
         assert gone - faulty_at >= DEVNET.fault_max_age - DEVNET.wpost_proving_period
         assert await faults(api) == [] and await raw_power(api) == SECTOR
         assert await api.call("StateSectorGetInfo", MINER, 1, None) is not None
+
+        # The pipeline seals a committed-capacity sector in its place; its PoSts bring the power back.
+        replacing = "sector terminated for faults: sealing a replacement"
+        await mine_until(api, lambda: _logged(proc, replacing), 5, "the replacement opened")
+        (replaced,) = events(proc, replacing)
+        assert replaced["sector"] == 0 and replaced["slashed_deals"] == []
+        new = replaced["replacement"]
+        status = await api.call("Filpy.SectorsStatus", MINER, new, False)
+        assert "replaces sector 0" in status["Log"][0]["Message"]
+        await mine_until(api, lambda: _proving(api, new), SEAL, "the replacement sealed and proving")
+        await mine_until(api, lambda: _power_is(api, 2 * SECTOR), FIND, "the replacement's power")
+        await mine_until(api, lambda: _proven(api, new), FIND, "the replacement proven by a PoSt")
+        assert await faults(api) == []
     assert proc.stop(signal.SIGTERM) < 10
 
 
@@ -172,3 +192,21 @@ async def _empty(values: Any) -> bool:
 
 async def _none(value: Any) -> bool:
     return await value is None
+
+
+async def _logged(proc: DevnetProcess, name: str) -> bool:
+    return bool(events(proc, name))
+
+
+async def _power_is(api: HttpClient, value: int) -> bool:
+    return await raw_power(api) == value
+
+
+async def _proving(api: HttpClient, sector: int) -> bool:
+    return bool((await api.call("Filpy.SectorsStatus", MINER, sector, False))["State"] == "Proving")
+
+
+async def _proven(api: HttpClient, sector: int) -> bool:
+    """Whether a Window PoSt has proven the sector: active in its partition (StateMinerActiveSectors)."""
+    active = await api.call("StateMinerActiveSectors", MINER, None)
+    return any(info["SectorNumber"] == sector for info in active)
