@@ -10,11 +10,12 @@ import trio
 
 from actors.miner.state import SectorOnChainInfo
 from chain.consensus.fullblock import FullBlock
-from chain.consensus.producer import produce_block
+from chain.consensus.producer import ProducerError, produce_block
 from chain.types.address import Address
 from chain.types.tipset import TipSet
 from node.chainsync.service import SyncService
 from node.fullnode import FullNode
+from node.mining.local import LocalMiner
 from node.mining.wdpost import WindowPoStScheduler
 from node.preseal import PresealedMiner, write_presealed
 from node.sealing.sectors import SectorStore
@@ -48,7 +49,10 @@ class KitMiner:
         return self.miner.id_address
 
     def read_sector(self, miner: Address, sector: SectorOnChainInfo) -> post.ProvingSector:
-        return self.sectors.proving_sector(miner, sector.sector_number)
+        """As the node's miner reads it (node/mining/local.py): a replica it cannot read makes the
+        Winning PoSt fail, so the miner makes no block, instead of the kit failing."""
+        reader = LocalMiner.from_store(self.address, self.miner.worker_key, self.sectors).read_sector
+        return reader(miner, sector)
 
     async def pace(self, base: TipSet) -> None:
         """Let the Window PoSt scheduler handle base first, so its proofs can go into the block."""
@@ -60,16 +64,19 @@ class KitMiner:
         node = self.node
 
         def make() -> FullBlock | None:
-            return produce_block(
-                node.state,
-                node.beacon,
-                parent=base,
-                miner=self.address,
-                worker_key=self.miner.worker_key,
-                epoch=epoch,
-                messages=node.mpool.select(base),
-                read_sector=self.read_sector,
-            )
+            try:
+                return produce_block(
+                    node.state,
+                    node.beacon,
+                    parent=base,
+                    miner=self.address,
+                    worker_key=self.miner.worker_key,
+                    epoch=epoch,
+                    messages=node.mpool.select(base),
+                    read_sector=self.read_sector,
+                )
+            except ProducerError:  # a lost sector drawn for the Winning PoSt: no block, as the node
+                return None
 
         return await node.run_sync(make)
 

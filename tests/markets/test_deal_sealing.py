@@ -60,7 +60,7 @@ def settled(pipeline: SealingPipeline) -> Any:
     return settle
 
 
-async def start_deal(net: DealNet, path: Path) -> Any:
+async def start_deal(net: DealNet, path: Path, *, duration: int = 50) -> Any:
     imported = net.import_file(deal_file(path))
     ask = await net.client.query_ask(None, net.miner)
     return await net.client.start_deal(
@@ -69,7 +69,7 @@ async def start_deal(net: DealNet, path: Path) -> Any:
             wallet=CLIENT,
             miner=net.miner,
             epoch_price=ask.min_price(2048),
-            min_blocks_duration=50,
+            min_blocks_duration=duration,
             add_funds=True,
         )
     )
