@@ -265,6 +265,8 @@ class SealingPipeline:
         self._followed = await self._call(self.store.watched)
         allocated = await self._call(self.chain.allocated_sectors, self.miner, head)
         self._records = {r.sector_number: r for r in records}
+        for record in await self._call(self._import_held, head):
+            self._records[record.sector_number] = record
         on_chain = list(allocated)
         self._next_number = max(
             [self.store.next_number()]
@@ -295,6 +297,35 @@ class SealingPipeline:
             task_status.started()
             async for number in self._new_receive:
                 nursery.start_soon(self._drive, number)
+
+    def _import_held(self, head: TipSet) -> list[SectorRecord]:
+        """Sectors live on chain that the sector store holds but the pipeline never sealed (a genesis
+        miner's pre-sealed sectors), recorded as Proving in one write, as `lotus-miner init` imports
+        pre-sealed metadata: the sector list and summary show them and a fault termination replaces
+        them like any other."""
+        imported = []
+        for stored in self.sealer.store.sectors(self.miner):
+            if stored.number in self._records:
+                continue
+            info = self.chain.sector_info(self.miner, stored.number, head)
+            if info is None:
+                continue
+            imported.append(
+                SectorRecord(
+                    sector_number=stored.number,
+                    state=S.PROVING.value,
+                    seal_proof=info.seal_proof,
+                    created=int(self._clock()),
+                    comm_d=stored.unsealed_cid,
+                    comm_r=info.sealed_cid,
+                    expiration=info.expiration,
+                    log=(self._log_entry("imported", "in the sector store and live on chain (pre-sealed)"),),
+                )
+            )
+        if imported:
+            self.store.put(*imported)
+            log.info("sectors imported", miner=self._miner_name, sectors=[r.sector_number for r in imported])
+        return imported
 
     @property
     def _miner_name(self) -> str:

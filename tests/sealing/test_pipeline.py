@@ -16,6 +16,7 @@ from chain.vm.exitcode import ExitCode
 from node.mining.wdpost import WindowPoStScheduler
 from node.sealing.batching import CommitPlan, aggregate_proof_size, batch_due, plan_commits, plan_pre_commits
 from node.sealing.pipeline import SectorChange
+from node.sealing.store import SealingStore
 from node.sealing.states import HAPPY_PATH, SectorState
 from tests.sealing.devnet import WAIT, WORKER, Devnet, fast_config
 
@@ -166,3 +167,26 @@ async def test_an_8mib_sector_proves(tmp_path: Path) -> None:
         assert miner_queries.miner_power(tree, DEVNET, miner).miner.raw_byte_power == 8 << 20
         assert net.sectors.check(miner, [number]) == []
         assert len(pipeline.record(number).proof) == SEAL_PROOF_SIZES[6]  # one 8 MiB seal proof
+
+
+async def test_the_genesis_miners_pre_sealed_sectors_are_imported_as_proving(tmp_path: Path) -> None:
+    # As `lotus-miner init` imports pre-sealed metadata: listed, summarised and statused like any
+    # sector the pipeline sealed, once, and a pledge takes the next free number.
+    net = Devnet.open(tmp_path)
+    (genesis_miner,) = net.genesis.miners
+    miner = genesis_miner.id_address
+    async with net.running() as nursery:
+        pipeline = net.pipeline(miner, store=SealingStore.for_chain(net.node.chain, miner.id))
+        await net.start(nursery, pipeline)
+        assert pipeline.sectors_list() == [0, 1]
+        assert pipeline.sectors_summary() == {"Proving": 2}
+        status = await pipeline.sector_status(1)
+        stored = net.sectors.get(miner, 1)
+        assert (status.comm_r, status.comm_d) == (stored.sealed_cid, stored.unsealed_cid)
+        assert status.activation is not None and status.expiration > net.head.height
+        assert [entry.kind for entry in status.log] == ["imported"]
+        assert await pipeline.pledge_sector() == 2
+        nursery.cancel_scope.cancel()
+    reopened = SealingStore.for_chain(net.node.chain, miner.id)
+    assert [r.state for r in reopened.all()][:2] == ["Proving", "Proving"]
+    assert net.seals == {}
