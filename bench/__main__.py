@@ -6,7 +6,7 @@ import sys
 import time
 
 import bench
-from bench.common import console
+from bench.common import console, print_summary
 from node.logs import configure
 
 
@@ -22,6 +22,7 @@ def main(argv: list[str]) -> int:
     for name in wanted or names:
         importlib.import_module(f"bench.{name}").run()
     console.print(f"benchmarks done in {time.perf_counter() - start:.1f} s")
+    print_summary()
     return 0
 
 
