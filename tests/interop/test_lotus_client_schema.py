@@ -1,8 +1,10 @@
 """Every method filpy serves in Lotus's `Filecoin.` namespace is named as `@filecoin-shipyard/lotus-client-
 schema` 4.2.0 names it (the npm package JavaScript clients are generated from: Lotus 1.15's full-node
 API, names and subscription flags only), or is newer than it or /rpc/v0-only and then listed below with
-the Lotus Go file that declares it; param counts are those of Lotus's Go files, from the one table of
-them (tests/rpc/test_lotus_names.py); the schema's subscription methods are our channel methods.
+the Lotus Go file that declares it; the provider's ask methods, which lotus-miner serves and filpy's
+node serves as the provider, are named as the schema's storage-miner API names them. Param counts are
+those of Lotus's Go files, from the one table of them (tests/rpc/test_lotus_names.py); the schema's
+subscription methods are our channel methods.
 """
 
 import json
@@ -29,18 +31,24 @@ NOT_IN_SCHEMA: Final = {
     "StateSearchMsgLimited": "api/v0api/full.go",
     "StateWaitMsgLimited": "api/v0api/full.go",
 }
+# lotus-miner's methods (api/api_storage.go) that filpy's full node serves, being the provider too.
+FROM_STORAGE_MINER: Final = {"MarketSetAsk", "MarketGetAsk"}
 
 
 @pytest.fixture(scope="module")
 def schema() -> dict[str, bool]:
-    """The schema's full-node methods: name -> subscription flag."""
+    """The schema's full-node methods and the storage-miner ones filpy serves: name -> subscription flag."""
     node = node_with_packages("the lotus-client-schema test")
     done = subprocess.run(
         [node, str(JS_DIR / "lotus_schema.mjs")], cwd=JS_DIR, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    methods: dict[str, bool] = json.loads(done.stdout)
+    apis: dict[str, dict[str, bool]] = json.loads(done.stdout)
+    methods = apis["fullNode"]
     assert len(methods) == 211  # Lotus 1.15's full node, as the package says
+    assert not FROM_STORAGE_MINER & set(methods)
+    for name in FROM_STORAGE_MINER:
+        methods[name] = apis["storageMiner"][name]
     return methods
 
 

@@ -4,18 +4,21 @@ the channel methods are Lotus's (`Filpy.` is filpy's own namespace, rpc/methods/
 The table is Lotus's (master, api/api_common.go, api/api_full.go and api/api_net.go for /rpc/v1 and
 api/v0api/full.go for /rpc/v0, the counts also checked against build/openrpc/full.json where it lists
 the method; `//perm:` tags for the permissions), written out by hand: a method declared here that is
-missing from it, or that differs from it, fails the test. It is the one table of Lotus's counts:
-tests/interop/test_lotus_client_schema.py checks the names against `@filecoin-shipyard/lotus-client-
-schema` 4.2.0 (Lotus 1.15) and reuses it; that schema's `subscription: true` methods are CHANNELS.
+missing from it, or that differs from it, fails the test. The Client* and Market*Ask rows are those
+of tests/rpc/test_client_names.py (Lotus v1.26, where they last were), joined here, so that LOTUS is
+the one table of Lotus's counts: tests/interop/test_lotus_client_schema.py checks the names against
+`@filecoin-shipyard/lotus-client-schema` 4.2.0 (Lotus 1.15) and reuses it; that schema's
+`subscription: true` methods are CHANNELS.
 """
 
 from typing import Final
 
 from rpc.methods import full_node_registry
 from rpc.registry import APIS, DEFAULT_NAMESPACE, Method
+from tests.rpc.test_client_names import LOTUS as CLIENT
 
 # name: (params on /rpc/v0, params on /rpc/v1, permission); None where the path lacks the method.
-LOTUS: Final[dict[str, tuple[int | None, int | None, str]]] = {
+_NODE: Final[dict[str, tuple[int | None, int | None, str]]] = {
     "Version": (0, 0, "read"),
     "ID": (0, 0, "read"),
     "Session": (0, 0, "read"),
@@ -149,6 +152,7 @@ LOTUS: Final[dict[str, tuple[int | None, int | None, str]]] = {
     "PaychVoucherList": (1, 1, "write"),
     "PaychVoucherSubmit": (4, 4, "sign"),
 }
+LOTUS: Final = _NODE | CLIENT
 # The channel methods among them (lotus-client-schema's `subscription: true`).
 CHANNELS: Final = {"ChainNotify", "ChainExport", "MpoolSub"}
 
