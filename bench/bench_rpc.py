@@ -38,6 +38,9 @@ import orjson
 from bench.common import check, console, report, section
 
 DURATION_S: Final = 5.0
+# wrk's own default (2 s) cuts a request that a loaded machine answers late: the server then cancels
+# that call, and for MpoolPush every later nonce of the sender is refused as a gap.
+WRK_TIMEOUT_S: Final = 30
 CLIENTS: Final = 16
 TARGET_P50_MS: Final = 1.0
 TARGET_RATIO: Final = 0.6
@@ -255,8 +258,9 @@ def _ms(text: str) -> float:
 
 def _wrk(url: str, clients: int, script: Path) -> tuple[float, float, float]:
     """(requests/s, p50 ms, p99 ms)."""
+    options = ["-t1", f"-c{clients}", f"-d{DURATION_S:.0f}s", f"--timeout={WRK_TIMEOUT_S}s", "--latency"]
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{clients}", f"-d{DURATION_S:.0f}s", "--latency", "-s", str(script), url],
+        ["wrk", *options, "-s", str(script), url],
         capture_output=True,
         text=True,
         timeout=DURATION_S + 30,
@@ -400,6 +404,7 @@ function done(summary, latency, requests)
     if err == "" then err = t:get("first_error") end
   end
   io.write(string.format("PUSHED %d %d %.6f\\n", a, r, summary.duration / 1e6))
+  io.write(string.format("TIMEOUTS %d\\n", summary.errors.timeout))
   if err ~= "" then io.write("FIRST_ERROR " .. err .. "\\n") end
 end
 """
@@ -460,6 +465,7 @@ def _push_wrk(url: str, token: str, bodies: list[bytes], tmp: Path) -> tuple[int
             "-t1",
             f"-c{CLIENTS}",
             f"-d{DURATION_S:.0f}s",
+            f"--timeout={WRK_TIMEOUT_S}s",
             "-s",
             str(script),
             url,
@@ -475,6 +481,9 @@ def _push_wrk(url: str, token: str, bodies: list[bytes], tmp: Path) -> tuple[int
     found = re.search(r"PUSHED (\d+) (\d+) ([0-9.]+)", out)
     if found is None:
         raise RuntimeError(f"wrk printed no counts:\n{out}")
+    timeouts = re.search(r"TIMEOUTS (\d+)", out)
+    if timeouts is not None and int(timeouts.group(1)):
+        raise RuntimeError(f"wrk timed out {timeouts.group(1)} requests after {WRK_TIMEOUT_S} s:\n{out}")
     first = re.search(r"FIRST_ERROR (.*)", out)
     if first is not None:
         console.print(f"  first refusal: {first.group(1)[:300]}")
