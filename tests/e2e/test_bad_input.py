@@ -1,14 +1,15 @@
 """Issue 9's bad input against a running `filpy devnet` (a child process, `--block-delay 1`, a free port of
 127.0.0.1, stopped by its PID): invalid JSON, wrong param counts and types, a message with a bad
 signature, a nonce gap beyond the pool's limit, too little balance, an oversized message, a read token
-calling sign methods, a request body of 50 MB (with a Content-Length and chunked). Each is answered with
+calling sign methods, a request body of 50 MB (with a Content-Length and chunked), and over WebSocket an
+unreadable frame and a 50 MB frame. Each is answered with
 a JSON-RPC error that says what was wrong; meanwhile the node keeps mining (the head advances during and
 after the barrage), none of the refused messages enters the pool, a good message still lands, and the
 node logged no internal error. tests/rpc/test_method_bad_input.py has the same cases against an
 in-process node."""
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
@@ -16,6 +17,7 @@ from typing import Any, Final
 import orjson
 import pytest
 import trio
+import trio_websocket
 
 from chain.mpool.config import MpoolConfig
 from chain.params import DEVNET
@@ -74,58 +76,133 @@ async def raw(api: HttpClient, body: bytes, status: int, code: int, match: str) 
     assert match in answer["error"]["message"], answer["error"]["message"]
 
 
+async def connect(url: str) -> trio.SocketStream:
+    host, port = url.split("/")[2].split(":")
+    return await trio.open_tcp_stream(host, int(port))
+
+
+async def send_until_answered(
+    stream: trio.SocketStream, body: Iterator[bytes], answered: Callable[[bytes], bool]
+) -> tuple[bytes, int]:
+    """Send the body's pieces on stream while reading it; stop sending once `answered(what was read)`
+    holds or the server closes: what was read, and how many body bytes were sent before that."""
+    sent = 0
+    answer = bytearray()
+
+    async def send_body() -> None:
+        nonlocal sent
+        try:
+            for piece in body:
+                await stream.send_all(piece)
+                sent += len(piece)
+        except trio.BrokenResourceError:
+            pass  # the server closed the connection after answering: what we want
+
+    async def read_answer(cancel: trio.CancelScope) -> None:
+        while not answered(bytes(answer)):
+            try:
+                data = await stream.receive_some(1 << 16)
+            except trio.BrokenResourceError:
+                data = b""
+            if not data:
+                break
+            answer.extend(data)
+        cancel.cancel()
+
+    with trio.fail_after(WAIT):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send_body)
+            nursery.start_soon(read_answer, nursery.cancel_scope)
+    return bytes(answer), sent
+
+
+def huge_pieces(start: bytes, frame: Callable[[bytes], bytes] = lambda data: data) -> Iterator[bytes]:
+    """50 MB in pieces of 1 MiB, the first beginning with start, each framed by `frame`."""
+    yield frame(start + b"x" * (CHUNK - len(start)))
+    for _ in range(1, HUGE // CHUNK):
+        yield frame(b"x" * CHUNK)
+
+
+def http_answered(answer: bytes) -> bool:
+    end = answer.find(b"\r\n\r\n")
+    if end < 0 or b"content-length:" not in answer[:end].lower():
+        return False
+    length = int(answer[:end].lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    return len(answer) >= end + 4 + length
+
+
 async def huge_body(url: str, chunked: bool) -> tuple[int, dict[str, Any], int]:
     """POST a 50 MB body (a JSON string, so the start is a well-formed request) and stop sending once the
     answer comes: its status, its JSON body, and how many bytes were sent before it."""
     hostport = url.split("/")[2]
-    host, port = hostport.split(":")
     framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % HUGE
     head = b"POST /rpc/v1 HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n%s\r\n\r\n" % (
         hostport.encode(),
         framing,
     )
     start = b'{"jsonrpc":"2.0","id":1,"method":"Filecoin.ChainHead","params":["'
-    sent = 0
-    answer = bytearray()
-    stream = await trio.open_tcp_stream(host, int(port))
-    async with stream:
-
-        async def send_body() -> None:
-            nonlocal sent
-            await stream.send_all(head)
-            piece = start + b"x" * (CHUNK - len(start))
-            try:
-                while sent < HUGE:
-                    data = piece if sent == 0 else b"x" * CHUNK
-                    await stream.send_all(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
-                    sent += len(data)
-            except trio.BrokenResourceError:
-                pass  # the server closed the connection after answering: what we want
-
-        async def read_answer(cancel: trio.CancelScope) -> None:
-            while True:
-                try:
-                    data = await stream.receive_some(1 << 16)
-                except trio.BrokenResourceError:
-                    data = b""
-                if not data:
-                    break
-                answer.extend(data)
-                end = answer.find(b"\r\n\r\n")
-                if end >= 0 and b"content-length:" in answer[:end].lower():
-                    length = int(answer[:end].lower().split(b"content-length:")[1].split(b"\r\n")[0])
-                    if len(answer) >= end + 4 + length:
-                        break
-            cancel.cancel()
-
-        with trio.fail_after(WAIT):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(send_body)
-                nursery.start_soon(read_answer, nursery.cancel_scope)
+    pieces = huge_pieces(start, (lambda d: b"%x\r\n%s\r\n" % (len(d), d)) if chunked else (lambda d: d))
+    async with await connect(url) as stream:
+        await stream.send_all(head)
+        answer, sent = await send_until_answered(stream, pieces, http_answered)
     head_end = answer.index(b"\r\n\r\n")
     status = int(answer[:head_end].split(b" ")[1])
     assert b"connection: close" in answer[:head_end].lower()
-    return status, orjson.loads(bytes(answer[head_end + 4 :])), sent
+    return status, orjson.loads(answer[head_end + 4 :]), sent
+
+
+def ws_close_code(frames: bytes) -> int | None:
+    """The code of the server's close frame (unmasked, opcode 8) among frames, if it came."""
+    at = 0
+    while at + 2 <= len(frames):
+        opcode, length = frames[at] & 0x0F, frames[at + 1] & 0x7F
+        header = 2 + {126: 2, 127: 8}.get(length, 0)
+        if length >= 126:
+            length = int.from_bytes(frames[at + 2 : at + header], "big")
+        if at + header + length > len(frames):
+            return None
+        if opcode == 8:
+            return int.from_bytes(frames[at + header : at + header + 2], "big")
+        at += header + length
+    return None
+
+
+async def websocket_frames(url: str) -> None:
+    """Over WebSocket: an unreadable frame is answered with -32700 and the socket goes on answering;
+    a 50 MB frame gets a close frame with 1009 (message too big) long before its end, as the HTTP
+    body limit."""
+    ws_url = url.replace("http://", "ws://", 1)
+    with trio.fail_after(WAIT):
+        async with trio_websocket.open_websocket_url(ws_url) as ws:
+            await ws.send_message('{"jsonrpc":"2.0","id":1,"method":')
+            answer = orjson.loads(await ws.get_message())
+            assert answer["id"] is None and answer["error"]["code"] == PARSE_ERROR
+            await ws.send_message('{"jsonrpc":"2.0","id":2,"method":"Filecoin.ChainHead"}')
+            assert "Height" in orjson.loads(await ws.get_message())["result"]
+    # One text frame declaring 50 MB (masked with a zero key, so the payload goes as it is), sent by
+    # hand after the handshake: a WebSocket library would send it whole before reading the server's
+    # close.
+    hostport = url.split("/")[2]
+    upgrade = (
+        b"GET /rpc/v1 HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        % (hostport.encode(), base64.b64encode(bytes(16)))
+    )
+    frame_head = b"\x81\xff" + HUGE.to_bytes(8, "big") + bytes(4)
+    async with await connect(url) as stream:
+        await stream.send_all(upgrade)
+        accepted = b""
+        with trio.fail_after(WAIT):
+            while b"\r\n\r\n" not in accepted:
+                accepted += await stream.receive_some(1 << 16)
+        assert accepted.startswith(b"HTTP/1.1 101 "), accepted
+        await stream.send_all(frame_head)
+        start = b'{"jsonrpc":"2.0","id":1,"method":"Filecoin.ChainHead","params":["'
+        frames, sent = await send_until_answered(
+            stream, huge_pieces(start), lambda frames: ws_close_code(frames) is not None
+        )
+    assert ws_close_code(accepted.split(b"\r\n\r\n", 1)[1] + frames) == 1009  # message too big
+    assert sent < HUGE
 
 
 def transfer(nonce: int, value: int, *, fee_cap: int, params: bytes = b"") -> Message:
@@ -277,6 +354,7 @@ async def test_bad_input_is_refused_clearly_while_the_node_mines(devnet: tuple[D
                 "message": f"request bigger than maximum {ApiConfig().max_request_bytes} allowed",
             }
             assert sent < HUGE  # the server answered long before the body's end
+        await websocket_frames(url)
 
         # Nothing refused entered the pool; the node mined all along, and goes on.
         pending = await admin.call("MpoolPending", [])
