@@ -1,10 +1,10 @@
 """Every method filpy serves in Lotus's `Filecoin.` namespace is named as `@filecoin-shipyard/lotus-client-
 schema` 4.2.0 names it (the npm package JavaScript clients are generated from: Lotus 1.15's full-node
 API, names and subscription flags only), or is newer than it or /rpc/v0-only and then listed below with
-the Lotus Go file that declares it; the provider's ask methods, which lotus-miner serves and filpy's
-node serves as the provider, are named as the schema's storage-miner API names them. Param counts are
-those of Lotus's Go files, from the one table of them (tests/rpc/test_lotus_names.py); the schema's
-subscription methods are our channel methods.
+the Lotus Go file that declares it; the provider's storage and retrieval ask methods, which lotus-miner
+serves and filpy's node serves as the provider, are named as the schema's storage-miner API names them.
+Param counts are those of Lotus's Go files, from the one table of them (tests/rpc/test_lotus_names.py);
+the schema's subscription methods are our channel methods.
 """
 
 import json
@@ -32,7 +32,7 @@ NOT_IN_SCHEMA: Final = {
     "StateWaitMsgLimited": "api/v0api/full.go",
 }
 # lotus-miner's methods (api/api_storage.go) that filpy's full node serves, being the provider too.
-FROM_STORAGE_MINER: Final = {"MarketSetAsk", "MarketGetAsk"}
+FROM_STORAGE_MINER: Final = {"MarketSetAsk", "MarketGetAsk", "MarketSetRetrievalAsk", "MarketGetRetrievalAsk"}
 
 
 @pytest.fixture(scope="module")
