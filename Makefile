@@ -41,7 +41,9 @@ test: $(STAMP) ext
 devnet: $(STAMP) ext
 	$(VENV)/bin/filpy devnet $(DEVNET_ARGS)
 
+# wrk drives the RPC benchmark's load (bench/bench_rpc.py; without it a slower Python load generator).
 bench: $(STAMP) ext
+	@command -v wrk >/dev/null || $(MAKE) --no-print-directory apt-install PKG=wrk WHY="the RPC benchmark's load generator"
 	$(PY) -m bench
 
 # The C hot loops of proofs/ (tree hashing, fr32); rebuilt only when proofs/_native.c changes.

@@ -1,12 +1,13 @@
 """`python -m bench [NAME...]`: run every bench/bench_*.py module (or the named ones) in order."""
 
 import importlib
+import os
 import pkgutil
 import sys
 import time
 
 import bench
-from bench.common import console
+from bench.common import console, print_summary
 from node.logs import configure
 
 
@@ -19,10 +20,18 @@ def main(argv: list[str]) -> int:
             return 2
     configure(level="warning")  # the services' info lines would drown the figures
     start = time.perf_counter()
+    # Latencies and rates depend on what else the machine runs: the figures are read beside this.
+    console.print(f"machine: {os.cpu_count()} CPUs, load average {_load()} at start")
     for name in wanted or names:
         importlib.import_module(f"bench.{name}").run()
-    console.print(f"benchmarks done in {time.perf_counter() - start:.1f} s")
+    took = time.perf_counter() - start
+    console.print(f"benchmarks done in {took:.1f} s; load average {_load()} at the end")
+    print_summary()
     return 0
+
+
+def _load() -> str:
+    return "/".join(f"{v:.1f}" for v in os.getloadavg())  # over 1, 5 and 15 minutes
 
 
 if __name__ == "__main__":

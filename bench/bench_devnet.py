@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import httpx
 
-from bench.common import console, report, section
+from bench.common import check, console, report, section
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 EPOCHS: Final = 1_000
@@ -97,14 +97,14 @@ def first_blocks(root: Path) -> None:
         height = fresh.height()
     finally:
         fresh.stop()
-    report("start to first block, fresh repo (sealing)", took, "s", f"target <= {FIRST_BLOCK_TARGET:.0f} s")
+    check("filpy devnet: start to first block, fresh repo", took, "s", at_most=FIRST_BLOCK_TARGET)
     resumed = Devnet(repo)
     try:
         resumed.wait_api()
         again = resumed.wait_height(height + 1)
     finally:
         resumed.stop()
-    report("start to next block, resumed repo", again, "s", f"target <= {FIRST_BLOCK_TARGET:.0f} s")
+    check("filpy devnet: start to next block, resumed repo", again, "s", at_most=FIRST_BLOCK_TARGET)
 
 
 def memory_after_epochs(root: Path) -> None:
@@ -123,12 +123,7 @@ def memory_after_epochs(root: Path) -> None:
     finally:
         node.stop()
     report("RSS at start (height 0)", rss_start, "MB")
-    report(
-        f"RSS after {EPOCHS:,} epochs (on demand, Window PoSts on)",
-        rss_end,
-        "MB",
-        f"target <= {RSS_TARGET_MB:.0f} MB",
-    )
+    check(f"filpy devnet: RSS after {EPOCHS:,} epochs", rss_end, "MB", at_most=RSS_TARGET_MB)
     report(f"{EPOCHS:,} epochs mined via Filpy.MineTipset", took, "s", f"{EPOCHS / took:,.0f} epochs/s")
 
 

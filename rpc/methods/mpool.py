@@ -3,11 +3,16 @@
 
 A refusal of the pool (chain/mpool/errors.py: nonce, balance, signature, size, ...) is an RpcError with
 the pool's Lotus-worded reason; the pool is unchanged by it. The pool's work (signature checks, state
-reads, LevelDB writes) runs in a worker thread.
+reads, LevelDB writes) runs in a worker thread. MpoolPush calls that arrive while others are being
+pushed share one trip to a worker thread (`PushQueue`): under load the thread hand-off, not the pool,
+was the larger part of a push's cost on the event loop (bench/bench_rpc.py, docs/rpc.md).
 """
 
+import weakref
 from collections.abc import AsyncIterator
 from typing import Final
+
+import trio
 
 from chain.chainstore.store import ChainStoreError
 from chain.encoding.cid import CID
@@ -43,10 +48,74 @@ def check_recipient(msg: Message) -> None:
         raise RpcError(f"message recipient {to} is a delegated address but not a valid Eth Address")
 
 
+class _Pending:
+    __slots__ = ("cid", "done", "error", "signed")
+
+    def __init__(self, signed: SignedMessage) -> None:
+        self.signed = signed
+        self.done = trio.Event()
+        self.cid: CID | None = None
+        self.error: Exception = RuntimeError("the push was interrupted before this message was tried")
+
+
+class PushQueue:
+    """The node's MpoolPush calls, in arrival order, pushed in batches: the first caller takes every
+    push waiting at that moment to a worker thread in one trip, and repeats while more arrived; the
+    others wait for their own outcome. Each message is checked and added on its own (node.mpool.push),
+    exactly as one push at a time; only the thread trips are shared. The trips are shielded from
+    cancellation (as a worker thread's run is): a caller that goes away does not strand the others."""
+
+    def __init__(self, node: FullNode) -> None:
+        self._node = node
+        self._waiting: list[_Pending] = []
+        self._running = False
+
+    async def push(self, signed: SignedMessage) -> CID:
+        pending = _Pending(signed)
+        self._waiting.append(pending)
+        if not self._running:
+            self._running = True
+            try:
+                with trio.CancelScope(shield=True):
+                    while self._waiting:
+                        batch, self._waiting = self._waiting, []
+                        try:
+                            await self._node.run_sync(self._push_all, batch)
+                        finally:
+                            for each in batch:
+                                each.done.set()
+            finally:
+                self._running = False
+                stranded, self._waiting = self._waiting, []  # only if a trip failed as a whole
+                for each in stranded:
+                    each.done.set()
+        await pending.done.wait()
+        if pending.cid is None:
+            raise pending.error
+        return pending.cid
+
+    def _push_all(self, batch: list[_Pending]) -> None:
+        for pending in batch:
+            try:
+                pending.cid = self._node.mpool.push(pending.signed)
+            except Exception as exc:  # handed to its caller, who answers it as a single push would
+                pending.error = exc
+
+
+_queues: "weakref.WeakKeyDictionary[FullNode, PushQueue]" = weakref.WeakKeyDictionary()
+
+
+def push_queue(node: FullNode) -> PushQueue:
+    queue = _queues.get(node)
+    if queue is None:
+        queue = _queues[node] = PushQueue(node)
+    return queue
+
+
 async def _push(node: FullNode, signed: SignedMessage) -> CID:
     check_recipient(signed.message)
     try:
-        return await node.run_sync(node.mpool.push, signed)
+        return await push_queue(node).push(signed)
     except MpoolError as exc:
         raise pool_refusal(exc) from None
 

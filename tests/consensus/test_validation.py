@@ -3,18 +3,22 @@ worker, so the signature still holds where the rule is not the signature) and ch
 and what its message says. The blocks are real: produced by chain/consensus/producer.py on a devnet
 chain of two pre-sealed miners."""
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from actors.builtin import STORAGE_POWER_ACTOR_ADDR as POWER_ACTOR
 from actors.miner.state import MinerInfo, MinerState
+from actors.power.state import ClaimsTable, PowerState
+from chain.chainstore.store import ChainStore
 from chain.consensus import validation as v
 from chain.consensus.election import compute_ticket, election_randomness, mining_base
 from chain.consensus.fullblock import FullBlock
 from chain.consensus.producer import BlockTemplate, block_timestamp, create_block, winning_post_proof
 from chain.crypto.keys import KeyType, PrivateKey
-from chain.crypto.signature import aggregate_bls
+from chain.crypto.signature import SigType, aggregate_bls
 from chain.encoding.cid import CID
 from chain.state.tree import StateTree
 from chain.store.blockstore import get_cbor, put_cbor
@@ -22,7 +26,7 @@ from chain.types.address import Address
 from chain.types.beacon import BeaconEntry
 from chain.types.block import PoStProof
 from chain.types.election import ElectionProof, Ticket
-from chain.types.message import SignedMessage, sign_message
+from chain.types.message import BLOCK_GAS_LIMIT, Message, SignedMessage, sign_message
 from tests.consensus.devchain import ALICE, BOB, CAROL, DevChain, altered_genesis, genesis_of, resigned
 
 BOB_ADDR = Address.of_key(BOB)
@@ -208,40 +212,87 @@ def test_not_claiming_a_win(dc: DevChain, good: FullBlock) -> None:
     rejects(dc, resigned(good, worker_of(dc, good), election_proof=proof), v.NotAWinner, "not claiming")
 
 
-def test_miner_not_eligible() -> None:
-    """State surgery: t01001 is barred by a consensus fault until epoch 1000. Its block (with its real
-    VRFs and Winning PoSt, made by hand since the producer declines) fails on eligibility."""
-    base = genesis_of()
+def surgery_on_miner_1001(change: Callable[[StateTree, Address], None]) -> DevChain:
+    """A chain whose genesis state is changed for miner t01001 (state the actors never make)."""
+    return DevChain.new(
+        genesis=altered_genesis(genesis_of(), lambda tree: change(tree, Address.new_id(1001)))
+    )
 
-    def barred(tree: StateTree) -> None:
-        miner = Address.new_id(1001)
-        actor = tree.get_actor(miner)
-        assert actor is not None
-        state = MinerState.from_cbor(get_cbor(tree.store, actor.head))
+
+def set_miner_state(tree: StateTree, miner: Address, change: Callable[[MinerState], MinerState]) -> None:
+    actor = tree.get_actor(miner)
+    assert actor is not None
+    state = change(MinerState.from_cbor(get_cbor(tree.store, actor.head)))
+    tree.set_actor(miner, actor.with_head(put_cbor(tree.store, state.to_cbor())))
+
+
+def set_miner_info(tree: StateTree, miner: Address, **changes: Any) -> None:
+    def change(state: MinerState) -> MinerState:
         info = MinerInfo.from_cbor(get_cbor(tree.store, state.info))
-        info = replace(info, consensus_fault_elapsed=1000)
-        state = replace(state, info=put_cbor(tree.store, info.to_cbor()))
-        tree.set_actor(miner, actor.with_head(put_cbor(tree.store, state.to_cbor())))
+        return replace(state, info=put_cbor(tree.store, replace(info, **changes).to_cbor()))
 
-    chain = DevChain.new(genesis=altered_genesis(base, barred))
-    miner = chain.miner(Address.new_id(1001))
-    assert chain.produce(miner.id_address, 1) is None  # the producer knows it may not mine
-    mbase = mining_base(chain.sm, chain.beacon, miner.id_address, chain.head, 1)
-    assert mbase is not None and mbase.ineligible is not None and "consensus fault" in mbase.ineligible
-    vrf = miner.worker_key.sign(election_randomness(mbase.beacon_base, miner.id_address, 1)).data
+    set_miner_state(tree, miner, change)
+
+
+def hand_made(chain: DevChain, miner_id: Address, epoch: int, reason: str) -> FullBlock:
+    """A block of an ineligible miner, with its real VRFs (and Winning PoSt, if it has sectors to prove),
+    made by hand since the producer declines; `reason` is what the election says of the miner."""
+    miner = chain.miner(miner_id)
+    assert chain.produce(miner.id_address, epoch) is None  # the producer knows it may not mine
+    mbase = mining_base(chain.sm, chain.beacon, miner.id_address, chain.head, epoch)
+    assert mbase is not None and mbase.ineligible is not None and reason in mbase.ineligible
+    vrf = miner.worker_key.sign(election_randomness(mbase.beacon_base, miner.id_address, epoch)).data
     template = BlockTemplate(
         miner=miner.id_address,
         parent=chain.head,
-        epoch=1,
+        epoch=epoch,
         ticket=compute_ticket(mbase, miner.worker_key),
         election_proof=ElectionProof(1, vrf),
         beacon_entries=mbase.beacon_entries,
-        win_post_proof=(winning_post_proof(chain.sm, mbase, chain.read_sector),),
+        win_post_proof=(winning_post_proof(chain.sm, mbase, chain.read_sector),) if mbase.sectors else (),
         messages=(),
-        timestamp=block_timestamp(chain.sm, chain.head, 1),
+        timestamp=block_timestamp(chain.sm, chain.head, epoch),
     )
-    block = create_block(chain.sm, template, miner.worker_key)
-    rejects(chain, block, v.MinerNotEligible, "barred by a consensus fault until epoch 1000")
+    return create_block(chain.sm, template, miner.worker_key)
+
+
+def test_miner_not_eligible() -> None:
+    """State surgery: t01001 is barred by a consensus fault until epoch 1000. Its block (with its real
+    VRFs and Winning PoSt) fails on eligibility."""
+    chain = surgery_on_miner_1001(
+        lambda tree, miner: set_miner_info(tree, miner, consensus_fault_elapsed=1000)
+    )
+    reason = "barred by a consensus fault until epoch 1000"
+    rejects(chain, hand_made(chain, Address.new_id(1001), 1, reason), v.MinerNotEligible, reason)
+
+
+def test_miner_with_fee_debt() -> None:
+    """State surgery: t01001 owes a fee (its debt is paid before it may mine again, as Lotus)."""
+    chain = surgery_on_miner_1001(
+        lambda tree, miner: set_miner_state(tree, miner, lambda state: replace(state, fee_debt=1))
+    )
+    block = hand_made(chain, Address.new_id(1001), 1, "fee debt 1")
+    rejects(chain, block, v.MinerNotEligible, "has fee debt 1")
+
+
+def test_miner_without_power() -> None:
+    """State surgery: t01001's power claim is emptied (a miner whose sectors all ended): it still has a
+    claim, so it is a miner, but it is below the consensus minimum and may not win."""
+
+    def no_power(tree: StateTree, miner: Address) -> None:
+        actor = tree.get_actor(POWER_ACTOR)
+        assert actor is not None
+        state = PowerState.from_cbor(get_cbor(tree.store, actor.head))
+        claims = ClaimsTable.load(tree.store, state.claims)
+        claim = claims.get(miner)
+        assert claim is not None and claim.raw_byte_power > 0
+        claims.set(miner, replace(claim, raw_byte_power=0, quality_adj_power=0))
+        state = replace(state, claims=claims.flush())
+        tree.set_actor(POWER_ACTOR, actor.with_head(put_cbor(tree.store, state.to_cbor())))
+
+    chain = surgery_on_miner_1001(no_power)
+    block = hand_made(chain, Address.new_id(1001), 1, "below the minimum power")
+    rejects(chain, block, v.MinerNotEligible, "below the minimum power at the lookback epoch 0")
 
 
 def test_election_proof_vrf(dc: DevChain, good: FullBlock) -> None:
@@ -321,6 +372,40 @@ def test_message_invalid_for_inclusion(dc: DevChain, good: FullBlock) -> None:
     rejects(dc, produced_with(dc, good, [bad]), v.InvalidMessage, "less than 'GasPremium'")
 
 
+def test_message_gas_limit(dc: DevChain, good: FullBlock) -> None:
+    """A message's own gas limit: above the block's, or below what storing the message costs."""
+    for gas_limit, text in (
+        (BLOCK_GAS_LIMIT + 1, f"exceeds the block gas limit {BLOCK_GAS_LIMIT}"),
+        (1_000, "is less than the cost of storing the message on chain"),
+    ):
+        (msg,) = dc.transfers(ALICE, CAROL_ADDR, 1)
+        bad = sign_message(replace(msg.message, gas_limit=gas_limit), ALICE)
+        rejects(dc, produced_with(dc, good, [bad]), v.InvalidMessage, text)
+
+
+def with_messages(
+    dc: DevChain, good: FullBlock, bls: tuple[Message, ...], secp: tuple[SignedMessage, ...]
+) -> FullBlock:
+    """good with other message lists, as a producer that sorted them wrongly would make it: the header's
+    message root computed for them and the block signed again, so only the messages break a rule."""
+    root = ChainStore.in_memory().put_msg_meta([m.cid() for m in bls], [m.cid() for m in secp])
+    block = replace(good, bls_messages=bls, secp_messages=secp)
+    return resigned(block, worker_of(dc, good), messages=root)
+
+
+def test_bls_list_holds_a_secp256k1_sender(dc: DevChain, good: FullBlock) -> None:
+    (msg,) = dc.transfers(ALICE, CAROL_ADDR, 1)
+    block = with_messages(dc, good, (msg.message,), ())
+    rejects(dc, block, v.InvalidBlsAggregate, "not a BLS key address")
+
+
+def test_secp256k1_list_holds_a_bls_signature(dc: DevChain, good: FullBlock) -> None:
+    bls = bls_transfer(dc)
+    as_secp = SignedMessage(bls.message, bls.signature)  # BOB's BLS signature, in the secp256k1 list
+    block = with_messages(dc, good, (), (as_secp,))
+    rejects(dc, block, v.InvalidMessageSignature, f"carries a signature of type {SigType.BLS}")
+
+
 def test_block_gas_limit(dc: DevChain, good: FullBlock) -> None:
     first, second = dc.transfers(ALICE, CAROL_ADDR, 2)
     heavy = [sign_message(replace(m.message, gas_limit=6_000_000_000), ALICE) for m in (first, second)]
@@ -331,6 +416,13 @@ def test_unknown_sender(dc: DevChain, good: FullBlock) -> None:
     stranger = PrivateKey.derive(KeyType.SECP256K1, b"nobody")
     (msg,) = dc.transfers(stranger, CAROL_ADDR, 1, start=0)
     rejects(dc, produced_with(dc, good, [msg]), v.InvalidSender, "does not exist")
+
+
+def test_sender_not_an_account(dc: DevChain, good: FullBlock) -> None:
+    """A message from a miner actor: only accounts send messages (the signature is not even looked at)."""
+    (msg,) = dc.transfers(ALICE, CAROL_ADDR, 1)
+    from_miner = sign_message(replace(msg.message, from_=good.header.miner, nonce=0), ALICE)
+    rejects(dc, produced_with(dc, good, [from_miner]), v.InvalidSender, "is not an account actor")
 
 
 def test_wrong_nonce(dc: DevChain, good: FullBlock) -> None:

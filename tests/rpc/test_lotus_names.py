@@ -1,21 +1,34 @@
-"""The State*, Msig*, Market*, Chain*, Mpool*, Gas*, Wallet*, beacon, Sync* and Net* methods are named,
-counted and permissioned as Lotus serves them, and the channel methods are Lotus's.
+"""Every method of the `Filecoin.` namespace is named, counted and permissioned as Lotus serves it, and
+the channel methods are Lotus's (`Filpy.` is filpy's own namespace, rpc/methods/devnet.py).
 
-The table is Lotus's (master, api/api_full.go and api/api_net.go for /rpc/v1 and api/v0api/full.go
-for /rpc/v0, the counts also checked against build/openrpc/full.json where it lists the method;
-`//perm:` tags for the permissions), written out by hand: a method declared here that is missing from
-it, or that differs from it, fails the test. The names of the Chain* to Net* methods are also those of
-`@filecoin-shipyard/lotus-client-schema` 4.2.0's fullNode (Lotus 1.15), but for StateGetBeaconEntry
-(newer) and the v0-only ChainGetRandomnessFrom*; its `subscription: true` methods are CHANNELS.
+The table is Lotus's (master, api/api_common.go, api/api_full.go and api/api_net.go for /rpc/v1 and
+api/v0api/full.go for /rpc/v0, the counts also checked against build/openrpc/full.json where it lists
+the method; `//perm:` tags for the permissions), written out by hand: a method declared here that is
+missing from it, or that differs from it, fails the test. The Client* and Market*Ask rows are those
+of tests/rpc/test_client_names.py (Lotus v1.26, where they last were), joined here, so that LOTUS is
+the one table of Lotus's counts: tests/interop/test_lotus_client_schema.py checks the names against
+`@filecoin-shipyard/lotus-client-schema` 4.2.0 (Lotus 1.15) and reuses it; that schema's
+`subscription: true` methods are CHANNELS.
 """
 
 from typing import Final
 
 from rpc.methods import full_node_registry
-from rpc.registry import APIS, Method
+from rpc.registry import APIS, DEFAULT_NAMESPACE, Method
+from tests.rpc.test_client_names import LOTUS as CLIENT
 
 # name: (params on /rpc/v0, params on /rpc/v1, permission); None where the path lacks the method.
-LOTUS: Final[dict[str, tuple[int | None, int | None, str]]] = {
+_NODE: Final[dict[str, tuple[int | None, int | None, str]]] = {
+    "Version": (0, 0, "read"),
+    "ID": (0, 0, "read"),
+    "Session": (0, 0, "read"),
+    "StartTime": (0, 0, "read"),
+    "Shutdown": (0, 0, "admin"),
+    "AuthNew": (1, 1, "admin"),
+    "AuthVerify": (1, 1, "read"),
+    "Discover": (0, 0, "read"),
+    "LogList": (0, 0, "write"),
+    "LogSetLevel": (2, 2, "write"),
     "StateAccountKey": (2, 2, "read"),
     "StateCall": (2, 2, "read"),
     "StateCirculatingSupply": (1, 1, "read"),
@@ -121,25 +134,36 @@ LOTUS: Final[dict[str, tuple[int | None, int | None, str]]] = {
     "NetConnect": (1, 1, "write"),
     "NetConnectedness": (1, 1, "read"),
     "NetAgentVersion": (1, 1, "read"),
+    "PaychGet": (3, 4, "sign"),
+    "PaychFund": (None, 3, "sign"),
+    "PaychGetWaitReady": (1, 1, "sign"),
+    "PaychAvailableFunds": (1, 1, "sign"),
+    "PaychAvailableFundsByFromTo": (2, 2, "sign"),
+    "PaychList": (0, 0, "read"),
+    "PaychStatus": (1, 1, "read"),
+    "PaychSettle": (1, 1, "sign"),
+    "PaychCollect": (1, 1, "sign"),
+    "PaychAllocateLane": (1, 1, "sign"),
+    "PaychNewPayment": (3, 3, "sign"),
+    "PaychVoucherCheckValid": (2, 2, "read"),
+    "PaychVoucherCheckSpendable": (4, 4, "read"),
+    "PaychVoucherCreate": (3, 3, "sign"),
+    "PaychVoucherAdd": (4, 4, "write"),
+    "PaychVoucherList": (1, 1, "write"),
+    "PaychVoucherSubmit": (4, 4, "sign"),
 }
+LOTUS: Final = _NODE | CLIENT
 # The channel methods among them (lotus-client-schema's `subscription: true`).
 CHANNELS: Final = {"ChainNotify", "ChainExport", "MpoolSub"}
-MODULES: Final = tuple(
-    f"rpc.methods.{m}"
-    for m in (
-        *("state", "state_miner", "state_market", "msig", "market"),
-        *("chain", "mpool", "gas", "wallet", "beacon", "sync", "net"),
-    )
-)
 
 
 def _ours() -> dict[str, dict[str, Method]]:
-    """The methods these modules declare, by name and path."""
+    """The registry's methods of Lotus's namespace, by name and path."""
     out: dict[str, dict[str, Method]] = {}
     registry = full_node_registry()
     for api in APIS:
         for m in registry.methods(api):
-            if m.handler.__module__ in MODULES:
+            if m.namespace == DEFAULT_NAMESPACE:
                 out.setdefault(m.name, {})[api] = m
     return out
 
