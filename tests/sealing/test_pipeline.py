@@ -16,8 +16,8 @@ from chain.vm.exitcode import ExitCode
 from node.mining.wdpost import WindowPoStScheduler
 from node.sealing.batching import CommitPlan, aggregate_proof_size, batch_due, plan_commits, plan_pre_commits
 from node.sealing.pipeline import SectorChange
-from node.sealing.store import SealingStore
 from node.sealing.states import HAPPY_PATH, SectorState
+from node.sealing.store import SealingStore
 from tests.sealing.devnet import WAIT, WORKER, Devnet, fast_config
 
 S = SectorState
