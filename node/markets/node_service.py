@@ -16,8 +16,8 @@ chain name, so that clients, this node's own among them (a host cannot dial itse
 It mounts the client's `/deal-data/` route and, on a provider, the `/ipfs/` and `/piece/` retrieval
 routes on the RPC server, starts the market services in a nursery of its own, and announces the
 provider (its host's peer ID and addresses in the miner's info on chain, when they differ). A failed
-announcement is logged and the node runs on: clients that already know the peer still reach it, and
-the next start tries again.
+announcement is logged and retried, the node running on meanwhile (a new miner's worker may have no FIL
+for the messages yet).
 """
 
 from collections.abc import Callable
@@ -45,6 +45,8 @@ from node.p2p.identity import KeystoreIdentity, load_or_create_identity
 log = structlog.get_logger("markets")
 
 PROVIDER_KEY: Final = "libp2p-provider"
+ANNOUNCE_RETRY_MIN: Final = 5.0  # seconds
+ANNOUNCE_RETRY_MAX: Final = 120.0
 
 
 def provider_miner(node: FullNode) -> Address | None:
@@ -122,7 +124,7 @@ class MarketsService:
             for service in markets.services():
                 await nursery.start(service.run)
             if markets.provider is not None:
-                await self._announce(markets.provider)
+                nursery.start_soon(self._announce, markets.provider)
             log.info(
                 "markets started",
                 provider=None if markets.provider is None else str(markets.provider.miner),
@@ -132,15 +134,21 @@ class MarketsService:
             await trio.sleep_forever()
 
     async def _announce(self, provider: StorageProvider) -> None:
+        """Announce the provider, retried with a growing pause while it fails (the miner's worker may
+        have no funds yet: it is announced once it has)."""
         host = self.provider_host
         assert host is not None
         addrs = tuple(Multiaddr(a).to_bytes() for a in host.addrs_listen().addrs)
-        try:
-            await provider.announce(host.peer_id.to_bytes(), addrs)
-        except Exception as exc:  # the node still serves the peers that know it (module docstring)
-            log.warning(
-                "provider not announced", miner=str(provider.miner), error=str(exc) or type(exc).__name__
-            )
+        pause = ANNOUNCE_RETRY_MIN
+        while True:
+            try:
+                await provider.announce(host.peer_id.to_bytes(), addrs)
+                return
+            except Exception as exc:  # any failure: the node serves on (see the module docstring)
+                error = str(exc) or type(exc).__name__
+                log.warning("provider not announced", miner=str(provider.miner), error=error, retry_in=pause)
+            await trio.sleep(pause)
+            pause = min(pause * 2, ANNOUNCE_RETRY_MAX)
 
 
 def _any_port(listen: str) -> str:
