@@ -9,7 +9,7 @@
     deal ROOT MINER --duration EPOCHS [--price FIL] [--verified] [--manual] [--from ADDR]
          [--start-epoch E] [--provider-collateral FIL] [--add-funds]
                                    ClientStartDeal; prints the proposal CID
-    list-deals                     ClientListDeals
+    list-deals [-v]                ClientListDeals
     get-deal PROPOSAL_CID          ClientGetDealInfo, with every stage the deal went through
     find ROOT                      ClientFindData: the providers' retrieval offers
     retrieve ROOT OUT [--miner M] [--car] [--maxprice FIL]
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from cli.client import Session
 
 GIB: Final = 1 << 30
+ACTIVE: Final = 7  # StorageDealActive (node/markets/deal_states.py)
 # Lotus's `set-ask --duration` default (720h) is what a client quote assumes when none is given.
 DEFAULT_QUOTE_DURATION: Final = 2880
 
@@ -79,7 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="add what the client's market escrow lacks for the deal (MarketAddBalance)",
     )
 
-    command(sub, "list-deals", list_deals, "this client's storage deals")
+    p = command(sub, "list-deals", list_deals, "this client's storage deals")
+    p.add_argument("-v", "--verbose", action="store_true", help="also the piece CIDs and the last messages")
     p = command(sub, "get-deal", get_deal, "one storage deal, with its stages")
     p.add_argument("proposal", metavar="PROPOSAL_CID", help="the deal's proposal CID")
 
@@ -264,36 +266,23 @@ async def list_deals(s: "Session", args: argparse.Namespace) -> None:
     deals = await s.call("ClientListDeals")
     if s.out.json(deals):
         return
-    s.out.table(
-        [
-            "DealCid",
-            "DealId",
-            "Provider",
-            "State",
-            "PieceCID",
-            "Size",
-            "Price",
-            "Duration",
-            "Verified",
-            "Message",
-        ],
-        [
-            [
-                d["ProposalCid"]["/"],
-                str(d["DealID"]),
-                d["Provider"],
-                _state_name(d["State"]),
-                d["PieceCID"]["/"],
-                size_str(d["Size"]),
-                fil(d["PricePerEpoch"]),
-                str(d["Duration"]),
-                "yes" if d["Verified"] else "no",
-                d["Message"],
-            ]
-            for d in deals
-        ],
-        right=("DealId", "Size", "Duration"),
-    )
+    columns = ["DealCid", "DealId", "Provider", "State", "Size", "Price", "Duration", "Verified"]
+    if args.verbose:
+        columns += ["PieceCID", "Message"]
+    rows = []
+    for d in deals:
+        row = [
+            d["ProposalCid"]["/"],
+            str(d["DealID"]) if d["DealID"] or d["State"] == ACTIVE else "",
+            d["Provider"],
+            _state_name(d["State"]),
+            size_str(d["Size"]),
+            fil(d["PricePerEpoch"]),
+            str(d["Duration"]),
+            "yes" if d["Verified"] else "no",
+        ]
+        rows.append([*row, d["PieceCID"]["/"], d["Message"]] if args.verbose else row)
+    s.out.table(columns, rows, right=("DealId", "Size", "Duration"))
 
 
 async def get_deal(s: "Session", args: argparse.Namespace) -> None:

@@ -5,7 +5,7 @@ storage-deals` (and Boost's offline-deal import) had it, over MarketSetAsk, Mark
     set-ask --price FIL [--verified-price FIL] [--min-size SIZE] [--max-size SIZE] [--duration EPOCHS]
                                    prices in FIL per GiB per epoch; sizes padded (256B, 2KiB, 8MiB)
     get-ask                        the provider's signed ask
-    deals list                     the deals the provider accepted, with their sectors
+    deals list [-v]                the deals the provider accepted, with their sectors
     deals import-data PROPOSAL FILE
                                    the CAR of an offline deal (`filpy client deal --manual`), read by the
                                    node from FILE; PROPOSAL is the deal's proposal CID (Lotus) or UUID (Boost)
@@ -51,7 +51,8 @@ def add_arguments(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
         ),
         "deals_command",
     )
-    command(deals, "list", deals_list, "the storage deals the provider accepted")
+    p = command(deals, "list", deals_list, "the storage deals the provider accepted")
+    p.add_argument("-v", "--verbose", action="store_true", help="also the clients and the last messages")
     p = command(deals, "import-data", import_data, "the data of an offline deal, from a CAR file")
     p.add_argument("proposal", metavar="PROPOSAL", help="the deal's proposal CID or UUID")
     p.add_argument("file", metavar="FILE", help="the deal's CAR (`filpy client export ROOT OUT --car`)")
@@ -140,36 +141,23 @@ async def deals_list(s: "Session", args: argparse.Namespace) -> None:
     deals = await s.call("Filpy.StorageDealsList")
     if s.out.json(deals):
         return
-    s.out.table(
-        [
-            "ProposalCid",
-            "DealId",
-            "State",
-            "Client",
-            "Size",
-            "Price",
-            "Duration",
-            "Sector",
-            "Transfer",
-            "Message",
-        ],
-        [
-            [
-                d["SignedProposalCid"]["/"],
-                "" if d["ChainDealID"] < 0 else str(d["ChainDealID"]),
-                d["State"],
-                d["Client"],
-                size_str(d["PieceSize"]),
-                fil(d["PricePerEpoch"]),
-                str(d["EndEpoch"] - d["StartEpoch"]),
-                "" if d["SectorNumber"] < 0 else str(d["SectorNumber"]),
-                d["TransferType"],
-                d["Message"],
-            ]
-            for d in deals
-        ],
-        right=("DealId", "Size", "Duration", "Sector"),
-    )
+    columns = ["ProposalCid", "DealId", "State", "Size", "Price", "Duration", "Sector", "Transfer"]
+    if args.verbose:
+        columns += ["Client", "Message"]
+    rows = []
+    for d in deals:
+        row = [
+            d["SignedProposalCid"]["/"],
+            "" if d["ChainDealID"] < 0 else str(d["ChainDealID"]),
+            d["State"],
+            size_str(d["PieceSize"]),
+            fil(d["PricePerEpoch"]),
+            str(d["EndEpoch"] - d["StartEpoch"]),
+            "" if d["SectorNumber"] < 0 else str(d["SectorNumber"]),
+            d["TransferType"],
+        ]
+        rows.append([*row, d["Client"], d["Message"]] if args.verbose else row)
+    s.out.table(columns, rows, right=("DealId", "Size", "Duration", "Sector"))
 
 
 async def _deal_uuid(s: "Session", proposal: str) -> str:
