@@ -148,6 +148,11 @@ async def create(s: "Session", args: argparse.Namespace) -> None:
     miner = created["IDAddress"]
     if not any(m["Sealing"] for m in await served_miners(s) if m["Miner"]["IDAddress"] == miner):
         s.out.line(f"The node serves {miner} from its next start: restart it to mine and seal with it.")
+    if int(await s.call("WalletBalance", worker)) == 0:
+        s.out.line(
+            f"Its worker {worker} has no FIL: send it some (`filpy send {worker} 10`) to pay for the "
+            "miner's messages (PreCommit, ProveCommit, the provider's announcement)."
+        )
 
 
 async def list_miners(s: "Session", args: argparse.Namespace) -> None:
