@@ -306,9 +306,7 @@ class StorageProvider:
             if existing.signed_proposal_cid == signed_cid:
                 return DealResponse(True)
             return DealResponse(False, f"deal UUID {deal} is already used by another deal")
-        if any(
-            r.signed_proposal_cid == signed_cid and r.state != S.StorageDealError for r in self.deals()
-        ):
+        if any(r.signed_proposal_cid == signed_cid and r.state != S.StorageDealError for r in self.deals()):
             return DealResponse(False, "a deal with the same signed proposal is already in progress")
         head = self.node.chain.head()
         try:
