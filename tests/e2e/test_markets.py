@@ -57,6 +57,16 @@ def filpy(repo: Path, *args: str, json_out: bool = False) -> Any:
     return json.loads(done.stdout) if json_out else done.stdout
 
 
+def filpy_fails(repo: Path, *args: str) -> str:
+    """Run a `filpy` command that must be refused: its one-line message (exit status 1, no traceback)."""
+    command = [sys.executable, "-m", "cli", *args, "--repo", str(repo)]
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    return done.stderr.strip()
+
+
 def until(what: str, timeout: float, probe: Callable[[], Any]) -> Any:
     """probe() until it returns something true, polling for at most timeout seconds."""
     deadline = time.monotonic() + timeout
@@ -141,6 +151,19 @@ def test_deal_through_the_cli_to_active_and_retrieved(tmp_path: Path, processes:
         if d["SignedProposalCid"]["/"] == proposal
     )
     assert provider_deal["SectorNumber"] >= 0 and provider_deal["ChainDealID"] == info["DealID"]
+
+    # -- refused before anything is sent, each with what to do ----------------------------------------
+    cheap = filpy_fails(repo, "client", "deal", root, miner, "--duration", "600", "--price", "1 attoFIL")
+    assert f"under {miner}'s ask: a 2048-byte piece costs at least" in cheap
+    short = filpy_fails(repo, "client", "deal", root, miner, "--duration", "100000")
+    assert "market escrow has" in short and "rerun with --add-funds" in short
+    unknown = "bafyreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+    assert filpy_fails(repo, "miner", "deals", "import-data", unknown, str(tmp_path / "data.bin")).endswith(
+        f"the provider has no deal with proposal CID {unknown}"
+    )
+    assert f"no provider offers {unknown}" in filpy_fails(
+        repo, "client", "retrieve", unknown, str(tmp_path / "x")
+    )
 
     offers = filpy(repo, "client", "find", root, json_out=True)
     assert [o["Miner"] for o in offers if not o["Err"]] == [miner]
