@@ -15,7 +15,9 @@ chain name, so that clients, this node's own among them (a host cannot dial itse
 
 It mounts the client's `/deal-data/` route and, on a provider, the `/ipfs/` and `/piece/` retrieval
 routes on the RPC server, starts the market services in a nursery of its own, and announces the
-provider (its host's peer ID and addresses in the miner's info on chain, when they differ). A failed
+provider (its host's peer ID and addresses in the miner's info on chain, when they differ) once it has
+an ask: at start if it has one, else when MarketSetAsk sets one (`Markets.announce_provider`), so that
+a node whose miner takes no deals sends nothing (a devnet that mines on demand stays at height 0). A failed
 announcement is logged and retried, the node running on meanwhile (a new miner's worker may have no FIL
 for the messages yet).
 """
@@ -82,6 +84,7 @@ class MarketsService:
         self.keystore = keystore
         self.libp2p = libp2p
         self.provider_host: Libp2pHost | None = None
+        self._announcing = False
         self.server = server
         self.base_url = base_url  # the RPC server's http://host:port, once it listens
         self.client_config = client_config or ClientConfig.for_policy(node.policy)
@@ -123,8 +126,11 @@ class MarketsService:
             markets = self.open(self.provider_host)
             for service in markets.services():
                 await nursery.start(service.run)
-            if markets.provider is not None:
-                nursery.start_soon(self._announce, markets.provider)
+            provider = markets.provider
+            if provider is not None:
+                markets.announce_provider = lambda: self._start_announcing(nursery, provider)
+                if await self.node.run_sync(provider.asks.get, provider.miner) is not None:
+                    self._start_announcing(nursery, provider)
             log.info(
                 "markets started",
                 provider=None if markets.provider is None else str(markets.provider.miner),
@@ -132,6 +138,11 @@ class MarketsService:
             )
             task_status.started()
             await trio.sleep_forever()
+
+    def _start_announcing(self, nursery: trio.Nursery, provider: StorageProvider) -> None:
+        if not self._announcing:
+            self._announcing = True
+            nursery.start_soon(self._announce, provider)
 
     async def _announce(self, provider: StorageProvider) -> None:
         """Announce the provider, retried with a growing pause while it fails (the miner's worker may
@@ -143,6 +154,7 @@ class MarketsService:
         while True:
             try:
                 await provider.announce(host.peer_id.to_bytes(), addrs)
+                self._announcing = False
                 return
             except Exception as exc:  # any failure: the node serves on (see the module docstring)
                 error = str(exc) or type(exc).__name__
