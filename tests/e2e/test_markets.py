@@ -28,6 +28,18 @@ pytestmark = pytest.mark.slow  # a devnet started twice, a miner created, two se
 COMMAND_TIMEOUT: Final = 120.0  # one CLI command (miner create waits for its message)
 DEAL_TIMEOUT: Final = 240.0  # a deal from proposal to active on a loaded machine
 ACTIVE: Final = 7  # StorageDealActive
+STAGE_ORDER: Final = (
+    "StorageDealClientFunding",
+    "StorageDealFundsReserved",
+    "StorageDealProposalAccepted",
+    "StorageDealTransferring",
+    "StorageDealVerifyData",
+    "StorageDealPublishing",
+    "StorageDealAwaitingPreCommit",
+    "StorageDealStaged",
+    "StorageDealSealing",
+    "StorageDealActive",
+)
 FAILED: Final = {11: "StorageDealFailing", 26: "StorageDealError", 1: "StorageDealProposalRejected"}
 
 
@@ -133,18 +145,11 @@ def test_deal_through_the_cli_to_active_and_retrieved(tmp_path: Path, processes:
     proposal = filpy(repo, "client", "deal", root, miner, "--duration", "600", "--add-funds").strip()
     info = wait_active(repo, proposal)
     assert info["PieceCID"]["/"] == piece and info["Provider"] == miner
+    # the stages the client saw, in the order deals go through them (it polls the provider each second,
+    # so a stage the provider passed through between two polls may be missing)
     stages = [stage["Name"] for stage in info["DealStages"]["Stages"]]
-    for before, after in zip(
-        [
-            "StorageDealProposalAccepted",
-            "StorageDealTransferring",
-            "StorageDealPublishing",
-            "StorageDealStaged",
-        ],
-        ["StorageDealTransferring", "StorageDealPublishing", "StorageDealStaged", "StorageDealActive"],
-        strict=True,
-    ):
-        assert stages.index(before) < stages.index(after), stages
+    assert stages == [name for name in STAGE_ORDER if name in stages], stages
+    assert {"StorageDealProposalAccepted", "StorageDealActive"} <= set(stages), stages
     provider_deal = next(
         d
         for d in filpy(repo, "miner", "deals", "list", json_out=True)
