@@ -114,7 +114,8 @@ class MarketsService:
         )
         markets.mount(self.server)
         if markets.provider is not None:
-            RetrievalHttpApp(markets.pieces).mount(self.server)
+            # the gateway serves free data; priced data (MarketSetRetrievalAsk) only by retrieval deal
+            RetrievalHttpApp(markets.pieces, lambda: markets.retrieval_ask).mount(self.server)
         self.markets = markets
         return markets
 
