@@ -24,7 +24,9 @@ slasher (node/slasher.py: it reports the consensus faults of the blocks the sync
 `[slasher] address`); the chain sync, the P2P node and, for a drand chain, the beacon service
 (node/network.py); when the node mines, each miner's Window PoSt scheduler
 and sealing pipeline, then the block miner; then the RPC server with every method of
-full_node_registry(). Once the server listens, the admin token (`token`, 0600) and the RPC multiaddr
+full_node_registry(); then the markets (node/markets/node_service.py: the storage client, and on a node
+that seals for a miner the storage provider and retrieval for it, announced on chain; their HTTP routes
+on the RPC server). Once the server listens, the admin token (`token`, 0600) and the RPC multiaddr
 (`api`) are written into the repo, atomically. SIGINT, SIGTERM or Filecoin.Shutdown stop everything in
 reverse order within 5 s; the `api` file is removed and the datastore closed. A `kill -9` loses
 nothing: every write is a LevelDB batch or an atomic file. Logging follows config.toml's [log] unless
@@ -258,6 +260,11 @@ class ApiService:
         )
         self.bound: BoundAddress | None = None
 
+    def base_url(self) -> str:
+        """http://host:port of the server once it listens: where peers fetch deal data and retrievals."""
+        assert self.bound is not None, "the RPC server is not listening yet"
+        return self.bound.url("")
+
     async def run(self, *, task_status: "TaskStatus | None" = None) -> None:
         import trio
 
@@ -317,9 +324,11 @@ def serve(
 ) -> int:
     """Run the node's own services (the payment-channel manager and settler, and with `[slasher]
     enabled` the slasher, fed every block the sync service accepts or submits), its network (sync, P2P
-    node, the drand beacon service), then the given ones (the miners'), then the RPC server, until
+    node, the drand beacon service), then the given ones (the miners'), then the RPC server, then the
+    markets (node/markets/node_service.py: a provider for one of the miners the node seals for), until
     stopped; the exit status."""
     from node.daemon import ServiceRunner, run_runner
+    from node.markets.node_service import MarketsService
     from node.markets.paych_settler import PaychSettler
     from node.network import NodeNetwork
     from node.slasher import slasher_service
@@ -331,13 +340,22 @@ def serve(
     if slasher is not None:  # every block gossip accepts and every block this node submits
         network.sync.block_observers.append(slasher.observe)
         own.append(slasher)
+    markets = MarketsService(
+        node,
+        repo.path,
+        network.p2p.host,
+        repo.keystore,
+        config.libp2p,
+        server=api.server,
+        base_url=api.base_url,
+    )
 
     def running() -> None:
         assert api.bound is not None
         on_running(Started(api.bound, network))
 
     runner = ServiceRunner(
-        [*own, *network.services(), *services, api], exit_on_stuck=True, on_running=running
+        [*own, *network.services(), *services, api, markets], exit_on_stuck=True, on_running=running
     )
     node.on_shutdown = runner.request_stop
     status = run_runner(runner)

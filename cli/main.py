@@ -47,6 +47,11 @@ COMMANDS: Final = (
     Command("state", "query the state: actors, miner power, messages, addresses", "cli.state"),
     Command("miner", "storage miners: create, info, list; sectors, sealing and proving", "cli.miner"),
     Command("paych", "payment channels and their vouchers", "cli.paych"),
+    Command(
+        "client",
+        "storage and retrieval deals: import, query-ask, deal, list-deals, retrieve",
+        "cli.client_commands",
+    ),
     Command("auth", "API tokens", "cli.auth"),
     Command("sync", "the chain sync: status, wait until in sync", "cli.sync"),
     Command("net", "the libp2p network: peers, connect, listen addresses", "cli.net"),

@@ -16,6 +16,8 @@ methods).
     sealing jobs [--miner M]       Filpy.SealingJobs: what seals now, with its progress
     proving info|deadlines|deadline N|faults|check N [--miner M]
                                    Filpy.Proving*: Window PoSt proving and faults (cli/proving.py)
+    set-ask, get-ask, deals list, deals import-data
+                                   the storage provider's ask and deals (cli/miner_market.py)
 
 A command that takes a miner and is given none uses the node's only sealing miner (an error names them
 when there are several). `--json` prints the main call's result as the node answered it; `info` prints
@@ -25,6 +27,7 @@ its three State calls' results keyed by method name, `sectors list` each sector'
 import argparse
 from typing import TYPE_CHECKING, Any, Final
 
+from cli import miner_market
 from cli.proving import add_proving
 from cli.subcommands import DEFAULT_WAIT_TIMEOUT, command, group
 
@@ -95,6 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     jobs_parser = command(sealing, "jobs", jobs, "the sealing jobs running or waiting now")
     jobs_parser.add_argument("--miner", metavar="MINER", help="one miner's jobs (default: every miner's)")
     add_proving(sub)
+    miner_market.add_arguments(sub)  # set-ask, get-ask, deals: the storage provider's commands
 
 
 async def served_miners(s: "Session") -> list[dict[str, Any]]:
@@ -144,6 +148,11 @@ async def create(s: "Session", args: argparse.Namespace) -> None:
     miner = created["IDAddress"]
     if not any(m["Sealing"] for m in await served_miners(s) if m["Miner"]["IDAddress"] == miner):
         s.out.line(f"The node serves {miner} from its next start: restart it to mine and seal with it.")
+    if int(await s.call("WalletBalance", worker)) == 0:
+        s.out.line(
+            f"Its worker {worker} has no FIL: send it some (`filpy send {worker} 10`) to pay for the "
+            "miner's messages (PreCommit, ProveCommit, the provider's announcement)."
+        )
 
 
 async def list_miners(s: "Session", args: argparse.Namespace) -> None:

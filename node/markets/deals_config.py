@@ -17,6 +17,11 @@ from node.markets.deal_transfer import DownloadOptions
 MAINNET_START_BUFFER: Final = 8 * EPOCHS_IN_DAY
 # Boost's StartEpochSealingBuffer: a deal must start at least 480 epochs out.
 MAINNET_SEALING_LEAD: Final = 480
+# A test network's deals start at least 100 epochs and 10 minutes out: a sector that waits a minute for
+# more deals (node/sealing/config.py) and then seals 8 MiB on a loaded machine must be proven before
+# its deals start, whatever the block delay (at 1 s, 100 epochs were too few for an 8 MiB sector).
+TESTNET_START_EPOCHS: Final = 100
+TESTNET_START_SECONDS: Final = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +42,8 @@ class ClientConfig:
     def for_policy(cls, policy: Policy) -> "ClientConfig":
         if policy.network_name == "mainnet":
             return cls()
-        return cls(start_buffer=100, poll_interval=1.0, message_confidence=1)
+        epochs = max(TESTNET_START_EPOCHS, TESTNET_START_SECONDS // max(policy.block_delay_secs, 1))
+        return cls(start_buffer=epochs, poll_interval=1.0, message_confidence=1)
 
     def with_overrides(self, **changes: object) -> "ClientConfig":
         return replace(self, **changes)  # type: ignore[arg-type]

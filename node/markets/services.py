@@ -4,12 +4,15 @@ methods, and what the daemon starts.
 `open_markets(node, repo_dir, host, ...)` lays the parts out in the repo: the client's imports in
 `imports/`, the provider's pieces in `pieces/` and the deals' data in `deal-staging/`, the deal records
 and asks in the node's LevelDB under `/markets/` (in memory for an in-memory node). The client is always
-there; the provider only when the node serves a miner (its sealing pipeline given as `sealer`).
+there; the provider only when the node serves a miner (its sealing pipeline given as `sealer`). The
+provider's protocols are served on `provider_host` when one is given (a host of its own, as a
+`lotus-miner` has: the node's client cannot dial its own host), else on `host`.
 `services()` lists the trio services to start after the libp2p host and the RPC server (whose
 `/deal-data/` route `mount(server)` adds). Paid retrieval pays and is paid through `node.paych`, whose
 service the node runs.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -60,6 +63,10 @@ class Markets:
     # retrieval deals and the HTTP gateway (mounted with `lambda: markets.retrieval_ask`)
     retrieval_ask: RetrievalAsk = FREE_ASK
     meta: MetadataStore | None = None  # where the retrieval ask is kept
+    provider_host: Libp2pHost | None = None  # where the provider's protocols are served (else host)
+    # (re)announce the provider on chain, called when its ask is set (node/markets/node_service.py
+    # sets it on a running node; None: nobody announces it)
+    announce_provider: Callable[[], None] | None = None
     extra_services: list[Any] = field(default_factory=list)
 
     def set_retrieval_ask(self, ask: RetrievalAsk) -> None:
@@ -83,7 +90,7 @@ class Markets:
         for retrieval in (self.retrieval_query, self.retrieval_deals):
             if retrieval is not None:
                 retrieval.store = provider.pieces
-        provider.register(self.host)
+        provider.register(self.provider_host or self.host)
 
     def services(self) -> list[Any]:
         out: list[Any] = [self.client]
@@ -103,6 +110,7 @@ def open_markets(
     provider_config: ProviderConfig | None = None,
     retrieval_urls: tuple[str, ...] = (),
     meta: MetadataStore | None = None,
+    provider_host: Libp2pHost | None = None,
 ) -> Markets:
     """The markets of a node (see the module's docstring); sets `node.markets`. `meta` replaces the
     node's LevelDB namespace (tests keep deals in a store of their own)."""
@@ -120,7 +128,10 @@ def open_markets(
         config=client_config,
     )
     retrievals = Retrievals(node, host, repo_dir / "retrievals", imports)
-    markets = Markets(host, imports, data, client, pieces, asks, retrievals, meta=meta)
+    markets = Markets(
+        host, imports, data, client, pieces, asks, retrievals, meta=meta, provider_host=provider_host
+    )
+    serving = provider_host or host
     stored_ask = meta.get(RETRIEVAL_ASK_KEY)
     if stored_ask is not None:
         markets.retrieval_ask = RetrievalAsk.from_bytes(stored_ask)
@@ -137,22 +148,22 @@ def open_markets(
             sealer=sealer,
             config=provider_config,
         )
-        markets.provider.register(host)
+        markets.provider.register(serving)
         provider = markets.provider
         # retrieval queries and deals are answered from the same pieces, paid to the miner's worker
         markets.retrieval_query = RetrievalQueryProvider(
             pieces, payment_address=lambda: provider.info.worker, ask=lambda: markets.retrieval_ask
         )
-        markets.retrieval_query.register(host)
+        markets.retrieval_query.register(serving)
         markets.retrieval_deals = RetrievalDealProvider(
             pieces,
             node.paych,
             payment_address=lambda: provider.info.worker,
             ask=lambda: markets.retrieval_ask,
         )
-        markets.retrieval_deals.register(host)
+        markets.retrieval_deals.register(serving)
         if retrieval_urls:
             markets.transports = TransportsProvider(retrieval_urls)
-            markets.transports.register(host)
+            markets.transports.register(serving)
     node.markets = markets
     return markets

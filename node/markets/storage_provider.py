@@ -196,12 +196,12 @@ class StorageProvider:
         async with trio.open_nursery() as nursery:
             await nursery.start(self._publisher.run)
             await nursery.start(self._follow_head)
-            for record in self.store.all():
+            for record in self.deals():
                 if record.state in _DRIVEN:
                     self._start_send.send_nowait(record.key)
             nursery.start_soon(self._drivers, nursery)
             self._ready.set()
-            _log.info("provider started", miner=str(self.miner), deals=len(self.store.all()))
+            _log.info("provider started", miner=str(self.miner), deals=len(self.deals()))
             task_status.started()
 
     async def announce(self, peer_id: bytes, multiaddrs: tuple[bytes, ...]) -> list[CID]:
@@ -306,9 +306,7 @@ class StorageProvider:
             if existing.signed_proposal_cid == signed_cid:
                 return DealResponse(True)
             return DealResponse(False, f"deal UUID {deal} is already used by another deal")
-        if any(
-            r.signed_proposal_cid == signed_cid and r.state != S.StorageDealError for r in self.store.all()
-        ):
+        if any(r.signed_proposal_cid == signed_cid and r.state != S.StorageDealError for r in self.deals()):
             return DealResponse(False, "a deal with the same signed proposal is already in progress")
         head = self.node.chain.head()
         try:
@@ -365,7 +363,7 @@ class StorageProvider:
             client_key = None
         committed = sum(
             r.client_deal_proposal.proposal.provider_collateral
-            for r in self.store.all()
+            for r in self.deals()
             if r.state in _COUNTING_ON_FUNDS
         )
         return ChainFacts(
@@ -506,7 +504,7 @@ class StorageProvider:
             available = await self._call(available_escrow, self.node, self.miner, head)
             others = sum(
                 r.client_deal_proposal.proposal.provider_collateral
-                for r in self.store.all()
+                for r in self.deals()
                 if r.key != record.key
                 and (
                     r.state == S.StorageDealPublish
@@ -647,7 +645,7 @@ class StorageProvider:
             if not batch:
                 continue
             head = self.node.chain.head()
-            for record in self.store.all():
+            for record in self.deals():
                 try:
                     await self._track(record, head)
                 except Exception:
@@ -721,7 +719,7 @@ class StorageProvider:
             other = next(
                 (
                     r
-                    for r in self.store.all()
+                    for r in self.deals()
                     if r.key != record.key
                     and r.state not in TERMINAL
                     and r.client_deal_proposal.proposal.piece_cid == piece
@@ -802,11 +800,13 @@ class StorageProvider:
     # == views ===========================================================================================
 
     def deals(self) -> list[ProviderDealRecord]:
-        return self.store.all()
+        """This miner's deals: a node's deal store keeps those of every miner it was the provider of
+        (it serves one at a time, node/markets/node_service.py)."""
+        return [r for r in self.store.all() if r.client_deal_proposal.proposal.provider == self.miner]
 
     def deal(self, deal: uuid.UUID) -> ProviderDealRecord:
         record = self.store.get(deal.bytes)
-        if record is None:
+        if record is None or record.client_deal_proposal.proposal.provider != self.miner:
             raise ProviderError(f"no deal {deal}")
         return record
 

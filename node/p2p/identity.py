@@ -94,22 +94,24 @@ def peer_id_of(pair: KeyPair) -> PeerID:
 
 
 class KeystoreIdentity:
-    """The host key in the repo keystore, under `libp2p-host` (node/keystore.py writes the KeyInfo)."""
+    """A host key in the repo keystore, under `libp2p-host` (node/keystore.py writes the KeyInfo), or
+    under another name for another host of the node (the storage provider's, `libp2p-provider`)."""
 
-    def __init__(self, keystore: Keystore) -> None:
+    def __init__(self, keystore: Keystore, name: str = KEY_NAME) -> None:
         self.keystore = keystore
+        self.name = name
 
     def load(self) -> bytes | None:
         try:
-            info = self.keystore.get(KEY_NAME)
+            info = self.keystore.get(self.name)
         except KeyNotFound:
             return None
         if info.type != KEY_NAME:
-            raise DecodeError(f"keystore key {KEY_NAME!r} has type {info.type!r}, expected {KEY_NAME!r}")
+            raise DecodeError(f"keystore key {self.name!r} has type {info.type!r}, expected {KEY_NAME!r}")
         return info.private_key
 
     def save(self, marshalled: bytes) -> None:
-        self.keystore.put(KEY_NAME, KeyInfo(type=KEY_NAME, private_key=marshalled))
+        self.keystore.put(self.name, KeyInfo(type=KEY_NAME, private_key=marshalled))
 
 
 class MemoryIdentity:

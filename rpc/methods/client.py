@@ -392,6 +392,9 @@ async def market_set_ask(
         )
     except AskError as exc:
         raise RpcError(str(exc)) from None
+    announce = _markets(node).announce_provider
+    if announce is not None:  # a provider with an ask is one clients must be able to find
+        announce()
 
 
 @method("MarketGetAsk", perm=READ)

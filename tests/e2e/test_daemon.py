@@ -1,6 +1,7 @@
 """`filpy daemon` end to end: a genesis made with `filpy genesis new` (its Timestamp set to now), a node
 started on a new repo with it (no mining: the head stays at the genesis), then, with the genesis miner's
-pre-sealed sectors in the repo and `mining.enabled = true`, a restart that mines. The slasher is off by
+pre-sealed sectors in the repo and `mining.enabled = true`, a restart that mines. The first runs the
+storage client only, the second is also the genesis miner's storage provider. The slasher is off by
 default; `[slasher] enabled` with an address the wallet lacks stops the daemon with the reason, and with
 one it holds the slasher runs among the node's services. Driven through the CLI and RPC only; every
 process stopped by its PID."""
@@ -106,6 +107,19 @@ async def test_daemon_runs_a_genesis_and_mines_when_configured(
     url = start(daemons, repo, log, "--genesis", str(tmp_path / "genesis.car"))
     await trio.sleep(2)
     assert (await head(url))["Height"] == 0  # mining is off by default
+    # a node that seals for no miner runs the storage client only
+    (tmp_path / "hello.txt").write_text("hello, filecoin\n")
+    imported = filpy("client", "import", str(tmp_path / "hello.txt"), "--repo", str(repo), "--json")
+    assert json.loads(imported.stdout)["ClientDealPieceCID"]["PayloadSize"] > 0
+    no_provider = subprocess.run(
+        [sys.executable, "-m", "cli", "miner", "get-ask", "--repo", str(repo)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert no_provider.returncode == 1
+    assert no_provider.stderr.strip().endswith("this node serves no miner: it takes no storage deals")
     daemons[-1].send_signal(signal.SIGTERM)
     assert daemons[-1].wait(10) == 0
     (running,) = [e["services"] for e in events(log) if e["event"] == "node running"]
@@ -143,6 +157,8 @@ async def test_daemon_runs_a_genesis_and_mines_when_configured(
         while (ts := await head(url))["Height"] < 2:
             await trio.sleep(0.2)
     assert ts["Blocks"][0]["Miner"] == "t01000"
+    # mining, the node is its miner's storage provider: no ask yet (so not announced on chain either)
+    assert json.loads(filpy("miner", "get-ask", "--repo", str(repo), "--json").stdout) is None
     daemons[-1].send_signal(signal.SIGINT)
     assert daemons[-1].wait(10) == 0
     names = [e["event"] for e in events(log)]

@@ -1,0 +1,188 @@
+"""`filpy miner set-ask|get-ask|deals ...`: the storage provider's side of deals, as `lotus-miner
+storage-deals` (and Boost's offline-deal import) had it, over MarketSetAsk, MarketGetAsk and filpy's
+`Filpy.StorageDealsList` / `Filpy.StorageDealImportData` (rpc/methods/client.py).
+
+    set-ask --price FIL [--verified-price FIL] [--min-size SIZE] [--max-size SIZE] [--duration EPOCHS]
+                                   prices in FIL per GiB per epoch; sizes padded (256B, 2KiB, 8MiB)
+    get-ask                        the provider's signed ask
+    deals list [-v]                the deals the provider accepted, with their sectors
+    deals import-data PROPOSAL FILE
+                                   the CAR of an offline deal (`filpy client deal --manual`), read by the
+                                   node from FILE; PROPOSAL is the deal's proposal CID (Lotus) or UUID (Boost)
+
+The node serves one provider (node/markets/node_service.py): these commands are about that miner.
+"""
+
+import argparse
+from typing import TYPE_CHECKING, Any, Final
+
+from cli.subcommands import command, group
+
+if TYPE_CHECKING:
+    from cli.client import Session
+
+# lotus-miner storage-deals set-ask's defaults: --duration 720h, sizes 256B to the sector size
+DEFAULT_ASK_HOURS: Final = 720
+
+
+def add_arguments(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    p = command(sub, "set-ask", set_ask, "set the provider's storage ask")
+    p.add_argument("--price", required=True, metavar="FIL", help="FIL per GiB per epoch")
+    p.add_argument(
+        "--verified-price", metavar="FIL", help="FIL per GiB per epoch for verified deals (default: --price)"
+    )
+    p.add_argument(
+        "--min-size", "--min-piece-size", default="256B", metavar="SIZE", help="smallest piece (256B)"
+    )
+    p.add_argument(
+        "--max-size", "--max-piece-size", metavar="SIZE", help="largest piece (default: the sector size)"
+    )
+    p.add_argument(
+        "--duration",
+        type=int,
+        metavar="EPOCHS",
+        help=f"how long the ask holds (default {DEFAULT_ASK_HOURS}h)",
+    )
+    command(sub, "get-ask", get_ask, "the provider's storage ask")
+
+    deals = group(
+        sub.add_parser(
+            "deals", help="the provider's storage deals", description="the provider's storage deals"
+        ),
+        "deals_command",
+    )
+    p = command(deals, "list", deals_list, "the storage deals the provider accepted")
+    p.add_argument("-v", "--verbose", action="store_true", help="also the clients and the last messages")
+    p = command(deals, "import-data", import_data, "the data of an offline deal, from a CAR file")
+    p.add_argument("proposal", metavar="PROPOSAL", help="the deal's proposal CID or UUID")
+    p.add_argument("file", metavar="FILE", help="the deal's CAR (`filpy client export ROOT OUT --car`)")
+
+
+def _size(text: str, what: str) -> int:
+    from cli.client import CliError
+    from node.mining.create import MinerCreateError, parse_sector_size
+
+    try:
+        return parse_sector_size(text)
+    except MinerCreateError as exc:
+        raise CliError(f"{what}: {exc}") from None
+
+
+async def _provider_miner(s: "Session") -> dict[str, Any]:
+    """The provider's miner as Filpy.MinerList has it (the one the ask is signed for)."""
+    from cli.client import CliError
+
+    ask = await s.call("MarketGetAsk")
+    served: list[dict[str, Any]] = await s.call("Filpy.MinerList")
+    if ask is not None:
+        for m in served:
+            if m["Miner"]["IDAddress"] == ask["Ask"]["Miner"]:
+                return m
+    sealing = [m for m in served if m["Sealing"]]
+    if not sealing:
+        raise CliError("this node seals for no miner, so it runs no storage provider")
+    return sealing[-1]
+
+
+async def set_ask(s: "Session", args: argparse.Namespace) -> None:
+    from cli import values
+    from cli.output import fil, size_str
+
+    price = values.amount(args.price, "price")
+    verified = price if args.verified_price is None else values.amount(args.verified_price, "verified price")
+    min_size = _size(args.min_size, "--min-size")
+    if args.max_size is not None:
+        max_size = _size(args.max_size, "--max-size")
+    else:
+        max_size = int((await _provider_miner(s))["Miner"]["SectorSize"])
+    duration = args.duration
+    if duration is None:
+        block_delay = int((await s.call("Version"))["BlockDelay"]) or 30
+        duration = DEFAULT_ASK_HOURS * 3600 // block_delay
+    await s.call("MarketSetAsk", str(price), str(verified), duration, min_size, max_size)
+    ask = await s.call("MarketGetAsk")
+    if s.out.json(ask):
+        return
+    s.out.line(
+        f"Ask set for {ask['Ask']['Miner']}: {fil(price)} per GiB per epoch ({fil(verified)} verified), "
+        f"pieces of {size_str(min_size)} to {size_str(max_size)}, until epoch {ask['Ask']['Expiry']}"
+    )
+
+
+async def get_ask(s: "Session", args: argparse.Namespace) -> None:
+    from cli.output import fil, size_str
+
+    signed = await s.call("MarketGetAsk")
+    if s.out.json(signed):
+        return
+    if signed is None:
+        s.out.line("No ask set: set one with `filpy miner set-ask`")
+        return
+    ask = signed["Ask"]
+    s.out.table(
+        ["Miner", "Price per GiB", "Verified", "Min. Piece Size", "Max. Piece Size", "Expiry", "Seq. No."],
+        [
+            [
+                ask["Miner"],
+                fil(ask["Price"]),
+                fil(ask["VerifiedPrice"]),
+                size_str(ask["MinPieceSize"]),
+                size_str(ask["MaxPieceSize"]),
+                str(ask["Expiry"]),
+                str(ask["SeqNo"]),
+            ]
+        ],
+    )
+
+
+async def deals_list(s: "Session", args: argparse.Namespace) -> None:
+    from cli.output import fil, size_str
+
+    deals = await s.call("Filpy.StorageDealsList")
+    if s.out.json(deals):
+        return
+    columns = ["ProposalCid", "DealId", "State", "Size", "Price", "Duration", "Sector", "Transfer"]
+    if args.verbose:
+        columns += ["Client", "Message"]
+    rows = []
+    for d in deals:
+        row = [
+            d["SignedProposalCid"]["/"],
+            "" if d["ChainDealID"] < 0 else str(d["ChainDealID"]),
+            d["State"],
+            size_str(d["PieceSize"]),
+            fil(d["PricePerEpoch"]),
+            str(d["EndEpoch"] - d["StartEpoch"]),
+            "" if d["SectorNumber"] < 0 else str(d["SectorNumber"]),
+            d["TransferType"],
+        ]
+        rows.append([*row, d["Client"], d["Message"]] if args.verbose else row)
+    s.out.table(columns, rows, right=("DealId", "Size", "Duration", "Sector"))
+
+
+async def _deal_uuid(s: "Session", proposal: str) -> str:
+    """The UUID of the provider's deal named by its proposal CID (or by its UUID)."""
+    import uuid
+
+    from cli import values
+    from cli.client import CliError
+
+    try:
+        return str(uuid.UUID(proposal.strip()))
+    except ValueError:
+        pass
+    wanted = values.cid(proposal, "proposal CID")
+    for d in await s.call("Filpy.StorageDealsList"):
+        if d["SignedProposalCid"] == wanted:
+            found: str = d["DealUuid"]
+            return found
+    raise CliError(f"the provider has no deal with proposal CID {wanted['/']}")
+
+
+async def import_data(s: "Session", args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    deal_uuid = await _deal_uuid(s, args.proposal)
+    info = await s.call("Filpy.StorageDealImportData", deal_uuid, str(Path(args.file).resolve()))
+    if not s.out.json(info):
+        s.out.line(f"Imported the data of deal {info['DealUuid']}: {info['State']}")

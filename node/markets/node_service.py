@@ -1,0 +1,175 @@
+"""The markets as one service of a running node (`filpy daemon`, `filpy devnet`): opened once the RPC
+server listens, since the deal-data and retrieval URLs that peers are given are that server's.
+
+    service = MarketsService(node, repo.path, network.p2p.host, repo.keystore, config.libp2p,
+                             server=api.server, base_url=api.base_url)
+    runner = ServiceRunner([..., *network.services(), *miner_services, api, service])
+
+On start it opens the markets (node/markets/services.py) in the repo; the client side always, on the
+node's libp2p host; the provider side for the miner `provider_miner(node)` picks among those whose
+sealing pipelines the node runs (`node.sealing`), with that pipeline as the deal sealer (one provider per
+node, as one `lotus-miner` serves one miner). The provider gets a libp2p host of its own, as a
+`lotus-miner` has one beside its full node: its identity in the keystore as `libp2p-provider`, listening
+on a free port of each IP the node's host listens on; that is what the miner's peer ID and addresses on
+chain name, so that clients, this node's own among them (a host cannot dial itself), reach it.
+
+It mounts the client's `/deal-data/` route and, on a provider, the `/ipfs/` and `/piece/` retrieval
+routes on the RPC server, starts the market services in a nursery of its own, and announces the
+provider (its host's peer ID and addresses in the miner's info on chain, when they differ) once it has
+an ask: at start if it has one, else when MarketSetAsk sets one (`Markets.announce_provider`), so that
+a node whose miner takes no deals sends nothing (a devnet that mines on demand stays at height 0). A failed
+announcement is logged and retried, the node running on meanwhile (a new miner's worker may have no FIL
+for the messages yet).
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+import structlog
+import trio
+from multiaddr import Multiaddr
+
+from chain.types.address import Address
+from node.config import Libp2pConfig
+from node.daemon import TaskStatus
+from node.fullnode import FullNode
+from node.keystore import Keystore
+from node.markets.deals_config import ClientConfig, ProviderConfig
+from node.markets.http_retrieval import Mountable, RetrievalHttpApp
+from node.markets.sealing_adapter import PipelineSealer
+from node.markets.services import Markets, open_markets
+from node.markets.storage_provider import StorageProvider
+from node.mining.create import LocalMiners
+from node.p2p.host import Libp2pHost
+from node.p2p.identity import KeystoreIdentity, load_or_create_identity
+
+log = structlog.get_logger("markets")
+
+PROVIDER_KEY: Final = "libp2p-provider"
+ANNOUNCE_RETRY_MIN: Final = 5.0  # seconds
+ANNOUNCE_RETRY_MAX: Final = 120.0
+
+
+def provider_miner(node: FullNode) -> Address | None:
+    """The miner a node's storage provider serves: the one most recently created from this node that it
+    seals for, else the first miner it seals for (a genesis miner), else None (a client-only node)."""
+    if not node.sealing:
+        return None
+    created = [r.id_address for r in LocalMiners.for_chain(node.chain).list() if r.id_address in node.sealing]
+    return created[-1] if created else next(iter(node.sealing))
+
+
+class MarketsService:
+    """The node's storage and retrieval markets (see the module docstring)."""
+
+    name = "markets"
+
+    def __init__(
+        self,
+        node: FullNode,
+        repo_dir: Path,
+        host: Libp2pHost,
+        keystore: Keystore,
+        libp2p: Libp2pConfig,
+        *,
+        server: Mountable,
+        base_url: Callable[[], str],
+        client_config: ClientConfig | None = None,
+        provider_config: ProviderConfig | None = None,
+    ) -> None:
+        self.node = node
+        self.repo_dir = repo_dir
+        self.host = host
+        self.keystore = keystore
+        self.libp2p = libp2p
+        self.provider_host: Libp2pHost | None = None
+        self._announcing = False
+        self.server = server
+        self.base_url = base_url  # the RPC server's http://host:port, once it listens
+        self.client_config = client_config or ClientConfig.for_policy(node.policy)
+        self.provider_config = provider_config
+        self.markets: Markets | None = None
+
+    def new_provider_host(self) -> Libp2pHost:
+        """The provider's own host (see the module docstring); not yet listening."""
+        key = load_or_create_identity(KeystoreIdentity(self.keystore, PROVIDER_KEY))
+        listen = tuple(dict.fromkeys(_any_port(addr) for addr in self.libp2p.listen))
+        return Libp2pHost(Libp2pConfig(listen=listen, bootstrap=()), key)
+
+    def open(self, provider_host: Libp2pHost | None) -> Markets:
+        url = self.base_url()
+        miner = provider_miner(self.node) if provider_host is not None else None
+        sealer = PipelineSealer(self.node.sealing[miner]) if miner is not None else None
+        markets = open_markets(
+            self.node,
+            self.repo_dir,
+            self.host,
+            client_config=self.client_config.with_overrides(transfer_url=url),
+            miner=miner,
+            sealer=sealer,
+            provider_config=self.provider_config,
+            retrieval_urls=(url,) if miner is not None else (),
+            provider_host=provider_host,
+        )
+        markets.mount(self.server)
+        if markets.provider is not None:
+            # the gateway serves free data; priced data (MarketSetRetrievalAsk) only by retrieval deal
+            RetrievalHttpApp(markets.pieces, lambda: markets.retrieval_ask).mount(self.server)
+        self.markets = markets
+        return markets
+
+    async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            if provider_miner(self.node) is not None:
+                self.provider_host = self.new_provider_host()
+                await nursery.start(self.provider_host.run)
+            markets = self.open(self.provider_host)
+            for service in markets.services():
+                await nursery.start(service.run)
+            provider = markets.provider
+            if provider is not None:
+                markets.announce_provider = lambda: self._start_announcing(nursery, provider)
+                if await self.node.run_sync(provider.asks.get, provider.miner) is not None:
+                    self._start_announcing(nursery, provider)
+            log.info(
+                "markets started",
+                provider=None if markets.provider is None else str(markets.provider.miner),
+                deal_data=self.base_url(),
+            )
+            task_status.started()
+            await trio.sleep_forever()
+
+    def _start_announcing(self, nursery: trio.Nursery, provider: StorageProvider) -> None:
+        if not self._announcing:
+            self._announcing = True
+            nursery.start_soon(self._announce, provider)
+
+    async def _announce(self, provider: StorageProvider) -> None:
+        """Announce the provider, retried with a growing pause while it fails (the miner's worker may
+        have no funds yet: it is announced once it has)."""
+        host = self.provider_host
+        assert host is not None
+        addrs = tuple(Multiaddr(a).to_bytes() for a in host.addrs_listen().addrs)
+        pause = ANNOUNCE_RETRY_MIN
+        while True:
+            try:
+                await provider.announce(host.peer_id.to_bytes(), addrs)
+                self._announcing = False
+                return
+            except Exception as exc:  # any failure: the node serves on (see the module docstring)
+                error = str(exc) or type(exc).__name__
+                log.warning("provider not announced", miner=str(provider.miner), error=error, retry_in=pause)
+            await trio.sleep(pause)
+            pause = min(pause * 2, ANNOUNCE_RETRY_MAX)
+
+
+def _any_port(listen: str) -> str:
+    """The listen address with its TCP port made 0 (a free one): `/ip4/127.0.0.1/tcp/4001` ->
+    `/ip4/127.0.0.1/tcp/0`."""
+    parts = listen.split("/")
+    if "tcp" in parts:
+        at = parts.index("tcp") + 1
+        if at < len(parts):
+            parts[at] = "0"
+    return "/".join(parts)
