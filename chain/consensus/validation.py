@@ -50,18 +50,18 @@ from chain.consensus.election import (
     ineligibility,
     is_miner,
     ticket_randomness,
-    verify_vrf,
     win_count,
     winning_post_randomness,
     worker_key_address,
 )
 from chain.consensus.fullblock import FullBlock
+from chain.consensus.signatures import VerifiedSignatures, verified_signatures
 from chain.consensus.weight import weight_of
 from chain.crypto.signature import (
     BLS_SIGNATURE_LENGTH,
+    Signature,
     SignatureError,
     SigType,
-    verify,
     verify_bls_aggregate,
 )
 from chain.state.tree import StateTree
@@ -277,10 +277,10 @@ def check_parent_weight(sm: StateManager, header: BlockHeader, parent: TipSet) -
         )
 
 
-def check_signature(header: BlockHeader, worker: Address) -> None:
+def check_signature(header: BlockHeader, worker: Address, sigs: VerifiedSignatures) -> None:
     assert header.block_sig is not None  # checked by check_syntax
     try:
-        verify(header.block_sig, worker, header.signing_bytes())
+        sigs.verify(header.block_sig, worker, header.signing_bytes())
     except SignatureError as exc:
         raise InvalidBlockSignature(f"block signature by worker {worker} does not verify: {exc}") from None
 
@@ -301,8 +301,10 @@ def check_election(
     reason = ineligibility(sm, header.miner, parent, lookback)
     if reason is not None:
         raise MinerNotEligible(reason)
+    sigs = verified_signatures(sm)
     try:
-        verify_vrf(worker, election_randomness(beacon_base, header.miner, header.height), proof.vrf_proof)
+        data = election_randomness(beacon_base, header.miner, header.height)
+        sigs.verify(Signature(SigType.BLS, proof.vrf_proof), worker, data)
     except SignatureError as exc:
         raise InvalidElectionProof(f"election proof is not the worker's VRF output: {exc}") from None
     power = miner_power(lookback_tree, sm.policy, header.miner)
@@ -311,7 +313,7 @@ def check_election(
         raise WrongWinCount(f"block claims {proof.win_count} wins, its election proof earns {earned}")
     data = ticket_randomness(beacon_base, header.miner, header.height, parent.min_ticket())
     try:
-        verify_vrf(worker, data, header.ticket.vrf_proof)
+        sigs.verify(Signature(SigType.BLS, header.ticket.vrf_proof), worker, data)
     except SignatureError as exc:
         raise InvalidTicket(f"ticket is not the worker's VRF output: {exc}") from None
 
@@ -474,7 +476,7 @@ def _validate_header(
     if not is_miner(sm.parent_tree(parent), header.miner):
         raise NotAMiner(f"{header.miner} is not a storage miner with a power claim")
     lookback, lookback_tree, worker = _worker_at_lookback(sm, header, parent)
-    check_signature(header, worker)
+    check_signature(header, worker, verified_signatures(sm))
     try:
         previous = latest_beacon_entry(sm.chain, parent)
         check_beacon_entries(beacon, header.beacon_entries, header.height, parent.height, previous)
@@ -518,7 +520,7 @@ def check_header_signer(sm: StateManager, header: BlockHeader, base: TipSet) -> 
         raise NotAWinner(
             f"block claims {header.election_proof.win_count} wins: it is not claiming to be a winner"
         )
-    check_signature(header, worker)
+    check_signature(header, worker, verified_signatures(sm))
 
 
 def validate_block(

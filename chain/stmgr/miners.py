@@ -19,6 +19,7 @@ from chain.state.amt import Amt
 from chain.state.hamt import Hamt
 from chain.state.tree import StateTree
 from chain.stmgr.actors import StateQueryError, get_actor, lookup_id, read_actor_state
+from chain.store.blockcache import cache_of
 from chain.store.blockstore import BlockNotFound
 from chain.types.address import Address
 from chain.types.bitfield import BitField
@@ -208,15 +209,46 @@ def winning_post_proof_type(window_post_proof: int) -> int:
     raise StateQueryError(f"no Winning PoSt proof pairs with Window PoSt proof {window_post_proof}")
 
 
+@dataclass(frozen=True, slots=True)
+class WinningPoStCandidates:
+    """What a miner's Winning PoSt challenge picks from in a state: its active sectors in number order,
+    the Winning PoSt proof type and its actor ID."""
+
+    active: tuple[int, ...]
+    proof_type: int
+    miner_id: int
+
+
+def winning_post_candidates(tree: StateTree, miner: Address) -> WinningPoStCandidates | None:
+    """The miner's Winning PoSt candidates in this state (None: no active sector). Reading them walks
+    every deadline and partition, so they are remembered per (state root, miner) in the store's block
+    cache: every block of a tipset, and every tipset within a lookback, asks for the same state."""
+    root = tree.root
+    cache = cache_of(tree.store) if root is not None else None
+    kind = ("winning-post-candidates", miner)
+    if cache is not None and root is not None:
+        found = cache.derived(kind, root)
+        if found is not None:
+            return found if isinstance(found, WinningPoStCandidates) else None
+    active = tuple(miner_active_sectors(tree, miner))
+    candidates = None
+    if active:
+        info = miner_info(tree, miner)
+        proof = winning_post_proof_type(info.window_post_proof_type)
+        candidates = WinningPoStCandidates(active, proof, lookup_id(tree, miner).id)
+    if cache is not None and root is not None:
+        cache.remember(kind, root, candidates if candidates is not None else False)
+    return candidates
+
+
 def sectors_for_winning_post(tree: StateTree, miner: Address, randomness: bytes) -> list[SectorOnChainInfo]:
     """The sectors a Winning PoSt must prove (Lotus GetSectorsForWinningPoSt): the challenge picks
     indexes into the miner's active sectors in number order; empty when it has none."""
-    active = list(miner_active_sectors(tree, miner))
-    if not active:
+    candidates = winning_post_candidates(tree, miner)
+    if candidates is None:
         return []
-    info = miner_info(tree, miner)
-    miner_id = lookup_id(tree, miner)
-    proof = winning_post_proof_type(info.window_post_proof_type)
-    picks = winning_post_sector_challenge(proof, randomness, make_prover_id(miner_id.id), len(active))
+    active = candidates.active
+    prover = make_prover_id(candidates.miner_id)
+    picks = winning_post_sector_challenge(candidates.proof_type, randomness, prover, len(active))
     chosen = BitField.from_bits(active[i] for i in picks)
     return miner_sectors(tree, miner, chosen)
