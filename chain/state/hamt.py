@@ -124,7 +124,7 @@ def _same_value(a: Any, b: Any) -> bool:
     return True
 
 
-def _unwrap_legacy_pointer(ptr: Any, i: int, where: str) -> Any:
+def _unwrap_legacy_pointer(ptr: Any, i: int, where: object) -> Any:
     if type(ptr) is not dict or len(ptr) != 1:
         raise DecodeError(f"HAMT node {where}: legacy pointer {i} is not a one-entry map")
     ((key, value),) = ptr.items()
