@@ -13,6 +13,7 @@ from actors.miner.deadlines import Deadline, Deadlines, Partition
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import SECTORS_AMT_BITWIDTH, MinerInfo, MinerState, SectorOnChainInfo, Sectors
 from actors.power.state import CLAIMS_HAMT_BITWIDTH, Claim, ClaimsTable, PowerState
+from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.params import Policy
 from chain.state.amt import Amt
@@ -20,7 +21,7 @@ from chain.state.hamt import Hamt
 from chain.state.tree import StateTree
 from chain.stmgr.actors import StateQueryError, get_actor, lookup_id, read_actor_state
 from chain.store.blockcache import cache_of
-from chain.store.blockstore import BlockNotFound
+from chain.store.blockstore import BlockNotFound, Blockstore, get_decoded
 from chain.types.address import Address
 from chain.types.bitfield import BitField
 from chain.vm.exitcode import ActorError
@@ -107,8 +108,12 @@ def miner_state(tree: StateTree, miner: Address) -> MinerState:
 
 
 def miner_info(tree: StateTree, miner: Address) -> MinerInfo:
+    """The miner's info (MinerState.get_info, through the store's block cache: it rarely changes, so
+    consecutive states share it)."""
     state = miner_state(tree, miner)
-    return _reading(f"info of miner {miner}", lambda: state.get_info(tree.store))
+    return _reading(
+        f"info of miner {miner}", lambda: get_decoded(tree.store, state.info, MinerInfo.from_cbor)
+    )
 
 
 def sector_info(tree: StateTree, miner: Address, number: int) -> SectorOnChainInfo | None:
@@ -167,9 +172,30 @@ def miner_recoveries(tree: StateTree, miner: Address) -> BitField:
     return BitField().union(*(p.recoveries for p in _all_partitions(tree, miner)))
 
 
+def _active_in_deadline(store: Blockstore, deadline: CID) -> BitField:
+    """The active sectors of every partition of one deadline; remembered by the deadline's CID in the
+    store's block cache, since a miner's consecutive states share most of their 48 deadlines."""
+    cache = cache_of(store)
+    if cache is not None:
+        found = cache.derived("active-sectors", deadline)
+        if isinstance(found, BitField):
+            return found
+    partitions = get_decoded(store, deadline, Deadline.from_cbor).load_partitions(store)
+    active = BitField().union(*(p.active() for _, p in partitions.items()))
+    if cache is not None:
+        cache.remember("active-sectors", deadline, active)
+    return active
+
+
 def miner_active_sectors(tree: StateTree, miner: Address) -> BitField:
     """Sectors the miner proves: live and not faulty, in every partition (Lotus AllPartSectors(Active))."""
-    return BitField().union(*(p.active() for p in _all_partitions(tree, miner)))
+    state = miner_state(tree, miner)
+
+    def read() -> BitField:
+        deadlines = get_decoded(tree.store, state.deadlines, Deadlines.from_cbor)
+        return BitField().union(*(_active_in_deadline(tree.store, cid) for cid in deadlines.due))
+
+    return _reading(f"deadlines of {miner}", read)
 
 
 def proving_deadline(tree: StateTree, policy: Policy, miner: Address, epoch: int) -> DeadlineInfo:
