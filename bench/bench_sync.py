@@ -5,9 +5,11 @@ accounts:
 1. catch-up: node A mines a 2,000-epoch chain alone (three transfers per block, the miner's Window
    PoSts), then node B starts, connects, hears A's head by hello and syncs it all over chain exchange
    (headers back to the genesis, messages in batches), validating every block in full and executing
-   every tipset. Reported: tipsets/s from connecting to B's head equal to A's (target: 200), the
-   seconds per stage (B's SyncTimings), and a profile of the per-tipset work (validation and
-   execution, replayed in one thread under cProfile) saying where the time goes.
+   every tipset. Reported: tipsets/s from connecting to B's head equal to A's (target: 200), the CPU
+   it took (the machine is shared: tipsets per CPU-second does not depend on what else runs), the
+   seconds per stage (B's SyncTimings), the same per-tipset work replayed in one thread without the
+   network (serial, and with the checks run ahead in a worker process), and a profile of it
+   (cProfile, which roughly doubles the time) saying where the time goes.
 2. gossip latency: A makes a block, applies it and publishes it; the time until B's head is that
    tipset (B checks it for gossip, validates it in full, executes it, switches head). p50 and p99 over
    50 blocks (target: p50 <= 100 ms).
@@ -18,6 +20,7 @@ accounts:
 
 import cProfile
 import io
+import os
 import pstats
 import statistics
 import time
@@ -32,9 +35,11 @@ from chain.chainstore.store import ChainStore
 from chain.consensus.beacon import MockBeacon
 from chain.consensus.fullblock import FullBlock
 from chain.consensus.validation import validate_block
+from chain.consensus.verified import VerifierPool
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.params import DEVNET
 from chain.stmgr.manager import StateManager
+from chain.sync.ahead import CheckAhead
 from chain.sync.exchange import ChainExchange
 from chain.sync.syncer import Syncer
 from chain.types.address import Address
@@ -54,6 +59,7 @@ SENDERS: Final = 500
 NONCES: Final = 4
 WINDOW: Final = 16  # messages published and not yet in B's pool
 PROFILE_TIPSETS: Final = 300
+REPLAY_TIPSETS: Final = 500
 GAS_LIMIT: Final = 1_000_000
 FEE_CAP: Final = 200_000_000
 RECIPIENT: Final = Address.new_id(100)
@@ -105,22 +111,68 @@ def _chain(store: ChainStore, head: TipSet) -> list[TipSet]:
     return out[::-1]
 
 
-def _profile(genesis: Genesis, source: ChainStore, tipsets: Sequence[TipSet], exchange: ChainExchange) -> str:
-    """The syncer's per-tipset work (validation, execution, weights) on the first tipsets of the chain,
-    in this thread under cProfile: the top functions by cumulative time."""
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (B's check process ends with
+    each sync)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _fresh_syncer(genesis: Genesis, exchange: ChainExchange) -> Syncer:
     store = ChainStore.in_memory()
     store.blockstore.put_many(genesis.blocks())
     store.set_genesis(genesis.header)
     beacon = MockBeacon()
     sm = StateManager(store, policy=DEVNET, beacon=beacon)
-    syncer = Syncer(store, sm, beacon, exchange)
+    return Syncer(store, sm, beacon, exchange)
+
+
+def _full_tipsets(source: ChainStore, tipsets: Sequence[TipSet]) -> list[tuple[FullBlock, ...]]:
     full = []
-    for ts in tipsets[1 : PROFILE_TIPSETS + 1]:
+    for ts in tipsets:
         blocks = []
         for header in ts.blocks:
             bls, secpk = source.messages_for_block(header)
             blocks.append(FullBlock(header, tuple(bls), tuple(secpk)))
         full.append(tuple(blocks))
+    return full
+
+
+def _replay(
+    genesis: Genesis, source: ChainStore, tipsets: Sequence[TipSet], exchange: ChainExchange, *, ahead: bool
+) -> tuple[float, float]:
+    """The syncer's per-tipset work on the first tipsets of the chain in this thread, without the
+    network and without a profiler, as a sync does it (headers stored first, fork choice per batch of
+    64): tipsets/s, and tipsets per CPU-second of this process (the check process's not counted)."""
+    syncer = _fresh_syncer(genesis, exchange)
+    full = _full_tipsets(source, tipsets[1 : REPLAY_TIPSETS + 1])
+    for blocks in full:
+        syncer.chain.put_tipset(TipSet(tuple(b.header for b in blocks)))
+    pool = VerifierPool() if ahead else None
+    try:
+        checks = None if pool is None else CheckAhead(syncer.sm, pool)
+        if checks is not None:
+            checks.extend(full)
+        start, cpu = time.perf_counter(), time.process_time()
+        for i, blocks in enumerate(full):
+            if checks is None:
+                syncer._apply_full(blocks, ())
+            else:
+                syncer._apply_full(blocks, (), checks)
+            if i % 64 == 63 or i == len(full) - 1:
+                syncer._take_heaviest(TipSet(tuple(b.header for b in blocks)))
+        took, cpu = time.perf_counter() - start, time.process_time() - cpu
+    finally:
+        if pool is not None:
+            pool.close()
+    return len(full) / took, len(full) / cpu
+
+
+def _profile(genesis: Genesis, source: ChainStore, tipsets: Sequence[TipSet], exchange: ChainExchange) -> str:
+    """The syncer's per-tipset work (validation, execution, weights) on the first tipsets of the chain,
+    in this thread under cProfile: the top functions by cumulative time."""
+    syncer = _fresh_syncer(genesis, exchange)
+    full = _full_tipsets(source, tipsets[1 : PROFILE_TIPSETS + 1])
     profiler = cProfile.Profile()
     start = time.perf_counter()
     profiler.enable()
@@ -203,16 +255,23 @@ async def _run() -> None:
         report("chain built on A", built, "s", f"{len(tipsets) - 1} tipsets, {messages} messages")
 
         await ens.start(b)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu()
         await ens.connect(a, b)
         await ens.wait_converged([a, b], timeout=3600)
         took = time.perf_counter() - start
+        cpu = _cpu() - cpu
         rate = (len(tipsets) - 1) / took
         report(
             "B catches up over chain exchange",
             rate,
             "tipsets/s",
             f"{took:.1f} s for {len(tipsets) - 1}; {rate / SYNC_TARGET:.2f}x the target of {SYNC_TARGET:.0f}",
+        )
+        report(
+            "  CPU of both nodes and B's check process",
+            cpu,
+            "s",
+            f"{(len(tipsets) - 1) / cpu:,.0f} tipsets per CPU-second; {cpu / took:.2f} cores busy on average",
         )
         t = b.sync.syncer.timings
         for name, value in (
@@ -222,9 +281,20 @@ async def _run() -> None:
             ("validation (without the parent's execution)", t.validation),
             ("execution", t.execution),
             ("fork choice (weights, head switch)", t.fork_choice),
+            ("checks ahead (their inputs; the checks run in a worker process)", t.checks_ahead),
         ):
             report(f"  B: {name}", value, "s", f"{value / took * 100:.0f} % of the catch-up")
         report("  B: per block validated", t.validation / max(t.blocks, 1) * 1000, "ms")
+        report("  B: checks done ahead by its worker process", b.sync.syncer.checks_ahead, "checks")
+        for ahead in (False, True):
+            rate, cpu_rate = _replay(genesis, a.node.chain, tipsets, b.sync.exchange, ahead=ahead)
+            what = "with checks ahead in a worker process" if ahead else "serial"
+            report(
+                f"  one thread, {REPLAY_TIPSETS} tipsets, {what}",
+                rate,
+                "tipsets/s",
+                f"{cpu_rate:,.0f} per CPU-second of this process",
+            )
         console.print(_profile(genesis, a.node.chain, tipsets, b.sync.exchange))
 
         latencies = sorted(await _latency(ens, a, b))
