@@ -557,10 +557,11 @@ def checks_ahead(
 ) -> list[Check] | None:
     """The pure checks validate_block will make of header on parent (its worker's block signature,
     election proof and ticket, its Winning PoSt, and the signatures of the block's secp256k1 messages
-    from key addresses), with the inputs validation will compute, for a worker process to run ahead (chain/consensus/verified.py); None while they cannot be computed yet
-    (the lookback tipset is not executed: its state is not in the store). Nothing is executed. Best
-    effort: a header whose inputs cannot be computed gets fewer checks or none, and validation finds
-    and reports what is wrong with it."""
+    from key addresses), with the inputs validation will compute, for a worker process to run ahead
+    (chain/consensus/verified.py); None while they cannot be computed yet (the lookback tipset is not
+    executed: its state is not in the store). Nothing is executed. Best effort: a header whose inputs
+    cannot be computed gets fewer checks or none, and validation finds and reports what is wrong with
+    it."""
     found = sm.lookback_without_execution(parent, header.height)
     if found is None:
         return []  # the lookback state is the parent's own, after it executes: validation's
