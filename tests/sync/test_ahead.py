@@ -2,9 +2,13 @@
 the same chain results, the checks really come from the worker, and a bad block is still refused with
 its own rule's error."""
 
+import multiprocessing
+import os
+import signal
 from typing import Final
 
 import pytest
+import trio
 
 from chain.consensus.verified import verified
 from chain.consensus.weight import weight_of
@@ -33,6 +37,19 @@ def _follower(peer: DevChain) -> tuple[DevChain, Syncer]:
         check_ahead_from=1,
     )
     return dc, syncer
+
+
+def _checkers() -> list[multiprocessing.process.BaseProcess]:
+    """This process's live check workers (active_children also reaps those that ended)."""
+    return [p for p in multiprocessing.active_children() if p.name == "filpy-checks"]
+
+
+async def _first_checker() -> multiprocessing.process.BaseProcess:
+    with trio.fail_after(60):
+        while not _checkers():
+            await trio.sleep(0.005)
+    (worker,) = _checkers()
+    return worker
 
 
 async def test_a_catch_up_checks_ahead_and_ends_where_the_peer_is() -> None:
@@ -97,3 +114,34 @@ async def test_a_forged_message_signature_checked_ahead_is_refused_with_its_rule
     assert "not made by the signer's key" in str(syncer.bad.get(bad.cid()))
     assert 0 < dc.head.height < bad.header.height
     assert syncer.checks_ahead > 0
+
+
+async def test_a_cancelled_catch_up_stops_its_worker_process() -> None:
+    source = build(HEIGHT)
+    dc, syncer = _follower(source)
+    assert not _checkers()
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(syncer.sync, source.head, [PEER], SyncerState(1))
+            worker = await _first_checker()
+            scope.cancel()
+    assert scope.cancelled_caught
+    assert not worker.is_alive() and not _checkers()
+    assert dc.head.height < source.head.height
+
+
+async def test_a_catch_up_whose_worker_dies_checks_here_and_ends_where_the_peer_is() -> None:
+    source = build(HEIGHT)
+    dc, syncer = _follower(source)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(syncer.sync, source.head, [PEER], SyncerState(1))
+            worker = await _first_checker()
+            assert worker.pid is not None
+            os.kill(worker.pid, signal.SIGKILL)
+    finally:
+        for left in _checkers():  # never outlives the test, whatever failed
+            left.kill()
+    assert dc.head == source.head
+    assert dc.chain.head_weight() == source.chain.head_weight()
+    assert not _checkers()
