@@ -154,7 +154,8 @@ class MemoryBlockstore:
 
     def __init__(self) -> None:
         self._blocks: dict[CID, bytes] = {}
-        self.block_cache = BlockCache()  # decoded blocks (chain/store/blockcache.py)
+        # Decoded blocks (chain/store/blockcache.py); None decodes every read (benchmarks compare).
+        self.block_cache: BlockCache | None = BlockCache()
 
     def get(self, cid: CID) -> bytes | None:
         return self._blocks.get(cid)
@@ -267,7 +268,8 @@ class LevelDBBlockstore:
         self.path = Path(path)
         self._ns = namespace
         self._sync = sync
-        self.block_cache = BlockCache()  # decoded blocks (chain/store/blockcache.py)
+        # Decoded blocks (chain/store/blockcache.py); None decodes every read (benchmarks compare).
+        self.block_cache: BlockCache | None = BlockCache()
         try:
             # options: plyvel.DB's tuning keywords (config.toml's [datastore]: cache, write buffer...)
             self._db: Any = plyvel.DB(str(self.path), create_if_missing=create, **(options or {}))

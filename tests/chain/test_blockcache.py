@@ -23,6 +23,12 @@ from chain.types.address import Address
 from tests.consensus.devchain import genesis_of
 
 
+def _cache(store: MemoryBlockstore) -> BlockCache:
+    cache = store.block_cache
+    assert cache is not None
+    return cache
+
+
 def _key(i: int) -> bytes:
     return i.to_bytes(4, "big")
 
@@ -79,7 +85,7 @@ def test_eviction_bounds_the_bytes_held_least_recently_used_first() -> None:
 def test_hamts_share_decoded_nodes_and_each_owns_its_copy() -> None:
     store = MemoryBlockstore()
     root = _hamt(store, 2000)
-    cache = store.block_cache
+    cache = _cache(store)
     assert len(cache) > 10  # the flush entered every node it wrote
     first = Hamt.load(store, root)
     hits = cache.hits
@@ -117,7 +123,7 @@ def test_entries_made_at_flush_are_what_strict_decoding_gives() -> None:
     store = MemoryBlockstore()
     root = _hamt(store, 300)
     hamt_entries = 0
-    for (kind, cid), (data, node) in store.block_cache._entries.items():
+    for (kind, cid), (data, node) in _cache(store)._entries.items():
         if kind[0] != "hamt":
             continue
         _, bitwidth, is_root, legacy = kind
@@ -152,7 +158,7 @@ def test_a_cached_block_missing_from_the_store_is_still_missing() -> None:
     root = hamt.flush()
     assert Hamt.load(buffer, root).get(b"k") == 1
     buffer.discard()  # written to the buffer and entered in the cache, never committed
-    assert len(base.block_cache) > 0
+    assert len(_cache(base)) > 0
     with pytest.raises(BlockNotFound):
         Hamt.load(base, root)
     with pytest.raises(BlockNotFound):
@@ -162,10 +168,10 @@ def test_a_cached_block_missing_from_the_store_is_still_missing() -> None:
 def test_amts_share_decoded_nodes() -> None:
     store = MemoryBlockstore()
     root = Amt.from_list(store, [[i, "x"] for i in range(1000)], bitwidth=3)
-    misses = store.block_cache.misses
+    misses = _cache(store).misses
     first = Amt.load(store, root, 3)
     assert [v for _, v in first.items()] == [[i, "x"] for i in range(1000)]
-    assert store.block_cache.misses == misses  # every node came from the flush's entries
+    assert _cache(store).misses == misses  # every node came from the flush's entries
     changed = Amt.load(store, root, 3)
     changed.set(5, "five")
     changed.delete(999)
@@ -176,10 +182,10 @@ def test_amts_share_decoded_nodes() -> None:
     # A plain store without a cache reads the same.
     plain = MemoryBlockstore()
     plain.put_many(store.items())
-    plain.block_cache = None  # type: ignore[assignment]
+    plain.block_cache = None
     assert cache_of(plain) is None
     assert [v for _, v in Amt.load(plain, new_root, 3).items()] == [v for _, v in again.items()]
-    for (kind, _), (_, node) in store.block_cache._entries.items():
+    for (kind, _), (_, node) in _cache(store)._entries.items():
         if kind[0] == "amt" and not node.leaf:
             assert all(link.node is None for link in node.items.values())
     assert amt_module._detached  # the copy each AMT takes
@@ -189,7 +195,7 @@ def test_eviction_keeps_a_large_state_readable_and_bounded() -> None:
     store = MemoryBlockstore()
     store.block_cache = BlockCache(max_bytes=16 * 1024)
     root = _hamt(store, 5000)
-    cache = store.block_cache
+    cache = _cache(store)
     assert cache.size <= cache.max_bytes and cache.evictions > 0
     for _ in range(2):
         tree = Hamt.load(store, root)
