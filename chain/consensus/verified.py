@@ -46,6 +46,7 @@ _SIG: Final = 0
 _POST: Final = 1
 _HERE: Final = "here"
 _AHEAD: Final = "ahead"
+CHECK_WORKER_NAME: Final = "filpy-checks"  # the worker process's name (ps, multiprocessing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +244,7 @@ class VerifierPool:
     def __init__(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe(duplex=True)
-        self._process = ctx.Process(target=_serve, args=(child,), name="filpy-checks", daemon=True)
+        self._process = ctx.Process(target=_serve, args=(child,), name=CHECK_WORKER_NAME, daemon=True)
         self._process.start()
         child.close()
         self._lock = threading.Lock()

@@ -10,7 +10,7 @@ from typing import Final
 import pytest
 import trio
 
-from chain.consensus.verified import verified
+from chain.consensus.verified import CHECK_WORKER_NAME, verified
 from chain.consensus.weight import weight_of
 from chain.sync.state import SyncerState
 from chain.sync.syncer import InvalidChain, Syncer
@@ -41,7 +41,7 @@ def _follower(peer: DevChain) -> tuple[DevChain, Syncer]:
 
 def _checkers() -> list[multiprocessing.process.BaseProcess]:
     """This process's live check workers (active_children also reaps those that ended)."""
-    return [p for p in multiprocessing.active_children() if p.name == "filpy-checks"]
+    return [p for p in multiprocessing.active_children() if p.name == CHECK_WORKER_NAME]
 
 
 async def _first_checker() -> multiprocessing.process.BaseProcess:
