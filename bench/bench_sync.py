@@ -1,4 +1,4 @@
-"""Chain sync between two nodes on 127.0.0.1 (tests/kit's in-process ensemble: full nodes with libp2p
+"""Chain sync between nodes on 127.0.0.1 (tests/kit's in-process ensemble: full nodes with libp2p
 hosts and their sync services), on a devnet genesis with one pre-sealed 2 KiB miner and funded
 accounts:
 
@@ -379,5 +379,5 @@ async def _run() -> None:
 
 
 def run() -> None:
-    section("Sync: catch-up over chain exchange, gossip latency, messages gossiped (two nodes on 127.0.0.1)")
+    section("Sync: catch-up over chain exchange, gossip latency, messages gossiped (nodes on 127.0.0.1)")
     trio.run(_run)
