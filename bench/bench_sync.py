@@ -1,13 +1,18 @@
-"""Chain sync between two nodes on 127.0.0.1 (tests/kit's in-process ensemble: full nodes with libp2p
+"""Chain sync between nodes on 127.0.0.1 (tests/kit's in-process ensemble: full nodes with libp2p
 hosts and their sync services), on a devnet genesis with one pre-sealed 2 KiB miner and funded
 accounts:
 
 1. catch-up: node A mines a 2,000-epoch chain alone (three transfers per block, the miner's Window
    PoSts), then node B starts, connects, hears A's head by hello and syncs it all over chain exchange
    (headers back to the genesis, messages in batches), validating every block in full and executing
-   every tipset. Reported: tipsets/s from connecting to B's head equal to A's (target: 200), the
-   seconds per stage (B's SyncTimings), and a profile of the per-tipset work (validation and
-   execution, replayed in one thread under cProfile) saying where the time goes.
+   every tipset. Then node C does the same as the node did before this work: its store without the
+   cache of decoded blocks, and no checks ahead in a worker process (C is stopped after). Reported
+   for both: tipsets/s from connecting to the head equal to A's (target: 200), the CPU it took (the
+   machine is shared: tipsets per CPU-second does not depend on what else runs); for B the seconds
+   per stage (SyncTimings), the block cache's bytes against its bound and the process's peak RSS
+   growth; the same per-tipset work replayed in one thread without the network (without the block
+   cache, serial, and with the checks run ahead in a worker process), and a profile of it (cProfile,
+   which roughly doubles the time) saying where the time goes.
 2. gossip latency: A makes a block, applies it and publishes it; the time until B's head is that
    tipset (B checks it for gossip, validates it in full, executes it, switches head). p50 and p99 over
    50 blocks (target: p50 <= 100 ms).
@@ -18,7 +23,9 @@ accounts:
 
 import cProfile
 import io
+import os
 import pstats
+import resource
 import statistics
 import time
 from collections.abc import Sequence
@@ -32,9 +39,13 @@ from chain.chainstore.store import ChainStore
 from chain.consensus.beacon import MockBeacon
 from chain.consensus.fullblock import FullBlock
 from chain.consensus.validation import validate_block
+from chain.consensus.verified import VerifierPool
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.params import DEVNET
 from chain.stmgr.manager import StateManager
+from chain.store.blockcache import BlockCache
+from chain.store.blockstore import LevelDBBlockstore, MemoryBlockstore
+from chain.sync.ahead import CheckAhead
 from chain.sync.exchange import ChainExchange
 from chain.sync.syncer import Syncer
 from chain.types.address import Address
@@ -54,6 +65,7 @@ SENDERS: Final = 500
 NONCES: Final = 4
 WINDOW: Final = 16  # messages published and not yet in B's pool
 PROFILE_TIPSETS: Final = 300
+REPLAY_TIPSETS: Final = 500
 GAS_LIMIT: Final = 1_000_000
 FEE_CAP: Final = 200_000_000
 RECIPIENT: Final = Address.new_id(100)
@@ -105,22 +117,91 @@ def _chain(store: ChainStore, head: TipSet) -> list[TipSet]:
     return out[::-1]
 
 
-def _profile(genesis: Genesis, source: ChainStore, tipsets: Sequence[TipSet], exchange: ChainExchange) -> str:
-    """The syncer's per-tipset work (validation, execution, weights) on the first tipsets of the chain,
-    in this thread under cProfile: the top functions by cumulative time."""
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (B's check process ends with
+    each sync)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _without_block_cache(store: object) -> None:
+    """Decode every block read, as the node did before the store's cache of decoded blocks."""
+    assert isinstance(store, LevelDBBlockstore | MemoryBlockstore)
+    store.block_cache = None
+
+
+def _block_cache(store: object) -> BlockCache:
+    assert isinstance(store, LevelDBBlockstore | MemoryBlockstore) and store.block_cache is not None
+    return store.block_cache
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _fresh_syncer(genesis: Genesis, exchange: ChainExchange, *, cache: bool = True) -> Syncer:
     store = ChainStore.in_memory()
+    if not cache:
+        _without_block_cache(store.blockstore)
     store.blockstore.put_many(genesis.blocks())
     store.set_genesis(genesis.header)
     beacon = MockBeacon()
     sm = StateManager(store, policy=DEVNET, beacon=beacon)
-    syncer = Syncer(store, sm, beacon, exchange)
+    return Syncer(store, sm, beacon, exchange)
+
+
+def _full_tipsets(source: ChainStore, tipsets: Sequence[TipSet]) -> list[tuple[FullBlock, ...]]:
     full = []
-    for ts in tipsets[1 : PROFILE_TIPSETS + 1]:
+    for ts in tipsets:
         blocks = []
         for header in ts.blocks:
             bls, secpk = source.messages_for_block(header)
             blocks.append(FullBlock(header, tuple(bls), tuple(secpk)))
         full.append(tuple(blocks))
+    return full
+
+
+def _replay(
+    genesis: Genesis,
+    source: ChainStore,
+    tipsets: Sequence[TipSet],
+    exchange: ChainExchange,
+    *,
+    ahead: bool,
+    cache: bool = True,
+) -> tuple[float, float]:
+    """The syncer's per-tipset work on the first tipsets of the chain in this thread, without the
+    network and without a profiler, as a sync does it (headers stored first, fork choice per batch of
+    64): tipsets/s, and tipsets per CPU-second of this process (the check process's not counted)."""
+    syncer = _fresh_syncer(genesis, exchange, cache=cache)
+    full = _full_tipsets(source, tipsets[1 : REPLAY_TIPSETS + 1])
+    for blocks in full:
+        syncer.chain.put_tipset(TipSet(tuple(b.header for b in blocks)))
+    pool = VerifierPool() if ahead else None
+    try:
+        checks = None if pool is None else CheckAhead(syncer.sm, pool)
+        if checks is not None:
+            checks.extend(full)
+        start, cpu = time.perf_counter(), time.process_time()
+        for i, blocks in enumerate(full):
+            if checks is None:
+                syncer._apply_full(blocks, ())
+            else:
+                syncer._apply_full(blocks, (), checks)
+            if i % 64 == 63 or i == len(full) - 1:
+                syncer._take_heaviest(TipSet(tuple(b.header for b in blocks)))
+        took, cpu = time.perf_counter() - start, time.process_time() - cpu
+    finally:
+        if pool is not None:
+            pool.close()
+    return len(full) / took, len(full) / cpu
+
+
+def _profile(genesis: Genesis, source: ChainStore, tipsets: Sequence[TipSet], exchange: ChainExchange) -> str:
+    """The syncer's per-tipset work (validation, execution, weights) on the first tipsets of the chain,
+    in this thread under cProfile: the top functions by cumulative time."""
+    syncer = _fresh_syncer(genesis, exchange)
+    full = _full_tipsets(source, tipsets[1 : PROFILE_TIPSETS + 1])
     profiler = cProfile.Profile()
     start = time.perf_counter()
     profiler.enable()
@@ -195,26 +276,64 @@ async def _messages(a: KitNode, b: KitNode, keys: Sequence[PrivateKey]) -> tuple
 async def _run() -> None:
     keys = _keys()
     genesis = _genesis(keys)
-    async with ensemble(nodes=2, miners=1, start=[0], connect=False, genesis=genesis) as ens:
-        a, b = ens.nodes
+    async with ensemble(nodes=3, miners=1, start=[0], connect=False, genesis=genesis) as ens:
+        a, b, c = ens.nodes
         built = await _build_chain(ens, a, keys)
         tipsets = _chain(a.node.chain, a.head)
         messages = sum(len(a.node.chain.messages_for_tipset(ts)) for ts in tipsets[1:])
         report("chain built on A", built, "s", f"{len(tipsets) - 1} tipsets, {messages} messages")
 
-        await ens.start(b)
-        start = time.perf_counter()
-        await ens.connect(a, b)
-        await ens.wait_converged([a, b], timeout=3600)
-        took = time.perf_counter() - start
-        rate = (len(tipsets) - 1) / took
+        # C as the node was before: no cache of decoded blocks, no checks ahead.
+        _without_block_cache(c.node.chain.blockstore)
+        c.sync.syncer.check_ahead_from = None
+        rss = _peak_rss_mib()
+        rates: dict[str, float] = {}
+        for kit, what in ((b, "after"), (c, "before")):
+            await ens.start(kit)
+            start, cpu = time.perf_counter(), _cpu()
+            await ens.connect(a, kit)
+            await ens.wait_converged([a, kit], timeout=3600)
+            took = time.perf_counter() - start
+            cpu = _cpu() - cpu
+            rate = rates[what] = (len(tipsets) - 1) / took
+            name = (
+                "B catches up (block cache, checks ahead)"
+                if kit is b
+                else "C catches up as before (no block cache, serial checks)"
+            )
+            report(
+                name,
+                rate,
+                "tipsets/s",
+                f"{took:.1f} s for {len(tipsets) - 1}; {rate / SYNC_TARGET:.2f}x the target",
+            )
+            report(
+                "  CPU of the nodes and the check process",
+                cpu,
+                "s",
+                f"{(len(tipsets) - 1) / cpu:,.0f} tipsets per CPU-second; {cpu / took:.2f} cores busy",
+            )
+            if kit is b:
+                cache = _block_cache(b.node.chain.blockstore)
+                report(
+                    "  B: block cache held",
+                    cache.size / (1 << 20),
+                    "MiB",
+                    f"bound {cache.max_bytes / (1 << 20):.0f} MiB of encoded blocks; {len(cache):,} entries, "
+                    f"{cache.hits:,} hits, {cache.misses:,} misses, {cache.evictions:,} evictions",
+                )
+                report(
+                    "  process peak RSS growth during B's catch-up",
+                    _peak_rss_mib() - rss,
+                    "MiB",
+                    f"peak {_peak_rss_mib():,.0f} MiB (nodes A, B and C in one process)",
+                )
+        ens.stop(c)
         report(
-            "B catches up over chain exchange",
-            rate,
-            "tipsets/s",
-            f"{took:.1f} s for {len(tipsets) - 1}; {rate / SYNC_TARGET:.2f}x the target of {SYNC_TARGET:.0f}",
+            "catch-up, after / before", rates["after"] / rates["before"], "x", "B's rate over C's, same run"
         )
         t = b.sync.syncer.timings
+        took = (len(tipsets) - 1) / rates["after"]
         for name, value in (
             ("header fetch", t.header_fetch),
             ("header checks and storing", t.header_check),
@@ -222,9 +341,25 @@ async def _run() -> None:
             ("validation (without the parent's execution)", t.validation),
             ("execution", t.execution),
             ("fork choice (weights, head switch)", t.fork_choice),
+            ("checks ahead (their inputs; the checks run in a worker process)", t.checks_ahead),
         ):
             report(f"  B: {name}", value, "s", f"{value / took * 100:.0f} % of the catch-up")
         report("  B: per block validated", t.validation / max(t.blocks, 1) * 1000, "ms")
+        report("  B: checks done ahead by its worker process", b.sync.syncer.checks_ahead, "checks")
+        for ahead, cached, what in (
+            (False, False, "serial, no block cache (before)"),
+            (False, True, "serial, block cache"),
+            (True, True, "block cache, checks ahead in a worker process"),
+        ):
+            rate, cpu_rate = _replay(
+                genesis, a.node.chain, tipsets, b.sync.exchange, ahead=ahead, cache=cached
+            )
+            report(
+                f"  one thread, {REPLAY_TIPSETS} tipsets, {what}",
+                rate,
+                "tipsets/s",
+                f"{cpu_rate:,.0f} per CPU-second of this process",
+            )
         console.print(_profile(genesis, a.node.chain, tipsets, b.sync.exchange))
 
         latencies = sorted(await _latency(ens, a, b))
@@ -244,5 +379,5 @@ async def _run() -> None:
 
 
 def run() -> None:
-    section("Sync: catch-up over chain exchange, gossip latency, messages gossiped (two nodes on 127.0.0.1)")
+    section("Sync: catch-up over chain exchange, gossip latency, messages gossiped (nodes on 127.0.0.1)")
     trio.run(_run)

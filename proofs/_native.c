@@ -272,12 +272,48 @@ static PyObject *py_fr32_subtree_root(PyObject *self, PyObject *args) {
     return PyBytes_FromStringAndSize((const char *)root, NODE);
 }
 
+static PyObject *py_root_from_path(PyObject *self, PyObject *args) {
+    Py_buffer leaf, path;
+    unsigned long long index;
+    if (!PyArg_ParseTuple(args, "y*Ky*:root_from_path", &leaf, &index, &path)) {
+        return NULL;
+    }
+    if (leaf.len != NODE || path.len % NODE != 0 || path.len / NODE > MAX_HEIGHT) {
+        PyErr_Format(PyExc_ValueError, "root_from_path takes a 32-byte leaf and at most %d 32-byte nodes, got %zd and %zd bytes",
+                     MAX_HEIGHT, leaf.len, path.len);
+        PyBuffer_Release(&leaf);
+        PyBuffer_Release(&path);
+        return NULL;
+    }
+    /* in = the two children of the next node up: ours on the left for an even index, else on the right. */
+    unsigned char in[2 * NODE], node[NODE];
+    memcpy(node, leaf.buf, NODE);
+    const unsigned char *siblings = path.buf;
+    for (Py_ssize_t level = 0; level < path.len / NODE; level++) {
+        const unsigned char *sibling = siblings + level * NODE;
+        if (index & 1) {
+            memcpy(in, sibling, NODE);
+            memcpy(in + NODE, node, NODE);
+        } else {
+            memcpy(in, node, NODE);
+            memcpy(in + NODE, sibling, NODE);
+        }
+        hash_node(in, node);
+        index >>= 1;
+    }
+    PyBuffer_Release(&leaf);
+    PyBuffer_Release(&path);
+    return PyBytes_FromStringAndSize((const char *)node, NODE);
+}
+
 static PyMethodDef methods[] = {
     {"hash_level", py_hash_level, METH_VARARGS,
      "hash_level(level) -> bytes: sha256-trunc254 of each adjacent pair of 32-byte nodes."},
     {"fr32_pad", py_fr32_pad, METH_VARARGS, "fr32_pad(data) -> bytes: 127-byte blocks to 128-byte blocks."},
     {"fr32_unpad", py_fr32_unpad, METH_VARARGS,
      "fr32_unpad(data) -> bytes: 128-byte blocks back to 127 bytes; ValueError if not fr32-padded."},
+    {"root_from_path", py_root_from_path, METH_VARARGS,
+     "root_from_path(leaf, index, path) -> bytes: the root a leaf and its sibling path (joined, bottom-up) commit to."},
     {"fr32_subtree_root", py_fr32_subtree_root, METH_VARARGS,
      "fr32_subtree_root(data) -> bytes: root of the sha256-trunc254 tree over fr32(data), len(data) = 127*2^k."},
     {NULL, NULL, 0, NULL},

@@ -1,7 +1,11 @@
 """Session checks shared by the whole suite."""
 
+import multiprocessing
+from collections.abc import Iterator
+
 import pytest
 
+from chain.consensus.verified import CHECK_WORKER_NAME
 from tests.vectors import missing_vectors_problem
 
 
@@ -11,3 +15,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     problem = missing_vectors_problem()
     if problem is not None:
         pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+@pytest.fixture(autouse=True)
+def _no_check_worker_outlives_a_test() -> Iterator[None]:
+    """A sync's check worker process (chain/consensus/verified.py) is stopped with it: one still alive
+    after a test is killed by its PID and fails the test."""
+    yield
+    left = [p for p in multiprocessing.active_children() if p.name == CHECK_WORKER_NAME]
+    for process in left:
+        process.kill()
+        process.join(timeout=5)
+    assert not left, f"check worker processes outlived the test: {[p.pid for p in left]}"

@@ -34,6 +34,7 @@ from chain.stmgr.actors import ActorNotFound, StateQueryError, resolve_to_key
 from chain.stmgr.manager import StateManager
 from chain.stmgr.miners import miner_claim, miner_info, miner_power, miner_state, sectors_for_winning_post
 from chain.stmgr.randomness import latest_beacon_entry
+from chain.store.blockcache import cache_of
 from chain.types.address import Address, Protocol
 from chain.types.beacon import BeaconEntry
 from chain.types.election import ElectionProof, Ticket
@@ -91,8 +92,15 @@ def win_count(vrf_proof: bytes, miner_power: int, network_power: int) -> int:
 
 def worker_key_address(tree: StateTree, miner: Address) -> Address:
     """The miner's worker as a key address in that state (Lotus GetMinerWorkerRaw); InvalidWorker if it
-    is not a BLS key (VRFs and block signatures need one)."""
-    worker = resolve_to_key(tree, miner_info(tree, miner).worker)
+    is not a BLS key (VRFs and block signatures need one). Remembered per (state root, miner) in the
+    store's block cache: the blocks of a tipset, and checks computed ahead, ask again."""
+    root = tree.root
+    cache = cache_of(tree.store) if root is not None else None
+    worker = None if cache is None or root is None else cache.derived(("worker-key", miner), root)
+    if not isinstance(worker, Address):
+        worker = resolve_to_key(tree, miner_info(tree, miner).worker)
+        if cache is not None and root is not None:
+            cache.remember(("worker-key", miner), root, worker)
     if worker.protocol != Protocol.BLS:
         raise InvalidWorker(f"the worker {worker} of miner {miner} is not a BLS key address")
     return worker

@@ -36,8 +36,9 @@ Two rules are stricter than Lotus, which has no such check: the balance rule (Lo
 fail at execution, charging the miner), and every beacon entry's round (chain/consensus/beacon.py).
 """
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final, TypeVar
 
 from actors import builtin
@@ -50,18 +51,18 @@ from chain.consensus.election import (
     ineligibility,
     is_miner,
     ticket_randomness,
-    verify_vrf,
     win_count,
     winning_post_randomness,
     worker_key_address,
 )
 from chain.consensus.fullblock import FullBlock
+from chain.consensus.verified import Check, SignatureCheck, Verified, WinningPoStCheck, verified
 from chain.consensus.weight import weight_of
 from chain.crypto.signature import (
     BLS_SIGNATURE_LENGTH,
+    Signature,
     SignatureError,
     SigType,
-    verify,
     verify_bls_aggregate,
 )
 from chain.state.tree import StateTree
@@ -72,7 +73,7 @@ from chain.stmgr.randomness import BeaconEntryNotFound, latest_beacon_entry
 from chain.types.address import Address, Protocol
 from chain.types.beacon import BeaconEntry
 from chain.types.block import BlockHeader
-from chain.types.message import BLOCK_GAS_LIMIT, Message
+from chain.types.message import BLOCK_GAS_LIMIT, Message, SignedMessage
 from chain.types.message import InvalidMessage as MessageRuleBroken
 from chain.types.tipset import InvalidTipSet, TipSet, TipSetKey
 from chain.vm.gas import PRICES
@@ -277,10 +278,28 @@ def check_parent_weight(sm: StateManager, header: BlockHeader, parent: TipSet) -
         )
 
 
-def check_signature(header: BlockHeader, worker: Address) -> None:
+def block_signature_check(header: BlockHeader, worker: Address) -> SignatureCheck:
     assert header.block_sig is not None  # checked by check_syntax
+    return SignatureCheck(header.block_sig, worker, header.signing_bytes())
+
+
+def election_check(header: BlockHeader, worker: Address, beacon_base: BeaconEntry) -> SignatureCheck:
+    assert header.election_proof is not None  # checked by check_syntax
+    data = election_randomness(beacon_base, header.miner, header.height)
+    return SignatureCheck(Signature(SigType.BLS, header.election_proof.vrf_proof), worker, data)
+
+
+def ticket_check(
+    header: BlockHeader, worker: Address, beacon_base: BeaconEntry, parent: TipSet
+) -> SignatureCheck:
+    assert header.ticket is not None  # checked by check_syntax
+    data = ticket_randomness(beacon_base, header.miner, header.height, parent.min_ticket())
+    return SignatureCheck(Signature(SigType.BLS, header.ticket.vrf_proof), worker, data)
+
+
+def check_signature(header: BlockHeader, worker: Address, checks: Verified) -> None:
     try:
-        verify(header.block_sig, worker, header.signing_bytes())
+        checks.signature(block_signature_check(header, worker))
     except SignatureError as exc:
         raise InvalidBlockSignature(f"block signature by worker {worker} does not verify: {exc}") from None
 
@@ -301,22 +320,24 @@ def check_election(
     reason = ineligibility(sm, header.miner, parent, lookback)
     if reason is not None:
         raise MinerNotEligible(reason)
+    checks = verified(sm)
     try:
-        verify_vrf(worker, election_randomness(beacon_base, header.miner, header.height), proof.vrf_proof)
+        checks.signature(election_check(header, worker, beacon_base))
     except SignatureError as exc:
         raise InvalidElectionProof(f"election proof is not the worker's VRF output: {exc}") from None
     power = miner_power(lookback_tree, sm.policy, header.miner)
     earned = win_count(proof.vrf_proof, power.miner.quality_adj_power, power.total.quality_adj_power)
     if proof.win_count != earned:
         raise WrongWinCount(f"block claims {proof.win_count} wins, its election proof earns {earned}")
-    data = ticket_randomness(beacon_base, header.miner, header.height, parent.min_ticket())
     try:
-        verify_vrf(worker, data, header.ticket.vrf_proof)
+        checks.signature(ticket_check(header, worker, beacon_base, parent))
     except SignatureError as exc:
         raise InvalidTicket(f"ticket is not the worker's VRF output: {exc}") from None
 
 
-def check_winning_post(header: BlockHeader, lookback_tree: StateTree, beacon_base: BeaconEntry) -> None:
+def check_winning_post(
+    header: BlockHeader, lookback_tree: StateTree, beacon_base: BeaconEntry, checks: Verified
+) -> None:
     miner = header.miner
     randomness = winning_post_randomness(beacon_base, miner, header.height)
     sectors = _state_read(
@@ -339,8 +360,8 @@ def check_winning_post(header: BlockHeader, lookback_tree: StateTree, beacon_bas
             f"Winning PoSt proof type {proof.proof_type}, the miner's is {expected_type}"
         )
     try:
-        public = [post.PublicSector(s.sector_number, sealed_commitment(s.sealed_cid)) for s in sectors]
-        valid = post.verify_winning_post(proof.proof_type, randomness, public, proof.proof_bytes)
+        public = tuple(post.PublicSector(s.sector_number, sealed_commitment(s.sealed_cid)) for s in sectors)
+        valid = checks.winning_post(WinningPoStCheck(proof.proof_type, randomness, public, proof.proof_bytes))
     except (ProofDecodeError, SyscallError, ValueError) as exc:
         raise InvalidWinningPoSt(f"Winning PoSt proof cannot be checked: {exc}") from None
     if not valid:
@@ -379,8 +400,15 @@ def check_bls_aggregate(block: FullBlock, tree: StateTree) -> None:
         raise InvalidBlsAggregate(f"BLS aggregate over {len(keys)} messages: {exc}") from None
 
 
-def check_messages(block: FullBlock, tree: StateTree) -> None:
-    """Inclusion rules, gas, senders, nonces, balances and secp256k1 signatures, message by message."""
+def message_signature_check(smsg: SignedMessage, key: Address) -> SignatureCheck:
+    """A secp256k1 (or delegated) message's signature by its sender's key (SignedMessage.verify_signature)."""
+    return SignatureCheck(smsg.signature, key, smsg.message.signing_bytes())
+
+
+def check_messages(block: FullBlock, tree: StateTree, checks: Verified | None = None) -> None:
+    """Inclusion rules, gas, senders, nonces, balances and secp256k1 signatures, message by message
+    (signatures through checks, a node's Verified, when given)."""
+    verifier = checks if checks is not None else Verified(1)
     nonces: dict[Address, int] = {}
     owed: dict[Address, int] = {}
     balances: dict[Address, int] = {}
@@ -424,7 +452,7 @@ def check_messages(block: FullBlock, tree: StateTree) -> None:
         check(smsg.message, smsg.chain_length(), where)
         key = _key_of(tree, smsg.message.from_, InvalidMessageSignature)
         try:
-            smsg.verify_signature(key)
+            verifier.signature(message_signature_check(smsg, key))
         except SignatureError as exc:
             raise InvalidMessageSignature(f"{where} ({smsg.cid()}) signature: {exc}") from None
 
@@ -474,7 +502,7 @@ def _validate_header(
     if not is_miner(sm.parent_tree(parent), header.miner):
         raise NotAMiner(f"{header.miner} is not a storage miner with a power claim")
     lookback, lookback_tree, worker = _worker_at_lookback(sm, header, parent)
-    check_signature(header, worker)
+    check_signature(header, worker, verified(sm))
     try:
         previous = latest_beacon_entry(sm.chain, parent)
         check_beacon_entries(beacon, header.beacon_entries, header.height, parent.height, previous)
@@ -518,7 +546,53 @@ def check_header_signer(sm: StateManager, header: BlockHeader, base: TipSet) -> 
         raise NotAWinner(
             f"block claims {header.election_proof.win_count} wins: it is not claiming to be a winner"
         )
-    check_signature(header, worker)
+    check_signature(header, worker, verified(sm))
+
+
+def checks_ahead(
+    sm: StateManager,
+    header: BlockHeader,
+    parent: TipSet,
+    block_secp_messages: Sequence[SignedMessage] | None = None,
+) -> list[Check] | None:
+    """The pure checks validate_block will make of header on parent (its worker's block signature,
+    election proof and ticket, its Winning PoSt, and the signatures of the block's secp256k1 messages
+    from key addresses), with the inputs validation will compute, for a worker process to run ahead
+    (chain/consensus/verified.py); None while they cannot be computed yet (the lookback tipset is not
+    executed: its state is not in the store). Nothing is executed. Best effort: a header whose inputs
+    cannot be computed gets fewer checks or none, and validation finds and reports what is wrong with
+    it."""
+    found = sm.lookback_without_execution(parent, header.height)
+    if found is None:
+        return []  # the lookback state is the parent's own, after it executes: validation's
+    if not sm.store.has(found[1]):
+        return None
+    checks: list[Check] = []
+    # Anything that stops an input being computed is validation's to report, in its order: stop here.
+    with contextlib.suppress(Exception):
+        check_header_syntax(header)
+        lookback_tree = sm.tree(found[1])
+        worker = worker_key_address(lookback_tree, header.miner)
+        previous = latest_beacon_entry(sm.chain, parent)
+        beacon_base = header.beacon_entries[-1] if header.beacon_entries else previous
+        checks.append(block_signature_check(header, worker))
+        checks.append(election_check(header, worker, beacon_base))
+        checks.append(ticket_check(header, worker, beacon_base, parent))
+        if len(header.win_post_proof) == 1:
+            proof = header.win_post_proof[0]
+            randomness = winning_post_randomness(beacon_base, header.miner, header.height)
+            sectors = sectors_for_winning_post(lookback_tree, header.miner, randomness)
+            public = tuple(
+                post.PublicSector(s.sector_number, sealed_commitment(s.sealed_cid)) for s in sectors
+            )
+            checks.append(WinningPoStCheck(proof.proof_type, randomness, public, proof.proof_bytes))
+    # Message signatures by key-address senders (an ID sender's key is in the parent's state after
+    # execution: validation resolves it).
+    for smsg in block_secp_messages or ():
+        sender = smsg.message.from_
+        if sender.protocol in (Protocol.SECP256K1, Protocol.DELEGATED):
+            checks.append(message_signature_check(smsg, sender))
+    return checks
 
 
 def validate_block(
@@ -532,11 +606,11 @@ def validate_block(
     lookback_tree, beacon_base = _validate_header(
         sm, beacon, header, parent, time.time() if now is None else now
     )
-    check_winning_post(header, lookback_tree, beacon_base)
+    check_winning_post(header, lookback_tree, beacon_base, verified(sm))
 
     check_message_root(block)
     parent_state = sm.tree(sm.state_of(parent).state_root)
     check_bls_aggregate(block, parent_state)
-    check_messages(block, parent_state)
+    check_messages(block, parent_state, verified(sm))
     check_base_fee(sm, header, parent)
     check_state(sm, header, parent)

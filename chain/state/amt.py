@@ -15,7 +15,9 @@ The tree grows by pushing the root down into slot 0 of a new root, and after a d
 the root has only slot 0, so the same content always gives the same root CID.
 
 Loading is lazy and validating (go-amt-ipld LoadAMT/newNode rules); clean nodes are never mutated,
-changes copy the path from the root, and `flush` writes only what changed.
+changes copy the path from the root, and `flush` writes only what changed. Decoded roots and nodes are
+shared between AMTs through the store's block cache (chain/store/blockcache.py), as the HAMT's are:
+the cache holds detached nodes and each AMT takes its own copy.
 """
 
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +26,7 @@ from typing import Any, Final
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID, DAG_CBOR
 from chain.encoding.errors import DecodeError
+from chain.store.blockcache import cache_of
 from chain.store.blockstore import BlockNotFound, Blockstore
 
 DEFAULT_BITWIDTH: Final = 3
@@ -73,7 +76,67 @@ class _Node:
         return _Node(self.leaf, self.items.copy())
 
 
-def _expand(raw: Any, bitwidth: int, allow_empty: bool, expect_leaf: bool, where: str) -> _Node:
+def _detached(node: _Node) -> _Node:
+    """A copy of a clean node whose links carry no loaded children (see the HAMT's)."""
+    if node.leaf:
+        return _Node(True, node.items.copy())
+    return _Node(False, {slot: _Link(ptr.cid) for slot, ptr in node.items.items()})
+
+
+def _read_node(store: Blockstore, cid: CID, bitwidth: int, leaf: bool) -> _Node:
+    """The non-root node block cid (a leaf or not), from the block cache when these bytes were
+    decoded before."""
+    data = store.get(cid)
+    if data is None:
+        raise BlockNotFound(cid)
+    cache = cache_of(store)
+    kind = ("amt", bitwidth, leaf)
+    if cache is not None:
+        cached = cache.get(kind, cid, data)
+        if cached is not None:
+            return _detached(cached)
+    try:
+        raw = dagcbor.decode(data)
+    except DecodeError as exc:
+        raise DecodeError(f"AMT node {cid}: {exc}") from None
+    node = _expand(raw, bitwidth, False, leaf, cid)
+    if cache is not None:
+        cache.put(kind, cid, data, _detached(node))
+    return node
+
+
+def _decode_root(data: bytes, bitwidth: int, legacy: bool, where: object) -> tuple[int, int, _Node]:
+    """Decode and validate a root block: (height, count, root node)."""
+    try:
+        raw = dagcbor.decode(data)
+    except DecodeError as exc:
+        raise DecodeError(f"AMT root {where}: {exc}") from None
+    if legacy:
+        if type(raw) is not list or len(raw) != 3:
+            raise DecodeError(f"AMT root {where}: expected an array of 3 (height, count, node)")
+        height, count, node = raw
+        stored_bitwidth = LEGACY_BITWIDTH
+    else:
+        if type(raw) is not list or len(raw) != 4:
+            raise DecodeError(f"AMT root {where}: expected an array of 4 (bitwidth, height, count, node)")
+        stored_bitwidth, height, count, node = raw
+    for name, value in (("bitwidth", stored_bitwidth), ("height", height), ("count", count)):
+        if type(value) is not int or not 0 <= value <= _UINT64_MAX:
+            raise DecodeError(f"AMT root {where}: {name} is not an unsigned 64-bit integer")
+    if stored_bitwidth != bitwidth:
+        raise DecodeError(f"AMT root {where}: expected bitwidth {bitwidth}, found {stored_bitwidth}")
+    max_height = LEGACY_MAX_HEIGHT if legacy else MAX_HEIGHT
+    if height > max_height:
+        raise DecodeError(f"AMT root {where}: height {height} exceeds {max_height}")
+    capacity = nodes_for_height(bitwidth, height + 1)
+    if capacity == _UINT64_MAX and nodes_for_height(bitwidth, height) == _UINT64_MAX:
+        raise DecodeError(f"AMT root {where}: height {height} is out of bounds for bitwidth {bitwidth}")
+    if capacity < count:
+        raise DecodeError(f"AMT root {where}: height {height} is too small for count {count}")
+    return height, count, _expand(node, bitwidth, height == 0, height == 0, where)
+
+
+def _expand(raw: Any, bitwidth: int, allow_empty: bool, expect_leaf: bool, where: object) -> _Node:
     """Validate a collapsed node ([bmap, links, values]) and expand it (go-amt-ipld newNode)."""
     if type(raw) is not list or len(raw) != 3:
         raise DecodeError(f"AMT node {where}: expected an array of 3 (bmap, links, values)")
@@ -180,34 +243,15 @@ class Amt:
         data = store.get(root)
         if data is None:
             raise BlockNotFound(root)
-        where = str(root)
-        try:
-            raw = dagcbor.decode(data)
-        except DecodeError as exc:
-            raise DecodeError(f"AMT root {where}: {exc}") from None
-        if legacy:
-            if type(raw) is not list or len(raw) != 3:
-                raise DecodeError(f"AMT root {where}: expected an array of 3 (height, count, node)")
-            height, count, node = raw
-            stored_bitwidth = LEGACY_BITWIDTH
-        else:
-            if type(raw) is not list or len(raw) != 4:
-                raise DecodeError(f"AMT root {where}: expected an array of 4 (bitwidth, height, count, node)")
-            stored_bitwidth, height, count, node = raw
-        for name, value in (("bitwidth", stored_bitwidth), ("height", height), ("count", count)):
-            if type(value) is not int or not 0 <= value <= _UINT64_MAX:
-                raise DecodeError(f"AMT root {where}: {name} is not an unsigned 64-bit integer")
-        if stored_bitwidth != bitwidth:
-            raise DecodeError(f"AMT root {where}: expected bitwidth {bitwidth}, found {stored_bitwidth}")
-        max_height = LEGACY_MAX_HEIGHT if legacy else MAX_HEIGHT
-        if height > max_height:
-            raise DecodeError(f"AMT root {where}: height {height} exceeds {max_height}")
-        capacity = nodes_for_height(bitwidth, height + 1)
-        if capacity == _UINT64_MAX and nodes_for_height(bitwidth, height) == _UINT64_MAX:
-            raise DecodeError(f"AMT root {where}: height {height} is out of bounds for bitwidth {bitwidth}")
-        if capacity < count:
-            raise DecodeError(f"AMT root {where}: height {height} is too small for count {count}")
-        expanded = _expand(node, bitwidth, height == 0, height == 0, where)
+        cache = cache_of(store)
+        kind = ("amt-root", bitwidth, legacy)
+        cached = None if cache is None else cache.get(kind, root, data)
+        if cached is not None:
+            height, count, template = cached
+            return cls(store, bitwidth, legacy, _detached(template), height, count, root)
+        height, count, expanded = _decode_root(data, bitwidth, legacy, root)
+        if cache is not None:
+            cache.put(kind, root, data, (height, count, _detached(expanded)))
         return cls(store, bitwidth, legacy, expanded, height, count, root)
 
     @classmethod
@@ -246,15 +290,7 @@ class Amt:
 
     # reading ------------------------------------------------------------------------------------------
     def _load(self, link: _Link, height: int) -> _Node:
-        data = self._store.get(link.cid)
-        if data is None:
-            raise BlockNotFound(link.cid)
-        where = str(link.cid)
-        try:
-            raw = dagcbor.decode(data)
-        except DecodeError as exc:
-            raise DecodeError(f"AMT node {where}: {exc}") from None
-        node = _expand(raw, self._bitwidth, False, height == 0, where)
+        node = _read_node(self._store, link.cid, self._bitwidth, height == 0)
         link.node = node
         return node
 
@@ -425,7 +461,7 @@ class Amt:
         return modified
 
     # persisting ---------------------------------------------------------------------------------------
-    def _collapse(self, node: _Node, blocks: list[tuple[CID, bytes]]) -> list[Any]:
+    def _collapse(self, node: _Node, blocks: list[tuple[CID, bytes]], written: list[_Node]) -> list[Any]:
         """The [bmap, links, values] form of an owned node, writing its dirty children into blocks."""
         items = node.items
         slots = sorted(items)
@@ -439,9 +475,10 @@ class Amt:
         for slot in slots:
             ptr = items[slot]
             if type(ptr) is _Node:
-                data = dagcbor.encode(self._collapse(ptr, blocks))
+                data = dagcbor.encode(self._collapse(ptr, blocks, written))
                 cid = CID.hash_of(data)
                 blocks.append((cid, data))
+                written.append(ptr)
                 items[slot] = ptr = _Link(cid, ptr)  # the child is clean from now on
             links.append(ptr.cid)
         return [bmap, links, []]
@@ -451,7 +488,8 @@ class Amt:
         if self._root_cid is not None:
             return self._root_cid
         blocks: list[tuple[CID, bytes]] = []
-        node = self._collapse(self._root, blocks)
+        written: list[_Node] = []
+        node = self._collapse(self._root, blocks, written)
         if self._legacy:
             root = [self._height, self._count, node]
         else:
@@ -460,6 +498,14 @@ class Amt:
         cid = CID.hash_of(data)
         blocks.append((cid, data))
         self._store.put_many(blocks)
+        cache = cache_of(self._store)
+        if cache is not None:
+            # Encoded here, canonical: what strict decoding of these bytes would give (blockcache.py).
+            bw = self._bitwidth
+            for (node_cid, node_data), child in zip(blocks, written, strict=False):
+                cache.put(("amt", bw, child.leaf), node_cid, node_data, _detached(child))
+            root_entry = (self._height, self._count, _detached(self._root))
+            cache.put(("amt-root", bw, self._legacy), cid, data, root_entry)
         self._root_cid = cid
         return cid
 

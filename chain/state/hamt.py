@@ -18,6 +18,11 @@ and writes it; nothing on today's chain uses it, but old state roots (and their 
 Loading is lazy: nodes are read and validated as lookups reach them, and kept decoded in memory.
 Clean nodes are never mutated; a change copies the path from the root (copy-on-write), and
 `flush` writes only the nodes changed since the last flush.
+
+Decoded nodes are also shared between HAMTs through the store's block cache
+(chain/store/blockcache.py): a node read or written by one tree is not decoded again by the next tree
+that reads the same bytes. The cache holds detached nodes (links without loaded children, so that an
+entry never keeps a subtree alive) and each HAMT takes its own copy of one.
 """
 
 import hashlib
@@ -27,6 +32,7 @@ from typing import Any, Final
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID, DAG_CBOR
 from chain.encoding.errors import DecodeError
+from chain.store.blockcache import cache_of
 from chain.store.blockstore import BlockNotFound, Blockstore
 
 BUCKET_SIZE: Final = 3
@@ -118,7 +124,7 @@ def _same_value(a: Any, b: Any) -> bool:
     return True
 
 
-def _unwrap_legacy_pointer(ptr: Any, i: int, where: str) -> Any:
+def _unwrap_legacy_pointer(ptr: Any, i: int, where: object) -> Any:
     if type(ptr) is not dict or len(ptr) != 1:
         raise DecodeError(f"HAMT node {where}: legacy pointer {i} is not a one-entry map")
     ((key, value),) = ptr.items()
@@ -129,8 +135,9 @@ def _unwrap_legacy_pointer(ptr: Any, i: int, where: str) -> Any:
     raise DecodeError(f'HAMT node {where}: legacy pointer {i} must be {{"0": link}} or {{"1": bucket}}')
 
 
-def _decode_node(data: bytes, bitwidth: int, is_root: bool, where: str, legacy: bool = False) -> _Node:
-    """Decode and validate one node block (the checks of go-hamt-ipld loadNode / fvm Node::load)."""
+def _decode_node(data: bytes, bitwidth: int, is_root: bool, where: object, legacy: bool = False) -> _Node:
+    """Decode and validate one node block (the checks of go-hamt-ipld loadNode / fvm Node::load); where
+    (the block's CID) names it in errors."""
     try:
         raw = dagcbor.decode(data)
     except DecodeError as exc:
@@ -190,6 +197,29 @@ def _decode_node(data: bytes, bitwidth: int, is_root: bool, where: str, legacy: 
             f"HAMT node {where}: a non-root node with {entries} entries and no links should be a bucket"
         )
     return _Node(bitmap, pointers)
+
+
+def _detached(node: _Node) -> _Node:
+    """A copy of a clean node whose links carry no loaded children: what the block cache holds, and
+    what each HAMT reading a cached node gets (its own links, which it fills as it loads children)."""
+    return _Node(node.bitmap, [_Link(p.cid) if type(p) is _Link else p for p in node.pointers])
+
+
+def _read_node(store: Blockstore, cid: CID, bitwidth: int, is_root: bool, legacy: bool) -> _Node:
+    """The node block cid, from the store's block cache when these bytes were decoded before."""
+    data = store.get(cid)
+    if data is None:
+        raise BlockNotFound(cid)
+    cache = cache_of(store)
+    if cache is None:
+        return _decode_node(data, bitwidth, is_root, cid, legacy)
+    kind = ("hamt", bitwidth, is_root, legacy)
+    cached = cache.get(kind, cid, data)
+    if cached is not None:
+        return _detached(cached)
+    node = _decode_node(data, bitwidth, is_root, cid, legacy)
+    cache.put(kind, cid, data, _detached(node))
+    return node
 
 
 def encode_bitfield(bitmap: int) -> bytes:
@@ -265,12 +295,11 @@ class Hamt:
 
         Raises BlockNotFound if the root block is missing and DecodeError if it is malformed.
         """
-        data = store.get(root)
-        if data is None:
-            raise BlockNotFound(root)
         if not 1 <= bitwidth <= 8:
+            if not store.has(root):
+                raise BlockNotFound(root)
             raise ValueError(f"HAMT bitwidth must be 1..8, got {bitwidth}")
-        node = _decode_node(data, bitwidth, True, str(root), legacy)
+        node = _read_node(store, root, bitwidth, True, legacy)
         return cls(store, node, root, bitwidth, hash_fn, legacy)
 
     @property
@@ -279,10 +308,7 @@ class Hamt:
 
     # reading ------------------------------------------------------------------------------------------
     def _load(self, link: _Link) -> _Node:
-        data = self._store.get(link.cid)
-        if data is None:
-            raise BlockNotFound(link.cid)
-        node = _decode_node(data, self._bitwidth, False, str(link.cid), self._legacy)
+        node = _read_node(self._store, link.cid, self._bitwidth, False, self._legacy)
         link.node = node
         return node
 
@@ -482,14 +508,23 @@ class Hamt:
         if self._root_cid is not None:
             return self._root_cid
         blocks: list[tuple[CID, bytes]] = []
-        data = self._encode(self._root, blocks)
+        written: list[_Node] = []
+        data = self._encode(self._root, blocks, written)
         cid = CID.hash_of(data)
         blocks.append((cid, data))
+        written.append(self._root)
         self._store.put_many(blocks)
+        cache = cache_of(self._store)
+        if cache is not None:
+            # Encoded here, canonical: what strict decoding of these bytes would give (blockcache.py).
+            bw, legacy = self._bitwidth, self._legacy
+            last = len(blocks) - 1
+            for i, ((node_cid, node_data), node) in enumerate(zip(blocks, written, strict=True)):
+                cache.put(("hamt", bw, i == last, legacy), node_cid, node_data, _detached(node))
         self._root_cid = cid
         return cid
 
-    def _encode(self, node: _Node, blocks: list[tuple[CID, bytes]]) -> bytes:
+    def _encode(self, node: _Node, blocks: list[tuple[CID, bytes]], written: list[_Node]) -> bytes:
         pointers = node.pointers
         out: list[Any] = []
         for i, ptr in enumerate(pointers):
@@ -499,9 +534,10 @@ class Hamt:
             elif t is _Link:
                 out.append(ptr.cid)
             else:
-                data = self._encode(ptr, blocks)
+                data = self._encode(ptr, blocks, written)
                 cid = CID.hash_of(data)
                 blocks.append((cid, data))
+                written.append(ptr)
                 pointers[i] = _Link(cid, ptr)  # the child is clean from now on
                 out.append(cid)
         if self._legacy:

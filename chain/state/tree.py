@@ -24,7 +24,7 @@ from chain.encoding.errors import DecodeError
 from chain.encoding.schema import CborTuple, TokenAmount, Uint64
 from chain.state.hamt import Hamt
 from chain.state.init_state import InitState
-from chain.store.blockstore import BlockNotFound, Blockstore, get_cbor, put_cbor
+from chain.store.blockstore import BlockNotFound, Blockstore, get_decoded, put_cbor
 from chain.types.address import Address, Protocol
 
 STATE_TREE_VERSION: Final = 5
@@ -100,7 +100,7 @@ class StateTree:
     @classmethod
     def load(cls, store: Blockstore, root: CID) -> "StateTree":
         """Open the state at root; raises BlockNotFound or DecodeError for a missing or bad root."""
-        state_root = StateRoot.from_cbor(get_cbor(store, root))
+        state_root = get_decoded(store, root, StateRoot.from_cbor)
         if state_root.version != STATE_TREE_VERSION:
             raise DecodeError(f"state root {root}: unsupported state tree version {state_root.version}")
         hamt = Hamt.load(store, state_root.actors, ACTORS_HAMT_BITWIDTH)
@@ -109,6 +109,12 @@ class StateTree:
     @property
     def store(self) -> Blockstore:
         return self._store
+
+    @property
+    def root(self) -> CID | None:
+        """The root CID of the state as it is, when nothing was changed since it was loaded or flushed
+        (None otherwise): what values derived from the whole state are keyed by."""
+        return self._root if not self._dirty else None
 
     # -- reading -------------------------------------------------------------------------------------
     def get_actor(self, address: Address) -> Actor | None:
@@ -155,7 +161,7 @@ class StateTree:
         if cache is not None and cache[0] == init.head:
             return cache
         try:
-            state = InitState.from_cbor(get_cbor(self._store, init.head))
+            state = get_decoded(self._store, init.head, InitState.from_cbor)
             address_map = state.load_map(self._store)
         except (DecodeError, BlockNotFound) as exc:
             raise StateTreeError(f"cannot read the init actor's state: {exc}") from exc

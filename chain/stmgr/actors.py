@@ -12,7 +12,7 @@ from actors.account.types import AccountState
 from chain.encoding.errors import DecodeError
 from chain.state.init_state import InitState
 from chain.state.tree import INIT_ACTOR_ID_ADDRESS, Actor, StateTree
-from chain.store.blockstore import BlockNotFound, get_cbor
+from chain.store.blockstore import BlockNotFound, get_decoded
 from chain.types.address import Address, Protocol
 from chain.vm.invoker import DEFAULT_INVOKER, Invoker
 
@@ -48,10 +48,11 @@ def lookup_id(tree: StateTree, address: Address) -> Address:
 
 
 def read_actor_state(tree: StateTree, address: Address, state_type: type) -> Any:
-    """The actor's state decoded as state_type (a class with from_cbor)."""
+    """The actor's state decoded as state_type (a declared class: frozen, shared through the store's
+    block cache with every reader of the same state)."""
     actor = get_actor(tree, address)
     try:
-        return state_type.from_cbor(get_cbor(tree.store, actor.head))  # type: ignore[attr-defined]
+        return get_decoded(tree.store, actor.head, state_type.from_cbor)  # type: ignore[attr-defined]
     except (BlockNotFound, DecodeError) as exc:
         raise StateQueryError(f"cannot read the state of {address}: {exc}") from None
 

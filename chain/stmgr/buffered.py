@@ -14,6 +14,7 @@ One thread writes through a buffer; other threads may read the base store meanwh
 from collections.abc import Iterable, Sequence
 
 from chain.encoding.cid import CID
+from chain.store.blockcache import BlockCache, cache_of
 from chain.store.blockstore import Blockstore
 from chain.store.car import walk_dag
 
@@ -30,6 +31,12 @@ class BufferedBlockstore:
     @property
     def base(self) -> Blockstore:
         return self._base
+
+    @property
+    def block_cache(self) -> BlockCache | None:
+        """The base store's cache of decoded blocks: what the VM flushes here is entered there at once
+        (its reads through the base store still miss until commit: a hit needs the store's bytes)."""
+        return cache_of(self._base)
 
     def get(self, cid: CID) -> bytes | None:
         data = self._buffer.get(cid)

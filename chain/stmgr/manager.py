@@ -55,6 +55,7 @@ from chain.stmgr.index import StateIndex
 from chain.stmgr.randomness import BeaconRounds, ChainRandomness
 from chain.stmgr.search import MsgLookup, search_msg
 from chain.store.blockstore import Blockstore
+from chain.store.lru import Lru
 from chain.types.address import Address
 from chain.types.beacon import BeaconEntry
 from chain.types.bitfield import BitField
@@ -69,6 +70,7 @@ from chain.vm.tipset_apply import BlockMessages, TipsetResult, apply_tipset
 from chain.vm.vm import NETWORK_VERSION, VM, ApplyRet
 
 DEFAULT_CACHE_SIZE: Final = 256
+LOOKBACK_CACHE_SIZE: Final = 256
 
 _log = structlog.get_logger(__name__)
 
@@ -133,6 +135,7 @@ class StateManager:
         self._buffer = BufferedBlockstore(chain.blockstore)
         self._open_tree: StateTree | None = None
         self._open_root: CID | None = None
+        self._lookbacks: Lru[tuple[TipSetKey, int], tuple[TipSet, CID]] = Lru(LOOKBACK_CACHE_SIZE)
         self.executions = 0  # tipsets executed by this manager (not found in the cache or the index)
         self.tree_reuses = 0  # executions that started from the open state tree
 
@@ -278,11 +281,23 @@ class StateManager:
         network version 3) and no block can follow base again; filpy takes base and the state after
         it, Lotus's rule before version 4, so that a devnet stopped for longer than chain_finality
         epochs can resume. No chain Lotus accepts has such a gap, so none is judged differently."""
+        found = self.lookback_without_execution(base, round_)
+        return found if found is not None else (base, self.state_of(base).state_root)
+
+    def lookback_without_execution(self, base: TipSet, round_: int) -> tuple[TipSet, CID] | None:
+        """lookback(base, round_) when a header names its state, None when it is the state after base
+        itself (more null rounds than the lookback), which only executing base gives."""
         target = self._lookback_target(round_)
         if target >= base.height:
-            return base, self.state_of(base).state_root
-        after = self.chain.get_tipset_by_height(target + 1, base, prev=False)
-        return self.chain.load_tipset(after.parents), after.parent_state_root
+            return None
+        # Remembered: validating a block asks for it several times (and checks computed ahead before),
+        # and finding it walks the chain from base. Headers are content-addressed: never stale.
+        found = self._lookbacks.get((base.key, target))
+        if found is None:
+            after = self.chain.get_tipset_by_height(target + 1, base, prev=False)
+            found = (self.chain.load_tipset(after.parents), after.parent_state_root)
+            self._lookbacks.put((base.key, target), found)
+        return found
 
     def _lookback_target(self, round_: int) -> int:
         lookback = self.policy.chain_finality

@@ -13,13 +13,15 @@ from actors.miner.deadlines import Deadline, Deadlines, Partition
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import SECTORS_AMT_BITWIDTH, MinerInfo, MinerState, SectorOnChainInfo, Sectors
 from actors.power.state import CLAIMS_HAMT_BITWIDTH, Claim, ClaimsTable, PowerState
+from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.params import Policy
 from chain.state.amt import Amt
 from chain.state.hamt import Hamt
 from chain.state.tree import StateTree
 from chain.stmgr.actors import StateQueryError, get_actor, lookup_id, read_actor_state
-from chain.store.blockstore import BlockNotFound
+from chain.store.blockcache import cache_of
+from chain.store.blockstore import BlockNotFound, Blockstore, get_decoded
 from chain.types.address import Address
 from chain.types.bitfield import BitField
 from chain.vm.exitcode import ActorError
@@ -106,8 +108,12 @@ def miner_state(tree: StateTree, miner: Address) -> MinerState:
 
 
 def miner_info(tree: StateTree, miner: Address) -> MinerInfo:
+    """The miner's info (MinerState.get_info, through the store's block cache: it rarely changes, so
+    consecutive states share it)."""
     state = miner_state(tree, miner)
-    return _reading(f"info of miner {miner}", lambda: state.get_info(tree.store))
+    return _reading(
+        f"info of miner {miner}", lambda: get_decoded(tree.store, state.info, MinerInfo.from_cbor)
+    )
 
 
 def sector_info(tree: StateTree, miner: Address, number: int) -> SectorOnChainInfo | None:
@@ -166,9 +172,30 @@ def miner_recoveries(tree: StateTree, miner: Address) -> BitField:
     return BitField().union(*(p.recoveries for p in _all_partitions(tree, miner)))
 
 
+def _active_in_deadline(store: Blockstore, deadline: CID) -> BitField:
+    """The active sectors of every partition of one deadline; remembered by the deadline's CID in the
+    store's block cache, since a miner's consecutive states share most of their 48 deadlines."""
+    cache = cache_of(store)
+    if cache is not None:
+        found = cache.derived("active-sectors", deadline)
+        if isinstance(found, BitField):
+            return found
+    partitions = get_decoded(store, deadline, Deadline.from_cbor).load_partitions(store)
+    active = BitField().union(*(p.active() for _, p in partitions.items()))
+    if cache is not None:
+        cache.remember("active-sectors", deadline, active)
+    return active
+
+
 def miner_active_sectors(tree: StateTree, miner: Address) -> BitField:
     """Sectors the miner proves: live and not faulty, in every partition (Lotus AllPartSectors(Active))."""
-    return BitField().union(*(p.active() for p in _all_partitions(tree, miner)))
+    state = miner_state(tree, miner)
+
+    def read() -> BitField:
+        deadlines = get_decoded(tree.store, state.deadlines, Deadlines.from_cbor)
+        return BitField().union(*(_active_in_deadline(tree.store, cid) for cid in deadlines.due))
+
+    return _reading(f"deadlines of {miner}", read)
 
 
 def proving_deadline(tree: StateTree, policy: Policy, miner: Address, epoch: int) -> DeadlineInfo:
@@ -208,15 +235,46 @@ def winning_post_proof_type(window_post_proof: int) -> int:
     raise StateQueryError(f"no Winning PoSt proof pairs with Window PoSt proof {window_post_proof}")
 
 
+@dataclass(frozen=True, slots=True)
+class WinningPoStCandidates:
+    """What a miner's Winning PoSt challenge picks from in a state: its active sectors in number order,
+    the Winning PoSt proof type and its actor ID."""
+
+    active: tuple[int, ...]
+    proof_type: int
+    miner_id: int
+
+
+def winning_post_candidates(tree: StateTree, miner: Address) -> WinningPoStCandidates | None:
+    """The miner's Winning PoSt candidates in this state (None: no active sector). Reading them walks
+    every deadline and partition, so they are remembered per (state root, miner) in the store's block
+    cache: every block of a tipset, and every tipset within a lookback, asks for the same state."""
+    root = tree.root
+    cache = cache_of(tree.store) if root is not None else None
+    kind = ("winning-post-candidates", miner)
+    if cache is not None and root is not None:
+        found = cache.derived(kind, root)
+        if found is not None:
+            return found if isinstance(found, WinningPoStCandidates) else None
+    active = tuple(miner_active_sectors(tree, miner))
+    candidates = None
+    if active:
+        info = miner_info(tree, miner)
+        proof = winning_post_proof_type(info.window_post_proof_type)
+        candidates = WinningPoStCandidates(active, proof, lookup_id(tree, miner).id)
+    if cache is not None and root is not None:
+        cache.remember(kind, root, candidates if candidates is not None else False)
+    return candidates
+
+
 def sectors_for_winning_post(tree: StateTree, miner: Address, randomness: bytes) -> list[SectorOnChainInfo]:
     """The sectors a Winning PoSt must prove (Lotus GetSectorsForWinningPoSt): the challenge picks
     indexes into the miner's active sectors in number order; empty when it has none."""
-    active = list(miner_active_sectors(tree, miner))
-    if not active:
+    candidates = winning_post_candidates(tree, miner)
+    if candidates is None:
         return []
-    info = miner_info(tree, miner)
-    miner_id = lookup_id(tree, miner)
-    proof = winning_post_proof_type(info.window_post_proof_type)
-    picks = winning_post_sector_challenge(proof, randomness, make_prover_id(miner_id.id), len(active))
+    active = candidates.active
+    prover = make_prover_id(candidates.miner_id)
+    picks = winning_post_sector_challenge(candidates.proof_type, randomness, prover, len(active))
     chosen = BitField.from_bits(active[i] for i in picks)
     return miner_sectors(tree, miner, chosen)

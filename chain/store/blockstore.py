@@ -9,16 +9,19 @@ LevelDB calls block the calling thread; callers on the trio loop wrap long ones 
 batches) in `trio.to_thread.run_sync`.
 """
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
 import plyvel
 
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
+from chain.store.blockcache import BlockCache, cache_of
+
+T = TypeVar("T")
 
 # Blocks live under their own key namespace so that the chain store's metadata (head, tipset index)
 # can share the same LevelDB and be written in the same atomic batch.
@@ -98,6 +101,28 @@ def get_cbor(store: Blockstore, cid: CID) -> Any:
         raise DecodeError(f"block {cid}: {exc}") from None
 
 
+def get_decoded(store: Blockstore, cid: CID, decode: Callable[[Any], T]) -> T:
+    """decode(get_cbor(store, cid)), with the same errors; from the store's block cache when these
+    bytes were decoded with `decode` before (chain/store/blockcache.py). What decode returns is shared
+    by every caller: it must be immutable (a declared type's from_cbor: frozen)."""
+    data = store.get(cid)
+    if data is None:
+        raise BlockNotFound(cid)
+    cache = cache_of(store)
+    if cache is not None:
+        found = cache.get(decode, cid, data)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+    try:
+        raw = dagcbor.decode(data)
+    except DecodeError as exc:
+        raise DecodeError(f"block {cid}: {exc}") from None
+    value = decode(raw)
+    if cache is not None:
+        cache.put(decode, cid, data, value)
+    return value
+
+
 class _StagedBatch:
     """Ops recorded in order; `finished` guards against use after the batch was written or dropped."""
 
@@ -129,6 +154,8 @@ class MemoryBlockstore:
 
     def __init__(self) -> None:
         self._blocks: dict[CID, bytes] = {}
+        # Decoded blocks (chain/store/blockcache.py); None decodes every read (benchmarks compare).
+        self.block_cache: BlockCache | None = BlockCache()
 
     def get(self, cid: CID) -> bytes | None:
         return self._blocks.get(cid)
@@ -241,6 +268,8 @@ class LevelDBBlockstore:
         self.path = Path(path)
         self._ns = namespace
         self._sync = sync
+        # Decoded blocks (chain/store/blockcache.py); None decodes every read (benchmarks compare).
+        self.block_cache: BlockCache | None = BlockCache()
         try:
             # options: plyvel.DB's tuning keywords (config.toml's [datastore]: cache, write buffer...)
             self._db: Any = plyvel.DB(str(self.path), create_if_missing=create, **(options or {}))

@@ -51,12 +51,14 @@ from chain.chainstore.store import ChainStore, ChainStoreError, TipSetNotFound
 from chain.consensus.beacon import RandomBeacon
 from chain.consensus.fullblock import FullBlock
 from chain.consensus.validation import BlockFromFuture, BlockValidationError, validate_block
+from chain.consensus.verified import VerifierPool
 from chain.consensus.weight import weight_of
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.stmgr.manager import StateManager
 from chain.store.blockstore import BlockNotFound
 from chain.store.lru import Lru
+from chain.sync.ahead import CheckAhead
 from chain.sync.badblocks import BadBlockCache, BadBlockReason
 from chain.sync.exchange import ChainExchange, ExchangeError, Peer
 from chain.sync.headers import BadHeader, check_junction, check_link, check_tipset_headers
@@ -74,6 +76,9 @@ DEFAULT_MESSAGE_BATCH: Final = 64
 RETRY_PAUSES: Final = (1.0, 3.0, 10.0)
 # Block CIDs remembered as validated (so that a block is not validated twice).
 _VALIDATED_CACHE: Final = 8192
+# Syncs of at least this many tipsets run the blocks' signature and PoSt checks ahead in a worker
+# process (chain/sync/ahead.py): starting one costs a few hundred milliseconds.
+DEFAULT_CHECK_AHEAD_FROM: Final = 200
 
 _log = structlog.get_logger(__name__)
 
@@ -104,6 +109,7 @@ class SyncTimings:
     validation: float = 0.0  # validate_block without executing the parent
     execution: float = 0.0
     fork_choice: float = 0.0  # weights, and the head switch with its notifications
+    checks_ahead: float = 0.0  # computing the inputs of checks run ahead in a worker process
     blocks: int = 0  # blocks validated
 
 
@@ -138,6 +144,7 @@ class Syncer:
         limiter: trio.CapacityLimiter | None = None,
         clock: Callable[[], float] = time.time,
         retry_pauses: Sequence[float] = RETRY_PAUSES,
+        check_ahead_from: int | None = DEFAULT_CHECK_AHEAD_FROM,
     ) -> None:
         if message_batch < 1:
             raise ValueError(f"message_batch must be at least 1, got {message_batch}")
@@ -157,6 +164,8 @@ class Syncer:
         self._validated: Lru[CID, bool] = Lru(_VALIDATED_CACHE)
         self._limiter = limiter
         self._clock = clock
+        self.check_ahead_from = check_ahead_from  # None: never check ahead
+        self.checks_ahead = 0  # checks handed to a worker process, over all syncs
 
     # -- small helpers ----------------------------------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
@@ -362,6 +371,21 @@ class Syncer:
         self, target: TipSet, chain: _HeaderChain, peers: Sequence[Peer], state: SyncerState
     ) -> None:
         keys = chain.keys
+        if self.check_ahead_from is None or len(keys) < self.check_ahead_from:
+            await self._sync_batches(keys, peers, state, None)
+            return
+        pool = await self._run(VerifierPool)
+        ahead = CheckAhead(self.sm, pool)
+        try:
+            await self._sync_batches(keys, peers, state, ahead)
+        finally:
+            self.checks_ahead += ahead.submitted
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(pool.close)
+
+    async def _sync_batches(
+        self, keys: Sequence[TipSetKey], peers: Sequence[Peer], state: SyncerState, ahead: CheckAhead | None
+    ) -> None:
         send, receive = trio.open_memory_channel[tuple[int, list[tuple[FullBlock, ...]]] | SyncError](1)
 
         async def fetch_batches() -> None:
@@ -382,7 +406,7 @@ class Syncer:
                     async for item in receive:
                         if isinstance(item, SyncError):
                             raise item
-                        await self._apply_batch(keys, *item, state)
+                        await self._apply_batch(keys, *item, state, ahead)
             except SyncError as exc:
                 failure = exc
                 nursery.cancel_scope.cancel()
@@ -390,12 +414,23 @@ class Syncer:
             raise failure
 
     async def _apply_batch(
-        self, keys: Sequence[TipSetKey], start: int, full: Sequence[tuple[FullBlock, ...]], state: SyncerState
+        self,
+        keys: Sequence[TipSetKey],
+        start: int,
+        full: Sequence[tuple[FullBlock, ...]],
+        state: SyncerState,
+        ahead: CheckAhead | None = None,
     ) -> None:
         state.set_stage(SyncStage.MESSAGES)
+        if ahead is not None:
+            ahead.extend(full)
         last: TipSet | None = None
         for offset, blocks in enumerate(full):
-            last = await self._run(self._apply_full, blocks, keys[start + offset + 1 :])
+            above = keys[start + offset + 1 :]
+            if ahead is None:
+                last = await self._run(self._apply_full, blocks, above)
+            else:
+                last = await self._run(self._apply_full, blocks, above, ahead)
             state.set_height(last.height)
         if last is not None:
             await self._run(self._take_heaviest, last)
@@ -443,8 +478,11 @@ class Syncer:
                 found.append(None)
         return tipsets, found
 
-    def _apply_full(self, blocks: Sequence[FullBlock], above: Sequence[TipSetKey]) -> TipSet:
-        """Validate a tipset's blocks, store their messages, execute it, record its weight (blocking)."""
+    def _apply_full(
+        self, blocks: Sequence[FullBlock], above: Sequence[TipSetKey], ahead: CheckAhead | None = None
+    ) -> TipSet:
+        """Validate a tipset's blocks, store their messages, execute it, record its weight (blocking);
+        ahead: the sync's checks run ahead, handed over as lookback states become known."""
         ts = TipSet(tuple(b.header for b in blocks))
         if self.is_validated(ts):
             return ts
@@ -460,6 +498,9 @@ class Syncer:
             try:
                 with _timed(self.timings, "execution"):
                     self._parent_state(ts)
+                if ahead is not None:
+                    with _timed(self.timings, "checks_ahead"):
+                        ahead.advance()
                 with _timed(self.timings, "validation"):
                     validate_block(self.sm, self.beacon, block, now=self._clock())
                 self.timings.blocks += 1

@@ -1,0 +1,57 @@
+"""Checks done ahead: while the syncer validates and executes one tipset, a worker process runs the pure
+checks (BLS signatures, Winning PoSt) of the tipsets after it (chain/consensus/verified.py).
+
+The inputs of those checks come from the lookback state, `chain_finality` epochs back, so they can be
+computed for every tipset whose lookback tipset has been executed: a whole batch on a chain with
+Lotus's finality of 900, the next finality - 1 tipsets on a devnet's 20. `advance()` computes them
+(validation.checks_ahead: the functions validation itself uses) for the queued tipsets that have come
+within reach, in order, and hands them to the pool; validation then finds each check passed, waits for
+it, or does it itself (a check that failed in the worker is done again here, to raise its error).
+"""
+
+from collections import deque
+from collections.abc import Sequence
+
+from chain.chainstore.store import TipSetNotFound
+from chain.consensus.fullblock import FullBlock
+from chain.consensus.validation import checks_ahead
+from chain.consensus.verified import Check, Verified, VerifierPool, verified
+from chain.encoding.errors import DecodeError
+from chain.stmgr.manager import StateManager
+from chain.store.blockstore import BlockNotFound
+from chain.types.tipset import InvalidTipSet, TipSetKey
+
+
+class CheckAhead:
+    """The tipsets whose checks are still to be handed to the pool, oldest first. Used by one sync, from
+    the thread that validates (its reads of the chain and the state are blocking)."""
+
+    def __init__(self, sm: StateManager, pool: VerifierPool) -> None:
+        self._sm = sm
+        self._pool = pool
+        self._verified: Verified = verified(sm)
+        self._queue: deque[tuple[FullBlock, ...]] = deque()
+        self.submitted = 0  # checks handed to the pool
+
+    def extend(self, tipsets: Sequence[tuple[FullBlock, ...]]) -> None:
+        self._queue.extend(tipsets)
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def advance(self) -> None:
+        """Hand over the checks of the queued tipsets whose lookback state is there now (blocking)."""
+        while self._queue:
+            blocks = self._queue[0]
+            try:
+                parent = self._sm.chain.load_tipset(TipSetKey(blocks[0].header.parents))
+            except (TipSetNotFound, BlockNotFound, DecodeError, InvalidTipSet):
+                return  # not stored yet; or never, and then validation says so and the sync ends
+            checks: list[Check] = []
+            for block in blocks:
+                found = checks_ahead(self._sm, block.header, parent, block.secp_messages)
+                if found is None:
+                    return  # its lookback tipset is not executed yet, nor are those of the next ones
+                checks += found
+            self._queue.popleft()
+            self.submitted += self._verified.submit(self._pool, checks)

@@ -1,0 +1,147 @@
+"""Catch-ups with the blocks' signature and PoSt checks run ahead in a worker process (chain/sync/ahead.py):
+the same chain results, the checks really come from the worker, and a bad block is still refused with
+its own rule's error."""
+
+import multiprocessing
+import os
+import signal
+from typing import Final
+
+import pytest
+import trio
+
+from chain.consensus.verified import CHECK_WORKER_NAME, verified
+from chain.consensus.weight import weight_of
+from chain.sync.state import SyncerState
+from chain.sync.syncer import InvalidChain, Syncer
+from chain.types.address import Address
+from chain.types.election import Ticket
+from chain.types.message import SignedMessage, sign_message
+from chain.types.tipset import TipSet
+from tests.consensus.devchain import ALICE, BOB, CAROL, DevChain
+from tests.sync.store_exchange import StoreExchange
+from tests.sync.test_syncer import MINER_A, PEER, _tampered, build, chain_of
+
+HEIGHT: Final = 45  # past the devnet's finality of 20: lookbacks move with the chain
+
+
+def _follower(peer: DevChain) -> tuple[DevChain, Syncer]:
+    dc = DevChain.new()
+    syncer = Syncer(
+        dc.chain,
+        dc.sm,
+        dc.beacon,
+        StoreExchange(peer.chain),
+        message_batch=16,
+        clock=lambda: 2e9,
+        check_ahead_from=1,
+    )
+    return dc, syncer
+
+
+def _checkers() -> list[multiprocessing.process.BaseProcess]:
+    """This process's live check workers (active_children also reaps those that ended)."""
+    return [p for p in multiprocessing.active_children() if p.name == CHECK_WORKER_NAME]
+
+
+async def _first_checker() -> multiprocessing.process.BaseProcess:
+    with trio.fail_after(60):
+        while not _checkers():
+            await trio.sleep(0.005)
+    (worker,) = _checkers()
+    return worker
+
+
+async def test_a_catch_up_checks_ahead_and_ends_where_the_peer_is() -> None:
+    source = build(HEIGHT)
+    dc, syncer = _follower(source)
+    await syncer.sync(source.head, [PEER], SyncerState(1))
+    assert dc.head == source.head
+    assert dc.chain.head_weight() == source.chain.head_weight()
+    for ts in chain_of(source, source.head)[-3:]:
+        assert dc.sm.state_of(ts) == source.sm.state_of(ts)
+    # Blocks above height 1: at height 1 the lookback is the genesis's own state, which validation
+    # takes from executing it (checks_ahead computes nothing that needs execution).
+    above = chain_of(source, source.head)[2:]
+    blocks = sum(len(ts.blocks) for ts in above)
+    # A message in two blocks of a tipset is one check, handed over once and found twice.
+    secp = [m.cid() for ts in above for h in ts.blocks for m in source.chain.messages_for_block(h)[1]]
+    signed = len(set(secp))
+    assert 0 < signed < len(secp)
+    checks = verified(dc.sm)
+    # Four checks per block (signature, election proof, ticket, Winning PoSt) and one per secp256k1
+    # message, all answered by the worker process (validation waits for those still under way).
+    assert syncer.checks_ahead == 4 * blocks + signed
+    assert checks.ahead == 4 * blocks + len(secp)
+    assert syncer.timings.checks_ahead > 0
+
+
+async def test_a_bad_ticket_checked_ahead_is_refused_with_its_rule() -> None:
+    def bad_ticket(dc: DevChain, block: object) -> dict[str, object]:
+        key = dc.miner(MINER_A).worker_key
+        return {"ticket": Ticket(key.sign(b"another input").data)}
+
+    bad_chain, bad = _tampered(bad_ticket, at=24, then=3)
+    dc, syncer = _follower(bad_chain)
+    with pytest.raises(InvalidChain, match="InvalidTicket"):
+        await syncer.sync(bad_chain.head, [PEER], SyncerState(1))
+    assert "InvalidTicket" in str(syncer.bad.get(bad.cid()))
+    assert 0 < dc.head.height < bad.header.height
+    assert syncer.checks_ahead > 0
+
+
+async def test_a_forged_message_signature_checked_ahead_is_refused_with_its_rule() -> None:
+    # A block whose secp256k1 message is signed by another key than its sender's: the worker process
+    # finds its signature failing, validation checks it again and names the rule.
+    bad_chain = build(24)
+    (msg,) = bad_chain.transfers(ALICE, Address.of_key(BOB), 1, value=7)
+    forged = SignedMessage(msg.message, sign_message(msg.message, CAROL).signature)
+    bad = None
+    for epoch in range(bad_chain.head.height + 1, bad_chain.head.height + 30):
+        bad = bad_chain.produce(MINER_A, epoch, messages=[forged])
+        if bad is not None:
+            break
+    assert bad is not None and bad.secp_messages == (forged,)
+    bad_chain.chain.put_messages(bad.bls_messages, bad.secp_messages)
+    ts = TipSet((bad.header,))
+    bad_chain.chain.set_head(ts, weight_of(bad_chain.store, ts))
+    bad_chain.auto_post = False
+    for _ in range(3):
+        bad_chain.next_tipset(miners=[MINER_A])
+    dc, syncer = _follower(bad_chain)
+    with pytest.raises(InvalidChain, match="InvalidMessageSignature"):
+        await syncer.sync(bad_chain.head, [PEER], SyncerState(1))
+    assert "not made by the signer's key" in str(syncer.bad.get(bad.cid()))
+    assert 0 < dc.head.height < bad.header.height
+    assert syncer.checks_ahead > 0
+
+
+async def test_a_cancelled_catch_up_stops_its_worker_process() -> None:
+    source = build(HEIGHT)
+    dc, syncer = _follower(source)
+    assert not _checkers()
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(syncer.sync, source.head, [PEER], SyncerState(1))
+            worker = await _first_checker()
+            scope.cancel()
+    assert scope.cancelled_caught
+    assert not worker.is_alive() and not _checkers()
+    assert dc.head.height < source.head.height
+
+
+async def test_a_catch_up_whose_worker_dies_checks_here_and_ends_where_the_peer_is() -> None:
+    source = build(HEIGHT)
+    dc, syncer = _follower(source)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(syncer.sync, source.head, [PEER], SyncerState(1))
+            worker = await _first_checker()
+            assert worker.pid is not None
+            os.kill(worker.pid, signal.SIGKILL)
+    finally:
+        for left in _checkers():  # never outlives the test, whatever failed
+            left.kill()
+    assert dc.head == source.head
+    assert dc.chain.head_weight() == source.chain.head_weight()
+    assert not _checkers()
