@@ -281,7 +281,7 @@ class SealingPipeline:
         log.info(
             "sealing pipeline started",
             miner=self._miner_name,
-            sectors=len(records),
+            sectors=len(self._records),
             resuming=resuming,
             next_sector=self._next_number,
         )
