@@ -23,7 +23,7 @@ from chain.types.message import Message, SignedMessage
 from chain.types.receipt import MessageReceipt
 from chain.types.tipset import TipSet, TipSetKey
 from node.fullnode import FullNode
-from rpc.errors import RpcError
+from rpc.errors import RpcError, answer_errors
 from rpc.methods.chain_types import EXPORT_PIECE, ApiMessage, BlockMessages, ExportPiece, HeadChange, ObjStat
 from rpc.methods.query import block_of, reason, tipset_of
 from rpc.registry import READ, method
@@ -267,10 +267,8 @@ async def chain_get_randomness_from_tickets(
 ) -> Bytes:
     """Randomness drawn from the ticket of the chain at epoch (on the chain ending at tsk)."""
     ts = await tipset_of(node, tsk)
-    try:
+    with answer_errors(ValueError, ChainStoreError, prefix="drawing chain randomness"):
         return await node.run_sync(node.state.draw_chain_randomness, ts, personalization, epoch, entropy)
-    except (ValueError, ChainStoreError) as exc:
-        raise RpcError(f"drawing chain randomness: {exc}") from None
 
 
 @method("ChainGetRandomnessFromBeacon", perm=READ, api="v0")
@@ -279,7 +277,5 @@ async def chain_get_randomness_from_beacon(
 ) -> Bytes:
     """Randomness drawn from the beacon entry of epoch (on the chain ending at tsk)."""
     ts = await tipset_of(node, tsk)
-    try:
+    with answer_errors(ValueError, ChainStoreError, prefix="drawing beacon randomness"):
         return await node.run_sync(node.state.draw_beacon_randomness, ts, personalization, epoch, entropy)
-    except (ValueError, ChainStoreError) as exc:
-        raise RpcError(f"drawing beacon randomness: {exc}") from None
