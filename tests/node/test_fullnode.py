@@ -9,9 +9,9 @@ import trio
 from chain.consensus.producer import produce_block
 from chain.consensus.validation import validate_block
 from chain.consensus.weight import weight_of
+from chain.mpool.push import message_to_push
 from chain.params import DEVNET
 from chain.types.address import Address
-from chain.types.message import Message
 from chain.types.tipset import TipSet
 from node.fullnode import FullNode, NodeError, in_memory_full_node, open_full_node
 from node.genesis import write_genesis_car
@@ -61,9 +61,7 @@ async def test_pushed_message_is_mined_and_waited_for(tmp_path: Path) -> None:
     node = in_memory_full_node(genesis_of(), _wallet(tmp_path), policy=DEVNET)
     alice = Address.of_key(ALICE)
     to = Address.new_id(100)
-    msg = Message(
-        to=to, from_=alice, nonce=0, value=1234, gas_limit=0, gas_fee_cap=0, gas_premium=0, method=0
-    )
+    msg = message_to_push(to, alice, value=1234)
     signed = await node.run_sync(node.pusher.push_message, msg)
     assert node.mpool.pending_for(alice) == [signed]
 

@@ -10,6 +10,7 @@ import trio
 from chain.crypto.signature import verify
 from chain.mpool import gas_estimate
 from chain.mpool.checks import MessagePrototype, check_messages
+from chain.mpool.push import message_to_push
 from chain.types.address import Address
 from chain.types.message import Message, SignedMessage
 from rpc.client import HttpClient, RpcCallError, WsClient
@@ -102,9 +103,7 @@ async def test_push_message_estimates_numbers_and_signs(served: Served) -> None:
     node = served.node
     alice = Address.of_key(ALICE)
     alice_id = node.state.lookup_id(alice, node.chain.head())
-    unsigned = Message(
-        to=CAROL_ADDRESS, from_=alice, nonce=0, value=777, gas_limit=0, gas_fee_cap=0, gas_premium=0, method=0
-    )
+    unsigned = message_to_push(CAROL_ADDRESS, alice, value=777)
     nonce = node.mpool.get_nonce(alice)
     async with (
         HttpClient(served.url(), token=chain_token("write")) as writer,
@@ -177,9 +176,7 @@ async def test_gas_estimates(served: Served) -> None:
     node = served.node
     head = node.chain.head()
     alice = Address.of_key(ALICE)
-    msg = Message(
-        to=CAROL_ADDRESS, from_=alice, nonce=0, value=5, gas_limit=0, gas_fee_cap=0, gas_premium=0, method=0
-    )
+    msg = message_to_push(CAROL_ADDRESS, alice, value=5)
     used = gas_estimate.gas_estimate_gas_limit(node.mpool, node.state, msg, head)
     target = node.policy.block_gas_target
     premium = gas_estimate.gas_estimate_gas_premium(node.chain, 10, head, target, _NoNoise())
