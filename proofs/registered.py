@@ -122,31 +122,25 @@ _KIB, _MIB = 1 << 10, 1 << 20
 SEAL_TARGET_MISSING = 0.10
 SEAL_TARGET_PASS = 1e-3
 SEAL_CHALLENGES = math.ceil(math.log(SEAL_TARGET_PASS) / math.log(1 - SEAL_TARGET_MISSING))
+
+
+def _stacked_drg_v1_1(size: str, sector_size: int) -> SealParams:
+    """The V1_1 stacked-DRG seal proof of a size below 32 GiB (2 layers, SEAL_CHALLENGES) and the
+    Winning and Window PoSt proofs named for the same size."""
+    return SealParams(
+        RegisteredSealProof[f"STACKED_DRG_{size}_V1_1"],
+        sector_size,
+        layers=2,
+        challenges=SEAL_CHALLENGES,
+        winning_post=RegisteredPoStProof[f"STACKED_DRG_WINNING_{size}_V1"],
+        window_post=RegisteredPoStProof[f"STACKED_DRG_WINDOW_{size}_V1_1"],
+    )
+
+
 _SEAL = (
-    SealParams(
-        RegisteredSealProof.STACKED_DRG_2KIB_V1_1,
-        2 * _KIB,
-        layers=2,
-        challenges=SEAL_CHALLENGES,
-        winning_post=RegisteredPoStProof.STACKED_DRG_WINNING_2KIB_V1,
-        window_post=RegisteredPoStProof.STACKED_DRG_WINDOW_2KIB_V1_1,
-    ),
-    SealParams(
-        RegisteredSealProof.STACKED_DRG_8MIB_V1_1,
-        8 * _MIB,
-        layers=2,
-        challenges=SEAL_CHALLENGES,
-        winning_post=RegisteredPoStProof.STACKED_DRG_WINNING_8MIB_V1,
-        window_post=RegisteredPoStProof.STACKED_DRG_WINDOW_8MIB_V1_1,
-    ),
-    SealParams(
-        RegisteredSealProof.STACKED_DRG_512MIB_V1_1,
-        512 * _MIB,
-        layers=2,
-        challenges=SEAL_CHALLENGES,
-        winning_post=RegisteredPoStProof.STACKED_DRG_WINNING_512MIB_V1,
-        window_post=RegisteredPoStProof.STACKED_DRG_WINDOW_512MIB_V1_1,
-    ),
+    _stacked_drg_v1_1("2KIB", 2 * _KIB),
+    _stacked_drg_v1_1("8MIB", 8 * _MIB),
+    _stacked_drg_v1_1("512MIB", 512 * _MIB),
 )
 
 WINNING_POST_CHALLENGES = 66
