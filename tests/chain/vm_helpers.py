@@ -28,6 +28,7 @@ from chain.types.message import Message, SignedMessage, sign_message
 from chain.vm.exitcode import ActorError, ExitCode
 from chain.vm.invoker import DEFAULT_INVOKER, Invoker
 from chain.vm.runtime import Runtime
+from chain.vm.tipset_apply import implicit_message
 from chain.vm.vm import VM
 
 FIL = 10**18
@@ -306,19 +307,7 @@ class World:
 def install_singleton(vm: VM, address: Address, code: CID, params: bytes = b"", balance: int = 0) -> None:
     """Create a singleton actor entry and run its constructor from the system actor."""
     vm.tree.set_actor(address, Actor(code, EMPTY_OBJECT_CID, 0, balance))
-    ret = vm.apply_implicit_message(
-        Message(
-            to=address,
-            from_=builtin.SYSTEM_ACTOR_ADDR,
-            nonce=0,
-            value=0,
-            gas_limit=1 << 40,
-            gas_fee_cap=0,
-            gas_premium=0,
-            method=1,
-            params=params,
-        )
-    )
+    ret = vm.apply_implicit_message(implicit_message(address, 1, params, nonce=0, gas_limit=1 << 40))
     assert ret.exit_code == 0, ret.error
 
 
