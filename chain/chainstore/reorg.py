@@ -8,9 +8,8 @@ walk left behind on the old side is reverted (newest first), what it left on the
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
-from chain.encoding.schema import DEFAULT_NETWORK
 from chain.types.tipset import TipSet, TipSetKey
 
 REVERT: Final = "revert"
@@ -25,16 +24,11 @@ class NoCommonAncestor(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class HeadChange:
-    """One step of a head change (Lotus api.HeadChange).
-
-    Its JSON is written by hand because TipSet, its payload, is a JSON-only shape.
-    """
+    """One step of a head change (Lotus api.HeadChange; its JSON shape is declared with the API's,
+    rpc/methods/chain_types.py)."""
 
     type: HeadChangeType
     tipset: TipSet
-
-    def to_json(self, network: str = DEFAULT_NETWORK) -> dict[str, Any]:
-        return {"Type": self.type, "Val": self.tipset.to_json(network)}
 
 
 def reorg_ops(

@@ -15,6 +15,7 @@ from chain.types.address import Address
 from chain.types.message import Message, SignedMessage
 from rpc.client import HttpClient, RpcCallError, WsClient
 from rpc.errors import GENERIC_ERROR, METHOD_NOT_FOUND
+from rpc.methods.mpool_types import MessageCheckStatus
 from tests.consensus.devchain import ALICE, BOB, CAROL
 from tests.rpc.chain_node import Served, transfer
 from tests.rpc.conftest import chain_token
@@ -142,7 +143,10 @@ async def test_check_messages(served: Served) -> None:
     good = transfer(ALICE, nonce, CAROL_ADDRESS).message
     too_rich = replace(good, value=MORE_THAN_ALICE_HAS)
     protos = [MessagePrototype(good, True), MessagePrototype(too_rich, False)]
-    expected = [[s.to_json(T) for s in statuses] for statuses in check_messages(node.mpool, protos)]
+    expected = [
+        [MessageCheckStatus.of(s).to_json(T) for s in statuses]
+        for statuses in check_messages(node.mpool, protos)
+    ]
     async with HttpClient(served.url()) as v1, HttpClient(served.url("v0")) as v0:
         got = await v1.call(
             "MpoolCheckMessages",
