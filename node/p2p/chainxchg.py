@@ -30,6 +30,7 @@ import structlog
 import trio
 from libp2p.abc import INetStream
 
+from chain.chainstore.msgmeta import msg_meta_cid
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.encoding.schema import CborTuple, MaxLen, Uint64
@@ -38,7 +39,6 @@ from chain.types.message import Message, SignedMessage
 from chain.types.tipset import InvalidTipSet, TipSet, TipSetKey
 from node.p2p.chainview import ChainView, IncludedMessages
 from node.p2p.host import Libp2pHost
-from node.p2p.msgmeta import msg_meta_cid
 from node.p2p.protocols import BLOCK_MESSAGE_LIMIT, CHAIN_EXCHANGE_PROTOCOL, PeerID
 from node.p2p.streamio import (
     StreamFailure,
