@@ -58,11 +58,13 @@ def new_node(keystore_dir: Path) -> FullNode:
     return in_memory_full_node(genesis, wallet, policy=DEVNET)
 
 
-def mine(node: FullNode, skip: int = 0) -> TipSet:
-    """Mine the next tipset with the genesis miners (epochs nobody wins are null rounds, and so are the
-    first `skip`), carrying the pool's pending messages; each block is validated before the tipset
-    becomes the head."""
-    genesis = devnet_genesis()
+def mine(
+    node: FullNode, skip: int = 0, *, genesis: Genesis | None = None, with_messages: bool = True
+) -> TipSet:
+    """Mine the next tipset with the genesis miners (the devnet's unless said; epochs nobody wins are
+    null rounds, and so are the first `skip`), carrying the pool's pending messages unless told not
+    to; each block is validated before the tipset becomes the head."""
+    genesis = genesis or devnet_genesis()
     head = node.chain.head()
     first = head.height + 1 + skip
     for epoch in range(first, first + MAX_NULL_ROUNDS):
@@ -76,7 +78,7 @@ def mine(node: FullNode, skip: int = 0) -> TipSet:
                 miner=miner.id_address,
                 worker_key=miner.worker_key,
                 epoch=epoch,
-                messages=node.mpool.select(head),
+                messages=node.mpool.select(head) if with_messages else (),
                 read_sector=lambda m, s, sectors=sectors: sectors[s.sector_number],
             )
             if block is not None:
