@@ -8,8 +8,10 @@ reason is in docs/proofs.md.
 """
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from typing import TypeVar
 
 NODE_SIZE = 32
 # Sector numbers are below 2^63 (go-state-types abi.MaxSectorNumber); the actors share this bound.
@@ -164,6 +166,9 @@ for _p in _SEAL:
 del _p
 
 
+P = TypeVar("P")
+
+
 def _describe(kind: type[IntEnum], number: int) -> str:
     member = kind._value2member_map_.get(number)
     return f"{number} ({member.name})" if isinstance(member, IntEnum) else str(number)
@@ -171,25 +176,20 @@ def _describe(kind: type[IntEnum], number: int) -> str:
 
 def seal_params(proof: int) -> SealParams:
     """The parameters of a registered seal proof number; UnsupportedProof when we do not seal it."""
-    if isinstance(proof, bool) or not isinstance(proof, int):
-        raise UnsupportedProof(f"a registered seal proof is an integer, got {type(proof).__name__}")
-    params = SEAL_PARAMS.get(proof)
-    if params is None:
-        raise UnsupportedProof(
-            f"registered seal proof {_describe(RegisteredSealProof, proof)} is not supported"
-        )
-    return params
+    return _params_of(SEAL_PARAMS, RegisteredSealProof, "seal", proof)
 
 
 def post_params(proof: int) -> PoStParams:
     """The parameters of a registered PoSt proof number; UnsupportedProof when we do not prove it."""
+    return _params_of(POST_PARAMS, RegisteredPoStProof, "PoSt", proof)
+
+
+def _params_of(table: Mapping[int, P], kind: type[IntEnum], what: str, proof: int) -> P:
     if isinstance(proof, bool) or not isinstance(proof, int):
-        raise UnsupportedProof(f"a registered PoSt proof is an integer, got {type(proof).__name__}")
-    params = POST_PARAMS.get(proof)
+        raise UnsupportedProof(f"a registered {what} proof is an integer, got {type(proof).__name__}")
+    params = table.get(proof)
     if params is None:
-        raise UnsupportedProof(
-            f"registered PoSt proof {_describe(RegisteredPoStProof, proof)} is not supported"
-        )
+        raise UnsupportedProof(f"registered {what} proof {_describe(kind, proof)} is not supported")
     return params
 
 
