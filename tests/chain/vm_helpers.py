@@ -28,7 +28,7 @@ from chain.types.message import Message, SignedMessage, sign_message
 from chain.vm.exitcode import ActorError, ExitCode
 from chain.vm.invoker import DEFAULT_INVOKER, Invoker
 from chain.vm.runtime import Runtime
-from chain.vm.tipset_apply import implicit_message
+from chain.vm.tipset_apply import BlockMessages, TipsetResult, apply_tipset, implicit_message
 from chain.vm.vm import VM
 
 FIL = 10**18
@@ -256,6 +256,23 @@ class World:
             randomness=self.randomness,
             policy=self.policy,
             invoker=self.invoker,
+        )
+
+    def apply_tipset(
+        self, parent_epoch: int, epoch: int, blocks: list[BlockMessages], invoker: Invoker | None = None
+    ) -> TipsetResult:
+        """Apply a tipset's blocks on top of the world's state (flushed first), in its own tree."""
+        return apply_tipset(
+            self.store,
+            self.tree.flush(),
+            parent_epoch,
+            epoch,
+            blocks,
+            base_fee=BASE_FEE,
+            randomness=self.randomness,
+            policy=self.policy,
+            invoker=invoker or self.invoker,
+            tree=self.tree,
         )
 
     def balance(self, address: Address) -> int:
