@@ -39,6 +39,7 @@ from chain.vm.vm import NETWORK_VERSION
 from proofs import commp, pip, post
 from proofs.registered import RegisteredPoStProof, make_prover_id
 from proofs.seal import SealedSector, prove_commit, seal
+from tests.chain.chain_helpers import signed_header
 from tests.chain.vm_helpers import FIL, PROBE_CODE, World, make_world
 
 SEAL_2KIB = 5
@@ -225,24 +226,7 @@ def install_miner(world: World, worker: Address, tree: StateTree | None = None) 
 def header(
     miner: Address, height: int, parents: tuple[CID, ...], key: PrivateKey | None, stamp: int = 0
 ) -> BlockHeader:
-    unsigned = BlockHeader(
-        miner=miner,
-        ticket=None,
-        election_proof=None,
-        parents=parents,
-        parent_weight=0,
-        height=height,
-        parent_state_root=CID.hash_of(b"state"),
-        parent_message_receipts=CID.hash_of(b"receipts"),
-        messages=CID.hash_of(b"messages"),
-        bls_aggregate=None,
-        timestamp=stamp,
-        block_sig=None,
-        parent_base_fee=100,
-    )
-    if key is None:
-        return unsigned
-    return replace(unsigned, block_sig=key.sign(unsigned.signing_bytes()))
+    return signed_header(miner, height, parents, key, timestamp=stamp)
 
 
 P1 = (CID.hash_of(b"parent 1"),)
