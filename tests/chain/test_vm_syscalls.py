@@ -41,19 +41,13 @@ from proofs.registered import RegisteredPoStProof, make_prover_id
 from proofs.seal import SealedSector, prove_commit, seal
 from tests.chain.chain_helpers import signed_header
 from tests.chain.vm_helpers import FIL, PROBE_CODE, World, make_world
+from tests.proofs.sectors import fr32_sector
 
 SEAL_2KIB = 5
 WINDOW_2KIB = RegisteredPoStProof.STACKED_DRG_WINDOW_2KIB_V1_1
 MINER_ID = 1000
 TICKET = bytes(range(32))
 SEED = hashlib.sha256(b"seed").digest()
-
-
-def fr32_sector(label: bytes) -> bytes:
-    out = bytearray(b"".join(hashlib.sha256(label + bytes([i])).digest() for i in range(64)))
-    for last in range(31, 2048, 32):
-        out[last] &= 0x3F
-    return bytes(out)
 
 
 @cache
