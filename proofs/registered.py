@@ -68,16 +68,11 @@ class UnsupportedProof(ValueError):
     """A registered proof number we have no parameters for (unknown, or a size/version not sealed here)."""
 
 
-@dataclass(frozen=True, slots=True)
-class SealParams:
-    """How a sector of one registered seal proof is replicated and how its PoRep is challenged."""
+class _SectorTree:
+    """The nodes of a sector of `sector_size` bytes and the depth of a binary tree over them."""
 
-    proof: RegisteredSealProof
+    __slots__ = ()
     sector_size: int
-    layers: int
-    challenges: int
-    winning_post: RegisteredPoStProof
-    window_post: RegisteredPoStProof
 
     @property
     def nodes(self) -> int:
@@ -88,13 +83,25 @@ class SealParams:
         """Sibling-path length of a binary tree over the sector's nodes."""
         return self.nodes.bit_length() - 1
 
+
+@dataclass(frozen=True, slots=True)
+class SealParams(_SectorTree):
+    """How a sector of one registered seal proof is replicated and how its PoRep is challenged."""
+
+    proof: RegisteredSealProof
+    sector_size: int
+    layers: int
+    challenges: int
+    winning_post: RegisteredPoStProof
+    window_post: RegisteredPoStProof
+
     @property
     def porep_id(self) -> bytes:
         return porep_id(self.proof)
 
 
 @dataclass(frozen=True, slots=True)
-class PoStParams:
+class PoStParams(_SectorTree):
     """How many sectors one proof (Winning) or one partition (Window) covers and how many leaves of each."""
 
     proof: RegisteredPoStProof
@@ -102,14 +109,6 @@ class PoStParams:
     sector_size: int
     challenges: int
     sectors: int
-
-    @property
-    def nodes(self) -> int:
-        return self.sector_size // NODE_SIZE
-
-    @property
-    def tree_depth(self) -> int:
-        return self.nodes.bit_length() - 1
 
 
 _KIB, _MIB = 1 << 10, 1 << 20
