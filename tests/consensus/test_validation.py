@@ -70,6 +70,16 @@ def rejects(
         v.validate_block(dc.sm, dc.beacon, block, now=kw.get("now", block.header.timestamp))
 
 
+def change_miner_info(tree: StateTree, miner: Address, **changes: Any) -> None:
+    """State surgery: replace fields of a miner's MinerInfo."""
+    actor = tree.get_actor(miner)
+    assert actor is not None
+    state = MinerState.from_cbor(get_cbor(tree.store, actor.head))
+    info = replace(MinerInfo.from_cbor(get_cbor(tree.store, state.info)), **changes)
+    state = replace(state, info=put_cbor(tree.store, info.to_cbor()))
+    tree.set_actor(miner, actor.with_head(put_cbor(tree.store, state.to_cbor())))
+
+
 def test_a_produced_block_is_valid(dc: DevChain, good: FullBlock) -> None:
     dc.validate(good)
     assert len(good.bls_messages) == 1 and len(good.secp_messages) == 2
@@ -155,15 +165,9 @@ def test_worker_not_a_bls_key() -> None:
     base = genesis_of()
 
     def secp_worker(tree: StateTree) -> None:
-        miner = Address.new_id(1001)
-        actor = tree.get_actor(miner)
-        assert actor is not None
-        state = MinerState.from_cbor(get_cbor(tree.store, actor.head))
-        info = MinerInfo.from_cbor(get_cbor(tree.store, state.info))
         alice = tree.lookup_id(Address.of_key(ALICE))
         assert alice is not None
-        state = replace(state, info=put_cbor(tree.store, replace(info, worker=alice).to_cbor()))
-        tree.set_actor(miner, actor.with_head(put_cbor(tree.store, state.to_cbor())))
+        change_miner_info(tree, Address.new_id(1001), worker=alice)
 
     chain = DevChain.new(genesis=altered_genesis(base, secp_worker))
     block = next(b for e in range(1, 20) if (b := chain.produce(Address.new_id(1000), e)) is not None)
@@ -214,14 +218,7 @@ def test_miner_not_eligible() -> None:
     base = genesis_of()
 
     def barred(tree: StateTree) -> None:
-        miner = Address.new_id(1001)
-        actor = tree.get_actor(miner)
-        assert actor is not None
-        state = MinerState.from_cbor(get_cbor(tree.store, actor.head))
-        info = MinerInfo.from_cbor(get_cbor(tree.store, state.info))
-        info = replace(info, consensus_fault_elapsed=1000)
-        state = replace(state, info=put_cbor(tree.store, info.to_cbor()))
-        tree.set_actor(miner, actor.with_head(put_cbor(tree.store, state.to_cbor())))
+        change_miner_info(tree, Address.new_id(1001), consensus_fault_elapsed=1000)
 
     chain = DevChain.new(genesis=altered_genesis(base, barred))
     miner = chain.miner(Address.new_id(1001))
