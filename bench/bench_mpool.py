@@ -12,27 +12,22 @@ import time
 from pathlib import Path
 from typing import Final
 
-from actors import builtin
-from actors.account.types import AccountState
+from bench.accounts import funded_state
 from bench.common import report, section
 from chain.chainstore.store import ChainStore
 from chain.crypto.keys import KeyType, PrivateKey
-from chain.crypto.randomness import DeterministicRandomness
 from chain.crypto.signature import Signature, SigType
-from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.mpool.config import MpoolConfig
 from chain.mpool.pool import MessagePool
 from chain.params import DEVNET
 from chain.state.amt import amt_v0_from_list
-from chain.state.tree import EMPTY_OBJECT_CID, Actor, StateTree
-from chain.store.blockstore import put_cbor
+from chain.state.tree import Actor, StateTree
 from chain.types.address import Address
 from chain.types.block import BlockHeader
 from chain.types.election import Ticket
 from chain.types.message import Message, SignedMessage, sign_message
 from chain.types.tipset import TipSet
-from chain.vm.vm import VM
 
 SENDERS: Final = 100
 PER_SENDER: Final = 100
@@ -54,36 +49,6 @@ class _TreeState:
 
     def base_fee(self, ts: TipSet) -> int:
         return 100
-
-
-def _state(store: ChainStore, keys: list[PrivateKey]) -> StateTree:
-    tree = StateTree.new(store.blockstore)
-    vm = VM(tree, epoch=0, base_fee=100, randomness=DeterministicRandomness(), policy=DEVNET)
-    for address, code, params in (
-        (builtin.SYSTEM_ACTOR_ADDR, builtin.SYSTEM_ACTOR_CODE, b""),
-        (builtin.INIT_ACTOR_ADDR, builtin.INIT_ACTOR_CODE, dagcbor.encode(["bench"])),
-    ):
-        tree.set_actor(address, Actor(code, EMPTY_OBJECT_CID, 0, 0))
-        constructor = Message(
-            to=address,
-            from_=builtin.SYSTEM_ACTOR_ADDR,
-            nonce=0,
-            value=0,
-            gas_limit=1 << 40,
-            gas_fee_cap=0,
-            gas_premium=0,
-            method=1,
-            params=params,
-        )
-        if vm.apply_implicit_message(constructor).exit_code != 0:
-            raise RuntimeError(f"constructing {address} failed")
-    for key in keys:
-        address = Address.of_key(key)
-        id_address = tree.register_new_address(address)
-        head = put_cbor(store.blockstore, AccountState(address).to_cbor())
-        tree.set_actor(id_address, Actor(builtin.ACCOUNT_ACTOR_CODE, head, 0, 1_000_000 * FIL))
-    tree.flush()
-    return tree
 
 
 def _genesis(store: ChainStore, state_root: CID) -> TipSet:
@@ -166,7 +131,7 @@ def run() -> None:
     section("Message pool: signed secp256k1 messages accepted (signature and every entry check), selection")
     keys = [PrivateKey.derive(KeyType.SECP256K1, f"bench-mpool-{i}".encode()) for i in range(SENDERS)]
     with tempfile.TemporaryDirectory() as tmp, ChainStore.open(str(Path(tmp) / "datastore")) as store:
-        tree = _state(store, keys)
+        tree = funded_state(store.blockstore, keys, 1_000_000 * FIL)
         genesis = _genesis(store, tree.flush())
         wire = _messages(keys, SENDERS, PER_SENDER)
         floor = _verify_only(wire)

@@ -10,17 +10,13 @@ import time
 from typing import Final
 
 from actors import builtin
-from actors.account.types import AccountState
+from bench.accounts import bench_vm, funded_state
 from bench.common import report, section
 from chain.crypto.keys import KeyType, PrivateKey
-from chain.crypto.randomness import DeterministicRandomness
-from chain.encoding import dagcbor
-from chain.params import DEVNET
-from chain.state.tree import EMPTY_OBJECT_CID, Actor, StateTree
-from chain.store.blockstore import MemoryBlockstore, put_cbor
+from chain.state.tree import StateTree
+from chain.store.blockstore import MemoryBlockstore
 from chain.types.address import Address
 from chain.types.message import Message, SignedMessage, sign_message
-from chain.vm.vm import VM
 
 SENDERS: Final = 500
 MESSAGES: Final = 4000
@@ -28,44 +24,16 @@ TARGET: Final = 2000.0
 FIL: Final = 10**18
 
 
-def _vm(tree: StateTree, epoch: int) -> VM:
-    return VM(tree, epoch=epoch, base_fee=100, randomness=DeterministicRandomness(), policy=DEVNET)
-
-
 def _setup() -> tuple[StateTree, list[PrivateKey], list[Address]]:
-    """The system and init actors (constructed through the VM), actors to receive burns and tips, and
-    SENDERS funded accounts."""
-    store = MemoryBlockstore()
-    tree = StateTree.new(store)
-    vm = _vm(tree, 0)
-    for address, code, params in (
-        (builtin.SYSTEM_ACTOR_ADDR, builtin.SYSTEM_ACTOR_CODE, b""),
-        (builtin.INIT_ACTOR_ADDR, builtin.INIT_ACTOR_CODE, dagcbor.encode(["bench"])),
-    ):
-        tree.set_actor(address, Actor(code, EMPTY_OBJECT_CID, 0, 0))
-        constructor = Message(
-            to=address,
-            from_=builtin.SYSTEM_ACTOR_ADDR,
-            nonce=0,
-            value=0,
-            gas_limit=1 << 40,
-            gas_fee_cap=0,
-            gas_premium=0,
-            method=1,
-            params=params,
-        )
-        if vm.apply_implicit_message(constructor).exit_code != 0:
-            raise RuntimeError(f"constructing {address} failed")
-    for address in (builtin.REWARD_ACTOR_ADDR, builtin.BURNT_FUNDS_ACTOR_ADDR):
-        tree.set_actor(address, Actor(builtin.ACCOUNT_ACTOR_CODE, EMPTY_OBJECT_CID, 0, 0))
+    """The system and init actors, actors to receive burns and tips, and SENDERS funded accounts."""
     keys = [PrivateKey.derive(KeyType.SECP256K1, f"bench-{i}".encode()) for i in range(SENDERS)]
-    addresses = [Address.of_key(key) for key in keys]
-    for address in addresses:
-        id_address = tree.register_new_address(address)
-        head = put_cbor(store, AccountState(address).to_cbor())
-        tree.set_actor(id_address, Actor(builtin.ACCOUNT_ACTOR_CODE, head, 0, 1_000_000 * FIL))
-    tree.flush()
-    return tree, keys, addresses
+    tree = funded_state(
+        MemoryBlockstore(),
+        keys,
+        1_000_000 * FIL,
+        empty_accounts=(builtin.REWARD_ACTOR_ADDR, builtin.BURNT_FUNDS_ACTOR_ADDR),
+    )
+    return tree, keys, [Address.of_key(key) for key in keys]
 
 
 def _messages(keys: list[PrivateKey], addresses: list[Address]) -> list[SignedMessage]:
@@ -91,7 +59,7 @@ def run() -> None:
     section("VM: signed secp256k1 transfers (signature check + apply), state flush")
     tree, keys, addresses = _setup()
     batch = _messages(keys, addresses)
-    vm = _vm(tree, 1)
+    vm = bench_vm(tree, 1)
     start = time.perf_counter()
     failed = 0
     for smsg in batch:

@@ -70,8 +70,9 @@ from chain.types.address import Address
 from chain.types.beacon import BeaconEntry
 from chain.types.block import BlockHeader, MsgMeta
 from chain.types.election import ElectionProof, Ticket
-from chain.types.message import TOTAL_FILECOIN, Message
+from chain.types.message import TOTAL_FILECOIN
 from chain.vm.exitcode import ExitCode
+from chain.vm.tipset_apply import implicit_message
 from chain.vm.vm import VM
 from node.atomic import write_atomic
 from node.genesis_template import (
@@ -223,16 +224,14 @@ class _Builder:
     ) -> bytes:
         """Apply an implicit message; GenesisError naming `what` if it fails."""
         self._nonce += 1
-        msg = Message(
-            to=to,
-            from_=sender,
+        msg = implicit_message(
+            to,
+            method,
+            encode_params(params),
             nonce=self._nonce,
-            value=value,
             gas_limit=IMPLICIT_GAS_LIMIT,
-            gas_fee_cap=0,
-            gas_premium=0,
-            method=method,
-            params=encode_params(params),
+            value=value,
+            sender=sender,
         )
         ret = self.vm.apply_implicit_message(msg)
         if ret.exit_code != ExitCode.Ok:

@@ -147,6 +147,31 @@ static void fr32_subtree_root(const unsigned char *in, size_t n_blocks, unsigned
     }
 }
 
+static void hash_pairs(const unsigned char *in, unsigned char *dst, Py_ssize_t pairs) {
+    for (Py_ssize_t i = 0; i < pairs; i++) {
+        hash_node(in + i * 2 * NODE, dst + i * NODE);
+    }
+}
+
+/* The argument of an fr32 conversion (in `buf`) and its result, a new bytes object of `out_block` bytes for
+   each `in_block` bytes in; NULL with the error set and `buf` released when the argument is not whole blocks. */
+static PyObject *fr32_convert_start(PyObject *args, const char *format, Py_buffer *buf, Py_ssize_t in_block,
+                                    Py_ssize_t out_block, const char *what) {
+    if (!PyArg_ParseTuple(args, format, buf)) {
+        return NULL;
+    }
+    if (buf->len % in_block != 0) {
+        PyErr_Format(PyExc_ValueError, "%s needs a multiple of %zd bytes, got %zd", what, in_block, buf->len);
+        PyBuffer_Release(buf);
+        return NULL;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, buf->len / in_block * out_block);
+    if (out == NULL) {
+        PyBuffer_Release(buf);
+    }
+    return out;
+}
+
 static int is_power_of_two(size_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
 static PyObject *py_hash_level(PyObject *self, PyObject *args) {
@@ -170,14 +195,10 @@ static PyObject *py_hash_level(PyObject *self, PyObject *args) {
     Py_ssize_t pairs = buf.len / (2 * NODE);
     if (buf.len >= GIL_THRESHOLD) {
         Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t i = 0; i < pairs; i++) {
-            hash_node(in + i * 2 * NODE, dst + i * NODE);
-        }
+        hash_pairs(in, dst, pairs);
         Py_END_ALLOW_THREADS
     } else {
-        for (Py_ssize_t i = 0; i < pairs; i++) {
-            hash_node(in + i * 2 * NODE, dst + i * NODE);
-        }
+        hash_pairs(in, dst, pairs);
     }
     PyBuffer_Release(&buf);
     return out;
@@ -185,20 +206,11 @@ static PyObject *py_hash_level(PyObject *self, PyObject *args) {
 
 static PyObject *py_fr32_pad(PyObject *self, PyObject *args) {
     Py_buffer buf;
-    if (!PyArg_ParseTuple(args, "y*:fr32_pad", &buf)) {
-        return NULL;
-    }
-    if (buf.len % IN_BLOCK != 0) {
-        PyErr_Format(PyExc_ValueError, "fr32 padding needs a multiple of 127 bytes, got %zd", buf.len);
-        PyBuffer_Release(&buf);
+    PyObject *out = fr32_convert_start(args, "y*:fr32_pad", &buf, IN_BLOCK, OUT_BLOCK, "fr32 padding");
+    if (out == NULL) {
         return NULL;
     }
     Py_ssize_t blocks = buf.len / IN_BLOCK;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, blocks * OUT_BLOCK);
-    if (out == NULL) {
-        PyBuffer_Release(&buf);
-        return NULL;
-    }
     const unsigned char *in = buf.buf;
     unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(out);
     Py_BEGIN_ALLOW_THREADS
@@ -212,20 +224,11 @@ static PyObject *py_fr32_pad(PyObject *self, PyObject *args) {
 
 static PyObject *py_fr32_unpad(PyObject *self, PyObject *args) {
     Py_buffer buf;
-    if (!PyArg_ParseTuple(args, "y*:fr32_unpad", &buf)) {
-        return NULL;
-    }
-    if (buf.len % OUT_BLOCK != 0) {
-        PyErr_Format(PyExc_ValueError, "fr32 unpadding needs a multiple of 128 bytes, got %zd", buf.len);
-        PyBuffer_Release(&buf);
+    PyObject *out = fr32_convert_start(args, "y*:fr32_unpad", &buf, OUT_BLOCK, IN_BLOCK, "fr32 unpadding");
+    if (out == NULL) {
         return NULL;
     }
     Py_ssize_t blocks = buf.len / OUT_BLOCK;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, blocks * IN_BLOCK);
-    if (out == NULL) {
-        PyBuffer_Release(&buf);
-        return NULL;
-    }
     const unsigned char *in = buf.buf;
     unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(out);
     Py_ssize_t bad = -1;

@@ -8,8 +8,10 @@ reason is in docs/proofs.md.
 """
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from typing import TypeVar
 
 NODE_SIZE = 32
 # Sector numbers are below 2^63 (go-state-types abi.MaxSectorNumber); the actors share this bound.
@@ -66,16 +68,11 @@ class UnsupportedProof(ValueError):
     """A registered proof number we have no parameters for (unknown, or a size/version not sealed here)."""
 
 
-@dataclass(frozen=True, slots=True)
-class SealParams:
-    """How a sector of one registered seal proof is replicated and how its PoRep is challenged."""
+class _SectorTree:
+    """The nodes of a sector of `sector_size` bytes and the depth of a binary tree over them."""
 
-    proof: RegisteredSealProof
+    __slots__ = ()
     sector_size: int
-    layers: int
-    challenges: int
-    winning_post: RegisteredPoStProof
-    window_post: RegisteredPoStProof
 
     @property
     def nodes(self) -> int:
@@ -86,13 +83,25 @@ class SealParams:
         """Sibling-path length of a binary tree over the sector's nodes."""
         return self.nodes.bit_length() - 1
 
+
+@dataclass(frozen=True, slots=True)
+class SealParams(_SectorTree):
+    """How a sector of one registered seal proof is replicated and how its PoRep is challenged."""
+
+    proof: RegisteredSealProof
+    sector_size: int
+    layers: int
+    challenges: int
+    winning_post: RegisteredPoStProof
+    window_post: RegisteredPoStProof
+
     @property
     def porep_id(self) -> bytes:
         return porep_id(self.proof)
 
 
 @dataclass(frozen=True, slots=True)
-class PoStParams:
+class PoStParams(_SectorTree):
     """How many sectors one proof (Winning) or one partition (Window) covers and how many leaves of each."""
 
     proof: RegisteredPoStProof
@@ -100,14 +109,6 @@ class PoStParams:
     sector_size: int
     challenges: int
     sectors: int
-
-    @property
-    def nodes(self) -> int:
-        return self.sector_size // NODE_SIZE
-
-    @property
-    def tree_depth(self) -> int:
-        return self.nodes.bit_length() - 1
 
 
 _KIB, _MIB = 1 << 10, 1 << 20
@@ -122,31 +123,25 @@ _KIB, _MIB = 1 << 10, 1 << 20
 SEAL_TARGET_MISSING = 0.10
 SEAL_TARGET_PASS = 1e-3
 SEAL_CHALLENGES = math.ceil(math.log(SEAL_TARGET_PASS) / math.log(1 - SEAL_TARGET_MISSING))
+
+
+def _stacked_drg_v1_1(size: str, sector_size: int) -> SealParams:
+    """The V1_1 stacked-DRG seal proof of a size below 32 GiB (2 layers, SEAL_CHALLENGES) and the
+    Winning and Window PoSt proofs named for the same size."""
+    return SealParams(
+        RegisteredSealProof[f"STACKED_DRG_{size}_V1_1"],
+        sector_size,
+        layers=2,
+        challenges=SEAL_CHALLENGES,
+        winning_post=RegisteredPoStProof[f"STACKED_DRG_WINNING_{size}_V1"],
+        window_post=RegisteredPoStProof[f"STACKED_DRG_WINDOW_{size}_V1_1"],
+    )
+
+
 _SEAL = (
-    SealParams(
-        RegisteredSealProof.STACKED_DRG_2KIB_V1_1,
-        2 * _KIB,
-        layers=2,
-        challenges=SEAL_CHALLENGES,
-        winning_post=RegisteredPoStProof.STACKED_DRG_WINNING_2KIB_V1,
-        window_post=RegisteredPoStProof.STACKED_DRG_WINDOW_2KIB_V1_1,
-    ),
-    SealParams(
-        RegisteredSealProof.STACKED_DRG_8MIB_V1_1,
-        8 * _MIB,
-        layers=2,
-        challenges=SEAL_CHALLENGES,
-        winning_post=RegisteredPoStProof.STACKED_DRG_WINNING_8MIB_V1,
-        window_post=RegisteredPoStProof.STACKED_DRG_WINDOW_8MIB_V1_1,
-    ),
-    SealParams(
-        RegisteredSealProof.STACKED_DRG_512MIB_V1_1,
-        512 * _MIB,
-        layers=2,
-        challenges=SEAL_CHALLENGES,
-        winning_post=RegisteredPoStProof.STACKED_DRG_WINNING_512MIB_V1,
-        window_post=RegisteredPoStProof.STACKED_DRG_WINDOW_512MIB_V1_1,
-    ),
+    _stacked_drg_v1_1("2KIB", 2 * _KIB),
+    _stacked_drg_v1_1("8MIB", 8 * _MIB),
+    _stacked_drg_v1_1("512MIB", 512 * _MIB),
 )
 
 WINNING_POST_CHALLENGES = 66
@@ -170,6 +165,9 @@ for _p in _SEAL:
 del _p
 
 
+P = TypeVar("P")
+
+
 def _describe(kind: type[IntEnum], number: int) -> str:
     member = kind._value2member_map_.get(number)
     return f"{number} ({member.name})" if isinstance(member, IntEnum) else str(number)
@@ -177,25 +175,20 @@ def _describe(kind: type[IntEnum], number: int) -> str:
 
 def seal_params(proof: int) -> SealParams:
     """The parameters of a registered seal proof number; UnsupportedProof when we do not seal it."""
-    if isinstance(proof, bool) or not isinstance(proof, int):
-        raise UnsupportedProof(f"a registered seal proof is an integer, got {type(proof).__name__}")
-    params = SEAL_PARAMS.get(proof)
-    if params is None:
-        raise UnsupportedProof(
-            f"registered seal proof {_describe(RegisteredSealProof, proof)} is not supported"
-        )
-    return params
+    return _params_of(SEAL_PARAMS, RegisteredSealProof, "seal", proof)
 
 
 def post_params(proof: int) -> PoStParams:
     """The parameters of a registered PoSt proof number; UnsupportedProof when we do not prove it."""
+    return _params_of(POST_PARAMS, RegisteredPoStProof, "PoSt", proof)
+
+
+def _params_of(table: Mapping[int, P], kind: type[IntEnum], what: str, proof: int) -> P:
     if isinstance(proof, bool) or not isinstance(proof, int):
-        raise UnsupportedProof(f"a registered PoSt proof is an integer, got {type(proof).__name__}")
-    params = POST_PARAMS.get(proof)
+        raise UnsupportedProof(f"a registered {what} proof is an integer, got {type(proof).__name__}")
+    params = table.get(proof)
     if params is None:
-        raise UnsupportedProof(
-            f"registered PoSt proof {_describe(RegisteredPoStProof, proof)} is not supported"
-        )
+        raise UnsupportedProof(f"registered {what} proof {_describe(kind, proof)} is not supported")
     return params
 
 

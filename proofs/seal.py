@@ -173,6 +173,52 @@ def seal(proof: int, sector_data: bytes, prover_id: bytes, sector_number: int, t
     rid = replica_id(params.proof, prover_id, sector_number, ticket, comm_d)
     labels = label_layers(_graph(params), rid, params.layers)
     replica = _encode(data, labels[-1])
+    return _sealed_sector(params, prover_id, sector_number, ticket, comm_d, replica, labels)
+
+
+def restore_sealed(
+    proof: int, replica: bytes, prover_id: bytes, sector_number: int, ticket: bytes, comm_d: bytes
+) -> SealedSector:
+    """Rebuild a SealedSector (labels, CommC, CommR) from its replica; SealError if it is not CommD's."""
+    params = seal_params(proof)
+    replica = _check_size(params, replica, "replica")
+    labels, _ = _unseal(params, replica, prover_id, sector_number, ticket, comm_d)
+    return _sealed_sector(params, prover_id, sector_number, ticket, bytes(comm_d), replica, labels)
+
+
+def unseal(
+    proof: int, replica: bytes, prover_id: bytes, sector_number: int, ticket: bytes, comm_d: bytes
+) -> bytes:
+    """The sector data a replica holds, checked against CommD; SealError if the replica is corrupt."""
+    params = seal_params(proof)
+    replica = _check_size(params, replica, "replica")
+    _, data = _unseal(params, replica, prover_id, sector_number, ticket, comm_d)
+    return data
+
+
+def _unseal(
+    params: SealParams, replica: bytes, prover_id: bytes, sector_number: int, ticket: bytes, comm_d: bytes
+) -> tuple[list[bytes], bytes]:
+    """The replica's labels and the data it encodes, checked against CommD."""
+    rid = replica_id(params.proof, prover_id, sector_number, ticket, comm_d)
+    labels = label_layers(_graph(params), rid, params.layers)
+    data = _decode(replica, labels[-1])
+    if merkle.root_of(data) != comm_d:
+        raise SealError(f"replica of sector {sector_number} does not unseal to its CommD: it is corrupt")
+    return labels, data
+
+
+def _sealed_sector(
+    params: SealParams,
+    prover_id: bytes,
+    sector_number: int,
+    ticket: bytes,
+    comm_d: bytes,
+    replica: bytes,
+    labels: Sequence[bytes],
+) -> SealedSector:
+    """The sealed sector of a replica and its labels: CommC over the label columns, CommRLast over the
+    replica, and CommR of the two."""
     comm_c = merkle.root_of(_column_leaves(labels, params.nodes))
     comm_r_last = merkle.root_of(replica)
     return SealedSector(
@@ -187,47 +233,6 @@ def seal(proof: int, sector_data: bytes, prover_id: bytes, sector_number: int, t
         replica,
         tuple(labels),
     )
-
-
-def restore_sealed(
-    proof: int, replica: bytes, prover_id: bytes, sector_number: int, ticket: bytes, comm_d: bytes
-) -> SealedSector:
-    """Rebuild a SealedSector (labels, CommC, CommR) from its replica; SealError if it is not CommD's."""
-    params = seal_params(proof)
-    replica = _check_size(params, replica, "replica")
-    rid = replica_id(params.proof, prover_id, sector_number, ticket, comm_d)
-    labels = label_layers(_graph(params), rid, params.layers)
-    data = _decode(replica, labels[-1])
-    if merkle.root_of(data) != comm_d:
-        raise SealError(f"replica of sector {sector_number} does not unseal to its CommD: it is corrupt")
-    comm_c = merkle.root_of(_column_leaves(labels, params.nodes))
-    comm_r_last = merkle.root_of(replica)
-    return SealedSector(
-        params.proof,
-        bytes(prover_id),
-        sector_number,
-        bytes(ticket),
-        bytes(comm_d),
-        comm_r_of(comm_c, comm_r_last),
-        comm_c,
-        comm_r_last,
-        replica,
-        tuple(labels),
-    )
-
-
-def unseal(
-    proof: int, replica: bytes, prover_id: bytes, sector_number: int, ticket: bytes, comm_d: bytes
-) -> bytes:
-    """The sector data a replica holds, checked against CommD; SealError if the replica is corrupt."""
-    params = seal_params(proof)
-    replica = _check_size(params, replica, "replica")
-    rid = replica_id(params.proof, prover_id, sector_number, ticket, comm_d)
-    key = label_layers(_graph(params), rid, params.layers)[-1]
-    data = _decode(replica, key)
-    if merkle.root_of(data) != comm_d:
-        raise SealError(f"replica of sector {sector_number} does not unseal to its CommD: it is corrupt")
-    return data
 
 
 @dataclass(frozen=True, slots=True)

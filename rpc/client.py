@@ -192,9 +192,11 @@ class WsClient:
                 waiter.close()
 
     async def call(self, method: str, *params: Any) -> Any:
-        return _result(await self._request(method, params))
+        _, answer = await self._request(method, params)
+        return _result(answer)
 
-    async def _request(self, method: str, params: tuple[Any, ...]) -> Any:
+    async def _request(self, method: str, params: tuple[Any, ...]) -> tuple[int, Any]:
+        """Send a request; its id and the answer frame."""
         if self._error is not None:
             raise TransportError(f"connection closed: {self._error}")
         request_id = next(self._ids)
@@ -208,7 +210,7 @@ class WsClient:
         }
         await self._ws.send_message(orjson.dumps(frame).decode())
         try:
-            return await recv.receive()
+            return request_id, await recv.receive()
         except trio.EndOfChannel:
             raise TransportError(f"connection closed: {self._error}") from None
 
@@ -219,22 +221,8 @@ class WsClient:
     async def subscribe(self, method: str, *params: Any) -> AsyncIterator[AsyncIterator[Any]]:
         """Call a channel method; iterate its values until the node closes the channel. Leaving the
         block early cancels the channel (xrpc.cancel)."""
-        if self._error is not None:
-            raise TransportError(f"connection closed: {self._error}")
-        request_id = next(self._ids)
-        answer_send, answer_recv = trio.open_memory_channel[Any](1)
-        self._waiting[request_id] = answer_send
-        frame = {
-            "jsonrpc": "2.0",
-            "id": request_id,
-            "method": full_method_name(method),
-            "params": list(params),
-        }
-        await self._ws.send_message(orjson.dumps(frame).decode())
-        try:
-            channel_id = _result(await answer_recv.receive())
-        except trio.EndOfChannel:
-            raise TransportError(f"connection closed: {self._error}") from None
+        request_id, answer = await self._request(method, params)
+        channel_id = _result(answer)
         send, recv = trio.open_memory_channel[Any](_CHANNEL_BUFFER)
         for value in self._early.pop(channel_id, []):
             send.send_nowait(("value", value))

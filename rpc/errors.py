@@ -5,6 +5,8 @@ the error's type is registered with a code of its own (go-jsonrpc `Errors`, lotu
 which numbers them from 2); `LotusCode` lists those numbers as Lotus master has them.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 from typing import Any, Final
 
@@ -56,6 +58,20 @@ class InvalidParams(RpcError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, INVALID_PARAMS)
+
+
+@contextmanager
+def answer_errors(*errors: type[Exception], prefix: str = "") -> Iterator[None]:
+    """Answer the call with code 1 and the message of any of `errors` raised inside (after `prefix: `
+    when given), without the traceback: for the refusals a node part raises with words for the user.
+
+        with answer_errors(WalletError, prefix="failed to set default key"):
+            await node.run_sync(node.wallet.set_default, address)
+    """
+    try:
+        yield
+    except errors as exc:
+        raise RpcError(f"{prefix}: {exc}" if prefix else str(exc)) from None
 
 
 def actor_not_found() -> RpcError:

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from chain.encoding.errors import DecodeError
-from chain.encoding.schema import BytesKind, Kind, ListKind, kind_name, kind_of
+from chain.encoding.schema import ArrayKind as ArrayKind  # declared with the other list kinds
+from chain.encoding.schema import BytesKind, Kind, kind_name
+from chain.encoding.schema import array_kind as array_kind
 
 
 class TimeKind(Kind):
@@ -78,22 +80,6 @@ class FloatKind(Kind):
 
     def json_schema(self) -> dict[str, Any]:
         return {"type": "number"}
-
-
-class ArrayKind(ListKind):
-    """A list written as `[]` when empty: a Go slice made with make() is never nil, so Lotus writes its
-    empty value as an array, not null (ChainGetBlockMessages' lists, for instance)."""
-
-    def to_json(self, value: Any, network: str) -> list[Any]:
-        write = self.inner.to_json
-        return [write(v, network) for v in value]
-
-
-def array_kind(item: Any) -> ArrayKind:
-    """The kind of `Annotated[tuple[item, ...], array_kind(item)]`: a list whose JSON is `[]` when empty."""
-    kind = kind_of(tuple[item, ...], f"array of {getattr(item, '__name__', item)}")
-    assert isinstance(kind, ListKind)
-    return ArrayKind(kind.inner, kind.max_len)
 
 
 class NonNilBytesKind(BytesKind):

@@ -10,6 +10,7 @@ from typing import Final
 
 from chain.encoding.errors import DecodeError
 from chain.encoding.schema import INT64_MAX, INT64_MIN, UINT64_MAX
+from chain.encoding.varint import leb128
 
 _MAX_VARINT_BYTES: Final = 10
 
@@ -17,12 +18,7 @@ _MAX_VARINT_BYTES: Final = 10
 def u64_key(value: int) -> bytes:
     if not 0 <= value <= UINT64_MAX:
         raise ValueError(f"key {value} is outside the uint64 range")
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return leb128(value)
 
 
 def parse_u64_key(key: bytes) -> int:

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Final, Protocol
 
+from chain.store.batch import OneShotBatch, leveldb_transaction, until_exit
+
 METADATA_NAMESPACE: Final = b"/meta/"
 
 
@@ -57,21 +59,19 @@ def _prefix_end(prefix: bytes) -> bytes | None:
     return None
 
 
-class _Ops:
-    __slots__ = ("finished", "ops")
+class _Ops(OneShotBatch):
+    __slots__ = ("ops",)
 
     def __init__(self) -> None:
+        super().__init__()
         self.ops: list[tuple[bytes, bytes | None]] = []
-        self.finished = False
 
     def put(self, key: bytes, value: bytes) -> None:
-        if self.finished:
-            raise RuntimeError("batch used after its with-block ended")
+        self._check()
         self.ops.append((bytes(key), bytes(value)))
 
     def delete(self, key: bytes) -> None:
-        if self.finished:
-            raise RuntimeError("batch used after its with-block ended")
+        self._check()
         self.ops.append((bytes(key), None))
 
 
@@ -96,11 +96,8 @@ class MemoryMetadata:
 
     @contextmanager
     def batch(self) -> Iterator[MetaBatch]:
-        staged = _Ops()
-        try:
+        with until_exit(_Ops()) as staged:
             yield staged
-        finally:
-            staged.finished = True
         for key, value in staged.ops:
             if value is None:
                 self.delete(key)
@@ -131,22 +128,20 @@ class MemoryMetadata:
         return iter(snapshot)
 
 
-class _LevelBatch:
-    __slots__ = ("_ns", "_wb", "finished")
+class _LevelBatch(OneShotBatch):
+    __slots__ = ("_ns", "_wb")
 
     def __init__(self, wb: Any, namespace: bytes) -> None:
+        super().__init__()
         self._wb = wb
         self._ns = namespace
-        self.finished = False
 
     def put(self, key: bytes, value: bytes) -> None:
-        if self.finished:
-            raise RuntimeError("batch used after its with-block ended")
+        self._check()
         self._wb.put(self._ns + key, bytes(value))
 
     def delete(self, key: bytes) -> None:
-        if self.finished:
-            raise RuntimeError("batch used after its with-block ended")
+        self._check()
         self._wb.delete(self._ns + key)
 
 
@@ -173,13 +168,8 @@ class LevelDBMetadata:
 
     @contextmanager
     def batch(self) -> Iterator[MetaBatch]:
-        # transaction=True: plyvel drops the batch instead of writing it when the with-block raises.
-        with self._db.write_batch(transaction=True, sync=self._sync) as wb:
-            staged = _LevelBatch(wb, self._ns)
-            try:
-                yield staged
-            finally:
-                staged.finished = True
+        with leveldb_transaction(self._db, sync=self._sync, wrap=lambda wb: _LevelBatch(wb, self._ns)) as b:
+            yield b
 
     def _first(self, **bounds: Any) -> tuple[bytes, bytes] | None:
         skip = len(self._ns)

@@ -7,10 +7,9 @@ walk left behind on the old side is reverted (newest first), what it left on the
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Annotated, Final, Literal
 
-from chain.encoding.schema import DEFAULT_NETWORK
+from chain.encoding.schema import STR_KIND, LotusJson, Name
 from chain.types.tipset import TipSet, TipSetKey
 
 REVERT: Final = "revert"
@@ -23,18 +22,12 @@ class NoCommonAncestor(ValueError):
     """Two tipsets whose chains do not meet: a different genesis, or a walk past the allowed depth."""
 
 
-@dataclass(frozen=True, slots=True)
-class HeadChange:
-    """One step of a head change (Lotus api.HeadChange).
+class HeadChange(LotusJson):
+    """One step of a head change, as ChainNotify sends it (Lotus api.HeadChange:
+    `{"Type": "current" | "apply" | "revert", "Val": TipSet}`)."""
 
-    Its JSON is written by hand because TipSet, its payload, is a JSON-only shape.
-    """
-
-    type: HeadChangeType
-    tipset: TipSet
-
-    def to_json(self, network: str = DEFAULT_NETWORK) -> dict[str, Any]:
-        return {"Type": self.type, "Val": self.tipset.to_json(network)}
+    type: Annotated[HeadChangeType, STR_KIND]
+    tipset: Annotated[TipSet, Name("Val")]
 
 
 def reorg_ops(

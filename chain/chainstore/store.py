@@ -29,6 +29,7 @@ import trio
 from chain.chainstore.export import walk_snapshot
 from chain.chainstore.fanout import Fanout
 from chain.chainstore.metadata import LevelDBMetadata, MemoryMetadata, MetadataStore
+from chain.chainstore.msgmeta import build_msg_meta
 from chain.chainstore.reorg import CURRENT, HeadChange, head_changes, reorg_ops
 from chain.crypto.signature import SigType
 from chain.encoding import dagcbor
@@ -36,7 +37,7 @@ from chain.encoding.bigint import decode_bigint, encode_bigint
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.encoding.expect import expect_bytes, expect_tuple
-from chain.state.amt import amt_v0_from_list, amt_v0_to_list
+from chain.state.amt import amt_v0_to_list
 from chain.state.tree import StateTree
 from chain.store.blockstore import BlockNotFound, Blockstore, LevelDBBlockstore, MemoryBlockstore
 from chain.store.car import ByteSink, write_car
@@ -421,10 +422,7 @@ class ChainStore:
 
     def put_msg_meta(self, bls_cids: Sequence[CID], secpk_cids: Sequence[CID]) -> CID:
         """The MsgMeta of these message CIDs: two legacy AMTs (the layout Lotus writes for blocks)."""
-        meta = MsgMeta(
-            bls_messages=amt_v0_from_list(self.blockstore, bls_cids),
-            secpk_messages=amt_v0_from_list(self.blockstore, secpk_cids),
-        )
+        meta = build_msg_meta(self.blockstore, bls_cids, secpk_cids)
         cid = meta.cid()
         self.blockstore.put(cid, meta.to_bytes())
         self._msg_meta.put(cid, (tuple(bls_cids), tuple(secpk_cids)))

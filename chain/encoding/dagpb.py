@@ -18,6 +18,7 @@ from typing import Final
 
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
+from chain.encoding.varint import leb128, read_protobuf_varint
 
 CODEC: Final = 0x70
 
@@ -65,36 +66,11 @@ class PBNode:
             raise TypeError(f"PBNode.Data must be bytes, got {type(self.data).__name__}")
 
 
-# varints (protobuf: up to 64 bits in at most 10 bytes) ------------------------------------------------
-
-
-def _put_varint(out: bytearray, value: int) -> None:
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-
-
-def _read_varint(data: bytes, pos: int, what: str) -> tuple[int, int]:
-    value = 0
-    shift = 0
-    start = pos
-    end = len(data)
-    while True:
-        if pos >= end:
-            raise DecodeError(f"{what} at offset {start}: varint is truncated")
-        byte = data[pos]
-        pos += 1
-        if shift == 63 and byte > 1:
-            raise DecodeError(f"{what} at offset {start}: varint exceeds 64 bits")
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
+# length-delimited fields (varints: chain/encoding/varint.py) -----------------------------------------
 
 
 def _read_bytes(data: bytes, pos: int, what: str) -> tuple[bytes, int]:
-    length, pos = _read_varint(data, pos, f"{what} length")
+    length, pos = read_protobuf_varint(data, pos, f"{what} length")
     if length > len(data) - pos:
         raise DecodeError(f"{what} at offset {pos}: needs {length} bytes, {len(data) - pos} remain")
     return data[pos : pos + length], pos + length
@@ -111,16 +87,16 @@ def encode_link(link: PBLink) -> bytes:
     out = bytearray()
     raw = link.hash.bytes
     out.append(_TAG_LINK_HASH)
-    _put_varint(out, len(raw))
+    out += leb128(len(raw))
     out += raw
     if link.name is not None:
         name = link.name.encode("utf-8")
         out.append(_TAG_LINK_NAME)
-        _put_varint(out, len(name))
+        out += leb128(len(name))
         out += name
     if link.tsize is not None:
         out.append(_TAG_LINK_TSIZE)
-        _put_varint(out, link.tsize)
+        out += leb128(link.tsize)
     return bytes(out)
 
 
@@ -138,11 +114,11 @@ def encode(node: PBNode) -> bytes:
         previous = key
         body = encode_link(link)
         out.append(_TAG_NODE_LINK)
-        _put_varint(out, len(body))
+        out += leb128(len(body))
         out += body
     if node.data is not None:
         out.append(_TAG_NODE_DATA)
-        _put_varint(out, len(node.data))
+        out += leb128(len(node.data))
         out += node.data
     return bytes(out)
 
@@ -164,7 +140,7 @@ def decode_link(data: bytes, what: str = "PBLink") -> PBLink:
     last_field = 0
     while pos < end:
         tag_at = pos
-        tag, pos = _read_varint(data, pos, f"{what} tag")
+        tag, pos = read_protobuf_varint(data, pos, f"{what} tag")
         field, wire = tag >> 3, tag & 7
         if field not in (1, 2, 3):
             raise DecodeError(f"{what} at offset {tag_at}: unknown field {field}")
@@ -177,7 +153,7 @@ def decode_link(data: bytes, what: str = "PBLink") -> PBLink:
         if field == 3:
             if wire != _VARINT:
                 raise DecodeError(f"{what}.Tsize at offset {tag_at}: wire type {wire}, expected varint (0)")
-            tsize, pos = _read_varint(data, pos, f"{what}.Tsize")
+            tsize, pos = read_protobuf_varint(data, pos, f"{what}.Tsize")
             continue
         if wire != _BYTES:
             label = "Hash" if field == 1 else "Name"
@@ -209,7 +185,7 @@ def decode(data: bytes) -> PBNode:
     links_done = False  # a Links group ended (Data came after it)
     while pos < end:
         tag_at = pos
-        tag, pos = _read_varint(data, pos, "PBNode tag")
+        tag, pos = read_protobuf_varint(data, pos, "PBNode tag")
         field, wire = tag >> 3, tag & 7
         if field == 1:
             if wire != _BYTES:

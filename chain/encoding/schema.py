@@ -434,6 +434,22 @@ class ListKind(Kind):
         ]
 
 
+class ArrayKind(ListKind):
+    """A list written as `[]` when empty: a Go slice made with make() is never nil, so Lotus writes its
+    empty value as an array, not null (ChainGetBlockMessages' lists, for instance)."""
+
+    def to_json(self, value: Any, network: str) -> list[Any]:
+        write = self.inner.to_json
+        return [write(v, network) for v in value]
+
+
+def array_kind(item: Any) -> ArrayKind:
+    """The kind of `Annotated[tuple[item, ...], array_kind(item)]`: a list whose JSON is `[]` when empty."""
+    kind = kind_of(tuple[item, ...], f"array of {getattr(item, '__name__', item)}")
+    assert isinstance(kind, ListKind)
+    return ArrayKind(kind.inner, kind.max_len)
+
+
 class NestedKind(Kind):
     """A value of a class that carries its own codec (a declared class, or a hand-written one)."""
 

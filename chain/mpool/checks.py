@@ -12,7 +12,7 @@ from enum import IntEnum
 from typing import Any, Final
 
 from chain.encoding.cid import CID
-from chain.encoding.schema import DEFAULT_NETWORK, LotusJson, cid_to_json
+from chain.encoding.schema import LotusJson
 from chain.mpool.pool import (
     BASE_FEE_LOWER_BOUND_FACTOR,
     MessagePool,
@@ -47,24 +47,14 @@ class CheckStatusCode(IntEnum):
 @dataclass(frozen=True, slots=True)
 class MessageCheckStatus:
     """One check of one message (Lotus api.MessageCheckStatus). Hint values are as Lotus's JSON has
-    them: nonces as numbers, token amounts and gas as decimal strings.
-
-    Its JSON is written by hand: Hint is a free-form map."""
+    them: nonces as numbers, token amounts and gas as decimal strings. Its JSON shape is declared once,
+    with the API's (rpc/methods/mpool_types.py)."""
 
     cid: CID
     code: CheckStatusCode
     ok: bool
     err: str = ""
     hint: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self, network: str = DEFAULT_NETWORK) -> dict[str, Any]:
-        return {
-            "Cid": cid_to_json(self.cid),
-            "Code": int(self.code),
-            "OK": self.ok,
-            "Err": self.err,
-            "Hint": self.hint or None,
-        }
 
 
 class MessagePrototype(LotusJson):

@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Final
+from typing import Final
 
 import structlog
 import trio
@@ -41,7 +41,6 @@ from chain.chainstore.reorg import reorg_ops
 from chain.crypto.signature import Signature, SignatureError, SigType
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
-from chain.encoding.schema import DEFAULT_NETWORK
 from chain.mpool.config import MpoolConfig
 from chain.mpool.errors import (
     BaseFeeLowerBound,
@@ -86,15 +85,11 @@ class MpoolChange(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class MpoolUpdate:
-    """A message entering or leaving the pool (Lotus api.MpoolUpdate), as MpoolSub sends it.
-
-    Written by hand: its JSON nests a SignedMessage with its derived CID."""
+    """A message entering or leaving the pool (Lotus api.MpoolUpdate), as MpoolSub sends it (its JSON
+    shape is declared with the API's, rpc/methods/mpool_types.py)."""
 
     type: MpoolChange
     message: SignedMessage
-
-    def to_json(self, network: str = DEFAULT_NETWORK) -> dict[str, Any]:
-        return {"Type": int(self.type), "Message": self.message.to_json(network)}
 
 
 def base_fee_lower_bound(base_fee: int, factor: int, minimum: int) -> int:

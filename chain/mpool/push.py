@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from actors.dispatch import encode_params
 from chain.crypto.signature import Signature
 from chain.mpool.errors import MpoolError, NotEnoughFunds
 from chain.mpool.gas_estimate import DEFAULT_MAX_FEE, gas_estimate_message_gas
@@ -34,6 +35,24 @@ class SendSpec:
 
     max_fee: int = 0
     maximize_fee_cap: bool = False
+
+
+def message_to_push(
+    to: Address, sender: Address, *, value: int = 0, method: int = 0, params: object = None
+) -> Message:
+    """A message for push_message to complete: nonce and gas zero (filled in there), params encoded as
+    actors take them (a declared type, a plain DAG-CBOR value, or None for none)."""
+    return Message(
+        to=to,
+        from_=sender,
+        nonce=0,
+        value=value,
+        gas_limit=0,
+        gas_fee_cap=0,
+        gas_premium=0,
+        method=method,
+        params=encode_params(params),
+    )
 
 
 class PushRefused(MpoolError):

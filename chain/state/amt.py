@@ -26,6 +26,7 @@ from typing import Any, Final
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID, DAG_CBOR
 from chain.encoding.errors import DecodeError
+from chain.state.link import Link
 from chain.store.blockcache import cache_of
 from chain.store.blockstore import BlockNotFound, Blockstore
 
@@ -53,18 +54,8 @@ def bmap_bytes(bitwidth: int) -> int:
     return 1 if bitwidth <= 3 else 1 << (bitwidth - 3)
 
 
-class _Link:
-    """A clean pointer to a child node: its CID and, once loaded, the decoded node."""
-
-    __slots__ = ("cid", "node")
-
-    def __init__(self, cid: CID, node: "_Node | None" = None) -> None:
-        self.cid = cid
-        self.node = node
-
-
 class _Node:
-    """A decoded node: slot -> value (leaf) or slot -> _Link / owned dirty _Node (inner)."""
+    """A decoded node: slot -> value (leaf) or slot -> Link / owned dirty _Node (inner)."""
 
     __slots__ = ("items", "leaf")
 
@@ -80,7 +71,7 @@ def _detached(node: _Node) -> _Node:
     """A copy of a clean node whose links carry no loaded children (see the HAMT's)."""
     if node.leaf:
         return _Node(True, node.items.copy())
-    return _Node(False, {slot: _Link(ptr.cid) for slot, ptr in node.items.items()})
+    return _Node(False, {slot: Link(ptr.cid) for slot, ptr in node.items.items()})
 
 
 def _read_node(store: Blockstore, cid: CID, bitwidth: int, leaf: bool) -> _Node:
@@ -180,7 +171,7 @@ def _expand(raw: Any, bitwidth: int, allow_empty: bool, expect_leaf: bool, where
                 raise DecodeError(
                     f"AMT node {where}: link in slot {slot} has codec {link.codec:#x}, not dag-cbor"
                 )
-            items[slot] = _Link(link)
+            items[slot] = Link(link)
         return _Node(False, items)
     if not allow_empty:
         raise DecodeError(f"AMT node {where}: empty node below the root")
@@ -289,7 +280,7 @@ class Amt:
         return self._count
 
     # reading ------------------------------------------------------------------------------------------
-    def _load(self, link: _Link, height: int) -> _Node:
+    def _load(self, link: Link[_Node], height: int) -> _Node:
         node = _read_node(self._store, link.cid, self._bitwidth, height == 0)
         link.node = node
         return node
@@ -313,7 +304,7 @@ class Amt:
                 return default
             index &= (1 << shift) - 1
             height -= 1
-            node = (ptr.node or self._load(ptr, height)) if type(ptr) is _Link else ptr
+            node = (ptr.node or self._load(ptr, height)) if type(ptr) is Link else ptr
         return node.items.get(index, default)
 
     def contains(self, index: int) -> bool:
@@ -341,7 +332,7 @@ class Amt:
             if base + span <= start:
                 continue
             ptr = items[slot]
-            child = (ptr.node or self._load(ptr, height - 1)) if type(ptr) is _Link else ptr
+            child = (ptr.node or self._load(ptr, height - 1)) if type(ptr) is Link else ptr
             yield from self._walk(child, height - 1, base, start)
 
     def keys(self) -> Iterator[int]:
@@ -388,7 +379,7 @@ class Amt:
             ptr = node.items.get(slot)
             if ptr is None:
                 child = _Node(h == 0, {})
-            elif type(ptr) is _Link:
+            elif type(ptr) is Link:
                 child = (ptr.node or self._load(ptr, h)).copy()
             else:
                 child = ptr
@@ -422,7 +413,7 @@ class Amt:
             while height and len(root.items) == 1 and 0 in root.items:
                 ptr = root.items[0]
                 height -= 1
-                root = (ptr.node or self._load(ptr, height)).copy() if type(ptr) is _Link else ptr
+                root = (ptr.node or self._load(ptr, height)).copy() if type(ptr) is Link else ptr
         self._root = root
         self._height = height
         self._count -= 1
@@ -440,7 +431,7 @@ class Amt:
         ptr = node.items.get(slot)
         if ptr is None:
             return False
-        child = (ptr.node or self._load(ptr, height - 1)).copy() if type(ptr) is _Link else ptr
+        child = (ptr.node or self._load(ptr, height - 1)).copy() if type(ptr) is Link else ptr
         if not self._remove(child, height - 1, index & ((1 << shift) - 1)):
             return False
         if child.items:
@@ -479,7 +470,7 @@ class Amt:
                 cid = CID.hash_of(data)
                 blocks.append((cid, data))
                 written.append(ptr)
-                items[slot] = ptr = _Link(cid, ptr)  # the child is clean from now on
+                items[slot] = ptr = Link(cid, ptr)  # the child is clean from now on
             links.append(ptr.cid)
         return [bmap, links, []]
 

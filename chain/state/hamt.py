@@ -32,6 +32,7 @@ from typing import Any, Final
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID, DAG_CBOR
 from chain.encoding.errors import DecodeError
+from chain.state.link import Link
 from chain.store.blockcache import cache_of
 from chain.store.blockstore import BlockNotFound, Blockstore
 
@@ -88,18 +89,8 @@ class HashBits:
         return (self._value >> self._left) & ((1 << n) - 1)
 
 
-class _Link:
-    """A clean pointer to a child node: its CID and, once loaded, the decoded node."""
-
-    __slots__ = ("cid", "node")
-
-    def __init__(self, cid: CID, node: "_Node | None" = None) -> None:
-        self.cid = cid
-        self.node = node
-
-
 class _Node:
-    """A decoded node. Pointers are buckets (lists of [key, value]), _Link (clean child) or _Node
+    """A decoded node. Pointers are buckets (lists of [key, value]), Link (clean child) or _Node
     (a child changed since the last flush, owned by this node)."""
 
     __slots__ = ("bitmap", "pointers")
@@ -175,7 +166,7 @@ def _decode_node(data: bytes, bitwidth: int, is_root: bool, where: object, legac
                 raise DecodeError(
                     f"HAMT node {where}: pointer {i} links to codec {ptr.codec:#x}, not dag-cbor"
                 )
-            pointers[i] = _Link(ptr)
+            pointers[i] = Link(ptr)
             links += 1
         elif t is list:
             if not ptr or len(ptr) > BUCKET_SIZE:
@@ -202,7 +193,7 @@ def _decode_node(data: bytes, bitwidth: int, is_root: bool, where: object, legac
 def _detached(node: _Node) -> _Node:
     """A copy of a clean node whose links carry no loaded children: what the block cache holds, and
     what each HAMT reading a cached node gets (its own links, which it fills as it loads children)."""
-    return _Node(node.bitmap, [_Link(p.cid) if type(p) is _Link else p for p in node.pointers])
+    return _Node(node.bitmap, [Link(p.cid) if type(p) is Link else p for p in node.pointers])
 
 
 def _read_node(store: Blockstore, cid: CID, bitwidth: int, is_root: bool, legacy: bool) -> _Node:
@@ -307,7 +298,7 @@ class Hamt:
         return self._bitwidth
 
     # reading ------------------------------------------------------------------------------------------
-    def _load(self, link: _Link) -> _Node:
+    def _load(self, link: Link[_Node]) -> _Node:
         node = _read_node(self._store, link.cid, self._bitwidth, False, self._legacy)
         link.node = node
         return node
@@ -340,7 +331,7 @@ class Hamt:
                     if kv[0] == key:
                         return kv[1]
                 return default
-            node = (ptr.node or self._load(ptr)) if t is _Link else ptr
+            node = (ptr.node or self._load(ptr)) if t is Link else ptr
 
     def contains(self, key: bytes) -> bool:
         return self.get(key, _MISSING) is not _MISSING
@@ -361,7 +352,7 @@ class Hamt:
             if t is list:
                 for kv in ptr:
                     yield kv[0], kv[1]
-            elif t is _Link:
+            elif t is Link:
                 stack.append(iter((ptr.node or self._load(ptr)).pointers))
             else:
                 stack.append(iter(ptr.pointers))
@@ -453,7 +444,7 @@ class Hamt:
                 self._insert(child, kh, left, k, v, True)
             node.pointers[i] = child
             return True
-        if t is _Link:
+        if t is Link:
             clean = ptr.node or self._load(ptr)
             child = clean.copy()
             if not self._insert(child, h, left, key, value, overwrite):
@@ -491,7 +482,7 @@ class Hamt:
                         node.pointers[i] = ptr[:j] + ptr[j + 1 :]
                     return True
             return False
-        child = (ptr.node or self._load(ptr)).copy() if t is _Link else ptr
+        child = (ptr.node or self._load(ptr)).copy() if t is Link else ptr
         if not self._remove(child, h, left, key):
             return False
         if not child.pointers:  # unreachable for valid trees; keeps the parent well formed anyway
@@ -531,14 +522,14 @@ class Hamt:
             t = type(ptr)
             if t is list:
                 out.append(ptr)
-            elif t is _Link:
+            elif t is Link:
                 out.append(ptr.cid)
             else:
                 data = self._encode(ptr, blocks, written)
                 cid = CID.hash_of(data)
                 blocks.append((cid, data))
                 written.append(ptr)
-                pointers[i] = _Link(cid, ptr)  # the child is clean from now on
+                pointers[i] = Link(cid, ptr)  # the child is clean from now on
                 out.append(cid)
         if self._legacy:
             out = [{"0": p} if type(p) is CID else {"1": p} for p in out]

@@ -19,6 +19,7 @@ import plyvel
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
+from chain.store.batch import OneShotBatch, leveldb_transaction, until_exit
 from chain.store.blockcache import BlockCache, cache_of
 
 T = TypeVar("T")
@@ -123,18 +124,14 @@ def get_decoded(store: Blockstore, cid: CID, decode: Callable[[Any], T]) -> T:
     return value
 
 
-class _StagedBatch:
-    """Ops recorded in order; `finished` guards against use after the batch was written or dropped."""
+class _StagedBatch(OneShotBatch):
+    """Ops recorded in order, applied when the batch's with-block ends normally."""
 
-    __slots__ = ("finished", "ops")
+    __slots__ = ("ops",)
 
     def __init__(self) -> None:
+        super().__init__()
         self.ops: list[tuple[CID, bytes | None]] = []
-        self.finished = False
-
-    def _check(self) -> None:
-        if self.finished:
-            raise RuntimeError("batch used after its with-block ended")
 
     def put(self, cid: CID, data: bytes) -> None:
         self._check()
@@ -175,11 +172,8 @@ class MemoryBlockstore:
 
     @contextmanager
     def batch(self) -> Iterator[BlockBatch]:
-        staged = _StagedBatch()
-        try:
+        with until_exit(_StagedBatch()) as staged:
             yield staged
-        finally:
-            staged.finished = True
         for cid, data in staged.ops:
             if data is None:
                 self._blocks.pop(cid, None)
@@ -221,19 +215,15 @@ def _open_failure(path: Path, exc: Exception) -> StoreOpenError:
     return StoreOpenError(f"cannot open blockstore at {path}: {reason}")
 
 
-class _LevelBatch:
+class _LevelBatch(OneShotBatch):
     """A plyvel write batch that only takes blocks, keyed into the blocks namespace."""
 
-    __slots__ = ("_ns", "_wb", "finished")
+    __slots__ = ("_ns", "_wb")
 
     def __init__(self, wb: Any, namespace: bytes) -> None:
+        super().__init__()
         self._wb = wb
         self._ns = namespace
-        self.finished = False
-
-    def _check(self) -> None:
-        if self.finished:
-            raise RuntimeError("batch used after its with-block ended")
 
     def put(self, cid: CID, data: bytes) -> None:
         self._check()
@@ -300,13 +290,8 @@ class LevelDBBlockstore:
 
     @contextmanager
     def batch(self) -> Iterator[BlockBatch]:
-        # transaction=True: plyvel drops the batch instead of writing it when the with-block raises.
-        with self._db.write_batch(transaction=True, sync=self._sync) as wb:
-            staged = _LevelBatch(wb, self._ns)
-            try:
-                yield staged
-            finally:
-                staged.finished = True
+        with leveldb_transaction(self._db, sync=self._sync, wrap=lambda wb: _LevelBatch(wb, self._ns)) as b:
+            yield b
 
     def keys(self, prefix: bytes = b"") -> Iterator[CID]:
         skip = len(self._ns)

@@ -25,11 +25,11 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from chain.encoding.errors import DecodeError
 from chain.encoding.expect import expect_bytes
-from chain.encoding.schema import DEFAULT_NETWORK, kind_name
+from chain.encoding.schema import DEFAULT_NETWORK, OptionalKind, kind_name, kind_of
 from chain.encoding.varint import decode_uvarint, encode_uvarint
 
 if TYPE_CHECKING:
@@ -343,3 +343,27 @@ def parse_with_network(text: str) -> tuple[Address, str]:
     if checksum(bytes((protocol,)) + payload) != cksm:
         raise DecodeError(f"invalid address checksum in {text!r}")
     return Address(protocol, payload), network
+
+
+class UndefAddressKind(OptionalKind):
+    """An address Go leaves as address.Undef when there is none (a channel whose creation is pending,
+    a miner with no worker change pending), which Lotus JSON writes as "<empty>"; None here, and a
+    null reads as none too."""
+
+    label = "Address"
+    UNDEF: Final = "<empty>"
+
+    def __init__(self) -> None:
+        super().__init__(kind_of(Address))
+
+    def to_json(self, value: Any, network: str) -> Any:
+        return self.UNDEF if value is None else self.inner.to_json(value, network)
+
+    def from_json(self, raw: Any, what: str) -> Any:
+        return None if raw is None or raw == self.UNDEF else self.inner.from_json(raw, what)
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"title": "Address", "type": "string", "examples": ["f01234", self.UNDEF]}
+
+
+AddressOrUndef = Annotated[Address | None, UndefAddressKind()]

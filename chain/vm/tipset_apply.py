@@ -69,13 +69,23 @@ class TipsetResult:
     applied: tuple[tuple[CID, ApplyRet], ...] = field(default=(), repr=False)
 
 
-def _implicit_message(to: Address, method: int, params: bytes, epoch: int, gas_limit: int) -> Message:
-    """A message from the system actor, as Lotus makes them: nonce = epoch, no value, no gas price."""
+def implicit_message(
+    to: Address,
+    method: int,
+    params: bytes,
+    *,
+    nonce: int,
+    gas_limit: int,
+    value: int = 0,
+    sender: Address = builtin.SYSTEM_ACTOR_ADDR,
+) -> Message:
+    """A message the node applies itself (VM.apply_implicit_message), from the system actor unless
+    said otherwise: no gas price, as Lotus makes them (its cron and reward messages take nonce = epoch)."""
     return Message(
         to=to,
-        from_=builtin.SYSTEM_ACTOR_ADDR,
-        nonce=epoch,
-        value=0,
+        from_=sender,
+        nonce=nonce,
+        value=value,
         gas_limit=gas_limit,
         gas_fee_cap=0,
         gas_premium=0,
@@ -85,18 +95,20 @@ def _implicit_message(to: Address, method: int, params: bytes, epoch: int, gas_l
 
 
 def reward_message(epoch: int, params: AwardBlockRewardParams) -> Message:
-    return _implicit_message(
+    return implicit_message(
         builtin.REWARD_ACTOR_ADDR,
         RewardMethod.AwardBlockReward,
         params.to_bytes(),
-        epoch,
-        REWARD_MESSAGE_GAS_LIMIT,
+        nonce=epoch,
+        gas_limit=REWARD_MESSAGE_GAS_LIMIT,
     )
 
 
 def cron_message(epoch: int, policy: Policy) -> Message:
     gas_limit = policy.block_gas_limit * CRON_GAS_LIMIT_BLOCKS
-    return _implicit_message(builtin.CRON_ACTOR_ADDR, CronMethod.EpochTick, b"", epoch, gas_limit)
+    return implicit_message(
+        builtin.CRON_ACTOR_ADDR, CronMethod.EpochTick, b"", nonce=epoch, gas_limit=gas_limit
+    )
 
 
 def run_cron(vm: VM, policy: Policy) -> None:

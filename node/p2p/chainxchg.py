@@ -24,12 +24,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Annotated, Final
+from typing import Annotated, Final, TypeVar
 
 import structlog
 import trio
 from libp2p.abc import INetStream
 
+from chain.chainstore.msgmeta import msg_meta_cid
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.encoding.schema import CborTuple, MaxLen, Uint64
@@ -38,7 +39,6 @@ from chain.types.message import Message, SignedMessage
 from chain.types.tipset import InvalidTipSet, TipSet, TipSetKey
 from node.p2p.chainview import ChainView, IncludedMessages
 from node.p2p.host import Libp2pHost
-from node.p2p.msgmeta import msg_meta_cid
 from node.p2p.protocols import BLOCK_MESSAGE_LIMIT, CHAIN_EXCHANGE_PROTOCOL, PeerID
 from node.p2p.streamio import (
     StreamFailure,
@@ -126,24 +126,23 @@ def compact(per_block: Sequence[IncludedMessages]) -> CompactedMessages:
     secpk: dict[CID, int] = {}
     bls_list: list[Message] = []
     secpk_list: list[SignedMessage] = []
-    bls_includes: list[tuple[int, ...]] = []
-    secpk_includes: list[tuple[int, ...]] = []
-    for messages in per_block:
-        indexes = []
-        for message in messages.bls:
-            index = bls.setdefault(message.cid(), len(bls_list))
-            if index == len(bls_list):
-                bls_list.append(message)
-            indexes.append(index)
-        bls_includes.append(tuple(indexes))
-        indexes = []
-        for signed in messages.secpk:
-            index = secpk.setdefault(signed.cid(), len(secpk_list))
-            if index == len(secpk_list):
-                secpk_list.append(signed)
-            indexes.append(index)
-        secpk_includes.append(tuple(indexes))
-    return CompactedMessages(tuple(bls_list), tuple(bls_includes), tuple(secpk_list), tuple(secpk_includes))
+    bls_includes = tuple(_include(bls, bls_list, messages.bls) for messages in per_block)
+    secpk_includes = tuple(_include(secpk, secpk_list, messages.secpk) for messages in per_block)
+    return CompactedMessages(tuple(bls_list), bls_includes, tuple(secpk_list), secpk_includes)
+
+
+M = TypeVar("M", Message, SignedMessage)
+
+
+def _include(seen: dict[CID, int], unique: list[M], messages: Sequence[M]) -> tuple[int, ...]:
+    """Where each message stands in `unique` (by CID), appending those not seen before."""
+    indexes = []
+    for message in messages:
+        index = seen.setdefault(message.cid(), len(unique))
+        if index == len(unique):
+            unique.append(message)
+        indexes.append(index)
+    return tuple(indexes)
 
 
 class BadResponse(Exception):

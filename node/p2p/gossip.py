@@ -43,6 +43,7 @@ from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service import background_trio_service
 
+from chain.chainstore.msgmeta import msg_meta_cid
 from chain.crypto.signature import SignatureError
 from chain.encoding.errors import DecodeError
 from chain.params import Policy
@@ -51,7 +52,6 @@ from chain.types.address import Protocol as AddressProtocol
 from chain.types.block import BlockMsg
 from chain.types.message import InvalidMessage, SignedMessage
 from node.p2p.host import AddrInfo, Libp2pHost
-from node.p2p.msgmeta import msg_meta_cid
 from node.p2p.protocols import (
     BLOCK_MESSAGE_LIMIT,
     MAX_GOSSIP_MESSAGE_BYTES,

@@ -20,9 +20,8 @@ import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Annotated, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import structlog
 import trio
@@ -41,7 +40,6 @@ from libp2p.io.exceptions import IOException
 from libp2p.network.auto_connector import AutoConnector
 from libp2p.network.config import ConnectionConfig
 from libp2p.network.swarm import Swarm
-from libp2p.peer.peerinfo import PeerInfo
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL
@@ -51,8 +49,9 @@ from multiaddr import Multiaddr
 from multiaddr.protocols import P_P2P
 
 from chain.encoding.errors import DecodeError
-from chain.encoding.schema import LotusJson, Name
 from node.config import Libp2pConfig
+from node.p2p.addrinfo import AddrInfo as AddrInfo  # the host's callers name it from here too
+from node.p2p.addrinfo import Connectedness as Connectedness
 from node.p2p.identity import peer_id_of
 from node.p2p.protocols import IDENTIFY_PROTOCOL, PeerID
 from node.p2p.streamio import StreamFailure, close_quietly
@@ -77,45 +76,6 @@ _IDENTIFY_TIMEOUT: Final = 10.0
 _IDENTIFY_RETRIES: Final = (0.0, 0.25, 1.0, 3.0)  # pause before each attempt
 _EVENT_BUFFER: Final = 1024
 _HANG_UP_TIMEOUT: Final = 10.0
-
-
-class Connectedness(IntEnum):
-    """go-libp2p network.Connectedness, as NetConnectedness returns it."""
-
-    NOT_CONNECTED = 0
-    CONNECTED = 1
-    CAN_CONNECT = 2
-    CANNOT_CONNECT = 3
-    LIMITED = 4
-
-
-class AddrInfo(LotusJson):
-    """A peer and its addresses (go-libp2p peer.AddrInfo: JSON {"ID", "Addrs"}), without /p2p parts."""
-
-    id: Annotated[str, Name("ID")]
-    addrs: tuple[str, ...] = ()
-
-    @classmethod
-    def parse(cls, text: str) -> "AddrInfo":
-        """An address ending in /p2p/<peer id>, as config files and `filpy net connect` take them."""
-        try:
-            addr = Multiaddr(text)
-            peer = addr.get_peer_id()
-        except Exception as exc:  # multiaddr raises several unrelated types for bad text
-            raise DecodeError(f"{text!r} is not a multiaddr: {exc}") from None
-        if peer is None:
-            raise DecodeError(f"{text!r} does not end in /p2p/<peer id>")
-        transport = addr.decapsulate_code(P_P2P)
-        return cls(peer, (str(transport),) if str(transport) not in ("", "/") else ())
-
-    def peer_id(self) -> PeerID:
-        try:
-            return PeerID.from_base58(self.id)
-        except Exception as exc:  # base58 and multihash errors
-            raise DecodeError(f"{self.id!r} is not a peer ID: {exc}") from None
-
-    def to_peer_info(self) -> PeerInfo:
-        return PeerInfo(self.peer_id(), [Multiaddr(a) for a in self.addrs])
 
 
 @dataclass(frozen=True, slots=True)

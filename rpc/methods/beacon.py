@@ -11,21 +11,19 @@ from chain.encoding.schema import ChainEpoch
 from chain.stmgr.randomness import BeaconEntryNotFound
 from chain.types.beacon import BeaconEntry
 from node.fullnode import FullNode
-from rpc.errors import RpcError
+from rpc.errors import answer_errors
 from rpc.registry import READ, method
 
 
 async def beacon_entry(node: FullNode, epoch: int) -> BeaconEntry:
     head = node.chain.head()
     if epoch > head.height:
-        try:
+        with answer_errors(LookupError, prefix=f"getting the beacon entry of epoch {epoch}"):
             return node.beacon.entry(node.beacon.max_beacon_round_for_epoch(epoch))
-        except LookupError as exc:
-            raise RpcError(f"getting the beacon entry of epoch {epoch}: {exc}") from None
-    try:
+    with answer_errors(
+        BeaconEntryNotFound, ChainStoreError, prefix=f"getting the beacon entry of epoch {epoch}"
+    ):
         return await node.run_sync(node.state.beacon_entry, head, max(epoch, 0))
-    except (BeaconEntryNotFound, ChainStoreError) as exc:
-        raise RpcError(f"getting the beacon entry of epoch {epoch}: {exc}") from None
 
 
 @method("StateGetBeaconEntry", perm=READ, api="v1")

@@ -10,7 +10,7 @@ was looked for.
 from collections.abc import AsyncIterator, Iterator
 
 from chain.chainstore.export import walk_snapshot
-from chain.chainstore.reorg import NoCommonAncestor
+from chain.chainstore.reorg import HeadChange, NoCommonAncestor
 from chain.chainstore.store import ChainStoreError
 from chain.consensus.weight import weight_of
 from chain.encoding.cid import CID
@@ -23,8 +23,8 @@ from chain.types.message import Message, SignedMessage
 from chain.types.receipt import MessageReceipt
 from chain.types.tipset import TipSet, TipSetKey
 from node.fullnode import FullNode
-from rpc.errors import RpcError
-from rpc.methods.chain_types import EXPORT_PIECE, ApiMessage, BlockMessages, ExportPiece, HeadChange, ObjStat
+from rpc.errors import RpcError, answer_errors
+from rpc.methods.chain_types import EXPORT_PIECE, ApiMessage, BlockMessages, ExportPiece, ObjStat
 from rpc.methods.query import block_of, reason, tipset_of
 from rpc.registry import READ, method
 
@@ -43,7 +43,7 @@ async def chain_notify(node: FullNode) -> AsyncIterator[tuple[HeadChange, ...]]:
     changes = node.chain.subscribe()
     async with changes:
         async for batch in changes:
-            yield tuple(HeadChange.of(change) for change in batch)
+            yield tuple(batch)
 
 
 @method("ChainGetGenesis", perm=READ)
@@ -99,7 +99,7 @@ async def chain_get_path(node: FullNode, from_: TipSetKey, to: TipSetKey) -> tup
         path = await node.run_sync(node.chain.chain_path, from_, to)
     except (ChainStoreError, DecodeError, NoCommonAncestor) as exc:
         raise RpcError(f"getting the path from {from_} to {to}: {reason(exc)}") from None
-    return tuple(HeadChange.of(change) for change in path)
+    return tuple(path)
 
 
 @method("ChainTipSetWeight", perm=READ)
@@ -267,10 +267,8 @@ async def chain_get_randomness_from_tickets(
 ) -> Bytes:
     """Randomness drawn from the ticket of the chain at epoch (on the chain ending at tsk)."""
     ts = await tipset_of(node, tsk)
-    try:
+    with answer_errors(ValueError, ChainStoreError, prefix="drawing chain randomness"):
         return await node.run_sync(node.state.draw_chain_randomness, ts, personalization, epoch, entropy)
-    except (ValueError, ChainStoreError) as exc:
-        raise RpcError(f"drawing chain randomness: {exc}") from None
 
 
 @method("ChainGetRandomnessFromBeacon", perm=READ, api="v0")
@@ -279,7 +277,5 @@ async def chain_get_randomness_from_beacon(
 ) -> Bytes:
     """Randomness drawn from the beacon entry of epoch (on the chain ending at tsk)."""
     ts = await tipset_of(node, tsk)
-    try:
+    with answer_errors(ValueError, ChainStoreError, prefix="drawing beacon randomness"):
         return await node.run_sync(node.state.draw_beacon_randomness, ts, personalization, epoch, entropy)
-    except (ValueError, ChainStoreError) as exc:
-        raise RpcError(f"drawing beacon randomness: {exc}") from None

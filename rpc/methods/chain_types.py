@@ -6,29 +6,16 @@ the `of` constructors, so the methods build no JSON by hand.
 
 from typing import Annotated, Final, Self
 
-from chain.chainstore.reorg import HeadChange as StoreHeadChange
 from chain.chainstore.store import ChainMessage
 from chain.encoding.cid import CID
 from chain.encoding.schema import LotusJson, Uint64
 from chain.types.message import Message, SignedMessage
-from chain.types.tipset import TipSet
 from rpc.jsontypes import NonNilBytesKind, array_kind
 
 # ChainExport sends the CAR in pieces of this many bytes (the last one shorter), as Lotus, which reads
 # its export pipe 1 MiB at a time; an empty piece (`""`) ends a complete export.
 EXPORT_PIECE: Final = 1 << 20
 ExportPiece = Annotated[bytes, NonNilBytesKind(max_len=EXPORT_PIECE)]
-
-
-class HeadChange(LotusJson):
-    """lotus api.HeadChange: `{"Type": "current" | "apply" | "revert", "Val": TipSet}`."""
-
-    type: str
-    val: TipSet
-
-    @classmethod
-    def of(cls, change: StoreHeadChange) -> Self:
-        return cls(type=change.type, val=change.tipset)
 
 
 class BlockMessages(LotusJson):

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Final, Protocol
 from chain.encoding.schema import Bytes, LotusJson, Name, Uint64
 from chain.params import Policy
 from rpc import auth
-from rpc.errors import RpcError
+from rpc.errors import RpcError, answer_errors
 from rpc.jsontypes import GoTime, JsonValue
 from rpc.openrpc import document, filpy_version
 from rpc.registry import ADMIN, READ, WRITE, CallContext, method
@@ -97,10 +97,8 @@ async def auth_new(node: CommonNode, ctx: CallContext, perms: tuple[str, ...]) -
     """A new API token granting exactly the given permissions (the token's text as bytes)."""
     if ctx.secret is None:
         raise RpcError("this node has no API secret")
-    try:
+    with answer_errors(auth.AuthError):
         return auth.create_token(ctx.secret, perms).encode("ascii")
-    except auth.AuthError as exc:
-        raise RpcError(str(exc)) from None
 
 
 @method("AuthVerify", perm=READ)
@@ -108,10 +106,8 @@ async def auth_verify(node: CommonNode, ctx: CallContext, token: str) -> tuple[s
     """The permissions a token grants."""
     if ctx.secret is None:
         raise RpcError("this node has no API secret")
-    try:
+    with answer_errors(auth.AuthError, prefix="JWT Verification failed"):
         return auth.verify_token(ctx.secret, token)
-    except auth.AuthError as exc:
-        raise RpcError(f"JWT Verification failed: {exc}") from None
 
 
 @method("Discover", perm=READ, aliases=("rpc.discover",))

@@ -14,9 +14,8 @@ mining.enabled); Faucet needs a node with a funded faucet account (a devnet's ac
 from chain.encoding.cid import CID
 from chain.encoding.schema import BigInt
 from chain.mpool.errors import MpoolError
-from chain.mpool.push import SendSpec
+from chain.mpool.push import SendSpec, message_to_push
 from chain.types.address import Address
-from chain.types.message import Message
 from chain.types.tipset import TipSet
 from node.fullnode import FullNode, MiningControl
 from rpc.errors import RpcError
@@ -53,9 +52,7 @@ async def faucet(node: FullNode, to: Address, amount: BigInt) -> CID:
         raise RpcError("this node has no faucet: Filpy.Faucet is for `filpy devnet`")
     if amount <= 0:
         raise RpcError(f"the amount must be positive, got {amount} attoFIL")
-    msg = Message(
-        to=to, from_=source, nonce=0, value=amount, gas_limit=0, gas_fee_cap=0, gas_premium=0, method=0
-    )
+    msg = message_to_push(to, source, value=amount)
     try:
         signed = await node.run_sync(node.pusher.push_message, msg, SendSpec())
     except MpoolError as exc:

@@ -7,10 +7,10 @@ ever reserved, so MarketGetReserved is 0 and a withdrawal may take everything no
 """
 
 from actors import builtin
-from actors.dispatch import encode_params
 from actors.market.types import MarketMethod, WithdrawBalanceParams
 from chain.encoding.cid import CID
 from chain.encoding.schema import BigInt
+from chain.mpool.push import message_to_push
 from chain.types.address import Address
 from chain.types.fil import format_fil
 from chain.types.message import Message
@@ -22,16 +22,8 @@ from rpc.registry import SIGN, method
 
 
 def _market_message(wallet: Address, method: int, params: object, value: int) -> Message:
-    return Message(
-        to=builtin.STORAGE_MARKET_ACTOR_ADDR,
-        from_=wallet,
-        nonce=0,
-        value=value,
-        gas_limit=0,
-        gas_fee_cap=0,
-        gas_premium=0,
-        method=method,
-        params=encode_params(params),
+    return message_to_push(
+        builtin.STORAGE_MARKET_ACTOR_ADDR, wallet, value=value, method=method, params=params
     )
 
 

@@ -28,7 +28,7 @@ from node.mining.create import LocalMinerRecord, MinerCreated, MinerCreateError,
 from node.sealing.pipeline import PipelineError, SealingPipeline
 from node.sealing.types import JobSector, SealingJob, SectorStatus
 from proofs.registered import SEAL_PARAMS
-from rpc.errors import RpcError
+from rpc.errors import RpcError, answer_errors
 from rpc.jsontypes import JsonValue
 from rpc.methods.query import reason
 from rpc.registry import ADMIN, READ, WRITE, method
@@ -95,12 +95,10 @@ async def miner_create(
 ) -> MinerCreated:
     """Create a storage miner (power.CreateMiner from the owner, the pledge as its balance), wait for it
     and serve it from this node; its addresses and the messages sent."""
-    try:
+    with answer_errors(MinerCreateError):
         created = await create_miner(
             node, node.miners, owner=owner, worker=worker, sector_size=sector_size, pledge=pledge
         )
-    except MinerCreateError as exc:
-        raise RpcError(str(exc)) from None
     record = await node.run_sync(node.miners.get, created.id_address)
     if record is not None and node.on_miner_created is not None:
         await node.on_miner_created(record)
@@ -124,10 +122,8 @@ async def miner_list(node: FullNode) -> tuple[ServedMiner, ...]:
 async def sector_pledge(node: FullNode, miner: Address) -> JobSector:
     """Open a committed-capacity sector of the miner and start sealing it (Lotus SectorPledge)."""
     pipeline = await _pipeline(node, miner)
-    try:
+    with answer_errors(PipelineError):
         number = await pipeline.pledge_sector()
-    except PipelineError as exc:
-        raise RpcError(str(exc)) from None
     return JobSector((await _id_address(node, miner)).id, number)
 
 
@@ -148,10 +144,8 @@ async def sectors_status(node: FullNode, miner: Address, sector: Uint64, on_chai
     """A sector's state, pieces, tickets, messages and log, with its on-chain info when asked for and
     the chain has it (Lotus SectorsStatus)."""
     pipeline = await _pipeline(node, miner)
-    try:
+    with answer_errors(PipelineError, prefix=f"miner {_name(node, miner)}"):
         return await pipeline.sector_status(sector, on_chain=on_chain)
-    except PipelineError as exc:
-        raise RpcError(f"miner {_name(node, miner)}: {exc}") from None
 
 
 @method("SealingJobs", perm=READ, namespace=NAMESPACE)

@@ -13,6 +13,7 @@ from actors.multisig.types import ConstructorParams, MultisigMethod, ProposePara
 from chain.encoding.cid import CID
 from chain.encoding.schema import INT64_MAX, BigInt, Bytes, ChainEpoch, Uint64
 from chain.mpool.checks import MessagePrototype
+from chain.mpool.push import message_to_push
 from chain.types.address import Address
 from chain.types.message import Message
 from chain.types.tipset import TipSet, TipSetKey
@@ -71,7 +72,9 @@ def create_message(
         raise RpcError("must provide a non-negative initial balance")
     params = ConstructorParams(signers, required or len(signers), unlock_duration, 0)
     exec_params = ExecParams(builtin.MULTISIG_ACTOR_CODE, encode_params(params))
-    return _message(builtin.INIT_ACTOR_ADDR, sender, InitMethod.Exec, exec_params, value)
+    return message_to_push(
+        builtin.INIT_ACTOR_ADDR, sender, value=value, method=InitMethod.Exec, params=exec_params
+    )
 
 
 def propose_message(
@@ -80,28 +83,13 @@ def propose_message(
     if amount < 0:
         raise RpcError("must provide a non-negative amount for proposed send")
     proposal = ProposeParams(to, amount, method, params)
-    return _message(msig, sender, MultisigMethod.Propose, proposal, 0)
+    return message_to_push(msig, sender, method=MultisigMethod.Propose, params=proposal)
 
 
 def approve_message(msig: Address, txn_id: int, sender: Address) -> Message:
     if txn_id > INT64_MAX:
         raise RpcError(f"transaction ID {txn_id} is out of range for int64")
-    return _message(msig, sender, MultisigMethod.Approve, TxnIDParams(txn_id), 0)
-
-
-def _message(to: Address, sender: Address, method: int, params: object, value: int) -> Message:
-    """A message whose nonce and gas are left for MpoolPushMessage to fill in."""
-    return Message(
-        to=to,
-        from_=sender,
-        nonce=0,
-        value=value,
-        gas_limit=0,
-        gas_fee_cap=0,
-        gas_premium=0,
-        method=method,
-        params=encode_params(params),
-    )
+    return message_to_push(msig, sender, method=MultisigMethod.Approve, params=TxnIDParams(txn_id))
 
 
 def _prototype(msg: Message) -> MessagePrototype:

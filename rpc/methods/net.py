@@ -8,42 +8,24 @@ the common methods.
 """
 
 from collections.abc import Sequence
-from enum import IntEnum
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from chain.encoding.multihash import IDENTITY, SHA2_256, Multihash
 from node.fullnode import FullNode
+from node.p2p.addrinfo import AddrInfo, Connectedness
 from rpc.errors import RpcError
-from rpc.methods.net_types import AddrInfo
 from rpc.registry import READ, WRITE, method
 
 if TYPE_CHECKING:
     from libp2p.peer.id import ID as PeerID  # noqa: N811 - py-libp2p names its peer ID class ID
 
 
-class Connectedness(IntEnum):
-    """go-libp2p network.Connectedness, as NetConnectedness answers it."""
-
-    NOT_CONNECTED = 0
-    CONNECTED = 1
-    CAN_CONNECT = 2
-    CANNOT_CONNECT = 3
-    LIMITED = 4
-
-
-class HostAddrInfo(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def addrs(self) -> Sequence[str]: ...
-
-
 class NetHost(Protocol):
     """What these methods ask of the host (node/p2p/host.py's Libp2pHost offers it)."""
 
-    def addrs_listen(self) -> HostAddrInfo: ...
-    def peers(self) -> Sequence[HostAddrInfo]: ...
-    async def connect(self, info: Any) -> None: ...
+    def addrs_listen(self) -> AddrInfo: ...
+    def peers(self) -> Sequence[AddrInfo]: ...
+    async def connect(self, info: AddrInfo) -> None: ...
     async def disconnect(self, peer: "PeerID") -> None: ...
     def connectedness(self, peer: "PeerID") -> int: ...
     def agent_version(self, peer: "PeerID") -> str: ...
@@ -56,10 +38,6 @@ PEER_ID_HASHES: Final = frozenset({IDENTITY, SHA2_256})
 
 def _host(node: FullNode) -> NetHost | None:
     return node.host
-
-
-def _addr_info(info: HostAddrInfo) -> AddrInfo:
-    return AddrInfo(id=info.id, addrs=tuple(info.addrs))
 
 
 def parse_peer_id(text: str) -> "PeerID":
@@ -82,14 +60,14 @@ def parse_peer_id(text: str) -> "PeerID":
 async def net_peers(node: FullNode) -> tuple[AddrInfo, ...]:
     """The connected peers, each with the addresses of its connections."""
     host = _host(node)
-    return () if host is None else tuple(_addr_info(p) for p in host.peers())
+    return () if host is None else tuple(host.peers())
 
 
 @method("NetAddrsListen", perm=READ)
 async def net_addrs_listen(node: FullNode) -> AddrInfo:
     """This node's peer ID and the addresses it listens on."""
     host = _host(node)
-    return AddrInfo(id=node.peer_id) if host is None else _addr_info(host.addrs_listen())
+    return AddrInfo(id=node.peer_id) if host is None else host.addrs_listen()
 
 
 @method("NetConnect", perm=WRITE)
@@ -99,10 +77,8 @@ async def net_connect(node: FullNode, peer: AddrInfo) -> None:
     host = _host(node)
     if host is None:
         raise RpcError(f"cannot connect to {peer.id}: {NO_NETWORK}")
-    from node.p2p.host import AddrInfo as HostAddrInfo  # py-libp2p: imported by the calls that dial
-
     try:
-        await host.connect(HostAddrInfo(peer.id, peer.addrs))
+        await host.connect(peer)
     except Exception as exc:  # the host's dial failures (StreamFailure and py-libp2p's own)
         raise RpcError(f"connecting to {peer.id}: {exc}") from None
 

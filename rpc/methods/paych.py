@@ -22,12 +22,8 @@ from node.markets.paych_types import (
     VoucherCreateResult,
     VoucherSpec,
 )
-from rpc.errors import RpcError
+from rpc.errors import answer_errors
 from rpc.registry import READ, SIGN, WRITE, method
-
-
-def _refused(exc: PaychError) -> RpcError:
-    return RpcError(str(exc))
 
 
 @method("PaychGet", perm=SIGN, api="v1")
@@ -36,10 +32,8 @@ async def paych_get(
 ) -> ChannelInfo:
     """Get or create the channel from `from` to `to` with `amount` reserved for the caller; funds are
     added by a message when the channel lacks them (never with OffChain)."""
-    try:
+    with answer_errors(PaychError):
         return await node.paych.get_paych(from_, to, amount, off_chain=opts.off_chain)
-    except PaychError as exc:
-        raise _refused(exc) from None
 
 
 @method("PaychGet", perm=SIGN, api="v0")
@@ -52,28 +46,22 @@ async def paych_get_v0(node: FullNode, from_: Address, to: Address, amount: Toke
 @method("PaychFund", perm=SIGN, api="v1")
 async def paych_fund(node: FullNode, from_: Address, to: Address, amount: TokenAmount) -> ChannelInfo:
     """Get or create the channel from `from` to `to` and add `amount` to it by a message, for later use."""
-    try:
+    with answer_errors(PaychError):
         return await node.paych.fund(from_, to, amount)
-    except PaychError as exc:
-        raise _refused(exc) from None
 
 
 @method("PaychGetWaitReady", perm=SIGN)
 async def paych_get_wait_ready(node: FullNode, sentinel: CID) -> Address:
     """Wait for the create or add-funds message `sentinel` (a WaitSentinel) to land; the channel."""
-    try:
+    with answer_errors(PaychError):
         return await node.paych.get_wait_ready(sentinel)
-    except PaychError as exc:
-        raise _refused(exc) from None
 
 
 @method("PaychAvailableFunds", perm=SIGN)
 async def paych_available_funds(node: FullNode, channel: Address) -> ChannelAvailableFunds:
     """What a tracked channel holds: confirmed, pending, non-reserved, queued and redeemed amounts."""
-    try:
+    with answer_errors(PaychError):
         return await node.paych.available_funds(channel)
-    except PaychError as exc:
-        raise _refused(exc) from None
 
 
 @method("PaychAvailableFundsByFromTo", perm=SIGN)
@@ -81,10 +69,8 @@ async def paych_available_funds_by_from_to(
     node: FullNode, from_: Address, to: Address
 ) -> ChannelAvailableFunds:
     """What the active channel from `from` to `to` holds (no channel and zeros when there is none)."""
-    try:
+    with answer_errors(PaychError):
         return await node.paych.available_funds_by_from_to(from_, to)
-    except PaychError as exc:
-        raise _refused(exc) from None
 
 
 @method("PaychList", perm=READ)
@@ -96,37 +82,29 @@ async def paych_list(node: FullNode) -> tuple[Address, ...]:
 @method("PaychStatus", perm=READ)
 async def paych_status(node: FullNode, channel: Address) -> PaychStatus:
     """Our address on a tracked channel and its direction (1 inbound, 2 outbound)."""
-    try:
+    with answer_errors(PaychError):
         return await node.paych.status(channel)
-    except PaychError as exc:
-        raise _refused(exc) from None
 
 
 @method("PaychSettle", perm=SIGN)
 async def paych_settle(node: FullNode, channel: Address) -> CID:
     """Start settling the channel; the message."""
-    try:
+    with answer_errors(PaychError):
         return await node.paych.settle(channel)
-    except PaychError as exc:
-        raise _refused(exc) from None
 
 
 @method("PaychCollect", perm=SIGN)
 async def paych_collect(node: FullNode, channel: Address) -> CID:
     """Collect a settled channel: pay out the redeemed vouchers, return the rest to From; the message."""
-    try:
+    with answer_errors(PaychError):
         return await node.paych.collect(channel)
-    except PaychError as exc:
-        raise _refused(exc) from None
 
 
 @method("PaychAllocateLane", perm=SIGN)
 async def paych_allocate_lane(node: FullNode, channel: Address) -> Uint64:
     """A lane of the channel that no voucher of ours uses yet."""
-    try:
+    with answer_errors(PaychError):
         return await node.paych.allocate_lane(channel)
-    except PaychError as exc:
-        raise _refused(exc) from None
 
 
 @method("PaychNewPayment", perm=SIGN)
@@ -135,20 +113,16 @@ async def paych_new_payment(
 ) -> PaymentInfo:
     """Reserve the last voucher's amount on the channel from `from` to `to`, take a new lane and sign
     the vouchers on it."""
-    try:
+    with answer_errors(PaychError):
         return await node.paych.new_payment(from_, to, vouchers)
-    except PaychError as exc:
-        raise _refused(exc) from None
 
 
 @method("PaychVoucherCheckValid", perm=READ)
 async def paych_voucher_check_valid(node: FullNode, channel: Address, voucher: SignedVoucher) -> None:
     """Fail unless the voucher could be redeemed: signed by the channel's From, ahead on its lane,
     within the channel's balance."""
-    try:
+    with answer_errors(PaychError):
         await node.paych.check_voucher_valid(channel, voucher)
-    except PaychError as exc:
-        raise _refused(exc) from None
 
 
 @method("PaychVoucherCheckSpendable", perm=READ)
@@ -157,10 +131,8 @@ async def paych_voucher_check_spendable(
 ) -> bool:
     """Whether the stored voucher would be redeemed now (a state call of UpdateChannelState, with the
     secret and the proof for its condition)."""
-    try:
+    with answer_errors(PaychError):
         return await node.paych.check_voucher_spendable(channel, voucher, secret, proof)
-    except PaychError as exc:
-        raise _refused(exc) from None
 
 
 @method("PaychVoucherCreate", perm=SIGN)
@@ -169,10 +141,8 @@ async def paych_voucher_create(
 ) -> VoucherCreateResult:
     """Sign a voucher for `amount` in total on `lane`; no voucher and the shortfall when the channel
     lacks funds."""
-    try:
+    with answer_errors(PaychError):
         return await node.paych.create_voucher(channel, VoucherSpec(amount=amount), lane)
-    except PaychError as exc:
-        raise _refused(exc) from None
 
 
 @method("PaychVoucherAdd", perm=WRITE)
@@ -181,19 +151,15 @@ async def paych_voucher_add(
 ) -> TokenAmount:
     """Check and store a voucher paying us (kept with the proof for its condition); what it adds to its
     lane, which must be at least minDelta."""
-    try:
+    with answer_errors(PaychError):
         return await node.paych.add_voucher(channel, voucher, proof, min_delta)
-    except PaychError as exc:
-        raise _refused(exc) from None
 
 
 @method("PaychVoucherList", perm=WRITE)
 async def paych_voucher_list(node: FullNode, channel: Address) -> tuple[SignedVoucher, ...]:
     """The channel's stored vouchers."""
-    try:
+    with answer_errors(PaychError):
         return tuple(held.voucher for held in await node.paych.list_vouchers(channel))
-    except PaychError as exc:
-        raise _refused(exc) from None
 
 
 @method("PaychVoucherSubmit", perm=SIGN)
@@ -201,7 +167,5 @@ async def paych_voucher_submit(
     node: FullNode, channel: Address, voucher: SignedVoucher, secret: Bytes, proof: Bytes
 ) -> CID:
     """Redeem a voucher on chain (UpdateChannelState with the secret and the proof); the message."""
-    try:
+    with answer_errors(PaychError):
         return await node.paych.submit_voucher(channel, voucher, secret, proof)
-    except PaychError as exc:
-        raise _refused(exc) from None

@@ -24,7 +24,7 @@ from chain.types.message import Message
 from chain.types.tipset import InvalidTipSet, TipSet, TipSetKey
 from node.fullnode import FullNode
 from node.wallet import WalletError
-from rpc.errors import LotusCode, RpcError
+from rpc.errors import LotusCode, RpcError, answer_errors
 
 T = TypeVar("T")
 
@@ -89,10 +89,7 @@ async def push(node: FullNode, msg: Message) -> CID:
     """Estimate gas, number, sign and add msg (Lotus MpoolPushMessage); the signed message's CID."""
 
     def run() -> CID:
-        try:
-            with state_errors():
-                return node.pusher.push_message(msg).cid()
-        except (MpoolError, WalletError) as exc:
-            raise RpcError(str(exc)) from None
+        with answer_errors(MpoolError, WalletError), state_errors():
+            return node.pusher.push_message(msg).cid()
 
     return await node.run_sync(run)

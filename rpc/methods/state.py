@@ -32,7 +32,7 @@ from chain.types.receipt import MessageReceipt
 from chain.types.tipset import EMPTY_TSK, TipSet, TipSetKey
 from chain.vm.gas import GasOutputs
 from node.fullnode import FullNode
-from rpc.errors import RpcError
+from rpc.errors import RpcError, answer_errors
 from rpc.methods.query import at_tipset, load_tipset, state_errors
 from rpc.methods.state_types import (
     ActorState,
@@ -244,10 +244,8 @@ async def state_decode_params(
             if params:
                 raise RpcError(f"method {found.name} takes no params")
             return None
-        try:
+        with answer_errors(DecodeError, prefix="decoding params"):
             return Decoded(found.params, found.params.decode(dagcbor.decode(params), f"{found.name} params"))
-        except DecodeError as exc:
-            raise RpcError(f"decoding params: {exc}") from None
 
     return await at_tipset(node, tsk, decode)
 
@@ -443,11 +441,8 @@ async def state_replay(node: FullNode, tsk: TipSetKey, cid: CID) -> InvocResult:
     def replay() -> InvocResult:
         ts = load_tipset(node, tsk if executed is None else executed.parents)
         start = time.perf_counter()
-        with state_errors():
-            try:
-                chain_msg, ret = node.state.replay(ts, target)
-            except MessageNotFound as exc:
-                raise RpcError(str(exc)) from None
+        with state_errors(), answer_errors(MessageNotFound):
+            chain_msg, ret = node.state.replay(ts, target)
         applied = _unsigned(chain_msg)
         return InvocResult(
             msg_cid=target,

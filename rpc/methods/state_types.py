@@ -8,7 +8,7 @@ Partition): the API's versions are ApiMinerInfo, ApiDeadline and ApiPartition.
 """
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 
 from actors.market.types import DealProposal
 from actors.miner.state import BeneficiaryTerm, PendingBeneficiaryChange
@@ -28,7 +28,7 @@ from chain.encoding.schema import (
     kind_name,
 )
 from chain.state.tree import Actor
-from chain.types.address import Address
+from chain.types.address import Address, AddressOrUndef
 from chain.types.bitfield import BitField
 from chain.types.message import Message
 from chain.types.receipt import MessageReceipt
@@ -58,34 +58,6 @@ class Decoded:
     def json_schema(cls) -> dict[str, Any]:
         return {}
 
-
-class UndefAddressKind(Kind):
-    """An address that Go leaves as address.Undef when there is none, which it writes as "<empty>"."""
-
-    label = "Address"
-    EMPTY: Final = "<empty>"
-
-    def decode(self, raw: Any, what: str) -> Address | None:
-        raise DecodeError(f"{what}: a JSON-only address has no CBOR form")
-
-    def to_json(self, value: Any, network: str) -> str:
-        return self.EMPTY if value is None else str(value.to_json(network))
-
-    def from_json(self, raw: Any, what: str) -> Address | None:
-        if raw == self.EMPTY:
-            return None
-        return Address.from_json(raw, what)
-
-    def check(self, value: Any, what: str) -> Any:
-        if value is not None and not isinstance(value, Address):
-            raise TypeError(f"{what}: expected an Address or None, got {kind_name(value)}")
-        return value
-
-    def json_schema(self) -> dict[str, Any]:
-        return {"title": "Address", "type": "string", "examples": ["f01234", "<empty>"]}
-
-
-AddressOrEmpty = Annotated[Address | None, UndefAddressKind()]
 
 # -- messages -------------------------------------------------------------------------------------------
 
@@ -258,7 +230,7 @@ class ApiMinerInfo(LotusJson, kw_only=True):
 
     owner: Address
     worker: Address
-    new_worker: AddressOrEmpty
+    new_worker: AddressOrUndef
     control_addresses: tuple[Address, ...]
     worker_change_epoch: ChainEpoch
     peer_id: Annotated[str | None, Name("PeerId")]

@@ -15,7 +15,7 @@ from chain.types.message import Message, SignedMessage
 from node.fullnode import FullNode
 from node.keystore import KeyInfo
 from node.wallet import WalletError
-from rpc.errors import RpcError
+from rpc.errors import RpcError, answer_errors
 from rpc.registry import ADMIN, READ, SIGN, WRITE, method
 
 
@@ -33,19 +33,15 @@ async def _key_address(node: FullNode, address: Address) -> Address:
 async def wallet_new(node: FullNode, key_type: str) -> Address:
     """A new key of this type (secp256k1, bls or delegated) in the wallet; its address. The wallet's
     first key becomes the default."""
-    try:
+    with answer_errors(WalletError):
         return await node.run_sync(node.wallet.new, key_type)
-    except WalletError as exc:
-        raise RpcError(str(exc)) from None
 
 
 @method("WalletHas", perm=WRITE)
 async def wallet_has(node: FullNode, address: Address) -> bool:
     """Whether the wallet holds the key of this address."""
-    try:
+    with answer_errors(WalletError):
         return await node.run_sync(node.wallet.has, address)
-    except WalletError as exc:
-        raise RpcError(str(exc)) from None
 
 
 @method("WalletList", perm=WRITE)
@@ -71,20 +67,16 @@ async def wallet_balance(node: FullNode, address: Address) -> BigInt:
 async def wallet_sign(node: FullNode, address: Address, data: Bytes) -> Signature:
     """Sign data with the key of address."""
     key = await _key_address(node, address)
-    try:
+    with answer_errors(WalletError, prefix=f"signing using key '{address}'"):
         return await node.run_sync(node.wallet.sign, key, data)
-    except WalletError as exc:
-        raise RpcError(f"signing using key '{address}': {exc}") from None
 
 
 @method("WalletSignMessage", perm=SIGN)
 async def wallet_sign_message(node: FullNode, address: Address, message: Message) -> SignedMessage:
     """Sign a message (its CID) with the key of address."""
     key = await _key_address(node, address)
-    try:
+    with answer_errors(WalletError, prefix="failed to sign message"):
         return await node.run_sync(node.wallet.sign_message, message, key)
-    except WalletError as exc:
-        raise RpcError(f"failed to sign message: {exc}") from None
 
 
 @method("WalletVerify", perm=READ)
@@ -96,10 +88,8 @@ async def wallet_verify(node: FullNode, address: Address, data: Bytes, signature
 @method("WalletDefaultAddress", perm=WRITE)
 async def wallet_default_address(node: FullNode) -> Address:
     """The wallet's default address."""
-    try:
+    with answer_errors(WalletError, prefix="failed to get default key"):
         found = await node.run_sync(node.wallet.default)
-    except WalletError as exc:
-        raise RpcError(f"failed to get default key: {exc}") from None
     if found is None:
         raise RpcError("failed to get default key: no default key is set")
     return found
@@ -108,37 +98,29 @@ async def wallet_default_address(node: FullNode) -> Address:
 @method("WalletSetDefault", perm=WRITE)
 async def wallet_set_default(node: FullNode, address: Address) -> None:
     """Make an address of the wallet its default."""
-    try:
+    with answer_errors(WalletError, prefix="failed to set default key"):
         await node.run_sync(node.wallet.set_default, address)
-    except WalletError as exc:
-        raise RpcError(f"failed to set default key: {exc}") from None
 
 
 @method("WalletExport", perm=ADMIN)
 async def wallet_export(node: FullNode, address: Address) -> KeyInfo:
     """The private key of an address, as Lotus KeyInfo."""
-    try:
+    with answer_errors(WalletError, prefix="failed to find key to export"):
         return await node.run_sync(node.wallet.export, address)
-    except WalletError as exc:
-        raise RpcError(f"failed to find key to export: {exc}") from None
 
 
 @method("WalletImport", perm=ADMIN)
 async def wallet_import(node: FullNode, key: KeyInfo) -> Address:
     """Add a key (Lotus KeyInfo) to the wallet; its address."""
-    try:
+    with answer_errors(WalletError):
         return await node.run_sync(node.wallet.import_key, key)
-    except WalletError as exc:
-        raise RpcError(str(exc)) from None
 
 
 @method("WalletDelete", perm=ADMIN)
 async def wallet_delete(node: FullNode, address: Address) -> None:
     """Remove a key from the wallet (kept aside in the keystore as trash-<address>)."""
-    try:
+    with answer_errors(WalletError, prefix=f"failed to delete key {address}"):
         await node.run_sync(node.wallet.delete, address)
-    except WalletError as exc:
-        raise RpcError(f"failed to delete key {address}: {exc}") from None
 
 
 @method("WalletValidateAddress", perm=READ)

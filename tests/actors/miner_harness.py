@@ -26,6 +26,7 @@ from actors.miner.policy import (
     initial_pledge_for_power,
     qa_power_for_weight,
 )
+from actors.miner.proving import termination_penalty
 from actors.miner.state import MinerInfo, MinerState, PreCommits, SectorOnChainInfo, Sectors
 from actors.miner.types import (
     CRON_EVENT_PROVING_DEADLINE,
@@ -50,7 +51,7 @@ from actors.smoothing import FilterEstimate
 from chain.encoding import dagcbor
 from chain.encoding.bigint import encode_bigint
 from chain.encoding.cid import CID, FIL_COMMITMENT_SEALED
-from chain.encoding.commcid import piece_cid_v1
+from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
 from chain.encoding.multihash import Multihash
 from chain.types.address import Address
 from chain.types.block import PoStProof
@@ -62,6 +63,8 @@ from chain.types.sector import (
     WindowPoStVerifyInfo,
 )
 from chain.vm.exitcode import ActorError, ExitCode
+from proofs.registered import make_prover_id
+from proofs.seal import verify_seal
 from tests.actors.mock_runtime import MockRuntime
 
 MINER = Address.new_id(1000)
@@ -179,6 +182,27 @@ class Harness:
     def expect_burn(self, amount: int) -> None:
         if amount > 0:
             self.rt.expect_send(builtin.BURNT_FUNDS_ACTOR_ADDR, METHOD_SEND, None, amount)
+
+    def termination_penalty(self, sectors: list[SectorOnChainInfo]) -> int:
+        """The fee for terminating sectors now, at the reward and power estimates the actors answer."""
+        return termination_penalty(
+            self.rt.policy,
+            SECTOR_SIZE,
+            self.rt.curr_epoch,
+            REWARD.this_epoch_reward_smoothed,
+            self.power.quality_adj_power_smoothed,
+            sectors,
+        )
+
+    def expect_terminate(self, power: PowerPair, fee: int, pledge: int) -> None:
+        """What TerminateSectors from the worker sends: the stats, the power given up, the fee burnt
+        and the pledge released."""
+        self.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
+        self.rt.expect_validate_caller_addr(*self.control_set())
+        self.expect_stats()
+        self.expect_power(-power)
+        self.expect_burn(fee)
+        self.expect_pledge(-pledge)
 
     def expect_enroll(self, epoch: int) -> None:
         payload = encode_params(CronEventPayload(CRON_EVENT_PROVING_DEADLINE))
@@ -355,6 +379,20 @@ class Harness:
             OnMinerSectorsTerminateParams(self.rt.curr_epoch, deal_ids),
             0,
         )
+
+
+def real_verifier(info: SealVerifyInfo) -> bool:
+    """What the VM's verify_seal syscall answers: the proofs/ verifier on exactly what the actor asks."""
+    return verify_seal(
+        info.seal_proof,
+        make_prover_id(info.sector_id.miner),
+        info.sector_id.number,
+        info.randomness,
+        info.interactive_randomness,
+        commitment_of_v1(info.unsealed_cid),
+        info.sealed_cid.multihash.digest,
+        info.proof,
+    )
 
 
 def exit_code(exc: BaseException) -> ExitCode | int:

@@ -55,9 +55,9 @@ from chain.encoding.schema import AnyCbor, CborTuple
 from chain.state.tree import Actor
 from chain.store.blockstore import get_cbor, put_cbor
 from chain.types.address import Address
-from chain.types.message import Message
 from chain.vm.exitcode import ExitCode
 from chain.vm.runtime import Runtime
+from chain.vm.tipset_apply import implicit_message
 from proofs.commp import comm_d, commp_of_bytes
 from tests.chain.vm_helpers import (
     FIL,
@@ -268,16 +268,13 @@ def as_miner(world: World, method: int, params: Any, epoch: int) -> bytes:
 
 
 def cron(world: World, epoch: int) -> None:
-    msg = Message(
-        to=builtin.STORAGE_MARKET_ACTOR_ADDR,
-        from_=builtin.CRON_ACTOR_ADDR,
+    msg = implicit_message(
+        builtin.STORAGE_MARKET_ACTOR_ADDR,
+        MarketMethod.CronTick,
+        b"",
         nonce=0,
-        value=0,
         gas_limit=1 << 40,
-        gas_fee_cap=0,
-        gas_premium=0,
-        method=MarketMethod.CronTick,
-        params=b"",
+        sender=builtin.CRON_ACTOR_ADDR,
     )
     ret = world.vm(epoch=epoch).apply_implicit_message(msg)
     expect_exit(ret.exit_code, ExitCode.Ok)

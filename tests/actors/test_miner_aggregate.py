@@ -25,7 +25,7 @@ from actors.miner.types import (
     encode_aggregate_proof,
 )
 from chain.encoding import dagcbor
-from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
+from chain.encoding.commcid import piece_cid_v1
 from chain.encoding.errors import DecodeError
 from chain.types.address import Address
 from chain.types.bitfield import BitField
@@ -33,7 +33,7 @@ from chain.types.sector import SealVerifyInfo, SectorID
 from chain.vm.exitcode import ExitCode
 from proofs import merkle
 from proofs.registered import make_prover_id
-from proofs.seal import prove_commit, seal, verify_seal
+from proofs.seal import prove_commit, seal
 from tests.actors.miner_harness import (
     CIRCULATING,
     CONTROL,
@@ -49,25 +49,12 @@ from tests.actors.miner_harness import (
     WORKER,
     Harness,
     fails,
+    real_verifier,
     sealed_cid,
 )
 
 ZERO_COMMD = piece_cid_v1(merkle.root_of(bytes(SECTOR_SIZE)))  # the real CommD of a zero sector
 DEALS_COMMD = piece_cid_v1(bytes([3]) * 32)
-
-
-def real_verifier(info: SealVerifyInfo) -> bool:
-    """What the VM's verify_seal syscall answers: the proofs/ verifier on exactly what the actor asks."""
-    return verify_seal(
-        info.seal_proof,
-        make_prover_id(info.sector_id.miner),
-        info.sector_id.number,
-        info.randomness,
-        info.interactive_randomness,
-        commitment_of_v1(info.unsealed_cid),
-        info.sealed_cid.multihash.digest,
-        info.proof,
-    )
 
 
 def seal_real(number: int) -> bytes:

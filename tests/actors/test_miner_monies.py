@@ -10,7 +10,6 @@ filpy's ln used to refuse a non-positive argument, so each of these failed with 
 
 import pytest
 
-from actors import builtin
 from actors.miner.actor import ACTOR
 from actors.miner.policy import (
     INITIAL_PLEDGE_MAX_PER_BYTE,
@@ -26,7 +25,7 @@ from actors.power.types import CurrentTotalPowerReturn
 from actors.smoothing import FilterEstimate, extrapolated_cum_sum_of_ratio
 from chain.params import DEVNET
 from chain.types.bitfield import BitField
-from tests.actors.miner_harness import CIRCULATING, REWARD, SECTOR_SIZE, WORKER, Harness
+from tests.actors.miner_harness import CIRCULATING, REWARD, SECTOR_SIZE, Harness
 
 # 1,000 bytes of QA power shrinking by 100 an epoch: zero at epoch 10, well inside every window.
 SHRINKING = CurrentTotalPowerReturn(1000, 1000, 0, FilterEstimate.of(1000, -100))
@@ -110,12 +109,7 @@ def test_termination_while_the_network_shrinks(h: Harness) -> None:
     h.power = SHRINKING
     age = h.rt.curr_epoch - sector.activation
     fee = sector.expected_storage_pledge + sector.expected_day_reward * age // 2 // DEVNET.epochs_in_day
-    h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
-    h.rt.expect_validate_caller_addr(*h.control_set())
-    h.expect_stats()
-    h.expect_power(-POWER_OF_ONE)
-    h.expect_burn(fee)
-    h.expect_pledge(-sector.initial_pledge)
+    h.expect_terminate(POWER_OF_ONE, fee, sector.initial_pledge)
     decl = SectorDeclaration(deadline, partition, BitField.from_bits([1]))
     h.rt.call(ACTOR, MinerMethod.TerminateSectors, TerminateSectorsParams((decl,)))
     h.rt.verify()

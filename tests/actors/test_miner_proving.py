@@ -8,7 +8,6 @@ from actors.dispatch import encode_params
 from actors.miner.actor import ACTOR
 from actors.miner.deadlines import Deadline, Deadlines
 from actors.miner.policy import DeadlineInfo, QuantSpec, pledge_penalty_for_continued_fault
-from actors.miner.proving import termination_penalty
 from actors.miner.state import SectorOnChainInfo
 from actors.miner.types import (
     CronEventPayload,
@@ -339,14 +338,7 @@ def test_sector_faulty_past_the_max_age_is_terminated(h: Harness) -> None:
 
         h.cron(again)
         h.rt.curr_epoch += 1
-    penalty = fee + termination_penalty(
-        h.rt.policy,
-        SECTOR_SIZE,
-        h.rt.curr_epoch,
-        REWARD.this_epoch_reward_smoothed,
-        POWER.quality_adj_power_smoothed,
-        [sector],
-    )
+    penalty = fee + h.termination_penalty([sector])
 
     def last() -> None:
         h.expect_burn(penalty)
@@ -393,20 +385,8 @@ def test_sector_expires_on_time(h: Harness) -> None:
 def test_terminate_sectors(h: Harness) -> None:
     sector, deadline, partition = one_sector(h, deals=())
     decl = SectorDeclaration(deadline, partition, BitField.from_bits([1]))
-    penalty = termination_penalty(
-        h.rt.policy,
-        SECTOR_SIZE,
-        h.rt.curr_epoch,
-        REWARD.this_epoch_reward_smoothed,
-        POWER.quality_adj_power_smoothed,
-        [sector],
-    )
-    h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
-    h.rt.expect_validate_caller_addr(*h.control_set())
-    h.expect_stats()
-    h.expect_power(-POWER_OF_ONE)
-    h.expect_burn(penalty)
-    h.expect_pledge(-sector.initial_pledge)
+    penalty = h.termination_penalty([sector])
+    h.expect_terminate(POWER_OF_ONE, penalty, sector.initial_pledge)
     ret = h.rt.call_decoded(ACTOR, MinerMethod.TerminateSectors, TerminateSectorsParams((decl,)))
     h.rt.verify()
     assert TerminateSectorsReturn.from_cbor(ret) == TerminateSectorsReturn(True)
@@ -442,20 +422,8 @@ def test_terminating_a_sector_with_deals_notifies_the_market(h: Harness) -> None
     assert sector is not None
     deadline, partition = h.location(1)
     power = PowerPair(SECTOR_SIZE, h.partition(deadline, partition).live_power.qa)
-    penalty = termination_penalty(
-        h.rt.policy,
-        SECTOR_SIZE,
-        h.rt.curr_epoch,
-        REWARD.this_epoch_reward_smoothed,
-        POWER.quality_adj_power_smoothed,
-        [sector],
-    )
-    h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
-    h.rt.expect_validate_caller_addr(*h.control_set())
-    h.expect_stats()
-    h.expect_power(-power)
-    h.expect_burn(penalty)
-    h.expect_pledge(-sector.initial_pledge)
+    penalty = h.termination_penalty([sector])
+    h.expect_terminate(power, penalty, sector.initial_pledge)
     h.market_terminate((21,))
     decl = SectorDeclaration(deadline, partition, BitField.from_bits([1]))
     h.rt.call(ACTOR, MinerMethod.TerminateSectors, TerminateSectorsParams((decl,)))

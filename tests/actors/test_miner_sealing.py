@@ -17,7 +17,7 @@ from actors.miner.types import (
 )
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID, DAG_CBOR
-from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
+from chain.encoding.commcid import piece_cid_v1
 from chain.encoding.multihash import BLAKE2B_256, Multihash
 from chain.params import MAINNET
 from chain.types.address import Address
@@ -25,7 +25,7 @@ from chain.types.sector import SealVerifyInfo, SectorID
 from chain.vm.exitcode import ActorError, ExitCode
 from proofs import merkle
 from proofs.registered import RegisteredPoStProof, RegisteredSealProof, make_prover_id
-from proofs.seal import prove_commit, seal, verify_seal
+from proofs.seal import prove_commit, seal
 from tests.actors.miner_harness import (
     ENTROPY,
     MINER,
@@ -37,6 +37,7 @@ from tests.actors.miner_harness import (
     WORKER,
     Harness,
     fails,
+    real_verifier,
     sealed_cid,
 )
 
@@ -239,26 +240,14 @@ def test_real_2kib_sector_is_sealed_pre_committed_and_proven(h: Harness) -> None
     h.precommit(h.precommit_params(number, sealed=sealed_cid(sealed.comm_r)))
     h.rt.curr_epoch += h.rt.policy.pre_commit_challenge_delay + 1
 
-    def check(info: SealVerifyInfo) -> bool:
-        return verify_seal(
-            info.seal_proof,
-            make_prover_id(info.sector_id.miner),
-            info.sector_id.number,
-            info.randomness,
-            info.interactive_randomness,
-            commitment_of_v1(info.unsealed_cid),
-            info.sealed_cid.multihash.digest,
-            info.proof,
-        )
-
     pc = PreCommits.load(h.rt.store, h.state().pre_committed_sectors).get(number)
     assert pc is not None
     expected = SealVerifyInfo(
         5, SectorID(MINER.id, number), (), TICKET, SEED, proof, pc.info.sealed_cid, zero_commd
     )
-    assert check(expected)
-    assert not check(replace(expected, interactive_randomness=bytes(32)))
-    sector = h.prove_commit(number, proof=proof, unsealed=zero_commd, verified=check(expected))
+    assert real_verifier(expected)
+    assert not real_verifier(replace(expected, interactive_randomness=bytes(32)))
+    sector = h.prove_commit(number, proof=proof, unsealed=zero_commd, verified=real_verifier(expected))
     assert sector is not None and sector.unsealed_cid == zero_commd
     # a forged proof for another sector is refused by the same verifier
     h.precommit(h.precommit_params(43, sealed=sealed_cid(sealed.comm_r)))
@@ -267,7 +256,7 @@ def test_real_2kib_sector_is_sealed_pre_committed_and_proven(h: Harness) -> None
     fails(
         h,
         ExitCode.ErrIllegalArgument,
-        lambda: h.prove_commit(43, proof=proof, unsealed=zero_commd, verified=check(forged)),
+        lambda: h.prove_commit(43, proof=proof, unsealed=zero_commd, verified=real_verifier(forged)),
     )
     assert h.sector(43) is None
 

@@ -5,9 +5,10 @@ and the state root is whatever the test gives (a real state when messages are re
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chain.chainstore.store import ChainStore
+from chain.crypto.keys import PrivateKey
 from chain.crypto.signature import Signature, SigType
 from chain.encoding.cid import CID, RAW
 from chain.encoding.multihash import blake2b_256
@@ -22,6 +23,7 @@ from chain.types.tipset import TipSet
 GENESIS_PARENT_DATA = b"filpy test genesis parent"
 GENESIS_PARENT = CID.hash_of(GENESIS_PARENT_DATA, codec=RAW)
 PLACEHOLDER_SIG = Signature(SigType.BLS, bytes(96))
+PLACEHOLDER_MESSAGES = CID.hash_of(b"messages")
 
 
 @dataclass
@@ -117,3 +119,34 @@ class ChainBuilder:
         self, bls: Sequence[Message | SignedMessage], secpk: Sequence[SignedMessage]
     ) -> CID:
         return self.store.put_messages(bls, secpk)
+
+
+def signed_header(
+    miner: Address,
+    height: int,
+    parents: tuple[CID, ...],
+    key: PrivateKey | None,
+    *,
+    messages: CID = PLACEHOLDER_MESSAGES,
+    timestamp: int = 0,
+) -> BlockHeader:
+    """A header with placeholder roots and no ticket or proofs, signed by key (unsigned without one):
+    what the slash filter and the consensus-fault syscall look at."""
+    unsigned = BlockHeader(
+        miner=miner,
+        ticket=None,
+        election_proof=None,
+        parents=parents,
+        parent_weight=0,
+        height=height,
+        parent_state_root=CID.hash_of(b"state"),
+        parent_message_receipts=CID.hash_of(b"receipts"),
+        messages=messages,
+        bls_aggregate=None,
+        timestamp=timestamp,
+        block_sig=None,
+        parent_base_fee=100,
+    )
+    if key is None:
+        return unsigned
+    return replace(unsigned, block_sig=key.sign(unsigned.signing_bytes()))

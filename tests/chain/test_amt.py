@@ -13,22 +13,7 @@ from chain.encoding.cid import CID, RAW
 from chain.encoding.errors import DecodeError
 from chain.state.amt import MAX_INDEX, Amt, amt_v0_from_list, amt_v0_to_list
 from chain.store.blockstore import BlockNotFound, MemoryBlockstore, put_cbor
-
-
-class CountingStore(MemoryBlockstore):
-    def __init__(self) -> None:
-        super().__init__()
-        self.reads = 0
-        self.writes = 0
-
-    def get(self, cid: CID) -> bytes | None:
-        self.reads += 1
-        return super().get(cid)
-
-    def put_many(self, blocks: Any) -> None:
-        staged = list(blocks)
-        self.writes += len(staged)
-        super().put_many(staged)
+from tests.chain.counting_store import CountingStore
 
 
 def _build(entries: dict[int, Any], bitwidth: int, legacy: bool = False) -> CID:

@@ -30,15 +30,6 @@ def _block(n: int, codec: int = RAW) -> tuple[CID, bytes]:
     return CID.hash_of(data, codec=codec), data
 
 
-@pytest.fixture(params=["memory", "leveldb"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BatchingBlockstore]:
-    if request.param == "memory":
-        yield MemoryBlockstore()
-        return
-    with LevelDBBlockstore(tmp_path / "db") as db:
-        yield db
-
-
 def test_both_stores_satisfy_the_batching_interface(tmp_path: Path) -> None:
     assert isinstance(MemoryBlockstore(), BatchingBlockstore)
     with LevelDBBlockstore(tmp_path / "db") as db:

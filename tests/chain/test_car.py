@@ -1,7 +1,7 @@
 """CAR v1: the exact header/section layout, deterministic export, verified streaming import, bad input."""
 
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ from chain.encoding.varint import encode_uvarint
 from chain.store.blockstore import (
     BatchingBlockstore,
     BlockNotFound,
-    LevelDBBlockstore,
     MemoryBlockstore,
     put_cbor,
 )
@@ -79,15 +78,6 @@ class _PlainStore:
 
     def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
         self.blocks.update(blocks)
-
-
-@pytest.fixture(params=["memory", "leveldb"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BatchingBlockstore]:
-    if request.param == "memory":
-        yield MemoryBlockstore()
-        return
-    with LevelDBBlockstore(tmp_path / "db") as db:
-        yield db
 
 
 # layout -----------------------------------------------------------------------------------------------

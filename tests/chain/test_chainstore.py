@@ -3,6 +3,7 @@ safety, messages and MsgMeta, and chain export."""
 
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -507,19 +508,7 @@ def test_id_and_key_senders_are_one_sender_in_a_tipset() -> None:
     from chain.types.message import sign_message
 
     by_id = sign_message(by_id_msg, world.keys[0])
-    next_by_id = sign_message(
-        Message(
-            to=world.addresses[1],
-            from_=world.ids[0],
-            nonce=1,
-            value=0,
-            gas_limit=1_000_000,
-            gas_fee_cap=1_000,
-            gas_premium=100,
-            method=0,
-        ),
-        world.keys[0],
-    )
+    next_by_id = sign_message(replace(by_id_msg, nonce=1), world.keys[0])
     ts = builder.tipset(genesis, messages=[store.put_messages([], [by_key, by_id, next_by_id])])
     assert [m.cid() for m in store.messages_for_tipset(ts)] == [by_key.cid(), next_by_id.cid()]
 

@@ -40,13 +40,13 @@ from chain.encoding.schema import (
     declared_types,
     fields,
 )
-from chain.types.address import Address
+from chain.types.address import Address, UndefAddressKind
 from chain.types.bitfield import BitField
 from chain.types.message import Message
 from chain.types.receipt import MessageReceipt
 from chain.types.tipset import TipSet, TipSetKey
 from rpc.jsontypes import JSON_VALUE_KIND, FloatKind, JsonValueKind, TimeKind
-from rpc.methods.state_types import Decoded, UndefAddressKind
+from rpc.methods.state_types import Decoded
 from tests.chain.type_strategies import (
     addresses,
     block_headers,

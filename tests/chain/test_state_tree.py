@@ -23,23 +23,10 @@ from chain.state.tree import (
 )
 from chain.store.blockstore import MemoryBlockstore, get_cbor, put_cbor
 from chain.types.address import Address
+from tests.chain.counting_store import CountingStore
 
 CODE = CID.hash_of(b"some code", codec=0x55)
 KEY = Address.new_secp256k1(b"\x04" + bytes(64))
-
-
-class CountingStore(MemoryBlockstore):
-    def __init__(self) -> None:
-        super().__init__()
-        self.puts = 0
-
-    def put(self, cid: CID, data: bytes) -> None:
-        self.puts += 1
-        super().put(cid, data)
-
-    def put_many(self, blocks: Any) -> None:
-        for cid, data in blocks:
-            self.put(cid, data)
 
 
 def actor(balance: int = 0, nonce: int = 0) -> Actor:
@@ -105,11 +92,11 @@ def test_flush_writes_only_what_changed_and_load_reads_back() -> None:
         tree.set_actor(Address.new_id(i), actor(i))
     root = tree.flush()
     assert tree.flush() == root  # nothing dirty: no new root
-    store.puts = 0
+    store.writes = 0
     tree.set_actor(Address.new_id(5), actor(555))
     root2 = tree.flush()
     # One actor changed: the root block, one path of HAMT nodes, nothing else.
-    assert 2 <= store.puts <= 4
+    assert 2 <= store.writes <= 4
     loaded = StateTree.load(store, root2)
     assert loaded.get_actor(Address.new_id(5)) == actor(555)
     assert loaded.get_actor(Address.new_id(6)) == actor(6)

@@ -20,6 +20,7 @@ from chain.types.message import Message
 from chain.vm.exitcode import ActorError, ExitCode
 from chain.vm.gas import PRICES
 from chain.vm.runtime import Runtime
+from chain.vm.tipset_apply import implicit_message
 from chain.vm.vm import ApplyRet
 from tests.chain.vm_helpers import (
     BASE_FEE,
@@ -422,17 +423,7 @@ def test_authenticate_message_checks_the_accounts_key(world: World) -> None:
 def test_implicit_message_from_the_system(world: World) -> None:
     probe = world.add_probe()
     vm = world.vm()
-    msg = Message(
-        to=probe,
-        from_=builtin.SYSTEM_ACTOR_ADDR,
-        nonce=1,
-        value=0,
-        gas_limit=1 << 30,
-        gas_fee_cap=0,
-        gas_premium=0,
-        method=3,
-        params=dagcbor.encode([42, 0]),
-    )
+    msg = implicit_message(probe, 3, dagcbor.encode([42, 0]), nonce=1, gas_limit=1 << 30)
     ret = vm.apply_implicit_message(msg)
     assert ret.exit_code == 0 and ret.receipt.gas_used == 0
     assert get_cbor(world.store, world.tree.get_actor(probe).head) == [42]  # type: ignore[union-attr]

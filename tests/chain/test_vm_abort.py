@@ -13,9 +13,8 @@ from chain.store.blockstore import MemoryBlockstore, get_cbor
 from chain.types.address import Address
 from chain.vm.abort import ExecutionAborted, MissingBlock, StoreFailed
 from chain.vm.exitcode import ExitCode
-from chain.vm.tipset_apply import BlockMessages, ImplicitMessageFailed, apply_tipset
+from chain.vm.tipset_apply import BlockMessages, ImplicitMessageFailed
 from tests.chain.vm_helpers import (
-    BASE_FEE,
     FIL,
     RelayParams,
     World,
@@ -156,22 +155,6 @@ def ticker_world() -> World:
     return world
 
 
-def apply(world: World, parent_epoch: int, epoch: int, blocks: list[BlockMessages]) -> CID:
-    result = apply_tipset(
-        world.store,
-        world.tree.flush(),
-        parent_epoch,
-        epoch,
-        blocks,
-        base_fee=BASE_FEE,
-        randomness=world.randomness,
-        policy=world.policy,
-        invoker=world.invoker,
-        tree=world.tree,
-    )
-    return result.state_root
-
-
 def test_exhaustion_aborts_the_whole_tipset_and_flushes_nothing() -> None:
     world = ticker_world()
     probe = world.add_probe()
@@ -181,19 +164,20 @@ def test_exhaustion_aborts_the_whole_tipset_and_flushes_nothing() -> None:
     bad = world.message(1, probe, method=EXHAUST_MEMORY, nonce=0)
     # Epochs 1 and 2 are null rounds whose crons run (and tick) before the block's messages.
     with pytest.raises(ExecutionAborted, match="MemoryError"):
-        apply(world, 0, 3, [BlockMessages(world.ids[2], secpk_messages=[good, bad])])
+        world.apply_tipset(0, 3, [BlockMessages(world.ids[2], secpk_messages=[good, bad])])
     assert world.tree.snapshot_depth == 0
     assert world.tree.flush() == parent
     assert set(state_roots(world.store)) == roots_before  # no null round's state was flushed
     assert get_cbor(world.store, world.tree.get_actor(TICKER).head) == [0]  # type: ignore[union-attr]
 
     # The same tree then applies the tipset without the bad message exactly as a fresh node does.
-    root = apply(world, 0, 3, [BlockMessages(world.ids[2], secpk_messages=[good])])
+    root = world.apply_tipset(0, 3, [BlockMessages(world.ids[2], secpk_messages=[good])]).state_root
     fresh = ticker_world()
     fresh.add_probe()
     fresh_good = fresh.message(0, fresh.addresses[1], value=FIL, nonce=0)
     assert fresh_good == good
-    assert apply(fresh, 0, 3, [BlockMessages(fresh.ids[2], secpk_messages=[fresh_good])]) == root
+    again = fresh.apply_tipset(0, 3, [BlockMessages(fresh.ids[2], secpk_messages=[fresh_good])])
+    assert again.state_root == root
 
 
 def test_a_failing_reward_leaves_the_tree_at_the_parent_state() -> None:
@@ -201,5 +185,5 @@ def test_a_failing_reward_leaves_the_tree_at_the_parent_state() -> None:
     parent = world.tree.flush()
     msg = world.message(0, world.addresses[1], value=FIL)
     with pytest.raises(ImplicitMessageFailed):
-        apply(world, 0, 1, [BlockMessages(Address.new_id(9999), secpk_messages=[msg])])
+        world.apply_tipset(0, 1, [BlockMessages(Address.new_id(9999), secpk_messages=[msg])])
     assert world.tree.flush() == parent

@@ -39,20 +39,15 @@ from chain.vm.vm import NETWORK_VERSION
 from proofs import commp, pip, post
 from proofs.registered import RegisteredPoStProof, make_prover_id
 from proofs.seal import SealedSector, prove_commit, seal
+from tests.chain.chain_helpers import signed_header
 from tests.chain.vm_helpers import FIL, PROBE_CODE, World, make_world
+from tests.proofs.sectors import fr32_sector
 
 SEAL_2KIB = 5
 WINDOW_2KIB = RegisteredPoStProof.STACKED_DRG_WINDOW_2KIB_V1_1
 MINER_ID = 1000
 TICKET = bytes(range(32))
 SEED = hashlib.sha256(b"seed").digest()
-
-
-def fr32_sector(label: bytes) -> bytes:
-    out = bytearray(b"".join(hashlib.sha256(label + bytes([i])).digest() for i in range(64)))
-    for last in range(31, 2048, 32):
-        out[last] &= 0x3F
-    return bytes(out)
 
 
 @cache
@@ -225,24 +220,7 @@ def install_miner(world: World, worker: Address, tree: StateTree | None = None) 
 def header(
     miner: Address, height: int, parents: tuple[CID, ...], key: PrivateKey | None, stamp: int = 0
 ) -> BlockHeader:
-    unsigned = BlockHeader(
-        miner=miner,
-        ticket=None,
-        election_proof=None,
-        parents=parents,
-        parent_weight=0,
-        height=height,
-        parent_state_root=CID.hash_of(b"state"),
-        parent_message_receipts=CID.hash_of(b"receipts"),
-        messages=CID.hash_of(b"messages"),
-        bls_aggregate=None,
-        timestamp=stamp,
-        block_sig=None,
-        parent_base_fee=100,
-    )
-    if key is None:
-        return unsigned
-    return replace(unsigned, block_sig=key.sign(unsigned.signing_bytes()))
+    return signed_header(miner, height, parents, key, timestamp=stamp)
 
 
 P1 = (CID.hash_of(b"parent 1"),)

@@ -11,12 +11,10 @@ from chain.store.blockstore import get_cbor
 from chain.types.address import Address
 from chain.types.receipt import MessageReceipt
 from chain.vm.exitcode import ExitCode
-from chain.vm.invoker import DEFAULT_INVOKER, Invoker
+from chain.vm.invoker import DEFAULT_INVOKER
 from chain.vm.tipset_apply import (
     BlockMessages,
     ImplicitMessageFailed,
-    TipsetResult,
-    apply_tipset,
     reward_message,
 )
 from tests.chain.vm_helpers import (
@@ -38,23 +36,6 @@ def ticker_world(**kwargs: object) -> World:
     assert world.add_probe() == TICKER
     world.tree.flush()
     return world
-
-
-def run(
-    world: World, parent_epoch: int, epoch: int, blocks: list[BlockMessages], invoker: Invoker | None = None
-) -> TipsetResult:
-    return apply_tipset(
-        world.store,
-        world.tree.flush(),
-        parent_epoch,
-        epoch,
-        blocks,
-        base_fee=BASE_FEE,
-        randomness=world.randomness,
-        policy=world.policy,
-        invoker=invoker or world.invoker,
-        tree=world.tree,
-    )
 
 
 def ticks(world: World) -> int:
@@ -80,7 +61,7 @@ def test_messages_run_once_in_block_order_and_miners_get_their_tips() -> None:
         BlockMessages(miner_a, secpk_messages=[m1, m2]),
         BlockMessages(miner_b, secpk_messages=[m1, m3]),
     ]
-    result = run(world, 0, 1, blocks)
+    result = world.apply_tipset(0, 1, blocks)
     assert [cid for cid, _ in result.applied] == [m1.message.cid(), m2.message.cid(), m3.message.cid()]
     assert [r.exit_code for r in result.receipts] == [0, 0, 0]
     stored = [MessageReceipt.from_cbor(raw) for raw in amt_v0_to_list(world.store, result.receipts_root)]
@@ -99,9 +80,9 @@ def test_messages_run_once_in_block_order_and_miners_get_their_tips() -> None:
 
 def test_cron_runs_at_every_epoch_including_null_rounds() -> None:
     world = ticker_world()
-    run(world, 0, 1, [BlockMessages(world.ids[2])])
+    world.apply_tipset(0, 1, [BlockMessages(world.ids[2])])
     assert ticks(world) == 1
-    run(world, 1, 4, [BlockMessages(world.ids[2])])  # epochs 2 and 3 are null rounds
+    world.apply_tipset(1, 4, [BlockMessages(world.ids[2])])  # epochs 2 and 3 are null rounds
     assert ticks(world) == 1_02_03_04
     assert reward_state(world).awards == 2  # no reward for null rounds
 
@@ -109,7 +90,7 @@ def test_cron_runs_at_every_epoch_including_null_rounds() -> None:
 def test_penalties_and_win_counts_reach_the_reward_message() -> None:
     world = ticker_world()
     bad = world.message(0, world.addresses[1], value=FIL, nonce=7, gas_limit=1_000_000)
-    result = run(world, 0, 1, [BlockMessages(world.ids[2], secpk_messages=[bad], win_count=3)])
+    result = world.apply_tipset(0, 1, [BlockMessages(world.ids[2], secpk_messages=[bad], win_count=3)])
     assert result.receipts[0].exit_code == ExitCode.SysErrSenderStateInvalid
     state = reward_state(world)
     assert state.penalties == BASE_FEE * 1_000_000
@@ -120,7 +101,9 @@ def test_bls_messages_run_before_secp_messages() -> None:
     world = make_world(key_type=KeyType.BLS)
     signed = world.message(0, world.addresses[1], value=FIL, nonce=1)
     unsigned = world.message(0, world.addresses[2], value=FIL, nonce=0).message
-    result = run(world, 0, 1, [BlockMessages(world.ids[2], bls_messages=[unsigned], secpk_messages=[signed])])
+    result = world.apply_tipset(
+        0, 1, [BlockMessages(world.ids[2], bls_messages=[unsigned], secpk_messages=[signed])]
+    )
     assert [r.exit_code for r in result.receipts] == [0, 0]
     assert world.nonce(world.ids[0]) == 2
 
@@ -130,7 +113,7 @@ def test_same_inputs_give_the_same_roots() -> None:
     for _ in range(2):
         world = ticker_world()
         msgs = [world.message(0, world.addresses[1], value=FIL, nonce=n) for n in range(3)]
-        result = run(world, 0, 2, [BlockMessages(world.ids[2], secpk_messages=msgs)])
+        result = world.apply_tipset(0, 2, [BlockMessages(world.ids[2], secpk_messages=msgs)])
         roots.append((result.state_root, result.receipts_root))
     assert roots[0] == roots[1]
 
@@ -139,7 +122,7 @@ def test_failing_block_reward_stops_the_tipset() -> None:
     world = ticker_world()
     msg = world.message(0, world.addresses[1], value=FIL)
     try:
-        run(world, 0, 1, [BlockMessages(Address.new_id(9999), secpk_messages=[msg])])
+        world.apply_tipset(0, 1, [BlockMessages(Address.new_id(9999), secpk_messages=[msg])])
     except ImplicitMessageFailed as exc:
         assert exc.ret.exit_code == ExitCode.SysErrInvalidReceiver
     else:
@@ -167,7 +150,7 @@ def test_reward_path_with_the_real_reward_actor() -> None:
     before_miner = world.balance(world.ids[2])
     total = total_balance(world.tree)
     msg = world.message(0, world.addresses[1], value=FIL)
-    result = run(world, 0, 1, [BlockMessages(world.ids[2], secpk_messages=[msg])], invoker=invoker)
+    result = world.apply_tipset(0, 1, [BlockMessages(world.ids[2], secpk_messages=[msg])], invoker=invoker)
     ((_, ret),) = result.applied
     assert ret.exit_code == 0
     paid_out = before_reward + ret.gas_costs.miner_tip - world.balance(builtin.REWARD_ACTOR_ADDR)
@@ -195,8 +178,8 @@ def test_genesis_singletons_tick_through_cron() -> None:
     vm = world.vm(epoch=0)
     install_singleton(vm, builtin.STORAGE_POWER_ACTOR_ADDR, builtin.POWER_ACTOR_CODE)
     install_singleton(vm, builtin.STORAGE_MARKET_ACTOR_ADDR, builtin.MARKET_ACTOR_CODE)
-    run(world, 0, 1, [BlockMessages(world.ids[2])], invoker=invoker)
-    run(world, 1, 4, [BlockMessages(world.ids[2])], invoker=invoker)
+    world.apply_tipset(0, 1, [BlockMessages(world.ids[2])], invoker=invoker)
+    world.apply_tipset(1, 4, [BlockMessages(world.ids[2])], invoker=invoker)
 
     def head(address: Address) -> object:
         return get_cbor(world.store, world.tree.get_actor(address).head)  # type: ignore[union-attr]

@@ -28,6 +28,7 @@ from chain.types.message import Message, SignedMessage, sign_message
 from chain.vm.exitcode import ActorError, ExitCode
 from chain.vm.invoker import DEFAULT_INVOKER, Invoker
 from chain.vm.runtime import Runtime
+from chain.vm.tipset_apply import BlockMessages, TipsetResult, apply_tipset, implicit_message
 from chain.vm.vm import VM
 
 FIL = 10**18
@@ -257,6 +258,23 @@ class World:
             invoker=self.invoker,
         )
 
+    def apply_tipset(
+        self, parent_epoch: int, epoch: int, blocks: list[BlockMessages], invoker: Invoker | None = None
+    ) -> TipsetResult:
+        """Apply a tipset's blocks on top of the world's state (flushed first), in its own tree."""
+        return apply_tipset(
+            self.store,
+            self.tree.flush(),
+            parent_epoch,
+            epoch,
+            blocks,
+            base_fee=BASE_FEE,
+            randomness=self.randomness,
+            policy=self.policy,
+            invoker=invoker or self.invoker,
+            tree=self.tree,
+        )
+
     def balance(self, address: Address) -> int:
         actor = self.tree.get_actor(address)
         assert actor is not None, f"no actor at {address}"
@@ -306,19 +324,7 @@ class World:
 def install_singleton(vm: VM, address: Address, code: CID, params: bytes = b"", balance: int = 0) -> None:
     """Create a singleton actor entry and run its constructor from the system actor."""
     vm.tree.set_actor(address, Actor(code, EMPTY_OBJECT_CID, 0, balance))
-    ret = vm.apply_implicit_message(
-        Message(
-            to=address,
-            from_=builtin.SYSTEM_ACTOR_ADDR,
-            nonce=0,
-            value=0,
-            gas_limit=1 << 40,
-            gas_fee_cap=0,
-            gas_premium=0,
-            method=1,
-            params=params,
-        )
-    )
+    ret = vm.apply_implicit_message(implicit_message(address, 1, params, nonce=0, gas_limit=1 << 40))
     assert ret.exit_code == 0, ret.error
 
 

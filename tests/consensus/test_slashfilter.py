@@ -3,7 +3,7 @@ in either order of arrival; honest chains, unwitnessed grinding and old blocks g
 survive a restart, are pruned below finality, and a fault is claimed once."""
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -19,6 +19,7 @@ from chain.types.address import Address
 from chain.types.block import BlockHeader
 from chain.types.sector import ConsensusFaultType
 from chain.vm.syscalls import consensus_fault_type
+from tests.chain.chain_helpers import signed_header
 
 FINALITY: Final = 20
 M1: Final = Address.new_id(1001)
@@ -29,22 +30,9 @@ GENESIS: Final = (CID.hash_of(b"genesis"),)
 
 
 def block(miner: Address, height: int, parents: tuple[CID, ...], stamp: int = 0) -> BlockHeader:
-    unsigned = BlockHeader(
-        miner=miner,
-        ticket=None,
-        election_proof=None,
-        parents=parents,
-        parent_weight=0,
-        height=height,
-        parent_state_root=CID.hash_of(b"state"),
-        parent_message_receipts=CID.hash_of(b"receipts"),
-        messages=CID.hash_of(stamp.to_bytes(8, "big")),
-        bls_aggregate=None,
-        timestamp=1_700_000_000 + 4 * height,
-        block_sig=None,
-        parent_base_fee=100,
-    )
-    return replace(unsigned, block_sig=KEY.sign(unsigned.signing_bytes()))
+    """A signed header; `stamp` tells apart two blocks of one miner at one height."""
+    messages = CID.hash_of(stamp.to_bytes(8, "big"))
+    return signed_header(miner, height, parents, KEY, messages=messages, timestamp=1_700_000_000 + 4 * height)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from chain.mpool.provider import ChainMessage
 from chain.state.tree import Actor, StateTree
 from chain.store.blockstore import get_cbor
 from chain.types.address import Address
-from chain.types.message import Message, SignedMessage, sign_message
+from chain.types.message import SignedMessage
 from chain.types.receipt import MessageReceipt
 from chain.types.tipset import TipSet, TipSetKey
 from chain.vm.gas import compute_next_base_fee
@@ -102,18 +102,18 @@ class Harness:
         params: bytes = b"",
         method: int = 0,
     ) -> SignedMessage:
-        msg = Message(
-            to=self.world.addresses[(sender + 1) % len(self.world.addresses)] if to is None else to,
-            from_=self.world.addresses[sender],
-            nonce=nonce,
+        addresses = self.world.addresses
+        return self.world.message(
+            sender,
+            addresses[(sender + 1) % len(addresses)] if to is None else to,
             value=value,
-            gas_limit=gas_limit,
-            gas_fee_cap=fee_cap,
-            gas_premium=premium,
             method=method,
             params=params,
+            nonce=nonce,
+            gas_limit=gas_limit,
+            fee_cap=fee_cap,
+            premium=premium,
         )
-        return sign_message(msg, self.world.keys[sender])
 
     def mine(self, parent: TipSet, messages: Sequence[SignedMessage] = (), *, label: str = "") -> TipSet:
         """A one-block tipset on parent carrying messages, its state computed, stored (not the head)."""

@@ -57,9 +57,9 @@ def test_a_good_sequence_passes_every_check() -> None:
         assert _failed(statuses) == {}
     nonce_hints = [s.hint["nextNonce"] for r in results for s in r if s.code == C.MESSAGE_NONCE]
     assert nonce_hints == [0, 1, 2]
-    as_json = results[0][-1].to_json()
-    assert as_json["Code"] == 12 and as_json["OK"] is True
-    assert as_json["Hint"] == {"requiredFunds": str(FIL + GAS_LIMIT * FEE_CAP)}
+    balance_check = results[0][-1]
+    assert balance_check.code == C.MESSAGE_BALANCE and balance_check.ok is True
+    assert balance_check.hint == {"requiredFunds": str(FIL + GAS_LIMIT * FEE_CAP)}
 
 
 def test_failures_are_reported_check_by_check() -> None:

@@ -4,10 +4,6 @@ message), overrides, and atomic writes that a crash cannot tear."""
 import dataclasses
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +18,7 @@ from node.config import (
     with_overrides,
     write_config,
 )
+from tests.node.crash import kill_while_writing
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config.example.toml"
@@ -232,14 +229,5 @@ def test_kill_9_while_writing_never_leaves_a_torn_config(tmp_path: Path) -> None
     write_config(path, Config())
     valid = {Config(), with_overrides(Config(), {"api.listen": "127.0.0.1:5555", "log.level": "debug"})}
     for delay in (0.05, 0.1, 0.2):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _REWRITER, str(path)], stdout=subprocess.PIPE, cwd=ROOT
-        )
-        try:
-            assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-            time.sleep(delay)
-        finally:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-            proc.stdout.close()  # type: ignore[union-attr]
+        kill_while_writing(_REWRITER, str(path), delay)
         assert load_config(path) in valid

@@ -6,18 +6,15 @@ from pathlib import Path
 import pytest
 import trio
 
-from chain.consensus.producer import produce_block
-from chain.consensus.validation import validate_block
-from chain.consensus.weight import weight_of
+from chain.mpool.push import message_to_push
 from chain.params import DEVNET
 from chain.types.address import Address
-from chain.types.message import Message
-from chain.types.tipset import TipSet
-from node.fullnode import FullNode, NodeError, in_memory_full_node, open_full_node
+from node.fullnode import NodeError, in_memory_full_node, open_full_node
 from node.genesis import write_genesis_car
 from node.keystore import Keystore
 from node.wallet import Wallet
 from tests.consensus.devchain import ALICE, genesis_of
+from tests.rpc.chain_node import mine
 
 
 def _wallet(tmp_path: Path) -> Wallet:
@@ -26,44 +23,11 @@ def _wallet(tmp_path: Path) -> Wallet:
     return wallet
 
 
-def _mine(node: FullNode) -> TipSet:
-    """Mine the next tipset with the genesis miners (the epochs nobody wins are null rounds)."""
-    genesis = genesis_of()
-    head = node.chain.head()
-    for epoch in range(head.height + 1, head.height + 50):
-        blocks = []
-        for miner in genesis.miners:
-            block = produce_block(
-                node.state,
-                node.beacon,
-                parent=head,
-                miner=miner.id_address,
-                worker_key=miner.worker_key,
-                epoch=epoch,
-                messages=node.mpool.select(head),
-                read_sector=lambda m, s, miner=miner: next(
-                    p.proving_sector() for p in miner.sectors if p.number == s.sector_number
-                ),
-            )
-            if block is not None:
-                validate_block(node.state, node.beacon, block, now=block.header.timestamp)
-                node.chain.put_messages(block.bls_messages, block.secp_messages)
-                blocks.append(block.header)
-        if blocks:
-            ts = TipSet(tuple(blocks))
-            node.state.state_of(ts)
-            node.chain.set_head(ts, weight_of(node.chain.blockstore, ts))
-            return ts
-    raise AssertionError("no miner won in 50 epochs")
-
-
 async def test_pushed_message_is_mined_and_waited_for(tmp_path: Path) -> None:
     node = in_memory_full_node(genesis_of(), _wallet(tmp_path), policy=DEVNET)
     alice = Address.of_key(ALICE)
     to = Address.new_id(100)
-    msg = Message(
-        to=to, from_=alice, nonce=0, value=1234, gas_limit=0, gas_fee_cap=0, gas_premium=0, method=0
-    )
+    msg = message_to_push(to, alice, value=1234)
     signed = await node.run_sync(node.pusher.push_message, msg)
     assert node.mpool.pending_for(alice) == [signed]
 
@@ -76,11 +40,11 @@ async def test_pushed_message_is_mined_and_waited_for(tmp_path: Path) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(wait)
             await trio.sleep(0.05)
-            mined = _mine(node)
+            mined = mine(node)
             for _ in range(3):
                 await trio.sleep(0.05)
                 assert not result or node.chain.head().height - mined.height >= 2
-                _mine(node)
+                mine(node)
     (lookup,) = result
     assert lookup.receipt.exit_code == 0
     assert node.chain.is_on_heaviest_chain(lookup.tipset)
@@ -94,7 +58,7 @@ def test_leveldb_node_restarts_on_its_chain(tmp_path: Path) -> None:
     car = tmp_path / "genesis.car"
     write_genesis_car(genesis, car)
     node = open_full_node(tmp_path / "datastore", car, _wallet(tmp_path), policy=DEVNET)
-    mined = _mine(node)
+    mined = mine(node)
     node.chain.close()
 
     again = open_full_node(tmp_path / "datastore", car, _wallet(tmp_path), policy=DEVNET)

@@ -4,11 +4,7 @@ without stopping the others, and no torn key after kill -9."""
 import base64
 import json
 import os
-import signal
 import stat
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -27,8 +23,8 @@ from node.keystore import (
     keyinfo_from_bytes,
     keyinfo_to_bytes,
 )
+from tests.node.crash import kill_while_writing
 
-ROOT = Path(__file__).resolve().parents[2]
 SECP = PrivateKey.derive(KeyType.SECP256K1, b"keystore-test-secp")
 BLS = PrivateKey.derive(KeyType.BLS, b"keystore-test-bls")
 
@@ -202,15 +198,6 @@ while True:
 def test_kill_9_while_writing_never_leaves_a_torn_key(store: Keystore) -> None:
     store.put("default", info(SECP))
     for delay in (0.05, 0.1, 0.2):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _REWRITER, str(store.directory)], stdout=subprocess.PIPE, cwd=ROOT
-        )
-        try:
-            assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-            time.sleep(delay)
-        finally:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-            proc.stdout.close()  # type: ignore[union-attr]
+        kill_while_writing(_REWRITER, str(store.directory), delay)
         assert store.get("default") in (info(SECP), info(BLS))
         assert store.list() == ["default"]  # a leftover temporary file is not a key

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from chain.chainstore.msgmeta import msg_meta_cid
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.crypto.signature import Signature, SigType
 from chain.encoding.cid import CID
@@ -15,7 +16,6 @@ from chain.types.election import ElectionProof, Ticket
 from chain.types.message import Message, SignedMessage, sign_message
 from chain.types.tipset import TipSet, TipSetKey
 from node.p2p.chainview import IncludedMessages
-from node.p2p.msgmeta import msg_meta_cid
 
 SECP = PrivateKey.derive(KeyType.SECP256K1, b"p2p tests secp sender")
 BLS = PrivateKey.derive(KeyType.BLS, b"p2p tests bls sender")

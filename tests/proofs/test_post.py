@@ -26,6 +26,7 @@ from proofs.post import (
 from proofs.registered import RegisteredPoStProof, UnsupportedProof, make_prover_id, post_params
 from proofs.seal import seal
 from proofs.vanilla import ProofDecodeError
+from tests.proofs.sectors import fr32_sector
 
 SEAL_2KIB = 5
 WINNING = RegisteredPoStProof.STACKED_DRG_WINNING_2KIB_V1
@@ -33,13 +34,6 @@ WINDOW = RegisteredPoStProof.STACKED_DRG_WINDOW_2KIB_V1_1
 PROVER = make_prover_id(1000)
 RANDOMNESS = hashlib.sha256(b"post randomness").digest()
 NUMBERS = (3, 5, 8, 13, 21)
-
-
-def fr32_sector(label: bytes) -> bytes:
-    out = bytearray(b"".join(hashlib.sha256(label + bytes([i])).digest() for i in range(64)))
-    for last in range(31, 2048, 32):
-        out[last] &= 0x3F
-    return bytes(out)
 
 
 @cache

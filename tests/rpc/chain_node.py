@@ -17,7 +17,6 @@ from typing import Any, Final
 import trio
 
 from actors.builtin import STORAGE_MARKET_ACTOR_ADDR
-from actors.dispatch import encode_params
 from actors.market.types import ClientDealProposal, DealProposal, MarketMethod, PublishStorageDealsParams
 from chain.consensus.producer import produce_block
 from chain.consensus.validation import validate_block
@@ -25,6 +24,7 @@ from chain.consensus.weight import weight_of
 from chain.crypto.keys import PrivateKey
 from chain.encoding.cid import CID
 from chain.encoding.commcid import piece_cid_v1
+from chain.mpool.push import message_to_push
 from chain.params import DEVNET
 from chain.types.address import Address
 from chain.types.message import Message, SignedMessage, sign_message
@@ -58,11 +58,13 @@ def new_node(keystore_dir: Path) -> FullNode:
     return in_memory_full_node(genesis, wallet, policy=DEVNET)
 
 
-def mine(node: FullNode, skip: int = 0) -> TipSet:
-    """Mine the next tipset with the genesis miners (epochs nobody wins are null rounds, and so are the
-    first `skip`), carrying the pool's pending messages; each block is validated before the tipset
-    becomes the head."""
-    genesis = devnet_genesis()
+def mine(
+    node: FullNode, skip: int = 0, *, genesis: Genesis | None = None, with_messages: bool = True
+) -> TipSet:
+    """Mine the next tipset with the genesis miners (the devnet's unless said; epochs nobody wins are
+    null rounds, and so are the first `skip`), carrying the pool's pending messages unless told not
+    to; each block is validated before the tipset becomes the head."""
+    genesis = genesis or devnet_genesis()
     head = node.chain.head()
     first = head.height + 1 + skip
     for epoch in range(first, first + MAX_NULL_ROUNDS):
@@ -76,7 +78,7 @@ def mine(node: FullNode, skip: int = 0) -> TipSet:
                 miner=miner.id_address,
                 worker_key=miner.worker_key,
                 epoch=epoch,
-                messages=node.mpool.select(head),
+                messages=node.mpool.select(head) if with_messages else (),
                 read_sector=lambda m, s, sectors=sectors: sectors[s.sector_number],
             )
             if block is not None:
@@ -207,16 +209,11 @@ async def build_scenario(node: FullNode) -> Scenario:
         approve = await v0.call("MsigApprove", str(msig), 0, str(BOB_ADDR))
         withdraw = await v0.call("MarketWithdraw", str(ALICE_ADDR), str(ALICE_ADDR), str(WITHDRAWN))
         deal = _deal(node)
-        publish_msg = Message(
-            to=STORAGE_MARKET_ACTOR_ADDR,
-            from_=worker_address(),
-            nonce=0,
-            value=0,
-            gas_limit=0,
-            gas_fee_cap=0,
-            gas_premium=0,
+        publish_msg = message_to_push(
+            STORAGE_MARKET_ACTOR_ADDR,
+            worker_address(),
             method=MarketMethod.PublishStorageDeals,
-            params=encode_params(PublishStorageDealsParams((deal,))),
+            params=PublishStorageDealsParams((deal,)),
         )
         publish = (await node.run_sync(node.pusher.push_message, publish_msg)).cid()
         settle(node)

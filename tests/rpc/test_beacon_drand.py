@@ -8,8 +8,6 @@ import pytest
 
 from chain.chainstore.store import ChainStore
 from chain.consensus.drand import DrandBeacon
-from chain.consensus.producer import produce_block
-from chain.consensus.validation import validate_block
 from chain.consensus.weight import weight_of
 from chain.params import DEVNET
 from chain.types.tipset import TipSet
@@ -21,7 +19,7 @@ from node.wallet import Wallet
 from rpc.client import RpcCallError
 from tests.consensus.devchain import GENESIS_TIME
 from tests.consensus.drandchain import INFO, KEY, drand_genesis
-from tests.rpc.chain_node import clients, serving
+from tests.rpc.chain_node import clients, mine, serving
 
 T = "t"
 ROUNDS_OUT = 6  # the beacon node has published rounds 1..6
@@ -42,29 +40,9 @@ def drand_node(keystore: Path) -> FullNode:
 
 
 def mine_to(node: FullNode, height: int) -> None:
-    (miner,) = drand_genesis().miners
-    sectors = {s.number: s.proving_sector() for s in miner.sectors}
+    genesis = drand_genesis()
     while node.chain.head().height < height:
-        head = node.chain.head()
-        for epoch in range(head.height + 1, height + 1):
-            block = produce_block(
-                node.state,
-                node.beacon,
-                parent=head,
-                miner=miner.id_address,
-                worker_key=miner.worker_key,
-                epoch=epoch,
-                messages=(),
-                read_sector=lambda m, s: sectors[s.sector_number],
-            )
-            if block is not None:
-                validate_block(node.state, node.beacon, block, now=block.header.timestamp)
-                ts = TipSet((block.header,))
-                node.state.state_of(ts)
-                node.chain.set_head(ts, weight_of(node.chain.blockstore, ts))
-                break
-        else:
-            raise AssertionError("the miner never won")
+        mine(node, genesis=genesis, with_messages=False)
 
 
 async def test_beacon_entries_of_a_drand_node(tmp_path: Path) -> None:

@@ -10,10 +10,12 @@ import trio
 from chain.crypto.signature import verify
 from chain.mpool import gas_estimate
 from chain.mpool.checks import MessagePrototype, check_messages
+from chain.mpool.push import message_to_push
 from chain.types.address import Address
 from chain.types.message import Message, SignedMessage
 from rpc.client import HttpClient, RpcCallError, WsClient
 from rpc.errors import GENERIC_ERROR, METHOD_NOT_FOUND
+from rpc.methods.mpool_types import MessageCheckStatus
 from tests.consensus.devchain import ALICE, BOB, CAROL
 from tests.rpc.chain_node import Served, transfer
 from tests.rpc.conftest import chain_token
@@ -102,9 +104,7 @@ async def test_push_message_estimates_numbers_and_signs(served: Served) -> None:
     node = served.node
     alice = Address.of_key(ALICE)
     alice_id = node.state.lookup_id(alice, node.chain.head())
-    unsigned = Message(
-        to=CAROL_ADDRESS, from_=alice, nonce=0, value=777, gas_limit=0, gas_fee_cap=0, gas_premium=0, method=0
-    )
+    unsigned = message_to_push(CAROL_ADDRESS, alice, value=777)
     nonce = node.mpool.get_nonce(alice)
     async with (
         HttpClient(served.url(), token=chain_token("write")) as writer,
@@ -143,7 +143,10 @@ async def test_check_messages(served: Served) -> None:
     good = transfer(ALICE, nonce, CAROL_ADDRESS).message
     too_rich = replace(good, value=MORE_THAN_ALICE_HAS)
     protos = [MessagePrototype(good, True), MessagePrototype(too_rich, False)]
-    expected = [[s.to_json(T) for s in statuses] for statuses in check_messages(node.mpool, protos)]
+    expected = [
+        [MessageCheckStatus.of(s).to_json(T) for s in statuses]
+        for statuses in check_messages(node.mpool, protos)
+    ]
     async with HttpClient(served.url()) as v1, HttpClient(served.url("v0")) as v0:
         got = await v1.call(
             "MpoolCheckMessages",
@@ -177,9 +180,7 @@ async def test_gas_estimates(served: Served) -> None:
     node = served.node
     head = node.chain.head()
     alice = Address.of_key(ALICE)
-    msg = Message(
-        to=CAROL_ADDRESS, from_=alice, nonce=0, value=5, gas_limit=0, gas_fee_cap=0, gas_premium=0, method=0
-    )
+    msg = message_to_push(CAROL_ADDRESS, alice, value=5)
     used = gas_estimate.gas_estimate_gas_limit(node.mpool, node.state, msg, head)
     target = node.policy.block_gas_target
     premium = gas_estimate.gas_estimate_gas_premium(node.chain, 10, head, target, _NoNoise())

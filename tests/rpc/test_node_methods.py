@@ -10,9 +10,9 @@ from libp2p.peer.id import ID as PeerID  # noqa: N811 - py-libp2p names its peer
 from chain.encoding.cid import CID
 from chain.sync.state import ActiveSync, SyncStage, SyncStatus
 from chain.types.tipset import TipSet
+from node.p2p.addrinfo import AddrInfo
 from rpc.client import HttpClient, RpcCallError
 from rpc.errors import METHOD_NOT_FOUND
-from rpc.methods.net_types import AddrInfo
 from tests.rpc.chain_node import Served
 from tests.rpc.conftest import chain_token
 

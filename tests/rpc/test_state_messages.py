@@ -9,6 +9,7 @@ import pytest
 import trio
 
 from chain.encoding.cid import CID
+from chain.mpool.push import message_to_push
 from chain.types.message import Message
 from rpc.client import HttpClient, RpcCallError
 from rpc.errors import LotusCode
@@ -174,16 +175,7 @@ async def test_wait_returns_once_mined(tmp_path: Path) -> None:
     node = new_node(tmp_path / "keystore")
     mine(node)
     async with serving(node) as bound, clients(bound) as (v0, v1):
-        msg = Message(
-            to=CAROL_ADDR,
-            from_=ALICE_ADDR,
-            nonce=0,
-            value=7 * FIL,
-            gas_limit=0,
-            gas_fee_cap=0,
-            gas_premium=0,
-            method=0,
-        )
+        msg = message_to_push(CAROL_ADDR, ALICE_ADDR, value=7 * FIL)
         signed = await node.run_sync(node.pusher.push_message, msg)
         cid = cid_json(signed.cid())
         answers: dict[str, Any] = {}
