@@ -14,6 +14,7 @@ from chain.state import amt as amt_module
 from chain.state import hamt as hamt_module
 from chain.state.amt import Amt
 from chain.state.hamt import Hamt
+from chain.state.link import Link
 from chain.state.tree import StateTree
 from chain.stmgr.actors import read_actor_state
 from chain.stmgr.buffered import BufferedBlockstore
@@ -48,7 +49,7 @@ def _nodes(hamt: Hamt) -> list[Any]:
         node = stack.pop()
         out.append(node)
         for ptr in node.pointers:
-            if type(ptr) is hamt_module._Link:
+            if type(ptr) is Link:
                 stack.append(ptr.node or hamt._load(ptr))
     return out
 
@@ -94,7 +95,7 @@ def test_hamts_share_decoded_nodes_and_each_owns_its_copy() -> None:
     # Entries are detached: no entry keeps loaded children (so no subtree) alive.
     for (kind, _), (_, node) in cache._entries.items():
         if kind[0] == "hamt":
-            assert all(p.node is None for p in node.pointers if type(p) is hamt_module._Link)
+            assert all(p.node is None for p in node.pointers if type(p) is Link)
     # Each HAMT fills in its own copies; a second one starts from clean entries.
     second = Hamt.load(store, root)
     assert {id(n) for n in _nodes(first)}.isdisjoint(id(n) for n in _nodes(second))
@@ -129,8 +130,8 @@ def test_entries_made_at_flush_are_what_strict_decoding_gives() -> None:
         _, bitwidth, is_root, legacy = kind
         decoded = hamt_module._decode_node(data, bitwidth, is_root, cid, legacy)
         assert decoded.bitmap == node.bitmap
-        assert [p.cid if type(p) is hamt_module._Link else p for p in decoded.pointers] == [
-            p.cid if type(p) is hamt_module._Link else p for p in node.pointers
+        assert [p.cid if type(p) is Link else p for p in decoded.pointers] == [
+            p.cid if type(p) is Link else p for p in node.pointers
         ]
         assert (cid == root) == is_root
         hamt_entries += 1
