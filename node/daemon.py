@@ -219,7 +219,9 @@ class ServiceRunner:
         the node is not running (the node runs on either way)."""
         running = _Running(service, self)
         if self._nursery is None or self._stop.is_set():
-            raise ServiceStartError(running.name, f"service {running.name} not started: the node is not running")
+            raise ServiceStartError(
+                running.name, f"service {running.name} not started: the node is not running"
+            )
         log.info("service starting", service=running.name)
         began = time.monotonic()
         try:

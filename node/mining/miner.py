@@ -27,10 +27,10 @@ consensus rule every block carries its parent's timestamp, so the whole chain ca
 its first block made with delay 0 (the genesis time for a devnet made so).
 
 `add_miner(miner, pacer=...)` mines with one more local miner from the next epoch on (a miner created
-while the node runs, paced by its Window PoSt scheduler). `set_enabled(False)` pauses the loop (Filpy.SetMining); `mine_now()` mines the next epoch whatever the
-loop does (at its time when timestamps follow the clock), trying up to MINE_ATTEMPTS epochs. The same
-miner never makes two blocks at one height (Lotus's minedBlockHeights check; two would be a
-consensus fault).
+while the node runs, paced by its Window PoSt scheduler). `set_enabled(False)` pauses the loop
+(Filpy.SetMining); `mine_now()` mines the next epoch whatever the loop does (at its time when
+timestamps follow the clock), trying up to MINE_ATTEMPTS epochs. The same miner never makes two blocks
+at one height (Lotus's minedBlockHeights check; two would be a consensus fault).
 """
 
 import math
