@@ -14,7 +14,8 @@ sync follows the heaviest chain its peers have. It mines only when config.toml s
 true`, with every miner it serves (node/mining/services.py: those whose sectors the repo's sector store
 holds, <repo>/sectors, where the pre-sealed miners that `filpy genesis new ... --sectors <repo>/sectors`
 writes are indexed and their key files imported; and those created from this node), each with its
-Window PoSt scheduler and sealing pipeline.
+Window PoSt scheduler and sealing pipeline; a miner created while it runs (`filpy miner create`) is
+served at once (node/mining/services.py ServeCreated).
 
 A node run (`serve`), for both commands: the repo is open and locked, the full node open on its
 datastore (config.toml's [datastore] options) with its chain's beacon; the RPC's JWT secret comes from
