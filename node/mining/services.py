@@ -146,4 +146,8 @@ class ServeCreated:
                 node.mining.add_miner(miner, pacer=served.scheduler.wait_processed)
         log.info("serving a created miner", miner=address.to_string(node.address_network))
         for callback in self.on_served:
-            await callback(address)
+            try:
+                await callback(address)
+            except Exception as exc:  # the markets failing to take it: the miner is served all the same
+                name = address.to_string(node.address_network)
+                log.error("created miner not handed on", miner=name, error=str(exc) or type(exc).__name__)
