@@ -213,6 +213,11 @@ class ServiceRunner:
                 return
 
     # running --------------------------------------------------------------------------------------
+    @property
+    def running(self) -> tuple[str, ...]:
+        """The names of the services started and not finished, in order of start."""
+        return tuple(r.name for r in self._running if not r.done.is_set())
+
     async def add(self, service: Service) -> None:
         """Start one more service under the running node (a miner created while it runs); it is
         stopped with the others, in reverse order of start. ServiceStartError if it fails to start or
