@@ -14,7 +14,8 @@ sync follows the heaviest chain its peers have. It mines only when config.toml s
 true`, with every miner it serves (node/mining/services.py: those whose sectors the repo's sector store
 holds, <repo>/sectors, where the pre-sealed miners that `filpy genesis new ... --sectors <repo>/sectors`
 writes are indexed and their key files imported; and those created from this node), each with its
-Window PoSt scheduler and sealing pipeline.
+Window PoSt scheduler and sealing pipeline; a miner created while it runs (`filpy miner create`) is
+served at once (node/mining/services.py ServeCreated).
 
 A node run (`serve`), for both commands: the repo is open and locked, the full node open on its
 datastore (config.toml's [datastore] options) with its chain's beacon; the RPC's JWT secret comes from
@@ -48,6 +49,7 @@ if TYPE_CHECKING:  # the node's modules are imported when the command runs (cli/
     from node.fullnode import FullNode
     from node.network import NodeNetwork
     from node.repo import Repo
+    from node.sealing.sectors import SectorStore
     from rpc.server import BoundAddress
 
 DEFAULT_REPO: Final = Path("~/.filpy")
@@ -147,6 +149,7 @@ def _run_daemon(args: argparse.Namespace, repo: "Repo") -> int:
     node = opened.node
     try:
         services: list[Service] = []
+        store: SectorStore | None = None
         if config.mining.enabled:
             try:
                 store = SectorStore.open(repo.sectors_path)
@@ -171,7 +174,7 @@ def _run_daemon(args: argparse.Namespace, repo: "Repo") -> int:
             )
             sys.stdout.flush()
 
-        return serve("daemon", repo, node, config, services, running, beacon=opened.beacon)
+        return serve("daemon", repo, node, config, services, running, beacon=opened.beacon, sectors=store)
     finally:
         node.chain.close()
 
@@ -321,15 +324,18 @@ def serve(
     on_running: Callable[[Started], None],
     *,
     beacon: "NodeBeacon",
+    sectors: "SectorStore | None" = None,
 ) -> int:
     """Run the node's own services (the payment-channel manager and settler, and with `[slasher]
     enabled` the slasher, fed every block the sync service accepts or submits), its network (sync, P2P
     node, the drand beacon service), then the given ones (the miners'), then the RPC server, then the
     markets (node/markets/node_service.py: a provider for one of the miners the node seals for), until
-    stopped; the exit status."""
+    stopped; the exit status. With `sectors` (a node that serves miners) a miner created while it runs
+    (Filpy.MinerCreate) is served at once from that store (node/mining/services.py ServeCreated)."""
     from node.daemon import ServiceRunner, run_runner
     from node.markets.node_service import MarketsService
     from node.markets.paych_settler import PaychSettler
+    from node.mining.services import ServeCreated
     from node.network import NodeNetwork
     from node.slasher import slasher_service
 
@@ -358,6 +364,14 @@ def serve(
         [*own, *network.services(), *services, api, markets], exit_on_stuck=True, on_running=running
     )
     node.on_shutdown = runner.request_stop
+    if sectors is not None:
+        node.on_miner_created = ServeCreated(
+            node,
+            sectors,
+            start=runner.add,
+            wait_entry=wait_entry_of(beacon),
+            on_served=[markets.take_miner],
+        )
     status = run_runner(runner)
     if runner.failure is not None:
         hint = ""

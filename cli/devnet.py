@@ -151,7 +151,7 @@ def _run_devnet(args: argparse.Namespace, repo: "Repo") -> int:
         def running(started: "Started") -> None:
             print_banner(repo, node, devnet, started, opened.beacon)
 
-        return serve("devnet", repo, node, config, services, running, beacon=opened.beacon)
+        return serve("devnet", repo, node, config, services, running, beacon=opened.beacon, sectors=store)
     finally:
         node.chain.close()
 

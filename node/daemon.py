@@ -12,7 +12,9 @@ A service is an object with `async def run(self, *, task_status=trio.TASK_STATUS
   command line wants: a service stuck in a thread cannot be cancelled any other way);
 - if a service fails to start (raises before started()), stops those already started and raises
   ServiceStartError naming it; if a service fails or returns while the node runs, stops the others and
-  raises ServiceFailed.
+  raises ServiceFailed;
+- `await add(service)` starts one more service while the node runs (a miner created from it); it stops
+  with the others, in reverse order of start.
 Each start and stop is logged (structlog: `service starting`, `service started`, `service stopping`,
 `service stopped`, with the service name and seconds taken).
 
@@ -156,6 +158,7 @@ class ServiceRunner:
         self._stop = trio.Event()
         self._starting = trio.CancelScope()
         self._running: list[_Running] = []
+        self._nursery: trio.Nursery | None = None
         self._watchdog: threading.Timer | None = None
 
     # stopping -------------------------------------------------------------------------------------
@@ -210,6 +213,34 @@ class ServiceRunner:
                 return
 
     # running --------------------------------------------------------------------------------------
+    @property
+    def running(self) -> tuple[str, ...]:
+        """The names of the services started and not finished, in order of start."""
+        return tuple(r.name for r in self._running if not r.done.is_set())
+
+    async def add(self, service: Service) -> None:
+        """Start one more service under the running node (a miner created while it runs); it is
+        stopped with the others, in reverse order of start. ServiceStartError if it fails to start or
+        the node is not running (the node runs on either way)."""
+        running = _Running(service, self)
+        if self._nursery is None or self._stop.is_set():
+            raise ServiceStartError(
+                running.name, f"service {running.name} not started: the node is not running"
+            )
+        log.info("service starting", service=running.name)
+        began = time.monotonic()
+        try:
+            await self._nursery.start(running.run)
+        except Exception as exc:
+            log.error("service failed to start", service=running.name, error=_describe(exc))
+            raise ServiceStartError(
+                running.name, f"service {running.name} failed to start: {_describe(exc)}"
+            ) from exc
+        self._running.append(running)
+        log.info("service started", service=running.name, seconds=round(time.monotonic() - began, 3))
+        if self._stop.is_set():  # the node began stopping while this one started: stop it too
+            running.cancel()
+
     async def _start_all(self, nursery: trio.Nursery) -> None:
         with self._starting:
             for service in self.services:
@@ -241,9 +272,11 @@ class ServiceRunner:
                     if self.signals:
                         outer.start_soon(self._watch_signals, receiver)
                     async with trio.open_nursery() as nursery:
+                        self._nursery = nursery
                         await self._start_all(nursery)
                         await self._stop.wait()
                         await self._stop_in_reverse()
+                        self._nursery = None
                     outer.cancel_scope.cancel()
         finally:
             if self._watchdog is not None:

@@ -8,7 +8,11 @@ server listens, since the deal-data and retrieval URLs that peers are given are 
 On start it opens the markets (node/markets/services.py) in the repo; the client side always, on the
 node's libp2p host; the provider side for the miner `provider_miner(node)` picks among those whose
 sealing pipelines the node runs (`node.sealing`), with that pipeline as the deal sealer (one provider per
-node, as one `lotus-miner` serves one miner). The provider gets a libp2p host of its own, as a
+node, as one `lotus-miner` serves one miner). A miner created while the node runs is handed to
+`take_miner` (node/mining/services.py ServeCreated): a provider that served no miner or a genesis miner
+only takes it at once (the old provider's service stopped, its protocols replaced on the provider's host)
+and announces it once it has an ask; one serving a created miner keeps it until the next start, when
+`provider_miner` picks the newest. The provider gets a libp2p host of its own, as a
 `lotus-miner` has one beside its full node: its identity in the keystore as `libp2p-provider`, listening
 on a free port of each IP the node's host listens on; that is what the miner's peer ID and addresses on
 chain name, so that clients, this node's own among them (a host cannot dial itself), reach it.
@@ -38,7 +42,7 @@ from node.keystore import Keystore
 from node.markets.deals_config import ClientConfig, ProviderConfig
 from node.markets.http_retrieval import Mountable, RetrievalHttpApp
 from node.markets.sealing_adapter import PipelineSealer
-from node.markets.services import Markets, open_markets
+from node.markets.services import Markets, add_provider, open_markets
 from node.markets.storage_provider import StorageProvider
 from node.mining.create import LocalMiners
 from node.p2p.host import Libp2pHost
@@ -90,6 +94,8 @@ class MarketsService:
         self.client_config = client_config or ClientConfig.for_policy(node.policy)
         self.provider_config = provider_config
         self.markets: Markets | None = None
+        self._nursery: trio.Nursery | None = None
+        self._provider_scope: trio.CancelScope | None = None  # the running provider's service
 
     def new_provider_host(self) -> Libp2pHost:
         """The provider's own host (see the module docstring); not yet listening."""
@@ -126,12 +132,13 @@ class MarketsService:
                 await nursery.start(self.provider_host.run)
             markets = self.open(self.provider_host)
             for service in markets.services():
-                await nursery.start(service.run)
-            provider = markets.provider
-            if provider is not None:
-                markets.announce_provider = lambda: self._start_announcing(nursery, provider)
-                if await self.node.run_sync(provider.asks.get, provider.miner) is not None:
-                    self._start_announcing(nursery, provider)
+                if service is markets.provider:
+                    await nursery.start(self._run_provider, service)
+                else:
+                    await nursery.start(service.run)
+            self._nursery = nursery
+            if markets.provider is not None:
+                await self._serve_provider(markets, markets.provider)
             log.info(
                 "markets started",
                 provider=None if markets.provider is None else str(markets.provider.miner),
@@ -139,6 +146,62 @@ class MarketsService:
             )
             task_status.started()
             await trio.sleep_forever()
+
+    async def _run_provider(
+        self, provider: StorageProvider, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The provider's service, in a scope of its own: a provider taking a created miner stops it."""
+        with trio.CancelScope() as scope:
+            self._provider_scope = scope
+            await provider.run(task_status=task_status)
+
+    async def _serve_provider(self, markets: Markets, provider: StorageProvider) -> None:
+        """Announce the provider once it has an ask: now if it has one, else when MarketSetAsk sets one."""
+        nursery = self._nursery
+        assert nursery is not None
+        markets.announce_provider = lambda: self._start_announcing(nursery, provider)
+        if await self.node.run_sync(provider.asks.get, provider.miner) is not None:
+            self._start_announcing(nursery, provider)
+
+    async def take_miner(self, miner: Address) -> None:
+        """A miner the node has just begun to serve (node/mining/services.py ServeCreated): the provider
+        serves it when it served no miner or a genesis miner only (one created from this node keeps its
+        provider until the next start), as `provider_miner` picks the newest created miner; its
+        protocols replace the old ones on the provider's host, and it is announced once it has an ask."""
+        markets, nursery = self.markets, self._nursery
+        if markets is None or nursery is None or provider_miner(self.node) != miner:
+            return  # not running yet (its start picks provider_miner), or not the one to serve
+        current = markets.provider
+        if current is not None:
+            created = await self.node.run_sync(self.node.miners.get, current.miner)
+            if current.miner == miner or created is not None:
+                return
+        if self.provider_host is None:
+            self.provider_host = self.new_provider_host()
+            await nursery.start(self.provider_host.run)
+            markets.provider_host = self.provider_host
+        url = self.base_url()
+        provider = add_provider(
+            markets,
+            self.node,
+            self.repo_dir,
+            miner,
+            PipelineSealer(self.node.sealing[miner]),
+            config=self.provider_config,
+            retrieval_urls=(url,),
+        )
+        if current is None:
+            RetrievalHttpApp(markets.pieces, lambda: markets.retrieval_ask).mount(self.server)
+        elif self._provider_scope is not None:
+            self._provider_scope.cancel()  # the genesis miner's provider: its deals resume at the next start
+        await nursery.start(self._run_provider, provider)
+        self._announcing = False
+        await self._serve_provider(markets, provider)
+        log.info(
+            "provider serves a created miner",
+            miner=str(miner),
+            previous=None if current is None else str(current.miner),
+        )
 
     def _start_announcing(self, nursery: trio.Nursery, provider: StorageProvider) -> None:
         if not self._announcing:

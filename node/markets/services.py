@@ -131,39 +131,58 @@ def open_markets(
     markets = Markets(
         host, imports, data, client, pieces, asks, retrievals, meta=meta, provider_host=provider_host
     )
-    serving = provider_host or host
     stored_ask = meta.get(RETRIEVAL_ASK_KEY)
     if stored_ask is not None:
         markets.retrieval_ask = RetrievalAsk.from_bytes(stored_ask)
     if miner is not None:
         if sealer is None:
             raise ValueError("a provider needs the miner's sealing pipeline")
-        markets.provider = StorageProvider(
-            node,
-            miner,
-            store=StorageProvider.open_store(meta),
-            asks=asks,
-            pieces=pieces,
-            staging=repo_dir / "deal-staging",
-            sealer=sealer,
-            config=provider_config,
+        add_provider(
+            markets, node, repo_dir, miner, sealer, config=provider_config, retrieval_urls=retrieval_urls
         )
-        markets.provider.register(serving)
-        provider = markets.provider
-        # retrieval queries and deals are answered from the same pieces, paid to the miner's worker
-        markets.retrieval_query = RetrievalQueryProvider(
-            pieces, payment_address=lambda: provider.info.worker, ask=lambda: markets.retrieval_ask
-        )
-        markets.retrieval_query.register(serving)
-        markets.retrieval_deals = RetrievalDealProvider(
-            pieces,
-            node.paych,
-            payment_address=lambda: provider.info.worker,
-            ask=lambda: markets.retrieval_ask,
-        )
-        markets.retrieval_deals.register(serving)
-        if retrieval_urls:
-            markets.transports = TransportsProvider(retrieval_urls)
-            markets.transports.register(serving)
     node.markets = markets
     return markets
+
+
+def add_provider(
+    markets: Markets,
+    node: FullNode,
+    repo_dir: Path,
+    miner: Address,
+    sealer: DealSealer,
+    *,
+    config: ProviderConfig | None = None,
+    retrieval_urls: tuple[str, ...] = (),
+) -> StorageProvider:
+    """The storage provider of `miner` and its retrieval protocols, served on the markets' provider host
+    (else their host); on markets that had a provider, they replace its protocol handlers (the daemon
+    stops the old provider's service and starts the new one's)."""
+    serving = markets.provider_host or markets.host
+    provider = StorageProvider(
+        node,
+        miner,
+        store=StorageProvider.open_store(markets.meta if markets.meta is not None else markets_store(node)),
+        asks=markets.asks,
+        pieces=markets.pieces,
+        staging=repo_dir / "deal-staging",
+        sealer=sealer,
+        config=config,
+    )
+    markets.provider = provider
+    provider.register(serving)
+    # retrieval queries and deals are answered from the same pieces, paid to the miner's worker
+    markets.retrieval_query = RetrievalQueryProvider(
+        markets.pieces, payment_address=lambda: provider.info.worker, ask=lambda: markets.retrieval_ask
+    )
+    markets.retrieval_query.register(serving)
+    markets.retrieval_deals = RetrievalDealProvider(
+        markets.pieces,
+        node.paych,
+        payment_address=lambda: provider.info.worker,
+        ask=lambda: markets.retrieval_ask,
+    )
+    markets.retrieval_deals.register(serving)
+    if retrieval_urls:
+        markets.transports = TransportsProvider(retrieval_urls)
+        markets.transports.register(serving)
+    return provider

@@ -97,21 +97,25 @@ def local_miners(
     """Every miner the store holds sectors of, and the miners in `also` (created by this node, maybe
     without a sector yet: node/mining/create.py's LocalMiners), in ID order, each with its worker's key
     from the wallet (LocalMinerError when the chain has no such miner or the wallet lacks the key)."""
-    miners = []
     ids = {s.miner for s in store.sectors()} | {a.id for a in also}
-    for miner_id in sorted(ids):
-        address = Address.new_id(miner_id)
-        name = address.to_string(wallet.network)
-        try:
-            worker = state.account_key(state.miner_info(address, head).worker, head)
-        except (ActorNotFound, StateQueryError) as exc:
-            raise LocalMinerError(f"{name} is not a miner on this chain: {exc}") from None
-        try:
-            key = wallet.key(worker)
-        except WalletError:
-            worker_name = worker.to_string(wallet.network)
-            raise LocalMinerError(
-                f"cannot mine with {name}: its worker key {worker_name} is not in the keystore"
-            ) from None
-        miners.append(LocalMiner.from_store(address, key, store))
-    return miners
+    return [local_miner(state, head, store, wallet, Address.new_id(i)) for i in sorted(ids)]
+
+
+def local_miner(
+    state: StateManager, head: TipSet, store: SectorStore, wallet: Wallet, address: Address
+) -> LocalMiner:
+    """One miner this node serves, with its worker's key from the wallet (LocalMinerError as
+    local_miners)."""
+    name = address.to_string(wallet.network)
+    try:
+        worker = state.account_key(state.miner_info(address, head).worker, head)
+    except (ActorNotFound, StateQueryError) as exc:
+        raise LocalMinerError(f"{name} is not a miner on this chain: {exc}") from None
+    try:
+        key = wallet.key(worker)
+    except WalletError:
+        worker_name = worker.to_string(wallet.network)
+        raise LocalMinerError(
+            f"cannot mine with {name}: its worker key {worker_name} is not in the keystore"
+        ) from None
+    return LocalMiner.from_store(address, key, store)

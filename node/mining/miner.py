@@ -26,10 +26,11 @@ the pool or `mine_now` is called (Filpy.MineTipset). Epochs then do not follow t
 consensus rule every block carries its parent's timestamp, so the whole chain carries the timestamp of
 its first block made with delay 0 (the genesis time for a devnet made so).
 
-`set_enabled(False)` pauses the loop (Filpy.SetMining); `mine_now()` mines the next epoch whatever the
-loop does (at its time when timestamps follow the clock), trying up to MINE_ATTEMPTS epochs. The same
-miner never makes two blocks at one height (Lotus's minedBlockHeights check; two would be a
-consensus fault).
+`add_miner(miner, pacer=...)` mines with one more local miner from the next epoch on (a miner created
+while the node runs, paced by its Window PoSt scheduler). `set_enabled(False)` pauses the loop
+(Filpy.SetMining); `mine_now()` mines the next epoch whatever the loop does (at its time when
+timestamps follow the clock), trying up to MINE_ATTEMPTS epochs. The same miner never makes two blocks
+at one height (Lotus's minedBlockHeights check; two would be a consensus fault).
 """
 
 import math
@@ -156,6 +157,18 @@ class MiningService:
 
     def add_pacer(self, pacer: Pacer) -> None:
         self._pacers.append(pacer)
+
+    def add_miner(self, miner: LocalMiner, *, pacer: Pacer | None = None) -> None:
+        """Mine with one more local miner from the next epoch tried on (a miner created while the node
+        runs), paced by its Window PoSt scheduler; a miner already mined with is left as it is. Call
+        from the trio thread."""
+        if any(m.address == miner.address for m in self.miners):
+            return
+        self.miners = (*self.miners, miner)  # a new tuple: a block being made keeps the miners it had
+        if pacer is not None:
+            self._pacers.append(pacer)
+        log.info("mining with a new miner", miner=miner.address.to_string(self.node.address_network))
+        self._poke()
 
     def _poke(self) -> None:
         self._pokes += 1

@@ -397,6 +397,7 @@ class WindowPoStScheduler:
             return
         run.state = state
         fields: dict[str, Any] = {
+            "miner": str(self.miner),  # a node may prove for several
             "deadline": run.info.index,
             "open": run.info.open,
             "height": height,

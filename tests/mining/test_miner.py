@@ -365,3 +365,35 @@ async def test_window_posts_keep_the_miner_going_through_catch_up(
     assert miners.miner_power(tree, node.policy, local.address).miner.raw_byte_power == 2 * 2048
     posted = [d for d in scheduler.status().deadlines if d.state is RunState.POSTED]
     assert posted  # the scheduler proved deadlines on this chain
+
+
+async def test_a_miner_added_while_running_mines_paced_by_its_scheduler(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # Two genesis miners with equal power, one mining from the start, the other added while the service
+    # runs (a miner created from the node): from then on blocks of both, each head paced for the new one.
+    genesis = genesis_of(miners=2)
+    node = node_for(tmp_path, genesis, block_delay=4)
+    first, second = local_miner(tmp_path, genesis, 0), local_miner(tmp_path, genesis, 1)
+    miner = MiningService(node, [first], clock=wall)
+    paced: list[int] = []
+
+    async def pacer(base: TipSet) -> None:
+        paced.append(base.height)
+
+    heads = Heads(node)
+    async with real_time_limit(), trio.open_nursery() as nursery:
+        await nursery.start(miner.run)
+        before = await heads.height(8)
+        miner.add_miner(second, pacer=pacer)
+        miner.add_miner(second, pacer=pacer)  # again: nothing changes
+        await heads.until(lambda ts: any(b.miner == second.address for b in ts.blocks))
+        nursery.cancel_scope.cancel()
+
+    assert miner.miners == (first, second)
+    authors = [{b.miner for b in ts.blocks} for ts, _ in heads.seen]
+    cut = next(i for i, (ts, _) in enumerate(heads.seen) if ts.height > before.height)
+    assert all(found == {first.address} for found in authors[:cut])  # before: only the first
+    assert any(second.address in found for found in authors[cut:])
+    # every base mined on after the addition was paced once, by the one pacer added
+    assert paced and paced == sorted(set(paced)) and paced[0] >= before.height

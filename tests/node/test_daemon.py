@@ -238,3 +238,41 @@ async def test_failure_while_running_is_raised() -> None:
     with pytest.raises(ServiceFailed, match="service fails failed: KeyError: 'x'"):
         await ServiceRunner([Recorder("a", journal), Fails()], signals=()).run()
     assert journal == ["start a", "stop a"]
+
+
+async def test_a_service_added_while_running_stops_with_the_others_in_reverse_order() -> None:
+    journal: list[str] = []
+    runner = ServiceRunner([Recorder(n, journal) for n in ("a", "b")], signals=())
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(runner.run)
+        while len(journal) < 2:
+            await trio.sleep(0.01)
+        await runner.add(Recorder("c", journal))
+        await runner.add(Recorder("d", journal))
+        assert journal == ["start a", "start b", "start c", "start d"]
+        runner.request_stop("Shutdown")
+    assert journal[4:] == ["stop d", "stop c", "stop b", "stop a"]
+    assert runner.failure is None
+
+
+async def test_a_service_added_that_fails_to_start_is_raised_and_the_node_runs_on() -> None:
+    class Refuses:
+        name = "refuser"
+
+        async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+            raise ValueError("no key")
+
+    journal: list[str] = []
+    runner = ServiceRunner([Recorder("a", journal)], signals=())
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(runner.run)
+        while not journal:
+            await trio.sleep(0.01)
+        with pytest.raises(ServiceStartError, match="service refuser failed to start: ValueError: no key"):
+            await runner.add(Refuses())
+        assert journal == ["start a"]
+        runner.request_stop("Shutdown")
+    with pytest.raises(ServiceStartError, match="the node is not running"):
+        await runner.add(Recorder("late", journal))
+    assert journal == ["start a", "stop a"]
+    assert runner.failure is None
