@@ -1,10 +1,16 @@
-"""`filpy miner set-ask|get-ask|deals ...`: the storage provider's side of deals, as `lotus-miner
-storage-deals` (and Boost's offline-deal import) had it, over MarketSetAsk, MarketGetAsk and filpy's
+"""`filpy miner set-ask|get-ask|retrieval-ask|deals ...`: the storage provider's side of deals, as
+`lotus-miner storage-deals` and `retrieval-deals` (and Boost's offline-deal import) had it, over
+MarketSetAsk, MarketGetAsk, MarketSetRetrievalAsk, MarketGetRetrievalAsk and filpy's
 `Filpy.StorageDealsList` / `Filpy.StorageDealImportData` (rpc/methods/client.py).
 
     set-ask --price FIL [--verified-price FIL] [--min-size SIZE] [--max-size SIZE] [--duration EPOCHS]
                                    prices in FIL per GiB per epoch; sizes padded (256B, 2KiB, 8MiB)
     get-ask                        the provider's signed ask
+    retrieval-ask set [--price FIL] [--unseal-price FIL] [--payment-interval SIZE]
+                      [--payment-interval-increase SIZE]
+                                   the retrieval terms: --price in FIL per GiB sent (as lotus-miner
+                                   retrieval-deals set-ask), kept per byte; options left out stay as they are
+    retrieval-ask get              the retrieval terms
     deals list [-v]                the deals the provider accepted, with their sectors
     deals import-data PROPOSAL FILE
                                    the CAR of an offline deal (`filpy client deal --manual`), read by the
@@ -23,6 +29,7 @@ if TYPE_CHECKING:
 
 # lotus-miner storage-deals set-ask's defaults: --duration 720h, sizes 256B to the sector size
 DEFAULT_ASK_HOURS: Final = 720
+GIB: Final = 1 << 30  # retrieval prices are set per GiB and kept per byte
 
 
 def add_arguments(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -44,6 +51,23 @@ def add_arguments(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
         help=f"how long the ask holds (default {DEFAULT_ASK_HOURS}h)",
     )
     command(sub, "get-ask", get_ask, "the provider's storage ask")
+
+    retrieval = group(
+        sub.add_parser(
+            "retrieval-ask",
+            help="the provider's retrieval terms",
+            description="the provider's retrieval terms",
+        ),
+        "retrieval_ask_command",
+    )
+    p = command(retrieval, "set", retrieval_ask_set, "set the provider's retrieval terms")
+    p.add_argument("--price", metavar="FIL", help="FIL per GiB sent (0: free)")
+    p.add_argument("--unseal-price", metavar="FIL", help="FIL for unsealing the data")
+    p.add_argument("--payment-interval", metavar="SIZE", help="bytes sent before the first payment is due")
+    p.add_argument(
+        "--payment-interval-increase", metavar="SIZE", help="how much the interval grows after each payment"
+    )
+    command(retrieval, "get", retrieval_ask_get, "the provider's retrieval terms")
 
     deals = group(
         sub.add_parser(
@@ -130,6 +154,42 @@ async def get_ask(s: "Session", args: argparse.Namespace) -> None:
                 size_str(ask["MaxPieceSize"]),
                 str(ask["Expiry"]),
                 str(ask["SeqNo"]),
+            ]
+        ],
+    )
+
+
+async def retrieval_ask_set(s: "Session", args: argparse.Namespace) -> None:
+    from cli import values
+
+    ask: dict[str, Any] = await s.call("MarketGetRetrievalAsk")
+    if args.price is not None:
+        ask["PricePerByte"] = str(values.amount(args.price, "price") // GIB)
+    if args.unseal_price is not None:
+        ask["UnsealPrice"] = str(values.amount(args.unseal_price, "unseal price"))
+    if args.payment_interval is not None:
+        ask["PaymentInterval"] = _size(args.payment_interval, "--payment-interval")
+    if args.payment_interval_increase is not None:
+        ask["PaymentIntervalIncrease"] = _size(args.payment_interval_increase, "--payment-interval-increase")
+    await s.call("MarketSetRetrievalAsk", ask)
+    await retrieval_ask_get(s, args)
+
+
+async def retrieval_ask_get(s: "Session", args: argparse.Namespace) -> None:
+    from cli.output import fil, size_str
+
+    ask = await s.call("MarketGetRetrievalAsk")
+    if s.out.json(ask):
+        return
+    s.out.table(
+        ["Price per byte", "Price per GiB", "Unseal price", "Payment interval", "Interval increase"],
+        [
+            [
+                fil(ask["PricePerByte"]),
+                fil(int(ask["PricePerByte"]) * GIB),
+                fil(ask["UnsealPrice"]),
+                size_str(ask["PaymentInterval"]),
+                size_str(ask["PaymentIntervalIncrease"]),
             ]
         ],
     )

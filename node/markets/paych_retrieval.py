@@ -9,9 +9,10 @@ settles).
 
 from collections.abc import Callable
 
+from actors.paych.types import SignedVoucher
 from chain.types.address import Address
 from node.markets.paych import PaychManager
-from node.markets.paych_types import PaychError
+from node.markets.paych_types import Direction, PaychError
 from node.markets.retrieval_payment import DealPayment, PaymentCheck, PaymentError, VoucherSource
 
 
@@ -45,8 +46,22 @@ def payment_check(manager: PaychManager, recipient: Callable[[], Address] | None
                     f"the voucher for deal {payment.id} is refused: channel {channel} does not pay "
                     f"{recipient()}"
                 )
-            return await manager.add_voucher(channel, payment.payment_voucher, b"", 0)
+            added = await manager.add_voucher(channel, payment.payment_voucher, b"", 0)
+            return added or await _paid_to_ourselves(manager, channel, payment.payment_voucher)
         except PaychError as exc:
             raise PaymentError(f"the voucher for deal {payment.id} is refused: {exc}") from None
 
     return check
+
+
+async def _paid_to_ourselves(manager: PaychManager, channel: Address, sv: SignedVoucher) -> int:
+    """What a voucher adds when this node is also the client paying it (a retrieval from one's own
+    provider, as on a single-node devnet): the client side stored the voucher as it made it, so
+    PaychVoucherAdd sees it as known and adds nothing; it adds what it pays over the lane's voucher
+    before it. 0 for a channel this node does not pay."""
+    if (await manager.status(channel)).direction != Direction.OUTBOUND:
+        return 0
+    held = [h.voucher for h in await manager.list_vouchers(channel) if h.voucher.lane == sv.lane]
+    if sv not in held:
+        return 0
+    return sv.amount - max((v.amount for v in held if v.nonce < sv.nonce), default=0)

@@ -573,11 +573,16 @@ class StorageClient:
         await self._move(record, state_next, "the provider accepted the proposal")
 
     async def _poll(self, record: ClientDealRecord) -> None:
+        peer = PeerID.from_base58(record.provider_peer)
         try:
-            response = await request_status(
-                self.host, PeerID.from_base58(record.provider_peer), record, self.node
-            )
-        except (StreamFailure, DecodeError, WalletError, trio.TooSlowError) as exc:
+            if not self.host.is_connected(peer):
+                # after a restart of either side the connection is gone: dial the provider again at the
+                # addresses its miner lists on chain, as the proposal did
+                miner = record.client_deal_proposal.proposal.provider
+                contact = await self._call(self._contact, miner, self.node.chain.head())
+                await self._connect(peer, contact.addrs)
+            response = await request_status(self.host, peer, record, self.node)
+        except (ClientError, StreamFailure, DecodeError, WalletError, trio.TooSlowError) as exc:
             failures = record.status_failures + 1
             note = (
                 {"message": f"the provider has not answered {failures} status requests: {exc}"}

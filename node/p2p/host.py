@@ -397,6 +397,10 @@ class Libp2pHost:
         network = self._host.get_network()
         if isinstance(network, Swarm):
             network.unblock_peer(peer_info.peer_id)
+        if peer_info.addrs and not network.get_connections(peer_info.peer_id):
+            # The addresses given are what the caller knows now (a miner's on chain, say): a peer that
+            # restarted on another port is otherwise dialled at the stale address it had, and only there.
+            self._host.get_peerstore().clear_addrs(peer_info.peer_id)
         try:
             with trio.fail_after(self.options.dial_timeout):
                 await self._host.connect(peer_info)
