@@ -9,37 +9,14 @@ import base64
 import binascii
 import re
 from enum import IntEnum
-from typing import Annotated, Any, Final
+from typing import Final
 
 from actors.paych.types import ModVerifyParams, SignedVoucher
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
-from chain.encoding.schema import ChainEpoch, LotusJson, OptionalKind, TokenAmount, kind_of
-from chain.types.address import Address
-
-
-class AddressOrUndefKind(OptionalKind):
-    """An address Go leaves as address.Undef when there is none, which it writes as "<empty>" (a
-    PaychGet answered before the channel exists); None here."""
-
-    label = "Address"
-    UNDEF: Final = "<empty>"
-
-    def __init__(self) -> None:
-        super().__init__(kind_of(Address))
-
-    def to_json(self, value: Any, network: str) -> Any:
-        return self.UNDEF if value is None else self.inner.to_json(value, network)
-
-    def from_json(self, raw: Any, what: str) -> Any:
-        return None if raw is None or raw == self.UNDEF else self.inner.from_json(raw, what)
-
-    def json_schema(self) -> dict[str, Any]:
-        return {"title": "Address", "type": "string", "examples": ["t2...", self.UNDEF]}
-
-
-AddressOrUndef = Annotated[Address | None, AddressOrUndefKind()]
+from chain.encoding.schema import ChainEpoch, LotusJson, TokenAmount
+from chain.types.address import Address, AddressOrUndef
 
 
 class Direction(IntEnum):

@@ -35,7 +35,7 @@ from chain.encoding.cid import CID, DAG_PB, RAW
 from chain.encoding.commcid import piece_cid_v1
 from chain.encoding.errors import DecodeError
 from chain.encoding.multihash import SHA2_256, Multihash
-from chain.encoding.varint import encode_uvarint
+from chain.encoding.varint import encode_uvarint, read_protobuf_varint
 from chain.store.car import encode_header, encode_section
 from proofs.commp import CommPWriter, PieceCommitment
 
@@ -108,19 +108,19 @@ class UnixFSData:
         blocksizes: list[int] = []
         pos = 0
         while pos < len(raw):
-            tag, pos = _varint(raw, pos, what)
+            tag, pos = read_protobuf_varint(raw, pos, what)
             field, wire = tag >> 3, tag & 7
             if field == 4 and wire == 2:
                 packed, pos = _length_delimited(raw, pos, what)
                 at = 0
                 while at < len(packed):
-                    size, at = _varint(packed, at, f"{what}.blocksizes")
+                    size, at = read_protobuf_varint(packed, at, f"{what}.blocksizes")
                     blocksizes.append(size)
                 continue
             if field in (1, 3, 4, 5, 6, 7):
                 if wire != 0:
                     raise DecodeError(f"{what}: field {field} has wire type {wire}, expected varint")
-                value, pos = _varint(raw, pos, what)
+                value, pos = read_protobuf_varint(raw, pos, what)
                 if field == 4:
                     blocksizes.append(value)
                     continue
@@ -182,24 +182,8 @@ def _put_varint64(out: bytearray, value: int) -> None:
     out.append(value)
 
 
-def _varint(raw: bytes, pos: int, what: str) -> tuple[int, int]:
-    value = shift = 0
-    start = pos
-    while True:
-        if pos >= len(raw):
-            raise DecodeError(f"{what} at offset {start}: varint is truncated")
-        byte = raw[pos]
-        pos += 1
-        if shift == 63 and byte > 1:
-            raise DecodeError(f"{what} at offset {start}: varint exceeds 64 bits")
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
 def _length_delimited(raw: bytes, pos: int, what: str) -> tuple[bytes, int]:
-    length, pos = _varint(raw, pos, what)
+    length, pos = read_protobuf_varint(raw, pos, what)
     if length > len(raw) - pos:
         raise DecodeError(f"{what} at offset {pos}: needs {length} bytes, {len(raw) - pos} remain")
     return raw[pos : pos + length], pos + length
