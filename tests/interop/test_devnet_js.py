@@ -17,6 +17,7 @@ import trio
 from chain.types.address import Address
 from chain.types.message import Message, sign_message
 from node.devnet import account_key
+from rpc.client import RpcCallError
 from tests.e2e.devnet_process import DevnetProcess
 from tests.interop.js_env import JS_DIR, node_with_packages
 from tests.interop.test_p2p_js import Lines
@@ -84,7 +85,16 @@ async def test_js_libp2p_peer_on_a_running_devnet(node_bin: str, tmp_path: Path)
             # Only the JS peer ever had the message: it reached the devnet by gossip.
             cid = {"/": str(signed.cid())}
             with trio.fail_after(60):
-                lookup = await api.call("StateWaitMsg", cid, 1, -1, True)
+                # "published" is the JS side's word: the devnet may take a moment to validate the gossip,
+                # and StateWaitMsg refuses a message the node has not seen (as Lotus's does).
+                while True:
+                    try:
+                        lookup = await api.call("StateWaitMsg", cid, 1, -1, True)
+                        break
+                    except RpcCallError as exc:
+                        if "not found" not in str(exc):
+                            raise
+                        await trio.sleep(0.2)
             assert lookup["Receipt"]["ExitCode"] == 0
             found = await api.call("StateSearchMsg", None, cid, None, True)
             assert (found["Height"], found["TipSet"]) == (lookup["Height"], lookup["TipSet"])

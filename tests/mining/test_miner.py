@@ -347,7 +347,7 @@ async def test_window_posts_keep_the_miner_going_through_catch_up(
     scheduler = WindowPoStScheduler.for_node(node, local.address, SectorStore.open(tmp_path / "sectors"))
     miner = MiningService(node, [local], clock=wall, pacers=[scheduler.wait_processed])
     heads = Heads(node)
-    async with real_time_limit(120), trio.open_nursery() as nursery:
+    async with real_time_limit(4 * REAL_SECONDS), trio.open_nursery() as nursery:
         await nursery.start(scheduler.run)
         await nursery.start(miner.run)
         await heads.height(30)
