@@ -49,11 +49,10 @@ from actors.miner.types import (
 )
 from chain.encoding.cid import CID
 from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
-from chain.mpool.push import SendSpec
+from chain.mpool.push import SendSpec, message_to_push
 from chain.params import aggregate_capacity
 from chain.types.address import Address, Protocol
 from chain.types.bitfield import BitField
-from chain.types.message import Message
 from chain.types.sector import MAX_DEALS_PER_SECTOR, PieceInfo, is_piece_cid
 from chain.types.tipset import TipSet
 from chain.vm.exitcode import ExitCode
@@ -287,8 +286,8 @@ class SealingPipeline:
         )
         async with trio.open_nursery() as nursery:
             await nursery.start(self._follow_head)
-            nursery.start_soon(self._pre_commit_batcher)
-            nursery.start_soon(self._commit_batcher)
+            nursery.start_soon(self._batcher, self._send_pre_commits, "pre-commit")
+            nursery.start_soon(self._batcher, self._send_commits, "commit")
             nursery.start_soon(self._follow_faults)
             for record in records:
                 if record.state not in TERMINAL:
@@ -1303,26 +1302,15 @@ class SealingPipeline:
     def _in(self, *states: SectorState) -> list[SectorRecord]:
         return sorted((r for r in self._records.values() if r.state in states), key=lambda r: r.sector_number)
 
-    async def _pre_commit_batcher(self) -> None:
+    async def _batcher(self, send: Callable[[], Awaitable[None]], what: str) -> None:
+        """Run send (one batcher's pass) after every change."""
         while True:
             changed = self._changed
             self._busy += 1
             try:
-                await self._send_pre_commits()
+                await send()
             except Exception as exc:  # logged; the next change tries again
-                log.exception("pre-commit batcher failed", miner=self._miner_name, error=str(exc))
-            finally:
-                self._busy -= 1
-            await changed.wait()
-
-    async def _commit_batcher(self) -> None:
-        while True:
-            changed = self._changed
-            self._busy += 1
-            try:
-                await self._send_commits()
-            except Exception as exc:  # logged; the next change tries again
-                log.exception("commit batcher failed", miner=self._miner_name, error=str(exc))
+                log.exception(f"{what} batcher failed", miner=self._miner_name, error=str(exc))
             finally:
                 self._busy -= 1
             await changed.wait()
@@ -1416,21 +1404,9 @@ class SealingPipeline:
         if await self._call(self.chain.sector_info, self.miner, number, head) is not None:
             await self._move(record, S.FINALIZE_SECTOR, "already proven on chain")
             return None
-        carrier = next((c for c in pending if number in c.sectors), None)
-        if carrier is not None:
-            log.info(
-                "pre-commit already in the message pool",
-                miner=self._miner_name,
-                sector=number,
-                message=str(carrier.message.cid()),
-            )
-            await self._move(
-                record,
-                S.PRE_COMMIT_WAIT,
-                f"adopted {carrier.message.cid()} from the message pool",
-                pre_commit_message=carrier.message.cid(),
-                message_epoch=head.height,
-            )
+        if await self._adopt_from_pool(
+            record, pending, head, S.PRE_COMMIT_WAIT, "pre_commit_message", "pre-commit"
+        ):
             return None
         if record.ticket.epoch < head.height + 1 - self.policy.max_pre_commit_randomness_lookback:
             await self._call(self.sealer.forget_sealed, number)
@@ -1452,6 +1428,32 @@ class SealingPipeline:
         )
         return replace(record, expiration=expiration)
 
+    async def _adopt_from_pool(
+        self,
+        record: SectorRecord,
+        pending: list[checks.PendingCarrier],
+        head: TipSet,
+        to: SectorState,
+        field: str,
+        what: str,
+    ) -> bool:
+        """Whether a message in the pool already carries the sector (sent before a restart): if so the
+        sector waits for that message (its CID kept in field) instead of sending another."""
+        carrier = next((c for c in pending if record.sector_number in c.sectors), None)
+        if carrier is None:
+            return False
+        cid = carrier.message.cid()
+        log.info(
+            f"{what} already in the message pool",
+            miner=self._miner_name,
+            sector=record.sector_number,
+            message=str(cid),
+        )
+        await self._move(
+            record, to, f"adopted {cid} from the message pool", **{field: cid, "message_epoch": head.height}
+        )
+        return True
+
     async def _send_pre_commit_batch(self, members: list[SectorRecord], head: TipSet, why: str) -> None:
         view = self._view
         params = [
@@ -1468,24 +1470,13 @@ class SealingPipeline:
         deposit = await self._call(self.chain.pre_commit_deposit, view.sector_size, head)
         available = await self._call(self.chain.available_balance, self.miner, head)
         value = checks.collateral(deposit * len(members), available, self.config.collateral_margin_percent)
+        method: MinerMethod
+        encoded: PreCommitSectorParams | PreCommitSectorBatchParams
         if len(members) == 1:
-            method, encoded = MinerMethod.PreCommitSector, params[0].to_bytes()
+            method, encoded = MinerMethod.PreCommitSector, params[0]
         else:
-            method, encoded = (
-                MinerMethod.PreCommitSectorBatch,
-                PreCommitSectorBatchParams(tuple(params)).to_bytes(),
-            )
-        msg = Message(
-            to=self.miner,
-            from_=view.worker,
-            nonce=0,
-            value=value,
-            gas_limit=0,
-            gas_fee_cap=0,
-            gas_premium=0,
-            method=method,
-            params=encoded,
-        )
+            method, encoded = MinerMethod.PreCommitSectorBatch, PreCommitSectorBatchParams(tuple(params))
+        msg = message_to_push(self.miner, view.worker, value=value, method=method, params=encoded)
         spec = SendSpec(max_fee=self.config.max_pre_commit_fee * len(members))
         numbers = [r.sector_number for r in members]
         try:
@@ -1590,21 +1581,7 @@ class SealingPipeline:
         if on_chain is None:
             await self._fail(record, StepFailed("the sector's pre-commit is no longer on chain"))
             return False
-        carrier = next((c for c in pending if number in c.sectors), None)
-        if carrier is not None:
-            log.info(
-                "commit already in the message pool",
-                miner=self._miner_name,
-                sector=number,
-                message=str(carrier.message.cid()),
-            )
-            await self._move(
-                record,
-                S.COMMIT_WAIT,
-                f"adopted {carrier.message.cid()} from the message pool",
-                commit_message=carrier.message.cid(),
-                message_epoch=head.height,
-            )
+        if await self._adopt_from_pool(record, pending, head, S.COMMIT_WAIT, "commit_message", "commit"):
             return False
         due = on_chain.pre_commit_epoch + self.policy.max_prove_commit_duration
         if head.height + 1 > due:
@@ -1629,25 +1606,16 @@ class SealingPipeline:
         deposits = sum(r.pre_commit_deposit for r in members)
         available = await self._call(self.chain.available_balance, self.miner, head)
         value = checks.collateral(max(0, pledge - deposits), available, self.config.collateral_margin_percent)
+        encoded: ProveCommitAggregateParams | ProveCommitSectorParams
         if aggregate:
             method = MinerMethod.ProveCommitAggregate
             encoded = ProveCommitAggregateParams(
                 BitField.from_bits(numbers), encode_aggregate_proof(r.proof for r in members)
-            ).to_bytes()
+            )
         else:
             method = MinerMethod.ProveCommitSector
-            encoded = ProveCommitSectorParams(members[0].sector_number, members[0].proof).to_bytes()
-        msg = Message(
-            to=self.miner,
-            from_=view.worker,
-            nonce=0,
-            value=value,
-            gas_limit=0,
-            gas_fee_cap=0,
-            gas_premium=0,
-            method=method,
-            params=encoded,
-        )
+            encoded = ProveCommitSectorParams(members[0].sector_number, members[0].proof)
+        msg = message_to_push(self.miner, view.worker, value=value, method=method, params=encoded)
         spec = SendSpec(max_fee=self.config.max_commit_fee * len(members))
         try:
             signed = await self._call(self.chain.push, msg, spec)

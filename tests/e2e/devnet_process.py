@@ -9,14 +9,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
+
+import trio
 
 from rpc.client import HttpClient, endpoint_from_multiaddr
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 START_TIMEOUT: Final = 60.0
 GENESIS: Final = re.compile(r"genesis\s+(bafy[a-z0-9]+)")
+PHASE_WALL: Final = 240.0  # seconds one mine_until may take
 
 
 class DevnetProcess:
@@ -85,3 +89,40 @@ class DevnetProcess:
     def _tail(self) -> str:
         lines = self.stderr_path.read_text(errors="replace").splitlines()[-20:]
         return "\n".join([*lines, self.output()[-2000:]])
+
+
+def running_devnets() -> Iterator[list[DevnetProcess]]:
+    """The devnets a test starts (with start), each killed by its PID when the test ends, passed or not:
+    the `processes` fixture of tests/e2e/conftest.py."""
+    started: list[DevnetProcess] = []
+    yield started
+    for proc in started:
+        proc.kill()
+
+
+def start(processes: list[DevnetProcess], repo: Path, *args: str) -> tuple[DevnetProcess, str]:
+    """`filpy devnet --repo repo <args>`, kept in processes to be stopped; it and its RPC URL once it runs."""
+    proc = DevnetProcess(repo, *args)
+    processes.append(proc)
+    return proc, proc.wait_ready()
+
+
+def events(proc: DevnetProcess, name: str) -> list[dict[str, Any]]:
+    """The JSON log lines of proc whose event is name."""
+    return [e for e in proc.log_events() if e.get("event") == name]
+
+
+async def height(api: HttpClient) -> int:
+    return int((await api.call("ChainHead"))["Height"])
+
+
+async def mine_until(api: HttpClient, done: Callable[[], Awaitable[bool]], epochs: int, what: str) -> int:
+    """Filpy.MineTipset (on a `--block-delay 0` devnet) until `await done()` holds; the height then.
+    Bounded in epochs and time."""
+    first = await height(api)
+    with trio.fail_after(PHASE_WALL):
+        while not await done():
+            now = await height(api)
+            assert now - first <= epochs, f"{what}: not within {epochs} epochs (height {now})"
+            await api.call("Filpy.MineTipset")  # null when every epoch tried was a null round
+    return await height(api)

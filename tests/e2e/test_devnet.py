@@ -8,36 +8,20 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-import pytest
 import trio
 
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.types.address import Address
 from node.genesis_template import FIL
 from rpc.client import HttpClient
-from tests.e2e.devnet_process import ROOT, DevnetProcess
+from tests.e2e.devnet_process import ROOT, DevnetProcess, start
 
 WAIT: Final = 40.0  # the before-stop hook's bound for the first block
 STOP_WITHIN: Final = 5.0
 CLOCK_SLACK: Final = 5.0  # how far behind the wall clock a block may appear on a loaded machine
-
-
-@pytest.fixture
-def processes() -> Iterator[list[DevnetProcess]]:
-    started: list[DevnetProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
-def start(processes: list[DevnetProcess], repo: Path, *args: str) -> tuple[DevnetProcess, str]:
-    proc = DevnetProcess(repo, *args)
-    processes.append(proc)
-    return proc, proc.wait_ready()
 
 
 async def head(api: HttpClient) -> dict[str, Any]:

@@ -12,7 +12,6 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,7 +20,7 @@ import trio
 
 from chain.params import DEVNET
 from rpc.client import HttpClient
-from tests.e2e.devnet_process import ROOT, DevnetProcess
+from tests.e2e.devnet_process import ROOT, DevnetProcess, events, mine_until, start
 
 pytestmark = pytest.mark.slow  # a miner created, a sector sealed and proven: about a minute
 
@@ -32,21 +31,6 @@ SEAL: Final = DEVNET.pre_commit_challenge_delay + 40  # epochs from the pledge t
 # Epochs from Proving to the first Window PoSt of the sector's deadline: a proving period and a window.
 PROVE: Final = DEVNET.wpost_proving_period + 3 * DEVNET.wpost_challenge_window
 WIN: Final = 60  # epochs for the new miner (a third of the power) to win a block
-WALL: Final = 240.0  # seconds any one phase may take
-
-
-@pytest.fixture
-def processes() -> Iterator[list[DevnetProcess]]:
-    started: list[DevnetProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
-def start(processes: list[DevnetProcess], repo: Path) -> tuple[DevnetProcess, str]:
-    proc = DevnetProcess(repo, "--block-delay", "0")
-    processes.append(proc)
-    return proc, proc.wait_ready()
 
 
 def filpy(repo: Path, *args: str, json_out: bool = False) -> Any:
@@ -82,30 +66,11 @@ async def filpy_mining(api: HttpClient, repo: Path, *args: str) -> str:
     return out
 
 
-async def height(api: HttpClient) -> int:
-    return int((await api.call("ChainHead"))["Height"])
-
-
-async def mine_until(api: HttpClient, done: Callable[[], Awaitable[bool]], epochs: int, what: str) -> int:
-    """Filpy.MineTipset until `await done()` holds; the height then. Bounded in epochs and time."""
-    first = await height(api)
-    with trio.fail_after(WALL):
-        while not await done():
-            now = await height(api)
-            assert now - first <= epochs, f"{what}: not within {epochs} epochs (height {now})"
-            await api.call("Filpy.MineTipset")  # null when every epoch tried was a null round
-    return await height(api)
-
-
-def events(proc: DevnetProcess, name: str) -> list[dict[str, Any]]:
-    return [e for e in proc.log_events() if e.get("event") == name]
-
-
 async def test_a_created_miner_is_served_at_once_and_after_a_restart(
     tmp_path: Path, processes: list[DevnetProcess]
 ) -> None:
     repo = tmp_path / "repo"
-    proc, url = start(processes, repo)
+    proc, url = start(processes, repo, "--block-delay", "0")
     async with proc.client(url) as api:
         # -- created: served at once, nothing said of a restart ------------------------------------
         worker = filpy(repo, "wallet", "new", "bls").strip()
@@ -173,7 +138,7 @@ async def test_a_created_miner_is_served_at_once_and_after_a_restart(
 
     # -- restarted: still served ------------------------------------------------------------------------
     assert proc.stop(signal.SIGTERM) < 10
-    proc, url = start(processes, repo)
+    proc, url = start(processes, repo, "--block-delay", "0")
     async with proc.client(url) as api:
         assert sorted(await api.call("Filpy.ProvingMiners")) == sorted([GENESIS_MINER, miner])
         served = {m["Miner"]["IDAddress"]: m for m in filpy(repo, "miner", "list", json_out=True)}

@@ -20,17 +20,15 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
 import pytest
-import trio
 
 from chain.params import DEVNET
 from chain.types.bitfield import BitField
 from rpc.client import HttpClient
-from tests.e2e.devnet_process import ROOT, DevnetProcess
+from tests.e2e.devnet_process import ROOT, DevnetProcess, events, height, mine_until, start
 
 pytestmark = pytest.mark.slow
 
@@ -42,21 +40,6 @@ FIND: Final = DEVNET.wpost_proving_period + 3 * DEVNET.wpost_challenge_window
 TERMINATE: Final = DEVNET.fault_max_age + 2 * DEVNET.wpost_proving_period
 # Sealing the replacement: the pre-commit's challenge delay and the commit's confidence, with room.
 SEAL: Final = DEVNET.pre_commit_challenge_delay + 40
-WALL: Final = 240.0  # seconds any one phase may take
-
-
-@pytest.fixture
-def processes() -> Iterator[list[DevnetProcess]]:
-    started: list[DevnetProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
-def start(processes: list[DevnetProcess], repo: Path) -> tuple[DevnetProcess, str]:
-    proc = DevnetProcess(repo, "--block-delay", "0")
-    processes.append(proc)
-    return proc, proc.wait_ready()
 
 
 async def faults(api: HttpClient) -> list[int]:
@@ -70,25 +53,6 @@ async def recoveries(api: HttpClient) -> list[int]:
 async def raw_power(api: HttpClient) -> int:
     power: dict[str, Any] = await api.call("StateMinerPower", MINER, None)
     return int(power["MinerPower"]["RawBytePower"])
-
-
-async def height(api: HttpClient) -> int:
-    return int((await api.call("ChainHead"))["Height"])
-
-
-async def mine_until(api: HttpClient, done: Any, epochs: int, what: str) -> int:
-    """Filpy.MineTipset until `await done()` holds; the height then. Bounded in epochs and time."""
-    start = await height(api)
-    with trio.fail_after(WALL):
-        while not await done():
-            now = await height(api)
-            assert now - start <= epochs, f"{what}: not within {epochs} epochs (height {now})"
-            await api.call("Filpy.MineTipset")  # null when every epoch tried was a null round
-    return await height(api)
-
-
-def events(proc: DevnetProcess, name: str) -> list[dict[str, Any]]:
-    return [e for e in proc.log_events() if e.get("event") == name]
 
 
 def proving(repo: Path, subcommand: str, *args: str) -> str:
@@ -108,7 +72,7 @@ async def test_a_lost_replica_is_declared_recovered_across_a_restart_then_termin
     tmp_path: Path, processes: list[DevnetProcess]
 ) -> None:
     repo = tmp_path / "repo"
-    proc, url = start(processes, repo)
+    proc, url = start(processes, repo, "--block-delay", "0")
     replica = repo / "sectors" / "sealed" / f"s-{MINER}-0"
     saved = replica.read_bytes()
     async with proc.client(url) as api:
@@ -147,7 +111,7 @@ async def test_a_lost_replica_is_declared_recovered_across_a_restart_then_termin
     # Stopped while the sector is faulty; the replica comes back meanwhile.
     assert proc.stop(signal.SIGTERM) < 10
     replica.write_bytes(saved)
-    proc, url = start(processes, repo)
+    proc, url = start(processes, repo, "--block-delay", "0")
     async with proc.client(url) as api:
         assert await faults(api) == [0]
         await mine_until(api, lambda: _has(recoveries(api), 0), FIND, "the recovery declared")
