@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Final
 import structlog
 import trio
 
-from actors.dispatch import encode_params
 from actors.miner.types import MinerMethod
 from chain.chainstore.metadata import LevelDBMetadata, MemoryMetadata, MetadataStore
 from chain.chainstore.store import ChainStore, ChainStoreError
@@ -47,6 +46,7 @@ from chain.crypto.signature import SignatureError, verify
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.mpool.errors import MpoolError
+from chain.mpool.push import message_to_push
 from chain.stmgr.actors import ActorNotFound, StateQueryError
 from chain.stmgr.miners import miner_info
 from chain.stmgr.search import MsgLookup
@@ -54,7 +54,6 @@ from chain.store.blockstore import BlockNotFound
 from chain.store.lru import Lru
 from chain.types.address import Address
 from chain.types.block import BlockHeader
-from chain.types.message import Message
 from chain.types.tipset import TipSet, TipSetKey
 from node.config import SlasherConfig
 from node.fullnode import FullNode
@@ -254,16 +253,8 @@ class Slasher:
         if not await node.run_sync(self.filter.claim, evidence):
             return ReportOutcome(evidence, skipped="reported before")
         assert self.reporter is not None  # set by run
-        message = Message(
-            to=evidence.miner,
-            from_=self.reporter,
-            nonce=0,
-            value=0,
-            gas_limit=0,
-            gas_fee_cap=0,
-            gas_premium=0,
-            method=MinerMethod.ReportConsensusFault,
-            params=encode_params(evidence.params()),
+        message = message_to_push(
+            evidence.miner, self.reporter, method=MinerMethod.ReportConsensusFault, params=evidence.params()
         )
         try:
             signed = await node.run_sync(node.pusher.push_message, message)

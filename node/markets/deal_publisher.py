@@ -18,7 +18,6 @@ import structlog
 import trio
 
 from actors import builtin
-from actors.dispatch import encode_params
 from actors.market.types import (
     ClientDealProposal,
     MarketMethod,
@@ -27,7 +26,7 @@ from actors.market.types import (
 )
 from chain.encoding.cid import CID
 from chain.mpool.errors import MpoolError
-from chain.mpool.push import SendSpec
+from chain.mpool.push import SendSpec, message_to_push
 from chain.types.address import Address
 from chain.types.message import Message
 from node.daemon import TaskStatus
@@ -53,16 +52,11 @@ class _Waiting:
 
 
 def publish_message(sender: Address, deals: list[ClientDealProposal]) -> Message:
-    return Message(
-        to=builtin.STORAGE_MARKET_ACTOR_ADDR,
-        from_=sender,
-        nonce=0,
-        value=0,
-        gas_limit=0,
-        gas_fee_cap=0,
-        gas_premium=0,
+    return message_to_push(
+        builtin.STORAGE_MARKET_ACTOR_ADDR,
+        sender,
         method=MarketMethod.PublishStorageDeals,
-        params=encode_params(PublishStorageDealsParams(tuple(deals))),
+        params=PublishStorageDealsParams(tuple(deals)),
     )
 
 

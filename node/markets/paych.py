@@ -46,6 +46,7 @@ from actors.paych.types import (
     UpdateChannelStateParams,
 )
 from chain.encoding.cid import CID
+from chain.mpool.push import message_to_push
 from chain.stmgr.search import MsgLookup, UnknownMessage
 from chain.types.address import Address
 from node.daemon import TaskStatus
@@ -55,7 +56,6 @@ from node.markets.paych_chain import (
     PaychNode,
     channel_state,
     key_of,
-    message,
     must_channel_state,
     push,
 )
@@ -528,7 +528,7 @@ class PaychManager:
         found = must_channel_state(view, rec.channel)
         recipient = key_of(view, found.state.to)
         params = UpdateChannelStateParams(sv, secret, (proof or held.proof) or None)
-        msg = message(rec.channel, recipient, PaychMethod.UpdateChannelState, params)
+        msg = message_to_push(rec.channel, recipient, method=PaychMethod.UpdateChannelState, params=params)
         return self.node.state.call(msg, view.head).receipt.exit_code == 0
 
     async def best_spendable_by_lane(self, channel: Address) -> dict[int, SignedVoucher]:
@@ -562,7 +562,7 @@ class PaychManager:
         sender = rec.control
         if rec.direction == Direction.OUTBOUND and self.node.wallet.has(rec.target):
             sender = rec.target
-        msg = message(rec.channel, sender, PaychMethod.UpdateChannelState, params)
+        msg = message_to_push(rec.channel, sender, method=PaychMethod.UpdateChannelState, params=params)
         signed = push(self.node, msg, "submitting voucher")
         with self.store.change() as change:
             change.put_voucher(rec.channel_id, VoucherRecord(sv, proof, submitted=True))
@@ -579,7 +579,11 @@ class PaychManager:
 
     def _settle_sync(self, rec: ChannelRecord) -> CID:
         assert rec.channel is not None
-        signed = push(self.node, message(rec.channel, rec.control, PaychMethod.Settle), "settling channel")
+        signed = push(
+            self.node,
+            message_to_push(rec.channel, rec.control, method=PaychMethod.Settle),
+            "settling channel",
+        )
         with self.store.change() as change:
             change.put_channel(replace(rec, settling=True))
         return signed.cid()
@@ -591,7 +595,9 @@ class PaychManager:
     def _collect_sync(self, rec: ChannelRecord) -> CID:
         assert rec.channel is not None
         return push(
-            self.node, message(rec.channel, rec.control, PaychMethod.Collect), "collecting channel"
+            self.node,
+            message_to_push(rec.channel, rec.control, method=PaychMethod.Collect),
+            "collecting channel",
         ).cid()
 
     async def settling_inbound(self) -> list[tuple[Address, int]]:

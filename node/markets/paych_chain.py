@@ -5,10 +5,9 @@ PaychError. Synchronous (state reads, gas estimation): the manager calls these i
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from actors import builtin
-from actors.dispatch import encode_params
 from actors.paych.actor import LANE_STATES_AMT_BITWIDTH
 from actors.paych.types import LaneState, PaychState
 from chain.chainstore.store import ChainStore
@@ -109,21 +108,6 @@ def key_of(view: ChainView, address: Address) -> Address:
         return resolve_to_key(view.tree, address)
     except (ActorNotFound, StateQueryError) as exc:
         raise PaychError(f"cannot resolve {address} to a key address: {exc}") from None
-
-
-def message(to: Address, from_: Address, method: int, params: Any = None, value: int = 0) -> Message:
-    """A message for MpoolPushMessage (nonce and gas filled in there)."""
-    return Message(
-        to=to,
-        from_=from_,
-        nonce=0,
-        value=value,
-        gas_limit=0,
-        gas_fee_cap=0,
-        gas_premium=0,
-        method=method,
-        params=encode_params(params),
-    )
 
 
 def push(node: PaychNode, msg: Message, what: str) -> SignedMessage:

@@ -19,10 +19,11 @@ from actors.init.types import ExecParams, ExecReturn, InitMethod
 from actors.paych.types import ConstructorParams
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
+from chain.mpool.push import message_to_push
 from chain.stmgr.search import MsgLookup
 from chain.types.address import Address
 from chain.types.fil import format_fil_unitless
-from node.markets.paych_chain import ChainView, PaychNode, channel_state, message, push
+from node.markets.paych_chain import ChainView, PaychNode, channel_state, push
 from node.markets.paych_store import ChannelRecord, MessageRecord, PaychStore, new_channel_id
 from node.markets.paych_types import ChannelInfo, Direction, PaychError
 
@@ -121,7 +122,7 @@ def process_requests(
         return outcomes, None
     non_reserved = sum(r.amount for r in rest if not r.reserve)
     try:
-        signed = push(node, message(channel, from_, METHOD_SEND, value=amount), "adding funds")
+        signed = push(node, message_to_push(channel, from_, value=amount, method=METHOD_SEND), "adding funds")
     except PaychError as exc:
         for r in rest:
             outcomes[r] = exc
@@ -151,7 +152,9 @@ def _create(
     amount = sum(r.amount for r in requests)
     non_reserved = sum(r.amount for r in requests if not r.reserve)
     exec_params = ExecParams(builtin.PAYCH_ACTOR_CODE, encode_params(ConstructorParams(from_, to)))
-    msg = message(builtin.INIT_ACTOR_ADDR, from_, InitMethod.Exec, exec_params, amount)
+    msg = message_to_push(
+        builtin.INIT_ACTOR_ADDR, from_, value=amount, method=InitMethod.Exec, params=exec_params
+    )
     try:
         signed = push(node, msg, "initializing paych actor")
     except PaychError as exc:

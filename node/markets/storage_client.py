@@ -37,15 +37,14 @@ import trio
 from multiaddr import Multiaddr
 
 from actors import builtin
-from actors.dispatch import encode_params
 from actors.market.types import ClientDealProposal, DealProposal, MarketMethod
 from chain.encoding.cid import CID
 from chain.encoding.commcid import commitment_of_v1
 from chain.encoding.errors import DecodeError
 from chain.mpool.errors import MpoolError
+from chain.mpool.push import message_to_push
 from chain.stmgr.actors import ActorNotFound, StateQueryError
 from chain.types.address import Address
-from chain.types.message import Message
 from chain.types.tipset import TipSet
 from chain.vm.exitcode import ExitCode
 from node.daemon import TaskStatus
@@ -467,16 +466,12 @@ class StorageClient:
         return available_escrow(self.node, wallet, ts) - reserved
 
     async def _add_funds(self, wallet: Address, amount: int) -> CID:
-        message = Message(
-            to=builtin.STORAGE_MARKET_ACTOR_ADDR,
-            from_=wallet,
-            nonce=0,
+        message = message_to_push(
+            builtin.STORAGE_MARKET_ACTOR_ADDR,
+            wallet,
             value=amount,
-            gas_limit=0,
-            gas_fee_cap=0,
-            gas_premium=0,
             method=MarketMethod.AddBalance,
-            params=encode_params(wallet),
+            params=wallet,
         )
         try:
             signed = await self._call(self.node.pusher.push_message, message, None)

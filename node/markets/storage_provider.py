@@ -41,7 +41,6 @@ import trio
 from libp2p.abc import INetStream
 
 from actors import builtin
-from actors.dispatch import encode_params
 from actors.market.types import (
     ClientDealProposal,
     MarketMethod,
@@ -54,6 +53,7 @@ from chain.crypto.signature import is_valid
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.mpool.errors import MpoolError
+from chain.mpool.push import message_to_push
 from chain.stmgr.actors import ActorNotFound, StateQueryError
 from chain.types.address import Address
 from chain.types.message import Message, SignedMessage
@@ -217,17 +217,7 @@ class StorageProvider:
         if tuple(info.multiaddrs) != tuple(multiaddrs):
             changes.append((MinerMethod.ChangeMultiaddrs, ChangeMultiaddrsParams(tuple(multiaddrs))))
         for method, params in changes:
-            message = Message(
-                to=self.miner,
-                from_=info.worker,
-                nonce=0,
-                value=0,
-                gas_limit=0,
-                gas_fee_cap=0,
-                gas_premium=0,
-                method=method,
-                params=encode_params(params),
-            )
+            message = message_to_push(self.miner, info.worker, method=method, params=params)
             signed: SignedMessage = await self._call(self.node.pusher.push_message, message, None)
             sent.append(signed.cid())
         if sent:
@@ -521,16 +511,12 @@ class StorageProvider:
                     f"the provider's escrow has {available} available, "
                     f"the deal needs {needed} more collateral"
                 )
-            message = Message(
-                to=builtin.STORAGE_MARKET_ACTOR_ADDR,
-                from_=self.info.worker,
-                nonce=0,
+            message = message_to_push(
+                builtin.STORAGE_MARKET_ACTOR_ADDR,
+                self.info.worker,
                 value=shortfall,
-                gas_limit=0,
-                gas_fee_cap=0,
-                gas_premium=0,
                 method=MarketMethod.AddBalance,
-                params=encode_params(self.miner),
+                params=self.miner,
             )
             try:
                 signed: SignedMessage = await self._call(self.node.pusher.push_message, message, None)

@@ -31,6 +31,7 @@ from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.encoding.multihash import IDENTITY, SHA2_256, Multihash
 from chain.encoding.schema import CborMap, Int64, LotusJson, Name, TokenAmount, Uint64
+from chain.mpool.push import message_to_push
 from chain.params import Policy
 from chain.stmgr.actors import ActorNotFound, StateQueryError
 from chain.types.address import Address, Protocol
@@ -236,16 +237,12 @@ async def create_miner(
         multiaddrs=tuple(_multiaddr_bytes(m) for m in multiaddrs),
     )
     worker_init = await _ensure_account(node, owner_key, worker_key, confidence)
-    msg = Message(
-        to=builtin.STORAGE_POWER_ACTOR_ADDR,
-        from_=owner_key,
-        nonce=0,
+    msg = message_to_push(
+        builtin.STORAGE_POWER_ACTOR_ADDR,
+        owner_key,
         value=pledge,
-        gas_limit=0,
-        gas_fee_cap=0,
-        gas_premium=0,
         method=PowerMethod.CreateMiner,
-        params=params.to_bytes(),
+        params=params,
     )
     try:
         signed = await node.run_sync(node.pusher.push_message, msg, None)

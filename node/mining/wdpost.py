@@ -39,7 +39,6 @@ from typing import Any, Final
 import structlog
 import trio
 
-from actors.dispatch import encode_params
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import MinerInfo
 from actors.miner.types import MinerMethod, SubmitWindowedPoStParams
@@ -47,11 +46,10 @@ from chain.crypto.randomness import DomainSeparationTag
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
-from chain.mpool.push import SendSpec
+from chain.mpool.push import SendSpec, message_to_push
 from chain.params import Policy
 from chain.types.address import Address
 from chain.types.bitfield import BitField
-from chain.types.message import Message
 from chain.types.tipset import TipSet, TipSetKey
 from node.daemon import TaskStatus
 from node.fullnode import FullNode
@@ -586,17 +584,7 @@ class WindowPoStScheduler:
             self._state.draw_chain_randomness, head, DomainSeparationTag.PoStChainCommit, commit_epoch, b""
         )
         params = prepared.params(commit_epoch, commit_rand)
-        message = Message(
-            to=miner,
-            from_=info.worker,
-            nonce=0,
-            value=0,
-            gas_limit=0,
-            gas_fee_cap=0,
-            gas_premium=0,
-            method=MinerMethod.SubmitWindowedPoSt,
-            params=encode_params(params),
-        )
+        message = message_to_push(miner, info.worker, method=MinerMethod.SubmitWindowedPoSt, params=params)
         try:
             signed = await trio.to_thread.run_sync(
                 self._pusher.push_message, message, SendSpec(max_fee=self.max_fee)

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
-from actors.dispatch import encode_params
 from actors.miner.deadlines import Partition
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import SectorOnChainInfo
@@ -44,6 +43,7 @@ from actors.miner.types import (
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
+from chain.mpool.push import message_to_push
 from chain.params import Policy
 from chain.types.address import Address
 from chain.types.bitfield import BitField
@@ -199,17 +199,7 @@ def declaration_message(
         params = DeclareFaultsParams(tuple(declarations))
     else:
         params = DeclareFaultsRecoveredParams(tuple(declarations))
-    return Message(
-        to=miner,
-        from_=worker,
-        nonce=0,
-        value=0,
-        gas_limit=0,
-        gas_fee_cap=0,
-        gas_premium=0,
-        method=kind.method,
-        params=encode_params(params),
-    )
+    return message_to_push(miner, worker, method=kind.method, params=params)
 
 
 def declared_in(kind: DeclarationKind, message: Message) -> tuple[SectorDeclaration, ...] | None:

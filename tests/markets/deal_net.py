@@ -32,12 +32,12 @@ from node.genesis import Genesis
 from node.markets.deal_sealing import DealSealer, PublishedDeal, SealingRefused, SectorPlacement
 from node.markets.deal_transfer import DealDataApp
 from node.markets.deals_config import ClientConfig, ProviderConfig
-from node.markets.http_retrieval import RetrievalHttpApp
+from node.markets.http_retrieval import Receive, RetrievalHttpApp, Scope, Send
 from node.markets.imports import Import, ImportStore
 from node.markets.piecestore import PieceStore
 from node.markets.services import Markets, open_markets
 from node.markets.storage_ask import AskStore, set_ask
-from node.markets.storage_client import StorageClient
+from node.markets.storage_client import DealRequest, StorageClient
 from node.markets.storage_provider import StorageProvider
 from node.p2p.host import Libp2pHost
 from node.sealing.sectors import SectorStore
@@ -60,6 +60,42 @@ def deal_file(path: Path, size: int = 1500, seed: bytes = b"") -> Path:
     """A file whose CAR makes a 2 KiB piece (a 2 KiB sector holds 2,032 bytes of CAR)."""
     path.write_bytes((seed + os.urandom(size))[:size])
     return path
+
+
+class FirstResponseCut(DealDataApp):
+    """The client's /deal-data/ route, whose first response stops after `limit` bytes of body: the rest
+    is dropped (after_cut, which returns at once here, runs on each body message), so the response ends
+    short of its content-length and the server closes the connection. Later requests are served whole;
+    each request's Range header (None when absent) is kept in requests."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.requests: list[str | None] = []
+
+    async def after_cut(self) -> None:
+        """What the first response does after each body message it sent (a subclass may wait here)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        wanted = dict(scope.get("headers", [])).get(b"range")
+        self.requests.append(wanted.decode() if wanted else None)
+        if len(self.requests) > 1:
+            await super().__call__(scope, receive, send)
+            return
+        sent = 0
+
+        async def cut(message: dict[str, Any]) -> None:
+            nonlocal sent
+            if message["type"] == "http.response.body":
+                body = message["body"][: max(0, self.limit - sent)]
+                sent += len(body)
+                if body:
+                    await send({**message, "body": body, "more_body": True})
+                await self.after_cut()
+                return
+            await send(message)
+
+        await super().__call__(scope, receive, cut)
 
 
 class FakeSealer:
@@ -314,6 +350,25 @@ class DealNet:
                 self.client_node.state.miner_info(self.miner, self.client_node.chain.head()).peer_id == peer
             )
         )
+
+    async def deal_request(self, imported: Import, **changes: Any) -> DealRequest:
+        """The client's request for a deal of imported with the miner at its ask's price: 50 epochs, the
+        escrow topped up as needed; changes replace any of these fields."""
+        ask = await self.client.query_ask(None, self.miner)
+        fields: dict[str, Any] = {
+            "root": imported.root,
+            "wallet": CLIENT,
+            "miner": self.miner,
+            "epoch_price": ask.min_price(2048),
+            "min_blocks_duration": 50,
+            "add_funds": True,
+        }
+        fields.update(changes)
+        return DealRequest(**fields)
+
+    async def start_deal(self, imported: Import, **changes: Any) -> CID:
+        """The proposal CID of a deal started with deal_request(imported, **changes)."""
+        return await self.client.start_deal(await self.deal_request(imported, **changes))
 
     def import_file(self, path: Path) -> Import:
         """Import into the client's store (before the nodes run, or through the running client's)."""

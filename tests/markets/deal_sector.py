@@ -20,6 +20,7 @@ from actors.power.types import CreateMinerParams, CreateMinerReturn, PowerMethod
 from chain.crypto.randomness import DomainSeparationTag
 from chain.encoding import dagcbor
 from chain.encoding.commcid import piece_cid_v1
+from chain.mpool.push import message_to_push
 from chain.stmgr import miners
 from chain.types.address import Address
 from chain.types.message import Message
@@ -47,20 +48,6 @@ class StoredPiece:
     comm_d: bytes
 
 
-def _message(to: Address, from_: Address, method: int, params: bytes = b"", value: int = 0) -> Message:
-    return Message(
-        to=to,
-        from_=from_,
-        nonce=0,
-        value=value,
-        gas_limit=0,
-        gas_fee_cap=0,
-        gas_premium=0,
-        method=method,
-        params=params,
-    )
-
-
 async def _ok(miner: Miner, node: FullNode, msg: Message) -> bytes:
     signed = await node.run_sync(node.pusher.push_message, msg)
     lookup = await miner.land(node, signed.cid())
@@ -81,11 +68,11 @@ async def store_piece(miner: Miner, provider: FullNode, client: FullNode) -> Sto
         await _ok(
             miner,
             provider,
-            _message(
+            message_to_push(
                 builtin.STORAGE_POWER_ACTOR_ADDR,
                 owner,
-                PowerMethod.CreateMiner,
-                CreateMinerParams(owner, worker, POST_PROOF, b"", ()).to_bytes(),
+                method=PowerMethod.CreateMiner,
+                params=CreateMinerParams(owner, worker, POST_PROOF, b"", ()),
                 value=1_000 * FIL,
             ),
         )
@@ -113,11 +100,11 @@ async def store_piece(miner: Miner, provider: FullNode, client: FullNode) -> Sto
     await _ok(
         miner,
         provider,
-        _message(
+        message_to_push(
             builtin.STORAGE_MARKET_ACTOR_ADDR,
             owner,
-            MarketMethod.AddBalance,
-            dagcbor.encode(maddr.to_cbor()),
+            method=MarketMethod.AddBalance,
+            params=maddr,
             value=PROVIDER_COLLATERAL,
         ),
     )
@@ -127,11 +114,11 @@ async def store_piece(miner: Miner, provider: FullNode, client: FullNode) -> Sto
         await _ok(
             miner,
             provider,
-            _message(
+            message_to_push(
                 builtin.STORAGE_MARKET_ACTOR_ADDR,
                 worker,
-                MarketMethod.PublishStorageDeals,
-                publish.to_bytes(),
+                method=MarketMethod.PublishStorageDeals,
+                params=publish,
             ),
         )
     )
@@ -147,7 +134,9 @@ async def store_piece(miner: Miner, provider: FullNode, client: FullNode) -> Sto
     precommit = PreCommitSectorParams(
         SEAL_PROOF, SECTOR_NUMBER, sealed_cid(sealed.comm_r), rand_epoch, (deal_id,), head.height + 1_000
     )
-    await _ok(miner, provider, _message(maddr, owner, MinerMethod.PreCommitSector, precommit.to_bytes()))
+    await _ok(
+        miner, provider, message_to_push(maddr, owner, method=MinerMethod.PreCommitSector, params=precommit)
+    )
     head = provider.chain.head()
     tree = provider.state.tree(provider.state.state_of(head).state_root)
     state = miners.miner_state(tree, maddr)
@@ -159,7 +148,9 @@ async def store_piece(miner: Miner, provider: FullNode, client: FullNode) -> Sto
         provider.chain.head(), DomainSeparationTag.InteractiveSealChallengeSeed, seed_epoch, entropy
     )
     prove = ProveCommitSectorParams(SECTOR_NUMBER, seal.prove_commit(sealed, seed).to_bytes())
-    await _ok(miner, provider, _message(maddr, owner, MinerMethod.ProveCommitSector, prove.to_bytes()))
+    await _ok(
+        miner, provider, message_to_push(maddr, owner, method=MinerMethod.ProveCommitSector, params=prove)
+    )
 
     proof = pip.prove_piece_inclusion([piece.piece_info()], SECTOR_SIZE, 0).to_bytes()
     return StoredPiece(

@@ -11,11 +11,10 @@ from typing import Any, Final
 import pytest
 
 from actors import builtin
-from actors.dispatch import encode_params
 from actors.market.types import ClientDealProposal, DealProposal, MarketMethod
 from chain.crypto.signature import Signature, SigType
+from chain.mpool.push import message_to_push
 from chain.types.address import Address
-from chain.types.message import Message
 from node.markets.chain_view import available_escrow, collateral_bounds
 from node.markets.deal_states import StorageDealStatus as S
 from node.markets.deal_transfer import new_token
@@ -31,16 +30,8 @@ PRICE: Final = ASK_PRICE * 2048 // (1 << 30)
 
 
 async def fund_client(net: DealNet, amount: int = FIL) -> None:
-    message = Message(
-        to=builtin.STORAGE_MARKET_ACTOR_ADDR,
-        from_=CLIENT,
-        nonce=0,
-        value=amount,
-        gas_limit=0,
-        gas_fee_cap=0,
-        gas_premium=0,
-        method=MarketMethod.AddBalance,
-        params=encode_params(CLIENT),
+    message = message_to_push(
+        builtin.STORAGE_MARKET_ACTOR_ADDR, CLIENT, value=amount, method=MarketMethod.AddBalance, params=CLIENT
     )
     signed = await net.client_node.run_sync(net.client_node.pusher.push_message, message, None)
     landed = await net.landed(net.client_node, signed.cid())
@@ -188,17 +179,7 @@ async def test_a_deal_whose_provider_goes_silent_fails_at_its_start_epoch(tmp_pa
     net = deal_net(tmp_path)
     imported = net.import_file(deal_file(tmp_path / "file"))
     async with net.running():
-        ask = await net.client.query_ask(None, net.miner)
-        proposal = await net.client.start_deal(
-            DealRequest(
-                root=imported.root,
-                wallet=CLIENT,
-                miner=net.miner,
-                epoch_price=ask.min_price(2048),
-                min_blocks_duration=50,
-                add_funds=True,
-            )
-        )
+        proposal = await net.start_deal(imported)
         accepted = await net.client.wait_for(proposal, S.StorageDealProposalAccepted)
         assert accepted.state == S.StorageDealProposalAccepted, accepted.message
         net.stop_provider()  # accepted, then never heard of again

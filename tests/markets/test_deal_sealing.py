@@ -15,7 +15,6 @@ from chain.params import DEVNET
 from chain.types.tipset import TipSet
 from node.markets.deal_states import StorageDealStatus as S
 from node.markets.sealing_adapter import PipelineSealer
-from node.markets.storage_client import DealRequest
 from node.sealing.config import SealingConfig
 from node.sealing.pipeline import SealingPipeline
 from node.sealing.states import SectorState
@@ -61,18 +60,7 @@ def settled(pipeline: SealingPipeline) -> Any:
 
 
 async def start_deal(net: DealNet, path: Path, *, duration: int = 50) -> Any:
-    imported = net.import_file(deal_file(path))
-    ask = await net.client.query_ask(None, net.miner)
-    return await net.client.start_deal(
-        DealRequest(
-            root=imported.root,
-            wallet=CLIENT,
-            miner=net.miner,
-            epoch_price=ask.min_price(2048),
-            min_blocks_duration=duration,
-            add_funds=True,
-        )
-    )
+    return await net.start_deal(net.import_file(deal_file(path)), min_blocks_duration=duration)
 
 
 async def test_a_deal_turns_active_once_its_sector_is_proven(tmp_path: Path) -> None:

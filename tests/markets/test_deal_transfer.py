@@ -17,11 +17,10 @@ import trio
 from node.markets.deal_states import StorageDealStatus as S
 from node.markets.deal_transfer import DealDataApp, DownloadOptions, TransferFailed, download, new_token
 from node.markets.http_retrieval import Receive, Scope, Send
-from node.markets.storage_client import DealRequest
 from node.markets.storage_types import HttpRequest
 from rpc.registry import Registry
 from rpc.server import RpcServer
-from tests.markets.deal_net import CLIENT, deal_file, deal_net
+from tests.markets.deal_net import FirstResponseCut, deal_file, deal_net
 
 FAST: Final = DownloadOptions(stall_timeout=2.0, attempts=3, pause=0.01)
 DATA = os.urandom(300_000)
@@ -174,51 +173,11 @@ async def test_a_transfer_that_keeps_failing_gives_up_cleanly(nursery: trio.Nurs
 async def test_a_deal_whose_transfer_is_cut_resumes_and_completes(tmp_path: Path) -> None:
     imported_file = deal_file(tmp_path / "file", size=1900)
 
-    class CuttingDataApp(DealDataApp):
-        """The client's route, cutting the first response after 700 bytes."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.requests: list[str | None] = []
-
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            wanted = dict(scope.get("headers", [])).get(b"range")
-            self.requests.append(wanted.decode() if wanted else None)
-            if len(self.requests) > 1:
-                await super().__call__(scope, receive, send)
-                return
-
-            sent = 0
-
-            async def cut(message: dict[str, Any]) -> None:
-                # 700 bytes of body go out; the rest is dropped, so the app finishes its response short
-                # of its content-length and the server closes the connection
-                nonlocal sent
-                if message["type"] == "http.response.body":
-                    body = message["body"][: max(0, 700 - sent)]
-                    sent += len(body)
-                    if body:
-                        await send({**message, "body": body, "more_body": True})
-                    return
-                await send(message)
-
-            await super().__call__(scope, receive, cut)
-
-    data = CuttingDataApp()
+    data = FirstResponseCut(700)
     net = deal_net(tmp_path, data_app=data)
     imported = net.import_file(imported_file)
     async with net.running():
-        ask = await net.client.query_ask(None, net.miner)
-        proposal = await net.client.start_deal(
-            DealRequest(
-                root=imported.root,
-                wallet=CLIENT,
-                miner=net.miner,
-                epoch_price=ask.min_price(2048),
-                min_blocks_duration=50,
-                add_funds=True,
-            )
-        )
+        proposal = await net.start_deal(imported)
         record = await net.client.wait_for(proposal, S.StorageDealStaged)
         assert record.state == S.StorageDealStaged, record.message
     assert data.requests == [None, "bytes=700-"]

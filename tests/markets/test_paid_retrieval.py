@@ -28,7 +28,6 @@ from node.markets.retrieval_payment import (
     RetrievalParams,
 )
 from node.markets.services import RETRIEVAL_ASK_KEY
-from node.markets.storage_client import DealRequest
 from rpc.client import HttpClient, RpcCallError
 from tests.markets.deal_net import ADMIN, CLIENT, WAIT, DealNet, deal_file, deal_net
 
@@ -42,17 +41,7 @@ ASK: Final = RetrievalAsk(
 async def stored(net: DealNet, path: Path) -> Any:
     """A file stored with the provider (the deal staged: the piece is in its piece store)."""
     imported = net.import_file(deal_file(path, size=1900))
-    ask = await net.client.query_ask(None, net.miner)
-    proposal = await net.client.start_deal(
-        DealRequest(
-            root=imported.root,
-            wallet=CLIENT,
-            miner=net.miner,
-            epoch_price=ask.min_price(2048),
-            min_blocks_duration=50,
-            add_funds=True,
-        )
-    )
+    proposal = await net.start_deal(imported)
     record = await net.client.wait_for(proposal, S.StorageDealStaged)
     assert record.state == S.StorageDealStaged, record.message
     return imported

@@ -17,10 +17,7 @@ from actors.market.types import MarketMethod, PublishStorageDealsParams
 from chain.chainstore.metadata import LevelDBMetadata
 from chain.types.message import SignedMessage
 from node.markets.deal_states import StorageDealStatus as S
-from node.markets.deal_transfer import DealDataApp
-from node.markets.http_retrieval import Receive, Scope, Send
-from node.markets.storage_client import DealRequest
-from tests.markets.deal_net import CLIENT, WAIT, DealNet, FakeSealer, deal_file, deal_net
+from tests.markets.deal_net import WAIT, DealNet, FakeSealer, FirstResponseCut, deal_file, deal_net
 
 pytestmark = pytest.mark.slow
 
@@ -52,51 +49,21 @@ def publish_messages(net: DealNet) -> list[PublishStorageDealsParams]:
 
 
 async def start(net: DealNet, path: Path) -> Any:
-    imported = net.import_file(deal_file(path))
-    ask = await net.client.query_ask(None, net.miner)
-    return await net.client.start_deal(
-        DealRequest(
-            root=imported.root,
-            wallet=CLIENT,
-            miner=net.miner,
-            epoch_price=ask.min_price(2048),
-            min_blocks_duration=50,
-            add_funds=True,
-        )
-    )
+    return await net.start_deal(net.import_file(deal_file(path)))
 
 
 async def test_a_transfer_cut_by_a_restart_resumes(tmp_path: Path) -> None:
-    class HoldingDataApp(DealDataApp):
+    class HoldingDataApp(FirstResponseCut):
         """The first response stops after 600 bytes and hangs until released."""
 
         def __init__(self) -> None:
-            super().__init__()
-            self.requests: list[str | None] = []
+            super().__init__(600)
             self.held = trio.Event()
             self.release = trio.Event()
 
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            wanted = dict(scope.get("headers", [])).get(b"range")
-            self.requests.append(wanted.decode() if wanted else None)
-            if len(self.requests) > 1:
-                await super().__call__(scope, receive, send)
-                return
-            sent = 0
-
-            async def hold(message: dict[str, Any]) -> None:
-                nonlocal sent
-                if message["type"] == "http.response.body":
-                    body = message["body"][: max(0, 600 - sent)]
-                    sent += len(body)
-                    if body:
-                        await send({**message, "body": body, "more_body": True})
-                    self.held.set()
-                    await self.release.wait()
-                    return
-                await send(message)
-
-            await super().__call__(scope, receive, hold)
+        async def after_cut(self) -> None:
+            self.held.set()
+            await self.release.wait()
 
     db = plyvel.DB(str(tmp_path / "db"), create_if_missing=True)
     reopened = None

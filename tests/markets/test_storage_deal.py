@@ -100,18 +100,7 @@ async def test_an_offline_deal_waits_for_its_data(tmp_path: Path) -> None:
     net = deal_net(tmp_path)
     imported = net.import_file(deal_file(tmp_path / "file"))
     async with net.running():
-        ask = await net.client.query_ask(None, net.miner)
-        proposal = await net.client.start_deal(
-            DealRequest(
-                root=imported.root,
-                wallet=CLIENT,
-                miner=net.miner,
-                epoch_price=ask.min_price(2048),
-                min_blocks_duration=50,
-                transfer_type="manual",
-                add_funds=True,
-            )
-        )
+        proposal = await net.start_deal(imported, transfer_type="manual")
         record = await net.client.wait_for(proposal, S.StorageDealWaitingForData)
         assert record.state == S.StorageDealWaitingForData, record.message
         assert net.provider_rpc is not None
@@ -133,17 +122,7 @@ async def test_an_offline_deal_waits_for_its_data(tmp_path: Path) -> None:
 
 async def started(net: DealNet, **changes: Any) -> tuple[Any, DealRequest]:
     imported = net.import_file(deal_file(net.root / f"file-{len(net.cli.imports.imports())}"))
-    ask = await net.client.query_ask(None, net.miner)
-    fields: dict[str, Any] = {
-        "root": imported.root,
-        "wallet": CLIENT,
-        "miner": net.miner,
-        "epoch_price": ask.min_price(2048),
-        "min_blocks_duration": 50,
-        "add_funds": True,
-    }
-    fields.update(changes)
-    return imported, DealRequest(**fields)
+    return imported, await net.deal_request(imported, **changes)
 
 
 async def test_stored_data_is_found_and_retrieved_through_the_client_api(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ import trio.testing
 
 from actors.miner.state import SectorOnChainInfo
 from chain.chainstore.reorg import HeadChange
+from chain.mpool.push import message_to_push
 from chain.params import DEVNET
 from chain.stmgr import miners
 from chain.types.address import Address
@@ -56,16 +57,7 @@ def wall() -> float:
 
 
 def transfer(node: FullNode, value: int) -> Message:
-    return Message(
-        to=Address.new_id(100),
-        from_=Address.of_key(ALICE),
-        nonce=0,
-        value=value,
-        gas_limit=0,
-        gas_fee_cap=0,
-        gas_premium=0,
-        method=0,
-    )
+    return message_to_push(Address.new_id(100), Address.of_key(ALICE), value=value)
 
 
 @asynccontextmanager

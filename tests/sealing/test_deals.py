@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from actors import builtin
-from actors.dispatch import encode_params
 from actors.market.types import (
     ClientDealProposal,
     DealProposal,
@@ -21,12 +20,12 @@ from actors.miner.types import MinerMethod, PieceInclusionExtra, VerifyPieceIncl
 from actors.reward.state import RewardState
 from chain.encoding.cid import CID
 from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
+from chain.mpool.push import message_to_push
 from chain.params import DEVNET
 from chain.stmgr import market as market_queries
 from chain.stmgr import miners as miner_queries
 from chain.stmgr.actors import read_actor_state
 from chain.types.address import Address
-from chain.types.message import Message
 from chain.types.sector import PieceInfo as ChainPieceInfo
 from chain.vm.circulating import circulating_supply
 from chain.vm.exitcode import ExitCode
@@ -38,20 +37,6 @@ from tests.sealing.devnet import OWNER, WORKER, Devnet, fast_config
 
 S = SectorState
 PRICE = 1000  # attoFIL per epoch
-
-
-def _send(to: Address, sender: Address, method: int, params: bytes, value: int = 0) -> Message:
-    return Message(
-        to=to,
-        from_=sender,
-        nonce=0,
-        value=value,
-        gas_limit=0,
-        gas_fee_cap=0,
-        gas_premium=0,
-        method=method,
-        params=params,
-    )
 
 
 async def _publish(
@@ -95,11 +80,15 @@ async def _publish(
     client_funds = sum(p.client_balance_requirement for p in proposals)
     provider_funds = sum(p.provider_collateral for p in proposals)
     for who, funds in ((OWNER, client_funds), (miner, provider_funds)):
-        landed = await net.send(_send(market, OWNER, MarketMethod.AddBalance, encode_params(who), funds))
+        landed = await net.send(
+            message_to_push(market, OWNER, value=funds, method=MarketMethod.AddBalance, params=who)
+        )
         assert landed.receipt.exit_code == ExitCode.Ok
     signed = [ClientDealProposal(p, net.node.wallet.sign(OWNER, p.signing_bytes())) for p in proposals]
-    params = PublishStorageDealsParams(tuple(signed)).to_bytes()
-    landed = await net.send(_send(market, WORKER, MarketMethod.PublishStorageDeals, params))
+    params = PublishStorageDealsParams(tuple(signed))
+    landed = await net.send(
+        message_to_push(market, WORKER, method=MarketMethod.PublishStorageDeals, params=params)
+    )
     assert landed.receipt.exit_code == ExitCode.Ok
     ids = PublishStorageDealsReturn.from_bytes(landed.receipt.return_data).ids
     return [
@@ -185,7 +174,7 @@ async def test_deal_pieces_get_the_sectors_commd_and_verifying_inclusion_proofs(
             params = VerifyPieceInclusionParams(extra.to_bytes(), proof.to_bytes())
             call = await net.node.run_sync(
                 net.node.state.call,
-                _send(miner, OWNER, MinerMethod.VerifyPieceInclusion, params.to_bytes()),
+                message_to_push(miner, OWNER, method=MinerMethod.VerifyPieceInclusion, params=params),
                 head,
             )
             assert call.receipt.exit_code == ExitCode.Ok, call.error

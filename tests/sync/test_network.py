@@ -13,6 +13,7 @@ from chain.chainstore.reorg import APPLY, CURRENT, REVERT, HeadChange
 from chain.consensus.fullblock import FullBlock
 from chain.consensus.producer import produce_block
 from chain.crypto.keys import KeyType, PrivateKey
+from chain.mpool.push import message_to_push
 from chain.sync.state import SyncStage
 from chain.types.address import Address
 from chain.types.election import Ticket
@@ -28,16 +29,7 @@ RECIPIENT = Address.new_id(100)
 
 def transfer(key: PrivateKey, value: int) -> Message:
     """A transfer for MpoolPushMessage: nonce and gas are filled in by the pusher."""
-    return Message(
-        to=RECIPIENT,
-        from_=Address.of_key(key),
-        nonce=0,
-        value=value,
-        gas_limit=0,
-        gas_fee_cap=0,
-        gas_premium=0,
-        method=0,
-    )
+    return message_to_push(RECIPIENT, Address.of_key(key), value=value)
 
 
 def including(kit: KitNode, ts: TipSet, signed: SignedMessage) -> list[Address]:
