@@ -10,6 +10,7 @@ read; a stored value that does not decode is corrupt state (ErrIllegalState, act
         what = "sectors"
 """
 
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 from actors.util.stored import reading
@@ -74,8 +75,8 @@ class ArrayOf(Generic[V]):
         return self._amt.flush()
 
 
-class MapOf(Generic[K, V]):
-    """A HAMT of one value type, keyed by K (`key_bytes` gives a key's bytes)."""
+class MapOf(ABC, Generic[K, V]):
+    """A HAMT of one value type, keyed by K (a subclass's `key_bytes` gives a key's bytes)."""
 
     bitwidth: ClassVar[int]
     value_type: ClassVar[Any]
@@ -87,8 +88,9 @@ class MapOf(Generic[K, V]):
         self._hamt = hamt
 
     @staticmethod
-    def key_bytes(key: Any) -> bytes:
-        raise NotImplementedError
+    @abstractmethod
+    def key_bytes(key: K) -> bytes:
+        """The HAMT key of key (the encoding builtin-actors uses for this map)."""
 
     @classmethod
     def load(cls, store: Blockstore, root: CID) -> Self:

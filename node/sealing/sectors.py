@@ -30,14 +30,15 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 from chain.encoding.cid import CID
 from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
 from chain.encoding.errors import DecodeError
+from chain.encoding.schema import UINT64_KIND, UINT64_MAX, IntKind, Kind, LotusJson, Name, Uint64, kind_name
 from chain.types.address import Address, Protocol
 from chain.vm.syscalls import sealed_cid, sealed_commitment
 from node.atomic import write_atomic
@@ -102,15 +103,45 @@ def _check_commitment(value: bytes, what: str) -> bytes:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class StoredSector:
-    """A sector the store holds, as its index records it."""
+class _SealProofKind(IntKind):
+    """A registered seal proof this node can seal and prove (a number in the index)."""
 
-    miner: int  # the miner's actor ID
-    number: int
-    seal_proof: int
-    comm_d: bytes
-    comm_r: bytes
+    def decode(self, raw: Any, what: str) -> int:
+        proof: int = super().decode(raw, what)
+        try:
+            seal_params(proof)
+        except UnsupportedProof as exc:
+            raise DecodeError(f"{what}: {exc}") from None
+        return proof
+
+
+class _CommitmentCidKind(Kind):
+    """A 32-byte commitment, written in the index as its CID's string (CommD as a piece CID, CommR as
+    a sealed CID) so that the index reads as Lotus's sector listings do."""
+
+    def __init__(self, to_cid: Callable[[bytes], CID], from_cid: Callable[[CID], bytes]) -> None:
+        self.to_cid, self.from_cid = to_cid, from_cid
+
+    def decode(self, raw: Any, what: str) -> bytes:
+        if not isinstance(raw, str):
+            raise DecodeError(f"{what}: expected a CID string, got {kind_name(raw)}")
+        try:
+            return self.from_cid(CID.parse(raw))
+        except (DecodeError, ValueError, TypeError) as exc:
+            raise DecodeError(f"{what}: bad commitment CID: {exc}") from None
+
+    def to_json(self, value: Any, network: str) -> str:
+        return str(self.to_cid(value))
+
+
+class StoredSector(LotusJson):
+    """A sector the store holds, as its index records it (its JSON is the index's entry)."""
+
+    miner: Uint64  # the miner's actor ID
+    number: Annotated[int, UINT64_KIND, Name("SectorNumber")]
+    seal_proof: Annotated[int, _SealProofKind(0, UINT64_MAX, "a non-negative integer")]
+    comm_d: Annotated[bytes, _CommitmentCidKind(piece_cid_v1, commitment_of_v1)]
+    comm_r: Annotated[bytes, _CommitmentCidKind(sealed_cid, sealed_commitment)]
 
     @property
     def name(self) -> str:
@@ -131,40 +162,6 @@ class StoredSector:
     @property
     def sector_size(self) -> int:
         return seal_params(self.seal_proof).sector_size
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "Miner": self.miner,
-            "SectorNumber": self.number,
-            "SealProof": self.seal_proof,
-            "CommD": str(self.unsealed_cid),
-            "CommR": str(self.sealed_cid),
-        }
-
-    @classmethod
-    def from_json(cls, raw: Any, what: str) -> "StoredSector":
-        if not isinstance(raw, dict):
-            raise IndexCorrupt(f"{what}: expected an object")
-        values = []
-        for key in ("Miner", "SectorNumber", "SealProof"):
-            value = raw.get(key)
-            if type(value) is not int or value < 0:
-                raise IndexCorrupt(f"{what}.{key}: expected a non-negative integer, got {value!r}")
-            values.append(value)
-        miner, number, proof = values
-        try:
-            seal_params(proof)
-        except UnsupportedProof as exc:
-            raise IndexCorrupt(f"{what}.SealProof: {exc}") from None
-        texts = raw.get("CommD"), raw.get("CommR")
-        if not all(isinstance(t, str) for t in texts):
-            raise IndexCorrupt(f"{what}: CommD and CommR must be CID strings")
-        try:
-            comm_d = commitment_of_v1(CID.parse(str(texts[0])))
-            comm_r = sealed_commitment(CID.parse(str(texts[1])))
-        except (DecodeError, ValueError, TypeError) as exc:
-            raise IndexCorrupt(f"{what}: bad commitment CID: {exc}") from None
-        return cls(miner, number, proof, comm_d, comm_r)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +214,10 @@ class SectorStore:
             raise IndexCorrupt(f"{path}: Sectors must be a list")
         sectors: dict[tuple[int, int], StoredSector] = {}
         for i, entry in enumerate(entries):
-            sector = StoredSector.from_json(entry, f"{path}: Sectors[{i}]")
+            try:
+                sector = StoredSector.from_json(entry, f"{path}: Sectors[{i}]")
+            except DecodeError as exc:
+                raise IndexCorrupt(str(exc)) from None
             key = (sector.miner, sector.number)
             if key in sectors:
                 raise IndexCorrupt(f"{path}: sector {sector.name} is listed twice")
