@@ -27,7 +27,6 @@ state reads may block, so callers on the trio loop use worker threads.
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
 
@@ -41,6 +40,7 @@ from chain.chainstore.reorg import reorg_ops
 from chain.crypto.signature import Signature, SignatureError, SigType
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
+from chain.encoding.schema import LotusJson
 from chain.mpool.config import MpoolConfig
 from chain.mpool.errors import (
     BaseFeeLowerBound,
@@ -83,10 +83,9 @@ class MpoolChange(IntEnum):
     REMOVE = 1
 
 
-@dataclass(frozen=True, slots=True)
-class MpoolUpdate:
-    """A message entering or leaving the pool (Lotus api.MpoolUpdate), as MpoolSub sends it (its JSON
-    shape is declared with the API's, rpc/methods/mpool_types.py)."""
+class MpoolUpdate(LotusJson):
+    """A message entering (Type 0) or leaving (Type 1) the pool: Lotus api.MpoolUpdate, as MpoolSub
+    sends it."""
 
     type: MpoolChange
     message: SignedMessage

@@ -20,6 +20,7 @@ from chain.encoding.errors import DecodeError
 from chain.encoding.schema import Uint64
 from chain.mpool import checks
 from chain.mpool.errors import MpoolError
+from chain.mpool.pool import MpoolUpdate
 from chain.store.blockstore import BlockNotFound
 from chain.types.address import EAM_NAMESPACE, Address, Protocol
 from chain.types.message import Message, SignedMessage
@@ -28,7 +29,7 @@ from node.fullnode import FullNode
 from node.wallet import WalletError
 from rpc.errors import RpcError
 from rpc.jsontypes import Float64
-from rpc.methods.mpool_types import MessageCheckStatus, MessageSendSpec, MpoolUpdate
+from rpc.methods.mpool_types import MessageCheckStatus, MessageSendSpec
 from rpc.methods.query import pool_refusal, reason, tipset_of
 from rpc.registry import READ, SIGN, WRITE, method
 
@@ -235,7 +236,7 @@ async def mpool_sub(node: FullNode) -> AsyncIterator[MpoolUpdate]:
     updates = node.mpool.subscribe()
     async with updates:
         async for update in updates:
-            yield MpoolUpdate.of(update)
+            yield update
 
 
 @method("MpoolClear", perm=WRITE)

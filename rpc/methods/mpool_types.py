@@ -8,10 +8,7 @@ from chain.encoding.cid import CID
 from chain.encoding.schema import LotusJson, Name, TokenAmount
 from chain.mpool.checks import CheckStatusCode
 from chain.mpool.checks import MessageCheckStatus as PoolCheckStatus
-from chain.mpool.pool import MpoolChange
-from chain.mpool.pool import MpoolUpdate as PoolUpdate
 from chain.mpool.push import SendSpec
-from chain.types.message import SignedMessage
 from rpc.jsontypes import JsonValue
 
 # What Go writes for a zero uuid.UUID (a MessageSendSpec without MsgUuid).
@@ -28,17 +25,6 @@ class MessageSendSpec(LotusJson):
 
     def send_spec(self) -> SendSpec:
         return SendSpec(max_fee=self.max_fee, maximize_fee_cap=self.maximize_fee_cap)
-
-
-class MpoolUpdate(LotusJson):
-    """lotus api.MpoolUpdate: a message entering (Type 0) or leaving (Type 1) the pool."""
-
-    type: MpoolChange
-    message: SignedMessage
-
-    @classmethod
-    def of(cls, update: PoolUpdate) -> Self:
-        return cls(type=update.type, message=update.message)
 
 
 class MessageCheckStatus(LotusJson):
