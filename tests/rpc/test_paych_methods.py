@@ -31,6 +31,7 @@ from tests.markets.devnode import (
     make_node,
     party,
 )
+from tests.rpc.test_lotus_names import LOTUS
 
 SECRET: Final = b"p" * 32
 CHANNEL_INFO: Final = {"Channel", "WaitSentinel"}
@@ -244,27 +245,8 @@ async def test_v0_and_v1_forms_permissions_and_refusals(served: Served) -> None:
         )
 
 
-# Lotus master's Paych* methods (api/api_full.go for /rpc/v1, api/v0api/full.go for /rpc/v0, `//perm:`):
-# name: (params on v0, params on v1, permission); None where the path lacks the method.
-LOTUS_PAYCH: Final[dict[str, tuple[int | None, int | None, str]]] = {
-    "PaychGet": (3, 4, "sign"),
-    "PaychFund": (None, 3, "sign"),
-    "PaychGetWaitReady": (1, 1, "sign"),
-    "PaychAvailableFunds": (1, 1, "sign"),
-    "PaychAvailableFundsByFromTo": (2, 2, "sign"),
-    "PaychList": (0, 0, "read"),
-    "PaychStatus": (1, 1, "read"),
-    "PaychSettle": (1, 1, "sign"),
-    "PaychCollect": (1, 1, "sign"),
-    "PaychAllocateLane": (1, 1, "sign"),
-    "PaychNewPayment": (3, 3, "sign"),
-    "PaychVoucherCheckValid": (2, 2, "read"),
-    "PaychVoucherCheckSpendable": (4, 4, "read"),
-    "PaychVoucherCreate": (3, 3, "sign"),
-    "PaychVoucherAdd": (4, 4, "write"),
-    "PaychVoucherList": (1, 1, "write"),
-    "PaychVoucherSubmit": (4, 4, "sign"),
-}
+# Lotus master's Paych* methods: their rows of the one table of Lotus's counts and permissions.
+LOTUS_PAYCH: Final = {name: row for name, row in LOTUS.items() if name.startswith("Paych")}
 
 
 def test_paych_methods_are_named_counted_and_permissioned_as_lotus() -> None:
