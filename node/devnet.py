@@ -124,8 +124,25 @@ def _check_block_delay(seconds: int) -> None:
         )
 
 
-def devnet_template(accounts: int, timestamp: int) -> GenesisTemplate:
-    """The devnet's genesis template (a template `filpy genesis new` would accept as JSON)."""
+def devnet_miner_entry(miner: Address, key_seed: str) -> dict[str, Any]:
+    """A genesis template's entry for a devnet miner: its balances and its pre-sealed sectors."""
+    return {
+        "ID": miner.to_string(ADDRESS_NETWORK),
+        "KeySeed": key_seed,
+        "OwnerBalance": str(MINER_OWNER_BALANCE),
+        "WorkerBalance": str(MINER_WORKER_BALANCE),
+        "PowerBalance": str(MINER_POWER_BALANCE),
+        "SectorSize": MINER_SECTOR_SIZE,
+        "Sectors": MINER_SECTORS,
+    }
+
+
+def genesis_template_of(
+    accounts: int, timestamp: int, miners: list[dict[str, Any]], what: str
+) -> GenesisTemplate:
+    """A template of the devnet's profile: its funded accounts and the given miners' entries (a
+    template `filpy genesis new` would accept as JSON). Built from checked values, so a template that
+    does not parse is a bug (AssertionError naming what), not bad input."""
     raw: dict[str, Any] = {
         "NetworkName": NETWORK_NAME,
         "Profile": PROFILE,
@@ -138,22 +155,18 @@ def devnet_template(accounts: int, timestamp: int) -> GenesisTemplate:
             }
             for account in devnet_accounts(accounts)
         ],
-        "Miners": [
-            {
-                "ID": Address.new_id(MINER_START_ID).to_string(ADDRESS_NETWORK),
-                "KeySeed": MINER_KEY_SEED,
-                "OwnerBalance": str(MINER_OWNER_BALANCE),
-                "WorkerBalance": str(MINER_WORKER_BALANCE),
-                "PowerBalance": str(MINER_POWER_BALANCE),
-                "SectorSize": MINER_SECTOR_SIZE,
-                "Sectors": MINER_SECTORS,
-            }
-        ],
+        "Miners": miners,
     }
     try:
         return parse_template(raw)
-    except TemplateError as exc:  # the constants above are wrong: a bug, not bad input
-        raise AssertionError(f"the devnet template is invalid: {exc}") from exc
+    except TemplateError as exc:
+        raise AssertionError(f"the {what} template is invalid: {exc}") from exc
+
+
+def devnet_template(accounts: int, timestamp: int) -> GenesisTemplate:
+    """The devnet's genesis template: its accounts and one miner."""
+    miner = devnet_miner_entry(Address.new_id(MINER_START_ID), MINER_KEY_SEED)
+    return genesis_template_of(accounts, timestamp, [miner], "devnet")
 
 
 # -- the record of a built devnet (devnet.json) ------------------------------------------------------

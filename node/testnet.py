@@ -42,19 +42,14 @@ from node.atomic import write_atomic
 from node.beacon.setup import BEACON_DRAND, BEACON_KINDS, BEACON_MOCK, BeaconSetupError, create_drand_chain
 from node.config import MAX_DEVNET_BLOCK_DELAY, ConfigError, with_overrides
 from node.devnet import (
-    ACCOUNT_BALANCE,
     ADDRESS_NETWORK,
-    MINER_OWNER_BALANCE,
-    MINER_POWER_BALANCE,
-    MINER_SECTOR_SIZE,
-    MINER_SECTORS,
-    MINER_WORKER_BALANCE,
-    NETWORK_NAME,
     PROFILE,
     devnet_accounts,
+    devnet_miner_entry,
+    genesis_template_of,
 )
 from node.genesis import GENESIS_BEACON_ENTRY, GenesisError, SealProgress, build_genesis, write_genesis_car
-from node.genesis_template import MINER_START_ID, GenesisTemplate, TemplateError, parse_template
+from node.genesis_template import MINER_START_ID, GenesisTemplate
 from node.keystore import Keystore
 from node.p2p.identity import KeystoreIdentity, load_or_create_identity, peer_id_of
 from node.preseal import write_presealed
@@ -266,36 +261,14 @@ class TestnetSpec:
 
 def testnet_template(spec: TestnetSpec, timestamp: int, peers: Sequence[str]) -> GenesisTemplate:
     """The genesis template: the devnet's accounts and M miners (each with the peer ID of its node)."""
-    raw: dict[str, Any] = {
-        "NetworkName": NETWORK_NAME,
-        "Profile": PROFILE,
-        "Timestamp": timestamp,
-        "Accounts": [
-            {
-                "Type": "account",
-                "Balance": str(ACCOUNT_BALANCE),
-                "Meta": {"Owner": account.address.to_string(ADDRESS_NETWORK)},
-            }
-            for account in devnet_accounts(spec.accounts)
-        ],
-        "Miners": [
-            {
-                "ID": miner_address(i).to_string(ADDRESS_NETWORK),
-                "KeySeed": f"{MINER_KEY_SEED}{i}",
-                "OwnerBalance": str(MINER_OWNER_BALANCE),
-                "WorkerBalance": str(MINER_WORKER_BALANCE),
-                "PowerBalance": str(MINER_POWER_BALANCE),
-                "SectorSize": MINER_SECTOR_SIZE,
-                "Sectors": MINER_SECTORS,
-                "PeerId": peers[miner_node(i, spec.nodes, spec.miners)],
-            }
-            for i in range(spec.miners)
-        ],
-    }
-    try:
-        return parse_template(raw)
-    except TemplateError as exc:  # the spec was checked: a bug, not bad input
-        raise AssertionError(f"the testnet template is invalid: {exc}") from exc
+    miners = [
+        {
+            **devnet_miner_entry(miner_address(i), f"{MINER_KEY_SEED}{i}"),
+            "PeerId": peers[miner_node(i, spec.nodes, spec.miners)],
+        }
+        for i in range(spec.miners)
+    ]
+    return genesis_template_of(spec.accounts, timestamp, miners, "testnet")
 
 
 def free_ports(count: int, host: str = HOST) -> list[int]:

@@ -103,7 +103,7 @@ def _check_commitment(value: bytes, what: str) -> bytes:
     return value
 
 
-class _SealProofKind(IntKind):
+class SealProofKind(IntKind):
     """A registered seal proof this node can seal and prove (a number in the index)."""
 
     def decode(self, raw: Any, what: str) -> int:
@@ -115,7 +115,7 @@ class _SealProofKind(IntKind):
         return proof
 
 
-class _CommitmentCidKind(Kind):
+class CommitmentCidKind(Kind):
     """A 32-byte commitment, written in the index as its CID's string (CommD as a piece CID, CommR as
     a sealed CID) so that the index reads as Lotus's sector listings do."""
 
@@ -139,9 +139,9 @@ class StoredSector(LotusJson):
 
     miner: Uint64  # the miner's actor ID
     number: Annotated[int, UINT64_KIND, Name("SectorNumber")]
-    seal_proof: Annotated[int, _SealProofKind(0, UINT64_MAX, "a non-negative integer")]
-    comm_d: Annotated[bytes, _CommitmentCidKind(piece_cid_v1, commitment_of_v1)]
-    comm_r: Annotated[bytes, _CommitmentCidKind(sealed_cid, sealed_commitment)]
+    seal_proof: Annotated[int, SealProofKind(0, UINT64_MAX, "a non-negative integer")]
+    comm_d: Annotated[bytes, CommitmentCidKind(piece_cid_v1, commitment_of_v1)]
+    comm_r: Annotated[bytes, CommitmentCidKind(sealed_cid, sealed_commitment)]
 
     @property
     def name(self) -> str:

@@ -45,6 +45,8 @@ from chain.types.bitfield import BitField
 from chain.types.message import Message
 from chain.types.receipt import MessageReceipt
 from chain.types.tipset import TipSet, TipSetKey
+from node.sealing.sectors import CommitmentCidKind, SealProofKind
+from proofs.registered import SEAL_PARAMS
 from rpc.jsontypes import JSON_VALUE_KIND, FloatKind, JsonValueKind, TimeKind
 from rpc.methods.state_types import Decoded
 from tests.chain.type_strategies import (
@@ -115,6 +117,9 @@ KINDS: dict[type[Kind], st.SearchStrategy[Any]] = {
         max_leaves=6,
     ),
     FloatKind: st.floats(allow_nan=False, allow_infinity=False),
+    # the sector store's index entries (node/sealing/sectors.py)
+    SealProofKind: st.sampled_from(sorted(SEAL_PARAMS)),
+    CommitmentCidKind: st.binary(min_size=32, max_size=32),
 }
 
 
