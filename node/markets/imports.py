@@ -148,9 +148,14 @@ class ImportStore:
             return number
 
     def _record(self, item: Import) -> Import:
-        write_atomic(
-            self.directory / f"{item.import_id}{RECORD_SUFFIX}", json.dumps(item.to_record()).encode()
-        )
+        """Keep a new import whose CAR is in place; the CAR is removed if its record cannot be written."""
+        try:
+            write_atomic(
+                self.directory / f"{item.import_id}{RECORD_SUFFIX}", json.dumps(item.to_record()).encode()
+            )
+        except BaseException:
+            item.car_path.unlink(missing_ok=True)
+            raise
         with self._lock:
             self._imports[item.import_id] = item
         _log.info("imports.added", id=item.import_id, root=str(item.root), piece=str(item.piece_cid))
@@ -181,11 +186,7 @@ class ImportStore:
             False,
             int(time.time()),
         )
-        try:
-            return self._record(item)
-        except BaseException:
-            car_path.unlink(missing_ok=True)
-            raise
+        return self._record(item)
 
     def import_car(self, path: Path) -> Import:
         """Import a CAR as it is (its single root is the payload): copied into the store while every
@@ -229,11 +230,7 @@ class ImportStore:
             True,
             int(time.time()),
         )
-        try:
-            return self._record(item)
-        except BaseException:
-            car_path.unlink(missing_ok=True)
-            raise
+        return self._record(item)
 
     def get(self, import_id: int) -> Import | None:
         return self._imports.get(import_id)

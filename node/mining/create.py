@@ -15,6 +15,7 @@ pipeline start for it from the next start on.
 `repo.reset_chain()` forgets it with the chain), one record per miner keyed by actor ID.
 """
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Final
@@ -89,8 +90,9 @@ def seal_proof_for(policy: Policy, sector_size: int) -> int:
 # -- the miners this node serves ------------------------------------------------------------------------
 
 
-class LocalMinerRecord(CborMap, kw_only=True):
-    """A miner this node serves: its addresses, sector size and how it was created."""
+class MinerIdentity(LotusJson, kw_only=True):
+    """A miner's addresses, sector size and seal proof: what the local list keeps of a miner and what
+    `filpy miner create` reports, declared once for both."""
 
     id_address: Annotated[Address, Name("IDAddress")]
     robust_address: Address
@@ -98,6 +100,15 @@ class LocalMinerRecord(CborMap, kw_only=True):
     worker: Address
     sector_size: Uint64
     seal_proof: Int64
+
+    def identity(self) -> dict[str, Any]:
+        """The fields above, as keyword arguments for another MinerIdentity."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(MinerIdentity)}
+
+
+class LocalMinerRecord(CborMap, MinerIdentity, kw_only=True):
+    """A miner this node serves: its identity and how it was created."""
+
     create_message: CID | None = None
 
 
@@ -137,15 +148,9 @@ class LocalMiners:
 # -- CreateMiner ----------------------------------------------------------------------------------------
 
 
-class MinerCreated(LotusJson, kw_only=True):
+class MinerCreated(MinerIdentity, kw_only=True):
     """What `filpy miner create` reports (and an RPC method answers with)."""
 
-    id_address: Annotated[Address, Name("IDAddress")]
-    robust_address: Address
-    owner: Address
-    worker: Address
-    sector_size: Uint64
-    seal_proof: Int64
     pledge: TokenAmount
     message: CID
     worker_init_message: CID | None = None
@@ -272,17 +277,7 @@ async def create_miner(
         sector_size=format_sector_size(sector_size),
         message=str(cid),
     )
-    return MinerCreated(
-        id_address=created.id_address,
-        robust_address=created.robust_address,
-        owner=owner_key,
-        worker=worker_key,
-        sector_size=sector_size,
-        seal_proof=seal_proof,
-        pledge=pledge,
-        message=cid,
-        worker_init_message=worker_init,
-    )
+    return MinerCreated(**record.identity(), pledge=pledge, message=cid, worker_init_message=worker_init)
 
 
 async def _ensure_account(node: FullNode, owner: Address, worker: Address, confidence: int) -> CID | None:

@@ -1,5 +1,6 @@
 """Which sectors a deadline's PoSt proves, how partitions are packed into messages, and the proofs."""
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -18,6 +19,7 @@ from chain.types.message import Message, sign_message
 from chain.vm.syscalls import sealed_cid
 from node.mining.wdpost_proofs import (
     MESSAGE_OVERHEAD,
+    DeadlineProofs,
     PartitionTask,
     PreparedPoSt,
     max_partitions_per_message,
@@ -122,18 +124,31 @@ def check(store: SectorStore, prepared: PreparedPoSt, sectors: tuple[int, ...]) 
     assert post.verify_window_post(POST_PROOF, RANDOMNESS, public, prepared.proof.proof_bytes)
 
 
-def test_one_message_when_it_fits(store: SectorStore) -> None:
-    proofs = prove_deadline(
+def prove(
+    store: SectorStore,
+    *,
+    tasks: Sequence[PartitionTask] = TASKS,
+    deadline: int = 5,
+    infos: dict[int, SectorOnChainInfo] | None = None,
+    per_message: int = 10,
+    max_message_size: int = 65536,
+) -> DeadlineProofs:
+    """prove_deadline for MINER's sectors in store (their chain infos unless infos is given)."""
+    return prove_deadline(
         store,
         MINER,
-        5,
+        deadline,
         POST_PROOF,
         RANDOMNESS,
-        TASKS,
-        chain_infos(store),
-        per_message=10,
-        max_message_size=65536,
+        tasks,
+        chain_infos(store) if infos is None else infos,
+        per_message=per_message,
+        max_message_size=max_message_size,
     )
+
+
+def test_one_message_when_it_fits(store: SectorStore) -> None:
+    proofs = prove(store)
     (only,) = proofs.posts
     assert only.indices == (0, 3) and only.proven == (0, 1, 2, 3)
     assert len(only.proof.proof_bytes) == window_post_size(POST_PROOF, 4)
@@ -147,45 +162,9 @@ def test_one_message_when_it_fits(store: SectorStore) -> None:
 
 
 def test_partitions_are_split_by_message_size_and_by_count(store: SectorStore) -> None:
-    one_partition = len(
-        encode_params(
-            prove_deadline(
-                store,
-                MINER,
-                5,
-                POST_PROOF,
-                RANDOMNESS,
-                TASKS[:1],
-                chain_infos(store),
-                per_message=10,
-                max_message_size=65536,
-            )
-            .posts[0]
-            .params(56, bytes(32))
-        )
-    )
-    by_size = prove_deadline(
-        store,
-        MINER,
-        5,
-        POST_PROOF,
-        RANDOMNESS,
-        TASKS,
-        chain_infos(store),
-        per_message=10,
-        max_message_size=one_partition + MESSAGE_OVERHEAD + 100,
-    )
-    by_count = prove_deadline(
-        store,
-        MINER,
-        5,
-        POST_PROOF,
-        RANDOMNESS,
-        TASKS,
-        chain_infos(store),
-        per_message=1,
-        max_message_size=65536,
-    )
+    one_partition = len(encode_params(prove(store, tasks=TASKS[:1]).posts[0].params(56, bytes(32))))
+    by_size = prove(store, max_message_size=one_partition + MESSAGE_OVERHEAD + 100)
+    by_count = prove(store, per_message=1)
     for proofs in (by_size, by_count):
         assert [p.indices for p in proofs.posts] == [(0,), (3,)]
         for prepared in proofs.posts:
@@ -200,9 +179,7 @@ def test_faulty_sectors_are_skipped_with_their_reason(store: SectorStore) -> Non
     store.sealed_path(MINER, 2).write_bytes(bytes(damaged))
     infos = chain_infos(store)
     infos[3] = infos[0]  # the chain says sector 3 has sector 0's CommR
-    proofs = prove_deadline(
-        store, MINER, 5, POST_PROOF, RANDOMNESS, TASKS, infos, per_message=10, max_message_size=65536
-    )
+    proofs = prove(store, infos=infos)
     (only,) = proofs.posts
     assert only.proven == (0,)
     assert only.indices == (0,)  # partition 3 has nothing left to prove
@@ -217,17 +194,7 @@ def test_faulty_sectors_are_skipped_with_their_reason(store: SectorStore) -> Non
 def test_nothing_to_prove_when_every_sector_is_faulty(store: SectorStore) -> None:
     for n in range(4):
         store.sealed_path(MINER, n).unlink()
-    proofs = prove_deadline(
-        store,
-        MINER,
-        5,
-        POST_PROOF,
-        RANDOMNESS,
-        TASKS,
-        chain_infos(store),
-        per_message=10,
-        max_message_size=65536,
-    )
+    proofs = prove(store)
     assert proofs.posts == () and sorted(proofs.skipped) == [0, 1, 2, 3]
 
 
@@ -242,17 +209,7 @@ def test_a_full_message_stays_under_the_message_size_limit(
         sealed = seal.seal(5, bytes(2048), make_prover_id(1000), number, bytes(32))
         store.add_sealed(sealed, MINER)
     tasks = [PartitionTask(i, BitField.from_bits([2 * i, 2 * i + 1])) for i in range(15)]
-    proofs = prove_deadline(
-        store,
-        MINER,
-        0,
-        POST_PROOF,
-        RANDOMNESS,
-        tasks,
-        chain_infos(store),
-        per_message=3000,
-        max_message_size=limit,
-    )
+    proofs = prove(store, tasks=tasks, deadline=0, per_message=3000, max_message_size=limit)
     assert [len(p.partitions) for p in proofs.posts] == batches
     worker = PrivateKey.derive(KeyType.BLS, b"worker")
     for prepared in proofs.posts:
