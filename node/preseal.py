@@ -40,8 +40,24 @@ class PresealError(ValueError):
     """A sectors directory that cannot be read back; the message names the file and the problem."""
 
 
+class SectorCommitments:
+    """The CIDs of a sector's CommR (sealed) and CommD (unsealed), for a type that holds the two."""
+
+    __slots__ = ()
+    comm_d: bytes
+    comm_r: bytes
+
+    @property
+    def sealed_cid(self) -> CID:
+        return sealed_cid(self.comm_r)
+
+    @property
+    def unsealed_cid(self) -> CID:
+        return piece_cid_v1(self.comm_d)
+
+
 @dataclass(frozen=True, slots=True)
-class PresealedSector:
+class PresealedSector(SectorCommitments):
     """One sealed sector: its commitments, seal randomness, replica and (when just sealed) its proof."""
 
     number: int
@@ -54,14 +70,6 @@ class PresealedSector:
     comm_r_last: bytes
     replica: bytes = field(repr=False)
     proof: bytes = field(default=b"", repr=False)  # the ProveCommitSector proof; not kept on disk
-
-    @property
-    def sealed_cid(self) -> CID:
-        return sealed_cid(self.comm_r)
-
-    @property
-    def unsealed_cid(self) -> CID:
-        return piece_cid_v1(self.comm_d)
 
     def proving_sector(self) -> post.ProvingSector:
         return post.ProvingSector(self.number, self.comm_r, self.comm_c, self.comm_r_last, self.replica)

@@ -42,7 +42,7 @@ from chain.encoding.schema import UINT64_KIND, UINT64_MAX, IntKind, Kind, LotusJ
 from chain.types.address import Address, Protocol
 from chain.vm.syscalls import sealed_cid, sealed_commitment
 from node.atomic import write_atomic
-from node.preseal import read_presealed
+from node.preseal import SectorCommitments, read_presealed
 from proofs import merkle, post, seal
 from proofs.registered import MAX_SECTOR_NUMBER, UnsupportedProof, seal_params
 
@@ -134,7 +134,7 @@ class CommitmentCidKind(Kind):
         return str(self.to_cid(value))
 
 
-class StoredSector(LotusJson):
+class StoredSector(LotusJson, SectorCommitments):
     """A sector the store holds, as its index records it (its JSON is the index's entry)."""
 
     miner: Uint64  # the miner's actor ID
@@ -150,14 +150,6 @@ class StoredSector(LotusJson):
     @property
     def miner_address(self) -> Address:
         return Address.new_id(self.miner)
-
-    @property
-    def sealed_cid(self) -> CID:
-        return sealed_cid(self.comm_r)
-
-    @property
-    def unsealed_cid(self) -> CID:
-        return piece_cid_v1(self.comm_d)
 
     @property
     def sector_size(self) -> int:

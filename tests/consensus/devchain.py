@@ -18,7 +18,7 @@ from actors.miner.types import MinerMethod, PoStPartition, SubmitWindowedPoStPar
 from chain.chainstore.store import ChainStore
 from chain.consensus.beacon import MockBeacon, RandomBeacon
 from chain.consensus.fullblock import FullBlock
-from chain.consensus.producer import produce_block
+from chain.consensus.producer import SectorReader, produce_block
 from chain.consensus.validation import validate_block
 from chain.consensus.weight import weight_of
 from chain.crypto.keys import KeyType, PrivateKey
@@ -48,6 +48,12 @@ GAS_LIMIT: Final = 10_000_000
 POST_GAS_LIMIT: Final = 3_000_000_000
 FEE_CAP: Final = 200_000_000  # above the genesis base fee (100,000,000), as a wallet would set it
 PREMIUM: Final = 1_000
+
+
+def presealed_reader(miner: PresealedMiner) -> SectorReader:
+    """The miner's sectors as a block producer reads them: from its pre-seal, in memory."""
+    sectors = {s.number: s.proving_sector() for s in miner.sectors}
+    return lambda _, sector: sectors[sector.sector_number]
 
 
 def devnet_template(miners: int = 2, sectors: int = 2, name: str = "devchain") -> GenesisTemplate:

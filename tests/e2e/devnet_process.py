@@ -126,3 +126,14 @@ async def mine_until(api: HttpClient, done: Callable[[], Awaitable[bool]], epoch
             assert now - first <= epochs, f"{what}: not within {epochs} epochs (height {now})"
             await api.call("Filpy.MineTipset")  # null when every epoch tried was a null round
     return await height(api)
+
+
+def kill_all(directory: Path) -> None:
+    """Every daemon of a `filpy testnet` in directory whose pid file is there, killed by its PID (a
+    test's finally)."""
+    for pid_file in directory.glob("node*/pid"):
+        try:
+            pid = int(pid_file.read_text())
+            os.kill(pid, signal.SIGKILL)
+        except (ValueError, OSError):
+            pass

@@ -33,8 +33,8 @@ from node.keystore import Keystore
 from node.p2p.identity import KEY_NAME as HOST_KEY
 from node.testnet import read_testnet
 from rpc.client import endpoint_from_multiaddr
-from tests.e2e.devnet_process import ROOT
-from tests.e2e.test_testnet import Node, filpy, kill_all, wait_for
+from tests.e2e.devnet_process import ROOT, kill_all
+from tests.e2e.test_testnet import Node, filpy, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -40,25 +39,6 @@ def filpy(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     )
     assert done.returncode == 0, f"filpy {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done
-
-
-def kill_all(directory: Path) -> None:
-    """Every daemon whose pid file is in the testnet, killed (a test's finally)."""
-    for pid_file in directory.glob("node*/pid"):
-        try:
-            pid = int(pid_file.read_text())
-            os.kill(pid, signal.SIGKILL)
-        except (ValueError, OSError):
-            pass
-
-
-@pytest.fixture
-def testnet_dir(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "testnet"
-    try:
-        yield directory
-    finally:
-        kill_all(directory)
 
 
 class Node:

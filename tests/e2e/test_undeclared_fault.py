@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,7 +22,7 @@ from chain.params import DEVNET
 from chain.types.bitfield import BitField
 from node.testnet import read_testnet
 from tests.e2e.devnet_process import ROOT
-from tests.e2e.test_testnet import Node, alive, kill_all
+from tests.e2e.test_testnet import Node, alive
 
 pytestmark = pytest.mark.slow
 
@@ -44,15 +43,6 @@ def filpy(*args: str, timeout: float = 180) -> str:
     )
     assert done.returncode == 0, f"filpy {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
-
-
-@pytest.fixture
-def testnet_dir(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "testnet"
-    try:
-        yield directory
-    finally:
-        kill_all(directory)
 
 
 async def height(node: Node) -> int:

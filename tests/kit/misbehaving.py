@@ -26,7 +26,6 @@ from chain.consensus.election import compute_ticket, election_proof, mining_base
 from chain.consensus.fullblock import FullBlock
 from chain.consensus.producer import (
     BlockTemplate,
-    SectorReader,
     block_timestamp,
     create_block,
     produce_block,
@@ -36,18 +35,13 @@ from chain.stmgr.manager import StateManager
 from chain.types.message import Message, SignedMessage, sign_message
 from chain.types.tipset import TipSet
 from node.preseal import PresealedMiner
+from tests.consensus.devchain import presealed_reader
 from tests.kit.ensemble import Ensemble, KitNode, wait_until
 from tests.kit.miner import KitMiner
 
 # The extra message that tells twin blocks apart.
 TWIN_GAS_LIMIT: Final = 10_000_000
 TWIN_PREMIUM: Final = 1_000
-
-
-def read_presealed(miner: PresealedMiner) -> SectorReader:
-    """The miner's sectors as a producer reads them (from its pre-seal, in memory)."""
-    sectors = {s.number: s.proving_sector() for s in miner.sectors}
-    return lambda _, sector: sectors[sector.sector_number]
 
 
 def block_on(
@@ -67,7 +61,7 @@ def block_on(
         worker_key=miner.worker_key,
         epoch=epoch,
         messages=messages,
-        read_sector=read_presealed(miner),
+        read_sector=presealed_reader(miner),
     )
 
 
@@ -132,7 +126,7 @@ def forced_block(
         ticket=compute_ticket(mbase, miner.worker_key),
         election_proof=proof,
         beacon_entries=mbase.beacon_entries,
-        win_post_proof=(winning_post_proof(sm, mbase, read_presealed(miner)),),
+        win_post_proof=(winning_post_proof(sm, mbase, presealed_reader(miner)),),
         messages=tuple(messages),
         timestamp=block_timestamp(sm, parent, epoch),
     )

@@ -3,57 +3,27 @@ subscription, the state manager's queries and randomness, the message pool with 
 estimated on the state, signed by the wallet), and blocks produced and validated by chain/consensus
 (election, Winning PoSt, null rounds)."""
 
+from functools import partial
 from pathlib import Path
 from typing import Final
 
 import trio
 
 from actors.miner.types import MinerMethod
-from chain.consensus.producer import produce_block
-from chain.consensus.validation import validate_block
-from chain.consensus.weight import weight_of
 from chain.params import DEVNET
 from chain.stmgr import miners as miner_queries
 from chain.types.message import SignedMessage
-from chain.types.tipset import TipSet
 from chain.vm.exitcode import ExitCode
-from node.fullnode import FullNode, in_memory_full_node
-from node.genesis import Genesis
+from node.fullnode import in_memory_full_node
 from node.keystore import Keystore
 from node.mining.wdpost import RunState, WindowPoStScheduler
 from node.preseal import write_presealed
 from node.sealing.sectors import SectorStore
 from node.wallet import Wallet
 from tests.consensus.devchain import genesis_of
+from tests.rpc.chain_node import mine
 
 WAIT: Final = 60
-
-
-def mine(node: FullNode, genesis: Genesis) -> TipSet:
-    """The next tipset by the genesis miner, with what the pool selects (null rounds where it loses)."""
-    (miner,) = genesis.miners
-    head = node.chain.head()
-    for epoch in range(head.height + 1, head.height + 50):
-        block = produce_block(
-            node.state,
-            node.beacon,
-            parent=head,
-            miner=miner.id_address,
-            worker_key=miner.worker_key,
-            epoch=epoch,
-            messages=node.mpool.select(head),
-            read_sector=lambda _, s: next(
-                p.proving_sector() for p in miner.sectors if p.number == s.sector_number
-            ),
-        )
-        if block is not None:
-            validate_block(node.state, node.beacon, block, now=block.header.timestamp)
-            node.chain.put_messages(block.bls_messages, block.secp_messages)
-            ts = TipSet((block.header,))
-            node.state.state_of(ts)
-            node.chain.set_head(ts, weight_of(node.chain.blockstore, ts))
-            return ts
-    raise AssertionError("the miner won no block in 50 epochs")
 
 
 async def test_every_deadline_proven_on_the_assembled_node(tmp_path: Path) -> None:
@@ -71,7 +41,7 @@ async def test_every_deadline_proven_on_the_assembled_node(tmp_path: Path) -> No
             await nursery.start(scheduler.run)
             await scheduler.wait_processed(node.chain.head())
         while node.chain.head().height < 200:  # both deadlines, twice
-            ts = await node.run_sync(mine, node, genesis)
+            ts = await node.run_sync(partial(mine, node, genesis=genesis))
             with trio.fail_after(WAIT):
                 await scheduler.wait_processed(ts)
         nursery.cancel_scope.cancel()

@@ -18,7 +18,7 @@ import trio
 
 from actors.builtin import STORAGE_MARKET_ACTOR_ADDR
 from actors.market.types import ClientDealProposal, DealProposal, MarketMethod, PublishStorageDealsParams
-from chain.consensus.producer import produce_block
+from chain.consensus.producer import SectorReader, produce_block
 from chain.consensus.validation import validate_block
 from chain.consensus.weight import weight_of
 from chain.crypto.keys import PrivateKey
@@ -38,7 +38,7 @@ from rpc.auth import create_token, perms_up_to
 from rpc.client import HttpClient
 from rpc.methods import full_node_registry
 from rpc.server import BoundAddress, RpcServer
-from tests.consensus.devchain import ALICE, BOB, CAROL, genesis_of
+from tests.consensus.devchain import ALICE, BOB, CAROL, genesis_of, presealed_reader
 
 SECRET: Final = b"s" * 32
 ADMIN_TOKEN: Final = create_token(SECRET, perms_up_to("admin"))
@@ -59,18 +59,23 @@ def new_node(keystore_dir: Path) -> FullNode:
 
 
 def mine(
-    node: FullNode, skip: int = 0, *, genesis: Genesis | None = None, with_messages: bool = True
+    node: FullNode,
+    skip: int = 0,
+    *,
+    genesis: Genesis | None = None,
+    with_messages: bool = True,
+    read_sector: SectorReader | None = None,
 ) -> TipSet:
     """Mine the next tipset with the genesis miners (the devnet's unless said; epochs nobody wins are
     null rounds, and so are the first `skip`), carrying the pool's pending messages unless told not
-    to; each block is validated before the tipset becomes the head."""
+    to; each block is validated before the tipset becomes the head. Winning PoSts read the miners'
+    pre-sealed sectors unless read_sector says where else."""
     genesis = genesis or devnet_genesis()
     head = node.chain.head()
     first = head.height + 1 + skip
     for epoch in range(first, first + MAX_NULL_ROUNDS):
         blocks = []
         for miner in genesis.miners:
-            sectors = {s.number: s.proving_sector() for s in miner.sectors}
             block = produce_block(
                 node.state,
                 node.beacon,
@@ -79,7 +84,7 @@ def mine(
                 worker_key=miner.worker_key,
                 epoch=epoch,
                 messages=node.mpool.select(head) if with_messages else (),
-                read_sector=lambda m, s, sectors=sectors: sectors[s.sector_number],
+                read_sector=read_sector or presealed_reader(miner),
             )
             if block is not None:
                 validate_block(node.state, node.beacon, block, now=block.header.timestamp)

@@ -18,9 +18,6 @@ import trio
 import trio.testing
 
 from actors.miner.state import SectorOnChainInfo
-from chain.consensus.producer import produce_block
-from chain.consensus.validation import validate_block
-from chain.consensus.weight import weight_of
 from chain.params import DEVNET
 from chain.stmgr.search import MsgLookup
 from chain.types.address import Address
@@ -39,7 +36,8 @@ from node.sealing.sealer import SealedOutput, Sealer
 from node.sealing.sectors import SectorStore, SectorStoreError
 from node.wallet import Wallet
 from proofs import post
-from tests.consensus.devchain import ALICE, BOB, genesis_of
+from tests.consensus.devchain import ALICE, BOB, genesis_of, presealed_reader
+from tests.rpc.chain_node import mine
 
 WAIT: Final = 120  # seconds any one wait of a test may take
 OWNER: Final = Address.of_key(ALICE)
@@ -117,28 +115,7 @@ class Devnet:
 
     # -- the chain ------------------------------------------------------------------------------------
     def _mine(self) -> TipSet:
-        (miner,) = self.genesis.miners
-        node = self.node
-        head = node.chain.head()
-        for epoch in range(head.height + 1, head.height + 50):
-            block = produce_block(
-                node.state,
-                node.beacon,
-                parent=head,
-                miner=miner.id_address,
-                worker_key=miner.worker_key,
-                epoch=epoch,
-                messages=node.mpool.select(head),
-                read_sector=self._read_sector,
-            )
-            if block is not None:
-                validate_block(node.state, node.beacon, block, now=block.header.timestamp)
-                node.chain.put_messages(block.bls_messages, block.secp_messages)
-                ts = TipSet((block.header,))
-                node.state.state_of(ts)
-                node.chain.set_head(ts, weight_of(node.chain.blockstore, ts))
-                return ts
-        raise AssertionError("the genesis miner won no block in 50 epochs")
+        return mine(self.node, genesis=self.genesis, read_sector=self._read_sector)
 
     def _read_sector(self, miner: Address, sector: SectorOnChainInfo) -> post.ProvingSector:
         """The genesis miner's sector for its Winning PoSt: from the sector store (sectors it sealed
@@ -148,7 +125,7 @@ class Devnet:
             return self.sectors.proving_sector(miner, sector.sector_number, verify=True)
         except SectorStoreError:
             (genesis_miner,) = self.genesis.miners
-            return next(p.proving_sector() for p in genesis_miner.sectors if p.number == sector.sector_number)
+            return presealed_reader(genesis_miner)(miner, sector)
 
     async def settle(self) -> None:
         """Wait until the services have taken in the head: PoSt schedulers processed it, pipelines idle."""

@@ -19,7 +19,7 @@ from chain.types.address import Address
 from chain.types.election import Ticket
 from chain.types.message import Message, SignedMessage, sign_message
 from chain.types.tipset import TipSet
-from tests.consensus.devchain import ALICE, CAROL, resigned
+from tests.consensus.devchain import ALICE, CAROL, presealed_reader, resigned
 from tests.kit.ensemble import Ensemble, KitNode, ensemble, wait_until
 
 pytestmark = pytest.mark.slow
@@ -181,9 +181,7 @@ async def forged(ens: Ensemble, attacker: KitNode) -> FullBlock:
                 worker_key=miner.worker_key,
                 epoch=epoch,
                 messages=[],
-                read_sector=lambda m, s: next(
-                    p.proving_sector() for p in miner.sectors if p.number == s.sector_number
-                ),
+                read_sector=presealed_reader(miner),
             )
         )
         if block is not None:
