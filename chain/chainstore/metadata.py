@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Final, Protocol
 
-from chain.store.batch import OneShotBatch, leveldb_transaction, until_exit
+from chain.store.batch import OneShotBatch, StagedOps, leveldb_transaction, until_exit
 
 METADATA_NAMESPACE: Final = b"/meta/"
 
@@ -59,22 +59,6 @@ def _prefix_end(prefix: bytes) -> bytes | None:
     return None
 
 
-class _Ops(OneShotBatch):
-    __slots__ = ("ops",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ops: list[tuple[bytes, bytes | None]] = []
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self._check()
-        self.ops.append((bytes(key), bytes(value)))
-
-    def delete(self, key: bytes) -> None:
-        self._check()
-        self.ops.append((bytes(key), None))
-
-
 class MemoryMetadata:
     """A dict and a sorted key list; the same behaviour as the LevelDB store."""
 
@@ -86,23 +70,21 @@ class MemoryMetadata:
         return self._data.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
+        key = bytes(key)
         if key not in self._data:
             bisect.insort(self._keys, key)
         self._data[key] = bytes(value)
 
     def delete(self, key: bytes) -> None:
+        key = bytes(key)
         if self._data.pop(key, None) is not None:
             del self._keys[bisect.bisect_left(self._keys, key)]
 
     @contextmanager
     def batch(self) -> Iterator[MetaBatch]:
-        with until_exit(_Ops()) as staged:
+        with until_exit(StagedOps[bytes]()) as staged:
             yield staged
-        for key, value in staged.ops:
-            if value is None:
-                self.delete(key)
-            else:
-                self.put(key, value)
+        staged.apply_to(self.put, self.delete)
 
     def floor(self, prefix: bytes, key: bytes) -> tuple[bytes, bytes] | None:
         i = bisect.bisect_right(self._keys, key) - 1

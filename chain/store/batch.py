@@ -3,7 +3,7 @@ with-block has ended, and a LevelDB batch lands whole or not at all."""
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 
 class OneShotBatch:
@@ -20,6 +20,33 @@ class OneShotBatch:
 
 
 B = TypeVar("B", bound=OneShotBatch)
+K = TypeVar("K")
+
+
+class StagedOps(OneShotBatch, Generic[K]):
+    """A memory store's batch: puts and deletes recorded in order, applied (apply_to) by the store once
+    the with-block ends normally, so that a block that raises changes nothing."""
+
+    __slots__ = ("ops",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[tuple[K, bytes | None]] = []  # None: delete
+
+    def put(self, key: K, value: bytes) -> None:
+        self._check()
+        self.ops.append((key, bytes(value)))
+
+    def delete(self, key: K) -> None:
+        self._check()
+        self.ops.append((key, None))
+
+    def apply_to(self, put: Callable[[K, bytes], object], delete: Callable[[K], object]) -> None:
+        for key, value in self.ops:
+            if value is None:
+                delete(key)
+            else:
+                put(key, value)
 
 
 @contextmanager
