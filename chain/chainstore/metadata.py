@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Final, Protocol
 
-from chain.store.batch import OneShotBatch, StagedOps, leveldb_transaction, until_exit
+from chain.store.batch import LevelBatch, StagedOps, leveldb_transaction, until_exit
 
 METADATA_NAMESPACE: Final = b"/meta/"
 
@@ -110,23 +110,6 @@ class MemoryMetadata:
         return iter(snapshot)
 
 
-class _LevelBatch(OneShotBatch):
-    __slots__ = ("_ns", "_wb")
-
-    def __init__(self, wb: Any, namespace: bytes) -> None:
-        super().__init__()
-        self._wb = wb
-        self._ns = namespace
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self._check()
-        self._wb.put(self._ns + key, bytes(value))
-
-    def delete(self, key: bytes) -> None:
-        self._check()
-        self._wb.delete(self._ns + key)
-
-
 class LevelDBMetadata:
     """Metadata in a plyvel DB (usually `LevelDBBlockstore.db`) under its own namespace.
 
@@ -150,7 +133,9 @@ class LevelDBMetadata:
 
     @contextmanager
     def batch(self) -> Iterator[MetaBatch]:
-        with leveldb_transaction(self._db, sync=self._sync, wrap=lambda wb: _LevelBatch(wb, self._ns)) as b:
+        with leveldb_transaction(
+            self._db, sync=self._sync, wrap=lambda wb: LevelBatch(wb, self._ns, bytes)
+        ) as b:
             yield b
 
     def _first(self, **bounds: Any) -> tuple[bytes, bytes] | None:

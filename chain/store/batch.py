@@ -49,6 +49,27 @@ class StagedOps(OneShotBatch, Generic[K]):
                 put(key, value)
 
 
+class LevelBatch(OneShotBatch, Generic[K]):
+    """A LevelDB store's batch: a plyvel write batch, each key written under the store's namespace as
+    key_bytes(key)."""
+
+    __slots__ = ("_key", "_ns", "_wb")
+
+    def __init__(self, wb: Any, namespace: bytes, key_bytes: Callable[[K], bytes]) -> None:
+        super().__init__()
+        self._wb = wb
+        self._ns = namespace
+        self._key = key_bytes
+
+    def put(self, key: K, value: bytes) -> None:
+        self._check()
+        self._wb.put(self._ns + self._key(key), bytes(value))
+
+    def delete(self, key: K) -> None:
+        self._check()
+        self._wb.delete(self._ns + self._key(key))
+
+
 @contextmanager
 def until_exit(batch: B) -> Iterator[B]:
     """Yield batch, finished once the with-block ends, however it ends."""

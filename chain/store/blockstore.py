@@ -19,7 +19,7 @@ import plyvel
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
-from chain.store.batch import OneShotBatch, StagedOps, leveldb_transaction, until_exit
+from chain.store.batch import LevelBatch, StagedOps, leveldb_transaction, until_exit
 from chain.store.blockcache import BlockCache, cache_of
 
 T = TypeVar("T")
@@ -124,6 +124,10 @@ def get_decoded(store: Blockstore, cid: CID, decode: Callable[[Any], T]) -> T:
     return value
 
 
+def _cid_bytes(cid: CID) -> bytes:
+    return cid.bytes
+
+
 class _StagedBatch(StagedOps[CID]):
     __slots__ = ()
 
@@ -198,23 +202,13 @@ def _open_failure(path: Path, exc: Exception) -> StoreOpenError:
     return StoreOpenError(f"cannot open blockstore at {path}: {reason}")
 
 
-class _LevelBatch(OneShotBatch):
-    """A plyvel write batch that only takes blocks, keyed into the blocks namespace."""
+class _LevelBatch(LevelBatch[CID]):
+    """A plyvel write batch that only takes blocks, keyed by CID bytes into the blocks namespace."""
 
-    __slots__ = ("_ns", "_wb")
+    __slots__ = ()
 
     def __init__(self, wb: Any, namespace: bytes) -> None:
-        super().__init__()
-        self._wb = wb
-        self._ns = namespace
-
-    def put(self, cid: CID, data: bytes) -> None:
-        self._check()
-        self._wb.put(self._ns + cid.bytes, bytes(data))
-
-    def delete(self, cid: CID) -> None:
-        self._check()
-        self._wb.delete(self._ns + cid.bytes)
+        super().__init__(wb, namespace, _cid_bytes)
 
     def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
         self._check()
