@@ -6,6 +6,11 @@ MsigApprove build the message a signer sends: on /rpc/v1 they return it unsigned
 estimated, next nonce, signed by the node's wallet) and returns the signed message's CID, as Lotus.
 """
 
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from actors import builtin
 from actors.dispatch import encode_params
 from actors.init.types import ExecParams, InitMethod
@@ -96,12 +101,22 @@ def _prototype(msg: Message) -> MessagePrototype:
     return MessagePrototype(msg, False)
 
 
-async def _execute(node: FullNode, msg: Message) -> CID:
-    """v0: push the prototype's message (Lotus WrapperV1Full.executePrototype)."""
-    try:
-        return await push(node, msg)
-    except RpcError as exc:
-        raise RpcError(f"pushing message: {exc.message}", exc.code, exc.data) from None
+def _executing(v1: Callable[..., Awaitable[MessagePrototype]], doc: str) -> Callable[..., Awaitable[CID]]:
+    """The v0 form of a v1 method that returns a prototype: the same params, declared once (v1's); the
+    node pushes the prototype's message and answers its CID (Lotus WrapperV1Full.executePrototype)."""
+
+    async def execute(node: FullNode, *args: Any) -> CID:
+        prototype = await v1(node, *args)
+        try:
+            return await push(node, prototype.message)
+        except RpcError as exc:
+            raise RpcError(f"pushing message: {exc.message}", exc.code, exc.data) from None
+
+    execute.__name__ = execute.__qualname__ = f"{v1.__name__}_v0"
+    execute.__doc__ = doc
+    execute.__signature__ = inspect.signature(v1).replace(return_annotation=CID)  # type: ignore[attr-defined]
+    execute.__annotations__ = {**typing.get_type_hints(v1, include_extras=True), "return": CID}
+    return execute
 
 
 @method("MsigCreate", perm=SIGN, api="v1")
@@ -119,20 +134,6 @@ async def msig_create(
     return _prototype(create_message(required, signers, unlock_duration, value, sender))
 
 
-@method("MsigCreate", perm=SIGN, api="v0")
-async def msig_create_v0(
-    node: FullNode,
-    required: Uint64,
-    signers: tuple[Address, ...],
-    unlock_duration: ChainEpoch,
-    value: BigInt,
-    sender: Address,
-    gas_price: BigInt,
-) -> CID:
-    """Create a multisig: push the creating message and return its CID (v0)."""
-    return await _execute(node, create_message(required, signers, unlock_duration, value, sender))
-
-
 @method("MsigPropose", perm=SIGN, api="v1")
 async def msig_propose(
     node: FullNode,
@@ -147,27 +148,21 @@ async def msig_propose(
     return _prototype(propose_message(msig, to, amount, sender, method_num, params))
 
 
-@method("MsigPropose", perm=SIGN, api="v0")
-async def msig_propose_v0(
-    node: FullNode,
-    msig: Address,
-    to: Address,
-    amount: BigInt,
-    sender: Address,
-    method_num: Uint64,
-    params: Bytes,
-) -> CID:
-    """Propose a multisig transaction: push the proposal and return its CID (v0)."""
-    return await _execute(node, propose_message(msig, to, amount, sender, method_num, params))
-
-
 @method("MsigApprove", perm=SIGN, api="v1")
 async def msig_approve(node: FullNode, msig: Address, txn_id: Uint64, sender: Address) -> MessagePrototype:
     """The message by which a signer approves a pending multisig transaction."""
     return _prototype(approve_message(msig, txn_id, sender))
 
 
-@method("MsigApprove", perm=SIGN, api="v0")
-async def msig_approve_v0(node: FullNode, msig: Address, txn_id: Uint64, sender: Address) -> CID:
-    """Approve a pending multisig transaction: push the approval and return its CID (v0)."""
-    return await _execute(node, approve_message(msig, txn_id, sender))
+# /rpc/v0's forms, pushing the message (Lotus api/v0api/v1_wrapper.go).
+method("MsigCreate", perm=SIGN, api="v0")(
+    _executing(msig_create, "Create a multisig: push the creating message and return its CID (v0).")
+)
+method("MsigPropose", perm=SIGN, api="v0")(
+    _executing(msig_propose, "Propose a multisig transaction: push the proposal and return its CID (v0).")
+)
+method("MsigApprove", perm=SIGN, api="v0")(
+    _executing(
+        msig_approve, "Approve a pending multisig transaction: push the approval and return its CID (v0)."
+    )
+)
