@@ -26,6 +26,7 @@ from chain.encoding.cid import CID
 from chain.params import DEVNET
 from chain.stmgr.search import MsgLookup
 from chain.types.address import Address
+from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet
 from node.fullnode import FullNode
 from node.genesis import Genesis
@@ -350,6 +351,20 @@ class DealNet:
                 self.client_node.state.miner_info(self.miner, self.client_node.chain.head()).peer_id == peer
             )
         )
+
+    def chain_messages(self) -> list[Message]:
+        """Every message on the provider's chain (signed ones unwrapped), walked from the head back and
+        then reversed: tipsets oldest first."""
+        node = self.provider_node
+        found: list[Message] = []
+        ts = node.chain.head()
+        while ts.height > 0:
+            found += [
+                msg.message if isinstance(msg, SignedMessage) else msg
+                for msg in node.chain.messages_for_tipset(ts)
+            ]
+            ts = node.chain.load_tipset(ts.parents)
+        return list(reversed(found))
 
     async def deal_request(self, imported: Import, **changes: Any) -> DealRequest:
         """The client's request for a deal of imported with the miner at its ask's price: 50 epochs, the

@@ -20,7 +20,6 @@ import trio
 
 from actors.miner.types import MinerMethod
 from chain.chainstore.metadata import LevelDBMetadata
-from chain.types.message import SignedMessage
 from node.markets.deal_states import StorageDealStatus as S
 from node.sealing.pipeline import SealingPipeline
 from node.sealing.states import SectorState
@@ -80,16 +79,7 @@ class Provider:
 
 def miner_messages(net: DealNet, *methods: int) -> list[tuple[int, bytes]]:
     """(method, params) of every message to the miner with one of these methods, oldest first."""
-    node = net.provider_node
-    found = []
-    ts = node.chain.head()
-    while ts.height > 0:
-        for msg in node.chain.messages_for_tipset(ts):
-            unsigned = msg.message if isinstance(msg, SignedMessage) else msg
-            if unsigned.to == net.miner and unsigned.method in methods:
-                found.append((unsigned.method, unsigned.params))
-        ts = node.chain.load_tipset(ts.parents)
-    return list(reversed(found))
+    return [(m.method, m.params) for m in net.chain_messages() if m.to == net.miner and m.method in methods]
 
 
 async def test_a_provider_killed_after_the_transfer_and_while_sealing_still_ends_the_deal_active(

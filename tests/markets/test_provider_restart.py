@@ -15,7 +15,6 @@ import trio
 from actors import builtin
 from actors.market.types import MarketMethod, PublishStorageDealsParams
 from chain.chainstore.metadata import LevelDBMetadata
-from chain.types.message import SignedMessage
 from node.markets.deal_states import StorageDealStatus as S
 from tests.markets.deal_net import WAIT, DealNet, FakeSealer, FirstResponseCut, deal_file, deal_net
 
@@ -33,19 +32,11 @@ def leveldb(path: Path) -> Iterator[LevelDBMetadata]:
 
 def publish_messages(net: DealNet) -> list[PublishStorageDealsParams]:
     """Every PublishStorageDeals on the chain, oldest first."""
-    node = net.provider_node
-    found = []
-    ts = node.chain.head()
-    while ts.height > 0:
-        for msg in node.chain.messages_for_tipset(ts):
-            unsigned = msg.message if isinstance(msg, SignedMessage) else msg
-            if (
-                unsigned.to == builtin.STORAGE_MARKET_ACTOR_ADDR
-                and unsigned.method == MarketMethod.PublishStorageDeals
-            ):
-                found.append(PublishStorageDealsParams.from_bytes(unsigned.params))
-        ts = node.chain.load_tipset(ts.parents)
-    return list(reversed(found))
+    return [
+        PublishStorageDealsParams.from_bytes(m.params)
+        for m in net.chain_messages()
+        if m.to == builtin.STORAGE_MARKET_ACTOR_ADDR and m.method == MarketMethod.PublishStorageDeals
+    ]
 
 
 async def start(net: DealNet, path: Path) -> Any:
