@@ -25,6 +25,7 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from chain.encoding.errors import DecodeError
@@ -56,6 +57,11 @@ BLS_PUBLIC_KEY_LENGTH: Final = 48
 CHECKSUM_LENGTH: Final = 4
 MAX_SUBADDRESS_LENGTH: Final = 54
 MAX_INT64_STRING_LENGTH: Final = 19
+# Address strings parsed recently, kept: a node reads the same senders' and actors' addresses over and
+# over (MpoolPush, StateGetActor), and a secp256k1 address costs a base32 round trip and a blake2b
+# checksum to parse (about half of decoding a pushed message). Addresses are immutable, so sharing
+# one is safe; strings that fail to parse are not kept.
+_PARSED_CACHE_SIZE: Final = 8192
 MAX_ADDRESS_STRING_LENGTH: Final = 2 + MAX_INT64_STRING_LENGTH + 1 + 93
 MAX_ID: Final = (1 << 63) - 1
 # go-address UnmarshalCBOR refuses address byte strings longer than this.
@@ -303,6 +309,11 @@ def parse_with_network(text: str) -> tuple[Address, str]:
     """Parse an address string; return it and its network prefix ('f' or 't')."""
     if not isinstance(text, str):
         raise DecodeError(f"address: expected a string, got {type(text).__name__}")
+    return _parse_with_network(text)
+
+
+@lru_cache(maxsize=_PARSED_CACHE_SIZE)
+def _parse_with_network(text: str) -> tuple[Address, str]:
     if len(text) == 0:
         raise DecodeError("empty address string (the undefined address)")
     if len(text) > MAX_ADDRESS_STRING_LENGTH or len(text) < 3:
