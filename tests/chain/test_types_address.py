@@ -205,3 +205,17 @@ def test_key_addresses() -> None:
         assert address.is_key_address()
     assert not Address.new_id(5).is_key_address()
     assert repr(Address.new_id(5)) == "Address('t05')"
+
+
+def test_a_string_parsed_again_is_the_same_address_and_a_bad_one_fails_again() -> None:
+    # Parsed strings are kept (a cache): a second parse gives an equal address, and a string that
+    # failed is not kept, so it fails again with its reason.
+    text = Address.of_key(PrivateKey.derive(KeyType.SECP256K1, b"cached")).to_string("t")
+    first, again = parse_with_network(text), parse_with_network(text)
+    assert first == again == (Address.parse(text), "t")
+    bad = text[:-1] + ("a" if text[-1] != "a" else "b")
+    for _ in range(2):
+        with pytest.raises(DecodeError, match=r"checksum|canonical"):
+            parse_with_network(bad)
+    with pytest.raises(DecodeError, match="expected a string"):
+        parse_with_network(["not", "hashable"])  # type: ignore[arg-type]
