@@ -98,12 +98,30 @@ class Dispatcher:
         return (500 if framework else 200), dumps(resp)
 
     async def handle_batch(self, api: Api, perms: frozenset[str], items: list[Any]) -> list[dict[str, Any]]:
-        """A batch's answers in order, notifications left out (go-jsonrpc runs them one after another)."""
+        """A batch's answers in order, notifications left out (go-jsonrpc runs them one after another).
+        A run of consecutive calls of a method with a run handler (MpoolPush) is handed to it at once,
+        with the same effect as running them one after another."""
+        prepared = [self._prepare(api, item, None) for item in items]
         out = []
-        for item in items:
-            resp, _ = await self.handle_one(api, perms, item, None)
-            if resp is not None:
-                out.append(resp)
+        i = 0
+        while i < len(prepared):
+            first = prepared[i]
+            if not isinstance(first, _Call):
+                if first is not None:
+                    out.append(first)
+                i += 1
+                continue
+            end = i + 1
+            if first.method.run is not None:
+                while end < len(prepared) and _same_method(prepared[end], first.method):
+                    end += 1
+            if end - i > 1:
+                calls = [c for c in prepared[i:end] if isinstance(c, _Call)]
+                answers = await self._run_calls(perms, first.method, calls)
+            else:
+                answers = [(await self._call(api, perms, first, None))[0]]
+            out.extend(a for a in answers if a is not None)
+            i = end
         return out
 
     # -- one request ----------------------------------------------------------------------------------
@@ -111,6 +129,13 @@ class Dispatcher:
         self, api: Api, perms: frozenset[str], req: Any, channels: ChannelHost | None
     ) -> tuple[dict[str, Any] | None, bool]:
         """One request object to (response or None, whether the error is the framework's)."""
+        prepared = self._prepare(api, req, channels)
+        if not isinstance(prepared, _Call):
+            return prepared, True
+        return await self._call(api, perms, prepared, channels)
+
+    def _prepare(self, api: Api, req: Any, channels: ChannelHost | None) -> "_Call | dict[str, Any] | None":
+        """The call a request object asks for, or the framework's error answer (None: a notification's)."""
         request_id: Any = None
         try:
             if type(req) is not dict:
@@ -134,16 +159,22 @@ class Dispatcher:
                 )
             args = m.decode_params(req.get("params"))
         except BadRequest as exc:
-            return self._error(exc.request_id, exc.code, exc.message), True
+            return self._error(exc.request_id, exc.code, exc.message)
         except InvalidParams as exc:
-            return self._error(request_id, exc.code, exc.message), True
+            return self._error(request_id, exc.code, exc.message)
+        return _Call(request_id, m, args)
+
+    async def _call(
+        self, api: Api, perms: frozenset[str], call: "_Call", channels: ChannelHost | None
+    ) -> tuple[dict[str, Any] | None, bool]:
+        request_id, m = call.request_id, call.method
         try:
             if m.perm not in perms:
                 raise permission_denied(m.name, m.perm.value)
             ctx = (
                 CallContext(api, perms, self.registry, self.secret, self.network) if m.wants_context else None
             )
-            result = await m.invoke(self.node, ctx, args)
+            result = await m.invoke(self.node, ctx, call.args)
             if m.channel:
                 if request_id is None or channels is None:
                     aclose = getattr(result, "aclose", None)
@@ -152,26 +183,58 @@ class Dispatcher:
                     return None, False
                 await channels.open_channel(request_id, m, result)
                 return None, False
-            if request_id is None:
-                return None, False
-            return {
-                "jsonrpc": "2.0",
-                "id": request_id,
-                "result": m.encode_result(result, self.network),
-            }, False
+            return self._answer(request_id, m, result), False
         except RpcError as exc:
-            if request_id is None:
-                return None, False
-            return {"jsonrpc": "2.0", "id": request_id, "error": exc.to_json()}, exc.code in _FRAMEWORK_CODES
+            return self._refusal(request_id, exc)
         except Exception as exc:
-            _log.error(
-                "rpc call failed",
-                method=m.full_name,
-                error=repr(exc),
-                traceback="".join(traceback.format_exception(exc)),
-            )
-            message = f"internal error in '{m.full_name}' (see the node's log)"
-            return self._error(request_id, INTERNAL_ERROR, message), True
+            return self._failure(request_id, m, exc), True
+
+    async def _run_calls(
+        self, perms: frozenset[str], m: Method, calls: list["_Call"]
+    ) -> list[dict[str, Any] | None]:
+        """Consecutive calls of one method with a run handler, answered in order."""
+        assert m.run is not None
+        if m.perm not in perms:
+            denied = permission_denied(m.name, m.perm.value)
+            return [self._refusal(c.request_id, denied)[0] for c in calls]
+        try:
+            outcomes = await m.run(self.node, [c.args for c in calls])
+        except Exception as exc:  # the run as a whole failed: each call is answered as failed
+            outcomes = [exc] * len(calls)
+        answers: list[dict[str, Any] | None] = []
+        for call, outcome in zip(calls, outcomes, strict=True):
+            if isinstance(outcome, RpcError):
+                answers.append(self._refusal(call.request_id, outcome)[0])
+                continue
+            if not isinstance(outcome, Exception):
+                try:
+                    answers.append(self._answer(call.request_id, m, outcome))
+                    continue
+                except Exception as exc:
+                    outcome = exc
+            answers.append(self._failure(call.request_id, m, outcome))
+        return answers
+
+    def _answer(self, request_id: Any, m: Method, result: Any) -> dict[str, Any] | None:
+        if request_id is None:
+            return None
+        return {"jsonrpc": "2.0", "id": request_id, "result": m.encode_result(result, self.network)}
+
+    @staticmethod
+    def _refusal(request_id: Any, exc: RpcError) -> tuple[dict[str, Any] | None, bool]:
+        if request_id is None:
+            return None, False
+        return {"jsonrpc": "2.0", "id": request_id, "error": exc.to_json()}, exc.code in _FRAMEWORK_CODES
+
+    def _failure(self, request_id: Any, m: Method, exc: Exception) -> dict[str, Any] | None:
+        _log.error(
+            "rpc call failed",
+            method=m.full_name,
+            error=repr(exc),
+            traceback="".join(traceback.format_exception(exc)),
+        )
+        message = f"internal error in '{m.full_name}' (see the node's log)"
+        return self._error(request_id, INTERNAL_ERROR, message)
 
     @staticmethod
     def _error(request_id: Any, code: int, message: str) -> dict[str, Any] | None:
@@ -180,3 +243,16 @@ class Dispatcher:
         if request_id is None and code not in (PARSE_ERROR, INVALID_REQUEST):
             return None
         return error_object(request_id, code, message)
+
+
+class _Call:
+    """A request that decoded: its id (None: a notification), method and arguments."""
+
+    __slots__ = ("args", "method", "request_id")
+
+    def __init__(self, request_id: Any, method: Method, args: list[Any]) -> None:
+        self.request_id, self.method, self.args = request_id, method, args
+
+
+def _same_method(prepared: "_Call | dict[str, Any] | None", m: Method) -> bool:
+    return isinstance(prepared, _Call) and prepared.method is m

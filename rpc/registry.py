@@ -14,6 +14,10 @@ annotated `CallContext` (right after the node) is not an RPC param: it receives 
 about itself (path, permissions, registry). The docstring's first paragraph is the method's
 description.
 
+`run=` may give a handler for a run of consecutive calls of the method in one JSON-RPC batch (each
+call's arguments in order -> each call's result or exception), with the same effect as the calls in
+turn: MpoolPush's queues a run's messages together so that they share worker-thread trips.
+
 A method serves both `/rpc/v0` and `/rpc/v1` unless `api="v0"` or `api="v1"` says otherwise; a
 declaration for one path wins over a both-paths declaration of the same name on that path, so a method
 whose v0 shape differs is declared twice, once plainly and once with `api="v0"`.
@@ -85,6 +89,10 @@ class Method:
     wants_context: bool
     description: str
     aliases: tuple[str, ...] = ()
+    # Optional: answers a run of consecutive calls of this method in one JSON-RPC batch at once, given
+    # each call's arguments in order; each call's result or exception, with the same effect as calling
+    # the handler on each in turn (MpoolPush: the run shares its worker-thread trips).
+    run: "RunHandler | None" = None
     full_name: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -171,6 +179,8 @@ def _kind_label(kind: Kind, base: Any) -> str:
 
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any] | AsyncIterator[Any]])
+# (node, each call's arguments) -> each call's result, or the exception it raised.
+RunHandler = Callable[[Any, list[list[Any]]], Awaitable[list[Any]]]
 
 
 def _channel_item(hint: Any) -> Any | None:
@@ -193,6 +203,7 @@ def describe(
     apis: tuple[Api, ...],
     namespace: str = DEFAULT_NAMESPACE,
     aliases: tuple[str, ...] = (),
+    run: RunHandler | None = None,
 ) -> Method:
     """Read a handler's signature into a Method; a declaration the RPC layer cannot serve is a
     TypeError at import time, naming the method and the parameter."""
@@ -225,6 +236,8 @@ def describe(
         result = kind_of(ret, f"{where} result")
     if inspect.isasyncgenfunction(handler) and item is None:
         raise TypeError(f"{where}: an async generator handler must be annotated -> AsyncIterator[X]")
+    if run is not None and (item is not None or wants_context):
+        raise TypeError(f"{where}: a run handler serves plain calls only (no channel, no CallContext)")
     doc = inspect.getdoc(handler) or ""
     description = doc.split("\n\n", 1)[0].replace("\n", " ").strip()
     return Method(
@@ -240,6 +253,7 @@ def describe(
         wants_context=wants_context,
         description=description,
         aliases=aliases,
+        run=run,
     )
 
 
@@ -261,13 +275,14 @@ class Registry:
         api: Api | None = None,
         namespace: str = DEFAULT_NAMESPACE,
         aliases: tuple[str, ...] = (),
+        run: RunHandler | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare the decorated handler as method `namespace.name` (see the module docstring)."""
 
         def declare(handler: Handler) -> Handler:
             apis = APIS if api is None else (api,)
             self.add(
-                describe(handler, name, perm=perm, apis=apis, namespace=namespace, aliases=aliases),
+                describe(handler, name, perm=perm, apis=apis, namespace=namespace, aliases=aliases, run=run),
                 explicit=api is not None,
             )
             return handler
@@ -337,6 +352,7 @@ def _for_api(m: Method, api: Api) -> Method:
         wants_context=m.wants_context,
         description=m.description,
         aliases=m.aliases,
+        run=m.run,
     )
 
 

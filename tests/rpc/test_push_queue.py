@@ -1,5 +1,6 @@
 """MpoolPush's PushQueue (rpc/methods/mpool.py): concurrent pushes share worker-thread trips, in arrival
-order, each message checked and answered on its own; a caller that is cancelled strands nobody."""
+order, each message checked and answered on its own; a caller that is cancelled strands nobody; the
+consecutive pushes of a JSON-RPC batch share their trips too, answered as if run one after another."""
 
 from typing import Any
 
@@ -12,9 +13,12 @@ from chain.mpool.errors import InvalidSignature, MpoolError
 from chain.types.address import Address
 from chain.types.message import SignedMessage, sign_message
 from node.fullnode import FullNode
+from rpc.client import HttpClient, RpcCallError
+from rpc.errors import INVALID_PARAMS
 from rpc.methods.mpool import push_queue
 from tests.consensus.devchain import ALICE, CAROL
 from tests.rpc.chain_node import Served, transfer
+from tests.rpc.conftest import chain_token
 
 ALICE_ADDRESS = Address.of_key(ALICE)
 CAROL_ADDRESS = Address.of_key(CAROL)
@@ -87,3 +91,31 @@ async def test_a_cancelled_caller_strands_nobody(served: Served) -> None:
     assert sorted(map(str, answers)) == sorted(str(m.cid()) for m in rest)
     pending, _ = node.mpool.pending()
     assert {m.cid() for m in pending} >= {first.cid(), *(m.cid() for m in rest)}
+
+
+async def test_a_batch_of_pushes_shares_one_trip_and_answers_each_in_order(served: Served) -> None:
+    node = served.node
+    nonce = node.mpool.get_nonce(ALICE_ADDRESS)
+    good = [transfer(ALICE, nonce + i, CAROL_ADDRESS) for i in range(PUSHES)]
+    forged = sign_message(transfer(ALICE, nonce + PUSHES, CAROL_ADDRESS).message, CAROL)
+    too_far = transfer(ALICE, nonce + PUSHES + 10, CAROL_ADDRESS)  # a nonce gap beyond the pool's 4
+    calls: list[tuple[str, list[Any]]] = [("MpoolPush", [m.to_json("t")]) for m in good[:12]]
+    calls += [("MpoolPush", [forged.to_json("t")]), ("MpoolPush", [{"Message": 1}])]
+    calls += [("MpoolPush", [m.to_json("t")]) for m in good[12:]]
+    calls += [("MpoolPush", [too_far.to_json("t")]), ("MpoolPush", [])]
+    trips, gate = gated_trips(node)
+    gate.set()
+    async with HttpClient(served.url(), token=chain_token("write")) as writer:
+        answers = await writer.batch(calls)
+    # Two runs (the undecodable call splits them), one trip each: not one trip per push.
+    assert trips[0] == 2
+    assert answers[:12] == [{"/": str(m.cid())} for m in good[:12]]
+    assert isinstance(answers[12], RpcCallError) and "signature" in answers[12].message
+    assert isinstance(answers[13], RpcCallError) and answers[13].code == INVALID_PARAMS
+    assert answers[14:26] == [{"/": str(m.cid())} for m in good[12:]]
+    assert isinstance(answers[26], RpcCallError) and "nonce gap" in answers[26].message
+    assert isinstance(answers[27], RpcCallError) and "wrong param count" in answers[27].message
+    pending, _ = node.mpool.pending()
+    assert [m.message.nonce for m in pending if m.message.from_ == ALICE_ADDRESS] == [
+        nonce + i for i in range(PUSHES)
+    ]
