@@ -16,7 +16,8 @@ over HTTP from 16 keep-alive clients (wrk cannot tell an accepted push from a re
 200, so a Lua script counts the answers): a bare hypercorn app answering the same requests (the ceiling
 of one call per HTTP request on this machine: hypercorn's own cost per request is about 0.45 ms of
 CPU), MpoolPush one call per request, and MpoolPush in JSON-RPC batches of 20 calls per request (each
-call still checked and answered on its own). Both servers freeze their start-up objects out of the
+call still checked and answered on its own), and the same batches from one client over one
+connection (this process), one batch after another. Both servers freeze their start-up objects out of the
 garbage collector's scans once they listen, as the daemon does (node/gcpolicy.py).
 
     python -m bench rpc                             # as part of make bench
@@ -502,15 +503,15 @@ def _push_wrk(url: str, token: str, bodies: list[bytes], tmp: Path) -> tuple[int
 
 
 def _push_python(
-    port: int, token: str, warm: list[bytes], rounds: list[bytes], batch: int
+    port: int, token: str, warm: list[bytes], rounds: list[bytes], batch: int, clients: int = CLIENTS
 ) -> tuple[int, int, float]:
-    """(accepted, refused, seconds) from the Python load generator: 16 clients, each with its own
-    senders in nonce order, `batch` calls per HTTP request, after the warm-up pushes."""
+    """(accepted, refused, seconds) from the Python load generator: `clients` keep-alive clients, each
+    with its own senders in nonce order, `batch` calls per HTTP request, after the warm-up pushes."""
     import trio
 
-    bodies = _batched(rounds, batch)  # body i is sender i % 64's: each client takes four senders
+    bodies = _batched(rounds, batch)  # body i is sender i % 64's: with 16 clients each takes four
     per_client = [
-        [body for i, body in enumerate(bodies) if i % PUSH_SENDERS % CLIENTS == c] for c in range(CLIENTS)
+        [body for i, body in enumerate(bodies) if i % PUSH_SENDERS % clients == c] for c in range(clients)
     ]
 
     def request(body: bytes) -> bytes:
@@ -682,6 +683,8 @@ def run_mpool_push(use_wrk: bool) -> None:
         cpu = server.cpu_seconds()
         if how == "ws":
             accepted, refused, elapsed = _push_ws(server.port, token, rounds, PUSH_WINDOW)
+        elif how == "one":  # a single client sending batches one after another
+            accepted, refused, elapsed = _push_python(server.port, token, [], rounds, PUSH_BATCH, clients=1)
         elif not use_wrk:
             accepted, refused, elapsed = _push_python(server.port, token, [], rounds, int(how))
         else:
@@ -698,7 +701,7 @@ def run_mpool_push(use_wrk: bool) -> None:
         ceiling = answered / elapsed
         report(f"bare app, same requests, {CLIENTS} clients", ceiling, "req/s", "the HTTP ceiling")
         report("  its CPU per request", bare_cpu, "us", "hypercorn's own cost, the floor of a call")
-        for how in ("1", str(PUSH_BATCH), "ws"):
+        for how in ("1", str(PUSH_BATCH), "one", "ws"):
             server = _Server("mpool")  # a fresh pool: every run pushes the same messages
             try:
                 accepted, refused, elapsed, cpu = load(server, how, Path(tmp))
@@ -708,6 +711,9 @@ def run_mpool_push(use_wrk: bool) -> None:
             if how == "ws":
                 name = f"MpoolPush accepted, WebSocket, {PUSH_WINDOW} in flight"
                 check(name, rate, "msgs/s", at_least=PUSH_TARGET, note=f"{refused} refused")
+            elif how == "one":
+                name = f"HTTP, 1 connection, batches of {PUSH_BATCH} calls"
+                report(f"MpoolPush accepted, {name}", rate, "msgs/s", f"{refused} refused")
             else:
                 name = "HTTP, 1 call per request" if how == "1" else f"HTTP, batches of {how} calls"
                 note = f"{rate / ceiling:.2f}x the bare app, {refused} refused"
