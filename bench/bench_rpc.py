@@ -712,7 +712,7 @@ def run_mpool_push(use_wrk: bool) -> None:
                 name = f"MpoolPush accepted, WebSocket, {PUSH_WINDOW} in flight"
                 check(name, rate, "msgs/s", at_least=PUSH_TARGET, note=f"{refused} refused")
             elif how == "one":
-                name = f"HTTP, 1 connection, batches of {PUSH_BATCH} calls"
+                name = f"HTTP, 1 client, batches of {PUSH_BATCH}"
                 report(f"MpoolPush accepted, {name}", rate, "msgs/s", f"{refused} refused")
             else:
                 name = "HTTP, 1 call per request" if how == "1" else f"HTTP, batches of {how} calls"
