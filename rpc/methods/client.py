@@ -5,7 +5,9 @@ Client: ClientImport, ClientRemoveImport, ClientListImports, ClientHasLocal, Cli
 ClientDealSize, ClientCalcCommP, ClientStartDeal, ClientGetDealInfo, ClientListDeals, ClientGetDealStatus,
 ClientQueryAsk (v1: api.StorageAsk; v0: the bare ask), ClientFindData, ClientMinerQueryOffer,
 ClientRetrieve (v1: `{DealID}`, then ClientRetrieveWait / ClientExport; v0: with the output FileRef),
-ClientRetrieveWait, ClientExport. Names, parameter counts and permissions are Lotus's.
+ClientRetrieveWait, ClientExport. Names, parameter counts and permissions are Lotus's. Lotus has no
+method for a deal's piece inclusion proof; filpy's `Filpy.ClientDealInclusionProof(proposal)` gives the
+provider's proof with the sector's CommD on chain, so that a client can check it itself.
 
 Provider (a node serving a miner): MarketSetAsk, MarketGetAsk, MarketSetRetrievalAsk and
 MarketGetRetrievalAsk with lotus-miner's shapes, and
@@ -40,6 +42,7 @@ from rpc.methods.client_types import (
     CommPRet,
     DataRef,
     DataSize,
+    DealInclusionProof,
     DealInfo,
     DealLog,
     DealStage,
@@ -231,6 +234,35 @@ async def client_get_deal_info(node: FullNode, proposal: CID) -> DealInfo:
         return deal_info(_markets(node).client.deal(proposal))
     except ClientError as exc:
         raise RpcError(str(exc)) from None
+
+
+@method("ClientDealInclusionProof", perm=READ, namespace=NAMESPACE)
+async def client_deal_inclusion_proof(node: FullNode, proposal: CID) -> DealInclusionProof:
+    """A deal of this client's piece inclusion proof from its provider, with the sector's CommD on chain
+    and whether the proof shows the piece in it (VerifyPIP), for a client to check it itself."""
+    client = _markets(node).client
+    try:
+        record = client.deal(proposal)
+    except ClientError as exc:
+        raise RpcError(str(exc)) from None
+    head = node.chain.head()
+    check = await node.run_sync(client.check_inclusion, record, head)
+    deal = record.client_deal_proposal.proposal
+    sector_size = (await node.run_sync(node.state.miner_info, deal.provider, head)).sector_size
+    return DealInclusionProof(
+        proposal_cid=proposal,
+        miner=deal.provider,
+        deal_id=record.deal_id,
+        sector_number=record.sector_number,
+        sector_size=sector_size,
+        piece_cid=deal.piece_cid,
+        piece_size=deal.piece_size,
+        offset=record.piece_offset,
+        proof=record.inclusion_proof,
+        comm_d=check.comm_d,
+        verified=check.problem is None,
+        message=(check.problem or "").removeprefix("bad:").strip(),
+    )
 
 
 @method("ClientListDeals", perm=WRITE)
