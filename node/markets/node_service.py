@@ -14,8 +14,10 @@ only takes it at once (the old provider's service stopped, its protocols replace
 and announces it once it has an ask; one serving a created miner keeps it until the next start, when
 `provider_miner` picks the newest. The provider gets a libp2p host of its own, as a
 `lotus-miner` has one beside its full node: its identity in the keystore as `libp2p-provider`, listening
-on a free port of each IP the node's host listens on; that is what the miner's peer ID and addresses on
-chain name, so that clients, this node's own among them (a host cannot dial itself), reach it.
+where config.toml's `[markets] listen` says, else on a free port of each IP the node's host listens on;
+that is what the miner's peer ID and addresses on chain name (`[markets] announce` when set, e.g. an
+address in front of a NAT, else the addresses it listens on), so that clients, this node's own among
+them (a host cannot dial itself), reach it.
 
 It mounts the client's `/deal-data/` route and, on a provider, the `/ipfs/` and `/piece/` retrieval
 routes on the RPC server, starts the market services in a nursery of its own, and announces the
@@ -35,7 +37,7 @@ import trio
 from multiaddr import Multiaddr
 
 from chain.types.address import Address
-from node.config import Libp2pConfig
+from node.config import Libp2pConfig, MarketsConfig
 from node.daemon import TaskStatus
 from node.fullnode import FullNode
 from node.keystore import Keystore
@@ -81,12 +83,14 @@ class MarketsService:
         base_url: Callable[[], str],
         client_config: ClientConfig | None = None,
         provider_config: ProviderConfig | None = None,
+        markets_config: MarketsConfig | None = None,
     ) -> None:
         self.node = node
         self.repo_dir = repo_dir
         self.host = host
         self.keystore = keystore
         self.libp2p = libp2p
+        self.markets_config = markets_config or MarketsConfig()
         self.provider_host: Libp2pHost | None = None
         self._announcing = False
         self.server = server
@@ -100,8 +104,14 @@ class MarketsService:
     def new_provider_host(self) -> Libp2pHost:
         """The provider's own host (see the module docstring); not yet listening."""
         key = load_or_create_identity(KeystoreIdentity(self.keystore, PROVIDER_KEY))
-        listen = tuple(dict.fromkeys(_any_port(addr) for addr in self.libp2p.listen))
+        listen = self.markets_config.listen or tuple(
+            dict.fromkeys(_any_port(addr) for addr in self.libp2p.listen)
+        )
         return Libp2pHost(Libp2pConfig(listen=listen, bootstrap=()), key)
+
+    def announced_addrs(self, host: Libp2pHost) -> tuple[str, ...]:
+        """The addresses the provider announces on chain: [markets] announce, else where it listens."""
+        return self.markets_config.announce or host.addrs_listen().addrs
 
     def open(self, provider_host: Libp2pHost | None) -> Markets:
         url = self.base_url()
@@ -213,7 +223,7 @@ class MarketsService:
         have no funds yet: it is announced once it has)."""
         host = self.provider_host
         assert host is not None
-        addrs = tuple(Multiaddr(a).to_bytes() for a in host.addrs_listen().addrs)
+        addrs = tuple(Multiaddr(a).to_bytes() for a in self.announced_addrs(host))
         pause = ANNOUNCE_RETRY_MIN
         while True:
             try:
