@@ -408,20 +408,22 @@ async def market_set_ask(
     min_piece_size: Uint64,
     max_piece_size: Uint64,
 ) -> None:
-    """Set the miner's storage ask (prices in attoFIL per GiB per epoch; sizes padded; duration in
-    epochs); it is signed by the miner's worker."""
-    provider = _provider(node)
+    """Set the storage ask of the miner (prices in attoFIL per GiB per epoch; sizes padded; duration in
+    epochs), signed by its worker; on a node that provides for several miners, of each of them."""
+    _provider(node)
+    providers = _markets(node).providers.values()
     try:
-        await set_ask(
-            node,
-            provider.asks,
-            provider.miner,
-            price=price,
-            verified_price=verified_price,
-            duration=duration,
-            min_piece_size=min_piece_size,
-            max_piece_size=max_piece_size,
-        )
+        for provider in providers:
+            await set_ask(
+                node,
+                provider.asks,
+                provider.miner,
+                price=price,
+                verified_price=verified_price,
+                duration=duration,
+                min_piece_size=min_piece_size,
+                max_piece_size=max_piece_size,
+            )
     except AskError as exc:
         raise RpcError(str(exc)) from None
     announce = _markets(node).announce_provider
@@ -489,29 +491,41 @@ def _uuid(text: str) -> uuid.UUID:
         raise RpcError(f"{text!r} is not a deal UUID") from None
 
 
+def _deal_provider(node: FullNode, deal: uuid.UUID) -> StorageProvider:
+    """The provider that holds the deal (the node may provide for several miners)."""
+    _provider(node)
+    for provider in _markets(node).providers.values():
+        try:
+            provider.deal(deal)
+            return provider
+        except ProviderError:
+            continue
+    raise RpcError(f"no deal {deal}")
+
+
 @method("StorageDealsList", perm=READ, namespace=NAMESPACE)
 async def storage_deals_list(node: FullNode) -> tuple[ProviderDealInfo, ...]:
-    """Every deal the miner was offered and accepted, oldest first."""
-    provider = _provider(node)
-    return tuple(provider_deal_info(provider, r) for r in provider.deals())
+    """Every deal the node's miners were offered and accepted, oldest first."""
+    _provider(node)
+    deals = [(p, r) for p in _markets(node).providers.values() for r in p.deals()]
+    return tuple(provider_deal_info(p, r) for p, r in sorted(deals, key=lambda pr: pr[1].created))
 
 
 @method("StorageDeal", perm=READ, namespace=NAMESPACE)
 async def storage_deal(node: FullNode, deal_uuid: str) -> ProviderDealInfo:
-    """One of the miner's deals by UUID."""
-    provider = _provider(node)
-    try:
-        return provider_deal_info(provider, provider.deal(_uuid(deal_uuid)))
-    except ProviderError as exc:
-        raise RpcError(str(exc)) from None
+    """One of the miners' deals by UUID."""
+    deal = _uuid(deal_uuid)
+    provider = _deal_provider(node, deal)
+    return provider_deal_info(provider, provider.deal(deal))
 
 
 @method("StorageDealImportData", perm=ADMIN, namespace=NAMESPACE)
 async def storage_deal_import_data(node: FullNode, deal_uuid: str, path: str) -> ProviderDealInfo:
     """The data of an offline deal, from a CAR on this machine; checked against the deal's piece CID."""
-    provider = _provider(node)
+    deal = _uuid(deal_uuid)
+    provider = _deal_provider(node, deal)
     try:
-        record = await provider.import_data(_uuid(deal_uuid), Path(path))
+        record = await provider.import_data(deal, Path(path))
     except ProviderError as exc:
         raise RpcError(str(exc)) from None
     return provider_deal_info(provider, record)

@@ -3,39 +3,45 @@
 plain HTTP with no filpy code on the client side.
 
 The issue's deal: an 8 MiB miner made with `filpy miner create` and served at once by the running node
-(no restart), its worker funded, its ask set; a 1 MiB random file imported with `filpy client import`;
-a deal made with `filpy client deal`, its sector sealed at once with `filpy miner sectors seal` and the
-deal watched through every state in order until StorageDealActive, with the miner's power on chain; the
-piece inclusion proof checked by the client node and, from outside, by the test
-(`Filpy.ClientDealInclusionProof` against the sector's CommD from `StateSectorGetInfo`); the file
-retrieved over HTTP (`/ipfs/<root>?format=car` read by the JavaScript UnixFS exporter) and with `filpy
-client retrieve`, byte-identical; `/piece/` hashing to the piece CID; then a priced retrieval paid by
-vouchers, one of which the provider redeems on chain.
+(no restart) beside the genesis miner, both answering asks on one provider host; its worker funded,
+its ask set; a 1 MiB random file imported with `filpy client import`; a deal made with `filpy client
+deal`, its sector sealed at once with `filpy miner sectors seal` and the deal watched through every
+state in order until StorageDealActive, with the miner's power on chain; the piece inclusion proof
+checked by the client node and, from outside, by the test (`Filpy.ClientDealInclusionProof` against the
+sector's CommD from `StateSectorGetInfo`); the file retrieved over HTTP (`/ipfs/<root>?format=car` read
+by the JavaScript UnixFS exporter) and with `filpy client retrieve`, byte-identical; `/piece/` hashing
+to the piece CID; then a priced retrieval paid by vouchers, one of which the provider redeems on chain.
+Meanwhile an offline deal with the genesis miner (`--manual`, the CAR handed over with `filpy miner
+deals import-data`) turns active and is retrieved.
 
-Then the genesis miner (2 KiB sectors) as provider: its node killed with SIGKILL while the deal's sector
-seals, restarted, the deal still active with its sector pre-committed once; and an offline deal
-(`--manual`, the CAR handed over with `filpy miner deals import-data`). Every process is stopped by its
-PID, also when a test fails.
+Then the genesis miner (2 KiB sectors) as provider, its host listening and announced where config.toml's
+`[markets]` says: its node killed with SIGKILL while the deal's sector seals, restarted, the deal still
+active with its sector pre-committed once. Every process is stopped by its PID, also when a test fails.
 """
 
 import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
 import pytest
+from multiaddr import Multiaddr
 
 from chain.encoding.cid import CID
 from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
+from node.config import Config, with_overrides
 from node.markets.deal_states import StorageDealStatus
+from node.repo import Repo
 from proofs.commp import commp_of_bytes
 from proofs.pip import PieceInclusionProof, verify_piece_inclusion
 from rpc.client import endpoint_from_multiaddr, full_method_name
@@ -47,6 +53,7 @@ pytestmark = pytest.mark.slow  # two devnets, a miner created, three sectors sea
 COMMAND_TIMEOUT: Final = 120.0  # one CLI command (miner create waits for its message)
 DEAL_TIMEOUT: Final = 240.0  # a deal from proposal to active on a loaded machine
 ACTIVE: Final = 7  # StorageDealActive
+GENESIS_MINER: Final = "t01000"  # a devnet's, 2 KiB sectors
 STAGE_ORDER: Final = (
     "StorageDealClientFunding",
     "StorageDealFundsReserved",
@@ -164,6 +171,13 @@ def rpc(repo: Path, method: str, *params: Any) -> Any:
     return answer["result"]
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     """A plain HTTP GET, as curl would do it: status, headers (lower-case names), body (no filpy code)."""
     try:
@@ -203,10 +217,9 @@ def watch_deal(repo: Path, proposal: str, miner: str) -> tuple[dict[str, Any], l
         if info["State"] == ACTIVE:
             return info, seen
         if not sealing_asked:
-            deal = next(
-                d for d in rpc(repo, "Filpy.StorageDealsList") if d["SignedProposalCid"]["/"] == proposal
-            )
-            if deal["SectorNumber"] >= 0:
+            deals = rpc(repo, "Filpy.StorageDealsList")  # the provider may not have the proposal yet
+            deal = next((d for d in deals if d["SignedProposalCid"]["/"] == proposal), None)
+            if deal is not None and deal["SectorNumber"] >= 0:
                 filpy(repo, "miner", "sectors", "seal", str(deal["SectorNumber"]), "--miner", miner)
                 sealing_asked = True
         time.sleep(0.2)
@@ -226,14 +239,32 @@ def test_one_mib_file_stored_with_an_8mib_miner_proven_and_retrieved(
     filpy(repo, "send", worker, "10")
     served = {m["Miner"]["IDAddress"]: m for m in filpy(repo, "miner", "list", json_out=True)}
     assert served[miner]["Sealing"]  # served by the running node at once
-    provider_with_ask(repo, miner, "8MiB")
-    ask = query_ask(repo, miner)
-    assert ask is not None
-    assert (ask["Response"]["Miner"], ask["Response"]["Price"], ask["Response"]["MaxPieceSize"]) == (
-        miner,
-        str(10**11),
-        8 << 20,
+    provider_with_ask(repo, miner, "8MiB")  # the ask of each miner the node provides for
+    for provider in (miner, GENESIS_MINER):  # both served at once, on one provider host
+        ask = until(f"{provider}'s provider answering", 60.0, partial(query_ask, repo, provider))
+        assert (ask["Response"]["Miner"], ask["Response"]["Price"], ask["Response"]["MaxPieceSize"]) == (
+            provider,
+            str(10**11),
+            8 << 20,
+        )
+
+    # -- meanwhile an offline deal with the genesis miner: the CAR handed over with import-data ------
+    offline = os.urandom(1200)
+    (tmp_path / "offline.bin").write_bytes(offline)
+    root2, _ = import_file(repo, tmp_path / "offline.bin")
+    filpy(repo, "client", "export", root2, str(tmp_path / "offline.car"), "--car")
+    proposal2 = filpy(
+        repo, "client", "deal", root2, GENESIS_MINER, "--duration", "600", "--manual", "--add-funds"
+    ).strip()
+    until(
+        "the offline deal waiting for its data",
+        60.0,
+        lambda: any(
+            d["SignedProposalCid"]["/"] == proposal2 and d["State"] == "StorageDealWaitingForData"
+            for d in rpc(repo, "Filpy.StorageDealsList")
+        ),
     )
+    filpy(repo, "miner", "deals", "import-data", proposal2, str(tmp_path / "offline.car"))
 
     # -- a 1 MiB file: imported, proposed, watched through every state to active ----------------------
     data = os.urandom(1 << 20)
@@ -287,6 +318,9 @@ def test_one_mib_file_stored_with_an_8mib_miner_proven_and_retrieved(
     assert exported["root"] == root and (tmp_path / "http.bin").read_bytes() == data
     filpy(repo, "client", "retrieve", root, str(tmp_path / "out.bin"))
     assert (tmp_path / "out.bin").read_bytes() == data
+    wait_active(repo, proposal2)  # the genesis miner's deal, sealed meanwhile
+    filpy(repo, "client", "retrieve", root2, str(tmp_path / "offline.out"), "--miner", GENESIS_MINER)
+    assert (tmp_path / "offline.out").read_bytes() == offline
 
     status, _, whole = http_get(f"{base}/piece/{piece}")
     assert status == 200 and len(whole) == info["Size"]  # the unpadded piece
@@ -326,14 +360,19 @@ def test_one_mib_file_stored_with_an_8mib_miner_proven_and_retrieved(
 SEALING_AFTER_PRECOMMIT: Final = {"PreCommitWait", "WaitSeed", "Committing", "SubmitCommit", "CommitWait"}
 
 
-def test_provider_killed_while_sealing_then_active_and_an_offline_deal(
-    tmp_path: Path, processes: list[DevnetProcess]
-) -> None:
+def test_provider_killed_while_sealing_then_active(tmp_path: Path, processes: list[DevnetProcess]) -> None:
     repo = tmp_path / "devnet"
+    # the provider's host on a port of our choosing ([markets] listen); on chain the addresses given in
+    # [markets] announce, the one it listens on and one where nothing does (a client skips it)
+    provider_addr, elsewhere = (f"/ip4/127.0.0.1/tcp/{free_port()}" for _ in range(2))
+    markets = {"markets.listen": (provider_addr,), "markets.announce": (provider_addr, elsewhere)}
+    Repo.open(repo, network="devnet", config=with_overrides(Config.for_network("devnet"), markets)).close()
     node = start(processes, repo, "--block-delay", "1")
-    (genesis_miner,) = (m["Miner"]["IDAddress"] for m in filpy(repo, "miner", "list", json_out=True))
-    miner: str = genesis_miner  # 2 KiB sectors: a small deal fills one, which seals at once
+    (miner,) = (m["Miner"]["IDAddress"] for m in filpy(repo, "miner", "list", json_out=True))
+    assert miner == GENESIS_MINER  # 2 KiB sectors: a small deal fills one, which seals at once
     provider_with_ask(repo, miner, "2KiB")
+    announced = rpc(repo, "StateMinerInfo", miner, None)["Multiaddrs"]
+    assert [str(Multiaddr(base64.b64decode(a))) for a in announced] == [provider_addr, elsewhere]
     data = os.urandom(1500)
     (tmp_path / "data.bin").write_bytes(data)
     root, _ = import_file(repo, tmp_path / "data.bin")
@@ -378,26 +417,5 @@ def test_provider_killed_while_sealing_then_active_and_an_offline_deal(
     assert f"no provider offers {unknown}" in filpy_fails(
         repo, "client", "retrieve", unknown, str(tmp_path / "x")
     )
-
-    # -- an offline deal: the CAR handed to the provider with import-data --------------------------
-    offline = os.urandom(1200)
-    (tmp_path / "offline.bin").write_bytes(offline)
-    root2, _ = import_file(repo, tmp_path / "offline.bin")
-    filpy(repo, "client", "export", root2, str(tmp_path / "offline.car"), "--car")
-    proposal2 = filpy(
-        repo, "client", "deal", root2, miner, "--duration", "600", "--manual", "--add-funds"
-    ).strip()
-    until(
-        "the offline deal waiting for its data",
-        60.0,
-        lambda: any(
-            d["SignedProposalCid"]["/"] == proposal2 and d["State"] == "StorageDealWaitingForData"
-            for d in filpy(repo, "miner", "deals", "list", json_out=True)
-        ),
-    )
-    filpy(repo, "miner", "deals", "import-data", proposal2, str(tmp_path / "offline.car"))
-    wait_active(repo, proposal2)
-    filpy(repo, "client", "retrieve", root2, str(tmp_path / "offline.out"), "--miner", miner)
-    assert (tmp_path / "offline.out").read_bytes() == offline
 
     node.stop(signal.SIGTERM)
