@@ -119,7 +119,7 @@ def until(what: str, timeout: float, probe: Callable[[], Any]) -> Any:
 
 def wait_active(repo: Path, proposal: str) -> dict[str, Any]:
     def probe() -> dict[str, Any] | None:
-        info: dict[str, Any] = filpy(repo, "client", "get-deal", proposal, json_out=True)
+        info: dict[str, Any] = rpc(repo, "ClientGetDealInfo", {"/": proposal})
         assert info["State"] not in FAILED, f"deal {proposal} failed: {info['Message']}"
         return info if info["State"] == ACTIVE else None
 
@@ -134,24 +134,24 @@ def import_file(repo: Path, path: Path) -> tuple[str, str]:
 
 
 def query_ask(repo: Path, miner: str) -> dict[str, Any] | None:
-    """The miner's ask once its provider is announced on chain and answers (None before)."""
-    command = [sys.executable, "-m", "cli", "client", "query-ask", miner, "--repo", str(repo), "--json"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
-    if done.returncode != 0:
+    """The miner's ask (ClientQueryAsk to the peer its miner info names) once its provider is announced
+    on chain and answers; None before."""
+    peer = rpc(repo, "StateMinerInfo", miner, None)["PeerId"]
+    if not peer:
         return None
-    answer: dict[str, Any] = json.loads(done.stdout)
-    return answer
+    answer = rpc_answer(repo, "ClientQueryAsk", peer, miner)
+    return None if "error" in answer else answer["result"]
 
 
-def provider_with_ask(repo: Path, miner: str, max_size: str) -> None:
-    """The miner's ask set (`filpy miner set-ask`) and answered over /fil/storage/ask once its provider
-    has announced itself on chain."""
+def provider_with_ask(repo: Path, max_size: str, *miners: str) -> list[dict[str, Any]]:
+    """`filpy miner set-ask` (the ask of each miner the node provides for); each miner's ask once its
+    provider has announced itself on chain and answers over /fil/storage/ask."""
     filpy(repo, "miner", "set-ask", "--price", "0.0000001", "--max-size", max_size)
-    until(f"{miner}'s provider answering", 60.0, lambda: query_ask(repo, miner))
+    return [until(f"{m}'s provider answering", 60.0, partial(query_ask, repo, m)) for m in miners]
 
 
-def rpc(repo: Path, method: str, *params: Any) -> Any:
-    """One JSON-RPC call to the devnet of repo (for what no CLI command shows, and for fast polling)."""
+def rpc_answer(repo: Path, method: str, *params: Any) -> dict[str, Any]:
+    """One JSON-RPC call to the devnet of repo: the JSON-RPC answer, a result or an error."""
     request = urllib.request.Request(
         endpoint_from_multiaddr((repo / "api").read_text()),
         data=json.dumps(
@@ -164,9 +164,15 @@ def rpc(repo: Path, method: str, *params: Any) -> Any:
     )
     try:
         with urllib.request.urlopen(request, timeout=COMMAND_TIMEOUT) as response:
-            answer = json.loads(response.read())
+            answer: dict[str, Any] = json.loads(response.read())
     except urllib.error.HTTPError as exc:  # a JSON-RPC error comes with a 500
         answer = json.loads(exc.read())
+    return answer
+
+
+def rpc(repo: Path, method: str, *params: Any) -> Any:
+    """One JSON-RPC call's result (for what no CLI command shows, and for fast polling)."""
+    answer = rpc_answer(repo, method, *params)
     assert "error" not in answer, f"{method}: {answer['error']}"
     return answer["result"]
 
@@ -239,9 +245,9 @@ def test_one_mib_file_stored_with_an_8mib_miner_proven_and_retrieved(
     filpy(repo, "send", worker, "10")
     served = {m["Miner"]["IDAddress"]: m for m in filpy(repo, "miner", "list", json_out=True)}
     assert served[miner]["Sealing"]  # served by the running node at once
-    provider_with_ask(repo, miner, "8MiB")  # the ask of each miner the node provides for
-    for provider in (miner, GENESIS_MINER):  # both served at once, on one provider host
-        ask = until(f"{provider}'s provider answering", 60.0, partial(query_ask, repo, provider))
+    asks = provider_with_ask(repo, "8MiB", miner, GENESIS_MINER)  # both served, on one provider host
+    assert filpy(repo, "client", "query-ask", miner, json_out=True)["Response"] == asks[0]["Response"]
+    for provider, ask in zip((miner, GENESIS_MINER), asks, strict=True):
         assert (ask["Response"]["Miner"], ask["Response"]["Price"], ask["Response"]["MaxPieceSize"]) == (
             provider,
             str(10**11),
@@ -370,7 +376,7 @@ def test_provider_killed_while_sealing_then_active(tmp_path: Path, processes: li
     node = start(processes, repo, "--block-delay", "1")
     (miner,) = (m["Miner"]["IDAddress"] for m in filpy(repo, "miner", "list", json_out=True))
     assert miner == GENESIS_MINER  # 2 KiB sectors: a small deal fills one, which seals at once
-    provider_with_ask(repo, miner, "2KiB")
+    provider_with_ask(repo, "2KiB", miner)
     announced = rpc(repo, "StateMinerInfo", miner, None)["Multiaddrs"]
     assert [str(Multiaddr(base64.b64decode(a))) for a in announced] == [provider_addr, elsewhere]
     data = os.urandom(1500)
