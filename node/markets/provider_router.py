@@ -84,9 +84,10 @@ class ProviderRouter:
         return found
 
     async def _handle_proposal(self, stream: INetStream) -> None:
-        await _exchange(stream, "proposal", MAX_PROPOSAL_BYTES, DealParams.from_cbor, self._propose)
+        await _exchange(stream, "proposal", MAX_PROPOSAL_BYTES, DealParams.from_cbor, self.propose)
 
-    async def _propose(self, params: DealParams, peer: str) -> DealResponse:
+    async def propose(self, params: DealParams, peer: str) -> DealResponse:
+        """The proposal answered by the provider of its miner (refused when the node serves no such miner)."""
         provider = self._for_proposal(params)
         if provider is None:
             miner = params.client_deal_proposal.proposal.provider
@@ -104,10 +105,11 @@ class ProviderRouter:
 
     async def _handle_status(self, stream: INetStream) -> None:
         await _exchange(
-            stream, "status request", MAX_STATUS_REQUEST, DealStatusRequest.from_cbor, self._status
+            stream, "status request", MAX_STATUS_REQUEST, DealStatusRequest.from_cbor, self.status
         )
 
-    async def _status(self, request: DealStatusRequest, peer: str) -> DealStatusResponse:
+    async def status(self, request: DealStatusRequest, peer: str) -> DealStatusResponse:
+        """The status request answered by the provider holding the deal."""
         provider = self._for_deal(request.deal_uuid)
         if provider is None:
             deal = uuid.UUID(bytes=request.deal_uuid)
