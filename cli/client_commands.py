@@ -10,7 +10,9 @@
          [--start-epoch E] [--provider-collateral FIL] [--add-funds]
                                    ClientStartDeal; prints the proposal CID
     list-deals [-v]                ClientListDeals
-    get-deal PROPOSAL_CID          ClientGetDealInfo, with every stage the deal went through
+    get-deal PROPOSAL_CID          ClientGetDealInfo, with every stage the deal went through, and whether
+                                   the provider's piece inclusion proof verifies against the sector's
+                                   CommD on chain (Filpy.ClientDealInclusionProof)
     find ROOT                      ClientFindData: the providers' retrieval offers
     retrieve ROOT OUT [--miner M] [--car] [--maxprice FIL]
                                    ClientRetrieve, ClientRetrieveWait and ClientExport
@@ -285,13 +287,23 @@ async def list_deals(s: "Session", args: argparse.Namespace) -> None:
     s.out.table(columns, rows, right=("DealId", "Size", "Duration"))
 
 
+def _inclusion(pip: dict[str, Any]) -> str:
+    """Filpy.ClientDealInclusionProof in a line: verified against which CommD, or why not."""
+    if pip["Verified"]:
+        where = f"offset {pip['Offset']} of sector {pip['SectorNumber']}"
+        return f"PIP verified: the piece is at {where}, CommD {pip['CommD']['/']}"
+    return f"not verified: {pip['Message']}"
+
+
 async def get_deal(s: "Session", args: argparse.Namespace) -> None:
     from cli import values
     from cli.output import fil, size_str
 
-    info = await s.call("ClientGetDealInfo", values.cid(args.proposal, "proposal CID"))
+    proposal = values.cid(args.proposal, "proposal CID")
+    info = await s.call("ClientGetDealInfo", proposal)
     if s.out.json(info):
         return
+    pip = await s.call("Filpy.ClientDealInclusionProof", proposal)
     s.out.fields(
         [
             ("Proposal CID", info["ProposalCid"]["/"]),
@@ -299,6 +311,7 @@ async def get_deal(s: "Session", args: argparse.Namespace) -> None:
             *([("Message", info["Message"])] if info["Message"] else []),
             ("Provider", info["Provider"]),
             ("Deal ID", str(info["DealID"])),
+            ("Inclusion proof", _inclusion(pip)),
             ("Root", info["DataRef"]["Root"]["/"] if info.get("DataRef") else ""),
             ("Piece CID", info["PieceCID"]["/"]),
             ("Size", size_str(info["Size"])),

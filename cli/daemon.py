@@ -355,6 +355,7 @@ def serve(
         config.libp2p,
         server=api.server,
         base_url=api.base_url,
+        markets_config=config.markets,
     )
 
     def running() -> None:

@@ -8,6 +8,7 @@ methods).
     info [MINER]                   StateMinerInfo, StateMinerPower, StateMinerProvingDeadline, balances
                                    and the sectors per state
     sectors pledge [--miner M]     Filpy.SectorPledge: a committed-capacity sector
+    sectors seal N [--miner M]     Filpy.SectorStartSealing: seal a sector open for deals now
     sectors list [--miner M] [--fast]
                                    Filpy.SectorsList and each sector's Filpy.SectorsStatus, with whether
                                    it is on chain and active (StateMinerSectors, StateMinerActiveSectors)
@@ -82,6 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     pledge_parser = command(sectors, "pledge", pledge, "seal a committed-capacity sector")
     _miner_option(pledge_parser)
+    seal_parser = command(sectors, "seal", start_sealing, "seal a sector open for deals now")
+    seal_parser.add_argument("number", type=int, metavar="N", help="the sector number")
+    _miner_option(seal_parser)
     list_parser = command(sectors, "list", sectors_list, "the miner's sectors")
     _miner_option(list_parser)
     list_parser.add_argument(
@@ -242,6 +246,12 @@ async def pledge(s: "Session", args: argparse.Namespace) -> None:
     sector = await s.call("Filpy.SectorPledge", miner)
     if not s.out.json(sector):
         s.out.line(f"Created CC sector: {sector['Number']}")
+
+
+async def start_sealing(s: "Session", args: argparse.Namespace) -> None:
+    miner = await _the_miner(s, args.miner, sealing=True)
+    await s.call("Filpy.SectorStartSealing", miner, args.number)
+    s.out.line(f"Sector {args.number} of {miner} starts sealing")
 
 
 async def sectors_list(s: "Session", args: argparse.Namespace) -> None:

@@ -4,7 +4,8 @@ MarketSetAsk, MarketGetAsk, MarketSetRetrievalAsk, MarketGetRetrievalAsk and fil
 `Filpy.StorageDealsList` / `Filpy.StorageDealImportData` (rpc/methods/client.py).
 
     set-ask --price FIL [--verified-price FIL] [--min-size SIZE] [--max-size SIZE] [--duration EPOCHS]
-                                   prices in FIL per GiB per epoch; sizes padded (256B, 2KiB, 8MiB)
+                                   prices in FIL per GiB per epoch; sizes padded (256B, 2KiB, 8MiB); the
+                                   ask of each miner the node provides for
     get-ask                        the provider's signed ask
     retrieval-ask set [--price FIL] [--unseal-price FIL] [--payment-interval SIZE]
                       [--payment-interval-increase SIZE]
@@ -127,8 +128,11 @@ async def set_ask(s: "Session", args: argparse.Namespace) -> None:
     ask = await s.call("MarketGetAsk")
     if s.out.json(ask):
         return
+    # MarketSetAsk sets the ask of every miner the node provides for: name them all, its first first
+    sealing = [m["Miner"]["IDAddress"] for m in await s.call("Filpy.MinerList") if m["Sealing"]]
+    miners = [ask["Ask"]["Miner"], *(m for m in sealing if m != ask["Ask"]["Miner"])]
     s.out.line(
-        f"Ask set for {ask['Ask']['Miner']}: {fil(price)} per GiB per epoch ({fil(verified)} verified), "
+        f"Ask set for {', '.join(miners)}: {fil(price)} per GiB per epoch ({fil(verified)} verified), "
         f"pieces of {size_str(min_size)} to {size_str(max_size)}, until epoch {ask['Ask']['Expiry']}"
     )
 

@@ -208,6 +208,26 @@ class Libp2pConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MarketsConfig:
+    """[markets]"""
+
+    listen: tuple[str, ...] = setting(
+        (),
+        "multiaddrs the storage provider's own libp2p host listens on (a node that serves a miner "
+        "takes deals on a host of its own, as a lotus-miner beside its full node); empty: a free port "
+        "of each IP that [libp2p] listen names",
+        _multiaddrs(peer=False),
+    )
+    announce: tuple[str, ...] = setting(
+        (),
+        "multiaddrs announced on chain as the provider's (its miner's Multiaddrs, which clients dial), "
+        "e.g. the public address of a port forwarded to a listen address; empty: the addresses it "
+        "listens on",
+        _multiaddrs(peer=False),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class MiningConfig:
     """[mining]"""
 
@@ -262,6 +282,7 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     datastore: DatastoreConfig = field(default_factory=DatastoreConfig)
     libp2p: Libp2pConfig = field(default_factory=Libp2pConfig)
+    markets: MarketsConfig = field(default_factory=MarketsConfig)
     mining: MiningConfig = field(default_factory=MiningConfig)
     slasher: SlasherConfig = field(default_factory=SlasherConfig)
     log: LogConfig = field(default_factory=LogConfig)

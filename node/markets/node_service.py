@@ -6,22 +6,24 @@ server listens, since the deal-data and retrieval URLs that peers are given are 
     runner = ServiceRunner([..., *network.services(), *miner_services, api, service])
 
 On start it opens the markets (node/markets/services.py) in the repo; the client side always, on the
-node's libp2p host; the provider side for the miner `provider_miner(node)` picks among those whose
-sealing pipelines the node runs (`node.sealing`), with that pipeline as the deal sealer (one provider per
-node, as one `lotus-miner` serves one miner). A miner created while the node runs is handed to
-`take_miner` (node/mining/services.py ServeCreated): a provider that served no miner or a genesis miner
-only takes it at once (the old provider's service stopped, its protocols replaced on the provider's host)
-and announces it once it has an ask; one serving a created miner keeps it until the next start, when
-`provider_miner` picks the newest. The provider gets a libp2p host of its own, as a
+node's libp2p host; a storage provider for every miner whose sealing pipeline the node runs
+(`provider_miners(node)`, `node.sealing`), each with that pipeline as its deal sealer. They share one
+provider host (node/markets/provider_router.py routes each proposal and status request to its miner's
+provider); the first, `provider_miner(node)` (the newest created miner, else a genesis miner), is the one
+lotus-miner's single-miner methods (MarketGetAsk, the retrieval ask) are about. A miner created while the
+node runs is handed to `take_miner` (node/mining/services.py ServeCreated): a provider for it joins the
+others at once and is announced once it has an ask. The providers get a libp2p host of their own, as a
 `lotus-miner` has one beside its full node: its identity in the keystore as `libp2p-provider`, listening
-on a free port of each IP the node's host listens on; that is what the miner's peer ID and addresses on
-chain name, so that clients, this node's own among them (a host cannot dial itself), reach it.
+where config.toml's `[markets] listen` says, else on a free port of each IP the node's host listens on;
+that is what the miner's peer ID and addresses on chain name (`[markets] announce` when set, e.g. an
+address in front of a NAT, else the addresses it listens on), so that clients, this node's own among
+them (a host cannot dial itself), reach it.
 
 It mounts the client's `/deal-data/` route and, on a provider, the `/ipfs/` and `/piece/` retrieval
-routes on the RPC server, starts the market services in a nursery of its own, and announces the
+routes on the RPC server, starts the market services in a nursery of its own, and announces each
 provider (its host's peer ID and addresses in the miner's info on chain, when they differ) once it has
 an ask: at start if it has one, else when MarketSetAsk sets one (`Markets.announce_provider`), so that
-a node whose miner takes no deals sends nothing (a devnet that mines on demand stays at height 0). A failed
+a node whose miners take no deals sends nothing (a devnet that mines on demand stays at height 0). A failed
 announcement is logged and retried, the node running on meanwhile (a new miner's worker may have no FIL
 for the messages yet).
 """
@@ -35,7 +37,7 @@ import trio
 from multiaddr import Multiaddr
 
 from chain.types.address import Address
-from node.config import Libp2pConfig
+from node.config import Libp2pConfig, MarketsConfig
 from node.daemon import TaskStatus
 from node.fullnode import FullNode
 from node.keystore import Keystore
@@ -56,12 +58,19 @@ ANNOUNCE_RETRY_MAX: Final = 120.0
 
 
 def provider_miner(node: FullNode) -> Address | None:
-    """The miner a node's storage provider serves: the one most recently created from this node that it
-    seals for, else the first miner it seals for (a genesis miner), else None (a client-only node)."""
+    """The first miner a node's storage provider serves (the one lotus-miner's single-miner methods are
+    about): the one most recently created from this node that it seals for, else the first miner it
+    seals for (a genesis miner), else None (a client-only node)."""
     if not node.sealing:
         return None
     created = [r.id_address for r in LocalMiners.for_chain(node.chain).list() if r.id_address in node.sealing]
     return created[-1] if created else next(iter(node.sealing))
+
+
+def provider_miners(node: FullNode) -> list[Address]:
+    """Every miner the node provides for: each it seals for, `provider_miner` first."""
+    first = provider_miner(node)
+    return [] if first is None else [first, *(m for m in node.sealing if m != first)]
 
 
 class MarketsService:
@@ -81,49 +90,68 @@ class MarketsService:
         base_url: Callable[[], str],
         client_config: ClientConfig | None = None,
         provider_config: ProviderConfig | None = None,
+        markets_config: MarketsConfig | None = None,
     ) -> None:
         self.node = node
         self.repo_dir = repo_dir
         self.host = host
         self.keystore = keystore
         self.libp2p = libp2p
+        self.markets_config = markets_config or MarketsConfig()
         self.provider_host: Libp2pHost | None = None
-        self._announcing = False
+        self._announcing: set[Address] = set()
         self.server = server
         self.base_url = base_url  # the RPC server's http://host:port, once it listens
         self.client_config = client_config or ClientConfig.for_policy(node.policy)
         self.provider_config = provider_config
         self.markets: Markets | None = None
         self._nursery: trio.Nursery | None = None
-        self._provider_scope: trio.CancelScope | None = None  # the running provider's service
 
     def new_provider_host(self) -> Libp2pHost:
         """The provider's own host (see the module docstring); not yet listening."""
         key = load_or_create_identity(KeystoreIdentity(self.keystore, PROVIDER_KEY))
-        listen = tuple(dict.fromkeys(_any_port(addr) for addr in self.libp2p.listen))
+        listen = self.markets_config.listen or tuple(
+            dict.fromkeys(_any_port(addr) for addr in self.libp2p.listen)
+        )
         return Libp2pHost(Libp2pConfig(listen=listen, bootstrap=()), key)
+
+    def announced_addrs(self, host: Libp2pHost) -> tuple[str, ...]:
+        """The addresses the provider announces on chain: [markets] announce, else where it listens."""
+        return self.markets_config.announce or host.addrs_listen().addrs
 
     def open(self, provider_host: Libp2pHost | None) -> Markets:
         url = self.base_url()
-        miner = provider_miner(self.node) if provider_host is not None else None
-        sealer = PipelineSealer(self.node.sealing[miner]) if miner is not None else None
+        miners = provider_miners(self.node) if provider_host is not None else []
         markets = open_markets(
             self.node,
             self.repo_dir,
             self.host,
             client_config=self.client_config.with_overrides(transfer_url=url),
-            miner=miner,
-            sealer=sealer,
+            miner=miners[0] if miners else None,
+            sealer=PipelineSealer(self.node.sealing[miners[0]]) if miners else None,
             provider_config=self.provider_config,
-            retrieval_urls=(url,) if miner is not None else (),
+            retrieval_urls=(url,) if miners else (),
             provider_host=provider_host,
         )
+        for miner in miners[1:]:
+            self._add_provider(markets, miner)
         markets.mount(self.server)
         if markets.provider is not None:
             # the gateway serves free data; priced data (MarketSetRetrievalAsk) only by retrieval deal
             RetrievalHttpApp(markets.pieces, lambda: markets.retrieval_ask).mount(self.server)
         self.markets = markets
         return markets
+
+    def _add_provider(self, markets: Markets, miner: Address) -> StorageProvider:
+        return add_provider(
+            markets,
+            self.node,
+            self.repo_dir,
+            miner,
+            PipelineSealer(self.node.sealing[miner]),
+            config=self.provider_config,
+            retrieval_urls=(self.base_url(),),
+        )
 
     async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -132,80 +160,52 @@ class MarketsService:
                 await nursery.start(self.provider_host.run)
             markets = self.open(self.provider_host)
             for service in markets.services():
-                if service is markets.provider:
-                    await nursery.start(self._run_provider, service)
-                else:
-                    await nursery.start(service.run)
+                await nursery.start(service.run)
             self._nursery = nursery
-            if markets.provider is not None:
-                await self._serve_provider(markets, markets.provider)
+            markets.announce_provider = lambda: nursery.start_soon(self._announce_all, markets)
+            await self._announce_all(markets)
             log.info(
                 "markets started",
                 provider=None if markets.provider is None else str(markets.provider.miner),
+                providers=[str(m) for m in markets.providers],
                 deal_data=self.base_url(),
             )
             task_status.started()
             await trio.sleep_forever()
 
-    async def _run_provider(
-        self, provider: StorageProvider, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        """The provider's service, in a scope of its own: a provider taking a created miner stops it."""
-        with trio.CancelScope() as scope:
-            self._provider_scope = scope
-            await provider.run(task_status=task_status)
-
-    async def _serve_provider(self, markets: Markets, provider: StorageProvider) -> None:
-        """Announce the provider once it has an ask: now if it has one, else when MarketSetAsk sets one."""
+    async def _announce_all(self, markets: Markets) -> None:
+        """Announce every provider that has an ask (at start, and when MarketSetAsk sets one), so that a
+        miner that takes no deals sends nothing."""
         nursery = self._nursery
         assert nursery is not None
-        markets.announce_provider = lambda: self._start_announcing(nursery, provider)
-        if await self.node.run_sync(provider.asks.get, provider.miner) is not None:
-            self._start_announcing(nursery, provider)
+        for provider in list(markets.providers.values()):
+            if await self.node.run_sync(provider.asks.get, provider.miner) is not None:
+                self._start_announcing(nursery, provider)
 
     async def take_miner(self, miner: Address) -> None:
-        """A miner the node has just begun to serve (node/mining/services.py ServeCreated): the provider
-        serves it when it served no miner or a genesis miner only (one created from this node keeps its
-        provider until the next start), as `provider_miner` picks the newest created miner; its
-        protocols replace the old ones on the provider's host, and it is announced once it has an ask."""
+        """A miner the node has just begun to serve (node/mining/services.py ServeCreated): a provider for
+        it joins the others on the provider's host (made now if the node provided for no miner yet), and
+        is announced once it has an ask."""
         markets, nursery = self.markets, self._nursery
-        if markets is None or nursery is None or provider_miner(self.node) != miner:
-            return  # not running yet (its start picks provider_miner), or not the one to serve
-        current = markets.provider
-        if current is not None:
-            created = await self.node.run_sync(self.node.miners.get, current.miner)
-            if current.miner == miner or created is not None:
-                return
+        if markets is None or nursery is None or miner in markets.providers or miner not in self.node.sealing:
+            return  # not running yet (its start provides for every miner), or already served
+        first = markets.provider is None
         if self.provider_host is None:
             self.provider_host = self.new_provider_host()
             await nursery.start(self.provider_host.run)
             markets.provider_host = self.provider_host
-        url = self.base_url()
-        provider = add_provider(
-            markets,
-            self.node,
-            self.repo_dir,
-            miner,
-            PipelineSealer(self.node.sealing[miner]),
-            config=self.provider_config,
-            retrieval_urls=(url,),
-        )
-        if current is None:
+        provider = self._add_provider(markets, miner)
+        if first:
             RetrievalHttpApp(markets.pieces, lambda: markets.retrieval_ask).mount(self.server)
-        elif self._provider_scope is not None:
-            self._provider_scope.cancel()  # the genesis miner's provider: its deals resume at the next start
-        await nursery.start(self._run_provider, provider)
-        self._announcing = False
-        await self._serve_provider(markets, provider)
+        await nursery.start(provider.run)
+        await self._announce_all(markets)
         log.info(
-            "provider serves a created miner",
-            miner=str(miner),
-            previous=None if current is None else str(current.miner),
+            "provider serves a created miner", miner=str(miner), providers=[str(m) for m in markets.providers]
         )
 
     def _start_announcing(self, nursery: trio.Nursery, provider: StorageProvider) -> None:
-        if not self._announcing:
-            self._announcing = True
+        if provider.miner not in self._announcing:
+            self._announcing.add(provider.miner)
             nursery.start_soon(self._announce, provider)
 
     async def _announce(self, provider: StorageProvider) -> None:
@@ -213,12 +213,12 @@ class MarketsService:
         have no funds yet: it is announced once it has)."""
         host = self.provider_host
         assert host is not None
-        addrs = tuple(Multiaddr(a).to_bytes() for a in host.addrs_listen().addrs)
+        addrs = tuple(Multiaddr(a).to_bytes() for a in self.announced_addrs(host))
         pause = ANNOUNCE_RETRY_MIN
         while True:
             try:
                 await provider.announce(host.peer_id.to_bytes(), addrs)
-                self._announcing = False
+                self._announcing.discard(provider.miner)
                 return
             except Exception as exc:  # any failure: the node serves on (see the module docstring)
                 error = str(exc) or type(exc).__name__

@@ -4,9 +4,10 @@ methods, and what the daemon starts.
 `open_markets(node, repo_dir, host, ...)` lays the parts out in the repo: the client's imports in
 `imports/`, the provider's pieces in `pieces/` and the deals' data in `deal-staging/`, the deal records
 and asks in the node's LevelDB under `/markets/` (in memory for an in-memory node). The client is always
-there; the provider only when the node serves a miner (its sealing pipeline given as `sealer`). The
-provider's protocols are served on `provider_host` when one is given (a host of its own, as a
-`lotus-miner` has: the node's client cannot dial its own host), else on `host`.
+there; a provider for each miner the node seals for (`miner` with its sealing pipeline as `sealer`,
+then `add_provider` for each other). The providers' protocols are served on `provider_host` when one is
+given (a host of its own, as a `lotus-miner` has: the node's client cannot dial its own host), else on
+`host`.
 `services()` lists the trio services to start after the libp2p host and the RPC server (whose
 `/deal-data/` route `mount(server)` adds). Paid retrieval pays and is paid through `node.paych`, whose
 service the node runs.
@@ -55,6 +56,9 @@ class Markets:
     pieces: PieceStore
     asks: AskStore
     retrievals: Retrievals
+    # the provider of each miner the node provides for, and the first of them: the one lotus-miner's
+    # single-miner methods (MarketGetAsk, the retrieval ask) and retrieval payments are about
+    providers: dict[Address, StorageProvider] = field(default_factory=dict)
     provider: StorageProvider | None = None
     transports: TransportsProvider | None = None
     retrieval_query: RetrievalQueryProvider | None = None
@@ -83,9 +87,9 @@ class Markets:
         self.data.mount(server)
 
     def new_provider(self, provider: StorageProvider) -> None:
-        """Serve with another provider (a restarted one): its protocol handlers replace the old ones, and
-        retrieval serves from its pieces."""
-        self.provider = provider
+        """Serve with another provider of the same miner (a restarted one): it takes the old one's
+        deals, and retrieval serves from its pieces."""
+        self.provider = self.providers[provider.miner] = provider
         self.pieces = provider.pieces
         for retrieval in (self.retrieval_query, self.retrieval_deals):
             if retrieval is not None:
@@ -93,10 +97,7 @@ class Markets:
         provider.register(self.provider_host or self.host)
 
     def services(self) -> list[Any]:
-        out: list[Any] = [self.client]
-        if self.provider is not None:
-            out.append(self.provider)
-        return out + self.extra_services
+        return [self.client, *self.providers.values(), *self.extra_services]
 
 
 def open_markets(
@@ -154,22 +155,29 @@ def add_provider(
     config: ProviderConfig | None = None,
     retrieval_urls: tuple[str, ...] = (),
 ) -> StorageProvider:
-    """The storage provider of `miner` and its retrieval protocols, served on the markets' provider host
-    (else their host); on markets that had a provider, they replace its protocol handlers (the daemon
-    stops the old provider's service and starts the new one's)."""
+    """The storage provider of `miner`, served on the markets' provider host (else their host) beside
+    the providers of the node's other miners (node/markets/provider_router.py); the first provider
+    also gets the retrieval protocols, whose payments go to its miner's worker."""
     serving = markets.provider_host or markets.host
     provider = StorageProvider(
         node,
         miner,
-        store=StorageProvider.open_store(markets.meta if markets.meta is not None else markets_store(node)),
+        # one deal store for the node's providers: each drives its own miner's deals in it, and a status
+        # request finds its deal whichever miner it is with
+        store=markets.provider.store
+        if markets.provider is not None
+        else StorageProvider.open_store(markets.meta if markets.meta is not None else markets_store(node)),
         asks=markets.asks,
         pieces=markets.pieces,
         staging=repo_dir / "deal-staging",
         sealer=sealer,
         config=config,
     )
-    markets.provider = provider
+    markets.providers[miner] = provider
     provider.register(serving)
+    if markets.provider is not None:
+        return provider
+    markets.provider = provider
     # retrieval queries and deals are answered from the same pieces, paid to the miner's worker
     markets.retrieval_query = RetrievalQueryProvider(
         markets.pieces, payment_address=lambda: provider.info.worker, ask=lambda: markets.retrieval_ask

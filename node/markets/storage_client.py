@@ -156,6 +156,14 @@ class DealRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class InclusionCheck:
+    """A deal's piece inclusion proof checked against its sector on chain."""
+
+    comm_d: CID | None  # the sector's unsealed CID on chain (None: the sector is not there with the deal)
+    problem: str | None  # None: the proof shows the piece in that CommD; else why not (yet)
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderContact:
     miner: Address
     peer: PeerID
@@ -700,18 +708,29 @@ class StorageClient:
         """None when the deal's sector is on chain with the deal and the provider's inclusion proof shows
         the piece in its CommD (VerifySectorExists, VerifyPIP); else why not yet, or "bad: ..." when the
         proof is wrong."""
+        return self.check_inclusion(record, ts).problem
+
+    def check_inclusion(self, record: ClientDealRecord, ts: TipSet) -> InclusionCheck:
+        """The provider's inclusion proof of the deal checked against its sector's CommD as the chain at
+        ts has it (see `_verify_stored`); the CommD found, if any."""
         proposal = record.client_deal_proposal.proposal
         if record.sector_number is None or not record.inclusion_proof or record.deal_id is None:
-            return "the deal is active on chain; waiting for the provider's sector number and inclusion proof"
+            return InclusionCheck(
+                None,
+                "the deal is active on chain; waiting for the provider's sector number and inclusion proof",
+            )
         sector = sector_with_deal(self.node, proposal.provider, record.sector_number, record.deal_id, ts)
         if sector is None:
-            return f"sector {record.sector_number} is not on chain with deal {record.deal_id} (yet)"
+            return InclusionCheck(
+                None, f"sector {record.sector_number} is not on chain with deal {record.deal_id} (yet)"
+            )
+        comm_d_cid = sector.unsealed_cid
         try:
             proof = PieceInclusionProof.from_bytes(record.inclusion_proof)
-            comm_d = commitment_of_v1(sector.unsealed_cid)
+            comm_d = commitment_of_v1(comm_d_cid)
             comm_p = commitment_of_v1(proposal.piece_cid)
         except (MalformedProof, DecodeError) as exc:
-            return f"bad: the provider's inclusion proof cannot be read: {exc}"
+            return InclusionCheck(comm_d_cid, f"bad: the provider's inclusion proof cannot be read: {exc}")
         sector_size = self.node.state.miner_info(proposal.provider, ts).sector_size
         if not verify_piece_inclusion(
             proof,
@@ -721,11 +740,12 @@ class StorageClient:
             piece_size=proposal.piece_size,
             offset=record.piece_offset,
         ):
-            return (
+            return InclusionCheck(
+                comm_d_cid,
                 f"bad: the provider's inclusion proof does not show piece {proposal.piece_cid} in sector "
-                f"{record.sector_number}'s CommD {sector.unsealed_cid}"
+                f"{record.sector_number}'s CommD {comm_d_cid}",
             )
-        return None
+        return InclusionCheck(comm_d_cid, None)
 
     async def _follow_active(self, record: ClientDealRecord) -> None:
         """After activation: the chain alone says when the deal ends."""

@@ -38,7 +38,6 @@ from typing import Any, Final, TypeVar
 
 import structlog
 import trio
-from libp2p.abc import INetStream
 
 from actors import builtin
 from actors.market.types import (
@@ -70,10 +69,9 @@ from node.markets.deal_store import PROVIDER_PREFIX, DealStore, ProviderDealReco
 from node.markets.deal_transfer import TransferFailed, download
 from node.markets.deals_config import ProviderConfig
 from node.markets.piecestore import PieceMismatch, PieceStore, PieceStoreError
-from node.markets.storage_ask import AskProvider, AskStore
+from node.markets.provider_router import router_of
+from node.markets.storage_ask import AskStore
 from node.markets.storage_types import (
-    DEAL_PROTOCOL,
-    STATUS_PROTOCOL,
     DealParams,
     DealResponse,
     DealStatus,
@@ -83,16 +81,12 @@ from node.markets.storage_types import (
     signed_proposal_cid,
 )
 from node.p2p.host import Libp2pHost
-from node.p2p.streamio import StreamFailure, close_quietly, read_cbor, reset_quietly, write_cbor
 from node.wallet import WalletError
 
 S = StorageDealStatus
 T = TypeVar("T")
 _log = structlog.get_logger("deals.provider")
 
-STREAM_TIMEOUT: Final = 10.0
-MAX_PROPOSAL_BYTES: Final = 64 << 10
-MAX_STATUS_REQUEST: Final = 1 << 10
 # States a deal's driver works through; from Staged on the head follower takes over.
 _DRIVEN: Final = frozenset(
     {
@@ -178,9 +172,9 @@ class StorageProvider:
     # == wiring ==========================================================================================
 
     def register(self, host: Libp2pHost) -> None:
-        host.set_stream_handler(DEAL_PROTOCOL, self._handle_proposal)
-        host.set_stream_handler(STATUS_PROTOCOL, self._handle_status)
-        AskProvider(self.asks, lambda: frozenset({self.miner}), self.node.run_sync).register(host)
+        """Serve this miner's deals, status and ask on host (beside any other miner's the node provides
+        for on it: node/markets/provider_router.py)."""
+        router_of(host, self.node.run_sync).add(self)
 
     async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         self.staging.mkdir(parents=True, exist_ok=True)
@@ -267,23 +261,6 @@ class StorageProvider:
             await changed.wait()
 
     # == proposals =======================================================================================
-
-    async def _handle_proposal(self, stream: INetStream) -> None:
-        peer = str(stream.muxed_conn.peer_id)
-        try:
-            raw = await read_cbor(stream, max_bytes=MAX_PROPOSAL_BYTES, timeout=STREAM_TIMEOUT)
-            params = DealParams.from_cbor(raw)
-        except (StreamFailure, DecodeError) as exc:
-            _log.info("proposal unreadable", peer=peer, error=str(exc))
-            await reset_quietly(stream)
-            return
-        response = await self.propose(params, peer)
-        try:
-            await write_cbor(stream, response.to_bytes(), timeout=STREAM_TIMEOUT)
-        except StreamFailure as exc:
-            _log.info("proposal answer failed", peer=peer, deal=str(params.uuid), error=str(exc))
-        finally:
-            await close_quietly(stream)
 
     async def propose(self, params: DealParams, peer: str) -> DealResponse:
         """Check a proposal; accept it (recorded, then driven) or say why not (nothing kept)."""
@@ -724,23 +701,6 @@ class StorageProvider:
         dest.with_name(dest.name + ".partial").unlink(missing_ok=True)
 
     # == status ==========================================================================================
-
-    async def _handle_status(self, stream: INetStream) -> None:
-        peer = str(stream.muxed_conn.peer_id)
-        try:
-            raw = await read_cbor(stream, max_bytes=MAX_STATUS_REQUEST, timeout=STREAM_TIMEOUT)
-            request = DealStatusRequest.from_cbor(raw)
-        except (StreamFailure, DecodeError) as exc:
-            _log.info("status request unreadable", peer=peer, error=str(exc))
-            await reset_quietly(stream)
-            return
-        response = await self.status(request)
-        try:
-            await write_cbor(stream, response.to_bytes(), timeout=STREAM_TIMEOUT)
-        except StreamFailure as exc:
-            _log.info("status answer failed", peer=peer, error=str(exc))
-        finally:
-            await close_quietly(stream)
 
     async def status(self, request: DealStatusRequest) -> DealStatusResponse:
         """The deal's status for its client (the request signed by the client's key), as Boost answers."""

@@ -1100,6 +1100,17 @@ class SealingPipeline:
                 permanent=True,
             )
 
+    async def _check_deals_not_started(self, record: SectorRecord, head: TipSet) -> None:
+        """Before a failed pre-commit or commit is retried: a deal whose start epoch has passed (or that
+        cron dropped) can no longer be activated, so the sector is given up with the reason rather than
+        retried forever (Lotus DealsExpired). A pre-commit on chain then expires, its deposit burnt."""
+        try:
+            await self._call(checks.check_deals, self.chain, self.miner, record, head)
+        except checks.DealProblem as exc:
+            raise StepFailed(
+                f"{exc}: the sector cannot be proven with it (DealsExpired)", permanent=True
+            ) from None
+
     async def _committing(self, record: SectorRecord) -> Wait | None:
         assert record.comm_d is not None and record.comm_r is not None
         proof = await self._job(
@@ -1234,6 +1245,7 @@ class SealingPipeline:
                 "the number cannot be used again",
                 permanent=True,
             )
+        await self._check_deals_not_started(record, head)
         if record.ticket.epoch < head.height - self.policy.max_pre_commit_randomness_lookback:
             await self._call(self.sealer.forget_sealed, number)
             await self._move(
@@ -1259,6 +1271,7 @@ class SealingPipeline:
             await self._move(record, S.PRE_COMMIT_FAILED, "the pre-commit is no longer on chain")
             return None
         self._check_not_expired(on_chain.pre_commit_epoch, head)
+        await self._check_deals_not_started(record, head)
         if record.commit_message is not None:
             pending = await self._call(self.chain.pending_for, self._view.worker)
             if any(m.cid() == record.commit_message for m in pending):

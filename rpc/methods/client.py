@@ -5,7 +5,9 @@ Client: ClientImport, ClientRemoveImport, ClientListImports, ClientHasLocal, Cli
 ClientDealSize, ClientCalcCommP, ClientStartDeal, ClientGetDealInfo, ClientListDeals, ClientGetDealStatus,
 ClientQueryAsk (v1: api.StorageAsk; v0: the bare ask), ClientFindData, ClientMinerQueryOffer,
 ClientRetrieve (v1: `{DealID}`, then ClientRetrieveWait / ClientExport; v0: with the output FileRef),
-ClientRetrieveWait, ClientExport. Names, parameter counts and permissions are Lotus's.
+ClientRetrieveWait, ClientExport. Names, parameter counts and permissions are Lotus's. Lotus has no
+method for a deal's piece inclusion proof; filpy's `Filpy.ClientDealInclusionProof(proposal)` gives the
+provider's proof with the sector's CommD on chain, so that a client can check it itself.
 
 Provider (a node serving a miner): MarketSetAsk, MarketGetAsk, MarketSetRetrievalAsk and
 MarketGetRetrievalAsk with lotus-miner's shapes, and
@@ -40,6 +42,7 @@ from rpc.methods.client_types import (
     CommPRet,
     DataRef,
     DataSize,
+    DealInclusionProof,
     DealInfo,
     DealLog,
     DealStage,
@@ -233,6 +236,35 @@ async def client_get_deal_info(node: FullNode, proposal: CID) -> DealInfo:
         raise RpcError(str(exc)) from None
 
 
+@method("ClientDealInclusionProof", perm=READ, namespace=NAMESPACE)
+async def client_deal_inclusion_proof(node: FullNode, proposal: CID) -> DealInclusionProof:
+    """A deal of this client's piece inclusion proof from its provider, with the sector's CommD on chain
+    and whether the proof shows the piece in it (VerifyPIP), for a client to check it itself."""
+    client = _markets(node).client
+    try:
+        record = client.deal(proposal)
+    except ClientError as exc:
+        raise RpcError(str(exc)) from None
+    head = node.chain.head()
+    check = await node.run_sync(client.check_inclusion, record, head)
+    deal = record.client_deal_proposal.proposal
+    sector_size = (await node.run_sync(node.state.miner_info, deal.provider, head)).sector_size
+    return DealInclusionProof(
+        proposal_cid=proposal,
+        miner=deal.provider,
+        deal_id=record.deal_id,
+        sector_number=record.sector_number,
+        sector_size=sector_size,
+        piece_cid=deal.piece_cid,
+        piece_size=deal.piece_size,
+        offset=record.piece_offset,
+        proof=record.inclusion_proof,
+        comm_d=check.comm_d,
+        verified=check.problem is None,
+        message=(check.problem or "").removeprefix("bad:").strip(),
+    )
+
+
 @method("ClientListDeals", perm=WRITE)
 async def client_list_deals(node: FullNode) -> tuple[DealInfo, ...]:
     """Every deal of this client, oldest first."""
@@ -376,20 +408,22 @@ async def market_set_ask(
     min_piece_size: Uint64,
     max_piece_size: Uint64,
 ) -> None:
-    """Set the miner's storage ask (prices in attoFIL per GiB per epoch; sizes padded; duration in
-    epochs); it is signed by the miner's worker."""
-    provider = _provider(node)
+    """Set the storage ask of the miner (prices in attoFIL per GiB per epoch; sizes padded; duration in
+    epochs), signed by its worker; on a node that provides for several miners, of each of them."""
+    _provider(node)
+    providers = _markets(node).providers.values()
     try:
-        await set_ask(
-            node,
-            provider.asks,
-            provider.miner,
-            price=price,
-            verified_price=verified_price,
-            duration=duration,
-            min_piece_size=min_piece_size,
-            max_piece_size=max_piece_size,
-        )
+        for provider in providers:
+            await set_ask(
+                node,
+                provider.asks,
+                provider.miner,
+                price=price,
+                verified_price=verified_price,
+                duration=duration,
+                min_piece_size=min_piece_size,
+                max_piece_size=max_piece_size,
+            )
     except AskError as exc:
         raise RpcError(str(exc)) from None
     announce = _markets(node).announce_provider
@@ -457,29 +491,41 @@ def _uuid(text: str) -> uuid.UUID:
         raise RpcError(f"{text!r} is not a deal UUID") from None
 
 
+def _deal_provider(node: FullNode, deal: uuid.UUID) -> StorageProvider:
+    """The provider that holds the deal (the node may provide for several miners)."""
+    _provider(node)
+    for provider in _markets(node).providers.values():
+        try:
+            provider.deal(deal)
+            return provider
+        except ProviderError:
+            continue
+    raise RpcError(f"no deal {deal}")
+
+
 @method("StorageDealsList", perm=READ, namespace=NAMESPACE)
 async def storage_deals_list(node: FullNode) -> tuple[ProviderDealInfo, ...]:
-    """Every deal the miner was offered and accepted, oldest first."""
-    provider = _provider(node)
-    return tuple(provider_deal_info(provider, r) for r in provider.deals())
+    """Every deal the node's miners were offered and accepted, oldest first."""
+    _provider(node)
+    deals = [(p, r) for p in _markets(node).providers.values() for r in p.deals()]
+    return tuple(provider_deal_info(p, r) for p, r in sorted(deals, key=lambda pr: pr[1].created))
 
 
 @method("StorageDeal", perm=READ, namespace=NAMESPACE)
 async def storage_deal(node: FullNode, deal_uuid: str) -> ProviderDealInfo:
-    """One of the miner's deals by UUID."""
-    provider = _provider(node)
-    try:
-        return provider_deal_info(provider, provider.deal(_uuid(deal_uuid)))
-    except ProviderError as exc:
-        raise RpcError(str(exc)) from None
+    """One of the miners' deals by UUID."""
+    deal = _uuid(deal_uuid)
+    provider = _deal_provider(node, deal)
+    return provider_deal_info(provider, provider.deal(deal))
 
 
 @method("StorageDealImportData", perm=ADMIN, namespace=NAMESPACE)
 async def storage_deal_import_data(node: FullNode, deal_uuid: str, path: str) -> ProviderDealInfo:
     """The data of an offline deal, from a CAR on this machine; checked against the deal's piece CID."""
-    provider = _provider(node)
+    deal = _uuid(deal_uuid)
+    provider = _deal_provider(node, deal)
     try:
-        record = await provider.import_data(_uuid(deal_uuid), Path(path))
+        record = await provider.import_data(deal, Path(path))
     except ProviderError as exc:
         raise RpcError(str(exc)) from None
     return provider_deal_info(provider, record)

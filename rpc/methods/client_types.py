@@ -90,6 +90,25 @@ class DealInfo(LotusJson, kw_only=True):
     data_transfer: JsonValue = None
 
 
+class DealInclusionProof(LotusJson, kw_only=True):
+    """filpy's `Filpy.ClientDealInclusionProof`: what a client needs to check a deal's piece inclusion
+    proof (proofs/pip.py) itself: the provider's proof, where the piece sits, and the sector's CommD as
+    the chain has it (null while the sector is not on chain with the deal)."""
+
+    proposal_cid: CID
+    miner: Address
+    deal_id: Annotated[Uint64 | None, Name("DealID")]
+    sector_number: Uint64 | None
+    sector_size: Uint64
+    piece_cid: Annotated[CID, Name("PieceCID")]
+    piece_size: Uint64  # padded
+    offset: Uint64 | None  # the piece's padded offset in the sector
+    proof: bytes  # the provider's inclusion proof (proofs.pip bytes), empty until the sector is packed
+    comm_d: Annotated[CID | None, Name("CommD")]
+    verified: bool  # the client node's own check of proof against CommD
+    message: str  # why it is not verified (yet); empty when it is
+
+
 class StorageAskResponse(LotusJson):
     """lotus api.StorageAsk (ClientQueryAsk on /rpc/v1): the ask and the deal protocols the peer speaks."""
 

@@ -11,9 +11,9 @@ namespace (no Lotus name is taken), with Lotus's names and result shapes and the
   daemon that set `FullNode.on_miner_created` starts serving it at once, otherwise from its next start.
 - `Filpy.MinerList()` (read): the miners served (`node.miners`, plus any miner whose sealing pipeline
   runs without a record, e.g. a genesis miner), each with whether its sealing pipeline runs.
-- `Filpy.SectorPledge(miner)` (write), `Filpy.SectorsList(miner)`, `Filpy.SectorsSummary(miner)`,
-  `Filpy.SectorsStatus(miner, n, onChain)`, `Filpy.SealingJobs(miner | null)` (read): the miner's
-  sealing pipeline, found in `FullNode.sealing` (node/sealing/pipeline.py).
+- `Filpy.SectorPledge(miner)`, `Filpy.SectorStartSealing(miner, n)` (write), `Filpy.SectorsList(miner)`,
+  `Filpy.SectorsSummary(miner)`, `Filpy.SectorsStatus(miner, n, onChain)`, `Filpy.SealingJobs(miner |
+  null)` (read): the miner's sealing pipeline, found in `FullNode.sealing` (node/sealing/pipeline.py).
 
 A miner is named by any of its addresses (an ID address, or the robust address, looked up at the head).
 """
@@ -125,6 +125,14 @@ async def sector_pledge(node: FullNode, miner: Address) -> JobSector:
     with answer_errors(PipelineError):
         number = await pipeline.pledge_sector()
     return JobSector((await _id_address(node, miner)).id, number)
+
+
+@method("SectorStartSealing", perm=WRITE, namespace=NAMESPACE)
+async def sector_start_sealing(node: FullNode, miner: Address, sector: Uint64) -> None:
+    """Seal a sector that is open for deals now instead of waiting for more (Lotus SectorStartSealing)."""
+    pipeline = await _pipeline(node, miner)
+    with answer_errors(PipelineError, prefix=f"miner {_name(node, miner)}"):
+        pipeline.start_sealing(sector)
 
 
 @method("SectorsList", perm=READ, namespace=NAMESPACE)

@@ -2,7 +2,8 @@
 proving its sectors): a 2 KiB miner created with power.CreateMiner through Filpy.MinerCreate and served at
 once (the node's `on_miner_created` starts its sealing pipeline, as a daemon does), a committed-capacity
 sector pledged, seen sealing in `sealing jobs`, then Proving in `sectors list|status` with power in
-`miner info`; `--json` equal to the node's answers; refusals as messages."""
+`miner info`; `--json` equal to the node's answers; refusals as messages (`sectors seal` of a sector that
+is not open for deals among them)."""
 
 import threading
 from pathlib import Path
@@ -167,6 +168,12 @@ async def test_create_pledge_seal_and_read_a_miner(
 
         missing = await filpy("miner", "sectors", "status", "7")
         assert error_line(missing, "miner sectors status") == f"miner {miner}: no sector 7"
+        unknown = await filpy("miner", "sectors", "seal", "7")
+        assert error_line(unknown, "miner sectors seal") == f"miner {miner}: no sector 7"
+        sealed = await filpy("miner", "sectors", "seal", "0")  # Proving: no longer open for deals
+        assert error_line(sealed, "miner sectors seal") == (
+            f"miner {miner}: sector 0 is Proving, not open for deals (WaitDeals)"
+        )
         not_ours = await filpy("miner", "sectors", "list", "--miner", genesis_miner)
         assert (
             error_line(not_ours, "miner sectors list")

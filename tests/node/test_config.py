@@ -51,6 +51,8 @@ def test_changed_values_round_trip() -> None:
             "datastore.sync_writes": True,
             "libp2p.listen": ("/ip4/0.0.0.0/tcp/4001", "/ip6/::/tcp/4001"),
             "libp2p.bootstrap": (f"/ip4/10.0.0.1/tcp/4001/p2p/{PEER}", f"/dns4/a.example/tcp/1/p2p/{PEER}"),
+            "markets.listen": ("/ip4/127.0.0.1/tcp/24001",),
+            "markets.announce": ("/ip4/203.0.113.7/tcp/4001", "/dns4/provider.example/tcp/4001"),
             "mining.enabled": True,
             "log.level": "debug",
             "log.json": True,
@@ -93,7 +95,7 @@ BAD_CONFIGS = [
     ("[chain\n", "not valid TOML"),
     (
         "listen = 1\n",
-        "listen: unknown section (sections: chain, api, datastore, libp2p, mining, slasher, log)",
+        "listen: unknown section (sections: chain, api, datastore, libp2p, markets, mining, slasher, log)",
     ),
     ("[Api]\n", "Api: unknown section"),
     ("api = 3\n", "api: expected a table [api], got an integer"),
@@ -129,6 +131,14 @@ BAD_CONFIGS = [
     (
         "[libp2p]\nbootstrap = ['/ip4/300.0.0.1/tcp/1']\n",
         "bootstrap[0]: '/ip4/300.0.0.1/tcp/1' is not a multiaddr",
+    ),
+    (
+        "[markets]\nlisten = ['/ip4/1.2.3.4/tcp/x']\n",
+        "markets.listen[0]: '/ip4/1.2.3.4/tcp/x' is not a multiaddr",
+    ),
+    (
+        f"[markets]\nannounce = ['/ip4/1.2.3.4/tcp/1/p2p/{PEER}']\n",
+        "markets.announce[0]: '/ip4/1.2.3.4/tcp/1/p2p/",
     ),
 ]
 

@@ -33,6 +33,7 @@ LOTUS: Final[dict[str, tuple[int | None, int | None, str]]] = {
     "MarketGetRetrievalAsk": (0, 0, "read"),
 }
 FILPY: Final = {
+    "ClientDealInclusionProof": (1, "read"),
     "StorageDealsList": (0, "read"),
     "StorageDeal": (1, "read"),
     "StorageDealImportData": (2, "admin"),

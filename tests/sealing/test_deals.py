@@ -20,15 +20,18 @@ from actors.miner.types import MinerMethod, PieceInclusionExtra, VerifyPieceIncl
 from actors.reward.state import RewardState
 from chain.encoding.cid import CID
 from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
-from chain.mpool.push import message_to_push
+from chain.mpool.push import PushRefused, SendSpec, message_to_push
 from chain.params import DEVNET
 from chain.stmgr import market as market_queries
 from chain.stmgr import miners as miner_queries
 from chain.stmgr.actors import read_actor_state
 from chain.types.address import Address
+from chain.types.message import Message, SignedMessage
 from chain.types.sector import PieceInfo as ChainPieceInfo
 from chain.vm.circulating import circulating_supply
 from chain.vm.exitcode import ExitCode
+from node.fullnode import FullNode
+from node.sealing.chain import NodeChain
 from node.sealing.pipeline import PipelineError
 from node.sealing.states import SectorState
 from node.sealing.types import DealSchedule, PieceDealInfo
@@ -213,3 +216,51 @@ async def test_a_deal_that_can_no_longer_start_fails_its_sector_for_good(tmp_pat
         )
         assert record.log[-1].kind == "error;FailedUnrecoverable"
         assert net.messages_to(miner, (MinerMethod.PreCommitSector, MinerMethod.PreCommitSectorBatch)) == []
+
+
+class LateCommitChain(NodeChain):
+    """The node's chain, whose message pool refuses the miner's proofs until epoch `until` (a prover
+    that fell behind): what reaches the chain after that is too late for a deal starting before it."""
+
+    def __init__(self, node: FullNode, until: int) -> None:
+        super().__init__(node)
+        self.until = until
+        self.refused = 0
+
+    def push(self, msg: Message, spec: SendSpec) -> SignedMessage:
+        proof = msg.method in (MinerMethod.ProveCommitSector, MinerMethod.ProveCommitAggregate)
+        if proof and self.node.chain.head().height <= self.until:
+            self.refused += 1
+            raise PushRefused("mpool is full (test)")
+        return super().push(msg, spec)
+
+
+async def test_a_deal_whose_start_passes_before_the_proof_fails_its_sector_for_good(tmp_path: Path) -> None:
+    """The proof cannot be sent until after the deal's start epoch: the commit is not retried forever
+    (the market would refuse the late deal each time) but the sector is given up, the reason kept."""
+    net = Devnet.new(tmp_path)
+    data = os.urandom(500)
+    piece = commp.commp_of_bytes(data)
+    async with net.running() as nursery:
+        miner = (await net.create_miner()).id_address
+        (deal,) = await _publish(net, miner, [piece])
+        start = deal.deal_schedule.start_epoch
+        chain = LateCommitChain(net.node, until=start)
+        pipeline = net.pipeline(miner, chain=chain)
+        await net.start(nursery, pipeline)
+        await pipeline.add_piece(deal, data, 512, _cid(deal))
+        pipeline.start_sealing(0)
+        await net.run_until(lambda: pipeline.record(0).state == S.FAILED_UNRECOVERABLE, what="given up")
+        record = pipeline.record(0)
+        assert chain.refused > 0 and net.head.height >= start
+        # the market's cron dropped the deal at its start epoch (or the chain says it should have started)
+        assert record.last_error.startswith(f"deal {deal.deal_id} "), record.last_error
+        assert record.last_error.endswith("the sector cannot be proven with it (DealsExpired)")
+        assert record.log[-1].kind == "error;FailedUnrecoverable"
+        sent = net.messages_to(miner, (MinerMethod.ProveCommitSector, MinerMethod.ProveCommitAggregate))
+        for _ in range(10):  # and it stays so: no more proofs sent
+            await net.step()
+        assert pipeline.record(0).state == S.FAILED_UNRECOVERABLE
+        assert (
+            net.messages_to(miner, (MinerMethod.ProveCommitSector, MinerMethod.ProveCommitAggregate)) == sent
+        )
