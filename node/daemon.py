@@ -78,7 +78,8 @@ class ServiceFailed(ServiceError):
     pass
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """An exception for a log line or a status: its type, and its message when it has one."""
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -128,8 +129,8 @@ class _Running:
             if status.started_at is None:
                 raise  # nursery.start() raises it in the runner
             failed = True
-            log.error("service failed", service=self.name, error=_describe(exc), exc_info=exc)
-            self.runner.fail(ServiceFailed(self.name, f"service {self.name} failed: {_describe(exc)}"))
+            log.error("service failed", service=self.name, error=describe_error(exc), exc_info=exc)
+            self.runner.fail(ServiceFailed(self.name, f"service {self.name} failed: {describe_error(exc)}"))
         finally:
             self.done.set()
             if self.stop_requested_at is not None and not failed:
@@ -232,9 +233,9 @@ class ServiceRunner:
         try:
             await self._nursery.start(running.run)
         except Exception as exc:
-            log.error("service failed to start", service=running.name, error=_describe(exc))
+            log.error("service failed to start", service=running.name, error=describe_error(exc))
             raise ServiceStartError(
-                running.name, f"service {running.name} failed to start: {_describe(exc)}"
+                running.name, f"service {running.name} failed to start: {describe_error(exc)}"
             ) from exc
         self._running.append(running)
         log.info("service started", service=running.name, seconds=round(time.monotonic() - began, 3))
@@ -250,8 +251,8 @@ class ServiceRunner:
                 try:
                     await nursery.start(running.run)
                 except Exception as exc:
-                    log.error("service failed to start", service=running.name, error=_describe(exc))
-                    message = f"service {running.name} failed to start: {_describe(exc)}"
+                    log.error("service failed to start", service=running.name, error=describe_error(exc))
+                    message = f"service {running.name} failed to start: {describe_error(exc)}"
                     self.fail(ServiceStartError(running.name, message))
                     return
                 self._running.append(running)
@@ -261,7 +262,7 @@ class ServiceRunner:
             try:
                 self.on_running()
             except Exception as exc:  # telling the user failed (a closed stdout): the node still runs
-                log.error("on_running callback failed", error=_describe(exc))
+                log.error("on_running callback failed", error=describe_error(exc))
 
     async def run(self) -> None:
         """Run until stopped; raise the ServiceError that stopped the node, if one did."""

@@ -53,7 +53,7 @@ from chain.sync.state import ActiveSync, SyncStage
 from chain.types.beacon import BeaconEntry
 from chain.types.message import SignedMessage
 from chain.types.tipset import TipSet, TipSetKey
-from node.daemon import TaskStatus
+from node.daemon import TaskStatus, describe_error
 from node.fullnode import FullNode
 from node.mining.local import LocalMiner
 
@@ -301,7 +301,7 @@ class MiningService:
 
     def _log_failure(self, exc: Exception, epoch: int | None) -> None:
         # The traceback once: the same failure at every epoch would fill the log.
-        error = _describe(exc)
+        error = describe_error(exc)
         repeated = error == self._last_failure
         self._last_failure = error
         log.error("mining attempt failed", epoch=epoch, error=error, exc_info=None if repeated else exc)
@@ -584,11 +584,6 @@ class MiningService:
             )
             return None
         return block
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _running_syncs(syncs: Sequence[ActiveSync]) -> list[ActiveSync]:

@@ -46,12 +46,12 @@ from chain.crypto.randomness import DomainSeparationTag
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
-from chain.mpool.push import SendSpec, message_to_push
+from chain.mpool.push import message_to_push
 from chain.params import Policy
 from chain.types.address import Address
 from chain.types.bitfield import BitField
 from chain.types.tipset import TipSet, TipSetKey
-from node.daemon import TaskStatus
+from node.daemon import TaskStatus, describe_error
 from node.fullnode import FullNode
 from node.mining.chain_api import (
     REVERT,
@@ -74,6 +74,7 @@ from node.mining.wdpost_proofs import (
     post_entropy,
     prove_deadline,
 )
+from node.mining.wdpost_push import push_or_note
 from node.sealing.sectors import SectorStore
 
 CHALLENGE_CONFIDENCE: Final = 1
@@ -150,11 +151,6 @@ class SchedulerStatus:
     head: int | None  # height of the last head processed
     deadlines: tuple[DeadlineStatus, ...]  # oldest first, about one proving period
     declarations: tuple[DeclarationStatus, ...] = ()  # fault checks and declarations, oldest first
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class WindowPoStScheduler:
@@ -317,7 +313,7 @@ class WindowPoStScheduler:
         try:
             await self._step(head, reorged)
         except Exception as exc:
-            log.error("window post step failed", height=head.height, error=_describe(exc), exc_info=exc)
+            log.error("window post step failed", height=head.height, error=describe_error(exc), exc_info=exc)
         finally:
             self._processed = head.key
             self._processed_height = head.height
@@ -356,7 +352,7 @@ class WindowPoStScheduler:
             try:
                 await self._advance(run, head, info, reorged)
             except Exception as exc:
-                run.last_error = _describe(exc)
+                run.last_error = describe_error(exc)
                 log.error(
                     "window post failed",
                     deadline=run.info.index,
@@ -585,19 +581,17 @@ class WindowPoStScheduler:
         )
         params = prepared.params(commit_epoch, commit_rand)
         message = message_to_push(miner, info.worker, method=MinerMethod.SubmitWindowedPoSt, params=params)
-        try:
-            signed = await trio.to_thread.run_sync(
-                self._pusher.push_message, message, SendSpec(max_fee=self.max_fee)
-            )
-        except Exception as exc:
-            run.last_error = f"push refused: {_describe(exc)}"
-            log.error(
-                "window post push failed",
-                deadline=dl.index,
-                partitions=list(prepared.indices),
-                error=_describe(exc),
-                height=height,
-            )
+        signed = await push_or_note(
+            self._pusher,
+            message,
+            self.max_fee,
+            run,
+            "window post push failed",
+            deadline=dl.index,
+            partitions=list(prepared.indices),
+            height=height,
+        )
+        if signed is None:
             return
         cid = signed.cid()
         run.attempts += 1

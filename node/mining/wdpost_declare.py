@@ -39,12 +39,12 @@ from actors.miner.deadlines import Partition
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import MinerInfo
 from chain.encoding.cid import CID
-from chain.mpool.push import SendSpec
 from chain.params import Policy
 from chain.stmgr.search import MessageReplaced, UnknownMessage
 from chain.types.address import Address
 from chain.types.bitfield import BitField
 from chain.types.tipset import TipSet
+from node.daemon import describe_error
 from node.mining.chain_api import MessagePush, MessageSearch, MinerChainState, PendingMessages
 from node.mining.wdpost_faults import (
     CHECK_DEADLINES_AHEAD,
@@ -63,6 +63,7 @@ from node.mining.wdpost_faults import (
     unrecovered_faults,
 )
 from node.mining.wdpost_proofs import provable_sectors
+from node.mining.wdpost_push import push_or_note
 from node.sealing.sectors import SectorStore
 
 log = structlog.get_logger("wdpost")
@@ -106,11 +107,6 @@ class DeclarationStatus:
     recoveries: tuple[int, ...]  # faulty sectors the check found fine
     messages: tuple[tuple[str, CID, str | None], ...]  # (kind, message, outcome) of each one sent
     last_error: str | None
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _sectors(by_partition: dict[int, BitField]) -> list[int]:
@@ -197,7 +193,7 @@ class FaultDeclarer:
             try:
                 await self._advance(current_run, miner, head, info)
             except Exception as exc:
-                current_run.last_error = _describe(exc)
+                current_run.last_error = describe_error(exc)
                 log.error(
                     "fault declaration failed",
                     deadline=target.index,
@@ -350,19 +346,17 @@ class FaultDeclarer:
             return
         for batch in declaration_batches(self.policy, dl.index, needed):
             message = declaration_message(kind, miner, info.worker, batch)
-            try:
-                signed = await trio.to_thread.run_sync(
-                    self._pusher.push_message, message, SendSpec(max_fee=self.max_fee)
-                )
-            except Exception as exc:
-                run.last_error = f"push refused: {_describe(exc)}"
-                log.error(
-                    "fault declaration push failed",
-                    kind=str(kind),
-                    deadline=dl.index,
-                    error=_describe(exc),
-                    height=height,
-                )
+            signed = await push_or_note(
+                self._pusher,
+                message,
+                self.max_fee,
+                run,
+                "fault declaration push failed",
+                kind=str(kind),
+                deadline=dl.index,
+                height=height,
+            )
+            if signed is None:
                 return
             sent = SentDeclaration(kind, signed.message, signed.cid(), batch, height)
             run.sent.append(sent)
