@@ -25,7 +25,7 @@ from chain.types.tipset import TipSet, TipSetKey
 from node.fullnode import FullNode
 from rpc.errors import RpcError, answer_errors
 from rpc.methods.chain_types import EXPORT_PIECE, ApiMessage, BlockMessages, ExportPiece, ObjStat
-from rpc.methods.query import block_of, reason, tipset_of
+from rpc.methods.query import DrawFn, block_of, reason, tipset_of
 from rpc.registry import READ, method
 
 # -- the head ----------------------------------------------------------------------------------------
@@ -266,9 +266,8 @@ async def chain_get_randomness_from_tickets(
     node: FullNode, tsk: TipSetKey, personalization: Int64, epoch: ChainEpoch, entropy: Bytes
 ) -> Bytes:
     """Randomness drawn from the ticket of the chain at epoch (on the chain ending at tsk)."""
-    ts = await tipset_of(node, tsk)
-    with answer_errors(ValueError, ChainStoreError, prefix="drawing chain randomness"):
-        return await node.run_sync(node.state.draw_chain_randomness, ts, personalization, epoch, entropy)
+    draw = node.state.draw_chain_randomness
+    return await _randomness_v0(node, draw, "chain", tsk, personalization, epoch, entropy)
 
 
 @method("ChainGetRandomnessFromBeacon", perm=READ, api="v0")
@@ -276,6 +275,19 @@ async def chain_get_randomness_from_beacon(
     node: FullNode, tsk: TipSetKey, personalization: Int64, epoch: ChainEpoch, entropy: Bytes
 ) -> Bytes:
     """Randomness drawn from the beacon entry of epoch (on the chain ending at tsk)."""
+    draw = node.state.draw_beacon_randomness
+    return await _randomness_v0(node, draw, "beacon", tsk, personalization, epoch, entropy)
+
+
+async def _randomness_v0(
+    node: FullNode,
+    draw: DrawFn,
+    what: str,
+    tsk: TipSetKey,
+    tag: int,
+    epoch: int,
+    entropy: bytes,
+) -> bytes:
     ts = await tipset_of(node, tsk)
-    with answer_errors(ValueError, ChainStoreError, prefix="drawing beacon randomness"):
-        return await node.run_sync(node.state.draw_beacon_randomness, ts, personalization, epoch, entropy)
+    with answer_errors(ValueError, ChainStoreError, prefix=f"drawing {what} randomness"):
+        return await node.run_sync(draw, ts, tag, epoch, entropy)

@@ -28,6 +28,9 @@ from rpc.errors import LotusCode, RpcError, answer_errors
 
 T = TypeVar("T")
 
+# A state manager's randomness draw: (tipset, personalization tag, epoch, entropy) -> randomness.
+DrawFn = Callable[[TipSet, int, int, bytes], bytes]
+
 
 def load_tipset(node: FullNode, tsk: TipSetKey) -> TipSet:
     """The tipset a call names; the empty key is the head (Lotus GetTipSetFromKey)."""

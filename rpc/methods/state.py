@@ -11,7 +11,6 @@ then relies on its message index to find older messages; filpy searches the chai
 """
 
 import time
-from collections.abc import Callable
 from typing import Final
 
 import structlog
@@ -33,7 +32,7 @@ from chain.types.tipset import EMPTY_TSK, TipSet, TipSetKey
 from chain.vm.gas import GasOutputs
 from node.fullnode import FullNode
 from rpc.errors import RpcError, answer_errors
-from rpc.methods.query import at_tipset, load_tipset, state_errors
+from rpc.methods.query import DrawFn, at_tipset, load_tipset, state_errors
 from rpc.methods.state_types import (
     ActorState,
     Decoded,
@@ -49,8 +48,6 @@ from rpc.methods.state_types import (
 from rpc.registry import READ, method
 
 _log = structlog.get_logger(__name__)
-
-DrawFn = Callable[[TipSet, int, int, bytes], bytes]
 
 # The multicodec of DAG-CBOR: what an ExecutionTrace gives as the codec of non-empty params and returns.
 DAG_CBOR_CODEC: Final = 0x51
@@ -150,10 +147,8 @@ async def state_get_randomness_from_tickets(
     node: FullNode, personalization: Int64, rand_epoch: ChainEpoch, entropy: Bytes, tsk: TipSetKey
 ) -> Bytes:
     """Randomness drawn from the chain's tickets at an epoch, on the chain ending at a tipset."""
-    return await at_tipset(
-        node,
-        tsk,
-        lambda ts: _draw(node.state.draw_chain_randomness, ts, personalization, rand_epoch, entropy),
+    return await _randomness(
+        node, node.state.draw_chain_randomness, tsk, personalization, rand_epoch, entropy
     )
 
 
@@ -162,18 +157,21 @@ async def state_get_randomness_from_beacon(
     node: FullNode, personalization: Int64, rand_epoch: ChainEpoch, entropy: Bytes, tsk: TipSetKey
 ) -> Bytes:
     """Randomness drawn from the beacon entry of an epoch, on the chain ending at a tipset."""
-    return await at_tipset(
-        node,
-        tsk,
-        lambda ts: _draw(node.state.draw_beacon_randomness, ts, personalization, rand_epoch, entropy),
+    return await _randomness(
+        node, node.state.draw_beacon_randomness, tsk, personalization, rand_epoch, entropy
     )
 
 
-def _draw(draw: DrawFn, ts: TipSet, tag: int, epoch: int, entropy: bytes) -> bytes:
-    try:
-        return draw(ts, tag, epoch, entropy)
-    except ValueError as exc:  # an epoch after the tipset, a beacon entry the chain lacks
-        raise RpcError(str(exc)) from None
+async def _randomness(
+    node: FullNode, draw: DrawFn, tsk: TipSetKey, tag: int, epoch: int, entropy: bytes
+) -> bytes:
+    def run(ts: TipSet) -> bytes:
+        try:
+            return draw(ts, tag, epoch, entropy)
+        except ValueError as exc:  # an epoch after the tipset, a beacon entry the chain lacks
+            raise RpcError(str(exc)) from None
+
+    return await at_tipset(node, tsk, run)
 
 
 # -- actors ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from chain.types.address import Address
 from chain.types.bitfield import BitField
 from chain.types.tipset import TipSet, TipSetKey
 from node.fullnode import FullNode
+from rpc.methods.carry import carried
 from rpc.methods.query import at_tipset
 from rpc.methods.state_types import (
     ApiDeadline,
@@ -52,22 +53,13 @@ def peer_id_text(data: bytes) -> str | None:
 
 def api_miner_info(info: MinerInfo) -> ApiMinerInfo:
     pending = info.pending_worker_key
-    return ApiMinerInfo(
-        owner=info.owner,
-        worker=info.worker,
+    return carried(
+        ApiMinerInfo,
+        info,
         new_worker=None if pending is None else pending.new_worker,
-        control_addresses=info.control_addresses,
         worker_change_epoch=-1 if pending is None else pending.effective_at,
         peer_id=peer_id_text(info.peer_id),
-        multiaddrs=info.multiaddrs,
         window_post_proof_type=int(info.window_post_proof_type),
-        sector_size=info.sector_size,
-        window_post_partition_sectors=info.window_post_partition_sectors,
-        consensus_fault_elapsed=info.consensus_fault_elapsed,
-        pending_owner_address=info.pending_owner_address,
-        beneficiary=info.beneficiary,
-        beneficiary_term=info.beneficiary_term,
-        pending_beneficiary_term=info.pending_beneficiary_term,
     )
 
 
@@ -160,20 +152,7 @@ async def state_miner_recoveries(node: FullNode, miner: Address, tsk: TipSetKey)
 
 
 def dline_info(info: DeadlineInfo, policy: Policy) -> DlineInfo:
-    return DlineInfo(
-        current_epoch=info.current_epoch,
-        period_start=info.period_start,
-        index=info.index,
-        open=info.open,
-        close=info.close,
-        challenge=info.challenge,
-        fault_cutoff=info.fault_cutoff,
-        wpost_period_deadlines=policy.wpost_period_deadlines,
-        wpost_proving_period=policy.wpost_proving_period,
-        wpost_challenge_window=policy.wpost_challenge_window,
-        wpost_challenge_lookback=policy.wpost_challenge_lookback,
-        fault_declaration_cutoff=policy.fault_declaration_cutoff,
-    )
+    return carried(DlineInfo, info, policy)
 
 
 @method("StateMinerProvingDeadline", perm=READ)
