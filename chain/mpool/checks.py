@@ -117,6 +117,9 @@ def _check(
             statuses.append(MessageCheckStatus(cid, code, ok, err, hint))  # noqa: B023 - used at once
             return ok
 
+        def check(code: CheckStatusCode, ok: bool, failure: str, **hint: Any) -> bool:
+            return status(code, ok, "" if ok else failure, **hint)
+
         sender = senders.get(msg.from_)
         if sender is None:
             actor = pool.state_actor(msg.from_)
@@ -136,7 +139,7 @@ def _check(
         data = msg.to_bytes()
         status(CheckStatusCode.MESSAGE_SERIALIZE, True)
         too_big = len(data) > policy.max_message_size - _SIGNATURE_ROOM
-        status(CheckStatusCode.MESSAGE_SIZE, not too_big, "message too big" if too_big else "")
+        check(CheckStatusCode.MESSAGE_SIZE, not too_big, "message too big")
         try:
             msg.validate_for_block_inclusion(0)
         except InvalidMessage as exc:
@@ -145,30 +148,27 @@ def _check(
         status(CheckStatusCode.MESSAGE_VALIDITY, True)
 
         min_gas = pool.min_gas_for(msg)
-        short = msg.gas_limit < min_gas
-        status(
+        check(
             CheckStatusCode.MESSAGE_MIN_GAS,
-            not short,
-            "GasLimit less than epoch minimum gas" if short else "",
+            msg.gas_limit >= min_gas,
+            "GasLimit less than epoch minimum gas",
             minGas=str(min_gas),
         )
-        if status(
+        if check(
             CheckStatusCode.MESSAGE_MIN_BASE_FEE,
             msg.gas_fee_cap >= policy.minimum_base_fee,
-            "" if msg.gas_fee_cap >= policy.minimum_base_fee else "GasFeeCap less than minimum base fee",
+            "GasFeeCap less than minimum base fee",
         ):
-            under = msg.gas_fee_cap < base_fee
-            status(
+            check(
                 CheckStatusCode.MESSAGE_BASE_FEE,
-                not under,
-                "GasFeeCap less than current base fee" if under else "",
+                msg.gas_fee_cap >= base_fee,
+                "GasFeeCap less than current base fee",
                 baseFee=str(base_fee),
             )
-            under = msg.gas_fee_cap < lower
-            status(
+            check(
                 CheckStatusCode.MESSAGE_BASE_FEE_LOWER_BOUND,
-                not under,
-                "GasFeeCap less than base fee lower bound for inclusion in next 20 epochs" if under else "",
+                msg.gas_fee_cap >= lower,
+                "GasFeeCap less than base fee lower bound for inclusion in next 20 epochs",
                 baseFeeLowerBound=str(lower),
                 baseFee=str(base_fee),
             )
@@ -186,18 +186,17 @@ def _check(
         expected = sender.next_nonce
         if nonce_ok:
             sender.next_nonce += 1
-        status(
+        check(
             CheckStatusCode.MESSAGE_NONCE,
             nonce_ok,
-            "" if nonce_ok else f"message nonce doesn't match next nonce ({expected})",
+            f"message nonce doesn't match next nonce ({expected})",
             nextNonce=expected,
         )
         sender.required += msg.value + msg.gas_fee_cap * msg.gas_limit
-        enough = sender.balance >= sender.required
-        status(
+        check(
             CheckStatusCode.MESSAGE_BALANCE,
-            enough,
-            "" if enough else "insufficient balance",
+            sender.balance >= sender.required,
+            "insufficient balance",
             requiredFunds=str(sender.required),
         )
     return out
