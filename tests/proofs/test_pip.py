@@ -29,6 +29,12 @@ def random_pieces(rnd: random.Random, sector_size: int = SECTOR) -> list[commp.P
     return pieces
 
 
+def random_sector(rnd: random.Random) -> tuple[list[commp.PieceInfo], bytes]:
+    """Random pieces (random_pieces) and the CommD of the sector they fill in order."""
+    pieces = random_pieces(rnd)
+    return pieces, commp.comm_d(pieces, SECTOR)
+
+
 def check(proof: PieceInclusionProof, comm_d: bytes, piece: commp.PieceInfo, **kw: int) -> bool:
     args = {"sector_size": SECTOR, "piece_size": piece.padded_size} | kw
     return verify_piece_inclusion(proof, comm_d=comm_d, comm_p=piece.commitment, **args)
@@ -37,9 +43,7 @@ def check(proof: PieceInclusionProof, comm_d: bytes, piece: commp.PieceInfo, **k
 @settings(max_examples=40, deadline=None)
 @given(st.integers(min_value=0, max_value=2**32))
 def test_every_piece_proves_and_verifies(seed: int) -> None:
-    rnd = random.Random(seed)
-    pieces = random_pieces(rnd)
-    comm_d = commp.comm_d(pieces, SECTOR)
+    pieces, comm_d = random_sector(random.Random(seed))
     placed = commp.place_pieces(pieces, SECTOR)
     for index, (piece, where) in enumerate(zip(pieces, placed, strict=True)):
         proof = prove_piece_inclusion(pieces, SECTOR, index)
@@ -105,8 +109,7 @@ def test_rejects_wrong_position_size_root_and_path() -> None:
 @given(st.integers(min_value=0, max_value=2**32))
 def test_any_flipped_byte_breaks_the_proof(seed: int) -> None:
     rnd = random.Random(seed)
-    pieces = random_pieces(rnd)
-    comm_d = commp.comm_d(pieces, SECTOR)
+    pieces, comm_d = random_sector(rnd)
     index = rnd.randrange(len(pieces))
     piece = pieces[index]
     encoded = prove_piece_inclusion(pieces, SECTOR, index).to_bytes()
@@ -123,9 +126,7 @@ def test_any_flipped_byte_breaks_the_proof(seed: int) -> None:
 @settings(max_examples=25, deadline=None)
 @given(st.integers(min_value=0, max_value=2**32))
 def test_a_proof_never_verifies_another_piece_or_position(seed: int) -> None:
-    rnd = random.Random(seed)
-    pieces = random_pieces(rnd)
-    comm_d = commp.comm_d(pieces, SECTOR)
+    pieces, comm_d = random_sector(random.Random(seed))
     placed = commp.place_pieces(pieces, SECTOR)
     proofs = [prove_piece_inclusion(pieces, SECTOR, i) for i in range(len(pieces))]
     for i, proof in enumerate(proofs):
