@@ -15,6 +15,7 @@ from chain.chainstore.reorg import HeadChange, NoCommonAncestor
 from chain.chainstore.store import ChainStore, ChainStoreError, TipSetNotFound
 from chain.crypto.signature import Signature, SigType
 from chain.encoding.cid import CID
+from chain.mpool.push import message_to_push
 from chain.state.amt import amt_v0_from_list
 from chain.store.blockstore import BlockNotFound, MemoryBlockstore
 from chain.store.car import read_car
@@ -421,16 +422,7 @@ def test_msg_meta_matches_the_reference_cids() -> None:
     # Forest's chain_sync tests (compute_msg_meta): the empty MsgMeta, and one with an unsigned message
     # from f02 to f01 (every other field zero) as BLS and the same message with a 1-byte secp signature.
     assert str(store.put_messages([], [])) == "bafy2bzacecmda75ovposbdateg7eyhwij65zklgyijgcjwynlklmqazpwlhba"
-    msg = Message(
-        to=Address.new_id(1),
-        from_=Address.new_id(2),
-        nonce=0,
-        value=0,
-        gas_limit=0,
-        gas_fee_cap=0,
-        gas_premium=0,
-        method=0,
-    )
+    msg = message_to_push(Address.new_id(1), Address.new_id(2))  # every field but the two zero
     signed = SignedMessage(msg, Signature(SigType.SECP256K1, b"\x00"))
     meta = store.put_messages([msg], [signed])
     assert str(meta) == "bafy2bzaceasssikoiintnok7f3sgnekfifarzobyr3r4f25sgxmn23q4c35ic"

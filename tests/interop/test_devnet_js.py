@@ -8,12 +8,14 @@ returns it, ChainGetBlockMessages shows it in t01000's block). Both processes ar
 whatever happens."""
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
+from chain.mpool.push import message_to_push
 from chain.types.address import Address
 from chain.types.message import Message, sign_message
 from node.devnet import account_key
@@ -49,16 +51,7 @@ async def test_js_libp2p_peer_on_a_running_devnet(node_bin: str, tmp_path: Path)
             sender = Address.of_key(key)
             to = Address.of_key(account_key(2))
             nonce = await api.call("MpoolGetNonce", sender.to_string(T))
-            draft = Message(
-                to=to,
-                from_=sender,
-                nonce=nonce,
-                value=FIL,
-                gas_limit=0,
-                gas_fee_cap=0,
-                gas_premium=0,
-                method=0,
-            )
+            draft = replace(message_to_push(to, sender, value=FIL), nonce=nonce)
             estimated = Message.from_json(
                 await api.call("GasEstimateMessageGas", draft.to_json(T), None, None)
             )
