@@ -72,6 +72,15 @@ def modules_after(code: str) -> set[str]:
     return set(json.loads(done.stdout.splitlines()[-1]))
 
 
+def modules_after_help(*args: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after `filpy <args> --help`."""
+    return modules_after(
+        "import contextlib, io, cli.main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    cli.main.main({[*args, '--help']!r})"
+    )
+
+
 def heavy(modules: set[str]) -> list[str]:
     return sorted(m for m in modules if m.split(".")[0] in HEAVY)
 
@@ -81,12 +90,7 @@ def test_importing_the_cli_imports_nothing_heavy() -> None:
 
 
 def test_help_imports_no_command_module() -> None:
-    code = (
-        "import contextlib, io, cli.main\n"
-        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
-        "    cli.main.main(['--help'])"
-    )
-    loaded = modules_after(code)
+    loaded = modules_after_help()
     assert heavy(loaded) == []
     assert not {command.module for command in cli.COMMANDS} & loaded
 
@@ -132,12 +136,7 @@ def test_a_group_without_its_subcommand_is_a_usage_error(capsys: pytest.CaptureF
 
 def test_devnet_and_daemon_help_import_nothing_heavy() -> None:
     for command in ("devnet", "daemon"):
-        code = (
-            "import contextlib, io, cli.main\n"
-            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
-            f"    cli.main.main(['{command}', '--help'])"
-        )
-        loaded = modules_after(code)
+        loaded = modules_after_help(command)
         assert f"cli.{command}" in loaded and heavy(loaded) == []
 
 
@@ -148,12 +147,7 @@ CLIENT_COMMANDS = ("wallet", "send", "chain", "mpool", "state", "miner", "paych"
 def test_client_command_help_imports_nothing_heavy(command: str) -> None:
     # Each group's subcommands are declared with their help; the connection, the chain's types and rich
     # are imported when a subcommand runs (cli/subcommands.py).
-    code = (
-        "import contextlib, io, cli.main\n"
-        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    cli.main.main(['{command}', '--help'])"
-    )
-    loaded = modules_after(code)
+    loaded = modules_after_help(command)
     assert f"cli.{command}" in loaded and heavy(loaded) == []
     assert "cli.client" not in loaded
 
