@@ -30,18 +30,15 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+# What a new repo holds, sorted.
+NEW_REPO = ["config.toml", "datastore", "keystore", "repo.json", "repo.lock", "sectors"]
+
+
 def test_a_new_repo_has_the_layout(tmp_path: Path) -> None:
     path = tmp_path / "a" / "b"  # parents are made too
     with Repo.open(path, network="devnet") as repo:
         assert repo.path == path and repo.network == "devnet" and repo.config == Config()
-        assert sorted(p.name for p in path.iterdir()) == [
-            "config.toml",
-            "datastore",
-            "keystore",
-            "repo.json",
-            "repo.lock",
-            "sectors",
-        ]
+        assert sorted(p.name for p in path.iterdir()) == NEW_REPO
         assert json.loads((path / "repo.json").read_text()) == {"Version": 1, "Network": "devnet"}
         assert mode(path) == 0o700 and mode(path / "keystore") == 0o700
         assert (path / "config.toml").read_text().startswith("# filpy node configuration")
@@ -247,15 +244,7 @@ def test_reset_removes_the_chain_and_nothing_else(repo: Repo) -> None:
     repo.devnet_path.write_text("{}")
 
     assert repo.reset_chain() == ["devnet.json", "genesis.car", "datastore", "sectors"]
-    assert sorted(p.name for p in repo.path.iterdir()) == [
-        "config.toml",
-        "datastore",
-        "keystore",
-        "repo.json",
-        "repo.lock",
-        "sectors",
-        "token",
-    ]
+    assert sorted(p.name for p in repo.path.iterdir()) == sorted([*NEW_REPO, "token"])
     assert list(repo.datastore_path.iterdir()) == [] and list(repo.sectors_path.iterdir()) == []
     assert repo.keystore.has("default") and repo.read_token() == "tok"
     assert repo.reset_chain() == ["datastore", "sectors"]  # nothing else left to remove
