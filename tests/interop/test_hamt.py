@@ -10,7 +10,7 @@ from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.encoding.varint import encode_uvarint
 from chain.state.hamt import Hamt, HashBits, MaxDepthError, encode_bitfield, identity_hash, sha256_hash
-from chain.store.blockstore import MemoryBlockstore
+from chain.store.blockstore import Blockstore, MemoryBlockstore
 from tests.vectors import cases, load
 
 
@@ -35,6 +35,23 @@ def _hash_fn(case: dict[str, Any]) -> Callable[[bytes], bytes]:
     return identity_hash if case["hash"].startswith("identity") else sha256_hash
 
 
+def _new(store: Blockstore, case: dict[str, Any]) -> Hamt:
+    return Hamt.new(store, case["bitwidth"], _hash_fn(case))
+
+
+def _load(store: Blockstore, root: CID, case: dict[str, Any]) -> Hamt:
+    return Hamt.load(store, root, case["bitwidth"], _hash_fn(case))
+
+
+def _filled(store: Blockstore, case: dict[str, Any]) -> tuple[Hamt, list[tuple[bytes, Any]]]:
+    """A new HAMT of the case's shape holding the case's entries, and the entries."""
+    hamt = _new(store, case)
+    entries = _entries(case)
+    for key, value in entries:
+        hamt.set(key, value)
+    return hamt, entries
+
+
 def _entries(case: dict[str, Any]) -> list[tuple[bytes, Any]]:
     return [
         (bytes.fromhex(e["key_raw_hex"]), dagcbor.decode(bytes.fromhex(e["value_cbor_hex"])))
@@ -48,7 +65,7 @@ def _expected(case: dict[str, Any]) -> list[CID]:
 
 def _check_contents(store: MemoryBlockstore, root: CID, case: dict[str, Any], want: dict[bytes, Any]) -> None:
     """Reload from the store alone and compare every entry (and the HAMT iteration) with want."""
-    reloaded = Hamt.load(store, root, case["bitwidth"], _hash_fn(case))
+    reloaded = _load(store, root, case)
     for key, value in want.items():
         assert reloaded.get(key) == value
     assert dict(reloaded.items()) == want
@@ -57,10 +74,7 @@ def _check_contents(store: MemoryBlockstore, root: CID, case: dict[str, Any], wa
 
 def _canonical_structure(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
-    hamt = Hamt.new(store, case["bitwidth"], _hash_fn(case))
-    entries = _entries(case)
-    for key, value in entries:
-        hamt.set(key, value)
+    hamt, entries = _filled(store, case)
     root = hamt.flush()
     for extra in case["extra_keys_set_then_deleted"]:
         key = bytes.fromhex(extra["key_raw_hex"])
@@ -76,7 +90,7 @@ def _canonical_structure(case: dict[str, Any]) -> None:
 
 def _set_if_absent(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
-    hamt = Hamt.new(store, case["bitwidth"], _hash_fn(case))
+    hamt = _new(store, case)
     [(key, value)] = _entries(case)
     assert hamt.set_if_absent(key, value)
     assert not hamt.set_if_absent(key, b"something else")
@@ -89,9 +103,7 @@ def _set_if_absent(case: dict[str, Any]) -> None:
 
 def _set_with_no_effect(case: dict[str, Any]) -> None:
     store = CountingStore()
-    hamt = Hamt.new(store, case["bitwidth"], _hash_fn(case))
-    for key, value in _entries(case):
-        hamt.set(key, value)
+    hamt, _ = _filled(store, case)
     first, second, third = _expected(case)
     assert hamt.flush() == first
     added = case["expected_root_cids"][1]["added"]
@@ -106,13 +118,10 @@ def _set_with_no_effect(case: dict[str, Any]) -> None:
 
 def _delete(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
-    hamt = Hamt.new(store, case["bitwidth"], _hash_fn(case))
-    entries = _entries(case)
-    for key, value in entries:
-        hamt.set(key, value)
+    hamt, entries = _filled(store, case)
     after_set, after_delete = _expected(case)
     assert hamt.flush() == after_set
-    reloaded = Hamt.load(store, after_set, case["bitwidth"], _hash_fn(case))
+    reloaded = _load(store, after_set, case)
     first_key = entries[0][0]
     assert reloaded.delete(first_key)
     assert not reloaded.delete(b"nonexistent")
@@ -123,10 +132,10 @@ def _delete(case: dict[str, Any]) -> None:
 
 def _reload_empty(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
-    root = Hamt.new(store, case["bitwidth"], _hash_fn(case)).flush()
+    root = _new(store, case).flush()
     assert root == CID.parse(case["expected_root_cid"])
     assert len(store.get(root) or b"") == 3
-    reloaded = Hamt.load(store, root, case["bitwidth"], _hash_fn(case))
+    reloaded = _load(store, root, case)
     assert reloaded.is_empty()
     assert reloaded.flush() == root
 
@@ -137,7 +146,7 @@ def _decimal(i: int) -> bytes:
 
 def _set_delete_many(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
-    hamt = Hamt.new(store, case["bitwidth"], _hash_fn(case))
+    hamt = _new(store, case)
     first_200, all_400, back_to_200, empty = _expected(case)
     for i in range(200):
         hamt.set(_decimal(i), _decimal(i))
@@ -157,14 +166,14 @@ def _set_delete_many(case: dict[str, Any]) -> None:
 
 def _for_each(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
-    hamt = Hamt.new(store, case["bitwidth"], _hash_fn(case))
+    hamt = _new(store, case)
     integer_values = "integer" in case["name"]
     want: dict[bytes, Any] = {_decimal(i): i if integer_values else _decimal(i) for i in range(200)}
     for key, value in want.items():
         hamt.set(key, value)
     set_cid, reload_cid, modified_cid = _expected(case)
     assert hamt.flush() == set_cid
-    reloaded = Hamt.load(store, set_cid, case["bitwidth"], _hash_fn(case))
+    reloaded = _load(store, set_cid, case)
     seen = dict(reloaded.items())
     assert seen == want
     assert reloaded.count() == 200
@@ -184,7 +193,7 @@ def _for_each(case: dict[str, Any]) -> None:
 
 def _clean_child_ordering(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
-    hamt = Hamt.new(store, case["bitwidth"], _hash_fn(case))
+    hamt = _new(store, case)
     for i in range(100, 195):
         hamt.set(encode_uvarint(i), 42)
     after_set, after_delete = _expected(case)
