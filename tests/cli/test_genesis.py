@@ -2,27 +2,22 @@
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from chain.crypto.keys import PrivateKey
 from chain.types.address import Address
 from cli import main as cli
-from node.genesis import Genesis, build_genesis, genesis_car_bytes
-from node.genesis_template import example_template_json, parse_template
+from node.genesis import Genesis, genesis_car_bytes
+from node.genesis_template import example_template_json
 from node.preseal import PresealError, read_presealed
 from proofs import post
-
-
-def example() -> dict[str, Any]:
-    raw: dict[str, Any] = json.loads(example_template_json())
-    return raw
+from tests.node.genesis_example import build_example, example
 
 
 @pytest.fixture(scope="module")
 def built() -> Genesis:
-    return build_genesis(parse_template(example()))
+    return build_example()
 
 
 def test_cli_new_show_and_sectors(built: Genesis, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -47,20 +47,16 @@ from node.genesis_template import (
     example_template_json,
     parse_template,
 )
+from tests.node.genesis_example import build_example, example
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 ALICE = PrivateKey.derive(KeyType.SECP256K1, b"example-alice")
 BOB = PrivateKey.derive(KeyType.BLS, b"example-bob")
 
 
-def example() -> dict[str, Any]:
-    raw: dict[str, Any] = json.loads(example_template_json())
-    return raw
-
-
 @pytest.fixture(scope="module")
 def built() -> Genesis:
-    return build_genesis(parse_template(example()))
+    return build_example()
 
 
 def test_checked_in_example_is_the_example() -> None:
