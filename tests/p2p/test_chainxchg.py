@@ -2,7 +2,8 @@
 peers that lie."""
 
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -30,6 +31,7 @@ from node.p2p.chainxchg import (
     validate_response,
 )
 from node.p2p.protocols import CHAIN_EXCHANGE_PROTOCOL, PeerID
+from node.p2p.service import P2PNode
 from node.p2p.streamio import close_write, read_cbor, write_cbor
 from tests.p2p.chain_fixtures import MemoryChain, build_chain
 from tests.p2p.harness import connect, make_node, running, wait_until
@@ -180,14 +182,23 @@ def test_responses_are_checked_against_the_request() -> None:
 # -- over the network ---------------------------------------------------------------------------------
 
 
-async def test_fetching_headers_messages_and_full_tipsets() -> None:
-    chain, tipsets = build_chain(6)
+@asynccontextmanager
+async def serving(chain: MemoryChain) -> AsyncIterator[tuple[P2PNode, P2PNode]]:
+    """A node serving chain and a client with only a genesis, connected, the server identified as the
+    client's exchange peer."""
     empty, _ = build_chain(0)
     (server, _), (client, _) = make_node(chain), make_node(empty)
     async with running(server, client):
         await connect(client, server)
         peer = server.host.peer_id
         await wait_until(lambda: client.xchg.candidates() == [peer], what="server identified")
+        yield server, client
+
+
+async def test_fetching_headers_messages_and_full_tipsets() -> None:
+    chain, tipsets = build_chain(6)
+    async with serving(chain) as (server, client):
+        peer = server.host.peer_id
 
         got = await client.xchg.get_blocks(tipsets[6].key, 4)
         assert got == tipsets[6:2:-1]
@@ -204,11 +215,7 @@ async def test_fetching_headers_messages_and_full_tipsets() -> None:
 
 async def test_a_long_segment_takes_several_requests() -> None:
     chain, tipsets = build_chain(MAX_REQUEST_LENGTH + 40, blocks=1)
-    empty, _ = build_chain(0)
-    (server, _), (client, _) = make_node(chain), make_node(empty)
-    async with running(server, client):
-        await connect(client, server)
-        await wait_until(lambda: bool(client.xchg.candidates()), what="server identified")
+    async with serving(chain) as (server, client):
         got = await client.xchg.get_blocks(tipsets[-1].key, MAX_REQUEST_LENGTH + 20)
         assert got == tipsets[-1 : -MAX_REQUEST_LENGTH - 21 : -1]
         assert client.xchg.tracker.records[server.host.peer_id].successes == 2
@@ -224,12 +231,8 @@ async def _raw_exchange(client_node: object, peer: PeerID, payload: bytes) -> Re
 
 async def test_every_status_over_the_wire() -> None:
     chain, tipsets = build_chain(3)
-    empty, _ = build_chain(0)
-    (server, _), (client, _) = make_node(chain), make_node(empty)
-    async with running(server, client):
-        await connect(client, server)
+    async with serving(chain) as (server, client):
         peer = server.host.peer_id
-        await wait_until(lambda: bool(client.xchg.candidates()), what="server identified")
 
         ok = await client.xchg.request_from(peer, Request(tipsets[3].cids, 2, BOTH))
         assert ok.status == Status.OK
