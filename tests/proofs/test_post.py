@@ -27,6 +27,7 @@ from proofs.registered import RegisteredPoStProof, UnsupportedProof, make_prover
 from proofs.seal import seal
 from proofs.vanilla import ProofDecodeError
 from tests.proofs.sectors import fr32_sector
+from tests.proofs.tamper import draw_flipped
 
 SEAL_2KIB = 5
 WINNING = RegisteredPoStProof.STACKED_DRG_WINNING_2KIB_V1
@@ -116,11 +117,9 @@ def test_winning_post_is_bound_to_randomness_and_sector() -> None:
 @given(st.data())
 def test_any_flipped_winning_byte_fails(data: st.DataObject) -> None:
     proof_bytes = winning_proof()
-    position = data.draw(st.integers(0, len(proof_bytes) - 1), label="position")
-    tampered = bytearray(proof_bytes)
-    tampered[position] ^= data.draw(st.integers(1, 255), label="flip")
+    position, tampered = draw_flipped(data, proof_bytes)
     try:
-        assert not verify_winning_post(WINNING, RANDOMNESS, public([winning_sector()]), bytes(tampered))
+        assert not verify_winning_post(WINNING, RANDOMNESS, public([winning_sector()]), tampered)
     except ProofDecodeError:
         assert position < 3
 
@@ -172,11 +171,9 @@ def test_window_post_is_bound_to_its_sectors() -> None:
 @given(st.data())
 def test_any_flipped_window_byte_fails(data: st.DataObject) -> None:
     proof_bytes = window_proof()
-    position = data.draw(st.integers(0, len(proof_bytes) - 1), label="position")
-    tampered = bytearray(proof_bytes)
-    tampered[position] ^= data.draw(st.integers(1, 255), label="flip")
+    _, tampered = draw_flipped(data, proof_bytes)
     with contextlib.suppress(ProofDecodeError):  # a header, count or length the layout cannot read
-        assert not verify_window_post(WINDOW, RANDOMNESS, public(proving()), bytes(tampered))
+        assert not verify_window_post(WINDOW, RANDOMNESS, public(proving()), tampered)
 
 
 def test_window_post_names_every_faulty_sector_then_proves_the_rest() -> None:

@@ -25,6 +25,7 @@ from proofs.seal import (
     verify_seal,
 )
 from proofs.vanilla import FIELD_MODULUS, ProofDecodeError
+from tests.proofs.tamper import draw_flipped, flipped
 
 KIB2 = RegisteredSealProof.STACKED_DRG_2KIB_V1_1
 PROVER = make_prover_id(1000)
@@ -201,14 +202,13 @@ def test_sealing_depends_on_every_input() -> None:
 @given(st.integers(0, 2047), st.integers(1, 255))
 def test_a_flipped_replica_byte_is_caught(position: int, flip: int) -> None:
     sealed = sealed_sector()
-    tampered = bytearray(sealed.replica)
-    tampered[position] ^= flip
+    tampered = flipped(sealed.replica, position, flip)
     with pytest.raises(SealError):
-        unseal(KIB2, bytes(tampered), PROVER, 7, TICKET, sealed.comm_d)
+        unseal(KIB2, tampered, PROVER, 7, TICKET, sealed.comm_d)
     with pytest.raises(SealError):
-        restore_sealed(KIB2, bytes(tampered), PROVER, 7, TICKET, sealed.comm_d)
+        restore_sealed(KIB2, tampered, PROVER, 7, TICKET, sealed.comm_d)
     with pytest.raises(SealError):
-        prove_commit(replace(sealed, replica=bytes(tampered)), SEED)
+        prove_commit(replace(sealed, replica=tampered), SEED)
 
 
 def test_seal_rejects_bad_input() -> None:
@@ -281,12 +281,9 @@ def test_proof_of_another_sector_does_not_verify() -> None:
 @given(st.data())
 def test_any_flipped_proof_byte_fails(data: st.DataObject) -> None:
     proof_bytes = honest_proof()
-    position = data.draw(st.integers(0, len(proof_bytes) - 1), label="position")
-    flip = data.draw(st.integers(1, 255), label="flip")
-    tampered = bytearray(proof_bytes)
-    tampered[position] ^= flip
+    position, tampered = draw_flipped(data, proof_bytes)
     try:
-        assert not verify(bytes(tampered))
+        assert not verify(tampered)
     except ProofDecodeError:
         assert position < 2  # only the header can make the bytes unreadable
 

@@ -1,0 +1,16 @@
+"""Tampering with proofs and replicas for the soundness tests: one byte changed."""
+
+from hypothesis import strategies as st
+
+
+def flipped(data: bytes, position: int, flip: int) -> bytes:
+    """data with the byte at position XORed with flip (1 to 255: the byte changes)."""
+    tampered = bytearray(data)
+    tampered[position] ^= flip
+    return bytes(tampered)
+
+
+def draw_flipped(draw: st.DataObject, data: bytes) -> tuple[int, bytes]:
+    """A position in data and data with that byte changed, both drawn by hypothesis."""
+    position = draw.draw(st.integers(0, len(data) - 1), label="position")
+    return position, flipped(data, position, draw.draw(st.integers(1, 255), label="flip"))
