@@ -101,13 +101,20 @@ def test_control_addresses(h: Harness) -> None:
     assert ret == GetControlAddressesReturn(OWNER, WORKER, (CONTROL,))
 
 
-def test_worker_change_takes_effect_after_the_delay(h: Harness) -> None:
-    new_worker = Address.new_id(104)
-    h.rt.set_actor_code(new_worker, builtin.ACCOUNT_ACTOR_CODE)
+NEW_WORKER = Address.new_id(104)
+
+
+def request_worker_change(h: Harness, controls: tuple[Address, ...]) -> None:
+    """The owner asks for NEW_WORKER (an account) as the worker, with these control addresses."""
+    h.rt.set_actor_code(NEW_WORKER, builtin.ACCOUNT_ACTOR_CODE)
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
-    h.rt.expect_send(new_worker, AccountMethod.PubkeyAddress, None, 0, WORKER_KEY)
+    h.rt.expect_send(NEW_WORKER, AccountMethod.PubkeyAddress, None, 0, WORKER_KEY)
     h.rt.expect_validate_caller_addr(OWNER)
-    h.rt.call(ACTOR, MinerMethod.ChangeWorkerAddress, ChangeWorkerAddressParams(new_worker, ()))
+    h.rt.call(ACTOR, MinerMethod.ChangeWorkerAddress, ChangeWorkerAddressParams(NEW_WORKER, controls))
+
+
+def test_worker_change_takes_effect_after_the_delay(h: Harness) -> None:
+    request_worker_change(h, ())
     info = h.info()
     assert info.control_addresses == () and info.worker == WORKER
     assert info.pending_worker_key is not None
@@ -120,15 +127,15 @@ def test_worker_change_takes_effect_after_the_delay(h: Harness) -> None:
     h.rt.curr_epoch = effective
     h.rt.expect_validate_caller_addr(OWNER)
     h.rt.call(ACTOR, MinerMethod.ConfirmUpdateWorkerKey)
-    assert h.info().worker == new_worker and h.info().pending_worker_key is None
+    assert h.info().worker == NEW_WORKER and h.info().pending_worker_key is None
     # only the owner may change it
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
-    h.rt.expect_send(new_worker, AccountMethod.PubkeyAddress, None, 0, WORKER_KEY)
+    h.rt.expect_send(NEW_WORKER, AccountMethod.PubkeyAddress, None, 0, WORKER_KEY)
     h.rt.expect_validate_caller_addr(OWNER)
     fails(
         h,
         ExitCode.SysErrForbidden,
-        lambda: h.rt.call(ACTOR, MinerMethod.ChangeWorkerAddress, ChangeWorkerAddressParams(new_worker, ())),
+        lambda: h.rt.call(ACTOR, MinerMethod.ChangeWorkerAddress, ChangeWorkerAddressParams(NEW_WORKER, ())),
     )
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
     too_many = ChangeWorkerAddressParams(WORKER, (CONTROL,) * 11)
@@ -136,17 +143,12 @@ def test_worker_change_takes_effect_after_the_delay(h: Harness) -> None:
 
 
 def test_deadline_cron_applies_a_due_worker_change(h: Harness) -> None:
-    new_worker = Address.new_id(104)
-    h.rt.set_actor_code(new_worker, builtin.ACCOUNT_ACTOR_CODE)
-    h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
-    h.rt.expect_send(new_worker, AccountMethod.PubkeyAddress, None, 0, WORKER_KEY)
-    h.rt.expect_validate_caller_addr(OWNER)
-    h.rt.call(ACTOR, MinerMethod.ChangeWorkerAddress, ChangeWorkerAddressParams(new_worker, (CONTROL,)))
+    request_worker_change(h, (CONTROL,))
     h.precommit(h.precommit_params(1))  # starts the deadline cron
     h.run_quiet_crons_until(
         h.rt.curr_epoch + h.rt.policy.worker_key_change_delay + h.rt.policy.wpost_challenge_window
     )
-    assert h.info().worker == new_worker
+    assert h.info().worker == NEW_WORKER
 
 
 def test_peer_id_and_multiaddrs(h: Harness) -> None:
