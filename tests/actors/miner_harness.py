@@ -4,8 +4,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-
 from actors import builtin
 from actors.account.types import AccountMethod
 from actors.dispatch import METHOD_SEND, encode_params
@@ -65,6 +63,7 @@ from chain.types.sector import (
 from chain.vm.exitcode import ActorError, ExitCode
 from proofs.registered import make_prover_id
 from proofs.seal import verify_seal
+from tests.actors.aborts import aborts
 from tests.actors.mock_runtime import MockRuntime
 
 MINER = Address.new_id(1000)
@@ -401,8 +400,7 @@ def exit_code(exc: BaseException) -> ExitCode | int:
 
 def fails(h: Harness, code: ExitCode, call: Callable[[], object]) -> ActorError:
     """call() aborts with exit code `code`; the harness's runtime forgets what was left expected."""
-    with pytest.raises(ActorError) as err:
+    with aborts(code) as err:
         call()
-    assert err.value.exit_code == code, err.value
     h.rt.reset()
     return err.value

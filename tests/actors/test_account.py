@@ -9,7 +9,8 @@ from chain.crypto.keys import KeyType, PrivateKey
 from chain.crypto.signature import Signature, SigType
 from chain.encoding import dagcbor
 from chain.types.address import Address
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.exitcode import ExitCode
+from tests.actors.aborts import aborts
 from tests.actors.mock_runtime import MockRuntime
 
 ME = Address.new_id(100)
@@ -41,20 +42,17 @@ def test_construct_and_pubkey_address(address: Address) -> None:
 def test_constructor_refuses_non_key_addresses(address: Address) -> None:
     rt = MockRuntime(receiver=ME)
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         rt.call(ACTOR, 1, address)
-    assert err.value.exit_code == ExitCode.ErrIllegalArgument
 
 
 def test_constructor_only_from_system_and_needs_an_address() -> None:
     rt = MockRuntime(receiver=ME, caller=Address.new_id(5))
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.SysErrForbidden):
         rt.call(ACTOR, 1, SECP)
-    assert err.value.exit_code == ExitCode.SysErrForbidden
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrSerialization):
         ACTOR.invoke(rt, 1, dagcbor.encode(5))
-    assert err.value.exit_code == ExitCode.ErrSerialization
 
 
 def test_authenticate_message() -> None:
@@ -67,9 +65,8 @@ def test_authenticate_message() -> None:
     rt.verify()
     rt.expect_validate_caller_any()
     rt.expect_verify_signature(expected_sig, SECP, b"payload", result=False)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         rt.call(ACTOR, account.AccountMethod.AuthenticateMessage, params)
-    assert err.value.exit_code == ExitCode.ErrIllegalArgument
     rt.verify()
 
 
@@ -83,19 +80,17 @@ def test_authenticate_message_with_bls_key_and_bad_state() -> None:
     # A state holding a non-key address (as the burnt-funds actor's does) cannot authenticate.
     rt.set_state(account.AccountState(builtin.BURNT_FUNDS_ACTOR_ADDR))
     rt.expect_validate_caller_any()
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalState):
         rt.call(ACTOR, account.AccountMethod.AuthenticateMessage, params)
-    assert err.value.exit_code == ExitCode.ErrIllegalState
     # A signature too long to be one is the caller's error.
     rt.set_state(account.AccountState(BLS))
     rt.expect_validate_caller_any()
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         rt.call(
             ACTOR,
             account.AccountMethod.AuthenticateMessage,
             account.AuthenticateMessageParams(bytes(300), b""),
         )
-    assert err.value.exit_code == ExitCode.ErrIllegalArgument
 
 
 def test_universal_receiver_hook_accepts_anything() -> None:
@@ -111,13 +106,11 @@ def test_universal_receiver_hook_accepts_anything() -> None:
         == b""
     )
     rt.verify()
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrSerialization):
         ACTOR.invoke(rt, account.AccountMethod.UniversalReceiverHook, dagcbor.encode([1 << 32, b""]))
-    assert err.value.exit_code == ExitCode.ErrSerialization
 
 
 def test_unknown_method() -> None:
     rt = constructed(SECP)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrUnhandledMessage):
         ACTOR.invoke(rt, 3, b"")
-    assert err.value.exit_code == ExitCode.ErrUnhandledMessage

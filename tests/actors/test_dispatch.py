@@ -13,6 +13,7 @@ from chain.encoding.schema import CborTuple, Uint64
 from chain.types.address import Address
 from chain.vm.exitcode import ActorError, ExitCode
 from chain.vm.runtime import Runtime
+from tests.actors.aborts import aborts
 from tests.actors.mock_runtime import MockFailure, MockRuntime
 
 
@@ -82,31 +83,26 @@ def test_constructor_then_method_returns_cbor() -> None:
 def test_bad_params_are_serialization_errors() -> None:
     rt = MockRuntime(receiver=ME)
     for params in (b"\x40", b"\x3a\x00\x01\x00\x00"):  # a byte string, a negative integer
-        with pytest.raises(ActorError) as err:
+        with aborts(ExitCode.ErrSerialization) as err:
             COUNTER.invoke(rt, CounterMethod.Add, params)
-        assert err.value.exit_code == ExitCode.ErrSerialization
         assert "counter.Add" in err.value.message
 
 
 def test_unknown_method_and_unexpected_or_missing_params() -> None:
     rt = MockRuntime(receiver=ME)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrUnhandledMessage):
         COUNTER.invoke(rt, 99, b"")
-    assert err.value.exit_code == ExitCode.ErrUnhandledMessage
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrSerialization):
         COUNTER.invoke(rt, CounterMethod.Constructor, b"\x01")
-    assert err.value.exit_code == ExitCode.ErrSerialization
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrSerialization):
         COUNTER.invoke(rt, CounterMethod.Add, b"")
-    assert err.value.exit_code == ExitCode.ErrSerialization
 
 
 def test_actor_error_carries_exit_code() -> None:
     rt = MockRuntime(receiver=ME)
     rt.expect_validate_caller_any()
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument) as err:
         rt.call(COUNTER, CounterMethod.Add, 0)
-    assert err.value.exit_code == ExitCode.ErrIllegalArgument
     assert str(err.value) == "ErrIllegalArgument(16): amount must be positive"
 
 
@@ -122,9 +118,8 @@ def test_mock_rejects_unexpected_calls_and_unvalidated_callers() -> None:
 def test_wrong_caller_is_forbidden() -> None:
     rt = MockRuntime(receiver=ME, caller=Address.new_id(500))
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.SysErrForbidden):
         rt.call(COUNTER, CounterMethod.Constructor)
-    assert err.value.exit_code == ExitCode.SysErrForbidden
 
 
 def test_duplicate_method_numbers_rejected() -> None:

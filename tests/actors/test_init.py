@@ -9,7 +9,8 @@ from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.state.init_state import InitState
 from chain.types.address import Address
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.exitcode import ExitCode
+from tests.actors.aborts import aborts
 from tests.actors.mock_runtime import MockRuntime
 
 CALLER = Address.new_id(1000)
@@ -35,9 +36,8 @@ def test_constructor() -> None:
 def test_constructor_only_from_system() -> None:
     rt = MockRuntime(receiver=builtin.INIT_ACTOR_ADDR, caller=CALLER)
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.SysErrForbidden):
         rt.call(ACTOR, 1, init.ConstructorParams("mock"))
-    assert err.value.exit_code == ExitCode.SysErrForbidden
 
 
 def exec_ok(rt: MockRuntime, code: CID, expected_id: int, value: int = 0) -> init.ExecReturn:
@@ -72,9 +72,8 @@ def test_exec_miner_only_from_power() -> None:
     rt = constructed()
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, CALLER)
     rt.expect_validate_caller_any()
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrForbidden):
         rt.call(ACTOR, init.InitMethod.Exec, init.ExecParams(builtin.MINER_ACTOR_CODE, b""))
-    assert err.value.exit_code == ExitCode.ErrForbidden
     rt.set_caller(builtin.POWER_ACTOR_CODE, POWER)
     exec_ok(rt, builtin.MINER_ACTOR_CODE, 100)
 
@@ -88,9 +87,8 @@ def test_exec_refuses_accounts_and_singletons(code: CID) -> None:
     rt = constructed()
     rt.set_caller(builtin.POWER_ACTOR_CODE, POWER)
     rt.expect_validate_caller_any()
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrForbidden):
         rt.call(ACTOR, init.InitMethod.Exec, init.ExecParams(code, b""))
-    assert err.value.exit_code == ExitCode.ErrForbidden
 
 
 def test_exec_fails_with_the_constructors_exit_code() -> None:
@@ -99,11 +97,10 @@ def test_exec_fails_with_the_constructors_exit_code() -> None:
     rt.expect_validate_caller_any()
     rt.expect_create_actor(builtin.MULTISIG_ACTOR_CODE, Address.new_id(100))
     rt.expect_send(Address.new_id(100), 1, [1], 0, exit_code=ExitCode.ErrIllegalArgument)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         rt.call(
             ACTOR, init.InitMethod.Exec, init.ExecParams(builtin.MULTISIG_ACTOR_CODE, dagcbor.encode([1]))
         )
-    assert err.value.exit_code == ExitCode.ErrIllegalArgument
     rt.verify()
 
 
@@ -118,9 +115,8 @@ def test_exec_exported_number_and_caller_without_code() -> None:
     rt.verify()
     rt.caller = Address.new_id(4242)  # an actor the runtime knows no code for
     rt.expect_validate_caller_any()
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalState):
         rt.call(ACTOR, init.InitMethod.Exec, exec_params)
-    assert err.value.exit_code == ExitCode.ErrIllegalState
 
 
 def test_exec_with_an_already_mapped_robust_address() -> None:
@@ -130,18 +126,15 @@ def test_exec_with_an_already_mapped_robust_address() -> None:
     state, _ = rt.state(InitState).map_address_to_new_id(rt.store, robust)
     rt.set_state(state)
     rt.expect_validate_caller_any()
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrForbidden):
         rt.call(ACTOR, init.InitMethod.Exec, init.ExecParams(builtin.PAYCH_ACTOR_CODE, b""))
-    assert err.value.exit_code == ExitCode.ErrForbidden
 
 
 def test_bad_params() -> None:
     rt = constructed()
     for method, bad in ((1, [5]), (init.InitMethod.Exec, [b"not a cid", b""]), (init.InitMethod.Exec, [1])):
-        with pytest.raises(ActorError) as err:
+        with aborts(ExitCode.ErrSerialization):
             ACTOR.invoke(rt, method, dagcbor.encode(bad))
-        assert err.value.exit_code == ExitCode.ErrSerialization
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         rt.call(ACTOR, 1, init.ConstructorParams("x" * 300))
-    assert err.value.exit_code == ExitCode.ErrIllegalArgument

@@ -37,8 +37,9 @@ from chain.encoding.errors import DecodeError
 from chain.params import DEVNET
 from chain.types.address import Address
 from chain.types.sector import PieceInfo
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.exitcode import ExitCode
 from proofs.commp import comm_d
+from tests.actors.aborts import aborts
 from tests.actors.market_harness import (
     BAD_SIGNATURE,
     CLIENT,
@@ -74,11 +75,6 @@ from tests.actors.market_harness import (
     tables,
 )
 from tests.actors.mock_runtime import MockRuntime
-
-
-def code_of(exc: pytest.ExceptionInfo[ActorError]) -> ExitCode:
-    return ExitCode(exc.value.exit_code)
-
 
 # -- encodings ------------------------------------------------------------------------------------------
 
@@ -150,9 +146,8 @@ def test_constructor_makes_empty_state() -> None:
 def test_constructor_only_from_system() -> None:
     rt = MockRuntime(receiver=builtin.STORAGE_MARKET_ACTOR_ADDR, caller=STRANGER)
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.SysErrForbidden):
         rt.call(MARKET, 1)
-    assert code_of(err) == ExitCode.SysErrForbidden
 
 
 # -- AddBalance / WithdrawBalance -----------------------------------------------------------------------
@@ -179,9 +174,8 @@ def test_add_balance_requires_value(value: int) -> None:
     rt = new_market()
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, CLIENT)
     rt.value_received = value
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         rt.call(MARKET, MarketMethod.AddBalance, CLIENT)
-    assert code_of(err) == ExitCode.ErrIllegalArgument
 
 
 def test_add_balance_only_from_signable_callers() -> None:
@@ -189,9 +183,8 @@ def test_add_balance_only_from_signable_callers() -> None:
     rt.set_caller(builtin.MINER_ACTOR_CODE, PROVIDER)
     rt.value_received = 10
     rt.expect_validate_caller_type(*SIGNABLE)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.SysErrForbidden):
         rt.call(MARKET, MarketMethod.AddBalance, CLIENT)
-    assert code_of(err) == ExitCode.SysErrForbidden
 
 
 @pytest.mark.parametrize(
@@ -202,9 +195,8 @@ def test_add_balance_for_unknown_address(address: Address) -> None:
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, CLIENT)
     rt.value_received = 10
     rt.expect_validate_caller_type(*SIGNABLE)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         rt.call(MARKET, MarketMethod.AddBalance, address)
-    assert code_of(err) == ExitCode.ErrIllegalArgument
 
 
 def withdraw(
@@ -252,9 +244,8 @@ def test_withdraw_leaves_locked_funds() -> None:
 def test_withdraw_negative_amount() -> None:
     rt = new_market()
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, CLIENT)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         rt.call(MARKET, MarketMethod.WithdrawBalance, WithdrawBalanceParams(CLIENT, -1))
-    assert code_of(err) == ExitCode.ErrIllegalArgument
 
 
 def test_withdraw_by_someone_else_is_forbidden() -> None:
@@ -262,9 +253,8 @@ def test_withdraw_by_someone_else_is_forbidden() -> None:
     add_escrow(rt, CLIENT, 500)
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, STRANGER)
     rt.expect_validate_caller_addr(CLIENT)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.SysErrForbidden):
         rt.call(MARKET, MarketMethod.WithdrawBalance, WithdrawBalanceParams(CLIENT, 1))
-    assert code_of(err) == ExitCode.SysErrForbidden
 
 
 # -- PublishStorageDeals --------------------------------------------------------------------------------
@@ -321,9 +311,8 @@ def test_publish_drops_deal_with_bad_signature() -> None:
 
 def rejected(rt: MockRuntime, deal: DealProposal, network: Network | None = None) -> None:
     """Publishing deal alone fails with 'all deal proposals invalid'."""
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument) as err:
         publish(rt, [sign(deal)], network)
-    assert code_of(err) == ExitCode.ErrIllegalArgument
     assert "invalid" in err.value.message
 
 
@@ -419,9 +408,8 @@ def test_publish_with_no_deals() -> None:
     rt = new_market()
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
     rt.expect_validate_caller_type(*SIGNABLE)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         rt.call(MARKET, MarketMethod.PublishStorageDeals, PublishStorageDealsParams(()))
-    assert code_of(err) == ExitCode.ErrIllegalArgument
 
 
 @pytest.mark.parametrize(
@@ -438,9 +426,8 @@ def test_publish_provider_must_be_a_miner(provider: Address, code: ExitCode) -> 
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
     rt.expect_validate_caller_type(*SIGNABLE)
     deal = sign(proposal(provider=provider))
-    with pytest.raises(ActorError) as err:
+    with aborts(code):
         rt.call(MARKET, MarketMethod.PublishStorageDeals, PublishStorageDealsParams((deal,)))
-    assert code_of(err) == code
 
 
 def test_publish_caller_must_be_worker_or_control() -> None:
@@ -448,9 +435,8 @@ def test_publish_caller_must_be_worker_or_control() -> None:
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
     rt.expect_validate_caller_type(*SIGNABLE)
     expect_control_addresses(rt)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrForbidden):
         rt.call(MARKET, MarketMethod.PublishStorageDeals, PublishStorageDealsParams((sign(proposal()),)))
-    assert code_of(err) == ExitCode.ErrForbidden
 
 
 def test_publish_fails_when_the_miner_does() -> None:
@@ -458,9 +444,8 @@ def test_publish_fails_when_the_miner_does() -> None:
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
     rt.expect_validate_caller_type(*SIGNABLE)
     rt.expect_send(PROVIDER, 2, None, 0, exit_code=ExitCode.ErrIllegalState)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalState):
         rt.call(MARKET, MarketMethod.PublishStorageDeals, PublishStorageDealsParams((sign(proposal()),)))
-    assert code_of(err) == ExitCode.ErrIllegalState
 
 
 def test_publish_with_mocked_signature_result() -> None:
@@ -547,36 +532,32 @@ def test_verify_deals_for_activation_failures(sector: SectorDeals, code: ExitCod
     add_escrow(rt, CLIENT, 10**9)
     add_escrow(rt, PROVIDER, 10**9)
     publish(rt, [sign(d) for d in deals])
-    with pytest.raises(ActorError) as err:
+    with aborts(code):
         verify_for_activation(rt, [sector])
-    assert code_of(err) == code
 
 
 def test_verify_deals_for_activation_checks_provider_and_start() -> None:
     rt = new_market()
     a, _ = two_deals(rt)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrForbidden):
         as_miner(rt, OTHER_PROVIDER)
         rt.call(
             MARKET,
             MarketMethod.VerifyDealsForActivation,
             VerifyDealsForActivationParams((SectorDeals(SEAL_PROOF_2KIB, 400, (a,)),)),
         )
-    assert code_of(err) == ExitCode.ErrForbidden
     rt.reset()
     rt.curr_epoch = 101
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         verify_for_activation(rt, [SectorDeals(SEAL_PROOF_2KIB, 400, (a,))])
-    assert code_of(err) == ExitCode.ErrIllegalArgument
 
 
 def test_verify_deals_for_activation_only_from_miners() -> None:
     rt = new_market()
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.SysErrForbidden):
         rt.call(MARKET, MarketMethod.VerifyDealsForActivation, VerifyDealsForActivationParams(()))
-    assert code_of(err) == ExitCode.SysErrForbidden
 
 
 def activate(rt: MockRuntime, deal_ids: tuple[int, ...], expiry: int = 400) -> ActivateDealsResult:
@@ -601,22 +582,18 @@ def test_activate_deals_failures() -> None:
     rt = new_market()
     a, b = two_deals(rt)
     activate(rt, (a,))
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         activate(rt, (a,))
-    assert code_of(err) == ExitCode.ErrIllegalArgument
     rt.reset()
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrNotFound):
         activate(rt, (9,))
-    assert code_of(err) == ExitCode.ErrNotFound
     rt.reset()
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         activate(rt, (b,), expiry=250)
-    assert code_of(err) == ExitCode.ErrIllegalArgument
     rt.reset()
     rt.curr_epoch = 150
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         activate(rt, (b,))
-    assert code_of(err) == ExitCode.ErrIllegalArgument
 
 
 # -- OnMinerSectorsTerminate ------------------------------------------------------------------------
@@ -644,14 +621,12 @@ def test_terminate_marks_active_deals_slashed() -> None:
 def test_terminate_failures() -> None:
     rt = new_market()
     a, _ = two_deals(rt)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         terminate(rt, 150, (a,))  # never activated
-    assert code_of(err) == ExitCode.ErrIllegalArgument
     rt.reset()
     activate(rt, (a,))
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalState):
         terminate(rt, 150, (a,), miner=OTHER_PROVIDER)
-    assert code_of(err) == ExitCode.ErrIllegalState
 
 
 # -- ComputeDataCommitment ----------------------------------------------------------------------------
@@ -677,13 +652,12 @@ def test_compute_data_commitment() -> None:
 def test_compute_data_commitment_missing_deal() -> None:
     rt = new_market()
     as_miner(rt)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrNotFound):
         rt.call(
             MARKET,
             MarketMethod.ComputeDataCommitment,
             ComputeDataCommitmentParams((SectorDataSpec((3,), SEAL_PROOF_2KIB),)),
         )
-    assert code_of(err) == ExitCode.ErrNotFound
 
 
 # -- CronTick -------------------------------------------------------------------------------------------
@@ -761,9 +735,8 @@ def test_cron_only_from_cron_actor() -> None:
     rt = new_market()
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, STRANGER)
     rt.expect_validate_caller_addr(builtin.CRON_ACTOR_ADDR)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.SysErrForbidden):
         rt.call(MARKET, MarketMethod.CronTick)
-    assert code_of(err) == ExitCode.SysErrForbidden
 
 
 def test_full_lifecycle_state_is_deterministic() -> None:

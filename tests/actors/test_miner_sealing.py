@@ -22,10 +22,11 @@ from chain.encoding.multihash import BLAKE2B_256, Multihash
 from chain.params import MAINNET
 from chain.types.address import Address
 from chain.types.sector import SealVerifyInfo, SectorID
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.exitcode import ExitCode
 from proofs import merkle
 from proofs.registered import RegisteredPoStProof, RegisteredSealProof, make_prover_id
 from proofs.seal import prove_commit, seal
+from tests.actors.aborts import aborts
 from tests.actors.miner_harness import (
     ENTROPY,
     MINER,
@@ -267,9 +268,8 @@ def test_mainnet_refuses_sector_sizes_proofs_cannot_verify() -> None:
     h = Harness()
     h.rt.policy = MAINNET
     # a 32 GiB miner (its Window PoSt is 13) cannot be created
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         h.construct(window_post_proof=RegisteredPoStProof.STACKED_DRG_WINDOW_32GIB_V1_1)
-    assert err.value.exit_code == ExitCode.ErrIllegalArgument
     h.rt.reset()
     # a 512 MiB miner can, and its 32 and 64 GiB pre-commits are refused
     h.construct(window_post_proof=RegisteredPoStProof.STACKED_DRG_WINDOW_512MIB_V1_1)

@@ -23,6 +23,7 @@ from chain.encoding import dagcbor
 from chain.encoding.bigint import encode_bigint
 from chain.types.address import Address
 from chain.vm.exitcode import ActorError, ExitCode
+from tests.actors.aborts import aborts
 from tests.actors.mock_runtime import MockRuntime
 
 OWNER = Address.new_id(101)
@@ -86,9 +87,8 @@ def test_constructor() -> None:
     assert PowerState.from_cbor(dagcbor.decode(dagcbor.encode(state.to_cbor()))) == state
     rt2 = MockRuntime(receiver=builtin.STORAGE_POWER_ACTOR_ADDR, caller=OWNER)
     rt2.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.SysErrForbidden):
         rt2.call(ACTOR, PowerMethod.Constructor)
-    assert err.value.exit_code == ExitCode.SysErrForbidden
 
 
 def test_create_miner_opens_a_claim() -> None:
@@ -105,9 +105,8 @@ def test_create_miner_rejects_non_signable_callers_and_failed_exec() -> None:
     rt.set_caller(builtin.MINER_ACTOR_CODE, MINER)
     rt.expect_validate_caller_type(*builtin.CALLER_TYPES_SIGNABLE)
     params = CreateMinerParams(OWNER, WORKER, WPOST_2K, b"", ())
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.SysErrForbidden):
         rt.call(ACTOR, PowerMethod.CreateMiner, params)
-    assert err.value.exit_code == ExitCode.SysErrForbidden
 
     rt = constructed()
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
@@ -117,9 +116,8 @@ def test_create_miner_rejects_non_signable_callers_and_failed_exec() -> None:
     rt.expect_send(
         builtin.INIT_ACTOR_ADDR, InitMethod.Exec, exec_params, 0, None, ExitCode.ErrIllegalArgument
     )
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         rt.call(ACTOR, PowerMethod.CreateMiner, params)
-    assert err.value.exit_code == ExitCode.ErrIllegalArgument
     assert rt.state(PowerState).miner_count == 0
 
 
@@ -150,19 +148,16 @@ def test_update_claimed_power_rejects() -> None:
     create_miner(rt)
     as_miner(rt, MINER2)
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrNotFound):
         rt.call(ACTOR, PowerMethod.UpdateClaimedPower, UpdateClaimedPowerParams(1, 1))
-    assert err.value.exit_code == ExitCode.ErrNotFound
     as_miner(rt)
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalState):
         rt.call(ACTOR, PowerMethod.UpdateClaimedPower, UpdateClaimedPowerParams(-1, 0))
-    assert err.value.exit_code == ExitCode.ErrIllegalState
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.SysErrForbidden):
         rt.call(ACTOR, PowerMethod.UpdateClaimedPower, UpdateClaimedPowerParams(1, 1))
-    assert err.value.exit_code == ExitCode.SysErrForbidden
 
 
 def enroll(rt: MockRuntime, epoch: int, payload: bytes, miner: Address = MINER) -> None:
@@ -181,9 +176,8 @@ def test_enroll_cron_event() -> None:
     assert [e.callback_payload for e in queue.events_at(5)] == [b"\x81\x01", b"\x81\x02"]
     as_miner(rt)
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         rt.call(ACTOR, PowerMethod.EnrollCronEvent, EnrollCronEventParams(-1, b""))
-    assert err.value.exit_code == ExitCode.ErrIllegalArgument
 
 
 def tick(rt: MockRuntime, deliveries: list[tuple[Address, bytes, ExitCode]], raw_power: int) -> None:
@@ -239,9 +233,8 @@ def test_on_epoch_tick_end_only_from_cron() -> None:
     rt = constructed()
     rt.caller = OWNER
     rt.expect_validate_caller_addr(builtin.CRON_ACTOR_ADDR)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.SysErrForbidden):
         rt.call(ACTOR, PowerMethod.OnEpochTickEnd)
-    assert err.value.exit_code == ExitCode.SysErrForbidden
 
 
 def test_update_pledge_total() -> None:
@@ -252,14 +245,12 @@ def test_update_pledge_total() -> None:
     rt.call(ACTOR, PowerMethod.UpdatePledgeTotal, encode_bigint(700))
     assert rt.state(PowerState).total_pledge_collateral == 700
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalState):
         rt.call(ACTOR, PowerMethod.UpdatePledgeTotal, encode_bigint(-701))
-    assert err.value.exit_code == ExitCode.ErrIllegalState
     as_miner(rt, MINER2)
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrForbidden):
         rt.call(ACTOR, PowerMethod.UpdatePledgeTotal, encode_bigint(1))
-    assert err.value.exit_code == ExitCode.ErrForbidden
 
 
 def test_total_power_counts_only_miners_above_minimum_once_enough_are() -> None:

@@ -20,7 +20,8 @@ from actors.smoothing import PRECISION, FilterEstimate, extrapolated_cum_sum_of_
 from chain.encoding import dagcbor
 from chain.encoding.bigint import encode_bigint
 from chain.types.address import Address
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.exitcode import ExitCode
+from tests.actors.aborts import aborts
 from tests.actors.mock_runtime import MockRuntime
 
 MINER = Address.new_id(1000)
@@ -102,15 +103,13 @@ def test_constructor_sets_first_epoch() -> None:
 def test_constructor_rejects_nil_power_and_other_callers() -> None:
     rt = MockRuntime(receiver=builtin.REWARD_ACTOR_ADDR)
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         rt.call_raw(ACTOR, RewardMethod.Constructor, dagcbor.encode(None))
-    assert err.value.exit_code == ExitCode.ErrIllegalArgument
 
     rt = MockRuntime(receiver=builtin.REWARD_ACTOR_ADDR, caller=Address.new_id(7))
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.SysErrForbidden):
         rt.call(ACTOR, RewardMethod.Constructor, encode_bigint(0))
-    assert err.value.exit_code == ExitCode.SysErrForbidden
 
 
 def award(rt: MockRuntime, params: AwardBlockRewardParams, *sends: tuple[object, ...]) -> None:
@@ -171,17 +170,15 @@ def test_award_pays_out_the_rest_of_a_dry_balance() -> None:
 )
 def test_award_rejects(params: AwardBlockRewardParams, balance: int, code: ExitCode) -> None:
     rt = constructed(balance=balance)
-    with pytest.raises(ActorError) as err:
+    with aborts(code):
         award(rt, params)
-    assert err.value.exit_code == code
 
 
 def test_award_only_from_system() -> None:
     rt = constructed(balance=FIL)
     rt.caller = Address.new_id(50)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.SysErrForbidden):
         award(rt, AwardBlockRewardParams(MINER, 0, 0, 1))
-    assert err.value.exit_code == ExitCode.SysErrForbidden
 
 
 def test_this_epoch_reward() -> None:
@@ -226,10 +223,8 @@ def test_update_network_kpi_rejects() -> None:
     rt = constructed()
     rt.caller = builtin.STORAGE_POWER_ACTOR_ADDR
     rt.expect_validate_caller_addr(builtin.STORAGE_POWER_ACTOR_ADDR)
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.ErrIllegalArgument):
         rt.call_raw(ACTOR, RewardMethod.UpdateNetworkKPI, dagcbor.encode(None))
-    assert err.value.exit_code == ExitCode.ErrIllegalArgument
     rt.caller = builtin.CRON_ACTOR_ADDR
-    with pytest.raises(ActorError) as err:
+    with aborts(ExitCode.SysErrForbidden):
         kpi(rt, 0)
-    assert err.value.exit_code == ExitCode.SysErrForbidden
