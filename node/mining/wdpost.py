@@ -65,6 +65,7 @@ from node.mining.chain_api import (
 from node.mining.local_proving import LocalProving
 from node.mining.wdpost_declare import DeclarationStatus, FaultDeclarer
 from node.mining.wdpost_faults import next_deadline
+from node.mining.wdpost_notes import note_failure, push_or_note
 from node.mining.wdpost_proofs import (
     DeadlineProofs,
     PartitionTask,
@@ -74,7 +75,6 @@ from node.mining.wdpost_proofs import (
     post_entropy,
     prove_deadline,
 )
-from node.mining.wdpost_push import push_or_note
 from node.sealing.sectors import SectorStore
 
 CHALLENGE_CONFIDENCE: Final = 1
@@ -352,14 +352,8 @@ class WindowPoStScheduler:
             try:
                 await self._advance(run, head, info, reorged)
             except Exception as exc:
-                run.last_error = describe_error(exc)
-                log.error(
-                    "window post failed",
-                    deadline=run.info.index,
-                    open=run.info.open,
-                    height=height,
-                    error=run.last_error,
-                    exc_info=exc,
+                note_failure(
+                    run, exc, "window post failed", deadline=run.info.index, open=run.info.open, height=height
                 )
 
     async def _close(self, run: DeadlineRun, head: TipSet) -> None:

@@ -44,7 +44,6 @@ from chain.stmgr.search import MessageReplaced, UnknownMessage
 from chain.types.address import Address
 from chain.types.bitfield import BitField
 from chain.types.tipset import TipSet
-from node.daemon import describe_error
 from node.mining.chain_api import MessagePush, MessageSearch, MinerChainState, PendingMessages
 from node.mining.wdpost_faults import (
     CHECK_DEADLINES_AHEAD,
@@ -62,8 +61,8 @@ from node.mining.wdpost_faults import (
     still_needed,
     unrecovered_faults,
 )
+from node.mining.wdpost_notes import note_failure, push_or_note
 from node.mining.wdpost_proofs import provable_sectors
-from node.mining.wdpost_push import push_or_note
 from node.sealing.sectors import SectorStore
 
 log = structlog.get_logger("wdpost")
@@ -193,14 +192,13 @@ class FaultDeclarer:
             try:
                 await self._advance(current_run, miner, head, info)
             except Exception as exc:
-                current_run.last_error = describe_error(exc)
-                log.error(
+                note_failure(
+                    current_run,
+                    exc,
                     "fault declaration failed",
                     deadline=target.index,
                     open=target.open,
                     height=height,
-                    error=current_run.last_error,
-                    exc_info=exc,
                 )
         horizon = height - self.policy.wpost_proving_period
         for open_epoch in [o for o, r in self._runs.items() if r.info.close < horizon]:

@@ -1,6 +1,6 @@
-"""Pushing a Window PoSt service's message (a PoSt, a fault or recovery declaration): a refusal by the
-pool is kept as the run's last error and logged, never raised, so the service tries again at a later
-head instead of failing."""
+"""What the Window PoSt services do with a failure of one deadline's work (a step that raised, a
+message the pool refused): it is kept as the run's last error (shown by `filpy miner proving`) and
+logged, never raised, so the service goes on and tries again at a later head."""
 
 from typing import Any, Protocol
 
@@ -17,6 +17,12 @@ log = structlog.get_logger("wdpost")
 
 class _Run(Protocol):
     last_error: str | None
+
+
+def note_failure(run: _Run, exc: Exception, event: str, **fields: Any) -> None:
+    """A step of run raised exc: kept as its last error, `event` logged with fields and the traceback."""
+    run.last_error = describe_error(exc)
+    log.error(event, error=run.last_error, exc_info=exc, **fields)
 
 
 async def push_or_note(
