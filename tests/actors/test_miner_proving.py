@@ -55,6 +55,15 @@ def one_sector(h: Harness, number: int = 1, **kwargs: object) -> tuple[SectorOnC
     return sector, deadline, partition
 
 
+def to_deadline_last(h: Harness, index: int) -> DeadlineInfo:
+    """Run the quiet crons up to the last epoch of deadline `index` (its next instance), and stop at that
+    epoch, its cron not run yet."""
+    info = h.deadline_info(index)
+    h.run_quiet_crons_until(info.last() - 1)
+    h.rt.curr_epoch = info.last()
+    return info
+
+
 def to_deadline_open(h: Harness, index: int) -> DeadlineInfo:
     """Run the quiet crons of the deadlines before `index`, then stop at its opening."""
     h.run_quiet_crons_until(h.deadline_info(index).open)
@@ -292,9 +301,7 @@ def test_recovery_needs_the_fee_debt_paid(h: Harness) -> None:
 
 def test_missed_post_is_an_undeclared_fault_with_a_penalty(h: Harness) -> None:
     sector, deadline, partition = one_sector(h)
-    info = h.deadline_info(deadline)
-    h.run_quiet_crons_until(info.last() - 1)
-    h.rt.curr_epoch = info.last()
+    to_deadline_last(h, deadline)
     fee = continued_fee(SECTOR_SIZE)
     assert fee > 0
 
@@ -312,9 +319,7 @@ def test_missed_post_is_an_undeclared_fault_with_a_penalty(h: Harness) -> None:
 
 def test_sector_faulty_past_the_max_age_is_terminated(h: Harness) -> None:
     sector, deadline, partition = one_sector(h)
-    info = h.deadline_info(deadline)
-    h.run_quiet_crons_until(info.last() - 1)
-    h.rt.curr_epoch = info.last()
+    info = to_deadline_last(h, deadline)
     fee = continued_fee(SECTOR_SIZE)
 
     def first() -> None:
@@ -326,9 +331,7 @@ def test_sector_faulty_past_the_max_age_is_terminated(h: Harness) -> None:
     fault_expiration = info.last() + h.rt.policy.fault_max_age
     # every later occurrence of this deadline charges the continued fault fee until the max age
     while True:
-        info = h.deadline_info(deadline)
-        h.run_quiet_crons_until(info.last() - 1)
-        h.rt.curr_epoch = info.last()
+        info = to_deadline_last(h, deadline)
         if info.last() >= fault_expiration:
             break
 

@@ -72,11 +72,16 @@ def as_miner(rt: MockRuntime, miner: Address = MINER) -> None:
     rt.set_caller(builtin.MINER_ACTOR_CODE, miner)
 
 
-def update_power(rt: MockRuntime, raw: int, qa: int, miner: Address = MINER) -> None:
+def miner_call(rt: MockRuntime, method: PowerMethod, params: object, miner: Address) -> None:
+    """A call of the power actor by a miner actor (the caller type the method validates)."""
     as_miner(rt, miner)
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
-    rt.call(ACTOR, PowerMethod.UpdateClaimedPower, UpdateClaimedPowerParams(raw, qa))
+    rt.call(ACTOR, method, params)
     rt.verify()
+
+
+def update_power(rt: MockRuntime, raw: int, qa: int, miner: Address = MINER) -> None:
+    miner_call(rt, PowerMethod.UpdateClaimedPower, UpdateClaimedPowerParams(raw, qa), miner)
 
 
 def test_constructor() -> None:
@@ -161,10 +166,7 @@ def test_update_claimed_power_rejects() -> None:
 
 
 def enroll(rt: MockRuntime, epoch: int, payload: bytes, miner: Address = MINER) -> None:
-    as_miner(rt, miner)
-    rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
-    rt.call(ACTOR, PowerMethod.EnrollCronEvent, EnrollCronEventParams(epoch, payload))
-    rt.verify()
+    miner_call(rt, PowerMethod.EnrollCronEvent, EnrollCronEventParams(epoch, payload), miner)
 
 
 def test_enroll_cron_event() -> None:
