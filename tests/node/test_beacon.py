@@ -13,11 +13,13 @@ from chain.consensus.beacon import MockBeacon
 from chain.consensus.drand import DrandBeacon, DrandChainInfo, DrandKey
 from chain.store.blockstore import LevelDBBlockstore, MemoryBlockstore
 from chain.types.beacon import BeaconEntry
+from chain.types.block import BlockHeader
 from node.beacon.service import BeaconService
 from node.beacon.setup import (
     BEACON_DRAND,
     BEACON_MOCK,
     BeaconSetupError,
+    NodeBeacon,
     beacon_kind_of,
     check_genesis_commits,
     create_drand_chain,
@@ -239,6 +241,27 @@ def repo(tmp_path: Path) -> Iterator[Repo]:
         yield opened
 
 
+def open_in(
+    repo: Repo,
+    kind: str,
+    genesis: BlockHeader,
+    block_delay: int,
+    *,
+    info_path: Path | None = None,
+    keystore: Keystore | None = None,
+) -> NodeBeacon:
+    """open_beacon as the node of repo calls it (its drand files and keystore unless given), the rounds
+    kept in memory."""
+    return open_beacon(
+        kind,
+        genesis=genesis,
+        block_delay=block_delay,
+        info_path=repo.drand_path if info_path is None else info_path,
+        keystore=repo.keystore if keystore is None else keystore,
+        meta=MemoryMetadata(),
+    )
+
+
 def test_a_devnet_with_its_own_drand_beacon(repo: Repo) -> None:
     devnet = prepare_devnet(repo, accounts=1, clock=lambda: GENESIS, beacon=BEACON_DRAND)
     assert devnet.beacon == BEACON_DRAND
@@ -252,22 +275,10 @@ def test_a_devnet_with_its_own_drand_beacon(repo: Repo) -> None:
     assert key is not None and key.public_key == info.public_key
 
     # the node of this repo produces; a node with the chain info but not the key only listens
-    opened = open_beacon(
-        BEACON_DRAND,
-        genesis=header,
-        block_delay=info.period,
-        info_path=repo.drand_path,
-        keystore=repo.keystore,
-        meta=MemoryMetadata(),
-    )
+    opened = open_in(repo, BEACON_DRAND, header, info.period)
     assert opened.service is not None and opened.service.producing and opened.beacon is opened.service.beacon
-    listener = open_beacon(
-        BEACON_DRAND,
-        genesis=header,
-        block_delay=info.period,
-        info_path=repo.drand_path,
-        keystore=Keystore.create(repo.path / "other-keystore"),
-        meta=MemoryMetadata(),
+    listener = open_in(
+        repo, BEACON_DRAND, header, info.period, keystore=Keystore.create(repo.path / "other-keystore")
     )
     assert listener.service is not None and not listener.service.producing
 
@@ -277,14 +288,7 @@ def test_a_devnet_with_its_own_drand_beacon(repo: Repo) -> None:
     with pytest.raises(
         BeaconSetupError, match="made for the drand beacon, not mock: start with --beacon drand"
     ):
-        open_beacon(
-            BEACON_MOCK,
-            genesis=header,
-            block_delay=info.period,
-            info_path=repo.drand_path,
-            keystore=repo.keystore,
-            meta=MemoryMetadata(),
-        )
+        open_in(repo, BEACON_MOCK, header, info.period)
     assert prepare_devnet(repo).beacon == BEACON_DRAND  # resumed as it was made
 
     # --reset removes the chain info with the chain
@@ -296,24 +300,10 @@ def test_the_mock_devnet_is_lotus_shaped(repo: Repo) -> None:
     devnet = prepare_devnet(repo, accounts=1, clock=lambda: GENESIS)
     assert devnet.beacon == BEACON_MOCK == beacon_kind_of(devnet.genesis)
     assert devnet.genesis.beacon_entries == (BeaconEntry(0, bytes(32)),)
-    opened = open_beacon(
-        BEACON_MOCK,
-        genesis=devnet.genesis,
-        block_delay=4,
-        info_path=repo.drand_path,
-        keystore=repo.keystore,
-        meta=MemoryMetadata(),
-    )
+    opened = open_in(repo, BEACON_MOCK, devnet.genesis, 4)
     assert isinstance(opened.beacon, MockBeacon) and opened.service is None
     with pytest.raises(BeaconSetupError, match="made for the mock beacon, not drand"):
-        open_beacon(
-            BEACON_DRAND,
-            genesis=devnet.genesis,
-            block_delay=4,
-            info_path=repo.drand_path,
-            keystore=repo.keystore,
-            meta=MemoryMetadata(),
-        )
+        open_in(repo, BEACON_DRAND, devnet.genesis, 4)
 
 
 def test_a_chain_info_the_genesis_does_not_commit_to_is_refused(repo: Repo, tmp_path: Path) -> None:
@@ -333,14 +323,7 @@ def test_a_chain_info_the_genesis_does_not_commit_to_is_refused(repo: Repo, tmp_
     path = tmp_path / "drand.json"
     write_chain_info(path, forged)
     with pytest.raises(BeaconSetupError, match="cannot vouch"):
-        open_beacon(
-            BEACON_DRAND,
-            genesis=header,
-            block_delay=info.period,
-            info_path=path,
-            keystore=repo.keystore,
-            meta=MemoryMetadata(),
-        )
+        open_in(repo, BEACON_DRAND, header, info.period, info_path=path)
     # damaged or missing files
     path.write_text('{"public_key": "00"}')
     with pytest.raises(BeaconSetupError, match="is not a drand chain info"):
