@@ -31,6 +31,21 @@ def _partition_in(partitions: Partitions, index: int, numbers: BitField) -> Part
     return partition
 
 
+def _record_faults(
+    store: Blockstore,
+    partition: Partition,
+    sectors: Sectors,
+    numbers: BitField,
+    sector_size: int,
+    quant: QuantSpec,
+    fault_expiration: int,
+) -> tuple[Partition, PowerPair]:
+    """The partition with the live ones of numbers faulty (their infos loaded), and the power newly
+    faulty."""
+    live = numbers & partition.live()
+    return partition.record_faults(store, live, _infos(sectors, live), sector_size, quant, fault_expiration)
+
+
 def _with_partitions(deadline: Deadline, partitions: Partitions, removed_live: int = 0) -> Deadline:
     faulty = PowerPair()
     for _, partition in partitions.items():
@@ -57,9 +72,8 @@ def declare_faults(
     lost = PowerPair()
     for index, numbers in declarations:
         partition = _partition_in(partitions, index, numbers)
-        targets = numbers & partition.live()
-        partition, new_faulty = partition.record_faults(
-            store, targets, _infos(sectors, targets), sector_size, quant, fault_expiration
+        partition, new_faulty = _record_faults(
+            store, partition, sectors, numbers, sector_size, quant, fault_expiration
         )
         partitions.set(index, partition)
         lost = lost + new_faulty
@@ -108,9 +122,8 @@ def record_proven_partitions(
         if post.index in posted:
             continue
         partition = _partition_in(partitions, post.index, post.skipped)
-        skipped = post.skipped & partition.live()
-        partition, lost = partition.record_faults(
-            store, skipped, _infos(sectors, skipped), sector_size, quant, fault_expiration
+        partition, lost = _record_faults(
+            store, partition, sectors, post.skipped, sector_size, quant, fault_expiration
         )
         partition, regained = partition.recover_faults(store, _infos(sectors, partition.recoveries), quant)
         partitions.set(post.index, partition)
@@ -172,9 +185,8 @@ def process_deadline_end(
     fault_terminated: list[SectorOnChainInfo] = []
     for index, partition in partitions.items():
         if index not in deadline.partitions_posted:
-            live = partition.live()
-            partition, new_faulty = partition.record_faults(
-                store, live, _infos(sectors, live), sector_size, quant, fault_expiration
+            partition, new_faulty = _record_faults(
+                store, partition, sectors, partition.live(), sector_size, quant, fault_expiration
             )
             detected = detected + new_faulty
         partition, on_time, early = partition.pop_expired(store, last_epoch, quant)
