@@ -334,19 +334,24 @@ def exec_world() -> World:
     return make_world(invoker=TEST_INVOKER.with_actors(FAKE_MULTISIG))
 
 
-def test_init_exec_creates_an_actor_with_id_and_robust_address() -> None:
-    world = exec_world()
-    params = ExecParams(builtin.MULTISIG_ACTOR_CODE, dagcbor.encode([b"a", b"b"])).to_cbor()
-    ret = world.vm().apply_message(
+def init_exec(world: World, params: object, value: int = 0) -> ApplyRet:
+    """Account 0 asks the init actor to Exec (params: ExecParams as CBOR data, to_cbor())."""
+    return world.vm().apply_message(
         world.message(
             0,
             builtin.INIT_ACTOR_ADDR,
             method=InitMethod.Exec,
             params=dagcbor.encode(params),
-            value=2 * FIL,
+            value=value,
             gas_limit=100_000_000,
         )
     )
+
+
+def test_init_exec_creates_an_actor_with_id_and_robust_address() -> None:
+    world = exec_world()
+    params = ExecParams(builtin.MULTISIG_ACTOR_CODE, dagcbor.encode([b"a", b"b"])).to_cbor()
+    ret = init_exec(world, params, value=2 * FIL)
     assert ret.exit_code == 0, ret.error
     out = ExecReturn.from_cbor(dagcbor.decode(ret.receipt.return_data))
     assert out.id_address == Address.new_id(103)
@@ -363,28 +368,12 @@ def test_init_exec_failures_roll_back() -> None:
     world = exec_world()
     init_before = world.tree.get_actor(builtin.INIT_ACTOR_ADDR)
     bad = ExecParams(builtin.MULTISIG_ACTOR_CODE, dagcbor.encode([])).to_cbor()
-    ret = world.vm().apply_message(
-        world.message(
-            0,
-            builtin.INIT_ACTOR_ADDR,
-            method=InitMethod.Exec,
-            params=dagcbor.encode(bad),
-            gas_limit=100_000_000,
-        )
-    )
+    ret = init_exec(world, bad)
     expect_exit(ret.exit_code, ExitCode.ErrIllegalArgument)  # the constructor's exit code
     assert world.tree.get_actor(builtin.INIT_ACTOR_ADDR) == init_before
     assert world.tree.get_actor(Address.new_id(103)) is None
     miner = ExecParams(builtin.MINER_ACTOR_CODE, b"").to_cbor()
-    ret = world.vm().apply_message(
-        world.message(
-            0,
-            builtin.INIT_ACTOR_ADDR,
-            method=InitMethod.Exec,
-            params=dagcbor.encode(miner),
-            gas_limit=100_000_000,
-        )
-    )
+    ret = init_exec(world, miner)
     expect_exit(ret.exit_code, ExitCode.ErrForbidden)
     state = InitState.from_cbor(get_cbor(world.store, world.tree.get_actor(builtin.INIT_ACTOR_ADDR).head))  # type: ignore[union-attr]
     assert state.next_id == 103
