@@ -4,6 +4,7 @@ gossip verdicts and producer, waiting for a round, and setting a drand beacon up
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -241,25 +242,11 @@ def repo(tmp_path: Path) -> Iterator[Repo]:
         yield opened
 
 
-def open_in(
-    repo: Repo,
-    kind: str,
-    genesis: BlockHeader,
-    block_delay: int,
-    *,
-    info_path: Path | None = None,
-    keystore: Keystore | None = None,
-) -> NodeBeacon:
+def open_in(repo: Repo, kind: str, genesis: BlockHeader, block_delay: int, **given: Any) -> NodeBeacon:
     """open_beacon as the node of repo calls it (its drand files and keystore unless given), the rounds
     kept in memory."""
-    return open_beacon(
-        kind,
-        genesis=genesis,
-        block_delay=block_delay,
-        info_path=repo.drand_path if info_path is None else info_path,
-        keystore=repo.keystore if keystore is None else keystore,
-        meta=MemoryMetadata(),
-    )
+    where: dict[str, Any] = {"info_path": repo.drand_path, "keystore": repo.keystore} | given
+    return open_beacon(kind, genesis=genesis, block_delay=block_delay, meta=MemoryMetadata(), **where)
 
 
 def test_a_devnet_with_its_own_drand_beacon(repo: Repo) -> None:
