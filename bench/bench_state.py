@@ -2,6 +2,8 @@
 
 import random
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from bench.common import per_second, report, seconds, section
 from chain.encoding.cid import CID
@@ -46,15 +48,7 @@ def _hamt_section(n: int) -> None:
 
     rnd = random.Random(1)
     probe = [keys[rnd.randrange(n)] for _ in range(2000)]
-    warm = per_second(lambda: [hamt.get(k) for k in probe], batch=2000)
-    report("get (nodes already decoded)", warm, "ops/s")
-
-    def cold_gets() -> None:
-        fresh = Hamt.load(store, root)
-        for key in probe:
-            fresh.get(key)
-
-    report("get (fresh load, decoding nodes)", 2000 / seconds(cold_gets), "ops/s")
+    _report_gets(hamt, lambda: Hamt.load(store, root), probe)
 
     def transfers() -> None:
         _thousand_transfers(Hamt.load(store, root), probe)
@@ -77,6 +71,19 @@ def _hamt_section(n: int) -> None:
         tree.flush()
 
     report("100 updates + flush on a fresh load", 1 / seconds(update_flush), "flushes/s")
+
+
+def _report_gets(tree: Hamt | Amt, load: Callable[[], Hamt | Amt], probe: Sequence[Any]) -> None:
+    """Reads of the probe keys on the tree as it is (nodes decoded) and on a fresh load of it."""
+    warm = per_second(lambda: [tree.get(k) for k in probe], batch=len(probe))
+    report("get (nodes already decoded)", warm, "ops/s")
+
+    def cold_gets() -> None:
+        fresh = load()
+        for key in probe:
+            fresh.get(key)
+
+    report("get (fresh load, decoding nodes)", len(probe) / seconds(cold_gets), "ops/s")
 
 
 def _thousand_transfers(tree: Hamt, keys: list[bytes]) -> None:
@@ -103,15 +110,7 @@ def _amt_section(n: int) -> None:
     report("flush (all nodes new)", time.perf_counter() - start, "s", f"{len(store):,} blocks")
     rnd = random.Random(2)
     probe = [rnd.randrange(n) for _ in range(2000)]
-    warm = per_second(lambda: [amt.get(i) for i in probe], batch=2000)
-    report("get (nodes already decoded)", warm, "ops/s")
-
-    def cold_gets() -> None:
-        fresh = Amt.load(store, root)
-        for index in probe:
-            fresh.get(index)
-
-    report("get (fresh load, decoding nodes)", 2000 / seconds(cold_gets), "ops/s")
+    _report_gets(amt, lambda: Amt.load(store, root), probe)
 
     def random_sets() -> None:
         fresh = Amt.load(store, root)
