@@ -3,7 +3,7 @@
 import hashlib
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from bench.common import report, seconds, section
 from proofs.drg import stacked_graph
@@ -40,6 +40,22 @@ def _once(fn: Callable[[], T]) -> tuple[float, T]:
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
+
+
+class _Proof(Protocol):
+    def to_bytes(self) -> bytes: ...
+
+
+def _report_post(
+    what: str, shape: str, generate: Callable[[], _Proof], verify: Callable[[bytes], bool]
+) -> None:
+    """A PoSt's generation time (once), verification time and proof size; the proof must verify."""
+    took, proof = _once(generate)
+    data = proof.to_bytes()
+    assert verify(data)
+    report(f"{what} generate ({shape})", took * 1000, "ms")
+    report(f"{what} verify", seconds(lambda: verify(data), 3) * 1000, "ms")
+    report(f"{what} proof size", len(data), "bytes")
 
 
 def _proving(sealed: SealedSector) -> ProvingSector:
@@ -80,33 +96,25 @@ def _bench_size(proof: RegisteredSealProof, repeat: int) -> None:
     report("unseal", unseal_time, "s")
 
     winning = params.winning_post
-    winning_time, winning_proof = _once(lambda: generate_winning_post(winning, RANDOMNESS, [_proving(first)]))
-    winning_bytes = winning_proof.to_bytes()
     public = [PublicSector(first.sector_number, first.comm_r)]
-    assert verify_winning_post(winning, RANDOMNESS, public, winning_bytes)
-    report("Winning PoSt generate (1 sector)", winning_time * 1000, "ms")
-    report(
-        "Winning PoSt verify",
-        seconds(lambda: verify_winning_post(winning, RANDOMNESS, public, winning_bytes), 3) * 1000,
-        "ms",
+    _report_post(
+        "Winning PoSt",
+        "1 sector",
+        lambda: generate_winning_post(winning, RANDOMNESS, [_proving(first)]),
+        lambda data: verify_winning_post(winning, RANDOMNESS, public, data),
     )
-    report("Winning PoSt proof size", len(winning_bytes), "bytes")
 
     while len(sealed) < 2:
         do_seal()
     window = params.window_post
     proving = [_proving(s) for s in sealed[:2]]
     publics = [PublicSector(s.sector_number, s.comm_r) for s in sealed[:2]]
-    window_time, window_proof = _once(lambda: generate_window_post(window, RANDOMNESS, proving))
-    window_bytes = window_proof.to_bytes()
-    assert verify_window_post(window, RANDOMNESS, publics, window_bytes)
-    report("Window PoSt generate (1 partition, 2 sectors)", window_time * 1000, "ms")
-    report(
-        "Window PoSt verify",
-        seconds(lambda: verify_window_post(window, RANDOMNESS, publics, window_bytes), 3) * 1000,
-        "ms",
+    _report_post(
+        "Window PoSt",
+        "1 partition, 2 sectors",
+        lambda: generate_window_post(window, RANDOMNESS, proving),
+        lambda data: verify_window_post(window, RANDOMNESS, publics, data),
     )
-    report("Window PoSt proof size", len(window_bytes), "bytes")
 
 
 def run() -> None:
