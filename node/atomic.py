@@ -1,4 +1,5 @@
-"""Writing files so that a crash leaves either the old file or the new one, never a torn one."""
+"""The node's small files (records, tokens, keys): written so that a crash leaves either the old file or
+the new one, never a torn one, and read with a bound on what is read."""
 
 import os
 import tempfile
@@ -20,6 +21,19 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _sync_directory(path.parent)
+
+
+def read_at_most(path: Path, size: int, error: type[Exception], what: str = "") -> bytes | None:
+    """Up to size bytes of path, None when there is no such file; `error` saying what could not be read
+    (`what`, or just the path) when it cannot be read."""
+    try:
+        with path.open("rb") as stream:
+            return stream.read(size)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        the = f" the {what}" if what else ""
+        raise error(f"{path}: cannot read{the}: {exc.strerror or exc}") from None
 
 
 def _sync_directory(directory: Path) -> None:

@@ -45,7 +45,7 @@ from chain.encoding.errors import DecodeError
 from chain.store.blockstore import MemoryBlockstore
 from chain.types.address import Address
 from chain.types.block import BlockHeader
-from node.atomic import write_atomic
+from node.atomic import read_at_most, write_atomic
 from node.beacon.setup import BEACON_KINDS, BEACON_MOCK, BeaconSetupError, beacon_kind_of, create_drand_chain
 from node.config import MAX_DEVNET_BLOCK_DELAY
 from node.genesis import (
@@ -197,13 +197,9 @@ class DevnetRecord:
 
     @classmethod
     def read(cls, path: Path) -> "DevnetRecord | None":
-        try:
-            with path.open("rb") as stream:
-                data = stream.read(MAX_RECORD_BYTES)
-        except FileNotFoundError:
+        data = read_at_most(path, MAX_RECORD_BYTES, DevnetError)
+        if data is None:
             return None
-        except OSError as exc:
-            raise DevnetError(f"{path}: cannot read: {exc.strerror or exc}") from None
         try:
             raw = json.loads(data)
             if not isinstance(raw, dict) or raw.get("Version") != RECORD_VERSION:

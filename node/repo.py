@@ -38,7 +38,7 @@ from typing import Any, Final, Self
 import structlog
 
 from chain.params import PROFILES
-from node.atomic import write_atomic
+from node.atomic import read_at_most, write_atomic
 from node.config import Config, ConfigError, load_config, parse_host_port, write_config
 from node.keystore import Keystore
 
@@ -92,14 +92,8 @@ def api_multiaddr(listen: str) -> str:
 
 def _read_small(path: Path, what: str) -> bytes | None:
     """A small file's bytes, None if it does not exist; RepoError if it cannot be read or is too big."""
-    try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_SMALL_FILE_BYTES + 1)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise RepoError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
-    if len(data) > MAX_SMALL_FILE_BYTES:
+    data = read_at_most(path, MAX_SMALL_FILE_BYTES + 1, RepoError, what)
+    if data is not None and len(data) > MAX_SMALL_FILE_BYTES:
         raise RepoError(f"{path}: the {what} is larger than {MAX_SMALL_FILE_BYTES} bytes")
     return data
 

@@ -38,7 +38,7 @@ import structlog
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.types.address import Address
-from node.atomic import write_atomic
+from node.atomic import read_at_most, write_atomic
 from node.beacon.setup import BEACON_DRAND, BEACON_KINDS, BEACON_MOCK, BeaconSetupError, create_drand_chain
 from node.config import MAX_DEVNET_BLOCK_DELAY, ConfigError, with_overrides
 from node.devnet import (
@@ -175,13 +175,9 @@ def read_testnet(directory: Path) -> Testnet | None:
     """The testnet recorded in directory, None when there is none; TestnetError when it is damaged."""
     directory = Path(directory).expanduser().absolute()
     path = directory / RECORD
-    try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_RECORD_BYTES + 1)
-    except FileNotFoundError:
+    data = read_at_most(path, MAX_RECORD_BYTES + 1, TestnetError)
+    if data is None:
         return None
-    except OSError as exc:
-        raise TestnetError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
         raw = json.loads(data)
         if not isinstance(raw, dict) or raw.get("Version") != RECORD_VERSION:

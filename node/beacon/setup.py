@@ -37,7 +37,7 @@ from chain.consensus.drand import (
 )
 from chain.encoding.errors import DecodeError
 from chain.types.block import BlockHeader
-from node.atomic import write_atomic
+from node.atomic import read_at_most, write_atomic
 from node.beacon.service import BeaconService
 from node.beacon.store import BeaconStore
 from node.keystore import KeyInfo, KeyNotFound, Keystore, KeystoreError
@@ -76,16 +76,12 @@ def write_chain_info(path: Path, info: DrandChainInfo) -> None:
 
 
 def read_chain_info(path: Path) -> DrandChainInfo:
-    try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_CHAIN_INFO_BYTES + 1)
-    except FileNotFoundError:
+    data = read_at_most(path, MAX_CHAIN_INFO_BYTES + 1, BeaconSetupError)
+    if data is None:
         raise BeaconSetupError(
             f"{path} is missing: a node of a chain with a drand beacon needs the chain's {CHAIN_INFO_FILE}"
             " (copy it from the node that made the genesis)"
-        ) from None
-    except OSError as exc:
-        raise BeaconSetupError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        )
     if len(data) > MAX_CHAIN_INFO_BYTES:
         raise BeaconSetupError(f"{path}: more than {MAX_CHAIN_INFO_BYTES} bytes: not a drand chain info")
     try:
