@@ -10,7 +10,7 @@ commands; stopped by its PID, also when the test fails):
   max age (StateSectorGetInfo: null); the devnet's sealing pipeline seals a committed-capacity sector in
   its place, proven by the miner's PoSts, and the power returns.
 
-A node down over a deadline on a network that goes on without it is tests/e2e/test_undeclared_fault.py
+A node down over a deadline on a network that goes on without it is tests/e2e/test_testnet.py
 (`filpy testnet`) and tests/mining/test_faults_network.py: a single-node devnet mines every epoch it
 missed when it restarts, its PoSts included, so it never misses one. A deal sector's replacement and its
 slashed deal are tests/sealing/test_replacement.py and tests/markets/test_deal_faults.py.
