@@ -14,7 +14,7 @@ catching up) are done.
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,7 +23,7 @@ from multiaddr import Multiaddr
 
 from chain.chainstore.metadata import MemoryMetadata, MetadataStore
 from chain.encoding.cid import CID
-from chain.params import DEVNET
+from chain.params import DEVNET, Policy
 from chain.stmgr.search import MsgLookup
 from chain.types.address import Address
 from chain.types.message import Message, SignedMessage
@@ -142,6 +142,7 @@ class DealNet:
     _provider_run: "Crashable | None" = None
     served_miner: Address | None = None  # the miner the provider serves, when not the genesis miner
     http_app: RetrievalHttpApp | None = None  # the provider's /ipfs/ and /piece/
+    policy: Policy = DEVNET  # both nodes' (a test may shorten the devnet's waits)
 
     # -- the parts ----------------------------------------------------------------------------------------
     @property
@@ -242,7 +243,7 @@ class DealNet:
         async with trio.open_nursery() as nursery:
             with trio.fail_after(WAIT):
                 genesis = self.genesis
-                self.ens = Ensemble(genesis, nursery, self.root / "kit")
+                self.ens = Ensemble(genesis, nursery, self.root / "kit", self.policy)
                 self.ens.add_node(genesis.miners, keys=())
                 self.ens.add_node(keys=(CLIENT_KEY,))
                 for kit in self.ens.nodes:
@@ -439,15 +440,25 @@ def deal_net(
     client_config: ClientConfig | None = None,
     provider_meta: MetadataStore | None = None,
     data_app: DealDataApp | None = None,
+    policy: Policy = DEVNET,
+    start_in: int | None = None,
 ) -> DealNet:
-    """Two nodes' worth of settings (the nodes start in DealNet.running())."""
+    """Two nodes' worth of settings (the nodes start in DealNet.running()). `start_in`: deals start that
+    many epochs ahead (the devnet's default is 150) and the provider takes them (its sealing lead
+    shortened to two thirds of that), for a test that waits for a deal's start or end."""
+    provider = provider_config or ProviderConfig.for_policy(policy).with_overrides(publish_period=0.3)
+    client = client_config or ClientConfig.for_policy(policy).with_overrides(poll_interval=0.1)
+    if start_in is not None:
+        lead = 2 * start_in // 3
+        provider = provider.with_overrides(terms=replace(provider.terms, sealing_lead=lead))
+        client = client.with_overrides(start_buffer=start_in)
     return DealNet(
         root=root,
-        provider_config=provider_config
-        or ProviderConfig.for_policy(DEVNET).with_overrides(publish_period=0.3),
-        client_config=client_config or ClientConfig.for_policy(DEVNET).with_overrides(poll_interval=0.1),
+        provider_config=provider,
+        client_config=client,
         provider_meta=provider_meta if provider_meta is not None else MemoryMetadata(),
         imports=ImportStore.open(root / "client" / "imports"),
         sealer=sealer or FakeSealer(),
         data_app=data_app,
+        policy=policy,
     )

@@ -5,6 +5,7 @@ sector once it has been faulty for the fault max age, the market slashes the dea
 the provider's deal trackers move the deal to StorageDealSlashed, while the pipeline seals a
 committed-capacity sector in the terminated one's place (a slashed deal cannot be sealed again)."""
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -19,13 +20,17 @@ from tests.markets.test_deal_sealing import settled, start_deal, with_pipeline
 
 pytestmark = pytest.mark.slow
 
+# The devnet with a fault max age of one proving period instead of three: the same fault, termination
+# and slashing, some 240 fewer epochs of waiting (each epoch of the deal net is a tipset made, gossiped,
+# executed on both nodes and proven for).
+POLICY: Final = replace(DEVNET, fault_max_age=DEVNET.wpost_proving_period)
 # The fault found and declared (at most a proving period and a deadline), the fault max age, then the
 # termination at the deadline's cron: bounded in seconds at the deal net's 0.05 s blocks and PoSts.
 LOST_WAIT: Final = 600.0
 
 
 async def test_a_deal_whose_sector_is_lost_for_good_is_slashed_for_its_client(tmp_path: Path) -> None:
-    net = deal_net(tmp_path)
+    net = deal_net(tmp_path, policy=POLICY)
     async with net.running() as nursery:
         pipeline = with_pipeline(net)
         await nursery.start(pipeline.run)
