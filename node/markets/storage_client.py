@@ -529,11 +529,31 @@ class StorageClient:
             return True
         else:
             start = record.client_deal_proposal.proposal.start_epoch
-            if record.deal_id is None and self._epoch() >= start:
+            if record.deal_id is not None:
+                await self._poll(record)
+                await trio.sleep(self.config.poll_interval)
+                return False
+            if self._epoch() >= start:
                 raise ClientError(f"the deal's start epoch {start} passed before the provider published it")
-            await self._poll(record)
-            await trio.sleep(self.config.poll_interval)
+            # A provider that has gone silent can hold a status request for its whole timeout: the
+            # start epoch passing ends the wait (the deal fails then, not a timeout later).
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._cancel_at_epoch, start, nursery.cancel_scope)
+                await self._poll(record)
+                await trio.sleep(self.config.poll_interval)
+                nursery.cancel_scope.cancel()
         return False
+
+    async def _cancel_at_epoch(self, epoch: int, scope: trio.CancelScope) -> None:
+        """Cancel scope once the head reaches epoch."""
+        changes = self.node.chain.subscribe()
+        async with changes:
+            while self._epoch() < epoch:
+                try:
+                    await changes.receive()
+                except trio.EndOfChannel:  # the store dropped a slow subscriber: subscribe again
+                    changes = self.node.chain.subscribe()
+        scope.cancel()
 
     def _params(self, record: ClientDealRecord) -> DealParams:
         if record.transfer_type == TRANSFER_MANUAL:

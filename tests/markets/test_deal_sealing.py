@@ -163,12 +163,14 @@ async def _cancellable_pipeline(
 
 
 async def test_an_active_deal_is_paid_by_cron_and_expires(tmp_path: Path) -> None:
-    net = deal_net(tmp_path)
+    # A deal that starts 60 epochs ahead and lasts 24 (the devnet's defaults: 150, and 50 here): the
+    # same payments and expiry over some 120 fewer epochs.
+    net = deal_net(tmp_path, start_in=60)
     async with net.running() as nursery:
         pipeline = with_pipeline(net)
         await nursery.start(pipeline.run)
         net.settles.append(settled(pipeline))
-        proposal = await start_deal(net, tmp_path / "file")
+        proposal = await start_deal(net, tmp_path / "file", duration=24)
         record = await net.client.wait_for(proposal, S.StorageDealActive)
         assert record.state == S.StorageDealActive, record.message
         deal_id = record.deal_id
