@@ -11,7 +11,7 @@ import trio
 from chain.sync.manager import SyncManager
 from chain.sync.state import SyncStage
 from tests.consensus.devchain import DevChain
-from tests.sync.test_syncer import Follower, build, chain_of
+from tests.sync.test_syncer import SHORT_PAUSES, Follower, build, chain_of
 
 HEIGHT: Final = 24
 
@@ -68,7 +68,7 @@ async def test_lighter_equal_and_bad_targets_are_ignored(source: DevChain) -> No
 
 
 async def test_a_failed_target_is_reported_and_the_next_one_runs(source: DevChain) -> None:
-    follower = Follower(source)
+    follower = Follower(source, retry_pauses=SHORT_PAUSES)  # the syncer's own add up to 14 s
     follower.exchange.online = False
     manager = SyncManager(follower.syncer, workers=1)
     chain = chain_of(source, source.head)

@@ -13,7 +13,7 @@ from chain.consensus.fullblock import FullBlock
 from chain.consensus.weight import weight_of
 from chain.sync.exchange import Peer
 from chain.sync.state import SyncerState, SyncStage
-from chain.sync.syncer import InvalidChain, Syncer, SyncError
+from chain.sync.syncer import RETRY_PAUSES, InvalidChain, Syncer, SyncError
 from chain.types.address import Address
 from chain.types.tipset import TipSet
 from tests.consensus.devchain import ALICE, BOB, DevChain, resigned
@@ -21,6 +21,7 @@ from tests.sync.store_exchange import StoreExchange
 
 HEIGHT: Final = 40
 PEER: Final = "announcing peer"
+SHORT_PAUSES: Final = (0.01, 0.02, 0.05)  # between exchange retries, for tests whose peer is offline
 MINER_A, MINER_B = Address.new_id(1000), Address.new_id(1001)
 
 
@@ -42,7 +43,14 @@ def source() -> DevChain:
 class Follower:
     """A node's chain (a fresh DevChain on the same genesis) with a syncer fetching from `peer`."""
 
-    def __init__(self, peer: DevChain, *, batch: int = 8, chain: DevChain | None = None) -> None:
+    def __init__(
+        self,
+        peer: DevChain,
+        *,
+        batch: int = 8,
+        chain: DevChain | None = None,
+        retry_pauses: tuple[float, ...] = RETRY_PAUSES,
+    ) -> None:
         self.dc = DevChain.new() if chain is None else chain
         self.exchange = StoreExchange(peer.chain)
         self.penalized: list[tuple[Peer, str]] = []
@@ -54,6 +62,7 @@ class Follower:
             penalize=lambda p, r: self.penalized.append((p, r)),
             message_batch=batch,
             clock=lambda: 2e9,
+            retry_pauses=retry_pauses,
         )
         self.state = SyncerState(1)
 
@@ -245,10 +254,11 @@ async def test_a_bad_header_is_found_before_anything_executes() -> None:
 
 
 async def test_a_network_failure_marks_nothing(source: DevChain) -> None:
-    follower = Follower(source)
+    follower = Follower(source, retry_pauses=SHORT_PAUSES)  # the syncer's own add up to 14 s
     follower.exchange.online = False
     with pytest.raises(SyncError, match="connection refused") as raised:
         await follower.sync(source.head)
+    assert len(follower.exchange.header_requests) == len(SHORT_PAUSES) + 1  # tried again after each
     assert not isinstance(raised.value, InvalidChain)
     assert len(follower.syncer.bad) == 0
     assert follower.penalized == []
