@@ -4,9 +4,10 @@ into their epoch; null rounds where the local miner does not win; pause, resume 
 epoch; a restart after a stop; mine_now; mining on demand (block delay 0) when a message arrives; and a
 produced block that fails validation is dropped, never applied.
 
-The clock jumps only when every task waits (autojump): the mining thread's work takes no mock time, and
-the tests wait for head changes without deadlines of their own (a real-time watchdog thread bounds them
-instead), so the clock always jumps to the miner's next epoch.
+The clock jumps only when every task waits (autojump): the mining thread's work takes no mock time (the
+worker threads' calls run inline here, see inline_threads), and the tests wait for head changes without
+deadlines of their own (a real-time watchdog thread bounds them instead), so the clock always jumps to
+the miner's next epoch.
 """
 
 import itertools
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pytest
 import structlog
@@ -43,6 +44,21 @@ from tests.consensus.devchain import ALICE, GENESIS_TIME, genesis_of
 from tests.mining.local_miners import local_miner
 
 REAL_SECONDS: Final = 60.0  # what a test may take in real time
+
+
+@pytest.fixture(autouse=True)
+def inline_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker-thread calls (trio.to_thread.run_sync) run in the event loop's thread. Under the autojump
+    clock a task waiting for a worker thread counts as blocked, so the clock jumps to the next deadline
+    while the thread works: the mining loop's pacer timeout (30 s) fires while the Window PoSt
+    scheduler's thread is busy, and each such jump puts the wall clock 7 epochs further ahead, so a
+    catch-up chases a clock that runs away (thousands of mock seconds, hundreds of extra epochs, a real
+    time anywhere from 12 to 115 s). Inline, the work takes no mock time, as the tests assume."""
+
+    async def run_inline(fn: Callable[..., Any], *args: Any, **_: Any) -> Any:
+        return fn(*args)
+
+    monkeypatch.setattr(trio.to_thread, "run_sync", run_inline)
 
 
 def node_for(tmp_path: Path, genesis: Genesis, block_delay: int) -> FullNode:
