@@ -18,7 +18,7 @@ import trio
 import trio.testing
 
 from actors.miner.state import SectorOnChainInfo
-from chain.params import DEVNET
+from chain.params import DEVNET, Policy
 from chain.stmgr.search import MsgLookup
 from chain.types.address import Address
 from chain.types.message import Message, SignedMessage
@@ -80,13 +80,13 @@ class Devnet:
     seals: dict[int, int] = field(default_factory=dict)  # sector -> times really sealed
 
     @classmethod
-    def new(cls, root: Path) -> "Devnet":
+    def new(cls, root: Path, policy: Policy = DEVNET) -> "Devnet":
         genesis = genesis_of(miners=1, sectors=2)
         (miner,) = genesis.miners
         wallet = Wallet(Keystore.create(root / "keystore"))
         for key in (ALICE, BOB, miner.worker_key):
             wallet.ensure_key(key)
-        node = in_memory_full_node(genesis, wallet, policy=DEVNET)
+        node = in_memory_full_node(genesis, wallet, policy=policy)
         write_presealed(root / "sectors", miner, "t")
         sectors = SectorStore.open(root / "sectors")
         sectors.import_presealed(root / "sectors", miner.id_address, "t")
