@@ -213,13 +213,16 @@ class DealNet:
 
     # -- the chain -------------------------------------------------------------------------------------
     async def step(self) -> TipSet:
-        """The next tipset, on every node; then the settle hooks."""
-        ts = await self.kit.mine_one()
-        self.tipsets.append(ts)
-        with trio.fail_after(WAIT):
-            for settle in self.settles:
-                await settle(ts)
-        return ts
+        """The next tipset, on every node; then the settle hooks. One step at a time: a test's own step
+        waits for the ticker's (two at once would make two blocks of the one miner at one epoch when the
+        pool changed in between, each mine_one then waiting for its own block to be every node's head)."""
+        async with self._stepping:
+            ts = await self.kit.mine_one()
+            self.tipsets.append(ts)
+            with trio.fail_after(WAIT):
+                for settle in self.settles:
+                    await settle(ts)
+            return ts
 
     async def _ticker(self) -> None:
         while True:
@@ -393,6 +396,7 @@ class DealNet:
 
     def __post_init__(self) -> None:
         self._servers: dict[FullNode, RpcServer] = {}
+        self._stepping = trio.Lock()
 
 
 @dataclass(eq=False)
