@@ -43,6 +43,9 @@ async def test_a_deal_whose_sector_is_lost_for_good_is_slashed_for_its_client(tm
         with trio.fail_after(WAIT):
             await pipeline.wait_for(sector, SectorState.PROVING)
 
+        # From here the chain alone drives the deal (the scheduler paces every tipset, the pipeline
+        # settles after each): tipsets as fast as the nodes make them, not every 50 ms.
+        net.block_time = 0.0
         net.sectors.sealed_path(net.miner, sector).unlink()  # gone for good
         with trio.fail_after(LOST_WAIT):
             slashed = await net.client.wait_for(proposal, S.StorageDealSlashed)
