@@ -47,8 +47,11 @@ bench: $(STAMP) ext
 	$(PY) -m bench
 
 # The C hot loops of proofs/ (tree hashing, fr32); rebuilt only when proofs/_native.c changes.
+# The bytecode is written here once because environments that set PYTHONDONTWRITEBYTECODE (CI does)
+# would otherwise have every daemon a test starts compile the whole package again (~0.4 s of CPU each).
 ext: $(STAMP)
 	$(PY) -m proofs.build_ext
+	@$(PY) -m compileall -q -j 0 chain actors proofs node rpc cli >/dev/null
 
 # ruff, mypy --strict, and the layers of docs/architecture.md (import-linter, pyproject.toml).
 lint: $(STAMP)
