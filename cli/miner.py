@@ -269,7 +269,7 @@ async def sectors_list(s: "Session", args: argparse.Namespace) -> None:
     rows = []
     for st in statuses:
         number = st["SectorID"]
-        deals = [d for d in st["Deals"] or () if d]
+        deals = st["Deals"] or ()  # deal IDs only (no filler entries); 0 is a real deal ID
         expiration = "n/a"
         if not args.fast and number in committed:
             expiration = epoch_time(current, st["Expiration"], block_delay)

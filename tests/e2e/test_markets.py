@@ -314,6 +314,13 @@ def test_one_mib_file_stored_with_an_8mib_miner_proven_and_retrieved(
         offset=pip["Offset"],
     )
     assert "PIP verified" in filpy(repo, "client", "get-deal", proposal)
+    # The provider's sector list counts the deal (the devnet's first deal has ID 0, a valid deal ID).
+    (row,) = [
+        line.split()
+        for line in filpy(repo, "miner", "sectors", "list", "--miner", miner).splitlines()
+        if line.split()[:1] == [str(pip["SectorNumber"])]
+    ]
+    assert row[-1] == "1", row
 
     # -- retrieved over plain HTTP and with `filpy client retrieve`: the same bytes -----------------
     base = endpoint_from_multiaddr((repo / "api").read_text()).removesuffix("/rpc/v1")
