@@ -737,7 +737,7 @@ class StorageClient:
         if record.sector_number is None or not record.inclusion_proof or record.deal_id is None:
             return InclusionCheck(
                 None,
-                "the deal is active on chain; waiting for the provider's sector number and inclusion proof",
+                "waiting for the provider's sector number and inclusion proof",
             )
         sector = sector_with_deal(self.node, proposal.provider, record.sector_number, record.deal_id, ts)
         if sector is None:
