@@ -36,7 +36,7 @@ COPY node node
 COPY rpc rpc
 COPY cli cli
 COPY docker docker
-RUN python -m proofs.build_ext && pip install --no-cache-dir --no-deps . && rm -rf build *.egg-info
+RUN python -m proofs.build_ext && python -m chain.encoding.build_ext && pip install --no-cache-dir --no-deps . && rm -rf build *.egg-info
 
 USER filpy
 ENV FILPY_REPO=/data/devnet

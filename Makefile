@@ -46,11 +46,13 @@ bench: $(STAMP) ext
 	@command -v wrk >/dev/null || $(MAKE) --no-print-directory apt-install PKG=wrk WHY="the RPC benchmark's load generator"
 	$(PY) -m bench
 
-# The C hot loops of proofs/ (tree hashing, fr32); rebuilt only when proofs/_native.c changes.
+# The C hot loops of proofs/ (tree hashing, fr32) and the DAG-CBOR encoder of chain/encoding; each
+# rebuilt only when its C source changes.
 # The bytecode is written here once because environments that set PYTHONDONTWRITEBYTECODE (CI does)
 # would otherwise have every daemon a test starts compile the whole package again (~0.4 s of CPU each).
 ext: $(STAMP)
 	$(PY) -m proofs.build_ext
+	$(PY) -m chain.encoding.build_ext
 	@$(PY) -m compileall -q -j 0 chain actors proofs node rpc cli >/dev/null
 
 # ruff, mypy --strict, and the layers of docs/architecture.md (import-linter, pyproject.toml).

@@ -35,7 +35,7 @@ def up_to_date(out: Path) -> bool:
     return all(src.stat().st_mtime <= built for src in (SOURCE, Path(__file__).resolve()))
 
 
-def _compiler() -> str:
+def compiler() -> str:
     gcc = shutil.which("gcc")
     if gcc is None:
         raise BuildError("gcc not found on PATH: install gcc (Debian/Ubuntu: apt-get install gcc)")
@@ -58,20 +58,30 @@ def build(force: bool = False) -> Path:
     out = target()
     if not force and up_to_date(out):
         return out
-    gcc = _compiler()
+    gcc = compiler()
+    includes = python_includes()
+    _check_openssl(gcc, includes)
+    return compile_extension(gcc, SOURCE, out, includes=includes, libs=["-lcrypto"])
+
+
+def python_includes() -> list[str]:
+    """The include directories holding Python.h; BuildError when the development headers are absent."""
     paths = sysconfig.get_paths()
-    includes = sorted({paths["include"], paths["platinclude"]})
     if not (Path(paths["include"]) / "Python.h").exists():
         raise BuildError(f"Python.h not found in {paths['include']}: install the Python development headers")
-    _check_openssl(gcc, includes)
-    # A name .gitignore covers (proofs/_native*.so), that no import of proofs._native picks up, and that
-    # two concurrent builds do not share.
-    tmp = out.with_name(f"_native_build_{os.getpid()}.so")
-    args = [gcc, *CFLAGS, *(f"-I{d}" for d in includes), str(SOURCE), "-o", str(tmp), "-lcrypto"]
+    return sorted({paths["include"], paths["platinclude"]})
+
+
+def compile_extension(gcc: str, source: Path, out: Path, *, includes: list[str], libs: list[str]) -> Path:
+    """Compile one C source into the extension module out, replacing it atomically; return out."""
+    # A name .gitignore covers (*/_native*.so, */_dagcbor*.so), that no import of the module picks up, and
+    # that two concurrent builds do not share.
+    tmp = out.with_name(f"{source.stem}_build_{os.getpid()}.so")
+    args = [gcc, *CFLAGS, *(f"-I{d}" for d in includes), str(source), "-o", str(tmp), *libs]
     result = subprocess.run(args, capture_output=True, check=False)
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)
-        raise BuildError("compiling proofs/_native.c failed:\n" + result.stderr.decode(errors="replace"))
+        raise BuildError(f"compiling {source.name} failed:\n" + result.stderr.decode(errors="replace"))
     # Replace atomically so a process importing the module never sees a half-written file.
     tmp.replace(out)
     return out

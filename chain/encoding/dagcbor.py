@@ -4,7 +4,9 @@ Values map to Python as: null -> None, booleans, int (-2^64 .. 2^64-1), float (f
 str, list (tuple accepted when encoding), dict with str keys, and CID (tag 42 over 0x00 || CID bytes).
 
 Encoding is done here rather than by cbor2 because DAG-CBOR's canonical form is not one cbor2 offers:
-floats always 64-bit, no bignum tags, only tag 42. Decoding uses cbor2's C decoder for speed, then
+floats always 64-bit, no bignum tags, only tag 42. `_encode_into` is the reference encoder; the C
+extension chain/encoding/_dagcbor (`python -m chain.encoding.build_ext`) gives the same bytes and errors
+several times faster and is used when built. Decoding uses cbor2's C decoder for speed, then
 re-encodes and compares bytes, which rejects every non-canonical form (non-minimal integers and lengths,
 unsorted keys, short floats). Only when input is rejected does `_explain` scan the bytes to name the
 first thing wrong with them.
@@ -110,11 +112,30 @@ def _encode_into(obj: Any, out: bytearray, depth: int, limit: int) -> None:
         raise ValueError(f"cannot encode {t.__name__} as DAG-CBOR")
 
 
+def encode_python(obj: Any, max_depth: int = MAX_DEPTH) -> bytes:
+    """encode() by the pure-Python reference encoder (the fallback without the C extension)."""
+    out = bytearray()
+    _encode_into(obj, out, 0, max_depth)
+    return bytes(out)
+
+
+def _encode_native(obj: Any, max_depth: int = MAX_DEPTH) -> bytes:
+    return _native_encode(obj, CID, max_depth)
+
+
+try:
+    from chain.encoding._dagcbor import encode as _native_encode
+except ImportError:  # not built (no gcc): the reference encoder, same bytes
+    NATIVE = False
+    _encode_depth = encode_python
+else:
+    NATIVE = True
+    _encode_depth = _encode_native
+
+
 def encode(obj: Any) -> bytes:
     """Canonical DAG-CBOR bytes of obj; ValueError for a value DAG-CBOR cannot hold."""
-    out = bytearray()
-    _encode_into(obj, out, 0, MAX_DEPTH)
-    return bytes(out)
+    return _encode_depth(obj, MAX_DEPTH)
 
 
 # decoding -----------------------------------------------------------------------------------------
@@ -181,9 +202,7 @@ def decode(data: bytes, max_depth: int = MAX_DEPTH) -> Any:
             raise DecodeError(str(rejected)) from None
         raise DecodeError(_explain(data, max_depth) or f"invalid CBOR: {exc}") from None
     try:
-        out = bytearray()
-        _encode_into(value, out, 0, max_depth)
-        canonical = bytes(out)
+        canonical = _encode_depth(value, max_depth)
     except ValueError:
         raise DecodeError(_explain(data, max_depth) or "value is not representable in DAG-CBOR") from None
     if canonical != data:
