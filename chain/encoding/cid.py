@@ -6,6 +6,7 @@ accepts multibase base58btc ('z') and base32 upper ('B') for CIDv1.
 
 import base64
 import builtins
+import hashlib
 from typing import Final
 
 import base58
@@ -70,6 +71,9 @@ class CID:
     @classmethod
     def hash_of(cls, data: bytes, codec: int = DAG_CBOR, mh_code: int = BLAKE2B_256) -> "CID":
         """The CIDv1 of a block: Filecoin's default is dag-cbor with blake2b-256."""
+        if codec == DAG_CBOR and mh_code == BLAKE2B_256:
+            # The CID of nearly every block written (state, messages, headers): its prefix is fixed.
+            return cls(_FILECOIN_CID_PREFIX + hashlib.blake2b(data, digest_size=32).digest())
         return cls.v1(codec, Multihash.digest_of(mh_code, data))
 
     @classmethod
