@@ -21,7 +21,7 @@ from chain.encoding.cid import CID
 from chain.encoding.schema import BigInt, CborTuple, ChainEpoch, Name, TokenAmount, Uint64
 from chain.state.amt import Amt
 from chain.state.hamt import Hamt
-from chain.store.blockstore import Blockstore, get_cbor, put_cbor
+from chain.store.blockstore import Blockstore, get_cbor, get_decoded, put_cbor, put_declared
 from chain.types.address import Address
 from chain.types.bitfield import BitField
 from chain.types.sector import DealIDs
@@ -227,17 +227,17 @@ class MinerState(CborTuple):
     # -- sub-structures ------------------------------------------------------------------------------
     def get_info(self, store: Blockstore) -> MinerInfo:
         with reading("miner info"):
-            return MinerInfo.from_cbor(get_cbor(store, self.info))
+            return get_decoded(store, self.info, MinerInfo.from_cbor)
 
     def with_info(self, store: Blockstore, info: MinerInfo) -> "MinerState":
-        return replace(self, info=put_cbor(store, info.to_cbor()))
+        return replace(self, info=put_declared(store, info))
 
     def get_vesting(self, store: Blockstore) -> VestingFunds:
         with reading("vesting funds"):
-            return VestingFunds.from_cbor(get_cbor(store, self.vesting_funds))
+            return get_decoded(store, self.vesting_funds, VestingFunds.from_cbor)
 
     def with_vesting(self, store: Blockstore, funds: VestingFunds) -> "MinerState":
-        return replace(self, vesting_funds=put_cbor(store, funds.to_cbor()))
+        return replace(self, vesting_funds=put_declared(store, funds))
 
     def get_allocated(self, store: Blockstore) -> BitField:
         with reading("allocated sectors"):
@@ -299,12 +299,17 @@ class MinerState(CborTuple):
         """Pay fee debt from unvested funds first, then from the unlocked balance, as far as they go.
 
         Returns (state, paid from vesting, paid from balance); the caller burns both."""
-        funds, from_vesting = self.get_vesting(store).unlock_unvested(epoch, self.fee_debt)
-        state = replace(
-            self.with_vesting(store, funds),
-            locked_funds=self.locked_funds - from_vesting,
-            fee_debt=self.fee_debt - from_vesting,
-        )
+        if self.fee_debt == 0 or self.locked_funds == 0:
+            # Nothing to take from the vesting table: it is neither read nor written (as builtin-actors'
+            # unlock_unvested_funds), which every block reward's ApplyRewards relies on to stay cheap.
+            state, from_vesting = self, 0
+        else:
+            funds, from_vesting = self.get_vesting(store).unlock_unvested(epoch, self.fee_debt)
+            state = replace(
+                self.with_vesting(store, funds),
+                locked_funds=self.locked_funds - from_vesting,
+                fee_debt=self.fee_debt - from_vesting,
+            )
         from_balance = min(state.unlocked_balance(balance), state.fee_debt)
         return replace(state, fee_debt=state.fee_debt - from_balance), from_vesting, from_balance
 
