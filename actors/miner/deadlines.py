@@ -25,7 +25,7 @@ from actors.util.tables import ArrayOf
 from chain.encoding.cid import CID
 from chain.encoding.schema import CborTuple, MaxLen, Name, Uint64
 from chain.state.amt import Amt
-from chain.store.blockstore import Blockstore, get_cbor, put_cbor
+from chain.store.blockstore import Blockstore, get_decoded, put_cbor, put_declared
 from chain.types.bitfield import BitField
 from chain.vm.exitcode import illegal_argument, illegal_state, not_found
 
@@ -294,20 +294,20 @@ class Deadlines(CborTuple):
     @classmethod
     def load(cls, store: Blockstore, root: CID) -> "Deadlines":
         with reading("deadlines"):
-            return cls.from_cbor(get_cbor(store, root))
+            return get_decoded(store, root, cls.from_cbor)
 
     def save(self, store: Blockstore) -> CID:
-        return put_cbor(store, self.to_cbor())
+        return put_declared(store, self)
 
     def get(self, store: Blockstore, index: int) -> Deadline:
         if not 0 <= index < len(self.due):
             raise illegal_argument(f"invalid deadline {index}")
         with reading(f"deadline {index}"):
-            return Deadline.from_cbor(get_cbor(store, self.due[index]))
+            return get_decoded(store, self.due[index], Deadline.from_cbor)
 
     def with_deadline(self, store: Blockstore, index: int, deadline: Deadline) -> "Deadlines":
         due = list(self.due)
-        due[index] = put_cbor(store, deadline.to_cbor())
+        due[index] = put_declared(store, deadline)
         return Deadlines(tuple(due))
 
 

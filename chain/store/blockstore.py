@@ -19,6 +19,7 @@ import plyvel
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
+from chain.encoding.schema import CborTuple
 from chain.store.batch import LevelBatch, StagedOps, leveldb_transaction, until_exit
 from chain.store.blockcache import BlockCache, cache_of
 
@@ -88,6 +89,21 @@ def put_cbor(store: Blockstore, obj: Any) -> CID:
     data = dagcbor.encode(obj)
     cid = CID.hash_of(data)
     store.put(cid, data)
+    return cid
+
+
+def put_declared(store: Blockstore, obj: CborTuple) -> CID:
+    """put_cbor(store, obj.to_cbor()), with obj entered in the store's block cache as what
+    `get_decoded(store, cid, type(obj).from_cbor)` gives: a declared type is frozen and its constructor
+    normalises every field as decoding does, so obj is what strict decoding of these canonical bytes
+    would give. State written each epoch (an actor's state, a miner's vesting table) is then not
+    decoded again when the next epoch reads it."""
+    data = dagcbor.encode(obj.to_cbor())
+    cid = CID.hash_of(data)
+    store.put(cid, data)
+    cache = cache_of(store)
+    if cache is not None:
+        cache.put(type(obj).from_cbor, cid, data, obj)
     return cid
 
 

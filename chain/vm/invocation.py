@@ -27,10 +27,12 @@ from chain.crypto.signature import Signature
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
+from chain.encoding.schema import CborTuple
 from chain.params import Policy
 from chain.state.init_state import AddressAlreadyMapped
 from chain.state.tree import EMPTY_OBJECT_CID, Actor, StateTree
-from chain.store.blockstore import Blockstore
+from chain.store.blockcache import BlockCache, cache_of
+from chain.store.blockstore import Blockstore, put_cbor, put_declared
 from chain.types.address import Address, Protocol
 from chain.types.message import ZERO_ADDRESS
 from chain.types.sector import (
@@ -212,6 +214,13 @@ class ChargingStore:
         self._gas = gas
         self._prices = prices
 
+    @property
+    def block_cache(self) -> BlockCache | None:
+        """The underlying store's cache of decoded blocks (chain/store/blockcache.py): every read still
+        goes through get, so it is charged and checked as before; only decoding the same bytes again
+        is skipped."""
+        return cache_of(self._store)
+
     def get(self, cid: CID) -> bytes:
         """The block's bytes. Actors only read blocks their state references, so a missing one is
         this node's store failing (MissingBlock), never None."""
@@ -371,19 +380,30 @@ class Invocation:
 
     def state(self, state_type: type[S]) -> S:
         head = self._self_actor().head
-        data = self.store.get(head)
+        store = self.store
+        data = store.get(head)
+        # Keyed as chain.store.blockstore.get_decoded keys it, so the state manager's reads share it.
+        decode = state_type.from_cbor  # type: ignore[attr-defined]
+        cache = store.block_cache
+        if cache is not None:
+            found: S | None = cache.get(decode, head, data)
+            if found is not None:
+                return found
         try:
-            decoded: S = state_type.from_cbor(dagcbor.decode(data))  # type: ignore[attr-defined]
+            decoded: S = decode(dagcbor.decode(data))
         except DecodeError as exc:
             raise ActorError(
                 ExitCode.ErrIllegalState, f"cannot decode {state_type.__name__} of {self.receiver}: {exc}"
             ) from None
+        if cache is not None:
+            cache.put(decode, head, data, decoded)
         return decoded
 
     def set_state(self, state: StateType) -> None:
-        data = dagcbor.encode(state.to_cbor())
-        cid = CID.hash_of(data)
-        self.store.put(cid, data)
+        if isinstance(state, CborTuple):
+            cid = put_declared(self.store, state)  # the next read of it (next epoch's...) skips decoding
+        else:
+            cid = put_cbor(self.store, state.to_cbor())
         self.ctx.env.tree.set_actor(self.receiver, self._self_actor().with_head(cid))
 
     # -- calls and actor lifecycle ------------------------------------------------------------------
