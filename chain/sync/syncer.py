@@ -79,6 +79,9 @@ _VALIDATED_CACHE: Final = 8192
 # Syncs of at least this many tipsets run the blocks' signature and PoSt checks ahead in a worker
 # process (chain/sync/ahead.py): starting one costs a few hundred milliseconds.
 DEFAULT_CHECK_AHEAD_FROM: Final = 200
+# Seconds of validation and execution per trip to a worker thread during a catch-up: short enough that
+# progress (SyncState) and cancellation stay prompt, long enough to spread a trip over many tipsets.
+APPLY_SLICE: Final = 0.05
 
 _log = structlog.get_logger(__name__)
 
@@ -425,15 +428,35 @@ class Syncer:
         if ahead is not None:
             ahead.extend(full)
         last: TipSet | None = None
-        for offset, blocks in enumerate(full):
-            above = keys[start + offset + 1 :]
-            if ahead is None:
-                last = await self._run(self._apply_full, blocks, above)
-            else:
-                last = await self._run(self._apply_full, blocks, above, ahead)
+        done = 0
+        while done < len(full):
+            done, last = await self._run(self._apply_slice, keys, start, full, done, ahead)
             state.set_height(last.height)
         if last is not None:
             await self._run(self._take_heaviest, last)
+
+    def _apply_slice(
+        self,
+        keys: Sequence[TipSetKey],
+        start: int,
+        full: Sequence[tuple[FullBlock, ...]],
+        first: int,
+        ahead: CheckAhead | None,
+    ) -> tuple[int, TipSet]:
+        """_apply_full on full[first], full[first + 1]... for about APPLY_SLICE seconds (blocking): one trip
+        to a worker thread for several tipsets, not one each (on a busy machine every trip waits for the
+        scheduler twice, for the thread and for the event loop). Returns the index after the last
+        tipset applied, and that tipset."""
+        until = time.monotonic() + APPLY_SLICE
+        i = first
+        while True:
+            above = keys[start + i + 1 :]
+            last = (
+                self._apply_full(full[i], above) if ahead is None else self._apply_full(full[i], above, ahead)
+            )
+            i += 1
+            if i == len(full) or time.monotonic() >= until:
+                return i, last
 
     async def _full_tipsets(
         self, batch: Sequence[TipSetKey], peers: Sequence[Peer], state: SyncerState
