@@ -427,13 +427,13 @@ class Syncer:
         state.set_stage(SyncStage.MESSAGES)
         if ahead is not None:
             ahead.extend(full)
-        last: TipSet | None = None
+        if not full:
+            return
         done = 0
         while done < len(full):
             done, last = await self._run(self._apply_slice, keys, start, full, done, ahead)
             state.set_height(last.height)
-        if last is not None:
-            await self._run(self._take_heaviest, last)
+        await self._run(self._take_heaviest, last)
 
     def _apply_slice(
         self,
