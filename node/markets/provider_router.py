@@ -64,15 +64,14 @@ class ProviderRouter:
         self.providers: dict[Address, Provider] = {}
         host.set_stream_handler(DEAL_PROTOCOL, self._handle_proposal)
         host.set_stream_handler(STATUS_PROTOCOL, self._handle_status)
-        self._host = host
-        self._run_sync = run_sync
-        self._asks: AskStore | None = None
+        AskProvider(self.asks_of, run_sync).register(host)
 
     def add(self, provider: Provider) -> None:
         self.providers[provider.miner] = provider
-        if self._asks is None:  # the providers of a node share one ask store
-            self._asks = provider.asks
-            AskProvider(provider.asks, lambda: frozenset(self.providers), self._run_sync).register(self._host)
+
+    def asks_of(self, miner: Address) -> AskStore | None:
+        provider = self.providers.get(miner)
+        return None if provider is None else provider.asks
 
     def _for_proposal(self, params: DealParams) -> Provider | None:
         """The provider of the proposal's miner; the only one when the node provides for one miner

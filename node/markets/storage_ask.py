@@ -181,16 +181,15 @@ def verify_ask(node: FullNode, signed: SignedStorageAsk, miner: Address, ts: Tip
 
 
 class AskProvider:
-    """Answers `/fil/storage/ask/1.1.0` from the ask store for the miners this node serves."""
+    """Answers `/fil/storage/ask/1.1.0` for the miners this node serves, each from its provider's ask
+    store (a provider restarted over other records brings its own)."""
 
     def __init__(
         self,
-        store: AskStore,
-        miners: Callable[[], frozenset[Address]],
+        store_of: Callable[[Address], AskStore | None],
         run_sync: Callable[..., Awaitable[object]],
     ) -> None:
-        self.store = store
-        self._miners = miners
+        self._store_of = store_of
         self._run_sync = run_sync
 
     def register(self, host: Libp2pHost) -> None:
@@ -207,8 +206,9 @@ class AskProvider:
             await reset_quietly(stream)
             return
         ask = None
-        if request.miner in self._miners():
-            ask = await self._run_sync(self.store.get, request.miner)
+        store = self._store_of(request.miner)
+        if store is not None:
+            ask = await self._run_sync(store.get, request.miner)
         else:
             _log.info("ask.other_miner", peer=str(peer), miner=str(request.miner))
         assert ask is None or isinstance(ask, SignedStorageAsk)

@@ -108,10 +108,12 @@ async def test_each_miner_s_deals_reach_its_own_provider_on_one_host() -> None:
     unknown = wire.DealStatusRequest(uuid.uuid4().bytes, Signature(SigType.SECP256K1, bytes(65)))
     assert (await router.status(unknown, "p")).error == f"answered by {GENESIS}"
 
-    # a restarted provider of a miner takes its place
-    again = Provider(CREATED, store, asks)
+    # a restarted provider of a miner takes its place, and its asks are the ones answered for that miner
+    assert router.asks_of(CREATED) is asks and router.asks_of(stranger) is None
+    again = Provider(CREATED, store, AskStore(MemoryMetadata()))
     router.add(again)
     assert router.providers[CREATED] is again and list(router.providers) == [GENESIS, CREATED]
+    assert router.asks_of(CREATED) is again.asks and router.asks_of(GENESIS) is asks
 
 
 def test_a_router_without_providers_answers_that_it_has_no_deal() -> None:
