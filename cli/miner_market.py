@@ -6,7 +6,7 @@ MarketSetAsk, MarketGetAsk, MarketSetRetrievalAsk, MarketGetRetrievalAsk and fil
     set-ask --price FIL [--verified-price FIL] [--min-size SIZE] [--max-size SIZE] [--duration EPOCHS]
                                    prices in FIL per GiB per epoch; sizes padded (256B, 2KiB, 8MiB); the
                                    ask of each miner the node provides for
-    get-ask                        the provider's signed ask
+    get-ask                        the signed asks of the miners the node provides for
     retrieval-ask set [--price FIL] [--unseal-price FIL] [--payment-interval SIZE]
                       [--payment-interval-increase SIZE]
                                    the retrieval terms: --price in FIL per GiB sent (as lotus-miner
@@ -51,7 +51,7 @@ def add_arguments(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
         metavar="EPOCHS",
         help=f"how long the ask holds (default {DEFAULT_ASK_HOURS}h)",
     )
-    command(sub, "get-ask", get_ask, "the provider's storage ask")
+    command(sub, "get-ask", get_ask, "the storage asks of the miners this node provides for")
 
     retrieval = group(
         sub.add_parser(
@@ -140,13 +140,14 @@ async def set_ask(s: "Session", args: argparse.Namespace) -> None:
 async def get_ask(s: "Session", args: argparse.Namespace) -> None:
     from cli.output import fil, size_str
 
-    signed = await s.call("MarketGetAsk")
+    # every miner the node provides for (set-ask sets them all), not only MarketGetAsk's first
+    signed = await s.call("Filpy.MarketGetAsks")
     if s.out.json(signed):
         return
-    if signed is None:
+    if not signed:
         s.out.line("No ask set: set one with `filpy miner set-ask`")
         return
-    ask = signed["Ask"]
+    asks = [a["Ask"] for a in signed]
     s.out.table(
         ["Miner", "Price per GiB", "Verified", "Min. Piece Size", "Max. Piece Size", "Expiry", "Seq. No."],
         [
@@ -159,6 +160,7 @@ async def get_ask(s: "Session", args: argparse.Namespace) -> None:
                 str(ask["Expiry"]),
                 str(ask["SeqNo"]),
             ]
+            for ask in asks
         ],
     )
 

@@ -438,6 +438,19 @@ async def market_get_ask(node: FullNode) -> SignedStorageAsk | None:
     return await node.run_sync(provider.asks.get, provider.miner)
 
 
+@method("MarketGetAsks", perm=READ, namespace=NAMESPACE)
+async def market_get_asks(node: FullNode) -> tuple[SignedStorageAsk, ...]:
+    """The signed asks of every miner this node provides for (MarketGetAsk gives only the first's), in
+    the order the node took them; a miner without an ask yet is left out."""
+    _provider(node)
+    asks = []
+    for provider in _markets(node).providers.values():
+        ask = await node.run_sync(provider.asks.get, provider.miner)
+        if ask is not None:
+            asks.append(ask)
+    return tuple(asks)
+
+
 @method("MarketSetRetrievalAsk", perm=ADMIN)
 async def market_set_retrieval_ask(node: FullNode, ask: RetrievalAsk) -> None:
     """Set the miner's retrieval terms (price per byte, unseal price, payment interval and its

@@ -158,7 +158,7 @@ async def test_daemon_runs_a_genesis_and_mines_when_configured(
             await trio.sleep(0.2)
     assert ts["Blocks"][0]["Miner"] == "t01000"
     # mining, the node is its miner's storage provider: no ask yet (so not announced on chain either)
-    assert json.loads(filpy("miner", "get-ask", "--repo", str(repo), "--json").stdout) is None
+    assert json.loads(filpy("miner", "get-ask", "--repo", str(repo), "--json").stdout) == []
     daemons[-1].send_signal(signal.SIGINT)
     assert daemons[-1].wait(10) == 0
     names = [e["event"] for e in events(log)]

@@ -253,6 +253,10 @@ def test_one_mib_file_stored_with_an_8mib_miner_proven_and_retrieved(
             str(10**11),
             8 << 20,
         )
+    # `filpy miner get-ask` lists the ask of each miner the node provides for, as the clients read them
+    listed = filpy(repo, "miner", "get-ask", json_out=True)
+    assert sorted(a["Ask"]["Miner"] for a in listed) == sorted((miner, GENESIS_MINER))
+    assert {a["Ask"]["Miner"]: a for a in listed}[miner]["Ask"] == asks[0]["Response"]
 
     # -- meanwhile an offline deal with the genesis miner: the CAR handed over with import-data ------
     offline = os.urandom(1200)

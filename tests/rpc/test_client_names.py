@@ -37,6 +37,7 @@ FILPY: Final = {
     "StorageDealsList": (0, "read"),
     "StorageDeal": (1, "read"),
     "StorageDealImportData": (2, "admin"),
+    "MarketGetAsks": (0, "read"),
 }
 
 
