@@ -101,7 +101,9 @@ class Retrievals:
         self._done: dict[int, Retrieval] = {}
         self._ids = itertools.count(1)
 
-    async def _provider_peer(self, miner: Address, peer: PeerID | None) -> PeerID:
+    async def provider_peer(self, miner: Address, peer: PeerID | None) -> PeerID:
+        """The miner's peer (its on-chain one when None), connected at the addresses on chain (a provider
+        restarted on another port is found there, not at the address this host last knew)."""
         try:
             info = await self.node.run_sync(self.node.state.miner_info, miner, self.node.chain.head())
         except (ActorNotFound, StateQueryError) as exc:
@@ -126,7 +128,7 @@ class Retrievals:
                 peer = PeerID.from_base58(order.miner_peer.id)
             except Exception:  # py-libp2p raises several kinds for bad base58
                 raise RetrievalError(f"MinerPeer.ID {order.miner_peer.id!r} is not a peer ID") from None
-        peer = await self._provider_peer(order.miner, peer)
+        peer = await self.provider_peer(order.miner, peer)
         if order.paid:
             return await self._retrieve_paid(order, peer)
         root, miner = order.root, order.miner
