@@ -170,7 +170,7 @@ async def test_a_miner_run_twice_is_reported_by_a_running_slasher(
         head = await nodes[2].call("ChainHead")
         return info if info["ConsensusFaultElapsed"] > head["Height"] else None
 
-    info = await wait_for("t01000 barred for a consensus fault", barred, FAULT_WAIT)
+    await wait_for("t01000 barred for a consensus fault", barred, FAULT_WAIT)
 
     def logs() -> dict[str, str]:
         texts = {n.name: n.log_path.read_text(errors="replace") for n in testnet.nodes}
@@ -180,17 +180,27 @@ async def test_a_miner_run_twice_is_reported_by_a_running_slasher(
         return [e for text in logs().values() for e in _events(text, "slasher.report_executed")]
 
     reports = await wait_for("the report's outcome in a slasher's log", executed, 30)
-    # The first report executed; another slasher's, sent before it executed, may be refused.
-    assert [e["exit_code"] for e in reports] == ["0"], logs()
-    assert int(reports[0]["barred_until"]) == info["ConsensusFaultElapsed"]
-    assert reports[0]["fault"] == "DoubleForkMining" and reports[0]["miner"] == "t01000"
-    report = {"/": reports[0]["message"]}
-    lookup = await nodes[0].call("StateSearchMsg", None, report, None, True)
-    assert lookup["Receipt"]["ExitCode"] == 0 and lookup["Height"] == int(reports[0]["executed_at"])
+    assert all(e["fault"] == "DoubleForkMining" and e["miner"] == "t01000" for e in reports), reports
+
+    # Every slasher logs the outcome on the chain it follows. While the twin keeps two forks apart, each
+    # fork may execute a report of its own (all with exit code 0); the chain the nodes settle on keeps
+    # exactly one, and any other report on it is refused (only the first report of a fault counts).
+    async def kept() -> tuple[dict[str, str], dict[str, Any]] | None:
+        landed = {}
+        for e in await executed():  # read again: a slasher may log its outcome later than another's
+            lookup = await nodes[0].call("StateSearchMsg", None, {"/": e["message"]}, None, True)
+            if lookup is not None and lookup["Receipt"]["ExitCode"] == 0:
+                landed[e["message"]] = (e, lookup)  # one per message: a reorg can log it twice
+        return next(iter(landed.values())) if len(landed) == 1 else None
+
+    first, lookup = await wait_for("exactly one report executed on node0's chain", kept, 60)
+    miner_now = await nodes[0].call("StateMinerInfo", "t01000", None)
+    assert miner_now["ConsensusFaultElapsed"] > lookup["Height"]  # barred from the report on
+    report = {"/": first["message"]}
     message = await nodes[0].call("ChainGetMessage", report)
     assert message["To"] == "t01000" and message["Method"] == MinerMethod.ReportConsensusFault
     detected = {e["block1"] for text in logs().values() for e in _events(text, "slasher.fault_detected")}
-    assert {reports[0]["block1"], reports[0]["block2"]} <= detected | {reports[0]["block2"]}
+    assert {first["block1"], first["block2"]} <= detected | {first["block2"]}
 
     # The network goes on with t01001 while t01000 is barred. Each node bars t01000 from the state its
     # own chain reached: node0 may have been on a fork that included the report an epoch or two later
