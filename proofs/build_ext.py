@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -87,18 +88,31 @@ def compile_extension(gcc: str, source: Path, out: Path, *, includes: list[str],
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proofs.build_ext", description=__doc__.splitlines()[0])
+def run_build(
+    prog: str,
+    description: str,
+    target_of: Callable[[], Path],
+    current: Callable[[Path], bool],
+    build_it: Callable[[bool], Path],
+    argv: list[str] | None,
+) -> int:
+    """The command line of a build_ext module (`--force`; what was done, or the BuildError, in one line),
+    shared by proofs' and chain.encoding's extensions."""
+    parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=description)
     parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
     args = parser.parse_args(argv)
     try:
-        was_current = not args.force and up_to_date(target())
-        out = build(force=args.force)
+        was_current = not args.force and current(target_of())
+        out = build_it(args.force)
     except BuildError as exc:
-        sys.stderr.write(f"proofs.build_ext: {exc}\n")
+        sys.stderr.write(f"{prog}: {exc}\n")
         return 1
-    sys.stdout.write(f"proofs.build_ext: {out.name} {'up to date' if was_current else 'built'}\n")
+    sys.stdout.write(f"{prog}: {out.name} {'up to date' if was_current else 'built'}\n")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_build("proofs.build_ext", __doc__.splitlines()[0], target, up_to_date, build, argv)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,11 @@ missing when gcc or the Python headers are absent; filpy still runs without the 
 pure-Python encoder, which gives the same bytes more slowly).
 """
 
-import argparse
 import sys
 import sysconfig
 from pathlib import Path
 
-from proofs.build_ext import BuildError, compile_extension, compiler, python_includes
+from proofs.build_ext import compile_extension, compiler, python_includes, run_build
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "_dagcbor.c"
@@ -36,19 +35,7 @@ def build(force: bool = False) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m chain.encoding.build_ext", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
-    args = parser.parse_args(argv)
-    try:
-        was_current = not args.force and up_to_date(target())
-        out = build(force=args.force)
-    except BuildError as exc:
-        sys.stderr.write(f"chain.encoding.build_ext: {exc}\n")
-        return 1
-    sys.stdout.write(f"chain.encoding.build_ext: {out.name} {'up to date' if was_current else 'built'}\n")
-    return 0
+    return run_build("chain.encoding.build_ext", __doc__.splitlines()[0], target, up_to_date, build, argv)
 
 
 if __name__ == "__main__":
