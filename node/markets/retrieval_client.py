@@ -13,7 +13,7 @@ serve). Which providers to ask comes from the caller (the deals the client made 
 """
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,12 +267,19 @@ async def offer_from(host: Libp2pHost, candidate: Candidate, root: CID, piece: C
 
 
 async def find_data(
-    host: Libp2pHost, root: CID, piece: CID | None, candidates: Sequence[Candidate]
+    host: Libp2pHost,
+    root: CID,
+    piece: CID | None,
+    candidates: Sequence[Candidate],
+    connect: Callable[[Candidate], Awaitable[None]] | None = None,
 ) -> list[QueryOffer]:
-    """ClientFindData: one offer per candidate, asked concurrently, in the candidates' order."""
+    """ClientFindData: one offer per candidate, asked concurrently, in the candidates' order; connect
+    (when given) reaches each candidate first, inside its own task, so a slow dial holds up no other."""
     offers: list[QueryOffer | None] = [None] * len(candidates)
 
     async def ask(index: int, candidate: Candidate) -> None:
+        if connect is not None:
+            await connect(candidate)
         offers[index] = await offer_from(host, candidate, root, piece)
 
     async with trio.open_nursery() as nursery:

@@ -17,6 +17,7 @@ path)` (Boost's offline-deal import) for `filpy miner deals list|import-data`.
 
 import contextlib
 import uuid
+from functools import partial
 from pathlib import Path
 
 from chain.encoding.cid import CID
@@ -331,17 +332,15 @@ def _candidates(node: FullNode, root: CID) -> list[Candidate]:
 @method("ClientFindData", perm=READ)
 async def client_find_data(node: FullNode, root: CID, piece: CID | None) -> tuple[QueryOffer, ...]:
     """Retrieval offers for root from the providers this client made deals with."""
-    candidates = _candidates(node, root)
-    for candidate in candidates:
-        await _reach(node, candidate.miner, candidate.peer)
-    return tuple(await find_data(_markets(node).host, root, piece, candidates))
+    offers = await find_data(_markets(node).host, root, piece, _candidates(node, root), partial(_reach, node))
+    return tuple(offers)
 
 
-async def _reach(node: FullNode, miner: Address, peer: PeerID) -> None:
-    """Connect to the miner's peer at its on-chain addresses. A failure is not raised: the query that
-    follows fails too, and its offer carries the error for that miner alone."""
+async def _reach(node: FullNode, candidate: Candidate) -> None:
+    """Connect to the candidate's peer at its miner's on-chain addresses. A failure is not raised: the
+    query that follows fails too, and its offer carries the error for that miner alone."""
     with contextlib.suppress(RetrievalError):
-        await _markets(node).retrievals.provider_peer(miner, peer)
+        await _markets(node).retrievals.provider_peer(candidate.miner, candidate.peer)
 
 
 @method("ClientMinerQueryOffer", perm=READ)
@@ -353,10 +352,8 @@ async def client_miner_query_offer(
     info = await node.run_sync(node.state.miner_info, miner, head)
     if not info.peer_id:
         raise RpcError(f"miner {miner} has no peer ID on chain")
-    await _reach(node, miner, PeerID(info.peer_id))
-    (offer,) = await find_data(
-        _markets(node).host, root, piece, [Candidate(miner, PeerID(info.peer_id), piece)]
-    )
+    candidate = Candidate(miner, PeerID(info.peer_id), piece)
+    (offer,) = await find_data(_markets(node).host, root, piece, [candidate], partial(_reach, node))
     return offer
 
 
