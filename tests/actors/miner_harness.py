@@ -146,6 +146,11 @@ class Harness:
     def control_set(self) -> tuple[Address, ...]:
         return self.info().control_set()
 
+    # -- calling -------------------------------------------------------------------------------------
+    def call_fails(self, code: ExitCode, method: MinerMethod, params: object = None) -> ActorError:
+        """The miner's `method` called with `params` aborts with `code` (see fails)."""
+        return fails(self, code, lambda: self.rt.call(ACTOR, method, params))
+
     # -- construction --------------------------------------------------------------------------------
     def construct(
         self, controls: tuple[Address, ...] = (CONTROL,), window_post_proof: int = WPOST_PROOF

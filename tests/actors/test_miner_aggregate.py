@@ -259,9 +259,7 @@ def test_too_few_or_too_many_sectors(h: Harness) -> None:
     too_many = h.rt.policy.max_aggregated_sectors + 1
     params = ProveCommitAggregateParams(BitField.from_range(0, too_many), encode_aggregate_proof([]))
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
-    err = fails(
-        h, ExitCode.ErrIllegalArgument, lambda: h.rt.call(ACTOR, MinerMethod.ProveCommitAggregate, params)
-    )
+    err = h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.ProveCommitAggregate, params)
     assert "too many sectors" in str(err)
     # three 2 KiB seal proofs fill what a pool-sized message leaves for AggregateProof (chain/params.py)
     assert h.rt.policy.min_aggregated_sectors == 2 and h.rt.policy.max_aggregated_sectors == 3
@@ -361,9 +359,7 @@ def test_malformed_aggregate_bytes_are_illegal_arguments(h: Harness, aggregate_b
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
     h.rt.expect_validate_caller_addr(*h.control_set())
     params = ProveCommitAggregateParams(BitField.from_bits([1, 2]), aggregate_bytes)
-    err = fails(
-        h, ExitCode.ErrIllegalArgument, lambda: h.rt.call(ACTOR, MinerMethod.ProveCommitAggregate, params)
-    )
+    err = h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.ProveCommitAggregate, params)
     assert "aggregate seal verify failed" in str(err)
 
 

@@ -132,14 +132,12 @@ def test_worker_change_takes_effect_after_the_delay(h: Harness) -> None:
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
     h.rt.expect_send(NEW_WORKER, AccountMethod.PubkeyAddress, None, 0, WORKER_KEY)
     h.rt.expect_validate_caller_addr(OWNER)
-    fails(
-        h,
-        ExitCode.SysErrForbidden,
-        lambda: h.rt.call(ACTOR, MinerMethod.ChangeWorkerAddress, ChangeWorkerAddressParams(NEW_WORKER, ())),
+    h.call_fails(
+        ExitCode.SysErrForbidden, MinerMethod.ChangeWorkerAddress, ChangeWorkerAddressParams(NEW_WORKER, ())
     )
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
     too_many = ChangeWorkerAddressParams(WORKER, (CONTROL,) * 11)
-    fails(h, ExitCode.ErrIllegalArgument, lambda: h.rt.call(ACTOR, MinerMethod.ChangeWorkerAddress, too_many))
+    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.ChangeWorkerAddress, too_many)
 
 
 def test_deadline_cron_applies_a_due_worker_change(h: Harness) -> None:
@@ -158,23 +156,13 @@ def test_peer_id_and_multiaddrs(h: Harness) -> None:
     h.rt.expect_validate_caller_addr(*h.control_set())
     h.rt.call(ACTOR, MinerMethod.ChangeMultiaddrs, ChangeMultiaddrsParams((b"/ip4/127.0.0.1/tcp/1",)))
     assert h.info().peer_id == b"new peer" and h.info().multiaddrs == (b"/ip4/127.0.0.1/tcp/1",)
-    fails(
-        h,
-        ExitCode.ErrIllegalArgument,
-        lambda: h.rt.call(ACTOR, MinerMethod.ChangePeerID, ChangePeerIDParams(bytes(200))),
-    )
-    fails(
-        h,
-        ExitCode.ErrIllegalArgument,
-        lambda: h.rt.call(ACTOR, MinerMethod.ChangeMultiaddrs, ChangeMultiaddrsParams((bytes(2000),))),
+    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.ChangePeerID, ChangePeerIDParams(bytes(200)))
+    h.call_fails(
+        ExitCode.ErrIllegalArgument, MinerMethod.ChangeMultiaddrs, ChangeMultiaddrsParams((bytes(2000),))
     )
     h.rt.caller = REPORTER
     h.rt.expect_validate_caller_addr(*h.control_set())
-    fails(
-        h,
-        ExitCode.SysErrForbidden,
-        lambda: h.rt.call(ACTOR, MinerMethod.ChangePeerID, ChangePeerIDParams(b"x")),
-    )
+    h.call_fails(ExitCode.SysErrForbidden, MinerMethod.ChangePeerID, ChangePeerIDParams(b"x"))
 
 
 def apply_rewards(h: Harness, reward: int, penalty: int, pledge_delta: int, burn: int) -> None:
@@ -212,32 +200,16 @@ def test_apply_rewards_locks_three_quarters_and_vesting_releases_them(h: Harness
 
 def test_apply_rewards_rejects(h: Harness) -> None:
     h.rt.set_caller(builtin.REWARD_ACTOR_CODE, builtin.REWARD_ACTOR_ADDR)
-    fails(
-        h,
-        ExitCode.ErrIllegalArgument,
-        lambda: h.rt.call(ACTOR, MinerMethod.ApplyRewards, ApplyRewardParams(-1, 0)),
-    )
-    fails(
-        h,
-        ExitCode.ErrIllegalArgument,
-        lambda: h.rt.call(ACTOR, MinerMethod.ApplyRewards, ApplyRewardParams(0, -1)),
-    )
+    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.ApplyRewards, ApplyRewardParams(-1, 0))
+    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.ApplyRewards, ApplyRewardParams(0, -1))
     h.rt.expect_validate_caller_addr(builtin.REWARD_ACTOR_ADDR)
     # the reward was not actually sent along: nothing to lock it with
     h.rt.balance = 0
-    fails(
-        h,
-        ExitCode.ErrInsufficientFunds,
-        lambda: h.rt.call(ACTOR, MinerMethod.ApplyRewards, ApplyRewardParams(FIL, 0)),
-    )
+    h.call_fails(ExitCode.ErrInsufficientFunds, MinerMethod.ApplyRewards, ApplyRewardParams(FIL, 0))
     h.rt.balance = BALANCE
     h.rt.caller = OWNER
     h.rt.expect_validate_caller_addr(builtin.REWARD_ACTOR_ADDR)
-    fails(
-        h,
-        ExitCode.SysErrForbidden,
-        lambda: h.rt.call(ACTOR, MinerMethod.ApplyRewards, ApplyRewardParams(0, 0)),
-    )
+    h.call_fails(ExitCode.SysErrForbidden, MinerMethod.ApplyRewards, ApplyRewardParams(0, 0))
 
 
 def test_withdraw_balance(h: Harness) -> None:
@@ -252,27 +224,15 @@ def test_withdraw_balance(h: Harness) -> None:
     h.rt.expect_send(OWNER, METHOD_SEND, None, BALANCE - 5 * FIL - deposit)
     h.rt.call(ACTOR, MinerMethod.WithdrawBalance, WithdrawBalanceParams(BALANCE))
     assert h.rt.balance == deposit
-    fails(
-        h,
-        ExitCode.ErrIllegalArgument,
-        lambda: h.rt.call(ACTOR, MinerMethod.WithdrawBalance, WithdrawBalanceParams(-1)),
-    )
+    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.WithdrawBalance, WithdrawBalanceParams(-1))
     h.rt.caller = WORKER
     h.rt.expect_validate_caller_addr(OWNER, OWNER)
-    fails(
-        h,
-        ExitCode.SysErrForbidden,
-        lambda: h.rt.call(ACTOR, MinerMethod.WithdrawBalance, WithdrawBalanceParams(1)),
-    )
+    h.call_fails(ExitCode.SysErrForbidden, MinerMethod.WithdrawBalance, WithdrawBalanceParams(1))
     # fee debt beyond the free balance blocks withdrawals
     h.rt.set_state(replace(h.state(), fee_debt=FIL))
     h.rt.caller = OWNER
     h.rt.expect_validate_caller_addr(OWNER, OWNER)
-    fails(
-        h,
-        ExitCode.ErrInsufficientFunds,
-        lambda: h.rt.call(ACTOR, MinerMethod.WithdrawBalance, WithdrawBalanceParams(1)),
-    )
+    h.call_fails(ExitCode.ErrInsufficientFunds, MinerMethod.WithdrawBalance, WithdrawBalanceParams(1))
 
 
 def test_repay_debt(h: Harness) -> None:
@@ -336,10 +296,8 @@ def test_report_consensus_fault_rejects(h: Harness) -> None:
     )
     h.rt.set_caller(builtin.MINER_ACTOR_CODE, MINER)
     h.rt.expect_validate_caller_type(*builtin.CALLER_TYPES_SIGNABLE)
-    fails(
-        h,
-        ExitCode.SysErrForbidden,
-        lambda: h.rt.call(ACTOR, MinerMethod.ReportConsensusFault, ReportConsensusFaultParams(b"", b"", b"")),
+    h.call_fails(
+        ExitCode.SysErrForbidden, MinerMethod.ReportConsensusFault, ReportConsensusFaultParams(b"", b"", b"")
     )
 
 
@@ -379,4 +337,4 @@ def test_verify_piece_inclusion_against_a_proven_sector(h: Harness) -> None:
     fails(h, ExitCode.ErrNotFound, lambda: verify(PieceInfo(1024, piece_cid_v1(c2)), sector=2))
     h.rt.expect_validate_caller_any()
     garbage = VerifyPieceInclusionParams(b"\x01", proof)
-    fails(h, ExitCode.ErrIllegalArgument, lambda: h.rt.call(ACTOR, MinerMethod.VerifyPieceInclusion, garbage))
+    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.VerifyPieceInclusion, garbage)

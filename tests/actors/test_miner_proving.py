@@ -292,10 +292,10 @@ def test_recovery_needs_the_fee_debt_paid(h: Harness) -> None:
     h.rt.set_state(replace(state, fee_debt=h.rt.balance))
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
     decl = SectorDeclaration(deadline, partition, BitField.from_bits([1]))
-    fails(
-        h,
+    h.call_fails(
         ExitCode.ErrInsufficientFunds,
-        lambda: h.rt.call(ACTOR, MinerMethod.DeclareFaultsRecovered, DeclareFaultsRecoveredParams((decl,))),
+        MinerMethod.DeclareFaultsRecovered,
+        DeclareFaultsRecoveredParams((decl,)),
     )
 
 
@@ -397,11 +397,7 @@ def test_terminate_sectors(h: Harness) -> None:
     # terminating it again: not live any more
     h.rt.expect_validate_caller_addr(*h.control_set())
     h.expect_stats()
-    fails(
-        h,
-        ExitCode.ErrIllegalArgument,
-        lambda: h.rt.call(ACTOR, MinerMethod.TerminateSectors, TerminateSectorsParams((decl,))),
-    )
+    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.TerminateSectors, TerminateSectorsParams((decl,)))
 
 
 def test_terminate_rejects_an_immutable_deadline(h: Harness) -> None:
@@ -410,11 +406,7 @@ def test_terminate_rejects_an_immutable_deadline(h: Harness) -> None:
     decl = SectorDeclaration(deadline, partition, BitField.from_bits([1]))
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
     h.rt.expect_validate_caller_addr(*h.control_set())
-    fails(
-        h,
-        ExitCode.ErrIllegalArgument,
-        lambda: h.rt.call(ACTOR, MinerMethod.TerminateSectors, TerminateSectorsParams((decl,))),
-    )
+    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.TerminateSectors, TerminateSectorsParams((decl,)))
 
 
 def test_terminating_a_sector_with_deals_notifies_the_market(h: Harness) -> None:
@@ -460,7 +452,7 @@ def test_cron_only_from_power_and_ignores_other_event_types(h: Harness) -> None:
     h.rt.verify()
     bad = replace(params, event_payload=b"\x01")
     h.rt.expect_validate_caller_addr(builtin.STORAGE_POWER_ACTOR_ADDR)
-    fails(h, ExitCode.ErrIllegalState, lambda: h.rt.call(ACTOR, MinerMethod.OnDeferredCronEvent, bad))
+    h.call_fails(ExitCode.ErrIllegalState, MinerMethod.OnDeferredCronEvent, bad)
     h.rt.caller = WORKER
     h.rt.expect_validate_caller_addr(builtin.STORAGE_POWER_ACTOR_ADDR)
-    fails(h, ExitCode.SysErrForbidden, lambda: h.rt.call(ACTOR, MinerMethod.OnDeferredCronEvent, params))
+    h.call_fails(ExitCode.SysErrForbidden, MinerMethod.OnDeferredCronEvent, params)

@@ -73,13 +73,11 @@ def test_precommit_batch(h: Harness) -> None:
     h.rt.call(ACTOR, MinerMethod.PreCommitSectorBatch, params)
     h.rt.verify()
     assert h.state().pre_commit_deposits == 3 * DEPOSIT
-    fails(
-        h,
-        ExitCode.ErrIllegalArgument,
-        lambda: h.rt.call(ACTOR, MinerMethod.PreCommitSectorBatch, PreCommitSectorBatchParams(())),
+    h.call_fails(
+        ExitCode.ErrIllegalArgument, MinerMethod.PreCommitSectorBatch, PreCommitSectorBatchParams(())
     )
     dup = PreCommitSectorBatchParams((h.precommit_params(9), h.precommit_params(9)))
-    fails(h, ExitCode.ErrIllegalArgument, lambda: h.rt.call(ACTOR, MinerMethod.PreCommitSectorBatch, dup))
+    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.PreCommitSectorBatch, dup)
 
 
 def bad_param_cases() -> list[tuple[str, dict[str, object]]]:
@@ -100,7 +98,7 @@ def bad_param_cases() -> list[tuple[str, dict[str, object]]]:
 def test_precommit_rejects_bad_params(h: Harness, case: str, changes: dict[str, object]) -> None:
     params = replace(h.precommit_params(1), **changes)  # type: ignore[arg-type]
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
-    fails(h, ExitCode.ErrIllegalArgument, lambda: h.rt.call(ACTOR, MinerMethod.PreCommitSector, params))
+    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.PreCommitSector, params)
 
 
 def test_precommit_rejects_too_many_deals_when_decoding(h: Harness) -> None:
@@ -161,11 +159,7 @@ def test_prove_commit_activates_the_sector(h: Harness) -> None:
     h.rt.expect_validate_caller_any()
     h.rt.call(ACTOR, MinerMethod.CheckSectorProven, CheckSectorProvenParams(1))
     h.rt.expect_validate_caller_any()
-    fails(
-        h,
-        ExitCode.ErrNotFound,
-        lambda: h.rt.call(ACTOR, MinerMethod.CheckSectorProven, CheckSectorProvenParams(2)),
-    )
+    h.call_fails(ExitCode.ErrNotFound, MinerMethod.CheckSectorProven, CheckSectorProvenParams(2))
 
 
 def test_prove_commit_with_deals_uses_the_markets_commd_and_gains_quality(h: Harness) -> None:
@@ -215,11 +209,7 @@ def test_prove_commit_fails_when_deals_do_not_activate_or_pledge_is_unaffordable
     h.rt.expect_send(
         builtin.STORAGE_MARKET_ACTOR_ADDR, MarketMethod.ActivateDeals, params, 0, None, ExitCode.ErrNotFound
     )
-    fails(
-        h,
-        ExitCode.ErrIllegalArgument,
-        lambda: h.rt.call(ACTOR, MinerMethod.ProveCommitSector, ProveCommitSectorParams(1, b"p")),
-    )
+    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.ProveCommitSector, ProveCommitSectorParams(1, b"p"))
 
     h2 = Harness()
     h2.construct()
