@@ -178,24 +178,22 @@ def test_add_balance_requires_value(value: int) -> None:
         rt.call(MARKET, MarketMethod.AddBalance, CLIENT)
 
 
-def test_add_balance_only_from_signable_callers() -> None:
-    rt = new_market()
-    rt.set_caller(builtin.MINER_ACTOR_CODE, PROVIDER)
-    rt.value_received = 10
-    rt.expect_validate_caller_type(*SIGNABLE)
-    with aborts(ExitCode.SysErrForbidden):
-        rt.call(MARKET, MarketMethod.AddBalance, CLIENT)
-
-
 @pytest.mark.parametrize(
-    "address", [Address.new_actor(b"nobody"), Address.new_id(4242)], ids=["unresolved", "no-code"]
+    ("caller_code", "caller", "address", "code"),
+    [
+        (builtin.MINER_ACTOR_CODE, PROVIDER, CLIENT, ExitCode.SysErrForbidden),
+        (builtin.ACCOUNT_ACTOR_CODE, CLIENT, Address.new_actor(b"nobody"), ExitCode.ErrIllegalArgument),
+        (builtin.ACCOUNT_ACTOR_CODE, CLIENT, Address.new_id(4242), ExitCode.ErrIllegalArgument),
+    ],
+    ids=["caller-not-signable", "unresolved", "no-code"],
 )
-def test_add_balance_for_unknown_address(address: Address) -> None:
+def test_add_balance_refused(caller_code: CID, caller: Address, address: Address, code: ExitCode) -> None:
+    """Only signable callers may add balance, and only for an address that resolves to an actor."""
     rt = new_market()
-    rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, CLIENT)
+    rt.set_caller(caller_code, caller)
     rt.value_received = 10
     rt.expect_validate_caller_type(*SIGNABLE)
-    with aborts(ExitCode.ErrIllegalArgument):
+    with aborts(code):
         rt.call(MARKET, MarketMethod.AddBalance, address)
 
 
