@@ -381,32 +381,22 @@ def test_init_exec_failures_roll_back() -> None:
 
 def test_authenticate_message_checks_the_accounts_key(world: World) -> None:
     data = b"some deal proposal"
-    signature = world.keys[1].sign(data)
-    params = AuthenticateMessageParams(signature.data, data).to_cbor()
     vm = world.vm()
-    ret = vm.apply_message(
-        world.message(
-            0,
-            world.ids[1],
-            method=AccountMethod.AuthenticateMessage,
-            params=dagcbor.encode(params),
-            gas_limit=100_000_000,
+
+    def authenticate(signature: bytes) -> ApplyRet:
+        """AuthenticateMessage on account 1 with `signature` over data, sent by account 0."""
+        params = dagcbor.encode(AuthenticateMessageParams(signature, data).to_cbor())
+        message = world.message(
+            0, world.ids[1], method=AccountMethod.AuthenticateMessage, params=params, gas_limit=100_000_000
         )
-    )
+        return vm.apply_message(message)
+
+    ret = authenticate(world.keys[1].sign(data).data)
     assert ret.exit_code == 0, ret.error
     assert dagcbor.decode(ret.receipt.return_data) is True
     assert ret.receipt.gas_used > PRICES.verify_signature_secp256k1
-    forged = AuthenticateMessageParams(world.keys[2].sign(data).data, data).to_cbor()
-    ret = vm.apply_message(
-        world.message(
-            0,
-            world.ids[1],
-            method=AccountMethod.AuthenticateMessage,
-            params=dagcbor.encode(forged),
-            gas_limit=100_000_000,
-        )
-    )
-    expect_exit(ret.exit_code, ExitCode.ErrIllegalArgument)
+    forged = world.keys[2].sign(data).data
+    expect_exit(authenticate(forged).exit_code, ExitCode.ErrIllegalArgument)
 
 
 def test_implicit_message_from_the_system(world: World) -> None:
