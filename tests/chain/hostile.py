@@ -2,9 +2,13 @@
 
 import contextlib
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
+
+import pytest
 
 from chain.encoding.errors import DecodeError
+
+T = TypeVar("T")
 
 
 def decodes_or_refuses(decoders: Iterable[Callable[[Any], object]], data: object) -> None:
@@ -12,3 +16,24 @@ def decodes_or_refuses(decoders: Iterable[Callable[[Any], object]], data: object
     for decode in decoders:
         with contextlib.suppress(DecodeError):
             decode(data)
+
+
+def canonical_or_refused(decode: Callable[[bytes], T], encode: Callable[[T], bytes], data: bytes) -> T | None:
+    """decode refuses data with DecodeError (None), or what it decodes encodes back to exactly data: a
+    decoder that accepted a second spelling of a value would let two byte strings name one object."""
+    try:
+        value = decode(data)
+    except DecodeError:
+        return None
+    assert encode(value) == data
+    return value
+
+
+def refuses_cut_or_extended(decode: Callable[[bytes], object], data: bytes, cuts: int, extra: bytes) -> None:
+    """decode refuses with DecodeError the encoding data cut short (at about `cuts` lengths spread from the
+    empty prefix on) and data with `extra` appended."""
+    for cut in range(0, len(data), max(1, len(data) // cuts)):
+        with pytest.raises(DecodeError):
+            decode(data[:cut])
+    with pytest.raises(DecodeError):
+        decode(data + extra)
