@@ -14,6 +14,7 @@ from chain.encoding.errors import DecodeError
 from chain.state.amt import MAX_INDEX, Amt, amt_v0_from_list, amt_v0_to_list
 from chain.store.blockstore import BlockNotFound, MemoryBlockstore, put_cbor
 from tests.chain.counting_store import CountingStore
+from tests.chain.model_ops import replay
 
 
 def _build(entries: dict[int, Any], bitwidth: int, legacy: bool = False) -> CID:
@@ -34,17 +35,7 @@ def test_any_operation_order_gives_the_canonical_root(
 ) -> None:
     store = MemoryBlockstore()
     amt = Amt.new(store, bitwidth)
-    model: dict[int, Any] = {}
-    for i, (is_set, index, value) in enumerate(operations):
-        if is_set:
-            amt.set(index, value)
-            model[index] = value
-        else:
-            assert amt.delete(index) == (index in model)
-            model.pop(index, None)
-        assert amt.count() == len(model)
-        if i % 13 == 0:
-            amt.flush()
+    model = replay(amt, operations, flush_every=13)
     root = amt.flush()
     assert root == _build(model, bitwidth)
     shuffled = list(model.items())

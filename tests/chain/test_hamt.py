@@ -13,6 +13,7 @@ from chain.encoding.errors import DecodeError
 from chain.state.hamt import Hamt, identity_hash, sha256_hash
 from chain.store.blockstore import BlockNotFound, MemoryBlockstore, put_cbor
 from tests.chain.counting_store import CountingStore
+from tests.chain.model_ops import replay
 
 
 def _build(
@@ -38,16 +39,7 @@ def test_any_operation_order_gives_the_canonical_root(
 ) -> None:
     store = MemoryBlockstore()
     hamt = Hamt.new(store, bitwidth)
-    model: dict[bytes, Any] = {}
-    for i, (is_set, key, value) in enumerate(operations):
-        if is_set:
-            hamt.set(key, value)
-            model[key] = value
-        else:
-            assert hamt.delete(key) == (key in model)
-            model.pop(key, None)
-        if i % 17 == 0:
-            hamt.flush()  # interleave flushes so that clean and dirty nodes mix
+    model = replay(hamt, operations, flush_every=17)
     root = hamt.flush()
     expected, _ = _build(model, bitwidth)
     assert root == expected
