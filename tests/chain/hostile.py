@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from chain.encoding import dagcbor
 from chain.encoding.errors import DecodeError
 
 T = TypeVar("T")
@@ -37,3 +38,15 @@ def refuses_cut_or_extended(decode: Callable[[bytes], object], data: bytes, cuts
             decode(data[:cut])
     with pytest.raises(DecodeError):
         decode(data + extra)
+
+
+def names_the_bad_field(
+    decode: Callable[[bytes], object], fields: list[Any], bad: dict[int, tuple[Any, str]]
+) -> None:
+    """decode refuses the CBOR array `fields` with one field changed: for each index in `bad`, the field
+    set to its value gives a DecodeError that matches its reason."""
+    for index, (value, reason) in bad.items():
+        changed = list(fields)
+        changed[index] = value
+        with pytest.raises(DecodeError, match=reason):
+            decode(dagcbor.encode(changed))

@@ -18,7 +18,7 @@ from chain.types.beacon import BeaconEntry
 from chain.types.block import BlockHeader, BlockMsg, MsgMeta, PoStProof
 from chain.types.election import ElectionProof, Ticket
 from chain.types.receipt import MessageReceipt
-from tests.chain.hostile import decodes_or_refuses, refuses_cut_or_extended
+from tests.chain.hostile import decodes_or_refuses, names_the_bad_field, refuses_cut_or_extended
 from tests.chain.type_strategies import (
     beacon_entries,
     block_headers,
@@ -137,11 +137,7 @@ def test_header_decoding_names_the_bad_field() -> None:
         14: (True, "BlockHeader.ForkSignaling"),
         15: (b"\x00", "BlockHeader.ParentBaseFee: sign byte without magnitude"),
     }
-    for index, (value, reason) in bad.items():
-        changed = list(fields)
-        changed[index] = value
-        with pytest.raises(DecodeError, match=reason):
-            BlockHeader.from_bytes(dagcbor.encode(changed))
+    names_the_bad_field(BlockHeader.from_bytes, fields, bad)
     with pytest.raises(DecodeError, match="expected an array of 16 fields, got 15"):
         BlockHeader.from_cbor(fields[:15])
     too_many = list(fields)
