@@ -1,24 +1,18 @@
 """The ordered metadata stores (memory and LevelDB behave the same) and the LRU map."""
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain.chainstore.metadata import LevelDBMetadata, MemoryMetadata, MetadataStore
-from chain.store.blockstore import LevelDBBlockstore
+from chain.store.blockstore import BatchingBlockstore, LevelDBBlockstore
 from chain.store.lru import Lru
 
 
-@pytest.fixture(params=["memory", "leveldb"])
-def meta(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
-    if request.param == "memory":
-        yield MemoryMetadata()
-        return
-    with LevelDBBlockstore(tmp_path / "db") as db:
-        yield LevelDBMetadata(db.db)
+@pytest.fixture
+def meta(store: BatchingBlockstore) -> MetadataStore:
+    """The metadata store for each of conftest's blockstores: in memory, and inside the LevelDB one."""
+    return LevelDBMetadata(store.db) if isinstance(store, LevelDBBlockstore) else MemoryMetadata()
 
 
 def test_put_get_delete_and_batches(meta: MetadataStore) -> None:
