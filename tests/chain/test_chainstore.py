@@ -20,7 +20,7 @@ from chain.state.amt import amt_v0_from_list
 from chain.store.blockstore import BlockNotFound, MemoryBlockstore
 from chain.store.car import read_car
 from chain.types.address import Address
-from chain.types.message import Message, SignedMessage
+from chain.types.message import SignedMessage, sign_message
 from chain.types.tipset import EMPTY_TSK, TipSet, TipSetKey
 from tests.chain.chain_helpers import GENESIS_PARENT, ChainBuilder
 from tests.chain.vm_helpers import make_world
@@ -487,18 +487,7 @@ def test_id_and_key_senders_are_one_sender_in_a_tipset() -> None:
     genesis = builder.genesis()
     by_key = world.message(0, world.addresses[1], nonce=0)
     # The same sender by its ID address, at the same nonce: a different message, but not a new sequence.
-    by_id_msg = Message(
-        to=world.addresses[1],
-        from_=world.ids[0],
-        nonce=0,
-        value=0,
-        gas_limit=1_000_000,
-        gas_fee_cap=1_000,
-        gas_premium=100,
-        method=0,
-    )
-    from chain.types.message import sign_message
-
+    by_id_msg = replace(by_key.message, from_=world.ids[0])
     by_id = sign_message(by_id_msg, world.keys[0])
     next_by_id = sign_message(replace(by_id_msg, nonce=1), world.keys[0])
     ts = builder.tipset(genesis, messages=[store.put_messages([], [by_key, by_id, next_by_id])])

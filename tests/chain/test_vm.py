@@ -16,7 +16,6 @@ from chain.encoding.schema import Bytes, CborTuple, Int64
 from chain.state.init_state import InitState
 from chain.store.blockstore import get_cbor
 from chain.types.address import Address
-from chain.types.message import Message
 from chain.vm.exitcode import ActorError, ExitCode
 from chain.vm.gas import PRICES
 from chain.vm.runtime import Runtime
@@ -138,16 +137,7 @@ def test_balance_below_gas_cost_is_refused(world: World) -> None:
 def test_unknown_sender_and_non_account_sender(world: World) -> None:
     vm = world.vm()
     stranger = PrivateKey.derive(KeyType.SECP256K1, b"stranger")
-    msg = Message(
-        to=world.addresses[0],
-        from_=Address.of_key(stranger),
-        nonce=0,
-        value=0,
-        gas_limit=10_000_000,
-        gas_fee_cap=1000,
-        gas_premium=100,
-        method=0,
-    )
+    msg = replace(world.message(0, world.addresses[0], nonce=0).message, from_=Address.of_key(stranger))
     expect_exit(vm.apply_message(msg).exit_code, ExitCode.SysErrSenderInvalid)
     probe = world.add_probe(balance=10 * FIL)
     expect_exit(vm.apply_message(replace(msg, from_=probe)).exit_code, ExitCode.SysErrSenderInvalid)
