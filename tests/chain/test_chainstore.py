@@ -318,12 +318,18 @@ async def test_a_subscriber_hears_nothing_from_before_it_subscribed() -> None:
 # -- restarts and crashes --------------------------------------------------------------------------
 
 
+def _stored_fork(path: str) -> tuple[list[TipSet], list[TipSet]]:
+    """A datastore at path holding _fork's chains a and b, a the head at weight 7; closed again."""
+    with ChainStore.open(path) as store:
+        _base, a, b = _fork(ChainBuilder(store, STATE))
+        store.set_head(a[-1], 7)
+    return a, b
+
+
 def test_restart_reads_the_stored_head_and_index(tmp_path: Path) -> None:
     path = str(tmp_path / "datastore")
+    a, b = _stored_fork(path)
     with ChainStore.open(path) as store:
-        builder = ChainBuilder(store, STATE)
-        _base, a, b = _fork(builder)
-        store.set_head(a[-1], 7)
         store.set_head(b[-1], 77)
     with ChainStore.open(path) as store:
         assert store.head() == b[-1]
@@ -336,10 +342,8 @@ def test_restart_reads_the_stored_head_and_index(tmp_path: Path) -> None:
 
 def test_a_failed_head_batch_changes_nothing(tmp_path: Path) -> None:
     path = str(tmp_path / "datastore")
+    a, b = _stored_fork(path)
     with ChainStore.open(path) as store:
-        builder = ChainBuilder(store, STATE)
-        _base, a, b = _fork(builder)
-        store.set_head(a[-1], 7)
         real = store._meta
 
         class FailingMidBatch:
