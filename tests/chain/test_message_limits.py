@@ -32,6 +32,7 @@ from chain.types.message import (
 from chain.vm.exitcode import ExitCode
 from chain.vm.gas import PRICES
 from proofs import registered, seal
+from tests.chain.messages import transfer
 from tests.chain.vm_helpers import expect_exit, make_world
 
 # A BLS sender: the longest address and, in the signed form the pool measures, the longest signature.
@@ -137,22 +138,9 @@ def padded_to(size: int, make: Callable[[bytes], Message]) -> Message:
     return message
 
 
-def transfer(params: bytes) -> Message:
-    return Message(
-        to=Address.new_id(1000),
-        from_=Address.new_id(100),
-        nonce=0,
-        value=0,
-        gas_limit=1,
-        gas_fee_cap=0,
-        gas_premium=0,
-        method=2,
-        params=params,
-    )
-
-
 def test_block_validation_refuses_a_message_over_the_consensus_limit() -> None:
-    at_limit, over = padded_to(MAX_MESSAGE_SIZE, transfer), padded_to(MAX_MESSAGE_SIZE + 1, transfer)
+    at_limit = padded_to(MAX_MESSAGE_SIZE, lambda p: transfer(params=p))
+    over = padded_to(MAX_MESSAGE_SIZE + 1, lambda p: transfer(params=p))
     at_limit.validate_for_block_inclusion(min_gas=1)
     with pytest.raises(InvalidMessage, match=f"exceeds {MAX_MESSAGE_SIZE} bytes"):
         over.validate_for_block_inclusion(min_gas=1)

@@ -21,25 +21,10 @@ from chain.types.message import (
     sign_message,
 )
 from tests.chain.hostile import decodes_or_refuses, names_the_bad_field, refuses_cut_or_extended
+from tests.chain.messages import ALICE, transfer
 from tests.chain.type_strategies import dag_cbor_values, messages, signed_messages
 
-ALICE = PrivateKey.derive(KeyType.SECP256K1, b"alice")
 BOB = PrivateKey.derive(KeyType.BLS, b"bob")
-
-
-def _transfer(**changes: object) -> Message:
-    fields: dict[str, object] = {
-        "to": Address.new_id(1001),
-        "from_": Address.of_key(ALICE),
-        "nonce": 0,
-        "value": 10**18,
-        "gas_limit": 1_000_000,
-        "gas_fee_cap": 200,
-        "gas_premium": 100,
-        "method": 0,
-    }
-    fields.update(changes)
-    return Message(**fields)  # type: ignore[arg-type]
 
 
 @given(messages())
@@ -91,7 +76,7 @@ def test_random_cbor_never_crashes(value: object) -> None:
 
 
 def test_decoding_names_the_bad_field() -> None:
-    fields = _transfer().to_cbor()
+    fields = transfer().to_cbor()
     bad = {
         1: (b"", "Message.To: empty address"),
         2: (b"\x09\x01", "Message.From: unknown address protocol 9"),
@@ -119,7 +104,7 @@ def test_decoding_names_the_bad_field() -> None:
 
 
 def test_signed_message_decoding_errors() -> None:
-    message = _transfer().to_cbor()
+    message = transfer().to_cbor()
     for signature, reason in (
         (b"", "empty signature"),
         (b"\x00\x01", "invalid signature type 0"),
@@ -135,7 +120,7 @@ def test_signed_message_decoding_errors() -> None:
 
 def test_sign_and_verify_both_key_types() -> None:
     for key in (ALICE, BOB):
-        message = _transfer(from_=Address.of_key(key))
+        message = transfer(from_=Address.of_key(key))
         signed = sign_message(message, key)
         signed.verify_signature(Address.of_key(key))
         decoded = SignedMessage.from_bytes(signed.to_bytes())
@@ -148,24 +133,24 @@ def test_sign_and_verify_both_key_types() -> None:
 
 
 def test_cid_cache_is_not_part_of_equality() -> None:
-    a, b = _transfer(), _transfer()
+    a, b = transfer(), transfer()
     a.cid()
     assert a == b and hash(a) == hash(b)
-    assert _transfer(nonce=1) != a
+    assert transfer(nonce=1) != a
 
 
 def test_constructor_ranges() -> None:
     for changes in ({"nonce": -1}, {"method": 1 << 64}, {"gas_limit": 1 << 63}, {"version": -1}):
         with pytest.raises(ValueError):
-            _transfer(**changes)
+            transfer(**changes)
     with pytest.raises(TypeError):
-        _transfer(params="text")
+        transfer(params="text")
     with pytest.raises(ValueError, match="128-byte limit"):
-        _transfer(value=1 << 1100).to_bytes()
+        transfer(value=1 << 1100).to_bytes()
 
 
 def test_block_inclusion_rules() -> None:
-    _transfer().validate_for_block_inclusion(min_gas=100)
+    transfer().validate_for_block_inclusion(min_gas=100)
     refused: list[tuple[dict[str, object], str]] = [
         ({"version": 1}, "version"),
         ({"to": ZERO_ADDRESS}, "zero address"),
@@ -180,12 +165,12 @@ def test_block_inclusion_rules() -> None:
     ]
     for changes, reason in refused:
         with pytest.raises(InvalidMessage, match=reason):
-            _transfer(**changes).validate_for_block_inclusion(min_gas=100)
-    _transfer(value=TOTAL_FILECOIN, gas_limit=BLOCK_GAS_LIMIT).validate_for_block_inclusion(min_gas=100)
+            transfer(**changes).validate_for_block_inclusion(min_gas=100)
+    transfer(value=TOTAL_FILECOIN, gas_limit=BLOCK_GAS_LIMIT).validate_for_block_inclusion(min_gas=100)
 
 
 def test_gas_economics() -> None:
-    message = _transfer(gas_limit=1000, gas_fee_cap=300, gas_premium=50)
+    message = transfer(gas_limit=1000, gas_fee_cap=300, gas_premium=50)
     assert message.required_funds() == 300_000
     assert message.effective_gas_premium(base_fee=100) == 50
     assert message.effective_gas_premium(base_fee=280) == 20
@@ -193,7 +178,7 @@ def test_gas_economics() -> None:
 
 
 def test_bls_signed_message_uses_unsigned_cid() -> None:
-    message = _transfer(from_=Address.of_key(BOB))
+    message = transfer(from_=Address.of_key(BOB))
     signed = sign_message(message, BOB)
     assert signed.cid() == message.cid()
     secp = SignedMessage(message, Signature(SigType.SECP256K1, bytes(65)))
