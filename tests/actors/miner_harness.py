@@ -61,8 +61,9 @@ from chain.types.sector import (
     WindowPoStVerifyInfo,
 )
 from chain.vm.exitcode import ActorError, ExitCode
+from proofs import merkle
 from proofs.registered import make_prover_id
-from proofs.seal import verify_seal
+from proofs.seal import SealedSector, prove_commit, seal, verify_seal
 from tests.actors.aborts import aborts
 from tests.actors.mock_runtime import MockRuntime
 
@@ -86,6 +87,7 @@ COMMIT_RAND = bytes([7]) * 32
 POST_RAND = bytes([9]) * 32
 ZERO_COMMD = piece_cid_v1(bytes([1]) * 32)
 ENTROPY = dagcbor.encode(MINER.to_cbor())
+REAL_ZERO_COMMD = piece_cid_v1(merkle.root_of(bytes(SECTOR_SIZE)))  # what proofs/ computes for a zero sector
 
 
 def sealed_cid(comm_r: bytes) -> CID:
@@ -383,6 +385,13 @@ class Harness:
             OnMinerSectorsTerminateParams(self.rt.curr_epoch, deal_ids),
             0,
         )
+
+
+def seal_zero_sector(number: int) -> tuple[SealedSector, bytes]:
+    """A zero 2 KiB sector sealed for real by proofs/ as this miner at the mock's ticket, and its vanilla
+    seal proof for the seed the mock draws; pre-committing is left to the caller."""
+    sealed = seal(SEAL_PROOF, bytes(SECTOR_SIZE), make_prover_id(MINER.id), number, TICKET)
+    return sealed, prove_commit(sealed, SEED).to_bytes()
 
 
 def real_verifier(info: SealVerifyInfo) -> bool:

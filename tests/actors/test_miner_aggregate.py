@@ -31,9 +31,6 @@ from chain.types.address import Address
 from chain.types.bitfield import BitField
 from chain.types.sector import SealVerifyInfo, SectorID
 from chain.vm.exitcode import ExitCode
-from proofs import merkle
-from proofs.registered import make_prover_id
-from proofs.seal import prove_commit, seal
 from tests.actors.miner_harness import (
     CIRCULATING,
     CONTROL,
@@ -41,6 +38,7 @@ from tests.actors.miner_harness import (
     MINER,
     OWNER,
     POWER,
+    REAL_ZERO_COMMD,
     REWARD,
     SEAL_PROOF,
     SECTOR_SIZE,
@@ -50,27 +48,19 @@ from tests.actors.miner_harness import (
     Harness,
     fails,
     real_verifier,
+    seal_zero_sector,
     sealed_cid,
 )
 
-ZERO_COMMD = piece_cid_v1(merkle.root_of(bytes(SECTOR_SIZE)))  # the real CommD of a zero sector
 DEALS_COMMD = piece_cid_v1(bytes([3]) * 32)
-
-
-def seal_real(number: int) -> bytes:
-    """Seal a zero 2 KiB sector as this miner; pre-committing is left to the caller. Returns the
-    vanilla proof for the seed the mock draws."""
-    sealed = seal(SEAL_PROOF, bytes(SECTOR_SIZE), make_prover_id(MINER.id), number, TICKET)
-    return sealed.comm_r + prove_commit(sealed, SEED).to_bytes()
 
 
 def precommit_real(h: Harness, numbers: Sequence[int]) -> dict[int, bytes]:
     """Seal each sector for real, pre-commit its CommR; returns sector number -> seal proof."""
     proofs = {}
     for number in numbers:
-        sealed = seal_real(number)
-        comm_r, proofs[number] = sealed[:32], sealed[32:]
-        h.precommit(h.precommit_params(number, sealed=sealed_cid(comm_r)))
+        sealed, proofs[number] = seal_zero_sector(number)
+        h.precommit(h.precommit_params(number, sealed=sealed_cid(sealed.comm_r)))
     return proofs
 
 
@@ -82,7 +72,7 @@ def precommit_of(h: Harness, number: int) -> SectorPreCommitOnChainInfo:
 
 def seal_info(h: Harness, number: int, proof: bytes) -> SealVerifyInfo:
     pc = precommit_of(h, number).info
-    commd = pc.unsealed_cid or ZERO_COMMD
+    commd = pc.unsealed_cid or REAL_ZERO_COMMD
     return SealVerifyInfo(
         SEAL_PROOF, SectorID(MINER.id, number), pc.deal_ids, TICKET, SEED, proof, pc.sealed_cid, commd
     )
@@ -99,7 +89,7 @@ def expect_verifications(
         interactive = precommit.pre_commit_epoch + rt.policy.pre_commit_challenge_delay
         rt.expect_get_randomness_from_beacon(6, interactive, ENTROPY, SEED)
         if precommit.info.unsealed_cid is None:
-            rt.expect_compute_unsealed_sector_cid(SEAL_PROOF, [], ZERO_COMMD)
+            rt.expect_compute_unsealed_sector_cid(SEAL_PROOF, [], REAL_ZERO_COMMD)
         info = seal_info(h, number, proofs[number])
         verified = verifier(info)
         rt.expect_verify_seal(info, verified)
@@ -172,7 +162,7 @@ def test_real_sectors_are_proven_by_one_aggregate(h: Harness) -> None:
     for number in (3, 5, 9):
         sector = h.sector(number)
         assert sector is not None and sector.activation == h.rt.curr_epoch
-        assert sector.unsealed_cid == ZERO_COMMD
+        assert sector.unsealed_cid == REAL_ZERO_COMMD
         assert sector.sealed_cid == sealed[number]
         assert PreCommits.load(h.rt.store, state.pre_committed_sectors).get(number) is None
     # In v9's assignment order: the first two fill one partition of one deadline, the third opens
@@ -206,7 +196,7 @@ def test_aggregate_places_sectors_as_one_prove_commit_each_would(h: Harness) -> 
             harness.precommit(harness.precommit_params(number))
         wait_for_seed(harness)
     for number in numbers:
-        one_by_one.prove_commit(number, unsealed=ZERO_COMMD)
+        one_by_one.prove_commit(number, unsealed=REAL_ZERO_COMMD)
     proofs = {n: b"proof %d" % n for n in numbers}
     h.rt.expect_validate_caller_addr(*h.control_set())
     expect_verifications(h, proofs, lambda info: True)

@@ -27,22 +27,20 @@ from chain.types.bitfield import BitField
 from chain.types.block import PoStProof
 from chain.types.sector import SectorInfo, WindowPoStVerifyInfo
 from chain.vm.exitcode import ExitCode
-from proofs import merkle
 from proofs.post import ProvingSector, PublicSector, generate_window_post, verify_window_post
-from proofs.registered import make_prover_id
-from proofs.seal import SealedSector, prove_commit, seal
+from proofs.seal import SealedSector
 from tests.actors.miner_harness import (
     COMMIT_RAND,
     MINER,
     POST_RAND,
     POWER,
+    REAL_ZERO_COMMD,
     REWARD,
     SECTOR_SIZE,
-    SEED,
-    TICKET,
     WORKER,
     Harness,
     fails,
+    seal_zero_sector,
     sealed_cid,
 )
 
@@ -80,11 +78,10 @@ def continued_fee(qa: int) -> int:
 
 
 def real_sector(h: Harness, number: int) -> SealedSector:
-    sealed = seal(5, bytes(SECTOR_SIZE), make_prover_id(MINER.id), number, TICKET)
+    sealed, proof = seal_zero_sector(number)
     h.precommit(h.precommit_params(number, sealed=sealed_cid(sealed.comm_r)))
     h.rt.curr_epoch += h.rt.policy.pre_commit_challenge_delay + 1
-    zero_commd = piece_cid_v1(merkle.root_of(bytes(SECTOR_SIZE)))
-    h.prove_commit(number, proof=prove_commit(sealed, SEED).to_bytes(), unsealed=zero_commd)
+    h.prove_commit(number, proof=proof, unsealed=REAL_ZERO_COMMD)
     return sealed
 
 

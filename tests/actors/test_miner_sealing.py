@@ -23,14 +23,13 @@ from chain.params import MAINNET
 from chain.types.address import Address
 from chain.types.sector import SealVerifyInfo, SectorID
 from chain.vm.exitcode import ExitCode
-from proofs import merkle
-from proofs.registered import RegisteredPoStProof, RegisteredSealProof, make_prover_id
-from proofs.seal import prove_commit, seal
+from proofs.registered import RegisteredPoStProof, RegisteredSealProof
 from tests.actors.aborts import aborts
 from tests.actors.miner_harness import (
     ENTROPY,
     MINER,
     POWER,
+    REAL_ZERO_COMMD,
     REWARD,
     SECTOR_SIZE,
     SEED,
@@ -39,6 +38,7 @@ from tests.actors.miner_harness import (
     Harness,
     fails,
     real_verifier,
+    seal_zero_sector,
     sealed_cid,
 )
 
@@ -225,21 +225,19 @@ def test_real_2kib_sector_is_sealed_pre_committed_and_proven(h: Harness) -> None
     """Seal zeros with proofs.seal, pre-commit its CommR and prove it with a real vanilla proof; the
     mock's verify_seal answers by running the proofs verifier on exactly what the actor asks."""
     number = 42
-    sealed = seal(5, bytes(SECTOR_SIZE), make_prover_id(MINER.id), number, TICKET)
-    proof = prove_commit(sealed, SEED).to_bytes()
-    zero_commd = piece_cid_v1(merkle.root_of(bytes(SECTOR_SIZE)))
+    sealed, proof = seal_zero_sector(number)
     h.precommit(h.precommit_params(number, sealed=sealed_cid(sealed.comm_r)))
     h.rt.curr_epoch += h.rt.policy.pre_commit_challenge_delay + 1
 
     pc = PreCommits.load(h.rt.store, h.state().pre_committed_sectors).get(number)
     assert pc is not None
     expected = SealVerifyInfo(
-        5, SectorID(MINER.id, number), (), TICKET, SEED, proof, pc.info.sealed_cid, zero_commd
+        5, SectorID(MINER.id, number), (), TICKET, SEED, proof, pc.info.sealed_cid, REAL_ZERO_COMMD
     )
     assert real_verifier(expected)
     assert not real_verifier(replace(expected, interactive_randomness=bytes(32)))
-    sector = h.prove_commit(number, proof=proof, unsealed=zero_commd, verified=real_verifier(expected))
-    assert sector is not None and sector.unsealed_cid == zero_commd
+    sector = h.prove_commit(number, proof=proof, unsealed=REAL_ZERO_COMMD, verified=real_verifier(expected))
+    assert sector is not None and sector.unsealed_cid == REAL_ZERO_COMMD
     # a forged proof for another sector is refused by the same verifier
     h.precommit(h.precommit_params(43, sealed=sealed_cid(sealed.comm_r)))
     h.rt.curr_epoch += 6
@@ -247,7 +245,7 @@ def test_real_2kib_sector_is_sealed_pre_committed_and_proven(h: Harness) -> None
     fails(
         h,
         ExitCode.ErrIllegalArgument,
-        lambda: h.prove_commit(43, proof=proof, unsealed=zero_commd, verified=real_verifier(forged)),
+        lambda: h.prove_commit(43, proof=proof, unsealed=REAL_ZERO_COMMD, verified=real_verifier(forged)),
     )
     assert h.sector(43) is None
 
