@@ -25,7 +25,15 @@ from actors.miner.policy import (
     qa_power_for_weight,
 )
 from actors.miner.proving import termination_penalty
-from actors.miner.state import MinerInfo, MinerState, PreCommits, SectorOnChainInfo, Sectors
+from actors.miner.state import (
+    MinerInfo,
+    MinerState,
+    PreCommits,
+    SectorOnChainInfo,
+    SectorPreCommitInfo,
+    SectorPreCommitOnChainInfo,
+    Sectors,
+)
 from actors.miner.types import (
     CRON_EVENT_PROVING_DEADLINE,
     CronEventPayload,
@@ -259,6 +267,39 @@ class Harness:
         rt.call(ACTOR, MinerMethod.PreCommitSector, params)
         rt.verify()
 
+    def precommit_of(self, number: int) -> SectorPreCommitOnChainInfo:
+        """Sector `number`'s pre-commit, which must be on chain."""
+        precommit = PreCommits.load(self.rt.store, self.state().pre_committed_sectors).get(number)
+        assert precommit is not None, f"sector {number} is not pre-committed"
+        return precommit
+
+    def expect_seal_inputs(self, number: int, proof: bytes, unsealed: CID = ZERO_COMMD) -> SealVerifyInfo:
+        """Script what proving pre-committed sector `number` draws: its ticket, its seed and (where the
+        pre-commit names none) its CommD, `unsealed`. Returns what the actor then asks verify_seal."""
+        rt = self.rt
+        precommit = self.precommit_of(number)
+        pc = precommit.info
+        interactive = precommit.pre_commit_epoch + rt.policy.pre_commit_challenge_delay
+        rt.expect_get_randomness_from_tickets(5, pc.seal_rand_epoch, ENTROPY, TICKET)
+        rt.expect_get_randomness_from_beacon(6, interactive, ENTROPY, SEED)
+        if pc.unsealed_cid is None:
+            rt.expect_compute_unsealed_sector_cid(SEAL_PROOF, [], unsealed)
+        commd = pc.unsealed_cid or unsealed
+        return SealVerifyInfo(
+            SEAL_PROOF, SectorID(MINER.id, number), pc.deal_ids, TICKET, SEED, proof, pc.sealed_cid, commd
+        )
+
+    def activation(self, pc: SectorPreCommitInfo, deal_space: int) -> tuple[int, int]:
+        """The QA power and initial pledge of pre-commit pc's sector activated now with deal_space bytes of
+        deals, at the reward and power estimates the actors answer."""
+        duration = pc.expiration - self.rt.curr_epoch
+        qa = qa_power_for_weight(SECTOR_SIZE, duration, deal_space * duration, 0)
+        pledge = initial_pledge_for_power(
+            self.rt.policy, qa, REWARD.this_epoch_baseline_power, REWARD.this_epoch_reward_smoothed,
+            self.power.quality_adj_power_smoothed, CIRCULATING,
+        )  # fmt: skip
+        return qa, pledge
+
     def prove_commit(
         self,
         number: int,
@@ -269,21 +310,10 @@ class Harness:
         expect_power: bool = True,
     ) -> SectorOnChainInfo | None:
         rt = self.rt
-        precommit = PreCommits.load(rt.store, self.state().pre_committed_sectors).get(number)
-        assert precommit is not None
-        pc = precommit.info
-        interactive = precommit.pre_commit_epoch + rt.policy.pre_commit_challenge_delay
+        pc = self.precommit_of(number).info
         rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
         rt.expect_validate_caller_any()
-        rt.expect_get_randomness_from_tickets(5, pc.seal_rand_epoch, ENTROPY, TICKET)
-        rt.expect_get_randomness_from_beacon(6, interactive, ENTROPY, SEED)
-        if pc.unsealed_cid is None:
-            rt.expect_compute_unsealed_sector_cid(SEAL_PROOF, [], unsealed)
-        commd = pc.unsealed_cid or unsealed
-        info = SealVerifyInfo(
-            SEAL_PROOF, SectorID(MINER.id, number), pc.deal_ids, TICKET, SEED, proof, pc.sealed_cid, commd
-        )
-        rt.expect_verify_seal(info, verified)
+        rt.expect_verify_seal(self.expect_seal_inputs(number, proof, unsealed), verified)
         if not verified:
             rt.call(ACTOR, MinerMethod.ProveCommitSector, ProveCommitSectorParams(number, proof))
             raise AssertionError("an unverified seal proof was accepted")
@@ -296,12 +326,7 @@ class Harness:
                 0,
                 ActivateDealsResult(deal_space),
             )
-        duration = pc.expiration - rt.curr_epoch
-        qa = qa_power_for_weight(SECTOR_SIZE, duration, deal_space * duration, 0)
-        pledge = initial_pledge_for_power(
-            rt.policy, qa, REWARD.this_epoch_baseline_power, REWARD.this_epoch_reward_smoothed,
-            self.power.quality_adj_power_smoothed, CIRCULATING,
-        )  # fmt: skip
+        qa, pledge = self.activation(pc, deal_space)
         if expect_power:
             self.expect_power(PowerPair(SECTOR_SIZE, qa))
             self.expect_pledge(pledge)

@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 from actors import builtin
 from actors.market.types import ActivateDealsParams, ActivateDealsResult, MarketMethod
 from actors.miner.actor import ACTOR
-from actors.miner.policy import initial_pledge_for_power, qa_power_for_weight
-from actors.miner.state import PreCommits, SectorPreCommitOnChainInfo
+from actors.miner.state import PreCommits
 from actors.miner.types import (
     MAX_AGGREGATE_PROOF_BYTES,
     MinerMethod,
@@ -29,21 +28,13 @@ from chain.encoding.commcid import piece_cid_v1
 from chain.encoding.errors import DecodeError
 from chain.types.address import Address
 from chain.types.bitfield import BitField
-from chain.types.sector import SealVerifyInfo, SectorID
+from chain.types.sector import SealVerifyInfo
 from chain.vm.exitcode import ExitCode
 from tests.actors.miner_harness import (
-    CIRCULATING,
     CONTROL,
-    ENTROPY,
-    MINER,
     OWNER,
-    POWER,
     REAL_ZERO_COMMD,
-    REWARD,
-    SEAL_PROOF,
     SECTOR_SIZE,
-    SEED,
-    TICKET,
     WORKER,
     Harness,
     fails,
@@ -64,35 +55,14 @@ def precommit_real(h: Harness, numbers: Sequence[int]) -> dict[int, bytes]:
     return proofs
 
 
-def precommit_of(h: Harness, number: int) -> SectorPreCommitOnChainInfo:
-    precommit = PreCommits.load(h.rt.store, h.state().pre_committed_sectors).get(number)
-    assert precommit is not None
-    return precommit
-
-
-def seal_info(h: Harness, number: int, proof: bytes) -> SealVerifyInfo:
-    pc = precommit_of(h, number).info
-    commd = pc.unsealed_cid or REAL_ZERO_COMMD
-    return SealVerifyInfo(
-        SEAL_PROOF, SectorID(MINER.id, number), pc.deal_ids, TICKET, SEED, proof, pc.sealed_cid, commd
-    )
-
-
 def expect_verifications(
     h: Harness, proofs: dict[int, bytes], verifier: Callable[[SealVerifyInfo], bool]
 ) -> None:
     """Script the per-sector seal checks in ascending sector order, up to the first failure."""
-    rt = h.rt
     for number in sorted(proofs):
-        precommit = precommit_of(h, number)
-        rt.expect_get_randomness_from_tickets(5, precommit.info.seal_rand_epoch, ENTROPY, TICKET)
-        interactive = precommit.pre_commit_epoch + rt.policy.pre_commit_challenge_delay
-        rt.expect_get_randomness_from_beacon(6, interactive, ENTROPY, SEED)
-        if precommit.info.unsealed_cid is None:
-            rt.expect_compute_unsealed_sector_cid(SEAL_PROOF, [], REAL_ZERO_COMMD)
-        info = seal_info(h, number, proofs[number])
+        info = h.expect_seal_inputs(number, proofs[number], REAL_ZERO_COMMD)
         verified = verifier(info)
-        rt.expect_verify_seal(info, verified)
+        h.rt.expect_verify_seal(info, verified)
         if not verified:
             return
 
@@ -106,7 +76,7 @@ def expect_activation(
     h.expect_stats()
     power, pledge = PowerPair(), 0
     for number in numbers:
-        pc = precommit_of(h, number).info
+        pc = h.precommit_of(number).info
         space = 0
         if pc.deal_ids:
             answer = deal_space[number]
@@ -119,13 +89,9 @@ def expect_activation(
             space = answer
             result = ActivateDealsResult(space)
             rt.expect_send(builtin.STORAGE_MARKET_ACTOR_ADDR, MarketMethod.ActivateDeals, params, 0, result)
-        duration = pc.expiration - rt.curr_epoch
-        qa = qa_power_for_weight(SECTOR_SIZE, duration, space * duration, 0)
+        qa, sector_pledge = h.activation(pc, space)
         power = power + PowerPair(SECTOR_SIZE, qa)
-        pledge += initial_pledge_for_power(
-            rt.policy, qa, REWARD.this_epoch_baseline_power, REWARD.this_epoch_reward_smoothed,
-            POWER.quality_adj_power_smoothed, CIRCULATING,
-        )  # fmt: skip
+        pledge += sector_pledge
     if pledge:
         h.expect_power(power)
         h.expect_pledge(pledge)
@@ -149,7 +115,7 @@ def test_real_sectors_are_proven_by_one_aggregate(h: Harness) -> None:
     proofs = precommit_real(h, [3, 5, 9])
     wait_for_seed(h)
     assert h.state().pre_commit_deposits > 0
-    sealed = {n: precommit_of(h, n).info.sealed_cid for n in (3, 5, 9)}
+    sealed = {n: h.precommit_of(n).info.sealed_cid for n in (3, 5, 9)}
     h.rt.expect_validate_caller_addr(*h.control_set())
     expect_verifications(h, proofs, real_verifier)
     power, pledge = expect_activation(h, [3, 5, 9])
@@ -224,7 +190,7 @@ def test_deals_are_activated_per_sector_and_a_refusal_drops_only_that_sector(h: 
     assert sector1 is not None and sector1.unsealed_cid == DEALS_COMMD and sector1.deal_weight > 0
     assert h.sector(2) is None and h.sector(3) is not None
     # The dropped sector stays pre-committed, its deposit locked until it is proven or cleaned up.
-    assert precommit_of(h, 2).pre_commit_deposit == h.state().pre_commit_deposits > 0
+    assert h.precommit_of(2).pre_commit_deposit == h.state().pre_commit_deposits > 0
 
 
 def test_all_deals_refused_fails(h: Harness) -> None:
@@ -317,7 +283,7 @@ def test_too_late_sectors_are_skipped_and_all_late_fails(h: Harness) -> None:
     aggregate(h, [1, 2, 3], [proofs[1], proofs[2], proofs[3]])
     h.rt.verify()
     assert h.sector(3) is not None and h.sector(1) is None and h.sector(2) is None
-    assert precommit_of(h, 1) is not None  # left for the pre-commit clean-up to burn its deposit
+    assert h.precommit_of(1) is not None  # left for the pre-commit clean-up to burn its deposit
 
 
 def test_one_bad_proof_among_good_ones_fails_the_message(h: Harness) -> None:

@@ -26,7 +26,6 @@ from chain.vm.exitcode import ExitCode
 from proofs.registered import RegisteredPoStProof, RegisteredSealProof
 from tests.actors.aborts import aborts
 from tests.actors.miner_harness import (
-    ENTROPY,
     MINER,
     POWER,
     REAL_ZERO_COMMD,
@@ -194,13 +193,11 @@ def test_prove_commit_rejects(h: Harness) -> None:
 def test_prove_commit_fails_when_deals_do_not_activate_or_pledge_is_unaffordable(h: Harness) -> None:
     h.precommit(h.precommit_params(1, deals=(5,)), commd=piece_cid_v1(bytes([4]) * 32))
     h.rt.curr_epoch += 6
-    pc = PreCommits.load(h.rt.store, h.state().pre_committed_sectors).get(1)
-    assert pc is not None
-    h.rt.expect_validate_caller_any()
-    h.rt.expect_get_randomness_from_tickets(5, pc.info.seal_rand_epoch, ENTROPY, TICKET)
-    h.rt.expect_get_randomness_from_beacon(6, pc.pre_commit_epoch + 5, ENTROPY, SEED)
+    pc = h.precommit_of(1)
     assert pc.info.unsealed_cid is not None
-    svi = SealVerifyInfo(
+    h.rt.expect_validate_caller_any()
+    svi = h.expect_seal_inputs(1, b"p")
+    assert svi == SealVerifyInfo(
         5, SectorID(MINER.id, 1), (5,), TICKET, SEED, b"p", pc.info.sealed_cid, pc.info.unsealed_cid
     )
     h.rt.expect_verify_seal(svi, True)
@@ -229,8 +226,7 @@ def test_real_2kib_sector_is_sealed_pre_committed_and_proven(h: Harness) -> None
     h.precommit(h.precommit_params(number, sealed=sealed_cid(sealed.comm_r)))
     h.rt.curr_epoch += h.rt.policy.pre_commit_challenge_delay + 1
 
-    pc = PreCommits.load(h.rt.store, h.state().pre_committed_sectors).get(number)
-    assert pc is not None
+    pc = h.precommit_of(number)
     expected = SealVerifyInfo(
         5, SectorID(MINER.id, number), (), TICKET, SEED, proof, pc.info.sealed_cid, REAL_ZERO_COMMD
     )
