@@ -13,6 +13,14 @@ class CountingStore(MemoryBlockstore):
         self.reads = 0
         self.writes = 0
 
+    @classmethod
+    def copy_of(cls, base: MemoryBlockstore) -> "CountingStore":
+        """A counting store holding every block of base, its counts at zero."""
+        store = cls()
+        store.put_many((cid, base.get(cid) or b"") for cid in list(base.keys()))
+        store.writes = 0
+        return store
+
     def get(self, cid: CID) -> bytes | None:
         self.reads += 1
         return super().get(cid)

@@ -105,10 +105,7 @@ def test_iteration_helpers() -> None:
 def test_lazy_loading_and_dirty_only_flush() -> None:
     base = MemoryBlockstore()
     root = Amt.from_list(base, [f"value {i}" for i in range(5000)])
-    store = CountingStore()
-    cids = list(base.keys())
-    store.put_many((cid, base.get(cid) or b"") for cid in cids)
-    store.writes = 0
+    store = CountingStore.copy_of(base)
     amt = Amt.load(store, root)
     assert store.reads == 1
     assert amt.get(4321) == "value 4321"

@@ -110,10 +110,7 @@ def test_iteration_orders() -> None:
 def test_lazy_loading_and_dirty_only_flush() -> None:
     entries = {i.to_bytes(4, "big"): [i, "v"] for i in range(3000)}
     root, base = _build(entries, 5)
-    store = CountingStore()
-    cids = list(base.keys())
-    store.put_many((cid, base.get(cid) or b"") for cid in cids)
-    store.writes = 0
+    store = CountingStore.copy_of(base)
     hamt = Hamt.load(store, root)
     assert store.reads == 1  # only the root so far
     assert hamt.get((42).to_bytes(4, "big")) == [42, "v"]
