@@ -1,6 +1,6 @@
 """Expecting an actor to abort."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -14,3 +14,10 @@ def aborts(code: ExitCode) -> Iterator[pytest.ExceptionInfo[ActorError]]:
     with pytest.raises(ActorError) as err:
         yield err
     assert err.value.exit_code == code, err.value
+
+
+def abort_code(call: Callable[[], object]) -> int:
+    """call() raises ActorError; its exit code, as a plain int."""
+    with pytest.raises(ActorError) as err:
+        call()
+    return int(err.value.exit_code)

@@ -433,10 +433,6 @@ def real_verifier(info: SealVerifyInfo) -> bool:
     )
 
 
-def exit_code(exc: BaseException) -> ExitCode | int:
-    return exc.exit_code  # type: ignore[attr-defined,no-any-return]
-
-
 def fails(h: Harness, code: ExitCode, call: Callable[[], object]) -> ActorError:
     """call() aborts with exit code `code`; the harness's runtime forgets what was left expected."""
     with aborts(code) as err:

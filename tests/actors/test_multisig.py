@@ -32,7 +32,8 @@ from chain.encoding import dagcbor
 from chain.params import DEVNET
 from chain.state.hamt import Hamt
 from chain.types.address import Address
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.exitcode import ExitCode
+from tests.actors.aborts import abort_code
 from tests.actors.mock_runtime import MockRuntime
 
 MSIG = Address.new_id(400)
@@ -43,10 +44,6 @@ D = Address.new_id(104)  # an account that is not a signer
 RECIPIENT = Address.new_id(105)
 B_KEY_ADDR = Address.of_key(PrivateKey.derive(KeyType.SECP256K1, b"multisig signer b"))
 BALANCE = 10_000
-
-
-def code_of(err: pytest.ExceptionInfo[ActorError]) -> int:
-    return int(err.value.exit_code)
 
 
 def new_runtime() -> MockRuntime:
@@ -138,9 +135,7 @@ def as_self(rt: MockRuntime, method: MultisigMethod, params: object) -> None:
 
 
 def fails(action: object, *args: object) -> int:
-    with pytest.raises(ActorError) as err:
-        action(*args)  # type: ignore[operator]
-    return code_of(err)
+    return abort_code(lambda: action(*args))  # type: ignore[operator]
 
 
 PAY = ProposeParams(RECIPIENT, 100, METHOD_SEND, b"")

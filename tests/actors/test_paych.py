@@ -30,10 +30,10 @@ from chain.params import DEVNET
 from chain.state.amt import Amt
 from chain.types.address import Address
 from chain.types.sector import PieceInfo
-from chain.vm.exitcode import ActorError, ExitCode
+from chain.vm.exitcode import ExitCode
 from proofs.commp import comm_d, commp_of_bytes
 from proofs.pip import prove_piece_inclusion, verify_piece_inclusion
-from tests.actors.aborts import aborts
+from tests.actors.aborts import abort_code, aborts
 from tests.actors.mock_runtime import MockRuntime
 
 PAYCH = Address.new_id(300)
@@ -46,10 +46,6 @@ TO_KEY = PrivateKey.derive(KeyType.BLS, b"paych payee")
 FROM_KEY_ADDR = Address.of_key(FROM_KEY)
 TO_KEY_ADDR = Address.of_key(TO_KEY)
 CHANNEL_BALANCE = 1000
-
-
-def code_of(err: pytest.ExceptionInfo[ActorError]) -> int:
-    return int(err.value.exit_code)
 
 
 def new_runtime() -> MockRuntime:
@@ -125,10 +121,9 @@ def redeem(rt: MockRuntime, params: UpdateChannelStateParams | SignedVoucher, ca
 def redeem_fails(
     rt: MockRuntime, params: UpdateChannelStateParams | SignedVoucher, caller: Address = TO
 ) -> int:
-    with pytest.raises(ActorError) as err:
-        redeem(rt, params, caller)
+    code = abort_code(lambda: redeem(rt, params, caller))
     rt.reset()
-    return code_of(err)
+    return code
 
 
 # -- encodings ------------------------------------------------------------------------------------------
@@ -170,9 +165,7 @@ def test_constructor_resolves_both_parties() -> None:
 
 
 def construct_fails(rt: MockRuntime, params: ConstructorParams) -> int:
-    with pytest.raises(ActorError) as err:
-        rt.call(ACTOR, PaychMethod.Constructor, params)
-    return code_of(err)
+    return abort_code(lambda: rt.call(ACTOR, PaychMethod.Constructor, params))
 
 
 def test_constructor_only_from_init() -> None:
