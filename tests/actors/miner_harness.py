@@ -30,7 +30,6 @@ from actors.miner.state import (
     MinerState,
     PreCommits,
     SectorOnChainInfo,
-    SectorPreCommitInfo,
     SectorPreCommitOnChainInfo,
     Sectors,
 )
@@ -289,10 +288,10 @@ class Harness:
             SEAL_PROOF, SectorID(MINER.id, number), pc.deal_ids, TICKET, SEED, proof, pc.sealed_cid, commd
         )
 
-    def activation(self, pc: SectorPreCommitInfo, deal_space: int) -> tuple[int, int]:
-        """The QA power and initial pledge of pre-commit pc's sector activated now with deal_space bytes of
-        deals, at the reward and power estimates the actors answer."""
-        duration = pc.expiration - self.rt.curr_epoch
+    def activation(self, number: int, deal_space: int) -> tuple[int, int]:
+        """The QA power and initial pledge of pre-committed sector `number` activated now with deal_space
+        bytes of deals, at the reward and power estimates the actors answer."""
+        duration = self.precommit_of(number).info.expiration - self.rt.curr_epoch
         qa = qa_power_for_weight(SECTOR_SIZE, duration, deal_space * duration, 0)
         pledge = initial_pledge_for_power(
             self.rt.policy, qa, REWARD.this_epoch_baseline_power, REWARD.this_epoch_reward_smoothed,
@@ -326,7 +325,7 @@ class Harness:
                 0,
                 ActivateDealsResult(deal_space),
             )
-        qa, pledge = self.activation(pc, deal_space)
+        qa, pledge = self.activation(number, deal_space)
         if expect_power:
             self.expect_power(PowerPair(SECTOR_SIZE, qa))
             self.expect_pledge(pledge)

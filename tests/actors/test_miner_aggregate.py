@@ -89,7 +89,7 @@ def expect_activation(
             space = answer
             result = ActivateDealsResult(space)
             rt.expect_send(builtin.STORAGE_MARKET_ACTOR_ADDR, MarketMethod.ActivateDeals, params, 0, result)
-        qa, sector_pledge = h.activation(pc, space)
+        qa, sector_pledge = h.activation(number, space)
         power = power + PowerPair(SECTOR_SIZE, qa)
         pledge += sector_pledge
     if pledge:
