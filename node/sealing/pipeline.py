@@ -376,6 +376,7 @@ class SealingPipeline:
                 self._busy += 1
                 try:
                     await self._handle_faults(head)
+                    await self._remove_expired(head)
                 except Exception as exc:  # logged; the next head tries again
                     log.exception(
                         "following faulty sectors failed",
@@ -419,6 +420,34 @@ class SealingPipeline:
         self._followed = followed
         for watched in changes.terminated:
             await self._replace(watched, head)
+
+    async def _remove_expired(self, head: TipSet) -> None:
+        """Proving sectors whose expiration has passed and that the chain no longer holds move to Removed
+        and leave the sector store: nothing can prove them again, and `sectors list` would otherwise call
+        them Proving forever (a node that was off past their expiration sees this on its first head). A
+        sector the chain still holds at its recorded expiration was extended: its record takes the new one."""
+        due = [r for r in self._records.values() if r.state == S.PROVING and 0 < r.expiration <= head.height]
+        for record in due:
+            info = await self._call(self.chain.sector_info, self.miner, record.sector_number, head)
+            if info is not None:  # extended, or its deadline's cron has not run yet
+                if info.expiration != record.expiration:
+                    self._records[record.sector_number] = replace(record, expiration=info.expiration)
+                    await self._call(self.store.put, self._records[record.sector_number])
+                continue
+            await self._move(record, S.REMOVED, f"expired on chain at epoch {record.expiration}")
+            try:
+                await self._call(self.sealer.store.remove, self.miner, record.sector_number)
+                removed = True
+            except SectorNotFound:
+                removed = False
+            log.info(
+                "expired sector removed",
+                miner=self._miner_name,
+                sector=record.sector_number,
+                expiration=record.expiration,
+                files_removed=removed,
+                height=head.height,
+            )
 
     async def _replace(self, terminated: WatchedSector, head: TipSet) -> None:
         """The chain terminated a faulty sector: open a CC sector in its place (one write with the

@@ -32,7 +32,7 @@ class SectorState(StrEnum):
     COMMIT_WAIT = "CommitWait"  # the proof is sent: waiting for it to land
     FINALIZE_SECTOR = "FinalizeSector"  # into the sector store; sealing leftovers removed
     PROVING = "Proving"  # on chain with power; the Window PoSt scheduler proves it
-    REMOVED = "Removed"  # no longer on chain (terminated for faults): its files are gone, replaced
+    REMOVED = "Removed"  # no longer on chain (expired, or terminated for faults and replaced): files gone
 
     # failures: each keeps its reason and retries after a backoff
     PACKING_FAILED = "PackingFailed"
@@ -97,7 +97,7 @@ TRANSITIONS: Final[dict[SectorState, frozenset[SectorState]]] = {
         S.SUBMIT_COMMIT: {S.COMMIT_WAIT, S.FINALIZE_SECTOR},
         S.COMMIT_WAIT: {S.FINALIZE_SECTOR},
         S.FINALIZE_SECTOR: {S.PROVING},
-        # the chain terminated it (faulty past the fault max age): node/sealing/replacement.py
+        # the chain terminated it (faulty past the fault max age: node/sealing/replacement.py), or it expired
         S.PROVING: {S.REMOVED},
         S.REMOVED: set(),
         S.FAILED_UNRECOVERABLE: set(),
