@@ -14,6 +14,7 @@ from actors.miner.types import (
     ProveCommitAggregateParams,
     ProveCommitSectorParams,
 )
+from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.params import Policy
 from chain.types.address import Address
@@ -47,25 +48,32 @@ def check_deals(chain: SealingChain, miner: Address, record: SectorRecord, ts: T
     """Lotus checkPieces: every deal is published for this miner and piece, not yet active, and can
     still start (DealProblem names the first that cannot)."""
     for piece in record.pieces:
-        info = piece.deal_info
-        if info is None:
-            continue
-        deal = chain.deal(info.deal_id, ts)
-        if deal is None:
-            raise DealProblem(f"deal {info.deal_id} is not on chain (never published, or expired)")
-        proposal = deal.proposal
-        if proposal.piece_cid != piece.piece.piece_cid or proposal.piece_size != piece.piece.size:
-            raise DealProblem(
-                f"deal {info.deal_id} is for piece {proposal.piece_cid}, not {piece.piece.piece_cid}"
-            )
-        if proposal.provider != miner:  # stored proposals name the provider by ID address
-            raise DealProblem(f"deal {info.deal_id} is with provider {proposal.provider}, not {miner}")
-        if deal.state.sector_start_epoch != -1:
-            raise DealProblem(f"deal {info.deal_id} is already active in another sector")
-        if proposal.start_epoch <= ts.height:
-            raise DealProblem(
-                f"deal {info.deal_id} should have started at epoch {proposal.start_epoch} (now {ts.height})"
-            )
+        if piece.deal_info is not None:
+            check_deal(chain, miner, piece.deal_info.deal_id, piece.piece.piece_cid, piece.piece.size, ts)
+
+
+def check_deal(
+    chain: SealingChain, miner: Address, deal_id: int, piece_cid: CID, piece_size: int, ts: TipSet
+) -> None:
+    """The deal is published for this miner and this piece, not yet active, and can still start at ts
+    (DealProblem says which of these it is not)."""
+    deal = chain.deal(deal_id, ts)
+    if deal is None:
+        raise DealProblem(f"deal {deal_id} is not published on chain (never published, or expired)")
+    proposal = deal.proposal
+    if proposal.piece_cid != piece_cid or proposal.piece_size != piece_size:
+        raise DealProblem(
+            f"deal {deal_id} is for piece {proposal.piece_cid} of {proposal.piece_size} bytes, "
+            f"not {piece_cid} of {piece_size}"
+        )
+    if proposal.provider != miner:  # stored proposals name the provider by ID address
+        raise DealProblem(f"deal {deal_id} is with provider {proposal.provider}, not {miner}")
+    if deal.state.sector_start_epoch != -1:
+        raise DealProblem(f"deal {deal_id} is already active in a sector")
+    if proposal.start_epoch <= ts.height:
+        raise DealProblem(
+            f"deal {deal_id} should have started at epoch {proposal.start_epoch} (now {ts.height})"
+        )
 
 
 def deal_weights(chain: SealingChain, record: SectorRecord, duration: int, ts: TipSet) -> tuple[int, int]:

@@ -53,6 +53,7 @@ from chain.mpool.push import SendSpec, message_to_push
 from chain.params import aggregate_capacity
 from chain.types.address import Address, Protocol
 from chain.types.bitfield import BitField
+from chain.types.message import Message
 from chain.types.sector import MAX_DEALS_PER_SECTOR, PieceInfo, is_piece_cid
 from chain.types.tipset import TipSet
 from chain.vm.exitcode import ExitCode
@@ -132,6 +133,22 @@ class Wait:
     """A step that has to wait for the chain (or a batcher): wake on the next change, or after timeout."""
 
     timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Carrier:
+    """A kind of message that carries sectors to the miner actor (pre-commits, proofs): how the logs
+    name it, what a refused push failed to send, the state its sectors wait in once it is sent and the
+    record field that keeps its CID."""
+
+    what: str
+    sends: str
+    wait: SectorState
+    field: str
+
+
+_PRE_COMMIT: Final = _Carrier("pre-commit", "the pre-commit", S.PRE_COMMIT_WAIT, "pre_commit_message")
+_COMMIT: Final = _Carrier("commit", "the proof", S.COMMIT_WAIT, "commit_message")
 
 
 @dataclass(frozen=True, slots=True)
@@ -611,25 +628,12 @@ class SealingPipeline:
         return PieceLocation(number, offset, piece_size)
 
     async def _check_new_deal(self, deal: PieceDealInfo, piece_size: int, piece_cid: CID) -> None:
-        head = self.head
-        found = await self._call(self.chain.deal, deal.deal_id, head)
-        if found is None:
-            raise PipelineError(f"deal {deal.deal_id} is not published on chain")
-        proposal = found.proposal
-        if proposal.piece_cid != piece_cid or proposal.piece_size != piece_size:
-            raise PipelineError(
-                f"deal {deal.deal_id} is for piece {proposal.piece_cid} of {proposal.piece_size} bytes, "
-                f"not {piece_cid} of {piece_size}"
+        try:
+            await self._call(
+                checks.check_deal, self.chain, self.miner, deal.deal_id, piece_cid, piece_size, self.head
             )
-        if proposal.provider != self.miner:
-            raise PipelineError(f"deal {deal.deal_id} is with provider {proposal.provider}, not {self.miner}")
-        if found.state.sector_start_epoch != -1:
-            raise PipelineError(f"deal {deal.deal_id} is already active")
-        if proposal.start_epoch <= head.height:
-            raise PipelineError(
-                f"deal {deal.deal_id} starts at epoch {proposal.start_epoch}, which has passed "
-                f"(now {head.height})"
-            )
+        except checks.DealProblem as exc:
+            raise PipelineError(str(exc)) from None
         if any(
             deal.deal_id in r.deal_ids for r in self._records.values() if r.state != S.FAILED_UNRECOVERABLE
         ):
@@ -1446,9 +1450,7 @@ class SealingPipeline:
         if await self._call(self.chain.sector_info, self.miner, number, head) is not None:
             await self._move(record, S.FINALIZE_SECTOR, "already proven on chain")
             return None
-        if await self._adopt_from_pool(
-            record, pending, head, S.PRE_COMMIT_WAIT, "pre_commit_message", "pre-commit"
-        ):
+        if await self._adopt_from_pool(record, pending, head, _PRE_COMMIT):
             return None
         if record.ticket.epoch < head.height + 1 - self.policy.max_pre_commit_randomness_lookback:
             await self._call(self.sealer.forget_sealed, number)
@@ -1471,28 +1473,25 @@ class SealingPipeline:
         return replace(record, expiration=expiration)
 
     async def _adopt_from_pool(
-        self,
-        record: SectorRecord,
-        pending: list[checks.PendingCarrier],
-        head: TipSet,
-        to: SectorState,
-        field: str,
-        what: str,
+        self, record: SectorRecord, pending: list[checks.PendingCarrier], head: TipSet, kind: _Carrier
     ) -> bool:
         """Whether a message in the pool already carries the sector (sent before a restart): if so the
-        sector waits for that message (its CID kept in field) instead of sending another."""
+        sector waits for that message instead of sending another."""
         carrier = next((c for c in pending if record.sector_number in c.sectors), None)
         if carrier is None:
             return False
         cid = carrier.message.cid()
         log.info(
-            f"{what} already in the message pool",
+            f"{kind.what} already in the message pool",
             miner=self._miner_name,
             sector=record.sector_number,
             message=str(cid),
         )
         await self._move(
-            record, to, f"adopted {cid} from the message pool", **{field: cid, "message_epoch": head.height}
+            record,
+            kind.wait,
+            f"adopted {cid} from the message pool",
+            **{kind.field: cid, "message_epoch": head.height},
         )
         return True
 
@@ -1518,46 +1517,16 @@ class SealingPipeline:
             method, encoded = MinerMethod.PreCommitSector, params[0]
         else:
             method, encoded = MinerMethod.PreCommitSectorBatch, PreCommitSectorBatchParams(tuple(params))
-        msg = message_to_push(self.miner, view.worker, value=value, method=method, params=encoded)
-        spec = SendSpec(max_fee=self.config.max_pre_commit_fee * len(members))
-        numbers = [r.sector_number for r in members]
-        try:
-            signed = await self._call(self.chain.push, msg, spec)
-        except Exception as exc:  # the pool's and the estimator's refusals, with their reasons
-            reason = f"sending the pre-commit failed: {type(exc).__name__}: {exc}"
-            log.warning("pre-commit push failed", miner=self._miner_name, sectors=numbers, error=reason)
-            if len(members) > 1:  # find the one at fault: each on its own
-                for member in members:
-                    await self._send_pre_commit_batch([member], head, "batch refused")
-                return
-            await self._fail(self._records[numbers[0]], StepFailed(reason))
-            return
-        cid = signed.cid()
-        log.info(
-            "pre-commit sent",
-            miner=self._miner_name,
-            sectors=numbers,
-            method=method.name,
-            message=str(cid),
+        await self._send_carrier(
+            _PRE_COMMIT,
+            members,
+            message_to_push(self.miner, view.worker, value=value, method=method, params=encoded),
+            self.config.max_pre_commit_fee,
+            head,
+            why,
+            alone=lambda member: self._send_pre_commit_batch([member], head, "batch refused"),
+            kept=lambda r: {"expiration": r.expiration, "pre_commit_deposit": deposit},
             deposit=deposit * len(members),
-            value=value,
-            why=why,
-        )
-        await self._move_many(
-            [
-                (
-                    self._records[r.sector_number],
-                    S.PRE_COMMIT_WAIT,
-                    f"{method.name} {cid}",
-                    {
-                        "pre_commit_message": cid,
-                        "message_epoch": head.height,
-                        "expiration": r.expiration,
-                        "pre_commit_deposit": deposit,
-                    },
-                )
-                for r in members
-            ]
         )
 
     def _commit_deadline(self, record: SectorRecord) -> int | None:
@@ -1623,7 +1592,7 @@ class SealingPipeline:
         if on_chain is None:
             await self._fail(record, StepFailed("the sector's pre-commit is no longer on chain"))
             return False
-        if await self._adopt_from_pool(record, pending, head, S.COMMIT_WAIT, "commit_message", "commit"):
+        if await self._adopt_from_pool(record, pending, head, _COMMIT):
             return False
         due = on_chain.pre_commit_epoch + self.policy.max_prove_commit_duration
         if head.height + 1 > due:
@@ -1657,39 +1626,66 @@ class SealingPipeline:
         else:
             method = MinerMethod.ProveCommitSector
             encoded = ProveCommitSectorParams(members[0].sector_number, members[0].proof)
-        msg = message_to_push(self.miner, view.worker, value=value, method=method, params=encoded)
-        spec = SendSpec(max_fee=self.config.max_commit_fee * len(members))
+        await self._send_carrier(
+            _COMMIT,
+            members,
+            message_to_push(self.miner, view.worker, value=value, method=method, params=encoded),
+            self.config.max_commit_fee,
+            head,
+            why,
+            alone=lambda member: self._send_commit([member], False, head, "aggregate refused"),
+            pledge=pledge,
+        )
+
+    async def _send_carrier(
+        self,
+        kind: _Carrier,
+        members: list[SectorRecord],
+        msg: Message,
+        fee_per_sector: int,
+        head: TipSet,
+        why: str,
+        *,
+        alone: Callable[[SectorRecord], Awaitable[None]],
+        kept: Callable[[SectorRecord], dict[str, Any]] = lambda _: {},
+        **logged: int,
+    ) -> None:
+        """Push msg, which carries the members' sectors, and move them to wait for it (their records
+        keeping its CID and what kept gives). Where the pool refuses it, a lone sector fails with the
+        reason; several are sent again each alone, to find the one at fault."""
+        numbers = [r.sector_number for r in members]
+        method = MinerMethod(msg.method)
         try:
-            signed = await self._call(self.chain.push, msg, spec)
+            signed = await self._call(self.chain.push, msg, SendSpec(max_fee=fee_per_sector * len(members)))
         except Exception as exc:  # the pool's and the estimator's refusals, with their reasons
-            reason = f"sending the proof failed: {type(exc).__name__}: {exc}"
-            log.warning("commit push failed", miner=self._miner_name, sectors=numbers, error=reason)
-            if aggregate:
+            reason = f"sending {kind.sends} failed: {type(exc).__name__}: {exc}"
+            log.warning(f"{kind.what} push failed", miner=self._miner_name, sectors=numbers, error=reason)
+            if len(members) > 1:
                 for member in members:
-                    await self._send_commit([member], False, head, "aggregate refused")
+                    await alone(member)
                 return
             await self._fail(self._records[numbers[0]], StepFailed(reason))
             return
         cid = signed.cid()
         log.info(
-            "commit sent",
+            f"{kind.what} sent",
             miner=self._miner_name,
             sectors=numbers,
             method=method.name,
             message=str(cid),
-            pledge=pledge,
-            value=value,
+            value=msg.value,
             why=why,
+            **logged,
         )
         await self._move_many(
             [
                 (
-                    self._records[n],
-                    S.COMMIT_WAIT,
+                    self._records[r.sector_number],
+                    kind.wait,
                     f"{method.name} {cid}",
-                    {"commit_message": cid, "message_epoch": head.height},
+                    {kind.field: cid, "message_epoch": head.height, **kept(r)},
                 )
-                for n in numbers
+                for r in members
             ]
         )
 
