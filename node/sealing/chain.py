@@ -17,6 +17,7 @@ import trio
 from actors import builtin
 from actors.miner.policy import initial_pledge_for_power, pre_commit_deposit_for_power, qa_power_max
 from actors.miner.state import MinerInfo, PreCommits, SectorOnChainInfo, SectorPreCommitOnChainInfo, Sectors
+from actors.power.state import PowerState
 from actors.reward.state import RewardState
 from chain.crypto.randomness import DomainSeparationTag
 from chain.encoding import dagcbor
@@ -150,10 +151,15 @@ class NodeChain:
             ts, DomainSeparationTag.InteractiveSealChallengeSeed, epoch, _entropy(miner)
         )
 
-    def pre_commit_deposit(self, sector_size: int, ts: TipSet) -> int:
+    def _pricing(self, ts: TipSet) -> tuple[StateTree, RewardState, PowerState]:
+        """The state after ts and the reward and power actors' states in it: what the actor prices a
+        sector's deposit and pledge from."""
         tree = self._after(ts)
         reward: RewardState = read_actor_state(tree, builtin.REWARD_ACTOR_ADDR, RewardState)
-        power = miner_queries.power_state(tree)
+        return tree, reward, miner_queries.power_state(tree)
+
+    def pre_commit_deposit(self, sector_size: int, ts: TipSet) -> int:
+        _, reward, power = self._pricing(ts)
         return pre_commit_deposit_for_power(
             self.policy,
             reward.this_epoch_reward_smoothed,
@@ -162,9 +168,7 @@ class NodeChain:
         )
 
     def initial_pledge(self, qa_power: int, ts: TipSet) -> int:
-        tree = self._after(ts)
-        reward: RewardState = read_actor_state(tree, builtin.REWARD_ACTOR_ADDR, RewardState)
-        power = miner_queries.power_state(tree)
+        tree, reward, power = self._pricing(ts)
         return initial_pledge_for_power(
             self.policy,
             qa_power,
