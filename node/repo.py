@@ -158,6 +158,16 @@ class _Lock:
             self._fd = None
 
 
+class _Entry:
+    """A path attribute of Repo: the entry `name` of the repo's directory (the layout above)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, repo: "Repo", owner: type["Repo"]) -> Path:
+        return repo.path / self.name
+
+
 class Repo:
     """A repo opened (and locked) by this process. Use as a context manager, or call close()."""
 
@@ -169,41 +179,15 @@ class Repo:
         self.keystore = Keystore(self.keystore_path)
 
     # paths ----------------------------------------------------------------------------------------
-    @property
-    def config_path(self) -> Path:
-        return self.path / CONFIG
-
-    @property
-    def datastore_path(self) -> Path:
-        return self.path / DATASTORE
-
-    @property
-    def keystore_path(self) -> Path:
-        return self.path / KEYSTORE
-
-    @property
-    def token_path(self) -> Path:
-        return self.path / TOKEN
-
-    @property
-    def api_path(self) -> Path:
-        return self.path / API
-
-    @property
-    def sectors_path(self) -> Path:
-        return self.path / SECTORS
-
-    @property
-    def genesis_path(self) -> Path:
-        return self.path / GENESIS
-
-    @property
-    def devnet_path(self) -> Path:
-        return self.path / DEVNET
-
-    @property
-    def drand_path(self) -> Path:
-        return self.path / DRAND
+    config_path = _Entry(CONFIG)
+    datastore_path = _Entry(DATASTORE)
+    keystore_path = _Entry(KEYSTORE)
+    token_path = _Entry(TOKEN)
+    api_path = _Entry(API)
+    sectors_path = _Entry(SECTORS)
+    genesis_path = _Entry(GENESIS)
+    devnet_path = _Entry(DEVNET)
+    drand_path = _Entry(DRAND)
 
     # opening --------------------------------------------------------------------------------------
     @classmethod
