@@ -138,17 +138,20 @@ class Wait:
 @dataclass(frozen=True, slots=True)
 class _Carrier:
     """A kind of message that carries sectors to the miner actor (pre-commits, proofs): how the logs
-    name it, what a refused push failed to send, the state its sectors wait in once it is sent and the
-    record field that keeps its CID."""
+    name it, what a refused push failed to send, the state its sectors wait in once it is sent, the
+    record field that keeps its CID and the miner methods that carry it."""
 
     what: str
     sends: str
     wait: SectorState
     field: str
+    methods: frozenset[MinerMethod]
 
 
-_PRE_COMMIT: Final = _Carrier("pre-commit", "the pre-commit", S.PRE_COMMIT_WAIT, "pre_commit_message")
-_COMMIT: Final = _Carrier("commit", "the proof", S.COMMIT_WAIT, "commit_message")
+_PRE_COMMIT: Final = _Carrier(
+    "pre-commit", "the pre-commit", S.PRE_COMMIT_WAIT, "pre_commit_message", checks.PRE_COMMIT_METHODS
+)
+_COMMIT: Final = _Carrier("commit", "the proof", S.COMMIT_WAIT, "commit_message", checks.COMMIT_METHODS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +205,29 @@ class _MinerView:
 
 def _now_ms(clock: Callable[[], float]) -> int:
     return int(clock() * 1000)
+
+
+_Step = Callable[["SealingPipeline", SectorRecord], Awaitable[Wait | None]]
+
+
+def _after_cooldown(step: _Step) -> _Step:
+    """A failure state's step, run once the retry delay the failure set (retry_at) has passed."""
+
+    async def run(pipeline: "SealingPipeline", record: SectorRecord) -> Wait | None:
+        remaining = (record.retry_at - _now_ms(pipeline._clock)) / 1000
+        return Wait(remaining) if remaining > 0 else await step(pipeline, record)
+
+    return run
+
+
+def _retrying(state: SectorState) -> _Step:
+    """The step of a failure state whose only remedy is to try the failed step (state) again."""
+
+    @_after_cooldown
+    async def run(pipeline: "SealingPipeline", record: SectorRecord) -> None:
+        await pipeline._retry(record, state)
+
+    return run
 
 
 class SealingPipeline:
@@ -483,13 +509,7 @@ class SealingPipeline:
         note = f"replaces sector {number}, terminated for faults by epoch {head.height}"
         async with self._input_lock:
             new = self._next_number
-            record = SectorRecord(
-                sector_number=new,
-                state=S.PACKING.value,
-                seal_proof=self._view.seal_proof,
-                created=int(self._clock()),
-                log=(self._log_entry("event;Packing", f"committed-capacity sector: {note}"),),
-            )
+            record = self._opened(new, S.PACKING, f"committed-capacity sector: {note}")
             updates = [record]
             old = self._records.get(number)
             if old is not None and old.state == S.PROVING:
@@ -548,13 +568,7 @@ class SealingPipeline:
         await self._running()
         async with self._input_lock:
             number = self._next_number
-            record = SectorRecord(
-                sector_number=number,
-                state=S.PACKING.value,
-                seal_proof=self._view.seal_proof,
-                created=int(self._clock()),
-                log=(self._log_entry("event;Packing", "committed-capacity sector"),),
-            )
+            record = self._opened(number, S.PACKING, "committed-capacity sector")
             await self._call(partial(self.store.write, [record], next_number=number + 1))
             self._next_number = number + 1
             self._records[number] = record
@@ -596,14 +610,7 @@ class SealingPipeline:
             except SealerError as exc:
                 raise PipelineError(f"sector {number}: writing the piece failed: {exc}") from None
             if new:
-                record = SectorRecord(
-                    sector_number=number,
-                    state=S.WAIT_DEALS.value,
-                    seal_proof=view.seal_proof,
-                    created=int(self._clock()),
-                    pieces=(piece,),
-                    log=(self._log_entry("event;WaitDeals", f"deal {deal.deal_id} added"),),
-                )
+                record = self._opened(number, S.WAIT_DEALS, f"deal {deal.deal_id} added", (piece,))
                 await self._call(partial(self.store.write, [record], next_number=number + 1))
                 self._next_number = number + 1
             else:
@@ -781,6 +788,19 @@ class SealingPipeline:
 
     def _log_entry(self, kind: str, message: str) -> SectorLog:
         return SectorLog(kind, int(self._clock()), "", message)
+
+    def _opened(
+        self, number: int, state: SectorState, note: str, pieces: tuple[SectorPiece, ...] = ()
+    ) -> SectorRecord:
+        """The record of a sector opened now, in state (its log's first entry saying why)."""
+        return SectorRecord(
+            sector_number=number,
+            state=state.value,
+            seal_proof=self._view.seal_proof,
+            created=int(self._clock()),
+            pieces=pieces,
+            log=(self._log_entry(f"event;{state.value}", note),),
+        )
 
     def _moved(
         self, record: SectorRecord, new: SectorState, note: str, changes: dict[str, Any]
@@ -992,17 +1012,21 @@ class SealingPipeline:
         if on_chain is not None:
             epoch = on_chain.info.seal_rand_epoch  # sealing again what is pre-committed: its ticket
         else:
-            allocated = await self._call(self.chain.allocated_sectors, self.miner, head)
-            if number in allocated:
-                raise StepFailed(
-                    f"sector number {number} is already allocated on chain but has no pre-commit (it "
-                    "expired or the sector was proven by another node): it cannot be sealed again",
-                    permanent=True,
-                )
+            await self._check_unallocated(number, head)
             epoch = max(0, head.height - self.policy.chain_finality)  # Lotus SealRandomnessLookback
         value = await self._call(self.chain.draw_ticket, self.miner, epoch, head)
         await self._move(record, S.PRE_COMMIT_1, f"ticket at epoch {epoch}", ticket=SealTicket(value, epoch))
         return None
+
+    async def _check_unallocated(self, number: int, head: TipSet) -> None:
+        """Called where the chain holds no pre-commit of the sector: a number the chain allocated all the
+        same (the pre-commit expired, or another node proved the sector) cannot be used again."""
+        if number in await self._call(self.chain.allocated_sectors, self.miner, head):
+            raise StepFailed(
+                f"sector number {number} is allocated on chain but has no pre-commit (it expired, or "
+                "another node proved the sector): the number cannot be used again",
+                permanent=True,
+            )
 
     async def _pre_commit_1(self, record: SectorRecord) -> Wait | None:
         number = record.sector_number
@@ -1066,14 +1090,18 @@ class SealingPipeline:
         )
         return None
 
+    async def _in_pool(self, cid: CID) -> bool:
+        """Whether the message waits in the pool (among the worker's)."""
+        pending = await self._call(self.chain.pending_for, self._view.worker)
+        return any(m.cid() == cid for m in pending)
+
     async def _landed(self, record: SectorRecord, cid: CID, what: str) -> int | None:
         """The height a message of the sector executed at, once confident; None while it waits (in the
         pool, or not yet confident). StepFailed if it failed on chain or vanished."""
         head = self.head
         found = await self._call(self.chain.search, cid, head)
         if found is None:
-            pending = await self._call(self.chain.pending_for, self._view.worker)
-            if any(m.cid() == cid for m in pending):
+            if await self._in_pool(cid):
                 return None
             if head.height - record.message_epoch >= self.config.resend_after:
                 raise StepFailed(
@@ -1204,43 +1232,41 @@ class SealingPipeline:
 
     # -- failure states (Lotus states_failed.go) --------------------------------------------------------
 
-    def _cooldown(self, record: SectorRecord) -> Wait | None:
-        remaining = (record.retry_at - _now_ms(self._clock)) / 1000
-        return Wait(remaining) if remaining > 0 else None
-
-    async def _retry_to(self, record: SectorRecord, state: SectorState) -> Wait | None:
-        wait = self._cooldown(record)
-        if wait is not None:
-            return wait
+    async def _retry(self, record: SectorRecord, state: SectorState) -> None:
         await self._move(record, state, f"retry {record.retries}")
-        return None
 
-    async def _packing_failed(self, record: SectorRecord) -> Wait | None:
-        return await self._retry_to(record, S.PACKING)
+    async def _reseal(self, record: SectorRecord, state: SectorState, why: str, **changes: Any) -> None:
+        """Drop the sector's sealed files and seal it again from state."""
+        await self._call(self.sealer.forget_sealed, record.sector_number)
+        await self._move(record, state, why, **changes)
 
-    async def _seal_pc1_failed(self, record: SectorRecord) -> Wait | None:
-        return await self._retry_to(record, S.GET_TICKET)
+    async def _still_in_pool(self, record: SectorRecord, kind: _Carrier) -> bool:
+        """Whether the sector's last message of this kind still waits in the pool: if so the sector
+        waits for it again."""
+        sent = getattr(record, kind.field)
+        if sent is None or not await self._in_pool(sent):
+            return False
+        await self._move(record, kind.wait, f"the {kind.what} message is still in the pool")
+        return True
 
+    _packing_failed = _retrying(S.PACKING)
+    _seal_pc1_failed = _retrying(S.GET_TICKET)
+    _finalize_failed = _retrying(S.FINALIZE_SECTOR)
+
+    @_after_cooldown
     async def _seal_pc2_failed(self, record: SectorRecord) -> Wait | None:
-        wait = self._cooldown(record)
-        if wait is not None:
-            return wait
         if record.retries <= MAX_PC2_FAILURES:
-            await self._move(record, S.PRE_COMMIT_2, f"retry {record.retries}")
+            await self._retry(record, S.PRE_COMMIT_2)
         else:
-            await self._call(self.sealer.forget_sealed, record.sector_number)
-            await self._move(record, S.PRE_COMMIT_1, "sealing again: the sealed files do not prove")
+            await self._reseal(record, S.PRE_COMMIT_1, "sealing again: the sealed files do not prove")
         return None
 
+    @_after_cooldown
     async def _compute_proof_failed(self, record: SectorRecord) -> Wait | None:
-        wait = self._cooldown(record)
-        if wait is not None:
-            return wait
         if record.retries <= MAX_PROOF_FAILURES:
-            await self._move(record, S.COMMITTING, f"retry {record.retries}")
+            await self._retry(record, S.COMMITTING)
         else:
-            await self._call(self.sealer.forget_sealed, record.sector_number)
-            await self._move(
+            await self._reseal(
                 record,
                 S.SEAL_PRE_COMMIT_1_FAILED,
                 "sealing again with the pre-committed ticket: proofs keep failing",
@@ -1248,10 +1274,8 @@ class SealingPipeline:
             )
         return None
 
+    @_after_cooldown
     async def _pre_commit_failed(self, record: SectorRecord) -> Wait | None:
-        wait = self._cooldown(record)
-        if wait is not None:
-            return wait
         number, head = record.sector_number, self.head
         on_chain = await self._call(self.chain.precommit_info, self.miner, number, head)
         if on_chain is not None:
@@ -1266,35 +1290,23 @@ class SealingPipeline:
         if await self._call(self.chain.sector_info, self.miner, number, head) is not None:
             await self._move(record, S.FINALIZE_SECTOR, "already proven on chain")
             return None
-        if record.pre_commit_message is not None:
-            pending = await self._call(self.chain.pending_for, self._view.worker)
-            if any(m.cid() == record.pre_commit_message for m in pending):
-                await self._move(record, S.PRE_COMMIT_WAIT, "the pre-commit message is still in the pool")
-                return None
-        allocated = await self._call(self.chain.allocated_sectors, self.miner, head)
-        if number in allocated:
-            raise StepFailed(
-                f"sector number {number} was allocated on chain but its pre-commit is gone (expired): "
-                "the number cannot be used again",
-                permanent=True,
-            )
+        if await self._still_in_pool(record, _PRE_COMMIT):
+            return None
+        await self._check_unallocated(number, head)
         await self._check_deals_not_started(record, head)
         if record.ticket.epoch < head.height - self.policy.max_pre_commit_randomness_lookback:
-            await self._call(self.sealer.forget_sealed, number)
-            await self._move(
+            await self._reseal(
                 record,
                 S.SEAL_PRE_COMMIT_1_FAILED,
                 "the ticket expired: sealing again",
                 last_error=record.last_error,
             )
             return None
-        await self._move(record, S.PRE_COMMITTING, f"retry {record.retries}")
+        await self._retry(record, S.PRE_COMMITTING)
         return None
 
+    @_after_cooldown
     async def _commit_failed(self, record: SectorRecord) -> Wait | None:
-        wait = self._cooldown(record)
-        if wait is not None:
-            return wait
         number, head = record.sector_number, self.head
         if await self._call(self.chain.sector_info, self.miner, number, head) is not None:
             await self._move(record, S.FINALIZE_SECTOR, "already proven on chain")
@@ -1305,21 +1317,15 @@ class SealingPipeline:
             return None
         self._check_not_expired(on_chain.pre_commit_epoch, head)
         await self._check_deals_not_started(record, head)
-        if record.commit_message is not None:
-            pending = await self._call(self.chain.pending_for, self._view.worker)
-            if any(m.cid() == record.commit_message for m in pending):
-                await self._move(record, S.COMMIT_WAIT, "the commit message is still in the pool")
-                return None
+        if await self._still_in_pool(record, _COMMIT):
+            return None
         seed_epoch = on_chain.pre_commit_epoch + self.policy.pre_commit_challenge_delay
         seed = await self._call(self.chain.draw_seed, self.miner, seed_epoch, head)
         if seed_epoch != record.seed.epoch or seed != record.seed.value or not record.proof:
             await self._move(record, S.WAIT_SEED, "the seed changed (a reorg): proving again")
             return None
-        await self._move(record, S.SUBMIT_COMMIT, f"retry {record.retries}")
+        await self._retry(record, S.SUBMIT_COMMIT)
         return None
-
-    async def _finalize_failed(self, record: SectorRecord) -> Wait | None:
-        return await self._retry_to(record, S.FINALIZE_SECTOR)
 
     _STEPS: Final[dict[SectorState, Callable[["SealingPipeline", SectorRecord], Awaitable[Wait | None]]]] = {
         S.WAIT_DEALS: _wait_deals,
@@ -1409,15 +1415,7 @@ class SealingPipeline:
         )
         if why is None:
             return
-        head = self.head
-        pending = checks.pending_carriers(
-            await self._call(self.chain.pending_for, self._view.worker), self.miner, checks.PRE_COMMIT_METHODS
-        )
-        to_send: list[SectorRecord] = []
-        for record in ready:
-            kept = await self._pre_commit_check(record, head, pending)
-            if kept is not None:
-                to_send.append(kept)
+        head, to_send = await self._still_to_send(ready, _PRE_COMMIT, self._pre_commit_check)
         if not to_send:
             return
         for batch in plan_pre_commits(
@@ -1425,6 +1423,25 @@ class SealingPipeline:
         ):
             members = [r for r in to_send if r.sector_number in batch]
             await self._send_pre_commit_batch(members, head, why)
+
+    async def _still_to_send(
+        self,
+        ready: list[SectorRecord],
+        kind: _Carrier,
+        check: Callable[[SectorRecord, TipSet, list[checks.PendingCarrier]], Awaitable[SectorRecord | None]],
+    ) -> tuple[TipSet, list[SectorRecord]]:
+        """The head, and the ready sectors that check keeps at it (given the worker's messages of this
+        kind waiting in the pool)."""
+        head = self.head
+        pending = checks.pending_carriers(
+            await self._call(self.chain.pending_for, self._view.worker), self.miner, kind.methods
+        )
+        to_send = []
+        for record in ready:
+            kept = await check(record, head, pending)
+            if kept is not None:
+                to_send.append(kept)
+        return head, to_send
 
     async def _pre_commit_check(
         self, record: SectorRecord, head: TipSet, pending: list[checks.PendingCarrier]
@@ -1562,14 +1579,7 @@ class SealingPipeline:
         )
         if why is None:
             return
-        head = self.head
-        pending = checks.pending_carriers(
-            await self._call(self.chain.pending_for, self._view.worker), self.miner, checks.COMMIT_METHODS
-        )
-        to_send: list[SectorRecord] = []
-        for record in ready:
-            if await self._commit_check(record, head, pending):
-                to_send.append(self._records[record.sector_number])
+        head, to_send = await self._still_to_send(ready, _COMMIT, self._commit_check)
         if not to_send:
             return
         plans = plan_commits(
@@ -1583,17 +1593,18 @@ class SealingPipeline:
 
     async def _commit_check(
         self, record: SectorRecord, head: TipSet, pending: list[checks.PendingCarrier]
-    ) -> bool:
+    ) -> SectorRecord | None:
+        """The sector ready to go; or None once it was moved (already proven, in the pool, or failed)."""
         number = record.sector_number
         if await self._call(self.chain.sector_info, self.miner, number, head) is not None:
             await self._move(record, S.FINALIZE_SECTOR, "already proven on chain")
-            return False
+            return None
         on_chain = await self._call(self.chain.precommit_info, self.miner, number, head)
         if on_chain is None:
             await self._fail(record, StepFailed("the sector's pre-commit is no longer on chain"))
-            return False
+            return None
         if await self._adopt_from_pool(record, pending, head, _COMMIT):
-            return False
+            return None
         due = on_chain.pre_commit_epoch + self.policy.max_prove_commit_duration
         if head.height + 1 > due:
             await self._fail(
@@ -1603,8 +1614,8 @@ class SealingPipeline:
                     permanent=True,
                 ),
             )
-            return False
-        return True
+            return None
+        return self._records[number]
 
     async def _send_commit(
         self, members: list[SectorRecord], aggregate: bool, head: TipSet, why: str
