@@ -65,40 +65,6 @@ FIL: Final = 10**18
 
 
 # -- the servers (run in child processes) ------------------------------------------------------------
-def _head() -> Any:
-    from chain.crypto.signature import Signature, SigType
-    from chain.encoding.cid import CID
-    from chain.types.address import Address
-    from chain.types.beacon import BeaconEntry
-    from chain.types.block import BlockHeader, PoStProof
-    from chain.types.election import ElectionProof, Ticket
-    from chain.types.tipset import TipSet
-
-    link = CID.hash_of(b"parent")
-    return TipSet(
-        tuple(
-            BlockHeader(
-                miner=Address.new_id(1000 + i),
-                ticket=Ticket(bytes([i + 1]) * 96),
-                election_proof=ElectionProof(1, bytes([i + 2]) * 96),
-                beacon_entries=(BeaconEntry(5000, b"\x03" * 96),),
-                win_post_proof=(PoStProof(3, b"\x04" * 192),),
-                parents=(CID.hash_of(b"p1"), CID.hash_of(b"p2")),
-                parent_weight=123456789012,
-                height=5000,
-                parent_state_root=link,
-                parent_message_receipts=link,
-                messages=link,
-                bls_aggregate=Signature(SigType.BLS, b"\xc0" + bytes(95)),
-                timestamp=1_700_000_000,
-                block_sig=Signature(SigType.BLS, b"\xa0" + bytes(95)),
-                parent_base_fee=100,
-            )
-            for i in range(3)
-        )
-    )
-
-
 def _push_keys() -> list[Any]:
     from chain.crypto.keys import KeyType, PrivateKey
 
@@ -107,6 +73,8 @@ def _push_keys() -> list[Any]:
 
 def _serve_node() -> None:
     """A FullNode whose genesis funds the push senders, served on a free port (prints it)."""
+    from dataclasses import replace
+
     import trio
 
     from chain.params import DEVNET
@@ -114,27 +82,19 @@ def _serve_node() -> None:
     from node.fullnode import in_memory_full_node
     from node.gcpolicy import freeze_startup_heap
     from node.genesis import build_genesis
-    from node.genesis_template import AccountEntry, GenesisTemplate, MinerEntry
+    from node.genesis_template import AccountEntry
     from node.keystore import Keystore
     from node.logs import configure
     from node.wallet import Wallet
     from rpc.methods import full_node_registry
     from rpc.server import RpcServer
+    from tests.consensus.devchain import devnet_template
 
     configure(level="warning")
     accounts = tuple(AccountEntry(Address.of_key(k), 1_000 * FIL) for k in _push_keys())
     # A chain needs power: one miner with one pre-sealed 2 KiB sector (sealed here, a few seconds).
-    miner = MinerEntry(
-        id=None,
-        key_seed="bench-miner",
-        owner_balance=1_000 * FIL,
-        worker_balance=1_000 * FIL,
-        power_balance=100 * FIL,
-        peer_id=b"",
-        sector_size=2048,
-        sectors=1,
-    )
-    genesis = build_genesis(GenesisTemplate("bench", "devnet", int(time.time()), accounts, (miner,)))
+    template = devnet_template(miners=1, sectors=1, name="bench")
+    genesis = build_genesis(replace(template, timestamp=int(time.time()), accounts=accounts))
     with tempfile.TemporaryDirectory() as tmp:
         node = in_memory_full_node(genesis, Wallet(Keystore.create(Path(tmp) / "keystore")), policy=DEVNET)
 
@@ -161,8 +121,9 @@ def _serve(which: str) -> None:
     from node.gcpolicy import freeze_startup_heap
     from rpc.methods import full_node_registry
     from rpc.server import KEEP_ALIVE_MAX_REQUESTS, RpcServer, parse_bind
+    from tests.rpc.toy import sample_tipset
 
-    head = _head()
+    head = sample_tipset(blocks=3, height=5000)
 
     class Chain:
         def head(self) -> TipSet:
@@ -426,23 +387,13 @@ def _push_calls() -> tuple[list[bytes], list[bytes]]:
     """Signed transfers as MpoolPush calls (JSON-RPC request objects): a warm-up sender's, then the
     senders' round after round (each sender's in nonce order)."""
     from chain.types.address import Address
-    from chain.types.message import Message, sign_message
+    from tests.rpc.chain_node import transfer
 
     keys = _push_keys()
     to = Address.new_id(100)
 
     def call(key: Any, nonce: int) -> bytes:
-        msg = Message(
-            to=to,
-            from_=Address.of_key(key),
-            nonce=nonce,
-            value=1,
-            gas_limit=1_000_000,
-            gas_fee_cap=200_000_000,
-            gas_premium=1_000,
-            method=0,
-        )
-        params = [sign_message(msg, key).to_json("t")]
+        params = [transfer(key, nonce, to, value=1, gas_limit=1_000_000).to_json("t")]
         return orjson.dumps({"jsonrpc": "2.0", "id": nonce, "method": "Filecoin.MpoolPush", "params": params})
 
     warm = [call(keys[-1], n) for n in range(200)]

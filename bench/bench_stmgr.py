@@ -36,11 +36,13 @@ from chain.stmgr.manager import StateManager
 from chain.store.blockstore import MemoryBlockstore, get_cbor, put_cbor
 from chain.types.address import Address
 from chain.types.block import BlockHeader
-from chain.types.message import Message, SignedMessage, sign_message
+from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet
 from node.genesis import RESERVE_ACTOR_ADDR, Genesis, build_genesis
-from node.genesis_template import FIL, AccountEntry, GenesisTemplate, MinerEntry
+from node.genesis_template import FIL, AccountEntry, GenesisTemplate
 from proofs import post
+from tests.consensus.devchain import devnet_template
+from tests.rpc.chain_node import transfer
 
 SENDERS: Final = 100
 PER_SENDER: Final = 10
@@ -53,24 +55,9 @@ FEE_CAP: Final = 200_000_000  # above the genesis base fee
 
 
 def _template(accounts: Sequence[Address]) -> GenesisTemplate:
-    return GenesisTemplate(
-        network_name="bench",
-        profile="devnet",
-        timestamp=1_700_000_000,
-        accounts=tuple(AccountEntry(a, 1_000 * FIL) for a in accounts),
-        miners=(
-            MinerEntry(
-                id=None,
-                key_seed="bench-miner",
-                owner_balance=10_000 * FIL,
-                worker_balance=10_000 * FIL,
-                power_balance=1_000 * FIL,
-                peer_id=b"",
-                sector_size=2048,
-                sectors=2,
-            ),
-        ),
-    )
+    """tests/consensus's devnet with one miner (two 2 KiB sectors), funding these accounts instead."""
+    template = devnet_template(miners=1, name="bench")
+    return replace(template, accounts=tuple(AccountEntry(a, 1_000 * FIL) for a in accounts))
 
 
 class Chain:
@@ -114,17 +101,7 @@ class Chain:
 
 
 def _transfer(key: PrivateKey, to: Address, nonce: int) -> SignedMessage:
-    msg = Message(
-        to=to,
-        from_=Address.of_key(key),
-        nonce=nonce,
-        value=1,
-        gas_limit=GAS_LIMIT,
-        gas_fee_cap=FEE_CAP,
-        gas_premium=100,
-        method=0,
-    )
-    return sign_message(msg, key)
+    return transfer(key, nonce, to, value=1, gas_limit=GAS_LIMIT, gas_fee_cap=FEE_CAP, gas_premium=100)
 
 
 def _as_received(block: FullBlock) -> FullBlock:

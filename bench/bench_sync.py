@@ -49,12 +49,13 @@ from chain.sync.ahead import CheckAhead
 from chain.sync.exchange import ChainExchange
 from chain.sync.syncer import Syncer
 from chain.types.address import Address
-from chain.types.message import Message, SignedMessage, sign_message
+from chain.types.message import SignedMessage
 from chain.types.tipset import TipSet
 from node.genesis import Genesis, build_genesis
 from node.genesis_template import FIL, AccountEntry
 from tests.consensus.devchain import devnet_template
 from tests.kit.ensemble import Ensemble, KitNode, ensemble, wait_until
+from tests.rpc.chain_node import transfer
 
 EPOCHS: Final = 2000
 MESSAGES_PER_BLOCK: Final = 3
@@ -67,7 +68,6 @@ WINDOW: Final = 16  # messages published and not yet in B's pool
 PROFILE_TIPSETS: Final = 300
 REPLAY_TIPSETS: Final = 500
 GAS_LIMIT: Final = 1_000_000
-FEE_CAP: Final = 200_000_000
 RECIPIENT: Final = Address.new_id(100)
 
 
@@ -82,17 +82,7 @@ def _genesis(keys: Sequence[PrivateKey]) -> Genesis:
 
 
 def _transfer(key: PrivateKey, nonce: int, value: int = 1) -> SignedMessage:
-    message = Message(
-        to=RECIPIENT,
-        from_=Address.of_key(key),
-        nonce=nonce,
-        value=value,
-        gas_limit=GAS_LIMIT,
-        gas_fee_cap=FEE_CAP,
-        gas_premium=1_000,
-        method=0,
-    )
-    return sign_message(message, key)
+    return transfer(key, nonce, RECIPIENT, value=value, gas_limit=GAS_LIMIT)
 
 
 async def _build_chain(ens: Ensemble, miner: KitNode, keys: Sequence[PrivateKey]) -> float:
