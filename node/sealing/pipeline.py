@@ -53,7 +53,6 @@ from chain.mpool.push import SendSpec, message_to_push
 from chain.params import aggregate_capacity
 from chain.types.address import Address, Protocol
 from chain.types.bitfield import BitField
-from chain.types.message import Message
 from chain.types.sector import MAX_DEALS_PER_SECTOR, PieceInfo, is_piece_cid
 from chain.types.tipset import TipSet
 from chain.vm.exitcode import ExitCode
@@ -478,11 +477,7 @@ class SealingPipeline:
                     await self._call(self.store.put, self._records[record.sector_number])
                 continue
             await self._move(record, S.REMOVED, f"expired on chain at epoch {record.expiration}")
-            try:
-                await self._call(self.sealer.store.remove, self.miner, record.sector_number)
-                removed = True
-            except SectorNotFound:
-                removed = False
+            removed = await self._remove_files(record.sector_number)
             log.info(
                 "expired sector removed",
                 miner=self._miner_name,
@@ -491,6 +486,14 @@ class SealingPipeline:
                 files_removed=removed,
                 height=head.height,
             )
+
+    async def _remove_files(self, number: int) -> bool:
+        """Take a sector the chain no longer holds out of the sector store; whether it was there."""
+        try:
+            await self._call(self.sealer.store.remove, self.miner, number)
+        except SectorNotFound:
+            return False
+        return True
 
     async def _replace(self, terminated: WatchedSector, head: TipSet) -> None:
         """The chain terminated a faulty sector: open a CC sector in its place (one write with the
@@ -527,11 +530,7 @@ class SealingPipeline:
             if len(updates) > 1:
                 self._records[number] = updates[1]
             self._followed.pop(number, None)
-        try:
-            await self._call(self.sealer.store.remove, self.miner, number)
-            removed = True
-        except SectorNotFound:
-            removed = False
+        removed = await self._remove_files(number)
         log.warning(
             "sector terminated for faults: sealing a replacement",
             miner=self._miner_name,
@@ -1537,7 +1536,9 @@ class SealingPipeline:
         await self._send_carrier(
             _PRE_COMMIT,
             members,
-            message_to_push(self.miner, view.worker, value=value, method=method, params=encoded),
+            method,
+            encoded,
+            value,
             self.config.max_pre_commit_fee,
             head,
             why,
@@ -1640,7 +1641,9 @@ class SealingPipeline:
         await self._send_carrier(
             _COMMIT,
             members,
-            message_to_push(self.miner, view.worker, value=value, method=method, params=encoded),
+            method,
+            encoded,
+            value,
             self.config.max_commit_fee,
             head,
             why,
@@ -1652,7 +1655,9 @@ class SealingPipeline:
         self,
         kind: _Carrier,
         members: list[SectorRecord],
-        msg: Message,
+        method: MinerMethod,
+        params: object,
+        value: int,
         fee_per_sector: int,
         head: TipSet,
         why: str,
@@ -1661,11 +1666,12 @@ class SealingPipeline:
         kept: Callable[[SectorRecord], dict[str, Any]] = lambda _: {},
         **logged: int,
     ) -> None:
-        """Push msg, which carries the members' sectors, and move them to wait for it (their records
-        keeping its CID and what kept gives). Where the pool refuses it, a lone sector fails with the
-        reason; several are sent again each alone, to find the one at fault."""
+        """Push the worker's message (method, params, value) that carries the members' sectors to the
+        miner, and move them to wait for it (their records keeping its CID and what kept gives). Where
+        the pool refuses it, a lone sector fails with the reason; several are sent again each alone, to
+        find the one at fault."""
         numbers = [r.sector_number for r in members]
-        method = MinerMethod(msg.method)
+        msg = message_to_push(self.miner, self._view.worker, value=value, method=method, params=params)
         try:
             signed = await self._call(self.chain.push, msg, SendSpec(max_fee=fee_per_sector * len(members)))
         except Exception as exc:  # the pool's and the estimator's refusals, with their reasons
@@ -1684,7 +1690,7 @@ class SealingPipeline:
             sectors=numbers,
             method=method.name,
             message=str(cid),
-            value=msg.value,
+            value=value,
             why=why,
             **logged,
         )
