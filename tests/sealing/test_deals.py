@@ -246,7 +246,9 @@ async def test_a_deal_whose_start_passes_before_the_proof_fails_its_sector_for_g
         (deal,) = await _publish(net, miner, [piece])
         start = deal.deal_schedule.start_epoch
         chain = LateCommitChain(net.node, until=start)
-        pipeline = net.pipeline(miner, chain=chain)
+        # retries without limit: under load the short backoffs could use up max_retries before the start
+        # epoch is mined, and give the sector up for that instead of for the expired deal
+        pipeline = net.pipeline(miner, chain=chain, config=fast_config(max_retries=1_000_000))
         await net.start(nursery, pipeline)
         await pipeline.add_piece(deal, data, 512, _cid(deal))
         pipeline.start_sealing(0)
