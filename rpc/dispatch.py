@@ -77,6 +77,8 @@ class Dispatcher:
         self.node = node
         self.secret = secret
         self.network = network
+        # A memo method's last result and its encoding (see `_encode`).
+        self._memo: dict[Method, tuple[Any, orjson.Fragment]] = {}
 
     # -- bodies ---------------------------------------------------------------------------------------
     async def handle_body(self, api: Api, perms: frozenset[str], body: bytes) -> tuple[int, bytes]:
@@ -218,7 +220,21 @@ class Dispatcher:
     def _answer(self, request_id: Any, m: Method, result: Any) -> dict[str, Any] | None:
         if request_id is None:
             return None
-        return {"jsonrpc": "2.0", "id": request_id, "result": m.encode_result(result, self.network)}
+        return {"jsonrpc": "2.0", "id": request_id, "result": self._encode(m, result)}
+
+    def _encode(self, m: Method, result: Any) -> Any:
+        """The result's JSON value. A memo method's result is immutable, so while its handler returns
+        the very object it returned last time (ChainHead: until the head changes) the encoding made
+        then is reused, as bytes that orjson writes into the answer as they are. The memo holds that
+        object, so its identity cannot be taken by another one meanwhile."""
+        if not m.memo:
+            return m.encode_result(result, self.network)
+        last = self._memo.get(m)
+        if last is not None and last[0] is result:
+            return last[1]
+        encoded = orjson.Fragment(orjson.dumps(m.encode_result(result, self.network)))
+        self._memo[m] = (result, encoded)
+        return encoded
 
     @staticmethod
     def _refusal(request_id: Any, exc: RpcError) -> tuple[dict[str, Any] | None, bool]:

@@ -18,6 +18,10 @@ description.
 call's arguments in order -> each call's result or exception), with the same effect as the calls in
 turn: MpoolPush's queues a run's messages together so that they share worker-thread trips.
 
+`memo=True` says the handler's result is immutable (a frozen value the node keeps, e.g. the head
+TipSet): its encoded JSON is then kept and reused while the handler returns the same object, so
+ChainHead encodes the head once per head change instead of once per call.
+
 A method serves both `/rpc/v0` and `/rpc/v1` unless `api="v0"` or `api="v1"` says otherwise; a
 declaration for one path wins over a both-paths declaration of the same name on that path, so a method
 whose v0 shape differs is declared twice, once plainly and once with `api="v0"`.
@@ -93,6 +97,8 @@ class Method:
     # each call's arguments in order; each call's result or exception, with the same effect as calling
     # the handler on each in turn (MpoolPush: the run shares its worker-thread trips).
     run: "RunHandler | None" = None
+    # The result is immutable: its encoding may be reused while the handler returns the same object.
+    memo: bool = False
     full_name: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -204,6 +210,7 @@ def describe(
     namespace: str = DEFAULT_NAMESPACE,
     aliases: tuple[str, ...] = (),
     run: RunHandler | None = None,
+    memo: bool = False,
 ) -> Method:
     """Read a handler's signature into a Method; a declaration the RPC layer cannot serve is a
     TypeError at import time, naming the method and the parameter."""
@@ -238,6 +245,8 @@ def describe(
         raise TypeError(f"{where}: an async generator handler must be annotated -> AsyncIterator[X]")
     if run is not None and (item is not None or wants_context):
         raise TypeError(f"{where}: a run handler serves plain calls only (no channel, no CallContext)")
+    if memo and (item is not None or result is None):
+        raise TypeError(f"{where}: memo= needs a plain call with a result")
     doc = inspect.getdoc(handler) or ""
     description = doc.split("\n\n", 1)[0].replace("\n", " ").strip()
     return Method(
@@ -254,6 +263,7 @@ def describe(
         description=description,
         aliases=aliases,
         run=run,
+        memo=memo,
     )
 
 
@@ -276,13 +286,23 @@ class Registry:
         namespace: str = DEFAULT_NAMESPACE,
         aliases: tuple[str, ...] = (),
         run: RunHandler | None = None,
+        memo: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Declare the decorated handler as method `namespace.name` (see the module docstring)."""
 
         def declare(handler: Handler) -> Handler:
             apis = APIS if api is None else (api,)
             self.add(
-                describe(handler, name, perm=perm, apis=apis, namespace=namespace, aliases=aliases, run=run),
+                describe(
+                    handler,
+                    name,
+                    perm=perm,
+                    apis=apis,
+                    namespace=namespace,
+                    aliases=aliases,
+                    run=run,
+                    memo=memo,
+                ),
                 explicit=api is not None,
             )
             return handler
@@ -353,6 +373,7 @@ def _for_api(m: Method, api: Api) -> Method:
         description=m.description,
         aliases=m.aliases,
         run=m.run,
+        memo=m.memo,
     )
 
 

@@ -31,7 +31,7 @@ from rpc.registry import READ, method
 # -- the head ----------------------------------------------------------------------------------------
 
 
-@method("ChainHead", perm=READ)
+@method("ChainHead", perm=READ, memo=True)  # the head TipSet is frozen: encoded once per head
 async def chain_head(node: FullNode) -> TipSet:
     """The heaviest tipset: the head of the chain."""
     return node.chain.head()

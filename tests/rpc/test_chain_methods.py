@@ -3,6 +3,7 @@ blocks: each result compared with what the node holds, in Lotus's JSON shapes.""
 
 import base64
 import io
+from typing import Any
 
 import pytest
 import trio
@@ -17,6 +18,7 @@ from chain.types.tipset import TipSet
 from rpc.client import HttpClient, RpcCallError, WsClient
 from rpc.errors import GENERIC_ERROR, METHOD_NOT_FOUND
 from rpc.methods import chain as chain_methods
+from rpc.registry import Method
 from tests.rpc.chain_node import Served, mine
 
 T = "t"  # the devnet's address prefix
@@ -55,6 +57,33 @@ async def test_head_genesis_blocks_and_tipsets(served: Served) -> None:
         secp = mined.secp[0].cid()
         with pytest.raises(RpcCallError, match=f"loading block {secp}"):
             await api.call("ChainGetBlock", {"/": str(secp)})
+
+
+async def test_head_answers_follow_head_changes(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ChainHead's answer is encoded once per head (a memo method) and never outlives the head: after
+    each change single calls, batches and WebSocket calls all answer the new head."""
+    node = served.node
+    encode = Method.encode_result
+    encoded: list[Any] = []
+
+    def counting(m: Method, value: Any, network: str) -> Any:
+        encoded.append(value)
+        return encode(m, value, network)
+
+    monkeypatch.setattr(Method, "encode_result", counting)
+    heads = []
+    async with HttpClient(served.url()) as api, WsClient.connect(served.url(scheme="ws")) as ws:
+        for _ in range(3):
+            head = node.chain.head()
+            heads.append(head)
+            expected = head.to_json(T)
+            for _ in range(3):
+                assert await api.call("ChainHead") == expected
+                assert await ws.call("ChainHead") == expected
+            assert await api.batch([("ChainHead", []), ("ChainHead", [])]) == [expected, expected]
+            mine(node, with_messages=False)
+            assert node.chain.head() != head
+    assert encoded == heads  # once per head, not once per call
 
 
 async def test_tipsets_by_height_around_null_rounds(served: Served) -> None:

@@ -1,16 +1,19 @@
 """Declaring methods: what a declaration reads from the handler, and what it refuses."""
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pytest
 
 from chain.encoding.cid import CID
 from chain.encoding.schema import Uint64
 from chain.types.address import Address
+from rpc.dispatch import Dispatcher
 from rpc.errors import InvalidParams
 from rpc.methods import full_node_registry
-from rpc.registry import ADMIN, READ, CallContext, Registry
+from rpc.registry import ADMIN, READ, CallContext, Method, Registry
 
 
 def test_a_declaration_reads_the_handler() -> None:
@@ -110,3 +113,58 @@ def test_include_keeps_declarations_and_is_idempotent() -> None:
     reg.include(full)
     assert [m.full_name for m in reg.methods("v1")] == [m.full_name for m in full.methods("v1")]
     assert reg.lookup("v1", "rpc.discover") is not None
+
+
+async def test_a_memo_result_is_encoded_once_per_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A memo method's encoding is reused while the handler returns the very same object; another
+    object, even an equal one, is encoded anew, and the answers carry each request's own id."""
+    reg = Registry()
+
+    @dataclass
+    class Node:
+        value: tuple[Address, ...]
+
+    @reg.method("Held", perm=READ, memo=True)
+    async def held(node: Node) -> tuple[Address, ...]:
+        return node.value
+
+    node = Node((Address.new_id(1),))
+    dispatcher = Dispatcher(reg, node, secret=None, network="t")
+    m = reg.lookup("v1", "Filecoin.Held")
+    assert m is not None and m.memo
+    seen: list[Any] = []
+
+    def body(request_id: int) -> bytes:
+        return orjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": "Filecoin.Held"})
+
+    async def answer(request_id: int) -> Any:
+        status, out = await dispatcher.handle_body("v1", frozenset({"read"}), body(request_id))
+        assert status == 200
+        return orjson.loads(out)
+
+    original = Method.encode_result
+
+    def counting(self: Method, value: Any, network: str) -> Any:
+        seen.append(value)
+        return original(self, value, network)
+
+    monkeypatch.setattr(Method, "encode_result", counting)
+    assert await answer(1) == {"jsonrpc": "2.0", "id": 1, "result": ["t01"]}
+    assert await answer(2) == {"jsonrpc": "2.0", "id": 2, "result": ["t01"]}
+    assert len(seen) == 1
+    node.value = (Address.new_id(2), Address.new_id(3))
+    assert (await answer(3))["result"] == ["t02", "t03"]
+    node.value = (Address.new_id(2), Address.new_id(3))  # equal, not the same object
+    assert (await answer(4))["result"] == ["t02", "t03"]
+    assert len(seen) == 3
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["async def h(node) -> None: pass", "async def h(node) -> AsyncIterator[Uint64]:\n    yield 1"],
+)
+def test_memo_needs_a_plain_result(source: str) -> None:
+    scope: dict[str, Any] = {"Uint64": Uint64, "AsyncIterator": AsyncIterator}
+    exec(source, scope)
+    with pytest.raises(TypeError, match="memo= needs a plain call with a result"):
+        Registry().method("Bad", perm=READ, memo=True)(scope["h"])
