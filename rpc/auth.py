@@ -5,11 +5,16 @@ The secret is 32 random bytes kept in the repo's keystore (entry `auth-jwt-priva
 `read` (Lotus's default permissions); a token that does not verify is refused (HTTP 401).
 A token's permissions are taken as listed: an "admin" token made by `create_token(secret,
 perms_up_to(ADMIN))` lists all four, as `lotus auth create-token --perm admin` does.
+
+A server checks a token's signature once per token string (`TokenCache`): Lotus's tokens carry no
+expiry, so a token stays good as long as the secret, and there is no revocation list to consult. A
+token that does carry `exp` (any HS256 signer can add one) is remembered only until then.
 """
 
 import os
 import secrets
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
@@ -56,16 +61,25 @@ def create_token(secret: bytes, perms: Iterable[str | Perm]) -> str:
 
 def verify_token(secret: bytes, token: str) -> tuple[str, ...]:
     """The permissions a token grants, as listed; AuthError when its signature or payload is wrong."""
+    return _verify(secret, token)[0]
+
+
+def _verify(secret: bytes, token: str) -> tuple[tuple[str, ...], float | None]:
+    """The token's permissions and its `exp` (seconds since the epoch; None when it has none)."""
     try:
         payload: Any = jwt.decode(token, secret, algorithms=[_ALGORITHM], options={"verify_aud": False})
     except jwt.PyJWTError as exc:
         raise AuthError(f"invalid token: {exc}") from None
-    allow = payload.get("Allow") if isinstance(payload, dict) else None
+    if not isinstance(payload, dict):
+        return (), None
+    exp = payload.get("exp")  # jwt.decode has checked that it is a number and not past
+    expires = float(exp) if exp is not None else None
+    allow = payload.get("Allow")
     if allow is None:
-        return ()
+        return (), expires
     if not isinstance(allow, list) or not all(isinstance(p, str) for p in allow):
         raise AuthError("invalid token: 'Allow' must be a list of permission names")
-    return tuple(allow)
+    return tuple(allow), expires
 
 
 def bearer_token(authorization: str | None, query_token: str | None) -> str | None:
@@ -80,13 +94,37 @@ def bearer_token(authorization: str | None, query_token: str | None) -> str | No
     return None
 
 
-def caller_perms(secret: bytes | None, token: str | None) -> frozenset[str]:
-    """What a caller may do: read without a token, the token's permissions with one."""
-    if token is None:
-        return DEFAULT_PERMS
-    if secret is None:
-        raise AuthError("this node has no API secret: tokens cannot be checked")
-    return frozenset(verify_token(secret, token))
+class TokenCache:
+    """A server's callers' permissions by token string: a signature is checked the first time its token
+    is seen, and the answer kept (at most `size` tokens, the oldest dropped first) until the token's
+    `exp` if it has one. A token that does not verify is never kept: it is checked, and refused, each
+    time. The secret is fixed for the cache's life, as it is for the server's."""
+
+    def __init__(self, secret: bytes | None, size: int, clock: Callable[[], float] = time.time) -> None:
+        self.secret = secret
+        self.size = size
+        self._clock = clock
+        self._known: dict[str, tuple[frozenset[str], float | None]] = {}
+
+    def perms(self, token: str | None) -> frozenset[str]:
+        """What the caller with this token may do: read without a token, the token's permissions with one;
+        AuthError when it does not verify."""
+        if token is None:
+            return DEFAULT_PERMS
+        known = self._known.get(token)
+        if known is not None:
+            perms, expires = known
+            if expires is None or self._clock() < expires:
+                return perms
+            del self._known[token]
+        if self.secret is None:
+            raise AuthError("this node has no API secret: tokens cannot be checked")
+        allow, expires = _verify(self.secret, token)
+        perms = frozenset(allow)
+        if len(self._known) >= self.size:
+            del self._known[next(iter(self._known))]
+        self._known[token] = (perms, expires)
+        return perms
 
 
 def write_token_file(path: Path, token: str) -> None:

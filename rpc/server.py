@@ -22,7 +22,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from chain.encoding.schema import DEFAULT_NETWORK
-from rpc.auth import AuthError, bearer_token, caller_perms
+from rpc.auth import AuthError, TokenCache, bearer_token
 from rpc.dispatch import Dispatcher, dumps, error_object
 from rpc.errors import PARSE_ERROR
 from rpc.registry import Api, Registry
@@ -91,20 +91,8 @@ class RpcServer:
         self.max_body = max_body
         self.limits = limits or SessionLimits()
         self._mounts: list[tuple[str, AsgiApp]] = []
-        self._verified: dict[str, frozenset[str]] = {}
-
-    def _perms(self, token: str | None) -> frozenset[str]:
-        """The caller's permissions; tokens that verified are remembered (a JWT here never expires,
-        and checking its signature costs more than many a call)."""
-        if token is None:
-            return caller_perms(self.secret, None)
-        perms = self._verified.get(token)
-        if perms is None:
-            perms = caller_perms(self.secret, token)
-            if len(self._verified) >= TOKEN_CACHE_SIZE:
-                self._verified.clear()
-            self._verified[token] = perms
-        return perms
+        # Checking a token's signature costs more than many a call: each token is checked once.
+        self.tokens = TokenCache(secret, TOKEN_CACHE_SIZE)
 
     def mount(self, prefix: str, app: AsgiApp) -> None:
         """Serve paths starting with prefix (e.g. "/piece/") with another ASGI app."""
@@ -172,7 +160,7 @@ class RpcServer:
             elif key == b"content-length":
                 length = value
         try:
-            perms = self._perms(bearer_token(authorization, _query_token(scope)))
+            perms = self.tokens.perms(bearer_token(authorization, _query_token(scope)))
         except AuthError as exc:
             await _plain(send, 401, f"{exc}\n")
             return
@@ -222,7 +210,7 @@ class RpcServer:
             if key == b"authorization":
                 authorization = value.decode("latin-1")
         try:
-            perms = self._perms(bearer_token(authorization, _query_token(scope)))
+            perms = self.tokens.perms(bearer_token(authorization, _query_token(scope)))
         except AuthError as exc:
             await _deny(scope, send, 401, f"{exc}\n")
             return

@@ -3,11 +3,14 @@
 import base64
 import json
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
 import pytest
+import trio
 
 from rpc import auth
 from rpc.client import HttpClient, RpcCallError, TransportError, WsClient
@@ -135,3 +138,81 @@ async def test_websocket_upgrade_checks_the_token(server: BoundAddress) -> None:
     with pytest.raises(TransportError, match="401"):
         async with WsClient.connect(ws_url, token="bad.token.here"):
             pass
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_cache_checks_each_token_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    checked: list[str] = []
+    decode = jwt.decode
+
+    def counting(token: str, *args: Any, **kwargs: Any) -> Any:
+        checked.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    cache = auth.TokenCache(SECRET, size=2)
+    assert cache.perms(None) == {"read"}
+    for level in ("read", "write", "admin", "read"):
+        assert cache.perms(token(level)) == set(auth.perms_up_to(level))
+    assert cache.perms(token("admin")) == set(auth.perms_up_to("admin"))
+    # each token's own permissions, checked once while held; at most two are held, the oldest
+    # (read's) was dropped for admin's and checked again when it came back
+    assert checked == [token("read"), token("write"), token("admin"), token("read")]
+
+
+def test_token_cache_keeps_no_refusal() -> None:
+    cache = auth.TokenCache(SECRET, size=8)
+    forged = jwt.encode({"Allow": list(auth.perms_up_to("admin"))}, b"x" * 32, algorithm="HS256")
+    for _ in range(2):
+        with pytest.raises(auth.AuthError, match="invalid token"):
+            cache.perms(forged)
+    with pytest.raises(auth.AuthError, match="no API secret"):
+        auth.TokenCache(None, size=8).perms(token("read"))
+    # a token good for one secret is nothing to a cache of another, whatever the first cache holds
+    assert cache.perms(token("admin")) == set(auth.perms_up_to("admin"))
+    with pytest.raises(auth.AuthError, match="invalid token"):
+        auth.TokenCache(b"y" * 32, size=8).perms(token("admin"))
+
+
+def test_token_cache_honours_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    checked: list[str] = []
+    decode = jwt.decode
+
+    def counting(token: str, *args: Any, **kwargs: Any) -> Any:
+        checked.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    clock = _Clock()
+    cache = auth.TokenCache(SECRET, size=8, clock=clock)
+    short = jwt.encode({"Allow": ["read", "write"], "exp": int(clock.now) + 60}, SECRET, algorithm="HS256")
+    assert cache.perms(short) == {"read", "write"}
+    clock.now += 30
+    assert cache.perms(short) == {"read", "write"}  # before exp: remembered
+    assert len(checked) == 1
+    clock.now += 31
+    # past exp (the cache's clock) the token is checked again: PyJWT, on the real clock, still takes it
+    assert cache.perms(short) == {"read", "write"}
+    assert len(checked) == 2
+    expired = jwt.encode({"Allow": ["admin"], "exp": int(time.time()) - 1}, SECRET, algorithm="HS256")
+    with pytest.raises(auth.AuthError, match="expired"):
+        cache.perms(expired)
+
+
+async def test_a_server_refuses_an_expired_token_it_once_took(server: BoundAddress) -> None:
+    """The server's cache keeps a token with `exp` only until then: after it, calls get 401."""
+    exp = int(time.time()) + 2
+    soon = jwt.encode({"Allow": ["read", "write"], "exp": exp}, SECRET, algorithm="HS256")
+    async with HttpClient(server.url(), token=soon) as client:
+        await client.call("ToyVoid")
+        await client.call("ToyVoid")
+        await trio.sleep(max(0.0, exp - time.time()) + 0.2)
+        with pytest.raises(TransportError, match="401"):
+            await client.call("ToyVoid")
