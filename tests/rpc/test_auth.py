@@ -140,6 +140,20 @@ async def test_websocket_upgrade_checks_the_token(server: BoundAddress) -> None:
             pass
 
 
+@pytest.fixture
+def checked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens whose signature is checked (jwt.decode called), in order."""
+    seen: list[str] = []
+    decode = jwt.decode
+
+    def counting(token: str, *args: Any, **kwargs: Any) -> Any:
+        seen.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    return seen
+
+
 class _Clock:
     def __init__(self) -> None:
         self.now = time.time()
@@ -148,15 +162,7 @@ class _Clock:
         return self.now
 
 
-def test_token_cache_checks_each_token_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    checked: list[str] = []
-    decode = jwt.decode
-
-    def counting(token: str, *args: Any, **kwargs: Any) -> Any:
-        checked.append(token)
-        return decode(token, *args, **kwargs)
-
-    monkeypatch.setattr(jwt, "decode", counting)
+def test_token_cache_checks_each_token_once(checked: list[str]) -> None:
     cache = auth.TokenCache(SECRET, size=2)
     assert cache.perms(None) == {"read"}
     for level in ("read", "write", "admin", "read"):
@@ -181,15 +187,7 @@ def test_token_cache_keeps_no_refusal() -> None:
         auth.TokenCache(b"y" * 32, size=8).perms(token("admin"))
 
 
-def test_token_cache_honours_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
-    checked: list[str] = []
-    decode = jwt.decode
-
-    def counting(token: str, *args: Any, **kwargs: Any) -> Any:
-        checked.append(token)
-        return decode(token, *args, **kwargs)
-
-    monkeypatch.setattr(jwt, "decode", counting)
+def test_token_cache_honours_expiry(checked: list[str]) -> None:
     clock = _Clock()
     cache = auth.TokenCache(SECRET, size=8, clock=clock)
     short = jwt.encode({"Allow": ["read", "write"], "exp": int(clock.now) + 60}, SECRET, algorithm="HS256")
