@@ -12,32 +12,20 @@ with the provider that holds the deal, and `/fil/storage/ask/1.1.0` for any of t
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Protocol
 
-import structlog
-from libp2p.abc import INetStream
-
-from chain.encoding.errors import DecodeError
 from chain.types.address import Address
 from node.markets.deal_store import DealStore, ProviderDealRecord
 from node.markets.storage_ask import AskProvider, AskStore
 from node.markets.storage_types import (
-    DEAL_PROTOCOL,
-    STATUS_PROTOCOL,
+    DEAL,
+    STATUS,
     DealParams,
     DealResponse,
     DealStatusRequest,
     DealStatusResponse,
 )
 from node.p2p.host import Libp2pHost
-from node.p2p.streamio import StreamFailure, close_quietly, read_cbor, reset_quietly, write_cbor
-
-_log = structlog.get_logger("deals.provider")
-Q = TypeVar("Q")
-
-STREAM_TIMEOUT: Final = 10.0
-MAX_PROPOSAL_BYTES: Final = 64 << 10
-MAX_STATUS_REQUEST: Final = 1 << 10
 
 
 class Provider(Protocol):
@@ -62,8 +50,8 @@ class ProviderRouter:
 
     def __init__(self, host: Libp2pHost, run_sync: Callable[..., Awaitable[Any]]) -> None:
         self.providers: dict[Address, Provider] = {}
-        host.set_stream_handler(DEAL_PROTOCOL, self._handle_proposal)
-        host.set_stream_handler(STATUS_PROTOCOL, self._handle_status)
+        DEAL.serve(host, self.propose, event="deals.proposal")
+        STATUS.serve(host, self.status, event="deals.status")
         AskProvider(self.asks_of, run_sync).register(host)
 
     def add(self, provider: Provider) -> None:
@@ -82,9 +70,6 @@ class ProviderRouter:
             return next(iter(self.providers.values()))
         return found
 
-    async def _handle_proposal(self, stream: INetStream) -> None:
-        await _exchange(stream, "proposal", MAX_PROPOSAL_BYTES, DealParams.from_cbor, self.propose)
-
     async def propose(self, params: DealParams, peer: str) -> DealResponse:
         """The proposal answered by the provider of its miner (refused when the node serves no such miner)."""
         provider = self._for_proposal(params)
@@ -102,11 +87,6 @@ class ProviderRouter:
                 return self.providers.get(record.client_deal_proposal.proposal.provider, provider)
         return next(iter(self.providers.values()), None)
 
-    async def _handle_status(self, stream: INetStream) -> None:
-        await _exchange(
-            stream, "status request", MAX_STATUS_REQUEST, DealStatusRequest.from_cbor, self.status
-        )
-
     async def status(self, request: DealStatusRequest, peer: str) -> DealStatusResponse:
         """The status request answered by the provider holding the deal."""
         provider = self._for_deal(request.deal_uuid)
@@ -116,34 +96,6 @@ class ProviderRouter:
                 deal_uuid=request.deal_uuid, error=f"no storage deal found with deal UUID {deal}"
             )
         return await provider.status(request)
-
-
-class _Answer(Protocol):
-    def to_bytes(self) -> bytes: ...
-
-
-async def _exchange(
-    stream: INetStream,
-    what: str,
-    max_bytes: int,
-    decode: Callable[[Any], Q],
-    answer: Callable[[Q, str], Awaitable[_Answer]],
-) -> None:
-    """One request and its answer on a stream, each a CBOR message; an unreadable request resets it."""
-    peer = str(stream.muxed_conn.peer_id)
-    try:
-        request = decode(await read_cbor(stream, max_bytes=max_bytes, timeout=STREAM_TIMEOUT))
-    except (StreamFailure, DecodeError) as exc:
-        _log.info(f"{what} unreadable", peer=peer, error=str(exc))
-        await reset_quietly(stream)
-        return
-    response = await answer(request, peer)
-    try:
-        await write_cbor(stream, response.to_bytes(), timeout=STREAM_TIMEOUT)
-    except StreamFailure as exc:
-        _log.info(f"{what} answer failed", peer=peer, error=str(exc))
-    finally:
-        await close_quietly(stream)
 
 
 _ROUTERS: "weakref.WeakKeyDictionary[Libp2pHost, ProviderRouter]" = weakref.WeakKeyDictionary()

@@ -16,25 +16,19 @@ from enum import IntEnum
 from typing import Annotated, Final
 
 import structlog
-import trio
-from libp2p.abc import INetStream
 from libp2p.custom_types import TProtocol
 
 from chain.encoding.cid import CID
-from chain.encoding.errors import DecodeError
 from chain.encoding.schema import CborMap, Name, TokenAmount, Uint64
 from chain.types.address import Address
+from node.markets.exchange import CborExchange
 from node.markets.piecestore import FREE_ASK, PieceStore, RetrievalAsk, StoredPiece
 from node.p2p.host import Libp2pHost
 from node.p2p.protocols import PeerID
-from node.p2p.streamio import StreamFailure, close_quietly, read_cbor, reset_quietly, write_cbor
 
 _log = structlog.get_logger(__name__)
 
 QUERY_PROTOCOL: Final = TProtocol("/fil/retrieval/qry/1.0.0")
-QUERY_TIMEOUT: Final = 10.0
-MAX_QUERY_BYTES: Final = 4 << 10
-MAX_RESPONSE_BYTES: Final = 64 << 10
 
 
 class QueryResponseStatus(IntEnum):
@@ -74,6 +68,9 @@ class QueryResponse(CborMap, kw_only=True):
         return self.size * self.min_price_per_byte + self.unseal_price
 
 
+QUERY: Final = CborExchange(QUERY_PROTOCOL, Query.from_cbor, QueryResponse.from_cbor, 4 << 10, 64 << 10)
+
+
 class QueryError(Exception):
     """The query could not be asked or answered (stream, timeout, bad response); the message says why."""
 
@@ -100,7 +97,7 @@ class RetrievalQueryProvider:
         self._ask = ask
 
     def register(self, host: Libp2pHost) -> None:
-        host.set_stream_handler(QUERY_PROTOCOL, self._handle)
+        QUERY.serve(host, self._answer, event="retrieval.query")
 
     def provider_ask(self) -> RetrievalAsk:
         return self._ask() if callable(self._ask) else self._ask
@@ -146,23 +143,10 @@ class RetrievalQueryProvider:
             unseal_price=ask.unseal_price,
         )
 
-    async def _handle(self, stream: INetStream) -> None:
-        peer = stream.muxed_conn.peer_id
-        try:
-            raw = await read_cbor(stream, max_bytes=MAX_QUERY_BYTES, timeout=QUERY_TIMEOUT)
-            query = Query.from_cbor(raw)
-        except (StreamFailure, DecodeError) as exc:
-            _log.info("retrieval.query_unreadable", peer=str(peer), error=str(exc))
-            await reset_quietly(stream)
-            return
+    async def _answer(self, query: Query, peer: str) -> QueryResponse:
         response = self.answer(query)
-        try:
-            await write_cbor(stream, response.to_bytes(), timeout=QUERY_TIMEOUT)
-        except StreamFailure as exc:
-            _log.info("retrieval.query_answer_failed", peer=str(peer), error=str(exc))
-        finally:
-            await close_quietly(stream)
-        _log.debug("retrieval.query", peer=str(peer), payload=str(query.payload_cid), status=response.status)
+        _log.debug("retrieval.query", peer=peer, payload=str(query.payload_cid), status=response.status)
+        return response
 
 
 async def query(
@@ -171,21 +155,14 @@ async def query(
     payload_cid: CID,
     piece_cid: CID | None = None,
     *,
-    timeout: float = QUERY_TIMEOUT,
+    timeout: float = QUERY.timeout,
 ) -> QueryResponse:
     """Ask peer about payload_cid (in piece_cid, if given); QueryError if no answer can be had."""
-    try:
-        stream = await host.open_stream(peer, QUERY_PROTOCOL, timeout=timeout, dial=True)
-    except StreamFailure as exc:
-        raise QueryError(f"cannot query {peer}: {exc}") from None
-    try:
-        with trio.fail_after(timeout):
-            await write_cbor(stream, Query(payload_cid, QueryParams(piece_cid)).to_bytes(), timeout=timeout)
-            raw = await read_cbor(stream, max_bytes=MAX_RESPONSE_BYTES, timeout=timeout)
-        return QueryResponse.from_cbor(raw)
-    except trio.TooSlowError:
-        raise QueryError(f"{peer} did not answer the query within {timeout} s") from None
-    except (StreamFailure, DecodeError) as exc:
-        raise QueryError(f"query to {peer} failed: {exc}") from None
-    finally:
-        await close_quietly(stream)
+    return await QUERY.ask(
+        host,
+        peer,
+        Query(payload_cid, QueryParams(piece_cid)),
+        what="the query",
+        error=QueryError,
+        timeout=timeout,
+    )

@@ -16,8 +16,6 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 import structlog
-import trio
-from libp2p.abc import INetStream
 
 from actors.market.policy import piece_size_error
 from chain.chainstore.metadata import MetadataStore
@@ -28,7 +26,7 @@ from chain.types.tipset import TipSet
 from node.fullnode import FullNode
 from node.markets.chain_view import worker_key
 from node.markets.storage_types import (
-    ASK_PROTOCOL,
+    ASK,
     AskRequest,
     AskResponse,
     SignedStorageAsk,
@@ -36,13 +34,9 @@ from node.markets.storage_types import (
 )
 from node.p2p.host import Libp2pHost
 from node.p2p.protocols import PeerID
-from node.p2p.streamio import StreamFailure, close_quietly, read_cbor, reset_quietly, write_cbor
 
 _log = structlog.get_logger(__name__)
 
-ASK_TIMEOUT: Final = 10.0
-MAX_ASK_REQUEST: Final = 1 << 10
-MAX_ASK_RESPONSE: Final = 4 << 10
 ASK_KEY_PREFIX: Final = b"ask/"
 
 # go-fil-markets storedask defaults: attoFIL per GiB per epoch, epochs, padded bytes.
@@ -193,53 +187,31 @@ class AskProvider:
         self._run_sync = run_sync
 
     def register(self, host: Libp2pHost) -> None:
-        host.set_stream_handler(ASK_PROTOCOL, self._handle)
+        ASK.serve(host, self._answer, event="ask.request")
 
-    async def _handle(self, stream: INetStream) -> None:
-        peer = stream.muxed_conn.peer_id
-        try:
-            request = AskRequest.from_cbor(
-                await read_cbor(stream, max_bytes=MAX_ASK_REQUEST, timeout=ASK_TIMEOUT)
-            )
-        except (StreamFailure, DecodeError) as exc:
-            _log.info("ask.request_unreadable", peer=str(peer), error=str(exc))
-            await reset_quietly(stream)
-            return
+    async def _answer(self, request: AskRequest, peer: str) -> AskResponse:
         ask = None
         store = self._store_of(request.miner)
         if store is not None:
             ask = await self._run_sync(store.get, request.miner)
         else:
-            _log.info("ask.other_miner", peer=str(peer), miner=str(request.miner))
+            _log.info("ask.other_miner", peer=peer, miner=str(request.miner))
         assert ask is None or isinstance(ask, SignedStorageAsk)
-        try:
-            await write_cbor(stream, AskResponse(ask).to_bytes(), timeout=ASK_TIMEOUT)
-        except StreamFailure as exc:
-            _log.info("ask.answer_failed", peer=str(peer), error=str(exc))
-        finally:
-            await close_quietly(stream)
+        return AskResponse(ask)
 
 
 async def query_ask(
-    host: Libp2pHost, peer: PeerID, miner: Address, *, timeout: float = ASK_TIMEOUT
+    host: Libp2pHost, peer: PeerID, miner: Address, *, timeout: float = ASK.timeout
 ) -> SignedStorageAsk:
     """Ask peer for miner's signed ask (not yet checked: see verify_ask); AskError if it cannot be had."""
-    try:
-        stream = await host.open_stream(peer, ASK_PROTOCOL, timeout=timeout, dial=True)
-    except StreamFailure as exc:
-        raise AskError(f"cannot ask {peer} for the ask of {miner}: {exc}") from None
-    try:
-        with trio.fail_after(timeout):
-            await write_cbor(stream, AskRequest(miner).to_bytes(), timeout=timeout)
-            response = AskResponse.from_cbor(
-                await read_cbor(stream, max_bytes=MAX_ASK_RESPONSE, timeout=timeout)
-            )
-    except trio.TooSlowError:
-        raise AskError(f"{peer} did not answer the ask request within {timeout} s") from None
-    except (StreamFailure, DecodeError) as exc:
-        raise AskError(f"the ask request to {peer} failed: {exc}") from None
-    finally:
-        await close_quietly(stream)
+    response = await ASK.ask(
+        host,
+        peer,
+        AskRequest(miner),
+        what=f"the request for the ask of {miner}",
+        error=AskError,
+        timeout=timeout,
+    )
     if response.ask is None:
         raise AskError(f"{peer} has no storage ask for {miner}")
     return response.ask

@@ -44,6 +44,7 @@ from chain.encoding.schema import (
     Uint64,
 )
 from chain.types.address import Address
+from node.markets.exchange import CborExchange
 
 ASK_PROTOCOL: Final = TProtocol("/fil/storage/ask/1.1.0")
 DEAL_PROTOCOL: Final = TProtocol("/fil/storage/mk/1.2.0")
@@ -151,6 +152,14 @@ class DealStatusResponse(CborMap, kw_only=True):
 def signed_proposal_cid(deal: ClientDealProposal) -> CID:
     """The proposal CID Lotus and Boost name a deal by: dag-cbor, sha2-256 (go-cbor-util's AsIpld)."""
     return CID.hash_of(deal.to_bytes(), DAG_CBOR, SHA2_256)
+
+
+# Each protocol declared once for the client's and the provider's side (sizes: most a message may take).
+ASK: Final = CborExchange(ASK_PROTOCOL, AskRequest.from_cbor, AskResponse.from_cbor, 1 << 10, 4 << 10)
+DEAL: Final = CborExchange(DEAL_PROTOCOL, DealParams.from_cbor, DealResponse.from_cbor, 64 << 10, 64 << 10)
+STATUS: Final = CborExchange(
+    STATUS_PROTOCOL, DealStatusRequest.from_cbor, DealStatusResponse.from_cbor, 1 << 10, 64 << 10
+)
 
 
 @dataclass(frozen=True, slots=True)
