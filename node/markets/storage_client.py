@@ -24,9 +24,7 @@ Records are durable (node/markets/deal_store.py); `run` resumes every deal in fl
 offers its data again.
 """
 
-import math
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -50,6 +48,7 @@ from chain.vm.exitcode import ExitCode
 from node.daemon import TaskStatus
 from node.fullnode import FullNode
 from node.markets.chain_view import as_stored, available_escrow, collateral_bounds, sector_with_deal
+from node.markets.deal_driver import DealDriver
 from node.markets.deal_states import CLIENT_TRANSITIONS, TERMINAL, StorageDealStatus
 from node.markets.deal_store import CLIENT_PREFIX, ClientDealRecord, DealStore, now_ms
 from node.markets.deal_transfer import PREFIX as DATA_PREFIX
@@ -58,8 +57,8 @@ from node.markets.deals_config import ClientConfig
 from node.markets.imports import Import, ImportStore
 from node.markets.storage_ask import AskError, query_ask, verify_ask
 from node.markets.storage_types import (
-    DEAL_PROTOCOL,
-    STATUS_PROTOCOL,
+    DEAL,
+    STATUS,
     TRANSFER_HTTP,
     TRANSFER_MANUAL,
     DealParams,
@@ -73,7 +72,7 @@ from node.markets.storage_types import (
 )
 from node.p2p.host import AddrInfo, Libp2pHost
 from node.p2p.protocols import PeerID
-from node.p2p.streamio import StreamFailure, close_quietly, read_cbor, write_cbor
+from node.p2p.streamio import StreamFailure
 from node.wallet import WalletError
 from proofs.commp import PieceError, check_piece_size
 from proofs.fr32 import padded_size as fr32_padded
@@ -84,7 +83,6 @@ T = TypeVar("T")
 _log = structlog.get_logger("deals.client")
 
 STREAM_TIMEOUT: Final = 30.0
-MAX_RESPONSE: Final = 64 << 10
 PROPOSE_ATTEMPTS: Final = 3
 # Lotus's client proposes 120% of StateDealProviderCollateralBounds' minimum (clientOverestimation), so
 # the proposal still clears the provider's check when the supply has grown by the time it is made.
@@ -182,7 +180,7 @@ def deal_end(start: int, min_duration: int, period: int, period_start: int) -> i
     return end
 
 
-class StorageClient:
+class StorageClient(DealDriver[ClientDealRecord]):
     """See the module's docstring."""
 
     name = "storage-client"
@@ -197,15 +195,11 @@ class StorageClient:
         data: DealDataApp,
         config: ClientConfig | None = None,
     ) -> None:
-        self.node = node
+        super().__init__(node, store)
         self.host = host
-        self.store = store
         self.imports = imports
         self.data = data
         self.config = config or ClientConfig.for_policy(node.policy)
-        self._start_send, self._start_receive = trio.open_memory_channel[bytes](math.inf)
-        self._changed = trio.Event()
-        self._ready = trio.Event()
 
     @classmethod
     def open_store(cls, meta: Any) -> DealStore[ClientDealRecord]:
@@ -225,25 +219,14 @@ class StorageClient:
             _log.info("client started", deals=len(self.store.all()))
             task_status.started()
 
-    async def _drivers(self, nursery: trio.Nursery) -> None:
-        async for key in self._start_receive:
-            nursery.start_soon(self._drive, key)
-
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await self.node.run_sync(fn, *args)
-
-    def _epoch(self) -> int:
-        return self.node.chain.head().height
-
     async def _move(
         self, record: ClientDealRecord, state: StorageDealStatus, message: str = "", **changes: Any
     ) -> ClientDealRecord:
-        moved = await self._call(partial(self.store.move, record, state, self._epoch(), message, **changes))
+        moved = await self._store_move(record, state, message, **changes)
         log = _log.warning if state in (S.StorageDealError, S.StorageDealProposalRejected) else _log.info
         log("deal state", deal=str(record.proposal_cid), state=state.name, message=message)
         if state in TERMINAL:
             self.data.revoke(record.uuid)
-        self._pulse()
         return moved
 
     async def _update(self, record: ClientDealRecord, **changes: Any) -> ClientDealRecord:
@@ -251,18 +234,9 @@ class StorageClient:
         self._pulse()
         return updated
 
-    def _pulse(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
     async def wait_for(self, proposal: CID, *states: StorageDealStatus) -> ClientDealRecord:
         """Wait until the deal is in one of the states (or a terminal one); its record."""
-        while True:
-            changed = self._changed
-            record = self.store.get(proposal.bytes)
-            if record is not None and (record.state in states or record.state in TERMINAL):
-                return record
-            await changed.wait()
+        return await self._wait_for(proposal.bytes, states)
 
     def deals(self) -> list[ClientDealRecord]:
         return self.store.all()
@@ -581,8 +555,8 @@ class StorageClient:
                 await self._connect(peer, contact.addrs)
                 response = await send_proposal(self.host, peer, params)
                 break
-            except (ClientError, StreamFailure, DecodeError, trio.TooSlowError) as exc:
-                last = str(exc) or type(exc).__name__
+            except ClientError as exc:
+                last = str(exc)
                 _log.info(
                     "proposal not delivered", deal=str(record.proposal_cid), attempt=attempt + 1, error=last
                 )
@@ -605,7 +579,7 @@ class StorageClient:
                 contact = await self._call(self._contact, miner, self.node.chain.head())
                 await self._connect(peer, contact.addrs)
             response = await request_status(self.host, peer, record, self.node)
-        except (ClientError, StreamFailure, DecodeError, WalletError, trio.TooSlowError) as exc:
+        except (ClientError, WalletError) as exc:
             failures = record.status_failures + 1
             note = (
                 {"message": f"the provider has not answered {failures} status requests: {exc}"}
@@ -805,14 +779,11 @@ class StorageClient:
 async def send_proposal(
     host: Libp2pHost, peer: PeerID, params: DealParams, *, timeout: float = STREAM_TIMEOUT
 ) -> DealResponse:
-    """Propose a deal over `/fil/storage/mk/1.2.0`; the provider's answer."""
-    stream = await host.open_stream(peer, DEAL_PROTOCOL, timeout=timeout)
-    try:
-        with trio.fail_after(timeout):
-            await write_cbor(stream, params.to_bytes(), timeout=timeout)
-            return DealResponse.from_cbor(await read_cbor(stream, max_bytes=MAX_RESPONSE, timeout=timeout))
-    finally:
-        await close_quietly(stream)
+    """Propose a deal over `/fil/storage/mk/1.2.0` (on a connection to peer); the provider's answer, or
+    ClientError."""
+    return await DEAL.ask(
+        host, peer, params, what="the deal proposal", error=ClientError, timeout=timeout, dial=False
+    )
 
 
 async def request_status(
@@ -823,16 +794,15 @@ async def request_status(
     *,
     timeout: float = STREAM_TIMEOUT,
 ) -> DealStatusResponse:
-    """Ask over `/fil/storage/status/1.2.0`, signing the deal's UUID with the wallet key of the deal."""
+    """Ask over `/fil/storage/status/1.2.0` (on a connection to peer), signing the deal's UUID with the
+    wallet key of the deal; ClientError if no answer can be had."""
     signature = node.wallet.sign(record.wallet, record.deal_uuid)
-    stream = await host.open_stream(peer, STATUS_PROTOCOL, timeout=timeout)
-    try:
-        with trio.fail_after(timeout):
-            await write_cbor(
-                stream, DealStatusRequest(record.deal_uuid, signature).to_bytes(), timeout=timeout
-            )
-            return DealStatusResponse.from_cbor(
-                await read_cbor(stream, max_bytes=MAX_RESPONSE, timeout=timeout)
-            )
-    finally:
-        await close_quietly(stream)
+    return await STATUS.ask(
+        host,
+        peer,
+        DealStatusRequest(record.deal_uuid, signature),
+        what="the status request",
+        error=ClientError,
+        timeout=timeout,
+        dial=False,
+    )

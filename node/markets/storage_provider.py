@@ -26,11 +26,9 @@ looks for its message in the pool and its deal on chain before publishing again;
 waits for its message; a piece already in a sector is found there and not added twice.
 """
 
-import math
 import os
 import shutil
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -62,6 +60,7 @@ from node.daemon import TaskStatus
 from node.fullnode import FullNode
 from node.markets.chain_view import available_escrow, collateral_bounds
 from node.markets.deal_checks import ChainFacts, check_proposal
+from node.markets.deal_driver import DealDriver
 from node.markets.deal_publisher import DealPublisher, PublishFailed, published_ids
 from node.markets.deal_sealing import DealSealer, PublishedDeal, SealingRefused, SectorPlacement
 from node.markets.deal_states import PROVIDER_TRANSITIONS, TERMINAL, StorageDealStatus, boost_checkpoint
@@ -101,18 +100,9 @@ _DRIVEN: Final = frozenset(
     }
 )
 _FOLLOWED: Final = frozenset({S.StorageDealStaged, S.StorageDealSealing, S.StorageDealActive})
-# Deals whose collateral the provider's escrow must cover before they are on chain.
-_COUNTING_ON_FUNDS: Final = frozenset(
-    {
-        S.StorageDealProposalAccepted,
-        S.StorageDealTransferring,
-        S.StorageDealWaitingForData,
-        S.StorageDealVerifyData,
-        S.StorageDealReserveProviderFunds,
-        S.StorageDealProviderFunding,
-        S.StorageDealPublish,
-    }
-)
+# Deals whose collateral the provider's escrow must cover before they are on chain: the driven ones
+# whose publishing message is not yet in the pool.
+_COUNTING_ON_FUNDS: Final = _DRIVEN - {S.StorageDealPublishing}
 # Sealing states after which the sector's data is being sealed (Lotus's names).
 _PACKING_STATES: Final = frozenset({"WaitDeals", "Packing", "AddPiece"})
 
@@ -131,7 +121,7 @@ class _Miner:
     sector_size: int
 
 
-class StorageProvider:
+class StorageProvider(DealDriver[ProviderDealRecord]):
     """See the module's docstring."""
 
     name = "storage-provider"
@@ -148,9 +138,8 @@ class StorageProvider:
         sealer: DealSealer,
         config: ProviderConfig | None = None,
     ) -> None:
-        self.node = node
+        super().__init__(node, store)
         self.miner = miner
-        self.store = store
         self.asks = asks
         self.pieces = pieces
         self.staging = Path(staging)
@@ -161,9 +150,6 @@ class StorageProvider:
         self._received: dict[bytes, int] = {}
         self._imported: dict[bytes, trio.Event] = {}
         self._funds_lock = trio.Lock()
-        self._start_send, self._start_receive = trio.open_memory_channel[bytes](math.inf)
-        self._ready = trio.Event()
-        self._changed = trio.Event()
 
     @classmethod
     def open_store(cls, meta: Any) -> DealStore[ProviderDealRecord]:
@@ -218,10 +204,6 @@ class StorageProvider:
             _log.info("provider announced", miner=str(self.miner), messages=[str(c) for c in sent])
         return sent
 
-    async def _drivers(self, nursery: trio.Nursery) -> None:
-        async for key in self._start_receive:
-            nursery.start_soon(self._drive, key)
-
     async def wait_ready(self) -> None:
         await self._ready.wait()
 
@@ -231,34 +213,17 @@ class StorageProvider:
             raise ProviderError("the storage provider is not running")
         return self._info
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await self.node.run_sync(fn, *args)
-
-    def _epoch(self) -> int:
-        return self.node.chain.head().height
-
     async def _move(
         self, record: ProviderDealRecord, state: StorageDealStatus, message: str = "", **changes: Any
     ) -> ProviderDealRecord:
-        """Record the deal's next state (a worker thread writes it) and wake whoever waits on deals."""
-        moved = await self._call(partial(self.store.move, record, state, self._epoch(), message, **changes))
+        moved = await self._store_move(record, state, message, **changes)
         log = _log.warning if state == S.StorageDealError else _log.info
         log("deal state", deal=str(record.uuid), state=state.name, message=message, deal_id=moved.deal_id)
-        self._pulse()
         return moved
-
-    def _pulse(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
 
     async def wait_for(self, deal: uuid.UUID, *states: StorageDealStatus) -> ProviderDealRecord:
         """Wait until the deal is in one of the states (or a terminal one); its record."""
-        while True:
-            changed = self._changed
-            record = self.store.get(deal.bytes)
-            if record is not None and (record.state in states or record.state in TERMINAL):
-                return record
-            await changed.wait()
+        return await self._wait_for(deal.bytes, states)
 
     # == proposals =======================================================================================
 
