@@ -52,7 +52,17 @@ class DealEvent(CborMap):
     message: str = ""
 
 
-class ClientDealRecord(CborMap, kw_only=True):
+class _DealUUID:
+    """A deal's UUID, which both sides' records keep as its 16 bytes."""
+
+    deal_uuid: bytes
+
+    @property
+    def uuid(self) -> uuid.UUID:
+        return uuid.UUID(bytes=self.deal_uuid)
+
+
+class ClientDealRecord(_DealUUID, CborMap, kw_only=True):
     """What the client keeps of a deal it proposed."""
 
     proposal_cid: CID  # the signed proposal's CID (sha2-256): ClientStartDeal's answer
@@ -82,15 +92,11 @@ class ClientDealRecord(CborMap, kw_only=True):
     events: Annotated[tuple[DealEvent, ...], MaxLen(MAX_EVENTS)] = ()
 
     @property
-    def uuid(self) -> uuid.UUID:
-        return uuid.UUID(bytes=self.deal_uuid)
-
-    @property
     def key(self) -> bytes:
         return self.proposal_cid.bytes
 
 
-class ProviderDealRecord(CborMap, kw_only=True):
+class ProviderDealRecord(_DealUUID, CborMap, kw_only=True):
     """What the provider keeps of a deal it was offered."""
 
     deal_uuid: DealUUID
@@ -113,10 +119,6 @@ class ProviderDealRecord(CborMap, kw_only=True):
     sealing_state: str = ""
     created: Int64
     events: Annotated[tuple[DealEvent, ...], MaxLen(MAX_EVENTS)] = ()
-
-    @property
-    def uuid(self) -> uuid.UUID:
-        return uuid.UUID(bytes=self.deal_uuid)
 
     @property
     def key(self) -> bytes:

@@ -140,7 +140,22 @@ class _TeeReader:
         return data
 
 
-class PieceReader:
+class _Closing:
+    """Closed when its `with` block ends."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class PieceReader(_Closing):
     """Random access to one piece's data: the CAR, then zeros up to the unpadded piece size."""
 
     def __init__(self, piece: StoredPiece) -> None:
@@ -182,14 +197,6 @@ class PieceReader:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def _encode_index(entries: list[tuple[CID, int, int]]) -> bytes:
@@ -361,7 +368,7 @@ class PieceStore:
         return PieceReader(piece)
 
 
-class BlockSource:
+class BlockSource(_Closing):
     """Reads blocks for one walk from the piece store, keeping the CAR files it opened (a DAG's blocks
     sit in one CAR, so a walk opens it once instead of once a block)."""
 
@@ -389,11 +396,3 @@ class BlockSource:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
