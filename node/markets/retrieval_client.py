@@ -205,10 +205,11 @@ async def retrieve_http(
 
 
 class RetrievalPeer(LotusJson):
-    """go-fil-markets retrievalmarket.RetrievalPeer, as Lotus's QueryOffer.MinerPeer shows it."""
+    """go-fil-markets retrievalmarket.RetrievalPeer: QueryOffer.MinerPeer, and RetrievalOrder.MinerPeer
+    (where the ID may be left out)."""
 
     address: Address
-    id: Annotated[str, Name("ID")]
+    id: Annotated[str, Name("ID")] = ""
     piece_cid: Annotated[CID | None, Name("PieceCID")] = None
 
 

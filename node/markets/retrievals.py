@@ -19,7 +19,6 @@ import itertools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
 import httpx
 import structlog
@@ -27,7 +26,7 @@ from multiaddr import Multiaddr
 
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
-from chain.encoding.schema import BigInt, LotusJson, Name, Uint64
+from chain.encoding.schema import BigInt, LotusJson, Uint64
 from chain.stmgr.actors import ActorNotFound, StateQueryError
 from chain.store.car import CarReader
 from chain.types.address import Address
@@ -36,7 +35,7 @@ from node.markets.imports import ImportStore
 from node.markets.paych_retrieval import voucher_source
 from node.markets.paych_types import PaychError
 from node.markets.retrieval_client import RetrievalError as FetchError
-from node.markets.retrieval_client import retrieve_http
+from node.markets.retrieval_client import RetrievalPeer, retrieve_http
 from node.markets.retrieval_deals import retrieve_paid
 from node.markets.retrieval_payment import ClientPayments, DealProposal, RetrievalParams
 from node.markets.retrieval_query import QueryError, QueryResponseStatus, query
@@ -53,14 +52,6 @@ class RetrievalError(Exception):
     """A retrieval or export that cannot be done; the message says why."""
 
 
-class RetrievalPeerRef(LotusJson):
-    """go-fil-markets retrievalmarket.RetrievalPeer in a RetrievalOrder."""
-
-    address: Address
-    id: Annotated[str, Name("ID")] = ""
-    piece_cid: Annotated[CID | None, Name("PieceCID")] = None
-
-
 class RetrievalOrder(LotusJson, kw_only=True):
     """lotus api.RetrievalOrder (v0's has no DataSelector/RemoteStore; filpy reads what both carry)."""
 
@@ -73,7 +64,7 @@ class RetrievalOrder(LotusJson, kw_only=True):
     payment_interval_increase: Uint64 = 0
     client: Address | None = None
     miner: Address
-    miner_peer: RetrievalPeerRef | None = None
+    miner_peer: RetrievalPeer | None = None
 
     @property
     def paid(self) -> bool:
