@@ -29,7 +29,7 @@ import httpx
 import structlog
 import trio
 
-from node.markets.http_retrieval import Receive, Scope, Send, parse_range, request_headers, respond_text
+from node.markets.http_retrieval import Receive, Scope, Send, answer_range, request_headers, respond_text
 from node.markets.storage_types import HttpRequest
 
 _log = structlog.get_logger(__name__)
@@ -107,25 +107,11 @@ class DealDataApp:
     async def _send_file(
         self, scope: Scope, receive: Receive, send: Send, deal: uuid.UUID, offer: Offer
     ) -> None:
-        size = offer.size
-        start, end, status = 0, size, 200
         headers = [(b"content-type", CAR_MEDIA), (b"accept-ranges", b"bytes")]
-        wanted = request_headers(scope).get(b"range")
-        if wanted is not None:
-            parsed = parse_range(wanted, size)
-            if parsed == "unsatisfiable":
-                await respond_text(
-                    send,
-                    416,
-                    f"range {wanted} is outside the {size}-byte data\n",
-                    [(b"content-range", f"bytes */{size}".encode())],
-                )
-                return
-            if isinstance(parsed, tuple):
-                start, end = parsed
-                status = 206
-                headers.append((b"content-range", f"bytes {start}-{end - 1}/{size}".encode()))
-        headers.append((b"content-length", b"%d" % (end - start)))
+        answer = await answer_range(send, request_headers(scope).get(b"range"), offer.size, "data", headers)
+        if answer is None:
+            return
+        start, end, status = answer
         try:
             source = await trio.open_file(offer.car, "rb")
         except OSError as exc:
@@ -151,7 +137,9 @@ class DealDataApp:
                     chunk = await source.read(min(self.chunk_size, end - position))
                     if not chunk:
                         # The CAR shrank under us: end without the last chunk, the client sees it short.
-                        _log.error("deals.transfer_source_short", deal=str(deal), at=position, size=size)
+                        _log.error(
+                            "deals.transfer_source_short", deal=str(deal), at=position, size=offer.size
+                        )
                         nursery.cancel_scope.cancel()
                         return
                     position += len(chunk)

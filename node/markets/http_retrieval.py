@@ -197,6 +197,31 @@ def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
 # -- the app ----------------------------------------------------------------------------------------
 
 
+async def answer_range(
+    send: Send, wanted: str | None, size: int, noun: str, headers: list[tuple[bytes, bytes]]
+) -> tuple[int, int, int] | None:
+    """What to send of `size` bytes for the Range header `wanted` (None: all of them): start, end and
+    the status, with the content-length (and the content-range of a part) added to headers; None once a
+    range outside them has been answered 416."""
+    start, end, status = 0, size, 200
+    if wanted is not None:
+        parsed = parse_range(wanted, size)
+        if parsed == "unsatisfiable":
+            await respond_text(
+                send,
+                416,
+                f"range {wanted} is outside the {size}-byte {noun}\n",
+                [(b"content-range", f"bytes */{size}".encode()), (b"accept-ranges", b"bytes")],
+            )
+            return None
+        if isinstance(parsed, tuple):
+            start, end = parsed
+            status = 206
+            headers.append((b"content-range", f"bytes {start}-{end - 1}/{size}".encode()))
+    headers.append((b"content-length", b"%d" % (end - start)))
+    return start, end, status
+
+
 def request_headers(scope: Scope) -> dict[bytes, str]:
     out: dict[bytes, str] = {}
     for key, value in scope.get("headers", []):
@@ -476,23 +501,11 @@ class RetrievalHttpApp:
             await send({"type": "http.response.start", "status": 304, "headers": common})
             await send({"type": "http.response.body", "body": b""})
             return
-        start, end, status = 0, size, 200
-        wanted = headers.get(b"range")
-        if wanted is not None and headers.get(b"if-range", etag) == etag:
-            parsed = parse_range(wanted, size)
-            if parsed == "unsatisfiable":
-                await respond_text(
-                    send,
-                    416,
-                    f"range {wanted} is outside the {size}-byte piece\n",
-                    [(b"content-range", f"bytes */{size}".encode()), (b"accept-ranges", b"bytes")],
-                )
-                return
-            if isinstance(parsed, tuple):
-                start, end = parsed
-                status = 206
-                common.append((b"content-range", f"bytes {start}-{end - 1}/{size}".encode()))
-        common.append((b"content-length", b"%d" % (end - start)))
+        wanted = headers.get(b"range") if headers.get(b"if-range", etag) == etag else None
+        answer = await answer_range(send, wanted, size, "piece", common)
+        if answer is None:
+            return
+        start, end, status = answer
         await send({"type": "http.response.start", "status": status, "headers": common})
         if scope["method"] == "HEAD" or start == end:
             await send({"type": "http.response.body", "body": b""})
