@@ -195,6 +195,20 @@ PROVIDER_TRANSITIONS: Final[dict[StorageDealStatus, frozenset[StorageDealStatus]
 _ENDINGS: Final = frozenset({S.StorageDealError, S.StorageDealSlashed, S.StorageDealExpired})
 
 
+def reachable(
+    table: dict[StorageDealStatus, frozenset[StorageDealStatus]], state: StorageDealStatus
+) -> frozenset[StorageDealStatus]:
+    """state and every state the table's path leads to from it (not the failures any state may take)."""
+    found = {state}
+    frontier = [state]
+    while frontier:
+        for nxt in table.get(frontier.pop(), frozenset()):
+            if nxt not in found:
+                found.add(nxt)
+                frontier.append(nxt)
+    return frozenset(found)
+
+
 class IllegalDealTransition(RuntimeError):
     """A move the tables do not allow: a bug in the deal code, never a condition of the network."""
 

@@ -49,7 +49,13 @@ from node.daemon import TaskStatus
 from node.fullnode import FullNode
 from node.markets.chain_view import as_stored, available_escrow, collateral_bounds, sector_with_deal
 from node.markets.deal_driver import DealDriver
-from node.markets.deal_states import CLIENT_TRANSITIONS, TERMINAL, StorageDealStatus
+from node.markets.deal_states import (
+    CLIENT_TRANSITIONS,
+    PROVIDER_TRANSITIONS,
+    TERMINAL,
+    StorageDealStatus,
+    reachable,
+)
 from node.markets.deal_store import CLIENT_PREFIX, ClientDealRecord, DealStore, now_ms
 from node.markets.deal_transfer import PREFIX as DATA_PREFIX
 from node.markets.deal_transfer import DealDataApp, new_token
@@ -104,20 +110,7 @@ _ORDER: Final = (
 _RANK: Final = {state: i for i, state in enumerate(_ORDER)}
 _IN_FLIGHT: Final = frozenset(_ORDER[:-1])
 # Provider states that say the deal's data has arrived (the transfer token is no longer needed).
-_PAST_TRANSFER: Final = frozenset(
-    {
-        S.StorageDealVerifyData,
-        S.StorageDealReserveProviderFunds,
-        S.StorageDealProviderFunding,
-        S.StorageDealPublish,
-        S.StorageDealPublishing,
-        S.StorageDealStaged,
-        S.StorageDealSealing,
-        S.StorageDealActive,
-        S.StorageDealExpired,
-        S.StorageDealSlashed,
-    }
-)
+_PAST_TRANSFER: Final = reachable(PROVIDER_TRANSITIONS, S.StorageDealVerifyData)
 # Provider states in which its record has the chain deal ID.
 _HAS_DEAL_ID: Final = frozenset(
     {

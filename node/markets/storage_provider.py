@@ -63,7 +63,13 @@ from node.markets.deal_checks import ChainFacts, check_proposal
 from node.markets.deal_driver import DealDriver
 from node.markets.deal_publisher import DealPublisher, PublishFailed, published_ids
 from node.markets.deal_sealing import DealSealer, PublishedDeal, SealingRefused, SectorPlacement
-from node.markets.deal_states import PROVIDER_TRANSITIONS, TERMINAL, StorageDealStatus, boost_checkpoint
+from node.markets.deal_states import (
+    PROVIDER_TRANSITIONS,
+    TERMINAL,
+    StorageDealStatus,
+    boost_checkpoint,
+    reachable,
+)
 from node.markets.deal_store import PROVIDER_PREFIX, DealStore, ProviderDealRecord, now_ms
 from node.markets.deal_transfer import TransferFailed, download
 from node.markets.deals_config import ProviderConfig
@@ -86,20 +92,10 @@ S = StorageDealStatus
 T = TypeVar("T")
 _log = structlog.get_logger("deals.provider")
 
-# States a deal's driver works through; from Staged on the head follower takes over.
-_DRIVEN: Final = frozenset(
-    {
-        S.StorageDealProposalAccepted,
-        S.StorageDealTransferring,
-        S.StorageDealWaitingForData,
-        S.StorageDealVerifyData,
-        S.StorageDealReserveProviderFunds,
-        S.StorageDealProviderFunding,
-        S.StorageDealPublish,
-        S.StorageDealPublishing,
-    }
-)
-_FOLLOWED: Final = frozenset({S.StorageDealStaged, S.StorageDealSealing, S.StorageDealActive})
+# States a deal's driver works through; from Staged on the head follower takes over (until it ends).
+_FROM_STAGED: Final = reachable(PROVIDER_TRANSITIONS, S.StorageDealStaged)
+_DRIVEN: Final = reachable(PROVIDER_TRANSITIONS, S.StorageDealProposalAccepted) - _FROM_STAGED
+_FOLLOWED: Final = _FROM_STAGED - TERMINAL
 # Deals whose collateral the provider's escrow must cover before they are on chain: the driven ones
 # whose publishing message is not yet in the pool.
 _COUNTING_ON_FUNDS: Final = _DRIVEN - {S.StorageDealPublishing}
