@@ -40,6 +40,14 @@ def _host(node: FullNode) -> NetHost | None:
     return node.host
 
 
+def _host_for(node: FullNode, refusal: str) -> NetHost:
+    """The node's host; RpcError `refusal` when the node runs none."""
+    host = _host(node)
+    if host is None:
+        raise RpcError(f"{refusal}: {NO_NETWORK}")
+    return host
+
+
 def parse_peer_id(text: str) -> "PeerID":
     """A peer ID (a base58 identity or sha2-256 multihash, as go-libp2p writes it); RpcError if it is
     not one."""
@@ -74,9 +82,7 @@ async def net_addrs_listen(node: FullNode) -> AddrInfo:
 async def net_connect(node: FullNode, peer: AddrInfo) -> None:
     """Connect to a peer at the given addresses."""
     parse_peer_id(peer.id)
-    host = _host(node)
-    if host is None:
-        raise RpcError(f"cannot connect to {peer.id}: {NO_NETWORK}")
+    host = _host_for(node, f"cannot connect to {peer.id}")
     try:
         await host.connect(peer)
     except Exception as exc:  # the host's dial failures (StreamFailure and py-libp2p's own)
@@ -87,10 +93,7 @@ async def net_connect(node: FullNode, peer: AddrInfo) -> None:
 async def net_disconnect(node: FullNode, peer: str) -> None:
     """Close every connection to a peer (a bootstrap peer is dialled again after a while)."""
     peer_id = parse_peer_id(peer)
-    host = _host(node)
-    if host is None:
-        raise RpcError(f"cannot disconnect from {peer}: {NO_NETWORK}")
-    await host.disconnect(peer_id)
+    await _host_for(node, f"cannot disconnect from {peer}").disconnect(peer_id)
 
 
 @method("NetConnectedness", perm=READ)
@@ -105,9 +108,7 @@ async def net_connectedness(node: FullNode, peer: str) -> Connectedness:
 async def net_agent_version(node: FullNode, peer: str) -> str:
     """The agent a peer announced in identify (e.g. lotus-1.x, filpy/0.1)."""
     peer_id = parse_peer_id(peer)
-    host = _host(node)
-    if host is None:
-        raise RpcError(f"no agent version known for peer {peer}: {NO_NETWORK}")
+    host = _host_for(node, f"no agent version known for peer {peer}")
     try:
         return host.agent_version(peer_id)
     except KeyError:
