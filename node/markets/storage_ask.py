@@ -13,7 +13,7 @@ worker key.
 """
 
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Final, Required, TypedDict, Unpack
 
 import structlog
 
@@ -49,6 +49,18 @@ DEFAULT_MAX_PIECE_SIZE: Final = 1 << 20
 Signer = Callable[[Address, bytes], Signature]
 
 
+class AskTerms(TypedDict, total=False):
+    """What a miner's ask says: prices in attoFIL per GiB per epoch, how many epochs it lasts
+    (DEFAULT_DURATION), and the padded piece sizes it takes (left out or None: the last ask's, else
+    go-fil-markets' defaults)."""
+
+    price: Required[int]
+    verified_price: Required[int]
+    duration: int
+    min_piece_size: int | None
+    max_piece_size: int | None
+
+
 class AskError(Exception):
     """An ask that cannot be set, had or trusted; the message says why."""
 
@@ -74,31 +86,17 @@ class AskStore:
             return None
 
     def set_ask(
-        self,
-        miner: Address,
-        *,
-        price: int,
-        verified_price: int,
-        duration: int = DEFAULT_DURATION,
-        min_piece_size: int | None = None,
-        max_piece_size: int | None = None,
-        epoch: int,
-        worker: Address,
-        sign: Signer,
+        self, miner: Address, *, epoch: int, worker: Address, sign: Signer, **terms: Unpack[AskTerms]
     ) -> SignedStorageAsk:
         """Make, sign and keep the miner's next ask; AskError (nothing kept) for terms that make no sense."""
         previous = self.get(miner)
         last = previous.ask if previous is not None else None
-        low = (
-            min_piece_size
-            if min_piece_size is not None
-            else (last.min_piece_size if last else DEFAULT_MIN_PIECE_SIZE)
-        )
-        high = (
-            max_piece_size
-            if max_piece_size is not None
-            else (last.max_piece_size if last else DEFAULT_MAX_PIECE_SIZE)
-        )
+        price, verified_price = terms["price"], terms["verified_price"]
+        duration = terms.get("duration", DEFAULT_DURATION)
+        low = terms.get("min_piece_size")
+        low = low if low is not None else (last.min_piece_size if last else DEFAULT_MIN_PIECE_SIZE)
+        high = terms.get("max_piece_size")
+        high = high if high is not None else (last.max_piece_size if last else DEFAULT_MAX_PIECE_SIZE)
         for name, size in (("minimum", low), ("maximum", high)):
             error = piece_size_error(size)
             if error is not None:
@@ -126,15 +124,7 @@ class AskStore:
 
 
 async def set_ask(
-    node: FullNode,
-    store: AskStore,
-    miner: Address,
-    *,
-    price: int,
-    verified_price: int,
-    duration: int = DEFAULT_DURATION,
-    min_piece_size: int | None = None,
-    max_piece_size: int | None = None,
+    node: FullNode, store: AskStore, miner: Address, **terms: Unpack[AskTerms]
 ) -> SignedStorageAsk:
     """MarketSetAsk: the new ask, signed by the miner's worker from this node's wallet."""
     head = node.chain.head()
@@ -142,17 +132,7 @@ async def set_ask(
     if not node.wallet.has(worker):
         raise AskError(f"the wallet does not hold the key of {miner}'s worker {info.worker} ({worker})")
     return await node.run_sync(
-        lambda: store.set_ask(
-            miner,
-            price=price,
-            verified_price=verified_price,
-            duration=duration,
-            min_piece_size=min_piece_size,
-            max_piece_size=max_piece_size,
-            epoch=head.height,
-            worker=worker,
-            sign=node.wallet.sign,
-        )
+        lambda: store.set_ask(miner, epoch=head.height, worker=worker, sign=node.wallet.sign, **terms)
     )
 
 

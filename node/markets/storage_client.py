@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import structlog
 import trio
@@ -85,7 +85,6 @@ from proofs.fr32 import padded_size as fr32_padded
 from proofs.pip import MalformedProof, PieceInclusionProof, verify_piece_inclusion
 
 S = StorageDealStatus
-T = TypeVar("T")
 _log = structlog.get_logger("deals.client")
 
 STREAM_TIMEOUT: Final = 30.0

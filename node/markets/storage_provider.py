@@ -32,7 +32,7 @@ import uuid
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import structlog
 import trio
@@ -89,7 +89,6 @@ from node.p2p.host import Libp2pHost
 from node.wallet import WalletError
 
 S = StorageDealStatus
-T = TypeVar("T")
 _log = structlog.get_logger("deals.provider")
 
 # States a deal's driver works through; from Staged on the head follower takes over (until it ends).
