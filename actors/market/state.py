@@ -12,7 +12,7 @@ state, as builtin-actors' MarketStateMutation does; balance movements keep the l
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final, Protocol, TypeVar, cast
 
 from actors.abi import EPOCH_UNDEFINED
 from actors.balance_table import BalanceTable
@@ -30,6 +30,13 @@ from chain.types.address import Address
 from chain.vm.exitcode import illegal_state, insufficient_funds
 
 T = TypeVar("T")
+
+
+class _Flushable(Protocol):
+    def flush(self) -> CID: ...
+
+
+C = TypeVar("C", bound=_Flushable)
 
 PROPOSALS_AMT_BITWIDTH: Final = 5
 STATES_AMT_BITWIDTH: Final = 6
@@ -106,79 +113,56 @@ class MarketTables:
     def __init__(self, store: Blockstore, state: MarketState) -> None:
         self._store = store
         self._state = state
-        self._proposals: Amt | None = None
-        self._states: Amt | None = None
-        self._pending: HamtSet | None = None
-        self._escrow: BalanceTable | None = None
-        self._locked: BalanceTable | None = None
-        self._deal_ops: SetMultimap | None = None
+        self._opened: dict[str, _Flushable] = {}  # state field -> its collection, once opened
         self.next_id = state.next_id
         self.total_client_locked_collateral = state.total_client_locked_collateral
         self.total_provider_locked_collateral = state.total_provider_locked_collateral
         self.total_client_storage_fee = state.total_client_storage_fee
 
     # -- opening collections (lazily) -----------------------------------------------------------------
+    def _open_field(self, field: str, load: Callable[[Blockstore, CID], C]) -> C:
+        """The collection whose root is the state's `field`, loaded on first use; commit flushes it."""
+        opened = self._opened.get(field)
+        if opened is None:
+            root = getattr(self._state, field)
+            opened = self._opened[field] = _open(lambda: load(self._store, root))
+        return cast(C, opened)
+
     @property
     def proposals(self) -> Amt:
-        if self._proposals is None:
-            self._proposals = _open(
-                lambda: Amt.load(self._store, self._state.proposals, PROPOSALS_AMT_BITWIDTH)
-            )
-        return self._proposals
+        return self._open_field("proposals", lambda s, root: Amt.load(s, root, PROPOSALS_AMT_BITWIDTH))
 
     @property
     def states(self) -> Amt:
-        if self._states is None:
-            self._states = _open(lambda: Amt.load(self._store, self._state.states, STATES_AMT_BITWIDTH))
-        return self._states
+        return self._open_field("states", lambda s, root: Amt.load(s, root, STATES_AMT_BITWIDTH))
 
     @property
     def pending(self) -> HamtSet:
-        if self._pending is None:
-            self._pending = _open(lambda: HamtSet.load(self._store, self._state.pending_proposals))
-        return self._pending
+        return self._open_field("pending_proposals", HamtSet.load)
 
     @property
     def escrow(self) -> BalanceTable:
-        if self._escrow is None:
-            self._escrow = _open(lambda: BalanceTable.load(self._store, self._state.escrow_table))
-        return self._escrow
+        return self._open_field("escrow_table", BalanceTable.load)
 
     @property
     def locked(self) -> BalanceTable:
-        if self._locked is None:
-            self._locked = _open(lambda: BalanceTable.load(self._store, self._state.locked_table))
-        return self._locked
+        return self._open_field("locked_table", BalanceTable.load)
 
     @property
     def deal_ops(self) -> SetMultimap:
-        if self._deal_ops is None:
-            self._deal_ops = _open(lambda: SetMultimap.load(self._store, self._state.deal_ops_by_epoch))
-        return self._deal_ops
+        return self._open_field("deal_ops_by_epoch", SetMultimap.load)
 
     def commit(self, **changes: Any) -> MarketState:
         """Flush every opened collection into a new state; `changes` sets other fields (e.g. last_cron)."""
-        state = self._state
         fields: dict[str, Any] = {
             "next_id": self.next_id,
             "total_client_locked_collateral": self.total_client_locked_collateral,
             "total_provider_locked_collateral": self.total_provider_locked_collateral,
             "total_client_storage_fee": self.total_client_storage_fee,
         }
-        if self._proposals is not None:
-            fields["proposals"] = self._proposals.flush()
-        if self._states is not None:
-            fields["states"] = self._states.flush()
-        if self._pending is not None:
-            fields["pending_proposals"] = self._pending.flush()
-        if self._escrow is not None:
-            fields["escrow_table"] = self._escrow.flush()
-        if self._locked is not None:
-            fields["locked_table"] = self._locked.flush()
-        if self._deal_ops is not None:
-            fields["deal_ops_by_epoch"] = self._deal_ops.flush()
+        fields.update((field, opened.flush()) for field, opened in self._opened.items())
         fields.update(changes)
-        return replace(state, **fields)
+        return replace(self._state, **fields)
 
     # -- deals ----------------------------------------------------------------------------------------
     def proposal(self, deal_id: int) -> DealProposal | None:
