@@ -12,7 +12,7 @@ state, as builtin-actors' MarketStateMutation does; balance movements keep the l
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Annotated, Any, Final, Protocol, TypeVar, cast
+from typing import Annotated, Any, Final, Generic, Protocol, TypeVar, cast
 
 from actors.abi import EPOCH_UNDEFINED
 from actors.balance_table import BalanceTable
@@ -107,6 +107,24 @@ class DealUpdate:
     remove: bool
 
 
+class _Lazy(Generic[C]):
+    """A MarketTables attribute: the collection whose root is the state's `field`, loaded on first use
+    and flushed into the next state by `commit`."""
+
+    __slots__ = ("field", "load")
+
+    def __init__(self, field: str, load: Callable[[Blockstore, CID], C]) -> None:
+        self.field = field
+        self.load = load
+
+    def __get__(self, tables: "MarketTables", owner: object = None) -> C:
+        opened = tables._opened.get(self.field)
+        if opened is None:
+            root = getattr(tables._state, self.field)
+            opened = tables._opened[self.field] = _open(lambda: self.load(tables._store, root))
+        return cast(C, opened)
+
+
 class MarketTables:
     """The market's collections opened over one state; `commit` returns the state after the changes."""
 
@@ -119,38 +137,13 @@ class MarketTables:
         self.total_provider_locked_collateral = state.total_provider_locked_collateral
         self.total_client_storage_fee = state.total_client_storage_fee
 
-    # -- opening collections (lazily) -----------------------------------------------------------------
-    def _open_field(self, field: str, load: Callable[[Blockstore, CID], C]) -> C:
-        """The collection whose root is the state's `field`, loaded on first use; commit flushes it."""
-        opened = self._opened.get(field)
-        if opened is None:
-            root = getattr(self._state, field)
-            opened = self._opened[field] = _open(lambda: load(self._store, root))
-        return cast(C, opened)
-
-    @property
-    def proposals(self) -> Amt:
-        return self._open_field("proposals", lambda s, root: Amt.load(s, root, PROPOSALS_AMT_BITWIDTH))
-
-    @property
-    def states(self) -> Amt:
-        return self._open_field("states", lambda s, root: Amt.load(s, root, STATES_AMT_BITWIDTH))
-
-    @property
-    def pending(self) -> HamtSet:
-        return self._open_field("pending_proposals", HamtSet.load)
-
-    @property
-    def escrow(self) -> BalanceTable:
-        return self._open_field("escrow_table", BalanceTable.load)
-
-    @property
-    def locked(self) -> BalanceTable:
-        return self._open_field("locked_table", BalanceTable.load)
-
-    @property
-    def deal_ops(self) -> SetMultimap:
-        return self._open_field("deal_ops_by_epoch", SetMultimap.load)
+    # -- collections, opened lazily (see _Lazy) -------------------------------------------------------
+    proposals = _Lazy("proposals", lambda store, root: Amt.load(store, root, PROPOSALS_AMT_BITWIDTH))
+    states = _Lazy("states", lambda store, root: Amt.load(store, root, STATES_AMT_BITWIDTH))
+    pending = _Lazy("pending_proposals", HamtSet.load)
+    escrow = _Lazy("escrow_table", BalanceTable.load)
+    locked = _Lazy("locked_table", BalanceTable.load)
+    deal_ops = _Lazy("deal_ops_by_epoch", SetMultimap.load)
 
     def commit(self, **changes: Any) -> MarketState:
         """Flush every opened collection into a new state; `changes` sets other fields (e.g. last_cron)."""

@@ -24,99 +24,91 @@ class Encodable(Protocol):
     def to_cbor(self) -> Any: ...
 
 
+class Flushable(Protocol):
+    def flush(self) -> CID: ...
+
+
 K = TypeVar("K")
 V = TypeVar("V", bound=Encodable)
+B = TypeVar("B", bound=Flushable)
 
 
-class ArrayOf(Generic[V]):
-    """An AMT of one value type, indexed by uint64."""
+class _Collection(Generic[B, V]):
+    """What an ArrayOf and a MapOf share: loading, creating and flushing the structure B that holds the
+    encoded values, and decoding a value read from it."""
 
+    backing: ClassVar[Any]  # the class of B (Amt or Hamt), whose load and new take a bitwidth
     bitwidth: ClassVar[int]
     value_type: ClassVar[Any]  # the class of V (ClassVar cannot say so)
     what: ClassVar[str]  # the collection's name in error messages
 
-    __slots__ = ("_amt",)
+    __slots__ = ("_data",)
 
-    def __init__(self, amt: Amt) -> None:
-        self._amt = amt
+    def __init__(self, data: B) -> None:
+        self._data = data
 
     @classmethod
     def load(cls, store: Blockstore, root: CID) -> Self:
         with reading(cls.what):
-            return cls(Amt.load(store, root, cls.bitwidth))
+            return cls(cls.backing.load(store, root, cls.bitwidth))
 
     @classmethod
     def new(cls, store: Blockstore) -> Self:
-        return cls(Amt.new(store, cls.bitwidth))
+        return cls(cls.backing.new(store, cls.bitwidth))
 
-    def _decode(self, index: int, raw: Any) -> V:
-        with reading(f"{self.what} entry {index}"):
+    def _decode(self, key: object, raw: Any) -> V:
+        with reading(f"{self.what} entry {key}"):
             value: V = self.value_type.from_cbor(raw)
         return value
 
+    def flush(self) -> CID:
+        return self._data.flush()
+
+
+class ArrayOf(_Collection[Amt, V]):
+    """An AMT of one value type, indexed by uint64."""
+
+    backing = Amt
+    __slots__ = ()
+
     def get(self, index: int) -> V | None:
-        raw = self._amt.get(index)
+        raw = self._data.get(index)
         return None if raw is None else self._decode(index, raw)
 
     def set(self, index: int, value: V) -> None:
-        self._amt.set(index, value.to_cbor())
+        self._data.set(index, value.to_cbor())
 
     def remove(self, index: int) -> bool:
-        return self._amt.delete(index)
+        return self._data.delete(index)
 
     def items(self) -> list[tuple[int, V]]:
         """Every entry in index order (a list: the caller may change the array while going through it)."""
-        return [(index, self._decode(index, raw)) for index, raw in self._amt.items()]
+        return [(index, self._decode(index, raw)) for index, raw in self._data.items()]
 
     def count(self) -> int:
-        return self._amt.count()
-
-    def flush(self) -> CID:
-        return self._amt.flush()
+        return self._data.count()
 
 
-class MapOf(ABC, Generic[K, V]):
+class MapOf(ABC, _Collection[Hamt, V], Generic[K, V]):
     """A HAMT of one value type, keyed by K (a subclass's `key_bytes` gives a key's bytes)."""
 
-    bitwidth: ClassVar[int]
-    value_type: ClassVar[Any]
-    what: ClassVar[str]
-
-    __slots__ = ("_hamt",)
-
-    def __init__(self, hamt: Hamt) -> None:
-        self._hamt = hamt
+    backing = Hamt
+    __slots__ = ()
 
     @staticmethod
     @abstractmethod
     def key_bytes(key: K) -> bytes:
         """The HAMT key of key (the encoding builtin-actors uses for this map)."""
 
-    @classmethod
-    def load(cls, store: Blockstore, root: CID) -> Self:
-        with reading(cls.what):
-            return cls(Hamt.load(store, root, cls.bitwidth))
-
-    @classmethod
-    def new(cls, store: Blockstore) -> Self:
-        return cls(Hamt.new(store, cls.bitwidth))
-
     def get(self, key: K) -> V | None:
-        raw = self._hamt.get(self.key_bytes(key))
-        if raw is None:
-            return None
-        with reading(f"{self.what} entry {key}"):
-            value: V = self.value_type.from_cbor(raw)
-        return value
+        raw = self._data.get(self.key_bytes(key))
+        return None if raw is None else self._decode(key, raw)
 
     def contains(self, key: K) -> bool:
-        return self._hamt.contains(self.key_bytes(key))
+        return self._data.contains(self.key_bytes(key))
 
     def set(self, key: K, value: V) -> None:
-        self._hamt.set(self.key_bytes(key), value.to_cbor())
+        self._data.set(self.key_bytes(key), value.to_cbor())
 
     def remove(self, key: K) -> bool:
-        return self._hamt.delete(self.key_bytes(key))
-
-    def flush(self) -> CID:
-        return self._hamt.flush()
+        return self._data.delete(self.key_bytes(key))
