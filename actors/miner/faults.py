@@ -10,40 +10,57 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from actors.miner.deadlines import Deadline, Partition, Partitions
-from actors.miner.policy import QuantSpec
+from actors.miner.policy import DeadlineInfo, QuantSpec
 from actors.miner.state import SectorOnChainInfo, Sectors
 from actors.miner.types import PoStPartition, PowerPair
 from chain.store.blockstore import Blockstore
 from chain.types.bitfield import BitField
-from chain.vm.exitcode import illegal_argument, not_found
+from chain.vm.exitcode import illegal_argument
 
 
-def _infos(sectors: Sectors, numbers: BitField) -> dict[int, SectorOnChainInfo]:
-    return {s.sector_number: s for s in sectors.load_all(numbers)}
+@dataclass(frozen=True, slots=True)
+class DeadlineScope:
+    """What applying events to one deadline's partitions takes besides the deadline: the store, the
+    miner's sectors and sector size, the deadline's quantisation and the epoch a sector made faulty now
+    is terminated at, unless recovered."""
+
+    store: Blockstore
+    sectors: Sectors
+    sector_size: int
+    quant: QuantSpec
+    fault_expiration: int
+
+    @classmethod
+    def of(
+        cls, store: Blockstore, sectors: Sectors, sector_size: int, info: DeadlineInfo, fault_max_age: int
+    ) -> "DeadlineScope":
+        return cls(store, sectors, sector_size, info.quant_spec(), info.last() + fault_max_age)
+
+    def infos(self, numbers: BitField) -> dict[int, SectorOnChainInfo]:
+        return {s.sector_number: s for s in self.sectors.load_all(numbers)}
+
+    def record_faults(self, partition: Partition, numbers: BitField) -> tuple[Partition, PowerPair]:
+        """The partition with the live ones of numbers faulty (their infos loaded), and the power newly
+        faulty."""
+        live = numbers & partition.live()
+        return partition.record_faults(
+            self.store, live, self.infos(live), self.sector_size, self.quant, self.fault_expiration
+        )
+
+    def terminate(
+        self, partition: Partition, numbers: BitField
+    ) -> tuple[Partition, PowerPair, dict[int, SectorOnChainInfo]]:
+        """The partition without the (live) sectors numbers, the active power removed and their infos."""
+        infos = self.infos(numbers)
+        partition, active = partition.terminate(self.store, numbers, infos, self.sector_size, self.quant)
+        return partition, active, infos
 
 
 def _partition_in(partitions: Partitions, index: int, numbers: BitField) -> Partition:
-    partition = partitions.get(index)
-    if partition is None:
-        raise not_found(f"no such partition {index}")
+    partition = partitions.must_get(index)
     if not numbers.issubset(partition.sectors):
         raise illegal_argument(f"not all sectors are assigned to partition {index}")
     return partition
-
-
-def _record_faults(
-    store: Blockstore,
-    partition: Partition,
-    sectors: Sectors,
-    numbers: BitField,
-    sector_size: int,
-    quant: QuantSpec,
-    fault_expiration: int,
-) -> tuple[Partition, PowerPair]:
-    """The partition with the live ones of numbers faulty (their infos loaded), and the power newly
-    faulty."""
-    live = numbers & partition.live()
-    return partition.record_faults(store, live, _infos(sectors, live), sector_size, quant, fault_expiration)
 
 
 def _with_partitions(deadline: Deadline, partitions: Partitions, removed_live: int = 0) -> Deadline:
@@ -59,40 +76,27 @@ def _with_partitions(deadline: Deadline, partitions: Partitions, removed_live: i
 
 
 def declare_faults(
-    store: Blockstore,
-    deadline: Deadline,
-    sectors: Sectors,
-    sector_size: int,
-    quant: QuantSpec,
-    fault_expiration: int,
-    declarations: Iterable[tuple[int, BitField]],
+    scope: DeadlineScope, deadline: Deadline, declarations: Iterable[tuple[int, BitField]]
 ) -> tuple[Deadline, PowerPair]:
     """Mark the declared sectors faulty; returns the deadline and the (non-positive) power change."""
-    partitions = deadline.load_partitions(store)
+    partitions = deadline.load_partitions(scope.store)
     lost = PowerPair()
     for index, numbers in declarations:
-        partition = _partition_in(partitions, index, numbers)
-        partition, new_faulty = _record_faults(
-            store, partition, sectors, numbers, sector_size, quant, fault_expiration
-        )
+        partition, new_faulty = scope.record_faults(_partition_in(partitions, index, numbers), numbers)
         partitions.set(index, partition)
         lost = lost + new_faulty
     return _with_partitions(deadline, partitions), -lost
 
 
 def declare_recoveries(
-    store: Blockstore,
-    deadline: Deadline,
-    sectors: Sectors,
-    sector_size: int,
-    declarations: Iterable[tuple[int, BitField]],
+    scope: DeadlineScope, deadline: Deadline, declarations: Iterable[tuple[int, BitField]]
 ) -> Deadline:
     """Mark declared faulty sectors as recovering (no power changes until a PoSt proves them)."""
-    partitions = deadline.load_partitions(store)
+    partitions = deadline.load_partitions(scope.store)
     for index, numbers in declarations:
         partition = _partition_in(partitions, index, numbers)
         targets = numbers & partition.faults
-        partitions.set(index, partition.declare_recoveries(targets, _infos(sectors, targets), sector_size))
+        partitions.set(index, partition.declare_recoveries(targets, scope.infos(targets), scope.sector_size))
     return _with_partitions(deadline, partitions)
 
 
@@ -104,17 +108,11 @@ class PoStResult:
 
 
 def record_proven_partitions(
-    store: Blockstore,
-    deadline: Deadline,
-    sectors: Sectors,
-    sector_size: int,
-    quant: QuantSpec,
-    fault_expiration: int,
-    posts: Iterable[PoStPartition],
+    scope: DeadlineScope, deadline: Deadline, posts: Iterable[PoStPartition]
 ) -> PoStResult:
     """Apply a Window PoSt's partitions: skipped sectors become faulty, declared recoveries are
     restored, and the partitions count as proven this window. Partitions already proven are ignored."""
-    partitions = deadline.load_partitions(store)
+    partitions = deadline.load_partitions(scope.store)
     posted = deadline.partitions_posted
     delta = PowerPair()
     proven: list[int] = []
@@ -122,10 +120,10 @@ def record_proven_partitions(
         if post.index in posted:
             continue
         partition = _partition_in(partitions, post.index, post.skipped)
-        partition, lost = _record_faults(
-            store, partition, sectors, post.skipped, sector_size, quant, fault_expiration
+        partition, lost = scope.record_faults(partition, post.skipped)
+        partition, regained = partition.recover_faults(
+            scope.store, scope.infos(partition.recoveries), scope.quant
         )
-        partition, regained = partition.recover_faults(store, _infos(sectors, partition.recoveries), quant)
         partitions.set(post.index, partition)
         posted = posted.with_set(post.index)
         delta = delta + regained - lost
@@ -135,23 +133,17 @@ def record_proven_partitions(
 
 
 def terminate_sectors(
-    store: Blockstore,
-    deadline: Deadline,
-    sectors: Sectors,
-    sector_size: int,
-    quant: QuantSpec,
-    declarations: Iterable[tuple[int, BitField]],
+    scope: DeadlineScope, deadline: Deadline, declarations: Iterable[tuple[int, BitField]]
 ) -> tuple[Deadline, PowerPair, list[SectorOnChainInfo]]:
     """Terminate live sectors: returns the deadline, the active power removed and the sectors."""
-    partitions = deadline.load_partitions(store)
+    partitions = deadline.load_partitions(scope.store)
     removed = PowerPair()
     terminated: list[SectorOnChainInfo] = []
     for index, numbers in declarations:
         partition = _partition_in(partitions, index, numbers)
         if not numbers.issubset(partition.live()):
             raise illegal_argument(f"partition {index}: not all sectors live")
-        infos = _infos(sectors, numbers)
-        partition, active = partition.terminate(store, numbers, infos, sector_size, quant)
+        partition, active, infos = scope.terminate(partition, numbers)
         partitions.set(index, partition)
         removed = removed + active
         terminated.extend(infos.values())
@@ -168,16 +160,8 @@ class DeadlineEnd:
     fault_terminated: tuple[SectorOnChainInfo, ...]  # faulty longer than the fault max age
 
 
-def process_deadline_end(
-    store: Blockstore,
-    deadline: Deadline,
-    sectors: Sectors,
-    sector_size: int,
-    quant: QuantSpec,
-    fault_expiration: int,
-    last_epoch: int,
-) -> DeadlineEnd:
-    partitions = deadline.load_partitions(store)
+def process_deadline_end(scope: DeadlineScope, deadline: Deadline, last_epoch: int) -> DeadlineEnd:
+    partitions = deadline.load_partitions(scope.store)
     previously_faulty = deadline.faulty_power
     detected = PowerPair()
     removed_active = PowerPair()
@@ -185,15 +169,12 @@ def process_deadline_end(
     fault_terminated: list[SectorOnChainInfo] = []
     for index, partition in partitions.items():
         if index not in deadline.partitions_posted:
-            partition, new_faulty = _record_faults(
-                store, partition, sectors, partition.live(), sector_size, quant, fault_expiration
-            )
+            partition, new_faulty = scope.record_faults(partition, partition.live())
             detected = detected + new_faulty
-        partition, on_time, early = partition.pop_expired(store, last_epoch, quant)
+        partition, on_time, early = partition.pop_expired(scope.store, last_epoch, scope.quant)
         due = (on_time | early) & partition.live()
         if due:
-            infos = _infos(sectors, due)
-            partition, active = partition.terminate(store, due, infos, sector_size, quant)
+            partition, active, infos = scope.terminate(partition, due)
             removed_active = removed_active + active
             expired.extend(infos[n] for n in due - early)
             fault_terminated.extend(infos[n] for n in due & early)

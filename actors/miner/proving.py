@@ -69,6 +69,10 @@ def _declaration_deadline(rt: Runtime, state: MinerState, index: int) -> Deadlin
     return target
 
 
+def _scope(rt: Runtime, sectors: Sectors, info: MinerInfo, deadline: DeadlineInfo) -> faults.DeadlineScope:
+    return faults.DeadlineScope.of(rt.store, sectors, info.sector_size, deadline, rt.policy.fault_max_age)
+
+
 @exports(MinerMethod.SubmitWindowedPoSt)
 def submit_windowed_post(rt: Runtime, params: SubmitWindowedPoStParams) -> None:
     policy, curr = rt.policy, rt.curr_epoch
@@ -114,13 +118,7 @@ def submit_windowed_post(rt: Runtime, params: SubmitWindowedPoStParams) -> None:
     sectors = Sectors.load(rt.store, state.sectors)
     deadlines = Deadlines.load(rt.store, state.deadlines)
     result = faults.record_proven_partitions(
-        rt.store,
-        deadlines.get(rt.store, params.deadline),
-        sectors,
-        info.sector_size,
-        current.quant_spec(),
-        current.last() + policy.fault_max_age,
-        params.partitions,
+        _scope(rt, sectors, info, current), deadlines.get(rt.store, params.deadline), params.partitions
     )
     if not result.proven:
         raise illegal_argument("cannot prove partitions with no active sectors")
@@ -152,13 +150,7 @@ def declare_faults(rt: Runtime, params: DeclareFaultsParams) -> None:
     for index, declarations in grouped.items():
         target = _declaration_deadline(rt, state, index)
         deadline, lost = faults.declare_faults(
-            rt.store,
-            deadlines.get(rt.store, index),
-            sectors,
-            info.sector_size,
-            target.quant_spec(),
-            target.last() + rt.policy.fault_max_age,
-            declarations,
+            _scope(rt, sectors, info, target), deadlines.get(rt.store, index), declarations
         )
         deadlines = deadlines.with_deadline(rt.store, index, deadline)
         delta = delta + lost
@@ -178,9 +170,9 @@ def declare_faults_recovered(rt: Runtime, params: DeclareFaultsRecoveredParams) 
     sectors = Sectors.load(rt.store, state.sectors)
     deadlines = Deadlines.load(rt.store, state.deadlines)
     for index, declarations in grouped.items():
-        _declaration_deadline(rt, state, index)
+        target = _declaration_deadline(rt, state, index)
         deadline = faults.declare_recoveries(
-            rt.store, deadlines.get(rt.store, index), sectors, info.sector_size, declarations
+            _scope(rt, sectors, info, target), deadlines.get(rt.store, index), declarations
         )
         deadlines = deadlines.with_deadline(rt.store, index, deadline)
     state = replace(state, deadlines=deadlines.save(rt.store))
@@ -258,9 +250,9 @@ def terminate_sectors(rt: Runtime, params: TerminateSectorsParams) -> TerminateS
     removed_power = PowerPair()
     terminated: list[SectorOnChainInfo] = []
     for index, declarations in grouped.items():
-        quant = DeadlineInfo.of(policy, state.proving_period_start, index, 0).quant_spec()
+        scope = _scope(rt, sectors, info, DeadlineInfo.of(policy, state.proving_period_start, index, 0))
         deadline, active, infos = faults.terminate_sectors(
-            rt.store, deadlines.get(rt.store, index), sectors, info.sector_size, quant, declarations
+            scope, deadlines.get(rt.store, index), declarations
         )
         deadlines = deadlines.with_deadline(rt.store, index, deadline)
         removed_power = removed_power + active
@@ -338,15 +330,9 @@ def handle_proving_deadline(rt: Runtime, reward: FilterEstimate, network_qa_powe
         if next_index == 0:
             state = replace(state, proving_period_start=dl_info.period_start + policy.wpost_proving_period)
         deadlines = Deadlines.load(rt.store, state.deadlines)
-        end = faults.process_deadline_end(
-            rt.store,
-            deadlines.get(rt.store, dl_info.index),
-            Sectors.load(rt.store, state.sectors),
-            info.sector_size,
-            dl_info.quant_spec(),
-            dl_info.last() + policy.fault_max_age,
-            dl_info.last(),
-        )
+        deadline = deadlines.get(rt.store, dl_info.index)
+        sectors = Sectors.load(rt.store, state.sectors)
+        end = faults.process_deadline_end(_scope(rt, sectors, info, dl_info), deadline, dl_info.last())
         state = replace(
             state, deadlines=deadlines.with_deadline(rt.store, dl_info.index, end.deadline).save(rt.store)
         )
