@@ -27,7 +27,7 @@ from chain.encoding.schema import CborTuple, MaxLen, Name, Uint64
 from chain.state.amt import Amt
 from chain.store.blockstore import Blockstore, get_decoded, put_cbor, put_declared
 from chain.types.bitfield import BitField
-from chain.vm.exitcode import illegal_argument, illegal_state, not_found
+from chain.vm.exitcode import illegal_argument, illegal_state
 
 DEADLINE_PARTITIONS_AMT_BITWIDTH: Final = 3
 PARTITION_EXPIRATION_AMT_BITWIDTH: Final = 4
@@ -275,12 +275,7 @@ class Partitions(ArrayOf[Partition]):
     bitwidth = DEADLINE_PARTITIONS_AMT_BITWIDTH
     value_type = Partition
     what = "partitions"
-
-    def must_get(self, index: int) -> Partition:
-        partition = self.get(index)
-        if partition is None:
-            raise not_found(f"no such partition {index}")
-        return partition
+    missing = "no such partition {}"
 
 
 class Deadlines(CborTuple):

@@ -25,7 +25,7 @@ from chain.store.blockstore import Blockstore, get_cbor, get_decoded, put_cbor, 
 from chain.types.address import Address
 from chain.types.bitfield import BitField
 from chain.types.sector import DealIDs
-from chain.vm.exitcode import ActorError, illegal_state, insufficient_funds, not_found
+from chain.vm.exitcode import ActorError, illegal_state, insufficient_funds
 
 PRECOMMIT_HAMT_BITWIDTH: Final = 5
 PRECOMMIT_EXPIRY_AMT_BITWIDTH: Final = 6
@@ -134,12 +134,7 @@ class Sectors(ArrayOf[SectorOnChainInfo]):
     bitwidth = SECTORS_AMT_BITWIDTH
     value_type = SectorOnChainInfo
     what = "sectors"
-
-    def must_get(self, number: int) -> SectorOnChainInfo:
-        sector = self.get(number)
-        if sector is None:
-            raise not_found(f"sector {number} not found")
-        return sector
+    missing = "sector {} not found"
 
     def load_all(self, numbers: BitField) -> list[SectorOnChainInfo]:
         return [self.must_get(n) for n in numbers]

@@ -18,6 +18,7 @@ from chain.encoding.cid import CID
 from chain.state.amt import Amt
 from chain.state.hamt import Hamt
 from chain.store.blockstore import Blockstore
+from chain.vm.exitcode import not_found
 
 
 class Encodable(Protocol):
@@ -69,11 +70,18 @@ class ArrayOf(_Collection[Amt, V]):
     """An AMT of one value type, indexed by uint64."""
 
     backing = Amt
+    missing: ClassVar[str]  # the ErrNotFound message of must_get, formatted with the index
     __slots__ = ()
 
     def get(self, index: int) -> V | None:
         raw = self._data.get(index)
         return None if raw is None else self._decode(index, raw)
+
+    def must_get(self, index: int) -> V:
+        value = self.get(index)
+        if value is None:
+            raise not_found(self.missing.format(index))
+        return value
 
     def set(self, index: int, value: V) -> None:
         self._data.set(index, value.to_cbor())
