@@ -4,7 +4,7 @@ Structs in Filecoin are CBOR arrays (tuple encoding); `from_cbor` methods use th
 types of untrusted input before building a dataclass.
 """
 
-from typing import Any
+from typing import Any, TypeVar
 
 from chain.encoding.bigint import decode_bigint
 from chain.encoding.cid import CID
@@ -14,25 +14,32 @@ UINT64_MAX = (1 << 64) - 1
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
 
+T = TypeVar("T")
+
 
 def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def expect_tuple(raw: Any, n: int, what: str) -> list[Any]:
-    if type(raw) is not list:
-        raise DecodeError(f"{what}: expected an array of {n}, got {_kind(raw)}")
-    if len(raw) != n:
-        raise DecodeError(f"{what}: expected an array of {n} fields, got {len(raw)}")
+def _of_type(raw: Any, kind: type[T], noun: str, what: str) -> T:
+    """raw itself if its type is exactly kind (no subclasses: a bool is no int here), else DecodeError."""
+    if type(raw) is not kind:
+        raise DecodeError(f"{what}: expected {noun}, got {_kind(raw)}")
     return raw
+
+
+def expect_tuple(raw: Any, n: int, what: str) -> list[Any]:
+    items = _of_type(raw, list, f"an array of {n}", what)
+    if len(items) != n:
+        raise DecodeError(f"{what}: expected an array of {n} fields, got {len(items)}")
+    return items
 
 
 def expect_list(raw: Any, what: str, max_len: int | None = None) -> list[Any]:
-    if type(raw) is not list:
-        raise DecodeError(f"{what}: expected an array, got {_kind(raw)}")
-    if max_len is not None and len(raw) > max_len:
-        raise DecodeError(f"{what}: {len(raw)} items exceeds the limit of {max_len}")
-    return raw
+    items = _of_type(raw, list, "an array", what)
+    if max_len is not None and len(items) > max_len:
+        raise DecodeError(f"{what}: {len(items)} items exceeds the limit of {max_len}")
+    return items
 
 
 def expect_uint(raw: Any, what: str) -> int:
@@ -48,31 +55,24 @@ def expect_int(raw: Any, what: str) -> int:
 
 
 def expect_bytes(raw: Any, what: str, length: int | None = None, max_len: int | None = None) -> bytes:
-    if type(raw) is not bytes:
-        raise DecodeError(f"{what}: expected a byte string, got {_kind(raw)}")
-    if length is not None and len(raw) != length:
-        raise DecodeError(f"{what}: expected {length} bytes, got {len(raw)}")
-    if max_len is not None and len(raw) > max_len:
-        raise DecodeError(f"{what}: {len(raw)} bytes exceeds the limit of {max_len}")
-    return raw
+    data = _of_type(raw, bytes, "a byte string", what)
+    if length is not None and len(data) != length:
+        raise DecodeError(f"{what}: expected {length} bytes, got {len(data)}")
+    if max_len is not None and len(data) > max_len:
+        raise DecodeError(f"{what}: {len(data)} bytes exceeds the limit of {max_len}")
+    return data
 
 
 def expect_str(raw: Any, what: str) -> str:
-    if type(raw) is not str:
-        raise DecodeError(f"{what}: expected a text string, got {_kind(raw)}")
-    return raw
+    return _of_type(raw, str, "a text string", what)
 
 
 def expect_bool(raw: Any, what: str) -> bool:
-    if type(raw) is not bool:
-        raise DecodeError(f"{what}: expected a boolean, got {_kind(raw)}")
-    return raw
+    return _of_type(raw, bool, "a boolean", what)
 
 
 def expect_cid(raw: Any, what: str) -> CID:
-    if type(raw) is not CID:
-        raise DecodeError(f"{what}: expected a CID link, got {_kind(raw)}")
-    return raw
+    return _of_type(raw, CID, "a CID link", what)
 
 
 def expect_optional_cid(raw: Any, what: str) -> CID | None:
@@ -80,9 +80,7 @@ def expect_optional_cid(raw: Any, what: str) -> CID | None:
 
 
 def expect_bigint(raw: Any, what: str) -> int:
-    if type(raw) is not bytes:
-        raise DecodeError(f"{what}: expected a big integer as bytes, got {_kind(raw)}")
-    return decode_bigint(raw, what)
+    return decode_bigint(_of_type(raw, bytes, "a big integer as bytes", what), what)
 
 
 def expect_nonneg_bigint(raw: Any, what: str) -> int:
