@@ -14,20 +14,13 @@ from typing import Final
 
 from chain.encoding.cid import CID, DAG_CBOR, RAW
 from chain.encoding.multihash import IDENTITY
-from chain.store.blockstore import BlockNotFound, Blockstore
+from chain.store.blockstore import Blockstore, get_bytes
 from chain.store.car import links_of
 from chain.types.block import BlockHeader
 from chain.types.tipset import TipSet
 
 CBOR: Final = 0x51
 _WRITTEN_CODECS: Final = frozenset({CBOR, DAG_CBOR, RAW})
-
-
-def _load(store: Blockstore, cid: CID) -> bytes:
-    data = store.get(cid)
-    if data is None:
-        raise BlockNotFound(cid)
-    return data
 
 
 def _recurse(store: Blockstore, root: CID, walked: set[CID]) -> list[CID]:
@@ -38,7 +31,7 @@ def _recurse(store: Blockstore, root: CID, walked: set[CID]) -> list[CID]:
         cid = stack.pop()
         if cid.codec != DAG_CBOR or cid.multihash.code == IDENTITY:
             continue
-        links = links_of(cid, _load(store, cid))
+        links = links_of(cid, get_bytes(store, cid))
         fresh = [link for link in links if link not in walked]
         walked.update(fresh)
         out.extend(fresh)
@@ -59,7 +52,7 @@ def walk_snapshot(
         if cid in seen:
             continue
         seen.add(cid)
-        data = _load(store, cid)
+        data = get_bytes(store, cid)
         yield cid, data
         header = BlockHeader.from_bytes(data)
         extra: list[CID] = []
@@ -79,4 +72,4 @@ def walk_snapshot(
             if link in seen or link.multihash.code == IDENTITY or link.codec not in _WRITTEN_CODECS:
                 continue
             seen.add(link)
-            yield link, _load(store, link)
+            yield link, get_bytes(store, link)

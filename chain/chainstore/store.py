@@ -39,7 +39,7 @@ from chain.encoding.errors import DecodeError
 from chain.encoding.expect import expect_bytes, expect_tuple
 from chain.state.amt import amt_v0_to_list
 from chain.state.tree import StateTree
-from chain.store.blockstore import BlockNotFound, Blockstore, LevelDBBlockstore, MemoryBlockstore
+from chain.store.blockstore import BlockNotFound, Blockstore, LevelDBBlockstore, MemoryBlockstore, get_bytes
 from chain.store.car import ByteSink, write_car
 from chain.store.lru import Lru
 from chain.types.address import Address, Protocol
@@ -302,9 +302,7 @@ class ChainStore:
         return self.blockstore.has(cid)
 
     def get_block(self, cid: CID) -> BlockHeader:
-        data = self.blockstore.get(cid)
-        if data is None:
-            raise BlockNotFound(cid)
+        data = get_bytes(self.blockstore, cid)
         try:
             return BlockHeader.from_bytes(data)
         except DecodeError as exc:
@@ -433,10 +431,7 @@ class ChainStore:
         cached = self._msg_meta.get(meta_cid)
         if cached is not None:
             return cached
-        data = self.blockstore.get(meta_cid)
-        if data is None:
-            raise BlockNotFound(meta_cid)
-        meta = MsgMeta.from_bytes(data)
+        meta = MsgMeta.from_bytes(get_bytes(self.blockstore, meta_cid))
         found = (self._cid_list(meta.bls_messages), self._cid_list(meta.secpk_messages))
         self._msg_meta.put(meta_cid, found)
         return found

@@ -28,7 +28,7 @@ from chain.encoding.cid import CID, DAG_CBOR
 from chain.encoding.errors import DecodeError
 from chain.state.link import Link
 from chain.store.blockcache import cache_of
-from chain.store.blockstore import BlockNotFound, Blockstore
+from chain.store.blockstore import Blockstore, get_bytes
 
 DEFAULT_BITWIDTH: Final = 3
 MAX_INDEX: Final = (1 << 64) - 2
@@ -77,9 +77,7 @@ def _detached(node: _Node) -> _Node:
 def _read_node(store: Blockstore, cid: CID, bitwidth: int, leaf: bool) -> _Node:
     """The non-root node block cid (a leaf or not), from the block cache when these bytes were
     decoded before."""
-    data = store.get(cid)
-    if data is None:
-        raise BlockNotFound(cid)
+    data = get_bytes(store, cid)
     cache = cache_of(store)
     kind = ("amt", bitwidth, leaf)
     if cache is not None:
@@ -231,9 +229,7 @@ class Amt:
         Raises BlockNotFound if the root block is missing and DecodeError if it is malformed.
         """
         cls._check_bitwidth(bitwidth, legacy)
-        data = store.get(root)
-        if data is None:
-            raise BlockNotFound(root)
+        data = get_bytes(store, root)
         cache = cache_of(store)
         kind = ("amt-root", bitwidth, legacy)
         cached = None if cache is None else cache.get(kind, root, data)

@@ -34,7 +34,7 @@ from chain.encoding.cid import CID, DAG_CBOR
 from chain.encoding.errors import DecodeError
 from chain.state.link import Link
 from chain.store.blockcache import cache_of
-from chain.store.blockstore import BlockNotFound, Blockstore
+from chain.store.blockstore import BlockNotFound, Blockstore, get_bytes
 
 BUCKET_SIZE: Final = 3
 DEFAULT_BITWIDTH: Final = 5
@@ -198,9 +198,7 @@ def _detached(node: _Node) -> _Node:
 
 def _read_node(store: Blockstore, cid: CID, bitwidth: int, is_root: bool, legacy: bool) -> _Node:
     """The node block cid, from the store's block cache when these bytes were decoded before."""
-    data = store.get(cid)
-    if data is None:
-        raise BlockNotFound(cid)
+    data = get_bytes(store, cid)
     cache = cache_of(store)
     if cache is None:
         return _decode_node(data, bitwidth, is_root, cid, legacy)

@@ -107,11 +107,17 @@ def put_declared(store: Blockstore, obj: CborTuple) -> CID:
     return cid
 
 
-def get_cbor(store: Blockstore, cid: CID) -> Any:
-    """Load and decode the DAG-CBOR block cid; BlockNotFound or DecodeError if that fails."""
+def get_bytes(store: Blockstore, cid: CID) -> bytes:
+    """The bytes of block cid; BlockNotFound if the store does not hold it."""
     data = store.get(cid)
     if data is None:
         raise BlockNotFound(cid)
+    return data
+
+
+def get_cbor(store: Blockstore, cid: CID) -> Any:
+    """Load and decode the DAG-CBOR block cid; BlockNotFound or DecodeError if that fails."""
+    data = get_bytes(store, cid)
     try:
         return dagcbor.decode(data)
     except DecodeError as exc:
@@ -122,9 +128,7 @@ def get_decoded(store: Blockstore, cid: CID, decode: Callable[[Any], T]) -> T:
     """decode(get_cbor(store, cid)), with the same errors; from the store's block cache when these
     bytes were decoded with `decode` before (chain/store/blockcache.py). What decode returns is shared
     by every caller: it must be immutable (a declared type's from_cbor: frozen)."""
-    data = store.get(cid)
-    if data is None:
-        raise BlockNotFound(cid)
+    data = get_bytes(store, cid)
     cache = cache_of(store)
     if cache is not None:
         found = cache.get(decode, cid, data)
