@@ -180,9 +180,7 @@ def restore_sealed(
     proof: int, replica: bytes, prover_id: bytes, sector_number: int, ticket: bytes, comm_d: bytes
 ) -> SealedSector:
     """Rebuild a SealedSector (labels, CommC, CommR) from its replica; SealError if it is not CommD's."""
-    params = seal_params(proof)
-    replica = _check_size(params, replica, "replica")
-    labels, _ = _unseal(params, replica, prover_id, sector_number, ticket, comm_d)
+    params, replica, labels, _ = _unseal(proof, replica, prover_id, sector_number, ticket, comm_d)
     return _sealed_sector(params, prover_id, sector_number, ticket, bytes(comm_d), replica, labels)
 
 
@@ -190,22 +188,22 @@ def unseal(
     proof: int, replica: bytes, prover_id: bytes, sector_number: int, ticket: bytes, comm_d: bytes
 ) -> bytes:
     """The sector data a replica holds, checked against CommD; SealError if the replica is corrupt."""
-    params = seal_params(proof)
-    replica = _check_size(params, replica, "replica")
-    _, data = _unseal(params, replica, prover_id, sector_number, ticket, comm_d)
-    return data
+    return _unseal(proof, replica, prover_id, sector_number, ticket, comm_d)[3]
 
 
 def _unseal(
-    params: SealParams, replica: bytes, prover_id: bytes, sector_number: int, ticket: bytes, comm_d: bytes
-) -> tuple[list[bytes], bytes]:
-    """The replica's labels and the data it encodes, checked against CommD."""
+    proof: int, replica: bytes, prover_id: bytes, sector_number: int, ticket: bytes, comm_d: bytes
+) -> tuple[SealParams, bytes, list[bytes], bytes]:
+    """The proof's parameters, the replica (its size checked), its labels and the data it encodes,
+    checked against CommD."""
+    params = seal_params(proof)
+    replica = _check_size(params, replica, "replica")
     rid = replica_id(params.proof, prover_id, sector_number, ticket, comm_d)
     labels = label_layers(_graph(params), rid, params.layers)
     data = _decode(replica, labels[-1])
     if merkle.root_of(data) != comm_d:
         raise SealError(f"replica of sector {sector_number} does not unseal to its CommD: it is corrupt")
-    return labels, data
+    return params, replica, labels, data
 
 
 def _sealed_sector(
