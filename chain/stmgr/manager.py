@@ -28,7 +28,6 @@ callers on the trio loop use trio.to_thread.run_sync.
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -127,9 +126,7 @@ class StateManager:
         self.invoker = invoker
         self.network_version = network_version
         self._index = index
-        self._cache_size = cache_size
-        self._cache: OrderedDict[TipSetKey, TipsetState] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self._cache: Lru[TipSetKey, TipsetState] = Lru(cache_size)
         self._compute_lock = threading.Lock()
         self._keep_tree_open = keep_tree_open
         self._buffer = BufferedBlockstore(chain.blockstore)
@@ -146,39 +143,24 @@ class StateManager:
     @property
     def cached(self) -> int:
         """How many tipset states the in-memory cache holds."""
-        with self._cache_lock:
-            return len(self._cache)
+        return len(self._cache)
 
     # -- the state after a tipset ---------------------------------------------------------------------
-    def _cached(self, key: TipSetKey) -> TipsetState | None:
-        with self._cache_lock:
-            found = self._cache.get(key)
-            if found is not None:
-                self._cache.move_to_end(key)
-            return found
-
-    def _remember(self, key: TipSetKey, state: TipsetState) -> None:
-        with self._cache_lock:
-            self._cache[key] = state
-            self._cache.move_to_end(key)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-
     def state_of(self, ts: TipSet) -> TipsetState:
         """The state after ts's messages (the ParentStateRoot and ParentMessageReceipts of its children).
 
         Raises what execution raises (chain/vm/tipset_apply.py ImplicitMessageFailed, a missing block)
         when the state cannot be computed; nothing is cached then.
         """
-        found = self._cached(ts.key)
+        found = self._cache.get(ts.key)
         if found is not None:
             return found
         with self._compute_lock:
-            found = self._cached(ts.key)
+            found = self._cache.get(ts.key)
             if found is not None:
                 return found
             state = self._load_indexed(ts) or self._compute(ts)
-            self._remember(ts.key, state)
+            self._cache.put(ts.key, state)
             return state
 
     def _load_indexed(self, ts: TipSet) -> TipsetState | None:
