@@ -324,25 +324,15 @@ class MessagePool:
     def pending_for(self, address: Address) -> list[SignedMessage]:
         """One sender's pending messages in nonce order."""
         with self._lock:
-            try:
-                key = self._key_of(address, self._head)
-            except SenderInvalid:
-                return []
-            mset = self._pending.get(key)
-            return [] if mset is None else mset.in_nonce_order()
+            found = self._pending_of(address)
+            return [] if found is None else found[1].in_nonce_order()
 
     def get_nonce(self, address: Address) -> int:
         """The nonce of the sender's next message: past its pending ones (Lotus MpoolGetNonce)."""
         with self._lock:
             state_nonce = self._state_nonce(address, self._head)
-            try:
-                key = self._key_of(address, self._head)
-            except SenderInvalid:
-                return state_nonce
-            mset = self._pending.get(key)
-            if mset is None:
-                return state_nonce
-            return max(state_nonce, mset.next_nonce)
+            found = self._pending_of(address)
+            return state_nonce if found is None else max(state_nonce, found[1].next_nonce)
 
     def state_actor(self, address: Address) -> Actor | None:
         """The actor at address in the state after the pool's tipset."""
@@ -352,11 +342,8 @@ class MessagePool:
     def pending_summary(self, address: Address) -> tuple[int, int] | None:
         """(next nonce, what the pending messages may cost) of a sender with pending messages."""
         with self._lock:
-            try:
-                mset = self._pending.get(self._key_of(address, self._head))
-            except SenderInvalid:
-                return None
-            return None if mset is None else (mset.next_nonce, mset.required)
+            found = self._pending_of(address)
+            return None if found is None else (found[1].next_nonce, found[1].required)
 
     def min_gas_for(self, msg: Message | SignedMessage) -> int:
         """The gas storing msg on chain costs (the pricelist's OnChainMessage)."""
@@ -369,14 +356,20 @@ class MessagePool:
         with self._lock:
             self._remove(sender, nonce, applied)
 
-    def _remove(self, sender: Address, nonce: int, applied: bool) -> None:
+    def _pending_of(self, sender: Address) -> tuple[Address, MsgSet] | None:
+        """The sender's key address and its pending messages at the head; None when it has none."""
         try:
             key = self._key_of(sender, self._head)
         except SenderInvalid:
-            return
+            return None
         mset = self._pending.get(key)
-        if mset is None:
+        return None if mset is None else (key, mset)
+
+    def _remove(self, sender: Address, nonce: int, applied: bool) -> None:
+        found = self._pending_of(sender)
+        if found is None:
             return
+        key, mset = found
         dropped = mset.remove(nonce, applied)
         if dropped is not None:
             self._size -= 1
@@ -451,13 +444,10 @@ class MessagePool:
     def _drop_stale(self, senders: Iterable[Address]) -> None:
         """Drop pending messages whose nonce the sender's state nonce has passed: never includable."""
         for sender in senders:
-            try:
-                key = self._key_of(sender, self._head)
-            except SenderInvalid:
+            found = self._pending_of(sender)
+            if found is None:
                 continue
-            mset = self._pending.get(key)
-            if mset is None:
-                continue
+            key, mset = found
             state_nonce = self._state_nonce(key, self._head)
             for nonce in [n for n in mset.msgs if n < state_nonce]:
                 self._remove(key, nonce, applied=True)
