@@ -25,6 +25,7 @@ from typing import Protocol
 
 from proofs import fr32
 from proofs.merkle import NODE_SIZE, hash_level_python, hash_node
+from proofs.native import native_function
 
 MIN_PIECE_SIZE = 128
 MAX_HEIGHT = 64  # 32 * 2^64 bytes: far beyond any sector, and it bounds every loop over heights
@@ -136,16 +137,7 @@ def _check_subtree_input(data: Buffer) -> None:
         raise PieceError(f"a piece subtree needs 127 * 2^k bytes, got {len(data)}")
 
 
-def _load_native() -> Callable[[Buffer], bytes] | None:
-    try:
-        from proofs import _native  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    fn: Callable[[Buffer], bytes] = _native.fr32_subtree_root
-    return fn
-
-
-_native_subtree_root = _load_native()
+_native_subtree_root: Callable[[Buffer], bytes] | None = native_function("fr32_subtree_root")
 
 
 def native_available() -> bool:

@@ -11,6 +11,8 @@ fallback, and tests check that both agree.
 
 from collections.abc import Callable
 
+from proofs.native import native_function
+
 UNPADDED_BLOCK = 127
 PADDED_BLOCK = 128
 _ELEMENT_BITS = 254
@@ -76,31 +78,24 @@ def unpad_python(data: bytes) -> bytes:
     return bytes(out)
 
 
-def _load_native() -> tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]] | None:
-    try:
-        from proofs import _native  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return _native.fr32_pad, _native.fr32_unpad
-
-
-_native_fns = _load_native()
+_native_pad: Callable[[bytes], bytes] | None = native_function("fr32_pad")
+_native_unpad: Callable[[bytes], bytes] | None = native_function("fr32_unpad")
 
 
 def pad(data: bytes) -> bytes:
     """fr32-pad data (a multiple of 127 bytes) into a multiple of 128 bytes."""
-    if _native_fns is None:
+    if _native_pad is None:
         return pad_python(data)
     if len(data) % UNPADDED_BLOCK:
         raise Fr32Error(f"fr32 padding needs a multiple of 127 bytes, got {len(data)}")
-    return _native_fns[0](data)
+    return _native_pad(data)
 
 
 def unpad(data: bytes) -> bytes:
     """Undo fr32 padding (a multiple of 128 bytes); Fr32Error if data is not fr32-padded."""
-    if _native_fns is None:
+    if _native_unpad is None:
         return unpad_python(data)
     try:
-        return _native_fns[1](data)
+        return _native_unpad(data)
     except ValueError as exc:
         raise Fr32Error(str(exc)) from None

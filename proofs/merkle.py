@@ -11,6 +11,8 @@ where it was built and this module's pure-Python loop otherwise. Both give ident
 import hashlib
 from collections.abc import Callable, Sequence
 
+from proofs.native import native_function
+
 NODE_SIZE = 32
 
 
@@ -35,16 +37,7 @@ def hash_level_python(level: bytes) -> bytes:
     return bytes(out)
 
 
-def _load_native() -> Callable[[bytes], bytes] | None:
-    try:
-        from proofs import _native  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    fn: Callable[[bytes], bytes] = _native.hash_level
-    return fn
-
-
-_native_hash_level = _load_native()
+_native_hash_level: Callable[[bytes], bytes] | None = native_function("hash_level")
 hash_level: Callable[[bytes], bytes] = _native_hash_level or hash_level_python
 
 
@@ -103,16 +96,7 @@ def root_from_path_python(leaf: bytes, index: int, path: Sequence[bytes]) -> byt
     return node
 
 
-def _load_native_path() -> Callable[[bytes, int, bytes], bytes] | None:
-    try:
-        from proofs import _native  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    fn: Callable[[bytes, int, bytes], bytes] | None = getattr(_native, "root_from_path", None)
-    return fn
-
-
-_native_root_from_path = _load_native_path()
+_native_root_from_path: Callable[[bytes, int, bytes], bytes] | None = native_function("root_from_path")
 
 
 def root_from_path(leaf: bytes, index: int, path: Sequence[bytes]) -> bytes:
