@@ -37,8 +37,6 @@ on top of the genesis). The group hash of such a one-signer chain is `single_sig
 import hashlib
 import secrets
 import struct
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Annotated, Any, Final, Protocol, Self
 
@@ -48,6 +46,7 @@ from blspy import PrivateKey as BlsSecret
 from chain.consensus.beacon import InvalidBeaconEntry
 from chain.encoding.errors import DecodeError
 from chain.encoding.schema import BytesKind, Int64, IntKind, LotusJson, Name, kind_name
+from chain.store.lru import Lru
 from chain.types.beacon import BeaconEntry
 
 CHAINED_SCHEME: Final = "pedersen-bls-chained"
@@ -231,9 +230,7 @@ class DrandBeacon:
         self.genesis_time = genesis_time
         self.block_delay = block_delay
         self.entries = entries
-        self._cache_size = cache_size
-        self._verified: OrderedDict[int, bytes] = OrderedDict()
-        self._lock = threading.Lock()
+        self._verified: Lru[int, bytes] = Lru(cache_size)  # round -> its signature
 
     @property
     def chain_hash(self) -> bytes:
@@ -307,16 +304,11 @@ class DrandBeacon:
             )
 
     def _known(self, round_: int) -> bytes | None:
-        with self._lock:
-            return self._verified.get(round_)
+        return self._verified.get(round_)
 
     def remember(self, entry: BeaconEntry) -> None:
         """Record an entry as verified (its signature checked against its predecessor's)."""
-        with self._lock:
-            self._verified[entry.round] = entry.data
-            self._verified.move_to_end(entry.round)
-            while len(self._verified) > self._cache_size:
-                self._verified.popitem(last=False)
+        self._verified.put(entry.round, entry.data)
 
 
 class DrandKey:
