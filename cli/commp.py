@@ -77,7 +77,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None, console: Console | 
         sys.stderr.write(f"filpy commp: --threads must be at least 1, got {args.threads}\n")
         return 2
     if not path.is_file():
-        sys.stderr.write(f"filpy commp: {path}: no such file\n")
+        # A directory (or a socket, a fifo) exists: "no such file" would send the user looking for it.
+        what = "no such file" if not path.exists() else "is a directory" if path.is_dir() else "not a file"
+        sys.stderr.write(f"filpy commp: {path}: {what}\n")
         return 1
     if console is None and not args.no_progress:
         console = Console(stderr=True)

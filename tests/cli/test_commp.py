@@ -98,5 +98,6 @@ def test_missing_file_and_bad_threads(tmp_path: Path, capsys: pytest.CaptureFixt
     assert cli.main(["commp", str(tmp_path / "absent")]) == 1
     assert "no such file" in capsys.readouterr().err
     assert cli.main(["commp", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"filpy commp: {tmp_path}: is a directory\n"
     assert cli.main(["commp", "--threads", "0", str(tmp_path)]) == 2
     assert "--threads must be at least 1" in capsys.readouterr().err
