@@ -3,6 +3,7 @@ quietly."""
 
 import importlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -43,6 +44,33 @@ def test_log_lines_are_key_value_or_json(capsys: pytest.CaptureFixture[str]) -> 
     structlog.get_logger("t").debug("shown", piece="baga")
     text = capsys.readouterr().err
     assert "event='shown'" in text and "level='debug'" in text and "piece='baga'" in text
+
+
+def test_library_log_records_are_rendered_as_the_nodes(capsys: pytest.CaptureFixture[str]) -> None:
+    # py-libp2p logs through the standard library, e.g. a multi-line error when a peer does not speak
+    # gossipsub: it must come out as one of the node's lines, not as bare text between them. Its import
+    # leaves its `libp2p` logger without handlers and not propagating, so Python hands the records to
+    # the last-resort handler; a logger of the test's own, set up the same way, stands for it.
+    parent = logging.getLogger("filpy-test-libp2p")
+    parent.handlers.clear()
+    parent.propagate = False
+    library = logging.getLogger("filpy-test-libp2p.host.basic_host")
+    logs.configure(json=True, level="info")
+    library.error("Failed to open stream to peer X:\n  Error: protocols not supported")
+    library.info("below the libraries' default level: dropped")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["level"] == "error" and record["logger"] == "filpy-test-libp2p.host.basic_host"
+    assert record["event"] == "Failed to open stream to peer X:\n  Error: protocols not supported"
+    assert "timestamp" in record
+    logs.configure(json=False, level="info")  # configuring again replaces the handler: one line each
+    library.warning("twice?")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "level='warning'" in lines[0] and "event='twice?'" in lines[0]
+    logs.configure(json=False, level="error")
+    library.warning("quieter --log-level")
+    assert capsys.readouterr().err == ""
 
 
 # Packages a bare `import cli.main` (and so `filpy --help`) must not pull in: filpy's own layers
