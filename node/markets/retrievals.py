@@ -215,12 +215,18 @@ class Retrievals:
 
 
 def _export(source: Path, root: CID, out: Path, car: bool) -> None:
+    if out.is_dir():  # refused before anything is written, in words rather than a rename's errno
+        raise IsADirectoryError(f"{out} is a directory: name the file to write")
     partial = out.with_name(f".{out.name}.partial")
-    if car:
-        shutil.copyfile(source, partial)
-    else:
-        with source.open("rb") as f:
-            blocks = dict(CarReader(f))
-        with partial.open("w+b") as f:
-            export_file(blocks.get, root, f)
-    partial.replace(out)
+    try:
+        if car:
+            shutil.copyfile(source, partial)
+        else:
+            with source.open("rb") as f:
+                blocks = dict(CarReader(f))
+            with partial.open("w+b") as f:
+                export_file(blocks.get, root, f)
+        partial.replace(out)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # whole or not at all: no .partial left beside out
+        raise

@@ -114,3 +114,23 @@ def test_a_crash_between_car_and_record_is_cleaned_up(tmp_path: Path, car: tuple
 def import_root(path: Path) -> CID:
     with path.open("rb") as stream:
         return CarReader(stream).roots[0]
+
+
+def test_an_export_is_written_whole_or_not_at_all(tmp_path: Path, car: tuple[Path, bytes]) -> None:
+    # ClientExport (`filpy client retrieve ROOT OUT`) to a directory is refused in words, and an export
+    # that fails leaves no `.OUT.partial` beside OUT.
+    from node.markets.retrievals import _export
+
+    car_path, data = car
+    with car_path.open("rb") as f:
+        root = CarReader(f).roots[0]
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(IsADirectoryError, match="out is a directory: name the file to write"):
+        _export(car_path, root, out_dir, False)
+    with pytest.raises(OSError):
+        _export(tmp_path / "missing.car", root, tmp_path / "file.out", True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "file.car", "out"]
+    _export(car_path, root, tmp_path / "file.out", False)
+    assert (tmp_path / "file.out").read_bytes() == data
+    assert not (tmp_path / ".file.out.partial").exists()
