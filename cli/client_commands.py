@@ -360,7 +360,7 @@ async def find(s: "Session", args: argparse.Namespace) -> None:
         right=("Size",),
     )
     if not offers:
-        s.out.line("No provider this client stored the data with offers it.")
+        s.out.line("0 offers: none of the providers this client made deals with has the data")
 
 
 async def _offer(s: "Session", root: dict[str, str], miner: str | None) -> dict[str, Any]:
