@@ -306,7 +306,8 @@ class ChainStore:
         try:
             return BlockHeader.from_bytes(data)
         except DecodeError as exc:
-            raise DecodeError(f"block header {cid}: {exc}") from None
+            # Most often another kind of object (a message's CID given for a block's): say so first.
+            raise DecodeError(f"{cid} is not a block header: {exc}") from None
 
     def load_tipset(self, key: TipSetKey) -> TipSet:
         """The tipset of exactly these blocks; TipSetNotFound if one is missing."""

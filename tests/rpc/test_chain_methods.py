@@ -55,7 +55,7 @@ async def test_head_genesis_blocks_and_tipsets(served: Served) -> None:
             await api.call("ChainGetTipSet", None)
         # a message is not a block header
         secp = mined.secp[0].cid()
-        with pytest.raises(RpcCallError, match=f"loading block {secp}"):
+        with pytest.raises(RpcCallError, match=f"loading block {secp}: {secp} is not a block header: "):
             await api.call("ChainGetBlock", {"/": str(secp)})
 
 
