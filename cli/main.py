@@ -72,13 +72,27 @@ def _chosen(argv: Sequence[str]) -> Command | None:
     return None
 
 
+class _Parser(argparse.ArgumentParser):
+    """Notes in the namespace the innermost parser that parsed (`filpy wallet balance`'s), so that an
+    argument no parser took is reported with that command's usage rather than `filpy`'s."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if not hasattr(parsed, PARSER_ATTR):  # a subcommand's parser returned first and set it
+            setattr(parsed, PARSER_ATTR, self)
+        return parsed, extras
+
+
+PARSER_ATTR: Final = "_filpy_parser"
+
+
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The parser for argv: every command is listed, but only the one argv names gets its arguments
     (which imports its module)."""
     # No abbreviations of the global options: a command's own `--log` must not read as `--log-json`.
-    parser = argparse.ArgumentParser(
-        prog="filpy", description="A Filecoin full node in Python.", allow_abbrev=False
-    )
+    parser = _Parser(prog="filpy", description="A Filecoin full node in Python.", allow_abbrev=False)
     parser.add_argument("--log-json", action="store_true", help="log JSON lines instead of key=value")
     parser.add_argument(
         "--log-level",
@@ -96,7 +110,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(args_list).parse_args(args_list)
+    args, extras = build_parser(args_list).parse_known_args(args_list)
+    innermost: argparse.ArgumentParser = getattr(args, PARSER_ATTR)
+    if extras:
+        innermost.error(f"unrecognized arguments: {' '.join(extras)}")  # exits with 2, as parse_args
+    delattr(args, PARSER_ATTR)
     from node import logs  # structlog: not needed to print help or usage errors
 
     logs.configure(json=args.log_json, level=args.log_level or "info")

@@ -210,3 +210,25 @@ def test_a_node_command_exits_without_the_interpreter_teardown(
     monkeypatch.setattr(os, "_exit", exits.append)
     cli.main([command])
     assert exits == [3]
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [
+        (["wallet", "balance", "t01000", "extra"], "filpy wallet balance"),
+        (["chain", "head", "--bogus"], "filpy chain head"),
+        (["miner", "sectors", "list", "--bogus"], "filpy miner sectors list"),
+        (["commp", "a", "extra"], "filpy commp"),
+    ],
+)
+def test_an_unknown_argument_gets_its_commands_usage(
+    argv: list[str], prog: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # argparse reports arguments no parser took from the top parser, with `filpy`'s usage: a user who
+    # mistyped a flag of `filpy chain head` was shown the list of commands instead of that command's flags.
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: {prog} [-h]")
+    assert f"{prog}: error: unrecognized arguments: {argv[-1]}\n" in err
