@@ -19,10 +19,18 @@ class _StderrHandler(logging.Handler):
     """Writes each record to the sys.stderr of the moment, as structlog's PrintLogger does above."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if _peer_lacks_protocol(record):
+            # py-libp2p logs every failed stream open as an error, also a peer's plain answer that it does
+            # not speak the protocol (a markets host has no gossipsub), which its caller handles: dropped
+            return
         try:
             sys.stderr.write(self.format(record) + "\n")
         except Exception:  # logging's contract: a handler reports its own failure and goes on
             self.handleError(record)
+
+
+def _peer_lacks_protocol(record: logging.LogRecord) -> bool:
+    return record.name.endswith("host.basic_host") and "protocols not supported" in record.getMessage()
 
 
 def configure(*, json: bool = False, level: str = "info") -> None:

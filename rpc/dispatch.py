@@ -87,11 +87,11 @@ class Dispatcher:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             if not body.strip():
-                return 500, dumps(error_object(None, INVALID_REQUEST, "Invalid request: empty body"))
+                return 500, dumps(error_object(None, INVALID_REQUEST, "invalid request: empty body"))
             return 500, dumps(error_object(None, PARSE_ERROR, f"Parse error: {exc}"))
         if type(parsed) is list:
             if not parsed:
-                return 500, dumps(error_object(None, INVALID_REQUEST, "Invalid request: empty batch"))
+                return 500, dumps(error_object(None, INVALID_REQUEST, "invalid request: empty batch"))
             out = await self.handle_batch(api, perms, parsed)
             return 200, dumps(out) if out else b""
         resp, framework = await self.handle_one(api, perms, parsed, None)

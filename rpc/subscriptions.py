@@ -121,7 +121,7 @@ class WsSession:
     async def _batch(self, items: list[Any]) -> None:
         try:
             if not items:
-                out = dumps(error_object(None, INVALID_REQUEST, "Invalid request: empty batch"))
+                out = dumps(error_object(None, INVALID_REQUEST, "invalid request: empty batch"))
             else:
                 answers = await self.dispatcher.handle_batch(self.api, self.perms, items)
                 out = dumps(answers) if answers else b""

@@ -56,13 +56,15 @@ def test_library_log_records_are_rendered_as_the_nodes(capsys: pytest.CaptureFix
     parent.propagate = False
     library = logging.getLogger("filpy-test-libp2p.host.basic_host")
     logs.configure(json=True, level="info")
-    library.error("Failed to open stream to peer X:\n  Error: protocols not supported")
+    library.error("Failed to open stream to peer X:\n  Error: stream reset")
     library.info("below the libraries' default level: dropped")
+    # a peer's answer that it does not speak a protocol is no error of this node (its caller handles it)
+    library.error("Failed to open stream to peer Y:\n  Error: protocols not supported: ['/meshsub/1.1.0']")
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1
     record = json.loads(lines[0])
     assert record["level"] == "error" and record["logger"] == "filpy-test-libp2p.host.basic_host"
-    assert record["event"] == "Failed to open stream to peer X:\n  Error: protocols not supported"
+    assert record["event"] == "Failed to open stream to peer X:\n  Error: stream reset"
     assert "timestamp" in record
     logs.configure(json=False, level="info")  # configuring again replaces the handler: one line each
     library.warning("twice?")
