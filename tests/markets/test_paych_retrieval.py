@@ -5,7 +5,6 @@ last voucher on chain; a voucher the client did not sign, or one sent twice, add
 from dataclasses import replace
 
 import pytest
-import trio
 
 from actors.paych.types import LaneState, SignedVoucher
 from chain.encoding.cid import CID
@@ -16,30 +15,12 @@ from node.markets.retrieval_payment import (
     DealProposal,
     PaymentError,
     ProviderPayments,
-    RetrievalParams,
-    client_transfer,
-    provider_transfer,
 )
 from tests.markets.conftest import Parties
 from tests.markets.devnode import CLIENT, FIL, PROVIDER, PROVIDER_KEY
+from tests.markets.transfer_pair import PARAMS, transfer
 
-PARAMS = RetrievalParams(
-    price_per_byte=2, payment_interval=100, payment_interval_increase=50, unseal_price=11
-)
 DEAL = 7
-
-
-class End:
-    """One side of an in-memory message transport."""
-
-    def __init__(self, out: trio.MemorySendChannel[object], into: trio.MemoryReceiveChannel[object]) -> None:
-        self.out, self.into = out, into
-
-    async def send(self, message: object) -> None:
-        await self.out.send(message)
-
-    async def receive(self) -> object:
-        return await self.into.receive()
 
 
 async def test_a_paid_retrieval_pays_through_the_channel(parties: Parties) -> None:
@@ -47,24 +28,9 @@ async def test_a_paid_retrieval_pays_through_the_channel(parties: Parties) -> No
     channel = await parties.open_channel(FIL)
     lane = await client.paych.allocate_lane(channel)
     data = bytes(range(256)) * 2
-    to_client_send, to_client_recv = trio.open_memory_channel[object](100)
-    to_provider_send, to_provider_recv = trio.open_memory_channel[object](100)
     gate = ProviderPayments(DealProposal(CID.parse("bafkqaaa"), DEAL, PARAMS), payment_check(provider.paych))
     payer = ClientPayments(PARAMS, voucher_source(client.paych, channel, lane, DEAL), max_total=FIL)
-    got = bytearray()
-
-    async def sink(chunk: bytes) -> None:
-        got.extend(chunk)
-
-    async def chunks():  # type: ignore[no-untyped-def]
-        for at in range(0, len(data), 70):
-            yield data[at : at + 70]
-
-    with trio.fail_after(60):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(provider_transfer, gate, chunks(), End(to_client_send, to_provider_recv))
-            await client_transfer(payer, End(to_provider_send, to_client_recv), sink)
-    assert bytes(got) == data
+    assert await transfer(gate, payer, data, seconds=60) == data
     total = PARAMS.unseal_price + PARAMS.price_per_byte * len(data)
     assert gate.funds_received == payer.paid == total
     stored = await provider.paych.list_vouchers(channel)

@@ -1,8 +1,6 @@
 """Paid retrieval: go-fil-markets' interval arithmetic, the provider pausing until paid, the client
 paying only for what it received (with a fake voucher source in place of the payment channel manager)."""
 
-from functools import partial
-
 import pytest
 import trio
 
@@ -17,15 +15,11 @@ from node.markets.retrieval_payment import (
     PaymentError,
     ProviderPayments,
     RetrievalParams,
-    client_transfer,
-    provider_transfer,
 )
+from tests.markets.transfer_pair import PARAMS, transfer
 
 CHANNEL = Address.new_id(1234)
 ROOT = CID.parse("bafkqaaa")
-PARAMS = RetrievalParams(
-    price_per_byte=2, payment_interval=100, payment_interval_increase=50, unseal_price=11
-)
 
 
 def test_interval_arithmetic_matches_go_fil_markets() -> None:
@@ -43,25 +37,6 @@ def test_interval_arithmetic_matches_go_fil_markets() -> None:
     assert free.outstanding(0, 10**9, last=True) == 0
 
 
-class Pipe:
-    """One direction of an in-memory message transport."""
-
-    def __init__(self) -> None:
-        self.send_side, self.receive_side = trio.open_memory_channel[object](100)
-
-
-class End:
-    def __init__(self, out: Pipe, into: Pipe, log: list[object]) -> None:
-        self.out, self.into, self.log = out, into, log
-
-    async def send(self, message: object) -> None:
-        self.log.append(message)
-        await self.out.send_side.send(message)
-
-    async def receive(self) -> object:
-        return await self.into.receive_side.receive()
-
-
 def voucher(amount: int, lane: int = 0) -> SignedVoucher:
     """An unsigned voucher: the fake check below stands for the manager's."""
     return SignedVoucher(CHANNEL, 0, 0, b"", None, lane, 1, amount, 0)
@@ -76,9 +51,7 @@ async def run(
     lanes: tuple[int, ...] = (0,),
     stall_after: int | None = None,
 ) -> tuple[bytes, list[object], list[int]]:
-    to_client, to_provider = Pipe(), Pipe()
     log: list[object] = []
-    provider_end, client_end = End(to_client, to_provider, log), End(to_provider, to_client, log)
     proposal = DealProposal(ROOT, 7, PARAMS)
     redeemed: list[int] = []
 
@@ -101,20 +74,9 @@ async def run(
         lane = lanes[min(len(redeemed), len(lanes) - 1)]
         return DealPayment(7, CHANNEL, voucher(paid_total, lane))
 
-    got = bytearray()
-
-    async def sink(chunk: bytes) -> None:
-        got.extend(chunk)
-
-    async def chunks():  # type: ignore[no-untyped-def]
-        for at in range(0, len(data), 70):
-            yield data[at : at + 70]
-
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(partial(provider_transfer, payment_timeout=0.5), gate, chunks(), provider_end)
-            await client_transfer(ClientPayments(PARAMS, voucher_for, max_total), client_end, sink)
-    return bytes(got), log, redeemed
+    payer = ClientPayments(PARAMS, voucher_for, max_total)
+    got = await transfer(gate, payer, data, seconds=10, log=log, payment_timeout=0.5)
+    return got, log, redeemed
 
 
 async def test_the_transfer_pauses_at_each_interval_until_paid() -> None:
