@@ -3,90 +3,43 @@ SIGTERM and SIGINT stop everything in reverse order within 5 s, a service failin
 running stops the others and the process exits non-zero with a message naming it, a stuck service ends
 the process at the deadline. In-process tests cover request_stop (the Shutdown RPC's path)."""
 
-import json
 import os
-import selectors
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
 from node.daemon import ServiceFailed, ServiceRunner, ServiceStartError, TaskStatus
+from tests.processes import JsonLinesChild, killed_at_end
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-class Child:
-    """A toy node in a child process; its JSON log lines read with a deadline."""
+class Child(JsonLinesChild):
+    """A toy node in a child process; its JSON log lines (stderr) read with a deadline."""
 
     def __init__(self, scenario: str, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.node.daemon_toys", scenario, *args],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        self.events: list[dict[str, Any]] = []
-        self._buffer = b""
+        super().__init__([sys.executable, "-m", "tests.node.daemon_toys", scenario, *args], on_stderr=True)
 
-    def _read(self, timeout: float) -> bool:
-        """Read what the child wrote within timeout; False at end of output."""
-        assert self.proc.stderr is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.proc.stderr, selectors.EVENT_READ)
-            if not selector.select(timeout):
-                return True
-        chunk = os.read(self.proc.stderr.fileno(), 65536)
-        if not chunk:
-            return False
-        self._buffer += chunk
-        *lines, self._buffer = self._buffer.split(b"\n")
-        for line in lines:
-            if line.strip():
-                self.events.append(json.loads(line))
-        return True
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self.records
 
     def wait_for(self, event: str, service: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
         """The first log record of event (for service, if given), waiting for it up to timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for record in self.events:
-                if record["event"] == event and service in (None, record.get("service")):
-                    return record
-            if not self._read(max(0.0, deadline - time.monotonic())):
-                break
-        raise AssertionError(f"no {event!r} within {timeout} s; got {self.events}")
-
-    def finish(self, timeout: float = 30.0) -> int:
-        """Wait for the exit, reading the rest of the output; the exit code."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self._read(max(0.0, deadline - time.monotonic())):
-            pass
-        return self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        return self.first(
+            lambda r: r["event"] == event and service in (None, r.get("service")), timeout, repr(event)
+        )
 
     def logged(self, event: str) -> list[str]:
         return [r["service"] for r in self.events if r["event"] == event]
 
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
-
 
 @pytest.fixture
 def child() -> Iterator[list[Child]]:
-    started: list[Child] = []
-    yield started
-    for each in started:
-        each.kill()
+    yield from killed_at_end(Child.kill)
 
 
 def start(children: list[Child], scenario: str, *args: str) -> Child:

@@ -2,13 +2,7 @@
 points of the pipeline, then a restart that runs to the end: the sector resumes where it was each time,
 is sealed once, and is pre-committed and proven by exactly one message each."""
 
-import json
-import os
-import selectors
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,63 +15,27 @@ from chain.stmgr import miners as miner_queries
 from chain.types.address import Address
 from chain.vm.exitcode import ExitCode
 from node.sealing.states import HAPPY_PATH
+from tests.processes import JsonLinesChild, killed_at_end
 from tests.sealing.devnet import Devnet
 
-ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 120.0
 
 
-class Node:
-    """The node process; its JSON lines read with a deadline."""
+class Node(JsonLinesChild):
+    """The node process; its JSON lines (stdout) read with a deadline."""
 
     def __init__(self, repo: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.sealing.sealing_node", str(repo)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        self.lines: list[dict[str, Any]] = []
-        self._buffer = b""
-
-    def _read(self, timeout: float) -> bool:
-        assert self.proc.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.proc.stdout, selectors.EVENT_READ)
-            if not selector.select(timeout):
-                return True
-        chunk = os.read(self.proc.stdout.fileno(), 65536)
-        if not chunk:
-            return False
-        self._buffer += chunk
-        *lines, self._buffer = self._buffer.split(b"\n")
-        self.lines.extend(json.loads(line) for line in lines if line.strip())
-        return True
+        super().__init__([sys.executable, "-m", "tests.sealing.sealing_node", str(repo)], on_stderr=False)
 
     def wait_for(self, key: str, value: object = None) -> dict[str, Any]:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            for line in self.lines:
-                if key in line and value in (None, line[key]):
-                    return line
-            if not self._read(max(0.0, deadline - time.monotonic())):
-                break
-        raise AssertionError(f"no {key}={value!r} within {TIMEOUT} s; got {self.lines}")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        return self.first(
+            lambda line: key in line and value in (None, line[key]), TIMEOUT, f"{key}={value!r}"
+        )
 
 
 @pytest.fixture
 def nodes() -> Iterator[list[Node]]:
-    started: list[Node] = []
-    yield started
-    for node in started:
-        node.kill()
+    yield from killed_at_end(Node.kill)
 
 
 @pytest.mark.slow
