@@ -7,12 +7,14 @@ saying where it looked: a CI whose vectors are not where it thinks must not pass
 
 import json
 import os
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 _REPO = Path(__file__).resolve().parent.parent
+H = TypeVar("H")
 
 
 def vectors_dir() -> Path:
@@ -68,3 +70,20 @@ def cases(name: str, key: str = "cases") -> list[Any]:
         pytest.param(case, id=f"{name}:{key}:{i}" if key != "cases" else f"{name}:{i}")
         for i, case in enumerate(data[key])
     ]
+
+
+def nested_cases(name: str, key: str, items: Callable[[Any], Iterable[tuple[object, Any]]]) -> list[Any]:
+    """One pytest param per (id, case) that items finds in a vectors file's data[key], with the id
+    'file:key:id' (for cases not listed directly under key); skipped as `cases` when the set lacks it."""
+    data = load(name)
+    if data is None:
+        return cases(name, key)
+    return [pytest.param(case, id=f"{name}:{key}:{sub}") for sub, case in items(data[key])]
+
+
+def handler_for(handlers: Mapping[str, H], name: str, what: str) -> H:
+    """The handler of the first key that begins a case's name (the vectors name their cases as the
+    Go and Rust tests they come from do)."""
+    handler = next((fn for prefix, fn in handlers.items() if name.startswith(prefix)), None)
+    assert handler is not None, f"no handler for {what} case {name!r}"
+    return handler

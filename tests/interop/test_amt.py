@@ -10,7 +10,7 @@ from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.state.amt import LEGACY_MAX_INDEX, MAX_INDEX, Amt
 from chain.store.blockstore import MemoryBlockstore, put_cbor
-from tests.vectors import cases
+from tests.vectors import cases, handler_for
 
 
 def _legacy(case: dict[str, Any]) -> bool:
@@ -199,10 +199,7 @@ _HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {
 
 @pytest.mark.parametrize("case", cases("ref/amt.json"))
 def test_root_cid_case(case: dict[str, Any]) -> None:
-    name = case["name"]
-    handler = next((fn for prefix, fn in _HANDLERS.items() if name.startswith(prefix)), None)
-    assert handler is not None, f"no handler for AMT case {name!r}"
-    handler(case)
+    handler_for(_HANDLERS, case["name"], "AMT")(case)
 
 
 def _bad_bitfield(store: MemoryBlockstore) -> CID:

@@ -19,7 +19,7 @@ from chain.encoding.commcid import (
 from chain.encoding.errors import DecodeError
 from chain.encoding.multihash import SHA2_256, Multihash
 from proofs import commp
-from tests.vectors import cases, load
+from tests.vectors import cases, require
 
 
 def payload(case: dict[str, Any]) -> bytes:
@@ -189,18 +189,14 @@ def test_zero_piece_commitment_table(entry: dict[str, Any]) -> None:
 
 
 def test_zero_piece_commitment_small_levels_from_data() -> None:
-    table = load("ref/commd.json")
-    if table is None:
-        pytest.skip("ref/commd.json not present")
+    table = require("ref/commd.json")
     for entry in table["zero_piece_commitments"][:8]:
         data = bytes(entry["unpadded_size"])
         assert commp.commp_of_bytes(data, native=False).commitment.hex() == entry["commP_hex"]
 
 
 def _commd_case(name_part: str) -> dict[str, Any]:
-    data = load("ref/commd.json")
-    if data is None:
-        pytest.skip("ref/commd.json not present")
+    data = require("ref/commd.json")
     return next(c for c in data["cases"] if name_part in c["name"])
 
 

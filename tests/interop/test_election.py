@@ -15,13 +15,11 @@ from chain.consensus.expected import (
     election_lambda,
     expneg,
 )
-from tests.vectors import cases, load
+from tests.vectors import cases, require
 
 
 def test_constants() -> None:
-    data = load("ref/election.json")
-    if data is None:
-        pytest.skip("ref/election.json not in the vectors set")
+    data = require("ref/election.json")
     constants = data["constants"]
     assert constants["precision_bits"] == PRECISION
     assert constants["blocks_per_epoch (ExpectedLeadersPerEpoch)"] == BLOCKS_PER_EPOCH

@@ -1,6 +1,6 @@
 """ref/hamt.json: HAMT root CIDs, hash-bit reads and node validation as ref-fvm and go-hamt-ipld give them."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -11,7 +11,7 @@ from chain.encoding.errors import DecodeError
 from chain.encoding.varint import encode_uvarint
 from chain.state.hamt import Hamt, HashBits, MaxDepthError, encode_bitfield, identity_hash, sha256_hash
 from chain.store.blockstore import Blockstore, MemoryBlockstore
-from tests.vectors import cases, load
+from tests.vectors import cases, handler_for, nested_cases
 
 
 class CountingStore(MemoryBlockstore):
@@ -220,10 +220,7 @@ _HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {
 
 @pytest.mark.parametrize("case", cases("ref/hamt.json"))
 def test_root_cid_case(case: dict[str, Any]) -> None:
-    name = case["name"]
-    handler = next((fn for prefix, fn in _HANDLERS.items() if name.startswith(prefix)), None)
-    assert handler is not None, f"no handler for HAMT case {name!r}"
-    handler(case)
+    handler_for(_HANDLERS, case["name"], "HAMT")(case)
 
 
 @pytest.mark.parametrize("case", cases("ref/hamt.json", "hash_bits_cases"))
@@ -264,18 +261,11 @@ def test_hash_bits_case(case: dict[str, Any]) -> None:
         pytest.fail(f"no handler for hash-bits case {name!r}")
 
 
-def _bitfield_cases() -> list[Any]:
-    data = load("ref/hamt.json")
-    if data is None:
-        return cases("ref/hamt.json", "bitfield_cbor_cases")
-    return [
-        pytest.param(item, id=f"ref/hamt.json:bitfield_cbor_cases:{i}:{j}")
-        for i, group in enumerate(data["bitfield_cbor_cases"])
-        for j, item in enumerate(group["cases"])
-    ]
+def _in_groups(groups: list[dict[str, Any]]) -> Iterable[tuple[object, Any]]:
+    return ((f"{i}:{j}", item) for i, group in enumerate(groups) for j, item in enumerate(group["cases"]))
 
 
-@pytest.mark.parametrize("item", _bitfield_cases())
+@pytest.mark.parametrize("item", nested_cases("ref/hamt.json", "bitfield_cbor_cases", _in_groups))
 def test_node_bitfield_cbor(item: dict[str, Any]) -> None:
     bitmap = sum(1 << bit for bit in item["bits_set"])
     encoded = dagcbor.encode(encode_bitfield(bitmap))
@@ -286,17 +276,9 @@ def test_node_bitfield_cbor(item: dict[str, Any]) -> None:
 ROOT_CID = "bafy2bzaceab7vkg5c3zti7ebqensb3onksjkc4wwktkiledkezgvnbvzs4cti"
 
 
-def _malformed_cases() -> list[Any]:
-    data = load("ref/hamt.json")
-    if data is None:
-        return cases("ref/hamt.json", "malformed_node_cases")
-    return [
-        pytest.param(item, id=f"ref/hamt.json:malformed_node_cases:{i}")
-        for i, item in enumerate(data["malformed_node_cases"]["cases"])
-    ]
-
-
-@pytest.mark.parametrize("item", _malformed_cases())
+@pytest.mark.parametrize(
+    "item", nested_cases("ref/hamt.json", "malformed_node_cases", lambda d: enumerate(d["cases"]))
+)
 def test_malformed_node(item: dict[str, Any]) -> None:
     store = MemoryBlockstore()
     root = CID.parse(ROOT_CID)
