@@ -4,7 +4,6 @@ the bound, a stale pid file naming another process). Every process started here 
 a finally. (`up` with real daemons: tests/e2e/test_testnet.py.)"""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,18 +15,12 @@ import pytest
 import cli.testnet
 from cli import main as cli_main
 from node.testnet import read_testnet
+from tests.processes import kill_by_pid, killed_at_end
 
 
 @pytest.fixture
 def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    try:
-        yield started
-    finally:
-        for proc in started:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+    yield from killed_at_end(kill_by_pid)
 
 
 def fake_daemon(repo: Path, *, ignore_term: bool) -> subprocess.Popen[bytes]:

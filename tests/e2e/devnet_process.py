@@ -16,6 +16,7 @@ from typing import Any, Final
 import trio
 
 from rpc.client import HttpClient, endpoint_from_multiaddr
+from tests.processes import kill_by_pid, killed_at_end
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 START_TIMEOUT: Final = 60.0
@@ -82,9 +83,7 @@ class DevnetProcess:
 
     def kill(self) -> None:
         """Stop it by its PID if it still runs (a test's finally)."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        kill_by_pid(self.proc)
 
     def _tail(self) -> str:
         lines = self.stderr_path.read_text(errors="replace").splitlines()[-20:]
@@ -94,10 +93,7 @@ class DevnetProcess:
 def running_devnets() -> Iterator[list[DevnetProcess]]:
     """The devnets a test starts (with start), each killed by its PID when the test ends, passed or not:
     the `processes` fixture of tests/e2e/conftest.py."""
-    started: list[DevnetProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
+    yield from killed_at_end(DevnetProcess.kill)
 
 
 def start(processes: list[DevnetProcess], repo: Path, *args: str) -> tuple[DevnetProcess, str]:

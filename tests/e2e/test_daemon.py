@@ -7,7 +7,6 @@ one it holds the slasher runs among the node's services. Driven through the CLI 
 process stopped by its PID."""
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -28,6 +27,7 @@ from node.keystore import Keystore
 from node.wallet import Wallet
 from rpc.client import HttpClient, endpoint_from_multiaddr
 from tests.e2e.devnet_process import ROOT
+from tests.processes import kill_by_pid, killed_at_end
 
 WAIT: Final = 60.0
 
@@ -45,12 +45,7 @@ def filpy(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def daemons() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+    yield from killed_at_end(kill_by_pid)
 
 
 def start(daemons: list[subprocess.Popen[bytes]], repo: Path, log: Path, *args: str) -> str:

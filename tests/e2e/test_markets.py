@@ -29,7 +29,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, Final
@@ -45,7 +45,7 @@ from node.repo import Repo
 from proofs.commp import commp_of_bytes
 from proofs.pip import PieceInclusionProof, verify_piece_inclusion
 from rpc.client import endpoint_from_multiaddr, full_method_name
-from tests.e2e.devnet_process import ROOT, DevnetProcess
+from tests.e2e.devnet_process import ROOT, DevnetProcess, start
 from tests.interop.js_env import JS_DIR, node_with_packages
 
 pytestmark = pytest.mark.slow  # two devnets, a miner created, three sectors sealed
@@ -68,21 +68,6 @@ STAGE_ORDER: Final = (
 )
 STATE_RANK: Final = {StorageDealStatus[name].value: rank for rank, name in enumerate(STAGE_ORDER)}
 FAILED: Final = {11: "StorageDealFailing", 26: "StorageDealError", 1: "StorageDealProposalRejected"}
-
-
-@pytest.fixture
-def processes() -> Iterator[list[DevnetProcess]]:
-    started: list[DevnetProcess] = []
-    yield started
-    for proc in started:
-        proc.kill()
-
-
-def start(processes: list[DevnetProcess], repo: Path, *args: str) -> DevnetProcess:
-    proc = DevnetProcess(repo, *args)
-    processes.append(proc)
-    proc.wait_ready()
-    return proc
 
 
 def filpy(repo: Path, *args: str, json_out: bool = False) -> Any:
@@ -236,7 +221,7 @@ def test_one_mib_file_stored_with_an_8mib_miner_proven_and_retrieved(
     tmp_path: Path, processes: list[DevnetProcess]
 ) -> None:
     repo = tmp_path / "devnet"
-    node = start(processes, repo, "--block-delay", "1")
+    node, _ = start(processes, repo, "--block-delay", "1")
     worker = filpy(repo, "wallet", "new", "bls").strip()
     created = filpy(
         repo, "miner", "create", "--worker", worker, "--sector-size", "8MiB", "--pledge", "100", json_out=True
@@ -384,7 +369,7 @@ def test_provider_killed_while_sealing_then_active(tmp_path: Path, processes: li
     provider_addr, elsewhere = (f"/ip4/127.0.0.1/tcp/{free_port()}" for _ in range(2))
     markets = {"markets.listen": (provider_addr,), "markets.announce": (provider_addr, elsewhere)}
     Repo.open(repo, network="devnet", config=with_overrides(Config.for_network("devnet"), markets)).close()
-    node = start(processes, repo, "--block-delay", "1")
+    node, _ = start(processes, repo, "--block-delay", "1")
     (miner,) = (m["Miner"]["IDAddress"] for m in filpy(repo, "miner", "list", json_out=True))
     assert miner == GENESIS_MINER  # 2 KiB sectors: a small deal fills one, which seals at once
     provider_with_ask(repo, "2KiB", miner)
@@ -408,7 +393,7 @@ def test_provider_killed_while_sealing_then_active(tmp_path: Path, processes: li
     sector, before = until("the deal's sector pre-committing", DEAL_TIMEOUT, sealing)
     sectors_before = rpc(repo, "Filpy.SectorsList", miner)
     node.stop(signal.SIGKILL)
-    node = start(processes, repo)
+    node, _ = start(processes, repo)
 
     info = wait_active(repo, proposal)
     # the client checked the sector on chain and the provider's inclusion proof against its CommD

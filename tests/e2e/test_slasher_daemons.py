@@ -15,7 +15,6 @@ Every process is stopped by its PID in a finally, whatever happens."""
 
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from node.testnet import read_testnet
 from rpc.client import endpoint_from_multiaddr
 from tests.e2e.devnet_process import ROOT, kill_all
 from tests.e2e.test_testnet import Node, filpy, wait_for
+from tests.processes import kill_by_pid, killed_at_end
 
 pytestmark = pytest.mark.slow
 
@@ -56,14 +56,9 @@ TWIN_COMMAND: Final = (
 
 @pytest.fixture
 def twin(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
     try:
-        yield started
+        yield from killed_at_end(kill_by_pid)
     finally:
-        for proc in started:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)  # by its PID
-                proc.wait(10)
         kill_all(tmp_path / "testnet")
 
 
