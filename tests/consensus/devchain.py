@@ -220,19 +220,24 @@ class DevChain:
             chain_commit_epoch=head.height,
             chain_commit_rand=commit_rand,
         )
+        self.posts.append((epoch, address, info.index))
+        return self.worker_message(miner, MinerMethod.SubmitWindowedPoSt, params)
+
+    def worker_message(self, miner: PresealedMiner, method: int, params: object) -> SignedMessage:
+        """The miner's worker calling method of the miner actor with params, at the worker's next nonce
+        (gas enough for a proof)."""
         worker = Address.of_key(miner.worker_key)
         msg = Message(
-            to=address,
+            to=miner.id_address,
             from_=worker,
             nonce=self.nonce(worker),
             value=0,
             gas_limit=POST_GAS_LIMIT,
             gas_fee_cap=FEE_CAP,
             gas_premium=PREMIUM,
-            method=MinerMethod.SubmitWindowedPoSt,
+            method=method,
             params=encode_params(params),
         )
-        self.posts.append((epoch, address, info.index))
         return sign_message(msg, miner.worker_key)
 
     # -- blocks -----------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from typing import Final
 
 import pytest
 
-from actors.dispatch import encode_params
 from actors.miner.state import MinerState, PreCommits, Sectors
 from actors.miner.types import MinerMethod, PreCommitSectorParams, ProveCommitSectorParams
 from chain.consensus import validation as v
@@ -26,16 +25,15 @@ from chain.params import DEVNET
 from chain.store.blockstore import get_cbor
 from chain.types.address import Address
 from chain.types.beacon import BeaconEntry
-from chain.types.message import Message, SignedMessage, sign_message
+from chain.types.message import SignedMessage
 from chain.vm.exitcode import ExitCode
 from chain.vm.syscalls import sealed_cid
 from proofs import seal
 from proofs.registered import make_prover_id
-from tests.consensus.devchain import FEE_CAP, PREMIUM, DevChain, resigned
+from tests.consensus.devchain import DevChain, resigned
 from tests.consensus.drandchain import INFO, drand_beacon, drand_genesis
 
 SEAL_PROOF: Final = 5  # StackedDrg2KiBV1_1, the devnet miners' sectors
-SEAL_GAS_LIMIT: Final = 3_000_000_000
 
 
 @pytest.fixture(scope="module")
@@ -126,20 +124,7 @@ def test_on_the_mock_chain_the_seed_is_known_in_advance() -> None:
 
 
 def worker_message(dc: DevChain, method: int, params: object) -> SignedMessage:
-    presealed = dc.miners[0]
-    worker = Address.of_key(presealed.worker_key)
-    msg = Message(
-        to=presealed.id_address,
-        from_=worker,
-        nonce=dc.nonce(worker),
-        value=0,
-        gas_limit=SEAL_GAS_LIMIT,
-        gas_fee_cap=FEE_CAP,
-        gas_premium=PREMIUM,
-        method=method,
-        params=encode_params(params),
-    )
-    return sign_message(msg, presealed.worker_key)
+    return dc.worker_message(dc.miners[0], method, params)
 
 
 def include(dc: DevChain, message: SignedMessage) -> tuple[int, int]:
