@@ -10,17 +10,16 @@ from typing import Final
 import pytest
 import trio
 
+from chain.consensus.fullblock import FullBlock
 from chain.consensus.verified import CHECK_WORKER_NAME, verified
-from chain.consensus.weight import weight_of
 from chain.sync.state import SyncerState
 from chain.sync.syncer import InvalidChain, Syncer
 from chain.types.address import Address
 from chain.types.election import Ticket
 from chain.types.message import SignedMessage, sign_message
-from chain.types.tipset import TipSet
 from tests.consensus.devchain import ALICE, BOB, CAROL, DevChain
 from tests.sync.store_exchange import StoreExchange
-from tests.sync.test_syncer import MINER_A, PEER, _tampered, build, chain_of
+from tests.sync.test_syncer import MINER_A, PEER, _bad_head, _next_block, _tampered, build, chain_of
 
 HEIGHT: Final = 45  # past the devnet's finality of 20: lookbacks move with the chain
 
@@ -37,6 +36,17 @@ def _follower(peer: DevChain) -> tuple[DevChain, Syncer]:
         check_ahead_from=1,
     )
     return dc, syncer
+
+
+async def _refused_ahead(bad_chain: DevChain, bad: FullBlock, rule: str) -> Syncer:
+    """A follower's catch-up to bad_chain, checked ahead, fails with rule's InvalidChain and stops below
+    bad; its syncer."""
+    dc, syncer = _follower(bad_chain)
+    with pytest.raises(InvalidChain, match=rule):
+        await syncer.sync(bad_chain.head, [PEER], SyncerState(1))
+    assert 0 < dc.head.height < bad.header.height
+    assert syncer.checks_ahead > 0
+    return syncer
 
 
 def _checkers() -> list[multiprocessing.process.BaseProcess]:
@@ -82,12 +92,8 @@ async def test_a_bad_ticket_checked_ahead_is_refused_with_its_rule() -> None:
         return {"ticket": Ticket(key.sign(b"another input").data)}
 
     bad_chain, bad = _tampered(bad_ticket, at=24, then=3)
-    dc, syncer = _follower(bad_chain)
-    with pytest.raises(InvalidChain, match="InvalidTicket"):
-        await syncer.sync(bad_chain.head, [PEER], SyncerState(1))
+    syncer = await _refused_ahead(bad_chain, bad, "InvalidTicket")
     assert "InvalidTicket" in str(syncer.bad.get(bad.cid()))
-    assert 0 < dc.head.height < bad.header.height
-    assert syncer.checks_ahead > 0
 
 
 async def test_a_forged_message_signature_checked_ahead_is_refused_with_its_rule() -> None:
@@ -96,24 +102,11 @@ async def test_a_forged_message_signature_checked_ahead_is_refused_with_its_rule
     bad_chain = build(24)
     (msg,) = bad_chain.transfers(ALICE, Address.of_key(BOB), 1, value=7)
     forged = SignedMessage(msg.message, sign_message(msg.message, CAROL).signature)
-    bad = None
-    for epoch in range(bad_chain.head.height + 1, bad_chain.head.height + 30):
-        bad = bad_chain.produce(MINER_A, epoch, messages=[forged])
-        if bad is not None:
-            break
-    assert bad is not None and bad.secp_messages == (forged,)
-    bad_chain.chain.put_messages(bad.bls_messages, bad.secp_messages)
-    ts = TipSet((bad.header,))
-    bad_chain.chain.set_head(ts, weight_of(bad_chain.store, ts))
-    bad_chain.auto_post = False
-    for _ in range(3):
-        bad_chain.next_tipset(miners=[MINER_A])
-    dc, syncer = _follower(bad_chain)
-    with pytest.raises(InvalidChain, match="InvalidMessageSignature"):
-        await syncer.sync(bad_chain.head, [PEER], SyncerState(1))
+    bad = _next_block(bad_chain, [forged])
+    assert bad.secp_messages == (forged,)
+    _bad_head(bad_chain, bad, then=3)
+    syncer = await _refused_ahead(bad_chain, bad, "InvalidMessageSignature")
     assert "not made by the signer's key" in str(syncer.bad.get(bad.cid()))
-    assert 0 < dc.head.height < bad.header.height
-    assert syncer.checks_ahead > 0
 
 
 async def test_a_cancelled_catch_up_stops_its_worker_process() -> None:

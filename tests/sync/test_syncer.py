@@ -2,7 +2,7 @@
 (store_exchange.py): catching up from the genesis in batches, reorganising onto a heavier fork,
 refusing forks past finality, and bad blocks found in headers or at validation."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import pytest
@@ -15,6 +15,7 @@ from chain.sync.exchange import Peer
 from chain.sync.state import SyncerState, SyncStage
 from chain.sync.syncer import RETRY_PAUSES, InvalidChain, Syncer, SyncError
 from chain.types.address import Address
+from chain.types.message import SignedMessage
 from chain.types.tipset import TipSet
 from tests.consensus.devchain import ALICE, BOB, DevChain, resigned
 from tests.sync.store_exchange import StoreExchange
@@ -193,24 +194,34 @@ async def test_a_fork_past_finality_is_refused(source: DevChain) -> None:
     assert follower.state.snapshot().stage == SyncStage.ERRORED
 
 
-def _tampered(
-    change: Callable[[DevChain, FullBlock], dict[str, Any]], *, at: int, then: int
-) -> tuple[DevChain, FullBlock]:
-    """A chain whose block at the first epoch after `at` breaks a rule (re-signed by the worker), with
-    `then` valid tipsets on top of it."""
-    dc = build(at)
+def _next_block(dc: DevChain, messages: Sequence[SignedMessage] = ()) -> FullBlock:
+    """MINER_A's block at the first epoch after dc's head that it wins."""
     for epoch in range(dc.head.height + 1, dc.head.height + 30):
-        block = dc.produce(MINER_A, epoch)
+        block = dc.produce(MINER_A, epoch, messages=messages)
         if block is not None:
-            break
-    assert block is not None
-    bad = resigned(block, dc.miner(MINER_A).worker_key, **change(dc, block))
+            return block
+    raise AssertionError(f"{MINER_A} won no epoch after {dc.head.height}")
+
+
+def _bad_head(dc: DevChain, bad: FullBlock, *, then: int) -> None:
+    """bad made dc's head without validation, with `then` valid tipsets of MINER_A on top of it."""
     ts = TipSet((bad.header,))
     dc.chain.put_messages(bad.bls_messages, bad.secp_messages)
     dc.chain.set_head(ts, weight_of(dc.store, ts))
     dc.auto_post = False
     for _ in range(then):
         dc.next_tipset(miners=[MINER_A])
+
+
+def _tampered(
+    change: Callable[[DevChain, FullBlock], dict[str, Any]], *, at: int, then: int
+) -> tuple[DevChain, FullBlock]:
+    """A chain whose block at the first epoch after `at` breaks a rule (re-signed by the worker), with
+    `then` valid tipsets on top of it."""
+    dc = build(at)
+    block = _next_block(dc)
+    bad = resigned(block, dc.miner(MINER_A).worker_key, **change(dc, block))
+    _bad_head(dc, bad, then=then)
     return dc, bad
 
 
