@@ -22,7 +22,7 @@ gone when the context exits.
 """
 
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,8 @@ import trio
 
 from chain.crypto.keys import PrivateKey
 from chain.params import DEVNET, Policy
+from chain.stmgr.chain import LOOKBACK_NO_LIMIT
+from chain.stmgr.search import MsgLookup
 from chain.types.block import BlockHeader
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet
@@ -48,26 +50,9 @@ from node.preseal import PresealedMiner
 from node.wallet import Wallet
 from tests.consensus.devchain import ALICE, BOB, CAROL, genesis_of
 from tests.kit.miner import KitMiner
+from tests.polling import WAIT, wait_until
 
-WAIT: Final = 60.0  # the longest any kit wait lasts
-POLL: Final = 0.02
 ACCOUNT_KEYS: Final = (ALICE, BOB, CAROL)
-
-
-class KitTimeout(AssertionError):
-    """A kit wait did not see what it waited for in time."""
-
-
-async def wait_until(
-    condition: Callable[[], bool], *, timeout: float = WAIT, what: str = "condition"
-) -> None:
-    """Poll condition every 20 ms; KitTimeout after timeout seconds."""
-    try:
-        with trio.fail_after(timeout):
-            while not condition():
-                await trio.sleep(POLL)
-    except trio.TooSlowError:
-        raise KitTimeout(f"{what} did not happen within {timeout} s") from None
 
 
 @dataclass(eq=False)
@@ -282,6 +267,17 @@ class Ensemble:
             head = await self.mine_one(nodes)
         assert head is not None
         return head
+
+    async def mine_until_executed(self, kit: KitNode, signed: SignedMessage) -> MsgLookup:
+        """Tipsets mined (mine_one) until kit's node finds signed executed on its chain; where."""
+        with trio.fail_after(WAIT):
+            while True:
+                await self.mine_one()
+                lookup = await kit.node.run_sync(
+                    kit.node.state.search_msg, kit.head, signed.cid(), LOOKBACK_NO_LIMIT, True
+                )
+                if lookup is not None:
+                    return lookup
 
     @asynccontextmanager
     async def running(self, interval: float = 1.0, cutoff: float = 0.25) -> AsyncIterator[None]:

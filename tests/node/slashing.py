@@ -30,18 +30,9 @@ from node.preseal import PresealedMiner
 from node.slasher import ReportOutcome, Slasher
 from node.wallet import Wallet
 from tests.consensus.devchain import ALICE, BOB, CAROL, DevChain, genesis_of
+from tests.polling import wait_until
 
 REPORTER: Final = Address.of_key(CAROL)
-WAIT: Final = 60.0
-
-
-async def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    try:
-        with trio.fail_after(timeout):
-            while not condition():
-                await trio.sleep(0.01)
-    except trio.TooSlowError:
-        raise AssertionError(f"{what} did not happen within {timeout} s") from None
 
 
 @dataclass
@@ -91,10 +82,12 @@ class SlashingNode:
         return self.head
 
     async def wait_pending(self, sender: Address = REPORTER, count: int = 1) -> None:
-        await wait_until(lambda: len(self.node.mpool.pending_for(sender)) >= count, f"{count} from {sender}")
+        await wait_until(
+            lambda: len(self.node.mpool.pending_for(sender)) >= count, what=f"{count} from {sender}"
+        )
 
     async def wait_outcomes(self, count: int) -> list[ReportOutcome]:
-        await wait_until(lambda: len(self.slasher.outcomes) >= count, f"{count} outcomes")
+        await wait_until(lambda: len(self.slasher.outcomes) >= count, what=f"{count} outcomes")
         return list(self.slasher.outcomes)
 
     def balance(self, address: Address, ts: TipSet) -> int:

@@ -25,7 +25,8 @@ from node.config import SlasherConfig
 from node.slasher import Slasher, SlasherError, slasher_service
 from tests.consensus.devchain import ALICE, BOB, resigned
 from tests.kit.misbehaving import block_on, first_win, forced_block, self_send, twin_blocks
-from tests.node.slashing import REPORTER, SlashingNode, new_node, slashing_node, wait_until
+from tests.node.slashing import REPORTER, SlashingNode, new_node, slashing_node
+from tests.polling import wait_until
 
 BAN = DEVNET.consensus_fault_ineligibility_duration
 
@@ -186,14 +187,14 @@ async def test_a_forged_header_is_neither_recorded_nor_reported(tmp_path: Path) 
         block = await s.run(lambda: first_win(s.node.state, s.node.beacon, s.offender, s.head))
         forged = resigned(block, BOB, messages=block.header.parents[0])  # not the worker's signature
         s.observe(forged)
-        await wait_until(lambda: s.slasher.checked == s.slasher.received, "the forgery checked")
+        await wait_until(lambda: s.slasher.checked == s.slasher.received, what="the forgery checked")
         assert (
             len(s.slasher.filter) == 0
             or forged.header.cid().bytes not in dict(s.slasher.filter._store.items(b"e")).values()
         )
         await s.run(s.dc.apply, [block])
         s.observe(block)  # the miner's real block takes the slot: no fault with the forgery
-        await wait_until(lambda: s.slasher.checked == s.slasher.received, "the real block checked")
+        await wait_until(lambda: s.slasher.checked == s.slasher.received, what="the real block checked")
         assert not s.slasher.outcomes and not s.node.mpool.pending_for(REPORTER)
 
 
@@ -203,7 +204,7 @@ async def test_faults_too_old_are_not_reported(tmp_path: Path) -> None:
         first, second = await s.run(double_fork, s)
         await s.mine_until(first.header.height + DEVNET.chain_finality)
         s.observe(first, second)  # seen only now: a report would execute too late
-        await wait_until(lambda: s.slasher.checked == s.slasher.received, "the blocks checked")
+        await wait_until(lambda: s.slasher.checked == s.slasher.received, what="the blocks checked")
         await s.mine()
         assert not s.slasher.outcomes and not s.node.mpool.pending_for(REPORTER)
 

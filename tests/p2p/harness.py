@@ -1,6 +1,6 @@
 """Running P2P nodes in one process on 127.0.0.1, and what their sinks received."""
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -17,6 +17,7 @@ from node.p2p.host import HostOptions
 from node.p2p.identity import MemoryIdentity, load_or_create_identity
 from node.p2p.protocols import PeerID
 from node.p2p.service import P2PNode
+from tests.polling import wait_until
 
 
 @dataclass
@@ -77,18 +78,6 @@ async def running(*nodes: P2PNode) -> AsyncIterator[None]:
 async def connect(a: P2PNode, b: P2PNode) -> None:
     with trio.fail_after(10):
         await a.host.connect(b.host.addrs_listen())
-
-
-async def wait_until(
-    condition: Callable[[], bool], *, timeout: float = 10.0, what: str = "condition"
-) -> None:
-    """Poll condition every 20 ms; fail the test after timeout seconds."""
-    try:
-        with trio.fail_after(timeout):
-            while not condition():
-                await trio.sleep(0.02)
-    except trio.TooSlowError:
-        raise AssertionError(f"{what} did not happen within {timeout} s") from None
 
 
 async def wait_meshed(nodes: Sequence[P2PNode]) -> None:

@@ -11,7 +11,6 @@ import trio
 
 from chain.chainstore.reorg import APPLY, CURRENT, REVERT, HeadChange
 from chain.consensus.fullblock import FullBlock
-from chain.consensus.producer import produce_block
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.mpool.push import message_to_push
 from chain.sync.state import SyncStage
@@ -19,8 +18,9 @@ from chain.types.address import Address
 from chain.types.election import Ticket
 from chain.types.message import Message, SignedMessage, sign_message
 from chain.types.tipset import TipSet
-from tests.consensus.devchain import ALICE, CAROL, presealed_reader, resigned
+from tests.consensus.devchain import ALICE, CAROL, resigned
 from tests.kit.ensemble import Ensemble, KitNode, ensemble, wait_until
+from tests.kit.misbehaving import first_win
 
 pytestmark = pytest.mark.slow
 
@@ -62,13 +62,7 @@ async def test_three_nodes_two_miners() -> None:
             lambda: all(k.node.mpool.pending_for(Address.of_key(CAROL)) == [signed] for k in ens.nodes[:2]),
             what="the message reaching both miners' pools",
         )
-        with trio.fail_after(60):
-            lookup = None
-            while lookup is None:
-                await ens.mine_one()
-                lookup = await carol.node.run_sync(
-                    carol.node.state.search_msg, carol.head, signed.cid(), -1, True
-                )
+        lookup = await ens.mine_until_executed(carol, signed)
         assert lookup.receipt.exit_code == 0
         included = await carol.node.run_sync(carol.node.chain.load_tipset, lookup.tipset.parents)
         makers = including(carol, included, signed)
@@ -145,13 +139,7 @@ async def test_partition_heals_into_a_reorg() -> None:
         assert heavy in applied and all(ts.height > fork_base.height for ts in applied)
         # The reverted message is pending again in the lone node's pool, and makes it onto the chain.
         assert lone.node.mpool.pending_for(Address.of_key(ALICE)) == [signed]
-        with trio.fail_after(60):
-            lookup = None
-            while lookup is None:
-                await ens.mine_one()
-                lookup = await other.node.run_sync(
-                    other.node.state.search_msg, other.head, signed.cid(), -1, True
-                )
+        lookup = await ens.mine_until_executed(other, signed)
         assert lookup.receipt.exit_code == 0
 
 
@@ -167,26 +155,11 @@ async def raw_publishing(kit: KitNode) -> AsyncIterator[None]:
 
 
 async def forged(ens: Ensemble, attacker: KitNode) -> FullBlock:
-    """A valid block of the honest miner at the next epoch (the attacker knows the miner's keys)."""
-    node = attacker.node
+    """A valid block of the honest miner at the next epoch it wins (the attacker knows its keys)."""
+    node, base = attacker.node, attacker.head
     miner = ens.genesis.miners[0]
-    base = attacker.head
-    for epoch in range(base.height + 1, base.height + 30):
-        block = await node.run_sync(
-            lambda epoch=epoch: produce_block(
-                node.state,
-                node.beacon,
-                parent=base,
-                miner=miner.id_address,
-                worker_key=miner.worker_key,
-                epoch=epoch,
-                messages=[],
-                read_sector=presealed_reader(miner),
-            )
-        )
-        if block is not None:
-            return block
-    raise AssertionError("the miner won no epoch")
+    block: FullBlock = await node.run_sync(lambda: first_win(node.state, node.beacon, miner, base))
+    return block
 
 
 async def test_invalid_blocks_are_not_followed_and_cost_the_sender() -> None:
