@@ -12,6 +12,7 @@ the miner's next epoch.
 
 import itertools
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -72,8 +73,32 @@ def wall() -> float:
     return GENESIS_TIME + trio.current_time()
 
 
+def mining_node(
+    tmp_path: Path,
+    *,
+    miner_count: int = 1,
+    block_delay: int = 4,
+    clock: Callable[[], float] = wall,
+    enabled: bool = True,
+) -> tuple[FullNode, MiningService]:
+    """A node on a genesis of `miner_count` miners, and a mining service of the first one (proving from its
+    sector store in tmp_path) on the mock wall clock unless told."""
+    genesis = genesis_of(miners=miner_count)
+    node = node_for(tmp_path, genesis, block_delay=block_delay)
+    return node, MiningService(node, [local_miner(tmp_path, genesis)], clock=clock, enabled=enabled)
+
+
 def transfer(node: FullNode, value: int) -> Message:
     return message_to_push(Address.new_id(100), Address.of_key(ALICE), value=value)
+
+
+@asynccontextmanager
+async def running(miner: MiningService, seconds: float = REAL_SECONDS) -> AsyncIterator[None]:
+    """The miner's loop running for the block, which is bounded by seconds of real time."""
+    async with real_time_limit(seconds), trio.open_nursery() as nursery:
+        await nursery.start(miner.run)
+        yield
+        nursery.cancel_scope.cancel()
 
 
 @asynccontextmanager
@@ -118,15 +143,11 @@ def epoch_time(height: int, block_delay: int) -> int:
 
 
 async def test_blocks_follow_the_wall_clock(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
-    genesis = genesis_of(miners=1)
-    node = node_for(tmp_path, genesis, block_delay=4)
-    miner = MiningService(node, [local_miner(tmp_path, genesis)], clock=wall)
+    node, miner = mining_node(tmp_path)
     assert miner.propagation_delay == 1.0  # a quarter of the block delay
     heads = Heads(node)
-    async with real_time_limit(), trio.open_nursery() as nursery:
-        await nursery.start(miner.run)
+    async with running(miner):
         await heads.height(12)
-        nursery.cancel_scope.cancel()
 
     heights = [ts.height for ts, _ in heads.seen]
     assert heights == sorted(set(heights)) and heights[-1] >= 12
@@ -143,14 +164,10 @@ async def test_null_rounds_where_the_local_miner_does_not_win(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     # Two genesis miners with equal power, only one of them local: it wins about 92% of the epochs.
-    genesis = genesis_of(miners=2)
-    node = node_for(tmp_path, genesis, block_delay=4)
-    miner = MiningService(node, [local_miner(tmp_path, genesis)], clock=wall)
+    node, miner = mining_node(tmp_path, miner_count=2)
     heads = Heads(node)
-    async with real_time_limit(), trio.open_nursery() as nursery:
-        await nursery.start(miner.run)
+    async with running(miner):
         await heads.height(40)
-        nursery.cancel_scope.cancel()
 
     heights = [0] + [ts.height for ts, _ in heads.seen]
     gaps = [(low, high) for low, high in itertools.pairwise(heights) if high - low > 1]
@@ -165,12 +182,9 @@ async def test_null_rounds_where_the_local_miner_does_not_win(
 
 
 async def test_pause_resume_and_catch_up(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
-    genesis = genesis_of(miners=1)
-    node = node_for(tmp_path, genesis, block_delay=4)
-    miner = MiningService(node, [local_miner(tmp_path, genesis)], clock=wall)
+    node, miner = mining_node(tmp_path)
     heads = Heads(node)
-    async with real_time_limit(), trio.open_nursery() as nursery:
-        await nursery.start(miner.run)
+    async with running(miner):
         paused_at = await heads.height(3)
         miner.set_enabled(False)
         assert not miner.enabled
@@ -179,7 +193,6 @@ async def test_pause_resume_and_catch_up(tmp_path: Path, autojump_clock: trio.te
         resumed = wall()
         miner.set_enabled(True)
         await heads.until(lambda ts: ts.min_timestamp() > resumed + 8)
-        nursery.cancel_scope.cancel()
 
     after = [(ts, seen) for ts, seen in heads.seen if ts.height > paused_at.height]
     # every epoch missed while paused is mined (or a null round), none skipped by a jump
@@ -217,11 +230,8 @@ async def test_a_restarted_miner_catches_up(tmp_path: Path, autojump_clock: trio
 
 
 async def test_mine_now(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
-    genesis = genesis_of(miners=1)
-    node = node_for(tmp_path, genesis, block_delay=4)
-    miner = MiningService(node, [local_miner(tmp_path, genesis)], clock=wall, enabled=False)
-    async with real_time_limit(), trio.open_nursery() as nursery:
-        await nursery.start(miner.run)
+    node, miner = mining_node(tmp_path, enabled=False)
+    async with running(miner):
         first = await miner.mine_now()  # paused, and epoch 1's time has not come: waits for it
         assert first is not None and first.height == 1 and wall() >= epoch_time(1, 4)
         assert node.chain.head() == first
@@ -231,17 +241,13 @@ async def test_mine_now(tmp_path: Path, autojump_clock: trio.testing.MockClock) 
         second = await miner.mine_now()  # epoch 2's time has passed: made at once, in the past
         assert second is not None and second.height == 2 and wall() == before
         assert second.min_timestamp() == epoch_time(2, 4)
-        nursery.cancel_scope.cancel()
 
 
 async def test_on_demand_mining(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
-    genesis = genesis_of(miners=1)
-    node = node_for(tmp_path, genesis, block_delay=0)
-    miner = MiningService(node, [local_miner(tmp_path, genesis)], clock=wall)
+    node, miner = mining_node(tmp_path, block_delay=0)
     assert miner.on_demand and miner.propagation_delay == 0
     heads = Heads(node)
-    async with real_time_limit(), trio.open_nursery() as nursery:
-        await nursery.start(miner.run)
+    async with running(miner):
         await trio.sleep(3600)
         assert node.chain.head().height == 0  # nothing asked for, nothing mined
 
@@ -259,7 +265,6 @@ async def test_on_demand_mining(tmp_path: Path, autojump_clock: trio.testing.Moc
         miner.set_enabled(True)  # resumed with a message pending: mined
         third = await heads.height(3)
         assert node.chain.messages_for_tipset(third) == [later]
-        nursery.cancel_scope.cancel()
 
     # epochs do not follow the clock: every block carries the genesis time (delay 0)
     assert [ts.min_timestamp() for ts, _ in heads.seen] == [GENESIS_TIME] * 3
@@ -294,9 +299,7 @@ async def test_a_block_failing_validation_is_not_applied(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("block_delay", [0, 4])
 async def test_never_two_blocks_at_one_height(tmp_path: Path, block_delay: int) -> None:
-    genesis = genesis_of(miners=1)
-    node = node_for(tmp_path, genesis, block_delay=block_delay)
-    miner = MiningService(node, [local_miner(tmp_path, genesis)], enabled=False)
+    node, miner = mining_node(tmp_path, block_delay=block_delay, clock=time.time, enabled=False)
     first = await miner.mine_now()  # at 4 s, epoch 1 of the devchain is long past: made at once
     assert first is not None and first.height == 1
     # The head goes back to the genesis (a reorg, say): the miner does not make epoch 1 again.
@@ -307,28 +310,22 @@ async def test_never_two_blocks_at_one_height(tmp_path: Path, block_delay: int) 
 async def test_a_chain_without_power_says_so(tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
     # No Window PoSt is sent here: once the miner's deadline closes unproven, its sectors are faulty and
     # no miner has power left. The service says so once, and makes nothing more.
-    genesis = genesis_of(miners=1)
-    node = node_for(tmp_path, genesis, block_delay=4)
-    miner = MiningService(node, [local_miner(tmp_path, genesis)], clock=wall)
+    node, miner = mining_node(tmp_path)
     with structlog.testing.capture_logs() as logs:
         # A whole proving period is mined here: on a loaded 2-core CI machine that takes over a minute.
-        async with real_time_limit(4 * REAL_SECONDS), trio.open_nursery() as nursery:
-            await nursery.start(miner.run)
+        async with running(miner, 4 * REAL_SECONDS):
             event = "no block can be mined on this chain: no miner has power after its head"
             while not any(e["event"] == event for e in logs):
                 await trio.sleep(4)
             stuck = node.chain.head()
             await trio.sleep(40)
-            nursery.cancel_scope.cancel()
     assert node.chain.head() == stuck and miner.stats.failures == 0
     (said,) = [e for e in logs if e["event"] == event]
     assert said["height"] == stuck.height and "--reset" in said["hint"]
 
 
 async def test_a_missing_replica_makes_no_block(tmp_path: Path) -> None:
-    genesis = genesis_of(miners=1)
-    node = node_for(tmp_path, genesis, block_delay=0)
-    miner = MiningService(node, [local_miner(tmp_path, genesis)])
+    node, miner = mining_node(tmp_path, block_delay=0, clock=time.time)
     for replica in (tmp_path / "sectors" / "sealed").iterdir():
         replica.unlink()
     with structlog.testing.capture_logs() as logs, trio.fail_after(REAL_SECONDS):
@@ -390,13 +387,11 @@ async def test_a_miner_added_while_running_mines_paced_by_its_scheduler(
         paced.append(base.height)
 
     heads = Heads(node)
-    async with real_time_limit(), trio.open_nursery() as nursery:
-        await nursery.start(miner.run)
+    async with running(miner):
         before = await heads.height(8)
         miner.add_miner(second, pacer=pacer)
         miner.add_miner(second, pacer=pacer)  # again: nothing changes
         await heads.until(lambda ts: any(b.miner == second.address for b in ts.blocks))
-        nursery.cancel_scope.cancel()
 
     assert miner.miners == (first, second)
     authors = [{b.miner for b in ts.blocks} for ts, _ in heads.seen]
