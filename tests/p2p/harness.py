@@ -46,8 +46,10 @@ def make_node(
     key_resolver: KeyResolver | None = None,
     reconnect_min_backoff: float = 1.0,
     topics: Sequence[GossipTopic] = (),
+    received: Received | None = None,
 ) -> tuple[P2PNode, Received]:
-    received = Received()
+    """A node on chain whose sinks record into received (a fresh Received unless given)."""
+    received = Received() if received is None else received
     config = Libp2pConfig(bootstrap=tuple(bootstrap))
     node = P2PNode(
         config,

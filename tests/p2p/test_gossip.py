@@ -173,16 +173,7 @@ async def test_consensus_checks_and_the_message_pool_decide() -> None:
             await super().message(message, source)
 
     a, _ = make_node(chain)
-    pool = Pool()
-    b = P2PNode(
-        Libp2pConfig(),
-        load_or_create_identity(MemoryIdentity()),
-        chain,
-        DEVNET,
-        block_sink=pool.block,
-        message_sink=pool.message,
-        block_check=no_miner_666,
-    )
+    b, pool = make_node(chain, block_check=no_miner_666, received=Pool())
     c, got_c = make_node(chain)
     async with running(a, b, c):
         await connect(a, b)
