@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from node.daemon import ServiceFailed, ServiceRunner, ServiceStartError, TaskStatus
+from tests.polling import wait_until
 from tests.processes import JsonLinesChild, killed_at_end
 
 
@@ -139,13 +140,24 @@ class Recorder:
             self.journal.append(f"stop {self.name}")
 
 
+class Refuses:
+    """A service that fails to start with ValueError(reason)."""
+
+    name = "refuser"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        raise ValueError(self.reason)
+
+
 async def test_request_stop_stops_in_reverse_order() -> None:
     journal: list[str] = []
     runner = ServiceRunner([Recorder(n, journal) for n in ("a", "b", "c")], signals=())
     async with trio.open_nursery() as nursery:
         nursery.start_soon(runner.run)
-        while len(journal) < 3:
-            await trio.sleep(0.01)
+        await wait_until(lambda: len(journal) >= 3, what="the services starting")
         runner.request_stop("Shutdown")
         runner.request_stop("again")  # a second request changes nothing
     assert journal == ["start a", "start b", "start c", "stop c", "stop b", "stop a"]
@@ -153,14 +165,9 @@ async def test_request_stop_stops_in_reverse_order() -> None:
 
 
 async def test_start_failure_is_raised_with_the_service_name() -> None:
-    class Refuses:
-        name = "refuser"
-
-        async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
-            raise ValueError("bad genesis")
-
     journal: list[str] = []
-    runner = ServiceRunner([Recorder("a", journal), Refuses(), Recorder("c", journal)], signals=())
+    services = [Recorder("a", journal), Refuses("bad genesis"), Recorder("c", journal)]
+    runner = ServiceRunner(services, signals=())
     with pytest.raises(
         ServiceStartError, match="service refuser failed to start: ValueError: bad genesis"
     ) as e:
@@ -198,8 +205,7 @@ async def test_a_service_added_while_running_stops_with_the_others_in_reverse_or
     runner = ServiceRunner([Recorder(n, journal) for n in ("a", "b")], signals=())
     async with trio.open_nursery() as nursery:
         nursery.start_soon(runner.run)
-        while len(journal) < 2:
-            await trio.sleep(0.01)
+        await wait_until(lambda: len(journal) >= 2, what="the services starting")
         await runner.add(Recorder("c", journal))
         await runner.add(Recorder("d", journal))
         assert journal == ["start a", "start b", "start c", "start d"]
@@ -209,20 +215,13 @@ async def test_a_service_added_while_running_stops_with_the_others_in_reverse_or
 
 
 async def test_a_service_added_that_fails_to_start_is_raised_and_the_node_runs_on() -> None:
-    class Refuses:
-        name = "refuser"
-
-        async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
-            raise ValueError("no key")
-
     journal: list[str] = []
     runner = ServiceRunner([Recorder("a", journal)], signals=())
     async with trio.open_nursery() as nursery:
         nursery.start_soon(runner.run)
-        while not journal:
-            await trio.sleep(0.01)
+        await wait_until(lambda: len(journal) >= 1, what="the services starting")
         with pytest.raises(ServiceStartError, match="service refuser failed to start: ValueError: no key"):
-            await runner.add(Refuses())
+            await runner.add(Refuses("no key"))
         assert journal == ["start a"]
         runner.request_stop("Shutdown")
     with pytest.raises(ServiceStartError, match="the node is not running"):
