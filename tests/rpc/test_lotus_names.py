@@ -13,12 +13,12 @@ the one table of Lotus's counts: tests/interop/test_lotus_client_schema.py check
 
 from typing import Final
 
-from rpc.methods import full_node_registry
-from rpc.registry import APIS, DEFAULT_NAMESPACE, Method
+from rpc.registry import DEFAULT_NAMESPACE, Method
 from tests.rpc.test_client_names import LOTUS as CLIENT
+from tests.rpc.test_client_names import LotusTable, check_as_lotus, registry_methods
 
 # name: (params on /rpc/v0, params on /rpc/v1, permission); None where the path lacks the method.
-_NODE: Final[dict[str, tuple[int | None, int | None, str]]] = {
+_NODE: Final[LotusTable] = {
     "Version": (0, 0, "read"),
     "ID": (0, 0, "read"),
     "Session": (0, 0, "read"),
@@ -158,32 +158,16 @@ CHANNELS: Final = {"ChainNotify", "ChainExport", "MpoolSub"}
 
 
 def _ours() -> dict[str, dict[str, Method]]:
-    """The registry's methods of Lotus's namespace, by name and path."""
-    out: dict[str, dict[str, Method]] = {}
-    registry = full_node_registry()
-    for api in APIS:
-        for m in registry.methods(api):
-            if m.namespace == DEFAULT_NAMESPACE:
-                out.setdefault(m.name, {})[api] = m
-    return out
+    """The registry's methods of Lotus's namespace, by full name and path."""
+    return registry_methods(lambda m: m.namespace == DEFAULT_NAMESPACE)
 
 
 def test_every_method_is_named_and_counted_as_lotus() -> None:
     ours = _ours()
-    assert sorted(ours) == sorted(LOTUS)
-    for name, (v0, v1, perm) in LOTUS.items():
-        for api, count in (("v0", v0), ("v1", v1)):
-            m = ours[name].get(api)
-            if count is None:
-                assert m is None, f"{name} is not on /rpc/{api} in Lotus"
-                continue
-            assert m is not None, f"{name} is missing from /rpc/{api}"
-            assert m.full_name == f"Filecoin.{name}"
-            assert len(m.params) == count, f"{name} on /rpc/{api}: {len(m.params)} params, Lotus has {count}"
-            assert m.perm.value == perm, f"{name}: permission {m.perm.value}, Lotus has {perm}"
-            assert m.description, f"{name} has no description"
+    assert sorted(ours) == sorted(f"Filecoin.{name}" for name in LOTUS)
+    check_as_lotus(ours, LOTUS)
 
 
 def test_channel_methods_are_lotus_s() -> None:
-    channels = {name for name, paths in _ours().items() for m in paths.values() if m.channel}
+    channels = {m.name for paths in _ours().values() for m in paths.values() if m.channel}
     assert channels == CHANNELS
