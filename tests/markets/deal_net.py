@@ -31,6 +31,8 @@ from chain.types.tipset import TipSet
 from node.fullnode import FullNode
 from node.genesis import Genesis
 from node.markets.deal_sealing import DealSealer, PublishedDeal, SealingRefused, SectorPlacement
+from node.markets.deal_states import StorageDealStatus
+from node.markets.deal_store import ClientDealRecord
 from node.markets.deal_transfer import DealDataApp
 from node.markets.deals_config import ClientConfig, ProviderConfig
 from node.markets.http_retrieval import Receive, RetrievalHttpApp, Scope, Send
@@ -235,6 +237,13 @@ class DealNet:
         with trio.fail_after(timeout):
             while not cond():
                 await trio.sleep(0.02)
+
+    async def deal_reaches(self, proposal: CID, state: StorageDealStatus) -> ClientDealRecord:
+        """The client's record of the deal once in state; the test fails with the deal's message when
+        the deal ends in another state instead."""
+        record = await self.client.wait_for(proposal, state)
+        assert record.state == state, record.message
+        return record
 
     async def landed(self, node: FullNode, cid: CID) -> MsgLookup:
         with trio.fail_after(WAIT):

@@ -36,8 +36,7 @@ async def test_a_deal_whose_sector_is_lost_for_good_is_slashed_for_its_client(tm
         await nursery.start(pipeline.run)
         net.settles.append(settled(pipeline))
         proposal = await start_deal(net, tmp_path / "file", duration=DEVNET.fault_max_age * 3)
-        record = await net.client.wait_for(proposal, S.StorageDealActive)
-        assert record.state == S.StorageDealActive, record.message
+        record = await net.deal_reaches(proposal, S.StorageDealActive)
         sector, deal_id = record.sector_number, record.deal_id
         assert sector is not None and deal_id is not None
         with trio.fail_after(WAIT):
@@ -48,8 +47,7 @@ async def test_a_deal_whose_sector_is_lost_for_good_is_slashed_for_its_client(tm
         net.block_time = 0.0
         net.sectors.sealed_path(net.miner, sector).unlink()  # gone for good
         with trio.fail_after(LOST_WAIT):
-            slashed = await net.client.wait_for(proposal, S.StorageDealSlashed)
-        assert slashed.state == S.StorageDealSlashed, slashed.message
+            slashed = await net.deal_reaches(proposal, S.StorageDealSlashed)
         assert "slashed" in slashed.message or "gone from the market" in slashed.message
         end = slashed.client_deal_proposal.proposal.end_epoch
         assert net.client_node.chain.head().height < end  # slashed before its end, not expired

@@ -180,8 +180,7 @@ async def test_a_deal_whose_provider_goes_silent_fails_at_its_start_epoch(tmp_pa
     imported = net.import_file(deal_file(tmp_path / "file"))
     async with net.running():
         proposal = await net.start_deal(imported)
-        accepted = await net.client.wait_for(proposal, S.StorageDealProposalAccepted)
-        assert accepted.state == S.StorageDealProposalAccepted, accepted.message
+        await net.deal_reaches(proposal, S.StorageDealProposalAccepted)
         net.stop_provider()  # accepted, then never heard of again
         failed = await net.client.wait_for(proposal, S.StorageDealError)
     start = failed.client_deal_proposal.proposal.start_epoch

@@ -71,8 +71,7 @@ async def test_a_deal_turns_active_once_its_sector_is_proven(tmp_path: Path) -> 
         await nursery.start(pipeline.run)
         net.settles.append(settled(pipeline))
         proposal = await start_deal(net, tmp_path / "file")
-        record = await net.client.wait_for(proposal, S.StorageDealActive)
-        assert record.state == S.StorageDealActive, record.message
+        record = await net.deal_reaches(proposal, S.StorageDealActive)
         await net.until(lambda: net.provider.deals()[0].state == S.StorageDealActive)
         assert record.sector_number is not None
         with trio.fail_after(WAIT):
@@ -123,8 +122,7 @@ async def test_a_deal_sealing_through_a_provider_restart_still_ends_active(tmp_p
         settle = settled(pipeline)
         net.settles.append(settle)
         proposal = await start_deal(net, tmp_path / "file")
-        record = await net.client.wait_for(proposal, S.StorageDealStaged)
-        assert record.state == S.StorageDealStaged, record.message
+        record = await net.deal_reaches(proposal, S.StorageDealStaged)
         sector = record.sector_number
         assert sector is not None
         with trio.fail_after(WAIT):
@@ -141,8 +139,7 @@ async def test_a_deal_sealing_through_a_provider_restart_still_ends_active(tmp_p
         await net.restart_provider(nursery, net.provider_meta)
         await nursery.start(restarted.run)
         net.settles.append(settled(restarted))
-        done = await net.client.wait_for(proposal, S.StorageDealActive)
-        assert done.state == S.StorageDealActive, done.message
+        await net.deal_reaches(proposal, S.StorageDealActive)
         with trio.fail_after(WAIT):
             await restarted.wait_for(sector, SectorState.PROVING)
         await net.until(lambda: net.provider.deals()[0].state == S.StorageDealActive)
@@ -171,15 +168,13 @@ async def test_an_active_deal_is_paid_by_cron_and_expires(tmp_path: Path) -> Non
         await nursery.start(pipeline.run)
         net.settles.append(settled(pipeline))
         proposal = await start_deal(net, tmp_path / "file", duration=24)
-        record = await net.client.wait_for(proposal, S.StorageDealActive)
-        assert record.state == S.StorageDealActive, record.message
+        record = await net.deal_reaches(proposal, S.StorageDealActive)
         deal_id = record.deal_id
         assert deal_id is not None
         piece = record.client_deal_proposal.proposal.piece_cid
         assert net.prov.pieces.get(piece) is not None
         net.block_time = 0.0  # the chain alone ends the deal now: tipsets as fast as the nodes make them
-        ended = await net.client.wait_for(proposal, S.StorageDealExpired)
-        assert ended.state == S.StorageDealExpired, ended.message
+        ended = await net.deal_reaches(proposal, S.StorageDealExpired)
         await net.until(lambda: net.provider.deals()[0].state == S.StorageDealExpired)
         # the market's cron makes the last payment and removes the deal
         await net.until(

@@ -178,8 +178,7 @@ async def test_a_deal_whose_transfer_is_cut_resumes_and_completes(tmp_path: Path
     imported = net.import_file(imported_file)
     async with net.running():
         proposal = await net.start_deal(imported)
-        record = await net.client.wait_for(proposal, S.StorageDealStaged)
-        assert record.state == S.StorageDealStaged, record.message
+        await net.deal_reaches(proposal, S.StorageDealStaged)
     assert data.requests == [None, "bytes=700-"]
     (deal,) = net.provider.deals()
     assert deal.bytes_received == imported.car_size

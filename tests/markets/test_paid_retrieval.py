@@ -42,8 +42,7 @@ async def stored(net: DealNet, path: Path) -> Any:
     """A file stored with the provider (the deal staged: the piece is in its piece store)."""
     imported = net.import_file(deal_file(path, size=1900))
     proposal = await net.start_deal(imported)
-    record = await net.client.wait_for(proposal, S.StorageDealStaged)
-    assert record.state == S.StorageDealStaged, record.message
+    await net.deal_reaches(proposal, S.StorageDealStaged)
     return imported
 
 

@@ -111,8 +111,7 @@ async def test_a_provider_killed_after_the_transfer_and_while_sealing_still_ends
             assert resumed.events[: len(at_kill.events)] == at_kill.events  # its history read back whole
 
             # Kill 2: the sector's pre-commit is sent, the sector not yet proven.
-            staged = await net.client.wait_for(proposal, S.StorageDealStaged)
-            assert staged.state == S.StorageDealStaged, staged.message
+            staged = await net.deal_reaches(proposal, S.StorageDealStaged)
             sector = staged.sector_number
             assert sector is not None
             pipeline = provider.pipeline
@@ -123,8 +122,7 @@ async def test_a_provider_killed_after_the_transfer_and_while_sealing_still_ends
             await net.step()
             await provider.restart(nursery)
 
-            done = await net.client.wait_for(proposal, S.StorageDealActive)
-            assert done.state == S.StorageDealActive, done.message
+            done = await net.deal_reaches(proposal, S.StorageDealActive)
             pipeline = provider.pipeline
             assert pipeline is not None
             with trio.fail_after(WAIT):

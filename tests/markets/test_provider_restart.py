@@ -76,8 +76,7 @@ async def test_a_transfer_cut_by_a_restart_resumes(tmp_path: Path) -> None:
             db.close()  # the process is gone, and its database with it
             reopened = plyvel.DB(str(tmp_path / "db"))
             await net.restart_provider(nursery, LevelDBMetadata(reopened, namespace=b"/markets/", sync=True))
-            done = await net.client.wait_for(proposal, S.StorageDealStaged)
-            assert done.state == S.StorageDealStaged, done.message
+            await net.deal_reaches(proposal, S.StorageDealStaged)
     finally:
         db.close()
         if reopened is not None:
@@ -114,8 +113,7 @@ async def test_a_publication_sent_but_not_recorded_is_adopted(tmp_path: Path, la
             assert record.state == S.StorageDealPublish and record.publish_cid is None
             await net.restart_provider(nursery, meta)
             net.mining = True
-            done = await net.client.wait_for(proposal, S.StorageDealStaged)
-            assert done.state == S.StorageDealStaged, done.message
+            await net.deal_reaches(proposal, S.StorageDealStaged)
             (adopted,) = net.provider.deals()
             words = "found on chain" if landed else "found in the pool"
             assert any(words in e.message for e in adopted.events)

@@ -101,8 +101,7 @@ async def test_an_offline_deal_waits_for_its_data(tmp_path: Path) -> None:
     imported = net.import_file(deal_file(tmp_path / "file"))
     async with net.running():
         proposal = await net.start_deal(imported, transfer_type="manual")
-        record = await net.client.wait_for(proposal, S.StorageDealWaitingForData)
-        assert record.state == S.StorageDealWaitingForData, record.message
+        record = await net.deal_reaches(proposal, S.StorageDealWaitingForData)
         assert net.provider_rpc is not None
         async with HttpClient(net.provider_rpc.url("/rpc/v1"), token=ADMIN) as miner_api:
             (deal,) = await miner_api.call("Filpy.StorageDealsList")
@@ -115,8 +114,7 @@ async def test_an_offline_deal_waits_for_its_data(tmp_path: Path) -> None:
                 "Filpy.StorageDealImportData", deal["DealUuid"], str(imported.car_path)
             )
             assert imported_deal["State"] == "StorageDealVerifyData"
-        record = await net.client.wait_for(proposal, S.StorageDealStaged)
-        assert record.state == S.StorageDealStaged, record.message
+        record = await net.deal_reaches(proposal, S.StorageDealStaged)
     assert record.transfer_type == "manual" and record.car_path == ""
 
 
@@ -132,8 +130,7 @@ async def test_stored_data_is_found_and_retrieved_through_the_client_api(tmp_pat
     async with net.running():
         _, request = await started(net, root=imported.root)
         proposal = await net.client.start_deal(request)
-        record = await net.client.wait_for(proposal, S.StorageDealStaged)
-        assert record.state == S.StorageDealStaged, record.message
+        await net.deal_reaches(proposal, S.StorageDealStaged)
         assert net.client_rpc is not None
         async with (
             HttpClient(net.client_rpc.url("/rpc/v1"), token=ADMIN) as v1,
