@@ -166,24 +166,34 @@ class DevChain:
         self, sender: PrivateKey, to: Address, count: int, value: int = 1, start: int | None = None
     ) -> list[SignedMessage]:
         """count signed transfers from sender with consecutive nonces (from its next one)."""
-        address = Address.of_key(sender)
-        first = self.nonce(address) if start is None else start
-        return [
-            sign_message(
-                Message(
-                    to=to,
-                    from_=address,
-                    nonce=first + i,
-                    value=value,
-                    gas_limit=GAS_LIMIT,
-                    gas_fee_cap=FEE_CAP,
-                    gas_premium=PREMIUM,
-                    method=0,
-                ),
-                sender,
-            )
-            for i in range(count)
-        ]
+        first = self.nonce(Address.of_key(sender)) if start is None else start
+        return [self.signed(sender, to, value=value, nonce=first + i) for i in range(count)]
+
+    def signed(
+        self,
+        key: PrivateKey,
+        to: Address,
+        *,
+        method: int = 0,
+        params: bytes = b"",
+        value: int = 0,
+        nonce: int | None = None,
+        gas_limit: int = GAS_LIMIT,
+    ) -> SignedMessage:
+        """A message from key's address (at its next nonce unless given) with the devchain's fees, signed."""
+        sender = Address.of_key(key)
+        msg = Message(
+            to=to,
+            from_=sender,
+            nonce=self.nonce(sender) if nonce is None else nonce,
+            value=value,
+            gas_limit=gas_limit,
+            gas_fee_cap=FEE_CAP,
+            gas_premium=PREMIUM,
+            method=method,
+            params=params,
+        )
+        return sign_message(msg, key)
 
     # -- Window PoSt (what node/mining/wdpost.py does for a running miner) --------------------------------
     def post_message(self, miner: PresealedMiner) -> SignedMessage | None:
@@ -226,19 +236,10 @@ class DevChain:
     def worker_message(self, miner: PresealedMiner, method: int, params: object) -> SignedMessage:
         """The miner's worker calling method of the miner actor with params, at the worker's next nonce
         (gas enough for a proof)."""
-        worker = Address.of_key(miner.worker_key)
-        msg = Message(
-            to=miner.id_address,
-            from_=worker,
-            nonce=self.nonce(worker),
-            value=0,
-            gas_limit=POST_GAS_LIMIT,
-            gas_fee_cap=FEE_CAP,
-            gas_premium=PREMIUM,
-            method=method,
-            params=encode_params(params),
+        encoded = encode_params(params)
+        return self.signed(
+            miner.worker_key, miner.id_address, method=method, params=encoded, gas_limit=POST_GAS_LIMIT
         )
-        return sign_message(msg, miner.worker_key)
 
     # -- blocks -----------------------------------------------------------------------------------------
     def produce(

@@ -19,43 +19,16 @@ from chain.crypto.keys import KeyType, PrivateKey
 from chain.params import DEVNET
 from chain.stmgr.manager import NoLookbackState
 from chain.types.address import Address
-from chain.types.message import Message, SignedMessage, sign_message
+from chain.types.message import SignedMessage
 from chain.types.receipt import MessageReceipt
 from chain.types.tipset import TipSet
 from chain.vm.exitcode import ExitCode
-from tests.consensus.devchain import ALICE, CAROL, FEE_CAP, GAS_LIMIT, PREMIUM, DevChain, resigned
+from tests.consensus.devchain import ALICE, CAROL, DevChain, resigned
 
 # A short worker change, so that the change lands within finality of the blocks it follows.
 POLICY: Final = replace(DEVNET, worker_key_change_delay=4)
 NEW_WORKER: Final = PrivateKey.derive(KeyType.BLS, b"fault-lookback/new-worker")
 REPORT_GAS: Final = 200_000_000
-
-
-def message(
-    dc: DevChain,
-    key: PrivateKey,
-    to: Address,
-    method: int = 0,
-    params: bytes = b"",
-    value: int = 0,
-    nonce_offset: int = 0,
-    gas_limit: int = GAS_LIMIT,
-) -> SignedMessage:
-    sender = Address.of_key(key)
-    return sign_message(
-        Message(
-            to=to,
-            from_=sender,
-            nonce=dc.nonce(sender) + nonce_offset,
-            value=value,
-            gas_limit=gas_limit,
-            gas_fee_cap=FEE_CAP,
-            gas_premium=PREMIUM,
-            method=method,
-            params=params,
-        ),
-        key,
-    )
 
 
 def receipt_of(dc: DevChain, msg: SignedMessage) -> MessageReceipt:
@@ -69,7 +42,7 @@ def double_blocks(dc: DevChain, miner: Address) -> tuple[FullBlock, FullBlock]:
     first and the other miners' blocks of that epoch become the head."""
     head = dc.head
     posts = [m for p in dc.miners if (m := dc.post_message(p)) is not None]
-    extra = message(dc, ALICE, Address.of_key(CAROL), value=1)
+    extra = dc.signed(ALICE, Address.of_key(CAROL), value=1)
     for epoch in range(head.height + 1, head.height + 30):
         first = dc.produce(miner, epoch, parent=head, messages=posts)
         if first is None:
@@ -87,16 +60,15 @@ def test_a_worker_changed_after_the_blocks_still_convicts_with_the_old_key() -> 
     dc = DevChain.new(policy=POLICY)
     offender, honest = dc.miners
     new_worker = Address.of_key(NEW_WORKER)
-    dc.next_tipset([message(dc, ALICE, new_worker, value=10**18)])  # the new worker's account
+    dc.next_tipset([dc.signed(ALICE, new_worker, value=10**18)])  # the new worker's account
     change = ChangeWorkerAddressParams(new_worker, ())
     dc.next_tipset(
         [
-            message(
-                dc,
+            dc.signed(
                 offender.owner_key,
                 offender.id_address,
-                MinerMethod.ChangeWorkerAddress,
-                encode_params(change),
+                method=MinerMethod.ChangeWorkerAddress,
+                params=encode_params(change),
             )
         ]
     )
@@ -107,7 +79,8 @@ def test_a_worker_changed_after_the_blocks_still_convicts_with_the_old_key() -> 
     dc.online = {honest.id_address}  # the offender stays out of what follows
     while dc.head.height + 1 < changed_at + POLICY.worker_key_change_delay:
         dc.next_tipset()
-    dc.next_tipset([message(dc, offender.owner_key, offender.id_address, MinerMethod.ConfirmUpdateWorkerKey)])
+    confirm = MinerMethod.ConfirmUpdateWorkerKey
+    dc.next_tipset([dc.signed(offender.owner_key, offender.id_address, method=confirm)])
     dc.next_tipset()
     worker_now = dc.sm.account_key(dc.sm.miner_info(offender.id_address, dc.head).worker, dc.head)
     assert worker_now == new_worker  # the state the report executes on names the new worker
@@ -116,13 +89,12 @@ def test_a_worker_changed_after_the_blocks_still_convicts_with_the_old_key() -> 
     forged = [resigned(b, NEW_WORKER) for b in (first, second)]
     claims = [(forged[0].header, forged[1].header), (first.header, second.header)]
     reports = [
-        message(
-            dc,
+        dc.signed(
             CAROL,
             offender.id_address,
-            MinerMethod.ReportConsensusFault,
-            encode_params(ReportConsensusFaultParams(a.to_bytes(), b.to_bytes(), b"")),
-            nonce_offset=i,
+            method=MinerMethod.ReportConsensusFault,
+            params=encode_params(ReportConsensusFaultParams(a.to_bytes(), b.to_bytes(), b"")),
+            nonce=dc.nonce(Address.of_key(CAROL)) + i,
             gas_limit=REPORT_GAS,
         )
         for i, (a, b) in enumerate(claims)
