@@ -30,6 +30,7 @@ from node.preseal import PresealedMiner
 from node.slasher import ReportOutcome, Slasher
 from node.wallet import Wallet
 from tests.consensus.devchain import ALICE, BOB, CAROL, DevChain, genesis_of
+from tests.kit.misbehaving import MinerBlocks
 from tests.polling import wait_until
 
 REPORTER: Final = Address.of_key(CAROL)
@@ -48,6 +49,10 @@ class SlashingNode:
     @property
     def honest(self) -> PresealedMiner:
         return self.dc.miners[1]
+
+    def blocks_of(self, miner: PresealedMiner) -> MinerBlocks:
+        """The miner's blocks made on this node's state (tests/kit/misbehaving.py)."""
+        return MinerBlocks(self.node.state, self.node.beacon, miner)
 
     @property
     def head(self) -> TipSet:

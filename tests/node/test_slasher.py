@@ -24,7 +24,6 @@ from chain.vm.exitcode import ExitCode
 from node.config import SlasherConfig
 from node.slasher import Slasher, SlasherError, slasher_service
 from tests.consensus.devchain import ALICE, BOB, resigned
-from tests.kit.misbehaving import block_on, first_win, forced_block, self_send, twin_blocks
 from tests.node.slashing import REPORTER, SlashingNode, new_node, slashing_node
 from tests.polling import wait_until
 
@@ -34,14 +33,14 @@ BAN = DEVNET.consensus_fault_ineligibility_duration
 def double_fork(s: SlashingNode) -> tuple[FullBlock, FullBlock]:
     """The offender's twin blocks at the next epoch it wins; the first (with the honest miner's block
     of that epoch, if any) becomes the head."""
-    sm, beacon, parent = s.node.state, s.node.beacon, s.head
+    offender, honest_miner, parent = s.blocks_of(s.offender), s.blocks_of(s.honest), s.head
     posts = [m for p in s.dc.miners if (m := s.dc.post_message(p)) is not None]
     for epoch in range(parent.height + 1, parent.height + 50):
-        twins = twin_blocks(sm, beacon, s.offender, parent, epoch, posts)
+        twins = offender.twin_blocks(parent, epoch, posts)
         if twins is None:
             continue
         s.dc.validate(twins[1])  # valid on its own too
-        honest = block_on(sm, beacon, s.honest, parent, epoch, posts)
+        honest = honest_miner.block_on(parent, epoch, posts)
         s.dc.apply([twins[0], *([] if honest is None else [honest])])
         return twins
     raise AssertionError("the offender won no epoch")
@@ -50,9 +49,9 @@ def double_fork(s: SlashingNode) -> tuple[FullBlock, FullBlock]:
 def time_offset(s: SlashingNode) -> tuple[FullBlock, FullBlock]:
     """The offender's block at the next epoch it wins, and another on the same parent at a later epoch
     it wins; the first becomes the head."""
-    sm, beacon, parent = s.node.state, s.node.beacon, s.head
-    first = first_win(sm, beacon, s.offender, parent)
-    later = first_win(sm, beacon, s.offender, parent, after=first.header.height)
+    offender, parent = s.blocks_of(s.offender), s.head
+    first = offender.first_win(parent)
+    later = offender.first_win(parent, after=first.header.height)
     s.dc.validate(later)
     s.dc.apply([first])
     return first, later
@@ -61,13 +60,13 @@ def time_offset(s: SlashingNode) -> tuple[FullBlock, FullBlock]:
 def parent_grinding(s: SlashingNode) -> tuple[FullBlock, FullBlock, FullBlock]:
     """Both miners mine at one epoch ({own, sibling} becomes the head); the offender then mines on the
     honest miner's block alone, leaving its own out (a valid, lighter block)."""
-    sm, beacon, parent = s.node.state, s.node.beacon, s.head
+    offender, honest, parent = s.blocks_of(s.offender), s.blocks_of(s.honest), s.head
     for epoch in range(parent.height + 1, parent.height + 50):
-        own = block_on(sm, beacon, s.offender, parent, epoch)
-        sibling = block_on(sm, beacon, s.honest, parent, epoch)
+        own = offender.block_on(parent, epoch)
+        sibling = honest.block_on(parent, epoch)
         if own is not None and sibling is not None:
             s.dc.apply([own, sibling])
-            grinder = first_win(sm, beacon, s.offender, TipSet((sibling.header,)))
+            grinder = offender.first_win(TipSet((sibling.header,)))
             s.dc.validate(grinder)
             return own, sibling, grinder
     raise AssertionError("the miners never won at one epoch")
@@ -123,25 +122,23 @@ async def test_double_fork_is_reported_penalised_rewarded_and_barred(tmp_path: P
             # Barred: the producer declines, a block made anyway is refused, until the ban is over.
             # Twin blocks made while barred are a fault the miner is already punished for.
             elapsed = outcome.barred_until
-            sm, beacon = s.node.state, s.node.beacon
+            sm, beacon, blocks = s.node.state, s.node.beacon, s.blocks_of(s.offender)
             barred_twins: tuple[FullBlock, FullBlock] | None = None
             while s.head.height <= elapsed:
                 head = s.head
                 mbase = await s.run(mining_base, sm, beacon, offender, head, head.height + 1)
                 assert mbase is not None and f"consensus fault until epoch {elapsed}" in str(mbase.ineligible)
-                forced = await s.run(lambda head=head: first_win(sm, beacon, s.offender, head, forced=True))
+                forced = await s.run(lambda head=head: blocks.first_win(head, forced=True))
                 with pytest.raises(v.MinerNotEligible, match="barred by a consensus fault"):
                     s.dc.validate(forced)
                 if barred_twins is None:
-                    extra = await s.run(self_send, sm, s.offender, head, ())
-                    twin = await s.run(
-                        forced_block, sm, beacon, s.offender, head, forced.header.height, [extra]
-                    )
+                    extra = await s.run(blocks.self_send, head, ())
+                    twin = await s.run(blocks.forced_block, head, forced.header.height, [extra])
                     assert twin is not None
                     barred_twins = (forced, twin)
                     s.observe(*barred_twins)
                 await s.mine([s.honest])
-            back = await s.run(lambda: first_win(sm, beacon, s.offender, s.head))
+            back = await s.run(lambda: blocks.first_win(s.head))
             s.dc.validate(back)
             ts = await s.run(s.dc.apply, [back])
             assert offender in {b.miner for b in ts.blocks}
@@ -184,7 +181,7 @@ async def test_time_offset_and_parent_grinding_are_reported(tmp_path: Path, faul
 async def test_a_forged_header_is_neither_recorded_nor_reported(tmp_path: Path) -> None:
     async with slashing_node(tmp_path) as s:
         await s.mine()
-        block = await s.run(lambda: first_win(s.node.state, s.node.beacon, s.offender, s.head))
+        block = await s.run(lambda: s.blocks_of(s.offender).first_win(s.head))
         forged = resigned(block, BOB, messages=block.header.parents[0])  # not the worker's signature
         s.observe(forged)
         await wait_until(lambda: s.slasher.checked == s.slasher.received, what="the forgery checked")

@@ -20,7 +20,7 @@ from chain.types.message import Message, SignedMessage, sign_message
 from chain.types.tipset import TipSet
 from tests.consensus.devchain import ALICE, CAROL, resigned
 from tests.kit.ensemble import Ensemble, KitNode, ensemble, wait_until
-from tests.kit.misbehaving import first_win
+from tests.kit.misbehaving import MinerBlocks
 
 pytestmark = pytest.mark.slow
 
@@ -157,8 +157,8 @@ async def raw_publishing(kit: KitNode) -> AsyncIterator[None]:
 async def forged(ens: Ensemble, attacker: KitNode) -> FullBlock:
     """A valid block of the honest miner at the next epoch it wins (the attacker knows its keys)."""
     node, base = attacker.node, attacker.head
-    miner = ens.genesis.miners[0]
-    block: FullBlock = await node.run_sync(lambda: first_win(node.state, node.beacon, miner, base))
+    blocks = MinerBlocks(node.state, node.beacon, ens.genesis.miners[0])
+    block: FullBlock = await node.run_sync(lambda: blocks.first_win(base))
     return block
 
 
