@@ -6,12 +6,14 @@ import os
 import selectors
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from contextlib import contextmanager
 from typing import IO, Any, Final, Self, TypeVar
 
-ROOT: Final = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
+
 KILL_WAIT: Final = 30.0  # seconds a SIGKILLed process may take to be reaped
 
 T = TypeVar("T")
@@ -33,6 +35,20 @@ def killed_at_end(kill: Callable[[T], None]) -> Iterator[list[T]]:
     finally:
         for each in started:
             kill(each)
+
+
+@contextmanager
+def python_child(script: str, *args: str, ready: bytes) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -c script args` run in the checkout, once it printed the line `ready`; killed by its PID
+    when the block ends."""
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, cwd=ROOT)
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline() == ready + b"\n"
+        yield proc
+    finally:
+        kill_by_pid(proc)
+        proc.stdout.close()
 
 
 class JsonLinesChild:

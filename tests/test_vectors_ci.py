@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests import vectors
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT
 
 
 def test_missing_vectors_skip_outside_ci(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,7 +34,7 @@ def test_a_ci_run_without_vectors_fails_and_says_where_it_looked(tmp_path: Path)
     env = {**os.environ, "CI": "true", "FILPY_VECTORS": str(nowhere)}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/interop/test_cids.py"],
-        cwd=REPO,
+        cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,

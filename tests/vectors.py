@@ -13,13 +13,14 @@ from typing import Any, TypeVar
 
 import pytest
 
-_REPO = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT
+
 H = TypeVar("H")
 
 
 def vectors_dir() -> Path:
     configured = os.environ.get("FILPY_VECTORS")
-    return Path(configured) if configured else (_REPO / ".." / "shared" / "vectors").resolve()
+    return Path(configured) if configured else (ROOT / ".." / "shared" / "vectors").resolve()
 
 
 def under_ci() -> bool:

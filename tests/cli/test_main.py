@@ -7,13 +7,13 @@ import logging
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import structlog
 
 from cli import main as cli
 from node import logs
+from tests.paths import ROOT
 
 
 def test_closed_stdout_pipe_is_not_a_crash() -> None:
@@ -90,14 +90,13 @@ HEAVY = (
     "coincurve",
     "trio",
 )
-REPO = Path(__file__).resolve().parents[2]
 
 
 def modules_after(code: str) -> set[str]:
     """The modules a fresh interpreter has loaded after running code."""
     probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=60, check=True
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60, check=True
     )
     return set(json.loads(done.stdout.splitlines()[-1]))
 

@@ -16,9 +16,9 @@ from typing import Any, Final
 import trio
 
 from rpc.client import HttpClient, endpoint_from_multiaddr
+from tests.paths import ROOT
 from tests.processes import kill_by_pid, killed_at_end
 
-ROOT: Final = Path(__file__).resolve().parents[2]
 START_TIMEOUT: Final = 60.0
 GENESIS: Final = re.compile(r"genesis\s+(bafy[a-z0-9]+)")
 PHASE_WALL: Final = 240.0  # seconds one mine_until may take

@@ -48,8 +48,9 @@ from node.genesis_template import (
     parse_template,
 )
 from tests.node.genesis_example import build_example, example
+from tests.paths import ROOT
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = ROOT / "docs"
 ALICE = PrivateKey.derive(KeyType.SECP256K1, b"example-alice")
 BOB = PrivateKey.derive(KeyType.BLS, b"example-bob")
 
@@ -316,7 +317,7 @@ def test_same_cid_in_another_process(built: Genesis, tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         env=env,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=ROOT,
         timeout=120,
         check=False,
     )

@@ -4,10 +4,7 @@ paths that are not a repo of this network (each with its message), crash-safe cr
 import json
 import os
 import re
-import signal
 import stat
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +13,7 @@ import pytest
 from node.config import Config, with_overrides, write_config
 from node.keystore import KeyInfo
 from node.repo import ApiInfo, Repo, RepoError, RepoLocked, api_multiaddr, read_api_info
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import python_child
 
 
 @pytest.fixture
@@ -97,15 +93,11 @@ time.sleep(60)
 
 def test_another_process_holding_the_repo_and_kill_9_releasing_it(tmp_path: Path) -> None:
     path = tmp_path / "repo"
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(path)], stdout=subprocess.PIPE, cwd=ROOT)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline() == b"locked\n"
-        with pytest.raises(RepoLocked, match=f"in use by another filpy process \\(PID {proc.pid}\\)"):
-            Repo.open(path, network="devnet")
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        proc.stdout.close()  # type: ignore[union-attr]
+    with (
+        python_child(_HOLDER, str(path), ready=b"locked") as proc,
+        pytest.raises(RepoLocked, match=f"in use by another filpy process \\(PID {proc.pid}\\)"),
+    ):
+        Repo.open(path, network="devnet")
     # the kernel dropped the lock with the process; the stale PID in repo.lock does not matter
     with Repo.open(path, network="devnet") as repo:
         assert (repo.path / "repo.lock").read_text() == f"{os.getpid()}\n"

@@ -4,15 +4,15 @@ before the seed is known, passes verify_seal exactly when no challenge lands on 
 
 import hashlib
 import re
-from pathlib import Path
 
 import pytest
 
 from proofs import merkle, registered, seal, soundness
 from proofs.seal import ChallengeProof, ColumnOpening, SealedSector, SealProof, comm_r_of
 from proofs.vanilla import FIELD_MODULUS, NodeOpening
+from tests.paths import ROOT
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "proofs.md"
+DOCS = ROOT / "docs" / "proofs.md"
 PROOF = registered.RegisteredSealProof.STACKED_DRG_2KIB_V1_1
 PROVER = registered.make_prover_id(1000)
 TICKET = bytes(range(32))
