@@ -56,6 +56,29 @@ def presealed_reader(miner: PresealedMiner) -> SectorReader:
     return lambda _, sector: sectors[sector.sector_number]
 
 
+def presealed_block(
+    sm: StateManager,
+    beacon: RandomBeacon,
+    miner: PresealedMiner,
+    parent: TipSet,
+    epoch: int,
+    messages: Sequence[SignedMessage] = (),
+    read_sector: SectorReader | None = None,
+) -> FullBlock | None:
+    """The genesis miner's block at epoch on parent (None when it does not win there), its Winning PoSt
+    read from read_sector, by default its pre-seal."""
+    return produce_block(
+        sm,
+        beacon,
+        parent=parent,
+        miner=miner.id_address,
+        worker_key=miner.worker_key,
+        epoch=epoch,
+        messages=messages,
+        read_sector=presealed_reader(miner) if read_sector is None else read_sector,
+    )
+
+
 def devnet_template(miners: int = 2, sectors: int = 2, name: str = "devchain") -> GenesisTemplate:
     return GenesisTemplate(
         network_name=name,
@@ -249,16 +272,8 @@ class DevChain:
         parent: TipSet | None = None,
         messages: Sequence[SignedMessage] = (),
     ) -> FullBlock | None:
-        return produce_block(
-            self.sm,
-            self.beacon,
-            parent=self.head if parent is None else parent,
-            miner=miner,
-            worker_key=self.miner(miner).worker_key,
-            epoch=epoch,
-            messages=messages,
-            read_sector=self.read_sector,
-        )
+        at = self.head if parent is None else parent
+        return presealed_block(self.sm, self.beacon, self.miner(miner), at, epoch, messages, self.read_sector)
 
     def validate(self, block: FullBlock) -> None:
         validate_block(self.sm, self.beacon, block, now=block.header.timestamp)

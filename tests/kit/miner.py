@@ -10,7 +10,7 @@ import trio
 
 from actors.miner.state import SectorOnChainInfo
 from chain.consensus.fullblock import FullBlock
-from chain.consensus.producer import ProducerError, produce_block
+from chain.consensus.producer import ProducerError
 from chain.types.address import Address
 from chain.types.tipset import TipSet
 from node.chainsync.service import SyncService
@@ -20,6 +20,7 @@ from node.mining.wdpost import WindowPoStScheduler
 from node.preseal import PresealedMiner, write_presealed
 from node.sealing.sectors import SectorStore
 from proofs import post
+from tests.consensus.devchain import presealed_block
 
 ADDRESS_NETWORK = "t"
 # How long a miner waits for its Window PoSt scheduler to have handled the base before mining anyway.
@@ -65,15 +66,9 @@ class KitMiner:
 
         def make() -> FullBlock | None:
             try:
-                return produce_block(
-                    node.state,
-                    node.beacon,
-                    parent=base,
-                    miner=self.address,
-                    worker_key=self.miner.worker_key,
-                    epoch=epoch,
-                    messages=node.mpool.select(base),
-                    read_sector=self.read_sector,
+                messages = node.mpool.select(base)
+                return presealed_block(
+                    node.state, node.beacon, self.miner, base, epoch, messages, self.read_sector
                 )
             except ProducerError:  # a lost sector drawn for the Winning PoSt: no block, as the node
                 return None

@@ -29,14 +29,13 @@ from chain.consensus.producer import (
     BlockTemplate,
     block_timestamp,
     create_block,
-    produce_block,
     winning_post_proof,
 )
 from chain.stmgr.manager import StateManager
 from chain.types.message import Message, SignedMessage, sign_message
 from chain.types.tipset import TipSet
 from node.preseal import PresealedMiner
-from tests.consensus.devchain import presealed_reader
+from tests.consensus.devchain import presealed_block, presealed_reader
 from tests.kit.ensemble import Ensemble, KitNode, wait_until
 from tests.kit.miner import KitMiner
 
@@ -57,16 +56,7 @@ class MinerBlocks:
         self, parent: TipSet, epoch: int, messages: Sequence[SignedMessage] = ()
     ) -> FullBlock | None:
         """The miner's honest-looking block at epoch on parent (None when it does not win there)."""
-        return produce_block(
-            self.sm,
-            self.beacon,
-            parent=parent,
-            miner=self.miner.id_address,
-            worker_key=self.miner.worker_key,
-            epoch=epoch,
-            messages=messages,
-            read_sector=presealed_reader(self.miner),
-        )
+        return presealed_block(self.sm, self.beacon, self.miner, parent, epoch, messages)
 
     def self_send(self, parent: TipSet, after: Sequence[SignedMessage]) -> SignedMessage:
         """A zero-value send from the miner's worker to itself, next in nonce after `after`'s messages."""

@@ -18,7 +18,7 @@ import trio
 
 from actors.builtin import STORAGE_MARKET_ACTOR_ADDR
 from actors.market.types import ClientDealProposal, DealProposal, MarketMethod, PublishStorageDealsParams
-from chain.consensus.producer import SectorReader, produce_block
+from chain.consensus.producer import SectorReader
 from chain.consensus.validation import validate_block
 from chain.consensus.weight import weight_of
 from chain.crypto.keys import PrivateKey
@@ -38,7 +38,7 @@ from rpc.auth import create_token, perms_up_to
 from rpc.client import HttpClient
 from rpc.methods import full_node_registry
 from rpc.server import BoundAddress, RpcServer
-from tests.consensus.devchain import ALICE, BOB, CAROL, genesis_of, presealed_reader
+from tests.consensus.devchain import ALICE, BOB, CAROL, genesis_of, presealed_block
 
 SECRET: Final = b"s" * 32
 ADMIN_TOKEN: Final = create_token(SECRET, perms_up_to("admin"))
@@ -76,16 +76,8 @@ def mine(
     for epoch in range(first, first + MAX_NULL_ROUNDS):
         blocks = []
         for miner in genesis.miners:
-            block = produce_block(
-                node.state,
-                node.beacon,
-                parent=head,
-                miner=miner.id_address,
-                worker_key=miner.worker_key,
-                epoch=epoch,
-                messages=node.mpool.select(head) if with_messages else (),
-                read_sector=read_sector or presealed_reader(miner),
-            )
+            messages = node.mpool.select(head) if with_messages else ()
+            block = presealed_block(node.state, node.beacon, miner, head, epoch, messages, read_sector)
             if block is not None:
                 validate_block(node.state, node.beacon, block, now=block.header.timestamp)
                 node.chain.put_messages(block.bls_messages, block.secp_messages)
