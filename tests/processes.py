@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO, Any, Final, Self, TypeVar
 
@@ -35,6 +35,21 @@ def killed_at_end(kill: Callable[[T], None]) -> Iterator[list[T]]:
     finally:
         for each in started:
             kill(each)
+
+
+def run_python(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120.0, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`python <args>` run to its end in the checkout (bounded by timeout), its output captured as text."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
 
 
 @contextmanager

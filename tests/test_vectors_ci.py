@@ -1,14 +1,12 @@
 """Missing interop vectors skip on a developer's machine and fail the run under CI."""
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests import vectors
-from tests.paths import ROOT
+from tests.processes import run_python
 
 
 def test_missing_vectors_skip_outside_ci(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,15 +30,7 @@ def test_missing_vectors_fail_under_ci(tmp_path: Path, monkeypatch: pytest.Monke
 def test_a_ci_run_without_vectors_fails_and_says_where_it_looked(tmp_path: Path) -> None:
     nowhere = tmp_path / "nowhere"
     env = {**os.environ, "CI": "true", "FILPY_VECTORS": str(nowhere)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/interop/test_cids.py"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_python("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/interop/test_cids.py", env=env)
     assert proc.returncode != 0
     assert str(nowhere) in proc.stdout + proc.stderr
     assert "passed" not in proc.stdout and "skipped" not in proc.stdout

@@ -21,6 +21,7 @@ import trio
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.types.address import Address
 from tests.e2e.devnet_process import ROOT, DevnetProcess
+from tests.processes import run_python
 
 pytestmark = pytest.mark.slow  # a devnet and a dozen filpy processes: about 30 s
 COMMAND_TIMEOUT: Final = 120.0
@@ -49,14 +50,7 @@ def doomed(tmp_path: Path) -> Iterator[DevnetProcess]:
 
 
 def filpy(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", *args, "--repo", str(repo)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
-    )
+    done = run_python("-m", "cli", *args, "--repo", str(repo), timeout=COMMAND_TIMEOUT)
     assert "Traceback" not in done.stderr, done.stderr
     return done
 

@@ -13,7 +13,7 @@ import structlog
 
 from cli import main as cli
 from node import logs
-from tests.paths import ROOT
+from tests.processes import run_python
 
 
 def test_closed_stdout_pipe_is_not_a_crash() -> None:
@@ -95,9 +95,7 @@ HEAVY = (
 def modules_after(code: str) -> set[str]:
     """The modules a fresh interpreter has loaded after running code."""
     probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60, check=True
-    )
+    done = run_python("-c", probe, timeout=60, check=True)
     return set(json.loads(done.stdout.splitlines()[-1]))
 
 

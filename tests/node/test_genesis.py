@@ -5,8 +5,6 @@ import copy
 import io
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,6 +47,7 @@ from node.genesis_template import (
 )
 from tests.node.genesis_example import build_example, example
 from tests.paths import ROOT
+from tests.processes import run_python
 
 DOCS = ROOT / "docs"
 ALICE = PrivateKey.derive(KeyType.SECP256K1, b"example-alice")
@@ -312,15 +311,7 @@ def test_same_cid_in_another_process(built: Genesis, tmp_path: Path) -> None:
     template = tmp_path / "t.json"
     template.write_text(example_template_json())
     env = dict(os.environ, PYTHONHASHSEED="12345")
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", "genesis", "new", str(template), str(tmp_path / "g.car")],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    done = run_python("-m", "cli", "genesis", "new", str(template), str(tmp_path / "g.car"), env=env)
     assert done.returncode == 0, done.stderr
     assert f"genesis CID:  {built.cid}" in done.stdout
 
