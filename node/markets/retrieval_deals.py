@@ -189,14 +189,15 @@ def refusal(proposal: DealProposal, ask: RetrievalAsk) -> str | None:
 
 class RetrievalDealProvider:
     """Answers RETRIEVAL_DEAL_PROTOCOL from the piece store, paid through the node's payment-channel
-    manager to `payment_address` (the miner's worker, as the query protocol quotes)."""
+    manager to `payment_address(piece)` (the worker of the miner holding the piece, as the query
+    protocol quotes)."""
 
     def __init__(
         self,
         store: PieceStore,
         paych: PaychManager,
         *,
-        payment_address: Callable[[], Address],
+        payment_address: Callable[[StoredPiece], Address],
         ask: Callable[[], RetrievalAsk],
         payment_timeout: float = MESSAGE_TIMEOUT,
         chunk_size: int = DATA_CHUNK,
@@ -268,7 +269,9 @@ class RetrievalDealProvider:
             return
         await channel.send(("response", DealResponse(status=DealStatus.Accepted, id=proposal.id)))
         deal.status = DealStatus.Ongoing
-        deal.gate = ProviderPayments(proposal, payment_check(self.paych, self.payment_address))
+        assert piece is not None  # no piece: refused above
+        recipient = self.payment_address(piece)
+        deal.gate = ProviderPayments(proposal, payment_check(self.paych, lambda: recipient))
         sent = await provider_transfer(
             deal.gate, self._car(proposal.payload_cid), channel, payment_timeout=self.payment_timeout
         )

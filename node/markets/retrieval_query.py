@@ -89,7 +89,7 @@ class RetrievalQueryProvider:
         self,
         store: PieceStore,
         *,
-        payment_address: Address | Callable[[], Address],
+        payment_address: Address | Callable[[StoredPiece | None], Address],
         ask: RetrievalAsk | Callable[[], RetrievalAsk] = FREE_ASK,
     ) -> None:
         self.store = store
@@ -105,9 +105,12 @@ class RetrievalQueryProvider:
     def ask_of(self, piece: StoredPiece) -> RetrievalAsk:
         return piece.ask if piece.ask is not None else self.provider_ask()
 
+    def payment_address(self, piece: StoredPiece | None) -> Address:
+        """Where a retrieval of piece is paid (with no piece: the address an unavailable answer names)."""
+        return self._payment_address(piece) if callable(self._payment_address) else self._payment_address
+
     def answer(self, query: Query) -> QueryResponse:
-        """The response to a query (no I/O but the in-memory index)."""
-        address = self._payment_address() if callable(self._payment_address) else self._payment_address
+        """The response to a query (no I/O but the in-memory indexes)."""
         payload = query.payload_cid
         wanted = query.query_params.piece_cid
         try:
@@ -117,7 +120,7 @@ class RetrievalQueryProvider:
             return QueryResponse(
                 status=QueryResponseStatus.Error,
                 piece_cid_found=QueryItemStatus.Unavailable,
-                payment_address=address,
+                payment_address=self.payment_address(None),
                 message=f"failed to look up the payload: {exc}",
             )
         if wanted is not None:
@@ -127,7 +130,7 @@ class RetrievalQueryProvider:
             return QueryResponse(
                 status=QueryResponseStatus.Unavailable,
                 piece_cid_found=QueryItemStatus.Unavailable,
-                payment_address=address,
+                payment_address=self.payment_address(None),
                 message=f"payload {payload} is not {where}",
             )
         piece = best_piece(pieces, self.ask_of)
@@ -136,7 +139,7 @@ class RetrievalQueryProvider:
             status=QueryResponseStatus.Available,
             piece_cid_found=QueryItemStatus.Available,
             size=piece.unpadded_size,
-            payment_address=address,
+            payment_address=self.payment_address(piece),
             min_price_per_byte=ask.price_per_byte,
             max_payment_interval=ask.payment_interval,
             max_payment_interval_increase=ask.payment_interval_increase,

@@ -25,7 +25,7 @@ from node.markets.deal_sealing import DealSealer
 from node.markets.deal_transfer import DealDataApp
 from node.markets.deals_config import ClientConfig, ProviderConfig
 from node.markets.imports import ImportStore
-from node.markets.piecestore import FREE_ASK, PieceStore, RetrievalAsk
+from node.markets.piecestore import FREE_ASK, PieceStore, RetrievalAsk, StoredPiece
 from node.markets.retrieval_deals import RetrievalDealProvider
 from node.markets.retrieval_query import RetrievalQueryProvider
 from node.markets.retrieval_transports import TransportsProvider
@@ -56,8 +56,8 @@ class Markets:
     pieces: PieceStore
     asks: AskStore
     retrievals: Retrievals
-    # the provider of each miner the node provides for, and the first of them: the one lotus-miner's
-    # single-miner methods (MarketGetAsk, the retrieval ask) and retrieval payments are about
+    # the provider of each miner the node provides for, in the order the node took them, and the one
+    # lotus-miner's single-miner methods (MarketGetAsk) are about: node_service.provider_miner's
     providers: dict[Address, StorageProvider] = field(default_factory=dict)
     provider: StorageProvider | None = None
     transports: TransportsProvider | None = None
@@ -88,13 +88,43 @@ class Markets:
 
     def new_provider(self, provider: StorageProvider) -> None:
         """Serve with another provider of the same miner (a restarted one): it takes the old one's
-        deals, and retrieval serves from its pieces."""
-        self.provider = self.providers[provider.miner] = provider
+        deals (and its place as `provider` if it had it), and retrieval serves from its pieces."""
+        self.providers[provider.miner] = provider
+        if self.provider is None or self.provider.miner == provider.miner:
+            self.provider = provider
         self.pieces = provider.pieces
         for retrieval in (self.retrieval_query, self.retrieval_deals):
             if retrieval is not None:
                 retrieval.store = provider.pieces
         provider.register(self.provider_host or self.host)
+
+    def holder_of(self, piece: StoredPiece) -> StorageProvider | None:
+        """The provider of the miner whose deal `piece` is served from: the deal whose CAR the piece
+        store reads, else the oldest deal of that piece with a miner the node provides for (several
+        miners may have taken the same piece); None when no provider has a deal of it."""
+        if self.provider is None:
+            return None
+        deals = [
+            r
+            for r in self.provider.store.all()  # one store for every provider's deals (add_provider)
+            if r.client_deal_proposal.proposal.piece_cid == piece.piece_cid
+            and r.client_deal_proposal.proposal.provider in self.providers
+        ]
+        if not deals:
+            return None
+        # all() is oldest first, and min keeps the first of equals
+        served = min(deals, key=lambda r: not r.car_path or Path(r.car_path).absolute() != piece.car_path)
+        return self.providers[served.client_deal_proposal.proposal.provider]
+
+    def payment_address(self, piece: StoredPiece | None) -> Address:
+        """Where a retrieval of piece is paid: the worker of the miner whose deal it is served from
+        (`holder_of`); with no piece (a query for data not here), or none holding it, the worker of
+        `provider`'s miner. ProviderError while that provider has not started."""
+        holder = None if piece is None else self.holder_of(piece)
+        provider = holder or self.provider
+        if provider is None:
+            raise ValueError("this node provides for no miner")
+        return provider.info.worker
 
     def services(self) -> list[Any]:
         return [self.client, *self.providers.values(), *self.extra_services]
@@ -157,7 +187,8 @@ def add_provider(
 ) -> StorageProvider:
     """The storage provider of `miner`, served on the markets' provider host (else their host) beside
     the providers of the node's other miners (node/markets/provider_router.py); the first provider
-    also gets the retrieval protocols, whose payments go to its miner's worker."""
+    becomes `markets.provider` and brings the retrieval protocols, which serve every miner's pieces and
+    are paid to the worker of the miner holding the piece (`Markets.payment_address`)."""
     serving = markets.provider_host or markets.host
     provider = StorageProvider(
         node,
@@ -178,15 +209,14 @@ def add_provider(
     if markets.provider is not None:
         return provider
     markets.provider = provider
-    # retrieval queries and deals are answered from the same pieces, paid to the miner's worker
     markets.retrieval_query = RetrievalQueryProvider(
-        markets.pieces, payment_address=lambda: provider.info.worker, ask=lambda: markets.retrieval_ask
+        markets.pieces, payment_address=markets.payment_address, ask=lambda: markets.retrieval_ask
     )
     markets.retrieval_query.register(serving)
     markets.retrieval_deals = RetrievalDealProvider(
         markets.pieces,
         node.paych,
-        payment_address=lambda: provider.info.worker,
+        payment_address=markets.payment_address,
         ask=lambda: markets.retrieval_ask,
     )
     markets.retrieval_deals.register(serving)
