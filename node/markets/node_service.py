@@ -10,11 +10,12 @@ node's libp2p host; a storage provider for every miner whose sealing pipeline th
 (`provider_miners(node)`, `node.sealing`), each with that pipeline as its deal sealer. They share one
 provider host (node/markets/provider_router.py routes each proposal and status request to its miner's
 provider); the first, `provider_miner(node)` (the newest created miner, else a genesis miner), is the one
-lotus-miner's single-miner methods (MarketGetAsk, the retrieval ask) are about. A miner created while the
-node runs is handed to `take_miner` (node/mining/services.py ServeCreated): a provider for it joins the
-others at once and is announced once it has an ask. The providers get a libp2p host of their own, as a
-`lotus-miner` has one beside its full node: its identity in the keystore as `libp2p-provider`, listening
-where config.toml's `[markets] listen` says, else on a free port of each IP the node's host listens on;
+lotus-miner's single-miner methods (MarketGetAsk) are about. A miner created while the node runs is
+handed to `take_miner` (node/mining/services.py ServeCreated): a provider for it joins the others at
+once, takes that place (as the next start would give it), and is announced once it has an ask. The
+providers get a libp2p host of their own, as a `lotus-miner` has one beside its full node: its identity
+in the keystore as `libp2p-provider`, listening where config.toml's `[markets] listen` says, else on a
+free port of each IP the node's host listens on;
 that is what the miner's peer ID and addresses on chain name (`[markets] announce` when set, e.g. an
 address in front of a NAT, else the addresses it listens on), so that clients, this node's own among
 them (a host cannot dial itself), reach it.
@@ -46,7 +47,6 @@ from node.markets.http_retrieval import Mountable, RetrievalHttpApp
 from node.markets.sealing_adapter import PipelineSealer
 from node.markets.services import Markets, add_provider, open_markets
 from node.markets.storage_provider import StorageProvider
-from node.mining.create import LocalMiners
 from node.p2p.host import Libp2pHost
 from node.p2p.identity import KeystoreIdentity, load_or_create_identity
 
@@ -63,7 +63,7 @@ def provider_miner(node: FullNode) -> Address | None:
     seals for (a genesis miner), else None (a client-only node)."""
     if not node.sealing:
         return None
-    created = [r.id_address for r in LocalMiners.for_chain(node.chain).list() if r.id_address in node.sealing]
+    created = [r.id_address for r in node.miners.list() if r.id_address in node.sealing]
     return created[-1] if created else next(iter(node.sealing))
 
 
@@ -185,7 +185,8 @@ class MarketsService:
     async def take_miner(self, miner: Address) -> None:
         """A miner the node has just begun to serve (node/mining/services.py ServeCreated): a provider for
         it joins the others on the provider's host (made now if the node provided for no miner yet), and
-        is announced once it has an ask."""
+        is announced once it has an ask. A miner created from this node becomes `markets.provider` (what
+        MarketGetAsk is about), as `provider_miner` makes it at the next start."""
         markets, nursery = self.markets, self._nursery
         if markets is None or nursery is None or miner in markets.providers or miner not in self.node.sealing:
             return  # not running yet (its start provides for every miner), or already served
@@ -198,6 +199,10 @@ class MarketsService:
         if first:
             RetrievalHttpApp(markets.pieces, lambda: markets.retrieval_ask).mount(self.server)
         await nursery.start(provider.run)
+        if provider_miner(self.node) == miner:
+            # the newest created miner: the single-miner methods are about it from now on, as after a
+            # restart (once it runs: its worker is what a query for data not here names)
+            markets.provider = provider
         await self._announce_all(markets)
         log.info(
             "provider serves a created miner", miner=str(miner), providers=[str(m) for m in markets.providers]

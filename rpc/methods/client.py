@@ -442,14 +442,15 @@ async def market_set_ask(
 
 @method("MarketGetAsk", perm=READ)
 async def market_get_ask(node: FullNode) -> SignedStorageAsk | None:
-    """The miner's current signed ask (null before one is set)."""
+    """The miner's current signed ask (null before one is set); of a node that provides for several
+    miners, the one most recently created from it, else the first."""
     provider = _provider(node)
     return await node.run_sync(provider.asks.get, provider.miner)
 
 
 @method("MarketGetAsks", perm=READ, namespace=NAMESPACE)
 async def market_get_asks(node: FullNode) -> tuple[SignedStorageAsk, ...]:
-    """The signed asks of every miner this node provides for (MarketGetAsk gives only the first's), in
+    """The signed asks of every miner this node provides for (MarketGetAsk gives one miner's), in
     the order the node took them; a miner without an ask yet is left out."""
     _provider(node)
     asks = []

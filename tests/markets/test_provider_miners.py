@@ -19,16 +19,21 @@ from chain.crypto.signature import Signature, SigType
 from chain.encoding.cid import CID
 from chain.params import DEVNET
 from chain.types.address import Address
+from node.config import Libp2pConfig
 from node.fullnode import FullNode, in_memory_full_node
 from node.keystore import Keystore
 from node.markets.deal_states import StorageDealStatus as S
 from node.markets.deal_store import ProviderDealRecord
 from node.markets.imports import ImportStore
+from node.markets.node_service import MarketsService, provider_miner
 from node.markets.retrieval_query import Query
 from node.markets.services import add_provider, open_markets
+from node.markets.storage_ask import set_ask
 from node.markets.storage_types import Transfer, signed_proposal_cid
+from node.mining.create import LocalMinerRecord
 from node.p2p.host import Libp2pHost
 from node.wallet import Wallet
+from rpc.methods.client import market_get_ask
 from tests.consensus.devchain import genesis_of
 from tests.markets.deal_net import deal_file
 
@@ -125,4 +130,48 @@ async def test_a_retrieval_is_quoted_and_paid_to_the_worker_of_the_miner_holding
             # data not here: the answer names the first miner's worker
             missing = query.answer(Query(CID.parse("bafkqaaa")))
             assert missing.message and missing.payment_address == worker_of(node, first)
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_miner_created_on_a_running_node_becomes_the_one_market_get_ask_is_about(
+    tmp_path: Path,
+) -> None:
+    node = node_of(tmp_path)
+    genesis_miner, created = miners_of(node)
+    node.sealing[genesis_miner] = cast(Any, object())
+    service = MarketsService(
+        node,
+        tmp_path / "repo",
+        cast(Libp2pHost, Host()),
+        Keystore.create(tmp_path / "node-keystore"),
+        Libp2pConfig(listen=("/ip4/127.0.0.1/tcp/0",), bootstrap=()),
+        server=Server(),
+        base_url=lambda: "http://127.0.0.1:1",
+    )
+    with trio.fail_after(WALL):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(service.run)
+            markets = service.markets
+            assert markets is not None and markets.provider is not None
+            assert markets.provider.miner == genesis_miner
+            # what `filpy miner create` leaves, then hands on (node/mining/services.py ServeCreated)
+            worker = worker_of(node, created)
+            node.miners.add(
+                LocalMinerRecord(
+                    id_address=created,
+                    robust_address=created,
+                    owner=worker,
+                    worker=worker,
+                    sector_size=2048,
+                    seal_proof=5,
+                )
+            )
+            node.sealing[created] = cast(Any, object())
+            await service.take_miner(created)
+            assert list(markets.providers) == [genesis_miner, created]
+            assert markets.provider.miner == created == provider_miner(node)  # as a restart has it
+            terms: dict[str, Any] = {"price": 5, "verified_price": 1, "min_piece_size": 256}
+            await set_ask(node, markets.providers[created].asks, created, max_piece_size=2048, **terms)
+            ask = await market_get_ask(node)
+            assert ask is not None and ask.ask.miner == created
             nursery.cancel_scope.cancel()
