@@ -149,6 +149,7 @@ class DealRequest:
 class InclusionCheck:
     """A deal's piece inclusion proof checked against its sector on chain."""
 
+    sector_size: int  # of the deal's miner, as the chain says (what the proof is checked against)
     comm_d: CID | None  # the sector's unsealed CID on chain (None: the sector is not there with the deal)
     problem: str | None  # None: the proof shows the piece in that CommD; else why not (yet)
 
@@ -698,17 +699,21 @@ class StorageClient(DealDriver[ClientDealRecord]):
 
     def check_inclusion(self, record: ClientDealRecord, ts: TipSet) -> InclusionCheck:
         """The provider's inclusion proof of the deal checked against its sector's CommD as the chain at
-        ts has it (see `_verify_stored`); the CommD found, if any."""
+        ts has it (see `_verify_stored`); the miner's sector size and the CommD found, if any."""
         proposal = record.client_deal_proposal.proposal
+        sector_size = self.node.state.miner_info(proposal.provider, ts).sector_size
         if record.sector_number is None or not record.inclusion_proof or record.deal_id is None:
             return InclusionCheck(
+                sector_size,
                 None,
                 "waiting for the provider's sector number and inclusion proof",
             )
         sector = sector_with_deal(self.node, proposal.provider, record.sector_number, record.deal_id, ts)
         if sector is None:
             return InclusionCheck(
-                None, f"sector {record.sector_number} is not on chain with deal {record.deal_id} (yet)"
+                sector_size,
+                None,
+                f"sector {record.sector_number} is not on chain with deal {record.deal_id} (yet)",
             )
         comm_d_cid = sector.unsealed_cid
         try:
@@ -716,8 +721,9 @@ class StorageClient(DealDriver[ClientDealRecord]):
             comm_d = commitment_of_v1(comm_d_cid)
             comm_p = commitment_of_v1(proposal.piece_cid)
         except (MalformedProof, DecodeError) as exc:
-            return InclusionCheck(comm_d_cid, f"bad: the provider's inclusion proof cannot be read: {exc}")
-        sector_size = self.node.state.miner_info(proposal.provider, ts).sector_size
+            return InclusionCheck(
+                sector_size, comm_d_cid, f"bad: the provider's inclusion proof cannot be read: {exc}"
+            )
         if not verify_piece_inclusion(
             proof,
             comm_d=comm_d,
@@ -727,11 +733,12 @@ class StorageClient(DealDriver[ClientDealRecord]):
             offset=record.piece_offset,
         ):
             return InclusionCheck(
+                sector_size,
                 comm_d_cid,
                 f"bad: the provider's inclusion proof does not show piece {proposal.piece_cid} in sector "
                 f"{record.sector_number}'s CommD {comm_d_cid}",
             )
-        return InclusionCheck(comm_d_cid, None)
+        return InclusionCheck(sector_size, comm_d_cid, None)
 
     async def _follow_active(self, record: ClientDealRecord) -> None:
         """After activation: the chain alone says when the deal ends."""

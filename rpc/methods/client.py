@@ -250,13 +250,12 @@ async def client_deal_inclusion_proof(node: FullNode, proposal: CID) -> DealIncl
     head = node.chain.head()
     check = await node.run_sync(client.check_inclusion, record, head)
     deal = record.client_deal_proposal.proposal
-    sector_size = (await node.run_sync(node.state.miner_info, deal.provider, head)).sector_size
     return DealInclusionProof(
         proposal_cid=proposal,
         miner=deal.provider,
         deal_id=record.deal_id,
         sector_number=record.sector_number,
-        sector_size=sector_size,
+        sector_size=check.sector_size,
         piece_cid=deal.piece_cid,
         piece_size=deal.piece_size,
         offset=record.piece_offset,

@@ -8,10 +8,13 @@ providers run (they read their miner's info from the chain) but no chain moves."
 
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Final, cast
 
+import pytest
 import trio
 
 from actors.market.types import ClientDealProposal, DealProposal
@@ -22,18 +25,20 @@ from chain.types.address import Address
 from node.config import Libp2pConfig
 from node.fullnode import FullNode, in_memory_full_node
 from node.keystore import Keystore
+from node.markets import storage_client
 from node.markets.deal_states import StorageDealStatus as S
-from node.markets.deal_store import ProviderDealRecord
+from node.markets.deal_store import ClientDealRecord, ProviderDealRecord
 from node.markets.imports import ImportStore
 from node.markets.node_service import MarketsService, provider_miner
 from node.markets.retrieval_query import Query
-from node.markets.services import add_provider, open_markets
+from node.markets.services import Markets, add_provider, open_markets
 from node.markets.storage_ask import set_ask
 from node.markets.storage_types import Transfer, signed_proposal_cid
 from node.mining.create import LocalMinerRecord
 from node.p2p.host import Libp2pHost
 from node.wallet import Wallet
-from rpc.methods.client import market_get_ask
+from proofs.pip import PieceInclusionProof
+from rpc.methods.client import client_deal_inclusion_proof, market_get_ask
 from tests.consensus.devchain import genesis_of
 from tests.markets.deal_net import deal_file
 
@@ -175,3 +180,44 @@ async def test_a_miner_created_on_a_running_node_becomes_the_one_market_get_ask_
             ask = await market_get_ask(node)
             assert ask is not None and ask.ask.miner == created
             nursery.cancel_scope.cancel()
+
+
+async def test_the_inclusion_proof_method_reads_the_sector_size_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = node_of(tmp_path)
+    miner, _ = miners_of(node)
+    markets: Markets = open_markets(node, tmp_path / "repo", cast(Libp2pHost, Host()))
+    piece = CID.parse("baga6ea4seaqhfjcq47ay6vbbxujwzsyza3rdly2nlicr5m5yjnhd77zx4efhwja")
+    proposal = DealProposal(piece, 2048, False, CLIENT, miner, "bafkqaaa", 100, 200, 1, 1, 0)
+    signed = ClientDealProposal(proposal, Signature(SigType.SECP256K1, bytes(65)))
+    record = ClientDealRecord(
+        proposal_cid=signed_proposal_cid(signed),
+        deal_uuid=uuid.uuid4().bytes,
+        state=S.StorageDealSealing,
+        client_deal_proposal=signed,
+        wallet=CLIENT,
+        root=CID.parse("bafkqaaa"),
+        transfer_type="manual",
+        provider_peer="12D3KooW",
+        deal_id=7,
+        sector_number=3,
+        piece_offset=0,
+        # the piece is the whole sector: CommD is CommP, with an empty path
+        inclusion_proof=PieceInclusionProof(0, 2048, ()).to_bytes(),
+        created=1,
+    )
+    markets.client.store.add(record, 0)
+    monkeypatch.setattr(storage_client, "sector_with_deal", lambda *args: SimpleNamespace(unsealed_cid=piece))
+    reads: list[Address] = []
+    miner_info: Callable[..., Any] = node.state.miner_info
+
+    def counted(address: Address, ts: Any) -> Any:
+        reads.append(address)
+        return miner_info(address, ts)
+
+    monkeypatch.setattr(node.state, "miner_info", counted)
+    answer = await client_deal_inclusion_proof(node, record.proposal_cid)
+    assert answer.verified and answer.comm_d == piece, answer.message
+    assert answer.sector_size == 2048
+    assert reads == [miner]
