@@ -66,6 +66,9 @@ class Sealer:
     async def add_deal(self, deal: Any, car: Path) -> Any:
         raise AssertionError("no deal is sealed here")
 
+    async def placement(self, deal_id: int) -> None:
+        return None
+
 
 def node_of(tmp_path: Path) -> FullNode:
     genesis = genesis_of(miners=2)
@@ -75,7 +78,7 @@ def node_of(tmp_path: Path) -> FullNode:
     return in_memory_full_node(genesis, wallet, policy=replace(DEVNET, block_delay_secs=0))
 
 
-def miners_of(node: FullNode) -> tuple[Address, Address]:
+def miners_of() -> tuple[Address, Address]:
     first, second = (m.id_address for m in genesis_of(miners=2).miners)
     return first, second
 
@@ -105,7 +108,7 @@ async def test_a_retrieval_is_quoted_and_paid_to_the_worker_of_the_miner_holding
     tmp_path: Path,
 ) -> None:
     node = node_of(tmp_path)
-    first, second = miners_of(node)
+    first, second = miners_of()
     assert worker_of(node, first) != worker_of(node, second)
     host = cast(Libp2pHost, Host())
     markets = open_markets(node, tmp_path / "repo", host, miner=first, sealer=Sealer())
@@ -142,7 +145,7 @@ async def test_a_miner_created_on_a_running_node_becomes_the_one_market_get_ask_
     tmp_path: Path,
 ) -> None:
     node = node_of(tmp_path)
-    genesis_miner, created = miners_of(node)
+    genesis_miner, created = miners_of()
     node.sealing[genesis_miner] = cast(Any, object())
     service = MarketsService(
         node,
@@ -178,7 +181,7 @@ async def test_a_miner_created_on_a_running_node_becomes_the_one_market_get_ask_
             terms: dict[str, Any] = {"price": 5, "verified_price": 1, "min_piece_size": 256}
             await set_ask(node, markets.providers[created].asks, created, max_piece_size=2048, **terms)
             ask = await market_get_ask(node)
-            assert ask is not None and ask.ask.miner == created
+            assert ask is not None and ask.ask is not None and ask.ask.miner == created
             nursery.cancel_scope.cancel()
 
 
@@ -186,7 +189,7 @@ async def test_the_inclusion_proof_method_reads_the_sector_size_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     node = node_of(tmp_path)
-    miner, _ = miners_of(node)
+    miner, _ = miners_of()
     markets: Markets = open_markets(node, tmp_path / "repo", cast(Libp2pHost, Host()))
     piece = CID.parse("baga6ea4seaqhfjcq47ay6vbbxujwzsyza3rdly2nlicr5m5yjnhd77zx4efhwja")
     proposal = DealProposal(piece, 2048, False, CLIENT, miner, "bafkqaaa", 100, 200, 1, 1, 0)
