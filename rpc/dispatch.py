@@ -103,12 +103,12 @@ class Dispatcher:
         """A batch's answers in order, notifications left out (go-jsonrpc runs them one after another).
         A run of consecutive calls of a method with a run handler (MpoolPush) is handed to it at once,
         with the same effect as running them one after another."""
-        prepared = [self._prepare(api, item, None) for item in items]
+        prepared = [self.prepare(api, item, None) for item in items]
         out = []
         i = 0
         while i < len(prepared):
             first = prepared[i]
-            if not isinstance(first, _Call):
+            if not isinstance(first, Call):
                 if first is not None:
                     out.append(first)
                 i += 1
@@ -118,8 +118,8 @@ class Dispatcher:
                 while end < len(prepared) and _same_method(prepared[end], first.method):
                     end += 1
             if end - i > 1:
-                calls = [c for c in prepared[i:end] if isinstance(c, _Call)]
-                answers = await self._run_calls(perms, first.method, calls)
+                calls = [c for c in prepared[i:end] if isinstance(c, Call)]
+                answers = await self.run_calls(perms, first.method, calls)
             else:
                 answers = [(await self._call(api, perms, first, None))[0]]
             out.extend(a for a in answers if a is not None)
@@ -131,13 +131,14 @@ class Dispatcher:
         self, api: Api, perms: frozenset[str], req: Any, channels: ChannelHost | None
     ) -> tuple[dict[str, Any] | None, bool]:
         """One request object to (response or None, whether the error is the framework's)."""
-        prepared = self._prepare(api, req, channels)
-        if not isinstance(prepared, _Call):
+        prepared = self.prepare(api, req, channels)
+        if not isinstance(prepared, Call):
             return prepared, True
         return await self._call(api, perms, prepared, channels)
 
-    def _prepare(self, api: Api, req: Any, channels: ChannelHost | None) -> "_Call | dict[str, Any] | None":
-        """The call a request object asks for, or the framework's error answer (None: a notification's)."""
+    def prepare(self, api: Api, req: Any, channels: ChannelHost | None) -> "Call | dict[str, Any] | None":
+        """The call a request object asks for, or the framework's error answer (None: a notification's):
+        method found, params decoded (not yet run, nor its permission checked)."""
         request_id: Any = None
         try:
             if type(req) is not dict:
@@ -164,10 +165,10 @@ class Dispatcher:
             return self._error(exc.request_id, exc.code, exc.message)
         except InvalidParams as exc:
             return self._error(request_id, exc.code, exc.message)
-        return _Call(request_id, m, args)
+        return Call(request_id, m, args)
 
     async def _call(
-        self, api: Api, perms: frozenset[str], call: "_Call", channels: ChannelHost | None
+        self, api: Api, perms: frozenset[str], call: "Call", channels: ChannelHost | None
     ) -> tuple[dict[str, Any] | None, bool]:
         request_id, m = call.request_id, call.method
         try:
@@ -191,10 +192,11 @@ class Dispatcher:
         except Exception as exc:
             return self._failure(request_id, m, exc), True
 
-    async def _run_calls(
-        self, perms: frozenset[str], m: Method, calls: list["_Call"]
+    async def run_calls(
+        self, perms: frozenset[str], m: Method, calls: list["Call"]
     ) -> list[dict[str, Any] | None]:
-        """Consecutive calls of one method with a run handler, answered in order."""
+        """Consecutive calls of one method with a run handler, answered in order (None for a
+        notification's)."""
         assert m.run is not None
         if m.perm not in perms:
             denied = permission_denied(m.name, m.perm.value)
@@ -261,7 +263,7 @@ class Dispatcher:
         return error_object(request_id, code, message)
 
 
-class _Call:
+class Call:
     """A request that decoded: its id (None: a notification), method and arguments."""
 
     __slots__ = ("args", "method", "request_id")
@@ -270,5 +272,5 @@ class _Call:
         self.request_id, self.method, self.args = request_id, method, args
 
 
-def _same_method(prepared: "_Call | dict[str, Any] | None", m: Method) -> bool:
-    return isinstance(prepared, _Call) and prepared.method is m
+def _same_method(prepared: "Call | dict[str, Any] | None", m: Method) -> bool:
+    return isinstance(prepared, Call) and prepared.method is m

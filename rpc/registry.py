@@ -14,9 +14,10 @@ annotated `CallContext` (right after the node) is not an RPC param: it receives 
 about itself (path, permissions, registry). The docstring's first paragraph is the method's
 description.
 
-`run=` may give a handler for a run of consecutive calls of the method in one JSON-RPC batch (each
-call's arguments in order -> each call's result or exception), with the same effect as the calls in
-turn: MpoolPush's queues a run's messages together so that they share worker-thread trips.
+`run=` may give a handler for a run of consecutive calls of the method in one JSON-RPC batch, or
+waiting together on one WebSocket connection (each call's arguments in order -> each call's result or
+exception), with the same effect as the calls in turn: MpoolPush's queues a run's messages together so
+that they share worker-thread passes.
 
 `memo=True` says the handler's result is immutable (a frozen value the node keeps, e.g. the head
 TipSet): its encoded JSON is then kept and reused while the handler returns the same object, so
@@ -93,9 +94,10 @@ class Method:
     wants_context: bool
     description: str
     aliases: tuple[str, ...] = ()
-    # Optional: answers a run of consecutive calls of this method in one JSON-RPC batch at once, given
-    # each call's arguments in order; each call's result or exception, with the same effect as calling
-    # the handler on each in turn (MpoolPush: the run shares its worker-thread trips).
+    # Optional: answers a run of consecutive calls of this method (one JSON-RPC batch's, or those waiting
+    # on one WebSocket connection) at once, given each call's arguments in order; each call's result or
+    # exception, with the same effect as calling the handler on each in turn (MpoolPush: the run shares
+    # its worker-thread passes).
     run: "RunHandler | None" = None
     # The result is immutable: its encoding may be reused while the handler returns the same object.
     memo: bool = False

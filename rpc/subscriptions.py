@@ -1,10 +1,18 @@
 """A WebSocket connection's calls and channels, as go-jsonrpc serves them.
 
 Each call runs in its own task, so a long call (StateWaitMsg) does not hold up the others; the frames
-a connection sends go through one bounded outbox drained by one writer. A channel method's call is
-answered with a channel id (1, 2, ... per connection); its values follow as notifications
-`{"jsonrpc":"2.0","method":"xrpc.ch.val","params":[id, value]}` and its end as `xrpc.ch.close [id]`.
-`xrpc.cancel [requestId]` from the client cancels that call, or that channel (which then closes).
+a connection sends go through one bounded outbox drained by one writer. Calls of a method with a run
+handler (MpoolPush, registry.py) are the exception: decoded as they arrive and queued, in arrival
+order, for one runner task that hands every call waiting at once to the method's run handler, as
+consecutive calls of a JSON-RPC batch are; each call is still answered in its own frame, by its id.
+Clients push in bulk this way (go-jsonrpc: many calls in flight on one connection), and a task, a
+cancel scope and a thread hand-off per call cost the event loop more than the push itself.
+
+A channel method's call is answered with a channel id (1, 2, ... per connection); its values follow as
+notifications `{"jsonrpc":"2.0","method":"xrpc.ch.val","params":[id, value]}` and its end as
+`xrpc.ch.close [id]`. `xrpc.cancel [requestId]` from the client cancels that call, or that channel
+(which then closes); a queued call of a run-handler method is then not run if its turn has not come,
+and not answered if it has. Queued calls not yet run when the connection closes are not run.
 
 Back-pressure: a channel's values are put in the outbox without waiting; when it is full the client is
 not reading fast enough, and the connection is closed (code 1008) rather than letting the node wait
@@ -12,6 +20,7 @@ on it. Calls in flight per connection and channels per connection are bounded.
 """
 
 import itertools
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
@@ -19,7 +28,7 @@ import orjson
 import structlog
 import trio
 
-from rpc.dispatch import Dispatcher, dumps, error_object
+from rpc.dispatch import Call, Dispatcher, dumps, error_object
 from rpc.errors import INVALID_REQUEST, PARSE_ERROR, RpcError
 from rpc.registry import Api, Method
 
@@ -63,12 +72,19 @@ class WsSession:
         self._channels = 0
         self._nursery: trio.Nursery | None = None
         self._close_reason: str | None = None
+        # Calls of run-handler methods waiting for the runner (each holds an inflight slot); the last
+        # queued call of each id until it is answered (what xrpc.cancel finds, as _handling); calls
+        # cancelled: not run if their turn has not come, not answered if it has.
+        self._run_send, self._run_recv = trio.open_memory_channel[Call](math.inf)
+        self._queued: dict[Any, Call] = {}
+        self._dropped: set[Call] = set()
 
     async def serve(self, receive: Receive, send: Send) -> None:
         """Read frames until the client goes away; then cancel what it started."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._writer, send)
+            nursery.start_soon(self._runner)
             try:
                 while True:
                     message = await receive()
@@ -109,6 +125,12 @@ class WsSession:
                 return
             if method in (CH_VAL, CH_CLOSE) or (method is None and ("result" in frame or "error" in frame)):
                 return  # this server opens no calls to its clients, so it expects no answers or channels
+            if type(method) is str:
+                m = self.dispatcher.registry.lookup(self.api, method)
+                if m is not None and m.run is not None and not m.channel:
+                    await self._inflight.acquire()
+                    await self._queue_run(frame)
+                    return
         await self._inflight.acquire()
         self._nursery.start_soon(self._call, frame)
 
@@ -117,6 +139,9 @@ class WsSession:
             scope = self._handling.get(params[0])
             if scope is not None:
                 scope.cancel()
+            call = self._queued.pop(params[0], None)
+            if call is not None:
+                self._dropped.add(call)
 
     async def _batch(self, items: list[Any]) -> None:
         try:
@@ -144,6 +169,56 @@ class WsSession:
             if self._handling.get(request_id) is scope:
                 del self._handling[request_id]
             self._inflight.release()
+
+    async def _queue_run(self, frame: dict[str, Any]) -> None:
+        """Decode a call of a run-handler method and queue it for the runner (its inflight slot is
+        taken); a call that does not decode is answered at once."""
+        prepared = self.dispatcher.prepare(self.api, frame, self)
+        if not isinstance(prepared, Call):
+            self._inflight.release()
+            if prepared is not None:
+                await self._out_send.send(dumps(prepared))
+            return
+        if prepared.request_id is not None:
+            self._queued[prepared.request_id] = prepared
+        self._run_send.send_nowait(prepared)
+
+    async def _runner(self) -> None:
+        """Run the queued calls: every call waiting at once, consecutive calls of one method handed to
+        its run handler together; then each call's answer, in order, in its own frame."""
+        async for first in self._run_recv:
+            waiting = [first]
+            while True:
+                try:
+                    waiting.append(self._run_recv.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            start = 0
+            while start < len(waiting):
+                m = waiting[start].method
+                end = start + 1
+                while end < len(waiting) and waiting[end].method is m:
+                    end += 1
+                await self._run(m, waiting[start:end])
+                start = end
+
+    async def _run(self, m: Method, queued: list[Call]) -> None:
+        calls = []
+        for call in queued:
+            if call in self._dropped:  # cancelled before its turn
+                self._dropped.discard(call)
+                self._inflight.release()
+            else:
+                calls.append(call)
+        answers = await self.dispatcher.run_calls(self.perms, m, calls) if calls else []
+        for call, answer in zip(calls, answers, strict=True):
+            self._inflight.release()
+            if self._queued.get(call.request_id) is call:
+                del self._queued[call.request_id]
+            if call in self._dropped:
+                self._dropped.discard(call)
+            elif answer is not None:
+                await self._out_send.send(dumps(answer))
 
     # -- channels ---------------------------------------------------------------------------------------
     async def open_channel(self, request_id: Any, method: Method, values: AsyncIterator[Any]) -> None:

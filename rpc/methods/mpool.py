@@ -3,16 +3,15 @@
 
 A refusal of the pool (chain/mpool/errors.py: nonce, balance, signature, size, ...) is an RpcError with
 the pool's Lotus-worded reason; the pool is unchanged by it. The pool's work (signature checks, state
-reads, LevelDB writes) runs in a worker thread. MpoolPush calls that arrive while others are being
-pushed share one trip to a worker thread (`PushQueue`): under load the thread hand-off, not the pool,
-was the larger part of a push's cost on the event loop (bench/bench_rpc.py, docs/rpc.md).
+reads, LevelDB writes) runs in a worker thread. MpoolPush calls go through one drain
+(`push_queue`, node/drain.py): a worker thread that takes every push waiting at once and keeps
+going while pushes keep coming; under load the thread hand-offs, not the pool, were the larger part of
+a push's cost on the event loop (bench/bench_rpc.py, docs/rpc.md).
 """
 
 import weakref
 from collections.abc import AsyncIterator
 from typing import Final
-
-import trio
 
 from chain.chainstore.store import ChainStoreError
 from chain.encoding.cid import CID
@@ -25,6 +24,7 @@ from chain.store.blockstore import BlockNotFound
 from chain.types.address import EAM_NAMESPACE, Address, Protocol
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet, TipSetKey
+from node.drain import ThreadDrain
 from node.fullnode import FullNode
 from node.wallet import WalletError
 from rpc.errors import RpcError
@@ -49,105 +49,50 @@ def check_recipient(msg: Message) -> None:
         raise RpcError(f"message recipient {to} is a delegated address but not a valid Eth Address")
 
 
-class _Pending:
-    __slots__ = ("cid", "done", "error", "signed")
-
-    def __init__(self, signed: SignedMessage) -> None:
-        self.signed = signed
-        self.done = trio.Event()
-        self.cid: CID | None = None
-        self.error: Exception = RuntimeError("the push was interrupted before this message was tried")
+_queues: "weakref.WeakKeyDictionary[FullNode, ThreadDrain[SignedMessage, CID]]" = weakref.WeakKeyDictionary()
 
 
-class PushQueue:
-    """The node's MpoolPush calls, in arrival order, pushed in batches: the first caller takes every
-    push waiting at that moment to a worker thread in one trip, and repeats while more arrived; the
-    others wait for their own outcome. Each message is checked and added on its own (node.mpool.push),
-    exactly as one push at a time; only the thread trips are shared. The trips are shielded from
-    cancellation (as a worker thread's run is): a caller that goes away does not strand the others."""
-
-    def __init__(self, node: FullNode) -> None:
-        self._node = node
-        self._waiting: list[_Pending] = []
-        self._running = False
-
-    async def push(self, signed: SignedMessage) -> CID:
-        (outcome,) = await self.push_many([signed])
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-    async def push_many(self, messages: list[SignedMessage]) -> list[CID | Exception]:
-        """Push messages in order, as many calls arriving one after another would (they share the
-        trips); each one's CID, or the exception its push raised."""
-        pendings = [_Pending(signed) for signed in messages]
-        self._waiting.extend(pendings)
-        if not self._running:
-            self._running = True
-            try:
-                with trio.CancelScope(shield=True):
-                    while self._waiting:
-                        batch, self._waiting = self._waiting, []
-                        try:
-                            await self._node.run_sync(self._push_all, batch)
-                        finally:
-                            for each in batch:
-                                each.done.set()
-            finally:
-                self._running = False
-                stranded, self._waiting = self._waiting, []  # only if a trip failed as a whole
-                for each in stranded:
-                    each.done.set()
-        for pending in pendings:
-            await pending.done.wait()
-        return [pending.error if pending.cid is None else pending.cid for pending in pendings]
-
-    def _push_all(self, batch: list[_Pending]) -> None:
-        for pending in batch:
-            try:
-                pending.cid = self._node.mpool.push(pending.signed)
-            except Exception as exc:  # handed to its caller, who answers it as a single push would
-                pending.error = exc
-
-
-_queues: "weakref.WeakKeyDictionary[FullNode, PushQueue]" = weakref.WeakKeyDictionary()
-
-
-def push_queue(node: FullNode) -> PushQueue:
+def push_queue(node: FullNode) -> ThreadDrain[SignedMessage, CID]:
+    """The node's MpoolPush calls, in arrival order, each checked and added on its own
+    (node.mpool.push) by one worker thread that takes every push waiting at once (node/drain.py)."""
     queue = _queues.get(node)
     if queue is None:
-        queue = _queues[node] = PushQueue(node)
+        queue = _queues[node] = ThreadDrain(node.mpool.push, name="mpool push")
     return queue
 
 
 async def _push(node: FullNode, signed: SignedMessage) -> CID:
     check_recipient(signed.message)
-    try:
-        return await push_queue(node).push(signed)
-    except MpoolError as exc:
-        raise pool_refusal(exc) from None
+    (outcome,) = await push_queue(node).run([signed])
+    if isinstance(outcome, MpoolError):
+        raise pool_refusal(outcome) from None
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 async def _push_run(node: FullNode, calls: list[list[SignedMessage]]) -> list[CID | Exception]:
-    """Consecutive MpoolPush calls of one JSON-RPC batch: queued together, in order, so that they share
-    worker-thread trips instead of taking one each; every message is still checked, added and answered
-    on its own, as if called in turn."""
-    outcomes: list[CID | Exception] = []
+    """Consecutive MpoolPush calls (of one JSON-RPC batch, or waiting together on one WebSocket
+    connection): queued together, in order, so that they share the drain's passes instead of taking
+    one each; every message is still checked, added and answered on its own, as if called in turn."""
+    refusals: list[RpcError | None] = []
     messages = []
     for (signed,) in calls:
         try:
             check_recipient(signed.message)
         except RpcError as exc:
-            outcomes.append(exc)
+            refusals.append(exc)
         else:
-            outcomes.append(signed.cid())  # replaced by the push's own outcome below
+            refusals.append(None)
             messages.append(signed)
-    pushed = iter(await push_queue(node).push_many(messages))
-    for i, outcome in enumerate(outcomes):
-        if isinstance(outcome, Exception):
-            continue
-        result = next(pushed)
-        outcomes[i] = pool_refusal(result) if isinstance(result, MpoolError) else result
+    pushed = iter(await push_queue(node).run(messages))
+    outcomes: list[CID | Exception] = []
+    for refusal in refusals:
+        if refusal is not None:
+            outcomes.append(refusal)
+        else:
+            result = next(pushed)
+            outcomes.append(pool_refusal(result) if isinstance(result, MpoolError) else result)
     return outcomes
 
 
