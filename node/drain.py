@@ -37,16 +37,21 @@ class DrainStopped(Exception):
     """The worker thread stopped before it applied the function to this item."""
 
 
-class _Job(Generic[T, R]):
+class Submitted(Generic[T, R]):
     """One submission: its items, their outcomes once applied, and the submitter's loop to wake."""
 
-    __slots__ = ("done", "items", "outcomes", "token")
+    __slots__ = ("done", "items", "results", "token")
 
     def __init__(self, items: Sequence[T], token: trio.lowlevel.TrioToken) -> None:
         self.items = items
         self.token = token
         self.done = trio.Event()
-        self.outcomes: list[R | Exception] = []
+        self.results: list[R | Exception] = []
+
+    async def outcomes(self) -> list[R | Exception]:
+        """Each item's result, or the exception it raised, once all are applied."""
+        await self.done.wait()
+        return self.results
 
 
 class ThreadDrain(Generic[T, R]):
@@ -57,7 +62,7 @@ class ThreadDrain(Generic[T, R]):
         self._name = name
         self._max_pass = max_pass
         self._lock = threading.Lock()
-        self._waiting: list[_Job[T, R]] = []
+        self._waiting: list[Submitted[T, R]] = []
         self._running = False
         self.passes = 0  # passes made so far (read by tests and benches)
 
@@ -70,9 +75,15 @@ class ThreadDrain(Generic[T, R]):
     async def run(self, items: Sequence[T]) -> list[R | Exception]:
         """Apply the function to each item in the worker thread, after every item submitted before;
         each item's result, or the exception it raised."""
+        return await self.submit(items).outcomes()
+
+    def submit(self, items: Sequence[T]) -> "Submitted[T, R]":
+        """Queue the items now (from a trio task), behind every item submitted before; wait for their
+        outcomes with `outcomes()`. A submitter may queue more before its first items are done."""
+        job: Submitted[T, R] = Submitted(items, trio.lowlevel.current_trio_token())
         if not items:
-            return []
-        job: _Job[T, R] = _Job(items, trio.lowlevel.current_trio_token())
+            job.done.set()
+            return job
         with self._lock:
             self._waiting.append(job)
             start = not self._running
@@ -85,14 +96,13 @@ class ThreadDrain(Generic[T, R]):
                     stranded, self._waiting = self._waiting, []
                     self._running = False
                 for other in stranded:
-                    other.outcomes = [DrainStopped(f"{self._name}: no worker thread")] * len(other.items)
+                    other.results = [DrainStopped(f"{self._name}: no worker thread")] * len(other.items)
                     other.done.set()
                 raise
-        await job.done.wait()
-        return job.outcomes
+        return job
 
     # -- the worker thread --------------------------------------------------------------------------
-    def _take(self) -> list[_Job[T, R]]:
+    def _take(self) -> list[Submitted[T, R]]:
         """The jobs of the next pass (empty when none waits: the thread is then no longer running)."""
         with self._lock:
             waiting = self._waiting
@@ -110,11 +120,11 @@ class ThreadDrain(Generic[T, R]):
 
     def _work(self) -> None:
         fn = self._fn
-        batch: list[_Job[T, R]] = []
+        batch: list[Submitted[T, R]] = []
         try:
             while batch := self._take():
                 for job in batch:
-                    outcomes = job.outcomes
+                    outcomes = job.results
                     for item in job.items:
                         try:
                             outcomes.append(fn(item))
@@ -135,8 +145,8 @@ class ThreadDrain(Generic[T, R]):
                 self._waiting = []
                 self._running = False
             for job in stranded:
-                missing = len(job.items) - len(job.outcomes)
-                job.outcomes.extend([DrainStopped(f"{self._name}: the worker thread stopped")] * missing)
+                missing = len(job.items) - len(job.results)
+                job.results.extend([DrainStopped(f"{self._name}: the worker thread stopped")] * missing)
             _wake(stranded)
             raise
 
@@ -147,7 +157,7 @@ class ThreadDrain(Generic[T, R]):
             _log.error("drain worker stopped", drain=self._name, error=repr(error))
 
 
-def _wake(jobs: list[_Job[T, R]]) -> bool:
+def _wake(jobs: list[Submitted[T, R]]) -> bool:
     """Set the jobs' events on their loops, one wake-up per loop; False if a loop has ended."""
     by_token: dict[trio.lowlevel.TrioToken, list[trio.Event]] = {}
     for job in jobs:
