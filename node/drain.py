@@ -37,21 +37,16 @@ class DrainStopped(Exception):
     """The worker thread stopped before it applied the function to this item."""
 
 
-class Submitted(Generic[T, R]):
+class _Job(Generic[T, R]):
     """One submission: its items, their outcomes once applied, and the submitter's loop to wake."""
 
-    __slots__ = ("done", "items", "results", "token")
+    __slots__ = ("done", "items", "outcomes", "token")
 
     def __init__(self, items: Sequence[T], token: trio.lowlevel.TrioToken) -> None:
         self.items = items
         self.token = token
         self.done = trio.Event()
-        self.results: list[R | Exception] = []
-
-    async def outcomes(self) -> list[R | Exception]:
-        """Each item's result, or the exception it raised, once all are applied."""
-        await self.done.wait()
-        return self.results
+        self.outcomes: list[R | Exception] = []
 
 
 class ThreadDrain(Generic[T, R]):
@@ -62,7 +57,7 @@ class ThreadDrain(Generic[T, R]):
         self._name = name
         self._max_pass = max_pass
         self._lock = threading.Lock()
-        self._waiting: list[Submitted[T, R]] = []
+        self._waiting: list[_Job[T, R]] = []
         self._running = False
         self.passes = 0  # passes made so far (read by tests and benches)
 
@@ -75,15 +70,9 @@ class ThreadDrain(Generic[T, R]):
     async def run(self, items: Sequence[T]) -> list[R | Exception]:
         """Apply the function to each item in the worker thread, after every item submitted before;
         each item's result, or the exception it raised."""
-        return await self.submit(items).outcomes()
-
-    def submit(self, items: Sequence[T]) -> "Submitted[T, R]":
-        """Queue the items now (from a trio task), behind every item submitted before; wait for their
-        outcomes with `outcomes()`. A submitter may queue more before its first items are done."""
-        job: Submitted[T, R] = Submitted(items, trio.lowlevel.current_trio_token())
         if not items:
-            job.done.set()
-            return job
+            return []
+        job: _Job[T, R] = _Job(items, trio.lowlevel.current_trio_token())
         with self._lock:
             self._waiting.append(job)
             start = not self._running
@@ -96,13 +85,14 @@ class ThreadDrain(Generic[T, R]):
                     stranded, self._waiting = self._waiting, []
                     self._running = False
                 for other in stranded:
-                    other.results = [DrainStopped(f"{self._name}: no worker thread")] * len(other.items)
+                    other.outcomes = [DrainStopped(f"{self._name}: no worker thread")] * len(other.items)
                     other.done.set()
                 raise
-        return job
+        await job.done.wait()
+        return job.outcomes
 
     # -- the worker thread --------------------------------------------------------------------------
-    def _take(self) -> list[Submitted[T, R]]:
+    def _take(self) -> list[_Job[T, R]]:
         """The jobs of the next pass (empty when none waits: the thread is then no longer running)."""
         with self._lock:
             waiting = self._waiting
@@ -120,11 +110,11 @@ class ThreadDrain(Generic[T, R]):
 
     def _work(self) -> None:
         fn = self._fn
-        batch: list[Submitted[T, R]] = []
+        batch: list[_Job[T, R]] = []
         try:
             while batch := self._take():
                 for job in batch:
-                    outcomes = job.results
+                    outcomes = job.outcomes
                     for item in job.items:
                         try:
                             outcomes.append(fn(item))
@@ -145,8 +135,8 @@ class ThreadDrain(Generic[T, R]):
                 self._waiting = []
                 self._running = False
             for job in stranded:
-                missing = len(job.items) - len(job.results)
-                job.results.extend([DrainStopped(f"{self._name}: the worker thread stopped")] * missing)
+                missing = len(job.items) - len(job.outcomes)
+                job.outcomes.extend([DrainStopped(f"{self._name}: the worker thread stopped")] * missing)
             _wake(stranded)
             raise
 
@@ -157,7 +147,7 @@ class ThreadDrain(Generic[T, R]):
             _log.error("drain worker stopped", drain=self._name, error=repr(error))
 
 
-def _wake(jobs: list[Submitted[T, R]]) -> bool:
+def _wake(jobs: list[_Job[T, R]]) -> bool:
     """Set the jobs' events on their loops, one wake-up per loop; False if a loop has ended."""
     by_token: dict[trio.lowlevel.TrioToken, list[trio.Event]] = {}
     for job in jobs:

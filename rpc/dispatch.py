@@ -9,7 +9,7 @@ method returns with 200. A method's unexpected exception is logged with its trac
 """
 
 import traceback
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Any, Final, Protocol
 
 import orjson
@@ -197,34 +197,14 @@ class Dispatcher:
     ) -> list[dict[str, Any] | None]:
         """Consecutive calls of one method with a run handler, answered in order (None for a
         notification's)."""
-        return await self.start_run(perms, m, calls)
-
-    def start_run(
-        self, perms: frozenset[str], m: Method, calls: list["Call"]
-    ) -> Awaitable[list[dict[str, Any] | None]]:
-        """run_calls in two steps: the run handler is called now (a handler that queues its work, as
-        MpoolPush's, has queued it when this returns, so runs started one after another are queued in
-        that order), and the answers come from awaiting what this returns."""
         assert m.run is not None
         if m.perm not in perms:
             denied = permission_denied(m.name, m.perm.value)
-            return _ready([self._refusal(c.request_id, denied)[0] for c in calls])
+            return [self._refusal(c.request_id, denied)[0] for c in calls]
         try:
-            pending: Awaitable[list[Any]] | Exception = m.run(self.node, [c.args for c in calls])
+            outcomes = await m.run(self.node, [c.args for c in calls])
         except Exception as exc:  # the run as a whole failed: each call is answered as failed
-            pending = exc
-        return self._run_answers(m, calls, pending)
-
-    async def _run_answers(
-        self, m: Method, calls: list["Call"], pending: Awaitable[list[Any]] | Exception
-    ) -> list[dict[str, Any] | None]:
-        if isinstance(pending, Exception):
-            outcomes: list[Any] = [pending] * len(calls)
-        else:
-            try:
-                outcomes = await pending
-            except Exception as exc:  # the run as a whole failed: each call is answered as failed
-                outcomes = [exc] * len(calls)
+            outcomes = [exc] * len(calls)
         answers: list[dict[str, Any] | None] = []
         for call, outcome in zip(calls, outcomes, strict=True):
             if isinstance(outcome, RpcError):
@@ -281,10 +261,6 @@ class Dispatcher:
         if request_id is None and code not in (PARSE_ERROR, INVALID_REQUEST):
             return None
         return error_object(request_id, code, message)
-
-
-async def _ready(answers: list[dict[str, Any] | None]) -> list[dict[str, Any] | None]:
-    return answers
 
 
 class Call:

@@ -11,8 +11,8 @@ cancel scope and a thread hand-off per call cost the event loop more than the pu
 A channel method's call is answered with a channel id (1, 2, ... per connection); its values follow as
 notifications `{"jsonrpc":"2.0","method":"xrpc.ch.val","params":[id, value]}` and its end as
 `xrpc.ch.close [id]`. `xrpc.cancel [requestId]` from the client cancels that call, or that channel
-(which then closes); a call of a run-handler method is then not answered (its work may have been
-queued already: it still runs, as a worker thread's call runs to its end).
+(which then closes); a queued call of a run-handler method is then not run if its turn has not come,
+and not answered if it has. Queued calls not yet run when the connection closes are not run.
 
 Back-pressure: a channel's values are put in the outbox without waiting; when it is full the client is
 not reading fast enough, and the connection is closed (code 1008) rather than letting the node wait
@@ -78,8 +78,6 @@ class WsSession:
         self._run_send, self._run_recv = trio.open_memory_channel[Call](math.inf)
         self._queued: dict[Any, Call] = {}
         self._dropped: set[Call] = set()
-        self._last_run = trio.Event()  # set once the last run started has sent its answers
-        self._last_run.set()
 
     async def serve(self, receive: Receive, send: Send) -> None:
         """Read frames until the client goes away; then cancel what it started."""
@@ -187,7 +185,7 @@ class WsSession:
 
     async def _runner(self) -> None:
         """Run the queued calls: every call waiting at once, consecutive calls of one method handed to
-        its run handler together; each call's answer then goes in its own frame."""
+        its run handler together; then each call's answer, in order, in its own frame."""
         async for first in self._run_recv:
             waiting = [first]
             while True:
@@ -201,12 +199,10 @@ class WsSession:
                 end = start + 1
                 while end < len(waiting) and waiting[end].method is m:
                     end += 1
-                self._run(m, waiting[start:end])
+                await self._run(m, waiting[start:end])
                 start = end
 
-    def _run(self, m: Method, queued: list[Call]) -> None:
-        """Start a run of the queued calls (their work queued now, in arrival order); a task of its own
-        awaits and sends the answers, so that the next run is queued while this one's is done."""
+    async def _run(self, m: Method, queued: list[Call]) -> None:
         calls = []
         for call in queued:
             if call in self._dropped:  # cancelled before its turn
@@ -214,35 +210,7 @@ class WsSession:
                 self._inflight.release()
             else:
                 calls.append(call)
-        if not calls:
-            return
-        answers = self.dispatcher.start_run(self.perms, m, calls)
-        before, self._last_run = self._last_run, trio.Event()
-        assert self._nursery is not None
-        self._nursery.start_soon(self._answer_run, calls, answers, before, self._last_run)
-
-    async def _answer_run(
-        self,
-        calls: list[Call],
-        pending: Awaitable[list[dict[str, Any] | None]],
-        before: trio.Event,
-        sent: trio.Event,
-    ) -> None:
-        """Await a run's answers and send them once the run before has sent its own (answers go out
-        in arrival order)."""
-        try:
-            answers = await pending
-            await before.wait()
-        except BaseException:
-            for _ in calls:
-                self._inflight.release()
-            raise
-        try:
-            await self._send_answers(calls, answers)
-        finally:
-            sent.set()
-
-    async def _send_answers(self, calls: list[Call], answers: list[dict[str, Any] | None]) -> None:
+        answers = await self.dispatcher.run_calls(self.perms, m, calls) if calls else []
         for call, answer in zip(calls, answers, strict=True):
             self._inflight.release()
             if self._queued.get(call.request_id) is call:

@@ -10,7 +10,7 @@ a push's cost on the event loop (bench/bench_rpc.py, docs/rpc.md).
 """
 
 import weakref
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Final
 
 from chain.chainstore.store import ChainStoreError
@@ -24,7 +24,7 @@ from chain.store.blockstore import BlockNotFound
 from chain.types.address import EAM_NAMESPACE, Address, Protocol
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet, TipSetKey
-from node.drain import Submitted, ThreadDrain
+from node.drain import ThreadDrain
 from node.fullnode import FullNode
 from node.wallet import WalletError
 from rpc.errors import RpcError
@@ -71,12 +71,10 @@ async def _push(node: FullNode, signed: SignedMessage) -> CID:
     return outcome
 
 
-def _push_run(node: FullNode, calls: list[list[SignedMessage]]) -> Awaitable[list[CID | Exception]]:
+async def _push_run(node: FullNode, calls: list[list[SignedMessage]]) -> list[CID | Exception]:
     """Consecutive MpoolPush calls (of one JSON-RPC batch, or waiting together on one WebSocket
     connection): queued together, in order, so that they share the drain's passes instead of taking
-    one each; every message is still checked, added and answered on its own, as if called in turn.
-    The messages are queued before this returns (runs started in turn are pushed in turn); the
-    outcomes come from awaiting what it returns."""
+    one each; every message is still checked, added and answered on its own, as if called in turn."""
     refusals: list[RpcError | None] = []
     messages = []
     for (signed,) in calls:
@@ -87,13 +85,7 @@ def _push_run(node: FullNode, calls: list[list[SignedMessage]]) -> Awaitable[lis
         else:
             refusals.append(None)
             messages.append(signed)
-    return _push_outcomes(refusals, push_queue(node).submit(messages))
-
-
-async def _push_outcomes(
-    refusals: list[RpcError | None], submitted: Submitted[SignedMessage, CID]
-) -> list[CID | Exception]:
-    pushed = iter(await submitted.outcomes())
+    pushed = iter(await push_queue(node).run(messages))
     outcomes: list[CID | Exception] = []
     for refusal in refusals:
         if refusal is not None:

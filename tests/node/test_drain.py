@@ -163,17 +163,3 @@ def test_the_thread_stops_when_its_run_is_gone() -> None:
 def test_max_pass_is_at_least_one() -> None:
     with pytest.raises(ValueError, match="at least one"):
         ThreadDrain(Gated(), name="test", max_pass=0)
-
-
-async def test_submissions_queued_before_the_first_is_done_keep_their_order() -> None:
-    fn = Gated()
-    drain = ThreadDrain(fn, name="test")
-    with trio.fail_after(WAIT_S):
-        first = drain.submit([1, 2])
-        second = drain.submit([3])  # queued at once, behind the first, without waiting for it
-        empty = drain.submit([])
-        fn.release()
-        assert await second.outcomes() == [30]
-        assert await first.outcomes() == [10, 20]
-        assert await empty.outcomes() == []
-    assert fn.applied == [1, 2, 3]

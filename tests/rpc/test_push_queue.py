@@ -2,7 +2,7 @@
 in arrival order, each message checked and answered on its own; a caller that is cancelled strands
 nobody; the consecutive pushes of a JSON-RPC batch share their passes too, answered as if run one after
 another; over one WebSocket connection, calls in flight are queued in arrival order and each answered
-in its own frame (a cancelled one is not answered)."""
+in its own frame (a cancelled one is not run, or not answered)."""
 
 import threading
 from typing import Any
@@ -200,11 +200,11 @@ async def test_websocket_cancel_of_a_queued_push(served: Served) -> None:
             pool.gate.set()
             await ws.send_message(push_frame(3, [last.to_json("t")]))
             answered = [orjson.loads(await ws.get_message()) for _ in range(2)]
-    # The cancelled call was not answered (its push was already queued behind the first: it ran, as a
-    # worker thread's call runs to its end); the one after it was.
+    # The cancelled call was neither run nor answered; the one after it went on (a gap of one nonce).
     assert [(a["id"], a["result"]["/"]) for a in answered] == [(1, str(first.cid())), (3, str(last.cid()))]
     pending, _ = node.mpool.pending()
-    assert {first.cid(), cancelled.cid(), last.cid()} <= {m.cid() for m in pending}
+    cids = {m.cid() for m in pending}
+    assert first.cid() in cids and last.cid() in cids and cancelled.cid() not in cids
 
 
 async def test_websocket_closed_with_pushes_queued(served: Served) -> None:
@@ -221,9 +221,9 @@ async def test_websocket_closed_with_pushes_queued(served: Served) -> None:
             for i, m in enumerate(messages[1:], 1):
                 await ws.send_message(push_frame(i, [m.to_json("t")]))
             await trio.testing.wait_all_tasks_blocked()
-        pool.gate.set()  # the client is gone: the pushes queued go on, nobody is answered
+        pool.gate.set()  # the client is gone: the push held goes on, nobody is answered
         async with HttpClient(served.url(), token=chain_token("write")) as writer:
             nxt = transfer(ALICE, nonce + 4, CAROL_ADDRESS)
             assert await writer.call("MpoolPush", nxt.to_json("t")) == {"/": str(nxt.cid())}
     pending, _ = node.mpool.pending()
-    assert {m.cid() for m in messages} <= {m.cid() for m in pending}
+    assert messages[0].cid() in {m.cid() for m in pending}
