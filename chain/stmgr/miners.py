@@ -6,7 +6,7 @@ StateMinerAvailableBalance, StateListMiners) and the Winning PoSt sector selecti
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Final, TypeVar, cast
 
 from actors import builtin
 from actors.miner.deadlines import Deadline, Deadlines, Partition
@@ -31,6 +31,30 @@ from proofs.registered import SEAL_PARAMS, make_prover_id
 T = TypeVar("T")
 
 POWER_ACTOR: Final = builtin.STORAGE_POWER_ACTOR_ADDR
+
+
+def _remembered(tree: StateTree, kind: tuple[object, ...], compute: Callable[[], T]) -> T:
+    """compute(), a value derived from the whole state, once per (state root, kind) in the store's
+    block cache: validating a block reads the same miner's claim and power in the same states more than
+    once (is it a miner, is it eligible, what does it win), and so does each block of a tipset. A tree
+    changed since it was loaded (no root) computes every time."""
+    root = tree.root
+    cache = cache_of(tree.store) if root is not None else None
+    if cache is None or root is None:
+        return compute()
+    found = cache.derived(kind, root)
+    if isinstance(found, _Found):
+        return cast(T, found.value)
+    value = compute()
+    cache.remember(kind, root, _Found(value))
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """A remembered value, None included."""
+
+    value: object
 
 
 def _reading(what: str, fn: Callable[[], T]) -> T:
@@ -65,13 +89,24 @@ def total_power(state: PowerState) -> Claim:
 
 
 def miner_claim(tree: StateTree, miner: Address) -> Claim | None:
+    """The miner's power claim (None: it has none); remembered per state root."""
+    return _remembered(tree, ("miner-claim", miner), lambda: _miner_claim(tree, miner))
+
+
+def _miner_claim(tree: StateTree, miner: Address) -> Claim | None:
     state = power_state(tree)
     miner_id = lookup_id(tree, miner)
     return _reading("power claims", lambda: ClaimsTable.load(tree.store, state.claims).get(miner_id))
 
 
 def miner_power(tree: StateTree, policy: Policy, miner: Address) -> MinerPower:
-    """As Lotus GetPowerRaw: a miner without a claim has zero power and no minimum."""
+    """As Lotus GetPowerRaw: a miner without a claim has zero power and no minimum. Remembered per state
+    root (and the policy's consensus minimum)."""
+    kind = ("miner-power", miner, policy.consensus_miner_min_power, policy.consensus_miner_min_miners)
+    return _remembered(tree, kind, lambda: _miner_power(tree, policy, miner))
+
+
+def _miner_power(tree: StateTree, policy: Policy, miner: Address) -> MinerPower:
     state = power_state(tree)
     miner_id = tree.lookup_id(miner)
     claim = None
@@ -269,7 +304,13 @@ def winning_post_candidates(tree: StateTree, miner: Address) -> WinningPoStCandi
 
 def sectors_for_winning_post(tree: StateTree, miner: Address, randomness: bytes) -> list[SectorOnChainInfo]:
     """The sectors a Winning PoSt must prove (Lotus GetSectorsForWinningPoSt): the challenge picks
-    indexes into the miner's active sectors in number order; empty when it has none."""
+    indexes into the miner's active sectors in number order; empty when it has none. Remembered per
+    state root: a block's checks computed ahead of its validation ask for the same."""
+    kind = ("winning-post-sectors", miner, randomness)
+    return list(_remembered(tree, kind, lambda: tuple(_sectors_for_winning_post(tree, miner, randomness))))
+
+
+def _sectors_for_winning_post(tree: StateTree, miner: Address, randomness: bytes) -> list[SectorOnChainInfo]:
     candidates = winning_post_candidates(tree, miner)
     if candidates is None:
         return []
