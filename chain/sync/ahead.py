@@ -16,6 +16,7 @@ from chain.chainstore.store import TipSetNotFound
 from chain.consensus.fullblock import FullBlock
 from chain.consensus.validation import checks_ahead
 from chain.consensus.verified import Check, Verified, VerifierPool, verified
+from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.stmgr.manager import StateManager
 from chain.store.blockstore import BlockNotFound
@@ -31,6 +32,8 @@ class CheckAhead:
         self._pool = pool
         self._verified: Verified = verified(sm)
         self._queue: deque[tuple[FullBlock, ...]] = deque()
+        # The lookback state the oldest queued tipset waits for: until it is stored, nothing to do.
+        self._waiting: CID | None = None
         self.submitted = 0  # checks handed to the pool
 
     def extend(self, tipsets: Sequence[tuple[FullBlock, ...]]) -> None:
@@ -41,6 +44,9 @@ class CheckAhead:
 
     def advance(self) -> None:
         """Hand over the checks of the queued tipsets whose lookback state is there now (blocking)."""
+        if self._waiting is not None and not self._sm.store.has(self._waiting):
+            return
+        self._waiting = None
         while self._queue:
             blocks = self._queue[0]
             try:
@@ -51,7 +57,10 @@ class CheckAhead:
             for block in blocks:
                 found = checks_ahead(self._sm, block.header, parent, block.secp_messages)
                 if found is None:
-                    return  # its lookback tipset is not executed yet, nor are those of the next ones
+                    # Its lookback tipset is not executed yet, nor are those of the next ones.
+                    lookback = self._sm.lookback_without_execution(parent, block.header.height)
+                    self._waiting = None if lookback is None else lookback[1]
+                    return
                 checks += found
             self._queue.popleft()
             self.submitted += self._verified.submit(self._pool, checks)
