@@ -1,0 +1,70 @@
+"""A miner's claim, power and Winning PoSt sectors are remembered per state root in the store's block
+cache (chain/stmgr/miners.py): the same answers as computing them from a store without a cache, asked
+again without reading the state, and never for a tree changed since it was loaded."""
+
+from dataclasses import replace
+
+import pytest
+
+from actors import builtin
+from chain.state.tree import StateTree
+from chain.stmgr.actors import ActorNotFound
+from chain.stmgr.miners import miner_claim, miner_power, sectors_for_winning_post
+from chain.store.blockcache import cache_of
+from chain.store.blockstore import MemoryBlockstore
+from chain.types.address import Address
+from tests.consensus.devchain import ALICE, DevChain
+
+
+def test_claim_power_and_sectors_are_remembered_per_state_root() -> None:
+    dc = DevChain.new()
+    dc.advance(3)
+    root = dc.head.parent_state_root
+    plain = MemoryBlockstore()
+    plain.block_cache = None
+    plain.put_many(dc.store.items())
+    cache = cache_of(dc.store)
+    assert cache is not None
+    randomness = bytes(range(32))
+    for miner in [m.id_address for m in dc.miners]:
+        expected = (
+            miner_claim(StateTree.load(plain, root), miner),
+            miner_power(StateTree.load(plain, root), dc.policy, miner),
+            sectors_for_winning_post(StateTree.load(plain, root), miner, randomness),
+        )
+        for _ in range(2):  # computed, then remembered
+            tree = dc.sm.tree(root)
+            found = (
+                miner_claim(tree, miner),
+                miner_power(tree, dc.policy, miner),
+                sectors_for_winning_post(tree, miner, randomness),
+            )
+            assert found == expected
+        assert cache.derived(("miner-claim", miner), root) is not None
+    # An account has no claim: a remembered None is still None.
+    account = dc.sm.tree(root).lookup_id(Address.of_key(ALICE))
+    assert account is not None
+    for _ in range(2):
+        assert miner_claim(dc.sm.tree(root), account) is None
+        assert miner_power(dc.sm.tree(root), dc.policy, account).miner.quality_adj_power == 0
+    # The consensus minimum is part of what is remembered: another policy computes again.
+    strict = replace(dc.policy, consensus_miner_min_power=1 << 60, consensus_miner_min_miners=0)
+    miner = dc.miners[0].id_address
+    assert miner_power(dc.sm.tree(root), dc.policy, miner).has_min_power
+    assert not miner_power(dc.sm.tree(root), strict, miner).has_min_power
+
+
+def test_a_changed_tree_is_not_answered_from_what_its_root_remembers() -> None:
+    dc = DevChain.new()
+    root = dc.head.parent_state_root
+    miner = dc.miners[0].id_address
+    tree = dc.sm.tree(root)
+    assert miner_claim(tree, miner) is not None
+    assert miner_power(tree, dc.policy, miner).miner.quality_adj_power > 0
+    tree.delete_actor(builtin.STORAGE_POWER_ACTOR_ADDR)
+    assert tree.root is None
+    with pytest.raises(ActorNotFound):
+        miner_claim(tree, miner)
+    with pytest.raises(ActorNotFound):
+        miner_power(tree, dc.policy, miner)
+    assert miner_claim(dc.sm.tree(root), miner) is not None
