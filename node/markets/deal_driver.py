@@ -3,6 +3,7 @@ task per live deal (`_drive(key)`, started by sending its key on `_start_send`),
 by a worker thread, and a pulse that wakes whoever waits for a deal to reach a state."""
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -16,7 +17,7 @@ from node.markets.deal_store import DealStore, R
 T = TypeVar("T")
 
 
-class DealDriver(Generic[R]):
+class DealDriver(ABC, Generic[R]):
     node: FullNode
     store: DealStore[R]
 
@@ -27,9 +28,9 @@ class DealDriver(Generic[R]):
         self._changed = trio.Event()
         self._ready = trio.Event()
 
+    @abstractmethod
     async def _drive(self, key: bytes) -> None:
         """Take the deal stored under key through its states."""
-        raise NotImplementedError
 
     async def _drivers(self, nursery: trio.Nursery) -> None:
         async for key in self._start_receive:

@@ -21,6 +21,7 @@ import io
 import json
 import os
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,11 +141,11 @@ class _TeeReader:
         return data
 
 
-class _Closing:
+class _Closing(ABC):
     """Closed when its `with` block ends."""
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None: ...
 
     def __enter__(self) -> Self:
         return self
