@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import jwt
 
+from chain.store.lru import Lru
 from node.atomic import write_atomic
 from rpc.registry import ALL_PERMS, READ, Perm
 
@@ -96,15 +97,14 @@ def bearer_token(authorization: str | None, query_token: str | None) -> str | No
 
 class TokenCache:
     """A server's callers' permissions by token string: a signature is checked the first time its token
-    is seen, and the answer kept (at most `size` tokens, the oldest dropped first) until the token's
-    `exp` if it has one. A token that does not verify is never kept: it is checked, and refused, each
-    time. The secret is fixed for the cache's life, as it is for the server's."""
+    is seen, and the answer kept (at most `size` tokens, the least recently used dropped first) until
+    the token's `exp` if it has one. A token that does not verify is never kept: it is checked, and
+    refused, each time. The secret is fixed for the cache's life, as it is for the server's."""
 
     def __init__(self, secret: bytes | None, size: int, clock: Callable[[], float] = time.time) -> None:
         self.secret = secret
-        self.size = size
         self._clock = clock
-        self._known: dict[str, tuple[frozenset[str], float | None]] = {}
+        self._known: Lru[str, tuple[frozenset[str], float | None]] = Lru(size)
 
     def perms(self, token: str | None) -> frozenset[str]:
         """What the caller with this token may do: read without a token, the token's permissions with one;
@@ -116,14 +116,11 @@ class TokenCache:
             perms, expires = known
             if expires is None or self._clock() < expires:
                 return perms
-            del self._known[token]
         if self.secret is None:
             raise AuthError("this node has no API secret: tokens cannot be checked")
         allow, expires = _verify(self.secret, token)
         perms = frozenset(allow)
-        if len(self._known) >= self.size:
-            del self._known[next(iter(self._known))]
-        self._known[token] = (perms, expires)
+        self._known.put(token, (perms, expires))
         return perms
 
 
