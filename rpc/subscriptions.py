@@ -193,14 +193,8 @@ class WsSession:
                     waiting.append(self._run_recv.receive_nowait())
                 except trio.WouldBlock:
                     break
-            start = 0
-            while start < len(waiting):
-                m = waiting[start].method
-                end = start + 1
-                while end < len(waiting) and waiting[end].method is m:
-                    end += 1
-                await self._run(m, waiting[start:end])
-                start = end
+            for m, run in itertools.groupby(waiting, key=lambda call: call.method):
+                await self._run(m, list(run))
 
     async def _run(self, m: Method, queued: list[Call]) -> None:
         calls = []

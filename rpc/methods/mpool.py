@@ -62,10 +62,7 @@ def push_queue(node: FullNode) -> ThreadDrain[SignedMessage, CID]:
 
 
 async def _push(node: FullNode, signed: SignedMessage) -> CID:
-    check_recipient(signed.message)
-    (outcome,) = await push_queue(node).run([signed])
-    if isinstance(outcome, MpoolError):
-        raise pool_refusal(outcome) from None
+    (outcome,) = await _push_run(node, [[signed]])
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
