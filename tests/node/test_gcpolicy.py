@@ -16,7 +16,9 @@ def test_the_start_up_heap_is_frozen_and_later_cycles_are_still_collected() -> N
     try:
         kept = [[i] for i in range(1000)]
         frozen = freeze_startup_heap()
-        assert frozen == gc.get_freeze_count() >= len(kept)
+        # the count it returns is the frozen generation's size when frozen; reference counting still frees
+        # frozen objects (its own temporaries, another thread's), so the size can only have fallen since
+        assert len(kept) <= gc.get_freeze_count() <= frozen
         a, b = _Node(), _Node()
         a.other, b.other = b, a  # a reference cycle made after start-up, then dropped
         gone = weakref.ref(a)
