@@ -110,9 +110,9 @@ async def test_three_daemons_two_miners_one_down_over_its_deadline(testnet_dir: 
         assert peers == {n.peer_id for n in testnet.nodes} - {info.peer_id}
         assert (await node.call("NetAddrsListen"))["ID"] == info.peer_id
     assert await nodes[2].call("Filpy.ProvingMiners") == [MINER]
-    index = await undeclared_fault(testnet, nodes, pids)
 
-    # Tipsets with a block of each miner, on a chain every node follows.
+    # Tipsets with a block of each miner, on a chain every node follows: looked for before the fault
+    # below, after which t01001 has no power until its recovery is proven (longer than this wait).
     async def two_miners() -> dict[str, Any] | None:
         ts = await nodes[0].call("ChainHead")
         while ts["Height"] > 0:
@@ -124,6 +124,8 @@ async def test_three_daemons_two_miners_one_down_over_its_deadline(testnet_dir: 
     both = await wait_for("a tipset with blocks of both miners", two_miners)
     got = await nodes[2].call("ChainGetTipSet", both["Cids"])
     assert len(got["Blocks"]) == 2
+
+    index = await undeclared_fault(testnet, nodes, pids)
 
     # A message pushed to node0 (which mines nothing), included by a miner on another node.
     sender = await nodes[0].call("WalletDefaultAddress")
