@@ -17,6 +17,7 @@ import trio
 
 from rpc.client import HttpClient, endpoint_from_multiaddr
 from tests.paths import ROOT
+from tests.polling import wait_until
 from tests.processes import kill_by_pid, killed_at_end
 
 START_TIMEOUT: Final = 60.0
@@ -106,6 +107,13 @@ def start(processes: list[DevnetProcess], repo: Path, *args: str) -> tuple[Devne
 def events(proc: DevnetProcess, name: str) -> list[dict[str, Any]]:
     """The JSON log lines of proc whose event is name."""
     return [e for e in proc.log_events() if e.get("event") == name]
+
+
+async def logged(proc: DevnetProcess, name: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """The JSON log lines of proc whose event is name, once there is one (bounded): a service logs what
+    it saw on chain after the chain shows it, so a test that watched the chain may be ahead of the log."""
+    await wait_until(lambda: bool(events(proc, name)), timeout=timeout, what=f"the log line {name!r}")
+    return events(proc, name)
 
 
 async def height(api: HttpClient) -> int:

@@ -28,7 +28,7 @@ import pytest
 from chain.params import DEVNET
 from chain.types.bitfield import BitField
 from rpc.client import HttpClient
-from tests.e2e.devnet_process import ROOT, DevnetProcess, events, height, mine_until, start
+from tests.e2e.devnet_process import ROOT, DevnetProcess, events, height, logged, mine_until, start
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +82,7 @@ async def test_a_lost_replica_is_declared_recovered_across_a_restart_then_termin
         deleted_at = await height(api)
         await mine_until(api, lambda: _has(faults(api), 0), FIND, "the fault declared")
         assert await raw_power(api) == SECTOR
-        (declared,) = events(proc, "faults declared")
+        (declared,) = await logged(proc, "faults declared")
         assert declared["sectors"] == [0] and declared["height"] > deleted_at
         (check,) = [e for e in events(proc, "fault check") if e["faulty"]]
         assert "replica is missing" in check["faulty"]["0"]
@@ -118,7 +118,7 @@ async def test_a_lost_replica_is_declared_recovered_across_a_restart_then_termin
         assert await raw_power(api) == SECTOR  # back once the PoSt proves it
         await mine_until(api, lambda: _empty(faults(api)), FIND, "the recovery proven")
         assert await raw_power(api) == 2 * SECTOR
-        (recovered,) = events(proc, "recoveries declared")
+        (recovered,) = await logged(proc, "recoveries declared")
         assert recovered["sectors"] == [0]
 
         # Lost for good: faulty again, then terminated past the fault max age.
