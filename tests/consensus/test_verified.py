@@ -2,15 +2,27 @@
 reused, what the worker process answers, that a failure is always checked again here with its own
 error, and that the worker process is stopped."""
 
+import multiprocessing
 import os
+from collections.abc import Sequence
 
 import pytest
 
 from chain.consensus import validation as v
+from chain.consensus import verified as verified_module
 from chain.consensus.fullblock import FullBlock
-from chain.consensus.verified import SignatureCheck, Verified, VerifierPool, WinningPoStCheck, verified
+from chain.consensus.verified import (
+    WORKER_BATCH_CHECKS,
+    SignatureCheck,
+    Verified,
+    VerifierPool,
+    WinningPoStCheck,
+    _serve,
+    run_checks,
+    verified,
+)
 from chain.crypto.keys import KeyType, PrivateKey
-from chain.crypto.signature import SignatureError
+from chain.crypto.signature import SignatureError, verify_bls_batch
 from chain.types.address import Address
 from chain.types.election import Ticket
 from tests.consensus.devchain import DevChain, resigned
@@ -85,6 +97,52 @@ def test_the_worker_process_checks_ahead_and_is_stopped() -> None:
         assert not checks.passed(bad)
     assert not _alive(pid)
     assert checks.passed(good)  # what passed stays passed
+
+
+def _mixed() -> list[SignatureCheck | WinningPoStCheck]:
+    secp = PrivateKey.derive(KeyType.SECP256K1, b"test-verified secp")
+    return [
+        _check(b"one"),
+        _check(b"two", signed=b"three"),
+        SignatureCheck(secp.sign(b"four"), Address.of_key(secp), b"four"),
+        SignatureCheck(secp.sign(b"five"), Address.of_key(secp), b"six"),
+        SignatureCheck(KEY.sign(b"seven"), Address.of_key(secp), b"seven"),  # BLS for a secp signer
+        WinningPoStCheck(3, bytes(32), (), b"not a proof"),
+        _check(b"eight"),
+        _check(b"nine", signed=b"nine!"),
+    ]
+
+
+def test_the_worker_gives_each_check_its_own_outcome() -> None:
+    checks = _mixed()
+    expected = [check.run() for check in checks]
+    assert expected == [True, False, True, False, False, False, True, False]
+    assert run_checks([check.wire() for check in checks]) == expected
+
+
+def test_the_worker_batches_hand_offs_waiting_and_answers_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    batches: list[int] = []
+
+    def batch(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+        batches.append(len(items))
+        return verify_bls_batch(items)
+
+    monkeypatch.setattr(verified_module, "verify_bls_batch", batch)
+    checks = _mixed()
+    hand_offs = [[c.wire() for c in checks[:2]], [], [c.wire() for c in checks[2:]], [checks[0].wire()]]
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=True)
+    for hand_off in hand_offs:
+        parent.send(hand_off)
+    parent.send(None)
+    _serve(child)  # here, in this process: everything is waiting in the pipe, so one batch
+    answers = [parent.recv() for _ in hand_offs]
+    assert answers == [[True, False], [], [c.run() for c in checks[2:]], [True]]
+    assert not parent.poll(0)
+    assert batches == [5]  # the BLS signatures of all four, signed by BLS addresses
+    assert sum(map(len, hand_offs)) < WORKER_BATCH_CHECKS
+    parent.close()
+    child.close()
 
 
 def test_validation_takes_the_answers_of_checks_done_ahead() -> None:
