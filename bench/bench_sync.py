@@ -114,6 +114,13 @@ def _cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a running process, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def _without_block_cache(store: object) -> None:
     """Decode every block read, as the node did before the store's cache of decoded blocks."""
     assert isinstance(store, LevelDBBlockstore | MemoryBlockstore)
@@ -159,15 +166,17 @@ def _replay(
     *,
     ahead: bool,
     cache: bool = True,
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """The syncer's per-tipset work on the first tipsets of the chain in this thread, without the
     network and without a profiler, as a sync does it (headers stored first, fork choice per batch of
-    64): tipsets/s, and tipsets per CPU-second of this process (the check process's not counted)."""
+    64): tipsets/s, tipsets per CPU-second of this process (the check process's not counted), and the
+    check process's CPU seconds per tipset (0 without it)."""
     syncer = _fresh_syncer(genesis, exchange, cache=cache)
     full = _full_tipsets(source, tipsets[1 : REPLAY_TIPSETS + 1])
     for blocks in full:
         syncer.chain.put_tipset(TipSet(tuple(b.header for b in blocks)))
     pool = VerifierPool() if ahead else None
+    started = 0.0 if pool is None or pool.pid is None else _process_cpu(pool.pid)  # its imports
     try:
         checks = None if pool is None else CheckAhead(syncer.sm, pool)
         if checks is not None:
@@ -181,10 +190,11 @@ def _replay(
             if i % 64 == 63 or i == len(full) - 1:
                 syncer._take_heaviest(TipSet(tuple(b.header for b in blocks)))
         took, cpu = time.perf_counter() - start, time.process_time() - cpu
+        worker = 0.0 if pool is None or pool.pid is None else (_process_cpu(pool.pid) - started) / len(full)
     finally:
         if pool is not None:
             pool.close()
-    return len(full) / took, len(full) / cpu
+    return len(full) / took, len(full) / cpu, worker
 
 
 def _profile(genesis: Genesis, source: ChainStore, tipsets: Sequence[TipSet], exchange: ChainExchange) -> str:
@@ -341,7 +351,7 @@ async def _run() -> None:
             (False, True, "serial, block cache"),
             (True, True, "block cache, checks ahead in a worker process"),
         ):
-            rate, cpu_rate = _replay(
+            rate, cpu_rate, worker = _replay(
                 genesis, a.node.chain, tipsets, b.sync.exchange, ahead=ahead, cache=cached
             )
             report(
@@ -350,6 +360,13 @@ async def _run() -> None:
                 "tipsets/s",
                 f"{cpu_rate:,.0f} per CPU-second of this process",
             )
+            if ahead:
+                report(
+                    "    its check process's CPU per tipset",
+                    worker * 1e3,
+                    "ms",
+                    f"at most {1 / worker:,.0f} tipsets per CPU-second of that process",
+                )
         console.print(_profile(genesis, a.node.chain, tipsets, b.sync.exchange))
 
         latencies = sorted(await _latency(ens, a, b))
