@@ -3,9 +3,10 @@
 Two kinds of checks in block validation depend on nothing but their inputs: a BLS signature by the
 miner's worker (the block signature, the ticket and the election proof, each a BLS signature over
 bytes the header and the chain determine) and the Winning PoSt (a vanilla proof over the challenged
-sectors' commitments). They are also the costly ones: ~1.3-1.7 ms per BLS check with blspy, which holds
-the GIL, and ~0.7 ms per Winning PoSt in Python. Validation computes their inputs from the state as
-before, and asks a node's `Verified`:
+sectors' commitments). They are also the costly ones: ~1.3-1.6 ms of CPU per BLS check done alone with
+blspy, which holds the GIL, ~0.9-1.1 ms in the worker process's batches (below), and ~0.7 ms per
+Winning PoSt in Python. Validation computes their inputs from the state as before, and asks a node's
+`Verified`:
 
 - a check that passed before with the same inputs (a digest of all of them) is not done again: the
   gossip block check (`validate_header`) and full validation (`validate_block`) of a gossiped block
@@ -13,7 +14,10 @@ before, and asks a node's `Verified`:
 - a check a worker process is doing for the same inputs is waited for: during a catch-up the syncer
   computes the inputs of the checks of the tipsets ahead (chain/sync/ahead.py) and hands them to a
   `VerifierPool`, so that the BLS pairings and the PoSt hashing of tipset n+1 run on the other core
-  while tipset n executes here;
+  while tipset n executes here. The worker verifies the BLS signatures of each hand-off, and of the
+  hand-offs already waiting in its pipe (up to WORKER_BATCH_CHECKS checks), as one batch with random
+  weights (chain.crypto.signature.verify_bls_batch); a batch that fails is verified one by one, so
+  each check's outcome is the one it has alone;
 - anything else, or a check the worker process found failing, is done here, as before, and raises
   the same error with the same message.
 
