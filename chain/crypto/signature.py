@@ -234,9 +234,10 @@ def verify_bls_batch(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
     raises SignatureError), at a lower cost per signature than one by one.
 
     The signatures are checked together, up to BLS_BATCH_MAX at a time, with random weights r_i from
-    the CSPRNG (r_1 = 1): e(g1, sum r_i sig_i) == prod e(r_i pk_i, H(m_i)). When every signature is
-    valid that holds; when one is not, it holds with probability at most 2^-64, since every point was
-    checked to be in its prime-order subgroup. A batch that fails, and any input pyblst refuses to
+    the CSPRNG (r_1 = 1): e(g1, sum r_i sig_i) == prod e(r_i pk_i, H(m_i)), the pairings of one key
+    taken as one, e(pk, sum r_i H(m_i)). When every signature is valid that holds; when one is not,
+    it holds with probability at most 2^-64, since every point was checked to be in its prime-order
+    subgroup. A batch that fails, and any input pyblst refuses to
     parse, is verified one by one with verify_bls, so exactly the bad ones come out False.
     """
     outcomes: list[bool] = []
@@ -249,7 +250,9 @@ def _verify_bls_chunk(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]
     outcomes = [False] * len(items)
     batched: list[int] = []
     signatures: BlstP2Element | None = None  # sum r_i sig_i
-    pairings: BlstFP12Element | None = None  # prod e(r_i pk_i, H(m_i)), before the final exponentiation
+    # Per public key, its point and the weighted hashes of what it signed: e(pk, sum r_i H(m_i)) is one
+    # Miller loop per key, not one per signature (a block's three signatures share its worker's key).
+    by_key: dict[bytes, tuple[BlstP1Element, list[tuple[int, BlstP2Element]]]] = {}
     for i, (signature, public_key, message) in enumerate(items):
         try:
             if len(signature) != BLS_SIGNATURE_LENGTH:
@@ -259,16 +262,27 @@ def _verify_bls_chunk(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]
         except (SignatureError, ValueError):
             outcomes[i] = _bls_valid(signature, public_key, message)  # blspy says what it refuses
             continue
-        if batched:
-            weight = secrets.randbelow(_BATCH_WEIGHT_BOUND) + 1
-            key = key.scalar_mul(weight)
+        weight = secrets.randbelow(_BATCH_WEIGHT_BOUND) + 1 if batched else 1
+        if weight != 1:
             point = point.scalar_mul(weight)
-        loop = miller_loop(key, BlstP2Element.hash_to_group(message, BLS_DST))
         signatures = point if signatures is None else signatures + point
-        pairings = loop if pairings is None else pairings * loop
+        hashed = BlstP2Element.hash_to_group(message, BLS_DST)
+        by_key.setdefault(public_key, (key, []))[1].append((weight, hashed))
         batched.append(i)
     if signatures is None:
         return outcomes
+    pairings: BlstFP12Element | None = None  # prod e(r_i pk_i, H(m_i)), before the final exponentiation
+    for key, hashes in by_key.values():
+        if len(hashes) == 1:  # r pk: a multiplication in G1 costs half one in G2
+            weight, hashed = hashes[0]
+            loop = miller_loop(key.scalar_mul(weight) if weight != 1 else key, hashed)
+        else:
+            total: BlstP2Element | None = None
+            for weight, hashed in hashes:
+                term = hashed.scalar_mul(weight) if weight != 1 else hashed
+                total = term if total is None else total + term
+            loop = miller_loop(key, total)
+        pairings = loop if pairings is None else pairings * loop
     if final_verify(miller_loop(_G1, signatures), pairings):
         for i in batched:
             outcomes[i] = True

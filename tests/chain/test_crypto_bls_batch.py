@@ -147,6 +147,17 @@ def test_bad_entries_are_found_exactly() -> None:
         verify_bls(*cases[8])
 
 
+def test_one_keys_signatures_are_checked_each() -> None:
+    """A key's signatures share one pairing in the batch; a bad one among them is still found."""
+    key = KEYS[0]
+    items = [(key.sign(m).data, key.public_key, m) for m in (b"block", b"ticket", b"election", b"more")]
+    assert verify_bls_batch(items) == [True] * 4
+    items[2] = (items[1][0], *items[2][1:])
+    assert verify_bls_batch(items) == [True, True, False, True]
+    items[0], items[2] = items[2], items[0]
+    assert verify_bls_batch(items) == [False, True, True, True]
+
+
 def test_errors_that_cancel_in_a_plain_sum_are_caught() -> None:
     """sig_0 + d and sig_1 - d sum to the same point: an unweighted batch would pass them."""
     items = _valid(4)
