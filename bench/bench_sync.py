@@ -28,7 +28,7 @@ import pstats
 import resource
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Final
 
@@ -39,7 +39,7 @@ from chain.chainstore.store import ChainStore
 from chain.consensus.beacon import MockBeacon
 from chain.consensus.fullblock import FullBlock
 from chain.consensus.validation import validate_block
-from chain.consensus.verified import VerifierPool
+from chain.consensus.verified import WORKER_BATCH_CHECKS, Check, VerifierPool, from_wire, run_checks
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.params import DEVNET
 from chain.stmgr.manager import StateManager
@@ -121,6 +121,55 @@ def _process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+class _RecordingPool(VerifierPool):
+    """A VerifierPool that keeps what it hands its worker (the checks' wire form), to time the worker's
+    work again in this process."""
+
+    def __init__(self) -> None:
+        self.handed: list[list[tuple[object, ...]]] = []
+        super().__init__()
+
+    def run(self, checks: Sequence[Check], done: Callable[[Sequence[bool] | None], None]) -> int:
+        if checks:
+            self.handed.append([check.wire() for check in checks])
+        return super().run(checks, done)
+
+
+def _worker_work(handed: Sequence[Sequence[tuple[object, ...]]]) -> list[tuple[str, float]]:
+    """The CPU ms per hand-off (one tipset) of the worker's work on the recorded hand-offs, run here:
+    each check alone (as before the batches), run_checks per hand-off, and in batches of
+    WORKER_BATCH_CHECKS checks (what the worker reaches when it is behind)."""
+
+    def one_by_one() -> None:
+        for items in handed:
+            for item in items:
+                from_wire(item).run()
+
+    def per_hand_off() -> None:
+        for items in handed:
+            run_checks(items)
+
+    def grouped() -> None:
+        batch: list[tuple[object, ...]] = []
+        for items in handed:
+            batch += items
+            if len(batch) >= WORKER_BATCH_CHECKS:
+                run_checks(batch)
+                batch = []
+        run_checks(batch)
+
+    out = []
+    for name, fn in (
+        ("each check alone", one_by_one),
+        ("BLS batched per hand-off", per_hand_off),
+        (f"BLS batched per {WORKER_BATCH_CHECKS} checks", grouped),
+    ):
+        start = time.process_time()
+        fn()
+        out.append((name, (time.process_time() - start) / max(len(handed), 1) * 1e3))
+    return out
+
+
 def _without_block_cache(store: object) -> None:
     """Decode every block read, as the node did before the store's cache of decoded blocks."""
     assert isinstance(store, LevelDBBlockstore | MemoryBlockstore)
@@ -166,16 +215,17 @@ def _replay(
     *,
     ahead: bool,
     cache: bool = True,
+    handed: list[list[tuple[object, ...]]] | None = None,
 ) -> tuple[float, float, float]:
     """The syncer's per-tipset work on the first tipsets of the chain in this thread, without the
     network and without a profiler, as a sync does it (headers stored first, fork choice per batch of
     64): tipsets/s, tipsets per CPU-second of this process (the check process's not counted), and the
-    check process's CPU seconds per tipset (0 without it)."""
+    check process's CPU seconds per tipset (0 without it). handed gets the checks handed to it."""
     syncer = _fresh_syncer(genesis, exchange, cache=cache)
     full = _full_tipsets(source, tipsets[1 : REPLAY_TIPSETS + 1])
     for blocks in full:
         syncer.chain.put_tipset(TipSet(tuple(b.header for b in blocks)))
-    pool = VerifierPool() if ahead else None
+    pool = _RecordingPool() if ahead else None
     started = 0.0 if pool is None or pool.pid is None else _process_cpu(pool.pid)  # its imports
     try:
         checks = None if pool is None else CheckAhead(syncer.sm, pool)
@@ -194,6 +244,8 @@ def _replay(
     finally:
         if pool is not None:
             pool.close()
+            if handed is not None:
+                handed += pool.handed
     return len(full) / took, len(full) / cpu, worker
 
 
@@ -346,13 +398,14 @@ async def _run() -> None:
             report(f"  B: {name}", value, "s", f"{value / took * 100:.0f} % of the catch-up")
         report("  B: per block validated", t.validation / max(t.blocks, 1) * 1000, "ms")
         report("  B: checks done ahead by its worker process", b.sync.syncer.checks_ahead, "checks")
+        handed: list[list[tuple[object, ...]]] = []
         for ahead, cached, what in (
             (False, False, "serial, no block cache (before)"),
             (False, True, "serial, block cache"),
             (True, True, "block cache, checks ahead in a worker process"),
         ):
             rate, cpu_rate, worker = _replay(
-                genesis, a.node.chain, tipsets, b.sync.exchange, ahead=ahead, cache=cached
+                genesis, a.node.chain, tipsets, b.sync.exchange, ahead=ahead, cache=cached, handed=handed
             )
             report(
                 f"  one thread, {REPLAY_TIPSETS} tipsets, {what}",
@@ -367,6 +420,13 @@ async def _run() -> None:
                     "ms",
                     f"at most {1 / worker:,.0f} tipsets per CPU-second of that process",
                 )
+                for name, ms in _worker_work(handed):
+                    report(
+                        f"    its work per tipset run again here: {name}",
+                        ms,
+                        "ms CPU",
+                        f"{len(handed)} hand-offs; at most {1e3 / ms:,.0f} tipsets per CPU-second",
+                    )
         console.print(_profile(genesis, a.node.chain, tipsets, b.sync.exchange))
 
         latencies = sorted(await _latency(ens, a, b))
