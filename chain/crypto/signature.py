@@ -221,7 +221,8 @@ def _bls_valid(signature: bytes, public_key: bytes, message: bytes) -> bool:
 
 @lru_cache(maxsize=8192)
 def _blst_public_key(data: bytes) -> BlstP1Element:
-    """bls_public_key's checks, as a pyblst point (cached likewise; a refused key raises ValueError)."""
+    """bls_public_key's checks, then a pyblst point (cached likewise; a refused key raises ValueError,
+    SignatureError from blspy's checks)."""
     bls_public_key(data)  # the length, the point at infinity and blspy's own parsing
     return BlstP1Element.uncompress(data)  # in the subgroup, as blspy checked
 
@@ -237,8 +238,8 @@ def verify_bls_batch(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
     the CSPRNG (r_1 = 1): e(g1, sum r_i sig_i) == prod e(r_i pk_i, H(m_i)), the pairings of one key
     taken as one, e(pk, sum r_i H(m_i)). When every signature is valid that holds; when one is not,
     it holds with probability at most 2^-64, since every point was checked to be in its prime-order
-    subgroup. A batch that fails, and any input pyblst refuses to
-    parse, is verified one by one with verify_bls, so exactly the bad ones come out False.
+    subgroup. A batch that fails, and any input pyblst refuses to parse, is verified one by one with
+    verify_bls, so exactly the bad ones come out False.
     """
     outcomes: list[bool] = []
     for start in range(0, len(items), BLS_BATCH_MAX):
