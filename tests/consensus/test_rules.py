@@ -30,6 +30,8 @@ from chain.crypto.randomness import DomainSeparationTag, draw_randomness
 from chain.crypto.signature import SignatureError
 from chain.encoding.cid import CID
 from chain.params import DEVNET
+from chain.store.blockcache import cache_of
+from chain.store.blockstore import MemoryBlockstore
 from chain.types.address import Address
 from chain.types.beacon import BeaconEntry
 from chain.types.election import Ticket
@@ -94,6 +96,24 @@ def test_weight_of_the_genesis_and_its_child() -> None:
     wins = [b.election_proof.win_count for b in child.blocks if b.election_proof]
     assert weight_of(dc.store, child) == tipset_weight(13 << 8, 8192, wins)
 
+
+
+def test_a_remembered_weight_equals_the_computed_one() -> None:
+    # weight_of remembers each tipset's weight in the store's block cache (by its key): asked again,
+    # and from a store without a cache, the same number.
+    dc = DevChain.new()
+    dc.advance(3)
+    plain = MemoryBlockstore()
+    plain.block_cache = None
+    plain.put_many(dc.store.items())
+    cache = cache_of(dc.store)
+    assert cache is not None
+    ts = dc.head
+    while ts.height > 0:
+        computed = weight_of(plain, ts)
+        assert weight_of(dc.store, ts) == computed
+        assert cache.derived(("tipset-weight", ts.key), ts.parent_state_root) == computed
+        ts = dc.chain.load_tipset(ts.parents)
 
 def test_vrfs_are_bls_signatures_of_the_worker() -> None:
     worker = PrivateKey.derive(KeyType.BLS, b"worker")
