@@ -312,12 +312,13 @@ def check_election(
     lookback_tree: StateTree,
     worker: Address,
     beacon_base: BeaconEntry,
+    parent_tree: StateTree | None = None,
 ) -> None:
     proof = header.election_proof
     assert proof is not None and header.ticket is not None  # checked by check_syntax
     if proof.win_count < 1:
         raise NotAWinner(f"block claims {proof.win_count} wins: it is not claiming to be a winner")
-    reason = ineligibility(sm, header.miner, parent, lookback)
+    reason = ineligibility(sm, header.miner, parent, lookback, parent_tree)
     if reason is not None:
         raise MinerNotEligible(reason)
     checks = verified(sm)
@@ -499,7 +500,8 @@ def _validate_header(
     entry the election draws from (the Winning PoSt needs both)."""
     check_time(sm, header, parent, now)
     check_parent_weight(sm, header, parent)
-    if not is_miner(sm.parent_tree(parent), header.miner):
+    parent_tree = sm.parent_tree(parent)  # read-only here: shared by the miner and eligibility rules
+    if not is_miner(parent_tree, header.miner):
         raise NotAMiner(f"{header.miner} is not a storage miner with a power claim")
     lookback, lookback_tree, worker = _worker_at_lookback(sm, header, parent)
     check_signature(header, worker, verified(sm))
@@ -509,7 +511,7 @@ def _validate_header(
     except (InvalidBeaconEntry, BeaconEntryNotFound) as exc:
         raise InvalidBeaconEntries(str(exc)) from None
     beacon_base = header.beacon_entries[-1] if header.beacon_entries else previous
-    check_election(sm, header, parent, lookback, lookback_tree, worker, beacon_base)
+    check_election(sm, header, parent, lookback, lookback_tree, worker, beacon_base, parent_tree)
     return lookback_tree, beacon_base
 
 
@@ -536,10 +538,11 @@ def check_header_signer(sm: StateManager, header: BlockHeader, base: TipSet) -> 
     InvalidMinerWorker or InvalidBlockSignature."""
     check_header_syntax(header)
     assert header.election_proof is not None  # checked by check_header_syntax
-    if not is_miner(sm.parent_tree(base), header.miner):
+    base_tree = sm.parent_tree(base)
+    if not is_miner(base_tree, header.miner):
         raise NotAMiner(f"{header.miner} is not a storage miner with a power claim")
     lookback, _, worker = _worker_at_lookback(sm, header, base)
-    reason = ineligibility(sm, header.miner, base, lookback)
+    reason = ineligibility(sm, header.miner, base, lookback, base_tree)
     if reason is not None:
         raise MinerNotEligible(reason)
     if header.election_proof.win_count < 1:
