@@ -42,7 +42,8 @@ from collections.abc import Callable, Sequence
 from typing import Final, TypeVar
 
 from actors import builtin
-from chain.chainstore.store import ChainStore, TipSetNotFound
+from chain.chainstore.msgmeta import msg_meta_cid
+from chain.chainstore.store import TipSetNotFound
 from chain.consensus.base_fee import compute_base_fee
 from chain.consensus.beacon import InvalidBeaconEntry, RandomBeacon, check_beacon_entries
 from chain.consensus.election import (
@@ -372,10 +373,7 @@ def check_winning_post(
 
 def check_message_root(block: FullBlock) -> None:
     # As Lotus, in a scratch store: a block is not stored until it is valid.
-    scratch = ChainStore.in_memory()
-    computed = scratch.put_msg_meta(
-        [m.cid() for m in block.bls_messages], [m.cid() for m in block.secp_messages]
-    )
+    computed = msg_meta_cid([m.cid() for m in block.bls_messages], [m.cid() for m in block.secp_messages])
     if computed != block.header.messages:
         raise MessageRootMismatch(
             f"header Messages {block.header.messages} is not the MsgMeta {computed} of the block's"

@@ -5,7 +5,7 @@ import hashlib
 
 import pytest
 
-from chain.consensus.base_fee import compute_base_fee, unique_gas_limit
+from chain.consensus.base_fee import base_fee_of, compute_base_fee, remember_base_fee, unique_gas_limit
 from chain.consensus.beacon import (
     MOCK_ROUND_OFFSET,
     InvalidBeaconEntry,
@@ -83,6 +83,23 @@ def test_base_fee_of_a_chain() -> None:
     child = dc.next_tipset()
     assert child.blocks[0].parent_base_fee == expected
 
+
+
+def test_a_remembered_base_fee_equals_the_computed_one() -> None:
+    # The syncer remembers a validated tipset's base fee from the messages in hand; compute_base_fee
+    # then answers with it, and it is what computing it from the store gives.
+    dc = DevChain.new()
+    dc.next_tipset(dc.transfers(ALICE, Address.of_key(BOB), 3))
+    ts = dc.head
+    computed = compute_base_fee(dc.chain, ts, DEVNET)
+    messages = [dc.chain.messages_for_block(header) for header in reversed(ts.blocks)]
+    assert base_fee_of(ts, messages, DEVNET) == computed
+    store = MemoryBlockstore()
+    remember_base_fee(store, ts, messages, DEVNET)
+    cache = cache_of(store)
+    assert cache is not None and cache.derived(("base-fee", ts.key, DEVNET), ts.blocks[0].messages) == computed
+    remember_base_fee(dc.store, ts, messages, DEVNET)
+    assert compute_base_fee(dc.chain, ts, DEVNET) == computed
 
 # -- weight, VRFs, wins ----------------------------------------------------------------------------------
 
