@@ -201,12 +201,13 @@ class ReceiptsRootMismatch(BlockValidationError):
     pass
 
 
-def _state_read(error: type[BlockValidationError], what: str, fn: Callable[[], T]) -> T:
-    """Run a state query; a state that does not answer it makes the block invalid with `error`."""
+def _state_read(error: type[BlockValidationError], what: str | Callable[[], str], fn: Callable[[], T]) -> T:
+    """Run a state query; a state that does not answer it makes the block invalid with `error` (its
+    message starts with what, or what() when it costs something to format)."""
     try:
         return fn()
     except (ActorNotFound, StateQueryError, InvalidWorker) as exc:
-        raise error(f"{what}: {exc}") from None
+        raise error(f"{what if isinstance(what, str) else what()}: {exc}") from None
 
 
 # -- the rules, one function each -----------------------------------------------------------------------
@@ -382,7 +383,8 @@ def check_message_root(block: FullBlock) -> None:
 
 
 def _key_of(tree: StateTree, address: Address, error: type[BlockValidationError]) -> Address:
-    return _state_read(error, f"sender {address}", lambda: resolve_to_key(tree, address))
+    # The message is formatted only on failure: an address's string form costs a checksum and base32.
+    return _state_read(error, lambda: f"sender {address}", lambda: resolve_to_key(tree, address))
 
 
 def check_bls_aggregate(block: FullBlock, tree: StateTree) -> None:
