@@ -56,7 +56,9 @@ def base_fee_of(ts: TipSet, messages: Sequence[BlockMessages], policy: Policy) -
     return compute_next_base_fee(ts.blocks[0].parent_base_fee, unique_gas_limit(used), len(ts.blocks), policy)
 
 
-def remember_base_fee(store: Blockstore, ts: TipSet, messages: Sequence[BlockMessages], policy: Policy) -> None:
+def remember_base_fee(
+    store: Blockstore, ts: TipSet, messages: Sequence[BlockMessages], policy: Policy
+) -> None:
     """Remember ts's base fee from its blocks' messages in hand (each block's checked against its
     header's Messages root: validated, or from a store that reads them by that root), so that
     validating ts's children does not read and decode them again."""

@@ -306,7 +306,9 @@ def _winning_post_candidates(
     active = tuple(_reading(f"deadlines of {miner}", lambda: _active_sectors(tree.store, state.deadlines)))
     if not active:
         return None
-    info = _reading(f"info of miner {miner}", lambda: get_decoded(tree.store, state.info, MinerInfo.from_cbor))
+    info = _reading(
+        f"info of miner {miner}", lambda: get_decoded(tree.store, state.info, MinerInfo.from_cbor)
+    )
     return WinningPoStCandidates(active, winning_post_proof_type(info.window_post_proof_type), miner_id)
 
 

@@ -84,7 +84,6 @@ def test_base_fee_of_a_chain() -> None:
     assert child.blocks[0].parent_base_fee == expected
 
 
-
 def test_a_remembered_base_fee_equals_the_computed_one() -> None:
     # The syncer remembers a validated tipset's base fee from the messages in hand; compute_base_fee
     # then answers with it, and it is what computing it from the store gives.
@@ -97,9 +96,12 @@ def test_a_remembered_base_fee_equals_the_computed_one() -> None:
     store = MemoryBlockstore()
     remember_base_fee(store, ts, messages, DEVNET)
     cache = cache_of(store)
-    assert cache is not None and cache.derived(("base-fee", ts.key, DEVNET), ts.blocks[0].messages) == computed
+    assert (
+        cache is not None and cache.derived(("base-fee", ts.key, DEVNET), ts.blocks[0].messages) == computed
+    )
     remember_base_fee(dc.store, ts, messages, DEVNET)
     assert compute_base_fee(dc.chain, ts, DEVNET) == computed
+
 
 # -- weight, VRFs, wins ----------------------------------------------------------------------------------
 
@@ -112,7 +114,6 @@ def test_weight_of_the_genesis_and_its_child() -> None:
     child = dc.next_tipset()
     wins = [b.election_proof.win_count for b in child.blocks if b.election_proof]
     assert weight_of(dc.store, child) == tipset_weight(13 << 8, 8192, wins)
-
 
 
 def test_a_remembered_weight_equals_the_computed_one() -> None:
@@ -131,6 +132,7 @@ def test_a_remembered_weight_equals_the_computed_one() -> None:
         assert weight_of(dc.store, ts) == computed
         assert cache.derived(("tipset-weight", ts.key), ts.parent_state_root) == computed
         ts = dc.chain.load_tipset(ts.parents)
+
 
 def test_vrfs_are_bls_signatures_of_the_worker() -> None:
     worker = PrivateKey.derive(KeyType.BLS, b"worker")

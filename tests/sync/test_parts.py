@@ -131,7 +131,6 @@ def test_tracker_expands_with_one_block_per_miner(dc: DevChain) -> None:
     assert tracker.expand(single) == single
 
 
-
 def test_tracker_keeps_the_heights_within_keep_epochs_of_the_highest(dc: DevChain) -> None:
     # Blocks one height at a time (a catch-up), a jump far ahead, and a block arriving below the
     # floor: what is kept is what a scan of every slot would keep.
@@ -152,6 +151,7 @@ def test_tracker_keeps_the_heights_within_keep_epochs_of_the_highest(dc: DevChai
     assert len(tracker) == 1
     tracker.add(replace(block, height=1001))
     assert len(tracker) == 2
+
 
 # -- gossip checks ---------------------------------------------------------------------------------------
 
