@@ -38,14 +38,14 @@ def _balance(tree: StateTree, address: Address) -> int:
     return 0 if actor is None else actor.balance
 
 
-def _state_fields(tree: StateTree, address: Address, fields: tuple[int, ...]) -> int:
-    """The sum of those fields of the actor's state; remembered by the state's CID in the store's block
-    cache, as every VM (one per tipset, and per null round) reads them when it starts, and the market
-    state rarely changes."""
+def _state_fields(tree: StateTree, address: Address, fields: tuple[int, ...], *, remember: bool) -> int:
+    """The sum of those fields of the actor's state; with remember, remembered by the state's CID in the
+    store's block cache: every VM (one per tipset, and per null round) reads them when it starts, and
+    the market's state rarely changes (the power actor's changes every epoch: nothing to share)."""
     actor = tree.get_actor(address)
     if actor is None:
         return 0
-    cache = cache_of(tree.store)
+    cache = cache_of(tree.store) if remember else None
     kind = ("locked-fields", fields)
     if cache is not None:
         found = cache.derived(kind, actor.head)
@@ -63,9 +63,9 @@ def _state_fields(tree: StateTree, address: Address, fields: tuple[int, ...]) ->
 
 
 def locked_funds(tree: StateTree) -> int:
-    return _state_fields(tree, builtin.STORAGE_POWER_ACTOR_ADDR, (POWER_TOTAL_PLEDGE_FIELD,)) + _state_fields(
-        tree, builtin.STORAGE_MARKET_ACTOR_ADDR, MARKET_LOCKED_FIELDS
-    )
+    power = _state_fields(tree, builtin.STORAGE_POWER_ACTOR_ADDR, (POWER_TOTAL_PLEDGE_FIELD,), remember=False)
+    market = _state_fields(tree, builtin.STORAGE_MARKET_ACTOR_ADDR, MARKET_LOCKED_FIELDS, remember=True)
+    return power + market
 
 
 def circulating_supply(tree: StateTree) -> int:
