@@ -42,7 +42,8 @@ from collections.abc import Callable, Sequence
 from typing import Final, TypeVar
 
 from actors import builtin
-from chain.chainstore.store import ChainStore, TipSetNotFound
+from chain.chainstore.msgmeta import msg_meta_cid
+from chain.chainstore.store import TipSetNotFound
 from chain.consensus.base_fee import compute_base_fee
 from chain.consensus.beacon import InvalidBeaconEntry, RandomBeacon, check_beacon_entries
 from chain.consensus.election import (
@@ -200,12 +201,13 @@ class ReceiptsRootMismatch(BlockValidationError):
     pass
 
 
-def _state_read(error: type[BlockValidationError], what: str, fn: Callable[[], T]) -> T:
-    """Run a state query; a state that does not answer it makes the block invalid with `error`."""
+def _state_read(error: type[BlockValidationError], what: str | Callable[[], str], fn: Callable[[], T]) -> T:
+    """Run a state query; a state that does not answer it makes the block invalid with `error` (its
+    message starts with what, or what() when it costs something to format)."""
     try:
         return fn()
     except (ActorNotFound, StateQueryError, InvalidWorker) as exc:
-        raise error(f"{what}: {exc}") from None
+        raise error(f"{what if isinstance(what, str) else what()}: {exc}") from None
 
 
 # -- the rules, one function each -----------------------------------------------------------------------
@@ -312,12 +314,13 @@ def check_election(
     lookback_tree: StateTree,
     worker: Address,
     beacon_base: BeaconEntry,
+    parent_tree: StateTree | None = None,
 ) -> None:
     proof = header.election_proof
     assert proof is not None and header.ticket is not None  # checked by check_syntax
     if proof.win_count < 1:
         raise NotAWinner(f"block claims {proof.win_count} wins: it is not claiming to be a winner")
-    reason = ineligibility(sm, header.miner, parent, lookback)
+    reason = ineligibility(sm, header.miner, parent, lookback, parent_tree)
     if reason is not None:
         raise MinerNotEligible(reason)
     checks = verified(sm)
@@ -371,10 +374,7 @@ def check_winning_post(
 
 def check_message_root(block: FullBlock) -> None:
     # As Lotus, in a scratch store: a block is not stored until it is valid.
-    scratch = ChainStore.in_memory()
-    computed = scratch.put_msg_meta(
-        [m.cid() for m in block.bls_messages], [m.cid() for m in block.secp_messages]
-    )
+    computed = msg_meta_cid([m.cid() for m in block.bls_messages], [m.cid() for m in block.secp_messages])
     if computed != block.header.messages:
         raise MessageRootMismatch(
             f"header Messages {block.header.messages} is not the MsgMeta {computed} of the block's"
@@ -383,7 +383,8 @@ def check_message_root(block: FullBlock) -> None:
 
 
 def _key_of(tree: StateTree, address: Address, error: type[BlockValidationError]) -> Address:
-    return _state_read(error, f"sender {address}", lambda: resolve_to_key(tree, address))
+    # The message is formatted only on failure: an address's string form costs a checksum and base32.
+    return _state_read(error, lambda: f"sender {address}", lambda: resolve_to_key(tree, address))
 
 
 def check_bls_aggregate(block: FullBlock, tree: StateTree) -> None:
@@ -499,7 +500,8 @@ def _validate_header(
     entry the election draws from (the Winning PoSt needs both)."""
     check_time(sm, header, parent, now)
     check_parent_weight(sm, header, parent)
-    if not is_miner(sm.parent_tree(parent), header.miner):
+    parent_tree = sm.parent_tree(parent)  # read-only here: shared by the miner and eligibility rules
+    if not is_miner(parent_tree, header.miner):
         raise NotAMiner(f"{header.miner} is not a storage miner with a power claim")
     lookback, lookback_tree, worker = _worker_at_lookback(sm, header, parent)
     check_signature(header, worker, verified(sm))
@@ -509,7 +511,7 @@ def _validate_header(
     except (InvalidBeaconEntry, BeaconEntryNotFound) as exc:
         raise InvalidBeaconEntries(str(exc)) from None
     beacon_base = header.beacon_entries[-1] if header.beacon_entries else previous
-    check_election(sm, header, parent, lookback, lookback_tree, worker, beacon_base)
+    check_election(sm, header, parent, lookback, lookback_tree, worker, beacon_base, parent_tree)
     return lookback_tree, beacon_base
 
 
@@ -536,10 +538,11 @@ def check_header_signer(sm: StateManager, header: BlockHeader, base: TipSet) -> 
     InvalidMinerWorker or InvalidBlockSignature."""
     check_header_syntax(header)
     assert header.election_proof is not None  # checked by check_header_syntax
-    if not is_miner(sm.parent_tree(base), header.miner):
+    base_tree = sm.parent_tree(base)
+    if not is_miner(base_tree, header.miner):
         raise NotAMiner(f"{header.miner} is not a storage miner with a power claim")
     lookback, _, worker = _worker_at_lookback(sm, header, base)
-    reason = ineligibility(sm, header.miner, base, lookback)
+    reason = ineligibility(sm, header.miner, base, lookback, base_tree)
     if reason is not None:
         raise MinerNotEligible(reason)
     if header.election_proof.win_count < 1:

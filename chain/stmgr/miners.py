@@ -225,12 +225,12 @@ def _active_in_deadline(store: Blockstore, deadline: CID) -> BitField:
 def miner_active_sectors(tree: StateTree, miner: Address) -> BitField:
     """Sectors the miner proves: live and not faulty, in every partition (Lotus AllPartSectors(Active))."""
     state = miner_state(tree, miner)
+    return _reading(f"deadlines of {miner}", lambda: _active_sectors(tree.store, state.deadlines))
 
-    def read() -> BitField:
-        deadlines = get_decoded(tree.store, state.deadlines, Deadlines.from_cbor)
-        return BitField().union(*(_active_in_deadline(tree.store, cid) for cid in deadlines.due))
 
-    return _reading(f"deadlines of {miner}", read)
+def _active_sectors(store: Blockstore, deadlines_cid: CID) -> BitField:
+    deadlines = get_decoded(store, deadlines_cid, Deadlines.from_cbor)
+    return BitField().union(*(_active_in_deadline(store, cid) for cid in deadlines.due))
 
 
 def proving_deadline(tree: StateTree, policy: Policy, miner: Address, epoch: int) -> DeadlineInfo:
@@ -282,24 +282,34 @@ class WinningPoStCandidates:
 
 def winning_post_candidates(tree: StateTree, miner: Address) -> WinningPoStCandidates | None:
     """The miner's Winning PoSt candidates in this state (None: no active sector). Reading them walks
-    every deadline and partition, so they are remembered per (state root, miner) in the store's block
-    cache: every block of a tipset, and every tipset within a lookback, asks for the same state."""
-    root = tree.root
-    cache = cache_of(tree.store) if root is not None else None
-    kind = ("winning-post-candidates", miner)
-    if cache is not None and root is not None:
-        found = cache.derived(kind, root)
+    every deadline and partition, so they are remembered in the store's block cache by what they are
+    computed from: the miner's Deadlines and MinerInfo blocks and its ID. Consecutive lookback states
+    (one per tipset) share them until a deadline or the info changes, not only the blocks of one tipset
+    and the checks computed ahead of them."""
+    state = miner_state(tree, miner)
+    miner_id = lookup_id(tree, miner).id
+    cache = cache_of(tree.store)
+    kind = ("winning-post-candidates", miner_id, state.info)
+    if cache is not None:
+        found = cache.derived(kind, state.deadlines)
         if found is not None:
             return found if isinstance(found, WinningPoStCandidates) else None
-    active = tuple(miner_active_sectors(tree, miner))
-    candidates = None
-    if active:
-        info = miner_info(tree, miner)
-        proof = winning_post_proof_type(info.window_post_proof_type)
-        candidates = WinningPoStCandidates(active, proof, lookup_id(tree, miner).id)
-    if cache is not None and root is not None:
-        cache.remember(kind, root, candidates if candidates is not None else False)
+    candidates = _winning_post_candidates(tree, miner, state, miner_id)
+    if cache is not None:
+        cache.remember(kind, state.deadlines, candidates if candidates is not None else False)
     return candidates
+
+
+def _winning_post_candidates(
+    tree: StateTree, miner: Address, state: MinerState, miner_id: int
+) -> WinningPoStCandidates | None:
+    active = tuple(_reading(f"deadlines of {miner}", lambda: _active_sectors(tree.store, state.deadlines)))
+    if not active:
+        return None
+    info = _reading(
+        f"info of miner {miner}", lambda: get_decoded(tree.store, state.info, MinerInfo.from_cbor)
+    )
+    return WinningPoStCandidates(active, winning_post_proof_type(info.window_post_proof_type), miner_id)
 
 
 def sectors_for_winning_post(tree: StateTree, miner: Address, randomness: bytes) -> list[SectorOnChainInfo]:

@@ -48,6 +48,7 @@ import structlog
 import trio
 
 from chain.chainstore.store import ChainStore, ChainStoreError, TipSetNotFound
+from chain.consensus.base_fee import remember_base_fee
 from chain.consensus.beacon import RandomBeacon
 from chain.consensus.fullblock import FullBlock
 from chain.consensus.validation import BlockFromFuture, BlockValidationError, validate_block
@@ -550,6 +551,10 @@ class Syncer:
         # Valid: its blocks are, each on the executed parent. ts itself is executed when it becomes
         # the head (fork choice) or when its child is validated, not twice.
         self.chain.put_tipset(ts, weight_of(self.chain.blockstore, ts))
+        # The base fee its children carry, from the messages in hand (validating the child would read
+        # and decode them again from the store).
+        messages = [(b.bls_messages, b.secp_messages) for b in blocks]
+        remember_base_fee(self.chain.blockstore, ts, messages, self.policy)
         return ts
 
     def _parent_state(self, ts: TipSet) -> None:

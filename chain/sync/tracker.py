@@ -8,6 +8,7 @@ fault); the first one tracked stays.
 """
 
 import threading
+from collections.abc import Iterable
 from typing import Final
 
 from chain.types.address import Address
@@ -23,18 +24,34 @@ class TipSetTracker:
         self._keep = keep_epochs
         self._lock = threading.Lock()
         self._blocks: dict[tuple[int, TipSetKey], dict[Address, BlockHeader]] = {}
+        # The slots of each height: dropping those below the floor visits only them, not every slot
+        # (a catch-up tracks a block per tipset, ~keep_epochs slots at any time).
+        self._heights: dict[int, list[tuple[int, TipSetKey]]] = {}
         self._highest = 0
+        self._lowest = 0  # no slot is below this height
 
     def add(self, header: BlockHeader) -> None:
         """Track a block that passed validation."""
         with self._lock:
-            slot = self._blocks.setdefault((header.height, TipSetKey(header.parents)), {})
+            key = (header.height, TipSetKey(header.parents))
+            slot = self._blocks.get(key)
+            if slot is None:
+                slot = self._blocks[key] = {}
+                self._heights.setdefault(header.height, []).append(key)
+                self._lowest = min(self._lowest, header.height)
             slot.setdefault(header.miner, header)
             if header.height > self._highest:
                 self._highest = header.height
                 floor = self._highest - self._keep
-                for key in [k for k in self._blocks if k[0] < floor]:
-                    del self._blocks[key]
+                if floor > self._lowest:
+                    # The heights in between, or the heights tracked when they are fewer (a jump).
+                    span: Iterable[int] = range(self._lowest, floor)
+                    if floor - self._lowest > len(self._heights):
+                        span = [h for h in self._heights if h < floor]
+                    for height in span:
+                        for old in self._heights.pop(height, ()):
+                            del self._blocks[old]
+                    self._lowest = floor
 
     def expand(self, ts: TipSet) -> TipSet:
         """ts with every other tracked block of its height and parents (one per miner)."""

@@ -22,6 +22,7 @@ from actors import builtin
 from chain.encoding.errors import DecodeError
 from chain.encoding.expect import expect_bigint, expect_list
 from chain.state.tree import StateTree
+from chain.store.blockcache import cache_of
 from chain.store.blockstore import BlockNotFound, get_cbor
 from chain.types.address import Address
 from chain.types.message import TOTAL_FILECOIN
@@ -37,22 +38,34 @@ def _balance(tree: StateTree, address: Address) -> int:
     return 0 if actor is None else actor.balance
 
 
-def _state_fields(tree: StateTree, address: Address, fields: tuple[int, ...]) -> int:
+def _state_fields(tree: StateTree, address: Address, fields: tuple[int, ...], *, remember: bool) -> int:
+    """The sum of those fields of the actor's state; with remember, remembered by the state's CID in the
+    store's block cache: every VM (one per tipset, and per null round) reads them when it starts, and
+    the market's state rarely changes (the power actor's changes every epoch: nothing to share)."""
     actor = tree.get_actor(address)
     if actor is None:
         return 0
+    cache = cache_of(tree.store) if remember else None
+    kind = ("locked-fields", fields)
+    if cache is not None:
+        found = cache.derived(kind, actor.head)
+        if isinstance(found, int):
+            return found
     try:
         state = expect_list(get_cbor(tree.store, actor.head), f"state of {address}")
-        return sum(expect_bigint(state[i], f"state of {address} field {i}") for i in fields)
+        total = sum(expect_bigint(state[i], f"state of {address} field {i}") for i in fields)
     except (BlockNotFound, DecodeError, IndexError) as exc:
         _log.warning("cannot read locked funds", actor=str(address), error=str(exc))
         return 0
+    if cache is not None:
+        cache.remember(kind, actor.head, total)
+    return total
 
 
 def locked_funds(tree: StateTree) -> int:
-    return _state_fields(tree, builtin.STORAGE_POWER_ACTOR_ADDR, (POWER_TOTAL_PLEDGE_FIELD,)) + _state_fields(
-        tree, builtin.STORAGE_MARKET_ACTOR_ADDR, MARKET_LOCKED_FIELDS
-    )
+    power = _state_fields(tree, builtin.STORAGE_POWER_ACTOR_ADDR, (POWER_TOTAL_PLEDGE_FIELD,), remember=False)
+    market = _state_fields(tree, builtin.STORAGE_MARKET_ACTOR_ADDR, MARKET_LOCKED_FIELDS, remember=True)
+    return power + market
 
 
 def circulating_supply(tree: StateTree) -> int:

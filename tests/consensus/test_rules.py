@@ -5,7 +5,7 @@ import hashlib
 
 import pytest
 
-from chain.consensus.base_fee import compute_base_fee, unique_gas_limit
+from chain.consensus.base_fee import base_fee_of, compute_base_fee, remember_base_fee, unique_gas_limit
 from chain.consensus.beacon import (
     MOCK_ROUND_OFFSET,
     InvalidBeaconEntry,
@@ -30,6 +30,8 @@ from chain.crypto.randomness import DomainSeparationTag, draw_randomness
 from chain.crypto.signature import SignatureError
 from chain.encoding.cid import CID
 from chain.params import DEVNET
+from chain.store.blockcache import cache_of
+from chain.store.blockstore import MemoryBlockstore
 from chain.types.address import Address
 from chain.types.beacon import BeaconEntry
 from chain.types.election import Ticket
@@ -82,6 +84,25 @@ def test_base_fee_of_a_chain() -> None:
     assert child.blocks[0].parent_base_fee == expected
 
 
+def test_a_remembered_base_fee_equals_the_computed_one() -> None:
+    # The syncer remembers a validated tipset's base fee from the messages in hand; compute_base_fee
+    # then answers with it, and it is what computing it from the store gives.
+    dc = DevChain.new()
+    dc.next_tipset(dc.transfers(ALICE, Address.of_key(BOB), 3))
+    ts = dc.head
+    computed = compute_base_fee(dc.chain, ts, DEVNET)
+    messages = [dc.chain.messages_for_block(header) for header in reversed(ts.blocks)]
+    assert base_fee_of(ts, messages, DEVNET) == computed
+    store = MemoryBlockstore()
+    remember_base_fee(store, ts, messages, DEVNET)
+    cache = cache_of(store)
+    assert (
+        cache is not None and cache.derived(("base-fee", ts.key, DEVNET), ts.blocks[0].messages) == computed
+    )
+    remember_base_fee(dc.store, ts, messages, DEVNET)
+    assert compute_base_fee(dc.chain, ts, DEVNET) == computed
+
+
 # -- weight, VRFs, wins ----------------------------------------------------------------------------------
 
 
@@ -93,6 +114,24 @@ def test_weight_of_the_genesis_and_its_child() -> None:
     child = dc.next_tipset()
     wins = [b.election_proof.win_count for b in child.blocks if b.election_proof]
     assert weight_of(dc.store, child) == tipset_weight(13 << 8, 8192, wins)
+
+
+def test_a_remembered_weight_equals_the_computed_one() -> None:
+    # weight_of remembers each tipset's weight in the store's block cache (by its key): asked again,
+    # and from a store without a cache, the same number.
+    dc = DevChain.new()
+    dc.advance(3)
+    plain = MemoryBlockstore()
+    plain.block_cache = None
+    plain.put_many(dc.store.items())
+    cache = cache_of(dc.store)
+    assert cache is not None
+    ts = dc.head
+    while ts.height > 0:
+        computed = weight_of(plain, ts)
+        assert weight_of(dc.store, ts) == computed
+        assert cache.derived(("tipset-weight", ts.key), ts.parent_state_root) == computed
+        ts = dc.chain.load_tipset(ts.parents)
 
 
 def test_vrfs_are_bls_signatures_of_the_worker() -> None:

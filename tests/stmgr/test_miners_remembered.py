@@ -9,7 +9,13 @@ import pytest
 from actors import builtin
 from chain.state.tree import StateTree
 from chain.stmgr.actors import ActorNotFound
-from chain.stmgr.miners import miner_claim, miner_power, sectors_for_winning_post
+from chain.stmgr.miners import (
+    miner_claim,
+    miner_power,
+    miner_state,
+    sectors_for_winning_post,
+    winning_post_candidates,
+)
 from chain.store.blockcache import cache_of
 from chain.store.blockstore import MemoryBlockstore
 from chain.types.address import Address
@@ -68,3 +74,32 @@ def test_a_changed_tree_is_not_answered_from_what_its_root_remembers() -> None:
     with pytest.raises(ActorNotFound):
         miner_power(tree, dc.policy, miner)
     assert miner_claim(dc.sm.tree(root), miner) is not None
+
+
+def test_winning_post_candidates_are_shared_by_states_with_the_same_deadlines() -> None:
+    # Remembered by the miner's Deadlines and MinerInfo blocks: the states of consecutive tipsets
+    # (different roots) share them, and they equal what a store without a cache computes.
+    dc = DevChain.new()
+    dc.advance(6)
+    plain = MemoryBlockstore()
+    plain.block_cache = None
+    plain.put_many(dc.store.items())
+    cache = cache_of(dc.store)
+    assert cache is not None
+    roots = []
+    ts = dc.head
+    while ts.height > 0:
+        roots.append(ts.parent_state_root)
+        ts = dc.chain.load_tipset(ts.parents)
+    assert len(set(roots)) > 1
+    for miner in [m.id_address for m in dc.miners]:
+        deadlines = set()
+        for root in roots:
+            expected = winning_post_candidates(StateTree.load(plain, root), miner)
+            assert expected is not None and expected.active
+            assert winning_post_candidates(dc.sm.tree(root), miner) == expected
+            state = miner_state(dc.sm.tree(root), miner)
+            deadlines.add(state.deadlines)
+            found = cache.derived(("winning-post-candidates", expected.miner_id, state.info), state.deadlines)
+            assert found == expected
+        assert len(deadlines) < len(roots)  # some states shared a remembered answer

@@ -7,10 +7,13 @@ from actors import builtin
 from actors.account.types import AccountState
 from actors.miner.state import MinerState
 from chain.crypto.keys import KeyType, PrivateKey
+from chain.state.tree import StateTree
 from chain.stmgr.actors import ActorNotFound, StateQueryError
+from chain.store.blockstore import MemoryBlockstore
 from chain.types.address import Address
 from chain.types.bitfield import BitField
 from chain.types.message import TOTAL_FILECOIN
+from chain.vm.circulating import circulating_supply
 from node.genesis_template import FIL
 from tests.consensus.devchain import ALICE, BOB, DevChain
 
@@ -117,3 +120,17 @@ def test_market_and_supply(dc: DevChain) -> None:
     supply = sm.circulating_supply(head)
     assert 0 < supply < TOTAL_FILECOIN
     assert sm.network_version_at(head.height) == sm.network_version == 21
+
+
+def test_circulating_supply_remembered_equals_computed(dc: DevChain) -> None:
+    # The locked totals are remembered by the power and market states' CIDs (chain/vm/circulating.py):
+    # every state of the chain gives what a store without a cache computes.
+    plain = MemoryBlockstore()
+    plain.block_cache = None
+    plain.put_many(dc.store.items())
+    ts = dc.head
+    while ts.height > 0:
+        computed = circulating_supply(StateTree.load(plain, ts.parent_state_root))
+        for _ in range(2):  # computed, then remembered
+            assert circulating_supply(dc.sm.parent_tree(ts)) == computed
+        ts = dc.chain.load_tipset(ts.parents)

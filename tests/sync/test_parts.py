@@ -131,6 +131,28 @@ def test_tracker_expands_with_one_block_per_miner(dc: DevChain) -> None:
     assert tracker.expand(single) == single
 
 
+def test_tracker_keeps_the_heights_within_keep_epochs_of_the_highest(dc: DevChain) -> None:
+    # Blocks one height at a time (a catch-up), a jump far ahead, and a block arriving below the
+    # floor: what is kept is what a scan of every slot would keep.
+    block = dc.head.blocks[0]
+    tracker = TipSetTracker(keep_epochs=3)
+    for height in range(1, 11):
+        tracker.add(replace(block, height=height))
+
+    def tracked(height: int) -> bool:
+        other = TipSet((replace(block, height=height, miner=Address.new_id(9)),))
+        return len(tracker.expand(other).blocks) == 2
+
+    assert [h for h in range(1, 11) if tracked(h)] == [7, 8, 9, 10]
+    assert len(tracker) == 4
+    tracker.add(replace(block, height=2))  # below the floor: kept until the highest moves on
+    assert len(tracker) == 5
+    tracker.add(replace(block, height=1000))
+    assert len(tracker) == 1
+    tracker.add(replace(block, height=1001))
+    assert len(tracker) == 2
+
+
 # -- gossip checks ---------------------------------------------------------------------------------------
 
 
