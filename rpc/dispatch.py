@@ -70,7 +70,7 @@ def _request_id(req: dict[str, Any]) -> Any:
     raise BadRequest(INVALID_REQUEST, "invalid request: 'id' must be a number, a string or null")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Dispatcher:
     """Answers requests for one registry and node; `network` is the address prefix of results."""
 

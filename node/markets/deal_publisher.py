@@ -74,7 +74,7 @@ def published_ids(params: PublishStorageDealsParams, result: PublishStorageDeals
     return ids
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class DealPublisher:
     """Batches deals into PublishStorageDeals messages (a service: `run`)."""
 

@@ -187,7 +187,7 @@ def refusal(proposal: DealProposal, ask: RetrievalAsk) -> str | None:
     return None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class RetrievalDealProvider:
     """Answers RETRIEVAL_DEAL_PROTOCOL from the piece store, paid through the node's payment-channel
     manager to `payment_address(piece)` (the worker of the miner holding the piece, as the query

@@ -153,7 +153,7 @@ class SchedulerStatus:
     declarations: tuple[DeclarationStatus, ...] = ()  # fault checks and declarations, oldest first
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class WindowPoStScheduler:
     """The Window PoSt service of one miner (see the module docstring)."""
 

@@ -112,7 +112,7 @@ def _sectors(by_partition: dict[int, BitField]) -> list[int]:
     return list(BitField().union(*by_partition.values()))
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, repr=False)
 class FaultDeclarer:
     """Declares one miner's faults and recoveries; driven by its WindowPoStScheduler (see above)."""
 

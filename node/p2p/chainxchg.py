@@ -239,7 +239,7 @@ def _included(chain: ChainView, block: BlockHeader) -> IncludedMessages:
     return IncludedMessages(tuple(bls), tuple(secpk))
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class ChainExchangeServer:
     """Answers chain exchange requests; registers its handler when constructed."""
 

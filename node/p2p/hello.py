@@ -66,7 +66,7 @@ class Latency:
     clock_offset_ns: int | None  # None when the peer did not say when it received and sent
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class HelloService:
     host: Libp2pHost
     chain: ChainView
