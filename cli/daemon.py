@@ -191,11 +191,9 @@ def _copy_drand_info(source: Path, target: Path) -> None:
 
 
 def _read_genesis(path: Path) -> bytes:
-    try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_GENESIS_BYTES + 1)
-    except OSError as exc:
-        raise CliError(f"{path}: cannot read the genesis: {exc.strerror or exc}") from None
+    from node.atomic import read_existing
+
+    data = read_existing(path, MAX_GENESIS_BYTES + 1, CliError, "genesis")
     if len(data) > MAX_GENESIS_BYTES:
         raise CliError(f"{path}: more than {MAX_GENESIS_BYTES} bytes: not a genesis CAR")
     return data

@@ -1,6 +1,7 @@
 """The node's small files (records, tokens, keys): written so that a crash leaves either the old file or
 the new one, never a torn one, and read with a bound on what is read."""
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -32,8 +33,20 @@ def read_at_most(path: Path, size: int, error: type[Exception], what: str = "") 
     except FileNotFoundError:
         return None
     except OSError as exc:
-        the = f" the {what}" if what else ""
-        raise error(f"{path}: cannot read{the}: {exc.strerror or exc}") from None
+        raise _cannot_read(path, exc.strerror or str(exc), error, what) from None
+
+
+def read_existing(path: Path, size: int, error: type[Exception], what: str = "") -> bytes:
+    """read_at_most for a file that must be there: a missing file is an `error` too."""
+    data = read_at_most(path, size, error, what)
+    if data is None:
+        raise _cannot_read(path, os.strerror(errno.ENOENT), error, what)
+    return data
+
+
+def _cannot_read(path: Path, reason: str, error: type[Exception], what: str) -> Exception:
+    the = f" the {what}" if what else ""
+    return error(f"{path}: cannot read{the}: {reason}")
 
 
 def _sync_directory(directory: Path) -> None:

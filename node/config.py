@@ -30,7 +30,7 @@ from multiaddr import Multiaddr
 
 from chain.params import PROFILES
 from chain.types.address import Address
-from node.atomic import write_atomic
+from node.atomic import read_existing, write_atomic
 
 MAX_CONFIG_BYTES: Final = 1 << 20
 # chain.block_delay: Lotus devnets run down to 1 s; 0 means "mine only on demand" (filpy devnet).
@@ -413,11 +413,7 @@ def parse_config(text: str) -> Config:
 def load_config(path: Path) -> Config:
     """Read and check a config file; ConfigError names the file and the key."""
     path = Path(path)
-    try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config: {exc.strerror or exc}") from None
+    data = read_existing(path, MAX_CONFIG_BYTES + 1, ConfigError, "config")
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path}: more than {MAX_CONFIG_BYTES} bytes; not a config file")
     try:

@@ -10,6 +10,7 @@ method returns with 200. A method's unexpected exception is logged with its trac
 
 import traceback
 from collections.abc import AsyncIterator
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Final, Protocol
 
 import orjson
@@ -69,16 +70,17 @@ def _request_id(req: dict[str, Any]) -> Any:
     raise BadRequest(INVALID_REQUEST, "invalid request: 'id' must be a number, a string or null")
 
 
+@dataclass(eq=False, repr=False)
 class Dispatcher:
     """Answers requests for one registry and node; `network` is the address prefix of results."""
 
-    def __init__(self, registry: Registry, node: Any, *, secret: bytes | None, network: str) -> None:
-        self.registry = registry
-        self.node = node
-        self.secret = secret
-        self.network = network
-        # A memo method's last result and its encoding (see `_encode`).
-        self._memo: dict[Method, tuple[Any, orjson.Fragment]] = {}
+    registry: Registry
+    node: Any
+    _: KW_ONLY
+    secret: bytes | None
+    network: str
+    # A memo method's last result and its encoding (see `_encode`).
+    _memo: dict[Method, tuple[Any, orjson.Fragment]] = field(init=False, default_factory=dict)
 
     # -- bodies ---------------------------------------------------------------------------------------
     async def handle_body(self, api: Api, perms: frozenset[str], body: bytes) -> tuple[int, bytes]:

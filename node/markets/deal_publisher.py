@@ -11,8 +11,8 @@ was refused by the market (its start epoch passed, the client's funds fell short
 """
 
 import math
-from dataclasses import dataclass, field
-from typing import Final
+from dataclasses import KW_ONLY, dataclass, field
+from typing import ClassVar, Final
 
 import structlog
 import trio
@@ -74,25 +74,20 @@ def published_ids(params: PublishStorageDealsParams, result: PublishStorageDeals
     return ids
 
 
+@dataclass(eq=False, repr=False)
 class DealPublisher:
     """Batches deals into PublishStorageDeals messages (a service: `run`)."""
 
-    name = "deal-publisher"
+    name: ClassVar[str] = "deal-publisher"
 
-    def __init__(
-        self,
-        node: FullNode,
-        sender: Address,
-        *,
-        period: float = DEFAULT_PERIOD,
-        max_deals: int = DEFAULT_MAX_DEALS,
-        spec: SendSpec | None = None,
-    ) -> None:
-        self.node = node
-        self.sender = sender
-        self.period = period
-        self.max_deals = max_deals
-        self.spec = spec
+    node: FullNode
+    sender: Address
+    _: KW_ONLY
+    period: float = DEFAULT_PERIOD
+    max_deals: int = DEFAULT_MAX_DEALS
+    spec: SendSpec | None = None
+
+    def __post_init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[_Waiting](math.inf)
 
     async def publish(self, deal: ClientDealProposal) -> CID:

@@ -16,6 +16,7 @@ import os
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, BinaryIO, Final
 
@@ -241,29 +242,20 @@ class Candidate:
 async def offer_from(host: Libp2pHost, candidate: Candidate, root: CID, piece: CID | None) -> QueryOffer:
     wanted = piece if piece is not None else candidate.piece_cid
     peer = RetrievalPeer(candidate.miner, candidate.peer.to_base58(), wanted)
+    offer = partial(QueryOffer, root=root, piece=wanted, miner=candidate.miner, miner_peer=peer)
     try:
         answer = await query(host, candidate.peer, root, wanted)
     except QueryError as exc:
-        return QueryOffer(err=str(exc), root=root, piece=wanted, miner=candidate.miner, miner_peer=peer)
+        return offer(err=str(exc))
     if answer.status != QueryResponseStatus.Available:
-        return QueryOffer(
-            err=f"retrieval query offer was unavailable: {answer.message}",
-            root=root,
-            piece=wanted,
-            miner=candidate.miner,
-            miner_peer=peer,
-        )
-    return QueryOffer(
-        root=root,
-        piece=wanted,
+        return offer(err=f"retrieval query offer was unavailable: {answer.message}")
+    return offer(
         size=answer.size,
         min_price=answer.piece_retrieval_price(),
         unseal_price=answer.unseal_price,
         price_per_byte=answer.min_price_per_byte,
         payment_interval=answer.max_payment_interval,
         payment_interval_increase=answer.max_payment_interval_increase,
-        miner=candidate.miner,
-        miner_peer=peer,
     )
 
 

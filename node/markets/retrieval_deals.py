@@ -18,7 +18,7 @@ or `payment` with the message's CBOR as body, or `data` with CAR bytes.
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -187,34 +187,29 @@ def refusal(proposal: DealProposal, ask: RetrievalAsk) -> str | None:
     return None
 
 
+@dataclass(eq=False, repr=False)
 class RetrievalDealProvider:
     """Answers RETRIEVAL_DEAL_PROTOCOL from the piece store, paid through the node's payment-channel
     manager to `payment_address(piece)` (the worker of the miner holding the piece, as the query
     protocol quotes)."""
 
-    def __init__(
-        self,
-        store: PieceStore,
-        paych: PaychManager,
-        *,
-        payment_address: Callable[[StoredPiece], Address],
-        ask: Callable[[], RetrievalAsk],
-        payment_timeout: float = MESSAGE_TIMEOUT,
-        chunk_size: int = DATA_CHUNK,
-    ) -> None:
-        self.store = store
-        self.paych = paych
-        self.payment_address = payment_address
-        self._ask = ask
-        self.payment_timeout = payment_timeout
-        self.chunk_size = min(chunk_size, DATA_CHUNK)
-        self.deals: list[ProviderRetrieval] = []
+    store: PieceStore
+    paych: PaychManager
+    _: KW_ONLY
+    payment_address: Callable[[StoredPiece], Address]
+    ask: Callable[[], RetrievalAsk]
+    payment_timeout: float = MESSAGE_TIMEOUT
+    chunk_size: int = DATA_CHUNK
+    deals: list[ProviderRetrieval] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.chunk_size = min(self.chunk_size, DATA_CHUNK)
 
     def register(self, host: Libp2pHost) -> None:
         host.set_stream_handler(RETRIEVAL_DEAL_PROTOCOL, self._handle)
 
     def ask_of(self, piece: StoredPiece) -> RetrievalAsk:
-        return piece.ask if piece.ask is not None else self._ask()
+        return piece.ask if piece.ask is not None else self.ask()
 
     def _piece_for(self, proposal: DealProposal) -> StoredPiece | None:
         pieces = self.store.pieces_with(proposal.payload_cid)

@@ -32,9 +32,9 @@ chain-side questions (`filpy miner proving info|deadlines`).
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import structlog
 import trio
@@ -153,60 +153,53 @@ class SchedulerStatus:
     declarations: tuple[DeclarationStatus, ...] = ()  # fault checks and declarations, oldest first
 
 
+@dataclass(eq=False, repr=False)
 class WindowPoStScheduler:
     """The Window PoSt service of one miner (see the module docstring)."""
 
-    name = "wdpost"
+    name: ClassVar[str] = "wdpost"
 
-    def __init__(
-        self,
-        miner: Address,
-        *,
-        chain: HeadChanges,
-        state: MinerChainState,
-        pusher: MessagePush,
-        sectors: SectorStore,
-        policy: Policy,
-        pending: PendingMessages | None = None,
-        search: MessageSearch | None = None,
-        challenge_confidence: int = CHALLENGE_CONFIDENCE,
-        submit_confidence: int | None = None,
-        resubmit_after: int = RESUBMIT_AFTER,
-        max_fee: int = MAX_WINDOW_POST_FEE,
-    ) -> None:
-        self.miner = miner
-        self.policy = policy
-        self._chain = chain
-        self._state = state
-        self._pusher = pusher
-        self._pending = pending
-        self._sectors = sectors
-        self.challenge_confidence = challenge_confidence
-        self.submit_confidence = (
-            min(SUBMIT_CONFIDENCE, policy.wpost_challenge_window // 4)
+    miner: Address
+    _: KW_ONLY
+    chain: HeadChanges
+    state: MinerChainState
+    pusher: MessagePush
+    sectors: SectorStore  # the sector store the scheduler proves from
+    policy: Policy
+    pending: PendingMessages | None = None
+    search: MessageSearch | None = None
+    challenge_confidence: int = CHALLENGE_CONFIDENCE
+    # None: SUBMIT_CONFIDENCE, or a quarter of the challenge window when that is shorter
+    submit_confidence: InitVar[int | None] = None
+    resubmit_after: int = RESUBMIT_AFTER
+    max_fee: int = MAX_WINDOW_POST_FEE
+    submit_after: int = field(init=False)  # epochs after a deadline opens before its proof is sent
+    declarer: FaultDeclarer = field(init=False)
+    _miner_id: Address | None = field(init=False, default=None)
+    _runs: dict[int, DeadlineRun] = field(init=False, default_factory=dict)  # by open epoch
+    _head: TipSet | None = field(init=False, default=None)
+    _processed: TipSetKey | None = field(init=False, default=None)
+    _processed_height: int | None = field(init=False, default=None)
+    _step_done: trio.Event = field(init=False, default_factory=trio.Event)
+    _node: FullNode | None = field(init=False, default=None)
+
+    def __post_init__(self, submit_confidence: int | None) -> None:
+        self.submit_after = (
+            min(SUBMIT_CONFIDENCE, self.policy.wpost_challenge_window // 4)
             if submit_confidence is None
             else submit_confidence
         )
-        self.resubmit_after = resubmit_after
-        self.max_fee = max_fee
-        self._miner_id: Address | None = None
-        self._runs: dict[int, DeadlineRun] = {}  # by open epoch
-        self._head: TipSet | None = None
-        self._processed: TipSetKey | None = None
-        self._processed_height: int | None = None
-        self._step_done = trio.Event()
         self.declarer = FaultDeclarer(
-            state=state,
-            pusher=pusher,
-            sectors=sectors,
-            policy=policy,
-            pending=pending,
-            search=search,
-            challenge_confidence=challenge_confidence,
-            resubmit_after=resubmit_after,
-            max_fee=max_fee,
+            state=self.state,
+            pusher=self.pusher,
+            sectors=self.sectors,
+            policy=self.policy,
+            pending=self.pending,
+            search=self.search,
+            challenge_confidence=self.challenge_confidence,
+            resubmit_after=self.resubmit_after,
+            max_fee=self.max_fee,
         )
-        self._node: FullNode | None = None
 
     @classmethod
     def for_node(
@@ -228,11 +221,6 @@ class WindowPoStScheduler:
         )
         scheduler._node = node
         return scheduler
-
-    @property
-    def sectors(self) -> SectorStore:
-        """The sector store the scheduler proves from."""
-        return self._sectors
 
     @property
     def miner_id(self) -> Address | None:
@@ -276,7 +264,7 @@ class WindowPoStScheduler:
 
     # -- the service ----------------------------------------------------------------------------------
     async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
-        changes = self._chain.subscribe()
+        changes = self.chain.subscribe()
         log.info("window post scheduler started", miner=str(self.miner))
         proving = LocalProving.of(self._node) if self._node is not None else None
         if proving is not None:
@@ -288,7 +276,7 @@ class WindowPoStScheduler:
                     await self._follow(changes)
                 log.warning("head change subscription ended: subscribing again", miner=str(self.miner))
                 await trio.sleep(RESUBSCRIBE_DELAY)
-                changes = self._chain.subscribe()
+                changes = self.chain.subscribe()
         finally:
             if proving is not None:
                 proving.remove(self)
@@ -322,10 +310,10 @@ class WindowPoStScheduler:
 
     async def _step(self, head: TipSet, reorged: bool) -> None:
         if self._miner_id is None:
-            self._miner_id = await trio.to_thread.run_sync(self._state.lookup_id, self.miner, head)
+            self._miner_id = await trio.to_thread.run_sync(self.state.lookup_id, self.miner, head)
         miner = self._miner_id
-        current = await trio.to_thread.run_sync(self._state.proving_deadline, miner, head)
-        info = await trio.to_thread.run_sync(self._state.miner_info, miner, head)
+        current = await trio.to_thread.run_sync(self.state.proving_deadline, miner, head)
+        info = await trio.to_thread.run_sync(self.state.miner_info, miner, head)
         height = head.height
         # Lotus proves nothing while the period has not started; with v9 miners that only happens at a
         # head after null rounds whose crons the parent state has not run yet (the chain then names
@@ -366,7 +354,7 @@ class WindowPoStScheduler:
         faulty = BitField()
         if proven:
             partitions = await trio.to_thread.run_sync(
-                self._state.miner_partitions, miner, run.info.index, head
+                self.state.miner_partitions, miner, run.info.index, head
             )
             faulty = BitField().union(*(p.faults for p in partitions)) & proven
         if proven and not faulty:
@@ -411,8 +399,8 @@ class WindowPoStScheduler:
         if height < dl.challenge + self.challenge_confidence:
             self._set_state(run, RunState.WAITING, height)
             return
-        deadlines = await trio.to_thread.run_sync(self._state.miner_deadlines, miner, head)
-        partitions = await trio.to_thread.run_sync(self._state.miner_partitions, miner, dl.index, head)
+        deadlines = await trio.to_thread.run_sync(self.state.miner_deadlines, miner, head)
+        partitions = await trio.to_thread.run_sync(self.state.miner_partitions, miner, dl.index, head)
         # Cron clears a deadline's posted partitions when its window closes, so until the next close
         # they are this window's.
         posted = deadlines[dl.index].partitions_posted
@@ -422,7 +410,7 @@ class WindowPoStScheduler:
             self._set_state(run, RunState.POSTED if posted else RunState.NOTHING_TO_PROVE, height)
             return
         randomness = await trio.to_thread.run_sync(
-            self._state.draw_beacon_randomness,
+            self.state.draw_beacon_randomness,
             head,
             DomainSeparationTag.WindowedPoStChallengeSeed,
             dl.challenge,
@@ -442,7 +430,7 @@ class WindowPoStScheduler:
             self._set_state(run, RunState.POSTED if posted else RunState.NOTHING_TO_PROVE, height)
             return
         # A message sent at height lands at height + 1 at the earliest, which must be inside the window.
-        if height < dl.open + self.submit_confidence or height + 1 >= dl.close:
+        if height < dl.open + self.submit_after or height + 1 >= dl.close:
             if not run.submissions:
                 self._set_state(run, RunState.PROVEN, height)
             return
@@ -481,7 +469,7 @@ class WindowPoStScheduler:
         assert miner is not None
         dl = run.info
         numbers = BitField().union(*(t.to_prove for t in tasks))
-        sectors = await trio.to_thread.run_sync(self._state.miner_sectors, miner, head, numbers)
+        sectors = await trio.to_thread.run_sync(self.state.miner_sectors, miner, head, numbers)
         chain_sectors = {s.sector_number: s for s in sectors}
         log.info(
             "window post proving",
@@ -495,7 +483,7 @@ class WindowPoStScheduler:
         per_message = max_partitions_per_message(self.policy, info.window_post_partition_sectors)
         proofs: DeadlineProofs = await trio.to_thread.run_sync(
             lambda: prove_deadline(
-                self._sectors,
+                self.sectors,
                 miner,
                 dl.index,
                 info.window_post_proof_type,
@@ -546,7 +534,7 @@ class WindowPoStScheduler:
             reason = None
             if reorged:
                 now = await trio.to_thread.run_sync(
-                    self._state.draw_chain_randomness,
+                    self.state.draw_chain_randomness,
                     head,
                     DomainSeparationTag.PoStChainCommit,
                     sub.commit_epoch,
@@ -571,12 +559,12 @@ class WindowPoStScheduler:
         assert miner is not None
         commit_epoch = dl.challenge
         commit_rand: bytes = await trio.to_thread.run_sync(
-            self._state.draw_chain_randomness, head, DomainSeparationTag.PoStChainCommit, commit_epoch, b""
+            self.state.draw_chain_randomness, head, DomainSeparationTag.PoStChainCommit, commit_epoch, b""
         )
         params = prepared.params(commit_epoch, commit_rand)
         message = message_to_push(miner, info.worker, method=MinerMethod.SubmitWindowedPoSt, params=params)
         signed = await push_or_note(
-            self._pusher,
+            self.pusher,
             message,
             self.max_fee,
             run,
@@ -605,11 +593,11 @@ class WindowPoStScheduler:
     ) -> Submission | None:
         """A SubmitWindowedPoSt for these partitions of this deadline instance already waiting in the
         pool (pushed before a restart): taken as this batch's submission instead of sending another."""
-        if self._pending is None:
+        if self.pending is None:
             return None
         miner = self._miner_id
         dl = run.info
-        waiting = await trio.to_thread.run_sync(self._pending.pending_for, info.worker)
+        waiting = await trio.to_thread.run_sync(self.pending.pending_for, info.worker)
         for signed in waiting:
             msg = signed.message
             if msg.to != miner or msg.method != MinerMethod.SubmitWindowedPoSt:

@@ -112,32 +112,20 @@ def _sectors(by_partition: dict[int, BitField]) -> list[int]:
     return list(BitField().union(*by_partition.values()))
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class FaultDeclarer:
     """Declares one miner's faults and recoveries; driven by its WindowPoStScheduler (see above)."""
 
-    def __init__(
-        self,
-        *,
-        state: MinerChainState,
-        pusher: MessagePush,
-        sectors: SectorStore,
-        policy: Policy,
-        pending: PendingMessages | None,
-        search: MessageSearch | None,
-        challenge_confidence: int,
-        resubmit_after: int,
-        max_fee: int,
-    ) -> None:
-        self._state = state
-        self._pusher = pusher
-        self._sectors = sectors
-        self.policy = policy
-        self._pending = pending
-        self._search = search
-        self.challenge_confidence = challenge_confidence
-        self.resubmit_after = resubmit_after
-        self.max_fee = max_fee
-        self._runs: dict[int, DeclarationRun] = {}  # by open epoch
+    state: MinerChainState
+    pusher: MessagePush
+    sectors: SectorStore
+    policy: Policy
+    pending: PendingMessages | None
+    search: MessageSearch | None
+    challenge_confidence: int
+    resubmit_after: int
+    max_fee: int
+    _runs: dict[int, DeclarationRun] = field(init=False, default_factory=dict)  # by open epoch
 
     # -- views ----------------------------------------------------------------------------------------
     def status(self) -> tuple[DeclarationStatus, ...]:
@@ -233,16 +221,16 @@ class FaultDeclarer:
 
     async def _advance(self, run: DeclarationRun, miner: Address, head: TipSet, info: MinerInfo) -> None:
         dl = run.info
-        partitions = await trio.to_thread.run_sync(self._state.miner_partitions, miner, dl.index, head)
+        partitions = await trio.to_thread.run_sync(self.state.miner_partitions, miner, dl.index, head)
         if run.check is None:
             numbers = BitField().union(*(provable_sectors(p) | unrecovered_faults(p) for p in partitions))
             if not numbers:
                 run.state = DeclarationState.NOTHING_TO_CHECK
                 return
-            chain_sectors = await trio.to_thread.run_sync(self._state.miner_sectors, miner, head, numbers)
+            chain_sectors = await trio.to_thread.run_sync(self.state.miner_sectors, miner, head, numbers)
             by_number = {s.sector_number: s for s in chain_sectors}
             check: FaultCheck = await trio.to_thread.run_sync(
-                lambda: check_deadline_sectors(self._sectors, miner, dl.index, partitions, by_number),
+                lambda: check_deadline_sectors(self.sectors, miner, dl.index, partitions, by_number),
                 abandon_on_cancel=True,  # type: ignore[call-arg]
             )
             run.check = check
@@ -280,7 +268,7 @@ class FaultDeclarer:
         for sent in run.sent:
             if sent.kind is not kind or sent.outcome is not None:
                 continue
-            search = self._search
+            search = self.search
             if search is None:
                 if not still_needed(kind, sent.by_partition(), partitions):
                     sent.outcome = "ok"
@@ -345,7 +333,7 @@ class FaultDeclarer:
         for batch in declaration_batches(self.policy, dl.index, needed):
             message = declaration_message(kind, miner, info.worker, batch)
             signed = await push_or_note(
-                self._pusher,
+                self.pusher,
                 message,
                 self.max_fee,
                 run,
@@ -379,9 +367,9 @@ class FaultDeclarer:
     ) -> bool:
         """A declaration of these sectors already waiting in the pool (pushed before a restart): taken
         as sent instead of sending another."""
-        if self._pending is None:
+        if self.pending is None:
             return False
-        waiting = await trio.to_thread.run_sync(self._pending.pending_for, info.worker)
+        waiting = await trio.to_thread.run_sync(self.pending.pending_for, info.worker)
         for signed in waiting:
             msg = signed.message
             if msg.to != miner:

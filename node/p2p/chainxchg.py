@@ -22,7 +22,7 @@ Messages roots. A peer whose answer fails these checks is reported to `penalize`
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from enum import IntEnum
 from typing import Annotated, Final, TypeVar
 
@@ -239,23 +239,19 @@ def _included(chain: ChainView, block: BlockHeader) -> IncludedMessages:
     return IncludedMessages(tuple(bls), tuple(secpk))
 
 
+@dataclass(eq=False, repr=False)
 class ChainExchangeServer:
     """Answers chain exchange requests; registers its handler when constructed."""
 
-    def __init__(
-        self,
-        host: Libp2pHost,
-        chain: ChainView,
-        *,
-        max_concurrent: int = 16,
-        max_per_peer: int = 2,
-        budget: int = SERVER_RESPONSE_BUDGET,
-    ) -> None:
-        self.chain = chain
-        self.max_concurrent = max_concurrent
-        self.max_per_peer = max_per_peer
-        self.budget = budget
-        self._active: dict[PeerID, int] = {}
+    host: InitVar[Libp2pHost]
+    chain: ChainView
+    _: KW_ONLY
+    max_concurrent: int = 16
+    max_per_peer: int = 2
+    budget: int = SERVER_RESPONSE_BUDGET
+    _active: dict[PeerID, int] = field(init=False, default_factory=dict)
+
+    def __post_init__(self, host: Libp2pHost) -> None:
         host.set_stream_handler(CHAIN_EXCHANGE_PROTOCOL, self._handle)
 
     async def _handle(self, stream: INetStream) -> None:

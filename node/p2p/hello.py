@@ -12,7 +12,7 @@ whose hello cannot be read, otherwise answers the latency message and hands the 
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Final
 
 import structlog
@@ -66,23 +66,18 @@ class Latency:
     clock_offset_ns: int | None  # None when the peer did not say when it received and sent
 
 
+@dataclass(eq=False, repr=False)
 class HelloService:
-    def __init__(
-        self,
-        host: Libp2pHost,
-        chain: ChainView,
-        on_hello: HelloSink | None = None,
-        *,
-        timeout: float = STREAM_TIMEOUT,
-        clock_ns: Callable[[], int] = time.time_ns,
-    ) -> None:
-        self.host = host
-        self.chain = chain
-        self.on_hello = on_hello
-        self.timeout = timeout
-        self._clock_ns = clock_ns
-        self.latency: dict[PeerID, Latency] = {}
-        host.set_stream_handler(HELLO_PROTOCOL, self._handle)
+    host: Libp2pHost
+    chain: ChainView
+    on_hello: HelloSink | None = None
+    _: KW_ONLY
+    timeout: float = STREAM_TIMEOUT
+    clock_ns: Callable[[], int] = time.time_ns
+    latency: dict[PeerID, Latency] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.host.set_stream_handler(HELLO_PROTOCOL, self._handle)
 
     async def run(self, *, task_status: "TaskStatus[None]" = trio.TASK_STATUS_IGNORED) -> None:
         """Say hello to every identified peer that speaks hello (as lotus RunHello)."""
@@ -108,12 +103,12 @@ class HelloService:
         hello = self.our_hello()
         stream = await self.host.open_stream(peer, HELLO_PROTOCOL, timeout=self.timeout)
         try:
-            t0 = self._clock_ns()
+            t0 = self.clock_ns()
             await write_cbor(stream, hello.to_bytes(), timeout=self.timeout)
             await close_write(stream)
             raw = await read_cbor(stream, max_bytes=MAX_LATENCY_BYTES, timeout=self.timeout)
             answer = LatencyMessage.from_cbor(raw)
-            t3 = self._clock_ns()
+            t3 = self.clock_ns()
         finally:
             await close_quietly(stream)
         offset = None
@@ -135,7 +130,7 @@ class HelloService:
             await reset_quietly(stream)
             self.host.hang_up(peer)
             return
-        arrived = self._clock_ns()
+        arrived = self.clock_ns()
         genesis = self.chain.genesis().cid()
         if hello.genesis_hash != genesis:
             _log.info(
@@ -145,7 +140,7 @@ class HelloService:
             self.host.hang_up(peer)
             return
         try:
-            answer = LatencyMessage(arrived, self._clock_ns())
+            answer = LatencyMessage(arrived, self.clock_ns())
             await write_cbor(stream, answer.to_bytes(), timeout=self.timeout)
         except StreamFailure as exc:
             _log.debug("hello.latency_not_sent", peer=str(peer), error=str(exc))

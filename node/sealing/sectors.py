@@ -41,7 +41,7 @@ from chain.encoding.errors import DecodeError
 from chain.encoding.schema import UINT64_KIND, UINT64_MAX, IntKind, Kind, LotusJson, Name, Uint64, kind_name
 from chain.types.address import Address, Protocol
 from chain.vm.syscalls import sealed_cid, sealed_commitment
-from node.atomic import write_atomic
+from node.atomic import read_at_most, write_atomic
 from node.preseal import SectorCommitments, read_presealed
 from proofs import merkle, post, seal
 from proofs.registered import MAX_SECTOR_NUMBER, UnsupportedProof, seal_params
@@ -186,13 +186,9 @@ class SectorStore:
 
     def _read_index(self) -> dict[tuple[int, int], StoredSector]:
         path = self.index_path
-        try:
-            with path.open("rb") as stream:
-                data = stream.read(MAX_INDEX_BYTES + 1)
-        except FileNotFoundError:
+        data = read_at_most(path, MAX_INDEX_BYTES + 1, IndexCorrupt, "sector index")
+        if data is None:
             return {}
-        except OSError as exc:
-            raise IndexCorrupt(f"{path}: cannot read the sector index: {exc.strerror or exc}") from None
         if len(data) > MAX_INDEX_BYTES:
             raise IndexCorrupt(f"{path}: larger than {MAX_INDEX_BYTES} bytes")
         try:
