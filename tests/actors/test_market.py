@@ -388,12 +388,21 @@ def test_publish_drops_duplicates() -> None:
     rejected(rt, replace(deal, client=CLIENT))
 
 
-def test_publish_with_no_deals() -> None:
+def publisher(caller: Address = WORKER) -> MockRuntime:
+    """A new market about to take PublishStorageDeals from the account caller."""
     rt = new_market()
-    rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
+    rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, caller)
     rt.expect_validate_caller_type(*SIGNABLE)
-    with aborts(ExitCode.ErrIllegalArgument):
-        rt.call(MARKET, market.MarketMethod.PublishStorageDeals, market.PublishStorageDealsParams(()))
+    return rt
+
+
+def publish_aborts(rt: MockRuntime, code: ExitCode, *deals: market.ClientDealProposal) -> None:
+    with aborts(code):
+        rt.call(MARKET, market.MarketMethod.PublishStorageDeals, market.PublishStorageDealsParams(deals))
+
+
+def test_publish_with_no_deals() -> None:
+    publish_aborts(publisher(), ExitCode.ErrIllegalArgument)
 
 
 @pytest.mark.parametrize(
@@ -406,38 +415,19 @@ def test_publish_with_no_deals() -> None:
     ids=["unresolved", "no-code", "not-a-miner"],
 )
 def test_publish_provider_must_be_a_miner(provider: Address, code: ExitCode) -> None:
-    rt = new_market()
-    rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
-    rt.expect_validate_caller_type(*SIGNABLE)
-    deal = sign(proposal(provider=provider))
-    with aborts(code):
-        rt.call(MARKET, market.MarketMethod.PublishStorageDeals, market.PublishStorageDealsParams((deal,)))
+    publish_aborts(publisher(), code, sign(proposal(provider=provider)))
 
 
 def test_publish_caller_must_be_worker_or_control() -> None:
-    rt = new_market()
-    rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
-    rt.expect_validate_caller_type(*SIGNABLE)
+    rt = publisher(OWNER)
     expect_control_addresses(rt)
-    with aborts(ExitCode.ErrForbidden):
-        rt.call(
-            MARKET,
-            market.MarketMethod.PublishStorageDeals,
-            market.PublishStorageDealsParams((sign(proposal()),)),
-        )
+    publish_aborts(rt, ExitCode.ErrForbidden, sign(proposal()))
 
 
 def test_publish_fails_when_the_miner_does() -> None:
-    rt = new_market()
-    rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
-    rt.expect_validate_caller_type(*SIGNABLE)
+    rt = publisher()
     rt.expect_send(PROVIDER, 2, None, 0, exit_code=ExitCode.ErrIllegalState)
-    with aborts(ExitCode.ErrIllegalState):
-        rt.call(
-            MARKET,
-            market.MarketMethod.PublishStorageDeals,
-            market.PublishStorageDealsParams((sign(proposal()),)),
-        )
+    publish_aborts(rt, ExitCode.ErrIllegalState, sign(proposal()))
 
 
 def test_publish_with_mocked_signature_result() -> None:
