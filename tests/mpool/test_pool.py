@@ -1,6 +1,7 @@
 """The message pool's entry rules, each accepted and refused (with Lotus's words), over a real state."""
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -131,26 +132,12 @@ def test_signatures_are_checked_against_the_key_of_the_sender() -> None:
     wrong_kind = SignedMessage(msg, PrivateKey.derive(KeyType.BLS, b"x").sign(msg.signing_bytes()))
     refused(h, wrong_kind, errors.InvalidSignature, "signature verification failed:")
     # An ID sender signs with its account's key.
-    by_id = sign_message(Message(**{**_fields(msg), "from_": h.world.ids[0]}), h.world.keys[0])
+    by_id = sign_message(replace(msg, from_=h.world.ids[0]), h.world.keys[0])
     h.pool.add(by_id)
     assert h.pool.pending_for(h.world.addresses[0]) == [by_id]
     # An ID address with no account behind it cannot be resolved, so nothing can verify its signature.
-    nobody = sign_message(Message(**{**_fields(msg), "from_": Address.new_id(9999)}), h.world.keys[0])
+    nobody = sign_message(replace(msg, from_=Address.new_id(9999)), h.world.keys[0])
     refused(h, nobody, errors.SenderInvalid, "failed to resolve f09999 to a key address".replace("f0", "t0"))
-
-
-def _fields(msg: Message) -> dict[str, object]:
-    return {
-        "to": msg.to,
-        "from_": msg.from_,
-        "nonce": msg.nonce,
-        "value": msg.value,
-        "gas_limit": msg.gas_limit,
-        "gas_fee_cap": msg.gas_fee_cap,
-        "gas_premium": msg.gas_premium,
-        "method": msg.method,
-        "params": msg.params,
-    }
 
 
 def test_the_sender_must_exist_and_be_an_account() -> None:
@@ -175,7 +162,7 @@ def test_the_sender_must_exist_and_be_an_account() -> None:
     id_address = tree.register_new_address(address)
     tree.set_actor(id_address, Actor(PROBE_CODE, put_cbor(tree.store, ProbeState(0).to_cbor()), 0, FIL))
     h.state.after[h.genesis.key] = tree.flush()
-    not_account = sign_message(Message(**{**_fields(msg), "from_": address}), key)
+    not_account = sign_message(replace(msg, from_=address), key)
     refused(h, not_account, errors.SenderInvalid, f"sender actor {address} is not a valid top-level sender")
     assert builtin.ACCOUNT_ACTOR_CODE != PROBE_CODE
 
