@@ -17,7 +17,7 @@ UNPADDED_BLOCK = 127
 PADDED_BLOCK = 128
 _ELEMENT_BITS = 254
 _ELEMENT_MASK = (1 << _ELEMENT_BITS) - 1
-_TOP_BITS = (0b11 << 254) | (0b11 << 510) | (0b11 << 766) | (0b11 << 1022)
+_NODE = 32  # bytes of one padded field element
 
 
 class Fr32Error(ValueError):
@@ -38,44 +38,44 @@ def unpadded_size(padded: int) -> int:
     return padded - padded // PADDED_BLOCK
 
 
+def _move_elements(data: bytes, src_block: int, dst_block: int) -> bytes:
+    """data in blocks of src_block bytes, each block's four field elements moved from src_block * 2 bits
+    apart to dst_block * 2 bits apart in a block of dst_block bytes: 127 to 128 pads, 128 to 127
+    unpads. The last element keeps whatever bits lie above it."""
+    src, dst = src_block * 2, dst_block * 2
+    mask = _ELEMENT_MASK
+    out = bytearray()
+    for start in range(0, len(data), src_block):
+        block = int.from_bytes(data[start : start + src_block], "little")
+        moved = (
+            (block & mask)
+            | ((block >> src) & mask) << dst
+            | ((block >> 2 * src) & mask) << 2 * dst
+            | (block >> 3 * src) << 3 * dst
+        )
+        out += moved.to_bytes(dst_block, "little")
+    return bytes(out)
+
+
 def pad_python(data: bytes) -> bytes:
     """fr32-pad data (a multiple of 127 bytes); the pure-Python reference."""
     if len(data) % UNPADDED_BLOCK:
         raise Fr32Error(f"fr32 padding needs a multiple of 127 bytes, got {len(data)}")
-    out = bytearray()
-    mask = _ELEMENT_MASK
-    for start in range(0, len(data), UNPADDED_BLOCK):
-        bits = int.from_bytes(data[start : start + UNPADDED_BLOCK], "little")
-        spread = (
-            (bits & mask)
-            | ((bits >> 254) & mask) << 256
-            | ((bits >> 508) & mask) << 512
-            | (bits >> 762) << 768
-        )
-        out += spread.to_bytes(PADDED_BLOCK, "little")
-    return bytes(out)
+    return _move_elements(data, UNPADDED_BLOCK, PADDED_BLOCK)
 
 
 def unpad_python(data: bytes) -> bytes:
     """Undo fr32 padding (a multiple of 128 bytes); reject field elements with a top bit set."""
     if len(data) % PADDED_BLOCK:
         raise Fr32Error(f"fr32 unpadding needs a multiple of 128 bytes, got {len(data)}")
-    out = bytearray()
-    mask = _ELEMENT_MASK
-    for start in range(0, len(data), PADDED_BLOCK):
-        spread = int.from_bytes(data[start : start + PADDED_BLOCK], "little")
-        if spread & _TOP_BITS:
+    # The two top bits of each 32-byte little-endian element are those of its last byte.
+    for last in range(_NODE - 1, len(data), _NODE):
+        if data[last] & 0xC0:
             raise Fr32Error(
-                f"not fr32-padded: a field element of the 128-byte block at {start} has a top bit set"
+                f"not fr32-padded: a field element of the 128-byte block at {last - last % PADDED_BLOCK} "
+                "has a top bit set"
             )
-        bits = (
-            (spread & mask)
-            | ((spread >> 256) & mask) << 254
-            | ((spread >> 512) & mask) << 508
-            | (spread >> 768) << 762
-        )
-        out += bits.to_bytes(UNPADDED_BLOCK, "little")
-    return bytes(out)
+    return _move_elements(data, PADDED_BLOCK, UNPADDED_BLOCK)
 
 
 _native_pad: Callable[[bytes], bytes] | None = native_function("fr32_pad")

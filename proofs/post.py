@@ -79,16 +79,18 @@ class SectorProof:
         return cls(comm_c, comm_r_last, openings)
 
 
-def _decode_params(number: int, kind: PoStKind) -> PoStParams:
+def _read_header(data: bytes, kind: PoStKind) -> tuple[Reader, PoStParams]:
+    """A reader of a `kind` PoSt proof past its header, and the parameters of the proof type it names."""
+    reader = Reader(data, f"{kind.value.capitalize()} PoSt proof")
     try:
-        params = post_params(number)
+        params = post_params(reader.header())
     except UnsupportedProof as exc:
         raise ProofDecodeError(f"{kind.value} PoSt proof names {exc}") from None
     if params.kind is not kind:
         raise ProofDecodeError(
             f"{kind.value} PoSt proof names {params.proof.name}, a {params.kind.value} proof"
         )
-    return params
+    return reader, params
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +109,7 @@ class WinningPoStProof:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "WinningPoStProof":
-        reader = Reader(data, "Winning PoSt proof")
-        params = _decode_params(reader.header(), PoStKind.WINNING)
+        reader, params = _read_header(data, PoStKind.WINNING)
         count = reader.u8("the sector count")
         if count != params.sectors:
             raise ProofDecodeError(
@@ -138,8 +139,7 @@ class WindowPoStProof:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "WindowPoStProof":
-        reader = Reader(data, "Window PoSt proof")
-        params = _decode_params(reader.header(), PoStKind.WINDOW)
+        reader, params = _read_header(data, PoStKind.WINDOW)
         partitions = []
         count = reader.u32("the partition count")
         if count == 0:

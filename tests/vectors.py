@@ -7,15 +7,13 @@ saying where it looked: a CI whose vectors are not where it thinks must not pass
 
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from tests.paths import ROOT
-
-H = TypeVar("H")
 
 
 def vectors_dir() -> Path:
@@ -82,9 +80,35 @@ def nested_cases(name: str, key: str, items: Callable[[Any], Iterable[tuple[obje
     return [pytest.param(case, id=f"{name}:{key}:{sub}") for sub, case in items(data[key])]
 
 
-def handler_for(handlers: Mapping[str, H], name: str, what: str) -> H:
-    """The handler of the first key that begins a case's name (the vectors name their cases as the
-    Go and Rust tests they come from do)."""
-    handler = next((fn for prefix, fn in handlers.items() if name.startswith(prefix)), None)
-    assert handler is not None, f"no handler for {what} case {name!r}"
-    return handler
+CaseCheck = Callable[[dict[str, Any]], None]
+
+
+class CaseChecks:
+    """The checks of a vectors file's cases, each registered with `@checks.on(name, ...)` under the case
+    names it handles, so that a check stands next to the cases it covers; `checks.run(case)` picks it by
+    case[key]. With by_prefix a registered name matches every case name it begins (the vectors name
+    their cases as the Go and Rust tests they come from do), the longest such name winning."""
+
+    def __init__(self, what: str, *, key: str = "name", by_prefix: bool = False) -> None:
+        self._what = what
+        self._key = key
+        self._by_prefix = by_prefix
+        self._checks: dict[str, CaseCheck] = {}
+
+    def on(self, *names: str) -> Callable[[CaseCheck], CaseCheck]:
+        def register(check: CaseCheck) -> CaseCheck:
+            for name in names:
+                assert name not in self._checks, f"{self._what} case {name!r} has two checks"
+                self._checks[name] = check
+            return check
+
+        return register
+
+    def run(self, case: dict[str, Any]) -> None:
+        name = case[self._key]
+        if self._by_prefix:
+            found = max((n for n in self._checks if name.startswith(n)), key=len, default=None)
+        else:
+            found = name if name in self._checks else None
+        assert found is not None, f"no check for {self._what} case {name!r}"
+        self._checks[found](case)

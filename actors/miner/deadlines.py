@@ -14,7 +14,7 @@ sector infos when they are popped).
 """
 
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Annotated, Final
 
 from actors.miner.policy import QuantSpec
@@ -40,6 +40,18 @@ class ExpirationSet(CborTuple):
 
     def is_empty(self) -> bool:
         return self.on_time_sectors.is_empty() and self.early_sectors.is_empty()
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSectors:
+    """The infos of the sectors a partition change touches, by number, and the miner's sector size: what
+    the change's power is computed from."""
+
+    infos: dict[int, SectorOnChainInfo]
+    sector_size: int
+
+    def power(self, numbers: Iterable[int]) -> PowerPair:
+        return sectors_power(self.sector_size, [self.infos[n] for n in numbers])
 
 
 class ExpirationQueue:
@@ -163,8 +175,7 @@ class Partition(CborTuple):
         self,
         store: Blockstore,
         numbers: BitField,
-        infos: dict[int, SectorOnChainInfo],
-        sector_size: int,
+        sectors: LoadedSectors,
         quant: QuantSpec,
         fault_expiration: int,
     ) -> tuple["Partition", PowerPair]:
@@ -173,10 +184,10 @@ class Partition(CborTuple):
         live = numbers & self.live()
         new_faults = live - self.faults
         retracted = live & self.recoveries
-        new_power = sectors_power(sector_size, [infos[n] for n in new_faults])
-        retracted_power = sectors_power(sector_size, [infos[n] for n in retracted])
+        new_power = sectors.power(new_faults)
+        retracted_power = sectors.power(retracted)
         queue = self._queue(store, quant)
-        queue.reschedule_as_faults(fault_expiration, [infos[n] for n in new_faults])
+        queue.reschedule_as_faults(fault_expiration, [sectors.infos[n] for n in new_faults])
         updated = replace(
             self,
             faults=self.faults | new_faults,
@@ -187,12 +198,10 @@ class Partition(CborTuple):
         )
         return updated, new_power
 
-    def declare_recoveries(
-        self, numbers: BitField, infos: dict[int, SectorOnChainInfo], sector_size: int
-    ) -> "Partition":
+    def declare_recoveries(self, numbers: BitField, sectors: LoadedSectors) -> "Partition":
         """Mark faulty sectors as recovering; they regain power when the next PoSt proves them."""
         new = (numbers & self.faults) - self.recoveries - self.terminated
-        power = sectors_power(sector_size, [infos[n] for n in new])
+        power = sectors.power(new)
         return replace(self, recoveries=self.recoveries | new, recovering_power=self.recovering_power + power)
 
     def recover_faults(
@@ -216,21 +225,16 @@ class Partition(CborTuple):
         return updated, power
 
     def terminate(
-        self,
-        store: Blockstore,
-        numbers: BitField,
-        infos: dict[int, SectorOnChainInfo],
-        sector_size: int,
-        quant: QuantSpec,
+        self, store: Blockstore, numbers: BitField, sectors: LoadedSectors, quant: QuantSpec
     ) -> tuple["Partition", PowerPair]:
         """Terminate live sectors (ErrIllegalArgument unless all live); returns the active power removed."""
         if not numbers.issubset(self.live()):
             raise illegal_argument("can only terminate live sectors")
         faulty = numbers & self.faults
         recovering = numbers & self.recoveries
-        removed_live = sectors_power(sector_size, [infos[n] for n in numbers])
-        removed_faulty = sectors_power(sector_size, [infos[n] for n in faulty])
-        removed_recovering = sectors_power(sector_size, [infos[n] for n in recovering])
+        removed_live = sectors.power(numbers)
+        removed_faulty = sectors.power(faulty)
+        removed_recovering = sectors.power(recovering)
         queue = self._queue(store, quant)
         queue.remove(numbers)
         updated = replace(

@@ -9,7 +9,7 @@ on time at their declared expiration, or early once faulty for longer than the f
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from actors.miner.deadlines import Deadline, Partition, Partitions
+from actors.miner.deadlines import Deadline, LoadedSectors, Partition, Partitions
 from actors.miner.policy import DeadlineInfo, QuantSpec
 from actors.miner.state import SectorOnChainInfo, Sectors
 from actors.miner.types import PoStPartition, PowerPair
@@ -39,21 +39,22 @@ class DeadlineScope:
     def infos(self, numbers: BitField) -> dict[int, SectorOnChainInfo]:
         return {s.sector_number: s for s in self.sectors.load_all(numbers)}
 
+    def loaded(self, numbers: BitField) -> LoadedSectors:
+        return LoadedSectors(self.infos(numbers), self.sector_size)
+
     def record_faults(self, partition: Partition, numbers: BitField) -> tuple[Partition, PowerPair]:
         """The partition with the live ones of numbers faulty (their infos loaded), and the power newly
         faulty."""
         live = numbers & partition.live()
-        return partition.record_faults(
-            self.store, live, self.infos(live), self.sector_size, self.quant, self.fault_expiration
-        )
+        return partition.record_faults(self.store, live, self.loaded(live), self.quant, self.fault_expiration)
 
     def terminate(
         self, partition: Partition, numbers: BitField
     ) -> tuple[Partition, PowerPair, dict[int, SectorOnChainInfo]]:
         """The partition without the (live) sectors numbers, the active power removed and their infos."""
-        infos = self.infos(numbers)
-        partition, active = partition.terminate(self.store, numbers, infos, self.sector_size, self.quant)
-        return partition, active, infos
+        sectors = self.loaded(numbers)
+        partition, active = partition.terminate(self.store, numbers, sectors, self.quant)
+        return partition, active, sectors.infos
 
 
 def _partition_in(partitions: Partitions, index: int, numbers: BitField) -> Partition:
@@ -96,7 +97,7 @@ def declare_recoveries(
     for index, numbers in declarations:
         partition = _partition_in(partitions, index, numbers)
         targets = numbers & partition.faults
-        partitions.set(index, partition.declare_recoveries(targets, scope.infos(targets), scope.sector_size))
+        partitions.set(index, partition.declare_recoveries(targets, scope.loaded(targets)))
     return _with_partitions(deadline, partitions)
 
 

@@ -8,7 +8,7 @@ same nonce.
 import random
 import threading
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Protocol
 
 from actors.dispatch import encode_params
@@ -59,25 +59,21 @@ class PushRefused(MpoolError):
     """MpoolPushMessage refused the message before signing it."""
 
 
+@dataclass(frozen=True, eq=False, slots=True)
 class MessagePusher:
-    def __init__(
-        self,
-        pool: MessagePool,
-        state: GasStateAccess,
-        chain: ChainAccess,
-        signer: Signer,
-        *,
-        default_max_fee: int = DEFAULT_MAX_FEE,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._pool = pool
-        self._state = state
-        self._chain = chain
-        self._signer = signer
-        self._default_max_fee = default_max_fee
-        self._rng = rng
-        self._locks: defaultdict[Address, threading.Lock] = defaultdict(threading.Lock)
-        self._locks_lock = threading.Lock()
+    """Completes, signs and adds messages for the node's own senders (MpoolPushMessage)."""
+
+    pool: MessagePool
+    state: GasStateAccess
+    chain: ChainAccess
+    signer: Signer
+    _: KW_ONLY
+    default_max_fee: int = DEFAULT_MAX_FEE
+    rng: random.Random | None = None
+    _locks: defaultdict[Address, threading.Lock] = field(
+        default_factory=lambda: defaultdict(threading.Lock), init=False, repr=False
+    )
+    _locks_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def _sender_lock(self, key: Address) -> threading.Lock:
         with self._locks_lock:
@@ -88,36 +84,36 @@ class MessagePusher:
         spec = spec or SendSpec()
         if msg.nonce != 0:
             raise PushRefused(f"MpoolPushMessage expects message nonce to be 0, was {msg.nonce}")
-        head = self._pool.head
+        head = self.pool.head
         sender = msg.from_
         if sender.protocol == AddressProtocol.ID:
-            key = self._state.resolve_to_key(sender, head)
+            key = self.state.resolve_to_key(sender, head)
             if key is None:
                 raise PushRefused(f"getting key address: {sender} has no key address")
             sender = key
         with self._sender_lock(sender):
-            max_fee = spec.max_fee or self._default_max_fee
+            max_fee = spec.max_fee or self.default_max_fee
             msg = gas_estimate_message_gas(
-                self._pool,
-                self._state,
-                self._chain,
+                self.pool,
+                self.state,
+                self.chain,
                 replace(msg, from_=sender),
                 head,
                 max_fee=max_fee,
                 maximize_fee_cap=spec.maximize_fee_cap,
-                rng=self._rng,
+                rng=self.rng,
             )
             if msg.gas_premium > msg.gas_fee_cap:
                 premium, fee_cap = msg.gas_premium, msg.gas_fee_cap
                 raise PushRefused(
                     f"after estimation, GasPremium {premium} is greater than GasFeeCap {fee_cap}"
                 )
-            actor = self._state.actor_after(sender, head)
+            actor = self.state.actor_after(sender, head)
             balance = 0 if actor is None else actor.balance
             required = msg.value + msg.gas_fee_cap * msg.gas_limit
             if balance < required:
                 raise NotEnoughFunds(required, balance, including_pending=False)
-            msg = replace(msg, nonce=self._pool.get_nonce(sender))
-            signed = SignedMessage(msg, self._signer.sign(sender, msg.signing_bytes()))
-            self._pool.push(signed)
+            msg = replace(msg, nonce=self.pool.get_nonce(sender))
+            signed = SignedMessage(msg, self.signer.sign(sender, msg.signing_bytes()))
+            self.pool.push(signed)
             return signed

@@ -8,26 +8,10 @@ import pytest
 from actors import builtin
 from actors.abi import EPOCH_UNDEFINED
 from actors.dispatch import METHOD_SEND
+from actors.market import types as market
 from actors.market.actor import ACTOR as MARKET
 from actors.market.policy import deal_provider_collateral_bounds, gen_rand_next_epoch
 from actors.market.state import MarketState
-from actors.market.types import (
-    ActivateDealsParams,
-    ActivateDealsResult,
-    ClientDealProposal,
-    ComputeDataCommitmentParams,
-    ComputeDataCommitmentReturn,
-    DealProposal,
-    DealState,
-    MarketMethod,
-    OnMinerSectorsTerminateParams,
-    PublishStorageDealsParams,
-    SectorDataSpec,
-    SectorDeals,
-    VerifyDealsForActivationParams,
-    VerifyDealsForActivationReturn,
-    WithdrawBalanceParams,
-)
 from actors.util.sets import HamtSet, SetMultimap
 from chain.encoding import dagcbor
 from chain.encoding.bigint import decode_bigint
@@ -109,7 +93,7 @@ def test_deal_proposal_cbor_is_lotus_layout() -> None:
     bytes_label = replace(deal, label=b"\xca\xfe")
     assert b"\x42\xca\xfe" in bytes_label.signing_bytes()
     for d in (deal, bytes_label):
-        assert DealProposal.from_cbor(dagcbor.decode(d.signing_bytes())) == d
+        assert market.DealProposal.from_cbor(dagcbor.decode(d.signing_bytes())) == d
     assert deal.cid() == CID.hash_of(expected)
 
 
@@ -119,16 +103,16 @@ def test_deal_proposal_decode_rejects_bad_fields() -> None:
         raw = list(good)
         raw[index] = bad
         with pytest.raises(DecodeError, match=field_name):
-            DealProposal.from_cbor(raw)
+            market.DealProposal.from_cbor(raw)
     with pytest.raises(DecodeError, match="array of 11"):
-        DealProposal.from_cbor(good[:10])
+        market.DealProposal.from_cbor(good[:10])
 
 
 def test_client_deal_proposal_and_state_round_trip() -> None:
     signed = sign(proposal())
-    assert ClientDealProposal.from_cbor(dagcbor.decode(dagcbor.encode(signed.to_cbor()))) == signed
-    ds = DealState(10, EPOCH_UNDEFINED, 30)
-    assert DealState.from_cbor(dagcbor.decode(dagcbor.encode(ds.to_cbor()))) == ds
+    assert market.ClientDealProposal.from_cbor(dagcbor.decode(dagcbor.encode(signed.to_cbor()))) == signed
+    ds = market.DealState(10, EPOCH_UNDEFINED, 30)
+    assert market.DealState.from_cbor(dagcbor.decode(dagcbor.encode(ds.to_cbor()))) == ds
 
 
 # -- constructor --------------------------------------------------------------------------------------
@@ -175,7 +159,7 @@ def test_add_balance_requires_value(value: int) -> None:
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, CLIENT)
     rt.value_received = value
     with aborts(ExitCode.ErrIllegalArgument):
-        rt.call(MARKET, MarketMethod.AddBalance, CLIENT)
+        rt.call(MARKET, market.MarketMethod.AddBalance, CLIENT)
 
 
 @pytest.mark.parametrize(
@@ -194,7 +178,7 @@ def test_add_balance_refused(caller_code: CID, caller: Address, address: Address
     rt.value_received = 10
     rt.expect_validate_caller_type(*SIGNABLE)
     with aborts(code):
-        rt.call(MARKET, MarketMethod.AddBalance, address)
+        rt.call(MARKET, market.MarketMethod.AddBalance, address)
 
 
 def withdraw(
@@ -207,7 +191,9 @@ def withdraw(
     else:
         rt.expect_validate_caller_addr(party)
     rt.expect_send(recipient, METHOD_SEND, None, sent)
-    ret = rt.call_decoded(MARKET, MarketMethod.WithdrawBalance, WithdrawBalanceParams(party, amount))
+    ret = rt.call_decoded(
+        MARKET, market.MarketMethod.WithdrawBalance, market.WithdrawBalanceParams(party, amount)
+    )
     rt.verify()
     return decode_bigint(ret, "WithdrawBalanceReturn")
 
@@ -243,7 +229,7 @@ def test_withdraw_negative_amount() -> None:
     rt = new_market()
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, CLIENT)
     with aborts(ExitCode.ErrIllegalArgument):
-        rt.call(MARKET, MarketMethod.WithdrawBalance, WithdrawBalanceParams(CLIENT, -1))
+        rt.call(MARKET, market.MarketMethod.WithdrawBalance, market.WithdrawBalanceParams(CLIENT, -1))
 
 
 def test_withdraw_by_someone_else_is_forbidden() -> None:
@@ -252,7 +238,7 @@ def test_withdraw_by_someone_else_is_forbidden() -> None:
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, STRANGER)
     rt.expect_validate_caller_addr(CLIENT)
     with aborts(ExitCode.SysErrForbidden):
-        rt.call(MARKET, MarketMethod.WithdrawBalance, WithdrawBalanceParams(CLIENT, 1))
+        rt.call(MARKET, market.MarketMethod.WithdrawBalance, market.WithdrawBalanceParams(CLIENT, 1))
 
 
 # -- PublishStorageDeals --------------------------------------------------------------------------------
@@ -299,15 +285,15 @@ def test_publish_drops_deal_with_bad_signature() -> None:
     add_escrow(rt, CLIENT, 10_000)
     add_escrow(rt, PROVIDER, 10_000)
     # Signed by the wrong key: a real signature that does not verify for the client.
-    wrong = ClientDealProposal(forged, OTHER_CLIENT_KEY.sign(forged.signing_bytes()))
-    unsigned = ClientDealProposal(forged, BAD_SIGNATURE)
+    wrong = market.ClientDealProposal(forged, OTHER_CLIENT_KEY.sign(forged.signing_bytes()))
+    unsigned = market.ClientDealProposal(forged, BAD_SIGNATURE)
     result = publish(rt, [wrong, sign(good), unsigned])
     assert result.ids == (0,)
     assert list(result.valid_deals) == [1]
     assert tables(rt).proposal(0) == stored(good)
 
 
-def rejected(rt: MockRuntime, deal: DealProposal, network: Network | None = None) -> None:
+def rejected(rt: MockRuntime, deal: market.DealProposal, network: Network | None = None) -> None:
     """Publishing deal alone fails with 'all deal proposals invalid'."""
     with aborts(ExitCode.ErrIllegalArgument) as err:
         publish(rt, [sign(deal)], network)
@@ -402,12 +388,21 @@ def test_publish_drops_duplicates() -> None:
     rejected(rt, replace(deal, client=CLIENT))
 
 
-def test_publish_with_no_deals() -> None:
+def publisher(caller: Address = WORKER) -> MockRuntime:
+    """A new market about to take PublishStorageDeals from the account caller."""
     rt = new_market()
-    rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
+    rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, caller)
     rt.expect_validate_caller_type(*SIGNABLE)
-    with aborts(ExitCode.ErrIllegalArgument):
-        rt.call(MARKET, MarketMethod.PublishStorageDeals, PublishStorageDealsParams(()))
+    return rt
+
+
+def publish_aborts(rt: MockRuntime, code: ExitCode, *deals: market.ClientDealProposal) -> None:
+    with aborts(code):
+        rt.call(MARKET, market.MarketMethod.PublishStorageDeals, market.PublishStorageDealsParams(deals))
+
+
+def test_publish_with_no_deals() -> None:
+    publish_aborts(publisher(), ExitCode.ErrIllegalArgument)
 
 
 @pytest.mark.parametrize(
@@ -420,30 +415,19 @@ def test_publish_with_no_deals() -> None:
     ids=["unresolved", "no-code", "not-a-miner"],
 )
 def test_publish_provider_must_be_a_miner(provider: Address, code: ExitCode) -> None:
-    rt = new_market()
-    rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
-    rt.expect_validate_caller_type(*SIGNABLE)
-    deal = sign(proposal(provider=provider))
-    with aborts(code):
-        rt.call(MARKET, MarketMethod.PublishStorageDeals, PublishStorageDealsParams((deal,)))
+    publish_aborts(publisher(), code, sign(proposal(provider=provider)))
 
 
 def test_publish_caller_must_be_worker_or_control() -> None:
-    rt = new_market()
-    rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
-    rt.expect_validate_caller_type(*SIGNABLE)
+    rt = publisher(OWNER)
     expect_control_addresses(rt)
-    with aborts(ExitCode.ErrForbidden):
-        rt.call(MARKET, MarketMethod.PublishStorageDeals, PublishStorageDealsParams((sign(proposal()),)))
+    publish_aborts(rt, ExitCode.ErrForbidden, sign(proposal()))
 
 
 def test_publish_fails_when_the_miner_does() -> None:
-    rt = new_market()
-    rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
-    rt.expect_validate_caller_type(*SIGNABLE)
+    rt = publisher()
     rt.expect_send(PROVIDER, 2, None, 0, exit_code=ExitCode.ErrIllegalState)
-    with aborts(ExitCode.ErrIllegalState):
-        rt.call(MARKET, MarketMethod.PublishStorageDeals, PublishStorageDealsParams((sign(proposal()),)))
+    publish_aborts(rt, ExitCode.ErrIllegalState, sign(proposal()))
 
 
 def test_publish_with_mocked_signature_result() -> None:
@@ -456,8 +440,8 @@ def test_publish_with_mocked_signature_result() -> None:
     rt.expect_verify_signature(BAD_SIGNATURE, CLIENT_KEY_ADDR, deal.signing_bytes(), result=True)
     rt.call(
         MARKET,
-        MarketMethod.PublishStorageDeals,
-        PublishStorageDealsParams(((ClientDealProposal(deal, BAD_SIGNATURE)),)),
+        market.MarketMethod.PublishStorageDeals,
+        market.PublishStorageDealsParams(((market.ClientDealProposal(deal, BAD_SIGNATURE)),)),
     )
     rt.verify()
     assert state(rt).next_id == 1
@@ -470,13 +454,17 @@ def commd_of(*pieces: int) -> CID:
     return piece_cid_v1(comm_d([PIECES[i].piece_info() for i in pieces], 2048))
 
 
-def verify_for_activation(rt: MockRuntime, sectors: list[SectorDeals]) -> VerifyDealsForActivationReturn:
+def verify_for_activation(
+    rt: MockRuntime, sectors: list[market.SectorDeals]
+) -> market.VerifyDealsForActivationReturn:
     as_miner(rt)
     raw = rt.call_decoded(
-        MARKET, MarketMethod.VerifyDealsForActivation, VerifyDealsForActivationParams(tuple(sectors))
+        MARKET,
+        market.MarketMethod.VerifyDealsForActivation,
+        market.VerifyDealsForActivationParams(tuple(sectors)),
     )
     rt.verify()
-    return VerifyDealsForActivationReturn.from_cbor(raw)
+    return market.VerifyDealsForActivationReturn.from_cbor(raw)
 
 
 def expect_commd(rt: MockRuntime, *pieces: int) -> CID:
@@ -502,29 +490,29 @@ def test_verify_deals_for_activation_returns_commd() -> None:
     expected = expect_commd(rt, 0, 1)
     raw = rt.call_decoded(
         MARKET,
-        MarketMethod.VerifyDealsForActivation,
-        VerifyDealsForActivationParams(
-            (SectorDeals(SEAL_PROOF_2KIB, 400, (a, b)), SectorDeals(SEAL_PROOF_2KIB, 400, ()))
+        market.MarketMethod.VerifyDealsForActivation,
+        market.VerifyDealsForActivationParams(
+            (market.SectorDeals(SEAL_PROOF_2KIB, 400, (a, b)), market.SectorDeals(SEAL_PROOF_2KIB, 400, ()))
         ),
     )
     rt.verify()
-    result = VerifyDealsForActivationReturn.from_cbor(raw)
+    result = market.VerifyDealsForActivationReturn.from_cbor(raw)
     assert [s.commd for s in result.sectors] == [expected, None]
 
 
 @pytest.mark.parametrize(
     ("sector", "code"),
     [
-        (SectorDeals(99, 400, (0,)), ExitCode.ErrIllegalArgument),  # unknown seal proof
-        (SectorDeals(SEAL_PROOF_2KIB, 400, (0, 0)), ExitCode.ErrIllegalArgument),  # duplicate
-        (SectorDeals(SEAL_PROOF_2KIB, 400, (7,)), ExitCode.ErrNotFound),
-        (SectorDeals(SEAL_PROOF_2KIB, 400, ((1 << 64) - 1,)), ExitCode.ErrNotFound),
-        (SectorDeals(SEAL_PROOF_2KIB, 250, (0, 1)), ExitCode.ErrIllegalArgument),  # deal 1 ends at 300
-        (SectorDeals(0, 400, (0, 1, 2)), ExitCode.ErrIllegalArgument),  # 3 KiB of deals in 2 KiB
+        (market.SectorDeals(99, 400, (0,)), ExitCode.ErrIllegalArgument),  # unknown seal proof
+        (market.SectorDeals(SEAL_PROOF_2KIB, 400, (0, 0)), ExitCode.ErrIllegalArgument),  # duplicate
+        (market.SectorDeals(SEAL_PROOF_2KIB, 400, (7,)), ExitCode.ErrNotFound),
+        (market.SectorDeals(SEAL_PROOF_2KIB, 400, ((1 << 64) - 1,)), ExitCode.ErrNotFound),
+        (market.SectorDeals(SEAL_PROOF_2KIB, 250, (0, 1)), ExitCode.ErrIllegalArgument),  # deal 1 ends at 300
+        (market.SectorDeals(0, 400, (0, 1, 2)), ExitCode.ErrIllegalArgument),  # 3 KiB of deals in 2 KiB
     ],
     ids=["proof", "duplicate", "missing", "max-id", "expiry", "too-large"],
 )
-def test_verify_deals_for_activation_failures(sector: SectorDeals, code: ExitCode) -> None:
+def test_verify_deals_for_activation_failures(sector: market.SectorDeals, code: ExitCode) -> None:
     rt = new_market()
     deals = [proposal(piece=0), proposal(piece=1, end=300), proposal(piece=2)]
     add_escrow(rt, CLIENT, 10**9)
@@ -541,13 +529,13 @@ def test_verify_deals_for_activation_checks_provider_and_start() -> None:
         as_miner(rt, OTHER_PROVIDER)
         rt.call(
             MARKET,
-            MarketMethod.VerifyDealsForActivation,
-            VerifyDealsForActivationParams((SectorDeals(SEAL_PROOF_2KIB, 400, (a,)),)),
+            market.MarketMethod.VerifyDealsForActivation,
+            market.VerifyDealsForActivationParams((market.SectorDeals(SEAL_PROOF_2KIB, 400, (a,)),)),
         )
     rt.reset()
     rt.curr_epoch = 101
     with aborts(ExitCode.ErrIllegalArgument):
-        verify_for_activation(rt, [SectorDeals(SEAL_PROOF_2KIB, 400, (a,))])
+        verify_for_activation(rt, [market.SectorDeals(SEAL_PROOF_2KIB, 400, (a,))])
 
 
 def test_verify_deals_for_activation_only_from_miners() -> None:
@@ -555,14 +543,18 @@ def test_verify_deals_for_activation_only_from_miners() -> None:
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
     with aborts(ExitCode.SysErrForbidden):
-        rt.call(MARKET, MarketMethod.VerifyDealsForActivation, VerifyDealsForActivationParams(()))
+        rt.call(
+            MARKET, market.MarketMethod.VerifyDealsForActivation, market.VerifyDealsForActivationParams(())
+        )
 
 
-def activate(rt: MockRuntime, deal_ids: tuple[int, ...], expiry: int = 400) -> ActivateDealsResult:
+def activate(rt: MockRuntime, deal_ids: tuple[int, ...], expiry: int = 400) -> market.ActivateDealsResult:
     as_miner(rt)
-    raw = rt.call_decoded(MARKET, MarketMethod.ActivateDeals, ActivateDealsParams(deal_ids, expiry))
+    raw = rt.call_decoded(
+        MARKET, market.MarketMethod.ActivateDeals, market.ActivateDealsParams(deal_ids, expiry)
+    )
     rt.verify()
-    return ActivateDealsResult.from_cbor(raw)
+    return market.ActivateDealsResult.from_cbor(raw)
 
 
 def test_activate_deals_records_states() -> None:
@@ -571,7 +563,7 @@ def test_activate_deals_records_states() -> None:
     rt.curr_epoch = 60
     result = activate(rt, (a, b))
     assert result.nonverified_deal_space == 2048 and result.verified_infos == ()
-    assert deal_state(rt, a) == DealState(60, EPOCH_UNDEFINED, EPOCH_UNDEFINED)
+    assert deal_state(rt, a) == market.DealState(60, EPOCH_UNDEFINED, EPOCH_UNDEFINED)
     # Still pending until the first cron update.
     assert tables(rt).pending.has(tables(rt).proposal(a).cid().bytes)  # type: ignore[union-attr]
 
@@ -599,7 +591,11 @@ def test_activate_deals_failures() -> None:
 
 def terminate(rt: MockRuntime, epoch: int, deal_ids: tuple[int, ...], miner: Address = PROVIDER) -> None:
     as_miner(rt, miner)
-    rt.call(MARKET, MarketMethod.OnMinerSectorsTerminate, OnMinerSectorsTerminateParams(epoch, deal_ids))
+    rt.call(
+        MARKET,
+        market.MarketMethod.OnMinerSectorsTerminate,
+        market.OnMinerSectorsTerminateParams(epoch, deal_ids),
+    )
     rt.verify()
 
 
@@ -638,13 +634,13 @@ def test_compute_data_commitment() -> None:
     second = expect_commd(rt, 1)
     raw = rt.call_decoded(
         MARKET,
-        MarketMethod.ComputeDataCommitment,
-        ComputeDataCommitmentParams(
-            (SectorDataSpec((a, b), SEAL_PROOF_2KIB), SectorDataSpec((b,), SEAL_PROOF_2KIB))
+        market.MarketMethod.ComputeDataCommitment,
+        market.ComputeDataCommitmentParams(
+            (market.SectorDataSpec((a, b), SEAL_PROOF_2KIB), market.SectorDataSpec((b,), SEAL_PROOF_2KIB))
         ),
     )
     rt.verify()
-    assert ComputeDataCommitmentReturn.from_cbor(raw).commds == (first, second)
+    assert market.ComputeDataCommitmentReturn.from_cbor(raw).commds == (first, second)
 
 
 def test_compute_data_commitment_missing_deal() -> None:
@@ -653,8 +649,8 @@ def test_compute_data_commitment_missing_deal() -> None:
     with aborts(ExitCode.ErrNotFound):
         rt.call(
             MARKET,
-            MarketMethod.ComputeDataCommitment,
-            ComputeDataCommitmentParams((SectorDataSpec((3,), SEAL_PROOF_2KIB),)),
+            market.MarketMethod.ComputeDataCommitment,
+            market.ComputeDataCommitmentParams((market.SectorDataSpec((3,), SEAL_PROOF_2KIB),)),
         )
 
 
@@ -667,7 +663,7 @@ def cron(rt: MockRuntime, epoch: int, burnt: int = 0) -> None:
     rt.expect_validate_caller_addr(builtin.CRON_ACTOR_ADDR)
     if burnt:
         rt.expect_send(builtin.BURNT_FUNDS_ACTOR_ADDR, METHOD_SEND, None, burnt)
-    rt.call(MARKET, MarketMethod.CronTick)
+    rt.call(MARKET, market.MarketMethod.CronTick)
     rt.verify()
     assert state(rt).last_cron == epoch
 
@@ -734,7 +730,7 @@ def test_cron_only_from_cron_actor() -> None:
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, STRANGER)
     rt.expect_validate_caller_addr(builtin.CRON_ACTOR_ADDR)
     with aborts(ExitCode.SysErrForbidden):
-        rt.call(MARKET, MarketMethod.CronTick)
+        rt.call(MARKET, market.MarketMethod.CronTick)
 
 
 def test_full_lifecycle_state_is_deterministic() -> None:

@@ -5,6 +5,7 @@ from dataclasses import replace
 from actors import builtin
 from actors.account.types import AccountMethod
 from actors.dispatch import METHOD_SEND
+from actors.miner import types as miner
 from actors.miner.actor import ACTOR
 from actors.miner.policy import (
     consensus_fault_penalty,
@@ -12,19 +13,6 @@ from actors.miner.policy import (
     reward_for_consensus_slash_report,
 )
 from actors.miner.state import MinerState
-from actors.miner.types import (
-    ApplyRewardParams,
-    ChangeMultiaddrsParams,
-    ChangePeerIDParams,
-    ChangeWorkerAddressParams,
-    GetControlAddressesReturn,
-    MinerConstructorParams,
-    MinerMethod,
-    PieceInclusionExtra,
-    ReportConsensusFaultParams,
-    VerifyPieceInclusionParams,
-    WithdrawBalanceParams,
-)
 from actors.reward.types import RewardMethod
 from chain.encoding import dagcbor
 from chain.encoding.bigint import decode_bigint
@@ -67,16 +55,18 @@ def test_constructor_records_the_miner(h: Harness) -> None:
     assert MinerState.from_cbor(dagcbor.decode(dagcbor.encode(state.to_cbor()))) == state
 
 
-def construct_with(h: Harness, params: MinerConstructorParams, pubkey: Address | None = WORKER_KEY) -> None:
+def construct_with(
+    h: Harness, params: miner.MinerConstructorParams, pubkey: Address | None = WORKER_KEY
+) -> None:
     h.rt.set_caller(builtin.INIT_ACTOR_CODE, builtin.INIT_ACTOR_ADDR)
     h.rt.expect_validate_caller_addr(builtin.INIT_ACTOR_ADDR)
     if pubkey is not None:
         h.rt.expect_send(WORKER, AccountMethod.PubkeyAddress, None, 0, pubkey)
-    h.rt.call(ACTOR, MinerMethod.Constructor, params)
+    h.rt.call(ACTOR, miner.MinerMethod.Constructor, params)
 
 
 def test_constructor_rejects() -> None:
-    good = MinerConstructorParams(OWNER, WORKER, (), 10, b"peer", (b"/ip4",))
+    good = miner.MinerConstructorParams(OWNER, WORKER, (), 10, b"peer", (b"/ip4",))
     cases = [
         (replace(good, window_post_proof_type=13), None),
         (replace(good, control_addresses=(CONTROL,) * 11), None),
@@ -97,8 +87,10 @@ def test_constructor_rejects() -> None:
 
 def test_control_addresses(h: Harness) -> None:
     h.rt.expect_validate_caller_any()
-    ret = GetControlAddressesReturn.from_cbor(h.rt.call_decoded(ACTOR, MinerMethod.ControlAddresses))
-    assert ret == GetControlAddressesReturn(OWNER, WORKER, (CONTROL,))
+    ret = miner.GetControlAddressesReturn.from_cbor(
+        h.rt.call_decoded(ACTOR, miner.MinerMethod.ControlAddresses)
+    )
+    assert ret == miner.GetControlAddressesReturn(OWNER, WORKER, (CONTROL,))
 
 
 NEW_WORKER = Address.new_id(104)
@@ -110,7 +102,9 @@ def request_worker_change(h: Harness, controls: tuple[Address, ...]) -> None:
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
     h.rt.expect_send(NEW_WORKER, AccountMethod.PubkeyAddress, None, 0, WORKER_KEY)
     h.rt.expect_validate_caller_addr(OWNER)
-    h.rt.call(ACTOR, MinerMethod.ChangeWorkerAddress, ChangeWorkerAddressParams(NEW_WORKER, controls))
+    h.rt.call(
+        ACTOR, miner.MinerMethod.ChangeWorkerAddress, miner.ChangeWorkerAddressParams(NEW_WORKER, controls)
+    )
 
 
 def test_worker_change_takes_effect_after_the_delay(h: Harness) -> None:
@@ -122,22 +116,24 @@ def test_worker_change_takes_effect_after_the_delay(h: Harness) -> None:
     assert effective == h.rt.curr_epoch + h.rt.policy.worker_key_change_delay
     # confirming early changes nothing
     h.rt.expect_validate_caller_addr(OWNER)
-    h.rt.call(ACTOR, MinerMethod.ConfirmUpdateWorkerKey)
+    h.rt.call(ACTOR, miner.MinerMethod.ConfirmUpdateWorkerKey)
     assert h.info().worker == WORKER
     h.rt.curr_epoch = effective
     h.rt.expect_validate_caller_addr(OWNER)
-    h.rt.call(ACTOR, MinerMethod.ConfirmUpdateWorkerKey)
+    h.rt.call(ACTOR, miner.MinerMethod.ConfirmUpdateWorkerKey)
     assert h.info().worker == NEW_WORKER and h.info().pending_worker_key is None
     # only the owner may change it
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
     h.rt.expect_send(NEW_WORKER, AccountMethod.PubkeyAddress, None, 0, WORKER_KEY)
     h.rt.expect_validate_caller_addr(OWNER)
     h.call_fails(
-        ExitCode.SysErrForbidden, MinerMethod.ChangeWorkerAddress, ChangeWorkerAddressParams(NEW_WORKER, ())
+        ExitCode.SysErrForbidden,
+        miner.MinerMethod.ChangeWorkerAddress,
+        miner.ChangeWorkerAddressParams(NEW_WORKER, ()),
     )
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
-    too_many = ChangeWorkerAddressParams(WORKER, (CONTROL,) * 11)
-    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.ChangeWorkerAddress, too_many)
+    too_many = miner.ChangeWorkerAddressParams(WORKER, (CONTROL,) * 11)
+    h.call_fails(ExitCode.ErrIllegalArgument, miner.MinerMethod.ChangeWorkerAddress, too_many)
 
 
 def test_deadline_cron_applies_a_due_worker_change(h: Harness) -> None:
@@ -152,17 +148,23 @@ def test_deadline_cron_applies_a_due_worker_change(h: Harness) -> None:
 def test_peer_id_and_multiaddrs(h: Harness) -> None:
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
     h.rt.expect_validate_caller_addr(*h.control_set())
-    h.rt.call(ACTOR, MinerMethod.ChangePeerID, ChangePeerIDParams(b"new peer"))
+    h.rt.call(ACTOR, miner.MinerMethod.ChangePeerID, miner.ChangePeerIDParams(b"new peer"))
     h.rt.expect_validate_caller_addr(*h.control_set())
-    h.rt.call(ACTOR, MinerMethod.ChangeMultiaddrs, ChangeMultiaddrsParams((b"/ip4/127.0.0.1/tcp/1",)))
+    h.rt.call(
+        ACTOR, miner.MinerMethod.ChangeMultiaddrs, miner.ChangeMultiaddrsParams((b"/ip4/127.0.0.1/tcp/1",))
+    )
     assert h.info().peer_id == b"new peer" and h.info().multiaddrs == (b"/ip4/127.0.0.1/tcp/1",)
-    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.ChangePeerID, ChangePeerIDParams(bytes(200)))
     h.call_fails(
-        ExitCode.ErrIllegalArgument, MinerMethod.ChangeMultiaddrs, ChangeMultiaddrsParams((bytes(2000),))
+        ExitCode.ErrIllegalArgument, miner.MinerMethod.ChangePeerID, miner.ChangePeerIDParams(bytes(200))
+    )
+    h.call_fails(
+        ExitCode.ErrIllegalArgument,
+        miner.MinerMethod.ChangeMultiaddrs,
+        miner.ChangeMultiaddrsParams((bytes(2000),)),
     )
     h.rt.caller = REPORTER
     h.rt.expect_validate_caller_addr(*h.control_set())
-    h.call_fails(ExitCode.SysErrForbidden, MinerMethod.ChangePeerID, ChangePeerIDParams(b"x"))
+    h.call_fails(ExitCode.SysErrForbidden, miner.MinerMethod.ChangePeerID, miner.ChangePeerIDParams(b"x"))
 
 
 def apply_rewards(h: Harness, reward: int, penalty: int, pledge_delta: int, burn: int) -> None:
@@ -171,7 +173,7 @@ def apply_rewards(h: Harness, reward: int, penalty: int, pledge_delta: int, burn
     h.rt.expect_validate_caller_addr(builtin.REWARD_ACTOR_ADDR)
     h.expect_pledge(pledge_delta)
     h.expect_burn(burn)
-    h.rt.call(ACTOR, MinerMethod.ApplyRewards, ApplyRewardParams(reward, penalty))
+    h.rt.call(ACTOR, miner.MinerMethod.ApplyRewards, miner.ApplyRewardParams(reward, penalty))
     h.rt.verify()
 
 
@@ -193,23 +195,25 @@ def test_apply_rewards_locks_three_quarters_and_vesting_releases_them(h: Harness
     available = h.rt.balance
     h.rt.expect_send(OWNER, METHOD_SEND, None, available)
     h.expect_pledge(-65 * FIL)
-    ret = h.rt.call_decoded(ACTOR, MinerMethod.WithdrawBalance, WithdrawBalanceParams(10**30))
+    ret = h.rt.call_decoded(ACTOR, miner.MinerMethod.WithdrawBalance, miner.WithdrawBalanceParams(10**30))
     assert decode_bigint(ret, "WithdrawBalanceReturn") == available
     assert h.state().locked_funds == 0
 
 
 def test_apply_rewards_rejects(h: Harness) -> None:
     h.rt.set_caller(builtin.REWARD_ACTOR_CODE, builtin.REWARD_ACTOR_ADDR)
-    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.ApplyRewards, ApplyRewardParams(-1, 0))
-    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.ApplyRewards, ApplyRewardParams(0, -1))
+    h.call_fails(ExitCode.ErrIllegalArgument, miner.MinerMethod.ApplyRewards, miner.ApplyRewardParams(-1, 0))
+    h.call_fails(ExitCode.ErrIllegalArgument, miner.MinerMethod.ApplyRewards, miner.ApplyRewardParams(0, -1))
     h.rt.expect_validate_caller_addr(builtin.REWARD_ACTOR_ADDR)
     # the reward was not actually sent along: nothing to lock it with
     h.rt.balance = 0
-    h.call_fails(ExitCode.ErrInsufficientFunds, MinerMethod.ApplyRewards, ApplyRewardParams(FIL, 0))
+    h.call_fails(
+        ExitCode.ErrInsufficientFunds, miner.MinerMethod.ApplyRewards, miner.ApplyRewardParams(FIL, 0)
+    )
     h.rt.balance = BALANCE
     h.rt.caller = OWNER
     h.rt.expect_validate_caller_addr(builtin.REWARD_ACTOR_ADDR)
-    h.call_fails(ExitCode.SysErrForbidden, MinerMethod.ApplyRewards, ApplyRewardParams(0, 0))
+    h.call_fails(ExitCode.SysErrForbidden, miner.MinerMethod.ApplyRewards, miner.ApplyRewardParams(0, 0))
 
 
 def test_withdraw_balance(h: Harness) -> None:
@@ -218,21 +222,25 @@ def test_withdraw_balance(h: Harness) -> None:
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
     h.rt.expect_validate_caller_addr(OWNER, OWNER)
     h.rt.expect_send(OWNER, METHOD_SEND, None, 5 * FIL)
-    h.rt.call(ACTOR, MinerMethod.WithdrawBalance, WithdrawBalanceParams(5 * FIL))
+    h.rt.call(ACTOR, miner.MinerMethod.WithdrawBalance, miner.WithdrawBalanceParams(5 * FIL))
     # asking for more than is free gets what is free: the deposit stays
     h.rt.expect_validate_caller_addr(OWNER, OWNER)
     h.rt.expect_send(OWNER, METHOD_SEND, None, BALANCE - 5 * FIL - deposit)
-    h.rt.call(ACTOR, MinerMethod.WithdrawBalance, WithdrawBalanceParams(BALANCE))
+    h.rt.call(ACTOR, miner.MinerMethod.WithdrawBalance, miner.WithdrawBalanceParams(BALANCE))
     assert h.rt.balance == deposit
-    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.WithdrawBalance, WithdrawBalanceParams(-1))
+    h.call_fails(
+        ExitCode.ErrIllegalArgument, miner.MinerMethod.WithdrawBalance, miner.WithdrawBalanceParams(-1)
+    )
     h.rt.caller = WORKER
     h.rt.expect_validate_caller_addr(OWNER, OWNER)
-    h.call_fails(ExitCode.SysErrForbidden, MinerMethod.WithdrawBalance, WithdrawBalanceParams(1))
+    h.call_fails(ExitCode.SysErrForbidden, miner.MinerMethod.WithdrawBalance, miner.WithdrawBalanceParams(1))
     # fee debt beyond the free balance blocks withdrawals
     h.rt.set_state(replace(h.state(), fee_debt=FIL))
     h.rt.caller = OWNER
     h.rt.expect_validate_caller_addr(OWNER, OWNER)
-    h.call_fails(ExitCode.ErrInsufficientFunds, MinerMethod.WithdrawBalance, WithdrawBalanceParams(1))
+    h.call_fails(
+        ExitCode.ErrInsufficientFunds, miner.MinerMethod.WithdrawBalance, miner.WithdrawBalanceParams(1)
+    )
 
 
 def test_repay_debt(h: Harness) -> None:
@@ -240,7 +248,7 @@ def test_repay_debt(h: Harness) -> None:
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, WORKER)
     h.rt.expect_validate_caller_addr(*h.control_set())
     h.expect_burn(3 * FIL)
-    h.rt.call(ACTOR, MinerMethod.RepayDebt)
+    h.rt.call(ACTOR, miner.MinerMethod.RepayDebt)
     h.rt.verify()
     assert h.state().fee_debt == 0
 
@@ -249,7 +257,9 @@ def report(h: Harness, fault: ConsensusFault | None) -> None:
     h.rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, REPORTER)
     h.rt.expect_validate_caller_type(*builtin.CALLER_TYPES_SIGNABLE)
     h.rt.expect_verify_consensus_fault(b"h1", b"h2", b"", fault)
-    h.rt.call(ACTOR, MinerMethod.ReportConsensusFault, ReportConsensusFaultParams(b"h1", b"h2", b""))
+    h.rt.call(
+        ACTOR, miner.MinerMethod.ReportConsensusFault, miner.ReportConsensusFaultParams(b"h1", b"h2", b"")
+    )
 
 
 def test_report_consensus_fault_penalises_bars_and_rewards_the_reporter(h: Harness) -> None:
@@ -264,7 +274,9 @@ def test_report_consensus_fault_penalises_bars_and_rewards_the_reporter(h: Harne
     h.rt.expect_send(builtin.REWARD_ACTOR_ADDR, RewardMethod.ThisEpochReward, None, 0, REWARD)
     h.rt.expect_send(REPORTER, METHOD_SEND, None, slasher)
     h.expect_burn(penalty - slasher)
-    h.rt.call(ACTOR, MinerMethod.ReportConsensusFault, ReportConsensusFaultParams(b"h1", b"h2", b""))
+    h.rt.call(
+        ACTOR, miner.MinerMethod.ReportConsensusFault, miner.ReportConsensusFaultParams(b"h1", b"h2", b"")
+    )
     h.rt.verify()
     assert h.info().consensus_fault_elapsed == 50 + h.rt.policy.consensus_fault_ineligibility_duration
     assert h.rt.balance == BALANCE - penalty
@@ -276,7 +288,7 @@ def test_report_consensus_fault_penalises_bars_and_rewards_the_reporter(h: Harne
         h,
         ExitCode.ErrForbidden,
         lambda: h.rt.call(
-            ACTOR, MinerMethod.ReportConsensusFault, ReportConsensusFaultParams(b"h1", b"h2", b"")
+            ACTOR, miner.MinerMethod.ReportConsensusFault, miner.ReportConsensusFaultParams(b"h1", b"h2", b"")
         ),
     )
 
@@ -297,7 +309,9 @@ def test_report_consensus_fault_rejects(h: Harness) -> None:
     h.rt.set_caller(builtin.MINER_ACTOR_CODE, MINER)
     h.rt.expect_validate_caller_type(*builtin.CALLER_TYPES_SIGNABLE)
     h.call_fails(
-        ExitCode.SysErrForbidden, MinerMethod.ReportConsensusFault, ReportConsensusFaultParams(b"", b"", b"")
+        ExitCode.SysErrForbidden,
+        miner.MinerMethod.ReportConsensusFault,
+        miner.ReportConsensusFaultParams(b"", b"", b""),
     )
 
 
@@ -322,19 +336,21 @@ def test_verify_piece_inclusion_against_a_proven_sector(h: Harness) -> None:
         )
 
     def verify(piece: PieceInfo, sector: int = 1, expect: bool | None = None) -> None:
-        extra = dagcbor.encode(PieceInclusionExtra(sector, piece).to_cbor())
+        extra = dagcbor.encode(miner.PieceInclusionExtra(sector, piece).to_cbor())
         h.rt.set_caller(builtin.PAYCH_ACTOR_CODE, Address.new_id(300))
         h.rt.expect_validate_caller_any()
         sector_info = h.sector(sector)
         if sector_info is not None:
             info = PieceInclusionVerifyInfo(5, sector_info.unsealed_cid, piece, proof)
             h.rt.expect_verify_piece_inclusion(info, check(info) if expect is None else expect)
-        h.rt.call(ACTOR, MinerMethod.VerifyPieceInclusion, VerifyPieceInclusionParams(extra, proof))
+        h.rt.call(
+            ACTOR, miner.MinerMethod.VerifyPieceInclusion, miner.VerifyPieceInclusionParams(extra, proof)
+        )
         h.rt.verify()
 
     verify(PieceInfo(1024, piece_cid_v1(c2)))
     fails(h, ExitCode.ErrIllegalArgument, lambda: verify(PieceInfo(1024, piece_cid_v1(bytes([9]) * 32))))
     fails(h, ExitCode.ErrNotFound, lambda: verify(PieceInfo(1024, piece_cid_v1(c2)), sector=2))
     h.rt.expect_validate_caller_any()
-    garbage = VerifyPieceInclusionParams(b"\x01", proof)
-    h.call_fails(ExitCode.ErrIllegalArgument, MinerMethod.VerifyPieceInclusion, garbage)
+    garbage = miner.VerifyPieceInclusionParams(b"\x01", proof)
+    h.call_fails(ExitCode.ErrIllegalArgument, miner.MinerMethod.VerifyPieceInclusion, garbage)

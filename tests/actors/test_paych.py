@@ -9,19 +9,8 @@ import pytest
 from actors import builtin
 from actors.dispatch import METHOD_SEND
 from actors.miner.types import MinerMethod, PieceInclusionExtra, VerifyPieceInclusionParams
+from actors.paych import types as paych
 from actors.paych.actor import ACTOR, LANE_STATES_AMT_BITWIDTH
-from actors.paych.types import (
-    ERR_CHANNEL_STATE_UPDATE_AFTER_SETTLED,
-    ConstructorParams,
-    LaneState,
-    Merge,
-    ModVerifyParams,
-    PaychMethod,
-    PaychState,
-    PaymentVerifyParams,
-    SignedVoucher,
-    UpdateChannelStateParams,
-)
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.encoding import dagcbor
 from chain.encoding.commcid import piece_cid_v1
@@ -65,20 +54,20 @@ def new_channel(balance: int = CHANNEL_BALANCE) -> MockRuntime:
     rt = new_runtime()
     rt.set_caller(builtin.INIT_ACTOR_CODE, builtin.INIT_ACTOR_ADDR)
     rt.expect_validate_caller_type(builtin.INIT_ACTOR_CODE)
-    rt.call(ACTOR, PaychMethod.Constructor, ConstructorParams(FROM_KEY_ADDR, TO))
+    rt.call(ACTOR, paych.PaychMethod.Constructor, paych.ConstructorParams(FROM_KEY_ADDR, TO))
     rt.verify()
     rt.balance = balance
     rt.curr_epoch = 10
     return rt
 
 
-def channel(rt: MockRuntime) -> PaychState:
-    return rt.state(PaychState)
+def channel(rt: MockRuntime) -> paych.PaychState:
+    return rt.state(paych.PaychState)
 
 
-def lane(rt: MockRuntime, lane_id: int) -> LaneState | None:
+def lane(rt: MockRuntime, lane_id: int) -> paych.LaneState | None:
     raw = Amt.load(rt.store, channel(rt).lane_states, LANE_STATES_AMT_BITWIDTH).get(lane_id)
-    return None if raw is None else LaneState.from_cbor(raw)
+    return None if raw is None else paych.LaneState.from_cbor(raw)
 
 
 def voucher(
@@ -88,9 +77,9 @@ def voucher(
     amount: int = 100,
     key: PrivateKey = FROM_KEY,
     **changes: object,
-) -> SignedVoucher:
+) -> paych.SignedVoucher:
     """A voucher on this channel, signed for real by key (the payer's unless told otherwise)."""
-    sv = SignedVoucher(
+    sv = paych.SignedVoucher(
         channel_addr=PAYCH,
         time_lock_min=0,
         time_lock_max=0,
@@ -105,21 +94,23 @@ def voucher(
     return replace(sv, signature=key.sign(sv.signing_bytes()))
 
 
-def redeem(rt: MockRuntime, params: UpdateChannelStateParams | SignedVoucher, caller: Address = TO) -> None:
+def redeem(
+    rt: MockRuntime, params: paych.UpdateChannelStateParams | paych.SignedVoucher, caller: Address = TO
+) -> None:
     """UpdateChannelState as caller, the signature verified for real against the other party."""
-    if isinstance(params, SignedVoucher):
-        params = UpdateChannelStateParams(params)
+    if isinstance(params, paych.SignedVoucher):
+        params = paych.UpdateChannelStateParams(params)
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, caller)
     rt.expect_validate_caller_addr(FROM, TO)
     if params.sv.signature is not None:
         signer = TO if caller == FROM else FROM
         rt.expect_verify_signature_checked(params.sv.signature, signer, params.sv.signing_bytes())
-    rt.call(ACTOR, PaychMethod.UpdateChannelState, params)
+    rt.call(ACTOR, paych.PaychMethod.UpdateChannelState, params)
     rt.verify()
 
 
 def redeem_fails(
-    rt: MockRuntime, params: UpdateChannelStateParams | SignedVoucher, caller: Address = TO
+    rt: MockRuntime, params: paych.UpdateChannelStateParams | paych.SignedVoucher, caller: Address = TO
 ) -> int:
     code = abort_code(lambda: redeem(rt, params, caller))
     rt.reset()
@@ -130,27 +121,30 @@ def redeem_fails(
 
 
 def test_voucher_signing_bytes_have_null_signature() -> None:
-    sv = voucher(extra=ModVerifyParams(MINER, 64, b"\x01"), merges=(Merge(3, 4),))
+    sv = voucher(extra=paych.ModVerifyParams(MINER, 64, b"\x01"), merges=(paych.Merge(3, 4),))
     raw = dagcbor.decode(sv.signing_bytes())
     assert len(raw) == 11 and raw[10] is None
     assert raw[3] == b"" and raw[4] == [MINER.to_bytes(), 64, b"\x01"] and raw[9] == [[3, 4]]
     assert raw[7] == b"\x00\x64"  # Amount 100 as a big integer
-    assert SignedVoucher.from_cbor(dagcbor.decode(dagcbor.encode(sv.to_cbor()))) == sv
+    assert paych.SignedVoucher.from_cbor(dagcbor.decode(dagcbor.encode(sv.to_cbor()))) == sv
     # The signature covers every field.
     assert replace(sv, amount=101).signing_bytes() != sv.signing_bytes()
 
 
 def test_update_params_forms() -> None:
     sv = voucher()
-    v9 = UpdateChannelStateParams(sv, b"s")
-    with_proof = UpdateChannelStateParams(sv, b"s", b"p")
+    v9 = paych.UpdateChannelStateParams(sv, b"s")
+    with_proof = paych.UpdateChannelStateParams(sv, b"s", b"p")
     assert len(v9.to_cbor()) == 2 and len(with_proof.to_cbor()) == 3
     for params in (v9, with_proof):
-        assert UpdateChannelStateParams.from_cbor(dagcbor.decode(dagcbor.encode(params.to_cbor()))) == params
+        assert (
+            paych.UpdateChannelStateParams.from_cbor(dagcbor.decode(dagcbor.encode(params.to_cbor())))
+            == params
+        )
     with pytest.raises(DecodeError, match="UpdateChannelStateParams"):
-        UpdateChannelStateParams.from_cbor([sv.to_cbor()])
+        paych.UpdateChannelStateParams.from_cbor([sv.to_cbor()])
     with pytest.raises(DecodeError, match="Lane"):
-        SignedVoucher.from_cbor([*sv.to_cbor()[:5], -1, *sv.to_cbor()[6:]])
+        paych.SignedVoucher.from_cbor([*sv.to_cbor()[:5], -1, *sv.to_cbor()[6:]])
 
 
 # -- Constructor ------------------------------------------------------------------------------------------
@@ -161,27 +155,29 @@ def test_constructor_resolves_both_parties() -> None:
     st = channel(rt)
     assert (st.from_, st.to, st.to_send, st.settling_at, st.min_settle_height) == (FROM, TO, 0, 0, 0)
     assert len(Amt.load(rt.store, st.lane_states, LANE_STATES_AMT_BITWIDTH)) == 0
-    assert PaychState.from_cbor(dagcbor.decode(dagcbor.encode(st.to_cbor()))) == st
+    assert paych.PaychState.from_cbor(dagcbor.decode(dagcbor.encode(st.to_cbor()))) == st
 
 
-def construct_fails(rt: MockRuntime, params: ConstructorParams) -> int:
-    return abort_code(lambda: rt.call(ACTOR, PaychMethod.Constructor, params))
+def construct_fails(rt: MockRuntime, params: paych.ConstructorParams) -> int:
+    return abort_code(lambda: rt.call(ACTOR, paych.PaychMethod.Constructor, params))
 
 
 def test_constructor_only_from_init() -> None:
     rt = new_runtime()
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, FROM)
     rt.expect_validate_caller_type(builtin.INIT_ACTOR_CODE)
-    assert construct_fails(rt, ConstructorParams(FROM, TO)) == ExitCode.SysErrForbidden
+    assert construct_fails(rt, paych.ConstructorParams(FROM, TO)) == ExitCode.SysErrForbidden
 
 
 def test_constructor_parties_must_be_accounts() -> None:
     rt = new_runtime()
     rt.set_caller(builtin.INIT_ACTOR_CODE, builtin.INIT_ACTOR_ADDR)
     rt.expect_validate_caller_type(builtin.INIT_ACTOR_CODE)
-    assert construct_fails(rt, ConstructorParams(FROM, MINER)) == ExitCode.ErrForbidden
+    assert construct_fails(rt, paych.ConstructorParams(FROM, MINER)) == ExitCode.ErrForbidden
     rt.expect_validate_caller_type(builtin.INIT_ACTOR_CODE)
-    assert construct_fails(rt, ConstructorParams(Address.new_id(4040), TO)) == ExitCode.ErrIllegalArgument
+    assert (
+        construct_fails(rt, paych.ConstructorParams(Address.new_id(4040), TO)) == ExitCode.ErrIllegalArgument
+    )
 
 
 def test_constructor_creates_unknown_key_address_or_fails() -> None:
@@ -191,11 +187,11 @@ def test_constructor_creates_unknown_key_address_or_fails() -> None:
     # A zero-value send would create its account; here the VM still cannot resolve it afterwards.
     rt.expect_validate_caller_type(builtin.INIT_ACTOR_CODE)
     rt.expect_send(newcomer, METHOD_SEND, None, 0)
-    assert construct_fails(rt, ConstructorParams(FROM, newcomer)) == ExitCode.ErrIllegalArgument
+    assert construct_fails(rt, paych.ConstructorParams(FROM, newcomer)) == ExitCode.ErrIllegalArgument
     rt.verify()
     rt.expect_validate_caller_type(builtin.INIT_ACTOR_CODE)
     rt.expect_send(newcomer, METHOD_SEND, None, 0, exit_code=ExitCode.SysErrInvalidReceiver)
-    assert construct_fails(rt, ConstructorParams(FROM, newcomer)) == ExitCode.SysErrInvalidReceiver
+    assert construct_fails(rt, paych.ConstructorParams(FROM, newcomer)) == ExitCode.SysErrInvalidReceiver
 
 
 # -- UpdateChannelState ----------------------------------------------------------------------------
@@ -205,7 +201,7 @@ def test_redeem_voucher_signed_by_payer() -> None:
     rt = new_channel()
     redeem(rt, voucher(amount=100))
     assert channel(rt).to_send == 100
-    assert lane(rt, 0) == LaneState(100, 1)
+    assert lane(rt, 0) == paych.LaneState(100, 1)
     # A later voucher on the same lane replaces the amount: only the difference is owed.
     redeem(rt, voucher(nonce=2, amount=250))
     assert channel(rt).to_send == 250
@@ -231,7 +227,7 @@ def test_redeem_only_by_the_parties() -> None:
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, STRANGER)
     rt.expect_validate_caller_addr(FROM, TO)
     with aborts(ExitCode.SysErrForbidden):
-        rt.call(ACTOR, PaychMethod.UpdateChannelState, UpdateChannelStateParams(voucher()))
+        rt.call(ACTOR, paych.PaychMethod.UpdateChannelState, paych.UpdateChannelStateParams(voucher()))
 
 
 def test_voucher_must_name_this_channel() -> None:
@@ -264,9 +260,9 @@ def test_secret() -> None:
     rt = new_channel()
     secret = b"open sesame"
     sv = voucher(secret_hash=hashlib.blake2b(secret, digest_size=32).digest())
-    assert redeem_fails(rt, UpdateChannelStateParams(sv, b"wrong")) == ExitCode.ErrIllegalArgument
-    assert redeem_fails(rt, UpdateChannelStateParams(sv, b"x" * 257)) == ExitCode.ErrIllegalArgument
-    redeem(rt, UpdateChannelStateParams(sv, secret))
+    assert redeem_fails(rt, paych.UpdateChannelStateParams(sv, b"wrong")) == ExitCode.ErrIllegalArgument
+    assert redeem_fails(rt, paych.UpdateChannelStateParams(sv, b"x" * 257)) == ExitCode.ErrIllegalArgument
+    redeem(rt, paych.UpdateChannelStateParams(sv, secret))
     assert channel(rt).to_send == 100
 
 
@@ -283,9 +279,9 @@ def test_merge_lanes() -> None:
     redeem(rt, voucher(lane=1, nonce=1, amount=60))
     redeem(rt, voucher(lane=2, nonce=1, amount=40))
     # Lane 3 takes over both: 150 in all, of which 100 were redeemed already.
-    redeem(rt, voucher(lane=3, nonce=1, amount=150, merges=(Merge(1, 2), Merge(2, 2))))
+    redeem(rt, voucher(lane=3, nonce=1, amount=150, merges=(paych.Merge(1, 2), paych.Merge(2, 2))))
     assert channel(rt).to_send == 150
-    assert lane(rt, 1) == LaneState(60, 2) and lane(rt, 3) == LaneState(150, 1)
+    assert lane(rt, 1) == paych.LaneState(60, 2) and lane(rt, 3) == paych.LaneState(150, 1)
     # The merged lanes' old vouchers can no longer be used.
     assert redeem_fails(rt, voucher(lane=1, nonce=2, amount=500)) == ExitCode.ErrIllegalArgument
 
@@ -293,17 +289,17 @@ def test_merge_lanes() -> None:
 def test_merge_failures() -> None:
     rt = new_channel()
     redeem(rt, voucher(lane=1, nonce=3, amount=50))
-    assert redeem_fails(rt, voucher(lane=2, merges=(Merge(2, 5),))) == ExitCode.ErrIllegalArgument
-    assert redeem_fails(rt, voucher(lane=2, merges=(Merge(9, 5),))) == ExitCode.ErrIllegalArgument
-    assert redeem_fails(rt, voucher(lane=2, merges=(Merge(1, 3),))) == ExitCode.ErrIllegalArgument
+    assert redeem_fails(rt, voucher(lane=2, merges=(paych.Merge(2, 5),))) == ExitCode.ErrIllegalArgument
+    assert redeem_fails(rt, voucher(lane=2, merges=(paych.Merge(9, 5),))) == ExitCode.ErrIllegalArgument
+    assert redeem_fails(rt, voucher(lane=2, merges=(paych.Merge(1, 3),))) == ExitCode.ErrIllegalArgument
 
 
 def test_merge_cannot_drive_balance_negative() -> None:
     rt = new_channel()
     redeem(rt, voucher(lane=1, nonce=1, amount=50))
-    redeem(rt, voucher(lane=2, nonce=1, amount=50, merges=(Merge(1, 2),)))
+    redeem(rt, voucher(lane=2, nonce=1, amount=50, merges=(paych.Merge(1, 2),)))
     assert channel(rt).to_send == 50
-    bad = voucher(lane=3, nonce=1, amount=0, merges=(Merge(1, 3), Merge(2, 2)))
+    bad = voucher(lane=3, nonce=1, amount=0, merges=(paych.Merge(1, 3), paych.Merge(2, 2)))
     assert redeem_fails(rt, bad) == ExitCode.ErrIllegalArgument
 
 
@@ -321,7 +317,7 @@ def test_no_vouchers_after_settling() -> None:
     rt = new_channel()
     settle(rt)
     rt.curr_epoch = channel(rt).settling_at
-    assert redeem_fails(rt, voucher()) == ERR_CHANNEL_STATE_UPDATE_AFTER_SETTLED
+    assert redeem_fails(rt, voucher()) == paych.ERR_CHANNEL_STATE_UPDATE_AFTER_SETTLED
 
 
 # -- conditions (Extra) ------------------------------------------------------------------------------
@@ -329,25 +325,29 @@ def test_no_vouchers_after_settling() -> None:
 
 def test_condition_v9_sends_data_as_params() -> None:
     rt = new_channel()
-    sv = voucher(extra=ModVerifyParams(MINER, 77, dagcbor.encode([1, 2])))
+    sv = voucher(extra=paych.ModVerifyParams(MINER, 77, dagcbor.encode([1, 2])))
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, TO)
     rt.expect_validate_caller_addr(FROM, TO)
     rt.expect_verify_signature_checked(sv.signature, FROM, sv.signing_bytes())
     rt.expect_send(MINER, 77, [1, 2], 0)
-    rt.call(ACTOR, PaychMethod.UpdateChannelState, UpdateChannelStateParams(sv))
+    rt.call(ACTOR, paych.PaychMethod.UpdateChannelState, paych.UpdateChannelStateParams(sv))
     rt.verify()
     assert channel(rt).to_send == 100
 
 
 def test_failed_condition_rejects_voucher() -> None:
     rt = new_channel()
-    sv = voucher(extra=ModVerifyParams(MINER, 77, b"\xff"))
+    sv = voucher(extra=paych.ModVerifyParams(MINER, 77, b"\xff"))
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, TO)
     rt.expect_validate_caller_addr(FROM, TO)
     rt.expect_verify_signature_checked(sv.signature, FROM, sv.signing_bytes())
-    rt.expect_send(MINER, 77, PaymentVerifyParams(b"\xff", b"proof"), 0, exit_code=ExitCode.ErrForbidden)
+    rt.expect_send(
+        MINER, 77, paych.PaymentVerifyParams(b"\xff", b"proof"), 0, exit_code=ExitCode.ErrForbidden
+    )
     with aborts(ExitCode.ErrForbidden):
-        rt.call(ACTOR, PaychMethod.UpdateChannelState, UpdateChannelStateParams(sv, b"", b"proof"))
+        rt.call(
+            ACTOR, paych.PaychMethod.UpdateChannelState, paych.UpdateChannelStateParams(sv, b"", b"proof")
+        )
     assert channel(rt).to_send == 0
 
 
@@ -366,7 +366,9 @@ def test_voucher_redeemed_with_piece_inclusion_proof() -> None:
     condition = PieceInclusionExtra(
         sector_number=7, piece=PieceInfo(ours.padded_size, piece_cid_v1(ours.commitment))
     )
-    extra = ModVerifyParams(MINER, MinerMethod.VerifyPieceInclusion, dagcbor.encode(condition.to_cbor()))
+    extra = paych.ModVerifyParams(
+        MINER, MinerMethod.VerifyPieceInclusion, dagcbor.encode(condition.to_cbor())
+    )
     sv = voucher(amount=300, extra=extra)
 
     rt = new_channel()
@@ -376,7 +378,9 @@ def test_voucher_redeemed_with_piece_inclusion_proof() -> None:
     rt.expect_send(
         MINER, MinerMethod.VerifyPieceInclusion, VerifyPieceInclusionParams(extra.data, proof.to_bytes()), 0
     )
-    rt.call(ACTOR, PaychMethod.UpdateChannelState, UpdateChannelStateParams(sv, b"", proof.to_bytes()))
+    rt.call(
+        ACTOR, paych.PaychMethod.UpdateChannelState, paych.UpdateChannelStateParams(sv, b"", proof.to_bytes())
+    )
     rt.verify()
     assert channel(rt).to_send == 300
     assert (
@@ -391,7 +395,7 @@ def test_voucher_redeemed_with_piece_inclusion_proof() -> None:
 def settle(rt: MockRuntime, caller: Address = FROM) -> None:
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, caller)
     rt.expect_validate_caller_addr(FROM, TO)
-    rt.call(ACTOR, PaychMethod.Settle)
+    rt.call(ACTOR, paych.PaychMethod.Settle)
     rt.verify()
 
 
@@ -415,7 +419,7 @@ def collect(rt: MockRuntime, amount: int, exit_code: ExitCode = ExitCode.Ok) -> 
     rt.expect_send(TO, METHOD_SEND, None, amount, exit_code=exit_code)
     if exit_code == ExitCode.Ok:
         rt.expect_delete_actor(FROM)
-    rt.call(ACTOR, PaychMethod.Collect)
+    rt.call(ACTOR, paych.PaychMethod.Collect)
     rt.verify()
 
 
@@ -435,7 +439,7 @@ def test_collect_before_settled() -> None:
         rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, TO)
         rt.expect_validate_caller_addr(FROM, TO)
         with aborts(ExitCode.ErrForbidden):
-            rt.call(ACTOR, PaychMethod.Collect)
+            rt.call(ACTOR, paych.PaychMethod.Collect)
 
 
 def test_collect_fails_if_payment_fails() -> None:

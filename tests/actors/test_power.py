@@ -7,16 +7,9 @@ from actors.dispatch import encode_params
 from actors.init.types import ExecParams as InitExecParams
 from actors.init.types import InitMethod
 from actors.miner.types import CronEventPayload, DeferredCronEventParams, MinerConstructorParams, MinerMethod
+from actors.power import types as power
 from actors.power.actor import ACTOR
 from actors.power.state import Claim, ClaimsTable, CronQueue, PowerState
-from actors.power.types import (
-    CreateMinerParams,
-    CreateMinerReturn,
-    CurrentTotalPowerReturn,
-    EnrollCronEventParams,
-    PowerMethod,
-    UpdateClaimedPowerParams,
-)
 from actors.reward.types import RewardMethod, ThisEpochRewardReturn
 from actors.smoothing import FilterEstimate
 from chain.encoding import dagcbor
@@ -38,18 +31,18 @@ REWARD_RET = ThisEpochRewardReturn(FilterEstimate.of(10**18, 0), 1 << 50)
 def constructed() -> MockRuntime:
     rt = MockRuntime(receiver=builtin.STORAGE_POWER_ACTOR_ADDR)
     rt.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
-    rt.call(ACTOR, PowerMethod.Constructor)
+    rt.call(ACTOR, power.PowerMethod.Constructor)
     rt.verify()
     return rt
 
 
-def create_miner(rt: MockRuntime, miner: Address = MINER, value: int = 0) -> CreateMinerReturn:
-    params = CreateMinerParams(OWNER, WORKER, WPOST_2K, b"peer", (b"/ip4/127.0.0.1",))
+def create_miner(rt: MockRuntime, miner: Address = MINER, value: int = 0) -> power.CreateMinerReturn:
+    params = power.CreateMinerParams(OWNER, WORKER, WPOST_2K, b"peer", (b"/ip4/127.0.0.1",))
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
     rt.value_received = value
     rt.balance += value
     ctor = MinerConstructorParams(OWNER, WORKER, (), WPOST_2K, b"peer", (b"/ip4/127.0.0.1",))
-    created = CreateMinerReturn(miner, ROBUST)
+    created = power.CreateMinerReturn(miner, ROBUST)
     rt.expect_validate_caller_type(*builtin.CALLER_TYPES_SIGNABLE)
     rt.expect_send(
         builtin.INIT_ACTOR_ADDR,
@@ -58,7 +51,7 @@ def create_miner(rt: MockRuntime, miner: Address = MINER, value: int = 0) -> Cre
         value,
         created,
     )
-    ret = CreateMinerReturn.from_cbor(rt.call_decoded(ACTOR, PowerMethod.CreateMiner, params))
+    ret = power.CreateMinerReturn.from_cbor(rt.call_decoded(ACTOR, power.PowerMethod.CreateMiner, params))
     rt.verify()
     rt.value_received = 0
     return ret
@@ -72,7 +65,7 @@ def as_miner(rt: MockRuntime, miner: Address = MINER) -> None:
     rt.set_caller(builtin.MINER_ACTOR_CODE, miner)
 
 
-def miner_call(rt: MockRuntime, method: PowerMethod, params: object, miner: Address) -> None:
+def miner_call(rt: MockRuntime, method: power.PowerMethod, params: object, miner: Address) -> None:
     """A call of the power actor by a miner actor (the caller type the method validates)."""
     as_miner(rt, miner)
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
@@ -81,7 +74,7 @@ def miner_call(rt: MockRuntime, method: PowerMethod, params: object, miner: Addr
 
 
 def update_power(rt: MockRuntime, raw: int, qa: int, miner: Address = MINER) -> None:
-    miner_call(rt, PowerMethod.UpdateClaimedPower, UpdateClaimedPowerParams(raw, qa), miner)
+    miner_call(rt, power.PowerMethod.UpdateClaimedPower, power.UpdateClaimedPowerParams(raw, qa), miner)
 
 
 def test_constructor() -> None:
@@ -93,13 +86,13 @@ def test_constructor() -> None:
     rt2 = MockRuntime(receiver=builtin.STORAGE_POWER_ACTOR_ADDR, caller=OWNER)
     rt2.expect_validate_caller_addr(builtin.SYSTEM_ACTOR_ADDR)
     with aborts(ExitCode.SysErrForbidden):
-        rt2.call(ACTOR, PowerMethod.Constructor)
+        rt2.call(ACTOR, power.PowerMethod.Constructor)
 
 
 def test_create_miner_opens_a_claim() -> None:
     rt = constructed()
     ret = create_miner(rt, value=500)
-    assert ret == CreateMinerReturn(MINER, ROBUST)
+    assert ret == power.CreateMinerReturn(MINER, ROBUST)
     assert claim_of(rt, MINER) == Claim(WPOST_2K, 0, 0)
     assert rt.state(PowerState).miner_count == 1
     assert rt.balance == 0  # the value went on to the init actor
@@ -109,9 +102,9 @@ def test_create_miner_rejects_non_signable_callers_and_failed_exec() -> None:
     rt = constructed()
     rt.set_caller(builtin.MINER_ACTOR_CODE, MINER)
     rt.expect_validate_caller_type(*builtin.CALLER_TYPES_SIGNABLE)
-    params = CreateMinerParams(OWNER, WORKER, WPOST_2K, b"", ())
+    params = power.CreateMinerParams(OWNER, WORKER, WPOST_2K, b"", ())
     with aborts(ExitCode.SysErrForbidden):
-        rt.call(ACTOR, PowerMethod.CreateMiner, params)
+        rt.call(ACTOR, power.PowerMethod.CreateMiner, params)
 
     rt = constructed()
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
@@ -122,7 +115,7 @@ def test_create_miner_rejects_non_signable_callers_and_failed_exec() -> None:
         builtin.INIT_ACTOR_ADDR, InitMethod.Exec, exec_params, 0, None, ExitCode.ErrIllegalArgument
     )
     with aborts(ExitCode.ErrIllegalArgument):
-        rt.call(ACTOR, PowerMethod.CreateMiner, params)
+        rt.call(ACTOR, power.PowerMethod.CreateMiner, params)
     assert rt.state(PowerState).miner_count == 0
 
 
@@ -154,19 +147,19 @@ def test_update_claimed_power_rejects() -> None:
     as_miner(rt, MINER2)
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
     with aborts(ExitCode.ErrNotFound):
-        rt.call(ACTOR, PowerMethod.UpdateClaimedPower, UpdateClaimedPowerParams(1, 1))
+        rt.call(ACTOR, power.PowerMethod.UpdateClaimedPower, power.UpdateClaimedPowerParams(1, 1))
     as_miner(rt)
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
     with aborts(ExitCode.ErrIllegalState):
-        rt.call(ACTOR, PowerMethod.UpdateClaimedPower, UpdateClaimedPowerParams(-1, 0))
+        rt.call(ACTOR, power.PowerMethod.UpdateClaimedPower, power.UpdateClaimedPowerParams(-1, 0))
     rt.set_caller(builtin.ACCOUNT_ACTOR_CODE, OWNER)
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
     with aborts(ExitCode.SysErrForbidden):
-        rt.call(ACTOR, PowerMethod.UpdateClaimedPower, UpdateClaimedPowerParams(1, 1))
+        rt.call(ACTOR, power.PowerMethod.UpdateClaimedPower, power.UpdateClaimedPowerParams(1, 1))
 
 
 def enroll(rt: MockRuntime, epoch: int, payload: bytes, miner: Address = MINER) -> None:
-    miner_call(rt, PowerMethod.EnrollCronEvent, EnrollCronEventParams(epoch, payload), miner)
+    miner_call(rt, power.PowerMethod.EnrollCronEvent, power.EnrollCronEventParams(epoch, payload), miner)
 
 
 def test_enroll_cron_event() -> None:
@@ -179,7 +172,7 @@ def test_enroll_cron_event() -> None:
     as_miner(rt)
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
     with aborts(ExitCode.ErrIllegalArgument):
-        rt.call(ACTOR, PowerMethod.EnrollCronEvent, EnrollCronEventParams(-1, b""))
+        rt.call(ACTOR, power.PowerMethod.EnrollCronEvent, power.EnrollCronEventParams(-1, b""))
 
 
 def tick(rt: MockRuntime, deliveries: list[tuple[Address, bytes, ExitCode]], raw_power: int) -> None:
@@ -191,7 +184,7 @@ def tick(rt: MockRuntime, deliveries: list[tuple[Address, bytes, ExitCode]], raw
         params = DeferredCronEventParams(payload, REWARD_RET.this_epoch_reward_smoothed, smoothed)
         rt.expect_send(miner, MinerMethod.OnDeferredCronEvent, params, 0, None, code)
     rt.expect_send(builtin.REWARD_ACTOR_ADDR, RewardMethod.UpdateNetworkKPI, encode_bigint(raw_power), 0)
-    rt.call(ACTOR, PowerMethod.OnEpochTickEnd)
+    rt.call(ACTOR, power.PowerMethod.OnEpochTickEnd)
     rt.verify()
 
 
@@ -216,8 +209,8 @@ def test_on_epoch_tick_end_delivers_due_events_and_updates_reward() -> None:
     assert state.first_cron_epoch == 4
     assert state.this_epoch_raw_byte_power == 4096
     rt.expect_validate_caller_any()
-    ret = CurrentTotalPowerReturn.from_cbor(rt.call_decoded(ACTOR, PowerMethod.CurrentTotalPower))
-    assert ret == CurrentTotalPowerReturn(4096, 4096, 0, state.this_epoch_qa_power_smoothed)
+    ret = power.CurrentTotalPowerReturn.from_cbor(rt.call_decoded(ACTOR, power.PowerMethod.CurrentTotalPower))
+    assert ret == power.CurrentTotalPowerReturn(4096, 4096, 0, state.this_epoch_qa_power_smoothed)
 
 
 def test_on_epoch_tick_end_catches_up_a_long_gap_and_skips_unknown_miners() -> None:
@@ -236,7 +229,7 @@ def test_on_epoch_tick_end_only_from_cron() -> None:
     rt.caller = OWNER
     rt.expect_validate_caller_addr(builtin.CRON_ACTOR_ADDR)
     with aborts(ExitCode.SysErrForbidden):
-        rt.call(ACTOR, PowerMethod.OnEpochTickEnd)
+        rt.call(ACTOR, power.PowerMethod.OnEpochTickEnd)
 
 
 def test_update_pledge_total() -> None:
@@ -244,15 +237,15 @@ def test_update_pledge_total() -> None:
     create_miner(rt)
     as_miner(rt)
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
-    rt.call(ACTOR, PowerMethod.UpdatePledgeTotal, encode_bigint(700))
+    rt.call(ACTOR, power.PowerMethod.UpdatePledgeTotal, encode_bigint(700))
     assert rt.state(PowerState).total_pledge_collateral == 700
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
     with aborts(ExitCode.ErrIllegalState):
-        rt.call(ACTOR, PowerMethod.UpdatePledgeTotal, encode_bigint(-701))
+        rt.call(ACTOR, power.PowerMethod.UpdatePledgeTotal, encode_bigint(-701))
     as_miner(rt, MINER2)
     rt.expect_validate_caller_type(builtin.MINER_ACTOR_CODE)
     with aborts(ExitCode.ErrForbidden):
-        rt.call(ACTOR, PowerMethod.UpdatePledgeTotal, encode_bigint(1))
+        rt.call(ACTOR, power.PowerMethod.UpdatePledgeTotal, encode_bigint(1))
 
 
 def test_total_power_counts_only_miners_above_minimum_once_enough_are() -> None:

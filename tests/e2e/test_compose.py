@@ -14,7 +14,7 @@ import random
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -118,6 +118,15 @@ async def test_compose_testnet(project: tuple[str, dict[str, str]]) -> None:
         done = await trio.run_process([*compose, "logs"], env=env, capture_stdout=True, capture_stderr=True)
         return done.stdout.decode(errors="replace")[-4000:]
 
+    async def until(
+        condition: Callable[[], Awaitable[bool]], failure: str, timeout: float = WAIT, every: float = 1
+    ) -> None:
+        """Poll condition every `every` seconds for at most timeout; fail saying failure, with the logs."""
+        with trio.move_on_after(timeout) as scope:
+            while not await condition():
+                await trio.sleep(every)
+        assert not scope.cancelled_caught, f"{failure}:\n{await logs()}"
+
     async def all_connected() -> bool:
         try:
             for port in ports:
@@ -128,10 +137,7 @@ async def test_compose_testnet(project: tuple[str, dict[str, str]]) -> None:
             return False
         return True
 
-    with trio.move_on_after(WAIT) as scope:
-        while not await all_connected():
-            await trio.sleep(1)
-    assert not scope.cancelled_caught, f"the compose testnet did not come up:\n{await logs()}"
+    await until(all_connected, "the compose testnet did not come up")
 
     async def two_miners() -> bool:
         ts = await _call(ports[3], "ChainHead")  # the plain full node follows the chain
@@ -141,19 +147,13 @@ async def test_compose_testnet(project: tuple[str, dict[str, str]]) -> None:
             ts = await _call(ports[3], "ChainGetTipSet", ts["Blocks"][0]["Parents"])
         return False
 
-    with trio.move_on_after(WAIT) as scope:
-        while not await two_miners():
-            await trio.sleep(1)
-    assert not scope.cancelled_caught, f"no tipset with both miners' blocks:\n{await logs()}"
+    await until(two_miners, "no tipset with both miners' blocks")
 
     async def converged() -> bool:
         heads = [await _call(port, "ChainHead") for port in ports]
         return len({tuple(c["/"] for c in h["Cids"]) for h in heads}) == 1 and heads[0]["Height"] > 3
 
-    with trio.move_on_after(WAIT / 2) as scope:
-        while not await converged():
-            await trio.sleep(0.5)
-    assert not scope.cancelled_caught, f"the four nodes did not agree on a head:\n{await logs()}"
+    await until(converged, "the four nodes did not agree on a head", timeout=WAIT / 2, every=0.5)
 
     for service in SERVICES:
         check = subprocess.run(

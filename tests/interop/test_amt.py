@@ -10,7 +10,9 @@ from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.state.amt import LEGACY_MAX_INDEX, MAX_INDEX, Amt
 from chain.store.blockstore import MemoryBlockstore, put_cbor
-from tests.vectors import cases, handler_for
+from tests.vectors import CaseChecks, cases
+
+CHECKS = CaseChecks("AMT", by_prefix=True)
 
 
 def _legacy(case: dict[str, Any]) -> bool:
@@ -46,6 +48,7 @@ def _finish(store: MemoryBlockstore, case: dict[str, Any], amt: Amt, want: dict[
     assert reloaded.flush() == root
 
 
+@CHECKS.on("basic", "legacy_amtv0_basic_get_set", "expand")
 def _explicit_sets(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
     amt = _new(store, case)
@@ -59,6 +62,7 @@ def _explicit_sets(case: dict[str, Any]) -> None:
         assert len(store.get(amt.flush()) or b"") == case["root_block_size_bytes"]
 
 
+@CHECKS.on("out_of_range", "out of range")
 def _out_of_range(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
     amt = _new(store, case)
@@ -79,6 +83,7 @@ def _out_of_range(case: dict[str, Any]) -> None:
     _finish(store, case, amt, want)
 
 
+@CHECKS.on("bulk_insert", "insert a bunch", "for_each", "for each")
 def _rule_sets(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
     amt = _new(store, case)
@@ -95,6 +100,7 @@ def _rule_sets(case: dict[str, Any]) -> None:
     _finish(store, case, amt, dict.fromkeys(indexes, value))
 
 
+@CHECKS.on("delete")
 def _delete(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
     amt = _new(store, case)
@@ -115,6 +121,7 @@ def _delete(case: dict[str, Any]) -> None:
     _finish(store, case, amt, {24: dog})
 
 
+@CHECKS.on("delete_first_entry", "delete first entry")
 def _delete_first_entry(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
     amt = _new(store, case)
@@ -128,6 +135,7 @@ def _delete_first_entry(case: dict[str, Any]) -> None:
     _finish(store, case, amt, {0: cat})
 
 
+@CHECKS.on("delete_reduce_height", "delete reduce height")
 def _delete_reduce_height(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
     amt = _new(store, case)
@@ -144,6 +152,7 @@ def _delete_reduce_height(case: dict[str, Any]) -> None:
     _finish(store, case, reloaded, {1: thing})
 
 
+@CHECKS.on("for_each_mutate", "for each mutate")
 def _for_each_mutate(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
     amt = _new(store, case)
@@ -159,6 +168,7 @@ def _for_each_mutate(case: dict[str, Any]) -> None:
     _finish(store, case, reloaded, dict.fromkeys(case["sets"]["indices"], value))
 
 
+@CHECKS.on("delete_bug_test", "empty AMT")
 def _empty(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
     amt = _new(store, case)
@@ -175,31 +185,9 @@ def _empty(case: dict[str, Any]) -> None:
     _finish(store, case, amt, {})
 
 
-_HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {
-    "basic": _explicit_sets,
-    "legacy_amtv0_basic_get_set": _explicit_sets,
-    "expand": _explicit_sets,
-    "out_of_range": _out_of_range,
-    "out of range": _out_of_range,
-    "bulk_insert": _rule_sets,
-    "insert a bunch": _rule_sets,
-    "for_each_mutate": _for_each_mutate,
-    "for each mutate": _for_each_mutate,
-    "for_each": _rule_sets,
-    "for each": _rule_sets,
-    "delete_first_entry": _delete_first_entry,
-    "delete first entry": _delete_first_entry,
-    "delete_reduce_height": _delete_reduce_height,
-    "delete reduce height": _delete_reduce_height,
-    "delete_bug_test": _empty,
-    "empty AMT": _empty,
-    "delete": _delete,
-}
-
-
 @pytest.mark.parametrize("case", cases("ref/amt.json"))
 def test_root_cid_case(case: dict[str, Any]) -> None:
-    handler_for(_HANDLERS, case["name"], "AMT")(case)
+    CHECKS.run(case)
 
 
 def _bad_bitfield(store: MemoryBlockstore) -> CID:

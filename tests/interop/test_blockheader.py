@@ -2,7 +2,6 @@
 message CIDs and JSON)."""
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,7 +19,9 @@ from chain.types.block import BlockHeader, BlockMsg, PoStProof
 from chain.types.election import ElectionProof, Ticket
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSetKey
-from tests.vectors import cases
+from tests.vectors import CaseChecks, cases
+
+CHECKS = CaseChecks("blockheader")
 
 # Lotus field names -> BlockHeader attributes, in the order filpy declares (and encodes) them.
 _HEADER_FIELDS = {
@@ -43,6 +44,7 @@ _HEADER_FIELDS = {
 }
 
 
+@CHECKS.on("TestInteropBH signing bytes")
 def _interop_header(case: dict[str, Any]) -> None:
     f = case["fields"]
     miner = Address.new_secp256k1(b"address0")
@@ -94,6 +96,7 @@ def _interop_header(case: dict[str, Any]) -> None:
         BlockHeader.from_bytes(full)
 
 
+@CHECKS.on("TipSetKey CIDs")
 def _tipset_keys(case: dict[str, Any]) -> None:
     named = {}
     for name, text in case["inputs"].items():
@@ -117,6 +120,7 @@ def _tipset_keys(case: dict[str, Any]) -> None:
     assert TipSetKey((c1,)).to_json() == [{"/": str(c1)}]
 
 
+@CHECKS.on("BlockMsg decode")
 def _block_msg(case: dict[str, Any]) -> None:
     for item in case["cases"]:
         data = bytes.fromhex(item["hex"])
@@ -130,6 +134,7 @@ def _block_msg(case: dict[str, Any]) -> None:
             assert decoded.to_bytes() == data
 
 
+@CHECKS.on("Message / SignedMessage CID")
 def _message_cids(case: dict[str, Any]) -> None:
     m = case["message"]
     message = Message(
@@ -155,6 +160,7 @@ def _message_cids(case: dict[str, Any]) -> None:
     assert signed_json["Signature"] == {"Type": 0, "Data": None}
 
 
+@CHECKS.on("State tree v0 root")
 def _state_tree_v0(case: dict[str, Any]) -> None:
     # The actors-v0 state tree: a bare HAMT root (legacy pointer layout, bitwidth 5, sha256) mapping
     # address bytes to Actor [Code, Head, Nonce, Balance]. Lotus's test inserts 50 actors.
@@ -173,15 +179,6 @@ def _state_tree_v0(case: dict[str, Any]) -> None:
         Hamt.load(store, root, bitwidth=5)  # today's layout refuses the old pointers
 
 
-_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
-    "TestInteropBH signing bytes": _interop_header,
-    "TipSetKey CIDs": _tipset_keys,
-    "BlockMsg decode": _block_msg,
-    "Message / SignedMessage CID": _message_cids,
-    "State tree v0 root": _state_tree_v0,
-}
-
-
 @pytest.mark.parametrize("case", cases("ref/blockheader.json"))
 def test_blockheader_case(case: dict[str, Any]) -> None:
-    _CHECKS[case["name"]](case)
+    CHECKS.run(case)

@@ -15,7 +15,9 @@ from chain.consensus.expected import (
     election_lambda,
     expneg,
 )
-from tests.vectors import cases, require
+from tests.vectors import CaseChecks, cases, require
+
+CHECKS = CaseChecks("election", key="kind")
 
 
 def test_constants() -> None:
@@ -29,6 +31,7 @@ def test_constants() -> None:
     assert [int(c) << shift for c in constants["exp_deno_coefs_high_to_low"]] == list(EXP_DENO_COEFS)
 
 
+@CHECKS.on("lambda")
 def _lambda(case: dict[str, Any]) -> None:
     lam = election_lambda(int(case["power"]), int(case["total_power"]))
     if "expected_lambda_q256" in case:
@@ -36,6 +39,7 @@ def _lambda(case: dict[str, Any]) -> None:
     assert lam / (1 << PRECISION) == pytest.approx(case["expected_lambda_float"], rel=1e-12)
 
 
+@CHECKS.on("poisson_icdf")
 def _poisson(case: dict[str, Any]) -> None:
     lam = int(case["lambda_q256"])
     assert lam == case["lambda_base"] << (PRECISION - case["lambda_shift"])
@@ -46,6 +50,7 @@ def _poisson(case: dict[str, Any]) -> None:
     assert [poisson.next() for _ in expected] == expected
 
 
+@CHECKS.on("expneg_table")
 def _expneg_table(case: dict[str, Any]) -> None:
     rows = case["rows_x_y"]
     assert len(rows) == case["count"] == 256
@@ -55,6 +60,7 @@ def _expneg_table(case: dict[str, Any]) -> None:
         assert expneg(int(x)) == int(y), f"row {i}"
 
 
+@CHECKS.on("win_count_statistical_property")
 def _win_count_mean(case: dict[str, Any]) -> None:
     assert "power=20, totalPower=100" in case["inputs"]
     samples = 1_000_000
@@ -65,14 +71,6 @@ def _win_count_mean(case: dict[str, Any]) -> None:
     assert 0.99 <= total / samples <= 1.01
 
 
-_CHECKS = {
-    "lambda": _lambda,
-    "poisson_icdf": _poisson,
-    "expneg_table": _expneg_table,
-    "win_count_statistical_property": _win_count_mean,
-}
-
-
 @pytest.mark.parametrize("case", cases("ref/election.json"))
 def test_election_case(case: dict[str, Any]) -> None:
-    _CHECKS[case["kind"]](case)
+    CHECKS.run(case)

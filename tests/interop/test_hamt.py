@@ -11,7 +11,9 @@ from chain.encoding.errors import DecodeError
 from chain.encoding.varint import encode_uvarint
 from chain.state.hamt import Hamt, HashBits, MaxDepthError, encode_bitfield, identity_hash, sha256_hash
 from chain.store.blockstore import Blockstore, MemoryBlockstore
-from tests.vectors import cases, handler_for, nested_cases
+from tests.vectors import CaseChecks, cases, nested_cases
+
+CHECKS = CaseChecks("HAMT", by_prefix=True)
 
 
 class CountingStore(MemoryBlockstore):
@@ -72,6 +74,7 @@ def _check_contents(store: MemoryBlockstore, root: CID, case: dict[str, Any], wa
     assert reloaded.flush() == root
 
 
+@CHECKS.on("canonical_structure")
 def _canonical_structure(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
     hamt, entries = _filled(store, case)
@@ -88,6 +91,7 @@ def _canonical_structure(case: dict[str, Any]) -> None:
     _check_contents(store, root, case, dict(entries))
 
 
+@CHECKS.on("set_if_absent")
 def _set_if_absent(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
     hamt = _new(store, case)
@@ -101,6 +105,7 @@ def _set_if_absent(case: dict[str, Any]) -> None:
     _check_contents(store, root, case, {key: value})
 
 
+@CHECKS.on("set_with_no_effect_does_not_put")
 def _set_with_no_effect(case: dict[str, Any]) -> None:
     store = CountingStore()
     hamt, _ = _filled(store, case)
@@ -116,6 +121,7 @@ def _set_with_no_effect(case: dict[str, Any]) -> None:
     assert store.writes == writes  # the repeated set changed nothing, so nothing is written
 
 
+@CHECKS.on("delete_case", "delete")
 def _delete(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
     hamt, entries = _filled(store, case)
@@ -130,6 +136,7 @@ def _delete(case: dict[str, Any]) -> None:
     _check_contents(store, after_delete, case, dict(entries[1:]))
 
 
+@CHECKS.on("reload_empty")
 def _reload_empty(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
     root = _new(store, case).flush()
@@ -144,6 +151,7 @@ def _decimal(i: int) -> bytes:
     return str(i).encode()
 
 
+@CHECKS.on("set_delete_many")
 def _set_delete_many(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
     hamt = _new(store, case)
@@ -164,6 +172,7 @@ def _set_delete_many(case: dict[str, Any]) -> None:
     assert hamt.is_empty()
 
 
+@CHECKS.on("for_each")
 def _for_each(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
     hamt = _new(store, case)
@@ -191,6 +200,7 @@ def _for_each(case: dict[str, Any]) -> None:
     _check_contents(store, modified_cid, case, want)
 
 
+@CHECKS.on("clean_child_ordering")
 def _clean_child_ordering(case: dict[str, Any]) -> None:
     store = MemoryBlockstore()
     hamt = _new(store, case)
@@ -205,22 +215,9 @@ def _clean_child_ordering(case: dict[str, Any]) -> None:
     _check_contents(store, after_delete, case, want)
 
 
-_HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {
-    "canonical_structure": _canonical_structure,
-    "set_if_absent": _set_if_absent,
-    "set_with_no_effect_does_not_put": _set_with_no_effect,
-    "delete_case": _delete,
-    "delete": _delete,
-    "reload_empty": _reload_empty,
-    "set_delete_many": _set_delete_many,
-    "for_each": _for_each,
-    "clean_child_ordering": _clean_child_ordering,
-}
-
-
 @pytest.mark.parametrize("case", cases("ref/hamt.json"))
 def test_root_cid_case(case: dict[str, Any]) -> None:
-    handler_for(_HANDLERS, case["name"], "HAMT")(case)
+    CHECKS.run(case)
 
 
 @pytest.mark.parametrize("case", cases("ref/hamt.json", "hash_bits_cases"))

@@ -11,15 +11,8 @@ from chain.crypto.keys import KeyType, PrivateKey
 from chain.encoding import dagcbor
 from chain.encoding.errors import DecodeError
 from chain.types.address import Address
+from node.markets import paych_vouchers as vouchers
 from node.markets.paych_types import InsufficientFunds, VoucherInvalid, decode_voucher, encode_voucher
-from node.markets.paych_vouchers import (
-    best_by_lane,
-    check_voucher,
-    lanes_with_vouchers,
-    next_nonce,
-    total_redeemed,
-    total_redeemed_with,
-)
 
 PAYER = PrivateKey.derive(KeyType.SECP256K1, b"vouchers/payer")
 BLS_PAYER = PrivateKey.derive(KeyType.BLS, b"vouchers/bls-payer")
@@ -33,25 +26,25 @@ def voucher(lane: int, nonce: int, amount: int, key: PrivateKey = PAYER, **chang
 
 
 def check(sv: SignedVoucher, lanes: dict[int, LaneState] | None = None, balance: int = 100) -> None:
-    check_voucher(sv, signer=Address.of_key(PAYER), balance=balance, lanes=lanes or {}, height=50)
+    vouchers.check_voucher(sv, signer=Address.of_key(PAYER), balance=balance, lanes=lanes or {}, height=50)
 
 
 def test_stored_vouchers_apply_over_the_chains_lanes() -> None:
     on_chain = {0: LaneState(10, 3), 2: LaneState(5, 1)}
-    lanes = lanes_with_vouchers(on_chain, [voucher(0, 2, 8), voucher(0, 4, 12), voucher(1, 1, 7)])
+    lanes = vouchers.lanes_with_vouchers(on_chain, [voucher(0, 2, 8), voucher(0, 4, 12), voucher(1, 1, 7)])
     # lane 0: the stored nonce 2 is behind the chain's 3, the nonce 4 one is ahead; lane 1 is new
     assert lanes == {0: LaneState(12, 4), 1: LaneState(7, 1), 2: LaneState(5, 1)}
-    assert total_redeemed(lanes) == 24
-    assert total_redeemed_with(lanes, voucher(0, 5, 20)) == 32  # replaces lane 0's 12
-    assert total_redeemed_with(lanes, voucher(3, 1, 6)) == 30  # a new lane adds all of it
-    assert total_redeemed_with(lanes, voucher(0, 4, 99)) == 24  # not ahead on its lane: adds nothing
+    assert vouchers.total_redeemed(lanes) == 24
+    assert vouchers.total_redeemed_with(lanes, voucher(0, 5, 20)) == 32  # replaces lane 0's 12
+    assert vouchers.total_redeemed_with(lanes, voucher(3, 1, 6)) == 30  # a new lane adds all of it
+    assert vouchers.total_redeemed_with(lanes, voucher(0, 4, 99)) == 24  # not ahead on its lane: adds nothing
 
 
 def test_a_good_voucher_passes() -> None:
     check(voucher(0, 1, 100))
     check(voucher(0, 2, 60), {0: LaneState(50, 1), 1: LaneState(40, 1)})
     bls = voucher(0, 1, 5, key=BLS_PAYER)
-    check_voucher(bls, signer=Address.of_key(BLS_PAYER), balance=5, lanes={}, height=0)
+    vouchers.check_voucher(bls, signer=Address.of_key(BLS_PAYER), balance=5, lanes={}, height=0)
 
 
 @pytest.mark.parametrize(
@@ -99,8 +92,12 @@ def test_conditional_and_locked_vouchers_are_valid_until_they_expire() -> None:
 
 def test_nonces_and_best_vouchers_per_lane() -> None:
     stored = [voucher(0, 1, 5), voucher(0, 3, 9), voucher(2, 1, 4), voucher(2, 2, 3)]
-    assert next_nonce(stored, 0) == 4 and next_nonce(stored, 2) == 3 and next_nonce(stored, 7) == 1
-    best = best_by_lane(stored)
+    assert (
+        vouchers.next_nonce(stored, 0) == 4
+        and vouchers.next_nonce(stored, 2) == 3
+        and vouchers.next_nonce(stored, 7) == 1
+    )
+    best = vouchers.best_by_lane(stored)
     assert {lane: (sv.nonce, sv.amount) for lane, sv in best.items()} == {0: (3, 9), 2: (1, 4)}
 
 

@@ -10,19 +10,9 @@ from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.types.address import Address
 from node.config import Libp2pConfig
+from node.markets import retrieval_query
 from node.markets.piecestore import PieceStore, RetrievalAsk
 from node.markets.retrieval_client import Candidate, find_data
-from node.markets.retrieval_query import (
-    QUERY_PROTOCOL,
-    Query,
-    QueryError,
-    QueryItemStatus,
-    QueryParams,
-    QueryResponse,
-    QueryResponseStatus,
-    RetrievalQueryProvider,
-    query,
-)
 from node.markets.unixfs import import_to_car
 from node.p2p.host import Libp2pHost
 from node.p2p.identity import MemoryIdentity, load_or_create_identity
@@ -45,7 +35,7 @@ async def hosts(
     store = PieceStore.open(tmp_path / "pieces")
     store.add_car(tmp_path / "file.car", piece_cid=made.piece_cid)
     client, provider = new_host(), new_host()
-    RetrievalQueryProvider(
+    retrieval_query.RetrievalQueryProvider(
         store,
         payment_address=WORKER,
         ask=RetrievalAsk(price_per_byte=2, unseal_price=7, payment_interval=1000),
@@ -61,10 +51,10 @@ async def test_available_with_the_ask_s_terms(hosts: tuple[Libp2pHost, Libp2pHos
     client, provider, store = hosts
     piece = store.pieces()[0]
     for asked in (None, piece.piece_cid):
-        answer = await query(client, provider.peer_id, piece.roots[0], asked)
-        assert answer == QueryResponse(
-            status=QueryResponseStatus.Available,
-            piece_cid_found=QueryItemStatus.Available,
+        answer = await retrieval_query.query(client, provider.peer_id, piece.roots[0], asked)
+        assert answer == retrieval_query.QueryResponse(
+            status=retrieval_query.QueryResponseStatus.Available,
+            piece_cid_found=retrieval_query.QueryItemStatus.Available,
             size=piece.unpadded_size,
             payment_address=WORKER,
             min_price_per_byte=2,
@@ -79,11 +69,17 @@ async def test_unavailable_says_why(hosts: tuple[Libp2pHost, Libp2pHost, PieceSt
     client, provider, store = hosts
     root = store.pieces()[0].roots[0]
     unknown = CID.hash_of(dagcbor.encode("nothing"))
-    answer = await query(client, provider.peer_id, unknown)
-    assert answer.status == QueryResponseStatus.Unavailable and "not in any piece" in answer.message
+    answer = await retrieval_query.query(client, provider.peer_id, unknown)
+    assert (
+        answer.status == retrieval_query.QueryResponseStatus.Unavailable
+        and "not in any piece" in answer.message
+    )
     other_piece = CID.parse("baga6ea4seaqao7s73y24kcutaosvacpdjgfe5pw76ooefnyqw4ynr3d2y6x2mpq")
-    answer = await query(client, provider.peer_id, root, other_piece)
-    assert answer.piece_cid_found == QueryItemStatus.Unavailable and str(other_piece) in answer.message
+    answer = await retrieval_query.query(client, provider.peer_id, root, other_piece)
+    assert (
+        answer.piece_cid_found == retrieval_query.QueryItemStatus.Unavailable
+        and str(other_piece) in answer.message
+    )
 
 
 async def test_the_wire_form_is_go_fil_markets_map_encoding(
@@ -91,8 +87,11 @@ async def test_the_wire_form_is_go_fil_markets_map_encoding(
 ) -> None:
     client, provider, store = hosts
     root = store.pieces()[0].roots[0]
-    assert dagcbor.decode(Query(root).to_bytes()) == {"PayloadCID": root, "QueryParams": {"PieceCID": None}}
-    stream = await client.open_stream(provider.peer_id, QUERY_PROTOCOL, timeout=10)
+    assert dagcbor.decode(retrieval_query.Query(root).to_bytes()) == {
+        "PayloadCID": root,
+        "QueryParams": {"PieceCID": None},
+    }
+    stream = await client.open_stream(provider.peer_id, retrieval_query.QUERY_PROTOCOL, timeout=10)
     await write_cbor(
         stream, dagcbor.encode({"PayloadCID": root, "QueryParams": {"PieceCID": None}}), timeout=10
     )
@@ -116,7 +115,7 @@ async def test_the_wire_form_is_go_fil_markets_map_encoding(
 
 async def test_a_malformed_query_gets_no_answer(hosts: tuple[Libp2pHost, Libp2pHost, PieceStore]) -> None:
     client, provider, _ = hosts
-    stream = await client.open_stream(provider.peer_id, QUERY_PROTOCOL, timeout=10)
+    stream = await client.open_stream(provider.peer_id, retrieval_query.QUERY_PROTOCOL, timeout=10)
     await write_cbor(stream, dagcbor.encode({"PayloadCID": "not a cid", "QueryParams": {}}), timeout=10)
     with pytest.raises(Exception):  # noqa: B017 - a reset or an empty read, whichever comes first
         await read_cbor(stream, max_bytes=1 << 16, timeout=5)
@@ -139,6 +138,6 @@ async def test_find_data_makes_lotus_offers(hosts: tuple[Libp2pHost, Libp2pHost,
     assert good.to_json()["MinerPeer"] == {"Address": "t01000", "ID": provider.id(), "PieceCID": None}
     assert good.to_json()["PricePerByte"] == "2"
     assert bad.err and bad.miner == Address.new_id(2000)
-    with pytest.raises(QueryError):
-        await query(client, stranger.peer_id, piece.roots[0], timeout=2)
-    assert QueryParams().piece_cid is None
+    with pytest.raises(retrieval_query.QueryError):
+        await retrieval_query.query(client, stranger.peer_id, piece.roots[0], timeout=2)
+    assert retrieval_query.QueryParams().piece_cid is None

@@ -17,17 +17,7 @@ from chain.types.address import Address
 from chain.types.bitfield import BitField
 from chain.types.message import Message, sign_message
 from chain.vm.syscalls import sealed_cid
-from node.mining.wdpost_proofs import (
-    MESSAGE_OVERHEAD,
-    DeadlineProofs,
-    PartitionTask,
-    PreparedPoSt,
-    max_partitions_per_message,
-    partitions_to_prove,
-    post_entropy,
-    prove_deadline,
-    window_post_size,
-)
+from node.mining import wdpost_proofs
 from node.preseal import write_presealed
 from node.sealing.sectors import SectorStore
 from proofs import post, seal
@@ -67,20 +57,20 @@ def test_what_a_partition_must_prove() -> None:
         partition([8, 9], terminated=[8, 9]),  # all terminated
         partition([10]),
     ]
-    tasks = partitions_to_prove(partitions, posted=BitField.from_bits([2]))
+    tasks = wdpost_proofs.partitions_to_prove(partitions, posted=BitField.from_bits([2]))
     assert tasks == (
-        PartitionTask(0, BitField.from_bits([0, 2])),
-        PartitionTask(4, BitField.from_bits([10])),
+        wdpost_proofs.PartitionTask(0, BitField.from_bits([0, 2])),
+        wdpost_proofs.PartitionTask(4, BitField.from_bits([10])),
     )
 
 
 def test_the_actors_partition_limit() -> None:
-    assert max_partitions_per_message(DEVNET, 2) == min(25_000 // 2, 3000)
-    assert max_partitions_per_message(DEVNET, 2349) == 10
+    assert wdpost_proofs.max_partitions_per_message(DEVNET, 2) == min(25_000 // 2, 3000)
+    assert wdpost_proofs.max_partitions_per_message(DEVNET, 2349) == 10
 
 
 def test_the_entropy_is_the_miners_id_address_as_cbor() -> None:
-    assert post_entropy(MINER) == b"\x43\x00\xe8\x07"
+    assert wdpost_proofs.post_entropy(MINER) == b"\x43\x00\xe8\x07"
 
 
 @pytest.fixture
@@ -116,10 +106,13 @@ def chain_infos(store: SectorStore) -> dict[int, SectorOnChainInfo]:
     }
 
 
-TASKS: Final = (PartitionTask(0, BitField.from_bits([0, 1])), PartitionTask(3, BitField.from_bits([2, 3])))
+TASKS: Final = (
+    wdpost_proofs.PartitionTask(0, BitField.from_bits([0, 1])),
+    wdpost_proofs.PartitionTask(3, BitField.from_bits([2, 3])),
+)
 
 
-def check(store: SectorStore, prepared: PreparedPoSt, sectors: tuple[int, ...]) -> None:
+def check(store: SectorStore, prepared: wdpost_proofs.PreparedPoSt, sectors: tuple[int, ...]) -> None:
     public = [post.PublicSector(n, store.get(MINER, n).comm_r) for n in sectors]
     assert post.verify_window_post(POST_PROOF, RANDOMNESS, public, prepared.proof.proof_bytes)
 
@@ -127,14 +120,14 @@ def check(store: SectorStore, prepared: PreparedPoSt, sectors: tuple[int, ...]) 
 def prove(
     store: SectorStore,
     *,
-    tasks: Sequence[PartitionTask] = TASKS,
+    tasks: Sequence[wdpost_proofs.PartitionTask] = TASKS,
     deadline: int = 5,
     infos: dict[int, SectorOnChainInfo] | None = None,
     per_message: int = 10,
     max_message_size: int = 65536,
-) -> DeadlineProofs:
+) -> wdpost_proofs.DeadlineProofs:
     """prove_deadline for MINER's sectors in store (their chain infos unless infos is given)."""
-    return prove_deadline(
+    return wdpost_proofs.prove_deadline(
         store,
         MINER,
         deadline,
@@ -151,7 +144,7 @@ def test_one_message_when_it_fits(store: SectorStore) -> None:
     proofs = prove(store)
     (only,) = proofs.posts
     assert only.indices == (0, 3) and only.proven == (0, 1, 2, 3)
-    assert len(only.proof.proof_bytes) == window_post_size(POST_PROOF, 4)
+    assert len(only.proof.proof_bytes) == wdpost_proofs.window_post_size(POST_PROOF, 4)
     check(store, only, only.proven)
     # Made one proof partition at a time, it is the proof of all four sectors at once.
     whole = post.generate_window_post(
@@ -163,7 +156,7 @@ def test_one_message_when_it_fits(store: SectorStore) -> None:
 
 def test_partitions_are_split_by_message_size_and_by_count(store: SectorStore) -> None:
     one_partition = len(encode_params(prove(store, tasks=TASKS[:1]).posts[0].params(56, bytes(32))))
-    by_size = prove(store, max_message_size=one_partition + MESSAGE_OVERHEAD + 100)
+    by_size = prove(store, max_message_size=one_partition + wdpost_proofs.MESSAGE_OVERHEAD + 100)
     by_count = prove(store, per_message=1)
     for proofs in (by_size, by_count):
         assert [p.indices for p in proofs.posts] == [(0,), (3,)]
@@ -208,7 +201,7 @@ def test_a_full_message_stays_under_the_message_size_limit(
     for number in range(30):
         sealed = seal.seal(5, bytes(2048), make_prover_id(1000), number, bytes(32))
         store.add_sealed(sealed, MINER)
-    tasks = [PartitionTask(i, BitField.from_bits([2 * i, 2 * i + 1])) for i in range(15)]
+    tasks = [wdpost_proofs.PartitionTask(i, BitField.from_bits([2 * i, 2 * i + 1])) for i in range(15)]
     proofs = prove(store, tasks=tasks, deadline=0, per_message=3000, max_message_size=limit)
     assert [len(p.partitions) for p in proofs.posts] == batches
     worker = PrivateKey.derive(KeyType.BLS, b"worker")

@@ -1,28 +1,15 @@
 """The message pool's entry rules, each accepted and refused (with Lotus's words), over a real state."""
 
 import re
+from dataclasses import replace
 
 import pytest
 
 from actors import builtin
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.crypto.signature import Signature, SigType
+from chain.mpool import errors
 from chain.mpool.config import MpoolConfig, min_replacement_premium
-from chain.mpool.errors import (
-    BaseFeeLowerBound,
-    DuplicateMessage,
-    GasFeeCapTooLow,
-    InvalidMessage,
-    InvalidSignature,
-    MessageTooBig,
-    MpoolError,
-    NonceGap,
-    NonceTooLow,
-    NotEnoughFunds,
-    ReplaceByFeeTooLow,
-    SenderInvalid,
-    TooManyPending,
-)
 from chain.mpool.msgset import required_funds
 from chain.state.tree import Actor
 from chain.store.blockstore import put_cbor
@@ -35,7 +22,7 @@ from tests.mpool.harness import FEE_CAP, GAS_LIMIT, Harness, make_harness
 
 
 def refused(
-    h: Harness, signed: SignedMessage, kind: type[MpoolError], text: str, *, local: bool = False
+    h: Harness, signed: SignedMessage, kind: type[errors.MpoolError], text: str, *, local: bool = False
 ) -> None:
     """add(signed) raises kind with text in its message, and the pool is exactly as before."""
     before = h.pool.pending()[0]
@@ -75,7 +62,9 @@ def test_size_limit() -> None:
     gas = 3_000_000_000  # storing a message near the limit costs over a billion gas
     big = h.message(0, nonce=0, params=b"\x00" * limit, gas_limit=gas)
     size = len(big.to_bytes())
-    refused(h, big, MessageTooBig, f"mpool message too large ({size}B, limit {limit}B): message too big")
+    refused(
+        h, big, errors.MessageTooBig, f"mpool message too large ({size}B, limit {limit}B): message too big"
+    )
     fits = h.message(0, nonce=0, params=b"\x00" * (limit - 300), gas_limit=gas)
     assert len(fits.to_bytes()) <= limit
     h.pool.add(fits)
@@ -87,13 +76,13 @@ def test_syntax_rules() -> None:
     refused(
         h,
         over,
-        InvalidMessage,
+        errors.InvalidMessage,
         "message not valid for block inclusion: 'GasFeeCap' is less than 'GasPremium'",
     )
     zero_gas = h.message(0, nonce=0, gas_limit=0)
-    refused(h, zero_gas, InvalidMessage, "'GasLimit' 0 must be positive")
+    refused(h, zero_gas, errors.InvalidMessage, "'GasLimit' 0 must be positive")
     too_much = h.message(0, nonce=0, value=2_000_000_001 * FIL)
-    refused(h, too_much, InvalidMessage, "'Value' cannot be greater than the total Filecoin supply")
+    refused(h, too_much, errors.InvalidMessage, "'Value' cannot be greater than the total Filecoin supply")
 
 
 def test_gas_limit_must_cover_the_on_chain_cost() -> None:
@@ -104,7 +93,7 @@ def test_gas_limit_must_cover_the_on_chain_cost() -> None:
     refused(
         h,
         short,
-        InvalidMessage,
+        errors.InvalidMessage,
         f"message will not be included in a block: 'GasLimit' {cost - 1} is less than the cost of storing "
         f"the message on chain {cost}",
     )
@@ -114,7 +103,7 @@ def test_gas_limit_must_cover_the_on_chain_cost() -> None:
 def test_fee_cap_must_reach_the_minimum_base_fee() -> None:
     h = make_harness()
     low = h.message(0, nonce=0, fee_cap=99, premium=0)
-    refused(h, low, GasFeeCapTooLow, "gas fee cap too low (GasFeeCap: 99, minimum base fee: 100)")
+    refused(h, low, errors.GasFeeCapTooLow, "gas fee cap too low (GasFeeCap: 99, minimum base fee: 100)")
     h.pool.add(h.message(0, nonce=0, fee_cap=100, premium=0))
 
 
@@ -124,7 +113,7 @@ def test_fee_cap_far_under_the_base_fee_is_refused_from_the_network_and_kept_loc
     refused(
         h,
         cheap,
-        BaseFeeLowerBound,
+        errors.BaseFeeLowerBound,
         "GasFeeCap doesn't meet base fee lower bound for inclusion in the next 20 blocks "
         "(GasFeeCap: 999999, baseFeeLowerBound: 1000000): validation failure",
     )
@@ -137,32 +126,18 @@ def test_signatures_are_checked_against_the_key_of_the_sender() -> None:
     h = make_harness()
     msg = h.message(0, nonce=0).message
     forged = sign_message(msg, h.world.keys[1])
-    refused(h, forged, InvalidSignature, "signature verification failed:")
+    refused(h, forged, errors.InvalidSignature, "signature verification failed:")
     garbage = SignedMessage(msg, Signature(SigType.SECP256K1, bytes(65)))
-    refused(h, garbage, InvalidSignature, "signature verification failed:")
+    refused(h, garbage, errors.InvalidSignature, "signature verification failed:")
     wrong_kind = SignedMessage(msg, PrivateKey.derive(KeyType.BLS, b"x").sign(msg.signing_bytes()))
-    refused(h, wrong_kind, InvalidSignature, "signature verification failed:")
+    refused(h, wrong_kind, errors.InvalidSignature, "signature verification failed:")
     # An ID sender signs with its account's key.
-    by_id = sign_message(Message(**{**_fields(msg), "from_": h.world.ids[0]}), h.world.keys[0])
+    by_id = sign_message(replace(msg, from_=h.world.ids[0]), h.world.keys[0])
     h.pool.add(by_id)
     assert h.pool.pending_for(h.world.addresses[0]) == [by_id]
     # An ID address with no account behind it cannot be resolved, so nothing can verify its signature.
-    nobody = sign_message(Message(**{**_fields(msg), "from_": Address.new_id(9999)}), h.world.keys[0])
-    refused(h, nobody, SenderInvalid, "failed to resolve f09999 to a key address".replace("f0", "t0"))
-
-
-def _fields(msg: Message) -> dict[str, object]:
-    return {
-        "to": msg.to,
-        "from_": msg.from_,
-        "nonce": msg.nonce,
-        "value": msg.value,
-        "gas_limit": msg.gas_limit,
-        "gas_fee_cap": msg.gas_fee_cap,
-        "gas_premium": msg.gas_premium,
-        "method": msg.method,
-        "params": msg.params,
-    }
+    nobody = sign_message(replace(msg, from_=Address.new_id(9999)), h.world.keys[0])
+    refused(h, nobody, errors.SenderInvalid, "failed to resolve f09999 to a key address".replace("f0", "t0"))
 
 
 def test_the_sender_must_exist_and_be_an_account() -> None:
@@ -179,7 +154,7 @@ def test_the_sender_must_exist_and_be_an_account() -> None:
         method=0,
     )
     unknown = sign_message(msg, stranger)
-    refused(h, unknown, SenderInvalid, f"failed to get sender actor: actor {msg.from_} not found")
+    refused(h, unknown, errors.SenderInvalid, f"failed to get sender actor: actor {msg.from_} not found")
     # A key address whose actor is not an account (here a test actor) may not send.
     key = PrivateKey.derive(KeyType.SECP256K1, b"a probe with a key")
     address = Address.of_key(key)
@@ -187,8 +162,8 @@ def test_the_sender_must_exist_and_be_an_account() -> None:
     id_address = tree.register_new_address(address)
     tree.set_actor(id_address, Actor(PROBE_CODE, put_cbor(tree.store, ProbeState(0).to_cbor()), 0, FIL))
     h.state.after[h.genesis.key] = tree.flush()
-    not_account = sign_message(Message(**{**_fields(msg), "from_": address}), key)
-    refused(h, not_account, SenderInvalid, f"sender actor {address} is not a valid top-level sender")
+    not_account = sign_message(replace(msg, from_=address), key)
+    refused(h, not_account, errors.SenderInvalid, f"sender actor {address} is not a valid top-level sender")
     assert builtin.ACCOUNT_ACTOR_CODE != PROBE_CODE
 
 
@@ -199,7 +174,7 @@ def test_nonce_below_the_state_nonce_is_refused() -> None:
     refused(
         h,
         h.message(0, nonce=0, value=1),
-        NonceTooLow,
+        errors.NonceTooLow,
         "minimum expected nonce is 1, got 0: message nonce too low",
     )
     h.pool.add(h.message(0, nonce=1))
@@ -212,7 +187,7 @@ def test_nonce_gap_at_most_four() -> None:
     refused(
         h,
         h.message(0, nonce=5),
-        NonceGap,
+        errors.NonceGap,
         "message nonce has too big a gap from expected nonce (Nonce: 5, nextNonce: 0): unfulfilled nonce gap",
     )
     for nonce in range(4):
@@ -223,7 +198,7 @@ def test_nonce_gap_at_most_four() -> None:
     refused(
         h,
         h.message(0, nonce=9, premium=1_000),
-        NonceGap,
+        errors.NonceGap,
         "rejecting replace by fee because of nonce gap (Nonce: 9, nextNonce: 5): unfulfilled nonce gap",
     )
 
@@ -238,7 +213,7 @@ def test_at_most_1000_pending_per_sender() -> None:
     refused(
         h,
         h.message(0, nonce=limit),
-        TooManyPending,
+        errors.TooManyPending,
         f"too many pending messages for actor {sender} (limit 1000)",
     )
     # A replacement does not grow the set, so it is still allowed; other senders are unaffected.
@@ -256,14 +231,14 @@ def test_replace_by_fee_needs_125_percent_of_the_premium() -> None:
     refused(
         h,
         h.message(0, nonce=0, premium=124),
-        ReplaceByFeeTooLow,
+        errors.ReplaceByFeeTooLow,
         f"message from {sender} with nonce 0 already in mpool, increase GasPremium to 125 from 124 "
         "to trigger replace by fee: replace by fee has too low GasPremium",
     )
     refused(
         h,
         original,
-        DuplicateMessage,
+        errors.DuplicateMessage,
         f"message from {sender} with nonce 0 already in mpool: message with nonce already exists",
     )
     better = h.message(0, nonce=0, premium=125)
@@ -282,7 +257,7 @@ def test_balance_covers_all_pending_messages_of_the_sender() -> None:
     refused(
         h,
         h.message(0, nonce=0, value=10 * FIL),
-        NotEnoughFunds,
+        errors.NotEnoughFunds,
         f"not enough funds (required: {format_fil(10 * FIL + cost)}, balance: 10 FIL): "
         "not enough funds to execute transaction",
     )
@@ -291,7 +266,7 @@ def test_balance_covers_all_pending_messages_of_the_sender() -> None:
     refused(
         h,
         second,
-        NotEnoughFunds,
+        errors.NotEnoughFunds,
         f"not enough funds including pending messages (required: {format_fil(10 * FIL + 2 * cost)}, "
         "balance: 10 FIL): not enough funds to execute transaction",
     )
@@ -306,6 +281,6 @@ def test_refusals_from_a_deeper_check_leave_no_trace() -> None:
     h.pool.add(h.message(0, nonce=0))
     # A message that passes the stateless checks and fails a later one must not have been stored as
     # pending, nor counted towards the nonce or the balance.
-    refused(h, h.message(0, nonce=6), NonceGap, "unfulfilled nonce gap")
-    refused(h, h.message(0, nonce=1, value=10_000 * FIL), NotEnoughFunds, "not enough funds")
+    refused(h, h.message(0, nonce=6), errors.NonceGap, "unfulfilled nonce gap")
+    refused(h, h.message(0, nonce=1, value=10_000 * FIL), errors.NotEnoughFunds, "not enough funds")
     assert h.pool.pending_for(h.world.addresses[0])[0].message.nonce == 0
