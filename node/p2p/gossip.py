@@ -107,6 +107,19 @@ TopicCheck = Callable[[bytes, PeerID, bool], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
+class GossipHooks:
+    """What the gossip service calls into the rest of the node with; a hook left None is skipped."""
+
+    block_sink: BlockSink | None = None
+    message_sink: MessageSink | None = None
+    block_check: BlockCheck | None = None
+    key_resolver: KeyResolver | None = None
+
+
+NO_HOOKS: Final = GossipHooks()
+
+
+@dataclass(frozen=True, slots=True)
 class GossipTopic:
     """A topic beyond blocks and messages that this network relays (the drand beacon's): allowed,
     subscribed, scored with its own parameters, and validated by `check` before anything is forwarded.
@@ -231,10 +244,7 @@ class GossipService:
         config: GossipConfig,
         policy: Policy,
         *,
-        block_sink: BlockSink | None = None,
-        message_sink: MessageSink | None = None,
-        block_check: BlockCheck | None = None,
-        key_resolver: KeyResolver | None = None,
+        hooks: GossipHooks = NO_HOOKS,
         bootstrap_peers: Iterable[AddrInfo] = (),
         topics: Sequence[GossipTopic] = (),
     ) -> None:
@@ -243,10 +253,11 @@ class GossipService:
         self.policy = policy
         self.blocks_topic = block_topic(config.network_name)
         self.messages_topic = message_topic(config.network_name)
-        self.block_sink = block_sink
-        self.message_sink = message_sink
-        self.block_check = block_check
-        self.key_resolver = key_resolver
+        # Kept as attributes that may be set after construction (the syncer sets them, see service.py).
+        self.block_sink = hooks.block_sink
+        self.message_sink = hooks.message_sink
+        self.block_check = hooks.block_check
+        self.key_resolver = hooks.key_resolver
         favoured = {info.peer_id() for info in bootstrap_peers}
         # Bootstrap peers score high so that we never prune them (not on a bootstrapper: that would
         # close the bootstrappers into their own mesh).

@@ -2,7 +2,8 @@
 
 Pubsub learns of peers from connection events, so it runs before the host listens or dials; hello
 runs before the host too, so that no identified peer goes ungreeted. The sinks may be set after
-construction (the syncer needs `xchg` and is itself the block sink): `node.gossip.block_sink = ...`.
+construction (the syncer needs `xchg` and is itself the block sink): `node.gossip.block_sink = ...`;
+given at construction they come as one `GossipHooks`.
 Extra gossip topics (the drand beacon's, node/beacon) are given at construction: `topics=[...]`.
 """
 
@@ -16,15 +17,7 @@ from chain.params import Policy
 from node.config import Libp2pConfig
 from node.p2p.chainview import ChainView
 from node.p2p.chainxchg import ChainExchangeClient, ChainExchangeServer
-from node.p2p.gossip import (
-    BlockCheck,
-    BlockSink,
-    GossipConfig,
-    GossipService,
-    GossipTopic,
-    KeyResolver,
-    MessageSink,
-)
+from node.p2p.gossip import NO_HOOKS, GossipConfig, GossipHooks, GossipService, GossipTopic
 from node.p2p.hello import HelloService, HelloSink
 from node.p2p.host import DEFAULT_OPTIONS, HostOptions, Libp2pHost
 
@@ -43,10 +36,7 @@ class P2PNode:
         policy: Policy,
         *,
         gossip: GossipConfig | None = None,
-        block_sink: BlockSink | None = None,
-        message_sink: MessageSink | None = None,
-        block_check: BlockCheck | None = None,
-        key_resolver: KeyResolver | None = None,
+        hooks: GossipHooks = NO_HOOKS,
         on_hello: HelloSink | None = None,
         options: HostOptions = DEFAULT_OPTIONS,
         topics: Sequence[GossipTopic] = (),
@@ -56,10 +46,7 @@ class P2PNode:
             self.host,
             gossip or GossipConfig(policy.network_name),
             policy,
-            block_sink=block_sink,
-            message_sink=message_sink,
-            block_check=block_check,
-            key_resolver=key_resolver,
+            hooks=hooks,
             bootstrap_peers=self.host.bootstrap_peers,
             topics=topics,
         )

@@ -11,7 +11,7 @@ from chain.types.block import BlockMsg
 from chain.types.message import SignedMessage
 from node.config import Libp2pConfig
 from node.p2p.chainview import ChainView
-from node.p2p.gossip import BlockCheck, GossipTopic, KeyResolver
+from node.p2p.gossip import BlockCheck, GossipHooks, GossipTopic, KeyResolver
 from node.p2p.hello import HelloMessage
 from node.p2p.host import HostOptions
 from node.p2p.identity import MemoryIdentity, load_or_create_identity
@@ -56,10 +56,12 @@ def make_node(
         load_or_create_identity(MemoryIdentity()),
         chain,
         DEVNET,
-        block_sink=received.block,
-        message_sink=received.message,
-        block_check=block_check,
-        key_resolver=key_resolver,
+        hooks=GossipHooks(
+            block_sink=received.block,
+            message_sink=received.message,
+            block_check=block_check,
+            key_resolver=key_resolver,
+        ),
         on_hello=received.hello,
         options=HostOptions(reconnect_min_backoff=reconnect_min_backoff),
         topics=topics,
