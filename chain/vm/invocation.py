@@ -15,7 +15,7 @@ created) lives in one MessageContext; each method call gets its own Invocation (
 import hashlib
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, TypeVar
 
 import structlog
@@ -256,40 +256,19 @@ class ChargingStore:
         raise ActorError(ExitCode.ErrForbidden, "actors cannot delete blocks")
 
 
+@dataclass(slots=True, eq=False)
 class Invocation:
     """The Runtime of one method call (see chain/vm/runtime.py for what each method means)."""
 
-    __slots__ = (
-        "_store",
-        "caller",
-        "ctx",
-        "depth",
-        "method",
-        "receiver",
-        "receiver_code",
-        "validated",
-        "value_received",
-    )
-
-    def __init__(
-        self,
-        ctx: MessageContext,
-        caller: Address,
-        receiver: Address,
-        receiver_code: CID,
-        value: int,
-        method: int,
-        depth: int,
-    ) -> None:
-        self.ctx = ctx
-        self.caller = caller
-        self.receiver = receiver
-        self.receiver_code = receiver_code
-        self.value_received = value
-        self.method = method
-        self.depth = depth
-        self.validated = False
-        self._store: ChargingStore | None = None
+    ctx: MessageContext
+    caller: Address
+    receiver: Address
+    receiver_code: CID
+    value_received: int
+    method: int
+    depth: int
+    validated: bool = field(default=False, init=False)
+    _store: ChargingStore | None = field(default=None, init=False)
 
     # -- message context ----------------------------------------------------------------------------
     @property
