@@ -25,8 +25,11 @@ from chain.types.tipset import TipSet, TipSetKey
 from node.fullnode import FullNode
 from rpc.errors import RpcError, answer_errors
 from rpc.methods.chain_types import EXPORT_PIECE, ApiMessage, BlockMessages, ExportPiece, ObjStat
-from rpc.methods.query import DrawFn, block_of, reason, tipset_of
+from rpc.methods.query import DrawFn, block_of, read_or_answer, reason, tipset_of
 from rpc.registry import READ, method
+
+# A block or message the store lacks, or holds in a shape it cannot decode.
+_NOT_STORED = (BlockNotFound, DecodeError)
 
 # -- the head ----------------------------------------------------------------------------------------
 
@@ -64,10 +67,9 @@ async def chain_get_block(node: FullNode, block: CID) -> BlockHeader:
 @method("ChainGetTipSet", perm=READ)
 async def chain_get_tipset(node: FullNode, tsk: TipSetKey) -> TipSet:
     """The tipset of exactly these blocks (the empty key names none)."""
-    try:
-        return await node.run_sync(node.chain.load_tipset, tsk)
-    except (ChainStoreError, DecodeError) as exc:
-        raise RpcError(f"loading tipset {tsk}: {reason(exc)}") from None
+    return await read_or_answer(
+        node, f"loading tipset {tsk}", (ChainStoreError, DecodeError), node.chain.load_tipset, tsk
+    )
 
 
 async def _tipset_by_height(node: FullNode, height: int, tsk: TipSetKey, prev: bool) -> TipSet:
@@ -95,10 +97,14 @@ async def chain_get_tipset_after_height(node: FullNode, height: ChainEpoch, tsk:
 @method("ChainGetPath", perm=READ)
 async def chain_get_path(node: FullNode, from_: TipSetKey, to: TipSetKey) -> tuple[HeadChange, ...]:
     """The reverts, then the applies, that lead from one tipset to another."""
-    try:
-        path = await node.run_sync(node.chain.chain_path, from_, to)
-    except (ChainStoreError, DecodeError, NoCommonAncestor) as exc:
-        raise RpcError(f"getting the path from {from_} to {to}: {reason(exc)}") from None
+    path = await read_or_answer(
+        node,
+        f"getting the path from {from_} to {to}",
+        (ChainStoreError, DecodeError, NoCommonAncestor),
+        node.chain.chain_path,
+        from_,
+        to,
+    )
     return tuple(path)
 
 
@@ -106,10 +112,7 @@ async def chain_get_path(node: FullNode, from_: TipSetKey, to: TipSetKey) -> tup
 async def chain_tipset_weight(node: FullNode, tsk: TipSetKey) -> BigInt:
     """The weight of a tipset: what fork choice compares."""
     ts = await tipset_of(node, tsk)
-    try:
-        return await node.run_sync(_weight, node, ts)
-    except (BlockNotFound, DecodeError) as exc:
-        raise RpcError(f"weighing tipset {ts.key}: {reason(exc)}") from None
+    return await read_or_answer(node, f"weighing tipset {ts.key}", _NOT_STORED, _weight, node, ts)
 
 
 def _weight(node: FullNode, ts: TipSet) -> int:
@@ -124,30 +127,25 @@ def _weight(node: FullNode, ts: TipSet) -> int:
 async def chain_get_block_messages(node: FullNode, block: CID) -> BlockMessages:
     """A block's BLS and secp256k1 messages, and the CIDs of both."""
     header = await block_of(node, block)
-    try:
-        bls, secpk = await node.run_sync(node.chain.messages_for_block, header)
-    except (BlockNotFound, DecodeError) as exc:
-        raise RpcError(f"loading the messages of block {block}: {reason(exc)}") from None
+    bls, secpk = await read_or_answer(
+        node, f"loading the messages of block {block}", _NOT_STORED, node.chain.messages_for_block, header
+    )
     return BlockMessages.of(bls, secpk)
 
 
 @method("ChainGetMessage", perm=READ)
 async def chain_get_message(node: FullNode, cid: CID) -> Message:
     """A message by its CID (a signed message's CID gives its unsigned message)."""
-    try:
-        found = await node.run_sync(node.chain.get_message, cid)
-    except (BlockNotFound, DecodeError) as exc:
-        raise RpcError(f"loading message {cid}: {reason(exc)}") from None
+    found = await read_or_answer(node, f"loading message {cid}", _NOT_STORED, node.chain.get_message, cid)
     return found.message if isinstance(found, SignedMessage) else found
 
 
 async def _tipset_messages(node: FullNode, ts: TipSet) -> tuple[ApiMessage, ...]:
     if ts.height == 0:
         return ()
-    try:
-        messages = await node.run_sync(node.chain.messages_for_tipset, ts)
-    except (BlockNotFound, DecodeError) as exc:
-        raise RpcError(f"loading the messages of tipset {ts.key}: {reason(exc)}") from None
+    messages = await read_or_answer(
+        node, f"loading the messages of tipset {ts.key}", _NOT_STORED, node.chain.messages_for_tipset, ts
+    )
     return tuple(ApiMessage.of(m) for m in messages)
 
 
@@ -163,10 +161,13 @@ async def chain_get_parent_messages(node: FullNode, block: CID) -> tuple[ApiMess
     header = await block_of(node, block)
     if header.height == 0:
         return ()
-    try:
-        parent = await node.run_sync(node.chain.load_tipset, TipSetKey(header.parents))
-    except ChainStoreError as exc:
-        raise RpcError(f"loading the parents of block {block}: {reason(exc)}") from None
+    parent = await read_or_answer(
+        node,
+        f"loading the parents of block {block}",
+        (ChainStoreError,),
+        node.chain.load_tipset,
+        TipSetKey(header.parents),
+    )
     return await _tipset_messages(node, parent)
 
 
@@ -176,10 +177,13 @@ async def chain_get_parent_receipts(node: FullNode, block: CID) -> tuple[Message
     header = await block_of(node, block)
     if header.height == 0:
         return ()
-    try:
-        receipts = await node.run_sync(node.chain.read_receipts, header.parent_message_receipts)
-    except (BlockNotFound, DecodeError) as exc:
-        raise RpcError(f"loading the parent receipts of block {block}: {reason(exc)}") from None
+    receipts = await read_or_answer(
+        node,
+        f"loading the parent receipts of block {block}",
+        _NOT_STORED,
+        node.chain.read_receipts,
+        header.parent_message_receipts,
+    )
     return tuple(receipts)
 
 
@@ -214,10 +218,7 @@ def _stat(node: FullNode, obj: CID, base: CID | None) -> ObjStat:
 @method("ChainStatObj", perm=READ)
 async def chain_stat_obj(node: FullNode, obj: CID, base: CID | None) -> ObjStat:
     """The blocks and bytes of the DAG under obj, leaving out what is also under base (if given)."""
-    try:
-        return await node.run_sync(_stat, node, obj, base)
-    except (BlockNotFound, DecodeError) as exc:
-        raise RpcError(f"walking the DAG under {obj}: {reason(exc)}") from None
+    return await read_or_answer(node, f"walking the DAG under {obj}", _NOT_STORED, _stat, node, obj, base)
 
 
 # -- export ------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from node.sealing.types import JobSector, SealingJob, SectorStatus
 from proofs.registered import SEAL_PARAMS
 from rpc.errors import RpcError, answer_errors
 from rpc.jsontypes import JsonValue
-from rpc.methods.query import reason
+from rpc.methods.query import read_or_answer
 from rpc.registry import ADMIN, READ, WRITE, method
 
 NAMESPACE: Final = "Filpy"
@@ -43,6 +43,10 @@ class ServedMiner(LotusJson):
     sealing: bool
 
 
+# A miner the state does not know, or a state that cannot answer.
+_NO_MINER = (ActorNotFound, StateQueryError)
+
+
 def _name(node: FullNode, miner: Address) -> str:
     return miner.to_string(node.address_network)
 
@@ -50,10 +54,10 @@ def _name(node: FullNode, miner: Address) -> str:
 async def _id_address(node: FullNode, miner: Address) -> Address:
     if miner.protocol == Protocol.ID:
         return miner
-    try:
-        found: Address = await node.run_sync(node.state.lookup_id, miner, node.chain.head())
-    except (ActorNotFound, StateQueryError) as exc:
-        raise RpcError(f"miner {_name(node, miner)}: {reason(exc)}") from None
+    doing = f"miner {_name(node, miner)}"
+    found: Address = await read_or_answer(
+        node, doing, _NO_MINER, node.state.lookup_id, miner, node.chain.head()
+    )
     return found
 
 
@@ -111,10 +115,8 @@ async def miner_list(node: FullNode) -> tuple[ServedMiner, ...]:
     records = {r.id_address: r for r in await node.run_sync(node.miners.list)}
     for miner in node.sealing:
         if miner not in records:
-            try:
-                records[miner] = await node.run_sync(_record_from_chain, node, miner)
-            except (ActorNotFound, StateQueryError) as exc:
-                raise RpcError(f"miner {_name(node, miner)}: {reason(exc)}") from None
+            doing = f"miner {_name(node, miner)}"
+            records[miner] = await read_or_answer(node, doing, _NO_MINER, _record_from_chain, node, miner)
     return tuple(ServedMiner(records[m], m in node.sealing) for m in sorted(records, key=lambda m: m.id))
 
 

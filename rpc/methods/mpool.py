@@ -30,8 +30,11 @@ from node.wallet import WalletError
 from rpc.errors import RpcError
 from rpc.jsontypes import Float64
 from rpc.methods.mpool_types import MessageCheckStatus, MessageSendSpec
-from rpc.methods.query import pool_refusal, reason, tipset_of
+from rpc.methods.query import pool_refusal, read_or_answer, tipset_of
 from rpc.registry import READ, SIGN, WRITE, method
+
+# What walking the chain under a tipset may meet: a block missing or undecodable, a parent not loaded.
+_CHAIN_ERRORS = (BlockNotFound, ChainStoreError, DecodeError)
 
 ETH_ADDRESS_LENGTH: Final = 20
 # An Ethereum address that stands for an ID address (0xff, eleven zero bytes, then the ID).
@@ -171,20 +174,16 @@ async def mpool_pending(node: FullNode, tsk: TipSetKey) -> tuple[SignedMessage, 
     """The pending messages (sender by sender, in nonce order), as of a tipset (the head for an empty
     key)."""
     ts = await tipset_of(node, tsk)
-    try:
-        return tuple(await node.run_sync(_pending_at, node, ts))
-    except (BlockNotFound, ChainStoreError, DecodeError) as exc:
-        raise RpcError(f"reading the messages of tipset {ts.key}: {reason(exc)}") from None
+    doing = f"reading the messages of tipset {ts.key}"
+    return tuple(await read_or_answer(node, doing, _CHAIN_ERRORS, _pending_at, node, ts))
 
 
 @method("MpoolSelect", perm=READ)
 async def mpool_select(node: FullNode, tsk: TipSetKey, ticket_quality: Float64) -> tuple[SignedMessage, ...]:
     """The messages a block mined on a tipset would carry: by gas premium, within the block gas limit."""
     ts = await tipset_of(node, tsk)
-    try:
-        return tuple(await node.run_sync(node.mpool.select, ts, ticket_quality))
-    except (BlockNotFound, ChainStoreError, DecodeError) as exc:
-        raise RpcError(f"selecting messages on tipset {ts.key}: {reason(exc)}") from None
+    doing = f"selecting messages on tipset {ts.key}"
+    return tuple(await read_or_answer(node, doing, _CHAIN_ERRORS, node.mpool.select, ts, ticket_quality))
 
 
 @method("MpoolGetNonce", perm=READ)

@@ -47,12 +47,22 @@ async def tipset_of(node: FullNode, tsk: TipSetKey) -> TipSet:
     return await node.run_sync(load_tipset, node, tsk)
 
 
+async def read_or_answer(
+    node: FullNode, doing: str, errors: tuple[type[Exception], ...], fn: Callable[..., T], *args: object
+) -> T:
+    """`fn(*args)` in a worker thread; any of `errors` it raises answers the call (code 1) with
+    `doing: reason`, without the traceback."""
+    try:
+        return await node.run_sync(fn, *args)
+    except errors as exc:
+        raise RpcError(f"{doing}: {reason(exc)}") from None
+
+
 async def block_of(node: FullNode, cid: CID) -> BlockHeader:
     """The block header cid names; RpcError when there is none or the block is not a header."""
-    try:
-        return await node.run_sync(node.chain.get_block, cid)
-    except (BlockNotFound, DecodeError) as exc:
-        raise RpcError(f"loading block {cid}: {reason(exc)}") from None
+    return await read_or_answer(
+        node, f"loading block {cid}", (BlockNotFound, DecodeError), node.chain.get_block, cid
+    )
 
 
 def reason(exc: Exception) -> str:
