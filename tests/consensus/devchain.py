@@ -157,6 +157,14 @@ class DevChain:
     def head(self) -> TipSet:
         return self.chain.head()
 
+    def uncached_copy(self) -> MemoryBlockstore:
+        """The chain's blocks in a store without a cache of decoded blocks: what a remembered answer
+        must equal is computed from it."""
+        plain = MemoryBlockstore()
+        plain.block_cache = None
+        plain.put_many(self.store.items())
+        return plain
+
     @property
     def genesis_ts(self) -> TipSet:
         return TipSet((self.genesis.header,))

@@ -121,9 +121,7 @@ def test_a_remembered_weight_equals_the_computed_one() -> None:
     # and from a store without a cache, the same number.
     dc = DevChain.new()
     dc.advance(3)
-    plain = MemoryBlockstore()
-    plain.block_cache = None
-    plain.put_many(dc.store.items())
+    plain = dc.uncached_copy()
     cache = cache_of(dc.store)
     assert cache is not None
     ts = dc.head

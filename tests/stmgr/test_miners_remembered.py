@@ -17,7 +17,6 @@ from chain.stmgr.miners import (
     winning_post_candidates,
 )
 from chain.store.blockcache import cache_of
-from chain.store.blockstore import MemoryBlockstore
 from chain.types.address import Address
 from tests.consensus.devchain import ALICE, DevChain
 
@@ -26,9 +25,7 @@ def test_claim_power_and_sectors_are_remembered_per_state_root() -> None:
     dc = DevChain.new()
     dc.advance(3)
     root = dc.head.parent_state_root
-    plain = MemoryBlockstore()
-    plain.block_cache = None
-    plain.put_many(dc.store.items())
+    plain = dc.uncached_copy()
     cache = cache_of(dc.store)
     assert cache is not None
     randomness = bytes(range(32))
@@ -81,9 +78,7 @@ def test_winning_post_candidates_are_shared_by_states_with_the_same_deadlines() 
     # (different roots) share them, and they equal what a store without a cache computes.
     dc = DevChain.new()
     dc.advance(6)
-    plain = MemoryBlockstore()
-    plain.block_cache = None
-    plain.put_many(dc.store.items())
+    plain = dc.uncached_copy()
     cache = cache_of(dc.store)
     assert cache is not None
     roots = []

@@ -9,7 +9,6 @@ from actors.miner.state import MinerState
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.state.tree import StateTree
 from chain.stmgr.actors import ActorNotFound, StateQueryError
-from chain.store.blockstore import MemoryBlockstore
 from chain.types.address import Address
 from chain.types.bitfield import BitField
 from chain.types.message import TOTAL_FILECOIN
@@ -125,9 +124,7 @@ def test_market_and_supply(dc: DevChain) -> None:
 def test_circulating_supply_remembered_equals_computed(dc: DevChain) -> None:
     # The locked totals are remembered by the power and market states' CIDs (chain/vm/circulating.py):
     # every state of the chain gives what a store without a cache computes.
-    plain = MemoryBlockstore()
-    plain.block_cache = None
-    plain.put_many(dc.store.items())
+    plain = dc.uncached_copy()
     ts = dc.head
     while ts.height > 0:
         computed = circulating_supply(StateTree.load(plain, ts.parent_state_root))
