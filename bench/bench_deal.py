@@ -43,7 +43,6 @@ from node.markets.retrieval_client import retrieve_http
 from node.markets.retrieval_deals import retrieve_paid
 from node.markets.retrieval_payment import ClientPayments, DealProposal, RetrievalParams
 from node.markets.sealing_adapter import PipelineSealer
-from node.markets.storage_ask import set_ask
 from node.markets.storage_client import DealRequest
 from node.mining.create import LocalMiners, create_miner
 from node.mining.wdpost import WindowPoStScheduler
@@ -53,7 +52,7 @@ from node.sealing.pipeline import SealingPipeline
 from node.sealing.sectors import SectorStore
 from node.sealing.states import SectorState
 from tests.kit.miner import KitMiner
-from tests.markets.deal_net import ASK_PRICE, CLIENT, FIL, DealNet, deal_net
+from tests.markets.deal_net import CLIENT, FIL, DealNet, deal_net
 
 ROUNDS: Final = 3
 _MB: Final = 1e6
@@ -177,15 +176,7 @@ async def _new_8mib_miner(net: DealNet, nursery: trio.Nursery, work: Path) -> Se
     await net.restart_provider(nursery, MemoryMetadata())
     await _serve(net, nursery, pipeline)
     await net.announce()
-    await set_ask(
-        net.provider_node,
-        net.prov.asks,
-        net.miner,
-        price=ASK_PRICE,
-        verified_price=ASK_PRICE // 10,
-        min_piece_size=256,
-        max_piece_size=8 << 20,
-    )
+    await net.post_ask(max_piece_size=8 << 20)
     return pipeline
 
 

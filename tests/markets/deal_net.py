@@ -271,15 +271,7 @@ class DealNet:
                 nursery.start_soon(self._ticker)
                 await self.announce()
                 if ask:
-                    await set_ask(
-                        self.provider_node,
-                        self.prov.asks,
-                        self.miner,
-                        price=ASK_PRICE,
-                        verified_price=ASK_PRICE // 10,
-                        min_piece_size=256,
-                        max_piece_size=2048,
-                    )
+                    await self.post_ask()
             try:
                 yield nursery
             finally:
@@ -353,6 +345,18 @@ class DealNet:
         if self.http_app is not None:
             self.http_app.store = provider.pieces
         return await self.start_provider(nursery)
+
+    async def post_ask(self, *, max_piece_size: int = 2048) -> None:
+        """The provider's ask these deals are made at: ASK_PRICE, a tenth of it when verified."""
+        await set_ask(
+            self.provider_node,
+            self.prov.asks,
+            self.miner,
+            price=ASK_PRICE,
+            verified_price=ASK_PRICE // 10,
+            min_piece_size=256,
+            max_piece_size=max_piece_size,
+        )
 
     async def announce(self) -> None:
         addrs = tuple(Multiaddr(a).to_bytes() for a in self.provider_host.addrs_listen().addrs)
