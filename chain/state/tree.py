@@ -61,6 +61,16 @@ class StateRoot(CborTuple):
     info: CID
 
 
+def _decode_actor(raw: Any, address: Address) -> Actor:
+    # Formatting the address (base32 and checksum) costs more than the decode itself, so the
+    # error context is built only when the decode fails: decoding again with it raises the same
+    # error, now naming the actor.
+    try:
+        return Actor.from_cbor(raw)
+    except DecodeError:
+        return Actor.from_cbor(raw, f"Actor {address}")
+
+
 # A journal entry: (the dict changed, the key, the value before the change or _MISSING).
 _Change = tuple[dict[Address, Any], Address, Any]
 
@@ -133,7 +143,7 @@ class StateTree:
         raw = self._hamt.get(address.to_bytes())
         if raw is None:
             return None
-        loaded = Actor.from_cbor(raw, f"Actor {address}")
+        loaded = _decode_actor(raw, address)
         self._clean[address] = loaded
         return loaded
 
@@ -182,7 +192,7 @@ class StateTree:
         for key, raw in self._hamt.items():
             address = Address.from_bytes(key)
             if address not in seen:
-                yield address, self._clean.get(address) or Actor.from_cbor(raw, f"Actor {address}")
+                yield address, self._clean.get(address) or _decode_actor(raw, address)
 
     # -- writing -------------------------------------------------------------------------------------
     def _record(self, target: dict[Address, Any], key: Address) -> None:

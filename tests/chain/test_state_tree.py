@@ -105,6 +105,20 @@ def test_flush_writes_only_what_changed_and_load_reads_back() -> None:
     assert sorted(a.id for a, _ in loaded.actors()) == list(range(200))
 
 
+@pytest.mark.parametrize(
+    "bad", [[CODE, EMPTY_OBJECT_CID, 0], [CODE, EMPTY_OBJECT_CID, -1, b"", None], "actor"]
+)
+def test_a_malformed_actor_is_reported_with_its_address(bad: Any) -> None:
+    store = MemoryBlockstore()
+    hamt = Hamt.new(store)
+    hamt.set(Address.new_id(1234).to_bytes(), bad)
+    root = put_cbor(store, [STATE_TREE_VERSION, hamt.flush(), put_cbor(store, [])])
+    with pytest.raises(DecodeError, match=f"^Actor {Address.new_id(1234)}[:.]"):
+        StateTree.load(store, root).get_actor(Address.new_id(1234))
+    with pytest.raises(DecodeError, match=f"^Actor {Address.new_id(1234)}[:.]"):
+        list(StateTree.load(store, root).actors())
+
+
 def test_delete_actor() -> None:
     tree = StateTree.new(MemoryBlockstore())
     tree.set_actor(Address.new_id(1), actor())
