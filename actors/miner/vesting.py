@@ -7,6 +7,7 @@ proving period start, so entries of rewards from nearby epochs merge.
 """
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Annotated, Final
 
 from actors.miner.policy import QuantSpec
@@ -54,7 +55,9 @@ class VestingFunds(CborTuple):
         """Schedule amount to vest linearly over spec.vest_period from current_epoch."""
         begin = current_epoch + spec.initial_delay
         quant = QuantSpec(spec.quantization, proving_period_start)
-        merged = {f.epoch: f.amount for f in self.funds}
+        # The steps' epochs only grow (quantizing up keeps their order), so the new amounts come out
+        # sorted; steps that quantize to the same epoch are summed.
+        added: list[tuple[int, int]] = []
         vested = 0
         epoch = begin
         # Each step vests at least one quantum's worth; the loop ends when all is vested, after at most
@@ -64,9 +67,12 @@ class VestingFunds(CborTuple):
             vest_epoch = quant.quantize_up(epoch)
             elapsed = vest_epoch - begin
             target = amount if elapsed >= spec.vest_period else amount * elapsed // spec.vest_period
-            merged[vest_epoch] = merged.get(vest_epoch, 0) + target - vested
+            if added and added[-1][0] == vest_epoch:
+                added[-1] = (vest_epoch, added[-1][1] + target - vested)
+            else:
+                added.append((vest_epoch, target - vested))
             vested = target
-        return VestingFunds(tuple(VestingFund(e, a) for e, a in sorted(merged.items())))
+        return VestingFunds(_merge(self.funds, added))
 
     def unlock_unvested(self, current_epoch: int, target: int) -> tuple["VestingFunds", int]:
         """Take up to target from entries not yet vested (earliest first), e.g. to pay a penalty."""
@@ -81,3 +87,26 @@ class VestingFunds(CborTuple):
             else:
                 out.append(fund)
         return VestingFunds(tuple(out)), target - remaining
+
+
+def _merge(funds: tuple[VestingFund, ...], added: list[tuple[int, int]]) -> tuple[VestingFund, ...]:
+    """funds with added (sorted by epoch) summed in: a merge of two sorted lists that keeps the
+    entries it does not change, as the table is rewritten on every block reward."""
+    if any(a.epoch >= b.epoch for a, b in pairwise(funds)):
+        # Not a table this actor wrote (those are sorted, one entry per epoch): read it as add_locked
+        # always has, keeping the last entry of each epoch, sorted.
+        by_epoch = {f.epoch: f for f in funds}
+        funds = tuple(by_epoch[e] for e in sorted(by_epoch))
+    out: list[VestingFund] = []
+    i, n = 0, len(funds)
+    for epoch, amount in added:
+        while i < n and funds[i].epoch < epoch:
+            out.append(funds[i])
+            i += 1
+        if i < n and funds[i].epoch == epoch:
+            out.append(VestingFund(epoch, funds[i].amount + amount))
+            i += 1
+        else:
+            out.append(VestingFund(epoch, amount))
+    out.extend(funds[i:])
+    return tuple(out)
