@@ -27,6 +27,7 @@ from node.p2p.chainxchg import (
     Status,
     compact,
     expand,
+    response_bytes,
     serve,
     validate_response,
 )
@@ -93,6 +94,34 @@ def test_the_chain_store_is_a_chain_view() -> None:
     for request in (Request(tipsets[3].cids, 9, BOTH), Request(tipsets[2].cids, 1, Options.MESSAGES)):
         assert serve(store, request) == serve(chain, request)
     assert serve(store, Request((TipSetKey().cid(),), 1, BOTH)).status == Status.NOT_FOUND
+
+
+def test_answers_are_written_as_the_stored_bytes_encode_them() -> None:
+    """response_bytes, which writes the headers and messages as the bytes the store read them from,
+    gives the bytes of encoding the whole answer (secp256k1 and BLS messages, every kind of answer)."""
+    chain, tipsets = build_chain(4)
+    store = ChainStore.in_memory()
+    store.set_genesis(chain.genesis())
+    for tipset in tipsets:
+        for block in tipset.blocks:
+            included = chain.included(block)
+            store.put_messages(included.bls, included.secpk)
+        store.put_tipset(tipset, chain.head_weight())
+    requests = [
+        Request(tipsets[4].cids, 9, BOTH),
+        Request(tipsets[3].cids, 2, Options.MESSAGES),
+        Request(tipsets[4].cids, 3, Options.HEADERS),
+        Request(tipsets[4].cids, 0, BOTH),
+        Request((TipSetKey().cid(),), 1, BOTH),
+    ]
+    for request in requests:
+        for view in (store, chain):
+            answer = serve(view, request)
+            assert response_bytes(answer) == dagcbor.encode(answer.to_cbor()) == answer.to_bytes()
+            assert Response.from_cbor(dagcbor.decode(response_bytes(answer))) == answer
+    answer = serve(store, requests[0])
+    assert answer.chain[0].messages is not None
+    assert answer.chain[0].messages.bls and answer.chain[0].messages.secpk
 
 
 def test_budget_makes_an_answer_partial_but_never_empty() -> None:
