@@ -80,9 +80,8 @@ def test_ok_partial_and_not_found() -> None:
     assert answer.chain == ()
 
 
-def test_the_chain_store_is_a_chain_view() -> None:
-    """Served from chain/chainstore's ChainStore, answers are the same as from the test chain."""
-    chain, tipsets = build_chain(3)
+def _chain_store(chain: MemoryChain, tipsets: Sequence[TipSet]) -> ChainStore:
+    """A ChainStore holding the test chain's tipsets and messages."""
     store = ChainStore.in_memory()
     store.set_genesis(chain.genesis())
     for tipset in tipsets:
@@ -90,6 +89,13 @@ def test_the_chain_store_is_a_chain_view() -> None:
             included = chain.included(block)
             assert store.put_messages(included.bls, included.secpk) == block.messages
         store.put_tipset(tipset, chain.head_weight())
+    return store
+
+
+def test_the_chain_store_is_a_chain_view() -> None:
+    """Served from chain/chainstore's ChainStore, answers are the same as from the test chain."""
+    chain, tipsets = build_chain(3)
+    store = _chain_store(chain, tipsets)
     store.set_head(tipsets[3], 3000)
     for request in (Request(tipsets[3].cids, 9, BOTH), Request(tipsets[2].cids, 1, Options.MESSAGES)):
         assert serve(store, request) == serve(chain, request)
@@ -100,13 +106,7 @@ def test_answers_are_written_as_the_stored_bytes_encode_them() -> None:
     """response_bytes, which writes the headers and messages as the bytes the store read them from,
     gives the bytes of encoding the whole answer (secp256k1 and BLS messages, every kind of answer)."""
     chain, tipsets = build_chain(4)
-    store = ChainStore.in_memory()
-    store.set_genesis(chain.genesis())
-    for tipset in tipsets:
-        for block in tipset.blocks:
-            included = chain.included(block)
-            store.put_messages(included.bls, included.secpk)
-        store.put_tipset(tipset, chain.head_weight())
+    store = _chain_store(chain, tipsets)
     requests = [
         Request(tipsets[4].cids, 9, BOTH),
         Request(tipsets[3].cids, 2, Options.MESSAGES),
