@@ -46,6 +46,12 @@ def _head(major: int, n: int) -> bytes:
     return _pack_u64(m | 27, n)
 
 
+def array_head(length: int) -> bytes:
+    """The head of an array of length items: what precedes the items' own encodings (for writing an
+    array of items already encoded)."""
+    return _head(4, length)
+
+
 def _map_key(item: tuple[bytes, Any]) -> tuple[int, bytes]:
     return (len(item[0]), item[0])
 

@@ -238,30 +238,24 @@ def serve(chain: ChainView, request: Request, budget: int = SERVER_RESPONSE_BUDG
 def response_bytes(response: Response) -> bytes:
     """response.to_bytes(), with each header and message written as the bytes it already holds (those
     it was read from the store as, canonical) instead of being converted and encoded again."""
-    out = [_array_head(3), dagcbor.encode(response.status), dagcbor.encode(response.error_message)]
-    out.append(_array_head(len(response.chain)))
+    out = [dagcbor.array_head(3), dagcbor.encode(response.status), dagcbor.encode(response.error_message)]
+    out.append(dagcbor.array_head(len(response.chain)))
     for entry in response.chain:
-        out.append(_array_head(2))
-        out.append(_array_head(len(entry.blocks)))
+        out.append(dagcbor.array_head(2))
+        out.append(dagcbor.array_head(len(entry.blocks)))
         out.extend(b.to_bytes() for b in entry.blocks)
         compacted = entry.messages
         if compacted is None:
             out.append(dagcbor.encode(None))
             continue
-        out.append(_array_head(4))
-        out.append(_array_head(len(compacted.bls)))
+        out.append(dagcbor.array_head(4))
+        out.append(dagcbor.array_head(len(compacted.bls)))
         out.extend(m.to_bytes() for m in compacted.bls)
         out.append(dagcbor.encode(compacted.bls_includes))
-        out.append(_array_head(len(compacted.secpk)))
+        out.append(dagcbor.array_head(len(compacted.secpk)))
         out.extend(m.to_bytes() for m in compacted.secpk)
         out.append(dagcbor.encode(compacted.secpk_includes))
     return b"".join(out)
-
-
-def _array_head(length: int) -> bytes:
-    # An array's head is an unsigned integer's with the major type 4 in place of 0.
-    head = dagcbor.encode(length)
-    return bytes((head[0] | 0x80,)) + head[1:]
 
 
 def _included(chain: ChainView, block: BlockHeader) -> IncludedMessages:
