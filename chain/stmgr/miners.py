@@ -145,7 +145,10 @@ def miner_state(tree: StateTree, miner: Address) -> MinerState:
 def miner_info(tree: StateTree, miner: Address) -> MinerInfo:
     """The miner's info (MinerState.get_info, through the store's block cache: it rarely changes, so
     consecutive states share it)."""
-    state = miner_state(tree, miner)
+    return _info_of(tree, miner, miner_state(tree, miner))
+
+
+def _info_of(tree: StateTree, miner: Address, state: MinerState) -> MinerInfo:
     return _reading(
         f"info of miner {miner}", lambda: get_decoded(tree.store, state.info, MinerInfo.from_cbor)
     )
@@ -224,13 +227,15 @@ def _active_in_deadline(store: Blockstore, deadline: CID) -> BitField:
 
 def miner_active_sectors(tree: StateTree, miner: Address) -> BitField:
     """Sectors the miner proves: live and not faulty, in every partition (Lotus AllPartSectors(Active))."""
-    state = miner_state(tree, miner)
-    return _reading(f"deadlines of {miner}", lambda: _active_sectors(tree.store, state.deadlines))
+    return _active_of(tree, miner, miner_state(tree, miner))
 
 
-def _active_sectors(store: Blockstore, deadlines_cid: CID) -> BitField:
-    deadlines = get_decoded(store, deadlines_cid, Deadlines.from_cbor)
-    return BitField().union(*(_active_in_deadline(store, cid) for cid in deadlines.due))
+def _active_of(tree: StateTree, miner: Address, state: MinerState) -> BitField:
+    def read() -> BitField:
+        deadlines = get_decoded(tree.store, state.deadlines, Deadlines.from_cbor)
+        return BitField().union(*(_active_in_deadline(tree.store, cid) for cid in deadlines.due))
+
+    return _reading(f"deadlines of {miner}", read)
 
 
 def proving_deadline(tree: StateTree, policy: Policy, miner: Address, epoch: int) -> DeadlineInfo:
@@ -303,12 +308,10 @@ def winning_post_candidates(tree: StateTree, miner: Address) -> WinningPoStCandi
 def _winning_post_candidates(
     tree: StateTree, miner: Address, state: MinerState, miner_id: int
 ) -> WinningPoStCandidates | None:
-    active = tuple(_reading(f"deadlines of {miner}", lambda: _active_sectors(tree.store, state.deadlines)))
+    active = tuple(_active_of(tree, miner, state))
     if not active:
         return None
-    info = _reading(
-        f"info of miner {miner}", lambda: get_decoded(tree.store, state.info, MinerInfo.from_cbor)
-    )
+    info = _info_of(tree, miner, state)
     return WinningPoStCandidates(active, winning_post_proof_type(info.window_post_proof_type), miner_id)
 
 
