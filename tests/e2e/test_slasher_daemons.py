@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -136,25 +137,24 @@ async def test_a_miner_run_twice_is_reported_by_a_running_slasher(
     key = account_key(SENDER)
     sender = Address.of_key(key)
     nonce = await nodes[1].call("MpoolGetNonce", sender.to_string(T))
-    drafts = [
-        Message(
-            to=Address.of_key(account_key(8 + i)),
-            from_=sender,
-            nonce=nonce,
-            value=1 + i,
-            gas_limit=0,
-            gas_fee_cap=0,
-            gas_premium=0,
-            method=0,
-        )
+    draft = Message(
+        to=Address.of_key(account_key(8)),
+        from_=sender,
+        nonce=nonce,
+        value=1,
+        gas_limit=0,
+        gas_fee_cap=0,
+        gas_premium=0,
+        method=0,
+    )
+    # One estimate for both: with equal premiums neither can replace the other (a replacement pays 25%
+    # more), so each pool keeps the one it got first. Two estimates may differ by more than that once
+    # a block moves the premium estimate, and then the higher one wins in both pools over gossip.
+    estimated = Message.from_json(await nodes[1].call("GasEstimateMessageGas", draft.to_json(T), None, None))
+    signed = [
+        sign_message(replace(estimated, to=Address.of_key(account_key(8 + i)), value=1 + i), key)
         for i in range(2)
     ]
-    signed = []
-    for draft in drafts:
-        estimated = Message.from_json(
-            await nodes[1].call("GasEstimateMessageGas", draft.to_json(T), None, None)
-        )
-        signed.append(sign_message(estimated, key))
     async with trio.open_nursery() as nursery:
         for node, message in zip((nodes[1], second), signed, strict=True):
             nursery.start_soon(node.call, "MpoolPush", message.to_json(T))
