@@ -18,10 +18,10 @@ node that must not miss one (the message pool).
 """
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import structlog
 import trio
@@ -49,6 +49,9 @@ from chain.types.receipt import MessageReceipt
 from chain.types.tipset import TipSet, TipSetKey, wins_weight_tie
 
 ChainMessage = Message | SignedMessage
+M = TypeVar("M", Message, SignedMessage)
+# A message block as stored: its CID and its bytes.
+MessageBlock = tuple[CID, bytes]
 
 # Metadata keys.
 _HEAD: Final = b"head"
@@ -87,6 +90,13 @@ class BlockMessages:
     miner: Address
     bls_messages: tuple[Message, ...]
     secpk_messages: tuple[SignedMessage, ...]
+
+
+def _decoded(kind: type[M], cid: CID, data: bytes) -> M:
+    try:
+        return kind.from_bytes(data)
+    except DecodeError as exc:
+        raise DecodeError(f"message {cid}: {exc}") from None
 
 
 def _height_key(height: int) -> bytes:
@@ -447,30 +457,36 @@ class ChainStore:
 
     def get_message(self, cid: CID) -> ChainMessage:
         """The message block cid: a Message (BLS, or unsigned) or a SignedMessage (Lotus GetCMessage)."""
-        data = self.blockstore.get(cid)
-        if data is None:
-            raise BlockNotFound(cid)
-        try:
-            if data[:1] == bytes([_SIGNED_HEADER]):
-                return SignedMessage.from_bytes(data)
-            return Message.from_bytes(data)
-        except DecodeError as exc:
-            raise DecodeError(f"message {cid}: {exc}") from None
+        data = get_bytes(self.blockstore, cid)
+        if data[:1] == bytes([_SIGNED_HEADER]):
+            return _decoded(SignedMessage, cid, data)
+        return _decoded(Message, cid, data)
 
-    def _messages(self, cids: Iterable[CID], signed: bool) -> Iterator[ChainMessage]:
+    def message_blocks(self, header: BlockHeader) -> tuple[list[MessageBlock], list[MessageBlock]]:
+        """A block's BLS and secp256k1 message blocks as stored, (CID, bytes) in block order, not
+        decoded: what chain exchange serves as it is. Only each block's kind is checked, by its first
+        byte as get_message tells them apart (an unsigned message is a 10-field array, a signed one a
+        2-field array); BlockNotFound if one is missing."""
+        bls_cids, secpk_cids = self.read_msg_meta(header.messages)
+        return self._message_blocks(bls_cids, False), self._message_blocks(secpk_cids, True)
+
+    def _message_blocks(self, cids: Iterable[CID], signed: bool) -> list[MessageBlock]:
+        first = _SIGNED_HEADER if signed else _MESSAGE_HEADER
+        out = []
         for cid in cids:
-            msg = self.get_message(cid)
-            if isinstance(msg, SignedMessage) != signed:
-                kind = "a signed message" if signed else "an unsigned message"
-                raise DecodeError(f"message {cid} is not {kind}")
-            yield msg
+            data = get_bytes(self.blockstore, cid)
+            if data[:1] != bytes([first]):
+                raise DecodeError(f"message {cid} is not {'a signed' if signed else 'an unsigned'} message")
+            out.append((cid, data))
+        return out
 
     def messages_for_block(self, header: BlockHeader) -> tuple[list[Message], list[SignedMessage]]:
         """A block's BLS messages (unsigned) and secp256k1 messages, in block order."""
-        bls_cids, secpk_cids = self.read_msg_meta(header.messages)
-        bls = [m for m in self._messages(bls_cids, False) if isinstance(m, Message)]
-        secpk = [m for m in self._messages(secpk_cids, True) if isinstance(m, SignedMessage)]
-        return bls, secpk
+        bls, secpk = self.message_blocks(header)
+        return (
+            [_decoded(Message, cid, data) for cid, data in bls],
+            [_decoded(SignedMessage, cid, data) for cid, data in secpk],
+        )
 
     def block_messages_for_tipset(self, ts: TipSet) -> list[BlockMessages]:
         """Each block's messages as ts applies them (lotus BlockMsgsForTipset): a sender's messages are

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from chain.encoding.cid import CID
 from chain.types.block import BlockHeader
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet, TipSetKey
@@ -23,6 +24,10 @@ class IncludedMessages:
 
     bls: tuple[Message, ...] = ()
     secpk: tuple[SignedMessage, ...] = ()
+
+
+# A message block as a store holds it: its CID and its bytes.
+MessageBlock = tuple[CID, bytes]
 
 
 class ChainView(Protocol):
@@ -38,5 +43,7 @@ class ChainView(Protocol):
     def load_tipset(self, key: TipSetKey) -> TipSet:
         """The tipset of exactly these blocks; LookupError if it is not stored."""
 
-    def messages_for_block(self, header: BlockHeader) -> tuple[Sequence[Message], Sequence[SignedMessage]]:
-        """A stored block's BLS and secp256k1 messages in block order; LookupError if one is missing."""
+    def message_blocks(self, header: BlockHeader) -> tuple[Sequence[MessageBlock], Sequence[MessageBlock]]:
+        """A stored block's BLS (unsigned) and secp256k1 (signed) message blocks in block order, each its
+        CID and the bytes stored under it (canonical: strict decoding would accept them; they are
+        served as they are); LookupError if one is missing."""

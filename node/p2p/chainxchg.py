@@ -120,30 +120,33 @@ class Response(CborTuple):
 
 # -- compaction -------------------------------------------------------------------------------------
 
+Item = TypeVar("Item")
+
+
+def _compact(
+    per_block: Sequence[Sequence[tuple[CID, Item]]],
+) -> tuple[tuple[Item, ...], tuple[tuple[int, ...], ...]]:
+    """Each distinct item once, by CID in order of first appearance, and for each block the indexes of
+    its items (lotus gatherMessages)."""
+    seen: dict[CID, int] = {}
+    unique: list[Item] = []
+    includes = []
+    for items in per_block:
+        indexes = []
+        for cid, item in items:
+            index = seen.setdefault(cid, len(unique))
+            if index == len(unique):
+                unique.append(item)
+            indexes.append(index)
+        includes.append(tuple(indexes))
+    return tuple(unique), tuple(includes)
+
 
 def compact(per_block: Sequence[IncludedMessages]) -> CompactedMessages:
-    """One tipset's messages, block by block in the tipset's order, compacted (lotus gatherMessages)."""
-    bls: dict[CID, int] = {}
-    secpk: dict[CID, int] = {}
-    bls_list: list[Message] = []
-    secpk_list: list[SignedMessage] = []
-    bls_includes = tuple(_include(bls, bls_list, messages.bls) for messages in per_block)
-    secpk_includes = tuple(_include(secpk, secpk_list, messages.secpk) for messages in per_block)
-    return CompactedMessages(tuple(bls_list), bls_includes, tuple(secpk_list), secpk_includes)
-
-
-M = TypeVar("M", Message, SignedMessage)
-
-
-def _include(seen: dict[CID, int], unique: list[M], messages: Sequence[M]) -> tuple[int, ...]:
-    """Where each message stands in `unique` (by CID), appending those not seen before."""
-    indexes = []
-    for message in messages:
-        index = seen.setdefault(message.cid(), len(unique))
-        if index == len(unique):
-            unique.append(message)
-        indexes.append(index)
-    return tuple(indexes)
+    """One tipset's messages, block by block in the tipset's order, compacted."""
+    bls, bls_includes = _compact([[(m.cid(), m) for m in messages.bls] for messages in per_block])
+    secpk, secpk_includes = _compact([[(m.cid(), m) for m in messages.secpk] for messages in per_block])
+    return CompactedMessages(bls, bls_includes, secpk, secpk_includes)
 
 
 class BadResponse(Exception):
@@ -177,11 +180,62 @@ def expand(blocks: Sequence[BlockHeader], messages: CompactedMessages) -> tuple[
 # -- the server -------------------------------------------------------------------------------------
 
 
-def _error(status: Status, message: str) -> Response:
-    return Response(int(status), message[:MAX_ERROR_MESSAGE], ())
+@dataclass(frozen=True, slots=True)
+class StoredMessages:
+    """A tipset's compacted messages as the server holds them: CompactedMessages with each message as
+    the bytes its store holds, written out as they are."""
+
+    bls: tuple[bytes, ...]
+    bls_includes: tuple[tuple[int, ...], ...]
+    secpk: tuple[bytes, ...]
+    secpk_includes: tuple[tuple[int, ...], ...]
 
 
-def check_request(request: Request) -> Response | None:
+@dataclass(frozen=True, slots=True)
+class ServedTipSet:
+    """BSTipSet as the server holds it: the headers (empty unless asked for), the messages (None unless
+    asked for)."""
+
+    blocks: tuple[BlockHeader, ...]
+    messages: StoredMessages | None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A server's Response before it is written: `to_bytes()` gives the bytes of encoding that Response
+    whole, built from each header's and message's own bytes (those its store holds, canonical)
+    instead of decoding them to encode them again."""
+
+    status: int
+    error_message: str = ""
+    chain: tuple[ServedTipSet, ...] = ()
+
+    def to_bytes(self) -> bytes:
+        out = [dagcbor.array_head(3), dagcbor.encode(self.status), dagcbor.encode(self.error_message)]
+        out.append(dagcbor.array_head(len(self.chain)))
+        for entry in self.chain:
+            out.append(dagcbor.array_head(2))
+            out.append(dagcbor.array_head(len(entry.blocks)))
+            out.extend(b.to_bytes() for b in entry.blocks)
+            stored = entry.messages
+            if stored is None:
+                out.append(dagcbor.encode(None))
+                continue
+            out.append(dagcbor.array_head(4))
+            out.append(dagcbor.array_head(len(stored.bls)))
+            out.extend(stored.bls)
+            out.append(dagcbor.encode(stored.bls_includes))
+            out.append(dagcbor.array_head(len(stored.secpk)))
+            out.extend(stored.secpk)
+            out.append(dagcbor.encode(stored.secpk_includes))
+        return b"".join(out)
+
+
+def _error(status: Status, message: str) -> Answer:
+    return Answer(int(status), message[:MAX_ERROR_MESSAGE])
+
+
+def check_request(request: Request) -> Answer | None:
     """The error answer a request deserves, or None if it can be served (lotus validateRequest)."""
     if not request.options & (Options.HEADERS | Options.MESSAGES):
         return _error(Status.BAD_REQUEST, "no options set")
@@ -194,7 +248,7 @@ def check_request(request: Request) -> Response | None:
     return None
 
 
-def serve(chain: ChainView, request: Request, budget: int = SERVER_RESPONSE_BUDGET) -> Response:
+def serve(chain: ChainView, request: Request, budget: int = SERVER_RESPONSE_BUDGET) -> Answer:
     """The answer to a request, read from the chain (blocking: call it from a worker thread)."""
     refusal = check_request(request)
     if refusal is not None:
@@ -206,22 +260,21 @@ def serve(chain: ChainView, request: Request, budget: int = SERVER_RESPONSE_BUDG
         return _error(Status.NOT_FOUND, f"tipset {key} not found")
     headers = bool(request.options & Options.HEADERS)
     messages = bool(request.options & Options.MESSAGES)
-    out: list[BSTipSet] = []
+    out: list[ServedTipSet] = []
     spent = 0
     while True:
-        compacted = None
+        stored = None
         if messages:
             try:
-                compacted = compact([_included(chain, block) for block in tipset.blocks])
+                stored = _stored_messages(chain, tipset)
             except LookupError:
                 if not out:
                     return _error(Status.NOT_FOUND, f"messages of tipset {tipset.key} not found")
                 break
-        entry = BSTipSet(tipset.blocks if headers else (), compacted)
+        entry = ServedTipSet(tipset.blocks if headers else (), stored)
         spent += sum(len(b.to_bytes()) for b in entry.blocks)
-        if compacted is not None:
-            spent += sum(len(m.to_bytes()) for m in compacted.bls)
-            spent += sum(len(m.to_bytes()) for m in compacted.secpk)
+        if stored is not None:
+            spent += sum(len(m) for m in stored.bls) + sum(len(m) for m in stored.secpk)
         if out and spent > budget:
             break
         out.append(entry)
@@ -232,35 +285,14 @@ def serve(chain: ChainView, request: Request, budget: int = SERVER_RESPONSE_BUDG
         except LookupError:
             break
     status = Status.OK if len(out) >= request.length else Status.PARTIAL
-    return Response(int(status), "", tuple(out))
+    return Answer(int(status), "", tuple(out))
 
 
-def response_bytes(response: Response) -> bytes:
-    """response.to_bytes(), with each header and message written as the bytes it already holds (those
-    it was read from the store as, canonical) instead of being converted and encoded again."""
-    out = [dagcbor.array_head(3), dagcbor.encode(response.status), dagcbor.encode(response.error_message)]
-    out.append(dagcbor.array_head(len(response.chain)))
-    for entry in response.chain:
-        out.append(dagcbor.array_head(2))
-        out.append(dagcbor.array_head(len(entry.blocks)))
-        out.extend(b.to_bytes() for b in entry.blocks)
-        compacted = entry.messages
-        if compacted is None:
-            out.append(dagcbor.encode(None))
-            continue
-        out.append(dagcbor.array_head(4))
-        out.append(dagcbor.array_head(len(compacted.bls)))
-        out.extend(m.to_bytes() for m in compacted.bls)
-        out.append(dagcbor.encode(compacted.bls_includes))
-        out.append(dagcbor.array_head(len(compacted.secpk)))
-        out.extend(m.to_bytes() for m in compacted.secpk)
-        out.append(dagcbor.encode(compacted.secpk_includes))
-    return b"".join(out)
-
-
-def _included(chain: ChainView, block: BlockHeader) -> IncludedMessages:
-    bls, secpk = chain.messages_for_block(block)
-    return IncludedMessages(tuple(bls), tuple(secpk))
+def _stored_messages(chain: ChainView, tipset: TipSet) -> StoredMessages:
+    per_block = [chain.message_blocks(block) for block in tipset.blocks]
+    bls, bls_includes = _compact([bls for bls, _ in per_block])
+    secpk, secpk_includes = _compact([secpk for _, secpk in per_block])
+    return StoredMessages(bls, bls_includes, secpk, secpk_includes)
 
 
 @dataclass(eq=False, repr=False)
@@ -289,7 +321,7 @@ class ChainExchangeServer:
             response = await self._answer(stream, peer, busy)
             if response is None:
                 return
-            await write_cbor(stream, response_bytes(response), timeout=WRITE_RESPONSE_TIMEOUT)
+            await write_cbor(stream, response.to_bytes(), timeout=WRITE_RESPONSE_TIMEOUT)
         except StreamFailure as exc:
             _log.info("chainxchg.serve_failed", peer=str(peer), error=str(exc))
         finally:
@@ -298,7 +330,7 @@ class ChainExchangeServer:
                 del self._active[peer]
             await close_quietly(stream)
 
-    async def _answer(self, stream: INetStream, peer: PeerID, busy: bool) -> Response | None:
+    async def _answer(self, stream: INetStream, peer: PeerID, busy: bool) -> Answer | None:
         try:
             raw = await read_cbor(stream, max_bytes=MAX_REQUEST_BYTES, timeout=READ_REQUEST_TIMEOUT)
             request = Request.from_cbor(raw)
@@ -447,8 +479,9 @@ class ChainExchangeClient:
     ) -> Segment:
         """Ask peers in turn until one answers well; `known` are the tipsets a messages-only request
         is about (to check the messages against)."""
-        if check_request(request) is not None:
-            raise ValueError(f"invalid request: {check_request(request)}")
+        refusal = check_request(request)
+        if refusal is not None:
+            raise ValueError(f"invalid request: {refusal.error_message}")
         candidates = list(peers) if peers is not None else self.candidates()
         if not candidates:
             raise ChainExchangeError("no peer to ask")

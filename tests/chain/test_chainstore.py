@@ -15,6 +15,7 @@ from chain.chainstore.reorg import HeadChange, NoCommonAncestor
 from chain.chainstore.store import ChainStore, ChainStoreError, TipSetNotFound
 from chain.crypto.signature import Signature, SigType
 from chain.encoding.cid import CID
+from chain.encoding.errors import DecodeError
 from chain.mpool.push import message_to_push
 from chain.state.amt import amt_v0_from_list
 from chain.store.blockstore import BlockNotFound, MemoryBlockstore
@@ -482,6 +483,18 @@ def test_messages_of_a_block_and_of_a_tipset() -> None:
     ]
     with pytest.raises(BlockNotFound):
         store.get_message(CID.hash_of(b"no such message"))
+    # As stored, undecoded (what chain exchange serves): the same messages' bytes.
+    raw_bls, raw_secpk = store.message_blocks(ts.blocks[0])
+    assert raw_bls == [(bls_signed.cid(), bls_signed.message.to_bytes())]
+    assert raw_secpk == [(m.cid(), m.to_bytes()) for m in (m0, m1)]
+    # A MsgMeta listing a signed message among the unsigned ones (or the reverse) is refused by either.
+    swapped = builder.header(genesis, miner=1002, messages=store.put_msg_meta([m0.cid()], [bls_signed.cid()]))
+    for read in (store.message_blocks, store.messages_for_block):
+        with pytest.raises(DecodeError, match="is not an unsigned message"):
+            read(swapped)
+    swapped = builder.header(genesis, miner=1002, messages=store.put_msg_meta([], [bls_signed.cid()]))
+    with pytest.raises(DecodeError, match="is not a signed message"):
+        store.message_blocks(swapped)
 
 
 def test_id_and_key_senders_are_one_sender_in_a_tipset() -> None:

@@ -15,7 +15,7 @@ from chain.types.block import BlockHeader, BlockMsg
 from chain.types.election import ElectionProof, Ticket
 from chain.types.message import Message, SignedMessage, sign_message
 from chain.types.tipset import TipSet, TipSetKey
-from node.p2p.chainview import IncludedMessages
+from node.p2p.chainview import IncludedMessages, MessageBlock
 
 SECP = PrivateKey.derive(KeyType.SECP256K1, b"p2p tests secp sender")
 BLS = PrivateKey.derive(KeyType.BLS, b"p2p tests bls sender")
@@ -122,9 +122,11 @@ class MemoryChain:
         except KeyError:
             raise KeyError(f"messages of block {header.cid()} not stored") from None
 
-    def messages_for_block(self, header: BlockHeader) -> tuple[Sequence[Message], Sequence[SignedMessage]]:
+    def message_blocks(self, header: BlockHeader) -> tuple[Sequence[MessageBlock], Sequence[MessageBlock]]:
         included = self.included(header)
-        return included.bls, included.secpk
+        return [(m.cid(), m.to_bytes()) for m in included.bls], [
+            (m.cid(), m.to_bytes()) for m in included.secpk
+        ]
 
 
 def genesis_tipset(salt: str = "") -> TipSet:

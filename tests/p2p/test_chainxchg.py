@@ -12,11 +12,11 @@ import trio
 from chain.chainstore.store import ChainStore
 from chain.encoding import dagcbor
 from chain.types.block import BlockHeader
-from chain.types.message import Message, SignedMessage
 from chain.types.tipset import TipSet, TipSetKey
-from node.p2p.chainview import IncludedMessages
+from node.p2p.chainview import IncludedMessages, MessageBlock
 from node.p2p.chainxchg import (
     MAX_REQUEST_LENGTH,
+    Answer,
     BadResponse,
     BSTipSet,
     ChainExchangeError,
@@ -27,7 +27,6 @@ from node.p2p.chainxchg import (
     Status,
     compact,
     expand,
-    response_bytes,
     serve,
     validate_response,
 )
@@ -40,16 +39,21 @@ from tests.p2p.harness import connect, make_node, running, wait_until
 BOTH = Options.HEADERS | Options.MESSAGES
 
 
+def decoded(answer: Answer) -> Response:
+    """A server's answer as its peer reads it."""
+    return Response.from_bytes(answer.to_bytes())
+
+
 # -- the server's answers, without a network -------------------------------------------------------
 
 
 def test_ok_partial_and_not_found() -> None:
     chain, tipsets = build_chain(5)
     head = tipsets[5]
-    answer = serve(chain, Request(head.cids, 3, BOTH))
-    assert answer.status == Status.OK and answer.error_message == ""
-    assert [TipSet(entry.blocks) for entry in answer.chain] == tipsets[5:2:-1]
-    for entry, tipset in zip(answer.chain, tipsets[5:2:-1], strict=True):
+    ok = decoded(serve(chain, Request(head.cids, 3, BOTH)))
+    assert ok.status == Status.OK and ok.error_message == ""
+    assert [TipSet(entry.blocks) for entry in ok.chain] == tipsets[5:2:-1]
+    for entry, tipset in zip(ok.chain, tipsets[5:2:-1], strict=True):
         assert entry.messages is not None
         expected = [chain.included(block) for block in tipset.blocks]
         assert list(expand(tipset.blocks, entry.messages)) == expected
@@ -103,8 +107,9 @@ def test_the_chain_store_is_a_chain_view() -> None:
 
 
 def test_answers_are_written_as_the_stored_bytes_encode_them() -> None:
-    """response_bytes, which writes the headers and messages as the bytes the store read them from,
-    gives the bytes of encoding the whole answer (secp256k1 and BLS messages, every kind of answer)."""
+    """An answer written from the stored bytes of each header and message is, byte for byte, the
+    Response of the decoded headers and messages encoded whole (secp256k1 and BLS messages, shared
+    ones compacted, every kind of answer)."""
     chain, tipsets = build_chain(4)
     store = _chain_store(chain, tipsets)
     requests = [
@@ -114,14 +119,25 @@ def test_answers_are_written_as_the_stored_bytes_encode_them() -> None:
         Request(tipsets[4].cids, 0, BOTH),
         Request((TipSetKey().cid(),), 1, BOTH),
     ]
+    position = {t.key: i for i, t in enumerate(tipsets)}
     for request in requests:
         for view in (store, chain):
             answer = serve(view, request)
-            assert response_bytes(answer) == dagcbor.encode(answer.to_cbor()) == answer.to_bytes()
-            assert Response.from_cbor(dagcbor.decode(response_bytes(answer))) == answer
-    answer = serve(store, requests[0])
-    assert answer.chain[0].messages is not None
-    assert answer.chain[0].messages.bls and answer.chain[0].messages.secpk
+            # The same answer as decoded values, encoded whole: tipsets back from the head.
+            entries = []
+            for i in range(len(answer.chain)):
+                tipset = tipsets[position[TipSetKey(request.head)] - i]
+                headers = tipset.blocks if request.options & Options.HEADERS else ()
+                included = [chain.included(block) for block in tipset.blocks]
+                entries.append(
+                    BSTipSet(headers, compact(included) if request.options & Options.MESSAGES else None)
+                )
+            whole = Response(answer.status, answer.error_message, tuple(entries))
+            assert answer.to_bytes() == dagcbor.encode(whole.to_cbor())
+            assert decoded(answer) == whole
+    first = decoded(serve(store, requests[0])).chain[0].messages
+    assert first is not None and first.bls and first.secpk
+    assert len(first.secpk) == 3  # one shared by both blocks, sent once
 
 
 def test_budget_makes_an_answer_partial_but_never_empty() -> None:
@@ -336,9 +352,9 @@ class LyingChain(MemoryChain):
 
 @dataclass
 class WrongMessagesChain(MemoryChain):
-    """A chain store that sends one block's messages for another's."""
+    """A chain store that sends no messages for blocks that have some."""
 
-    def messages_for_block(self, header: BlockHeader) -> tuple[Sequence[Message], Sequence[SignedMessage]]:
+    def message_blocks(self, header: BlockHeader) -> tuple[Sequence[MessageBlock], Sequence[MessageBlock]]:
         return (), ()
 
 
