@@ -29,7 +29,7 @@ import trio
 from chain.chainstore.export import walk_snapshot
 from chain.chainstore.fanout import Fanout
 from chain.chainstore.metadata import LevelDBMetadata, MemoryMetadata, MetadataStore
-from chain.chainstore.msgmeta import build_msg_meta
+from chain.chainstore.msgmeta import msg_meta_blocks
 from chain.chainstore.reorg import CURRENT, HeadChange, head_changes, reorg_ops
 from chain.crypto.signature import SigType
 from chain.encoding import dagcbor
@@ -431,9 +431,8 @@ class ChainStore:
 
     def put_msg_meta(self, bls_cids: Sequence[CID], secpk_cids: Sequence[CID]) -> CID:
         """The MsgMeta of these message CIDs: two legacy AMTs (the layout Lotus writes for blocks)."""
-        meta = build_msg_meta(self.blockstore, bls_cids, secpk_cids)
-        cid = meta.cid()
-        self.blockstore.put(cid, meta.to_bytes())
+        cid, blocks = msg_meta_blocks(bls_cids, secpk_cids)
+        self.blockstore.put_many(blocks)
         self._msg_meta.put(cid, (tuple(bls_cids), tuple(secpk_cids)))
         return cid
 

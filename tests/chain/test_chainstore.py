@@ -2,7 +2,7 @@
 safety, messages and MsgMeta, and chain export."""
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,6 +10,7 @@ import pytest
 import trio
 import trio.testing
 
+from chain.chainstore import msgmeta
 from chain.chainstore.metadata import MemoryMetadata
 from chain.chainstore.reorg import HeadChange, NoCommonAncestor
 from chain.chainstore.store import ChainStore, ChainStoreError, TipSetNotFound
@@ -18,7 +19,7 @@ from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.mpool.push import message_to_push
 from chain.state.amt import amt_v0_from_list
-from chain.store.blockstore import BlockNotFound, MemoryBlockstore
+from chain.store.blockstore import BlockNotFound, Blockstore, MemoryBlockstore
 from chain.store.car import read_car
 from chain.types.address import Address
 from chain.types.message import SignedMessage, sign_message
@@ -440,6 +441,29 @@ def test_msg_meta_matches_the_reference_cids() -> None:
     # A fresh store over the same blocks decodes the AMTs rather than using its cache.
     fresh = ChainStore(store.blockstore, MemoryMetadata())
     assert fresh.read_msg_meta(meta) == ((msg.cid(),), (signed.cid(),))
+
+
+def test_a_messages_root_is_built_once_for_its_checks_and_storing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gossip's or chain exchange's check, validation's and storing the messages build a block's MsgMeta
+    once (chain/chainstore/msgmeta.py remembers it by the lists); what is stored reads back."""
+    built: list[object] = []
+    real = msgmeta.amt_v0_from_list
+
+    def counting(store: Blockstore, values: Iterable[object]) -> CID:
+        built.append(values)
+        return real(store, values)
+
+    monkeypatch.setattr(msgmeta, "amt_v0_from_list", counting)
+    bls = [CID.hash_of(b"built once: bls")]
+    secpk = [CID.hash_of(b"built once: secp %d" % i) for i in range(3)]
+    root = msgmeta.msg_meta_cid(bls, secpk)
+    assert msgmeta.msg_meta_cid(tuple(bls), tuple(secpk)) == root
+    store = ChainStore.in_memory()
+    assert store.put_msg_meta(bls, secpk) == root
+    assert len(built) == 2  # its two AMTs, once
+    fresh = ChainStore(store.blockstore, MemoryMetadata())
+    assert fresh.read_msg_meta(root) == (tuple(bls), tuple(secpk))
+    assert msgmeta.msg_meta_cid(secpk, bls) != root
 
 
 def test_messages_of_a_block_and_of_a_tipset() -> None:
