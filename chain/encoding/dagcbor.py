@@ -185,8 +185,8 @@ def _find_rejection(exc: BaseException | None) -> _Rejected | None:
     return None
 
 
-def decode(data: bytes, max_depth: int = MAX_DEPTH) -> Any:
-    """Decode exactly one canonical DAG-CBOR value from data, or raise DecodeError saying why not."""
+def _load(data: bytes | bytearray | memoryview, max_depth: int) -> tuple[bytes, Any]:
+    """The value cbor2 reads from data (tags and shapes refused as decode says), not yet proven canonical."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise DecodeError(f"expected bytes to decode, got {type(data).__name__}")
     data = bytes(data)
@@ -207,13 +207,94 @@ def decode(data: bytes, max_depth: int = MAX_DEPTH) -> Any:
         if rejected is not None:
             raise DecodeError(str(rejected)) from None
         raise DecodeError(_explain(data, max_depth) or f"invalid CBOR: {exc}") from None
+    return data, value
+
+
+def _not_canonical(data: bytes, max_depth: int, what: str) -> DecodeError:
+    return DecodeError(_explain(data, max_depth) or what)
+
+
+def decode(data: bytes, max_depth: int = MAX_DEPTH) -> Any:
+    """Decode exactly one canonical DAG-CBOR value from data, or raise DecodeError saying why not."""
+    data, value = _load(data, max_depth)
     try:
         canonical = _encode_depth(value, max_depth)
     except ValueError:
-        raise DecodeError(_explain(data, max_depth) or "value is not representable in DAG-CBOR") from None
+        raise _not_canonical(data, max_depth, "value is not representable in DAG-CBOR") from None
     if canonical != data:
-        raise DecodeError(_explain(data, max_depth) or "bytes are not in canonical DAG-CBOR form")
+        raise _not_canonical(data, max_depth, "bytes are not in canonical DAG-CBOR form")
     return value
+
+
+class _Part:
+    """The mark of a sub-value whose own bytes decode_parts hands back."""
+
+    def __repr__(self) -> str:
+        return "PART"
+
+
+PART = _Part()
+# Where the parts of a value are, for decode_parts: PART; a list of one shape (an array whose items all
+# have that shape); a tuple of shapes (an array of exactly that many items); None (a value of no
+# interest). A value that does not have the shape given is taken whole, without parts.
+Shape = _Part | list["Shape"] | tuple["Shape", ...] | None
+
+
+def decode_parts(data: bytes, shape: Shape, max_depth: int = MAX_DEPTH) -> tuple[Any, list[bytes]]:
+    """decode(data), the same value and the same errors, with the bytes of each sub-value shape marks
+    PART, in the order they come: its canonical encoding, equal to the slice of data it was read from.
+
+    Rather than encoding the value whole to compare it with data, as decode does, the arrays above the
+    parts are compared head by head and every other value encoded on its own and compared where it
+    stands: a canonical array is its head followed by its items' canonical encodings, so the pieces
+    cover data exactly when decode would accept it, and each part's encoding comes out of that."""
+    data, value = _load(data, max_depth)
+    split = _Split(data)
+    try:
+        split.walk(value, shape, max_depth)
+    except ValueError:
+        raise _not_canonical(data, max_depth, "value is not representable in DAG-CBOR") from None
+    if not split.canonical or split.pos != len(data):
+        raise _not_canonical(data, max_depth, "bytes are not in canonical DAG-CBOR form")
+    return value, split.parts
+
+
+class _Split:
+    """decode_parts' walk: data compared piece by piece from the start, the parts' pieces kept."""
+
+    __slots__ = ("canonical", "data", "parts", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+        self.canonical = True
+        self.parts: list[bytes] = []
+
+    def _expect(self, piece: bytes) -> None:
+        if self.canonical and self.data.startswith(piece, self.pos):
+            self.pos += len(piece)
+        else:
+            self.canonical = False
+
+    def walk(self, value: Any, shape: Shape, limit: int) -> None:
+        # limit: the nesting the value may still have (the encoder's max_depth less the arrays above).
+        if shape is PART:
+            encoded = _encode_depth(value, limit)
+            self._expect(encoded)
+            self.parts.append(encoded)
+            return
+        if type(value) is list and limit > 0:
+            if type(shape) is list:
+                self._expect(_head(4, len(value)))
+                for item in value:
+                    self.walk(item, shape[0], limit - 1)
+                return
+            if type(shape) is tuple and len(shape) == len(value):
+                self._expect(_head(4, len(value)))
+                for item, sub in zip(value, shape, strict=True):
+                    self.walk(item, sub, limit - 1)
+                return
+        self._expect(_encode_depth(value, limit))
 
 
 # diagnosis of rejected input ------------------------------------------------------------------------

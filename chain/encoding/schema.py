@@ -886,8 +886,14 @@ class CachedCbor(CborTuple):
     @classmethod
     def from_bytes(cls, data: bytes) -> Self:
         obj = cls.from_cbor(dagcbor.decode(data))
-        obj.__dict__["_bytes_"] = bytes(data)
+        obj.keep_bytes(bytes(data))
         return obj
+
+    def keep_bytes(self, data: bytes) -> None:
+        """Take data as this value's bytes (and its CID as their hash). Only for the bytes strict
+        decoding turned into this very value: canonical, so the bytes to_bytes would give (a value
+        decoded as part of a larger one, with dagcbor.decode_parts)."""
+        self.__dict__["_bytes_"] = data
 
     def cid(self) -> CID:
         cid: CID | None = self.__dict__.get("_cid_")

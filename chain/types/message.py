@@ -135,14 +135,12 @@ class SignedMessage(CachedCbor):
             self.__dict__["_bytes_"] = data
         return data
 
-    @classmethod
-    def from_bytes(cls, data: bytes) -> "SignedMessage":
-        signed = super().from_bytes(data)
-        # The input is canonical, so the message's own encoding sits between the array header and the
+    def keep_bytes(self, data: bytes) -> None:
+        super().keep_bytes(data)
+        # The bytes are canonical, so the message's own encoding sits between the array header and the
         # signature: keep it, sparing a re-encode when the message CID is asked for (verification).
-        tail = len(dagcbor.encode(signed.signature.to_bytes()))
-        signed.message.__dict__["_bytes_"] = signed.to_bytes()[1:-tail]
-        return signed
+        tail = len(dagcbor.encode(self.signature.to_bytes()))
+        self.message.keep_bytes(data[1:-tail])
 
     def cid(self) -> CID:
         """The CID Lotus knows this message by: the unsigned CID if BLS-signed, else its own."""

@@ -34,7 +34,7 @@ from chain.chainstore.msgmeta import msg_meta_cid
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
-from chain.encoding.schema import CborTuple, MaxLen, Uint64
+from chain.encoding.schema import CachedCbor, CborTuple, MaxLen, Uint64
 from chain.types.block import BlockHeader
 from chain.types.message import Message, SignedMessage
 from chain.types.tipset import InvalidTipSet, TipSet, TipSetKey
@@ -47,6 +47,7 @@ from node.p2p.streamio import (
     close_quietly,
     close_write,
     read_cbor,
+    read_frame,
     write_cbor,
 )
 
@@ -524,7 +525,7 @@ class ChainExchangeClient:
         try:
             await write_cbor(stream, request.to_bytes(), timeout=WRITE_REQUEST_TIMEOUT)
             await close_write(stream)
-            raw = await read_cbor(
+            data = await read_frame(
                 stream,
                 max_bytes=MAX_RESPONSE_BYTES,
                 timeout=READ_RESPONSE_TIMEOUT,
@@ -532,7 +533,35 @@ class ChainExchangeClient:
             )
         finally:
             await close_quietly(stream)
-        return Response.from_cbor(raw)
+        return decode_response(data)
+
+
+# Where a Response's headers and messages are: [Status, ErrorMessage, [[Blocks, Messages | null]...]]
+# with Messages [Bls, BlsIncludes, Secpk, SecpkIncludes].
+_RESPONSE_PARTS: Final[dagcbor.Shape] = (
+    None,
+    None,
+    [([dagcbor.PART], ([dagcbor.PART], None, [dagcbor.PART], None))],
+)
+
+
+def decode_response(data: bytes) -> Response:
+    """Response.from_bytes(data), each header and message keeping the very bytes it was read from, so
+    that its CID is their hash (decode_parts proves them canonical, as strict decoding of the whole
+    does) rather than the hash of encoding it again."""
+    raw, parts = dagcbor.decode_parts(data, _RESPONSE_PARTS)
+    response = Response.from_cbor(raw)
+    items: list[CachedCbor] = []
+    for entry in response.chain:
+        items.extend(entry.blocks)
+        if entry.messages is not None:
+            items.extend(entry.messages.bls)
+            items.extend(entry.messages.secpk)
+    if len(items) != len(parts):  # cannot happen while the shape above fits Response's declaration
+        raise DecodeError(f"{len(parts)} encodings found for {len(items)} headers and messages")
+    for item, part in zip(items, parts, strict=True):
+        item.keep_bytes(part)
+    return response
 
 
 def validate_response(request: Request, response: Response, known: Sequence[TipSet] = ()) -> Segment:

@@ -89,9 +89,12 @@ async def write_cbor(stream: INetStream, data: bytes, *, timeout: float) -> None
         raise StreamFailure(f"writing {len(data)} bytes took longer than {timeout} s")
 
 
-async def read_cbor(stream: INetStream, *, max_bytes: int, timeout: float, min_rate: float = math.inf) -> Any:
-    """Read one DAG-CBOR value; StreamFailure if the stream breaks, is too slow or sends too much,
-    DecodeError if the bytes are not exactly one canonical DAG-CBOR value."""
+async def read_frame(
+    stream: INetStream, *, max_bytes: int, timeout: float, min_rate: float = math.inf
+) -> bytes:
+    """Read the bytes of one CBOR value, framing checked only (decode them strictly: read_cbor does);
+    StreamFailure if the stream breaks, is too slow or sends too much, DecodeError if the bytes are
+    not one CBOR value."""
     buf = bytearray()
     start = trio.current_time()
     end: int | None = None
@@ -120,7 +123,14 @@ async def read_cbor(stream: INetStream, *, max_bytes: int, timeout: float, min_r
             raise DecodeError(f"stream ended inside a CBOR value ({len(buf)} bytes read)")
     if end != len(buf):
         raise DecodeError(f"{len(buf) - end} bytes after the CBOR value")
-    return dagcbor.decode(bytes(buf))
+    return bytes(buf)
+
+
+async def read_cbor(stream: INetStream, *, max_bytes: int, timeout: float, min_rate: float = math.inf) -> Any:
+    """Read one DAG-CBOR value; StreamFailure if the stream breaks, is too slow or sends too much,
+    DecodeError if the bytes are not exactly one canonical DAG-CBOR value."""
+    frame = await read_frame(stream, max_bytes=max_bytes, timeout=timeout, min_rate=min_rate)
+    return dagcbor.decode(frame)
 
 
 async def close_write(stream: INetStream) -> None:

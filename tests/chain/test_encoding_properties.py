@@ -191,10 +191,38 @@ def contexts(draw: st.DrawFn) -> tuple[bytes, bytes]:
     return prefix + dagcbor.encode("zzzzz"), b""
 
 
+# Shapes for dagcbor.decode_parts, which must refuse what decode refuses, with the same errors.
+_SHAPES: list[dagcbor.Shape] = [[dagcbor.PART], ([dagcbor.PART], None), [[dagcbor.PART]], dagcbor.PART]
+
+
 def _assert_rejected(data: bytes, pattern: str) -> None:
-    with pytest.raises(DecodeError) as info:
-        dagcbor.decode(data)
-    assert re.search(pattern, str(info.value)), f"{str(info.value)!r} does not match {pattern!r}"
+    for shape in (None, *_SHAPES):
+        with pytest.raises(DecodeError) as info:
+            dagcbor.decode(data) if shape is None else dagcbor.decode_parts(data, shape)
+        assert re.search(pattern, str(info.value)), f"{str(info.value)!r} does not match {pattern!r}"
+
+
+def _marked(value: Any, shape: dagcbor.Shape) -> list[Any]:
+    """The sub-values of value that shape marks, in order (as decode_parts finds them)."""
+    if shape is dagcbor.PART:
+        return [value]
+    if type(value) is list and type(shape) is list:
+        return [part for item in value for part in _marked(item, shape[0])]
+    if type(value) is list and type(shape) is tuple and len(shape) == len(value):
+        return [part for item, sub in zip(value, shape, strict=True) for part in _marked(item, sub)]
+    return []
+
+
+@settings(max_examples=300, deadline=None)
+@given(values, st.sampled_from(_SHAPES))
+def test_decode_parts_gives_what_decode_gives_and_each_part_as_its_slice(value: Any, shape: Any) -> None:
+    data = dagcbor.encode(value)
+    decoded, parts = dagcbor.decode_parts(data, shape)
+    assert _same(decoded, dagcbor.decode(data))
+    assert parts == [dagcbor.encode(v) for v in _marked(decoded, shape)]
+    at = 0
+    for part in parts:  # each the very slice of data the sub-value was read from, in order
+        at = data.index(part, at) + len(part)
 
 
 _settings = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

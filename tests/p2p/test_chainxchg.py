@@ -11,6 +11,8 @@ import trio
 
 from chain.chainstore.store import ChainStore
 from chain.encoding import dagcbor
+from chain.encoding.cid import CID
+from chain.encoding.errors import DecodeError
 from chain.types.block import BlockHeader
 from chain.types.tipset import TipSet, TipSetKey
 from node.p2p.chainview import IncludedMessages, MessageBlock
@@ -26,6 +28,7 @@ from node.p2p.chainxchg import (
     Response,
     Status,
     compact,
+    decode_response,
     expand,
     serve,
     validate_response,
@@ -138,6 +141,33 @@ def test_answers_are_written_as_the_stored_bytes_encode_them() -> None:
     first = decoded(serve(store, requests[0])).chain[0].messages
     assert first is not None and first.bls and first.secpk
     assert len(first.secpk) == 3  # one shared by both blocks, sent once
+
+
+def test_the_client_keeps_the_bytes_it_received() -> None:
+    """decode_response gives what decoding the answer whole gives, each header and message holding the
+    bytes it came in (its CID their hash, not that of encoding it again); an answer with a header
+    encoded in a form strict DAG-CBOR refuses is refused."""
+    chain, tipsets = build_chain(3)
+    data = serve(chain, Request(tipsets[3].cids, 3, BOTH)).to_bytes()
+    answer = decode_response(data)
+    assert answer == Response.from_bytes(data)
+    for entry in answer.chain:
+        assert entry.messages is not None
+        for item in (*entry.blocks, *entry.messages.bls, *entry.messages.secpk):
+            kept = item.to_bytes()
+            assert kept in data and item.cid() == CID.hash_of(kept)
+            assert kept == dagcbor.encode(item.to_cbor())
+        for signed in entry.messages.secpk:
+            assert signed.message.to_bytes() == dagcbor.encode(signed.message.to_cbor())
+    header = tipsets[3].blocks[0].to_bytes()
+    assert header[0] == 0x90  # an array of 16: its length in the head's first byte
+    for wide in (b"\x98\x10", b"\x99\x00\x10"):  # the same length in one or two bytes more: not canonical
+        bad = data.replace(header, wide + header[1:])
+        assert bad != data
+        with pytest.raises(DecodeError, match="non-minimal length"):
+            decode_response(bad)
+        with pytest.raises(DecodeError, match="non-minimal length"):
+            dagcbor.decode(bad)
 
 
 def test_budget_makes_an_answer_partial_but_never_empty() -> None:
