@@ -18,9 +18,6 @@ from chain.encoding import dagcbor
 from chain.encoding.errors import DecodeError
 
 _CHUNK: Final = 64 << 10
-# Above this many buffered bytes the CBOR structure is no longer re-scanned after each chunk (that would
-# be quadratic): large values (chain exchange responses) are read until the writer closes its side.
-_SCAN_LIMIT: Final = 1 << 20
 
 
 class StreamFailure(Exception):
@@ -31,51 +28,69 @@ class TooMuchData(StreamFailure):
     """The peer sent more bytes than the value may take."""
 
 
-def cbor_item_end(buf: bytes | bytearray, max_depth: int = dagcbor.MAX_DEPTH) -> int | None:
-    """The length of the first complete CBOR item in buf, or None while it is incomplete.
+class FrameScan:
+    """Finds where the first CBOR item of a growing buffer ends, reading only the framing (heads and
+    lengths; dagcbor.decode checks the content afterwards). Each call resumes where the previous one
+    stopped, so a value arriving in many chunks is scanned once, not once per chunk. Raises
+    DecodeError for framing DAG-CBOR never uses (indefinite lengths, reserved values, nesting past
+    max_depth)."""
 
-    Only the framing is read (headers and lengths); dagcbor.decode checks the content afterwards.
-    Raises DecodeError for framing DAG-CBOR never uses (indefinite lengths, reserved values).
-    """
-    n = len(buf)
-    pos = 0
-    pending = 1  # items still to read at the current nesting level
-    stack: list[int] = []
-    while True:
-        if pending == 0:
-            if not stack:
-                return pos
-            pending = stack.pop()
-            continue
-        if pos >= n:
-            return None
-        first = buf[pos]
-        major, info = first >> 5, first & 0x1F
-        pos += 1
-        if info < 24:
-            arg = info
-        elif info <= 27:
-            size = 1 << (info - 24)
-            if pos + size > n:
-                return None
-            arg = int.from_bytes(buf[pos : pos + size], "big")
-            pos += size
-        else:
-            raise DecodeError(f"indefinite-length or reserved CBOR item at offset {pos - 1}")
-        pending -= 1
-        if major == 2 or major == 3:
-            pos += arg
-            if pos > n:
-                return None
-        elif major == 4 or major == 5:
-            count = arg if major == 4 else 2 * arg
-            if count:
-                if len(stack) >= max_depth:
-                    raise DecodeError(f"CBOR nesting deeper than {max_depth}")
-                stack.append(pending)
-                pending = count
-        elif major == 6:
-            pending += 1  # a tag wraps the next item
+    __slots__ = ("_max_depth", "_pending", "_pos", "_stack")
+
+    def __init__(self, max_depth: int = dagcbor.MAX_DEPTH) -> None:
+        self._max_depth = max_depth
+        self._pos = 0  # where the next item's head starts (past the buffer: inside a string's bytes)
+        self._pending = 1  # items still to read at the current nesting level
+        self._stack: list[int] = []
+
+    def end(self, buf: bytes | bytearray) -> int | None:
+        """The length of the first complete CBOR item in buf (the same buffer, grown since the last
+        call), or None while it is incomplete."""
+        n = len(buf)
+        pos, pending, stack = self._pos, self._pending, self._stack
+        try:
+            while True:
+                if pending == 0:
+                    if not stack:
+                        return pos if pos <= n else None
+                    pending = stack.pop()
+                    continue
+                if pos >= n:
+                    return None
+                first = buf[pos]
+                major, info = first >> 5, first & 0x1F
+                at = pos + 1
+                if info < 24:
+                    arg = info
+                elif info <= 27:
+                    size = 1 << (info - 24)
+                    if at + size > n:
+                        return None  # the head is incomplete: read it again, whole, next time
+                    arg = int.from_bytes(buf[at : at + size], "big")
+                    at += size
+                else:
+                    raise DecodeError(f"indefinite-length or reserved CBOR item at offset {pos}")
+                pos = at
+                pending -= 1
+                if major == 2 or major == 3:
+                    pos += arg
+                elif major == 4 or major == 5:
+                    count = arg if major == 4 else 2 * arg
+                    if count:
+                        if len(stack) >= self._max_depth:
+                            raise DecodeError(f"CBOR nesting deeper than {self._max_depth}")
+                        stack.append(pending)
+                        pending = count
+                elif major == 6:
+                    pending += 1  # a tag wraps the next item
+        finally:
+            self._pos, self._pending = pos, pending
+
+
+def cbor_item_end(buf: bytes | bytearray, max_depth: int = dagcbor.MAX_DEPTH) -> int | None:
+    """The length of the first complete CBOR item in buf, or None while it is incomplete (FrameScan,
+    from the start)."""
+    return FrameScan(max_depth).end(buf)
 
 
 async def write_cbor(stream: INetStream, data: bytes, *, timeout: float) -> None:
@@ -96,6 +111,7 @@ async def read_frame(
     StreamFailure if the stream breaks, is too slow or sends too much, DecodeError if the bytes are
     not one CBOR value."""
     buf = bytearray()
+    scan = FrameScan()
     start = trio.current_time()
     end: int | None = None
     with trio.CancelScope(deadline=start + timeout) as scope:
@@ -111,14 +127,13 @@ async def read_frame(
             buf += chunk
             if len(buf) > max_bytes:
                 raise TooMuchData(f"peer sent more than {max_bytes} bytes")
-            if len(buf) <= _SCAN_LIMIT:
-                end = cbor_item_end(buf)
+            end = scan.end(buf)
             if min_rate != math.inf:
                 scope.deadline = start + timeout + len(buf) / min_rate
     if scope.cancelled_caught:
         raise StreamFailure(f"no complete value within the deadline ({len(buf)} bytes read)")
     if end is None:
-        end = cbor_item_end(buf)
+        end = scan.end(buf)
         if end is None:
             raise DecodeError(f"stream ended inside a CBOR value ({len(buf)} bytes read)")
     if end != len(buf):

@@ -11,7 +11,7 @@ from libp2p.network.stream.exceptions import StreamEOF
 
 from chain.encoding import dagcbor
 from chain.encoding.errors import DecodeError
-from node.p2p.streamio import StreamFailure, TooMuchData, cbor_item_end, read_cbor
+from node.p2p.streamio import FrameScan, StreamFailure, TooMuchData, cbor_item_end, read_cbor
 from tests.chain.type_strategies import dag_cbor_values
 
 
@@ -21,6 +21,23 @@ def test_the_end_of_a_value_is_found_exactly(value: Any, tail: bytes) -> None:
     assert cbor_item_end(data + tail) == len(data)
     for cut in range(len(data)):
         assert cbor_item_end(data[:cut]) is None
+
+
+@given(dag_cbor_values, st.binary(max_size=8), st.lists(st.integers(1, 40), max_size=12))
+def test_the_end_is_found_the_same_when_the_value_comes_in_chunks(
+    value: Any, tail: bytes, sizes: list[int]
+) -> None:
+    """FrameScan resumes where it stopped (inside a head, a string, nested arrays): scanning a growing
+    buffer finds the end at the chunk that completes the value, and only then."""
+    data = dagcbor.encode(value) + tail
+    scan, buf = FrameScan(), bytearray()
+    for size in [*sizes, len(data)]:
+        buf += data[len(buf) : len(buf) + size]
+        end = scan.end(buf)
+        complete = len(buf) >= len(data) - len(tail)
+        assert end == (len(data) - len(tail) if complete else None)
+        if complete:
+            break
 
 
 def test_framing_refuses_what_dag_cbor_never_uses() -> None:
