@@ -6,17 +6,20 @@ message once, and for each block the indexes of its messages.
 
 The server answers from a `ChainView`, in a worker thread, within a budget per request (at most 900
 tipsets and 64 MiB of answer; beyond that the answer is partial) and a cap on concurrent requests
-(beyond it: go away). Its status codes: 0 ok, 101 partial (fewer tipsets than asked: genesis reached,
-a parent or messages missing, or the budget spent), 201 not found (the named tipset, or its messages),
-202 go away (busy), 203 internal error (the chain store failed), 204 bad request (undecodable, no
-options, length 0 or over 900, no CIDs). Lotus answers an unknown tipset with 203 and closes the stream
-without answering an undecodable request; filpy says 201 and 204.
+(beyond it: go away), writing each header and message as the bytes its store holds rather than
+decoding them to encode them again. Its status codes: 0 ok, 101 partial (fewer tipsets than asked:
+genesis reached, a parent or messages missing, or the budget spent), 201 not found (the named tipset,
+or its messages), 202 go away (busy), 203 internal error (the chain store failed), 204 bad request
+(undecodable, no options, length 0 or over 900, no CIDs). Lotus answers an unknown tipset with 203
+and closes the stream without answering an undecodable request; filpy says 201 and 204.
 
 The client asks one peer after another (best first: fewest failures, then lowest latency; peers that
 lied are left alone for ten minutes) and checks every answer as Lotus does: the status, no more tipsets
 than asked, fewer only with status partial, the first tipset the one asked for, each tipset the parent
 of the one before, message indexes in range, and, beyond Lotus, the messages matching their blocks'
-Messages roots. A peer whose answer fails these checks is reported to `penalize` and skipped.
+Messages roots. A peer whose answer fails these checks is reported to `penalize` and skipped. Each
+header and message decoded keeps the bytes it came in (strict decoding proved them canonical), so its
+CID is their hash.
 """
 
 import random
