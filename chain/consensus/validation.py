@@ -568,7 +568,12 @@ def _validate_header(
 
 
 def validate_header(
-    sm: StateManager, beacon: RandomBeacon, header: BlockHeader, *, now: float | None = None
+    sm: StateManager,
+    beacon: RandomBeacon,
+    header: BlockHeader,
+    *,
+    now: float | None = None,
+    ahead: HeaderChecks | None = None,
 ) -> TipSet:
     """The rules a header keeps that need no execution (1 without the message count, 2 to 7): syntax,
     parents, height and time, parent weight, miner, worker signature, beacon entries, election proof
@@ -576,10 +581,11 @@ def validate_header(
     Winning PoSt, messages and the parent's execution, is validate_block's). Returns the parent tipset.
 
     Reads the parent's parent state and the lookback state, which headers name: nothing is executed
-    (except when more null rounds than the lookback precede the block: see StateManager.lookback)."""
+    (except when more null rounds than the lookback precede the block: see StateManager.lookback).
+    ahead: the header's checks as checks_ahead computed them, taken as validate_block takes them."""
     check_header_syntax(header)
     parent = load_parent(sm, header)
-    _validate_header(sm, beacon, header, parent, time.time() if now is None else now)
+    _validate_header(sm, beacon, header, parent, time.time() if now is None else now, ahead)
     return parent
 
 

@@ -190,23 +190,27 @@ def from_wire(item: tuple[Any, ...]) -> Check:
 
 
 def run_checks(items: Sequence[tuple[Any, ...]]) -> list[bool]:
-    """Each check's outcome: what the worker process runs on what it is sent. The BLS signatures are
-    verified as a batch (verify_bls_batch: each outcome as if verified alone)."""
-    checks = [from_wire(item) for item in items]
+    """Each check's outcome: what the worker process runs on what it is sent."""
+    return outcomes([from_wire(item) for item in items])
+
+
+def outcomes(checks: Sequence[Check]) -> list[bool]:
+    """Each check's outcome, the BLS signatures verified as a batch (verify_bls_batch: each outcome as
+    if verified alone)."""
     bls: list[int] = []
     inputs: list[tuple[bytes, bytes, bytes]] = []
-    outcomes: list[bool] = []
+    found: list[bool] = []
     for i, check in enumerate(checks):
-        found = check.bls() if isinstance(check, SignatureCheck) else None
-        if found is None:
-            outcomes.append(check.run())
+        bls_inputs = check.bls() if isinstance(check, SignatureCheck) else None
+        if bls_inputs is None:
+            found.append(check.run())
         else:
-            outcomes.append(False)
+            found.append(False)
             bls.append(i)
-            inputs.append(found)
+            inputs.append(bls_inputs)
     for i, ok in zip(bls, verify_bls_batch(inputs), strict=True):
-        outcomes[i] = ok
-    return outcomes
+        found[i] = ok
+    return found
 
 
 class Verified:
@@ -240,6 +244,16 @@ class Verified:
 
     def record(self, check: Check) -> None:
         self._passed.put(check.key(), _HERE)
+
+    def run_together(self, checks: Sequence[Check]) -> None:
+        """Run here, together, the checks neither passed nor under way (their BLS signatures as one
+        batch, as the worker process does), remembering those that pass: what validates next finds them
+        passed, and does again, to report it, any that failed."""
+        with self._lock:
+            todo = [c for c in checks if c.key() not in self._pending and self._passed.get(c.key()) is None]
+        for check, ok in zip(todo, outcomes(todo), strict=True):
+            if ok:
+                self.record(check)
 
     def signature(self, check: SignatureCheck) -> None:
         """chain.crypto.signature.verify, once: raises SignatureError saying why the check fails."""
