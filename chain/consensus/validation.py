@@ -37,11 +37,13 @@ fail at execution, charging the miner), and every beacon entry's round (chain/co
 """
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import Final, TypeVar
 
 from actors import builtin
+from actors.miner.state import SectorOnChainInfo
 from chain.chainstore.msgmeta import msg_meta_cid
 from chain.chainstore.store import TipSetNotFound
 from chain.consensus.base_fee import compute_base_fee
@@ -57,7 +59,14 @@ from chain.consensus.election import (
     worker_key_address,
 )
 from chain.consensus.fullblock import FullBlock
-from chain.consensus.verified import Check, SignatureCheck, Verified, WinningPoStCheck, verified
+from chain.consensus.verified import (
+    BlockChecks,
+    HeaderChecks,
+    SignatureCheck,
+    Verified,
+    WinningPoStCheck,
+    verified,
+)
 from chain.consensus.weight import weight_of
 from chain.crypto.signature import (
     BLS_SIGNATURE_LENGTH,
@@ -66,6 +75,7 @@ from chain.crypto.signature import (
     SigType,
     verify_bls_aggregate,
 )
+from chain.encoding.cid import CID
 from chain.state.tree import StateTree
 from chain.stmgr.actors import ActorNotFound, StateQueryError, resolve_to_key
 from chain.stmgr.manager import StateManager
@@ -73,7 +83,7 @@ from chain.stmgr.miners import miner_info, miner_power, sectors_for_winning_post
 from chain.stmgr.randomness import BeaconEntryNotFound, latest_beacon_entry
 from chain.types.address import Address, Protocol
 from chain.types.beacon import BeaconEntry
-from chain.types.block import BlockHeader
+from chain.types.block import BlockHeader, PoStProof
 from chain.types.message import BLOCK_GAS_LIMIT, Message, SignedMessage
 from chain.types.message import InvalidMessage as MessageRuleBroken
 from chain.types.tipset import InvalidTipSet, TipSet, TipSetKey
@@ -299,9 +309,23 @@ def ticket_check(
     return SignatureCheck(Signature(SigType.BLS, header.ticket.vrf_proof), worker, data)
 
 
-def check_signature(header: BlockHeader, worker: Address, checks: Verified) -> None:
+def winning_post_check(
+    proof: PoStProof, randomness: bytes, sectors: Sequence[SectorOnChainInfo]
+) -> WinningPoStCheck:
+    """proof's check over the challenged sectors; SyscallError for a sector's CID that is no sealed
+    commitment."""
+    public = tuple(post.PublicSector(s.sector_number, sealed_commitment(s.sealed_cid)) for s in sectors)
+    return WinningPoStCheck(proof.proof_type, randomness, public, proof.proof_bytes)
+
+
+def check_signature(
+    header: BlockHeader, worker: Address, checks: Verified, ahead: HeaderChecks | None = None
+) -> None:
+    """ahead: the header's checks computed ahead with this worker, if any."""
     try:
-        checks.signature(block_signature_check(header, worker))
+        checks.signature(
+            ahead.block_signature if ahead is not None else block_signature_check(header, worker)
+        )
     except SignatureError as exc:
         raise InvalidBlockSignature(f"block signature by worker {worker} does not verify: {exc}") from None
 
@@ -315,7 +339,9 @@ def check_election(
     worker: Address,
     beacon_base: BeaconEntry,
     parent_tree: StateTree | None = None,
+    ahead: HeaderChecks | None = None,
 ) -> None:
+    """ahead: the header's checks computed ahead with this worker and beacon_base, if any."""
     proof = header.election_proof
     assert proof is not None and header.ticket is not None  # checked by check_syntax
     if proof.win_count < 1:
@@ -325,7 +351,7 @@ def check_election(
         raise MinerNotEligible(reason)
     checks = verified(sm)
     try:
-        checks.signature(election_check(header, worker, beacon_base))
+        checks.signature(ahead.election if ahead is not None else election_check(header, worker, beacon_base))
     except SignatureError as exc:
         raise InvalidElectionProof(f"election proof is not the worker's VRF output: {exc}") from None
     power = miner_power(lookback_tree, sm.policy, header.miner)
@@ -333,14 +359,21 @@ def check_election(
     if proof.win_count != earned:
         raise WrongWinCount(f"block claims {proof.win_count} wins, its election proof earns {earned}")
     try:
-        checks.signature(ticket_check(header, worker, beacon_base, parent))
+        checks.signature(
+            ahead.ticket if ahead is not None else ticket_check(header, worker, beacon_base, parent)
+        )
     except SignatureError as exc:
         raise InvalidTicket(f"ticket is not the worker's VRF output: {exc}") from None
 
 
 def check_winning_post(
-    header: BlockHeader, lookback_tree: StateTree, beacon_base: BeaconEntry, checks: Verified
+    header: BlockHeader,
+    lookback_tree: StateTree,
+    beacon_base: BeaconEntry,
+    checks: Verified,
+    ahead: WinningPoStCheck | None = None,
 ) -> None:
+    """ahead: the check computed ahead with this beacon_base in this lookback state, if any."""
     miner = header.miner
     randomness = winning_post_randomness(beacon_base, miner, header.height)
     sectors = _state_read(
@@ -363,8 +396,7 @@ def check_winning_post(
             f"Winning PoSt proof type {proof.proof_type}, the miner's is {expected_type}"
         )
     try:
-        public = tuple(post.PublicSector(s.sector_number, sealed_commitment(s.sealed_cid)) for s in sectors)
-        valid = checks.winning_post(WinningPoStCheck(proof.proof_type, randomness, public, proof.proof_bytes))
+        valid = checks.winning_post(ahead or winning_post_check(proof, randomness, sectors))
     except (ProofDecodeError, SyscallError, ValueError) as exc:
         raise InvalidWinningPoSt(f"Winning PoSt proof cannot be checked: {exc}") from None
     if not valid:
@@ -406,9 +438,15 @@ def message_signature_check(smsg: SignedMessage, key: Address) -> SignatureCheck
     return SignatureCheck(smsg.signature, key, smsg.message.signing_bytes())
 
 
-def check_messages(block: FullBlock, tree: StateTree, checks: Verified | None = None) -> None:
+def check_messages(
+    block: FullBlock,
+    tree: StateTree,
+    checks: Verified | None = None,
+    ahead: dict[CID, SignatureCheck] | None = None,
+) -> None:
     """Inclusion rules, gas, senders, nonces, balances and secp256k1 signatures, message by message
-    (signatures through checks, a node's Verified, when given)."""
+    (signatures through checks, a node's Verified, when given; ahead: signature checks computed ahead,
+    by SignedMessage CID, each taken when its signer is the sender's key found here)."""
     verifier = checks if checks is not None else Verified(1)
     nonces: dict[Address, int] = {}
     owed: dict[Address, int] = {}
@@ -452,8 +490,11 @@ def check_messages(block: FullBlock, tree: StateTree, checks: Verified | None = 
             raise InvalidMessageSignature(f"{where} carries a signature of type {smsg.signature.type}")
         check(smsg.message, smsg.chain_length(), where)
         key = _key_of(tree, smsg.message.from_, InvalidMessageSignature)
+        made = None if ahead is None else ahead.get(smsg.cid())
         try:
-            verifier.signature(message_signature_check(smsg, key))
+            verifier.signature(
+                made if made is not None and made.signer == key else message_signature_check(smsg, key)
+            )
         except SignatureError as exc:
             raise InvalidMessageSignature(f"{where} ({smsg.cid()}) signature: {exc}") from None
 
@@ -494,29 +535,45 @@ def _worker_at_lookback(
 
 
 def _validate_header(
-    sm: StateManager, beacon: RandomBeacon, header: BlockHeader, parent: TipSet, now: float
-) -> tuple[StateTree, BeaconEntry]:
+    sm: StateManager,
+    beacon: RandomBeacon,
+    header: BlockHeader,
+    parent: TipSet,
+    now: float,
+    ahead: HeaderChecks | None = None,
+) -> tuple[StateTree, BeaconEntry, HeaderChecks | None]:
     """Rules 3 to 7 on a header whose parent tipset is known; the lookback state tree and the beacon
-    entry the election draws from (the Winning PoSt needs both)."""
+    entry the election draws from (the Winning PoSt needs both), and ahead when it was computed from
+    those. ahead: the header's checks computed ahead, each taken only if computed from the values
+    found here."""
     check_time(sm, header, parent, now)
     check_parent_weight(sm, header, parent)
     parent_tree = sm.parent_tree(parent)  # read-only here: shared by the miner and eligibility rules
     if not is_miner(parent_tree, header.miner):
         raise NotAMiner(f"{header.miner} is not a storage miner with a power claim")
     lookback, lookback_tree, worker = _worker_at_lookback(sm, header, parent)
-    check_signature(header, worker, verified(sm))
+    if ahead is not None and ahead.worker != worker:
+        ahead = None
+    check_signature(header, worker, verified(sm), ahead)
     try:
         previous = latest_beacon_entry(sm.chain, parent)
         check_beacon_entries(beacon, header.beacon_entries, header.height, parent.height, previous)
     except (InvalidBeaconEntry, BeaconEntryNotFound) as exc:
         raise InvalidBeaconEntries(str(exc)) from None
     beacon_base = header.beacon_entries[-1] if header.beacon_entries else previous
-    check_election(sm, header, parent, lookback, lookback_tree, worker, beacon_base, parent_tree)
-    return lookback_tree, beacon_base
+    if ahead is not None and (ahead.beacon_base != beacon_base or ahead.lookback_state != lookback_tree.root):
+        ahead = None
+    check_election(sm, header, parent, lookback, lookback_tree, worker, beacon_base, parent_tree, ahead)
+    return lookback_tree, beacon_base, ahead
 
 
 def validate_header(
-    sm: StateManager, beacon: RandomBeacon, header: BlockHeader, *, now: float | None = None
+    sm: StateManager,
+    beacon: RandomBeacon,
+    header: BlockHeader,
+    *,
+    now: float | None = None,
+    ahead: HeaderChecks | None = None,
 ) -> TipSet:
     """The rules a header keeps that need no execution (1 without the message count, 2 to 7): syntax,
     parents, height and time, parent weight, miner, worker signature, beacon entries, election proof
@@ -524,10 +581,11 @@ def validate_header(
     Winning PoSt, messages and the parent's execution, is validate_block's). Returns the parent tipset.
 
     Reads the parent's parent state and the lookback state, which headers name: nothing is executed
-    (except when more null rounds than the lookback precede the block: see StateManager.lookback)."""
+    (except when more null rounds than the lookback precede the block: see StateManager.lookback).
+    ahead: the header's checks as checks_ahead computed them, taken as validate_block takes them."""
     check_header_syntax(header)
     parent = load_parent(sm, header)
-    _validate_header(sm, beacon, header, parent, time.time() if now is None else now)
+    _validate_header(sm, beacon, header, parent, time.time() if now is None else now, ahead)
     return parent
 
 
@@ -557,20 +615,21 @@ def checks_ahead(
     header: BlockHeader,
     parent: TipSet,
     block_secp_messages: Sequence[SignedMessage] | None = None,
-) -> list[Check] | None:
+) -> BlockChecks | None:
     """The pure checks validate_block will make of header on parent (its worker's block signature,
     election proof and ticket, its Winning PoSt, and the signatures of the block's secp256k1 messages
     from key addresses), with the inputs validation will compute, for a worker process to run ahead
-    (chain/consensus/verified.py); None while they cannot be computed yet (the lookback tipset is not
-    executed: its state is not in the store). Nothing is executed. Best effort: a header whose inputs
-    cannot be computed gets fewer checks or none, and validation finds and reports what is wrong with
-    it."""
+    (chain/consensus/verified.py) and for validation to take instead of computing them again; None
+    while they cannot be computed yet (the lookback tipset is not executed: its state is not in the
+    store). Nothing is executed. Best effort: a header whose inputs cannot be computed gets fewer
+    checks or none, and validation finds and reports what is wrong with it."""
     found = sm.lookback_without_execution(parent, header.height)
     if found is None:
-        return []  # the lookback state is the parent's own, after it executes: validation's
+        # The lookback state is the parent's own, after it executes: validation's.
+        return BlockChecks(None, {})
     if not sm.store.has(found[1]):
         return None
-    checks: list[Check] = []
+    checks: HeaderChecks | None = None
     # Anything that stops an input being computed is validation's to report, in its order: stop here.
     with contextlib.suppress(Exception):
         check_header_syntax(header)
@@ -578,24 +637,29 @@ def checks_ahead(
         worker = worker_key_address(lookback_tree, header.miner)
         previous = latest_beacon_entry(sm.chain, parent)
         beacon_base = header.beacon_entries[-1] if header.beacon_entries else previous
-        checks.append(block_signature_check(header, worker))
-        checks.append(election_check(header, worker, beacon_base))
-        checks.append(ticket_check(header, worker, beacon_base, parent))
+        checks = HeaderChecks(
+            worker,
+            beacon_base,
+            found[1],
+            block_signature_check(header, worker),
+            election_check(header, worker, beacon_base),
+            ticket_check(header, worker, beacon_base, parent),
+            None,
+        )
         if len(header.win_post_proof) == 1:
-            proof = header.win_post_proof[0]
             randomness = winning_post_randomness(beacon_base, header.miner, header.height)
             sectors = sectors_for_winning_post(lookback_tree, header.miner, randomness)
-            public = tuple(
-                post.PublicSector(s.sector_number, sealed_commitment(s.sealed_cid)) for s in sectors
-            )
-            checks.append(WinningPoStCheck(proof.proof_type, randomness, public, proof.proof_bytes))
+            if sectors:
+                post_check = winning_post_check(header.win_post_proof[0], randomness, sectors)
+                checks = dataclasses.replace(checks, winning_post=post_check)
     # Message signatures by key-address senders (an ID sender's key is in the parent's state after
     # execution: validation resolves it).
+    messages: dict[CID, SignatureCheck] = {}
     for smsg in block_secp_messages or ():
         sender = smsg.message.from_
         if sender.protocol in (Protocol.SECP256K1, Protocol.DELEGATED):
-            checks.append(message_signature_check(smsg, sender))
-    return checks
+            messages[smsg.cid()] = message_signature_check(smsg, sender)
+    return BlockChecks(checks, messages)
 
 
 def validate_block(
@@ -604,16 +668,25 @@ def validate_block(
     """Raise the BlockValidationError of the first rule block breaks (see the module doc); now is the
     wall clock in Unix seconds (default: time.time())."""
     header = block.header
+    checks = verified(sm)
+    ahead = checks.take_ahead(block.cid())
     check_syntax(block)
     parent = load_parent(sm, header)
-    lookback_tree, beacon_base = _validate_header(
-        sm, beacon, header, parent, time.time() if now is None else now
+    lookback_tree, beacon_base, made = _validate_header(
+        sm,
+        beacon,
+        header,
+        parent,
+        time.time() if now is None else now,
+        None if ahead is None else ahead.header,
     )
-    check_winning_post(header, lookback_tree, beacon_base, verified(sm))
+    check_winning_post(
+        header, lookback_tree, beacon_base, checks, None if made is None else made.winning_post
+    )
 
     check_message_root(block)
     parent_state = sm.tree(sm.state_of(parent).state_root)
     check_bls_aggregate(block, parent_state)
-    check_messages(block, parent_state, verified(sm))
+    check_messages(block, parent_state, checks, None if ahead is None else ahead.messages)
     check_base_fee(sm, header, parent)
     check_state(sm, header, parent)

@@ -21,6 +21,12 @@ Winning PoSt in Python. Validation computes their inputs from the state as befor
 - anything else, or a check the worker process found failing, is done here, as before, and raises
   the same error with the same message.
 
+The checks computed ahead are also kept, by block (`keep_ahead`, `take_ahead`: `BlockChecks`), with the
+values they were computed from that validation computes as well (the worker's key, the beacon entry
+drawn from, the lookback state): validation takes a check made ahead instead of building its inputs
+again (signing bytes, VRF randomness, the challenged sectors' commitments, the digest of it all) only
+when its own values are those, so the check is exactly the one it would have built.
+
 Only passes are remembered (bounded, least recently used forgotten first): nothing is ever accepted
 that was not checked with exactly these inputs, in this process or in its worker.
 
@@ -39,13 +45,18 @@ from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from chain.crypto.signature import Signature, SigType, is_valid, verify, verify_bls_batch
+from chain.encoding.cid import CID
 from chain.stmgr.manager import StateManager
 from chain.store.lru import Lru
 from chain.types.address import Address, Protocol
+from chain.types.beacon import BeaconEntry
 from proofs import post
 from proofs.vanilla import ProofDecodeError
 
 DEFAULT_SIZE: Final = 8192
+# Blocks whose checks computed ahead are kept until validated: CheckAhead reaches at most the two
+# batches of tipsets a sync holds; what a failed sync leaves behind goes first.
+AHEAD_BLOCKS: Final = 1024
 _SIG: Final = 0
 _POST: Final = 1
 _HERE: Final = "here"
@@ -125,6 +136,41 @@ class WinningPoStCheck:
 Check = SignatureCheck | WinningPoStCheck
 
 
+@dataclass(frozen=True, slots=True)
+class HeaderChecks:
+    """A header's checks computed ahead (chain/consensus/validation.py checks_ahead) and the values they
+    were computed from that validation computes too. The header's CID fixes everything else of their
+    inputs (its signing bytes, miner, height, proofs, parents and so the parent's smallest ticket)."""
+
+    worker: Address  # the miner's worker key at the lookback state
+    beacon_base: BeaconEntry  # the entry the election, ticket and Winning PoSt randomness is drawn from
+    lookback_state: CID  # where the Winning PoSt's sectors were challenged
+    block_signature: SignatureCheck
+    election: SignatureCheck
+    ticket: SignatureCheck
+    winning_post: WinningPoStCheck | None  # None: the header carries no single proof, or no sectors
+
+
+@dataclass(frozen=True, slots=True)
+class BlockChecks:
+    """A block's checks computed ahead: its header's (None when their inputs could not be computed)
+    and the signatures of its secp256k1 messages from key-address senders, by SignedMessage CID (the
+    signer is the sender itself)."""
+
+    header: HeaderChecks | None
+    messages: dict[CID, SignatureCheck]
+
+    def all(self) -> list[Check]:
+        out: list[Check] = []
+        if self.header is not None:
+            h = self.header
+            out += [h.block_signature, h.election, h.ticket]
+            if h.winning_post is not None:
+                out.append(h.winning_post)
+        out += self.messages.values()
+        return out
+
+
 def _digest(*parts: bytes) -> bytes:
     h = hashlib.sha256()
     for part in parts:
@@ -144,23 +190,27 @@ def from_wire(item: tuple[Any, ...]) -> Check:
 
 
 def run_checks(items: Sequence[tuple[Any, ...]]) -> list[bool]:
-    """Each check's outcome: what the worker process runs on what it is sent. The BLS signatures are
-    verified as a batch (verify_bls_batch: each outcome as if verified alone)."""
-    checks = [from_wire(item) for item in items]
+    """Each check's outcome: what the worker process runs on what it is sent."""
+    return outcomes([from_wire(item) for item in items])
+
+
+def outcomes(checks: Sequence[Check]) -> list[bool]:
+    """Each check's outcome, the BLS signatures verified as a batch (verify_bls_batch: each outcome as
+    if verified alone)."""
     bls: list[int] = []
     inputs: list[tuple[bytes, bytes, bytes]] = []
-    outcomes: list[bool] = []
+    found: list[bool] = []
     for i, check in enumerate(checks):
-        found = check.bls() if isinstance(check, SignatureCheck) else None
-        if found is None:
-            outcomes.append(check.run())
+        bls_inputs = check.bls() if isinstance(check, SignatureCheck) else None
+        if bls_inputs is None:
+            found.append(check.run())
         else:
-            outcomes.append(False)
+            found.append(False)
             bls.append(i)
-            inputs.append(found)
+            inputs.append(bls_inputs)
     for i, ok in zip(bls, verify_bls_batch(inputs), strict=True):
-        outcomes[i] = ok
-    return outcomes
+        found[i] = ok
+    return found
 
 
 class Verified:
@@ -170,6 +220,7 @@ class Verified:
         self._passed: Lru[bytes, str] = Lru(size)  # key -> where it passed: _HERE or _AHEAD
         self._pending: dict[bytes, tuple[VerifierPool, int]] = {}  # key -> (pool, batch number)
         self._lock = threading.Lock()
+        self._computed: Lru[CID, BlockChecks] = Lru(AHEAD_BLOCKS)  # block CID -> its checks made ahead
         self.reused = 0  # checks answered by an earlier pass here
         self.ahead = 0  # checks answered by a worker process
 
@@ -194,6 +245,16 @@ class Verified:
     def record(self, check: Check) -> None:
         self._passed.put(check.key(), _HERE)
 
+    def run_together(self, checks: Sequence[Check]) -> None:
+        """Run here, together, the checks neither passed nor under way (their BLS signatures as one
+        batch, as the worker process does), remembering those that pass: what validates next finds them
+        passed, and does again, to report it, any that failed."""
+        with self._lock:
+            todo = [c for c in checks if c.key() not in self._pending and self._passed.get(c.key()) is None]
+        for check, ok in zip(todo, outcomes(todo), strict=True):
+            if ok:
+                self.record(check)
+
     def signature(self, check: SignatureCheck) -> None:
         """chain.crypto.signature.verify, once: raises SignatureError saying why the check fails."""
         if self.passed(check):
@@ -213,6 +274,14 @@ class Verified:
         return ok
 
     # -- checks done ahead ---------------------------------------------------------------------------
+    def keep_ahead(self, block: CID, checks: BlockChecks) -> None:
+        """Keep the checks computed ahead for block, for its validation to take."""
+        self._computed.put(block, checks)
+
+    def take_ahead(self, block: CID) -> BlockChecks | None:
+        """The checks computed ahead for block, forgotten here (validation takes them once)."""
+        return self._computed.pop(block)
+
     def submit(self, pool: "VerifierPool", checks: Sequence[Check]) -> int:
         """Have pool's worker process run the checks neither passed nor under way; how many."""
         keys: list[bytes] = []

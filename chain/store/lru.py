@@ -32,5 +32,10 @@ class Lru(Generic[K, V]):
             if len(self._data) > self._size:
                 self._data.popitem(last=False)
 
+    def pop(self, key: K) -> V | None:
+        """The value of key, forgotten; None if there is none."""
+        with self._lock:
+            return self._data.pop(key, None)
+
     def __len__(self) -> int:
         return len(self._data)

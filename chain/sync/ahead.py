@@ -5,8 +5,10 @@ The inputs of those checks come from the lookback state, `chain_finality` epochs
 computed for every tipset whose lookback tipset has been executed: a whole batch on a chain with
 Lotus's finality of 900, the next finality - 1 tipsets on a devnet's 20. `advance()` computes them
 (validation.checks_ahead: the functions validation itself uses) for the queued tipsets that have come
-within reach, in order, and hands them to the pool; validation then finds each check passed, waits for
-it, or does it itself (a check that failed in the worker is done again here, to raise its error).
+within reach, in order, and hands them to the pool; it keeps them by block in the node's `Verified`,
+so that validation takes them instead of computing their inputs again. Validation then finds each
+check passed, waits for it, or does it itself (a check that failed in the worker is done again here,
+to raise its error).
 """
 
 from collections import deque
@@ -61,6 +63,7 @@ class CheckAhead:
                     lookback = self._sm.lookback_without_execution(parent, block.header.height)
                     self._waiting = None if lookback is None else lookback[1]
                     return
-                checks += found
+                self._verified.keep_ahead(block.cid(), found)
+                checks += found.all()
             self._queue.popleft()
             self.submitted += self._verified.submit(self._pool, checks)

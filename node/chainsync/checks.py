@@ -12,12 +12,18 @@ head (within the lookback), otherwise ignored, since our view may be out of date
 by our head's age on the wall clock; filpy by height, so that devnets whose timestamps lag the clock
 behave the same).
 
+The three BLS signatures of a header whose parents are validated (the block's, the election proof's and
+the ticket's, all by the miner's worker key) are verified first as one batch (verify_bls_batch, each
+outcome as if verified alone; only passes are remembered), then validate_header finds them passed; its
+checks are kept for the block's full validation (chain/consensus/verified.py BlockChecks).
+
 Messages: the message pool's `add` decides; its refusals map to Reject or Ignore as Lotus maps
 mpool.Add's errors.
 """
 
 from collections.abc import Callable
 
+from chain.chainstore.store import TipSetNotFound
 from chain.consensus.beacon import RandomBeacon
 from chain.consensus.validation import (
     BlockFromFuture,
@@ -27,8 +33,11 @@ from chain.consensus.validation import (
     NotAMiner,
     ParentsNotFound,
     check_header_signer,
+    checks_ahead,
     validate_header,
 )
+from chain.consensus.verified import HeaderChecks, verified
+from chain.encoding.errors import DecodeError
 from chain.mpool.errors import (
     BaseFeeLowerBound,
     DuplicateMessage,
@@ -41,9 +50,10 @@ from chain.mpool.errors import (
     TooManyPending,
 )
 from chain.stmgr.manager import StateManager
+from chain.store.blockstore import BlockNotFound
 from chain.sync.badblocks import BadBlockCache
 from chain.types.block import BlockHeader
-from chain.types.tipset import TipSet, TipSetKey
+from chain.types.tipset import InvalidTipSet, TipSet, TipSetKey
 from node.p2p.gossip import Ignore, Reject, Verdict
 
 # Refusals that are not the sender's fault (Lotus: ErrSoftValidationFailure, ErrRBFTooLowPremium,
@@ -66,6 +76,23 @@ def message_verdict(error: MpoolError) -> Verdict:
     """The gossip verdict on a message the pool refused."""
     kind = Ignore if isinstance(error, IGNORED_MPOOL_ERRORS) else Reject
     return kind(f"message pool: {type(error).__name__}: {error}")
+
+
+def _signatures_together(sm: StateManager, header: BlockHeader) -> HeaderChecks | None:
+    """Verify the header's three BLS signatures as one batch, keeping its checks for its validation;
+    None when their inputs cannot be computed here (validation then computes and reports)."""
+    try:
+        parent = sm.chain.load_tipset(TipSetKey(header.parents))
+    except (TipSetNotFound, BlockNotFound, DecodeError, InvalidTipSet):
+        return None
+    found = checks_ahead(sm, header, parent)
+    if found is None or found.header is None:
+        return None
+    checks = found.header
+    done = verified(sm)
+    done.run_together([checks.block_signature, checks.election, checks.ticket])
+    done.keep_ahead(header.cid(), found)
+    return checks
 
 
 def check_block_header(
@@ -91,7 +118,7 @@ def check_block_header(
             raise Reject(f"block {cid} builds on {parent}, marked bad: {reason}")
     try:
         if validated(TipSetKey(header.parents)):
-            validate_header(sm, beacon, header, now=now)
+            validate_header(sm, beacon, header, now=now, ahead=_signatures_together(sm, header))
             return
     except ParentsNotFound:
         pass

@@ -5,6 +5,8 @@ error, and that the worker process is stopped."""
 import multiprocessing
 import os
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Final
 
 import pytest
 
@@ -24,6 +26,7 @@ from chain.consensus.verified import (
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.crypto.signature import SignatureError, verify_bls_batch
 from chain.types.address import Address
+from chain.types.block import PoStProof
 from chain.types.election import Ticket
 from tests.consensus.devchain import DevChain, resigned
 
@@ -150,12 +153,15 @@ def test_validation_takes_the_answers_of_checks_done_ahead() -> None:
     dc.advance(3)
     block = _winner(dc)
     parent = dc.head
-    ahead = v.checks_ahead(dc.sm, block.header, parent)
-    assert ahead is not None and len(ahead) == 4  # block signature, election proof, ticket, Winning PoSt
+    found = v.checks_ahead(dc.sm, block.header, parent)
+    assert found is not None
+    ahead = found.all()
+    assert len(ahead) == 4  # block signature, election proof, ticket, Winning PoSt
     key = dc.miner(block.header.miner).worker_key
     bad_ticket = resigned(block, key, ticket=Ticket(key.sign(b"another input").data))
-    bad_checks = v.checks_ahead(dc.sm, bad_ticket.header, parent)
-    assert bad_checks is not None
+    bad_found = v.checks_ahead(dc.sm, bad_ticket.header, parent)
+    assert bad_found is not None
+    bad_checks = bad_found.all()
     checks = verified(dc.sm)
     with VerifierPool() as pool:
         assert (
@@ -165,6 +171,83 @@ def test_validation_takes_the_answers_of_checks_done_ahead() -> None:
         assert checks.ahead >= 4 and checks.reused == 0
         with pytest.raises(v.InvalidTicket, match="not the worker's VRF"):
             v.validate_block(dc.sm, dc.beacon, bad_ticket, now=block.header.timestamp)
+
+
+def _tampered(block: FullBlock, key: PrivateKey, rule: str) -> FullBlock:
+    """block breaking rule, its header signed again by key unless the rule is the signature's."""
+    header = block.header
+    assert header.election_proof is not None
+    if rule == "InvalidBlockSignature":
+        return replace(block, header=replace(header, block_sig=key.sign(b"another input")))
+    if rule == "InvalidElectionProof":
+        forged = replace(header.election_proof, vrf_proof=key.sign(b"another input").data)
+        return resigned(block, key, election_proof=forged)
+    if rule == "InvalidTicket":
+        return resigned(block, key, ticket=Ticket(key.sign(b"another input").data))
+    (proof,) = header.win_post_proof
+    data = bytearray(proof.proof_bytes)
+    data[-1] ^= 0x01  # a byte of the last Merkle path
+    return resigned(block, key, win_post_proof=(PoStProof(proof.proof_type, bytes(data)),))
+
+
+_BUILDERS: Final = (
+    "block_signature_check",
+    "election_check",
+    "ticket_check",
+    "winning_post_check",
+    "message_signature_check",
+)
+
+
+@pytest.mark.parametrize(
+    "rule", ["InvalidBlockSignature", "InvalidElectionProof", "InvalidTicket", "InvalidWinningPoSt"]
+)
+def test_validation_takes_the_checks_computed_ahead_and_still_refuses_a_bad_one(
+    rule: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dc = DevChain.new()
+    dc.advance(3)
+    good = _winner(dc)
+    bad = _tampered(good, dc.miner(good.header.miner).worker_key, rule)
+    parent = dc.head
+    checks = verified(dc.sm)
+    computed = []
+    for block in (good, bad):
+        found = v.checks_ahead(dc.sm, block.header, parent, block.secp_messages)
+        assert found is not None and found.header is not None and found.header.winning_post is not None
+        checks.keep_ahead(block.cid(), found)
+        computed += found.all()
+
+    def rebuilt(*_args: object) -> None:
+        raise AssertionError("validation built a check's inputs again")
+
+    for name in _BUILDERS:  # validation builds none: it takes those computed ahead
+        monkeypatch.setattr(v, name, rebuilt)
+    with VerifierPool() as pool:
+        checks.submit(pool, computed)
+        v.validate_block(dc.sm, dc.beacon, good, now=good.header.timestamp)
+        with pytest.raises(getattr(v, rule)):
+            v.validate_block(dc.sm, dc.beacon, bad, now=good.header.timestamp)
+    assert checks.take_ahead(good.cid()) is None and checks.take_ahead(bad.cid()) is None  # taken once
+    assert checks.ahead >= 4
+
+
+def test_checks_computed_ahead_from_other_values_are_not_taken() -> None:
+    dc = DevChain.new()
+    dc.advance(3)
+    good = _winner(dc)
+    bad = _tampered(good, dc.miner(good.header.miner).worker_key, "InvalidBlockSignature")
+    found = v.checks_ahead(dc.sm, good.header, dc.head)
+    assert found is not None and found.header is not None
+    # The good block's checks, kept for the bad block as if computed with another worker key: their
+    # signature verifies, but validation computes its own (the worker differs) and refuses the block.
+    other = Address.of_key(PrivateKey.derive(KeyType.BLS, b"another worker"))
+    forged = replace(found, header=replace(found.header, worker=other))
+    checks = verified(dc.sm)
+    checks.signature(found.header.block_signature)
+    checks.keep_ahead(bad.cid(), forged)
+    with pytest.raises(v.InvalidBlockSignature, match="does not verify"):
+        v.validate_block(dc.sm, dc.beacon, bad, now=good.header.timestamp)
 
 
 def test_no_checks_ahead_before_the_lookback_state_exists() -> None:

@@ -15,11 +15,11 @@ from chain.consensus.verified import CHECK_WORKER_NAME, verified
 from chain.sync.state import SyncerState
 from chain.sync.syncer import InvalidChain, Syncer
 from chain.types.address import Address
-from chain.types.election import Ticket
 from chain.types.message import SignedMessage, sign_message
 from tests.consensus.devchain import ALICE, BOB, CAROL, DevChain
+from tests.consensus.test_verified import _tampered as tampered
 from tests.sync.store_exchange import StoreExchange
-from tests.sync.test_syncer import MINER_A, PEER, _bad_head, _next_block, _tampered, build, chain_of
+from tests.sync.test_syncer import MINER_A, PEER, _bad_head, _next_block, build, chain_of
 
 HEIGHT: Final = 45  # past the devnet's finality of 20: lookbacks move with the chain
 
@@ -86,14 +86,17 @@ async def test_a_catch_up_checks_ahead_and_ends_where_the_peer_is() -> None:
     assert syncer.timings.checks_ahead > 0
 
 
-async def test_a_bad_ticket_checked_ahead_is_refused_with_its_rule() -> None:
-    def bad_ticket(dc: DevChain, block: object) -> dict[str, object]:
-        key = dc.miner(MINER_A).worker_key
-        return {"ticket": Ticket(key.sign(b"another input").data)}
-
-    bad_chain, bad = _tampered(bad_ticket, at=24, then=3)
-    syncer = await _refused_ahead(bad_chain, bad, "InvalidTicket")
-    assert "InvalidTicket" in str(syncer.bad.get(bad.cid()))
+@pytest.mark.parametrize(
+    "rule", ["InvalidBlockSignature", "InvalidElectionProof", "InvalidTicket", "InvalidWinningPoSt"]
+)
+async def test_a_bad_header_checked_ahead_is_refused_with_its_rule(rule: str) -> None:
+    # Validation takes the header's checks computed ahead; the worker process found this one failing,
+    # validation checks it again and names the rule.
+    bad_chain = build(24)
+    bad = tampered(_next_block(bad_chain), bad_chain.miner(MINER_A).worker_key, rule)
+    _bad_head(bad_chain, bad, then=3)
+    syncer = await _refused_ahead(bad_chain, bad, rule)
+    assert rule in str(syncer.bad.get(bad.cid()))
 
 
 async def test_a_forged_message_signature_checked_ahead_is_refused_with_its_rule() -> None:

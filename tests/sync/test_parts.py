@@ -2,13 +2,16 @@
 checks of node/chainsync and the mapping of the message pool's refusals onto gossip verdicts."""
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Final
 
 import pytest
 
+from chain.consensus import verified as verified_module
 from chain.consensus.validation import BlockFromFuture, InvalidHeight
 from chain.crypto.keys import KeyType, PrivateKey
+from chain.crypto.signature import verify_bls_batch
 from chain.encoding.cid import CID
 from chain.mpool.errors import (
     BaseFeeLowerBound,
@@ -34,6 +37,7 @@ from chain.types.tipset import TipSet
 from node.chainsync.checks import check_block_header, message_verdict
 from node.p2p.gossip import Ignore, Reject
 from tests.consensus.devchain import DevChain, resigned
+from tests.consensus.test_verified import _tampered as tampered
 from tests.sync.store_exchange import StoreExchange
 from tests.sync.test_syncer import MINER_A, build, chain_of
 
@@ -219,3 +223,30 @@ def test_gossip_block_checks(dc: DevChain) -> None:
     with pytest.raises(Reject, match="builds on"):
         check(block.header)
     assert "linked to" in str(bad.get(block.cid()))
+
+
+@pytest.mark.parametrize("rule", ["InvalidBlockSignature", "InvalidElectionProof", "InvalidTicket"])
+def test_gossip_verifies_a_headers_signatures_as_one_batch_and_still_refuses_a_bad_one(
+    dc: DevChain, rule: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+
+    def batch(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+        batches.append(len(items))
+        return verify_bls_batch(items)
+
+    block = next(b for e in range(dc.head.height + 1, dc.head.height + 30) if (b := dc.produce(MINER_A, e)))
+    monkeypatch.setattr(verified_module, "verify_bls_batch", batch)
+    # A node that has checked nothing yet (making the block checked its signatures in this one).
+    monkeypatch.setitem(verified_module._registry, dc.sm, verified_module.Verified())
+    bad = BadBlockCache()
+    check_block_header(dc.sm, dc.beacon, bad, block.header, dc.head, _known(dc), now=NOW)  # type: ignore[arg-type]
+    assert batches == [3]  # the block's, the election proof's and the ticket's: one batch
+    checks = verified_module.verified(dc.sm)
+    assert checks.take_ahead(block.cid()) is not None  # kept for the block's full validation
+    assert checks.reused == 3  # validate_header found the three passed
+    forged = tampered(block, dc.miner(MINER_A).worker_key, rule)
+    with pytest.raises(Reject, match=rule):
+        check_block_header(dc.sm, dc.beacon, bad, forged.header, dc.head, _known(dc), now=NOW)  # type: ignore[arg-type]
+    assert len(batches) == 2 and batches[1] >= 1  # the new signatures (the others passed before)
+    assert rule in str(bad.get(forged.cid()))
