@@ -39,6 +39,7 @@ from chain.encoding.errors import DecodeError
 from chain.encoding.expect import expect_bytes, expect_tuple
 from chain.state.amt import amt_v0_to_list
 from chain.state.tree import StateTree
+from chain.store.blockcache import cache_of
 from chain.store.blockstore import BlockNotFound, Blockstore, LevelDBBlockstore, MemoryBlockstore, get_bytes
 from chain.store.car import ByteSink, write_car
 from chain.store.lru import Lru
@@ -66,6 +67,15 @@ _MSG_META_CACHE: Final = 4096
 # The first byte of a message block: a 10-field array (Message) or a 2-field one (SignedMessage).
 _MESSAGE_HEADER: Final = 0x8A
 _SIGNED_HEADER: Final = 0x82
+
+
+def _decode_message(data: bytes) -> ChainMessage:
+    """A message block: a SignedMessage (an array of 2) or a Message; also the block cache's kind for
+    decoded messages."""
+    if data[:1] == bytes([_SIGNED_HEADER]):
+        return SignedMessage.from_bytes(data)
+    return Message.from_bytes(data)
+
 
 _log = structlog.get_logger(__name__)
 
@@ -401,15 +411,16 @@ class ChainStore:
     def put_message(self, msg: ChainMessage) -> CID:
         """Store a message block: a secp256k1 message signed, a BLS message without its signature (the
         block's aggregate stands for it). Returns the CID blocks list it under."""
-        if isinstance(msg, SignedMessage):
-            if msg.signature.type == SigType.BLS:
-                msg = msg.message
-            else:
-                cid = msg.cid()
-                self.blockstore.put(cid, msg.to_bytes())
-                return cid
+        if isinstance(msg, SignedMessage) and msg.signature.type == SigType.BLS:
+            msg = msg.message
         cid = msg.cid()
-        self.blockstore.put(cid, msg.to_bytes())
+        data = msg.to_bytes()
+        self.blockstore.put(cid, data)
+        cache = cache_of(self.blockstore)
+        if cache is not None:
+            # Executing the block reads it back (get_message): a declared type's constructor
+            # normalises as strict decoding does, so msg is what decoding these bytes gives.
+            cache.put(_decode_message, cid, data, msg)
         return cid
 
     def put_messages(self, bls: Sequence[Message | SignedMessage], secpk: Sequence[SignedMessage]) -> CID:
@@ -450,12 +461,18 @@ class ChainStore:
         data = self.blockstore.get(cid)
         if data is None:
             raise BlockNotFound(cid)
+        cache = cache_of(self.blockstore)
+        if cache is not None:
+            found: ChainMessage | None = cache.get(_decode_message, cid, data)
+            if found is not None:
+                return found
         try:
-            if data[:1] == bytes([_SIGNED_HEADER]):
-                return SignedMessage.from_bytes(data)
-            return Message.from_bytes(data)
+            msg = _decode_message(data)
         except DecodeError as exc:
             raise DecodeError(f"message {cid}: {exc}") from None
+        if cache is not None:
+            cache.put(_decode_message, cid, data, msg)
+        return msg
 
     def _messages(self, cids: Iterable[CID], signed: bool) -> Iterator[ChainMessage]:
         for cid in cids:
