@@ -25,6 +25,7 @@ name in CamelCase unless `Name("BLSAggregate")` says otherwise.
 
 Constructing an instance checks what the kinds promise (64-bit ranges, tuples for lists) so that a
 value built in code always encodes; decoding builds instances without running those checks again.
+`replace(obj, **changes)` is dataclasses.replace with the same checks, without its per-field walk.
 The codec of a class is compiled on first use, so forward references between classes are fine.
 """
 
@@ -799,7 +800,7 @@ def _install_init(cls: type) -> None:
     __post_init__ (the declared checks) as dataclasses' does: an actor state rebuilt by
     dataclasses.replace on every block reward and cron tick pays that per field. A class with fields
     outside __init__ keeps the dataclass's."""
-    declared = dataclasses.fields(cls)  # type: ignore[arg-type]
+    declared = dataclasses.fields(cls)
     if any(not f.init for f in declared):
         type.__setattr__(cls, "_init_names_", None)
         return
