@@ -7,7 +7,7 @@ to the last bit.
 """
 
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Final
 
 # e^-x as a rational function: numerator and denominator coefficients, Q.128, highest degree first.
@@ -56,6 +56,11 @@ def expneg_coefficients(precision: int) -> tuple[tuple[int, ...], tuple[int, ...
     return tuple(c << shift for c in EXPNEG_NUM_Q128), tuple(c << shift for c in EXPNEG_DENOM_Q128)
 
 
+# A pure function of its arguments, asked again for the same x: the reward actor's baseline supply at
+# the previous effective time is the one it computed at the previous epoch (and the same again while
+# the effective time stands still), an election's lambda is the same for every block of a miner at a
+# given power.
+@lru_cache(maxsize=256)
 def expneg(x: int, precision: int) -> int:
     """e^-x for a non-negative Q.precision x, in Q.precision."""
     num, denom = expneg_coefficients(precision)

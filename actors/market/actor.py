@@ -3,8 +3,6 @@ docs/actors.md records): escrow, deal publication, activation by miners, termina
 that pays providers, expires deals and slashes those whose sectors were terminated.
 """
 
-from dataclasses import replace
-
 import structlog
 
 from actors import builtin
@@ -44,6 +42,7 @@ from actors.reward.types import RewardMethod, ThisEpochRewardReturn
 from actors.sends import call, send_or_abort
 from actors.util.resolve import resolve_existing
 from chain.encoding.cid import CID
+from chain.encoding.schema import replace
 from chain.types.address import Address
 from chain.types.bitfield import BitField
 from chain.types.sector import PieceInfo, is_piece_cid

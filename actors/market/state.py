@@ -10,7 +10,7 @@ state, as builtin-actors' MarketStateMutation does; balance movements keep the l
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any, Final, Generic, Protocol, TypeVar, cast
 
@@ -20,7 +20,7 @@ from actors.market.types import DealProposal, DealState
 from actors.util.sets import HamtSet, SetMultimap
 from actors.util.stored import reading
 from chain.encoding.cid import CID
-from chain.encoding.schema import CborTuple, ChainEpoch, Name, TokenAmount, Uint64
+from chain.encoding.schema import CborTuple, ChainEpoch, Name, TokenAmount, Uint64, replace
 from chain.params import Policy
 from chain.state.amt import MAX_INDEX as AMT_MAX_INDEX
 from chain.state.amt import Amt

@@ -6,8 +6,6 @@ shapes are builtin-actors v9's (actors.miner.types). There is no AddBalance: fun
 plain value transfer (method 0), which the VM handles without calling the actor (docs/actors.md).
 """
 
-from dataclasses import replace
-
 from actors import builtin
 from actors.abi import EPOCH_UNDEFINED, MAX_SECTOR_NUMBER, WithdrawBalanceReturn
 from actors.dispatch import METHOD_SEND, ActorDef, exported, exports
@@ -39,6 +37,7 @@ from actors.miner.types import (
 )
 from actors.miner.vesting import VestSpec
 from chain.encoding.errors import DecodeError
+from chain.encoding.schema import replace
 from chain.params import Policy
 from chain.types.address import Address
 from chain.types.sector import PieceInclusionVerifyInfo

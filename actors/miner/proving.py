@@ -3,7 +3,6 @@ end-of-deadline cron (builtin-actors v9 methods 5, 9, 10, 11 and 12)."""
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import replace
 
 from actors import builtin
 from actors.dispatch import exports
@@ -32,6 +31,7 @@ from actors.miner.types import (
 )
 from actors.smoothing import FilterEstimate
 from chain.encoding.errors import DecodeError
+from chain.encoding.schema import replace
 from chain.params import Policy
 from chain.types.bitfield import BitField
 from chain.types.sector import SectorInfo, WindowPoStVerifyInfo

@@ -7,7 +7,6 @@ SectorOnChainInfo indexed by sector number. SectorOnChainInfo carries one field 
 sector's unsealed CID (CommD), which piece inclusion checks need (see docs/actors.md).
 """
 
-from dataclasses import replace
 from typing import Annotated, Final
 
 from actors.abi import Multiaddrs, PeerID, RegisteredSealProof, WindowPoStProofType
@@ -18,7 +17,7 @@ from actors.util.keys import u64_key
 from actors.util.stored import reading
 from actors.util.tables import ArrayOf, MapOf
 from chain.encoding.cid import CID
-from chain.encoding.schema import BigInt, CborTuple, ChainEpoch, Name, TokenAmount, Uint64
+from chain.encoding.schema import BigInt, CborTuple, ChainEpoch, Name, TokenAmount, Uint64, replace
 from chain.state.amt import Amt
 from chain.state.hamt import Hamt
 from chain.store.blockstore import Blockstore, get_cbor, get_decoded, put_cbor, put_declared

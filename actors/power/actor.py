@@ -8,7 +8,6 @@ network power then goes to the reward actor (UpdateNetworkKPI). Seal proofs are 
 miner at ProveCommitSector, so SubmitPoRepForBulkVerify (8) is not offered; see docs/actors.md.
 """
 
-from dataclasses import replace
 from typing import Final
 
 from actors import builtin
@@ -27,7 +26,7 @@ from actors.power.types import (
 from actors.reward.types import RewardMethod, ThisEpochRewardReturn
 from actors.sends import call, send_or_abort
 from chain.encoding.bigint import encode_bigint
-from chain.encoding.schema import TokenAmount
+from chain.encoding.schema import TokenAmount, replace
 from chain.types.address import Address
 from chain.vm.exitcode import forbidden, illegal_argument, illegal_state
 from chain.vm.runtime import Runtime

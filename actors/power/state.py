@@ -6,7 +6,6 @@ epoch key to an AMT (bitwidth 6) of the CronEvents enrolled for that epoch, appe
 """
 
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Annotated, Final
 
 from actors.abi import WindowPoStProofType
@@ -17,7 +16,7 @@ from actors.util.stored import reading
 from actors.util.tables import MapOf
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
-from chain.encoding.schema import CborTuple, ChainEpoch, Int64, Name, StoragePower, TokenAmount
+from chain.encoding.schema import CborTuple, ChainEpoch, Int64, Name, StoragePower, TokenAmount, replace
 from chain.params import Policy
 from chain.state.amt import Amt
 from chain.state.hamt import Hamt

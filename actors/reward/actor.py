@@ -8,7 +8,6 @@ miner.ApplyRewards (which locks most of them in the vesting table); if the miner
 burnt. See docs/reward.md.
 """
 
-from dataclasses import replace
 from typing import Final
 
 from actors import builtin
@@ -16,7 +15,7 @@ from actors.dispatch import METHOD_SEND, ActorDef, encode_params, exported, expo
 from actors.miner.types import ApplyRewardParams, MinerMethod
 from actors.reward.state import RewardState
 from actors.reward.types import AwardBlockRewardParams, RewardMethod, ThisEpochRewardReturn
-from chain.encoding.schema import StoragePower
+from chain.encoding.schema import StoragePower, replace
 from chain.vm.exitcode import illegal_argument, illegal_state, not_found
 from chain.vm.runtime import Runtime
 

@@ -1,6 +1,5 @@
 """The reward actor's state (builtin-actors v9 reward State, tuple of 11) and its epoch transitions."""
 
-from dataclasses import replace
 from typing import Final
 
 from actors.abi import EPOCH_UNDEFINED
@@ -14,7 +13,7 @@ from actors.reward.schedule import (
     compute_reward,
 )
 from actors.smoothing import FilterEstimate
-from chain.encoding.schema import BigInt, CborTuple, ChainEpoch, StoragePower, TokenAmount
+from chain.encoding.schema import BigInt, CborTuple, ChainEpoch, StoragePower, TokenAmount, replace
 
 # The initial smoothed reward: 36.266 FIL per epoch, falling by 1.0982e-7 FIL per epoch.
 INITIAL_REWARD_POSITION_ESTIMATE: Final = 36_266_260_308_195_979_333

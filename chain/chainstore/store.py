@@ -39,6 +39,7 @@ from chain.encoding.errors import DecodeError
 from chain.encoding.expect import expect_bytes, expect_tuple
 from chain.state.amt import amt_v0_to_list
 from chain.state.tree import StateTree
+from chain.store.blockcache import cache_of
 from chain.store.blockstore import BlockNotFound, Blockstore, LevelDBBlockstore, MemoryBlockstore, get_bytes
 from chain.store.car import ByteSink, write_car
 from chain.store.lru import Lru
@@ -70,6 +71,15 @@ _MSG_META_CACHE: Final = 4096
 _MESSAGE_HEADER: Final = 0x8A
 _SIGNED_HEADER: Final = 0x82
 
+
+def _decode_message(data: bytes) -> ChainMessage:
+    """A message block: a SignedMessage (an array of 2) or a Message; also the block cache's kind for
+    decoded messages."""
+    if data[:1] == bytes([_SIGNED_HEADER]):
+        return SignedMessage.from_bytes(data)
+    return Message.from_bytes(data)
+
+
 _log = structlog.get_logger(__name__)
 
 
@@ -92,11 +102,10 @@ class BlockMessages:
     secpk_messages: tuple[SignedMessage, ...]
 
 
-def _decoded(kind: type[M], cid: CID, data: bytes) -> M:
-    try:
-        return kind.from_bytes(data)
-    except DecodeError as exc:
-        raise DecodeError(f"message {cid}: {exc}") from None
+def _of_kind(kind: type[M], cid: CID, msg: ChainMessage) -> M:
+    if not isinstance(msg, kind):
+        raise DecodeError(f"message {cid} is not a {kind.__name__}")
+    return msg
 
 
 def _height_key(height: int) -> bytes:
@@ -411,15 +420,16 @@ class ChainStore:
     def put_message(self, msg: ChainMessage) -> CID:
         """Store a message block: a secp256k1 message signed, a BLS message without its signature (the
         block's aggregate stands for it). Returns the CID blocks list it under."""
-        if isinstance(msg, SignedMessage):
-            if msg.signature.type == SigType.BLS:
-                msg = msg.message
-            else:
-                cid = msg.cid()
-                self.blockstore.put(cid, msg.to_bytes())
-                return cid
+        if isinstance(msg, SignedMessage) and msg.signature.type == SigType.BLS:
+            msg = msg.message
         cid = msg.cid()
-        self.blockstore.put(cid, msg.to_bytes())
+        data = msg.to_bytes()
+        self.blockstore.put(cid, data)
+        cache = cache_of(self.blockstore)
+        if cache is not None:
+            # Executing the block reads it back (get_message): a declared type's constructor
+            # normalises as strict decoding does, so msg is what decoding these bytes gives.
+            cache.put(_decode_message, cid, data, msg)
         return cid
 
     def put_messages(self, bls: Sequence[Message | SignedMessage], secpk: Sequence[SignedMessage]) -> CID:
@@ -456,10 +466,22 @@ class ChainStore:
 
     def get_message(self, cid: CID) -> ChainMessage:
         """The message block cid: a Message (BLS, or unsigned) or a SignedMessage (Lotus GetCMessage)."""
-        data = get_bytes(self.blockstore, cid)
-        if data[:1] == bytes([_SIGNED_HEADER]):
-            return _decoded(SignedMessage, cid, data)
-        return _decoded(Message, cid, data)
+        return self._message(cid, get_bytes(self.blockstore, cid))
+
+    def _message(self, cid: CID, data: bytes) -> ChainMessage:
+        """The message block cid whose bytes are data, decoded once while the block cache holds it."""
+        cache = cache_of(self.blockstore)
+        if cache is not None:
+            found: ChainMessage | None = cache.get(_decode_message, cid, data)
+            if found is not None:
+                return found
+        try:
+            msg = _decode_message(data)
+        except DecodeError as exc:
+            raise DecodeError(f"message {cid}: {exc}") from None
+        if cache is not None:
+            cache.put(_decode_message, cid, data, msg)
+        return msg
 
     def message_blocks(self, header: BlockHeader) -> tuple[list[MessageBlock], list[MessageBlock]]:
         """A block's BLS and secp256k1 message blocks as stored, (CID, bytes) in block order, not
@@ -483,8 +505,8 @@ class ChainStore:
         """A block's BLS messages (unsigned) and secp256k1 messages, in block order."""
         bls, secpk = self.message_blocks(header)
         return (
-            [_decoded(Message, cid, data) for cid, data in bls],
-            [_decoded(SignedMessage, cid, data) for cid, data in secpk],
+            [_of_kind(Message, cid, self._message(cid, data)) for cid, data in bls],
+            [_of_kind(SignedMessage, cid, self._message(cid, data)) for cid, data in secpk],
         )
 
     def block_messages_for_tipset(self, ts: TipSet) -> list[BlockMessages]:

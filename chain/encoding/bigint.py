@@ -13,11 +13,13 @@ MAX_BIGINT_BYTES = 128
 def encode_bigint(value: int) -> bytes:
     if value == 0:
         return b""
-    magnitude = abs(value)
-    raw = magnitude.to_bytes((magnitude.bit_length() + 7) // 8, "big")
-    if len(raw) + 1 > MAX_BIGINT_BYTES:
-        raise ValueError(f"big integer of {len(raw)} bytes exceeds the {MAX_BIGINT_BYTES}-byte limit")
-    return (b"\x01" if value < 0 else b"\x00") + raw
+    size = (value.bit_length() + 7) // 8  # of the magnitude: bit_length ignores the sign
+    if size + 1 > MAX_BIGINT_BYTES:
+        raise ValueError(f"big integer of {size} bytes exceeds the {MAX_BIGINT_BYTES}-byte limit")
+    if value > 0:
+        # One byte more than the magnitude needs: its leading zero is the positive sign byte.
+        return value.to_bytes(size + 1, "big")
+    return b"\x01" + (-value).to_bytes(size, "big")
 
 
 def decode_bigint(data: bytes, what: str = "big integer") -> int:

@@ -5,6 +5,7 @@ A new type is tested by being declared. A hand-written type used as a field need
 """
 
 import contextlib
+import dataclasses
 import importlib
 import json
 import pkgutil
@@ -22,12 +23,14 @@ from chain.crypto.signature import Signature
 from chain.encoding import dagcbor
 from chain.encoding.errors import DecodeError
 from chain.encoding.schema import (
+    BigInt,
     BigIntKind,
     BytesKind,
     CborMap,
     CborTuple,
     CidKind,
     EnumKind,
+    Int64,
     IntKind,
     JsonOnlyKind,
     Kind,
@@ -39,6 +42,7 @@ from chain.encoding.schema import (
     ScalarKind,
     declared_types,
     fields,
+    replace,
 )
 from chain.types.address import Address, UndefAddressKind
 from chain.types.bitfield import BitField
@@ -314,3 +318,66 @@ def test_enum_fields_are_plain_numbers_in_cbor() -> None:
     assert Paint.from_json(Paint(_Colour.RED).to_json()).colour is _Colour.RED
     with pytest.raises(DecodeError, match=r"Paint\.Colour: 3 is not a valid _Colour"):
         Paint.from_cbor([3])
+
+
+class _Entry(CborTuple):
+    epoch: Int64
+    amount: BigInt
+
+
+class _Table(CborTuple, kw_only=True):
+    entries: tuple[_Entry, ...] = ()
+    colours: tuple[_Colour, ...] = ()
+    note: str = "none"
+
+
+def test_constructors_check_and_normalise_as_declared() -> None:
+    """Declared types build instances through their own __init__ (same signature as the dataclass's):
+    defaults, keyword-only fields and the declared checks hold; a list of items that pass is kept as a
+    tuple, one that does not names the item."""
+    table = _Table(entries=(_Entry(1, 5), _Entry(2, -3)), colours=[_Colour.RED, 7])  # type: ignore[arg-type]
+    assert table.colours == (_Colour.RED, _Colour.BLUE) and type(table.colours[1]) is _Colour
+    assert table.note == "none" and _Table().entries == ()
+    assert _Table.from_cbor(table.to_cbor()) == table
+    entries = (_Entry(1, 5),)
+    assert _Table(entries=entries).entries is entries
+    with pytest.raises(TypeError):
+        _Table((_Entry(1, 5),))  # type: ignore[misc]
+    with pytest.raises(TypeError, match=r"_Table\.Entries\[1\]: expected _Entry"):
+        _Table(entries=(_Entry(1, 5), 3))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"_Entry\.Epoch"):
+        _Entry(1 << 63, 0)
+    with pytest.raises(TypeError, match="missing"):
+        _Entry(1)  # type: ignore[call-arg]
+
+
+def test_replace_is_dataclasses_replace_with_the_declared_checks() -> None:
+    table = _Table(entries=(_Entry(1, 5),), note="a")
+    changed = replace(table, note="b", colours=[1])  # type: ignore[list-item]
+    assert changed == dataclasses.replace(table, note="b", colours=[1])  # type: ignore[list-item]
+    assert changed.colours == (_Colour.RED,) and changed.entries is table.entries and table.note == "a"
+    with pytest.raises(ValueError, match=r"_Table\.Colours\[0\]: 3 is not a valid _Colour"):
+        replace(table, colours=(3,))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        replace(table, colour=())
+    message = Message(
+        to=Address.new_id(1),
+        from_=Address.new_id(2),
+        nonce=1,
+        value=0,
+        gas_limit=1,
+        gas_fee_cap=0,
+        gas_premium=0,
+        method=0,
+        params=b"",
+    )
+    message.cid()  # caches its bytes and CID: a replaced message has its own
+    other = replace(message, nonce=2)
+    assert other.cid() == dataclasses.replace(message, nonce=2).cid() != message.cid()
+    plain = _Plain(1)
+    assert replace(plain, x=2) == _Plain(2)  # other dataclasses: dataclasses.replace
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Plain:
+    x: int
