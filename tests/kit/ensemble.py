@@ -12,19 +12,21 @@ async with ensemble(nodes=3, miners=2) as ens:  # miner i on node i
         await ens.wait_height(20)
 ```
 
-`mine_one()` is deterministic: the nodes converge first, every miner node makes its block at the
-next epoch on that head (epochs where none wins are null rounds, tried in turn), blocks are submitted
-through the nodes' sync services (validated, gossiped) and the call returns once every node of the
-group has the tipset of all of them as its head. `running()` lets each miner mine on its own at every
+`mine_one()` is deterministic (also across processes: each node's gas premium noise is seeded by its
+index): the nodes converge first, every miner node makes its block at the next epoch on that head
+(epochs where none wins are null rounds, tried in turn), blocks are submitted through the nodes' sync
+services (validated, gossiped) and the call returns once every node of the group has the tipset of
+all of them as its head. `running()` lets each miner mine on its own at every
 epoch's cutoff (SyncService.mining_base), as a daemon's mining loop does. `partition(...)` and `heal()`
 disconnect and reconnect groups. Everything runs in one trio nursery and a temporary directory, both
 gone when the context exits.
 """
 
+import random
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -123,6 +125,9 @@ class Ensemble:
         for key in keys:
             wallet.ensure_key(key)
         node = in_memory_full_node(self.genesis, wallet, policy=self.policy)
+        # The noise of the gas premium estimate (Lotus's) comes from a generator seeded by the node's
+        # index, so that a node's messages, and a chain mined on it, are the same in any process.
+        node.pusher = replace(node.pusher, rng=random.Random(index))
         p2p = P2PNode(
             Libp2pConfig(),
             load_or_create_identity(MemoryIdentity()),
