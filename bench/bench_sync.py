@@ -4,7 +4,7 @@ chain's recipe is bench/sync_peer.py's:
 
 1. catch-up from a peer in another process: node A, in a process of its own (bench/sync_peer.py),
    mines a 2,000-epoch chain alone (three transfers per block, the miner's Window PoSts) while node
-   A' in this process mines one by the same recipe (not always the same tipsets: the report says).
+   A' in this process mines the same chain (the report says whether the heads are equal).
    Then node B, in this process, starts, dials A by its multiaddr, hears A's head by hello and syncs
    it all over chain exchange (headers back to the genesis, messages in batches), validating every
    block in full and executing every tipset. Then node C does the same as the node did before this
@@ -380,7 +380,7 @@ async def _run() -> None:
         peer_process() as peer,
         ensemble(nodes=4, miners=1, start=[0], connect=False, genesis=genesis) as ens,
     ):
-        a, b, c, d = ens.nodes  # a is A': the same recipe as A's chain, built in this process
+        a, b, c, d = ens.nodes  # a is A': A's chain, built again in this process
         built = await build_chain(ens, a, keys)
         tipsets = chain_of(a.node.chain, a.head)
         messages = sum(len(a.node.chain.messages_for_tipset(ts)) for ts in tipsets[1:])
@@ -405,7 +405,10 @@ async def _run() -> None:
         rss = _peak_rss_mib()
         run = await _catch_up(ens, b, lambda: ens.connect_peer(b, info.multiaddr), info.head, peer.pid)
         after = _report_catch_up(
-            "B catches up from A in another process", "B syncing; A' and C idle in it", run, info.tipsets
+            "B catches up from A in another process",
+            "B syncing; A' idle in it, C not started",
+            run,
+            info.tipsets,
         )
         b_took = run.took
         cache = _block_cache(b.node.chain.blockstore)
@@ -425,7 +428,7 @@ async def _run() -> None:
         run = await _catch_up(ens, c, lambda: ens.connect_peer(c, info.multiaddr), info.head, peer.pid)
         before = _report_catch_up(
             "C catches up from A as before (no block cache, serial checks)",
-            "C syncing; A', B idle in it",
+            "C syncing; A' and B idle in it",
             run,
             info.tipsets,
         )
@@ -437,7 +440,7 @@ async def _run() -> None:
         run = await _catch_up(ens, d, lambda: ens.connect(a, d), head_cids(a.head), None)
         alone = _report_catch_up(
             "D (as B) catches up from A' in this process",
-            "A' serving and D syncing",
+            "A' serving and D syncing; B idle",
             run,
             len(tipsets) - 1,
         )

@@ -2,8 +2,8 @@
 
 The chain: a devnet genesis with one pre-sealed 2 KiB miner and SENDERS funded accounts (keys derived
 from fixed seeds), then EPOCHS tipsets mined by that miner alone, MESSAGES_PER_BLOCK transfers in each
-block. Keys, signatures and timestamps are fixed, but two processes that build it do not always end
-with the same tipsets (seen at 2,000 epochs, not at 60), so a node that needs A's chain syncs it.
+block. Keys, signatures, timestamps and the gas premium noise of the miner's Window PoSt messages (the
+kit seeds it per node) are fixed, so two processes that build it get the same tipsets.
 
 `python -m bench.sync_peer [EPOCHS]` is the peer: it builds the chain on a kit node listening on
 127.0.0.1, writes one JSON line on stdout (PeerInfo: its multiaddr, its head, how long the build took)
