@@ -83,7 +83,7 @@ SYNC_TARGET: Final = 200.0  # tipsets/s
 LATENCY_BLOCKS: Final = 50
 LATENCY_TARGET_MS: Final = 100.0
 NONCES: Final = 4
-WINDOW: Final = 16  # messages published and not yet in B's pool
+WINDOW: Final = 16  # messages published and not yet in the receiver's pool
 PROFILE_TIPSETS: Final = 300
 REPLAY_TIPSETS: Final = 500
 PEER_WAIT: Final = 1200.0  # seconds A's process may take to build its chain
@@ -367,7 +367,12 @@ def _report_catch_up(name: str, runs: str, run: _CatchUp, tipsets: int) -> float
         f"{tipsets / cpu:,.0f} tipsets per CPU-second; {cpu / run.took:.2f} cores busy",
     )
     report("  CPU per tipset: this process", run.own / tipsets * 1e3, "ms", f"{runs} (target: <= 5 ms)")
-    report("  CPU per tipset: the syncing node's check process", run.checks / tipsets * 1e3, "ms")
+    report(
+        "  CPU per tipset: the syncing node's check process",
+        run.checks / tipsets * 1e3,
+        "ms",
+        "" if run.checks else "none: it checks in this process",
+    )
     if run.peer is not None:
         report("  CPU per tipset: A's process, serving", run.peer / tipsets * 1e3, "ms")
     return rate
