@@ -1,46 +1,71 @@
-"""Chain sync between nodes on 127.0.0.1 (tests/kit's in-process ensemble: full nodes with libp2p
-hosts and their sync services), on a devnet genesis with one pre-sealed 2 KiB miner and funded
-accounts:
+"""Chain sync between nodes on 127.0.0.1 (full nodes with libp2p hosts and their sync services, from
+tests/kit's ensemble), on a devnet genesis with one pre-sealed 2 KiB miner and funded accounts; the
+chain's recipe is bench/sync_peer.py's:
 
-1. catch-up: node A mines a 2,000-epoch chain alone (three transfers per block, the miner's Window
-   PoSts), then node B starts, connects, hears A's head by hello and syncs it all over chain exchange
-   (headers back to the genesis, messages in batches), validating every block in full and executing
-   every tipset. Then node C does the same as the node did before this work: its store without the
-   cache of decoded blocks, and no checks ahead in a worker process (C is stopped after). Reported
-   for both: tipsets/s from connecting to the head equal to A's (target: 200), the CPU it took (the
-   machine is shared: tipsets per CPU-second does not depend on what else runs); for B the seconds
-   per stage (SyncTimings), the block cache's bytes against its bound and the process's peak RSS
-   growth; the same per-tipset work replayed in one thread without the network (without the block
-   cache, serial, and with the checks run ahead in a worker process), and a profile of it (cProfile,
-   which roughly doubles the time) saying where the time goes.
-2. gossip latency: A makes a block, applies it and publishes it; the time until B's head is that
-   tipset (B checks it for gossip, validates it in full, executes it, switches head). p50 and p99 over
-   50 blocks (target: p50 <= 100 ms).
-3. messages/s gossiped: A publishes 2,000 signed transfers (500 senders, 4 nonces each), at most 16
-   on the way at once; the rate at which B's message pool takes them in (gossip validation,
+1. catch-up from a peer in another process: node A, in a process of its own (bench/sync_peer.py),
+   mines a 2,000-epoch chain alone (three transfers per block, the miner's Window PoSts) while node
+   A' in this process mines the same chain (the report says whether the heads are equal).
+   Then node B, in this process, starts, dials A by its multiaddr, hears A's head by hello and syncs
+   it all over chain exchange (headers back to the genesis, messages in batches), validating every
+   block in full and executing every tipset. Then node C does the same as the node did before this
+   work: its store without the cache of decoded blocks, and no checks ahead in a worker process. A
+   is stopped after; then node D, set up as B, syncs A''s chain from A' in this process (the bench's
+   old setup: the peer's serving shares this process's GIL and event loop with the syncing node).
+   Reported for each: tipsets/s from connecting to the head equal to the peer's (target: 200); the
+   CPU per tipset of this process (the syncing node, the others idle in it, but A' serving D), of
+   the syncing node's check process (counted once it has ended) and of A's process serving (from
+   /proc); tipsets per CPU-second of this process and the check process (the machine is shared:
+   that does not depend on what else runs). For B the seconds per stage (SyncTimings), the block
+   cache's bytes against its bound and this process's peak RSS growth. Then the per-tipset work
+   replayed on A''s chain in one thread without the network (without the block cache, serial, and
+   with the checks run ahead in a worker process), and a profile of it (cProfile, which roughly
+   doubles the time) saying where the time goes.
+2. gossip latency: A' makes a block, applies it and publishes it; the time until D's head is that
+   tipset (D checks it for gossip, validates it in full, executes it, switches head). p50 and p99
+   over 50 blocks (target: p50 <= 100 ms). Both nodes in this process.
+3. messages/s gossiped: A' publishes 2,000 signed transfers (500 senders, 4 nonces each), at most 16
+   on the way at once; the rate at which D's message pool takes them in (gossip validation,
    signature, the pool's checks).
 """
 
 import cProfile
 import io
+import multiprocessing
 import os
 import pstats
 import resource
 import statistics
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 import trio
 
 from bench.common import console, report, section
+from bench.sync_peer import (
+    SENDERS,
+    bench_genesis,
+    bench_transfer,
+    build_chain,
+    chain_of,
+    head_cids,
+    peer_process,
+    sender_keys,
+)
 from chain.chainstore.store import ChainStore
 from chain.consensus.beacon import MockBeacon
 from chain.consensus.fullblock import FullBlock
 from chain.consensus.validation import validate_block
-from chain.consensus.verified import WORKER_BATCH_CHECKS, Check, VerifierPool, from_wire, run_checks
-from chain.crypto.keys import KeyType, PrivateKey
+from chain.consensus.verified import (
+    CHECK_WORKER_NAME,
+    WORKER_BATCH_CHECKS,
+    Check,
+    VerifierPool,
+    from_wire,
+    run_checks,
+)
+from chain.crypto.keys import PrivateKey
 from chain.params import DEVNET
 from chain.stmgr.manager import StateManager
 from chain.store.blockcache import BlockCache
@@ -49,69 +74,31 @@ from chain.sync.ahead import CheckAhead
 from chain.sync.exchange import ChainExchange
 from chain.sync.syncer import Syncer
 from chain.types.address import Address
-from chain.types.message import SignedMessage
 from chain.types.tipset import TipSet
-from node.genesis import Genesis, build_genesis
-from node.genesis_template import FIL, AccountEntry
-from tests.consensus.devchain import devnet_template
-from tests.kit.ensemble import Ensemble, KitNode, ensemble, wait_until
-from tests.rpc.chain_node import transfer
+from node.genesis import Genesis
+from tests.kit.ensemble import Ensemble, KitNode, ensemble
+from tests.polling import wait_until
 
-EPOCHS: Final = 2000
-MESSAGES_PER_BLOCK: Final = 3
 SYNC_TARGET: Final = 200.0  # tipsets/s
 LATENCY_BLOCKS: Final = 50
 LATENCY_TARGET_MS: Final = 100.0
-SENDERS: Final = 500
 NONCES: Final = 4
-WINDOW: Final = 16  # messages published and not yet in B's pool
+WINDOW: Final = 16  # messages published and not yet in the receiver's pool
 PROFILE_TIPSETS: Final = 300
 REPLAY_TIPSETS: Final = 500
-GAS_LIMIT: Final = 1_000_000
-RECIPIENT: Final = Address.new_id(100)
+PEER_WAIT: Final = 1200.0  # seconds A's process may take to build its chain
+CATCH_UP_WAIT: Final = 900.0  # seconds a node may take to catch up
 
 
-def _keys() -> list[PrivateKey]:
-    return [PrivateKey.derive(KeyType.SECP256K1, f"bench-sync-{i}".encode()) for i in range(SENDERS)]
-
-
-def _genesis(keys: Sequence[PrivateKey]) -> Genesis:
-    template = devnet_template(miners=1, name="bench-sync")
-    accounts = (*template.accounts, *(AccountEntry(Address.of_key(k), 1_000 * FIL) for k in keys))
-    return build_genesis(replace(template, accounts=accounts))
-
-
-def _transfer(key: PrivateKey, nonce: int, value: int = 1) -> SignedMessage:
-    return transfer(key, nonce, RECIPIENT, value=value, gas_limit=GAS_LIMIT)
-
-
-async def _build_chain(ens: Ensemble, miner: KitNode, keys: Sequence[PrivateKey]) -> float:
-    """EPOCHS tipsets on A alone, each block with MESSAGES_PER_BLOCK transfers; seconds taken."""
-    start = time.perf_counter()
-    nonces = dict.fromkeys(range(len(keys)), 0)
-    sender = 0
-    while miner.head.height < EPOCHS:
-        for _ in range(MESSAGES_PER_BLOCK):
-            i = sender % len(keys)
-            miner.node.mpool.push(_transfer(keys[i], nonces[i]))
-            nonces[i] += 1
-            sender += 1
-        await ens.mine_one([miner])
-    return time.perf_counter() - start
-
-
-def _chain(store: ChainStore, head: TipSet) -> list[TipSet]:
-    out = [head]
-    while out[-1].height > 0:
-        out.append(store.load_tipset(out[-1].parents))
-    return out[::-1]
-
-
-def _cpu() -> float:
-    """CPU seconds of this process and of its children that have ended (B's check process ends with
-    each sync)."""
+def _ended_children_cpu() -> float:
+    """CPU seconds of this process's children that have ended and been reaped (a syncing node's check
+    process ends with each sync; the peer process runs on until stopped, so it is not in here)."""
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    return t.children_user + t.children_system
+
+
+def _check_process_running() -> bool:
+    return any(p.name == CHECK_WORKER_NAME for p in multiprocessing.active_children())
 
 
 def _process_cpu(pid: int) -> float:
@@ -283,7 +270,7 @@ def _profile(genesis: Genesis, source: ChainStore, tipsets: Sequence[TipSet], ex
 
 
 async def _latency(ens: Ensemble, a: KitNode, b: KitNode) -> list[float]:
-    """Seconds from A publishing a block to B's head being its tipset, per block."""
+    """Seconds from a (a miner's node) publishing a block to b's head being its tipset, per block."""
     out = []
     miner = a.miners[0]
     node, syncer = a.node, a.sync.syncer
@@ -311,11 +298,11 @@ async def _latency(ens: Ensemble, a: KitNode, b: KitNode) -> list[float]:
 
 
 async def _messages(a: KitNode, b: KitNode, keys: Sequence[PrivateKey]) -> tuple[float, int]:
-    """Messages/s from A's first publication until B's pool holds them all, with at most WINDOW on the
+    """Messages/s from a's first publication until b's pool holds them all, with at most WINDOW on the
     way at once: py-libp2p, as go-libp2p-pubsub by default, drops what is published past 32 RPCs
     queued for a peer, so a sender that does not pace itself loses messages, it does not go faster."""
     nonces = [b.node.mpool.get_nonce(Address.of_key(k)) for k in keys]
-    wire = [_transfer(k, nonces[i] + n, value=2) for n in range(NONCES) for i, k in enumerate(keys)]
+    wire = [bench_transfer(k, nonces[i] + n, value=2) for n in range(NONCES) for i, k in enumerate(keys)]
     before = b.node.mpool.size
 
     def arrived() -> int:
@@ -331,74 +318,140 @@ async def _messages(a: KitNode, b: KitNode, keys: Sequence[PrivateKey]) -> tuple
     return len(wire) / (time.perf_counter() - start), len(wire)
 
 
+@dataclass(frozen=True, slots=True)
+class _CatchUp:
+    """A node's catch-up: wall seconds from connecting to its head equal to the peer's; CPU seconds of
+    this process, of the check processes that ended meanwhile, and of the serving peer's process when
+    that is another process."""
+
+    took: float
+    own: float
+    checks: float
+    peer: float | None
+
+
+async def _catch_up(
+    ens: Ensemble,
+    kit: KitNode,
+    connect: Callable[[], Awaitable[object]],
+    head: tuple[str, ...],
+    peer_pid: int | None,
+) -> _CatchUp:
+    await ens.start(kit)
+    own, checks = _own_cpu(), _ended_children_cpu()
+    peer = None if peer_pid is None else _process_cpu(peer_pid)
+    start = time.perf_counter()
+    await connect()
+    await wait_until(
+        lambda: head_cids(kit.head) == head,
+        timeout=CATCH_UP_WAIT,
+        what=f"node {kit.index} catching up (at {kit.head.height})",
+    )
+    took, own = time.perf_counter() - start, _own_cpu() - own
+    if peer_pid is not None and peer is not None:
+        peer = _process_cpu(peer_pid) - peer
+    # The check process is stopped just after the head moved; its CPU counts once it is reaped.
+    await wait_until(lambda: not _check_process_running(), what=f"node {kit.index}'s check process ending")
+    return _CatchUp(took, own, _ended_children_cpu() - checks, peer)
+
+
+def _report_catch_up(name: str, runs: str, run: _CatchUp, tipsets: int) -> float:
+    """The catch-up's figures; its tipsets/s."""
+    rate = tipsets / run.took
+    report(name, rate, "tipsets/s", f"{run.took:.1f} s for {tipsets}; {rate / SYNC_TARGET:.2f}x the target")
+    cpu = run.own + run.checks
+    report(
+        "  CPU of this process and the check process",
+        cpu,
+        "s",
+        f"{tipsets / cpu:,.0f} tipsets per CPU-second; {cpu / run.took:.2f} cores busy",
+    )
+    report("  CPU per tipset: this process", run.own / tipsets * 1e3, "ms", f"{runs} (target: <= 5 ms)")
+    report(
+        "  CPU per tipset: the syncing node's check process",
+        run.checks / tipsets * 1e3,
+        "ms",
+        "" if run.checks else "none: it checks in this process",
+    )
+    if run.peer is not None:
+        report("  CPU per tipset: A's process, serving", run.peer / tipsets * 1e3, "ms")
+    return rate
+
+
 async def _run() -> None:
-    keys = _keys()
-    genesis = _genesis(keys)
-    async with ensemble(nodes=3, miners=1, start=[0], connect=False, genesis=genesis) as ens:
-        a, b, c = ens.nodes
-        built = await _build_chain(ens, a, keys)
-        tipsets = _chain(a.node.chain, a.head)
+    keys = sender_keys()
+    genesis = bench_genesis(keys)
+    async with (
+        peer_process() as peer,
+        ensemble(nodes=4, miners=1, start=[0], connect=False, genesis=genesis) as ens,
+    ):
+        a, b, c, d = ens.nodes  # a is A': A's chain, built again in this process
+        built = await build_chain(ens, a, keys)
+        tipsets = chain_of(a.node.chain, a.head)
         messages = sum(len(a.node.chain.messages_for_tipset(ts)) for ts in tipsets[1:])
-        report("chain built on A", built, "s", f"{len(tipsets) - 1} tipsets, {messages} messages")
+        report(
+            "chain built on A' in this process",
+            built,
+            "s",
+            f"{len(tipsets) - 1} tipsets, {messages} messages",
+        )
+        info = await peer.ready(PEER_WAIT)
+        same = "the same chain as A'" if info.head == head_cids(a.head) else "not A''s head"
+        report(
+            "chain built on A in its own process meanwhile",
+            info.built,
+            "s",
+            f"{info.tipsets} tipsets; {same}",
+        )
 
         # C as the node was before: no cache of decoded blocks, no checks ahead.
         _without_block_cache(c.node.chain.blockstore)
         c.sync.syncer.check_ahead_from = None
         rss = _peak_rss_mib()
-        rates: dict[str, float] = {}
-        for kit, what in ((b, "after"), (c, "before")):
-            await ens.start(kit)
-            start, cpu, own = time.perf_counter(), _cpu(), _own_cpu()
-            await ens.connect(a, kit)
-            await ens.wait_converged([a, kit], timeout=3600)
-            took = time.perf_counter() - start
-            cpu, own = _cpu() - cpu, _own_cpu() - own
-            rate = rates[what] = (len(tipsets) - 1) / took
-            name = (
-                "B catches up (block cache, checks ahead)"
-                if kit is b
-                else "C catches up as before (no block cache, serial checks)"
-            )
-            report(
-                name,
-                rate,
-                "tipsets/s",
-                f"{took:.1f} s for {len(tipsets) - 1}; {rate / SYNC_TARGET:.2f}x the target",
-            )
-            report(
-                "  CPU of the nodes and the check process",
-                cpu,
-                "s",
-                f"{(len(tipsets) - 1) / cpu:,.0f} tipsets per CPU-second; {cpu / took:.2f} cores busy",
-            )
-            report(
-                "  CPU of the nodes' process per tipset",
-                own / (len(tipsets) - 1) * 1000,
-                "ms",
-                f"A serving and the syncing node (target: <= 5 ms); the check process"
-                f" {(cpu - own) / (len(tipsets) - 1) * 1000:.1f} ms",
-            )
-            if kit is b:
-                cache = _block_cache(b.node.chain.blockstore)
-                report(
-                    "  B: block cache held",
-                    cache.size / (1 << 20),
-                    "MiB",
-                    f"bound {cache.max_bytes / (1 << 20):.0f} MiB of encoded blocks; {len(cache):,} entries, "
-                    f"{cache.hits:,} hits, {cache.misses:,} misses, {cache.evictions:,} evictions",
-                )
-                report(
-                    "  process peak RSS growth during B's catch-up",
-                    _peak_rss_mib() - rss,
-                    "MiB",
-                    f"peak {_peak_rss_mib():,.0f} MiB (nodes A, B and C in one process)",
-                )
-        ens.stop(c)
-        report(
-            "catch-up, after / before", rates["after"] / rates["before"], "x", "B's rate over C's, same run"
+        run = await _catch_up(ens, b, lambda: ens.connect_peer(b, info.multiaddr), info.head, peer.pid)
+        after = _report_catch_up(
+            "B catches up from A in another process",
+            "B syncing; A' idle in it, C not started",
+            run,
+            info.tipsets,
         )
+        b_took = run.took
+        cache = _block_cache(b.node.chain.blockstore)
+        report(
+            "  B: block cache held",
+            cache.size / (1 << 20),
+            "MiB",
+            f"bound {cache.max_bytes / (1 << 20):.0f} MiB of encoded blocks; {len(cache):,} entries, "
+            f"{cache.hits:,} hits, {cache.misses:,} misses, {cache.evictions:,} evictions",
+        )
+        report(
+            "  this process's peak RSS growth during B's catch-up",
+            _peak_rss_mib() - rss,
+            "MiB",
+            f"peak {_peak_rss_mib():,.0f} MiB (nodes A', B and C)",
+        )
+        run = await _catch_up(ens, c, lambda: ens.connect_peer(c, info.multiaddr), info.head, peer.pid)
+        before = _report_catch_up(
+            "C catches up from A as before (no block cache, serial checks)",
+            "C syncing; A' and B idle in it",
+            run,
+            info.tipsets,
+        )
+        ens.stop(c)
+        await peer.stop()
+        report("catch-up, after / before", after / before, "x", "B's rate over C's, same run, both from A")
+        # D, set up as B, syncs from A' in this process (the bench's old setup), then stays for the
+        # gossip figures.
+        run = await _catch_up(ens, d, lambda: ens.connect(a, d), head_cids(a.head), None)
+        alone = _report_catch_up(
+            "D (as B) catches up from A' in this process",
+            "A' serving and D syncing; B idle",
+            run,
+            len(tipsets) - 1,
+        )
+        report("catch-up, A in another process / in this one", after / alone, "x", "B's rate over D's")
+
         t = b.sync.syncer.timings
-        took = (len(tipsets) - 1) / rates["after"]
         for name, value in (
             ("header fetch", t.header_fetch),
             ("header checks and storing", t.header_check),
@@ -408,7 +461,7 @@ async def _run() -> None:
             ("fork choice (weights, head switch)", t.fork_choice),
             ("checks ahead (their inputs; the checks run in a worker process)", t.checks_ahead),
         ):
-            report(f"  B: {name}", value, "s", f"{value / took * 100:.0f} % of the catch-up")
+            report(f"  B: {name}", value, "s", f"{value / b_took * 100:.0f} % of the catch-up")
         report("  B: per block validated", t.validation / max(t.blocks, 1) * 1000, "ms")
         report("  B: checks done ahead by its worker process", b.sync.syncer.checks_ahead, "checks")
         handed: list[list[tuple[object, ...]]] = []
@@ -442,19 +495,19 @@ async def _run() -> None:
                     )
         console.print(_profile(genesis, a.node.chain, tipsets, b.sync.exchange))
 
-        latencies = sorted(await _latency(ens, a, b))
+        latencies = sorted(await _latency(ens, a, d))
         p50 = statistics.median(latencies) * 1000
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
         report(
-            "gossip latency, A publishes -> B's head",
+            "gossip latency, A' publishes -> D's head",
             p50,
             "ms p50",
             f"p99 {p99:.0f} ms over {len(latencies)} blocks; target p50 <= {LATENCY_TARGET_MS:.0f} ms",
         )
 
-        rate, count = await _messages(a, b, keys)
+        rate, sent = await _messages(a, d, keys)
         report(
-            "messages gossiped A -> B's pool", rate, "msgs/s", f"{count} signed transfers, {SENDERS} senders"
+            "messages gossiped A' -> D's pool", rate, "msgs/s", f"{sent} signed transfers, {SENDERS} senders"
         )
 
 

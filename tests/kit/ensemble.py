@@ -12,19 +12,21 @@ async with ensemble(nodes=3, miners=2) as ens:  # miner i on node i
         await ens.wait_height(20)
 ```
 
-`mine_one()` is deterministic: the nodes converge first, every miner node makes its block at the
-next epoch on that head (epochs where none wins are null rounds, tried in turn), blocks are submitted
-through the nodes' sync services (validated, gossiped) and the call returns once every node of the
-group has the tipset of all of them as its head. `running()` lets each miner mine on its own at every
+`mine_one()` is deterministic (also across processes: each node's gas premium noise is seeded by its
+index): the nodes converge first, every miner node makes its block at the next epoch on that head
+(epochs where none wins are null rounds, tried in turn), blocks are submitted through the nodes' sync
+services (validated, gossiped) and the call returns once every node of the group has the tipset of
+all of them as its head. `running()` lets each miner mine on its own at every
 epoch's cutoff (SyncService.mining_base), as a daemon's mining loop does. `partition(...)` and `heal()`
 disconnect and reconnect groups. Everything runs in one trio nursery and a temporary directory, both
 gone when the context exits.
 """
 
+import random
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -42,6 +44,7 @@ from node.config import Libp2pConfig
 from node.fullnode import FullNode, in_memory_full_node
 from node.genesis import Genesis
 from node.keystore import Keystore
+from node.p2p.addrinfo import AddrInfo
 from node.p2p.host import HostOptions
 from node.p2p.identity import MemoryIdentity, load_or_create_identity
 from node.p2p.protocols import PeerID
@@ -72,6 +75,12 @@ class KitNode:
     @property
     def peer_id(self) -> PeerID:
         return self.p2p.host.peer_id
+
+    @property
+    def multiaddr(self) -> str:
+        """The address a peer dials this node by: its first listen address with /p2p/<peer ID>."""
+        info = self.p2p.host.addrs_listen()
+        return f"{info.addrs[0]}/p2p/{info.id}"
 
     @property
     def running(self) -> bool:
@@ -116,6 +125,9 @@ class Ensemble:
         for key in keys:
             wallet.ensure_key(key)
         node = in_memory_full_node(self.genesis, wallet, policy=self.policy)
+        # The noise of the gas premium estimate (Lotus's) comes from a generator seeded by the node's
+        # index, so that a node's messages, and a chain mined on it, are the same in any process.
+        node.pusher = replace(node.pusher, rng=random.Random(index))
         p2p = P2PNode(
             Libp2pConfig(),
             load_or_create_identity(MemoryIdentity()),
@@ -161,18 +173,24 @@ class Ensemble:
     # -- connections ----------------------------------------------------------------------------------
     async def connect(self, a: KitNode, b: KitNode) -> None:
         """Dial b from a; returns once each knows the other's gossip subscriptions."""
+        await self.connect_peer(a, b.multiaddr)
+        await wait_until(
+            lambda: _knows_subscriptions(b, a.peer_id),
+            what=f"nodes {a.index} and {b.index} subscribed to each other",
+        )
+
+    async def connect_peer(self, kit: KitNode, multiaddr: str) -> PeerID:
+        """Dial a peer by its multiaddr ending in /p2p/<peer ID> (one outside the ensemble, such as a
+        node in another process); returns its ID once kit knows its gossip subscriptions."""
+        info = AddrInfo.parse(multiaddr)
+        peer = info.peer_id()
         with trio.fail_after(WAIT):
-            await a.p2p.host.connect(b.p2p.host.addrs_listen())
-
-        def meshed() -> bool:
-            for x, y in ((a, b), (b, a)):
-                gossip = x.p2p.gossip
-                for topic in (gossip.blocks_topic, gossip.messages_topic):
-                    if y.peer_id not in gossip.topic_peers(topic):
-                        return False
-            return True
-
-        await wait_until(meshed, what=f"nodes {a.index} and {b.index} subscribed to each other")
+            await kit.p2p.host.connect(info)
+        await wait_until(
+            lambda: _knows_subscriptions(kit, peer),
+            what=f"node {kit.index} seeing the gossip subscriptions of {multiaddr}",
+        )
+        return peer
 
     async def connect_all(self, nodes: Sequence[KitNode] | None = None) -> None:
         nodes = self.running_nodes() if nodes is None else list(nodes)
@@ -316,6 +334,12 @@ class Ensemble:
             if block is not None:
                 await miner.submit(block)
             epoch += 1
+
+
+def _knows_subscriptions(kit: KitNode, peer: PeerID) -> bool:
+    """Whether kit has heard the peer subscribe to the blocks and the messages topics."""
+    gossip = kit.p2p.gossip
+    return all(peer in gossip.topic_peers(t) for t in (gossip.blocks_topic, gossip.messages_topic))
 
 
 def miners_of_node(genesis: Genesis, nodes: int, index: int) -> list[PresealedMiner]:
