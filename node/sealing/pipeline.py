@@ -704,7 +704,7 @@ class SealingPipeline:
     async def sector_status(self, number: int, *, on_chain: bool = True) -> SectorStatus:
         """Lotus SectorsStatus: the sector's record, and its on-chain info when asked for and present."""
         record = self.record(number)
-        # The record's fields under Lotus's names; those Lotus names otherwise are given.
+        # The fields Lotus names as the record does are carried; the others are given.
         status = carried(
             SectorStatus,
             record,
