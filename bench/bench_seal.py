@@ -8,7 +8,6 @@ from typing import Protocol, TypeVar
 from bench.common import report, seconds, section
 from proofs.drg import stacked_graph
 from proofs.post import (
-    ProvingSector,
     PublicSector,
     generate_window_post,
     generate_winning_post,
@@ -58,12 +57,6 @@ def _report_post(
     report(f"{what} proof size", len(data), "bytes")
 
 
-def _proving(sealed: SealedSector) -> ProvingSector:
-    return ProvingSector(
-        sealed.sector_number, sealed.comm_r, sealed.comm_c, sealed.comm_r_last, sealed.replica
-    )
-
-
 def _bench_size(proof: RegisteredSealProof, repeat: int) -> None:
     params = seal_params(proof)
     label = (
@@ -100,14 +93,14 @@ def _bench_size(proof: RegisteredSealProof, repeat: int) -> None:
     _report_post(
         "Winning PoSt",
         "1 sector",
-        lambda: generate_winning_post(winning, RANDOMNESS, [_proving(first)]),
+        lambda: generate_winning_post(winning, RANDOMNESS, [first.proving_sector()]),
         lambda data: verify_winning_post(winning, RANDOMNESS, public, data),
     )
 
     while len(sealed) < 2:
         do_seal()
     window = params.window_post
-    proving = [_proving(s) for s in sealed[:2]]
+    proving = [s.proving_sector() for s in sealed[:2]]
     publics = [PublicSector(s.sector_number, s.comm_r) for s in sealed[:2]]
     _report_post(
         "Window PoSt",

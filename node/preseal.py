@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from chain.crypto.keys import PrivateKey
+from chain.encoding.carry import carried
 from chain.encoding.cid import CID
 from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
 from chain.encoding.errors import DecodeError
@@ -102,18 +103,8 @@ def seal_cc_sector(
     size = seal_params(seal_proof).sector_size
     sealed = seal.seal(seal_proof, bytes(size), make_prover_id(miner_id), number, ticket)
     proof = seal.prove_commit(sealed, seed).to_bytes()
-    return PresealedSector(
-        number=number,
-        seal_proof=seal_proof,
-        ticket=ticket,
-        seed=seed,
-        comm_d=sealed.comm_d,
-        comm_r=sealed.comm_r,
-        comm_c=sealed.comm_c,
-        comm_r_last=sealed.comm_r_last,
-        replica=sealed.replica,
-        proof=proof,
-    )
+    # The commitments, ticket and replica are sealed's; its `proof` is the proof type, not this proof.
+    return carried(PresealedSector, sealed, number=number, seal_proof=seal_proof, seed=seed, proof=proof)
 
 
 # -- the sectors directory ------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from typing import Any, Final
 
 import structlog
 
+from chain.encoding.carry import carried
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.types.address import Address
@@ -382,15 +383,9 @@ def _make(
     for node in nodes:
         with _open_repo(node.repo) as repo:
             _fill_repo(repo, node, nodes, spec, genesis.miners, directory)
-    testnet = Testnet(
-        directory=directory,
-        genesis=genesis.cid,
-        block_delay=spec.block_delay,
-        beacon=spec.beacon,
-        accounts=spec.accounts,
-        miners=spec.miners,
-        nodes=tuple(nodes),
-        created=True,
+    # The record keeps the spec's block delay, beacon and counts; its nodes are the nodes made.
+    testnet = carried(
+        Testnet, spec, directory=directory, genesis=genesis.cid, nodes=tuple(nodes), created=True
     )
     write_atomic(directory / RECORD, testnet.to_bytes(), 0o644)
     log.info("testnet made", directory=str(directory), genesis=str(genesis.cid))

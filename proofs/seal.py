@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from proofs import merkle
+from proofs import merkle, post
 from proofs.drg import BASE_DEGREE, DEGREE, StackedGraph, stacked_graph
 from proofs.labels import label, label_layers
 from proofs.registered import (
@@ -94,6 +94,12 @@ class SealedSector:
     @property
     def replica_id(self) -> bytes:
         return replica_id(self.proof, self.prover_id, self.sector_number, self.ticket, self.comm_d)
+
+    def proving_sector(self) -> post.ProvingSector:
+        """What PoSt needs of this sector (its commitments and replica; the labels are not kept)."""
+        return post.ProvingSector(
+            self.sector_number, self.comm_r, self.comm_c, self.comm_r_last, self.replica
+        )
 
 
 def _check_sector(prover_id: bytes, sector_number: int, ticket: bytes) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from actors.miner.deadlines import Partition
 from actors.miner.policy import DeadlineInfo
+from chain.encoding.carry import carried
 from chain.encoding.schema import ChainEpoch, LotusJson, Uint64
 from chain.params import Policy
 from chain.types.address import Address
@@ -140,13 +141,9 @@ def deadlines_view(
         info = DeadlineInfo.of(policy, current.period_start, index, ts.height).next_not_elapsed()
         partitions = state.miner_partitions(miner, index, ts)
         views.append(
-            DeadlineView(
-                index=index,
-                period_start=info.period_start,
-                open=info.open,
-                close=info.close,
-                challenge=info.challenge,
-                fault_cutoff=info.fault_cutoff,
+            carried(
+                DeadlineView,
+                info,
                 current=index == current.index and current.open <= ts.height < current.close,
                 partitions=tuple(
                     PartitionView.of(i, p, deadline.partitions_posted) for i, p in enumerate(partitions)

@@ -328,7 +328,7 @@ class FaultDeclarer:
                 reason=reason,
                 height=height,
             )
-        elif await self._adopt_pending(run, kind, needed, miner, head, info):
+        elif await self._adopt_pending(run, kind, needed, miner, info.worker, height):
             return
         for batch in declaration_batches(self.policy, dl.index, needed):
             message = declaration_message(kind, miner, info.worker, batch)
@@ -362,14 +362,14 @@ class FaultDeclarer:
         kind: DeclarationKind,
         needed: dict[int, BitField],
         miner: Address,
-        head: TipSet,
-        info: MinerInfo,
+        worker: Address,
+        height: int,
     ) -> bool:
-        """A declaration of these sectors already waiting in the pool (pushed before a restart): taken
-        as sent instead of sending another."""
+        """A declaration of these sectors from worker to miner already waiting in the pool (pushed
+        before a restart): taken as sent, at height, instead of sending another."""
         if self.pending is None:
             return False
-        waiting = await trio.to_thread.run_sync(self.pending.pending_for, info.worker)
+        waiting = await trio.to_thread.run_sync(self.pending.pending_for, worker)
         for signed in waiting:
             msg = signed.message
             if msg.to != miner:
@@ -377,7 +377,7 @@ class FaultDeclarer:
             declarations = declared_in(kind, msg)
             if declarations is None or not covered(declarations, run.info.index, needed):
                 continue
-            run.sent.append(SentDeclaration(kind, msg, signed.cid(), declarations, head.height))
+            run.sent.append(SentDeclaration(kind, msg, signed.cid(), declarations, height))
             log.info(
                 "fault declaration already in the message pool",
                 kind=str(kind),

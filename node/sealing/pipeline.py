@@ -47,6 +47,7 @@ from actors.miner.types import (
     ProveCommitSectorParams,
     encode_aggregate_proof,
 )
+from chain.encoding.carry import carried
 from chain.encoding.cid import CID
 from chain.encoding.commcid import commitment_of_v1, piece_cid_v1
 from chain.mpool.push import SendSpec, message_to_push
@@ -703,23 +704,15 @@ class SealingPipeline:
     async def sector_status(self, number: int, *, on_chain: bool = True) -> SectorStatus:
         """Lotus SectorsStatus: the sector's record, and its on-chain info when asked for and present."""
         record = self.record(number)
-        status = SectorStatus(
+        # The fields Lotus names as the record does are carried; the others are given.
+        status = carried(
+            SectorStatus,
+            record,
             sector_id=number,
-            state=record.state,
-            comm_d=record.comm_d,
-            comm_r=record.comm_r,
-            proof=record.proof,
             deals=record.deal_ids,
-            pieces=record.pieces,
-            ticket=record.ticket,
-            seed=record.seed,
             pre_commit_msg=record.pre_commit_message,
             commit_msg=record.commit_message,
-            retries=record.retries,
             last_err=record.last_error,
-            log=record.log,
-            seal_proof=record.seal_proof,
-            expiration=record.expiration,
         )
         if not on_chain:
             return status

@@ -42,7 +42,7 @@ from chain.encoding.schema import UINT64_KIND, UINT64_MAX, IntKind, Kind, LotusJ
 from chain.types.address import Address, Protocol
 from chain.vm.syscalls import sealed_cid, sealed_commitment
 from node.atomic import read_at_most, write_atomic
-from node.preseal import SectorCommitments, read_presealed
+from node.preseal import PresealedSector, SectorCommitments, read_presealed
 from proofs import merkle, post, seal
 from proofs.registered import MAX_SECTOR_NUMBER, UnsupportedProof, seal_params
 
@@ -381,17 +381,25 @@ class SectorStore:
             self._sectors = updated
         return sector
 
-    def add_sealed(self, sealed: seal.SealedSector, miner: Address | int) -> StoredSector:
-        """Put a sector just sealed by proofs.seal in the store (its replica is checked)."""
+    def add_sealed(
+        self, sealed: seal.SealedSector | PresealedSector, miner: Address | int, *, verify: bool = True
+    ) -> StoredSector:
+        """Put a sealed sector in the store: one just sealed by proofs.seal, or a pre-sealed one (read
+        back by node/preseal.py, which has checked its replica already: verify=False)."""
+        if isinstance(sealed, PresealedSector):
+            number, seal_proof = sealed.number, sealed.seal_proof
+        else:
+            number, seal_proof = sealed.sector_number, int(sealed.proof)
         return self.add(
             miner,
-            sealed.sector_number,
-            seal_proof=int(sealed.proof),
+            number,
+            seal_proof=seal_proof,
             comm_d=sealed.comm_d,
             comm_r=sealed.comm_r,
             comm_c=sealed.comm_c,
             comm_r_last=sealed.comm_r_last,
             replica=sealed.replica,
+            verify=verify,
         )
 
     def remove(self, miner: Address | int, number: int) -> None:
@@ -430,19 +438,7 @@ class SectorStore:
                     self._index_in_place(miner_id, pre.number, pre.seal_proof, pre.comm_d, pre.comm_r)
                 )
                 continue
-            imported.append(
-                self.add(
-                    miner_id,
-                    pre.number,
-                    seal_proof=pre.seal_proof,
-                    comm_d=pre.comm_d,
-                    comm_r=pre.comm_r,
-                    comm_c=pre.comm_c,
-                    comm_r_last=pre.comm_r_last,
-                    replica=pre.replica,
-                    verify=False,
-                )
-            )
+            imported.append(self.add_sealed(pre, miner_id, verify=False))
         return imported
 
     def _index_in_place(

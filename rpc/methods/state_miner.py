@@ -10,6 +10,7 @@ import base58
 from actors.miner.deadlines import Partition
 from actors.miner.policy import DeadlineInfo
 from actors.miner.state import MinerInfo, SectorOnChainInfo
+from chain.encoding.carry import carried
 from chain.encoding.errors import DecodeError
 from chain.encoding.multihash import Multihash
 from chain.encoding.schema import BigInt, Uint64
@@ -19,7 +20,6 @@ from chain.types.address import Address
 from chain.types.bitfield import BitField
 from chain.types.tipset import TipSet, TipSetKey
 from node.fullnode import FullNode
-from rpc.methods.carry import carried
 from rpc.methods.query import at_tipset
 from rpc.methods.state_types import (
     ApiDeadline,

@@ -27,7 +27,7 @@ from chain.types.bitfield import BitField
 from chain.types.block import PoStProof
 from chain.types.sector import SectorInfo, WindowPoStVerifyInfo
 from chain.vm.exitcode import ExitCode
-from proofs.post import ProvingSector, PublicSector, generate_window_post, verify_window_post
+from proofs.post import PublicSector, generate_window_post, verify_window_post
 from proofs.seal import SealedSector
 from tests.actors.miner_harness import (
     COMMIT_RAND,
@@ -96,7 +96,7 @@ def test_real_window_post_keeps_the_sector_proven(h: Harness) -> None:
     deadline, partition = h.location(7)
     to_deadline_open(h, deadline)
     h.rt.curr_epoch += 1
-    proving = ProvingSector(7, sealed.comm_r, sealed.comm_c, sealed.comm_r_last, sealed.replica)
+    proving = sealed.proving_sector()
     proof = generate_window_post(10, POST_RAND, [proving]).to_bytes()
     sector = h.sector(7)
     assert sector is not None

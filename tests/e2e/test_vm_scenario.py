@@ -90,7 +90,7 @@ from node.genesis import GenesisRandomness, build_genesis, genesis_car_bytes, lo
 from node.genesis_template import REWARD_ACTOR_BALANCE, parse_template
 from node.preseal import read_presealed, write_presealed
 from proofs import commp, fr32, merkle, pip, seal
-from proofs.post import FaultySectors, ProvingSector, generate_window_post
+from proofs.post import FaultySectors, generate_window_post
 from proofs.registered import make_prover_id
 from tests.chain.vm_helpers import install_singleton, make_world
 from tests.e2e.vm_chain import BASE_FEE, Chain, Party, Prover, chain_randomness, gas_paid
@@ -262,12 +262,6 @@ def seal_and_commit(
     return sealed
 
 
-def proving(sealed: seal.SealedSector) -> ProvingSector:
-    return ProvingSector(
-        sealed.sector_number, sealed.comm_r, sealed.comm_c, sealed.comm_r_last, sealed.replica
-    )
-
-
 # -- the scenario --------------------------------------------------------------------------------------
 
 
@@ -327,18 +321,20 @@ def run_scenario(start: Start) -> None:
     assert power.miner_meets_consensus_minimum(chain.store, POLICY, miner)
 
     # 4. Window PoSt with a real proof at the sector's deadline; the deadline closes without penalty.
-    prover = Prover(miner, WORKER, POST_PROOF, {0: proving(sealed0)}, auto=False)
+    prover = Prover(miner, WORKER, POST_PROOF, {0: sealed0.proving_sector()}, auto=False)
     chain.provers.append(prover)
     deadline0, partition0 = chain.locate(miner, 0)
     until_open(chain, miner, deadline0)
     post = chain.post_message(prover, chain.epoch + 1)
     assert post is not None
     # A proof of other sectors' data (another replica under the same CommR claim) is refused.
-    forged_prover = replace(prover, sectors={0: replace(proving(sealed0), replica=bytes(SECTOR_SIZE))})
+    forged_prover = replace(
+        prover, sectors={0: replace(sealed0.proving_sector(), replica=bytes(SECTOR_SIZE))}
+    )
     with pytest.raises(FaultySectors):
         chain.post_message(forged_prover, chain.epoch + 1)
     post_params = SubmitWindowedPoStParams.from_cbor(dagcbor.decode(post.params))
-    forged_proof = generate_window_post(POST_PROOF, bytes(32), [proving(sealed0)]).to_bytes()
+    forged_proof = generate_window_post(POST_PROOF, bytes(32), [sealed0.proving_sector()]).to_bytes()
     forged_post = replace(post_params, proofs=(PoStProof(POST_PROOF, forged_proof),))
     ret = chain.apply(WORKER, miner, MinerMethod.SubmitWindowedPoSt, forged_post)
     assert ret.exit_code == ExitCode.ErrIllegalArgument and "invalid post" in (ret.error or "")
@@ -443,7 +439,7 @@ def run_scenario(start: Start) -> None:
     assert tables.locked.get(client_id) == deal.total_storage_fee
     assert tables.locked.get(miner) == deal.provider_collateral
     sealed1 = seal_and_commit(chain, miner, 1, sector_data, (deal_id,), chain.epoch + 1_000)
-    prover.sectors[1] = proving(sealed1)
+    prover.sectors[1] = sealed1.proving_sector()
     tables = MarketTables(chain.store, chain.state(builtin.STORAGE_MARKET_ACTOR_ADDR, MarketState))
     deal_state = tables.deal_state(deal_id)
     assert deal_state is not None and deal_state.sector_start_epoch == chain.epoch
@@ -569,7 +565,7 @@ def run_scenario(start: Start) -> None:
     assert claim_of(chain, miner) == (4 * SECTOR_SIZE, 4 * SECTOR_SIZE)
     assert power_state(chain).total_pledge_collateral == pledged_by_miners(chain)
     for sealed in aggregated:
-        prover.sectors[sealed.sector_number] = proving(sealed)
+        prover.sectors[sealed.sector_number] = sealed.proving_sector()
     new_deadlines = {chain.locate(miner, n)[0] for n in (2, 3)}
     posted_before = len(prover.posted)
     chain.advance_to(chain.epoch + POLICY.wpost_proving_period)

@@ -42,7 +42,7 @@ def proving() -> tuple[ProvingSector, ...]:
     out = []
     for number in NUMBERS:
         sealed = seal(SEAL_2KIB, fr32_sector(bytes([number])), PROVER, number, bytes([number]) * 32)
-        out.append(ProvingSector(number, sealed.comm_r, sealed.comm_c, sealed.comm_r_last, sealed.replica))
+        out.append(sealed.proving_sector())
     return tuple(out)
 
 

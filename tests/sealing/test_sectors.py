@@ -3,6 +3,7 @@ for PoSt, the index across reopening, and `check` finding missing, damaged or mi
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -138,27 +139,9 @@ def test_a_newly_sealed_sector_is_added_atomically(tmp_path: Path) -> None:
     # Commitments that do not match the replica: refused, nothing changes.
     before = store.index_path.read_bytes()
     with pytest.raises(SectorCorrupt, match="does not match CommRLast"):
-        store.add(
-            miner,
-            8,
-            seal_proof=SEAL_PROOF,
-            comm_d=sealed.comm_d,
-            comm_r=sealed.comm_r,
-            comm_c=sealed.comm_c,
-            comm_r_last=sealed.comm_r_last,
-            replica=bytes(2048),
-        )
+        store.add_sealed(replace(sealed, sector_number=8, replica=bytes(2048)), miner)
     with pytest.raises(SectorCorrupt, match="do not hash to CommR"):
-        store.add(
-            miner,
-            8,
-            seal_proof=SEAL_PROOF,
-            comm_d=sealed.comm_d,
-            comm_r=bytes(32),
-            comm_c=sealed.comm_c,
-            comm_r_last=sealed.comm_r_last,
-            replica=sealed.replica,
-        )
+        store.add_sealed(replace(sealed, sector_number=8, comm_r=bytes(32)), miner)
     assert store.index_path.read_bytes() == before
     assert not store.has(miner, 8) and not store.sealed_path(miner, 8).exists()
 
