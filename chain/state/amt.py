@@ -17,7 +17,8 @@ the root has only slot 0, so the same content always gives the same root CID.
 Loading is lazy and validating (go-amt-ipld LoadAMT/newNode rules); clean nodes are never mutated,
 changes copy the path from the root, and `flush` writes only what changed. Decoded roots and nodes are
 shared between AMTs through the store's block cache (chain/store/blockcache.py), as the HAMT's are:
-the cache holds detached nodes and each AMT takes its own copy.
+without a copy, a clean node (its items, its Links) never changed, and the children an AMT loads kept
+in its own map from Link to node.
 """
 
 from collections.abc import Callable, Iterable, Iterator
@@ -55,7 +56,8 @@ def bmap_bytes(bitwidth: int) -> int:
 
 
 class _Node:
-    """A decoded node: slot -> value (leaf) or slot -> Link / owned dirty _Node (inner)."""
+    """A decoded node: slot -> value (leaf) or slot -> Link / owned dirty _Node (inner). A clean node
+    may be shared (block cache): never mutated."""
 
     __slots__ = ("items", "leaf")
 
@@ -67,13 +69,6 @@ class _Node:
         return _Node(self.leaf, self.items.copy())
 
 
-def _detached(node: _Node) -> _Node:
-    """A copy of a clean node whose links carry no loaded children (see the HAMT's)."""
-    if node.leaf:
-        return _Node(True, node.items.copy())
-    return _Node(False, {slot: Link(ptr.cid) for slot, ptr in node.items.items()})
-
-
 def _read_node(store: Blockstore, cid: CID, bitwidth: int, leaf: bool) -> _Node:
     """The non-root node block cid (a leaf or not), from the block cache when these bytes were
     decoded before."""
@@ -81,16 +76,16 @@ def _read_node(store: Blockstore, cid: CID, bitwidth: int, leaf: bool) -> _Node:
     cache = cache_of(store)
     kind = ("amt", bitwidth, leaf)
     if cache is not None:
-        cached = cache.get(kind, cid, data)
+        cached: _Node | None = cache.get(kind, cid, data)
         if cached is not None:
-            return _detached(cached)
+            return cached  # shared: clean nodes are never mutated
     try:
         raw = dagcbor.decode(data)
     except DecodeError as exc:
         raise DecodeError(f"AMT node {cid}: {exc}") from None
     node = _expand(raw, bitwidth, False, leaf, cid)
     if cache is not None:
-        cache.put(kind, cid, data, _detached(node))
+        cache.put(kind, cid, data, node)
     return node
 
 
@@ -184,7 +179,17 @@ class Amt:
     Not safe for concurrent use; do not modify it while iterating.
     """
 
-    __slots__ = ("_bitwidth", "_count", "_height", "_legacy", "_max_index", "_root", "_root_cid", "_store")
+    __slots__ = (
+        "_bitwidth",
+        "_children",
+        "_count",
+        "_height",
+        "_legacy",
+        "_max_index",
+        "_root",
+        "_root_cid",
+        "_store",
+    )
 
     def __init__(
         self,
@@ -204,6 +209,9 @@ class Amt:
         self._root = root
         self._height = height
         self._count = count
+        # The children loaded or flushed, by the Link that points at them (identity: clean nodes and
+        # their Links may be shared with other AMTs, so loaded children are not kept in the Links).
+        self._children: dict[Link[_Node], _Node] = {}
         # Set while the root equals the flushed block; the root node is then shared-immutable.
         self._root_cid = root_cid
 
@@ -235,10 +243,10 @@ class Amt:
         cached = None if cache is None else cache.get(kind, root, data)
         if cached is not None:
             height, count, template = cached
-            return cls(store, bitwidth, legacy, _detached(template), height, count, root)
+            return cls(store, bitwidth, legacy, template, height, count, root)
         height, count, expanded = _decode_root(data, bitwidth, legacy, root)
         if cache is not None:
-            cache.put(kind, root, data, (height, count, _detached(expanded)))
+            cache.put(kind, root, data, (height, count, expanded))
         return cls(store, bitwidth, legacy, expanded, height, count, root)
 
     @classmethod
@@ -278,7 +286,7 @@ class Amt:
     # reading ------------------------------------------------------------------------------------------
     def _load(self, link: Link[_Node], height: int) -> _Node:
         node = _read_node(self._store, link.cid, self._bitwidth, height == 0)
-        link.node = node
+        self._children[link] = node
         return node
 
     def _check_index(self, index: int) -> None:
@@ -293,6 +301,7 @@ class Amt:
         if index >> (bw * (height + 1)):
             return default
         node = self._root
+        children = self._children
         while height:
             shift = bw * height
             ptr = node.items.get(index >> shift)
@@ -300,7 +309,7 @@ class Amt:
                 return default
             index &= (1 << shift) - 1
             height -= 1
-            node = (ptr.node or self._load(ptr, height)) if type(ptr) is Link else ptr
+            node = (children.get(ptr) or self._load(ptr, height)) if type(ptr) is Link else ptr
         return node.items.get(index, default)
 
     def contains(self, index: int) -> bool:
@@ -328,7 +337,7 @@ class Amt:
             if base + span <= start:
                 continue
             ptr = items[slot]
-            child = (ptr.node or self._load(ptr, height - 1)) if type(ptr) is Link else ptr
+            child = (self._children.get(ptr) or self._load(ptr, height - 1)) if type(ptr) is Link else ptr
             yield from self._walk(child, height - 1, base, start)
 
     def keys(self) -> Iterator[int]:
@@ -376,7 +385,7 @@ class Amt:
             if ptr is None:
                 child = _Node(h == 0, {})
             elif type(ptr) is Link:
-                child = (ptr.node or self._load(ptr, h)).copy()
+                child = (self._children.get(ptr) or self._load(ptr, h)).copy()
             else:
                 child = ptr
             node.items[slot] = child
@@ -409,7 +418,9 @@ class Amt:
             while height and len(root.items) == 1 and 0 in root.items:
                 ptr = root.items[0]
                 height -= 1
-                root = (ptr.node or self._load(ptr, height)).copy() if type(ptr) is Link else ptr
+                root = (
+                    (self._children.get(ptr) or self._load(ptr, height)).copy() if type(ptr) is Link else ptr
+                )
         self._root = root
         self._height = height
         self._count -= 1
@@ -427,7 +438,7 @@ class Amt:
         ptr = node.items.get(slot)
         if ptr is None:
             return False
-        child = (ptr.node or self._load(ptr, height - 1)).copy() if type(ptr) is Link else ptr
+        child = (self._children.get(ptr) or self._load(ptr, height - 1)).copy() if type(ptr) is Link else ptr
         if not self._remove(child, height - 1, index & ((1 << shift) - 1)):
             return False
         if child.items:
@@ -466,7 +477,9 @@ class Amt:
                 cid = CID.hash_of(data)
                 blocks.append((cid, data))
                 written.append(ptr)
-                items[slot] = ptr = Link(cid, ptr)  # the child is clean from now on
+                link: Link[_Node] = Link(cid)
+                self._children[link] = ptr
+                items[slot] = ptr = link  # the child is clean from now on
             links.append(ptr.cid)
         return [bmap, links, []]
 
@@ -488,10 +501,11 @@ class Amt:
         cache = cache_of(self._store)
         if cache is not None:
             # Encoded here, canonical: what strict decoding of these bytes would give (blockcache.py).
+            # The nodes written are clean from now on, so never mutated: entered as they are.
             bw = self._bitwidth
             for (node_cid, node_data), child in zip(blocks, written, strict=False):
-                cache.put(("amt", bw, child.leaf), node_cid, node_data, _detached(child))
-            root_entry = (self._height, self._count, _detached(self._root))
+                cache.put(("amt", bw, child.leaf), node_cid, node_data, child)
+            root_entry = (self._height, self._count, self._root)
             cache.put(("amt-root", bw, self._legacy), cid, data, root_entry)
         self._root_cid = cid
         return cid

@@ -21,8 +21,10 @@ Clean nodes are never mutated; a change copies the path from the root (copy-on-w
 
 Decoded nodes are also shared between HAMTs through the store's block cache
 (chain/store/blockcache.py): a node read or written by one tree is not decoded again by the next tree
-that reads the same bytes. The cache holds detached nodes (links without loaded children, so that an
-entry never keeps a subtree alive) and each HAMT takes its own copy of one.
+that reads the same bytes. Shared nodes are used as they are, without a copy: a clean node, its
+pointer list and its Links are never changed (a Link's `node` stays None), and the children a HAMT
+loads are kept in its own map from Link to node. So an entry never keeps a subtree alive, every HAMT
+reads its children from its own store, and a node becomes mutable only when a change copies it.
 """
 
 import hashlib
@@ -90,8 +92,9 @@ class HashBits:
 
 
 class _Node:
-    """A decoded node. Pointers are buckets (lists of [key, value]), Link (clean child) or _Node
-    (a child changed since the last flush, owned by this node)."""
+    """A decoded node. Pointers are buckets (lists of [key, value]), Link (clean child; the HAMT
+    maps it to the child once loaded) or _Node (a child changed since the last flush, owned by this
+    node). A clean node may be shared (block cache): never mutated, neither its buckets."""
 
     __slots__ = ("bitmap", "pointers")
 
@@ -190,12 +193,6 @@ def _decode_node(data: bytes, bitwidth: int, is_root: bool, where: object, legac
     return _Node(bitmap, pointers)
 
 
-def _detached(node: _Node) -> _Node:
-    """A copy of a clean node whose links carry no loaded children: what the block cache holds, and
-    what each HAMT reading a cached node gets (its own links, which it fills as it loads children)."""
-    return _Node(node.bitmap, [Link(p.cid) if type(p) is Link else p for p in node.pointers])
-
-
 def _read_node(store: Blockstore, cid: CID, bitwidth: int, is_root: bool, legacy: bool) -> _Node:
     """The node block cid, from the store's block cache when these bytes were decoded before."""
     data = get_bytes(store, cid)
@@ -203,11 +200,11 @@ def _read_node(store: Blockstore, cid: CID, bitwidth: int, is_root: bool, legacy
     if cache is None:
         return _decode_node(data, bitwidth, is_root, cid, legacy)
     kind = ("hamt", bitwidth, is_root, legacy)
-    cached = cache.get(kind, cid, data)
+    cached: _Node | None = cache.get(kind, cid, data)
     if cached is not None:
-        return _detached(cached)
+        return cached  # shared: clean nodes are never mutated
     node = _decode_node(data, bitwidth, is_root, cid, legacy)
-    cache.put(kind, cid, data, _detached(node))
+    cache.put(kind, cid, data, node)
     return node
 
 
@@ -238,7 +235,7 @@ class Hamt:
     Not safe for concurrent use; do not modify it while iterating.
     """
 
-    __slots__ = ("_bitwidth", "_hash", "_legacy", "_mask", "_root", "_root_cid", "_store")
+    __slots__ = ("_bitwidth", "_children", "_hash", "_legacy", "_mask", "_root", "_root_cid", "_store")
 
     def __init__(
         self,
@@ -258,6 +255,9 @@ class Hamt:
         self._hash = hash_fn
         self._legacy = legacy
         self._root = root
+        # The children loaded or flushed, by the Link that points at them (identity: clean nodes and
+        # their Links may be shared with other HAMTs, so loaded children are not kept in the Links).
+        self._children: dict[Link[_Node], _Node] = {}
         # Set while the root equals the flushed block; the root node is then shared-immutable.
         self._root_cid = root_cid
 
@@ -298,7 +298,7 @@ class Hamt:
     # reading ------------------------------------------------------------------------------------------
     def _load(self, link: Link[_Node]) -> _Node:
         node = _read_node(self._store, link.cid, self._bitwidth, False, self._legacy)
-        link.node = node
+        self._children[link] = node
         return node
 
     def _hashed(self, key: bytes) -> tuple[int, int]:
@@ -310,6 +310,7 @@ class Hamt:
         h, left = self._hashed(key)
         bw = self._bitwidth
         node = self._root
+        children = self._children
         while True:
             if left >= bw:
                 left -= bw
@@ -329,7 +330,7 @@ class Hamt:
                     if kv[0] == key:
                         return kv[1]
                 return default
-            node = (ptr.node or self._load(ptr)) if t is Link else ptr
+            node = (children.get(ptr) or self._load(ptr)) if t is Link else ptr
 
     def contains(self, key: bytes) -> bool:
         return self.get(key, _MISSING) is not _MISSING
@@ -351,7 +352,7 @@ class Hamt:
                 for kv in ptr:
                     yield kv[0], kv[1]
             elif t is Link:
-                stack.append(iter((ptr.node or self._load(ptr)).pointers))
+                stack.append(iter((self._children.get(ptr) or self._load(ptr)).pointers))
             else:
                 stack.append(iter(ptr.pointers))
 
@@ -443,7 +444,7 @@ class Hamt:
             node.pointers[i] = child
             return True
         if t is Link:
-            clean = ptr.node or self._load(ptr)
+            clean = self._children.get(ptr) or self._load(ptr)
             child = clean.copy()
             if not self._insert(child, h, left, key, value, overwrite):
                 return False
@@ -480,7 +481,7 @@ class Hamt:
                         node.pointers[i] = ptr[:j] + ptr[j + 1 :]
                     return True
             return False
-        child = (ptr.node or self._load(ptr)).copy() if t is Link else ptr
+        child = (self._children.get(ptr) or self._load(ptr)).copy() if t is Link else ptr
         if not self._remove(child, h, left, key):
             return False
         if not child.pointers:  # unreachable for valid trees; keeps the parent well formed anyway
@@ -506,10 +507,11 @@ class Hamt:
         cache = cache_of(self._store)
         if cache is not None:
             # Encoded here, canonical: what strict decoding of these bytes would give (blockcache.py).
+            # The nodes written are clean from now on, so never mutated: entered as they are.
             bw, legacy = self._bitwidth, self._legacy
             last = len(blocks) - 1
             for i, ((node_cid, node_data), node) in enumerate(zip(blocks, written, strict=True)):
-                cache.put(("hamt", bw, i == last, legacy), node_cid, node_data, _detached(node))
+                cache.put(("hamt", bw, i == last, legacy), node_cid, node_data, node)
         self._root_cid = cid
         return cid
 
@@ -527,7 +529,9 @@ class Hamt:
                 cid = CID.hash_of(data)
                 blocks.append((cid, data))
                 written.append(ptr)
-                pointers[i] = Link(cid, ptr)  # the child is clean from now on
+                link: Link[_Node] = Link(cid)
+                self._children[link] = ptr
+                pointers[i] = link  # the child is clean from now on
                 out.append(cid)
         if self._legacy:
             out = [{"0": p} if type(p) is CID else {"1": p} for p in out]

@@ -20,8 +20,9 @@ What is checked when, and why a hit loses nothing:
 - Blocks the process encodes itself (a HAMT or AMT flush) are entered with the bytes written: the
   canonical encoder made them, so strict decoding would accept them and give back the node written.
 - Cached values are shared by every reader and never mutated: HAMT and AMT nodes are copy-on-write
-  and each reader takes its own copy of an entry's node (`chain/state/hamt.py`), actor states are
-  frozen declared types.
+  (a tree reads a cached node as it is, copies it only to change it, and keeps the children it loads
+  in its own map, not in the shared node's links: `chain/state/hamt.py`), actor states are frozen
+  declared types.
 
 Values derived from a whole state (`derived`/`remember`, e.g. a miner's Winning PoSt candidates) are
 keyed by the state's root CID, which commits to every block below it; they were computed from this

@@ -1,16 +1,17 @@
 """The store's cache of decoded blocks (chain/store/blockcache.py): hits only for the very bytes decoded
 before, what HAMTs, AMTs, state trees and actor state readers share through it, that a changed tree
-still reads right, and that eviction bounds it."""
+still reads right and leaves the shared nodes alone, and that eviction bounds it."""
 
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors.power.state import PowerState
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
-from chain.state import amt as amt_module
 from chain.state import hamt as hamt_module
 from chain.state.amt import Amt
 from chain.state.hamt import Hamt
@@ -50,7 +51,7 @@ def _nodes(hamt: Hamt) -> list[Any]:
         out.append(node)
         for ptr in node.pointers:
             if type(ptr) is Link:
-                stack.append(ptr.node or hamt._load(ptr))
+                stack.append(hamt._children.get(ptr) or hamt._load(ptr))
     return out
 
 
@@ -83,7 +84,7 @@ def test_eviction_bounds_the_bytes_held_least_recently_used_first() -> None:
         BlockCache(max_bytes=0)
 
 
-def test_hamts_share_decoded_nodes_and_each_owns_its_copy() -> None:
+def test_hamts_share_decoded_nodes_without_copies() -> None:
     store = MemoryBlockstore()
     root = _hamt(store, 2000)
     cache = _cache(store)
@@ -96,9 +97,51 @@ def test_hamts_share_decoded_nodes_and_each_owns_its_copy() -> None:
     for (kind, _), (_, node) in cache._entries.items():
         if kind[0] == "hamt":
             assert all(p.node is None for p in node.pointers if type(p) is Link)
-    # Each HAMT fills in its own copies; a second one starts from clean entries.
+    # A second HAMT reads the very same node objects (each keeps its own map of loaded children).
     second = Hamt.load(store, root)
-    assert {id(n) for n in _nodes(first)}.isdisjoint(id(n) for n in _nodes(second))
+    assert [id(n) for n in _nodes(first)] == [id(n) for n in _nodes(second)]
+    assert first._children is not second._children
+
+
+def _hamt_entries(cache: BlockCache) -> dict[CID, tuple[bytes, Any]]:
+    return {cid: entry for (kind, cid), entry in cache._entries.items() if kind[0] == "hamt"}
+
+
+def _encoding_of(node: Any) -> bytes:
+    """A cached (clean, non-legacy) HAMT node encoded again, as a flush encodes it."""
+    pointers = [p.cid if type(p) is Link else p for p in node.pointers]
+    return dagcbor.encode([hamt_module.encode_bitfield(node.bitmap), pointers])
+
+
+def test_changing_a_hamt_read_from_the_cache_changes_no_shared_node() -> None:
+    store = MemoryBlockstore()
+    root = _hamt(store, 2000)
+    cache = _cache(store)
+    before = _hamt_entries(cache)
+    assert len(before) > 10
+    changed, other = Hamt.load(store, root), Hamt.load(store, root)
+    assert len(_nodes(other)) == len(before)  # other holds every shared node
+    for i in range(0, 2000, 3):
+        changed.set(_key(i), ["changed", i])
+    for i in range(1, 2000, 3):
+        changed.delete(_key(i))
+    changed.set(_key(5000), "new")
+    new_root = changed.flush()
+    assert new_root != root
+    # The entries made before are the same objects, and each still encodes to its block's bytes.
+    after = _hamt_entries(cache)
+    for cid, (data, node) in before.items():
+        assert after[cid][1] is node
+        assert _encoding_of(node) == data == store.get(cid)
+    expected = sorted((_key(i), [i, "v"]) for i in range(2000))
+    assert other.sorted_items() == expected
+    assert Hamt.load(store, root).sorted_items() == expected
+    other.set(_key(1), "other")  # the other tree changes on its own, from the shared nodes
+    other_root = other.flush()
+    assert Hamt.load(store, other_root).get(_key(1)) == "other"
+    assert Hamt.load(store, other_root).get(_key(0)) == [0, "v"]
+    assert Hamt.load(store, new_root).get(_key(1)) is None
+    assert Hamt.load(store, root).get(_key(1)) == [1, "v"]
 
 
 def test_a_changed_tree_reads_right() -> None:
@@ -189,7 +232,8 @@ def test_amts_share_decoded_nodes() -> None:
     for (kind, _), (_, node) in _cache(store)._entries.items():
         if kind[0] == "amt" and not node.leaf:
             assert all(link.node is None for link in node.items.values())
-    assert amt_module._detached  # the copy each AMT takes
+    first_again = Amt.load(store, root, 3)
+    assert first_again._root is first._root  # shared, not copied
 
 
 def test_eviction_keeps_a_large_state_readable_and_bounded() -> None:
@@ -232,3 +276,67 @@ def test_state_trees_share_actor_states() -> None:
     assert first == PowerState.from_cbor(
         dagcbor.decode(store.get(StateTree.load(store, root).get_actor(power).head))
     )  # type: ignore[union-attr]
+
+
+_ops = st.lists(
+    st.tuples(st.sampled_from(["set", "delete", "flush", "reload"]), st.integers(0, 400), st.integers(0, 3)),
+    max_size=120,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_ops)
+def test_hamt_roots_are_the_same_with_and_without_the_cache(ops: list[tuple[str, int, int]]) -> None:
+    """Random sets, deletes, flushes and reloads (which read nodes back from the cache, shared) give
+    the same roots on a store with a cache and on one without, and no earlier root changes."""
+    cached, plain = MemoryBlockstore(), MemoryBlockstore()
+    plain.block_cache = None
+    trees = [Hamt.new(cached, 3), Hamt.new(plain, 3)]
+    model: dict[bytes, Any] = {}
+    roots: list[tuple[CID, dict[bytes, Any]]] = []
+    for op, key, value in ops:
+        if op == "set":
+            model[_key(key)] = [key, value]
+            for tree in trees:
+                tree.set(_key(key), [key, value])
+        elif op == "delete":
+            model.pop(_key(key), None)
+            for tree in trees:
+                tree.delete(_key(key))
+        else:
+            root, plain_root = (tree.flush() for tree in trees)
+            assert root == plain_root
+            roots.append((root, dict(model)))
+            if op == "reload":
+                trees = [Hamt.load(cached, root, 3), Hamt.load(plain, root, 3)]
+    assert trees[0].flush() == trees[1].flush()
+    for root, content in roots:
+        assert Hamt.load(cached, root, 3).sorted_items() == sorted(content.items())
+
+
+@settings(max_examples=40, deadline=None)
+@given(_ops)
+def test_amt_roots_are_the_same_with_and_without_the_cache(ops: list[tuple[str, int, int]]) -> None:
+    cached, plain = MemoryBlockstore(), MemoryBlockstore()
+    plain.block_cache = None
+    trees = [Amt.new(cached, 2), Amt.new(plain, 2)]
+    model: dict[int, Any] = {}
+    roots: list[tuple[CID, dict[int, Any]]] = []
+    for op, index, value in ops:
+        if op == "set":
+            model[index] = [index, value]
+            for tree in trees:
+                tree.set(index, [index, value])
+        elif op == "delete":
+            model.pop(index, None)
+            for tree in trees:
+                tree.delete(index)
+        else:
+            root, plain_root = (tree.flush() for tree in trees)
+            assert root == plain_root
+            roots.append((root, dict(model)))
+            if op == "reload":
+                trees = [Amt.load(cached, root, 2), Amt.load(plain, root, 2)]
+    assert trees[0].flush() == trees[1].flush()
+    for root, content in roots:
+        assert list(Amt.load(cached, root, 2).items()) == sorted(content.items())
