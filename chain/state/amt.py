@@ -211,6 +211,7 @@ class Amt:
         self._count = count
         # The children loaded or flushed, by the Link that points at them (identity: clean nodes and
         # their Links may be shared with other AMTs, so loaded children are not kept in the Links).
+        # A change drops the links it replaces, so this holds the tree's live links only.
         self._children: dict[Link[_Node], _Node] = {}
         # Set while the root equals the flushed block; the root node is then shared-immutable.
         self._root_cid = root_cid
@@ -386,6 +387,7 @@ class Amt:
                 child = _Node(h == 0, {})
             elif type(ptr) is Link:
                 child = (self._children.get(ptr) or self._load(ptr, h)).copy()
+                del self._children[ptr]  # the link leaves the tree: keep only live links' children
             else:
                 child = ptr
             node.items[slot] = child
@@ -418,9 +420,11 @@ class Amt:
             while height and len(root.items) == 1 and 0 in root.items:
                 ptr = root.items[0]
                 height -= 1
-                root = (
-                    (self._children.get(ptr) or self._load(ptr, height)).copy() if type(ptr) is Link else ptr
-                )
+                if type(ptr) is Link:
+                    root = (self._children.get(ptr) or self._load(ptr, height)).copy()
+                    del self._children[ptr]
+                else:
+                    root = ptr
         self._root = root
         self._height = height
         self._count -= 1
@@ -438,9 +442,15 @@ class Amt:
         ptr = node.items.get(slot)
         if ptr is None:
             return False
-        child = (self._children.get(ptr) or self._load(ptr, height - 1)).copy() if type(ptr) is Link else ptr
-        if not self._remove(child, height - 1, index & ((1 << shift) - 1)):
-            return False
+        if type(ptr) is Link:
+            child = (self._children.get(ptr) or self._load(ptr, height - 1)).copy()
+            if not self._remove(child, height - 1, index & ((1 << shift) - 1)):
+                return False
+            del self._children[ptr]  # the link leaves the tree: keep only live links' children
+        else:
+            child = ptr
+            if not self._remove(child, height - 1, index & ((1 << shift) - 1)):
+                return False
         if child.items:
             node.items[slot] = child
         else:

@@ -257,6 +257,7 @@ class Hamt:
         self._root = root
         # The children loaded or flushed, by the Link that points at them (identity: clean nodes and
         # their Links may be shared with other HAMTs, so loaded children are not kept in the Links).
+        # A change drops the links it replaces, so this holds the tree's live links only.
         self._children: dict[Link[_Node], _Node] = {}
         # Set while the root equals the flushed block; the root node is then shared-immutable.
         self._root_cid = root_cid
@@ -444,10 +445,11 @@ class Hamt:
             node.pointers[i] = child
             return True
         if t is Link:
-            clean = self._children.get(ptr) or self._load(ptr)
-            child = clean.copy()
+            children = self._children
+            child = (children.get(ptr) or self._load(ptr)).copy()
             if not self._insert(child, h, left, key, value, overwrite):
                 return False
+            del children[ptr]  # the link leaves the tree: keep only live links' children
             node.pointers[i] = child
             return True
         return self._insert(ptr, h, left, key, value, overwrite)
@@ -481,9 +483,16 @@ class Hamt:
                         node.pointers[i] = ptr[:j] + ptr[j + 1 :]
                     return True
             return False
-        child = (self._children.get(ptr) or self._load(ptr)).copy() if t is Link else ptr
-        if not self._remove(child, h, left, key):
-            return False
+        if t is Link:
+            children = self._children
+            child = (children.get(ptr) or self._load(ptr)).copy()
+            if not self._remove(child, h, left, key):
+                return False
+            del children[ptr]  # the link leaves the tree: keep only live links' children
+        else:
+            child = ptr
+            if not self._remove(child, h, left, key):
+                return False
         if not child.pointers:  # unreachable for valid trees; keeps the parent well formed anyway
             del node.pointers[i]
             node.bitmap = bitmap & ~bit

@@ -340,3 +340,33 @@ def test_amt_roots_are_the_same_with_and_without_the_cache(ops: list[tuple[str, 
     assert trees[0].flush() == trees[1].flush()
     for root, content in roots:
         assert list(Amt.load(cached, root, 2).items()) == sorted(content.items())
+
+
+def test_a_long_lived_tree_keeps_the_children_of_its_live_links_only() -> None:
+    """A tree changed and flushed over and over (the state manager's open state tree) keeps the loaded
+    children of the links it still has, not of every link a change replaced."""
+    store = MemoryBlockstore()
+    hamt = Hamt.load(store, _hamt(store, 2000))
+    amt = Amt.load(store, Amt.from_list(store, [[i, "x"] for i in range(2000)], bitwidth=3), 3)
+    for step in range(300):
+        for j in range(5):
+            key = (step * 37 + j * 401) % 2500
+            hamt.set(_key(key), [step, j])
+            amt.set(key, [step, j])
+        hamt.delete(_key((step * 13) % 2500))
+        amt.delete((step * 13) % 2500)
+        hamt.flush()
+        amt.flush()
+    hamt_links = sum(1 for node in _nodes(hamt) for p in node.pointers if type(p) is Link)
+    assert len(hamt._children) == hamt_links > 50
+    assert sum(1 for _ in amt.items()) == amt.count()  # loads every node
+    amt_links = 0
+    stack = [amt._root]
+    while stack:
+        node = stack.pop()
+        if not node.leaf:
+            for ptr in node.items.values():
+                assert type(ptr) is Link
+                amt_links += 1
+                stack.append(amt._children[ptr])
+    assert len(amt._children) == amt_links > 50
