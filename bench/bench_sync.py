@@ -75,6 +75,7 @@ from chain.sync.exchange import ChainExchange
 from chain.sync.syncer import Syncer
 from chain.types.address import Address
 from chain.types.tipset import TipSet
+from node.gcpolicy import CollectorClock
 from node.genesis import Genesis
 from tests.kit.ensemble import Ensemble, KitNode, ensemble
 from tests.polling import wait_until
@@ -408,7 +409,8 @@ async def _run() -> None:
         _without_block_cache(c.node.chain.blockstore)
         c.sync.syncer.check_ahead_from = None
         rss = _peak_rss_mib()
-        run = await _catch_up(ens, b, lambda: ens.connect_peer(b, info.multiaddr), info.head, peer.pid)
+        with CollectorClock() as collector:
+            run = await _catch_up(ens, b, lambda: ens.connect_peer(b, info.multiaddr), info.head, peer.pid)
         after = _report_catch_up(
             "B catches up from A in another process",
             "B syncing; A' idle in it, C not started",
@@ -416,6 +418,17 @@ async def _run() -> None:
             info.tipsets,
         )
         b_took = run.took
+        gc_cpu = sum(collector.seconds)
+        report(
+            "  B: cyclic garbage collector",
+            gc_cpu / info.tipsets * 1e3,
+            "ms/tipset",
+            f"{gc_cpu:.2f} s CPU, {gc_cpu / run.own * 100:.0f} % of this process's; collections per "
+            + ", ".join(
+                f"gen{g} {n} ({t:.2f} s)"
+                for g, (n, t) in enumerate(zip(collector.collections, collector.seconds, strict=True))
+            ),
+        )
         cache = _block_cache(b.node.chain.blockstore)
         report(
             "  B: block cache held",

@@ -30,3 +30,29 @@ def freeze_startup_heap() -> int:
         ms=round((time.perf_counter() - start) * 1000, 1),
     )
     return frozen
+
+
+class CollectorClock:
+    """CPU seconds spent in the cyclic collector's collections, per generation, while registered
+    (gc.callbacks). A collection starts and stops in the thread that triggered it and holds the GIL
+    throughout, so that thread's CPU time between the two is the collection's cost."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.thread_time()
+        else:
+            generation = info["generation"]
+            self.seconds[generation] += time.thread_time() - self._started
+            self.collections[generation] += 1
+
+    def __enter__(self) -> "CollectorClock":
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
