@@ -12,10 +12,23 @@ objects alive at start-up are the process's own.
 
 import gc
 import time
+from typing import Final
 
 import structlog
 
+from chain.sync.syncer import Syncer
+
 _log = structlog.get_logger(__name__)
+
+# The frozen objects may grow to this many times their number after the last full collection before
+# the next one (checked every CHECK_EVERY batches): cyclic garbage frozen meanwhile is at most about
+# (GROWTH - 1) times the live heap.
+GROWTH: Final = 1.5
+# Batches between two counts of the frozen objects (gc.get_freeze_count walks all of them: tens of ms
+# for two million objects, too much after every batch).
+CHECK_EVERY: Final = 8
+# Batches after which a full collection runs whatever the growth: a bound in time on frozen garbage.
+COLLECT_EVERY: Final = 128
 
 
 def freeze_startup_heap() -> int:
@@ -40,6 +53,7 @@ class CollectorClock:
     def __init__(self) -> None:
         self.seconds = [0.0, 0.0, 0.0]
         self.collections = [0, 0, 0]
+        self.collected = [0, 0, 0]  # unreachable objects found
         self._started = 0.0
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
@@ -49,6 +63,7 @@ class CollectorClock:
             generation = info["generation"]
             self.seconds[generation] += time.thread_time() - self._started
             self.collections[generation] += 1
+            self.collected[generation] += info["collected"]
 
     def __enter__(self) -> "CollectorClock":
         gc.callbacks.append(self)
@@ -56,3 +71,60 @@ class CollectorClock:
 
     def __exit__(self, *exc: object) -> None:
         gc.callbacks.remove(self)
+
+
+class SyncGcPolicy:
+    """Freeze after every batch a sync applies; unfreeze, collect in full and freeze again when the
+    frozen objects have grown `growth` times since the last such collection (counted every
+    `check_every` batches) or `collect_every` batches have passed. Set as a Syncer's `after_batch`
+    (`attach`). See the module docstring."""
+
+    def __init__(
+        self, *, growth: float = GROWTH, check_every: int = CHECK_EVERY, collect_every: int = COLLECT_EVERY
+    ) -> None:
+        if growth <= 1.0 or check_every < 1 or collect_every < check_every:
+            raise ValueError(
+                f"bad policy: growth {growth}, check every {check_every}, collect every {collect_every}"
+            )
+        self.growth = growth
+        self.check_every = check_every
+        self.collect_every = collect_every
+        self.batches = 0
+        self.full_collections = 0
+        # Frozen objects after the last full collection; before the first, at the first count.
+        self.baseline: int | None = None
+        self._since = 0  # batches since the last full collection
+
+    def attach(self, syncer: Syncer) -> None:
+        syncer.after_batch = self.after_batch
+
+    def after_batch(self) -> None:
+        gc.freeze()
+        self.batches += 1
+        self._since += 1
+        if self._since >= self.collect_every:
+            self.collect("batches")
+        elif self._since % self.check_every == 0:
+            frozen = gc.get_freeze_count()
+            if self.baseline is None:
+                self.baseline = frozen
+            elif frozen > self.growth * self.baseline:
+                self.collect("growth")
+
+    def collect(self, why: str) -> None:
+        """Unfreeze, collect every generation, freeze what survived."""
+        start = time.perf_counter()
+        gc.unfreeze()
+        found = gc.collect()
+        gc.freeze()
+        before, self.baseline = self.baseline, gc.get_freeze_count()
+        self._since = 0
+        self.full_collections += 1
+        _log.debug(
+            "frozen objects collected in full",
+            why=why,
+            garbage=found,
+            frozen=self.baseline,
+            frozen_before=before,
+            ms=round((time.perf_counter() - start) * 1000, 1),
+        )
