@@ -18,8 +18,10 @@ chain's recipe is bench/sync_peer.py's:
    that does not depend on what else runs). For B the seconds per stage (SyncTimings), the block
    cache's bytes against its bound, the cyclic garbage collector's CPU and this process's peak RSS
    growth. B and D (and the replays with the block cache) collect garbage as the daemon does
-   (node/gcpolicy.py: the heap frozen once the nodes run, then the sync policy after each batch); C
-   and the replay without the block cache as before this work, with the collector's defaults. Then
+   (node/gcpolicy.py: its thresholds, the heap frozen once the nodes run, then the sync policy after
+   each batch); C
+   and the replay without the block cache with the collector's default thresholds and no policy (the
+   heap frozen before them stays frozen). Then
    the per-tipset work replayed on A''s chain in one thread without the network (without the block
    cache, serial, and with the checks run ahead in a worker process), and a profile of it (cProfile,
    which roughly doubles the time) saying where the time goes.
@@ -79,7 +81,7 @@ from chain.sync.exchange import ChainExchange
 from chain.sync.syncer import Syncer
 from chain.types.address import Address
 from chain.types.tipset import TipSet
-from node.gcpolicy import CollectorClock, SyncGcPolicy, freeze_startup_heap
+from node.gcpolicy import DEFAULT_THRESHOLDS, THRESHOLDS, CollectorClock, SyncGcPolicy, configure_collector
 from node.genesis import Genesis
 from tests.kit.ensemble import Ensemble, KitNode, ensemble
 from tests.polling import wait_until
@@ -220,6 +222,7 @@ def _replay(
     network and without a profiler, as a sync does it (headers stored first, fork choice per batch of
     64): tipsets/s, tipsets per CPU-second of this process (the check process's not counted), and the
     check process's CPU seconds per tipset (0 without it). handed gets the checks handed to it."""
+    gc.set_threshold(*(DEFAULT_THRESHOLDS if gc_policy is None else THRESHOLDS))
     syncer = _fresh_syncer(genesis, exchange, cache=cache)
     full = _full_tipsets(source, tipsets[1 : REPLAY_TIPSETS + 1])
     for blocks in full:
@@ -415,12 +418,12 @@ async def _run() -> None:
         # C as the node was before: no cache of decoded blocks, no checks ahead, no collector policy.
         _without_block_cache(c.node.chain.blockstore)
         c.sync.syncer.check_ahead_from = None
-        # B and D collect garbage as the daemon does (cli/daemon.py serve): the heap frozen once the
-        # nodes run, and the policy after each batch a sync applies.
+        # B and D collect garbage as the daemon does (cli/daemon.py serve): the node's thresholds, the
+        # heap frozen once the nodes run, and the policy after each batch a sync applies.
         gc_policy = SyncGcPolicy()
         gc_policy.attach(b.sync.syncer)
         gc_policy.attach(d.sync.syncer)
-        freeze_startup_heap()
+        configure_collector()
         rss = _peak_rss_mib()
         with CollectorClock() as collector:
             run = await _catch_up(ens, b, lambda: ens.connect_peer(b, info.multiaddr), info.head, peer.pid)
@@ -459,7 +462,9 @@ async def _run() -> None:
             "MiB",
             f"peak {_peak_rss_mib():,.0f} MiB (nodes A', B and C)",
         )
+        gc.set_threshold(*DEFAULT_THRESHOLDS)
         run = await _catch_up(ens, c, lambda: ens.connect_peer(c, info.multiaddr), info.head, peer.pid)
+        gc.set_threshold(*THRESHOLDS)
         before = _report_catch_up(
             "C catches up from A as before (no block cache, serial checks, no GC policy)",
             "C syncing; A' and B idle in it",
