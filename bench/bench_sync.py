@@ -536,14 +536,19 @@ async def _run() -> None:
                     )
         console.print(_profile(genesis, a.node.chain, tipsets, b.sync.exchange))
 
-        latencies = sorted(await _latency(ens, a, d))
+        policy_full = gc_policy.full_collections
+        with CollectorClock() as collector:
+            latencies = sorted(await _latency(ens, a, d))
         p50 = statistics.median(latencies) * 1000
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
         report(
             "gossip latency, A' publishes -> D's head",
             p50,
             "ms p50",
-            f"p99 {p99:.0f} ms over {len(latencies)} blocks; target p50 <= {LATENCY_TARGET_MS:.0f} ms",
+            f"p99 {p99:.0f} ms over {len(latencies)} blocks; target p50 <= {LATENCY_TARGET_MS:.0f} ms; "
+            f"meanwhile {sum(collector.collections)} collections, the longest "
+            f"{collector.longest * 1e3:.0f} ms CPU, "
+            f"{gc_policy.full_collections - policy_full} of the policy's",
         )
 
         rate, sent = await _messages(a, d, keys)

@@ -42,6 +42,16 @@ def test_the_start_up_heap_is_frozen_and_later_cycles_are_still_collected(unfroz
     assert gone() is None
 
 
+def test_a_node_collector_has_the_node_thresholds_and_a_frozen_start_up_heap(unfrozen: None) -> None:
+    from node.gcpolicy import DEFAULT_THRESHOLDS, THRESHOLDS, configure_collector
+
+    try:
+        assert configure_collector() > 0
+        assert gc.get_threshold() == THRESHOLDS
+    finally:
+        gc.set_threshold(*DEFAULT_THRESHOLDS)
+
+
 def test_frozen_growth_brings_a_full_collection_that_frees_a_frozen_cycle(unfrozen: None) -> None:
     from node.gcpolicy import SyncGcPolicy
 
