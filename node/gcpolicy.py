@@ -35,8 +35,10 @@ all the time: in `python -m bench sync` B's three full collections took 1.37 s o
 Measured (2026-12-03, machine loaded by other work: CPU figures, not rates). One-thread replay of 993
 tipsets (bench_sync's `_replay` way, 2 rounds): the collector's CPU per tipset 0.38-0.43 ms with
 Python's defaults, 0.08-0.10 ms with the batch freeze, 0.15-0.16 ms with thresholds (10000, 20, 10)
-alone, 0.02-0.03 ms with both (kept). `python -m bench sync`, B: collector 0.85 -> 0.02 ms per tipset,
-its process's CPU per tipset 4.52 -> 4.08 ms, peak RSS growth 154 -> 154 MiB (docs/sync.md, Figures).
+alone, 0.02-0.03 ms with both (kept); four replays in a row under one policy: no full collection, the
+frozen objects steady at 469,173. `python -m bench sync`, B: the collector 0.85 -> 0.02 ms per tipset,
+its process's CPU per tipset 4.52 -> 4.08 and 4.54 ms (two runs under heavier load), peak RSS growth
+154 -> 154 and 153 MiB (docs/sync.md, Figures).
 """
 
 import gc
