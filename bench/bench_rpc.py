@@ -20,8 +20,9 @@ over HTTP from 16 keep-alive clients (wrk cannot tell an accepted push from a re
 of one call per HTTP request on this machine: hypercorn's own cost per request is about 0.45 ms of
 CPU), MpoolPush one call per request, and MpoolPush in JSON-RPC batches of 20 calls per request (each
 call still checked and answered on its own), and the same batches from one client over one
-connection (this process), one batch after another. Both servers freeze their start-up objects out of the
-garbage collector's scans once they listen, as the daemon does (node/gcpolicy.py).
+connection (this process), one batch after another. Both servers set up the garbage collector once
+they listen as the daemon does (node/gcpolicy.py configure_collector: the node's thresholds, the
+start-up objects frozen out of its scans).
 
     python -m bench rpc                             # as part of make bench
     python -m bench.bench_rpc serve rpc|bare|mpool  # one server alone, prints its port
@@ -83,7 +84,7 @@ def _serve_node() -> None:
     from chain.params import DEVNET
     from chain.types.address import Address
     from node.fullnode import in_memory_full_node
-    from node.gcpolicy import freeze_startup_heap
+    from node.gcpolicy import configure_collector
     from node.genesis import build_genesis
     from node.genesis_template import AccountEntry
     from node.keystore import Keystore
@@ -105,7 +106,7 @@ def _serve_node() -> None:
             async with trio.open_nursery() as nursery:
                 server = RpcServer(full_node_registry(), node, secret=PUSH_SECRET, port=0)
                 bound = await nursery.start(server.run)
-                freeze_startup_heap()  # as the daemon does once its services run
+                configure_collector()  # as the daemon does once its services run
                 print(f"PORT {bound.port}", flush=True)
 
         trio.run(main)
@@ -121,7 +122,7 @@ def _serve(which: str) -> None:
 
     from chain.params import DEVNET
     from chain.types.tipset import TipSet
-    from node.gcpolicy import freeze_startup_heap
+    from node.gcpolicy import configure_collector
     from rpc.methods import full_node_registry
     from rpc.server import KEEP_ALIVE_MAX_REQUESTS, RpcServer, parse_bind
     from tests.rpc.toy import sample_tipset
@@ -176,7 +177,7 @@ def _serve(which: str) -> None:
                 config.keep_alive_max_requests = KEEP_ALIVE_MAX_REQUESTS  # as the RPC server's
                 binds = await nursery.start(lambda task_status: serve(bare, config, task_status=task_status))  # type: ignore[arg-type]
                 bound = parse_bind(binds[0])
-            freeze_startup_heap()  # both servers as the daemon runs: start-up objects frozen
+            configure_collector()  # both servers as the daemon runs: its thresholds, start-up objects frozen
             print(f"PORT {bound.port}", flush=True)
 
     trio.run(main)

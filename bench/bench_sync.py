@@ -16,10 +16,15 @@ chain's recipe is bench/sync_peer.py's:
    the syncing node's check process (counted once it has ended) and of A's process serving (from
    /proc); tipsets per CPU-second of this process and the check process (the machine is shared:
    that does not depend on what else runs). For B the seconds per stage (SyncTimings), the block
-   cache's bytes against its bound and this process's peak RSS growth. Then the per-tipset work
-   replayed on A''s chain in one thread without the network (without the block cache, serial, and
-   with the checks run ahead in a worker process), and a profile of it (cProfile, which roughly
-   doubles the time) saying where the time goes.
+   cache's bytes against its bound, the cyclic garbage collector's CPU and this process's peak RSS
+   growth. B and D (and the replays with the block cache) collect garbage as the daemon does
+   (node/gcpolicy.py: its thresholds, the heap frozen once the nodes run, then the sync policy after
+   each batch); C
+   and the replay without the block cache with the collector's default thresholds and no policy (the
+   heap frozen before them stays frozen). Then
+   the per-tipset work replayed on A''s chain in one thread without the network (without the block
+   cache, serial, and with the checks run ahead in a worker process), and a profile of it (cProfile,
+   which roughly doubles the time) saying where the time goes.
 2. gossip latency: A' makes a block, applies it and publishes it; the time until D's head is that
    tipset (D checks it for gossip, validates it in full, executes it, switches head). p50 and p99
    over 50 blocks (target: p50 <= 100 ms). Both nodes in this process.
@@ -29,6 +34,7 @@ chain's recipe is bench/sync_peer.py's:
 """
 
 import cProfile
+import gc
 import io
 import multiprocessing
 import os
@@ -75,6 +81,7 @@ from chain.sync.exchange import ChainExchange
 from chain.sync.syncer import Syncer
 from chain.types.address import Address
 from chain.types.tipset import TipSet
+from node.gcpolicy import DEFAULT_THRESHOLDS, THRESHOLDS, CollectorClock, SyncGcPolicy, configure_collector
 from node.genesis import Genesis
 from tests.kit.ensemble import Ensemble, KitNode, ensemble
 from tests.polling import wait_until
@@ -209,11 +216,13 @@ def _replay(
     ahead: bool,
     cache: bool = True,
     handed: list[list[tuple[object, ...]]] | None = None,
+    gc_policy: SyncGcPolicy | None = None,
 ) -> tuple[float, float, float]:
     """The syncer's per-tipset work on the first tipsets of the chain in this thread, without the
     network and without a profiler, as a sync does it (headers stored first, fork choice per batch of
     64): tipsets/s, tipsets per CPU-second of this process (the check process's not counted), and the
     check process's CPU seconds per tipset (0 without it). handed gets the checks handed to it."""
+    gc.set_threshold(*(DEFAULT_THRESHOLDS if gc_policy is None else THRESHOLDS))
     syncer = _fresh_syncer(genesis, exchange, cache=cache)
     full = _full_tipsets(source, tipsets[1 : REPLAY_TIPSETS + 1])
     for blocks in full:
@@ -232,6 +241,8 @@ def _replay(
                 syncer._apply_full(blocks, (), checks)
             if i % 64 == 63 or i == len(full) - 1:
                 syncer._take_heaviest(TipSet(tuple(b.header for b in blocks)))
+                if gc_policy is not None:
+                    gc_policy.after_batch()
         took, cpu = time.perf_counter() - start, time.process_time() - cpu
         worker = 0.0 if pool is None or pool.pid is None else (_process_cpu(pool.pid) - started) / len(full)
     finally:
@@ -404,18 +415,39 @@ async def _run() -> None:
             f"{info.tipsets} tipsets; {same}",
         )
 
-        # C as the node was before: no cache of decoded blocks, no checks ahead.
+        # C as the node was before: no cache of decoded blocks, no checks ahead, no collector policy.
         _without_block_cache(c.node.chain.blockstore)
         c.sync.syncer.check_ahead_from = None
+        # B and D collect garbage as the daemon does (cli/daemon.py serve): the node's thresholds, the
+        # heap frozen once the nodes run, and the policy after each batch a sync applies.
+        gc_policy = SyncGcPolicy()
+        gc_policy.attach(b.sync.syncer)
+        gc_policy.attach(d.sync.syncer)
+        configure_collector()
         rss = _peak_rss_mib()
-        run = await _catch_up(ens, b, lambda: ens.connect_peer(b, info.multiaddr), info.head, peer.pid)
+        with CollectorClock() as collector:
+            run = await _catch_up(ens, b, lambda: ens.connect_peer(b, info.multiaddr), info.head, peer.pid)
         after = _report_catch_up(
             "B catches up from A in another process",
-            "B syncing; A' idle in it, C not started",
+            "B syncing; A' idle in it, C not started; the daemon's collector policy",
             run,
             info.tipsets,
         )
         b_took = run.took
+        gc_cpu = sum(collector.seconds)
+        report(
+            "  B: cyclic garbage collector",
+            gc_cpu / info.tipsets * 1e3,
+            "ms/tipset",
+            f"{gc_cpu:.2f} s CPU, {gc_cpu / run.own * 100:.0f} % of this process's; "
+            f"{gc_policy.full_collections} of the policy's (frozen {gc.get_freeze_count():,}); per "
+            + ", ".join(
+                f"gen{g} {n} ({t:.2f} s, {found:,} freed)"
+                for g, (n, t, found) in enumerate(
+                    zip(collector.collections, collector.seconds, collector.collected, strict=True)
+                )
+            ),
+        )
         cache = _block_cache(b.node.chain.blockstore)
         report(
             "  B: block cache held",
@@ -430,9 +462,11 @@ async def _run() -> None:
             "MiB",
             f"peak {_peak_rss_mib():,.0f} MiB (nodes A', B and C)",
         )
+        gc.set_threshold(*DEFAULT_THRESHOLDS)
         run = await _catch_up(ens, c, lambda: ens.connect_peer(c, info.multiaddr), info.head, peer.pid)
+        gc.set_threshold(*THRESHOLDS)
         before = _report_catch_up(
-            "C catches up from A as before (no block cache, serial checks)",
+            "C catches up from A as before (no block cache, serial checks, no GC policy)",
             "C syncing; A' and B idle in it",
             run,
             info.tipsets,
@@ -466,12 +500,19 @@ async def _run() -> None:
         report("  B: checks done ahead by its worker process", b.sync.syncer.checks_ahead, "checks")
         handed: list[list[tuple[object, ...]]] = []
         for ahead, cached, what in (
-            (False, False, "serial, no block cache (before)"),
-            (False, True, "serial, block cache"),
-            (True, True, "block cache, checks ahead in a worker process"),
+            (False, False, "serial, no block cache, no GC policy (before)"),
+            (False, True, "serial, block cache, GC policy"),
+            (True, True, "block cache, checks ahead in a worker process, GC policy"),
         ):
             rate, cpu_rate, worker = _replay(
-                genesis, a.node.chain, tipsets, b.sync.exchange, ahead=ahead, cache=cached, handed=handed
+                genesis,
+                a.node.chain,
+                tipsets,
+                b.sync.exchange,
+                ahead=ahead,
+                cache=cached,
+                handed=handed,
+                gc_policy=gc_policy if cached else None,
             )
             report(
                 f"  one thread, {REPLAY_TIPSETS} tipsets, {what}",
@@ -495,14 +536,19 @@ async def _run() -> None:
                     )
         console.print(_profile(genesis, a.node.chain, tipsets, b.sync.exchange))
 
-        latencies = sorted(await _latency(ens, a, d))
+        policy_full = gc_policy.full_collections
+        with CollectorClock() as collector:
+            latencies = sorted(await _latency(ens, a, d))
         p50 = statistics.median(latencies) * 1000
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
         report(
             "gossip latency, A' publishes -> D's head",
             p50,
             "ms p50",
-            f"p99 {p99:.0f} ms over {len(latencies)} blocks; target p50 <= {LATENCY_TARGET_MS:.0f} ms",
+            f"p99 {p99:.0f} ms over {len(latencies)} blocks; target p50 <= {LATENCY_TARGET_MS:.0f} ms; "
+            f"meanwhile {sum(collector.collections)} collections, the longest "
+            f"{collector.longest * 1e3:.0f} ms CPU, "
+            f"{gc_policy.full_collections - policy_full} of the policy's",
         )
 
         rate, sent = await _messages(a, d, keys)

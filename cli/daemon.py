@@ -331,7 +331,7 @@ def serve(
     stopped; the exit status. With `sectors` (a node that serves miners) a miner created while it runs
     (Filpy.MinerCreate) is served at once from that store (node/mining/services.py ServeCreated)."""
     from node.daemon import ServiceRunner, run_runner
-    from node.gcpolicy import freeze_startup_heap
+    from node.gcpolicy import SyncGcPolicy, configure_collector
     from node.markets.node_service import MarketsService
     from node.markets.paych_settler import PaychSettler
     from node.mining.services import ServeCreated
@@ -339,6 +339,7 @@ def serve(
     from node.slasher import slasher_service
 
     network = NodeNetwork.open(node, repo.keystore, config.libp2p, beacon=beacon.service)
+    SyncGcPolicy().attach(network.sync.syncer)  # a catch-up's batches frozen, collected in full now and then
     api = ApiService(repo, node, jwt_secret(repo), config)
     own: list[Service] = [node.paych, PaychSettler(node.paych)]
     slasher = slasher_service(node, config.slasher)
@@ -358,7 +359,7 @@ def serve(
 
     def running() -> None:
         assert api.bound is not None
-        freeze_startup_heap()  # full collections then skip what start-up made: shorter RPC pauses
+        configure_collector()  # collections then skip what start-up made: shorter RPC pauses
         on_running(Started(api.bound, network))
 
     runner = ServiceRunner(

@@ -19,7 +19,7 @@
    (chain/sync/tracker.py, with our head's blocks there) is executed (the message pool reads the
    state after the head) and given to the chain store's `take_heavier`, so a reorg to a heavier fork
    happens here, and its reverts and applies reach the chain store's subscribers and the message
-   pool.
+   pool. Then `after_batch`, when set (the node's garbage collector policy, node/gcpolicy.py).
 
 A block that breaks a rule is remembered as bad with the reason (chain/sync/badblocks.py), so are the
 blocks of the target's chain above it ("linked"), the peers that announced the target are penalised,
@@ -149,6 +149,7 @@ class Syncer:
         clock: Callable[[], float] = time.time,
         retry_pauses: Sequence[float] = RETRY_PAUSES,
         check_ahead_from: int | None = DEFAULT_CHECK_AHEAD_FROM,
+        after_batch: Callable[[], None] | None = None,
     ) -> None:
         if message_batch < 1:
             raise ValueError(f"message_batch must be at least 1, got {message_batch}")
@@ -170,6 +171,9 @@ class Syncer:
         self._clock = clock
         self.check_ahead_from = check_ahead_from  # None: never check ahead
         self.checks_ahead = 0  # checks handed to a worker process, over all syncs
+        # Called (in the event loop's thread) after each batch of tipsets is applied and fork choice
+        # ran: the node's garbage collector policy (node/gcpolicy.py).
+        self.after_batch = after_batch
 
     # -- small helpers ----------------------------------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
@@ -435,6 +439,8 @@ class Syncer:
             done, last = await self._run(self._apply_slice, keys, start, full, done, ahead)
             state.set_height(last.height)
         await self._run(self._take_heaviest, last)
+        if self.after_batch is not None:
+            self.after_batch()
 
     def _apply_slice(
         self,

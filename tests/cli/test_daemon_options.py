@@ -108,3 +108,29 @@ def test_the_beacon_of_a_new_devnet(tmp_path: Path) -> None:
         repo.devnet_path.write_text("{}")
         assert new_devnet_beacon(_args(), repo) is None  # an existing devnet keeps its own
         assert new_devnet_beacon(_args(reset=True), repo) == "drand"
+
+
+def test_the_daemon_sets_the_sync_gc_policy_on_its_syncer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve (cli/daemon.py) gives its sync service's syncer the collector policy (node/gcpolicy.py)
+    before anything runs; stopped here at the next step, the API's secret."""
+    from types import SimpleNamespace
+
+    import cli.daemon
+    from node.gcpolicy import SyncGcPolicy
+    from node.network import NodeNetwork
+
+    network = SimpleNamespace(sync=SimpleNamespace(syncer=SimpleNamespace(after_batch=None)))
+
+    class Stop(Exception):
+        pass
+
+    def stop(repo: object) -> bytes:
+        raise Stop
+
+    monkeypatch.setattr(NodeNetwork, "open", classmethod(lambda cls, *a, **k: network))
+    monkeypatch.setattr(cli.daemon, "jwt_secret", stop)
+    nothing: Any = SimpleNamespace(keystore=None, libp2p=None, service=None)
+    with pytest.raises(Stop):
+        cli.daemon.serve("daemon", nothing, nothing, nothing, [], lambda started: None, beacon=nothing)
+    hook = network.sync.syncer.after_batch
+    assert isinstance(getattr(hook, "__self__", None), SyncGcPolicy)

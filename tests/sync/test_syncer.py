@@ -109,6 +109,17 @@ async def test_catch_up_from_genesis_in_batches(source: DevChain) -> None:
     assert len(follower.exchange.header_requests) == asked
 
 
+async def test_after_batch_is_called_once_each_batch_applied(source: DevChain) -> None:
+    """The node layer's hook (its garbage collector policy) runs after each batch's fork choice."""
+    follower = Follower(source, batch=8)
+    heads: list[int] = []
+    follower.syncer.after_batch = lambda: heads.append(follower.dc.head.height)
+    await follower.sync(source.head)
+    batches = -(-(len(chain_of(source, source.head)) - 1) // 8)
+    assert len(heads) == batches
+    assert heads == sorted(heads) and heads[-1] == source.head.height
+
+
 async def test_headers_stay_on_disk_not_in_memory(source: DevChain) -> None:
     """Only keys are kept while walking back: the headers are in the store before any message is."""
     follower = Follower(source, batch=4)
