@@ -41,7 +41,9 @@ def _balance(tree: StateTree, address: Address) -> int:
     return 0 if actor is None else actor.balance
 
 
-def _state_fields(tree: StateTree, address: Address, state_type: type[CborTuple], positions: tuple[int, ...]) -> int:
+def _state_fields(
+    tree: StateTree, address: Address, state_type: type[CborTuple], positions: tuple[int, ...]
+) -> int:
     """The sum of the fields at those positions of the actor's state.
 
     Every VM (one per tipset, and per null round) reads them when it starts, and both states change
