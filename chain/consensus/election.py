@@ -122,13 +122,13 @@ def ineligibility(
 ) -> str | None:
     """Why the miner may not produce a block on base (None when it may), as MinerEligibleToMine;
     base_tree: base's parent state tree when the caller has it open already."""
-    lookback_tree = sm.parent_tree(lookback)
+    lookback_tree = sm.read_parent_tree(lookback)
     try:
         if miner_claim(lookback_tree, miner) is None:
             return f"miner {miner} has no power claim at the lookback epoch {lookback.height}"
         if not miner_power(lookback_tree, sm.policy, miner).has_min_power:
             return f"miner {miner} is below the minimum power at the lookback epoch {lookback.height}"
-        tree = sm.parent_tree(base) if base_tree is None else base_tree
+        tree = sm.read_parent_tree(base) if base_tree is None else base_tree
         claim = miner_claim(tree, miner)
         if claim is None or claim.quality_adj_power <= 0:
             return f"miner {miner} has no power at epoch {base.height}"

@@ -525,7 +525,7 @@ def _worker_at_lookback(
     sm: StateManager, header: BlockHeader, base: TipSet
 ) -> tuple[TipSet, StateTree, Address]:
     lookback, lookback_state = sm.lookback(base, header.height)
-    lookback_tree = sm.tree(lookback_state)
+    lookback_tree = sm.read_tree(lookback_state)
     worker = _state_read(
         InvalidMinerWorker,
         f"worker of miner {header.miner}",
@@ -548,7 +548,7 @@ def _validate_header(
     found here."""
     check_time(sm, header, parent, now)
     check_parent_weight(sm, header, parent)
-    parent_tree = sm.parent_tree(parent)  # read-only here: shared by the miner and eligibility rules
+    parent_tree = sm.read_parent_tree(parent)  # read-only here: shared by the miner and eligibility rules
     if not is_miner(parent_tree, header.miner):
         raise NotAMiner(f"{header.miner} is not a storage miner with a power claim")
     lookback, lookback_tree, worker = _worker_at_lookback(sm, header, parent)
@@ -596,7 +596,7 @@ def check_header_signer(sm: StateManager, header: BlockHeader, base: TipSet) -> 
     InvalidMinerWorker or InvalidBlockSignature."""
     check_header_syntax(header)
     assert header.election_proof is not None  # checked by check_header_syntax
-    base_tree = sm.parent_tree(base)
+    base_tree = sm.read_parent_tree(base)
     if not is_miner(base_tree, header.miner):
         raise NotAMiner(f"{header.miner} is not a storage miner with a power claim")
     lookback, _, worker = _worker_at_lookback(sm, header, base)
@@ -633,7 +633,7 @@ def checks_ahead(
     # Anything that stops an input being computed is validation's to report, in its order: stop here.
     with contextlib.suppress(Exception):
         check_header_syntax(header)
-        lookback_tree = sm.tree(found[1])
+        lookback_tree = sm.read_tree(found[1])
         worker = worker_key_address(lookback_tree, header.miner)
         previous = latest_beacon_entry(sm.chain, parent)
         beacon_base = header.beacon_entries[-1] if header.beacon_entries else previous
@@ -685,7 +685,7 @@ def validate_block(
     )
 
     check_message_root(block)
-    parent_state = sm.tree(sm.state_of(parent).state_root)
+    parent_state = sm.read_tree(sm.state_of(parent).state_root)
     check_bls_aggregate(block, parent_state)
     check_messages(block, parent_state, checks, None if ahead is None else ahead.messages)
     check_base_fee(sm, header, parent)

@@ -70,6 +70,8 @@ from chain.vm.vm import NETWORK_VERSION, VM, ApplyRet
 
 DEFAULT_CACHE_SIZE: Final = 256
 LOOKBACK_CACHE_SIZE: Final = 256
+# State trees read_tree keeps open per thread: a block's parent and lookback states, and the next ones.
+READ_TREES: Final = 8
 
 _log = structlog.get_logger(__name__)
 
@@ -135,6 +137,7 @@ class StateManager:
         self._lookbacks: Lru[tuple[TipSetKey, int], tuple[TipSet, CID]] = Lru(LOOKBACK_CACHE_SIZE)
         self.executions = 0  # tipsets executed by this manager (not found in the cache or the index)
         self.tree_reuses = 0  # executions that started from the open state tree
+        self._read_trees = threading.local()  # its "lru": this thread's read_tree trees
 
     @property
     def store(self) -> Blockstore:
@@ -317,6 +320,25 @@ class StateManager:
 
     def parent_tree(self, ts: TipSet) -> StateTree:
         return self.tree(ts.parent_state_root)
+
+    def read_tree(self, state_root: CID) -> StateTree:
+        """A StateTree at state_root shared by the calling thread's readers: never to be changed.
+
+        Validating a block (and computing its checks ahead) opens the same few states (its parent's,
+        its lookback's) several times; a fresh tree copies the actors HAMT's root node from the block
+        cache and reads again every node a previous tree had loaded. A tree found changed (its root
+        no longer state_root) is opened again."""
+        trees: Lru[CID, StateTree] | None = getattr(self._read_trees, "lru", None)
+        if trees is None:
+            trees = self._read_trees.lru = Lru(READ_TREES)
+        tree = trees.get(state_root)
+        if tree is None or tree.root != state_root:
+            tree = StateTree.load(self.store, state_root)
+            trees.put(state_root, tree)
+        return tree
+
+    def read_parent_tree(self, ts: TipSet) -> StateTree:
+        return self.read_tree(ts.parent_state_root)
 
     # -- queries at a tipset (its parent state) -------------------------------------------------------
     def get_actor(self, address: Address, ts: TipSet) -> Actor:

@@ -19,8 +19,11 @@ from typing import Final
 import structlog
 
 from actors import builtin
+from actors.market.state import MarketState
+from actors.power.state import PowerState
 from chain.encoding.errors import DecodeError
 from chain.encoding.expect import expect_bigint, expect_list
+from chain.encoding.schema import CborTuple, fields
 from chain.state.tree import StateTree
 from chain.store.blockcache import cache_of
 from chain.store.blockstore import BlockNotFound, get_cbor
@@ -38,33 +41,38 @@ def _balance(tree: StateTree, address: Address) -> int:
     return 0 if actor is None else actor.balance
 
 
-def _state_fields(tree: StateTree, address: Address, fields: tuple[int, ...], *, remember: bool) -> int:
-    """The sum of those fields of the actor's state; with remember, remembered by the state's CID in the
-    store's block cache: every VM (one per tipset, and per null round) reads them when it starts, and
-    the market's state rarely changes (the power actor's changes every epoch: nothing to share)."""
+def _state_fields(
+    tree: StateTree, address: Address, state_type: type[CborTuple], positions: tuple[int, ...]
+) -> int:
+    """The sum of the fields at those positions of the actor's state.
+
+    Every VM (one per tipset, and per null round) reads them when it starts, and both states change
+    every epoch (the power actor's cron, the market's LastCron): nothing to remember by state CID. But
+    the actor wrote its state last epoch as a declared type (chain/store/blockstore.put_declared), so
+    the store's block cache most often holds it decoded: its fields are taken from there. Otherwise the
+    raw fields are read by position, so that a state the declared type cannot decode still counts."""
     actor = tree.get_actor(address)
     if actor is None:
         return 0
-    cache = cache_of(tree.store) if remember else None
-    kind = ("locked-fields", fields)
-    if cache is not None:
-        found = cache.derived(kind, actor.head)
-        if isinstance(found, int):
-            return found
+    store = tree.store
+    data = store.get(actor.head)
+    cache = cache_of(store)
+    if data is not None and cache is not None:
+        state = cache.get(state_type.from_cbor, actor.head, data)
+        if isinstance(state, state_type):
+            declared = fields(state_type)
+            return sum(getattr(state, declared[i].name) for i in positions)
     try:
-        state = expect_list(get_cbor(tree.store, actor.head), f"state of {address}")
-        total = sum(expect_bigint(state[i], f"state of {address} field {i}") for i in fields)
+        raw = expect_list(get_cbor(store, actor.head), "actor state")
+        return sum(expect_bigint(raw[i], f"actor state field {i}") for i in positions)
     except (BlockNotFound, DecodeError, IndexError) as exc:
         _log.warning("cannot read locked funds", actor=str(address), error=str(exc))
         return 0
-    if cache is not None:
-        cache.remember(kind, actor.head, total)
-    return total
 
 
 def locked_funds(tree: StateTree) -> int:
-    power = _state_fields(tree, builtin.STORAGE_POWER_ACTOR_ADDR, (POWER_TOTAL_PLEDGE_FIELD,), remember=False)
-    market = _state_fields(tree, builtin.STORAGE_MARKET_ACTOR_ADDR, MARKET_LOCKED_FIELDS, remember=True)
+    power = _state_fields(tree, builtin.STORAGE_POWER_ACTOR_ADDR, PowerState, (POWER_TOTAL_PLEDGE_FIELD,))
+    market = _state_fields(tree, builtin.STORAGE_MARKET_ACTOR_ADDR, MarketState, MARKET_LOCKED_FIELDS)
     return power + market
 
 
