@@ -13,10 +13,11 @@ The next base fee follows lotus chain/store/basefee.go (ComputeNextBaseFee, afte
 from dataclasses import dataclass
 from typing import Final
 
+from actors.dispatch import METHOD_SEND
+from chain.crypto.signature import SigType
 from chain.params import Policy
 from chain.vm.exitcode import ActorError, ExitCode
 
-METHOD_SEND: Final = 0
 # Lotus burn.go: gas above 110% of the gas used is "over-estimated".
 GAS_OVERUSE_NUM: Final = 11
 GAS_OVERUSE_DENOM: Final = 10
@@ -28,10 +29,6 @@ GAS_OVERUSE_DENOM: Final = 10
 # over three interleaved runs; bench/bench_gas.py re-derives it (docs/vm.md).
 SECP256K1_VERIFY_GAS: Final = 1_637_292
 SEAL_VERIFY_IN_SECP256K1_VERIFICATIONS: Final = 470
-
-SIG_SECP256K1: Final = 1
-SIG_BLS: Final = 2
-SIG_DELEGATED: Final = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +101,7 @@ class PriceList:
         return self.delete_actor * self.storage_gas_multi
 
     def on_verify_signature(self, sig_type: int) -> int:
-        if sig_type == SIG_BLS:
+        if sig_type == SigType.BLS:
             return self.verify_signature_bls
         # Delegated (f410) signatures are secp256k1 over keccak, priced as secp256k1 by Lotus.
         return self.verify_signature_secp256k1
