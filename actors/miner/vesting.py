@@ -6,6 +6,7 @@ reward_vesting_step epochs, each step's epoch rounded up to the vesting quantum 
 proving period start, so entries of rewards from nearby epochs merge.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Annotated, Final
@@ -53,25 +54,14 @@ class VestingFunds(CborTuple):
         self, current_epoch: int, amount: int, proving_period_start: int, spec: VestSpec
     ) -> "VestingFunds":
         """Schedule amount to vest linearly over spec.vest_period from current_epoch."""
-        begin = current_epoch + spec.initial_delay
-        quant = QuantSpec(spec.quantization, proving_period_start)
         # The steps' epochs only grow (quantizing up keeps their order), so the new amounts come out
         # sorted; steps that quantize to the same epoch are summed.
         added: list[tuple[int, int]] = []
-        vested = 0
-        epoch = begin
-        # Each step vests at least one quantum's worth; the loop ends when all is vested, after at most
-        # vest_period / step_duration + 1 steps.
-        while vested < amount:
-            epoch += spec.step_duration
-            vest_epoch = quant.quantize_up(epoch)
-            elapsed = vest_epoch - begin
-            target = amount if elapsed >= spec.vest_period else amount * elapsed // spec.vest_period
+        for vest_epoch, step in vesting_steps(current_epoch, amount, proving_period_start, spec):
             if added and added[-1][0] == vest_epoch:
-                added[-1] = (vest_epoch, added[-1][1] + target - vested)
+                added[-1] = (vest_epoch, added[-1][1] + step)
             else:
-                added.append((vest_epoch, target - vested))
-            vested = target
+                added.append((vest_epoch, step))
         return VestingFunds(_merge(self.funds, added))
 
     def unlock_unvested(self, current_epoch: int, target: int) -> tuple["VestingFunds", int]:
@@ -87,6 +77,26 @@ class VestingFunds(CborTuple):
             else:
                 out.append(fund)
         return VestingFunds(tuple(out)), target - remaining
+
+
+def vesting_steps(
+    current_epoch: int, amount: int, proving_period_start: int, spec: VestSpec
+) -> Iterator[tuple[int, int]]:
+    """The (epoch, amount) steps in which amount vests linearly over spec.vest_period from
+    current_epoch, in epoch order; two steps may quantize to the same epoch."""
+    begin = current_epoch + spec.initial_delay
+    quant = QuantSpec(spec.quantization, proving_period_start)
+    vested = 0
+    epoch = begin
+    # Each step vests at least one quantum's worth; the loop ends when all is vested, after at most
+    # vest_period / step_duration + 1 steps.
+    while vested < amount:
+        epoch += spec.step_duration
+        vest_epoch = quant.quantize_up(epoch)
+        elapsed = vest_epoch - begin
+        target = amount if elapsed >= spec.vest_period else amount * elapsed // spec.vest_period
+        yield vest_epoch, target - vested
+        vested = target
 
 
 def _merge(funds: tuple[VestingFund, ...], added: list[tuple[int, int]]) -> tuple[VestingFund, ...]:
