@@ -27,8 +27,8 @@ from typing import Any, Final
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID, DAG_CBOR
 from chain.encoding.errors import DecodeError
-from chain.state.link import Link
-from chain.store.blockcache import cache_of
+from chain.state.link import Link, LinkedTree
+from chain.store.blockcache import BlockCache, cache_of
 from chain.store.blockstore import Blockstore, get_bytes
 
 DEFAULT_BITWIDTH: Final = 3
@@ -171,7 +171,7 @@ def _expand(raw: Any, bitwidth: int, allow_empty: bool, expect_leaf: bool, where
     return _Node(expect_leaf, {})
 
 
-class Amt:
+class Amt(LinkedTree[_Node]):
     """A Filecoin AMT: uint64 indexes to DAG-CBOR values over a blockstore (see the module doc).
 
     Values are kept by reference and encoded at flush: do not mutate a value after setting it or
@@ -179,17 +179,7 @@ class Amt:
     Not safe for concurrent use; do not modify it while iterating.
     """
 
-    __slots__ = (
-        "_bitwidth",
-        "_children",
-        "_count",
-        "_height",
-        "_legacy",
-        "_max_index",
-        "_root",
-        "_root_cid",
-        "_store",
-    )
+    __slots__ = ("_count", "_height", "_max_index")
 
     def __init__(
         self,
@@ -202,19 +192,10 @@ class Amt:
         root_cid: CID | None,
     ) -> None:
         """Use Amt.new or Amt.load."""
-        self._store = store
-        self._bitwidth = bitwidth
-        self._legacy = legacy
+        super().__init__(store, bitwidth, legacy, root, root_cid)
         self._max_index = LEGACY_MAX_INDEX if legacy else MAX_INDEX
-        self._root = root
         self._height = height
         self._count = count
-        # The children loaded or flushed, by the Link that points at them (identity: clean nodes and
-        # their Links may be shared with other AMTs, so loaded children are not kept in the Links).
-        # A change drops the links it replaces, so this holds the tree's live links only.
-        self._children: dict[Link[_Node], _Node] = {}
-        # Set while the root equals the flushed block; the root node is then shared-immutable.
-        self._root_cid = root_cid
 
     @staticmethod
     def _check_bitwidth(bitwidth: int, legacy: bool) -> None:
@@ -265,10 +246,6 @@ class Amt:
         return amt.flush()
 
     # properties -----------------------------------------------------------------------------------------
-    @property
-    def bitwidth(self) -> int:
-        return self._bitwidth
-
     @property
     def height(self) -> int:
         return self._height
@@ -362,9 +339,6 @@ class Amt:
         return next(self.keys(), None)
 
     # writing ------------------------------------------------------------------------------------------
-    def _owned_root(self) -> _Node:
-        return self._root.copy() if self._root_cid is not None else self._root
-
     def set(self, index: int, value: Any) -> None:
         """Store value at index, growing the tree as needed."""
         self._check_index(index)
@@ -484,41 +458,27 @@ class Amt:
             ptr = items[slot]
             if type(ptr) is _Node:
                 data = dagcbor.encode(self._collapse(ptr, blocks, written))
-                cid = CID.hash_of(data)
-                blocks.append((cid, data))
-                written.append(ptr)
-                link: Link[_Node] = Link(cid)
-                self._children[link] = ptr
-                items[slot] = ptr = link  # the child is clean from now on
+                items[slot] = ptr = self._written(ptr, data, blocks, written)
             links.append(ptr.cid)
         return [bmap, links, []]
 
-    def flush(self) -> CID:
-        """Write every node changed since the last flush and return the root CID."""
-        if self._root_cid is not None:
-            return self._root_cid
-        blocks: list[tuple[CID, bytes]] = []
-        written: list[_Node] = []
+    def _encode_root(self, blocks: list[tuple[CID, bytes]], written: list[_Node]) -> bytes:
         node = self._collapse(self._root, blocks, written)
         if self._legacy:
-            root = [self._height, self._count, node]
-        else:
-            root = [self._bitwidth, self._height, self._count, node]
-        data = dagcbor.encode(root)
-        cid = CID.hash_of(data)
-        blocks.append((cid, data))
-        self._store.put_many(blocks)
-        cache = cache_of(self._store)
-        if cache is not None:
-            # Encoded here, canonical: what strict decoding of these bytes would give (blockcache.py).
-            # The nodes written are clean from now on, so never mutated: entered as they are.
-            bw = self._bitwidth
-            for (node_cid, node_data), child in zip(blocks, written, strict=False):
-                cache.put(("amt", bw, child.leaf), node_cid, node_data, child)
-            root_entry = (self._height, self._count, self._root)
-            cache.put(("amt-root", bw, self._legacy), cid, data, root_entry)
-        self._root_cid = cid
-        return cid
+            return dagcbor.encode([self._height, self._count, node])
+        return dagcbor.encode([self._bitwidth, self._height, self._count, node])
+
+    def _cache_written(
+        self, cache: BlockCache, blocks: list[tuple[CID, bytes]], written: list[_Node]
+    ) -> None:
+        # The root block is not a node: it is entered as load() reads it, with the height and count.
+        bw = self._bitwidth
+        for (node_cid, node_data), child in zip(blocks, written, strict=False):
+            cache.put(("amt", bw, child.leaf), node_cid, node_data, child)
+        root_cid, root_data = blocks[-1]
+        cache.put(
+            ("amt-root", bw, self._legacy), root_cid, root_data, (self._height, self._count, self._root)
+        )
 
 
 def amt_v0_from_list(store: Blockstore, values: Iterable[Any]) -> CID:

@@ -34,8 +34,8 @@ from typing import Any, Final
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID, DAG_CBOR
 from chain.encoding.errors import DecodeError
-from chain.state.link import Link
-from chain.store.blockcache import cache_of
+from chain.state.link import Link, LinkedTree
+from chain.store.blockcache import BlockCache, cache_of
 from chain.store.blockstore import BlockNotFound, Blockstore, get_bytes
 
 BUCKET_SIZE: Final = 3
@@ -227,7 +227,7 @@ def _collapsible(node: _Node) -> list[list[Any]] | None:
     return sorted((kv for ptr in node.pointers for kv in ptr), key=lambda kv: kv[0])
 
 
-class Hamt:
+class Hamt(LinkedTree[_Node]):
     """A Filecoin HAMT: bytes keys to DAG-CBOR values over a blockstore (see the module doc).
 
     Values are kept by reference and encoded at flush: do not mutate a value after setting it or
@@ -235,7 +235,7 @@ class Hamt:
     Not safe for concurrent use; do not modify it while iterating.
     """
 
-    __slots__ = ("_bitwidth", "_children", "_hash", "_legacy", "_mask", "_root", "_root_cid", "_store")
+    __slots__ = ("_hash", "_mask")
 
     def __init__(
         self,
@@ -249,18 +249,9 @@ class Hamt:
         """Use Hamt.new or Hamt.load."""
         if not 1 <= bitwidth <= 8:
             raise ValueError(f"HAMT bitwidth must be 1..8, got {bitwidth}")
-        self._store = store
-        self._bitwidth = bitwidth
+        super().__init__(store, bitwidth, legacy, root, root_cid)
         self._mask = (1 << bitwidth) - 1
         self._hash = hash_fn
-        self._legacy = legacy
-        self._root = root
-        # The children loaded or flushed, by the Link that points at them (identity: clean nodes and
-        # their Links may be shared with other HAMTs, so loaded children are not kept in the Links).
-        # A change drops the links it replaces, so this holds the tree's live links only.
-        self._children: dict[Link[_Node], _Node] = {}
-        # Set while the root equals the flushed block; the root node is then shared-immutable.
-        self._root_cid = root_cid
 
     @classmethod
     def new(
@@ -291,10 +282,6 @@ class Hamt:
             raise ValueError(f"HAMT bitwidth must be 1..8, got {bitwidth}")
         node = _read_node(store, root, bitwidth, True, legacy)
         return cls(store, node, root, bitwidth, hash_fn, legacy)
-
-    @property
-    def bitwidth(self) -> int:
-        return self._bitwidth
 
     # reading ------------------------------------------------------------------------------------------
     def _load(self, link: Link[_Node]) -> _Node:
@@ -379,9 +366,6 @@ class Hamt:
         return not self._root.pointers
 
     # writing --------------------------------------------------------------------------------------------
-    def _owned_root(self) -> _Node:
-        return self._root.copy() if self._root_cid is not None else self._root
-
     def _commit_root(self, root: _Node) -> None:
         self._root = root
         self._root_cid = None
@@ -502,27 +486,18 @@ class Hamt:
         return True
 
     # persisting ---------------------------------------------------------------------------------------
-    def flush(self) -> CID:
-        """Write every node changed since the last flush and return the root CID."""
-        if self._root_cid is not None:
-            return self._root_cid
-        blocks: list[tuple[CID, bytes]] = []
-        written: list[_Node] = []
+    def _encode_root(self, blocks: list[tuple[CID, bytes]], written: list[_Node]) -> bytes:
         data = self._encode(self._root, blocks, written)
-        cid = CID.hash_of(data)
-        blocks.append((cid, data))
         written.append(self._root)
-        self._store.put_many(blocks)
-        cache = cache_of(self._store)
-        if cache is not None:
-            # Encoded here, canonical: what strict decoding of these bytes would give (blockcache.py).
-            # The nodes written are clean from now on, so never mutated: entered as they are.
-            bw, legacy = self._bitwidth, self._legacy
-            last = len(blocks) - 1
-            for i, ((node_cid, node_data), node) in enumerate(zip(blocks, written, strict=True)):
-                cache.put(("hamt", bw, i == last, legacy), node_cid, node_data, node)
-        self._root_cid = cid
-        return cid
+        return data
+
+    def _cache_written(
+        self, cache: BlockCache, blocks: list[tuple[CID, bytes]], written: list[_Node]
+    ) -> None:
+        bw, legacy = self._bitwidth, self._legacy
+        last = len(blocks) - 1
+        for i, ((node_cid, node_data), node) in enumerate(zip(blocks, written, strict=True)):
+            cache.put(("hamt", bw, i == last, legacy), node_cid, node_data, node)
 
     def _encode(self, node: _Node, blocks: list[tuple[CID, bytes]], written: list[_Node]) -> bytes:
         pointers = node.pointers
@@ -534,14 +509,9 @@ class Hamt:
             elif t is Link:
                 out.append(ptr.cid)
             else:
-                data = self._encode(ptr, blocks, written)
-                cid = CID.hash_of(data)
-                blocks.append((cid, data))
-                written.append(ptr)
-                link: Link[_Node] = Link(cid)
-                self._children[link] = ptr
-                pointers[i] = link  # the child is clean from now on
-                out.append(cid)
+                link = self._written(ptr, self._encode(ptr, blocks, written), blocks, written)
+                pointers[i] = link
+                out.append(link.cid)
         if self._legacy:
             out = [{"0": p} if type(p) is CID else {"1": p} for p in out]
         return dagcbor.encode([encode_bitfield(node.bitmap), out])
