@@ -181,13 +181,9 @@ async def list_miners(s: "Session", args: argparse.Namespace) -> None:
     )
 
 
-def _share(part: str, whole: str) -> str:
-    return f"{100 * int(part) / int(whole):.4f}%" if int(whole) else "0.0000%"
-
-
 async def info(s: "Session", args: argparse.Namespace) -> None:
     from cli.client import CliError
-    from cli.output import deci_str, epoch_time, fil_short, size_str
+    from cli.output import epoch_time, fil_short, power_shares, size_str
 
     miner = await _the_miner(s, args.miner, sealing=False)
     answers = {
@@ -202,7 +198,7 @@ async def info(s: "Session", args: argparse.Namespace) -> None:
     available = await s.call("StateMinerAvailableBalance", miner, [])
     worker_balance = await s.call("WalletBalance", mi["Worker"])
     block_delay = int((await s.call("Version"))["BlockDelay"])
-    mine, total = power["MinerPower"], power["TotalPower"]
+    quality_adjusted, raw = power_shares(power["MinerPower"], power["TotalPower"])
     current = deadline["CurrentEpoch"]
     pairs = [
         ("Miner", f"{miner} ({size_str(mi['SectorSize'])} sectors)"),
@@ -211,16 +207,8 @@ async def info(s: "Session", args: argparse.Namespace) -> None:
         ("Beneficiary", mi["Beneficiary"]),
         ("Peer ID", mi["PeerId"] or "none"),
         ("Control addresses", ", ".join(mi["ControlAddresses"] or ()) or "none"),
-        (
-            "Power",
-            f"{deci_str(mine['QualityAdjPower'])} / {deci_str(total['QualityAdjPower'])} "
-            f"({_share(mine['QualityAdjPower'], total['QualityAdjPower'])})",
-        ),
-        (
-            "Raw power",
-            f"{size_str(mine['RawBytePower'])} / {size_str(total['RawBytePower'])} "
-            f"({_share(mine['RawBytePower'], total['RawBytePower'])})",
-        ),
+        ("Power", quality_adjusted),
+        ("Raw power", raw),
         ("Wins blocks", "yes" if power["HasMinPower"] else "no: below the minimum power"),
         ("Miner balance", fil_short(actor["Balance"])),
         ("Available", fil_short(available)),

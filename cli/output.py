@@ -8,7 +8,7 @@ what a script reads. `--json` prints what the node answered, unchanged, indented
 
 import base64
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
@@ -119,6 +119,18 @@ def size_str(size: int | str) -> str:
 def deci_str(size: int | str) -> str:
     """Lotus's types.DeciStr (power): 1024-based prefixes, 3 significant digits ("2 Ki", "1.5 Mi")."""
     return _binary(int(size), _DECI_UNITS, "%.3g")
+
+
+def power_shares(mine: dict[str, str], total: dict[str, str]) -> tuple[str, str]:
+    """A miner's quality-adjusted and raw power (StateMinerPower's claims) as `mine / total (share)`,
+    as `lotus state power` prints them."""
+
+    def of_total(key: str, form: Callable[[int], str]) -> str:
+        part, whole = int(mine[key]), int(total[key])
+        share = 100 * part / whole if whole else 0.0
+        return f"{form(part)} / {form(whole)} ({share:.4f}%)"
+
+    return of_total("QualityAdjPower", deci_str), of_total("RawBytePower", size_str)
 
 
 def _binary(size: int, units: Sequence[str], form: str) -> str:

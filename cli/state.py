@@ -69,14 +69,10 @@ async def actor(s: "Session", args: argparse.Namespace) -> None:
     s.out.fields(pairs)
 
 
-def _share(part: str, whole: str) -> str:
-    return f"{100 * int(part) / int(whole):.4f}%" if int(whole) else "0.0000%"
-
-
 async def miner_power(s: "Session", args: argparse.Namespace) -> None:
     from cli import values
     from cli.client import CliError
-    from cli.output import actor_name, deci_str, size_str
+    from cli.output import actor_name, power_shares
 
     miner = values.address(args.miner, "miner address")
     tsk = await values.tipset(s, args.tipset)
@@ -85,20 +81,12 @@ async def miner_power(s: "Session", args: argparse.Namespace) -> None:
     power = await s.call("StateMinerPower", miner, tsk)
     if s.out.json(power):
         return
-    mine, total = power["MinerPower"], power["TotalPower"]
+    quality_adjusted, raw = power_shares(power["MinerPower"], power["TotalPower"])
     s.out.fields(
         [
             ("Miner", miner),
-            (
-                "Quality-adjusted power",
-                f"{deci_str(mine['QualityAdjPower'])} / {deci_str(total['QualityAdjPower'])} "
-                f"({_share(mine['QualityAdjPower'], total['QualityAdjPower'])})",
-            ),
-            (
-                "Raw power",
-                f"{size_str(mine['RawBytePower'])} / {size_str(total['RawBytePower'])} "
-                f"({_share(mine['RawBytePower'], total['RawBytePower'])})",
-            ),
+            ("Quality-adjusted power", quality_adjusted),
+            ("Raw power", raw),
             ("Above consensus minimum", "yes" if power["HasMinPower"] else "no: it wins no blocks"),
         ]
     )

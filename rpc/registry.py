@@ -33,7 +33,7 @@ import inspect
 import types
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Final, Literal, TypeVar
 
@@ -359,24 +359,7 @@ class Registry:
 
 
 def _for_api(m: Method, api: Api) -> Method:
-    if m.apis == (api,):
-        return m
-    return Method(
-        name=m.name,
-        namespace=m.namespace,
-        perm=m.perm,
-        apis=(api,),
-        handler=m.handler,
-        params=m.params,
-        result=m.result,
-        result_annotation=m.result_annotation,
-        channel=m.channel,
-        wants_context=m.wants_context,
-        description=m.description,
-        aliases=m.aliases,
-        run=m.run,
-        memo=m.memo,
-    )
+    return m if m.apis == (api,) else replace(m, apis=(api,))
 
 
 # The full node's methods: rpc/methods/<area>.py declare theirs here (`from rpc.registry import method`)

@@ -39,7 +39,7 @@ from node.markets.storage_types import DEAL_PROTOCOL, SignedStorageAsk, StorageA
 from node.markets.unixfs import FileImportError
 from node.p2p.protocols import PeerID
 from proofs.commp import PieceError, commp_of_stream, unpadded_piece_size
-from rpc.errors import RpcError
+from rpc.errors import RpcError, answer_errors
 from rpc.methods.client_types import (
     CommPRet,
     DataRef,
@@ -84,10 +84,10 @@ def _provider(node: FullNode) -> StorageProvider:
 async def client_import(node: FullNode, ref: FileRef) -> ImportRes:
     """Import a file (as `ipfs add --cid-version=1` would) or a CAR (IsCAR) for storage deals."""
     imports = _markets(node).imports
-    try:
+    with answer_errors(
+        ImportStoreError, FileImportError, OSError, ValueError, prefix=f"failed to import {ref.path}"
+    ):
         made = await node.run_sync(imports.import_car if ref.is_car else imports.import_file, Path(ref.path))
-    except (ImportStoreError, FileImportError, OSError, ValueError) as exc:
-        raise RpcError(f"failed to import {ref.path}: {exc}") from None
     return ImportRes(made.root, made.import_id)
 
 
@@ -122,10 +122,8 @@ async def client_has_local(node: FullNode, root: CID) -> bool:
 @method("ClientDealPieceCID", perm=READ)
 async def client_deal_piece_cid(node: FullNode, root: CID) -> DataCIDSize:
     """The piece CID and sizes a deal for this import's root proposes."""
-    try:
+    with answer_errors(ImportStoreError):
         return _markets(node).imports.deal_piece_cid(root)
-    except ImportStoreError as exc:
-        raise RpcError(str(exc)) from None
 
 
 @method("ClientDealSize", perm=READ)
@@ -144,10 +142,8 @@ async def client_calc_commp(node: FullNode, inpath: str) -> CommPRet:
             piece = commp_of_stream(f)
         return CommPRet(piece_cid_v1(piece.commitment), unpadded_piece_size(piece.padded_size))
 
-    try:
+    with answer_errors(OSError, PieceError, prefix=f"cannot compute the piece CID of {inpath}"):
         return await node.run_sync(calc)
-    except (OSError, PieceError) as exc:
-        raise RpcError(f"cannot compute the piece CID of {inpath}: {exc}") from None
 
 
 # == deals ===============================================================================================
@@ -223,19 +219,15 @@ async def client_start_deal(node: FullNode, params: StartDealParams) -> CID:
         verified=params.verified_deal,
         add_funds=params.add_funds,
     )
-    try:
+    with answer_errors(ClientError, prefix="failed to start deal"):
         return await _markets(node).client.start_deal(request)
-    except ClientError as exc:
-        raise RpcError(f"failed to start deal: {exc}") from None
 
 
 @method("ClientGetDealInfo", perm=READ)
 async def client_get_deal_info(node: FullNode, proposal: CID) -> DealInfo:
     """A deal of this client by proposal CID: its state, message and history."""
-    try:
+    with answer_errors(ClientError):
         return deal_info(_markets(node).client.deal(proposal))
-    except ClientError as exc:
-        raise RpcError(str(exc)) from None
 
 
 @method("ClientDealInclusionProof", perm=READ, namespace=NAMESPACE)
@@ -243,10 +235,8 @@ async def client_deal_inclusion_proof(node: FullNode, proposal: CID) -> DealIncl
     """A deal of this client's piece inclusion proof from its provider, with the sector's CommD on chain
     and whether the proof shows the piece in it (VerifyPIP), for a client to check it itself."""
     client = _markets(node).client
-    try:
+    with answer_errors(ClientError):
         record = client.deal(proposal)
-    except ClientError as exc:
-        raise RpcError(str(exc)) from None
     head = node.chain.head()
     check = await node.run_sync(client.check_inclusion, record, head)
     deal = record.client_deal_proposal.proposal
@@ -275,10 +265,8 @@ async def client_list_deals(node: FullNode) -> tuple[DealInfo, ...]:
 @method("ClientGetDealStatus", perm=READ)
 async def client_get_deal_status(node: FullNode, status_code: Uint64) -> str:
     """The name of a deal status number (e.g. 7: StorageDealActive)."""
-    try:
+    with answer_errors(ValueError):
         return state_name(status_code)
-    except ValueError as exc:
-        raise RpcError(str(exc)) from None
 
 
 def _peer(text: str) -> PeerID:
@@ -289,10 +277,8 @@ def _peer(text: str) -> PeerID:
 
 
 async def _query_ask(node: FullNode, peer: str, miner: Address) -> StorageAsk:
-    try:
+    with answer_errors(ClientError, prefix="failed to query ask"):
         return await _markets(node).client.query_ask(_peer(peer), miner)
-    except ClientError as exc:
-        raise RpcError(f"failed to query ask: {exc}") from None
 
 
 @method("ClientQueryAsk", perm=READ, api="v1")
@@ -364,10 +350,8 @@ async def client_retrieve(node: FullNode, order: RetrievalOrder) -> RetrievalRes
     """Retrieve root's DAG from the order's miner (verified block by block) into this node's retrievals:
     over HTTP when the order pays nothing, else as a retrieval deal paid by payment-channel vouchers;
     its retrieval ID (ClientRetrieveWait, ClientExport)."""
-    try:
+    with answer_errors(RetrievalError, prefix="retrieval failed"):
         deal_id = await _markets(node).retrievals.retrieve(order)
-    except RetrievalError as exc:
-        raise RpcError(f"retrieval failed: {exc}") from None
     return RetrievalRes(deal_id)
 
 
@@ -376,32 +360,26 @@ async def client_retrieve_v0(node: FullNode, order: RetrievalOrder, ref: FileRef
     """Retrieve root's DAG from the order's miner (as v1's ClientRetrieve) into ref (the file, or a CAR
     with IsCAR)."""
     retrievals = _markets(node).retrievals
-    try:
+    with answer_errors(RetrievalError, prefix="retrieval failed"):
         deal_id = await retrievals.retrieve(order)
         if ref is not None:
             await retrievals.export(deal_id, order.root, Path(ref.path), car=ref.is_car)
-    except RetrievalError as exc:
-        raise RpcError(f"retrieval failed: {exc}") from None
 
 
 @method("ClientRetrieveWait", perm=ADMIN, api="v1")
 async def client_retrieve_wait(node: FullNode, deal_id: Uint64) -> None:
     """Return once the retrieval has finished (filpy's ClientRetrieve returns finished)."""
-    try:
+    with answer_errors(RetrievalError):
         _markets(node).retrievals.get(deal_id)
-    except RetrievalError as exc:
-        raise RpcError(str(exc)) from None
 
 
 @method("ClientExport", perm=ADMIN, api="v1")
 async def client_export(node: FullNode, export_ref: ExportRef, file_ref: FileRef) -> None:
     """Write a retrieved DAG (by its retrieval ID) or an import's (by root) to a file, or as a CAR."""
-    try:
+    with answer_errors(RetrievalError, prefix="export failed"):
         await _markets(node).retrievals.export(
             export_ref.deal_id or None, export_ref.root, Path(file_ref.path), car=file_ref.is_car
         )
-    except RetrievalError as exc:
-        raise RpcError(f"export failed: {exc}") from None
 
 
 # == the provider ========================================================================================
@@ -420,7 +398,7 @@ async def market_set_ask(
     epochs), signed by its worker; on a node that provides for several miners, of each of them."""
     _provider(node)
     providers = _markets(node).providers.values()
-    try:
+    with answer_errors(AskError):
         for provider in providers:
             await set_ask(
                 node,
@@ -432,8 +410,6 @@ async def market_set_ask(
                 min_piece_size=min_piece_size,
                 max_piece_size=max_piece_size,
             )
-    except AskError as exc:
-        raise RpcError(str(exc)) from None
     announce = _markets(node).announce_provider
     if announce is not None:  # a provider with an ask is one clients must be able to find
         announce()
@@ -466,10 +442,8 @@ async def market_set_retrieval_ask(node: FullNode, ask: RetrievalAsk) -> None:
     increase): quoted by retrieval queries, enforced on retrieval deals; priced data is no longer
     served free over HTTP."""
     _provider(node)
-    try:
+    with answer_errors(ValueError):
         await node.run_sync(_markets(node).set_retrieval_ask, ask)
-    except ValueError as exc:
-        raise RpcError(str(exc)) from None
 
 
 @method("MarketGetRetrievalAsk", perm=READ)
@@ -546,8 +520,6 @@ async def storage_deal_import_data(node: FullNode, deal_uuid: str, path: str) ->
     """The data of an offline deal, from a CAR on this machine; checked against the deal's piece CID."""
     deal = _uuid(deal_uuid)
     provider = _deal_provider(node, deal)
-    try:
+    with answer_errors(ProviderError):
         record = await provider.import_data(deal, Path(path))
-    except ProviderError as exc:
-        raise RpcError(str(exc)) from None
     return provider_deal_info(provider, record)

@@ -18,7 +18,7 @@ from chain.mpool.push import SendSpec, message_to_push
 from chain.types.address import Address
 from chain.types.tipset import TipSet
 from node.fullnode import FullNode, MiningControl
-from rpc.errors import RpcError
+from rpc.errors import RpcError, answer_errors
 from rpc.registry import ADMIN, WRITE, method
 
 NAMESPACE = "Filpy"
@@ -53,8 +53,6 @@ async def faucet(node: FullNode, to: Address, amount: BigInt) -> CID:
     if amount <= 0:
         raise RpcError(f"the amount must be positive, got {amount} attoFIL")
     msg = message_to_push(to, source, value=amount)
-    try:
+    with answer_errors(MpoolError, prefix="faucet"):
         signed = await node.run_sync(node.pusher.push_message, msg, SendSpec())
-    except MpoolError as exc:
-        raise RpcError(f"faucet: {exc}") from None
     return signed.cid()

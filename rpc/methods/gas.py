@@ -17,7 +17,7 @@ from chain.types.tipset import TipSetKey
 from node.fullnode import FullNode
 from rpc.errors import RpcError
 from rpc.methods.mpool_types import MessageSendSpec
-from rpc.methods.query import pool_refusal, reason, tipset_of
+from rpc.methods.query import pool_refusal, read_or_answer, reason, tipset_of
 from rpc.registry import READ, method
 
 _READ_ERRORS = (BlockNotFound, ChainStoreError, DecodeError)
@@ -78,7 +78,7 @@ async def gas_estimate_gas_premium(
     messages paid (sender and gas limit are not used, as in Lotus)."""
     ts = await tipset_of(node, tsk)
     target = node.policy.block_gas_target
-    try:
-        return await node.run_sync(gas_estimate.gas_estimate_gas_premium, node.chain, blocks, ts, target)
-    except _READ_ERRORS as exc:
-        raise RpcError(f"estimating the gas premium on tipset {ts.key}: {reason(exc)}") from None
+    doing = f"estimating the gas premium on tipset {ts.key}"
+    return await read_or_answer(
+        node, doing, _READ_ERRORS, gas_estimate.gas_estimate_gas_premium, node.chain, blocks, ts, target
+    )

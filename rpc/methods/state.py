@@ -166,10 +166,8 @@ async def _randomness(
     node: FullNode, draw: DrawFn, tsk: TipSetKey, tag: int, epoch: int, entropy: bytes
 ) -> bytes:
     def run(ts: TipSet) -> bytes:
-        try:
+        with answer_errors(ValueError):  # an epoch after the tipset, a beacon entry the chain lacks
             return draw(ts, tag, epoch, entropy)
-        except ValueError as exc:  # an epoch after the tipset, a beacon entry the chain lacks
-            raise RpcError(str(exc)) from None
 
     return await at_tipset(node, tsk, run)
 

@@ -126,7 +126,5 @@ async def wallet_delete(node: FullNode, address: Address) -> None:
 @method("WalletValidateAddress", perm=READ)
 async def wallet_validate_address(node: FullNode, address: str) -> Address:
     """The address a string spells, if it is a valid Filecoin address."""
-    try:
+    with answer_errors(DecodeError):
         return Address.parse(address)
-    except DecodeError as exc:
-        raise RpcError(str(exc)) from None

@@ -7,7 +7,18 @@ import json
 import pytest
 
 from actors import builtin
-from cli.output import Output, actor_name, deci_str, duration, epoch_time, fil, fil_short, size_str, when
+from cli.output import (
+    Output,
+    actor_name,
+    deci_str,
+    duration,
+    epoch_time,
+    fil,
+    fil_short,
+    power_shares,
+    size_str,
+    when,
+)
 
 
 @pytest.mark.parametrize(
@@ -69,6 +80,14 @@ def test_epoch_time() -> None:
 def test_when() -> None:
     assert when(1700000016) == "2023-11-14 22:13:36 UTC"
     assert when(1700000016, now=1700000020) == "2023-11-14 22:13:36 UTC (4 seconds ago)"
+
+
+def test_power_shares_of_the_network() -> None:
+    mine = {"RawBytePower": "2048", "QualityAdjPower": "20480"}
+    total = {"RawBytePower": "8192", "QualityAdjPower": "40960"}
+    assert power_shares(mine, total) == ("20 Ki / 40 Ki (50.0000%)", "2 KiB / 8 KiB (25.0000%)")
+    nothing = {"RawBytePower": "0", "QualityAdjPower": "0"}
+    assert power_shares(nothing, nothing) == ("0 B / 0 B (0.0000%)", "0 B / 0 B (0.0000%)")
 
 
 def test_actor_names_from_code_cids() -> None:
