@@ -279,7 +279,7 @@ class StorageProvider(DealDriver[ProviderDealRecord]):
             offline=params.is_offline,
         )
         self._start_send.send_nowait(params.deal_uuid)
-        self._pulse()
+        self._changes.fire()
         return DealResponse(True)
 
     def _facts(self, params: DealParams, head: TipSet) -> ChainFacts:

@@ -75,6 +75,7 @@ from node.mining.wdpost_proofs import (
     post_entropy,
     prove_deadline,
 )
+from node.pulse import Pulse
 from node.sealing.sectors import SectorStore
 
 CHALLENGE_CONFIDENCE: Final = 1
@@ -180,7 +181,7 @@ class WindowPoStScheduler:
     _head: TipSet | None = field(init=False, default=None)
     _processed: TipSetKey | None = field(init=False, default=None)
     _processed_height: int | None = field(init=False, default=None)
-    _step_done: trio.Event = field(init=False, default_factory=trio.Event)
+    _step_done: Pulse = field(init=False, default_factory=Pulse)
     _node: FullNode | None = field(init=False, default=None)
 
     def __post_init__(self, submit_confidence: int | None) -> None:
@@ -260,7 +261,7 @@ class WindowPoStScheduler:
         while self._processed != ts.key and (
             self._processed_height is None or self._processed_height < ts.height
         ):
-            await self._step_done.wait()
+            await self._step_done.next.wait()
 
     # -- the service ----------------------------------------------------------------------------------
     async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
@@ -305,8 +306,7 @@ class WindowPoStScheduler:
         finally:
             self._processed = head.key
             self._processed_height = head.height
-            self._step_done.set()
-            self._step_done = trio.Event()
+            self._step_done.fire()
 
     async def _step(self, head: TipSet, reorged: bool) -> None:
         if self._miner_id is None:

@@ -61,6 +61,7 @@ from chain.vm.syscalls import sealed_cid, sealed_commitment
 from node.daemon import TaskStatus
 from node.fullnode import FullNode
 from node.mining.chain_api import APPLY, CURRENT
+from node.pulse import Pulse
 from node.sealing import checks
 from node.sealing.batching import batch_due, plan_commits, plan_pre_commits
 from node.sealing.chain import NodeChain, SealingChain
@@ -257,7 +258,7 @@ class SealingPipeline:
         self._records: dict[int, SectorRecord] = {}
         self._head: TipSet | None = None
         self._info: _MinerView | None = None
-        self._changed = trio.Event()
+        self._changes = Pulse()
         self._ready = trio.Event()
         self._input_lock = trio.Lock()
         self._next_number = 0
@@ -388,10 +389,6 @@ class SealingPipeline:
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await trio.to_thread.run_sync(partial(fn, *args))
 
-    def _pulse(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
     async def _follow_head(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         started = False
         while True:
@@ -403,7 +400,7 @@ class SealingPipeline:
                 async for batch in changes:
                     tips = [c.tipset for c in batch if c.type in (APPLY, CURRENT)]
                     self._head = tips[-1] if tips else await self._call(self.chain.head)
-                    self._pulse()
+                    self._changes.fire()
             log.warning("sealing: head change subscription dropped; subscribing again")
 
     # == sectors terminated for faults (node/sealing/replacement.py) =====================================
@@ -412,7 +409,7 @@ class SealingPipeline:
         """On each head: follow the miner's faulty sectors, replace those the chain terminates."""
         seen = None
         while True:
-            changed = self._changed
+            changed = self._changes.next
             head = self._head
             if head is not None and head.key != seen:
                 seen = head.key
@@ -631,7 +628,7 @@ class SealingPipeline:
         if new:
             self._started_sector(number, record)
         else:
-            self._pulse()
+            self._changes.fire()
         return PieceLocation(number, offset, piece_size)
 
     async def _check_new_deal(self, deal: PieceDealInfo, piece_size: int, piece_cid: CID) -> None:
@@ -664,7 +661,7 @@ class SealingPipeline:
     def _started_sector(self, number: int, record: SectorRecord) -> None:
         self._new_send.send_nowait(number)
         self._notify(SectorChange(number, "", record.state, record))
-        self._pulse()
+        self._changes.fire()
 
     def start_sealing(self, number: int) -> None:
         """Seal an open sector now instead of waiting for more deals (Lotus SectorStartSealing)."""
@@ -674,7 +671,7 @@ class SealingPipeline:
         if record.state != S.WAIT_DEALS:
             raise PipelineError(f"sector {number} is {record.state}, not open for deals (WaitDeals)")
         self._start_now.add(number)
-        self._pulse()
+        self._changes.fire()
 
     # -- views ----------------------------------------------------------------------------------------
 
@@ -769,12 +766,7 @@ class SealingPipeline:
     async def wait_for(self, number: int, *states: SectorState) -> SectorRecord:
         """Wait until sector `number` is in one of the states (or any terminal state); its record."""
         await self._running()
-        while True:
-            changed = self._changed
-            record = self._records.get(number)
-            if record is not None and (record.state in states or record.state in TERMINAL):
-                return record
-            await changed.wait()
+        return await self._changes.until(lambda: _reached(self._records.get(number), states))
 
     # == transitions ======================================================================================
 
@@ -838,7 +830,7 @@ class SealingPipeline:
                 fields["note"] = note
             event("sector state", **{"from": old.state, "to": str(new)}, **fields)
             self._notify(SectorChange(record.sector_number, old.state, str(new), record))
-        self._pulse()
+        self._changes.fire()
         return updated
 
     async def _fail(self, record: SectorRecord, failure: StepFailed) -> None:
@@ -912,7 +904,7 @@ class SealingPipeline:
             state = S(record.state)
             if state in TERMINAL:
                 return
-            changed = self._changed
+            changed = self._changes.next
             self._busy += 1
             try:
                 wait = await self._STEPS[state](self, record)
@@ -1349,7 +1341,7 @@ class SealingPipeline:
     async def _batcher(self, send: Callable[[], Awaitable[None]], what: str) -> None:
         """Run send (one batcher's pass) after every change."""
         while True:
-            changed = self._changed
+            changed = self._changes.next
             self._busy += 1
             try:
                 await send()
@@ -1698,6 +1690,13 @@ class SealingPipeline:
                 for r in members
             ]
         )
+
+
+def _reached(record: SectorRecord | None, states: tuple[SectorState, ...]) -> SectorRecord | None:
+    """The record if it is in one of the states or a terminal one."""
+    if record is not None and (record.state in states or record.state in TERMINAL):
+        return record
+    return None
 
 
 def _trim(entries: Iterable[SectorLog]) -> tuple[SectorLog, ...]:
