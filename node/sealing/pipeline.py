@@ -321,9 +321,8 @@ class SealingPipeline:
         for record in records:
             if record.state not in TERMINAL:
                 resuming[record.state] = resuming.get(record.state, 0) + 1
-        log.info(
+        self._log.info(
             "sealing pipeline started",
-            miner=self._miner_name,
             sectors=len(self._records),
             resuming=resuming,
             next_sector=self._next_number,
@@ -367,12 +366,18 @@ class SealingPipeline:
             )
         if imported:
             self.store.put(*imported)
-            log.info("sectors imported", miner=self._miner_name, sectors=[r.sector_number for r in imported])
+            self._log.info("sectors imported", sectors=[r.sector_number for r in imported])
         return imported
 
     @property
     def _miner_name(self) -> str:
         return self.miner.to_string(self.policy.address_network)
+
+    @property
+    def _log(self) -> Any:
+        """The logger, naming this pipeline's miner. Bound anew for each line, as node/logs.py wants the
+        stream of the moment, never one kept from earlier."""
+        return log.bind(miner=self._miner_name)
 
     @property
     def _view(self) -> _MinerView:
@@ -401,7 +406,7 @@ class SealingPipeline:
                     tips = [c.tipset for c in batch if c.type in (APPLY, CURRENT)]
                     self._head = tips[-1] if tips else await self._call(self.chain.head)
                     self._changes.fire()
-            log.warning("sealing: head change subscription dropped; subscribing again")
+            self._log.warning("sealing: head change subscription dropped; subscribing again")
 
     # == sectors terminated for faults (node/sealing/replacement.py) =====================================
 
@@ -418,9 +423,8 @@ class SealingPipeline:
                     await self._handle_faults(head)
                     await self._remove_expired(head)
                 except Exception as exc:  # logged; the next head tries again
-                    log.exception(
+                    self._log.exception(
                         "following faulty sectors failed",
-                        miner=self._miner_name,
                         height=head.height,
                         error=f"{type(exc).__name__}: {exc}",
                     )
@@ -438,9 +442,8 @@ class SealingPipeline:
         await self._call(partial(self.store.write, [], watch=changes.new, unwatch=done))
         for watched in changes.new:
             followed[watched.sector_number] = watched
-            log.warning(
+            self._log.warning(
                 "sector faulty on chain: following it",
-                miner=self._miner_name,
                 sector=watched.sector_number,
                 expiration=watched.expiration,
                 terminated_if_faulty_for=self.policy.fault_max_age,
@@ -449,11 +452,10 @@ class SealingPipeline:
         for number in done:
             followed.pop(number, None)
         for number in changes.recovered:
-            log.info("faulty sector recovered", miner=self._miner_name, sector=number, height=head.height)
+            self._log.info("faulty sector recovered", sector=number, height=head.height)
         for watched in changes.expired:
-            log.info(
+            self._log.info(
                 "faulty sector expired",
-                miner=self._miner_name,
                 sector=watched.sector_number,
                 height=head.height,
             )
@@ -476,9 +478,8 @@ class SealingPipeline:
                 continue
             await self._move(record, S.REMOVED, f"expired on chain at epoch {record.expiration}")
             removed = await self._remove_files(record.sector_number)
-            log.info(
+            self._log.info(
                 "expired sector removed",
-                miner=self._miner_name,
                 sector=record.sector_number,
                 expiration=record.expiration,
                 files_removed=removed,
@@ -500,9 +501,8 @@ class SealingPipeline:
         if not self.config.replace_terminated:
             await self._call(partial(self.store.write, [], unwatch=[number]))
             self._followed.pop(number, None)
-            log.warning(
+            self._log.warning(
                 "sector terminated for faults: not replaced (replace_terminated is off)",
-                miner=self._miner_name,
                 sector=number,
                 height=head.height,
             )
@@ -529,9 +529,8 @@ class SealingPipeline:
                 self._records[number] = updates[1]
             self._followed.pop(number, None)
         removed = await self._remove_files(number)
-        log.warning(
+        self._log.warning(
             "sector terminated for faults: sealing a replacement",
-            miner=self._miner_name,
             sector=number,
             replacement=new,
             slashed_deals=list(terminated.deal_ids),
@@ -569,7 +568,7 @@ class SealingPipeline:
             await self._call(partial(self.store.write, [record], next_number=number + 1))
             self._next_number = number + 1
             self._records[number] = record
-        log.info("sector pledged", miner=self._miner_name, sector=number)
+        self._log.info("sector pledged", sector=number)
         self._started_sector(number, record)
         return number
 
@@ -616,9 +615,8 @@ class SealingPipeline:
                 record = replace(current, pieces=(*current.pieces, piece), log=_trim((*current.log, entry)))
                 await self._call(self.store.put, record)
             self._records[number] = record
-        log.info(
+        self._log.info(
             "piece added",
-            miner=self._miner_name,
             sector=number,
             deal=deal.deal_id,
             piece=str(piece_cid),
@@ -820,10 +818,11 @@ class SealingPipeline:
                 self._ready_since[record.sector_number] = self.head.height
             else:
                 self._ready_since.pop(record.sector_number, None)
+            say = self._log
             event = (
-                log.error if new == S.FAILED_UNRECOVERABLE else log.warning if new in FAILURES else log.info
+                say.error if new == S.FAILED_UNRECOVERABLE else say.warning if new in FAILURES else say.info
             )
-            fields: dict[str, Any] = {"miner": self._miner_name, "sector": record.sector_number}
+            fields: dict[str, Any] = {"sector": record.sector_number}
             if new in FAILURES or new == S.FAILED_UNRECOVERABLE:
                 fields.update(reason=record.last_error, retries=record.retries)
             elif note:
@@ -843,9 +842,8 @@ class SealingPipeline:
         if target is None and failure.permanent:
             target = S.FAILED_UNRECOVERABLE
         if target is None:  # WaitDeals has no failure state: try again later
-            log.error(
+            self._log.error(
                 "sealing step failed",
-                miner=self._miner_name,
                 sector=record.sector_number,
                 state=state,
                 reason=failure.reason,
@@ -884,9 +882,8 @@ class SealingPipeline:
         )
         await self._call(self.store.put, updated)
         self._records[record.sector_number] = updated
-        log.warning(
+        self._log.warning(
             "sector retry failed",
-            miner=self._miner_name,
             sector=record.sector_number,
             state=record.state,
             reason=reason,
@@ -915,7 +912,7 @@ class SealingPipeline:
                 await self._fail(self._records[number], StepFailed(str(exc)))
                 continue
             except Exception as exc:  # an unexpected error fails the step, never the service
-                log.exception("sealing step raised", miner=self._miner_name, sector=number, state=state)
+                self._log.exception("sealing step raised", sector=number, state=state)
                 await self._fail(self._records[number], StepFailed(f"{type(exc).__name__}: {exc}"))
                 continue
             finally:
@@ -937,9 +934,8 @@ class SealingPipeline:
                 job.running, job.started = True, datetime.now(UTC)
                 began = time.monotonic()
                 result = await trio.to_thread.run_sync(partial(fn, *args, progress=job.progress))
-                log.debug(
+                self._log.debug(
                     "sealing job done",
-                    miner=self._miner_name,
                     sector=job.sector,
                     task=job.task,
                     seconds=round(time.monotonic() - began, 3),
@@ -1031,7 +1027,7 @@ class SealingPipeline:
             record.has_data,
         )
         if out.adopted:
-            log.info("sealed files found from before a restart", miner=self._miner_name, sector=number)
+            self._log.info("sealed files found from before a restart", sector=number)
         note = "found sealed on disk" if out.adopted else "sealed"
         await self._move(record, S.PRE_COMMIT_2, note, comm_r=sealed_cid(out.comm_r))
         return None
@@ -1346,7 +1342,7 @@ class SealingPipeline:
             try:
                 await send()
             except Exception as exc:  # logged; the next change tries again
-                log.exception(f"{what} batcher failed", miner=self._miner_name, error=str(exc))
+                self._log.exception(f"{what} batcher failed", error=str(exc))
             finally:
                 self._busy -= 1
             await changed.wait()
@@ -1482,9 +1478,8 @@ class SealingPipeline:
         if carrier is None:
             return False
         cid = carrier.message.cid()
-        log.info(
+        self._log.info(
             f"{kind.what} already in the message pool",
-            miner=self._miner_name,
             sector=record.sector_number,
             message=str(cid),
         )
@@ -1661,7 +1656,7 @@ class SealingPipeline:
             signed = await self._call(self.chain.push, msg, SendSpec(max_fee=fee_per_sector * len(members)))
         except Exception as exc:  # the pool's and the estimator's refusals, with their reasons
             reason = f"sending {kind.sends} failed: {type(exc).__name__}: {exc}"
-            log.warning(f"{kind.what} push failed", miner=self._miner_name, sectors=numbers, error=reason)
+            self._log.warning(f"{kind.what} push failed", sectors=numbers, error=reason)
             if len(members) > 1:
                 for member in members:
                     await alone(member)
@@ -1669,9 +1664,8 @@ class SealingPipeline:
             await self._fail(self._records[numbers[0]], StepFailed(reason))
             return
         cid = signed.cid()
-        log.info(
+        self._log.info(
             f"{kind.what} sent",
-            miner=self._miner_name,
             sectors=numbers,
             method=method.name,
             message=str(cid),
