@@ -44,6 +44,7 @@ from actors.miner.state import MinerInfo
 from actors.miner.types import MinerMethod, SubmitWindowedPoStParams
 from chain.crypto.randomness import DomainSeparationTag
 from chain.encoding import dagcbor
+from chain.encoding.carry import carried
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.mpool.push import message_to_push
@@ -233,21 +234,16 @@ class WindowPoStScheduler:
         deadlines = []
         for open_epoch in sorted(self._runs):
             run = self._runs[open_epoch]
-            info = run.info
             posts = run.proofs.posts if run.proofs is not None else ()
             deadlines.append(
-                DeadlineStatus(
-                    index=info.index,
-                    period_start=info.period_start,
-                    open=info.open,
-                    close=info.close,
-                    challenge=info.challenge,
-                    state=run.state,
+                carried(  # the deadline's epochs from its info, state and last_error from the run
+                    DeadlineStatus,
+                    run.info,
+                    run,
                     proven_partitions=tuple(run.posted),
                     batches=tuple(p.indices for p in posts),
                     skipped=dict(run.proofs.skipped) if run.proofs is not None else {},
                     messages=tuple(s.message for s in run.submissions.values()),
-                    last_error=run.last_error,
                 )
             )
         head = self._head.height if self._head is not None else None
