@@ -13,6 +13,7 @@ import trio
 from node.fullnode import FullNode
 from node.markets.deal_states import TERMINAL, StorageDealStatus
 from node.markets.deal_store import DealStore, R
+from node.pulse import Pulse
 
 T = TypeVar("T")
 
@@ -25,7 +26,7 @@ class DealDriver(ABC, Generic[R]):
         self.node = node
         self.store = store
         self._start_send, self._start_receive = trio.open_memory_channel[bytes](math.inf)
-        self._changed = trio.Event()
+        self._changes = Pulse()
         self._ready = trio.Event()
 
     @abstractmethod
@@ -45,18 +46,16 @@ class DealDriver(ABC, Generic[R]):
     async def _store_move(self, record: R, state: StorageDealStatus, message: str, **changes: Any) -> R:
         """Record the deal's next state (a worker thread writes it) and wake whoever waits on deals."""
         moved = await self._call(partial(self.store.move, record, state, self._epoch(), message, **changes))
-        self._pulse()
+        self._changes.fire()
         return moved
-
-    def _pulse(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
 
     async def _wait_for(self, key: bytes, states: tuple[StorageDealStatus, ...]) -> R:
         """Wait until the deal under key is in one of the states (or a terminal one); its record."""
-        while True:
-            changed = self._changed
-            record = self.store.get(key)
-            if record is not None and (record.state in states or record.state in TERMINAL):
-                return record
-            await changed.wait()
+        return await self._changes.until(lambda: _reached(self.store.get(key), states))
+
+
+def _reached(record: R | None, states: tuple[StorageDealStatus, ...]) -> R | None:
+    """The record if it is in one of the states or a terminal one."""
+    if record is not None and (record.state in states or record.state in TERMINAL):
+        return record
+    return None

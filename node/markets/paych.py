@@ -87,6 +87,7 @@ from node.markets.paych_vouchers import (
     next_nonce,
     total_redeemed,
 )
+from node.pulse import Pulse
 from node.wallet import WalletError
 
 T = TypeVar("T")
@@ -99,17 +100,13 @@ MESSAGE_CONFIDENCE: Final = 5
 
 @dataclass(eq=False)
 class _Pair:
-    """A (from, to) pair's lock, funds queue, and the event set whenever one of its messages lands."""
+    """A (from, to) pair's lock, funds queue, and the pulse fired whenever one of its messages lands."""
 
     from_: Address
     to: Address
     lock: trio.Lock = field(default_factory=trio.Lock)
     queue: list[FundsRequest] = field(default_factory=list)
-    changed: trio.Event = field(default_factory=trio.Event)
-
-    def fire(self) -> None:
-        self.changed.set()
-        self.changed = trio.Event()
+    changed: Pulse = field(default_factory=Pulse)
 
     def queued_amount(self) -> int:
         return sum(r.amount for r in self.queue if r.outcome is None)
@@ -153,7 +150,7 @@ class PaychManager:
         pair = self._pair(sent.from_, sent.to)
         async with pair.lock:
             await self.node.run_sync(record_landing, self.store, sent, lookup, error)
-        pair.fire()
+        pair.changed.fire()
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _pair(self, from_: Address, to: Address) -> _Pair:
@@ -208,7 +205,7 @@ class PaychManager:
         pair.queue.append(request)
         try:
             while request.outcome is None:
-                changed = pair.changed
+                changed = pair.changed.next
                 async with pair.lock:
                     if request.outcome is None:
                         await self._process_queue(pair)
@@ -250,7 +247,7 @@ class PaychManager:
             raise PaychError(msg.error or f"the channel of message {sentinel} is no longer tracked")
         pair = self._pair(rec.from_, rec.to)
         while True:
-            changed = pair.changed
+            changed = pair.changed.next
             msg = await self.node.run_sync(self.store.message, sentinel)
             assert msg is not None
             if msg.error:

@@ -19,6 +19,7 @@ from chain.types.tipset import TipSet
 from node.daemon import TaskStatus
 from node.markets.paych import PaychManager
 from node.markets.paych_types import PaychError
+from node.pulse import Pulse
 
 _log = structlog.get_logger(__name__)
 
@@ -34,7 +35,7 @@ class PaychSettler:
         self.manager = manager
         self.submitted: list[CID] = []  # every UpdateChannelState message this settler sent
         self._processed = -1  # the height of the last head checked
-        self._progress = trio.Event()
+        self._progress = Pulse()
 
     async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         chain = self.manager.node.chain
@@ -75,11 +76,10 @@ class PaychSettler:
                 sent.append(cid)
         self.submitted.extend(sent)
         self._processed = max(self._processed, head.height)
-        self._progress.set()
-        self._progress = trio.Event()
+        self._progress.fire()
         return sent
 
     async def wait_processed(self, ts: TipSet) -> None:
         """Return once a pass has looked at a head at least as high as ts."""
         while self._processed < ts.height:
-            await self._progress.wait()
+            await self._progress.next.wait()

@@ -224,7 +224,7 @@ class StorageClient(DealDriver[ClientDealRecord]):
 
     async def _update(self, record: ClientDealRecord, **changes: Any) -> ClientDealRecord:
         updated = await self._call(partial(self.store.update, record, **changes))
-        self._pulse()
+        self._changes.fire()
         return updated
 
     async def wait_for(self, proposal: CID, *states: StorageDealStatus) -> ClientDealRecord:
@@ -403,7 +403,7 @@ class StorageClient(DealDriver[ClientDealRecord]):
         )
         self._offer(record)
         self._start_send.send_nowait(record.key)
-        self._pulse()
+        self._changes.fire()
         return proposal_cid
 
     def _data(self, request: DealRequest, transfer_type: str) -> tuple[Import | None, CID, int]:

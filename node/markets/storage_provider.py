@@ -47,6 +47,7 @@ from actors.market.types import (
 from actors.miner.types import ChangeMultiaddrsParams, ChangePeerIDParams, MinerMethod
 from chain.chainstore.reorg import HeadChange
 from chain.crypto.signature import is_valid
+from chain.encoding.carry import carried
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.mpool.errors import MpoolError
@@ -255,15 +256,12 @@ class StorageProvider(DealDriver[ProviderDealRecord]):
                 "proposal rejected", deal=str(deal), peer=peer, client=str(proposal.client), reason=reason
             )
             return DealResponse(False, reason)
-        record = ProviderDealRecord(
-            deal_uuid=params.deal_uuid,
+        record = carried(  # the deal's params as the client sent them
+            ProviderDealRecord,
+            params,
             state=S.StorageDealProposalAccepted,
-            client_deal_proposal=params.client_deal_proposal,
             signed_proposal_cid=signed_cid,
-            deal_data_root=params.deal_data_root,
             client_peer=peer,
-            is_offline=params.is_offline,
-            transfer=params.transfer,
             created=now_ms(),
         )
         await self._call(self.store.add, record, head.height, "proposal accepted")
@@ -279,7 +277,7 @@ class StorageProvider(DealDriver[ProviderDealRecord]):
             offline=params.is_offline,
         )
         self._start_send.send_nowait(params.deal_uuid)
-        self._pulse()
+        self._changes.fire()
         return DealResponse(True)
 
     def _facts(self, params: DealParams, head: TipSet) -> ChainFacts:

@@ -56,6 +56,7 @@ from chain.types.tipset import TipSet, TipSetKey
 from node.daemon import TaskStatus, describe_error
 from node.fullnode import FullNode
 from node.mining.local import LocalMiner
+from node.pulse import Pulse
 
 # Lotus's PropagationDelaySecs on mainnet (6 s of 30); devnets wait a quarter of their block delay.
 MAX_PROPAGATION_DELAY: Final = 6.0
@@ -125,7 +126,7 @@ class MiningService:
         self._pacers = list(pacers)
         self._wait_entry = wait_entry
         self._enabled = enabled
-        self._wake = trio.Event()
+        self._wake = Pulse()
         self._pokes = 0  # how many times _poke was called: a poke while busy is not lost
         self._lock = trio.Lock()
         self._tried: tuple[TipSetKey, int] | None = None  # the last epoch tried on a base
@@ -172,12 +173,11 @@ class MiningService:
 
     def _poke(self) -> None:
         self._pokes += 1
-        self._wake.set()
-        self._wake = trio.Event()
+        self._wake.fire()
 
     async def _nap(self, seconds: float) -> bool:
         """Sleep for seconds, or until poked (resumed, a message arrived); whether it was poked."""
-        wake = self._wake
+        wake = self._wake.next
         with trio.move_on_after(seconds):
             await wake.wait()
         return wake.is_set()

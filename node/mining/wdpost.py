@@ -44,6 +44,7 @@ from actors.miner.state import MinerInfo
 from actors.miner.types import MinerMethod, SubmitWindowedPoStParams
 from chain.crypto.randomness import DomainSeparationTag
 from chain.encoding import dagcbor
+from chain.encoding.carry import carried
 from chain.encoding.cid import CID
 from chain.encoding.errors import DecodeError
 from chain.mpool.push import message_to_push
@@ -75,6 +76,7 @@ from node.mining.wdpost_proofs import (
     post_entropy,
     prove_deadline,
 )
+from node.pulse import Pulse
 from node.sealing.sectors import SectorStore
 
 CHALLENGE_CONFIDENCE: Final = 1
@@ -180,7 +182,7 @@ class WindowPoStScheduler:
     _head: TipSet | None = field(init=False, default=None)
     _processed: TipSetKey | None = field(init=False, default=None)
     _processed_height: int | None = field(init=False, default=None)
-    _step_done: trio.Event = field(init=False, default_factory=trio.Event)
+    _step_done: Pulse = field(init=False, default_factory=Pulse)
     _node: FullNode | None = field(init=False, default=None)
 
     def __post_init__(self, submit_confidence: int | None) -> None:
@@ -232,21 +234,16 @@ class WindowPoStScheduler:
         deadlines = []
         for open_epoch in sorted(self._runs):
             run = self._runs[open_epoch]
-            info = run.info
             posts = run.proofs.posts if run.proofs is not None else ()
             deadlines.append(
-                DeadlineStatus(
-                    index=info.index,
-                    period_start=info.period_start,
-                    open=info.open,
-                    close=info.close,
-                    challenge=info.challenge,
-                    state=run.state,
+                carried(  # the deadline's epochs from its info, state and last_error from the run
+                    DeadlineStatus,
+                    run.info,
+                    run,
                     proven_partitions=tuple(run.posted),
                     batches=tuple(p.indices for p in posts),
                     skipped=dict(run.proofs.skipped) if run.proofs is not None else {},
                     messages=tuple(s.message for s in run.submissions.values()),
-                    last_error=run.last_error,
                 )
             )
         head = self._head.height if self._head is not None else None
@@ -260,7 +257,7 @@ class WindowPoStScheduler:
         while self._processed != ts.key and (
             self._processed_height is None or self._processed_height < ts.height
         ):
-            await self._step_done.wait()
+            await self._step_done.next.wait()
 
     # -- the service ----------------------------------------------------------------------------------
     async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
@@ -305,8 +302,7 @@ class WindowPoStScheduler:
         finally:
             self._processed = head.key
             self._processed_height = head.height
-            self._step_done.set()
-            self._step_done = trio.Event()
+            self._step_done.fire()
 
     async def _step(self, head: TipSet, reorged: bool) -> None:
         if self._miner_id is None:

@@ -61,6 +61,7 @@ from chain.vm.syscalls import sealed_cid, sealed_commitment
 from node.daemon import TaskStatus
 from node.fullnode import FullNode
 from node.mining.chain_api import APPLY, CURRENT
+from node.pulse import Pulse
 from node.sealing import checks
 from node.sealing.batching import batch_due, plan_commits, plan_pre_commits
 from node.sealing.chain import NodeChain, SealingChain
@@ -257,7 +258,7 @@ class SealingPipeline:
         self._records: dict[int, SectorRecord] = {}
         self._head: TipSet | None = None
         self._info: _MinerView | None = None
-        self._changed = trio.Event()
+        self._changes = Pulse()
         self._ready = trio.Event()
         self._input_lock = trio.Lock()
         self._next_number = 0
@@ -320,9 +321,8 @@ class SealingPipeline:
         for record in records:
             if record.state not in TERMINAL:
                 resuming[record.state] = resuming.get(record.state, 0) + 1
-        log.info(
+        self._log.info(
             "sealing pipeline started",
-            miner=self._miner_name,
             sectors=len(self._records),
             resuming=resuming,
             next_sector=self._next_number,
@@ -366,12 +366,18 @@ class SealingPipeline:
             )
         if imported:
             self.store.put(*imported)
-            log.info("sectors imported", miner=self._miner_name, sectors=[r.sector_number for r in imported])
+            self._log.info("sectors imported", sectors=[r.sector_number for r in imported])
         return imported
 
     @property
     def _miner_name(self) -> str:
         return self.miner.to_string(self.policy.address_network)
+
+    @property
+    def _log(self) -> Any:
+        """The logger, naming this pipeline's miner. Bound anew for each line, as node/logs.py wants the
+        stream of the moment, never one kept from earlier."""
+        return log.bind(miner=self._miner_name)
 
     @property
     def _view(self) -> _MinerView:
@@ -388,10 +394,6 @@ class SealingPipeline:
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await trio.to_thread.run_sync(partial(fn, *args))
 
-    def _pulse(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
     async def _follow_head(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         started = False
         while True:
@@ -403,8 +405,8 @@ class SealingPipeline:
                 async for batch in changes:
                     tips = [c.tipset for c in batch if c.type in (APPLY, CURRENT)]
                     self._head = tips[-1] if tips else await self._call(self.chain.head)
-                    self._pulse()
-            log.warning("sealing: head change subscription dropped; subscribing again")
+                    self._changes.fire()
+            self._log.warning("sealing: head change subscription dropped; subscribing again")
 
     # == sectors terminated for faults (node/sealing/replacement.py) =====================================
 
@@ -412,7 +414,7 @@ class SealingPipeline:
         """On each head: follow the miner's faulty sectors, replace those the chain terminates."""
         seen = None
         while True:
-            changed = self._changed
+            changed = self._changes.next
             head = self._head
             if head is not None and head.key != seen:
                 seen = head.key
@@ -421,9 +423,8 @@ class SealingPipeline:
                     await self._handle_faults(head)
                     await self._remove_expired(head)
                 except Exception as exc:  # logged; the next head tries again
-                    log.exception(
+                    self._log.exception(
                         "following faulty sectors failed",
-                        miner=self._miner_name,
                         height=head.height,
                         error=f"{type(exc).__name__}: {exc}",
                     )
@@ -441,9 +442,8 @@ class SealingPipeline:
         await self._call(partial(self.store.write, [], watch=changes.new, unwatch=done))
         for watched in changes.new:
             followed[watched.sector_number] = watched
-            log.warning(
+            self._log.warning(
                 "sector faulty on chain: following it",
-                miner=self._miner_name,
                 sector=watched.sector_number,
                 expiration=watched.expiration,
                 terminated_if_faulty_for=self.policy.fault_max_age,
@@ -452,11 +452,10 @@ class SealingPipeline:
         for number in done:
             followed.pop(number, None)
         for number in changes.recovered:
-            log.info("faulty sector recovered", miner=self._miner_name, sector=number, height=head.height)
+            self._log.info("faulty sector recovered", sector=number, height=head.height)
         for watched in changes.expired:
-            log.info(
+            self._log.info(
                 "faulty sector expired",
-                miner=self._miner_name,
                 sector=watched.sector_number,
                 height=head.height,
             )
@@ -479,9 +478,8 @@ class SealingPipeline:
                 continue
             await self._move(record, S.REMOVED, f"expired on chain at epoch {record.expiration}")
             removed = await self._remove_files(record.sector_number)
-            log.info(
+            self._log.info(
                 "expired sector removed",
-                miner=self._miner_name,
                 sector=record.sector_number,
                 expiration=record.expiration,
                 files_removed=removed,
@@ -503,9 +501,8 @@ class SealingPipeline:
         if not self.config.replace_terminated:
             await self._call(partial(self.store.write, [], unwatch=[number]))
             self._followed.pop(number, None)
-            log.warning(
+            self._log.warning(
                 "sector terminated for faults: not replaced (replace_terminated is off)",
-                miner=self._miner_name,
                 sector=number,
                 height=head.height,
             )
@@ -532,9 +529,8 @@ class SealingPipeline:
                 self._records[number] = updates[1]
             self._followed.pop(number, None)
         removed = await self._remove_files(number)
-        log.warning(
+        self._log.warning(
             "sector terminated for faults: sealing a replacement",
-            miner=self._miner_name,
             sector=number,
             replacement=new,
             slashed_deals=list(terminated.deal_ids),
@@ -572,7 +568,7 @@ class SealingPipeline:
             await self._call(partial(self.store.write, [record], next_number=number + 1))
             self._next_number = number + 1
             self._records[number] = record
-        log.info("sector pledged", miner=self._miner_name, sector=number)
+        self._log.info("sector pledged", sector=number)
         self._started_sector(number, record)
         return number
 
@@ -619,9 +615,8 @@ class SealingPipeline:
                 record = replace(current, pieces=(*current.pieces, piece), log=_trim((*current.log, entry)))
                 await self._call(self.store.put, record)
             self._records[number] = record
-        log.info(
+        self._log.info(
             "piece added",
-            miner=self._miner_name,
             sector=number,
             deal=deal.deal_id,
             piece=str(piece_cid),
@@ -631,7 +626,7 @@ class SealingPipeline:
         if new:
             self._started_sector(number, record)
         else:
-            self._pulse()
+            self._changes.fire()
         return PieceLocation(number, offset, piece_size)
 
     async def _check_new_deal(self, deal: PieceDealInfo, piece_size: int, piece_cid: CID) -> None:
@@ -664,7 +659,7 @@ class SealingPipeline:
     def _started_sector(self, number: int, record: SectorRecord) -> None:
         self._new_send.send_nowait(number)
         self._notify(SectorChange(number, "", record.state, record))
-        self._pulse()
+        self._changes.fire()
 
     def start_sealing(self, number: int) -> None:
         """Seal an open sector now instead of waiting for more deals (Lotus SectorStartSealing)."""
@@ -674,7 +669,7 @@ class SealingPipeline:
         if record.state != S.WAIT_DEALS:
             raise PipelineError(f"sector {number} is {record.state}, not open for deals (WaitDeals)")
         self._start_now.add(number)
-        self._pulse()
+        self._changes.fire()
 
     # -- views ----------------------------------------------------------------------------------------
 
@@ -769,12 +764,7 @@ class SealingPipeline:
     async def wait_for(self, number: int, *states: SectorState) -> SectorRecord:
         """Wait until sector `number` is in one of the states (or any terminal state); its record."""
         await self._running()
-        while True:
-            changed = self._changed
-            record = self._records.get(number)
-            if record is not None and (record.state in states or record.state in TERMINAL):
-                return record
-            await changed.wait()
+        return await self._changes.until(lambda: _reached(self._records.get(number), states))
 
     # == transitions ======================================================================================
 
@@ -828,17 +818,18 @@ class SealingPipeline:
                 self._ready_since[record.sector_number] = self.head.height
             else:
                 self._ready_since.pop(record.sector_number, None)
+            say = self._log
             event = (
-                log.error if new == S.FAILED_UNRECOVERABLE else log.warning if new in FAILURES else log.info
+                say.error if new == S.FAILED_UNRECOVERABLE else say.warning if new in FAILURES else say.info
             )
-            fields: dict[str, Any] = {"miner": self._miner_name, "sector": record.sector_number}
+            fields: dict[str, Any] = {"sector": record.sector_number}
             if new in FAILURES or new == S.FAILED_UNRECOVERABLE:
                 fields.update(reason=record.last_error, retries=record.retries)
             elif note:
                 fields["note"] = note
             event("sector state", **{"from": old.state, "to": str(new)}, **fields)
             self._notify(SectorChange(record.sector_number, old.state, str(new), record))
-        self._pulse()
+        self._changes.fire()
         return updated
 
     async def _fail(self, record: SectorRecord, failure: StepFailed) -> None:
@@ -851,9 +842,8 @@ class SealingPipeline:
         if target is None and failure.permanent:
             target = S.FAILED_UNRECOVERABLE
         if target is None:  # WaitDeals has no failure state: try again later
-            log.error(
+            self._log.error(
                 "sealing step failed",
-                miner=self._miner_name,
                 sector=record.sector_number,
                 state=state,
                 reason=failure.reason,
@@ -892,9 +882,8 @@ class SealingPipeline:
         )
         await self._call(self.store.put, updated)
         self._records[record.sector_number] = updated
-        log.warning(
+        self._log.warning(
             "sector retry failed",
-            miner=self._miner_name,
             sector=record.sector_number,
             state=record.state,
             reason=reason,
@@ -912,7 +901,7 @@ class SealingPipeline:
             state = S(record.state)
             if state in TERMINAL:
                 return
-            changed = self._changed
+            changed = self._changes.next
             self._busy += 1
             try:
                 wait = await self._STEPS[state](self, record)
@@ -923,7 +912,7 @@ class SealingPipeline:
                 await self._fail(self._records[number], StepFailed(str(exc)))
                 continue
             except Exception as exc:  # an unexpected error fails the step, never the service
-                log.exception("sealing step raised", miner=self._miner_name, sector=number, state=state)
+                self._log.exception("sealing step raised", sector=number, state=state)
                 await self._fail(self._records[number], StepFailed(f"{type(exc).__name__}: {exc}"))
                 continue
             finally:
@@ -945,9 +934,8 @@ class SealingPipeline:
                 job.running, job.started = True, datetime.now(UTC)
                 began = time.monotonic()
                 result = await trio.to_thread.run_sync(partial(fn, *args, progress=job.progress))
-                log.debug(
+                self._log.debug(
                     "sealing job done",
-                    miner=self._miner_name,
                     sector=job.sector,
                     task=job.task,
                     seconds=round(time.monotonic() - began, 3),
@@ -1039,7 +1027,7 @@ class SealingPipeline:
             record.has_data,
         )
         if out.adopted:
-            log.info("sealed files found from before a restart", miner=self._miner_name, sector=number)
+            self._log.info("sealed files found from before a restart", sector=number)
         note = "found sealed on disk" if out.adopted else "sealed"
         await self._move(record, S.PRE_COMMIT_2, note, comm_r=sealed_cid(out.comm_r))
         return None
@@ -1349,12 +1337,12 @@ class SealingPipeline:
     async def _batcher(self, send: Callable[[], Awaitable[None]], what: str) -> None:
         """Run send (one batcher's pass) after every change."""
         while True:
-            changed = self._changed
+            changed = self._changes.next
             self._busy += 1
             try:
                 await send()
             except Exception as exc:  # logged; the next change tries again
-                log.exception(f"{what} batcher failed", miner=self._miner_name, error=str(exc))
+                self._log.exception(f"{what} batcher failed", error=str(exc))
             finally:
                 self._busy -= 1
             await changed.wait()
@@ -1490,9 +1478,8 @@ class SealingPipeline:
         if carrier is None:
             return False
         cid = carrier.message.cid()
-        log.info(
+        self._log.info(
             f"{kind.what} already in the message pool",
-            miner=self._miner_name,
             sector=record.sector_number,
             message=str(cid),
         )
@@ -1669,7 +1656,7 @@ class SealingPipeline:
             signed = await self._call(self.chain.push, msg, SendSpec(max_fee=fee_per_sector * len(members)))
         except Exception as exc:  # the pool's and the estimator's refusals, with their reasons
             reason = f"sending {kind.sends} failed: {type(exc).__name__}: {exc}"
-            log.warning(f"{kind.what} push failed", miner=self._miner_name, sectors=numbers, error=reason)
+            self._log.warning(f"{kind.what} push failed", sectors=numbers, error=reason)
             if len(members) > 1:
                 for member in members:
                     await alone(member)
@@ -1677,9 +1664,8 @@ class SealingPipeline:
             await self._fail(self._records[numbers[0]], StepFailed(reason))
             return
         cid = signed.cid()
-        log.info(
+        self._log.info(
             f"{kind.what} sent",
-            miner=self._miner_name,
             sectors=numbers,
             method=method.name,
             message=str(cid),
@@ -1698,6 +1684,13 @@ class SealingPipeline:
                 for r in members
             ]
         )
+
+
+def _reached(record: SectorRecord | None, states: tuple[SectorState, ...]) -> SectorRecord | None:
+    """The record if it is in one of the states or a terminal one."""
+    if record is not None and (record.state in states or record.state in TERMINAL):
+        return record
+    return None
 
 
 def _trim(entries: Iterable[SectorLog]) -> tuple[SectorLog, ...]:
