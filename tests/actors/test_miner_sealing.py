@@ -220,7 +220,7 @@ def test_real_2kib_sector_is_sealed_pre_committed_and_proven(h: Harness) -> None
     """Seal zeros with proofs.seal, pre-commit its CommR and prove it with a real vanilla proof; the
     mock's verify_seal answers by running the proofs verifier on exactly what the actor asks."""
     number = 42
-    sealed, proof = h.precommit_zero_sector(number)
+    _, proof = h.precommit_zero_sector(number)
     h.rt.curr_epoch += h.rt.policy.pre_commit_challenge_delay + 1
 
     pc = h.precommit_of(number)
