@@ -266,6 +266,13 @@ class Harness:
         rt.call(ACTOR, MinerMethod.PreCommitSector, params)
         rt.verify()
 
+    def precommit_zero_sector(self, number: int) -> tuple[SealedSector, bytes]:
+        """Seal a zero sector for real (seal_zero_sector) and pre-commit its CommR; the sector and its
+        vanilla seal proof."""
+        sealed, proof = seal_zero_sector(number)
+        self.precommit(self.precommit_params(number, sealed=sealed_cid(sealed.comm_r)))
+        return sealed, proof
+
     def precommit_of(self, number: int) -> SectorPreCommitOnChainInfo:
         """Sector `number`'s pre-commit, which must be on chain."""
         precommit = PreCommits.load(self.rt.store, self.state().pre_committed_sectors).get(number)

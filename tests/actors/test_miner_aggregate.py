@@ -39,8 +39,6 @@ from tests.actors.miner_harness import (
     Harness,
     fails,
     real_verifier,
-    seal_zero_sector,
-    sealed_cid,
 )
 
 DEALS_COMMD = piece_cid_v1(bytes([3]) * 32)
@@ -48,11 +46,7 @@ DEALS_COMMD = piece_cid_v1(bytes([3]) * 32)
 
 def precommit_real(h: Harness, numbers: Sequence[int]) -> dict[int, bytes]:
     """Seal each sector for real, pre-commit its CommR; returns sector number -> seal proof."""
-    proofs = {}
-    for number in numbers:
-        sealed, proofs[number] = seal_zero_sector(number)
-        h.precommit(h.precommit_params(number, sealed=sealed_cid(sealed.comm_r)))
-    return proofs
+    return {number: h.precommit_zero_sector(number)[1] for number in numbers}
 
 
 def expect_verifications(

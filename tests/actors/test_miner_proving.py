@@ -40,8 +40,6 @@ from tests.actors.miner_harness import (
     WORKER,
     Harness,
     fails,
-    seal_zero_sector,
-    sealed_cid,
 )
 
 POWER_OF_ONE = PowerPair(SECTOR_SIZE, SECTOR_SIZE)
@@ -78,8 +76,7 @@ def continued_fee(qa: int) -> int:
 
 
 def real_sector(h: Harness, number: int) -> SealedSector:
-    sealed, proof = seal_zero_sector(number)
-    h.precommit(h.precommit_params(number, sealed=sealed_cid(sealed.comm_r)))
+    sealed, proof = h.precommit_zero_sector(number)
     h.rt.curr_epoch += h.rt.policy.pre_commit_challenge_delay + 1
     h.prove_commit(number, proof=proof, unsealed=REAL_ZERO_COMMD)
     return sealed

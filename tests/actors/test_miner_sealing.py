@@ -37,8 +37,6 @@ from tests.actors.miner_harness import (
     Harness,
     fails,
     real_verifier,
-    seal_zero_sector,
-    sealed_cid,
 )
 
 DEPOSIT = pre_commit_deposit_for_power(
@@ -222,8 +220,7 @@ def test_real_2kib_sector_is_sealed_pre_committed_and_proven(h: Harness) -> None
     """Seal zeros with proofs.seal, pre-commit its CommR and prove it with a real vanilla proof; the
     mock's verify_seal answers by running the proofs verifier on exactly what the actor asks."""
     number = 42
-    sealed, proof = seal_zero_sector(number)
-    h.precommit(h.precommit_params(number, sealed=sealed_cid(sealed.comm_r)))
+    _, proof = h.precommit_zero_sector(number)
     h.rt.curr_epoch += h.rt.policy.pre_commit_challenge_delay + 1
 
     pc = h.precommit_of(number)
@@ -235,7 +232,7 @@ def test_real_2kib_sector_is_sealed_pre_committed_and_proven(h: Harness) -> None
     sector = h.prove_commit(number, proof=proof, unsealed=REAL_ZERO_COMMD, verified=real_verifier(expected))
     assert sector is not None and sector.unsealed_cid == REAL_ZERO_COMMD
     # a forged proof for another sector is refused by the same verifier
-    h.precommit(h.precommit_params(43, sealed=sealed_cid(sealed.comm_r)))
+    h.precommit(h.precommit_params(43, sealed=pc.info.sealed_cid))
     h.rt.curr_epoch += 6
     forged = replace(expected, sector_id=SectorID(MINER.id, 43))
     fails(

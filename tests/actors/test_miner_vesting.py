@@ -1,4 +1,4 @@
-"""The vesting table's add_locked: the merge gives exactly what rebuilding the whole table gave."""
+"""The vesting table's add_locked: its merge gives exactly the table rebuilt from the vesting schedule."""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,19 +11,22 @@ from chain.params import DEVNET, MAINNET
 def rebuilt(
     funds: VestingFunds, current_epoch: int, amount: int, proving_period_start: int, spec: VestSpec
 ) -> VestingFunds:
-    """add_locked as it was before the merge: every entry into a dict, the steps added, all sorted."""
+    """What add_locked must give, by another route than its loop: the steps' epochs first (each
+    step_duration on, quantized up, until one is vest_period past the start), then each step's share as
+    what has vested by its epoch less what had by the step before, summed per epoch into a dict with the
+    old entries, all sorted."""
     begin = current_epoch + spec.initial_delay
     quant = QuantSpec(spec.quantization, proving_period_start)
+
+    def vested_by(epoch: int) -> int:
+        return min(amount, amount * (epoch - begin) // spec.vest_period)
+
+    steps: list[int] = []
+    while amount > 0 and (not steps or steps[-1] - begin < spec.vest_period):
+        steps.append(quant.quantize_up(begin + (len(steps) + 1) * spec.step_duration))
     merged = {f.epoch: f.amount for f in funds.funds}
-    vested = 0
-    epoch = begin
-    while vested < amount:
-        epoch += spec.step_duration
-        vest_epoch = quant.quantize_up(epoch)
-        elapsed = vest_epoch - begin
-        target = amount if elapsed >= spec.vest_period else amount * elapsed // spec.vest_period
-        merged[vest_epoch] = merged.get(vest_epoch, 0) + target - vested
-        vested = target
+    for before, epoch in zip([begin, *steps], steps, strict=False):
+        merged[epoch] = merged.get(epoch, 0) + vested_by(epoch) - vested_by(before)
     return VestingFunds(tuple(VestingFund(e, a) for e, a in sorted(merged.items())))
 
 

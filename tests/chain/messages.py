@@ -1,4 +1,5 @@
-"""A plain transfer message for the message tests: every field valid, any of them changed by keyword."""
+"""Messages for the tests: a plain transfer with every field valid, any of them changed by keyword; a
+message with no gas set."""
 
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.types.address import Address
@@ -21,3 +22,10 @@ def transfer(**changes: object) -> Message:
     }
     fields.update(changes)
     return Message(**fields)  # type: ignore[arg-type]
+
+
+def unpriced(to: Address, from_: Address, *, nonce: int = 0, value: int = 0, method: int = 0) -> Message:
+    """A message with no gas limit, fee cap or premium: what StateCall runs and gas estimation fills in."""
+    return Message(
+        to=to, from_=from_, nonce=nonce, value=value, gas_limit=0, gas_fee_cap=0, gas_premium=0, method=method
+    )

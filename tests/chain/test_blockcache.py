@@ -2,6 +2,8 @@
 before, what HAMTs, AMTs, state trees and actor state readers share through it, that a changed tree
 still reads right and leaves the shared nodes alone, and that eviction bounds it."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -284,62 +286,64 @@ _ops = st.lists(
 )
 
 
+@dataclass(frozen=True)
+class _TreeKind:
+    """How a test makes, reloads, keys and lists one kind of tree."""
+
+    new: Callable[[MemoryBlockstore], Any]
+    load: Callable[[MemoryBlockstore, CID], Any]
+    key: Callable[[int], Any]
+    items: Callable[[Any], list[tuple[Any, Any]]]
+
+
+_TREES = {
+    "hamt": _TreeKind(
+        lambda store: Hamt.new(store, 3),
+        lambda store, root: Hamt.load(store, root, 3),
+        _key,
+        Hamt.sorted_items,
+    ),
+    "amt": _TreeKind(
+        lambda store: Amt.new(store, 2),
+        lambda store, root: Amt.load(store, root, 2),
+        lambda index: index,
+        lambda amt: list(amt.items()),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", _TREES.values(), ids=list(_TREES))
 @settings(max_examples=40, deadline=None)
 @given(_ops)
-def test_hamt_roots_are_the_same_with_and_without_the_cache(ops: list[tuple[str, int, int]]) -> None:
+def test_roots_are_the_same_with_and_without_the_cache(
+    kind: _TreeKind, ops: list[tuple[str, int, int]]
+) -> None:
     """Random sets, deletes, flushes and reloads (which read nodes back from the cache, shared) give
     the same roots on a store with a cache and on one without, and no earlier root changes."""
     cached, plain = MemoryBlockstore(), MemoryBlockstore()
     plain.block_cache = None
-    trees = [Hamt.new(cached, 3), Hamt.new(plain, 3)]
-    model: dict[bytes, Any] = {}
-    roots: list[tuple[CID, dict[bytes, Any]]] = []
-    for op, key, value in ops:
+    trees = [kind.new(cached), kind.new(plain)]
+    model: dict[Any, Any] = {}
+    roots: list[tuple[CID, dict[Any, Any]]] = []
+    for op, number, value in ops:
+        key = kind.key(number)
         if op == "set":
-            model[_key(key)] = [key, value]
+            model[key] = [number, value]
             for tree in trees:
-                tree.set(_key(key), [key, value])
+                tree.set(key, [number, value])
         elif op == "delete":
-            model.pop(_key(key), None)
+            model.pop(key, None)
             for tree in trees:
-                tree.delete(_key(key))
+                tree.delete(key)
         else:
             root, plain_root = (tree.flush() for tree in trees)
             assert root == plain_root
             roots.append((root, dict(model)))
             if op == "reload":
-                trees = [Hamt.load(cached, root, 3), Hamt.load(plain, root, 3)]
+                trees = [kind.load(cached, root), kind.load(plain, root)]
     assert trees[0].flush() == trees[1].flush()
     for root, content in roots:
-        assert Hamt.load(cached, root, 3).sorted_items() == sorted(content.items())
-
-
-@settings(max_examples=40, deadline=None)
-@given(_ops)
-def test_amt_roots_are_the_same_with_and_without_the_cache(ops: list[tuple[str, int, int]]) -> None:
-    cached, plain = MemoryBlockstore(), MemoryBlockstore()
-    plain.block_cache = None
-    trees = [Amt.new(cached, 2), Amt.new(plain, 2)]
-    model: dict[int, Any] = {}
-    roots: list[tuple[CID, dict[int, Any]]] = []
-    for op, index, value in ops:
-        if op == "set":
-            model[index] = [index, value]
-            for tree in trees:
-                tree.set(index, [index, value])
-        elif op == "delete":
-            model.pop(index, None)
-            for tree in trees:
-                tree.delete(index)
-        else:
-            root, plain_root = (tree.flush() for tree in trees)
-            assert root == plain_root
-            roots.append((root, dict(model)))
-            if op == "reload":
-                trees = [Amt.load(cached, root, 2), Amt.load(plain, root, 2)]
-    assert trees[0].flush() == trees[1].flush()
-    for root, content in roots:
-        assert list(Amt.load(cached, root, 2).items()) == sorted(content.items())
+        assert kind.items(kind.load(cached, root)) == sorted(content.items())
 
 
 def test_a_long_lived_tree_keeps_the_children_of_its_live_links_only() -> None:

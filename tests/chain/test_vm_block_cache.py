@@ -59,8 +59,7 @@ def test_a_chain_executes_the_same_with_and_without_the_block_cache() -> None:
     tipsets = dev.advance(3, dev.transfers(ALICE, carol, 3))
     tipsets += dev.advance(3)
     assert _executed_alike_without_cache(dev, tipsets) > 0
-    cache = cache_of(dev.store)
-    assert cache is not None and cache.hits > 0
+    assert dev.cache.hits > 0
 
 
 def test_hundreds_of_tipsets_execute_the_same_with_and_without_the_block_cache() -> None:

@@ -8,7 +8,7 @@ where none wins are null rounds, as on Filecoin; when several win at one epoch t
 tipset.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
@@ -29,6 +29,7 @@ from chain.state.tree import StateTree
 from chain.stmgr import miners
 from chain.stmgr.index import StateIndex
 from chain.stmgr.manager import StateManager
+from chain.store.blockcache import BlockCache, cache_of
 from chain.store.blockstore import Blockstore, MemoryBlockstore
 from chain.types.address import Address
 from chain.types.bitfield import BitField
@@ -164,6 +165,20 @@ class DevChain:
         plain.block_cache = None
         plain.put_many(self.store.items())
         return plain
+
+    @property
+    def cache(self) -> BlockCache:
+        """The chain store's cache of decoded blocks (the in-memory store always has one)."""
+        cache = cache_of(self.store)
+        assert cache is not None
+        return cache
+
+    def down_to_genesis(self) -> Iterator[TipSet]:
+        """The head, then each parent down to the genesis's child."""
+        ts = self.head
+        while ts.height > 0:
+            yield ts
+            ts = self.chain.load_tipset(ts.parents)
 
     @property
     def genesis_ts(self) -> TipSet:

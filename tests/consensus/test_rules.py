@@ -122,14 +122,10 @@ def test_a_remembered_weight_equals_the_computed_one() -> None:
     dc = DevChain.new()
     dc.advance(3)
     plain = dc.uncached_copy()
-    cache = cache_of(dc.store)
-    assert cache is not None
-    ts = dc.head
-    while ts.height > 0:
+    for ts in dc.down_to_genesis():
         computed = weight_of(plain, ts)
         assert weight_of(dc.store, ts) == computed
-        assert cache.derived(("tipset-weight", ts.key), ts.parent_state_root) == computed
-        ts = dc.chain.load_tipset(ts.parents)
+        assert dc.cache.derived(("tipset-weight", ts.key), ts.parent_state_root) == computed
 
 
 def test_vrfs_are_bls_signatures_of_the_worker() -> None:

@@ -33,6 +33,7 @@ from node.keystore import Keystore
 from node.p2p.identity import KEY_NAME as HOST_KEY
 from node.testnet import read_testnet
 from rpc.client import endpoint_from_multiaddr
+from tests.chain.messages import unpriced
 from tests.e2e.devnet_process import ROOT, kill_all
 from tests.e2e.test_testnet import Node, filpy, wait_for
 from tests.processes import kill_by_pid, killed_at_end
@@ -137,16 +138,7 @@ async def test_a_miner_run_twice_is_reported_by_a_running_slasher(
     key = account_key(SENDER)
     sender = Address.of_key(key)
     nonce = await nodes[1].call("MpoolGetNonce", sender.to_string(T))
-    draft = Message(
-        to=Address.of_key(account_key(8)),
-        from_=sender,
-        nonce=nonce,
-        value=1,
-        gas_limit=0,
-        gas_fee_cap=0,
-        gas_premium=0,
-        method=0,
-    )
+    draft = unpriced(Address.of_key(account_key(8)), sender, nonce=nonce, value=1)
     # One estimate for both: with equal premiums neither can replace the other (a replacement pays 25%
     # more), so each pool keeps the one it got first. Two estimates may differ by more than that once
     # a block moves the premium estimate, and then the higher one wins in both pools over gossip.

@@ -94,6 +94,7 @@ from proofs.post import FaultySectors, generate_window_post
 from proofs.registered import make_prover_id
 from tests.chain.vm_helpers import install_singleton, make_world
 from tests.e2e.vm_chain import BASE_FEE, Chain, Party, Prover, chain_randomness, gas_paid
+from tests.mining.vm_node import presealed_miner_entry
 
 FIL: Final = 10**18
 SEAL_PROOF: Final = 5  # StackedDrg2KiBV1_1
@@ -151,15 +152,7 @@ def genesis_template() -> dict[str, Any]:
         "Accounts": [
             {"Type": "account", "Balance": str(100_000 * FIL), "Meta": {"Owner": BANK.address.to_string("t")}}
         ],
-        "Miners": [
-            {
-                "KeySeed": "scenario-genesis-miner",
-                "OwnerBalance": str(10_000 * FIL),
-                "WorkerBalance": str(1_000 * FIL),
-                "PowerBalance": str(1_000 * FIL),
-                "Sectors": 2,
-            }
-        ],
+        "Miners": [presealed_miner_entry("scenario-genesis-miner", 2)],
     }
 
 

@@ -34,13 +34,13 @@ from node.markets.retrieval_query import Query
 from node.markets.services import Markets, add_provider, open_markets
 from node.markets.storage_ask import set_ask
 from node.markets.storage_types import Transfer, signed_proposal_cid
-from node.mining.create import LocalMinerRecord
 from node.p2p.host import Libp2pHost
 from node.wallet import Wallet
 from proofs.pip import PieceInclusionProof
 from rpc.methods.client import client_deal_inclusion_proof, market_get_ask
 from tests.consensus.devchain import genesis_of
 from tests.markets.deal_net import deal_file
+from tests.mining.local_miners import served_record
 
 WALL: Final = 60.0  # seconds a test may take
 CLIENT: Final = Address.new_id(1001)
@@ -164,16 +164,7 @@ async def test_a_miner_created_on_a_running_node_becomes_the_one_market_get_ask_
             assert markets.provider.miner == genesis_miner
             # what `filpy miner create` leaves, then hands on (node/mining/services.py ServeCreated)
             worker = worker_of(node, created)
-            node.miners.add(
-                LocalMinerRecord(
-                    id_address=created,
-                    robust_address=created,
-                    owner=worker,
-                    worker=worker,
-                    sector_size=2048,
-                    seal_proof=5,
-                )
-            )
+            node.miners.add(served_record(created, worker))
             node.sealing[created] = cast(Any, object())
             await service.take_miner(created)
             assert list(markets.providers) == [genesis_miner, created]

@@ -15,13 +15,11 @@ from chain.types.address import Address
 from node.daemon import ServiceRunner
 from node.fullnode import in_memory_full_node
 from node.keystore import Keystore
-from node.mining.create import LocalMinerRecord
 from node.mining.miner import MiningService
 from node.mining.services import ServeCreated
-from node.preseal import write_presealed
-from node.sealing.sectors import SectorStore
 from node.wallet import Wallet
 from tests.consensus.devchain import genesis_of
+from tests.mining.local_miners import presealed_store, served_record
 
 WALL = 60.0  # seconds the test may take
 
@@ -32,17 +30,8 @@ async def test_a_created_miner_is_served_under_a_running_node_with_a_new_block_m
     wallet = Wallet(Keystore.create(tmp_path / "keystore"))
     worker = wallet.ensure_key(presealed.worker_key)
     node = in_memory_full_node(genesis, wallet, policy=replace(DEVNET, block_delay_secs=0))
-    store = SectorStore.open(tmp_path / "sectors")
-    write_presealed(tmp_path / "sectors", presealed, "t")
-    store.import_presealed(tmp_path / "sectors", presealed.id_address, "t")
-    record = LocalMinerRecord(
-        id_address=presealed.id_address,
-        robust_address=presealed.id_address,
-        owner=worker,
-        worker=worker,
-        sector_size=2048,
-        seal_proof=5,
-    )
+    store = presealed_store(tmp_path, presealed)
+    record = served_record(presealed.id_address, worker)
     told: list[Address] = []
 
     async def on_served(miner: Address) -> None:

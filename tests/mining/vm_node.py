@@ -73,6 +73,18 @@ class PushRefused(Exception):
 _GENESIS: dict[int, Genesis] = {}
 
 
+def presealed_miner_entry(key_seed: str, sectors: int) -> dict[str, Any]:
+    """A genesis template's entry for a miner with `sectors` pre-sealed 2 KiB sectors, funded."""
+    return {
+        "KeySeed": key_seed,
+        "OwnerBalance": str(10_000 * FIL),
+        "WorkerBalance": str(1_000 * FIL),
+        "PowerBalance": str(1_000 * FIL),
+        "SectorSize": 2048,
+        "Sectors": sectors,
+    }
+
+
 def devnet_genesis(sectors: int) -> Genesis:
     """A devnet genesis with one pre-sealed miner (t01000) of `sectors` 2 KiB sectors; built once."""
     if sectors not in _GENESIS:
@@ -82,16 +94,7 @@ def devnet_genesis(sectors: int) -> Genesis:
                 "Profile": "devnet",
                 "Timestamp": 1_700_000_000,
                 "Accounts": [],
-                "Miners": [
-                    {
-                        "KeySeed": "wdpost-test-miner",
-                        "OwnerBalance": str(10_000 * FIL),
-                        "WorkerBalance": str(1_000 * FIL),
-                        "PowerBalance": str(1_000 * FIL),
-                        "SectorSize": 2048,
-                        "Sectors": sectors,
-                    }
-                ],
+                "Miners": [presealed_miner_entry("wdpost-test-miner", sectors)],
             }
         )
         _GENESIS[sectors] = build_genesis(template)

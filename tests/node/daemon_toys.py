@@ -36,12 +36,17 @@ class FailsAtStart:
 
 
 class CrashesLater:
-    name = "crasher"
+    """Ready at once, then fails with error after delay seconds."""
+
+    def __init__(self, name: str, delay: float, error: Exception) -> None:
+        self.name = name
+        self.delay = delay
+        self.error = error
 
     async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
-        await trio.sleep(0.3)
-        raise RuntimeError("lost the database")
+        await trio.sleep(self.delay)
+        raise self.error
 
 
 class ReturnsLater:
@@ -92,7 +97,7 @@ class StuckInThread:
 SCENARIOS: dict[str, list[Any]] = {
     "ok": [Idle("chain", 0.05), Idle("mpool"), SlowToStop(), WithWorkers(), Idle("rpc", 0.05)],
     "fail-start": [Idle("chain"), Idle("mpool"), FailsAtStart(), Idle("rpc")],
-    "crash": [Idle("chain"), CrashesLater(), Idle("rpc")],
+    "crash": [Idle("chain"), CrashesLater("crasher", 0.3, RuntimeError("lost the database")), Idle("rpc")],
     "returns": [Idle("chain"), ReturnsLater(), Idle("rpc")],
     "stuck": [Idle("chain"), StuckInThread(), Idle("rpc")],
     "slow-start": [Idle("chain"), Idle("sealer", 30.0), Idle("rpc")],

@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from node.daemon import ServiceFailed, ServiceRunner, ServiceStartError, TaskStatus
+from tests.node.daemon_toys import CrashesLater
 from tests.polling import wait_until
 from tests.processes import JsonLinesChild, killed_at_end
 
@@ -186,17 +187,11 @@ async def test_never_calling_started_is_a_start_failure() -> None:
 
 
 async def test_failure_while_running_is_raised() -> None:
-    class Fails:
-        name = "fails"
-
-        async def run(self, *, task_status: TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
-            task_status.started()
-            await trio.sleep(0.01)
-            raise KeyError("x")
-
     journal: list[str] = []
     with pytest.raises(ServiceFailed, match="service fails failed: KeyError: 'x'"):
-        await ServiceRunner([Recorder("a", journal), Fails()], signals=()).run()
+        await ServiceRunner(
+            [Recorder("a", journal), CrashesLater("fails", 0.01, KeyError("x"))], signals=()
+        ).run()
     assert journal == ["start a", "stop a"]
 
 

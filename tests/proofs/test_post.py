@@ -1,6 +1,5 @@
 """Winning and Window PoSt: honest proofs verify, tampered ones fail, lost sectors are named."""
 
-import contextlib
 import hashlib
 from dataclasses import replace
 from functools import cache
@@ -27,7 +26,7 @@ from proofs.registered import RegisteredPoStProof, UnsupportedProof, make_prover
 from proofs.seal import seal
 from proofs.vanilla import ProofDecodeError
 from tests.proofs.sectors import fr32_sector
-from tests.proofs.tamper import draw_flipped
+from tests.proofs.tamper import assert_flip_refused
 
 SEAL_2KIB = 5
 WINNING = RegisteredPoStProof.STACKED_DRG_WINNING_2KIB_V1
@@ -116,12 +115,13 @@ def test_winning_post_is_bound_to_randomness_and_sector() -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.data())
 def test_any_flipped_winning_byte_fails(data: st.DataObject) -> None:
-    proof_bytes = winning_proof()
-    position, tampered = draw_flipped(data, proof_bytes)
-    try:
-        assert not verify_winning_post(WINNING, RANDOMNESS, public([winning_sector()]), tampered)
-    except ProofDecodeError:
-        assert position < 3
+    sectors = public([winning_sector()])
+    assert_flip_refused(
+        data,
+        winning_proof(),
+        lambda tampered: verify_winning_post(WINNING, RANDOMNESS, sectors, tampered),
+        unreadable_below=3,
+    )
 
 
 def test_winning_post_reports_a_lost_sector() -> None:
@@ -171,9 +171,13 @@ def test_window_post_is_bound_to_its_sectors() -> None:
 @given(st.data())
 def test_any_flipped_window_byte_fails(data: st.DataObject) -> None:
     proof_bytes = window_proof()
-    _, tampered = draw_flipped(data, proof_bytes)
-    with contextlib.suppress(ProofDecodeError):  # a header, count or length the layout cannot read
-        assert not verify_window_post(WINDOW, RANDOMNESS, public(proving()), tampered)
+    sectors = public(proving())
+    assert_flip_refused(
+        data,
+        proof_bytes,
+        lambda tampered: verify_window_post(WINDOW, RANDOMNESS, sectors, tampered),
+        unreadable_below=len(proof_bytes),  # a header, count or length anywhere the layout cannot read
+    )
 
 
 def test_window_post_names_every_faulty_sector_then_proves_the_rest() -> None:

@@ -13,9 +13,10 @@ from chain.stmgr.chain import LOOKBACK_NO_LIMIT
 from chain.stmgr.manager import MessageNotFound
 from chain.stmgr.search import MessageReplaced, UnknownMessage
 from chain.types.address import Address
-from chain.types.message import Message, SignedMessage, sign_message
+from chain.types.message import SignedMessage, sign_message
 from chain.types.tipset import TipSet
 from chain.vm.exitcode import ExitCode
+from tests.chain.messages import unpriced
 from tests.consensus.devchain import ALICE, BOB, CAROL, DevChain
 
 ALICE_ADDR, BOB_ADDR, CAROL_ADDR = Address.of_key(ALICE), Address.of_key(BOB), Address.of_key(CAROL)
@@ -108,9 +109,7 @@ def test_call_changes_nothing(scene: Scene) -> None:
     dc = scene.dc
     before = len(dc.store)  # type: ignore[arg-type]
     root = dc.sm.state_of(dc.head).state_root
-    msg = Message(
-        to=CAROL_ADDR, from_=ALICE_ADDR, nonce=0, value=5, gas_limit=0, gas_fee_cap=0, gas_premium=0, method=0
-    )
+    msg = unpriced(CAROL_ADDR, ALICE_ADDR, value=5)
     result = dc.sm.call(msg, dc.head)
     assert result.receipt.exit_code == 0 and result.error is None
     assert result.message.nonce == dc.sm.get_actor(ALICE_ADDR, dc.head).nonce  # the sender's nonce
@@ -122,16 +121,7 @@ def test_call_changes_nothing(scene: Scene) -> None:
 def test_call_returns_what_the_actor_returns(scene: Scene) -> None:
     dc = scene.dc
     miner = dc.miners[0]
-    msg = Message(
-        to=miner.id_address,
-        from_=ALICE_ADDR,
-        nonce=0,
-        value=0,
-        gas_limit=0,
-        gas_fee_cap=0,
-        gas_premium=0,
-        method=MinerMethod.ControlAddresses,
-    )
+    msg = unpriced(miner.id_address, ALICE_ADDR, method=MinerMethod.ControlAddresses)
     result = dc.sm.call(msg, dc.head)
     assert result.receipt.exit_code == 0
     ret = GetControlAddressesReturn.from_cbor(dagcbor.decode(result.receipt.return_data))

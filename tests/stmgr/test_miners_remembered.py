@@ -16,7 +16,6 @@ from chain.stmgr.miners import (
     sectors_for_winning_post,
     winning_post_candidates,
 )
-from chain.store.blockcache import cache_of
 from chain.types.address import Address
 from tests.consensus.devchain import ALICE, DevChain
 
@@ -26,8 +25,7 @@ def test_claim_power_and_sectors_are_remembered_per_state_root() -> None:
     dc.advance(3)
     root = dc.head.parent_state_root
     plain = dc.uncached_copy()
-    cache = cache_of(dc.store)
-    assert cache is not None
+    cache = dc.cache
     randomness = bytes(range(32))
     for miner in [m.id_address for m in dc.miners]:
         expected = (
@@ -79,13 +77,8 @@ def test_winning_post_candidates_are_shared_by_states_with_the_same_deadlines() 
     dc = DevChain.new()
     dc.advance(6)
     plain = dc.uncached_copy()
-    cache = cache_of(dc.store)
-    assert cache is not None
-    roots = []
-    ts = dc.head
-    while ts.height > 0:
-        roots.append(ts.parent_state_root)
-        ts = dc.chain.load_tipset(ts.parents)
+    cache = dc.cache
+    roots = [ts.parent_state_root for ts in dc.down_to_genesis()]
     assert len(set(roots)) > 1
     for miner in [m.id_address for m in dc.miners]:
         deadlines = set()

@@ -125,9 +125,7 @@ def test_circulating_supply_remembered_equals_computed(dc: DevChain) -> None:
     # The locked totals are remembered by the power and market states' CIDs (chain/vm/circulating.py):
     # every state of the chain gives what a store without a cache computes.
     plain = dc.uncached_copy()
-    ts = dc.head
-    while ts.height > 0:
+    for ts in dc.down_to_genesis():
         computed = circulating_supply(StateTree.load(plain, ts.parent_state_root))
         for _ in range(2):  # computed, then remembered
             assert circulating_supply(dc.sm.parent_tree(ts)) == computed
-        ts = dc.chain.load_tipset(ts.parents)

@@ -8,7 +8,6 @@ from actors import builtin
 from actors.market.state import MarketState
 from actors.power.state import PowerState
 from chain.state.tree import StateTree
-from chain.store.blockcache import cache_of
 from chain.vm.circulating import circulating_supply, locked_funds
 from tests.consensus.devchain import DevChain
 
@@ -16,8 +15,7 @@ from tests.consensus.devchain import DevChain
 def test_locked_funds_from_decoded_states_equal_the_raw_fields() -> None:
     dc = DevChain.new()
     dc.advance(4)  # the power and market actors' crons wrote their states as declared types
-    cache = cache_of(dc.store)
-    assert cache is not None
+    cache = dc.cache
     plain = dc.uncached_copy()
     root = dc.head.parent_state_root
     for address, state_type in (
