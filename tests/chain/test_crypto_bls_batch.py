@@ -198,3 +198,22 @@ def test_same_outcomes_as_one_by_one(entries: list[tuple[int, bytes, int]]) -> N
         except SignatureError:
             expected.append(False)
     assert verify_bls_batch(items) == expected
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(2, 24), st.data(), st.booleans())
+def test_one_bad_signature_among_many_is_the_only_false(
+    size: int, data: st.DataObject, one_key: bool
+) -> None:
+    """The weighted sums (chain.crypto.msm) over a batch with one bad signature: the batch fails, and
+    exactly that one comes out False, whether the others share its key (one sum of hashes) or not."""
+    keys = KEYS[:1] if one_key else KEYS
+    items = []
+    for i in range(size):
+        key = keys[i % len(keys)]
+        message = f"signed {i}".encode()
+        items.append((key.sign(message).data, key.public_key, message))
+    bad = data.draw(st.integers(0, size - 1))
+    sig, key, message = items[bad]
+    items[bad] = (sig, key, message + b"!")
+    assert verify_bls_batch(items) == [i != bad for i in range(size)]
