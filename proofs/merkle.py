@@ -99,11 +99,19 @@ def root_from_path_python(leaf: bytes, index: int, path: Sequence[bytes]) -> byt
 _native_root_from_path: Callable[[bytes, int, bytes], bytes] | None = native_function("root_from_path")
 
 
+_NODE_LENGTH = frozenset((NODE_SIZE,))
+
+
+def _nodes(path: Sequence[bytes]) -> bool:
+    """Whether every item of path is a 32-byte node (a PoSt opens 66 paths: checked in C, by map)."""
+    return set(map(len, path)) <= _NODE_LENGTH
+
+
 def root_from_path(leaf: bytes, index: int, path: Sequence[bytes]) -> bytes:
     """Recompute the root a leaf and its sibling path commit to (each PoSt challenge opens one: the
     native loop hashes a path without a Python call per level). Nodes must be 32 bytes."""
     native = _native_root_from_path
-    fits = len(leaf) == NODE_SIZE and len(path) <= 64 and all(len(node) == NODE_SIZE for node in path)
+    fits = len(leaf) == NODE_SIZE and len(path) <= 64 and _nodes(path)
     if native is not None and fits and 0 <= index < 1 << 64:
         return native(leaf, index, b"".join(path))
     return root_from_path_python(leaf, index, path)
@@ -111,8 +119,9 @@ def root_from_path(leaf: bytes, index: int, path: Sequence[bytes]) -> bytes:
 
 def verify_opening(root: bytes, leaf: bytes, index: int, path: Sequence[bytes]) -> bool:
     """True when leaf sits at index under root; the index must fit the path's depth."""
-    if len(leaf) != NODE_SIZE or any(len(p) != NODE_SIZE for p in path):
+    if len(leaf) != NODE_SIZE or not _nodes(path) or not 0 <= index < (1 << len(path)):
         return False
-    if not 0 <= index < (1 << len(path)):
-        return False
-    return root_from_path(leaf, index, path) == root
+    native = _native_root_from_path
+    if native is not None and len(path) <= 64:
+        return bool(native(leaf, index, b"".join(path)) == root)
+    return root_from_path_python(leaf, index, path) == root

@@ -75,7 +75,8 @@ class SectorProof:
     @classmethod
     def read(cls, reader: Reader, params: PoStParams) -> "SectorProof":
         comm_c, comm_r_last = reader.node(), reader.node()
-        openings = tuple(NodeOpening.read(reader, params.tree_depth) for _ in range(params.challenges))
+        depth = params.tree_depth
+        openings = tuple(NodeOpening.read(reader, depth) for _ in range(params.challenges))
         return cls(comm_c, comm_r_last, openings)
 
 
@@ -193,11 +194,9 @@ def leaf_challenges(params: PoStParams, randomness: bytes, sector_number: int) -
     """The replica leaves of one sector a PoSt opens."""
     _check_sector_number(sector_number)
     prefix = _safe_randomness(randomness) + sector_number.to_bytes(8, "little")
-    out = []
-    for n in range(params.challenges):
-        digest = hashlib.sha256(prefix + n.to_bytes(8, "little")).digest()
-        out.append(int.from_bytes(digest[:8], "little") % params.nodes)
-    return out
+    sha256, nodes = hashlib.sha256, params.nodes
+    digests = [sha256(prefix + n.to_bytes(8, "little")).digest() for n in range(params.challenges)]
+    return [int.from_bytes(digest[:8], "little") % nodes for digest in digests]
 
 
 def _prove_sector(params: PoStParams, randomness: bytes, sector: ProvingSector) -> SectorProof | None:

@@ -234,3 +234,17 @@ def test_window_post_argument_errors() -> None:
         generate_window_post(RegisteredPoStProof.STACKED_DRG_WINDOW_2KIB_V1, RANDOMNESS, list(proving()))
     with pytest.raises(ValueError, match="sector number"):
         generate_window_post(WINDOW, RANDOMNESS, [replace(proving()[0], sector_number=-1)])
+
+
+@given(st.binary(min_size=32, max_size=32), st.integers(0, 2**63 - 1))
+def test_leaf_challenges_follow_the_rule(randomness: bytes, sector: int) -> None:
+    """sha256(randomness with its two top bits cleared || u64-LE sector || u64-LE n)[:8] as u64-LE, mod
+    the leaf count, for n below the challenge count: the module doc's rule, written out plainly."""
+    safe = randomness[:31] + bytes((randomness[31] & 0x3F,))
+    for proof in (WINNING, WINDOW):
+        params = post_params(proof)
+        expected = []
+        for n in range(params.challenges):
+            digest = hashlib.sha256(safe + sector.to_bytes(8, "little") + n.to_bytes(8, "little")).digest()
+            expected.append(int.from_bytes(digest[:8], "little") % params.nodes)
+        assert leaf_challenges(params, randomness, sector) == expected
