@@ -530,7 +530,7 @@ class Syncer:
                     self._parent_state(ts)
                 if ahead is not None:
                     with _timed(self.timings, "checks_ahead"):
-                        ahead.advance()
+                        ahead.advance(ts.height)
                 with _timed(self.timings, "validation"):
                     validate_block(self.sm, self.beacon, block, now=self._clock())
                 self.timings.blocks += 1

@@ -5,13 +5,16 @@ its own rule's error."""
 import multiprocessing
 import os
 import signal
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import ClassVar, Final
 
 import pytest
 import trio
 
 from chain.consensus.fullblock import FullBlock
-from chain.consensus.verified import CHECK_WORKER_NAME, verified
+from chain.consensus.verified import CHECK_WORKER_NAME, Check, VerifierPool, verified
+from chain.sync import syncer as syncer_module
+from chain.sync.ahead import HAND_OFF_CHECKS, HAND_OFF_LEAD
 from chain.sync.state import SyncerState
 from chain.sync.syncer import InvalidChain, Syncer
 from chain.types.address import Address
@@ -84,6 +87,39 @@ async def test_a_catch_up_checks_ahead_and_ends_where_the_peer_is() -> None:
     assert syncer.checks_ahead == 4 * blocks + signed
     assert checks.ahead == 4 * blocks + len(secp)
     assert syncer.timings.checks_ahead > 0
+
+
+class _CountingPool(VerifierPool):
+    """A VerifierPool that counts the checks of each hand-off."""
+
+    hand_offs: ClassVar[list[int]] = []
+
+    def run(self, checks: Sequence[Check], done: Callable[[Sequence[bool] | None], None]) -> int:
+        if checks:
+            self.hand_offs.append(len(checks))
+        return super().run(checks, done)
+
+
+async def test_tipsets_far_ahead_go_over_together_and_validation_never_finds_one_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Small tipsets' checks are held back into hand-offs of several while HAND_OFF_LEAD tipsets are
+    ahead; every check still comes from the worker (none is still held when its block is validated)."""
+    monkeypatch.setattr(syncer_module, "VerifierPool", _CountingPool)
+    monkeypatch.setattr(_CountingPool, "hand_offs", [])
+    source = build(HEIGHT)
+    dc, syncer = _follower(source)
+    await syncer.sync(source.head, [PEER], SyncerState(1))
+    assert dc.head == source.head
+    above = chain_of(source, source.head)[2:]
+    secp = [m.cid() for ts in above for h in ts.blocks for m in source.chain.messages_for_block(h)[1]]
+    blocks = sum(len(ts.blocks) for ts in above)
+    assert verified(dc.sm).ahead == 4 * blocks + len(secp)  # all answered by the worker
+    hand_offs = _CountingPool.hand_offs
+    assert sum(hand_offs) == syncer.checks_ahead
+    assert len(hand_offs) < len(above) - HAND_OFF_LEAD  # grouped, past the first few
+    largest_tipset = max(4 * len(ts.blocks) + 10 for ts in above)
+    assert max(hand_offs) < HAND_OFF_CHECKS + largest_tipset
 
 
 @pytest.mark.parametrize(
