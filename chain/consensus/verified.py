@@ -74,16 +74,17 @@ class SignatureCheck:
     signature: Signature
     signer: Address
     data: bytes
-    _key: bytes = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        sig = self.signature
-        key = _digest(b"sig", bytes((int(sig.type),)), self.signer.to_bytes(), sig.data, self.data)
-        object.__setattr__(self, "_key", key)
+    _key: bytes = field(init=False, repr=False, compare=False)  # set by key(): the worker needs none
 
     def key(self) -> bytes:
         """A digest of every input: equal keys, equal outcomes."""
-        return self._key
+        try:
+            return self._key
+        except AttributeError:
+            sig = self.signature
+            key = _digest(b"sig", bytes((int(sig.type),)), self.signer.to_bytes(), sig.data, self.data)
+            object.__setattr__(self, "_key", key)
+            return key
 
     def run(self) -> bool:
         return is_valid(self.signature, self.signer, self.data)
@@ -107,17 +108,19 @@ class WinningPoStCheck:
     randomness: bytes
     sectors: tuple[post.PublicSector, ...]
     proof_bytes: bytes
-    _key: bytes = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        parts = [b"post", self.proof_type.to_bytes(8, "big"), self.randomness, self.proof_bytes]
-        for sector in self.sectors:
-            parts += [sector.sector_number.to_bytes(8, "big"), sector.comm_r]
-        object.__setattr__(self, "_key", _digest(*parts))
+    _key: bytes = field(init=False, repr=False, compare=False)  # set by key(): the worker needs none
 
     def key(self) -> bytes:
         """A digest of every input: equal keys, equal outcomes."""
-        return self._key
+        try:
+            return self._key
+        except AttributeError:
+            parts = [b"post", self.proof_type.to_bytes(8, "big"), self.randomness, self.proof_bytes]
+            for sector in self.sectors:
+                parts += [sector.sector_number.to_bytes(8, "big"), sector.comm_r]
+            key = _digest(*parts)
+            object.__setattr__(self, "_key", key)
+            return key
 
     def run(self) -> bool:
         try:

@@ -20,6 +20,7 @@ from chain.consensus.verified import (
     VerifierPool,
     WinningPoStCheck,
     _serve,
+    from_wire,
     run_checks,
     verified,
 )
@@ -28,6 +29,7 @@ from chain.crypto.signature import SignatureError, verify_bls_batch
 from chain.types.address import Address
 from chain.types.block import PoStProof
 from chain.types.election import Ticket
+from proofs.post import PublicSector
 from tests.consensus.devchain import DevChain, resigned
 
 KEY = PrivateKey.derive(KeyType.BLS, b"test-verified")
@@ -121,6 +123,32 @@ def test_the_worker_gives_each_check_its_own_outcome() -> None:
     expected = [check.run() for check in checks]
     assert expected == [True, False, True, False, False, False, True, False]
     assert run_checks([check.wire() for check in checks]) == expected
+
+
+def test_a_checks_key_is_the_digest_of_all_its_inputs() -> None:
+    """key() is computed when first asked (the worker never asks): the digest of every input, the same
+    for a check and the check its wire form makes again, different when any input differs."""
+    checks = _mixed()
+    post = WinningPoStCheck(3, bytes(32), (PublicSector(7, bytes(range(32))),), b"proof")
+    checks.append(post)
+    keys = [check.key() for check in checks]
+    assert keys == [check.key() for check in checks]  # asked again: the one computed
+    assert keys == [from_wire(check.wire()).key() for check in checks]
+    sig = checks[0]
+    assert isinstance(sig, SignatureCheck)
+    assert sig.key() == verified_module._digest(
+        b"sig", bytes((int(sig.signature.type),)), sig.signer.to_bytes(), sig.signature.data, sig.data
+    )
+    assert post.key() == verified_module._digest(
+        b"post", (3).to_bytes(8, "big"), bytes(32), b"proof", (7).to_bytes(8, "big"), bytes(range(32))
+    )
+    others = [
+        replace(sig, data=sig.data + b"!"),
+        replace(post, randomness=bytes(31) + b"\x01"),
+        replace(post, sectors=(PublicSector(8, bytes(range(32))),)),
+        replace(post, proof_bytes=b"proof!"),
+    ]
+    assert len({*keys, *(check.key() for check in others)}) == len(keys) + len(others)
 
 
 def test_the_worker_batches_hand_offs_waiting_and_answers_each(monkeypatch: pytest.MonkeyPatch) -> None:
