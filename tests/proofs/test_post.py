@@ -124,6 +124,28 @@ def test_any_flipped_winning_byte_fails(data: st.DataObject) -> None:
     )
 
 
+def test_a_leaf_challenged_twice_is_checked_in_each_of_its_openings() -> None:
+    """Verification skips an opening equal to one of the same leaf checked before; a changed copy, first
+    or later, is still refused."""
+    sector = winning_sector()
+    leaves = leaf_challenges(post_params(WINNING), RANDOMNESS, sector.sector_number)
+    repeats = [j for j, leaf in enumerate(leaves) if leaf in leaves[:j]]
+    assert len(repeats) > 5
+    proof = WinningPoStProof.from_bytes(winning_proof())
+    (sector_proof,) = proof.sectors
+    for j in repeats[:6]:
+        for which in (leaves.index(leaves[j]), j):
+            opening = sector_proof.openings[which]
+            for changed in (
+                replace(opening, leaf=bytes([opening.leaf[0] ^ 1]) + opening.leaf[1:]),
+                replace(opening, path=(bytes(32), *opening.path[1:])),
+            ):
+                openings = list(sector_proof.openings)
+                openings[which] = changed
+                tampered = replace(proof, sectors=(replace(sector_proof, openings=tuple(openings)),))
+                assert not verify_winning_post(WINNING, RANDOMNESS, public([sector]), tampered.to_bytes())
+
+
 def test_winning_post_reports_a_lost_sector() -> None:
     sector = winning_sector()
     with pytest.raises(FaultySectors) as missing:
