@@ -129,9 +129,10 @@ class _RecordingPool(VerifierPool):
         return super().run(checks, done)
 
 
-def _worker_work(handed: Sequence[Sequence[tuple[object, ...]]]) -> list[tuple[str, float]]:
-    """The CPU ms per hand-off (one tipset) of the worker's work on the recorded hand-offs, run here:
-    each check alone (as before the batches), run_checks per hand-off, and in batches of
+def _worker_work(handed: Sequence[Sequence[tuple[object, ...]]], tipsets: int) -> list[tuple[str, float]]:
+    """The CPU ms per tipset (handed holds the checks of that many) of the worker's work on the recorded
+    hand-offs, run here: each check alone (as before the batches), run_checks per hand-off (a tipset's
+    checks, or several tipsets' while far ahead: chain/sync/ahead.py), and in batches of
     WORKER_BATCH_CHECKS checks (what the worker reaches when it is behind)."""
 
     def one_by_one() -> None:
@@ -160,7 +161,7 @@ def _worker_work(handed: Sequence[Sequence[tuple[object, ...]]]) -> list[tuple[s
     ):
         start = time.process_time()
         fn()
-        out.append((name, (time.process_time() - start) / max(len(handed), 1) * 1e3))
+        out.append((name, (time.process_time() - start) / max(tipsets, 1) * 1e3))
     return out
 
 
@@ -527,12 +528,14 @@ async def _run() -> None:
                     "ms",
                     f"at most {1 / worker:,.0f} tipsets per CPU-second of that process",
                 )
-                for name, ms in _worker_work(handed):
+                replayed = min(REPLAY_TIPSETS, len(tipsets) - 1)
+                for name, ms in _worker_work(handed, replayed):
                     report(
                         f"    its work per tipset run again here: {name}",
                         ms,
                         "ms CPU",
-                        f"{len(handed)} hand-offs; at most {1e3 / ms:,.0f} tipsets per CPU-second",
+                        f"{replayed} tipsets in {len(handed)} hand-offs; "
+                        f"at most {1e3 / ms:,.0f} tipsets per CPU-second",
                     )
         console.print(_profile(genesis, a.node.chain, tipsets, b.sync.exchange))
 
