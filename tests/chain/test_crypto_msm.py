@@ -74,3 +74,13 @@ def test_refuses_what_it_cannot_sum() -> None:
         multi_scalar_mul(G2_POINTS[:2], [1])
     with pytest.raises(ValueError, match="not negative"):
         multi_scalar_mul(G2_POINTS[:1], [-1])
+
+
+@pytest.mark.parametrize(
+    "scalars",
+    [[1, 2**64 - 1], [2**64 - 1, 0, 1], [5, 2**63 + 3], [1, 1, 1], [0, 3, 2**40]],
+)
+def test_one_multiplication_and_shared_doublings_agree(scalars: list[int]) -> None:
+    """At most one scalar above 1 goes to scalar_mul, more to the shared doublings: both are the sum."""
+    points = G2_POINTS[: len(scalars)]
+    assert multi_scalar_mul(points, scalars) == _by_scalar_mul(points, scalars)
