@@ -42,16 +42,20 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from chain.crypto.signature import Signature, SigType, is_valid, verify, verify_bls_batch
 from chain.encoding.cid import CID
-from chain.stmgr.manager import StateManager
 from chain.store.lru import Lru
 from chain.types.address import Address, Protocol
 from chain.types.beacon import BeaconEntry
 from proofs import post
 from proofs.vanilla import ProofDecodeError
+
+if TYPE_CHECKING:
+    # Only named here: the worker process imports this module (its _serve), and the state manager
+    # would bring the VM and every actor with it (~0.6 s of CPU at each worker's start).
+    from chain.stmgr.manager import StateManager
 
 DEFAULT_SIZE: Final = 8192
 # Blocks whose checks computed ahead are kept until validated: CheckAhead reaches at most the two
@@ -438,7 +442,7 @@ _registry: "weakref.WeakKeyDictionary[StateManager, Verified]" = weakref.WeakKey
 _registry_lock = threading.Lock()
 
 
-def verified(sm: StateManager) -> Verified:
+def verified(sm: "StateManager") -> Verified:
     """The checks done on behalf of this StateManager's node."""
     with _registry_lock:
         found = _registry.get(sm)
