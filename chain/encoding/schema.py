@@ -396,7 +396,16 @@ class ListKind(Kind):
 
     def decode(self, raw: Any, what: str) -> tuple[Any, ...]:
         dec = self.inner.decode
-        return tuple(dec(item, f"{what}[{i}]") for i, item in enumerate(self._items(raw, what)))
+        items = self._items(raw, what)
+        # Each item's path is only read when the item is refused: decode them all under the list's
+        # path (no string made per item: a chain exchange answer's headers, messages and indexes),
+        # and only when one is refused decode them again, each under its own path, which raises the
+        # same error the item gave, now naming it (decoding is deterministic and has no effects).
+        try:
+            return tuple([dec(item, what) for item in items])
+        except Exception:  # raised again, as it was, by the decoding below
+            pass
+        return tuple(dec(item, f"{what}[{i}]") for i, item in enumerate(items))
 
     def to_json(self, value: Any, network: str) -> list[Any] | None:
         write = self.inner.to_json

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from actors.market.types import DealLabelKind
 from actors.paych.types import SignedVoucher, UpdateChannelStateParams
 from chain.crypto.signature import Signature
-from chain.encoding import dagcbor
+from chain.encoding import dagcbor, schema
 from chain.encoding.errors import DecodeError
 from chain.encoding.schema import (
     BigInt,
@@ -349,6 +349,24 @@ def test_constructors_check_and_normalise_as_declared() -> None:
         _Entry(1 << 63, 0)
     with pytest.raises(TypeError, match="missing"):
         _Entry(1)  # type: ignore[call-arg]
+
+
+def test_decoding_names_the_refused_item_of_a_list() -> None:
+    """A list's items are decoded under the list's path and, only when one is refused, again each under
+    its own: the error is the one the item gives, naming it (nested lists and declared items alike)."""
+    good = _Table(entries=(_Entry(1, 5), _Entry(2, -3)), colours=(_Colour.RED,)).to_cbor()
+    assert _Table.from_cbor(good).entries == (_Entry(1, 5), _Entry(2, -3))
+    bad_entry = [[[1, b"\x00\x05"], [2, "x"]], [1], "none"]
+    with pytest.raises(DecodeError, match=r"^_Table\.Entries\[1\]\.Amount: expected a big integer as bytes"):
+        _Table.from_cbor(bad_entry)
+    with pytest.raises(DecodeError, match=r"^_Table\.Entries\[0\]: expected an array of 2 fields, got 3"):
+        _Table.from_cbor([[[1, b"", 3]], [], "none"])
+    with pytest.raises(DecodeError, match=r"^x\[2\]: expected an unsigned 64-bit integer"):
+        schema.ListKind(schema.UINT64_KIND, 9).decode([1, 2, -1], "x")
+    nested = schema.ListKind(schema.ListKind(schema.UINT64_KIND, 9), 9)
+    assert nested.decode([[1], [], [2, 3]], "y") == ((1,), (), (2, 3))
+    with pytest.raises(DecodeError, match=r"^y\[1\]\[0\]: expected an unsigned 64-bit integer"):
+        nested.decode([[1], ["a"]], "y")
 
 
 def test_replace_is_dataclasses_replace_with_the_declared_checks() -> None:
