@@ -42,6 +42,7 @@ from libp2p.network.config import ConnectionConfig
 from libp2p.network.swarm import Swarm
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL
 from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.yamux import yamux as _yamux
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.utils.varint import encode_varint_prefixed, read_varint_prefixed_bytes_limited
@@ -55,6 +56,14 @@ from node.p2p.addrinfo import Connectedness as Connectedness
 from node.p2p.identity import peer_id_of
 from node.p2p.protocols import IDENTIFY_PROTOCOL, PeerID
 from node.p2p.streamio import StreamFailure, close_quietly
+
+# The largest yamux data frame we write (py-libp2p writes 64 KiB frames). Every frame costs the reader
+# a wake-up, a read and a window update, and both sides a trip through yamux, Noise and trio: a chain
+# exchange answer of 900 devnet headers is 14 MB. 256 KiB is the initial stream window, the most a
+# first frame may carry by the yamux spec; go-yamux accepts frames up to the receive window, rust
+# yamux and jvm-libp2p up to 1 MiB. py-libp2p reads the module's constant at each write.
+YAMUX_MAX_FRAME: Final = 256 << 10
+_yamux.MAX_MESSAGE_SIZE = YAMUX_MAX_FRAME
 
 if TYPE_CHECKING:
     from trio_typing import TaskStatus  # trio-stubs (installed with trio-typing) shadow trio's own types

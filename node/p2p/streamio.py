@@ -17,7 +17,9 @@ from libp2p.io.exceptions import IOException
 from chain.encoding import dagcbor
 from chain.encoding.errors import DecodeError
 
-_CHUNK: Final = 64 << 10
+# The most one read takes from a stream: everything buffered, up to several yamux frames (node/p2p/host.py
+# writes frames of up to 256 KiB), since each read costs a window update to the peer.
+_CHUNK: Final = 1 << 20
 
 
 class StreamFailure(Exception):

@@ -1,10 +1,12 @@
 """The libp2p host: identity kept across restarts, connect and identify, peer lists, bootstrap redial."""
 
 import socket
+from typing import Any
 from pathlib import Path
 
 import pytest
 import trio
+from libp2p.custom_types import TProtocol
 
 from chain.encoding.errors import DecodeError
 from node.config import Libp2pConfig
@@ -108,3 +110,43 @@ def test_config_and_addresses_are_checked() -> None:
     for bad_options in ({"reconnect_min_backoff": 0}, {"conn_low_water": 200}, {"dial_timeout": 0}):
         with pytest.raises(ValueError):
             HostOptions(**bad_options)  # type: ignore[arg-type]
+
+
+async def test_a_large_write_goes_in_frames_of_up_to_256_kib(monkeypatch: pytest.MonkeyPatch) -> None:
+    # py-libp2p reads its frame size constant at each write; host.py sets it. If a py-libp2p release
+    # stops reading it, this test says so (the answers would go in 64 KiB frames again).
+    from libp2p.stream_muxer.yamux import yamux
+
+    from node.p2p.host import YAMUX_MAX_FRAME
+
+    written: list[int] = []
+    original = yamux.Yamux._write_frame
+
+    async def spy(self: yamux.Yamux, data: bytes) -> None:
+        if data[1] == yamux.TYPE_DATA:
+            written.append(len(data) - yamux.HEADER_SIZE)
+        await original(self, data)
+
+    monkeypatch.setattr(yamux.Yamux, "_write_frame", spy)
+    chain, _ = build_chain(1)
+    (a, _), (b, _) = make_node(chain), make_node(chain)
+    payload = bytes(range(256)) * 8192  # 2 MiB
+    received = []
+
+    async def handler(stream: Any) -> None:
+        data = b""
+        while len(data) < len(payload):
+            data += await stream.read(1 << 20)
+        received.append(data)
+        await stream.close()
+
+    b.host.set_stream_handler(TProtocol("/test/large/1"), handler)
+    async with running(a, b):
+        await connect(a, b)
+        stream = await a.host.open_stream(b.host.peer_id, TProtocol("/test/large/1"), timeout=10)
+        with trio.fail_after(10):
+            await stream.write(payload)
+            await wait_until(lambda: bool(received), what="the payload read")
+        await stream.close()
+    assert received == [payload]
+    assert max(written) == YAMUX_MAX_FRAME - yamux.HEADER_SIZE
