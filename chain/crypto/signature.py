@@ -42,6 +42,8 @@ class SigType(IntEnum):
     DELEGATED = 3
 
 
+_SIG_TYPES: Final = {int(t): t for t in (SigType.SECP256K1, SigType.BLS, SigType.DELEGATED)}
+
 # go-state-types crypto.SignatureMaxLength: the whole byte form, type byte included.
 SIGNATURE_MAX_LENGTH: Final = 200
 SECP256K1_SIGNATURE_LENGTH: Final = 65
@@ -111,9 +113,10 @@ class Signature:
             raise DecodeError(f"{what}: empty signature bytes")
         if len(raw) > SIGNATURE_MAX_LENGTH:
             raise DecodeError(f"{what}: {len(raw)} bytes exceeds the limit of {SIGNATURE_MAX_LENGTH}")
-        if raw[0] not in (SigType.SECP256K1, SigType.BLS, SigType.DELEGATED):
+        kind = _SIG_TYPES.get(raw[0])
+        if kind is None:
             raise DecodeError(f"{what}: invalid signature type {raw[0]}")
-        return cls(SigType(raw[0]), bytes(raw[1:]))
+        return cls(kind, bytes(raw[1:]))
 
     def to_cbor(self) -> bytes:
         return self.to_bytes()

@@ -154,6 +154,13 @@ def _check_payload(protocol: int, payload: bytes) -> None:
         raise DecodeError(f"unknown address protocol {protocol}")
 
 
+# Addresses parsed from their bytes form, by those bytes (Address.from_bytes): a chain exchange answer
+# or a block's messages name the same few senders and recipients again and again, and an Address is
+# immutable, so the parsed value is shared. Emptied when full.
+_DECODED: "dict[bytes, Address]" = {}
+_DECODED_MAX: Final = 1 << 14  # some 4 MB at most
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class Address:
     """A Filecoin address; constructing one validates the payload for its protocol (DecodeError)."""
@@ -211,6 +218,19 @@ class Address:
     @classmethod
     def from_bytes(cls, data: bytes) -> "Address":
         """Parse the bytes form (protocol byte || payload), as go-address NewFromBytes."""
+        if type(data) is bytes and cls is Address:
+            known = _DECODED.get(data)
+            if known is not None:
+                return known
+            address = cls._from_bytes(data)
+            if len(_DECODED) >= _DECODED_MAX:
+                _DECODED.clear()
+            _DECODED[data] = address
+            return address
+        return cls._from_bytes(data)
+
+    @classmethod
+    def _from_bytes(cls, data: bytes) -> "Address":
         if not isinstance(data, bytes | bytearray):
             raise DecodeError(f"address: expected bytes, got {type(data).__name__}")
         if len(data) == 0:

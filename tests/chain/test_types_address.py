@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from chain.crypto.keys import KeyType, PrivateKey
 from chain.encoding import dagcbor
 from chain.encoding.errors import DecodeError
+from chain.types import address as address_cache
 from chain.types.address import (
     MAX_ADDRESS_STRING_LENGTH,
     MAX_SUBADDRESS_LENGTH,
@@ -216,3 +217,37 @@ def test_a_string_parsed_again_is_the_same_address_and_a_bad_one_fails_again() -
             parse_with_network(bad)
     with pytest.raises(DecodeError, match="expected a string"):
         parse_with_network(["not", "hashable"])  # type: ignore[arg-type]
+
+
+@given(st.binary(max_size=80))
+def test_bytes_parsed_again_give_what_parsing_them_afresh_gives(data: bytes) -> None:
+    # Parsed bytes are kept (a cache): each parse, first or again, gives what the uncached parse
+    # gives, the same address or the same refusal; bytearrays are parsed without the cache.
+    def afresh() -> Address | str:
+        try:
+            return Address._from_bytes(data)
+        except DecodeError as exc:
+            return str(exc)
+
+    def parsed(raw: bytes | bytearray) -> Address | str:
+        try:
+            return Address.from_bytes(raw)  # type: ignore[arg-type]
+        except DecodeError as exc:
+            return str(exc)
+
+    expected = afresh()
+    for raw in (data, data, bytearray(data)):
+        got = parsed(raw)
+        assert got == expected
+        if isinstance(got, Address):
+            assert type(got.protocol) is Protocol and type(got.payload) is bytes
+    address_cache._DECODED.clear()
+    assert parsed(data) == expected
+
+
+def test_the_parsed_bytes_kept_are_bounded() -> None:
+    address_cache._DECODED.clear()
+    for i in range(address_cache._DECODED_MAX + 10):
+        Address.from_bytes(Address.new_id(i).to_bytes())
+    assert len(address_cache._DECODED) <= address_cache._DECODED_MAX
+    assert Address.from_bytes(Address.new_id(7).to_bytes()) == Address.new_id(7)
