@@ -52,6 +52,11 @@ def array_head(length: int) -> bytes:
     return _head(4, length)
 
 
+def bytes_head(length: int) -> bytes:
+    """The head of a byte string of length bytes: what precedes the bytes themselves."""
+    return _head(2, length)
+
+
 def _map_key(item: tuple[bytes, Any]) -> tuple[int, bytes]:
     return (len(item[0]), item[0])
 

@@ -139,7 +139,8 @@ class SignedMessage(CachedCbor):
         super().keep_bytes(data)
         # The bytes are canonical, so the message's own encoding sits between the array header and the
         # signature: keep it, sparing a re-encode when the message CID is asked for (verification).
-        tail = len(dagcbor.encode(self.signature.to_bytes()))
+        signature = 1 + len(self.signature.data)  # its bytes form: the type byte, then the data
+        tail = len(dagcbor.bytes_head(signature)) + signature
         self.message.keep_bytes(data[1:-tail])
 
     def cid(self) -> CID:

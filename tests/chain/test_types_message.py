@@ -183,3 +183,14 @@ def test_bls_signed_message_uses_unsigned_cid() -> None:
     assert signed.cid() == message.cid()
     secp = SignedMessage(message, Signature(SigType.SECP256K1, bytes(65)))
     assert secp.cid() == CID.hash_of(secp.to_bytes()) != message.cid()
+
+
+@given(signed_messages)
+def test_a_decoded_signed_message_keeps_its_messages_own_bytes(signed: SignedMessage) -> None:
+    # keep_bytes cuts the message's encoding out of the signed message's bytes: it must be the very
+    # encoding of the message (signatures of every length, one- and two-byte heads).
+    data = signed.to_bytes()
+    decoded = SignedMessage.from_bytes(data)
+    assert decoded.message.to_bytes() == dagcbor.encode(signed.message.to_cbor())
+    assert decoded.message.cid() == CID.hash_of(dagcbor.encode(signed.message.to_cbor()))
+    assert decoded.to_bytes() == data
