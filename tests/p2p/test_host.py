@@ -1,8 +1,8 @@
 """The libp2p host: identity kept across restarts, connect and identify, peer lists, bootstrap redial."""
 
 import socket
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
