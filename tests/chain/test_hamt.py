@@ -1,5 +1,6 @@
 """HAMT: canonical form under any operation order, lazy loading, dirty-only flushes, validation."""
 
+import hashlib
 import random
 from typing import Any
 
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from chain.encoding import dagcbor
 from chain.encoding.cid import CID, RAW
 from chain.encoding.errors import DecodeError
+from chain.state import hamt
 from chain.state.hamt import Hamt, identity_hash, sha256_hash
 from chain.store.blockstore import BlockNotFound, MemoryBlockstore, put_cbor
 from tests.chain.counting_store import CountingStore
@@ -235,3 +237,23 @@ def test_legacy_pointer_layout_round_trips_and_rejects_bad_pointers() -> None:
     store.put(bad_cid, bad)
     with pytest.raises(DecodeError, match="legacy pointer 0"):
         Hamt.load(store, bad_cid, legacy=True)
+
+
+@settings(max_examples=50, deadline=None)
+@given(keys=st.lists(st.binary(min_size=0, max_size=48), min_size=1, max_size=40))
+def test_remembered_key_hashes_equal_the_hash_computed(keys: list[bytes]) -> None:
+    """The remembered sha256 key hashes (hamt._SHA256_KEYS) are what hashing the key gives, on a miss,
+    a hit, across a clear of the memo when it is full, and for a bytearray key (not remembered); and a
+    HAMT built with them has the root of one built with a hash function the memo does not serve."""
+    hamt._SHA256_KEYS.clear()
+    tree = Hamt.new(MemoryBlockstore())
+    for _ in range(2):  # the second pass hits
+        for key in keys:
+            assert tree._hashed(key) == (int.from_bytes(hashlib.sha256(key).digest(), "big"), 256)
+            assert tree._hashed(bytearray(key)) == tree._hashed(key)
+    hamt._SHA256_KEYS.update({i.to_bytes(4, "big"): (i, 256) for i in range(hamt._SHA256_KEYS_MAX)})
+    fresh = bytes(49)  # longer than any key above: a miss
+    assert tree._hashed(fresh) == (int.from_bytes(hashlib.sha256(fresh).digest(), "big"), 256)
+    assert len(hamt._SHA256_KEYS) == 1  # cleared whole when full
+    entries = {key: i for i, key in enumerate(keys)}
+    assert _build(entries, 5)[0] == _build(entries, 5, lambda key: hashlib.sha256(key).digest())[0]
