@@ -1,4 +1,5 @@
-"""The vesting table's add_locked: its merge gives exactly the table rebuilt from the vesting schedule."""
+"""The vesting table: add_locked's merge gives exactly the table rebuilt from the vesting schedule, and
+unlock_vested exactly the table filtered."""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -73,3 +74,15 @@ def test_add_locked_over_a_chain_of_rewards() -> None:
             old = rebuilt(old, epoch, 10**18 + epoch, 17, spec)
             assert new == old
         assert new.total() > 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(table=tables, current_epoch=st.integers(-10, 700))
+def test_unlock_vested_equals_filtering_the_table(table: list[tuple[int, int]], current_epoch: int) -> None:
+    """unlock_vested, which gives back the table itself when nothing vests, equals the table filtered
+    anew and the sum of what it dropped, for sorted and unsorted tables."""
+    funds = VestingFunds(tuple(VestingFund(e, a) for e, a in table))
+    kept, unlocked = funds.unlock_vested(current_epoch)
+    assert kept == VestingFunds(tuple(f for f in funds.funds if f.epoch >= current_epoch))
+    assert kept.to_cbor() == VestingFunds(tuple(f for f in funds.funds if f.epoch >= current_epoch)).to_cbor()
+    assert unlocked == sum(f.amount for f in funds.funds if f.epoch < current_epoch)
