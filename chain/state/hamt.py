@@ -28,6 +28,7 @@ reads its children from its own store, and a node becomes mutable only when a ch
 """
 
 import hashlib
+from array import array
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
@@ -112,16 +113,24 @@ class HashBits:
 class _Node:
     """A decoded node. Pointers are buckets (lists of [key, value]), Link (clean child; the HAMT
     maps it to the child once loaded) or _Node (a child changed since the last flush, owned by this
-    node). A clean node may be shared (block cache): never mutated, neither its buckets."""
+    node). A clean node may be shared (block cache): never mutated, neither its buckets.
 
-    __slots__ = ("bitmap", "pointers")
+    A node a flush wrote keeps its block (`written`: the bytes, and where each pointer's encoding
+    starts in them, then where the last ends), and a copy of it keeps it as `origin` until its own
+    flush: a pointer still the very object the origin held encodes as it did, so that flush copies
+    its bytes from the origin's block instead of walking the bucket again (a state-tree node's
+    entries, decoded long ago and spread over the heap, cost several times a warm encode to walk)."""
 
-    def __init__(self, bitmap: int, pointers: list[Any]) -> None:
+    __slots__ = ("bitmap", "origin", "pointers", "written")
+
+    def __init__(self, bitmap: int, pointers: list[Any], origin: "_Node | None" = None) -> None:
         self.bitmap = bitmap
         self.pointers = pointers
+        self.origin = origin
+        self.written: tuple[bytes, array[int]] | None = None  # 4 bytes an offset, not an int object
 
     def copy(self) -> "_Node":
-        return _Node(self.bitmap, self.pointers.copy())
+        return _Node(self.bitmap, self.pointers.copy(), self if self.written is not None else None)
 
 
 def _same_value(a: Any, b: Any) -> bool:
@@ -534,4 +543,53 @@ class Hamt(LinkedTree[_Node]):
                 out.append(link.cid)
         if self._legacy:
             out = [{"0": p} if type(p) is CID else {"1": p} for p in out]
-        return dagcbor.encode([encode_bitfield(node.bitmap), out])
+            return dagcbor.encode([encode_bitfield(node.bitmap), out])
+        origin = node.origin
+        node.origin = None
+        if origin is not None and origin.bitmap == node.bitmap:
+            data, starts = _spliced(origin, pointers, out)
+        else:
+            data, starts = _encoded(node.bitmap, out)
+        node.written = (data, starts)
+        return data
+
+
+def _encoded(bitmap: int, out: list[Any]) -> tuple[bytes, "array[int]"]:
+    """A node's block from its pointers' encodable forms, and where each pointer starts in it (then
+    its end): a canonical array is its head and its items' encodings one after another."""
+    head = dagcbor.encode([encode_bitfield(bitmap), []])[:-1] + dagcbor.array_head(len(out))
+    pieces = [dagcbor.encode(p) for p in out]
+    starts = array("I", [len(head)])
+    end = len(head)
+    for piece in pieces:
+        end += len(piece)
+        starts.append(end)
+    return head + b"".join(pieces), starts
+
+
+def _spliced(origin: _Node, pointers: list[Any], out: list[Any]) -> tuple[bytes, "array[int]"]:
+    """_encoded for a copy of origin with the same bitmap (so pointer i sits where the origin's did):
+    the pointers that are the origin's own objects copied from its block, the others encoded."""
+    assert origin.written is not None  # a copy has an origin only when that was written
+    src, src_starts = origin.written
+    parts: list[bytes] = []
+    starts = array("I", src_starts)
+    taken = 0  # src is copied up to here
+    shift = 0  # how much longer the new block is than src so far
+    for i, (ptr, was) in enumerate(zip(pointers, origin.pointers, strict=True)):
+        if ptr is was:
+            continue
+        begin, end = src_starts[i], src_starts[i + 1]
+        piece = dagcbor.encode(out[i])
+        parts.append(src[taken:begin])
+        parts.append(piece)
+        taken = end
+        delta = len(piece) - (end - begin)
+        if delta:
+            shift += delta
+            for j in range(i + 1, len(starts)):
+                starts[j] = src_starts[j] + shift
+    if not parts:
+        return src, starts
+    parts.append(src[taken:])
+    return b"".join(parts), starts

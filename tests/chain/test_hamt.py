@@ -13,6 +13,7 @@ from chain.encoding.cid import CID, RAW
 from chain.encoding.errors import DecodeError
 from chain.state import hamt
 from chain.state.hamt import Hamt, identity_hash, sha256_hash
+from chain.state.link import Link
 from chain.store.blockstore import BlockNotFound, MemoryBlockstore, put_cbor
 from tests.chain.counting_store import CountingStore
 from tests.chain.model_ops import replay
@@ -257,3 +258,92 @@ def test_remembered_key_hashes_equal_the_hash_computed(keys: list[bytes]) -> Non
     assert len(hamt._SHA256_KEYS) == 1  # cleared whole when full
     entries = {key: i for i, key in enumerate(keys)}
     assert _build(entries, 5)[0] == _build(entries, 5, lambda key: hashlib.sha256(key).digest())[0]
+
+
+def _written_nodes(tree: Hamt) -> list[Any]:
+    """The tree's root and loaded children that carry the block a flush wrote for them."""
+    nodes = [tree._root, *tree._children.values()]
+    return [node for node in nodes if node.written is not None]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rounds=st.lists(
+        st.lists(st.tuples(st.booleans(), st.binary(max_size=3), st.binary(max_size=40)), max_size=12),
+        min_size=1,
+        max_size=8,
+    ),
+    bitwidth=st.sampled_from([1, 3, 5]),
+)
+def test_blocks_spliced_from_the_last_flush_equal_blocks_encoded_anew(
+    rounds: list[list[tuple[bool, bytes, bytes]]], bitwidth: int
+) -> None:
+    """A flush copies an unchanged pointer's bytes from the block its node's origin was written as
+    (hamt._spliced): every node's kept block and pointer offsets equal encoding the node whole
+    (hamt._encoded), its block is in the store under its CID, and the root is the canonical one."""
+    store = MemoryBlockstore()
+    tree = Hamt.new(store, bitwidth)
+    model: dict[bytes, bytes] = {}
+    spliced = 0
+    original = hamt._spliced
+
+    def counting(*args: Any) -> Any:
+        nonlocal spliced
+        spliced += 1
+        return original(*args)
+
+    hamt._spliced = counting  # type: ignore[assignment]
+    try:
+        for operations in rounds:
+            for is_set, key, value in operations:
+                if is_set:
+                    tree.set(key, value)
+                    model[key] = value
+                else:
+                    assert tree.delete(key) == (key in model)
+                    model.pop(key, None)
+            root = tree.flush()
+            assert root == _build(model, bitwidth)[0]
+            for node in _written_nodes(tree):
+                data, starts = node.written
+                out = [p.cid if type(p) is Link else p for p in node.pointers]
+                assert (data, starts) == hamt._encoded(node.bitmap, out)
+                assert data == dagcbor.encode([hamt.encode_bitfield(node.bitmap), out])
+                assert store.get(CID.hash_of(data)) == data
+            reloaded = Hamt.load(store, root, bitwidth)
+            assert dict(reloaded.items()) == model
+    finally:
+        hamt._spliced = original  # type: ignore[assignment]
+    del spliced  # counted in the test below: random rounds need not change a slot in place
+
+
+def test_a_changed_entry_is_spliced_into_the_blocks_of_the_last_flush() -> None:
+    """Changing values in place after a flush splices every node on their paths (none encoded whole),
+    and gives the root of the same content built anew."""
+    store = MemoryBlockstore()
+    tree = Hamt.new(store, 5)
+    entries = {i.to_bytes(2, "big"): b"v" * (i % 7) for i in range(300)}
+    for key, value in entries.items():
+        tree.set(key, value)
+    tree.flush()
+    calls = {"spliced": 0, "encoded": 0}
+    originals = hamt._spliced, hamt._encoded
+
+    def spliced(*args: Any) -> Any:
+        calls["spliced"] += 1
+        return originals[0](*args)
+
+    def encoded(*args: Any) -> Any:
+        calls["encoded"] += 1
+        return originals[1](*args)
+
+    hamt._spliced, hamt._encoded = spliced, encoded  # type: ignore[assignment]
+    try:
+        for key in (b"\x00\x05", b"\x00\x63", b"\x01\x00"):
+            entries[key] = b"longer value " * 3
+            tree.set(key, entries[key])
+        root = tree.flush()
+    finally:
+        hamt._spliced, hamt._encoded = originals  # type: ignore[assignment]
+    assert calls["encoded"] == 0 and calls["spliced"] >= 4  # the root and three paths below it
+    assert root == _build(entries, 5)[0]
