@@ -690,6 +690,10 @@ class _Codec:
         self.cls, self.fields = cls, fields
         self.names = tuple(f.name for f in fields)
         self.n = len(fields)
+        # Each field's declared check alone (name -> the checked, normalised value), for `replace`;
+        # and the class's own __post_init__, which runs after the declared checks.
+        self.checks: dict[str, Callable[[Any], Any]] = {}
+        self.own: Callable[[Any], None] | None = None
 
 
 def _codec(cls: type) -> _Codec:
@@ -735,6 +739,10 @@ def _compile(cls: type) -> _Codec:
         src.extend("    " + line for line in f.kind.check_lines(v, f"{cls.__name__}.{f.go}", ns))
         src.append(f"    d[{f.name!r}] = {v}")
     src.append("    if _own is not None: _own(self)")
+    for i, (v, f) in enumerate(zip(values, codec.fields, strict=True)):
+        src.append(f"def _check_{i}({v}):")
+        src.extend("    " + line for line in f.kind.check_lines(v, f"{cls.__name__}.{f.go}", ns))
+        src.append(f"    return {v}")
 
     own = cls.__dict__
     shape = getattr(cls, "_shape_", None)
@@ -773,6 +781,8 @@ def _compile(cls: type) -> _Codec:
     scope: dict[str, Any] = {}
     exec("\n".join(src), ns.values, scope)  # the source is generated above from the declaration
     type.__setattr__(cls, "__post_init__", scope["__post_init__"])
+    codec.checks = {f.name: scope[f"_check_{i}"] for i, f in enumerate(codec.fields)}
+    codec.own = ns.values["_own"]
     if "to_cbor" in scope:
         type.__setattr__(cls, "to_cbor", scope["to_cbor"])
     if "from_cbor" in scope:
@@ -840,22 +850,34 @@ def _install_init(cls: type) -> None:
 
 def replace(obj: D, /, **changes: Any) -> D:
     """dataclasses.replace(obj, **changes), the same instance built without its walk through every
-    field's metadata when obj is of a declared type: obj's fields with `changes`, then the declared
-    checks (__post_init__), as the constructor does. Actor states are replaced several times per
-    message (a block reward replaces the miner's state three times)."""
-    names: tuple[str, ...] | None = getattr(type(obj), "_init_names_", None)
+    field's metadata when obj is of a declared type: obj's fields with `changes`, the changed fields'
+    declared checks, then the class's own __post_init__. Actor states are replaced several times per
+    message (a block reward replaces the miner's state three times), a field or two at a time: the
+    fields kept passed their checks when obj was built (a check gives back a value that passed it
+    as it is), so they are not checked again."""
+    cls = type(obj)
+    names: tuple[str, ...] | None = getattr(cls, "_init_names_", None)
     if names is None:
         return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
-    new = object.__new__(type(obj))
+    codec = _codec(cls)
+    checks = codec.checks
+    new = object.__new__(cls)
     fields_ = new.__dict__
     old = obj.__dict__
     for name in names:
         fields_[name] = old[name]
     for name in changes:
-        if name not in fields_:
-            raise TypeError(f"{type(obj).__name__} has no field {name!r}")
-    fields_.update(changes)
-    new.__post_init__()  # type: ignore[attr-defined]
+        if name not in checks:
+            if name not in fields_:
+                raise TypeError(f"{cls.__name__} has no field {name!r}")
+            fields_.update(changes)  # a field outside the codec: every check, as the constructor
+            new.__post_init__()  # type: ignore[attr-defined]
+            return new
+    # In field order, as the constructor checks: the first bad field is the one its error names.
+    for name in changes if len(changes) == 1 else [n for n in checks if n in changes]:
+        fields_[name] = checks[name](changes[name])
+    if codec.own is not None:
+        codec.own(new)
     return new
 
 

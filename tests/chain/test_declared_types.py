@@ -262,6 +262,45 @@ def test_hostile_fields_name_the_field(cls: type[CborTuple], data: st.DataObject
         cls.from_cbor(raw)
 
 
+REPLACEABLE = [c for c in DECLARED if getattr(c, "_init_names_", None) is not None]
+_JUNK = ("text", 1.5, -(1 << 64), None, b"x", ())
+
+
+def _outcome(build: Any, base: Any, changes: dict[str, Any]) -> Any:
+    try:
+        return build(base, **changes)
+    except (TypeError, ValueError) as exc:
+        return type(exc), str(exc)
+
+
+@pytest.mark.parametrize("cls", REPLACEABLE, ids=lambda c: c.__qualname__)
+@settings(SETTINGS, max_examples=10)
+@given(data=st.data())
+def test_replace_checks_only_the_changed_fields_as_the_constructor_would(
+    cls: type[LotusJson], data: st.DataObject
+) -> None:
+    """replace checks the fields it changes, not the ones it keeps: the same value or the same error
+    as dataclasses.replace (the constructor, every field checked), for a value built by its
+    constructor and one decoded from CBOR (built without the constructor's checks), changed to
+    another valid value's fields or to junk."""
+    value = data.draw(strategy_for(cls))
+    other = data.draw(strategy_for(cls))
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    chosen = data.draw(st.lists(st.sampled_from(names), unique=True, max_size=3)) if names else []
+    changes = {name: data.draw(st.sampled_from([getattr(other, name), *_JUNK])) for name in chosen}
+    bases = [value]
+    if issubclass(cls, CborTuple):
+        bases.append(cls.from_cbor(dagcbor.decode(dagcbor.encode(value.to_cbor()))))
+    for base in bases:
+        got = _outcome(replace, base, changes)
+        expected = _outcome(dataclasses.replace, base, changes)
+        assert got == expected
+        if isinstance(got, cls):  # the same values, normalised alike (an IntEnum equals its number)
+            assert [(k, type(v)) for k, v in got.__dict__.items()] == [
+                (k, type(v)) for k, v in expected.__dict__.items()
+            ]
+
+
 @HOSTILE
 @given(raw=JSON_VALUES)
 def test_hostile_json_raises_decode_error_only(raw: Any) -> None:
