@@ -6,6 +6,7 @@ reward_vesting_step epochs, each step's epoch rounded up to the vesting quantum 
 proving period start, so entries of rewards from nearby epochs merge.
 """
 
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
@@ -46,7 +47,15 @@ class VestingFunds(CborTuple):
 
     def unlock_vested(self, current_epoch: int) -> tuple["VestingFunds", int]:
         """Drop every entry whose epoch is before current_epoch; return the rest and the sum dropped."""
-        keep = [f for f in self.funds if f.epoch >= current_epoch]
+        funds = self.funds
+        if funds is _SORTED[0]:
+            # Sorted: what vests is a prefix, found without reading every entry.
+            if not funds or funds[0].epoch >= current_epoch:
+                return self, 0
+            cut = bisect_left(funds, current_epoch, key=_epoch_of)
+            _SORTED[0] = kept = funds[cut:]
+            return VestingFunds(kept), sum(f.amount for f in funds[:cut])
+        keep = [f for f in funds if f.epoch >= current_epoch]
         if len(keep) == len(self.funds):
             # Nothing vests (most block rewards: entries are a vesting quantum apart): the table as it
             # is, not a copy checked entry by entry.
@@ -106,7 +115,7 @@ def vesting_steps(
 def _merge(funds: tuple[VestingFund, ...], added: list[tuple[int, int]]) -> tuple[VestingFund, ...]:
     """funds with added (sorted by epoch) summed in: a merge of two sorted lists that keeps the
     entries it does not change, as the table is rewritten on every block reward."""
-    if any(a.epoch >= b.epoch for a, b in pairwise(funds)):
+    if funds is not _SORTED[0] and any(a.epoch >= b.epoch for a, b in pairwise(funds)):
         # Not a table this actor wrote (those are sorted, one entry per epoch): read it as add_locked
         # always has, keeping the last entry of each epoch, sorted.
         by_epoch = {f.epoch: f for f in funds}
@@ -123,4 +132,17 @@ def _merge(funds: tuple[VestingFund, ...], added: list[tuple[int, int]]) -> tupl
         else:
             out.append(VestingFund(epoch, amount))
     out.extend(funds[i:])
-    return tuple(out)
+    _SORTED[0] = merged = tuple(out)
+    return merged
+
+
+def _epoch_of(fund: VestingFund) -> int:
+    return fund.epoch
+
+
+# The entries of the last table known to be sorted, one entry per epoch: what _merge gave, or what
+# unlock_vested kept of such a table. The next block reward's table holds that very tuple (put_declared
+# enters the table in the block cache, get_vesting reads it back from there), so its order is not
+# checked again entry by entry, nor every entry read to find what vests. By identity: a tuple cannot
+# change, so the one held here stays sorted; a table from elsewhere is walked as before.
+_SORTED: list[tuple[VestingFund, ...] | None] = [None]

@@ -1,9 +1,12 @@
 """The vesting table: add_locked's merge gives exactly the table rebuilt from the vesting schedule, and
 unlock_vested exactly the table filtered."""
 
+from itertools import pairwise
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from actors.miner import vesting
 from actors.miner.policy import QuantSpec
 from actors.miner.vesting import VestingFund, VestingFunds, VestSpec
 from chain.params import DEVNET, MAINNET
@@ -86,3 +89,34 @@ def test_unlock_vested_equals_filtering_the_table(table: list[tuple[int, int]], 
     assert kept == VestingFunds(tuple(f for f in funds.funds if f.epoch >= current_epoch))
     assert kept.to_cbor() == VestingFunds(tuple(f for f in funds.funds if f.epoch >= current_epoch)).to_cbor()
     assert unlocked == sum(f.amount for f in funds.funds if f.epoch < current_epoch)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    table=tables,
+    current_epoch=st.integers(-10, 700),
+    amount=st.integers(0, 10**21),
+    start=st.integers(-100, 1000),
+    spec=specs,
+)
+def test_a_table_known_sorted_unlocks_and_merges_as_one_walked(
+    table: list[tuple[int, int]], current_epoch: int, amount: int, start: int, spec: VestSpec
+) -> None:
+    """A table remembered as sorted (vesting._SORTED, as add_locked leaves it) gives what walking it
+    gives: the same table kept and sum unlocked, the same table after add_locked; what add_locked gives
+    is sorted, one entry per epoch, and remembered."""
+    funds = VestingFunds(tuple(VestingFund(e, a) for e, a in sorted(dict(table).items())))
+    vesting._SORTED[0] = None
+    expected_kept, expected_unlocked = funds.unlock_vested(current_epoch)
+    vesting._SORTED[0] = None
+    expected = expected_kept.add_locked(current_epoch, amount, start, spec)
+
+    vesting._SORTED[0] = funds.funds
+    kept, unlocked = funds.unlock_vested(current_epoch)
+    assert (kept, unlocked) == (expected_kept, expected_unlocked)
+    assert kept.to_cbor() == expected_kept.to_cbor()
+    assert vesting._SORTED[0] is kept.funds
+    new = kept.add_locked(current_epoch, amount, start, spec)
+    assert new == expected and new.to_cbor() == expected.to_cbor()
+    assert vesting._SORTED[0] is new.funds
+    assert all(a.epoch < b.epoch for a, b in pairwise(new.funds))
