@@ -292,7 +292,8 @@ def check_parent_weight(sm: StateManager, header: BlockHeader, parent: TipSet) -
 
 def block_signature_check(header: BlockHeader, worker: Address) -> SignatureCheck:
     assert header.block_sig is not None  # checked by check_syntax
-    return SignatureCheck(header.block_sig, worker, header.signing_bytes())
+    # The header's CID fixes its signature and signing bytes: the check's key digests it instead.
+    return SignatureCheck(header.block_sig, worker, header.signing_bytes(), header.cid().bytes)
 
 
 def election_check(header: BlockHeader, worker: Address, beacon_base: BeaconEntry) -> SignatureCheck:

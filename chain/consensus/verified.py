@@ -73,11 +73,14 @@ WORKER_BATCH_CHECKS: Final = 128
 
 @dataclass(frozen=True, slots=True)
 class SignatureCheck:
-    """signature by signer's key over data."""
+    """signature by signer's key over data. fixed_by: when given, bytes that fix signature and data
+    (a header's CID fixes its signature and signing bytes), digested for the key instead of them: a
+    header's signing bytes with its Winning PoSt are some 15 KB to hash."""
 
     signature: Signature
     signer: Address
     data: bytes
+    fixed_by: bytes | None = field(default=None, repr=False, compare=False)
     _key: bytes = field(init=False, repr=False, compare=False)  # set by key(): the worker needs none
 
     def key(self) -> bytes:
@@ -86,7 +89,11 @@ class SignatureCheck:
             return self._key
         except AttributeError:
             sig = self.signature
-            key = _digest(b"sig", bytes((int(sig.type),)), self.signer.to_bytes(), sig.data, self.data)
+            signer = self.signer.to_bytes()
+            if self.fixed_by is None:
+                key = _digest(b"sig", bytes((int(sig.type),)), signer, sig.data, self.data)
+            else:
+                key = _digest(b"sig-fixed", signer, self.fixed_by)
             object.__setattr__(self, "_key", key)
             return key
 
