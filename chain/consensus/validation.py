@@ -283,7 +283,7 @@ def check_time(sm: StateManager, header: BlockHeader, parent: TipSet, now: float
 
 
 def check_parent_weight(sm: StateManager, header: BlockHeader, parent: TipSet) -> None:
-    computed = weight_of(sm.store, parent)
+    computed = weight_of(sm.store, parent, sm.read_tree)
     if header.parent_weight != computed:
         raise ParentWeightMismatch(
             f"parent weight {header.parent_weight} in the header, {computed} computed for {parent.key}"

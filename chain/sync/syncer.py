@@ -556,7 +556,7 @@ class Syncer:
             self.tracker.add(block.header)
         # Valid: its blocks are, each on the executed parent. ts itself is executed when it becomes
         # the head (fork choice) or when its child is validated, not twice.
-        self.chain.put_tipset(ts, weight_of(self.chain.blockstore, ts))
+        self.chain.put_tipset(ts, weight_of(self.chain.blockstore, ts, self.sm.read_tree))
         # The base fee its children carry, from the messages in hand (validating the child would read
         # and decode them again from the store).
         messages = [(b.bls_messages, b.secp_messages) for b in blocks]
@@ -593,7 +593,7 @@ class Syncer:
             head = self.chain.head()
             if head.height == ts.height and head.parents == ts.parents and head.key != expanded.key:
                 expanded = self._merge(expanded, head)
-            weight = weight_of(self.chain.blockstore, expanded)
+            weight = weight_of(self.chain.blockstore, expanded, self.sm.read_tree)
             if weight < self.chain.head_weight():
                 return False
         with _timed(self.timings, "execution"):
