@@ -65,6 +65,8 @@ class ChainStretches:
         """(the first tipset at or above height on base's chain, its parent) when a stretch holding base
         reaches below height; None when none does yet (base is then remembered: its chain may grow).
         height must not be above base's."""
+        if height > base.height:
+            raise ValueError(f"height {height} is above the base's {base.height}")
         with self._lock:
             for n, stretch in enumerate(self._stretches):
                 j = stretch.index_of(base)

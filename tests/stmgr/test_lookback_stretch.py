@@ -107,4 +107,6 @@ def test_bounded_stretches_still_answer_as_the_walk() -> None:
                 first = next(ts for ts in tipsets[: k + 1] if ts.height >= height)
                 assert found == (first, dc.chain.load_tipset(first.parents))
         assert len(stretches._stretches) <= 2
+        with pytest.raises(ValueError, match="above the base"):
+            stretches.first_above(base, base.height + 1)
         assert all(len(s.tipsets) <= 8 for s in stretches._stretches)
