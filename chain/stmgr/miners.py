@@ -94,9 +94,25 @@ def miner_claim(tree: StateTree, miner: Address) -> Claim | None:
 
 
 def _miner_claim(tree: StateTree, miner: Address) -> Claim | None:
-    state = power_state(tree)
-    miner_id = lookup_id(tree, miner)
-    return _reading("power claims", lambda: ClaimsTable.load(tree.store, state.claims).get(miner_id))
+    return _claim_in(tree, power_state(tree), lookup_id(tree, miner))
+
+
+def _claim_in(tree: StateTree, state: PowerState, miner_id: Address) -> Claim | None:
+    """miner_id's entry in state's claims table, remembered by the table's root CID (which fixes every
+    claim in it) in the store's block cache: the states of consecutive tipsets differ (cron changes the
+    power actor's state each epoch) but mostly share their claims table, so the ones a block's
+    validation opens (its parent's, its lookback's) find it read already."""
+    root = state.claims
+    cache = cache_of(tree.store)
+    kind = ("claims-table-entry", miner_id)
+    if cache is not None:
+        found = cache.derived(kind, root)
+        if isinstance(found, _Found):
+            return cast(Claim | None, found.value)
+    claim = _reading("power claims", lambda: ClaimsTable.load(tree.store, root).get(miner_id))
+    if cache is not None:
+        cache.remember(kind, root, _Found(claim))
+    return claim
 
 
 def miner_power(tree: StateTree, policy: Policy, miner: Address) -> MinerPower:
@@ -109,15 +125,10 @@ def miner_power(tree: StateTree, policy: Policy, miner: Address) -> MinerPower:
 def _miner_power(tree: StateTree, policy: Policy, miner: Address) -> MinerPower:
     state = power_state(tree)
     miner_id = tree.lookup_id(miner)
-    claim = None
-    if miner_id is not None:
-        claim = _reading("power claims", lambda: ClaimsTable.load(tree.store, state.claims).get(miner_id))
-    if claim is None or miner_id is None:
+    claim = None if miner_id is None else _claim_in(tree, state, miner_id)
+    if claim is None:
         return MinerPower(Claim(0, 0, 0), total_power(state), False)
-    meets = _reading(
-        "power claims", lambda: state.miner_meets_consensus_minimum(tree.store, policy, miner_id)
-    )
-    return MinerPower(claim, total_power(state), meets)
+    return MinerPower(claim, total_power(state), state.claim_meets_consensus_minimum(policy, claim))
 
 
 def list_miners(tree: StateTree) -> list[Address]:
