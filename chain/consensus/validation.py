@@ -529,7 +529,7 @@ def _worker_at_lookback(
     lookback_tree = sm.read_tree(lookback_state)
     worker = _state_read(
         InvalidMinerWorker,
-        f"worker of miner {header.miner}",
+        lambda: f"worker of miner {header.miner}",
         lambda: worker_key_address(lookback_tree, header.miner),
     )
     return lookback, lookback_tree, worker

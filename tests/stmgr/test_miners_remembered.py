@@ -11,10 +11,12 @@ from actors import builtin
 from actors.power.state import Claim, ClaimsTable, PowerState
 from chain.encoding.cid import CID
 from chain.state.tree import StateTree
-from chain.stmgr.actors import ActorNotFound
+from chain.stmgr.actors import ActorNotFound, StateQueryError
 from chain.stmgr.miners import (
     miner_claim,
+    miner_info,
     miner_power,
+    miner_sectors,
     miner_state,
     power_state,
     sectors_for_winning_post,
@@ -142,3 +144,18 @@ def test_claims_are_shared_by_states_with_the_same_claims_table() -> None:
     assert len(tables) < len(roots)  # states shared a claims table
     assert miner_claim(dc.sm.tree(changed), first) == Claim(0, 1 << 40, 3 << 40)
     assert not miner_power(dc.sm.tree(gone), dc.policy, first).has_min_power
+
+
+def test_a_failed_read_names_what_and_the_miner() -> None:
+    # The miner's string form is made only for the message: the messages are the ones made before.
+    dc = DevChain.new()
+    plain = dc.uncached_copy()
+    root = dc.head.parent_state_root
+    miner = dc.miners[0].id_address
+    state = miner_state(StateTree.load(plain, root), miner)
+    plain.delete(state.info)
+    plain.delete(state.sectors)
+    with pytest.raises(StateQueryError, match=f"^info of miner {miner}: "):
+        miner_info(StateTree.load(plain, root), miner)
+    with pytest.raises(StateQueryError, match=f"^sectors of {miner}: "):
+        miner_sectors(StateTree.load(plain, root), miner)
