@@ -37,7 +37,6 @@ fail at execution, charging the miner), and every beacon entry's round (chain/co
 """
 
 import contextlib
-import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import Final, TypeVar
@@ -638,21 +637,19 @@ def checks_ahead(
         worker = worker_key_address(lookback_tree, header.miner)
         previous = latest_beacon_entry(sm.chain, parent)
         beacon_base = header.beacon_entries[-1] if header.beacon_entries else previous
-        checks = HeaderChecks(
-            worker,
-            beacon_base,
-            found[1],
+        signature_checks = (
             block_signature_check(header, worker),
             election_check(header, worker, beacon_base),
             ticket_check(header, worker, beacon_base, parent),
-            None,
         )
+        checks = HeaderChecks(worker, beacon_base, found[1], *signature_checks, None)
         if len(header.win_post_proof) == 1:
             randomness = winning_post_randomness(beacon_base, header.miner, header.height)
             sectors = sectors_for_winning_post(lookback_tree, header.miner, randomness)
             if sectors:
                 post_check = winning_post_check(header.win_post_proof[0], randomness, sectors)
-                checks = dataclasses.replace(checks, winning_post=post_check)
+                # Made again rather than dataclasses.replace, which costs several times more.
+                checks = HeaderChecks(worker, beacon_base, found[1], *signature_checks, post_check)
     # Message signatures by key-address senders (an ID sender's key is in the parent's state after
     # execution: validation resolves it).
     messages: dict[CID, SignatureCheck] = {}
