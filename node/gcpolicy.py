@@ -26,12 +26,13 @@ all the time: in `python -m bench sync` B's three full collections took 1.37 s o
   has grown GROWTH times since the last full collection, or COLLECT_EVERY batches (8,192 tipsets)
   have passed, it unfreezes, collects in full and freezes again. Frozen cyclic garbage stays under
   about (GROWTH - 1) times the live heap plus what CHECK_EVERY batches make, and is freed within
-  COLLECT_EVERY batches. The heap's measure is the small-object allocator's blocks in use
-  (`sys.getallocatedblocks`, which visits each 4 KiB pool: 0.07-0.13 ms for half a million blocks),
-  not the frozen objects' number: `gc.get_freeze_count` walks every frozen object, some 100 ns each
-  (15 ms for 144,000 of them after a 900-tipset replay, tens of ms in a bench's node), with the GIL
-  held. Cyclic garbage is made of such blocks, so the bound reads the same in blocks. Such a collection walks the whole heap (about 0.4 s per two million objects,
+  COLLECT_EVERY batches. Such a collection walks the whole heap (about 0.4 s per two million objects,
   the GIL held: a pause, at most once per COLLECT_EVERY batches once the heap stops growing).
+  The heap's measure is the small-object allocator's blocks in use (`sys.getallocatedblocks`, which
+  visits each 4 KiB pool: 0.07-0.13 ms for half a million blocks), not the frozen objects' number:
+  `gc.get_freeze_count` walks every frozen object, some 100 ns each with the GIL held (15 ms for the
+  144,000 frozen after a 900-tipset replay; `bench sync`'s B has some 915,000). Cyclic garbage is
+  made of such blocks, so the bound reads the same in blocks.
   Little is at stake: collecting in full before each freeze found only about 175 more objects per
   1,000 replayed tipsets. A node following the head by gossip applies its blocks outside batches and
   keeps the ordinary (raised-threshold) collections.
