@@ -8,6 +8,7 @@ import random
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 
 import pytest
 
@@ -26,7 +27,7 @@ FORK_AT = 4  # tipsets in common above the genesis
 class Forks:
     dc: DevChain
     a: list[TipSet]  # above the fork point, mined by the first miner alone
-    b: list[TipSet]  # above it, by the second miner alone (heavier: longer)
+    b: list[TipSet]  # above it, by the second miner alone, then the first (heavier: longer)
 
     def head_on(self, fork: list[TipSet]) -> None:
         self.dc.chain.set_head(fork[-1], weight_of(self.dc.store, fork[-1]))
@@ -43,10 +44,14 @@ def forks() -> Forks:
     a = dc.advance(finality + 10)
     dc.chain.set_head(fork_point, weight_of(dc.store, fork_point))
     dc.online = {second}
-    b = dc.advance(finality + 14)
+    b = dc.advance(6)
+    dc.online = {first}  # a chain of its own from the fork point: other keys, states and null rounds
+    b += dc.advance(finality + 8)
     forks = Forks(dc, a, b)
     # The forks differ where lookbacks from their upper parts land, null rounds included.
     assert {ts.height for ts in a} != {ts.height for ts in b}
+    for fork in (a, b):  # each with null rounds of its own
+        assert any(child.height - parent.height > 1 for parent, child in pairwise(fork))
     assert lookback_walked(dc, a[-1], a[-1].height + 1) != lookback_walked(dc, b[-1], b[-1].height + 1)
     assert a[-1].height - finality > fork_point.height and b[-1].height - finality > fork_point.height
     return forks
