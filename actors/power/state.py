@@ -215,6 +215,10 @@ class PowerState(CborTuple):
         claim = ClaimsTable.load(store, self.claims).get(miner)
         if claim is None:
             raise not_found(f"no claim for actor {miner}")
+        return self.claim_meets_consensus_minimum(policy, claim)
+
+    def claim_meets_consensus_minimum(self, policy: Policy, claim: Claim) -> bool:
+        """miner_meets_consensus_minimum for a miner whose claim (in this state's table) the caller has."""
         if claim.raw_byte_power >= policy.consensus_miner_min_power:
             return True
         if self.miner_above_min_power_count >= policy.consensus_miner_min_miners:

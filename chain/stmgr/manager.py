@@ -53,6 +53,7 @@ from chain.stmgr.chain import LOOKBACK_NO_LIMIT, ChainMessage, ChainReader
 from chain.stmgr.index import StateIndex
 from chain.stmgr.randomness import BeaconRounds, ChainRandomness
 from chain.stmgr.search import MsgLookup, search_msg
+from chain.stmgr.stretch import ChainStretches
 from chain.store.blockstore import Blockstore
 from chain.store.lru import Lru
 from chain.types.address import Address
@@ -135,6 +136,7 @@ class StateManager:
         self._open_tree: StateTree | None = None
         self._open_root: CID | None = None
         self._lookbacks: Lru[tuple[TipSetKey, int], tuple[TipSet, CID]] = Lru(LOOKBACK_CACHE_SIZE)
+        self._stretches = ChainStretches(policy.chain_finality)
         self.executions = 0  # tipsets executed by this manager (not found in the cache or the index)
         self.tree_reuses = 0  # executions that started from the open state tree
         self._read_trees = threading.local()  # its "lru": this thread's read_tree trees
@@ -276,11 +278,17 @@ class StateManager:
         if target >= base.height:
             return None
         # Remembered: validating a block asks for it several times (and checks computed ahead before),
-        # and finding it walks the chain from base. Headers are content-addressed: never stale.
+        # and finding it walks the chain from base, unless a stretch of base's chain seen before holds
+        # it (chain/stmgr/stretch.py). Headers are content-addressed: never stale.
         found = self._lookbacks.get((base.key, target))
         if found is None:
-            after = self.chain.get_tipset_by_height(target + 1, base, prev=False)
-            found = (self.chain.load_tipset(after.parents), after.parent_state_root)
+            near = self._stretches.first_above(base, target + 1)
+            if near is None:
+                after = self.chain.get_tipset_by_height(target + 1, base, prev=False)
+                found = (self.chain.load_tipset(after.parents), after.parent_state_root)
+            else:
+                after, parent = near
+                found = (parent, after.parent_state_root)
             self._lookbacks.put((base.key, target), found)
         return found
 

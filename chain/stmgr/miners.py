@@ -57,12 +57,13 @@ class _Found:
     value: object
 
 
-def _reading(what: str, fn: Callable[[], T]) -> T:
-    """Run a read of actor state; the actors' own errors (ActorError) become StateQueryError."""
+def _reading(what: str, fn: Callable[[], T], miner: Address | None = None) -> T:
+    """Run a read of actor state; the actors' own errors (ActorError) become StateQueryError saying
+    what was read (of miner: its string form, a checksum and base32, is made only then)."""
     try:
         return fn()
     except (ActorError, BlockNotFound, DecodeError) as exc:
-        raise StateQueryError(f"{what}: {exc}") from None
+        raise StateQueryError(f"{what if miner is None else f'{what} {miner}'}: {exc}") from None
 
 
 # -- power ----------------------------------------------------------------------------------------------
@@ -94,9 +95,25 @@ def miner_claim(tree: StateTree, miner: Address) -> Claim | None:
 
 
 def _miner_claim(tree: StateTree, miner: Address) -> Claim | None:
-    state = power_state(tree)
-    miner_id = lookup_id(tree, miner)
-    return _reading("power claims", lambda: ClaimsTable.load(tree.store, state.claims).get(miner_id))
+    return _claim_in(tree, power_state(tree), lookup_id(tree, miner))
+
+
+def _claim_in(tree: StateTree, state: PowerState, miner_id: Address) -> Claim | None:
+    """miner_id's entry in state's claims table, remembered by the table's root CID (which fixes every
+    claim in it) in the store's block cache: the states of consecutive tipsets differ (cron changes the
+    power actor's state each epoch) but mostly share their claims table, so the ones a block's
+    validation opens (its parent's, its lookback's) find it read already."""
+    root = state.claims
+    cache = cache_of(tree.store)
+    kind = ("claims-table-entry", miner_id)
+    if cache is not None:
+        found = cache.derived(kind, root)
+        if isinstance(found, _Found):
+            return cast(Claim | None, found.value)
+    claim = _reading("power claims", lambda: ClaimsTable.load(tree.store, root).get(miner_id))
+    if cache is not None:
+        cache.remember(kind, root, _Found(claim))
+    return claim
 
 
 def miner_power(tree: StateTree, policy: Policy, miner: Address) -> MinerPower:
@@ -109,15 +126,10 @@ def miner_power(tree: StateTree, policy: Policy, miner: Address) -> MinerPower:
 def _miner_power(tree: StateTree, policy: Policy, miner: Address) -> MinerPower:
     state = power_state(tree)
     miner_id = tree.lookup_id(miner)
-    claim = None
-    if miner_id is not None:
-        claim = _reading("power claims", lambda: ClaimsTable.load(tree.store, state.claims).get(miner_id))
-    if claim is None or miner_id is None:
+    claim = None if miner_id is None else _claim_in(tree, state, miner_id)
+    if claim is None:
         return MinerPower(Claim(0, 0, 0), total_power(state), False)
-    meets = _reading(
-        "power claims", lambda: state.miner_meets_consensus_minimum(tree.store, policy, miner_id)
-    )
-    return MinerPower(claim, total_power(state), meets)
+    return MinerPower(claim, total_power(state), state.claim_meets_consensus_minimum(policy, claim))
 
 
 def list_miners(tree: StateTree) -> list[Address]:
@@ -149,14 +161,12 @@ def miner_info(tree: StateTree, miner: Address) -> MinerInfo:
 
 
 def _info_of(tree: StateTree, miner: Address, state: MinerState) -> MinerInfo:
-    return _reading(
-        f"info of miner {miner}", lambda: get_decoded(tree.store, state.info, MinerInfo.from_cbor)
-    )
+    return _reading("info of miner", lambda: get_decoded(tree.store, state.info, MinerInfo.from_cbor), miner)
 
 
 def sector_info(tree: StateTree, miner: Address, number: int) -> SectorOnChainInfo | None:
     state = miner_state(tree, miner)
-    return _reading(f"sectors of {miner}", lambda: Sectors.load(tree.store, state.sectors).get(number))
+    return _reading("sectors of", lambda: Sectors.load(tree.store, state.sectors).get(number), miner)
 
 
 def miner_sectors(
@@ -172,7 +182,7 @@ def miner_sectors(
         everything = Amt.load(tree.store, state.sectors, SECTORS_AMT_BITWIDTH)
         return [SectorOnChainInfo.from_cbor(raw) for _, raw in everything.items()]
 
-    return _reading(f"sectors of {miner}", read)
+    return _reading("sectors of", read, miner)
 
 
 def miner_deadlines(tree: StateTree, miner: Address) -> list[Deadline]:
@@ -182,7 +192,7 @@ def miner_deadlines(tree: StateTree, miner: Address) -> list[Deadline]:
         deadlines = Deadlines.load(tree.store, state.deadlines)
         return [deadlines.get(tree.store, i) for i in range(len(deadlines.due))]
 
-    return _reading(f"deadlines of {miner}", read)
+    return _reading("deadlines of", read, miner)
 
 
 def miner_partitions(tree: StateTree, miner: Address, deadline: int) -> list[Partition]:
@@ -194,7 +204,7 @@ def miner_partitions(tree: StateTree, miner: Address, deadline: int) -> list[Par
             raise StateQueryError(f"deadline {deadline} out of range 0..{len(deadlines.due) - 1}")
         return [p for _, p in deadlines.get(tree.store, deadline).load_partitions(tree.store).items()]
 
-    return _reading(f"partitions of {miner}", read)
+    return _reading("partitions of", read, miner)
 
 
 def _all_partitions(tree: StateTree, miner: Address) -> Iterator[Partition]:
@@ -235,7 +245,7 @@ def _active_of(tree: StateTree, miner: Address, state: MinerState) -> BitField:
         deadlines = get_decoded(tree.store, state.deadlines, Deadlines.from_cbor)
         return BitField().union(*(_active_in_deadline(tree.store, cid) for cid in deadlines.due))
 
-    return _reading(f"deadlines of {miner}", read)
+    return _reading("deadlines of", read, miner)
 
 
 def proving_deadline(tree: StateTree, policy: Policy, miner: Address, epoch: int) -> DeadlineInfo:
@@ -260,7 +270,7 @@ def available_balance(tree: StateTree, miner: Address, epoch: int) -> int:
         _, vested = state.get_vesting(tree.store).unlock_vested(epoch)
         return state.available_balance(actor.balance) + vested
 
-    return _reading(f"balance of {miner}", read)
+    return _reading("balance of", read, miner)
 
 
 # -- Winning PoSt --------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from chain.consensus.verified import (
     WinningPoStCheck,
     _serve,
     from_wire,
+    hand_off,
     run_checks,
     verified,
 )
@@ -153,6 +154,16 @@ def test_a_checks_key_is_the_digest_of_all_its_inputs() -> None:
     assert len({*keys, *(check.key() for check in others)}) == len(keys) + len(others)
 
 
+def test_a_hand_off_is_read_by_the_worker_as_connection_send_would_give_it() -> None:
+    checks = _mixed()
+    parent, child = multiprocessing.get_context("spawn").Pipe(duplex=True)
+    parent.send_bytes(hand_off(checks))
+    parent.send([check.wire() for check in checks])
+    assert child.recv() == child.recv() == [check.wire() for check in checks]
+    parent.close()
+    child.close()
+
+
 def test_the_worker_batches_hand_offs_waiting_and_answers_each(monkeypatch: pytest.MonkeyPatch) -> None:
     batches: list[int] = []
 
@@ -165,8 +176,8 @@ def test_the_worker_batches_hand_offs_waiting_and_answers_each(monkeypatch: pyte
     hand_offs = [[c.wire() for c in checks[:2]], [], [c.wire() for c in checks[2:]], [checks[0].wire()]]
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=True)
-    for hand_off in hand_offs:
-        parent.send(hand_off)
+    for one in hand_offs:
+        parent.send(one)
     parent.send(None)
     _serve(child)  # here, in this process: everything is waiting in the pipe, so one batch
     answers = [parent.recv() for _ in hand_offs]

@@ -1,6 +1,6 @@
 """node/gcpolicy.py: the objects alive once the node has started are frozen out of the collector's scans;
 garbage made later is collected as before. The sync policy freezes after each batch and collects in
-full when the frozen objects have grown or enough batches have passed, so a frozen cycle is freed."""
+full when the heap has grown or enough batches have passed, so a frozen cycle is freed."""
 
 import gc
 import weakref
@@ -33,10 +33,8 @@ def test_the_start_up_heap_is_frozen_and_later_cycles_are_still_collected(unfroz
     from node.gcpolicy import freeze_startup_heap
 
     kept = [[i] for i in range(1000)]
-    frozen = freeze_startup_heap()
-    # the count it returns is the frozen generation's size when frozen; reference counting still frees
-    # frozen objects (its own temporaries, another thread's), so the size can only have fallen since
-    assert len(kept) <= gc.get_freeze_count() <= frozen
+    blocks = freeze_startup_heap()
+    assert len(kept) <= gc.get_freeze_count() and len(kept) < blocks
     gone = _dropped_cycle()  # a reference cycle made after start-up, then dropped
     gc.collect()
     assert gone() is None
@@ -63,7 +61,7 @@ def test_frozen_growth_brings_a_full_collection_that_frees_a_frozen_cycle(unfroz
     policy.after_batch()
     gc.collect()
     assert gone() is not None  # frozen with the batch: the collector no longer sees it
-    kept = [[i] for i in range(policy.baseline)]  # the frozen objects more than double
+    kept = [[i] for i in range(policy.baseline)]  # the heap more than doubles (a list is two blocks)
     policy.after_batch()
     assert policy.full_collections == 1
     assert gone() is None
@@ -90,3 +88,14 @@ def test_a_policy_that_would_never_collect_is_refused() -> None:
     for bad in ({"growth": 1.0}, {"check_every": 0}, {"check_every": 8, "collect_every": 4}):
         with pytest.raises(ValueError):
             SyncGcPolicy(**bad)  # type: ignore[arg-type]
+
+
+def test_the_heap_measure_follows_what_is_allocated() -> None:
+    """heap_blocks stands for the frozen objects' count: it grows with the objects made and kept."""
+    from node.gcpolicy import heap_blocks
+
+    before = heap_blocks()
+    kept = [[i] for i in range(100_000)]
+    assert heap_blocks() - before >= len(kept)
+    del kept
+    assert heap_blocks() < before + 100_000

@@ -1,21 +1,28 @@
 """A miner's claim, power and Winning PoSt sectors are remembered per state root in the store's block
-cache (chain/stmgr/miners.py): the same answers as computing them from a store without a cache, asked
-again without reading the state, and never for a tree changed since it was loaded."""
+cache (chain/stmgr/miners.py), claims also per claims table: the same answers as computing them from a
+store without a cache, asked again without reading the state, and never for a tree changed since it
+was loaded."""
 
 from dataclasses import replace
 
 import pytest
 
 from actors import builtin
+from actors.power.state import Claim, ClaimsTable, PowerState
+from chain.encoding.cid import CID
 from chain.state.tree import StateTree
-from chain.stmgr.actors import ActorNotFound
+from chain.stmgr.actors import ActorNotFound, StateQueryError
 from chain.stmgr.miners import (
     miner_claim,
+    miner_info,
     miner_power,
+    miner_sectors,
     miner_state,
+    power_state,
     sectors_for_winning_post,
     winning_post_candidates,
 )
+from chain.store.blockstore import get_decoded, put_declared
 from chain.types.address import Address
 from tests.consensus.devchain import ALICE, DevChain
 
@@ -91,3 +98,64 @@ def test_winning_post_candidates_are_shared_by_states_with_the_same_deadlines() 
             found = cache.derived(("winning-post-candidates", expected.miner_id, state.info), state.deadlines)
             assert found == expected
         assert len(deadlines) < len(roots)  # some states shared a remembered answer
+
+
+def _with_claim(dc: DevChain, root: CID, miner: Address, claim: Claim) -> CID:
+    """State surgery in dc's store: root's state with the miner's claim replaced (a new claims table)."""
+    tree = dc.sm.tree(root)
+    power = tree.get_actor(builtin.STORAGE_POWER_ACTOR_ADDR)
+    assert power is not None
+    state = get_decoded(dc.store, power.head, PowerState.from_cbor)
+    claims = ClaimsTable.load(dc.store, state.claims)
+    claims.set(miner, claim)
+    head = put_declared(dc.store, replace(state, claims=claims.flush()))
+    tree.set_actor(builtin.STORAGE_POWER_ACTOR_ADDR, replace(power, head=head))
+    return tree.flush()
+
+
+def test_claims_are_shared_by_states_with_the_same_claims_table() -> None:
+    # Remembered by the claims table's root too: consecutive states (different roots, as cron changes
+    # the power actor's state each epoch) find a claim read in another; the answers, claims changed by
+    # surgery included, equal what a store without a cache computes.
+    dc = DevChain.new()
+    dc.advance(6)
+    roots = [ts.parent_state_root for ts in dc.down_to_genesis()]
+    miners = [m.id_address for m in dc.miners]
+    first = miners[0]
+    changed = _with_claim(dc, roots[0], first, Claim(0, 1 << 40, 3 << 40))
+    gone = _with_claim(dc, roots[0], first, Claim(0, 0, 0))
+    plain = dc.uncached_copy()
+    account = dc.sm.tree(roots[0]).lookup_id(Address.of_key(ALICE))
+    assert account is not None
+    tables = set()
+    for root in [*roots, changed, gone]:
+        for who in [*miners, account]:
+            for policy in (dc.policy, replace(dc.policy, consensus_miner_min_power=1 << 41)):
+                expected = (
+                    miner_claim(StateTree.load(plain, root), who),
+                    miner_power(StateTree.load(plain, root), policy, who),
+                )
+                for _ in range(2):
+                    found = (miner_claim(dc.sm.tree(root), who), miner_power(dc.sm.tree(root), policy, who))
+                    assert found == expected, (root, who)
+        tables.add(power_state(dc.sm.tree(root)).claims)
+        claim = dc.cache.derived(("claims-table-entry", first), power_state(dc.sm.tree(root)).claims)
+        assert claim is not None
+    assert len(tables) < len(roots)  # states shared a claims table
+    assert miner_claim(dc.sm.tree(changed), first) == Claim(0, 1 << 40, 3 << 40)
+    assert not miner_power(dc.sm.tree(gone), dc.policy, first).has_min_power
+
+
+def test_a_failed_read_names_what_and_the_miner() -> None:
+    # The miner's string form is made only for the message: the messages are the ones made before.
+    dc = DevChain.new()
+    plain = dc.uncached_copy()
+    root = dc.head.parent_state_root
+    miner = dc.miners[0].id_address
+    state = miner_state(StateTree.load(plain, root), miner)
+    plain.delete(state.info)
+    plain.delete(state.sectors)
+    with pytest.raises(StateQueryError, match=f"^info of miner {miner}: "):
+        miner_info(StateTree.load(plain, root), miner)
+    with pytest.raises(StateQueryError, match=f"^sectors of {miner}: "):
+        miner_sectors(StateTree.load(plain, root), miner)

@@ -249,7 +249,9 @@ async def test_gossiped_messages_are_judged_by_the_pool() -> None:
         unknown = replace(signed.message, from_=Address.of_key(stranger))
         for message, key in ((stale, ALICE), (unknown, stranger)):
             await sender.p2p.gossip.publish_message(sign_message(message, key))
-        await wait_until(lambda: judge.score_of(sender) < before, what="the rejected message penalised")
+        # Other parts of the score drift a little with time (a loaded machine's wait shows it): wait for
+        # the penalty itself.
+        await wait_until(lambda: before - judge.score_of(sender) > 50, what="the rejected message penalised")
         # One invalid delivery on the messages topic (-100 = 0.1 x -1000 x 1^2), not two.
         assert before - judge.score_of(sender) == pytest.approx(100, abs=1)
         assert judge.node.mpool.pending_for(Address.of_key(ALICE)) == []
