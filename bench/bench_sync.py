@@ -55,6 +55,7 @@ from bench.sync_peer import (
     bench_transfer,
     build_chain,
     chain_of,
+    gossip_aged,
     head_cids,
     peer_process,
     sender_keys,
@@ -477,6 +478,7 @@ async def _run() -> None:
         report("catch-up, after / before", after / before, "x", "B's rate over C's, same run, both from A")
         # D, set up as B, syncs from A' in this process (the bench's old setup), then stays for the
         # gossip figures.
+        await gossip_aged(a)  # long done by now, as in A's process before it said it was ready
         run = await _catch_up(ens, d, lambda: ens.connect(a, d), head_cids(a.head), None)
         alone = _report_catch_up(
             "D (as B) catches up from A' in this process",

@@ -6,8 +6,9 @@ block. Keys, signatures, timestamps and the gas premium noise of the miner's Win
 kit seeds it per node) are fixed, so two processes that build it get the same tipsets.
 
 `python -m bench.sync_peer [EPOCHS]` is the peer: it builds the chain on a kit node listening on
-127.0.0.1, writes one JSON line on stdout (PeerInfo: its multiaddr, its head, how long the build took)
-and serves (hello, chain exchange, gossip) until SIGINT, or until its stdin ends (the parent died).
+127.0.0.1, waits until its gossip cache has forgotten the build (`gossip_aged`), writes one JSON line
+on stdout (PeerInfo: its multiaddr, its head, how long the build took) and serves (hello, chain
+exchange, gossip) until SIGINT, or until its stdin ends (the parent died).
 `peer_process()` runs it from the parent's trio loop and stops it by its PID.
 """
 
@@ -43,6 +44,9 @@ SENDERS: Final = 500
 GAS_LIMIT: Final = 1_000_000
 RECIPIENT: Final = Address.new_id(100)
 STOP_WAIT: Final = 30.0  # seconds the peer may take to exit on SIGINT, before SIGKILL
+# Seconds a builder's gossip cache may take to forget the build (node/p2p/gossip.py keeps 10 heartbeats
+# of one second).
+GOSSIP_AGE_WAIT: Final = 30.0
 ROOT: Final = Path(__file__).resolve().parent.parent  # the checkout, where `-m bench.sync_peer` is found
 
 
@@ -76,6 +80,21 @@ async def build_chain(
             sender += 1
         await ens.mine_one([miner])
     return time.perf_counter() - start
+
+
+async def gossip_aged(node: KitNode, timeout: float = GOSSIP_AGE_WAIT) -> None:
+    """Until node's gossip cache holds nothing of what it published while building its chain (bounded).
+
+    A builder publishes each block and message as it mines, ~50 blocks a second here, and gossipsub
+    keeps the last 10 seconds of them to offer peers (IHAVE); a node that connects right after the build
+    would be offered, fetch and check hundreds of stale blocks and messages during its catch-up. A real
+    peer's cache holds the last 10 seconds of a chain with one tipset per 30 s epoch: what the syncing
+    node meets there is the catch-up, not that.
+    """
+    cache = node.p2p.gossip.router.mcache
+    with trio.fail_after(timeout):
+        while cache.msgs:
+            await trio.sleep(0.2)
 
 
 def chain_of(store: ChainStore, head: TipSet) -> list[TipSet]:
@@ -164,6 +183,7 @@ async def _serve(epochs: int) -> None:
     async with ensemble(nodes=1, miners=1, genesis=bench_genesis(keys)) as ens:
         a = ens.nodes[0]
         built = await build_chain(ens, a, keys, epochs)
+        await gossip_aged(a)
         tipsets = len(chain_of(a.node.chain, a.head)) - 1
         info = PeerInfo(a.multiaddr, head_cids(a.head), a.head.height, tipsets, built)
         sys.stdout.write(json.dumps(asdict(info)) + "\n")
