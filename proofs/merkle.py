@@ -110,9 +110,15 @@ def _nodes(path: Sequence[bytes]) -> bool:
 def root_from_path(leaf: bytes, index: int, path: Sequence[bytes]) -> bytes:
     """Recompute the root a leaf and its sibling path commit to (each PoSt challenge opens one: the
     native loop hashes a path without a Python call per level). Nodes must be 32 bytes."""
+    if len(leaf) == NODE_SIZE and _nodes(path):
+        return _root_of_nodes(leaf, index, path)
+    return root_from_path_python(leaf, index, path)
+
+
+def _root_of_nodes(leaf: bytes, index: int, path: Sequence[bytes]) -> bytes:
+    """root_from_path for a leaf and path already known to be 32-byte nodes."""
     native = _native_root_from_path
-    fits = len(leaf) == NODE_SIZE and len(path) <= 64 and _nodes(path)
-    if native is not None and fits and 0 <= index < 1 << 64:
+    if native is not None and len(path) <= 64 and 0 <= index < 1 << 64:
         return native(leaf, index, b"".join(path))
     return root_from_path_python(leaf, index, path)
 
@@ -121,7 +127,4 @@ def verify_opening(root: bytes, leaf: bytes, index: int, path: Sequence[bytes]) 
     """True when leaf sits at index under root; the index must fit the path's depth."""
     if len(leaf) != NODE_SIZE or not _nodes(path) or not 0 <= index < (1 << len(path)):
         return False
-    native = _native_root_from_path
-    if native is not None and len(path) <= 64:
-        return bool(native(leaf, index, b"".join(path)) == root)
-    return root_from_path_python(leaf, index, path) == root
+    return _root_of_nodes(leaf, index, path) == root
